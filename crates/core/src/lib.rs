@@ -1,1 +1,12 @@
-//! placeholder
+//! The pure core of exo-writeback: the domain model, the writeback profiles, scoping,
+//! matching and planning of LDAP modifications.
+//!
+//! Architecture invariant: this crate does no I/O. It never imports `ldap3`, `reqwest`,
+//! `rusqlite` or `tokio`; time is passed in.
+
+pub mod directory;
+pub mod guid;
+pub mod ldap_text;
+pub mod mailbox;
+pub mod schema;
+pub mod secret;

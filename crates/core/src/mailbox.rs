@@ -1,0 +1,140 @@
+//! A mailbox as read from Exchange Online, in the core's terms (the wire shape lives in the
+//! Exchange Online adapter).
+
+use exo_writeback_expr::Value;
+
+/// The four recipient types the writeback handles, as Exchange Online names them.
+pub const RECIPIENT_TYPES: [&str; 4] = [
+    "UserMailbox",
+    "RoomMailbox",
+    "EquipmentMailbox",
+    "SharedMailbox",
+];
+
+/// A mailbox with every property the writeback profiles read. Empty strings from the service
+/// (`CustomAttribute1: ""`, `ExternalDirectoryObjectId: ""`) are `None` here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mailbox {
+    pub external_directory_object_id: Option<String>,
+    pub immutable_id: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub primary_smtp_address: Option<String>,
+    pub windows_email_address: Option<String>,
+    pub display_name: Option<String>,
+    pub alias: Option<String>,
+    /// `SMTP:`/`smtp:`/`X500:`/`SIP:` … values, as the service lists them.
+    pub email_addresses: Vec<String>,
+    /// CustomAttribute1..15 (index 0 is CustomAttribute1).
+    pub custom_attributes: [Option<String>; 15],
+    /// ExtensionCustomAttribute1..5 (index 0 is ExtensionCustomAttribute1).
+    pub extension_custom_attributes: [Vec<String>; 5],
+    pub hidden_from_address_lists_enabled: bool,
+    pub recipient_type_details: String,
+    pub is_dir_synced: bool,
+    pub is_exchange_cloud_managed: bool,
+    pub legacy_exchange_dn: Option<String>,
+    /// `None`, `Active` … as the service writes it.
+    pub archive_status: Option<String>,
+    pub in_place_holds: Vec<String>,
+    pub when_changed_utc: Option<jiff::Timestamp>,
+    /// Hybrid profile sources that Get-Mailbox does not return; filled only where a source
+    /// exists (see the Exchange Online adapter's documentation).
+    pub safe_senders_hash: Option<Vec<u8>>,
+    pub blocked_senders_hash: Option<Vec<u8>>,
+    pub safe_recipients_hash: Option<Vec<u8>>,
+    pub uc_voice_mail_settings: Vec<String>,
+}
+
+fn opt_str(v: &Option<String>) -> Value {
+    match v {
+        Some(s) => Value::Str(s.clone()),
+        None => Value::Null,
+    }
+}
+
+fn list(v: &[String]) -> Value {
+    if v.is_empty() {
+        Value::Null
+    } else {
+        Value::List(v.iter().cloned().map(Value::Str).collect())
+    }
+}
+
+fn bytes(v: &Option<Vec<u8>>) -> Value {
+    match v {
+        Some(b) => Value::Bytes(b.clone()),
+        None => Value::Null,
+    }
+}
+
+impl Mailbox {
+    /// A property by its Get-Mailbox name (case-insensitive), as an expression value.
+    /// `None` when no such property is known.
+    pub fn property(&self, name: &str) -> Option<Value> {
+        let lower = name.to_ascii_lowercase();
+        if let Some(n) = lower.strip_prefix("customattribute") {
+            let i: usize = n.parse().ok()?;
+            return (1..=15)
+                .contains(&i)
+                .then(|| opt_str(&self.custom_attributes[i - 1]));
+        }
+        if let Some(n) = lower.strip_prefix("extensioncustomattribute") {
+            let i: usize = n.parse().ok()?;
+            return (1..=5)
+                .contains(&i)
+                .then(|| list(&self.extension_custom_attributes[i - 1]));
+        }
+        Some(match lower.as_str() {
+            "externaldirectoryobjectid" => opt_str(&self.external_directory_object_id),
+            "immutableid" => opt_str(&self.immutable_id),
+            "userprincipalname" => opt_str(&self.user_principal_name),
+            "primarysmtpaddress" => opt_str(&self.primary_smtp_address),
+            "windowsemailaddress" => opt_str(&self.windows_email_address),
+            "displayname" => opt_str(&self.display_name),
+            "alias" => opt_str(&self.alias),
+            "emailaddresses" => list(&self.email_addresses),
+            "hiddenfromaddresslistsenabled" => Value::Bool(self.hidden_from_address_lists_enabled),
+            "recipienttypedetails" => Value::Str(self.recipient_type_details.clone()),
+            "isdirsynced" => Value::Bool(self.is_dir_synced),
+            "isexchangecloudmanaged" => Value::Bool(self.is_exchange_cloud_managed),
+            "legacyexchangedn" => opt_str(&self.legacy_exchange_dn),
+            "archivestatus" => opt_str(&self.archive_status),
+            "inplaceholds" => list(&self.in_place_holds),
+            "whenchangedutc" => match self.when_changed_utc {
+                Some(t) => Value::DateTime(t),
+                None => Value::Null,
+            },
+            "safesendershash" => bytes(&self.safe_senders_hash),
+            "blockedsendershash" => bytes(&self.blocked_senders_hash),
+            "saferecipientshash" => bytes(&self.safe_recipients_hash),
+            "ucvoicemailsettings" => list(&self.uc_voice_mail_settings),
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_are_found_case_insensitively() {
+        let mut m = Mailbox::default();
+        m.custom_attributes[2] = Some("three".into());
+        m.extension_custom_attributes[4] = vec!["a".into(), "b".into()];
+        assert_eq!(
+            m.property("customAttribute3"),
+            Some(Value::Str("three".into()))
+        );
+        assert_eq!(m.property("CustomAttribute1"), Some(Value::Null));
+        assert_eq!(m.property("CustomAttribute16"), None);
+        assert_eq!(
+            m.property("ExtensionCustomAttribute5"),
+            Some(Value::List(vec![
+                Value::Str("a".into()),
+                Value::Str("b".into())
+            ]))
+        );
+        assert_eq!(m.property("NoSuchProperty"), None);
+    }
+}

@@ -1,0 +1,100 @@
+//! The AD schema as the writeback needs it: per attribute its syntax, whether it is
+//! single-valued, and its size limits. Discovered from the DC by the AD adapter.
+
+use std::collections::BTreeMap;
+
+/// An attribute syntax, from `attributeSyntax` + `oMSyntax` of an `attributeSchema` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Syntax {
+    /// 2.5.5.12 / 64 — Unicode string.
+    Unicode,
+    /// 2.5.5.8 / 1.
+    Boolean,
+    /// 2.5.5.9 / 2 (and enumerations 2.5.5.9 / 10).
+    Integer,
+    /// 2.5.5.16 / 65.
+    LargeInteger,
+    /// 2.5.5.10 / 4 — bytes.
+    OctetString,
+    /// 2.5.5.17 / 4 — a security identifier, bytes.
+    Sid,
+    /// 2.5.5.1 / 127 — a DN.
+    DnString,
+    /// 2.5.5.11 — UTC or generalized time.
+    Time,
+    /// 2.5.5.4, 2.5.5.5, 2.5.5.6, 2.5.5.2 … — other text syntaxes.
+    OtherText,
+    /// Anything else, by its attributeSyntax OID; values are kept as bytes.
+    OtherBinary(String),
+}
+
+impl Syntax {
+    /// Classify by `attributeSyntax` and `oMSyntax`.
+    pub fn from_oids(attribute_syntax: &str, om_syntax: i32) -> Syntax {
+        match (attribute_syntax, om_syntax) {
+            ("2.5.5.12", _) => Syntax::Unicode,
+            ("2.5.5.8", _) => Syntax::Boolean,
+            ("2.5.5.9", _) => Syntax::Integer,
+            ("2.5.5.16", _) => Syntax::LargeInteger,
+            ("2.5.5.10", _) => Syntax::OctetString,
+            ("2.5.5.17", _) => Syntax::Sid,
+            ("2.5.5.1", _) => Syntax::DnString,
+            ("2.5.5.11", _) => Syntax::Time,
+            ("2.5.5.2" | "2.5.5.3" | "2.5.5.4" | "2.5.5.5" | "2.5.5.6" | "2.5.5.13", _) => {
+                Syntax::OtherText
+            }
+            (other, _) => Syntax::OtherBinary(other.to_string()),
+        }
+    }
+
+    /// Values of this syntax are bytes, never text.
+    pub fn is_binary(&self) -> bool {
+        matches!(
+            self,
+            Syntax::OctetString | Syntax::Sid | Syntax::OtherBinary(_)
+        )
+    }
+}
+
+/// One `attributeSchema` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeSchema {
+    pub ldap_display_name: String,
+    pub attribute_id: String,
+    pub syntax: Syntax,
+    pub single_valued: bool,
+    pub range_lower: Option<u64>,
+    pub range_upper: Option<u64>,
+}
+
+/// The discovered schema, looked up case-insensitively by lDAPDisplayName.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    by_lower_name: BTreeMap<String, AttributeSchema>,
+}
+
+impl Schema {
+    pub fn new(attributes: impl IntoIterator<Item = AttributeSchema>) -> Self {
+        Schema {
+            by_lower_name: attributes
+                .into_iter()
+                .map(|a| (a.ldap_display_name.to_ascii_lowercase(), a))
+                .collect(),
+        }
+    }
+    pub fn get(&self, name: &str) -> Option<&AttributeSchema> {
+        self.by_lower_name.get(&name.to_ascii_lowercase())
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+    pub fn len(&self) -> usize {
+        self.by_lower_name.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.by_lower_name.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &AttributeSchema> {
+        self.by_lower_name.values()
+    }
+}
