@@ -8,5 +8,6 @@ pub mod directory;
 pub mod guid;
 pub mod ldap_text;
 pub mod mailbox;
+pub mod profile_attrs;
 pub mod schema;
 pub mod secret;
