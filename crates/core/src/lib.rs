@@ -8,6 +8,7 @@ pub mod directory;
 pub mod guid;
 pub mod ldap_text;
 pub mod mailbox;
+pub mod provisioning;
 pub mod profile_attrs;
 pub mod schema;
 pub mod secret;
