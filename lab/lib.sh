@@ -1,0 +1,154 @@
+# Shared helpers for lab/up and lab/down. Sourced, not executed.
+# shellcheck shell=bash
+
+LAB_REALM=LAB.EXAMPLE.TEST
+LAB_DOMAIN=LAB
+LAB_BASE_DN="DC=lab,DC=example,DC=test"
+LAB_HOST_FQDN=dc1.lab.example.test
+LAB_MARKER=.exo-writeback-lab
+
+die() {
+    echo "lab: error: $*" >&2
+    exit 1
+}
+
+note() {
+    echo "lab: $*" >&2
+}
+
+# Milliseconds since the epoch, for timing reports.
+now_ms() {
+    date +%s%3N
+}
+
+# is_lab_dir DIR: DIR carries the lab's marker file.
+is_lab_dir() {
+    [[ -f "$1/$LAB_MARKER" ]]
+}
+
+# samba_pid DIR: prints the pid of the DC's root process if it is alive and really serves DIR.
+samba_pid() {
+    local dir=$1 pid
+    [[ -f "$dir/samba.pid" ]] || return 1
+    pid=$(<"$dir/samba.pid")
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    # Samba overwrites its command line with a process title; lab/up starts it with its
+    # working directory in DIR, which identifies it.
+    [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == "$(realpath -m -- "$dir")" ]] || return 1
+    echo "$pid"
+}
+
+# write_smb_conf ROOT [ADDR]: the DC's own smb.conf, every path inside ROOT.
+write_smb_conf() {
+    local root=$1 addr=${2:-}
+    mkdir -p "$root/etc"
+    {
+        cat <<CONF
+# Written by exo-writeback lab/up. Every path is inside this lab directory.
+[global]
+	netbios name = DC1
+	realm = $LAB_REALM
+	workgroup = $LAB_DOMAIN
+	server role = active directory domain controller
+	server services = ldap
+	ldb:nosync = true
+	private dir = $root/private
+	lock directory = $root/lock
+	state directory = $root/state
+	cache directory = $root/cache
+	binddns dir = $root/bind-dns
+	pid directory = $root/run
+	ncalrpc dir = $root/run/ncalrpc
+	winbindd socket directory = $root/run/winbindd
+	ntp signd socket directory = $root/run/ntp_signd
+	log file = $root/log/samba.log
+	log level = 1
+	tls enabled = yes
+	tls keyfile = $root/tls/server-key.pem
+	tls certfile = $root/tls/server.pem
+	tls cafile = $root/tls/ca.pem
+CONF
+        if [[ -n "$addr" ]]; then
+            printf '\tinterfaces = %s/8\n\tbind interfaces only = yes\n' "$addr"
+        fi
+        cat <<CONF
+
+[sysvol]
+	path = $root/state/sysvol
+	read only = no
+
+[netlogon]
+	path = $root/state/sysvol/lab.example.test/scripts
+	read only = no
+CONF
+    } >"$root/etc/smb.conf"
+}
+
+# samba_env: environment for every offline samba/ldb tool call.
+export TDB_NO_FSYNC=1
+
+# make_ca DIR: a small test CA (EC P-256) in DIR/tls; the key never leaves the lab directories.
+make_ca() {
+    local tls=$1/tls
+    mkdir -p "$tls"
+    umask 077
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$tls/ca-key.pem" -out "$tls/ca.pem" -days 3650 -sha256 \
+        -subj "/O=exo-writeback lab/CN=exo-writeback lab test CA" \
+        -config /dev/null \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -addext "subjectKeyIdentifier=hash" 2>/dev/null ||
+        die "openssl could not create the lab CA in $tls"
+    umask 022
+    chmod 0644 "$tls/ca.pem"
+    chmod 0600 "$tls/ca-key.pem"
+}
+
+# make_server_cert DIR ADDR: a server certificate for ADDR signed by DIR's test CA.
+# Samba refuses to serve LDAP with a key file readable by others (CVE-2013-4476): mode 0600.
+make_server_cert() {
+    local tls=$1/tls addr=$2 ext
+    ext=$(mktemp)
+    printf '%s\n' \
+        "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth" \
+        "subjectKeyIdentifier=hash" \
+        "authorityKeyIdentifier=keyid" \
+        "subjectAltName=IP:$addr,DNS:$LAB_HOST_FQDN" >"$ext"
+    umask 077
+    if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$tls/server-key.pem" -subj "/CN=$LAB_HOST_FQDN" -config /dev/null 2>/dev/null |
+        openssl x509 -req -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -days 825 -sha256 \
+            -set_serial "0x$(openssl rand -hex 16)" -extfile "$ext" -out "$tls/server.pem" 2>/dev/null; then
+        umask 022
+        rm -f "$ext"
+        die "openssl could not create the server certificate for $addr in $tls"
+    fi
+    umask 022
+    rm -f "$ext"
+    chmod 0600 "$tls/server-key.pem"
+    chmod 0644 "$tls/server.pem"
+}
+
+# pids_in_dir DIR: every process whose working directory or any open file lies inside DIR.
+# (Samba overwrites its argv and environment with process titles, so pgrep -f cannot find it.)
+pids_in_dir() {
+    local dir pattern
+    dir=$(realpath -m -- "$1")
+    pattern=$(printf '%s' "$dir" | sed 's/[][*?\\]/\\&/g')
+    find /proc/[0-9]*/cwd /proc/[0-9]*/fd/ -maxdepth 1 \
+        \( -lname "$pattern" -o -lname "$pattern/*" -o -lname "$pattern (deleted)" \) 2>/dev/null |
+        cut -d/ -f3 | sort -u | grep -vxF -e "$$" -e "$BASHPID" || true
+}
+
+# stat_start_time PID: the process's start time (field 22 of /proc/PID/stat), to tell it from
+# a later process that reuses the pid.
+stat_start_time() {
+    local stat rest f
+    stat=$(<"/proc/$1/stat") || return 1
+    rest=${stat##*) }
+    read -r -a f <<<"$rest"
+    echo "${f[19]}"
+}
