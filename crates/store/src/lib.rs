@@ -1,1 +1,200 @@
-//! placeholder
+//! Durable state of the writeback agent: job state, watermark, cycle history, provisioning
+//! logs, the journal (for undo), joins, escrow and changes staged by the change threshold.
+//!
+//! The engine talks to the [`Store`] trait; [`SqliteStore`] is the embedded SQLite backend
+//! (one file, `state.db` in the configured `state_dir`, WAL mode, `synchronous=FULL`).
+//!
+//! # How the engine uses it
+//!
+//! ```text
+//! let cycle = store.begin_cycle(CycleKind::Delta, now)?;
+//! let mut tracker = WatermarkTracker::new(previous.changed_since);
+//! for mailbox in changed_mailboxes {
+//!     tracker.seen(&id, when_changed);
+//!     let outcome = plan_and_write(mailbox);          // ObjectOutcome
+//!     store.record_outcome(&outcome)?;               // durable when it returns
+//!     tracker.durable(&id);
+//! }
+//! store.set_watermark(&tracker.watermark(cycle, overlap))?;   // only past durable outcomes
+//! store.finish_cycle(cycle, now, &counts, CycleStatus::Completed)?;
+//! ```
+//!
+//! Architecture invariant: the store knows nothing of LDAP or Exchange Online; it persists the
+//! core's `provisioning` types and never interprets staged plans (opaque JSON).
+
+mod error;
+pub mod migrations;
+mod sqlite;
+
+pub use error::{Result, StoreError};
+pub use sqlite::{DB_FILE_NAME, DEFAULT_STATE_DIR, SqliteStore};
+
+use exo_writeback_core::provisioning::{
+    CycleCounts, CycleId, CycleKind, CycleRecord, CycleStatus, EscrowEntry, JobState, Join,
+    JournalRecord, LogStatus, ObjectOutcome, ObjectRef, ProvisioningLogEntry, RestartScope,
+    StagedCycle, StagedPlan, Watermark,
+};
+use jiff::{SignedDuration, Timestamp};
+
+/// How long provisioning logs and journal records are kept by default.
+pub const DEFAULT_RETENTION: SignedDuration = SignedDuration::from_hours(30 * 24);
+
+/// Filters for [`Store::query_logs`]. All filters are AND-ed; `None` means "any".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    /// Any of these statuses (empty: any status).
+    pub statuses: Vec<LogStatus>,
+    /// Matches the source ExternalDirectoryObjectId (with or without `User_`), the primary
+    /// SMTP address, the target DN or the target objectGUID; case-insensitive, exact.
+    pub identity: Option<String>,
+    pub cycle: Option<CycleId>,
+    /// Entries at or after this instant.
+    pub since: Option<Timestamp>,
+    /// At most this many entries (newest first).
+    pub limit: usize,
+}
+
+impl Default for LogQuery {
+    fn default() -> Self {
+        LogQuery {
+            statuses: Vec::new(),
+            identity: None,
+            cycle: None,
+            since: None,
+            limit: 100,
+        }
+    }
+}
+
+/// What a retention purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub log_entries: u64,
+    pub journal_records: u64,
+}
+
+/// What a restart changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestartReport {
+    pub watermark_cleared: bool,
+    pub joins_removed: u64,
+    pub escrow_removed: u64,
+    pub staged_cycles_discarded: u64,
+    /// The job state after the restart.
+    pub job_state: JobState,
+}
+
+/// The durable state of the agent. Writes take `&mut self`; each write is one transaction.
+///
+/// Every method returns [`StoreError`] with the database path and what to do.
+pub trait Store: Send {
+    // --- job state and watermark -------------------------------------------------------------
+
+    /// The job state (`NotRun` on a fresh store).
+    fn job_state(&self) -> Result<JobState>;
+    fn set_job_state(&mut self, state: &JobState) -> Result<()>;
+    /// The watermark, or `None` when the next cycle must be an initial one.
+    fn watermark(&self) -> Result<Option<Watermark>>;
+    /// Stores the watermark. Call only after the outcomes it covers are recorded.
+    fn set_watermark(&mut self, watermark: &Watermark) -> Result<()>;
+
+    // --- cycles ------------------------------------------------------------------------------
+
+    /// Starts a cycle (status `Running`) and returns its id (increasing).
+    fn begin_cycle(&mut self, kind: CycleKind, started_at: Timestamp) -> Result<CycleId>;
+    /// Ends a cycle with its counts and status. Error if the cycle does not exist.
+    fn finish_cycle(
+        &mut self,
+        cycle: CycleId,
+        finished_at: Timestamp,
+        counts: &CycleCounts,
+        status: &CycleStatus,
+    ) -> Result<()>;
+    fn cycle(&self, cycle: CycleId) -> Result<Option<CycleRecord>>;
+    /// The latest cycles, newest first.
+    fn recent_cycles(&self, limit: usize) -> Result<Vec<CycleRecord>>;
+    /// Marks cycles still `Running` as `Interrupted` (call once at agent start, before the
+    /// first new cycle). Returns how many there were.
+    fn interrupt_running_cycles(&mut self, at: Timestamp) -> Result<u64>;
+
+    // --- outcomes ----------------------------------------------------------------------------
+
+    /// Stores one object's outcome — log entry, journal, join and escrow change — in one
+    /// transaction with `synchronous=FULL`: when this returns `Ok`, all of it is on disk; when
+    /// it returns an error, none of it is stored.
+    fn record_outcome(&mut self, outcome: &ObjectOutcome) -> Result<()> {
+        self.record_outcomes(std::slice::from_ref(outcome))
+    }
+    /// Like [`Store::record_outcome`] for many objects in one transaction (all or nothing):
+    /// much faster per object. On error, the engine may retry the objects one by one to find
+    /// the bad one.
+    fn record_outcomes(&mut self, outcomes: &[ObjectOutcome]) -> Result<()>;
+
+    // --- joins -------------------------------------------------------------------------------
+
+    fn join(&self, cloud_id: &str) -> Result<Option<Join>>;
+    /// Joins ordered by cloud id, the first `limit` after `after` (keyset paging for large
+    /// tenants).
+    fn joins(&self, after: Option<&str>, limit: usize) -> Result<Vec<Join>>;
+    /// Removes a join; `false` if there was none.
+    fn remove_join(&mut self, cloud_id: &str) -> Result<bool>;
+
+    // --- escrow ------------------------------------------------------------------------------
+
+    /// Escrow entries due at `now` (`next_retry <= now`), earliest first, at most `limit`.
+    fn escrow_due(&self, now: Timestamp, limit: usize) -> Result<Vec<EscrowEntry>>;
+    /// Every escrow entry, earliest retry first.
+    fn escrow(&self) -> Result<Vec<EscrowEntry>>;
+    fn escrow_entry(&self, cloud_id: &str) -> Result<Option<EscrowEntry>>;
+    fn escrow_count(&self) -> Result<u64>;
+    /// Removes one entry; `false` if there was none.
+    fn clear_escrow(&mut self, cloud_id: &str) -> Result<bool>;
+    /// Empties the escrow (`restart --scope escrow`); returns how many entries there were.
+    fn clear_all_escrow(&mut self) -> Result<u64>;
+
+    // --- staged changes (change threshold) ---------------------------------------------------
+
+    /// Stores the plans a held cycle would have written (decision `Pending`). Error if the
+    /// cycle does not exist or already has staged changes.
+    fn stage_changes(
+        &mut self,
+        cycle: CycleId,
+        staged_at: Timestamp,
+        plans: &[StagedPlan],
+    ) -> Result<()>;
+    /// The staged changes of a cycle, with its decision, in the order they were staged.
+    fn staged_changes(&self, cycle: CycleId) -> Result<Option<StagedCycle>>;
+    /// The held cycles whose changes still wait for approval, oldest first (plans omitted:
+    /// read them with [`Store::staged_changes`]).
+    fn pending_staged_cycles(&self) -> Result<Vec<CycleId>>;
+    /// Marks a held cycle's changes approved and applied by cycle `by`. Error if the cycle has
+    /// no staged changes or they were already approved or discarded.
+    fn mark_staged_approved(&mut self, cycle: CycleId, by: CycleId, at: Timestamp) -> Result<()>;
+
+    // --- provisioning logs -------------------------------------------------------------------
+
+    /// Log entries matching the query, newest first.
+    fn query_logs(&self, query: &LogQuery) -> Result<Vec<ProvisioningLogEntry>>;
+    /// Removes log entries and journal records older than `cutoff` (retention; see
+    /// [`DEFAULT_RETENTION`]).
+    fn purge_older_than(&mut self, cutoff: Timestamp) -> Result<PurgeReport>;
+
+    // --- journal -----------------------------------------------------------------------------
+
+    /// The journal records of one cycle, newest first (the order in which undo restores them).
+    fn journal_for_cycle(&self, cycle: CycleId) -> Result<Vec<JournalRecord>>;
+    /// The journal records of one object, newest first.
+    fn journal_for_object(&self, object: &ObjectRef) -> Result<Vec<JournalRecord>>;
+
+    // --- restart -----------------------------------------------------------------------------
+
+    /// `exo-writeback restart --scope …` on the stored state, in one transaction:
+    /// - `Full`: clears watermark, joins, escrow, quarantine; discards pending staged changes;
+    ///   job state `NotRun`. Logs, journal and cycle history stay.
+    /// - `Watermark`: clears the watermark (next cycle is initial); job state unchanged unless
+    ///   it was `ThresholdExceeded`/`Quarantine`, which stay too.
+    /// - `Escrow`: empties the escrow.
+    /// - `Quarantine`: a `Quarantine` job state becomes `Active` (or `NotRun` when there is no
+    ///   watermark); other states are unchanged.
+    fn restart(&mut self, scope: RestartScope, at: Timestamp) -> Result<RestartReport>;
+}

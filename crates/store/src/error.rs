@@ -1,0 +1,122 @@
+//! Store errors: what failed, on which file, and what the administrator can do.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::ErrorCode;
+
+/// An error of the state store. Every variant names the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "state database {path} is locked by another process ({op}); stop the other exo-writeback \
+         process using this state_dir, or point this one at a different state_dir"
+    )]
+    Locked { path: PathBuf, op: &'static str },
+
+    #[error(
+        "permission denied on state database {path} ({op}); give the agent's user read and write \
+         access to the file and its directory (WAL needs to create {path}-wal next to it)"
+    )]
+    PermissionDenied { path: PathBuf, op: &'static str },
+
+    #[error(
+        "state database {path} is corrupt or not an exo-writeback database ({op}: {detail}); \
+         move it aside and run `exo-writeback restart --scope full` to rebuild the state from \
+         Exchange Online (logs and journal in the old file are lost)"
+    )]
+    Corrupt {
+        path: PathBuf,
+        op: &'static str,
+        detail: String,
+    },
+
+    #[error(
+        "state database {path} has schema version {found}, newer than this exo-writeback \
+         supports ({supported}); run the newer exo-writeback, or restore an older backup"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+
+    #[error(
+        "cannot open state database {path} ({op}); check that its directory exists, is a \
+         directory, and that the agent's user can write to it"
+    )]
+    CannotOpen { path: PathBuf, op: &'static str },
+
+    #[error("the disk holding state database {path} is full ({op}); free some space and retry")]
+    DiskFull { path: PathBuf, op: &'static str },
+
+    #[error(
+        "cannot create state directory {dir}: {source}; create it and give the agent's user write access"
+    )]
+    StateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("state database {path}: {op} failed: {source}")]
+    Sqlite {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A stored row does not decode: written by a different version, or edited by hand.
+    #[error(
+        "state database {path}: stored {what} does not decode ({detail}); the file was written \
+         by an incompatible version or edited by hand"
+    )]
+    BadRow {
+        path: PathBuf,
+        what: &'static str,
+        detail: String,
+    },
+
+    /// A value cannot be stored (e.g. a timestamp outside the years 1677–2262).
+    #[error("state database {path}: cannot store {what}: {detail}")]
+    Unstorable {
+        path: PathBuf,
+        what: &'static str,
+        detail: String,
+    },
+
+    /// The request refers to something that is not there, or is in the wrong state.
+    #[error("state database {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl StoreError {
+    /// Classifies a SQLite error into the variants an administrator can act on.
+    pub(crate) fn sqlite(path: &Path, op: &'static str, source: rusqlite::Error) -> StoreError {
+        let path = path.to_path_buf();
+        if let rusqlite::Error::SqliteFailure(e, msg) = &source {
+            match e.code {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                    return StoreError::Locked { path, op };
+                }
+                ErrorCode::PermissionDenied | ErrorCode::ReadOnly => {
+                    return StoreError::PermissionDenied { path, op };
+                }
+                ErrorCode::CannotOpen => return StoreError::CannotOpen { path, op },
+                ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                    return StoreError::Corrupt {
+                        path,
+                        op,
+                        detail: msg.clone().unwrap_or_else(|| e.to_string()),
+                    };
+                }
+                ErrorCode::DiskFull => return StoreError::DiskFull { path, op },
+                _ => {}
+            }
+        }
+        StoreError::Sqlite { path, op, source }
+    }
+}
+
+/// The store's result type.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

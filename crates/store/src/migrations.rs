@@ -1,0 +1,96 @@
+//! Versioned schema migrations. Migration `n` (1-based) is `MIGRATIONS[n - 1]`; the version
+//! reached is kept in SQLite's `PRAGMA user_version`, set in the same transaction as the
+//! migration, so a crash mid-migration leaves the previous version intact.
+//!
+//! Rules: never edit a released migration; add a new one at the end.
+
+/// The migrations, in order.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the state of the job, cycles, logs, journal, joins, escrow, staged changes.
+    r#"
+    CREATE TABLE job (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        state      TEXT NOT NULL,
+        watermark  TEXT
+    );
+    INSERT INTO job (id, state, watermark) VALUES (1, '"NotRun"', NULL);
+
+    CREATE TABLE cycles (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT NOT NULL,
+        started_at   TEXT NOT NULL,
+        finished_at  TEXT,
+        counts       TEXT NOT NULL,
+        status       TEXT NOT NULL
+    );
+
+    CREATE TABLE log_entries (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        id         TEXT NOT NULL UNIQUE,
+        cycle      INTEGER NOT NULL REFERENCES cycles (id),
+        time       INTEGER NOT NULL,
+        status     TEXT NOT NULL CHECK (status IN ('success', 'skipped', 'failure', 'warning')),
+        source_id  TEXT,
+        smtp       TEXT,
+        dn         TEXT,
+        guid       TEXT,
+        entry      TEXT NOT NULL
+    );
+
+    CREATE TABLE journal (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        cycle        INTEGER NOT NULL REFERENCES cycles (id),
+        log_entry    TEXT NOT NULL,
+        time         INTEGER NOT NULL,
+        object_guid  TEXT NOT NULL,
+        dn           TEXT NOT NULL,
+        attribute    TEXT NOT NULL CHECK (attribute <> ''),
+        record       TEXT NOT NULL
+    );
+
+    CREATE TABLE joins (
+        cloud_id     TEXT PRIMARY KEY,
+        object_guid  TEXT NOT NULL,
+        dn           TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+    );
+
+    CREATE TABLE escrow (
+        cloud_id    TEXT PRIMARY KEY,
+        next_retry  INTEGER NOT NULL,
+        entry       TEXT NOT NULL
+    );
+
+    CREATE TABLE staged_cycles (
+        cycle      INTEGER PRIMARY KEY REFERENCES cycles (id),
+        staged_at  TEXT NOT NULL,
+        decision   TEXT NOT NULL
+    );
+
+    CREATE TABLE staged_plans (
+        cycle     INTEGER NOT NULL REFERENCES staged_cycles (cycle) ON DELETE CASCADE,
+        seq       INTEGER NOT NULL,
+        cloud_id  TEXT NOT NULL,
+        plan      TEXT NOT NULL,
+        PRIMARY KEY (cycle, seq)
+    );
+    "#,
+    // 2: indexes for log queries (identity, cycle, time), journal look-ups for undo and
+    // escrow due-time scans.
+    r#"
+    CREATE INDEX log_entries_cycle ON log_entries (cycle);
+    CREATE INDEX log_entries_time ON log_entries (time);
+    CREATE INDEX log_entries_source_id ON log_entries (source_id);
+    CREATE INDEX log_entries_smtp ON log_entries (smtp);
+    CREATE INDEX log_entries_dn ON log_entries (dn);
+    CREATE INDEX log_entries_guid ON log_entries (guid);
+    CREATE INDEX journal_cycle ON journal (cycle);
+    CREATE INDEX journal_guid ON journal (object_guid);
+    CREATE INDEX journal_dn ON journal (dn);
+    CREATE INDEX journal_time ON journal (time);
+    CREATE INDEX escrow_next_retry ON escrow (next_retry);
+    "#,
+];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
