@@ -1,0 +1,230 @@
+//! The outcome codes that provisioning logs, `provision` and `preview` show: what happened to
+//! one object, why, and what an administrator should do about it.
+//!
+//! Every skip or failure produced by the planning core ([`crate::scope::SkipReason`],
+//! [`crate::matching::MatchDecision`], [`crate::plan::PlanFailure`]) converts into an
+//! [`OutcomeDetail`] with [`OutcomeCode`], a reason text and a recommended action.
+
+use std::fmt;
+
+pub use crate::provisioning::LogStatus;
+use crate::provisioning::Reason;
+
+/// A code naming what happened to one object. `as_str` is the stable text in logs and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OutcomeCode {
+    /// The mailbox is not in the scope of any enabled profile or scoping filter.
+    NotInScope,
+    /// The matched AD object lies outside the configured container scope.
+    OutsideContainerScope,
+    /// No AD object matched the mailbox.
+    TargetNotFound,
+    /// More than one AD object matched the mailbox.
+    DuplicateTargetEntries,
+    /// The cloud's EmailAddresses cannot be written (no or several primaries, bad syntax).
+    InvalidProxyAddresses,
+    /// A value does not fit the AD schema (missing attribute, syntax, size, single-valued).
+    SchemaConstraint,
+    /// An SMTP address to be added is held by another AD object.
+    ProxyAddressConflict,
+    /// A mapping expression failed to evaluate.
+    ExpressionError,
+    /// A mapping targets an attribute that may not be written (deny-list or not allowed).
+    AttributeNotAllowed,
+    /// The object was written.
+    Updated,
+    /// The object already held every mapped value: nothing written.
+    AlreadyInSync,
+    /// A full reconcile re-asserted cloud values over on-premises edits.
+    DriftCorrected,
+    /// The cycle would remove values from more objects than the threshold allows.
+    ThresholdExceeded,
+    /// The domain controller refused the modification.
+    LdapError,
+}
+
+impl OutcomeCode {
+    pub const ALL: [OutcomeCode; 14] = [
+        OutcomeCode::NotInScope,
+        OutcomeCode::OutsideContainerScope,
+        OutcomeCode::TargetNotFound,
+        OutcomeCode::DuplicateTargetEntries,
+        OutcomeCode::InvalidProxyAddresses,
+        OutcomeCode::SchemaConstraint,
+        OutcomeCode::ProxyAddressConflict,
+        OutcomeCode::ExpressionError,
+        OutcomeCode::AttributeNotAllowed,
+        OutcomeCode::Updated,
+        OutcomeCode::AlreadyInSync,
+        OutcomeCode::DriftCorrected,
+        OutcomeCode::ThresholdExceeded,
+        OutcomeCode::LdapError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeCode::NotInScope => "NotInScope",
+            OutcomeCode::OutsideContainerScope => "OutsideContainerScope",
+            OutcomeCode::TargetNotFound => "TargetNotFound",
+            OutcomeCode::DuplicateTargetEntries => "DuplicateTargetEntries",
+            OutcomeCode::InvalidProxyAddresses => "InvalidProxyAddresses",
+            OutcomeCode::SchemaConstraint => "SchemaConstraint",
+            OutcomeCode::ProxyAddressConflict => "ProxyAddressConflict",
+            OutcomeCode::ExpressionError => "ExpressionError",
+            OutcomeCode::AttributeNotAllowed => "AttributeNotAllowed",
+            OutcomeCode::Updated => "Updated",
+            OutcomeCode::AlreadyInSync => "AlreadyInSync",
+            OutcomeCode::DriftCorrected => "DriftCorrected",
+            OutcomeCode::ThresholdExceeded => "ThresholdExceeded",
+            OutcomeCode::LdapError => "LdapError",
+        }
+    }
+
+    /// Parse the text written by [`OutcomeCode::as_str`].
+    pub fn parse(text: &str) -> Option<OutcomeCode> {
+        OutcomeCode::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// The log status an outcome of this code carries.
+    pub fn status(self) -> LogStatus {
+        match self {
+            OutcomeCode::NotInScope
+            | OutcomeCode::OutsideContainerScope
+            | OutcomeCode::TargetNotFound => LogStatus::Skipped,
+            OutcomeCode::Updated | OutcomeCode::AlreadyInSync => LogStatus::Success,
+            OutcomeCode::DriftCorrected | OutcomeCode::ThresholdExceeded => LogStatus::Warning,
+            OutcomeCode::DuplicateTargetEntries
+            | OutcomeCode::InvalidProxyAddresses
+            | OutcomeCode::SchemaConstraint
+            | OutcomeCode::ProxyAddressConflict
+            | OutcomeCode::ExpressionError
+            | OutcomeCode::AttributeNotAllowed
+            | OutcomeCode::LdapError => LogStatus::Failure,
+        }
+    }
+
+    /// What an administrator should do about an outcome of this code.
+    pub fn recommended_action(self) -> &'static str {
+        match self {
+            OutcomeCode::NotInScope => {
+                "Nothing, if the mailbox should not be written back. Otherwise make it \
+                 cloud-managed (Set-Mailbox -IsExchangeCloudManaged $true), check that it is \
+                 directory-synced, or adjust the scoping filters."
+            }
+            OutcomeCode::OutsideContainerScope => {
+                "Move the AD object into one of the configured containers, or add its \
+                 container to the container scope."
+            }
+            OutcomeCode::TargetNotFound => {
+                "Check that the user is synced from this forest: msDS-ExternalDirectoryObjectId, \
+                 mS-DS-ConsistencyGuid or objectGUID must identify the AD object, and the \
+                 agent's account must be able to read it."
+            }
+            OutcomeCode::DuplicateTargetEntries => {
+                "Make the matching attribute unique: clear it on the AD objects listed that do \
+                 not belong to this mailbox."
+            }
+            OutcomeCode::InvalidProxyAddresses => {
+                "Fix the mailbox's EmailAddresses in Exchange Online so that it has exactly one \
+                 primary SMTP: address and every SMTP address is valid."
+            }
+            OutcomeCode::SchemaConstraint => {
+                "Shorten or correct the value in Exchange Online, or extend the AD schema \
+                 (run Exchange schema preparation) so the attribute exists with the needed \
+                 syntax; run `exo-writeback check`."
+            }
+            OutcomeCode::ProxyAddressConflict => {
+                "Remove the address from the other AD object named, or from this mailbox in \
+                 Exchange Online; an address must belong to one recipient only."
+            }
+            OutcomeCode::ExpressionError => {
+                "Test the mapping with `exo-writeback expr` against this mailbox's values and \
+                 correct the expression."
+            }
+            OutcomeCode::AttributeNotAllowed => {
+                "Remove the mapping: the attribute is on the deny-list or not written by any \
+                 enabled profile."
+            }
+            OutcomeCode::Updated | OutcomeCode::AlreadyInSync => "None.",
+            OutcomeCode::DriftCorrected => {
+                "Stop editing this attribute on-premises: Exchange Online is its source of \
+                 authority and the agent restores the cloud value."
+            }
+            OutcomeCode::ThresholdExceeded => {
+                "Review the held changes with `exo-writeback preview`, then run \
+                 `exo-writeback approve <cycle>` or raise `threshold`."
+            }
+            OutcomeCode::LdapError => {
+                "Read the LDAP result code and message; grant the agent's account the missing \
+                 right on the object or fix the value."
+            }
+        }
+    }
+}
+
+impl fmt::Display for OutcomeCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a provisioning log shows for a skip or an error: `{code, reason, recommended action}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeDetail {
+    pub code: OutcomeCode,
+    /// What happened, naming the object, attribute or condition involved.
+    pub reason: String,
+    pub recommended_action: String,
+}
+
+impl OutcomeDetail {
+    pub fn new(code: OutcomeCode, reason: impl Into<String>) -> Self {
+        OutcomeDetail {
+            code,
+            reason: reason.into(),
+            recommended_action: code.recommended_action().to_string(),
+        }
+    }
+    pub fn status(&self) -> LogStatus {
+        self.code.status()
+    }
+}
+
+impl fmt::Display for OutcomeDetail {
+    /// `Code: reason`, e.g. `NotInScope: IsExchangeCloudManaged is False`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.reason)
+    }
+}
+
+impl From<OutcomeDetail> for Reason {
+    fn from(d: OutcomeDetail) -> Reason {
+        Reason {
+            code: d.code.as_str().to_string(),
+            message: d.reason,
+            recommended_action: d.recommended_action,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_all_have_actions() {
+        for code in OutcomeCode::ALL {
+            assert_eq!(OutcomeCode::parse(code.as_str()), Some(code));
+            assert!(!code.recommended_action().is_empty());
+        }
+        assert_eq!(OutcomeCode::parse("notinscope"), None);
+    }
+
+    #[test]
+    fn detail_displays_code_and_reason() {
+        let d = OutcomeDetail::new(OutcomeCode::NotInScope, "IsExchangeCloudManaged is False");
+        assert_eq!(d.to_string(), "NotInScope: IsExchangeCloudManaged is False");
+        assert_eq!(d.status(), LogStatus::Skipped);
+        assert_eq!(OutcomeCode::SchemaConstraint.status(), LogStatus::Failure);
+    }
+}

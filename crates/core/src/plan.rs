@@ -1,0 +1,577 @@
+//! Planning (PRODUCT.md §6): from a mailbox and its matched AD object, the minimal LDAP
+//! modify that makes AD hold the mapped values — or why nothing may be written.
+//!
+//! The engine's sequence for one object:
+//!
+//! 1. [`crate::scope::evaluate_scope`] → [`InScope`] (or skip),
+//! 2. [`crate::matching`] → the matched [`DirectoryObject`] (read with
+//!    [`WritebackPlanSettings::required_ad_attributes`]),
+//!    [`crate::scope::check_container_scope`] on its DN,
+//! 3. [`plan_object`] → [`ObjectPlan`] or [`PlanFailure`],
+//! 4. for the SMTP addresses the plan adds ([`ObjectPlan::added_smtp_addresses`]), search AD
+//!    for other holders and call [`check_address_conflicts`],
+//! 5. across the cycle, [`exceeds_threshold`] over the plans; then write each
+//!    [`ObjectPlan::modify`] (one LDAP modify per object, permissive-modify control).
+//!
+//! Planning rules: single-valued attributes are replaced or deleted; multi-valued ones get
+//! individual value deletes and adds (never a blind replace), deletes first, so a value
+//! differing only in letter case is deleted and re-added in the same modify. Binary values
+//! compare byte-wise; Boolean and integer values by meaning (`true` = `TRUE`); text exactly.
+//! Every value to be written is checked against the discovered schema first; a violation is
+//! a [`PlanFailure::SchemaConstraint`] and nothing is planned for the object. Only attributes
+//! of enabled profiles and custom mappings are written; the deny-list is enforced again here.
+
+use exo_writeback_expr::{EvalContext, Value};
+
+use crate::directory::{AttrChange, AttrValue, DirectoryObject, ModOp, ObjectModify};
+use crate::mailbox::Mailbox;
+use crate::mapping::{Desired, Mapping, MappingError, MappingOrigin, ValuePolicy};
+use crate::outcome::{OutcomeCode, OutcomeDetail};
+use crate::proxy::{self, ProxyAddress};
+use crate::schema::{AttributeSchema, Schema, Syntax};
+use crate::scope::InScope;
+use crate::settings::{WritebackPlanSettings, is_denied};
+
+/// Everything planning one object needs. `scope` comes from
+/// [`crate::scope::evaluate_scope`]; `current` holds at least
+/// [`WritebackPlanSettings::required_ad_attributes`].
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    pub settings: &'a WritebackPlanSettings,
+    pub scope: &'a InScope,
+    pub mailbox: &'a Mailbox,
+    pub current: &'a DirectoryObject,
+    pub schema: &'a Schema,
+    pub ctx: &'a EvalContext,
+}
+
+/// One attribute's change, for logs, preview and the journal (undo restores `old`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropertyChange {
+    pub attribute: String,
+    pub old: Vec<AttrValue>,
+    pub new: Vec<AttrValue>,
+}
+
+/// The plan for one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPlan {
+    pub dn: String,
+    /// `None` when the object is already in sync (nothing to write).
+    pub modify: Option<ObjectModify>,
+    /// Per attribute changed: values before and after.
+    pub changes: Vec<PropertyChange>,
+    /// The plan removes values from or clears an attribute (counts toward the threshold).
+    /// A case-only change (delete + add of the same value) is not a removal.
+    pub removes_values: bool,
+    /// SMTP addresses (without prefix) the plan adds to proxyAddresses: check them with
+    /// [`check_address_conflicts`] before writing.
+    pub added_smtp_addresses: Vec<String>,
+}
+
+impl ObjectPlan {
+    pub fn is_in_sync(&self) -> bool {
+        self.modify.is_none()
+    }
+}
+
+/// Why nothing may be written for an object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanFailure {
+    #[error("InvalidProxyAddresses: {reason}")]
+    InvalidProxyAddresses { reason: String },
+    #[error("SchemaConstraint: {attribute}: {rule}")]
+    SchemaConstraint { attribute: String, rule: String },
+    #[error("AttributeNotAllowed: {attribute}: {why}")]
+    AttributeNotAllowed { attribute: String, why: String },
+    #[error("ExpressionError: {attribute}: {message}")]
+    Expression { attribute: String, message: String },
+    #[error("ProxyAddressConflict: {address} is already held by {other_dn}")]
+    ProxyAddressConflict { address: String, other_dn: String },
+}
+
+impl PlanFailure {
+    pub fn code(&self) -> OutcomeCode {
+        match self {
+            PlanFailure::InvalidProxyAddresses { .. } => OutcomeCode::InvalidProxyAddresses,
+            PlanFailure::SchemaConstraint { .. } => OutcomeCode::SchemaConstraint,
+            PlanFailure::AttributeNotAllowed { .. } => OutcomeCode::AttributeNotAllowed,
+            PlanFailure::Expression { .. } => OutcomeCode::ExpressionError,
+            PlanFailure::ProxyAddressConflict { .. } => OutcomeCode::ProxyAddressConflict,
+        }
+    }
+    /// The log entry's `{code, reason, recommended action}`.
+    pub fn outcome(&self) -> OutcomeDetail {
+        let text = self.to_string();
+        let reason = text
+            .split_once(": ")
+            .map(|(_, r)| r.to_string())
+            .unwrap_or(text);
+        OutcomeDetail::new(self.code(), reason)
+    }
+}
+
+fn schema_error(attribute: &str, rule: impl Into<String>) -> PlanFailure {
+    PlanFailure::SchemaConstraint {
+        attribute: attribute.to_string(),
+        rule: rule.into(),
+    }
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Str(s) => format!("{s:?}"),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Bytes(b) => format!("{} bytes", b.len()),
+        Value::DateTime(t) => t.to_string(),
+        Value::List(items) => format!("a list of {}", items.len()),
+    }
+}
+
+fn integer(attribute: &str, value: &Value, syntax_name: &str) -> Result<i64, PlanFailure> {
+    match value {
+        Value::Int(i) => Ok(*i),
+        Value::Str(s) => s.trim().parse::<i64>().map_err(|_| {
+            schema_error(
+                attribute,
+                format!("{syntax_name} syntax needs a decimal integer, got {s:?}"),
+            )
+        }),
+        other => Err(schema_error(
+            attribute,
+            format!(
+                "{syntax_name} syntax needs a decimal integer, got {}",
+                describe(other)
+            ),
+        )),
+    }
+}
+
+/// Convert one desired value to the attribute's AD syntax, checking it.
+fn to_attr_value(schema: &AttributeSchema, value: &Value) -> Result<AttrValue, PlanFailure> {
+    let attribute = schema.ldap_display_name.as_str();
+    let text = |s: String| Ok(AttrValue::Text(s));
+    match &schema.syntax {
+        Syntax::Unicode | Syntax::OtherText | Syntax::DnString => match value {
+            Value::Str(s) => text(s.clone()),
+            Value::Int(i) => text(i.to_string()),
+            Value::Bool(b) => text(if *b { "True" } else { "False" }.into()),
+            Value::DateTime(t) => text(t.to_string()),
+            other => Err(schema_error(
+                attribute,
+                format!("text syntax cannot hold {}", describe(other)),
+            )),
+        },
+        Syntax::Boolean => match value {
+            Value::Bool(b) => text(if *b { "TRUE" } else { "FALSE" }.into()),
+            Value::Str(s) if s.eq_ignore_ascii_case("true") => text("TRUE".into()),
+            Value::Str(s) if s.eq_ignore_ascii_case("false") => text("FALSE".into()),
+            other => Err(schema_error(
+                attribute,
+                format!(
+                    "Boolean syntax needs TRUE or FALSE, got {}",
+                    describe(other)
+                ),
+            )),
+        },
+        Syntax::Integer => {
+            let i = integer(attribute, value, "Integer")?;
+            if i32::try_from(i).is_err() {
+                return Err(schema_error(
+                    attribute,
+                    format!("Integer syntax is 32-bit, {i} is out of range"),
+                ));
+            }
+            text(i.to_string())
+        }
+        Syntax::LargeInteger => text(integer(attribute, value, "Large integer")?.to_string()),
+        Syntax::OctetString | Syntax::Sid | Syntax::OtherBinary(_) => match value {
+            Value::Bytes(b) => Ok(AttrValue::Bytes(b.clone())),
+            other => Err(schema_error(
+                attribute,
+                format!("binary syntax needs bytes, got {}", describe(other)),
+            )),
+        },
+        Syntax::Time => match value {
+            Value::DateTime(t) => text(t.strftime("%Y%m%d%H%M%S.0Z").to_string()),
+            other => Err(schema_error(
+                attribute,
+                format!("time syntax needs a date-time, got {}", describe(other)),
+            )),
+        },
+    }
+}
+
+/// rangeLower / rangeUpper for one value: characters for text, bytes for binary, the value
+/// for integers.
+fn check_range(schema: &AttributeSchema, value: &AttrValue) -> Result<(), PlanFailure> {
+    let attribute = schema.ldap_display_name.as_str();
+    let (measure, what): (i128, &str) = match (&schema.syntax, value) {
+        (Syntax::Integer | Syntax::LargeInteger, AttrValue::Text(t)) => {
+            (t.parse::<i128>().unwrap_or(0), "value")
+        }
+        (_, AttrValue::Text(t)) => (t.chars().count() as i128, "characters"),
+        (_, AttrValue::Bytes(b)) => (b.len() as i128, "bytes"),
+    };
+    if let Some(upper) = schema.range_upper
+        && measure > upper as i128
+    {
+        return Err(schema_error(
+            attribute,
+            format!("rangeUpper {upper} exceeded ({what}: {measure})"),
+        ));
+    }
+    if let Some(lower) = schema.range_lower
+        && measure < lower as i128
+    {
+        return Err(schema_error(
+            attribute,
+            format!("rangeLower {lower} not reached ({what}: {measure})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether two values of a syntax mean the same (text: exactly, so case-only changes are
+/// written; Boolean: ignoring case; integers: numerically; binary: byte-wise).
+fn same_value(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
+    match syntax {
+        Syntax::Boolean => match (a.as_text(), b.as_text()) {
+            (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+            _ => a.as_bytes() == b.as_bytes(),
+        },
+        Syntax::Integer | Syntax::LargeInteger => {
+            match (
+                a.as_text().and_then(|t| t.trim().parse::<i64>().ok()),
+                b.as_text().and_then(|t| t.trim().parse::<i64>().ok()),
+            ) {
+                (Some(x), Some(y)) => x == y,
+                _ => a.as_bytes() == b.as_bytes(),
+            }
+        }
+        _ => a.as_bytes() == b.as_bytes(),
+    }
+}
+
+/// Whether AD's equality rule considers two values equal (case-insensitive for text).
+fn ad_equal(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
+    if syntax.is_binary() {
+        return a.as_bytes() == b.as_bytes();
+    }
+    match (a.as_text(), b.as_text()) {
+        (Some(x), Some(y)) => x.to_lowercase() == y.to_lowercase(),
+        _ => a.as_bytes() == b.as_bytes(),
+    }
+}
+
+fn texts(attribute: &str, values: &[AttrValue]) -> Result<Vec<String>, PlanFailure> {
+    values
+        .iter()
+        .map(|v| {
+            v.as_text().map(str::to_string).ok_or_else(|| {
+                schema_error(attribute, "proxy addresses are text, the value is bytes")
+            })
+        })
+        .collect()
+}
+
+fn value_texts(attribute: &str, values: &[Value]) -> Result<Vec<String>, PlanFailure> {
+    values
+        .iter()
+        .map(|v| match v {
+            Value::Str(s) => Ok(s.clone()),
+            other => Err(schema_error(
+                attribute,
+                format!("proxy addresses are text, got {}", describe(other)),
+            )),
+        })
+        .collect()
+}
+
+fn mapping_failure(e: MappingError) -> PlanFailure {
+    match e {
+        MappingError::UnknownProperty { target, property } => PlanFailure::Expression {
+            attribute: target,
+            message: format!("the mailbox has no property {property}"),
+        },
+        MappingError::Expression {
+            target,
+            expression,
+            message,
+            offset,
+        } => PlanFailure::Expression {
+            attribute: target,
+            message: format!("`{expression}` at position {offset}: {message}"),
+        },
+    }
+}
+
+/// Defence in depth: a mapping may only target an allowed attribute.
+fn check_allowed(mapping: &Mapping) -> Result<(), PlanFailure> {
+    if is_denied(&mapping.target) {
+        return Err(PlanFailure::AttributeNotAllowed {
+            attribute: mapping.target.clone(),
+            why: "on the deny-list; never written".into(),
+        });
+    }
+    if let MappingOrigin::Profile(p) = mapping.origin
+        && !p
+            .target_attributes()
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(&mapping.target))
+    {
+        return Err(PlanFailure::AttributeNotAllowed {
+            attribute: mapping.target.clone(),
+            why: format!("not an attribute of profile {p}"),
+        });
+    }
+    Ok(())
+}
+
+/// The desired values for one target, combining its mappings in order. `None`: leave alone.
+fn desired_values(
+    input: &PlanInput<'_>,
+    attr_schema: &AttributeSchema,
+    mappings: &[&Mapping],
+    current: &[AttrValue],
+) -> Result<Option<Vec<AttrValue>>, PlanFailure> {
+    let attribute = attr_schema.ldap_display_name.as_str();
+    let mut desired: Option<Vec<AttrValue>> = None;
+    for mapping in mappings {
+        let values = match mapping
+            .evaluate(input.mailbox, input.ctx)
+            .map_err(mapping_failure)?
+        {
+            Desired::LeaveAlone => continue,
+            Desired::Values(v) => v,
+        };
+        let base = desired.as_deref().unwrap_or(current);
+        desired = Some(match mapping.policy {
+            ValuePolicy::Authoritative => values
+                .iter()
+                .map(|v| to_attr_value(attr_schema, v))
+                .collect::<Result<_, _>>()?,
+            ValuePolicy::ProxyAddresses => {
+                let cloud = value_texts(attribute, &values)?;
+                proxy::cloud_managed_policy(
+                    &cloud,
+                    &texts(attribute, base)?,
+                    &input.settings.preserve_prefixes,
+                )
+                .map_err(|e| PlanFailure::InvalidProxyAddresses {
+                    reason: e.to_string(),
+                })?
+                .into_iter()
+                .map(AttrValue::Text)
+                .collect()
+            }
+            ValuePolicy::AddIfMissing => {
+                let mut out = texts(attribute, base)?;
+                for v in value_texts(attribute, &values)? {
+                    out = proxy::add_if_missing(&out, &v);
+                }
+                out.into_iter().map(AttrValue::Text).collect()
+            }
+        });
+    }
+    Ok(desired)
+}
+
+/// Plan one object. See the module documentation for the rules.
+pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
+    // The mappings that apply, grouped by target in table order.
+    let mut targets: Vec<(String, Vec<&Mapping>)> = Vec::new();
+    for mapping in &input.settings.mappings {
+        let applies = match mapping.origin {
+            MappingOrigin::Profile(p) => input.scope.includes(p),
+            MappingOrigin::Custom => true,
+        };
+        if !applies {
+            continue;
+        }
+        check_allowed(mapping)?;
+        match targets
+            .iter_mut()
+            .find(|(t, _)| t.eq_ignore_ascii_case(&mapping.target))
+        {
+            Some((_, ms)) => ms.push(mapping),
+            None => targets.push((mapping.target.clone(), vec![mapping])),
+        }
+    }
+
+    let mut changes = Vec::new();
+    let mut attr_changes = Vec::new();
+    let mut removes_values = false;
+    let mut added_smtp_addresses = Vec::new();
+
+    for (target, mappings) in &targets {
+        let attr_schema = input.schema.get(target).ok_or_else(|| {
+            schema_error(
+                target,
+                "attribute not in the AD schema (run Exchange schema preparation)",
+            )
+        })?;
+        let name = attr_schema.ldap_display_name.as_str();
+        let syntax = &attr_schema.syntax;
+        let current = input.current.attributes.get(name);
+        let Some(mut desired) = desired_values(input, attr_schema, mappings, current)? else {
+            continue;
+        };
+
+        // Values AD treats as equal collapse to the first (AD rejects the second).
+        let mut unique: Vec<AttrValue> = Vec::new();
+        for v in desired.drain(..) {
+            if !unique.iter().any(|u| ad_equal(syntax, u, &v)) {
+                unique.push(v);
+            }
+        }
+        let desired = unique;
+
+        if attr_schema.single_valued && desired.len() > 1 {
+            return Err(schema_error(
+                name,
+                format!("single-valued, but {} values are mapped", desired.len()),
+            ));
+        }
+
+        if attr_schema.single_valued {
+            let in_sync = match (current, desired.as_slice()) {
+                ([], []) => true,
+                ([c], [d]) => same_value(syntax, c, d),
+                _ => false,
+            };
+            if in_sync {
+                continue;
+            }
+            if let [d] = desired.as_slice() {
+                check_range(attr_schema, d)?;
+                attr_changes.push(AttrChange {
+                    op: ModOp::Replace,
+                    attribute: name.to_string(),
+                    values: desired.clone(),
+                });
+            } else {
+                removes_values = true;
+                attr_changes.push(AttrChange {
+                    op: ModOp::Delete,
+                    attribute: name.to_string(),
+                    values: Vec::new(),
+                });
+            }
+        } else {
+            let deletes: Vec<AttrValue> = current
+                .iter()
+                .filter(|c| !desired.iter().any(|d| d.as_bytes() == c.as_bytes()))
+                .cloned()
+                .collect();
+            let adds: Vec<AttrValue> = desired
+                .iter()
+                .filter(|d| !current.iter().any(|c| c.as_bytes() == d.as_bytes()))
+                .cloned()
+                .collect();
+            if deletes.is_empty() && adds.is_empty() {
+                continue;
+            }
+            for a in &adds {
+                check_range(attr_schema, a)?;
+            }
+            if deletes
+                .iter()
+                .any(|d| !adds.iter().any(|a| ad_equal(syntax, a, d)))
+            {
+                removes_values = true;
+            }
+            if name.eq_ignore_ascii_case("proxyAddresses") {
+                for a in &adds {
+                    if let Some(p) = a.as_text().and_then(|t| ProxyAddress::parse(t).ok())
+                        && p.is_smtp()
+                    {
+                        added_smtp_addresses.push(p.address);
+                    }
+                }
+            }
+            if !deletes.is_empty() {
+                attr_changes.push(AttrChange {
+                    op: ModOp::Delete,
+                    attribute: name.to_string(),
+                    values: deletes,
+                });
+            }
+            if !adds.is_empty() {
+                attr_changes.push(AttrChange {
+                    op: ModOp::Add,
+                    attribute: name.to_string(),
+                    values: adds,
+                });
+            }
+        }
+        changes.push(PropertyChange {
+            attribute: name.to_string(),
+            old: current.to_vec(),
+            new: desired,
+        });
+    }
+
+    Ok(ObjectPlan {
+        dn: input.current.dn.clone(),
+        modify: (!attr_changes.is_empty()).then(|| ObjectModify {
+            dn: input.current.dn.clone(),
+            changes: attr_changes,
+        }),
+        changes,
+        removes_values,
+        added_smtp_addresses,
+    })
+}
+
+fn same_dn(a: &str, b: &str) -> bool {
+    crate::ldap_text::dn_eq(a, b) || a.eq_ignore_ascii_case(b)
+}
+
+/// The duplicate-address guard. `holders` are `(address, dn)` pairs of AD objects found
+/// holding the plan's added addresses (address bare or as `smtp:`/`SMTP:` proxy value);
+/// the object itself (`own_dn`) is ignored. The first address held by another object fails
+/// the plan with `ProxyAddressConflict` naming that object.
+pub fn check_address_conflicts(
+    plan: &ObjectPlan,
+    holders: &[(String, String)],
+    own_dn: &str,
+) -> Result<(), PlanFailure> {
+    let bare = |a: &str| match ProxyAddress::parse(a) {
+        Ok(p) if p.is_smtp() => p.address.to_lowercase(),
+        _ => a.to_lowercase(),
+    };
+    for address in &plan.added_smtp_addresses {
+        let wanted = address.to_lowercase();
+        if let Some((_, dn)) = holders
+            .iter()
+            .find(|(a, dn)| bare(a) == wanted && !same_dn(dn, own_dn))
+        {
+            return Err(PlanFailure::ProxyAddressConflict {
+                address: address.clone(),
+                other_dn: dn.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How many plans remove values or clear attributes.
+pub fn count_removing<'a>(plans: impl IntoIterator<Item = &'a ObjectPlan>) -> usize {
+    plans.into_iter().filter(|p| p.removes_values).count()
+}
+
+/// Whether a cycle's plans must be held (`ThresholdExceeded`): more than `threshold` objects
+/// would lose values.
+pub fn exceeds_threshold<'a>(
+    plans: impl IntoIterator<Item = &'a ObjectPlan>,
+    threshold: u32,
+) -> bool {
+    count_removing(plans) > threshold as usize
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,681 @@
+//! The `[writeback]` configuration section, and its validation into [`WritebackPlanSettings`].
+//!
+//! Two stages (as in ripgrep): [`WritebackSettings`] only records what the file says (serde,
+//! `deny_unknown_fields`, defaults); [`WritebackSettings::resolve`] checks everything once and
+//! derives the typed settings the planner uses — the effective mapping table, compiled
+//! scoping filters and regexes, parsed expressions. Errors name the offending entry.
+//!
+//! ```toml
+//! [writeback]
+//! profiles = ["cloud-managed"]          # and/or "hybrid"
+//! hide_from_address_lists = true
+//! disabled_attributes = ["extensionAttribute15"]
+//! preserve_prefixes = ["X500"]
+//! threshold = 500
+//! match_rules = ["msDS-ExternalDirectoryObjectId", "mS-DS-ConsistencyGuid", "objectGUID"]
+//! container_scope = ["OU=Staff,DC=corp,DC=example"]
+//!
+//! [[writeback.scoping_filters]]          # filters are OR-ed, clauses AND-ed
+//! clauses = [{ property = "CustomAttribute1", operator = "NOT EQUALS", value = "nosync" }]
+//!
+//! [[writeback.mappings]]                 # exactly one of source / constant / expression
+//! target = "msExchExtensionAttribute16"
+//! expression = 'Join(",", [CustomAttribute1], [CustomAttribute2])'
+//! ```
+
+use std::collections::BTreeSet;
+
+use exo_writeback_expr::Expr;
+
+use crate::mailbox::Mailbox;
+use crate::mapping::{Condition, Mapping, MappingKind, MappingOrigin, ValuePolicy, WhenEmpty};
+use crate::matching::MatchRule;
+use crate::profile::{BuiltinExpressionError, Profile};
+use crate::scope::{CompiledClause, CompiledFilter, ScopeOperator};
+
+/// AD attributes that are never written, not even by custom mappings (PRODUCT.md §7).
+pub const DENY_LIST: [&str; 25] = [
+    "sAMAccountName",
+    "userPrincipalName",
+    "displayName",
+    "givenName",
+    "sn",
+    "cn",
+    "name",
+    "department",
+    "title",
+    "manager",
+    "unicodePwd",
+    "userPassword",
+    "userAccountControl",
+    "member",
+    "memberOf",
+    "objectClass",
+    "objectGUID",
+    "objectSid",
+    "nTSecurityDescriptor",
+    "servicePrincipalName",
+    "msDS-KeyCredentialLink",
+    "adminCount",
+    "primaryGroupID",
+    "pwdLastSet",
+    "accountExpires",
+];
+
+/// Whether an attribute is on the deny-list (case-insensitive).
+pub fn is_denied(attribute: &str) -> bool {
+    DENY_LIST.iter().any(|d| d.eq_ignore_ascii_case(attribute))
+}
+
+fn default_profiles() -> Vec<Profile> {
+    vec![Profile::CloudManaged]
+}
+fn default_true() -> bool {
+    true
+}
+fn default_preserve_prefixes() -> Vec<String> {
+    vec!["X500".to_string()]
+}
+fn default_threshold() -> u32 {
+    500
+}
+fn default_match_rules() -> Vec<MatchRule> {
+    MatchRule::DEFAULT.to_vec()
+}
+
+/// The `[writeback]` section as written in the configuration file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WritebackSettings {
+    /// Enabled profiles; default `["cloud-managed"]`.
+    #[serde(default = "default_profiles")]
+    pub profiles: Vec<Profile>,
+    /// Write msExchHideFromAddressLists (cloud-managed); default true.
+    #[serde(default = "default_true")]
+    pub hide_from_address_lists: bool,
+    /// AD attributes of the enabled profiles not to write.
+    #[serde(default)]
+    pub disabled_attributes: Vec<String>,
+    /// proxyAddresses prefixes whose AD-only values survive; default `["X500"]`.
+    #[serde(default = "default_preserve_prefixes")]
+    pub preserve_prefixes: Vec<String>,
+    /// A cycle removing values from more objects than this is held; default 500.
+    #[serde(default = "default_threshold")]
+    pub threshold: u32,
+    /// Matching rules, tried in order.
+    #[serde(default = "default_match_rules")]
+    pub match_rules: Vec<MatchRule>,
+    /// Scoping filters on source properties (OR-ed; each filter's clauses AND-ed).
+    #[serde(default)]
+    pub scoping_filters: Vec<ScopingFilterSettings>,
+    /// Base DNs; objects outside every one are skipped `OutsideContainerScope`. Empty: all.
+    #[serde(default)]
+    pub container_scope: Vec<String>,
+    /// Custom mappings.
+    #[serde(default)]
+    pub mappings: Vec<MappingSettings>,
+}
+
+impl Default for WritebackSettings {
+    fn default() -> Self {
+        WritebackSettings {
+            profiles: default_profiles(),
+            hide_from_address_lists: true,
+            disabled_attributes: Vec::new(),
+            preserve_prefixes: default_preserve_prefixes(),
+            threshold: default_threshold(),
+            match_rules: default_match_rules(),
+            scoping_filters: Vec::new(),
+            container_scope: Vec::new(),
+            mappings: Vec::new(),
+        }
+    }
+}
+
+/// One scoping filter: all clauses must hold.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopingFilterSettings {
+    pub clauses: Vec<ScopingClauseSettings>,
+}
+
+/// One clause: `property operator value`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopingClauseSettings {
+    /// A Get-Mailbox property name.
+    pub property: String,
+    pub operator: ScopeOperator,
+    /// Required by every operator except IS TRUE / IS FALSE / IS NULL / IS NOT NULL.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A custom mapping: `target` and exactly one of `source`, `constant`, `expression`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingSettings {
+    pub target: String,
+    /// Direct: a Get-Mailbox property.
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub constant: Option<String>,
+    #[serde(default)]
+    pub expression: Option<String>,
+    /// Whether the target is multi-valued (display only; the AD schema decides).
+    #[serde(default)]
+    pub multi_valued: bool,
+    /// An empty value leaves the AD attribute alone instead of clearing it.
+    #[serde(default)]
+    pub empty_leaves_alone: bool,
+}
+
+/// A `[writeback]` section that cannot be used. Each variant names the entry to fix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("writeback.profiles is empty: enable \"cloud-managed\", \"hybrid\" or both")]
+    NoProfiles,
+    #[error("{context}: attribute {attribute} is on the deny-list and is never written")]
+    DeniedAttribute { context: String, attribute: String },
+    #[error(
+        "writeback.disabled_attributes: {attribute} is not written by any profile (known: {known})"
+    )]
+    UnknownDisabledAttribute { attribute: String, known: String },
+    #[error("writeback.mappings[{index}] (target {target}): {problem}")]
+    InvalidMapping {
+        index: usize,
+        target: String,
+        problem: String,
+    },
+    #[error(
+        "writeback.mappings[{index}] (target {target}): expression error at position {offset}: {message}\n  {expression}\n  {caret}"
+    )]
+    Expression {
+        index: usize,
+        target: String,
+        expression: String,
+        message: String,
+        offset: usize,
+        caret: String,
+    },
+    #[error("{context}: unknown Get-Mailbox property {property}")]
+    UnknownSourceProperty { context: String, property: String },
+    #[error("writeback.scoping_filters[{filter}].clauses[{clause}]: {problem}")]
+    InvalidClause {
+        filter: usize,
+        clause: usize,
+        problem: String,
+    },
+    #[error(
+        "writeback.preserve_prefixes: {prefix:?} is not a proxy address prefix (letters and digits, e.g. \"X500\")"
+    )]
+    InvalidPrefix { prefix: String },
+    #[error("writeback.match_rules is empty: list at least one rule")]
+    NoMatchRules,
+    #[error("writeback.container_scope: {dn:?} is not a DN")]
+    InvalidContainer { dn: String },
+    #[error(transparent)]
+    Builtin(#[from] BuiltinExpressionError),
+}
+
+/// The validated, typed settings the planner works with. Build with
+/// [`WritebackSettings::resolve`]. Fields are public so tests and tools can inspect them; the
+/// planner re-checks the deny-list and allow-list anyway (defence in depth).
+#[derive(Debug, Clone)]
+pub struct WritebackPlanSettings {
+    pub profiles: BTreeSet<Profile>,
+    /// The effective mapping table: enabled profiles' rows minus disabled ones, with custom
+    /// mappings overriding profile rows of the same target, in display order.
+    pub mappings: Vec<Mapping>,
+    pub preserve_prefixes: Vec<String>,
+    pub threshold: u32,
+    pub match_rules: Vec<MatchRule>,
+    pub scoping_filters: Vec<CompiledFilter>,
+    pub container_scope: Vec<String>,
+}
+
+impl Default for WritebackPlanSettings {
+    /// The resolved defaults (cloud-managed only).
+    fn default() -> Self {
+        // The default settings contain no expressions, so resolving cannot fail.
+        match WritebackSettings::default().resolve() {
+            Ok(s) => s,
+            Err(e) => unreachable!("default writeback settings are valid: {e}"),
+        }
+    }
+}
+
+fn known_property(name: &str) -> bool {
+    Mailbox::default().property(name).is_some()
+}
+
+fn valid_attribute_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn caret_line(offset: usize, text: &str) -> String {
+    let col = text.char_indices().take_while(|(i, _)| *i < offset).count();
+    format!("{}^", " ".repeat(col))
+}
+
+impl WritebackSettings {
+    /// Validate and derive the planner's settings.
+    pub fn resolve(&self) -> Result<WritebackPlanSettings, SettingsError> {
+        if self.profiles.is_empty() {
+            return Err(SettingsError::NoProfiles);
+        }
+        let profiles: BTreeSet<Profile> = self.profiles.iter().copied().collect();
+
+        // disabled attributes must name something a profile writes
+        let all_profile_targets: Vec<String> = Profile::ALL
+            .iter()
+            .flat_map(|p| p.target_attributes().iter().map(|a| a.to_string()))
+            .collect();
+        for attribute in &self.disabled_attributes {
+            if !all_profile_targets
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(attribute))
+            {
+                let known: BTreeSet<&str> =
+                    all_profile_targets.iter().map(String::as_str).collect();
+                return Err(SettingsError::UnknownDisabledAttribute {
+                    attribute: attribute.clone(),
+                    known: known.into_iter().collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        let disabled = |target: &str| {
+            self.disabled_attributes
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(target))
+                || (!self.hide_from_address_lists
+                    && target.eq_ignore_ascii_case("msExchHideFromAddressLists"))
+        };
+
+        // custom mappings
+        let mut custom = Vec::new();
+        let mut seen_targets = BTreeSet::new();
+        for (index, m) in self.mappings.iter().enumerate() {
+            let invalid = |problem: String| SettingsError::InvalidMapping {
+                index,
+                target: m.target.clone(),
+                problem,
+            };
+            if is_denied(&m.target) {
+                return Err(SettingsError::DeniedAttribute {
+                    context: format!("writeback.mappings[{index}]"),
+                    attribute: m.target.clone(),
+                });
+            }
+            if !valid_attribute_name(&m.target) {
+                return Err(invalid("target is not an LDAP attribute name".into()));
+            }
+            if !seen_targets.insert(m.target.to_ascii_lowercase()) {
+                return Err(invalid("another custom mapping has the same target".into()));
+            }
+            let kind = match (&m.source, &m.constant, &m.expression) {
+                (Some(source), None, None) => {
+                    if !known_property(source) {
+                        return Err(SettingsError::UnknownSourceProperty {
+                            context: format!("writeback.mappings[{index}] (target {})", m.target),
+                            property: source.clone(),
+                        });
+                    }
+                    MappingKind::Direct(source.clone())
+                }
+                (None, Some(constant), None) => MappingKind::Constant(constant.clone()),
+                (None, None, Some(text)) => {
+                    let expr = Expr::parse(text).map_err(|e| SettingsError::Expression {
+                        index,
+                        target: m.target.clone(),
+                        expression: text.clone(),
+                        caret: caret_line(e.offset, text),
+                        message: e.message,
+                        offset: e.offset,
+                    })?;
+                    for property in expr.attributes() {
+                        if !known_property(&property) {
+                            return Err(SettingsError::UnknownSourceProperty {
+                                context: format!(
+                                    "writeback.mappings[{index}] (target {}) expression",
+                                    m.target
+                                ),
+                                property,
+                            });
+                        }
+                    }
+                    MappingKind::Expression(expr)
+                }
+                _ => {
+                    return Err(invalid(
+                        "give exactly one of `source`, `constant` or `expression`".into(),
+                    ));
+                }
+            };
+            if disabled(&m.target) {
+                continue;
+            }
+            custom.push(Mapping {
+                target: m.target.clone(),
+                kind,
+                multi_valued: m.multi_valued,
+                when_empty: if m.empty_leaves_alone {
+                    WhenEmpty::LeaveAlone
+                } else {
+                    WhenEmpty::Clear
+                },
+                policy: ValuePolicy::Authoritative,
+                condition: Condition::Always,
+                origin: MappingOrigin::Custom,
+            });
+        }
+
+        // profile rows, minus disabled and overridden ones, then custom rows
+        let mut mappings = Vec::new();
+        for profile in &profiles {
+            for m in profile.mappings()? {
+                let overridden = custom
+                    .iter()
+                    .any(|c: &Mapping| c.target.eq_ignore_ascii_case(&m.target));
+                if !disabled(&m.target) && !overridden {
+                    mappings.push(m);
+                }
+            }
+        }
+        mappings.extend(custom);
+
+        for prefix in &self.preserve_prefixes {
+            if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(SettingsError::InvalidPrefix {
+                    prefix: prefix.clone(),
+                });
+            }
+        }
+
+        if self.match_rules.is_empty() {
+            return Err(SettingsError::NoMatchRules);
+        }
+        let mut match_rules = Vec::new();
+        for r in &self.match_rules {
+            if !match_rules.contains(r) {
+                match_rules.push(*r);
+            }
+        }
+
+        let mut scoping_filters = Vec::new();
+        for (fi, filter) in self.scoping_filters.iter().enumerate() {
+            let mut clauses = Vec::new();
+            if filter.clauses.is_empty() {
+                return Err(SettingsError::InvalidClause {
+                    filter: fi,
+                    clause: 0,
+                    problem: "a filter needs at least one clause".into(),
+                });
+            }
+            for (ci, c) in filter.clauses.iter().enumerate() {
+                let problem = |problem: String| SettingsError::InvalidClause {
+                    filter: fi,
+                    clause: ci,
+                    problem,
+                };
+                if !known_property(&c.property) {
+                    return Err(SettingsError::UnknownSourceProperty {
+                        context: format!("writeback.scoping_filters[{fi}].clauses[{ci}]"),
+                        property: c.property.clone(),
+                    });
+                }
+                let compiled = CompiledClause::new(&c.property, c.operator, c.value.as_deref())
+                    .map_err(problem)?;
+                clauses.push(compiled);
+            }
+            scoping_filters.push(CompiledFilter { clauses });
+        }
+
+        for dn in &self.container_scope {
+            if dn.trim().is_empty() || crate::ldap_text::Dn::parse(dn).is_err() {
+                return Err(SettingsError::InvalidContainer { dn: dn.clone() });
+            }
+        }
+
+        Ok(WritebackPlanSettings {
+            profiles,
+            mappings,
+            preserve_prefixes: self.preserve_prefixes.clone(),
+            threshold: self.threshold,
+            match_rules,
+            scoping_filters,
+            container_scope: self.container_scope.clone(),
+        })
+    }
+}
+
+impl WritebackPlanSettings {
+    /// The effective mapping table, as `exo-writeback profiles --show` prints it.
+    pub fn mapping_table(&self) -> Vec<crate::mapping::MappingRow> {
+        self.mappings.iter().map(Into::into).collect()
+    }
+
+    /// Whether the attribute may be written: a target of an effective mapping and not on
+    /// the deny-list.
+    pub fn is_allowed(&self, attribute: &str) -> bool {
+        !is_denied(attribute)
+            && self
+                .mappings
+                .iter()
+                .any(|m| m.target.eq_ignore_ascii_case(attribute))
+    }
+
+    /// The AD attributes the engine must read on a matched object to plan it: every mapped
+    /// target (current values) plus the attributes the match rules compare. Sorted, unique.
+    pub fn required_ad_attributes(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        let names = self
+            .mappings
+            .iter()
+            .map(|m| m.target.clone())
+            .chain(self.match_rules.iter().map(|r| r.attribute().to_string()))
+            .chain(["objectGUID".to_string()]);
+        for name in names {
+            if seen.insert(name.to_ascii_lowercase()) {
+                out.push(name);
+            }
+        }
+        out.sort_by_key(|a| a.to_ascii_lowercase());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: serde_json::Value) -> Result<WritebackSettings, serde_json::Error> {
+        serde_json::from_value(json)
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = parse(serde_json::json!({})).expect("empty section is valid");
+        assert_eq!(s, WritebackSettings::default());
+        assert_eq!(s.profiles, vec![Profile::CloudManaged]);
+        assert!(s.hide_from_address_lists);
+        assert_eq!(s.preserve_prefixes, vec!["X500"]);
+        assert_eq!(s.threshold, 500);
+        assert_eq!(s.match_rules, MatchRule::DEFAULT.to_vec());
+        let r = s.resolve().expect("defaults resolve");
+        assert_eq!(r.mappings.len(), 25);
+        assert!(r.is_allowed("msExchHideFromAddressLists"));
+        assert!(!r.is_allowed("msExchArchiveStatus"));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let e = parse(serde_json::json!({"treshold": 5})).unwrap_err();
+        assert!(e.to_string().contains("treshold"), "{e}");
+        let e = parse(serde_json::json!({"mappings": [{"target": "x", "sorce": "Alias"}]}))
+            .unwrap_err();
+        assert!(e.to_string().contains("sorce"), "{e}");
+    }
+
+    #[test]
+    fn operators_parse_in_microsoft_spelling() {
+        let s = parse(serde_json::json!({"scoping_filters": [{"clauses": [
+            {"property": "CustomAttribute1", "operator": "NOT EQUALS", "value": "x"},
+            {"property": "CustomAttribute2", "operator": "Greater_Than_OR_EQUALS", "value": "3"},
+            {"property": "IsDirSynced", "operator": "IS TRUE"},
+            {"property": "CustomAttribute3", "operator": "REGEX MATCH", "value": "^a.*"},
+        ]}]}))
+        .expect("valid");
+        let ops: Vec<ScopeOperator> = s.scoping_filters[0]
+            .clauses
+            .iter()
+            .map(|c| c.operator)
+            .collect();
+        assert_eq!(
+            ops,
+            vec![
+                ScopeOperator::NotEquals,
+                ScopeOperator::GreaterThanOrEquals,
+                ScopeOperator::IsTrue,
+                ScopeOperator::RegexMatch
+            ]
+        );
+        s.resolve().expect("resolves");
+        assert!(
+            parse(serde_json::json!({"scoping_filters": [{"clauses": [
+            {"property": "CustomAttribute1", "operator": "LIKE", "value": "x"}]}]}))
+            .is_err()
+        );
+    }
+
+    /// Each case: the settings JSON, and a fragment the error message must contain.
+    #[test]
+    fn invalid_settings_are_rejected_naming_the_entry() {
+        let cases: Vec<(serde_json::Value, &str)> = vec![
+            (serde_json::json!({"profiles": []}), "profiles is empty"),
+            (
+                serde_json::json!({"mappings": [{"target": "unicodePwd", "constant": "x"}]}),
+                "unicodePwd is on the deny-list",
+            ),
+            (
+                serde_json::json!({"mappings": [{"target": "SAMACCOUNTNAME", "source": "Alias"}]}),
+                "SAMACCOUNTNAME is on the deny-list",
+            ),
+            (
+                serde_json::json!({"mappings": [{"target": "extensionAttribute1"}]}),
+                "mappings[0] (target extensionAttribute1): give exactly one",
+            ),
+            (
+                serde_json::json!({"mappings": [{"target": "info", "source": "Alias", "constant": "x"}]}),
+                "give exactly one",
+            ),
+            (
+                serde_json::json!({"mappings": [{"target": "info", "source": "Shoesize"}]}),
+                "unknown Get-Mailbox property Shoesize",
+            ),
+            (
+                serde_json::json!({"mappings": [{"target": "bad name", "constant": "x"}]}),
+                "not an LDAP attribute name",
+            ),
+            (
+                serde_json::json!({"mappings": [{"target": "info", "constant": "x"}, {"target": "Info", "constant": "y"}]}),
+                "mappings[1]",
+            ),
+            (
+                serde_json::json!({"disabled_attributes": ["extensionAttribute99"]}),
+                "extensionAttribute99 is not written by any profile",
+            ),
+            (
+                serde_json::json!({"scoping_filters": [{"clauses": [{"property": "CustomAttribute1", "operator": "EQUALS"}]}]}),
+                "scoping_filters[0].clauses[0]: EQUALS needs a value",
+            ),
+            (
+                serde_json::json!({"scoping_filters": [{"clauses": [{"property": "IsDirSynced", "operator": "IS TRUE", "value": "x"}]}]}),
+                "IS TRUE takes no value",
+            ),
+            (
+                serde_json::json!({"scoping_filters": [{"clauses": [{"property": "CustomAttribute1", "operator": "REGEX MATCH", "value": "("}]}]}),
+                "invalid regular expression",
+            ),
+            (
+                serde_json::json!({"scoping_filters": [{"clauses": [{"property": "CustomAttribute1", "operator": "Greater_Than", "value": "ten"}]}]}),
+                "Greater_Than needs an integer value",
+            ),
+            (
+                serde_json::json!({"scoping_filters": [{"clauses": [{"property": "Department", "operator": "IS NULL"}]}]}),
+                "unknown Get-Mailbox property Department",
+            ),
+            (serde_json::json!({"preserve_prefixes": ["X5:00"]}), "X5:00"),
+            (
+                serde_json::json!({"match_rules": []}),
+                "match_rules is empty",
+            ),
+            (
+                serde_json::json!({"container_scope": ["not a dn"]}),
+                "not a dn",
+            ),
+        ];
+        for (json, expected) in cases {
+            let settings = parse(json.clone()).expect("deserializes");
+            let err = settings
+                .resolve()
+                .expect_err(&format!("should be rejected: {json}"));
+            assert!(
+                err.to_string().contains(expected),
+                "{json}: {err} does not contain {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn switches_shape_the_effective_table() {
+        let s = parse(serde_json::json!({
+            "hide_from_address_lists": false,
+            "disabled_attributes": ["extensionattribute15"],
+            "mappings": [{"target": "extensionAttribute1", "source": "Alias"},
+                         {"target": "info", "constant": "managed by exo-writeback"}]
+        }))
+        .expect("valid")
+        .resolve()
+        .expect("resolves");
+        assert!(!s.is_allowed("msExchHideFromAddressLists"));
+        assert!(!s.is_allowed("extensionAttribute15"));
+        assert!(s.is_allowed("info"));
+        let ea1: Vec<&Mapping> = s
+            .mappings
+            .iter()
+            .filter(|m| m.target.eq_ignore_ascii_case("extensionAttribute1"))
+            .collect();
+        assert_eq!(ea1.len(), 1, "custom overrides the profile row");
+        assert_eq!(ea1[0].kind, MappingKind::Direct("Alias".into()));
+        assert_eq!(s.mappings.len(), 25 - 2 + 1);
+        let table = s.mapping_table();
+        assert_eq!(table.last().map(|r| r.origin.as_str()), Some("custom"));
+        let required = s.required_ad_attributes();
+        for a in [
+            "info",
+            "proxyAddresses",
+            "msDS-ExternalDirectoryObjectId",
+            "objectGUID",
+            "mS-DS-ConsistencyGuid",
+        ] {
+            assert!(required.iter().any(|r| r == a), "{a} in {required:?}");
+        }
+        assert!(!required.iter().any(|r| r == "extensionAttribute15"));
+    }
+
+    #[test]
+    fn expression_mappings_are_parsed_at_load() {
+        let bad = parse(serde_json::json!({"mappings": [{"target": "info", "expression": "Join(\",\", [CustomAttribute1]"}]}))
+            .expect("deserializes")
+            .resolve()
+            .expect_err("unterminated call");
+        let text = bad.to_string();
+        assert!(text.contains("mappings[0] (target info)"), "{text}");
+        assert!(text.contains("position"), "{text}");
+    }
+}
