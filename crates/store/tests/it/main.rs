@@ -1,0 +1,11 @@
+//! Integration tests of the SQLite state store (one test binary).
+
+mod common;
+mod crash;
+mod cycles;
+mod escrow;
+mod journal;
+mod logs;
+mod migrations;
+mod outcomes;
+mod staged;
