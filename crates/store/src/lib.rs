@@ -129,6 +129,18 @@ pub trait Store: Send {
     /// much faster per object. On error, the engine may retry the objects one by one to find
     /// the bad one.
     fn record_outcomes(&mut self, outcomes: &[ObjectOutcome]) -> Result<()>;
+    /// Like [`Store::record_outcomes`], and in the same transaction, after the outcomes, stores
+    /// the watermark: one commit (one fsync) per batch instead of two. The watermark may cover
+    /// these outcomes and earlier durable ones, nothing else (compute it with a
+    /// [`WatermarkTracker`] after marking this batch durable). On error nothing is stored,
+    /// neither outcomes nor watermark: the engine must not keep that tracker state.
+    ///
+    /// [`WatermarkTracker`]: exo_writeback_core::provisioning::WatermarkTracker
+    fn record_outcomes_then_watermark(
+        &mut self,
+        outcomes: &[ObjectOutcome],
+        watermark: Option<&Watermark>,
+    ) -> Result<()>;
 
     // --- joins -------------------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Rows deleted per transaction by a retention purge.
+    purge_chunk: i64,
 }
 
 impl SqliteStore {
@@ -75,6 +77,7 @@ impl SqliteStore {
         let store = SqliteStore {
             conn,
             path: path.to_path_buf(),
+            purge_chunk: 5_000,
         };
         store.configure()?;
         if !existed {
@@ -197,6 +200,24 @@ impl SqliteStore {
         self.conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| StoreError::sqlite(path, op, e))
+    }
+
+    /// Runs a `DELETE … WHERE seq IN (SELECT … LIMIT ?2)` statement with `?1 = key` until it
+    /// deletes nothing; returns the rows deleted.
+    fn purge_in_chunks(&mut self, sql: &str, key: i64, op: &'static str) -> Result<u64> {
+        let chunk = self.purge_chunk;
+        let mut total = 0;
+        loop {
+            let n = self
+                .conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute(params![key, chunk]))
+                .map_err(|e| self.err(op, e))?;
+            total += count(n);
+            if n == 0 {
+                return Ok(total);
+            }
+        }
     }
 
     fn job_row(&self) -> Result<(String, Option<String>)> {
@@ -590,13 +611,29 @@ impl Store for SqliteStore {
     }
 
     fn record_outcomes(&mut self, outcomes: &[ObjectOutcome]) -> Result<()> {
-        if outcomes.is_empty() {
+        self.record_outcomes_then_watermark(outcomes, None)
+    }
+
+    fn record_outcomes_then_watermark(
+        &mut self,
+        outcomes: &[ObjectOutcome],
+        watermark: Option<&Watermark>,
+    ) -> Result<()> {
+        if outcomes.is_empty() && watermark.is_none() {
             return Ok(());
         }
         let path = self.path.clone();
+        let watermark = watermark
+            .map(|w| to_json(&path, "watermark", w))
+            .transpose()?;
         let tx = self.write_tx("begin recording outcomes")?;
         for o in outcomes {
             insert_outcome(&tx, &path, o)?;
+        }
+        if let Some(w) = watermark {
+            tx.prepare_cached("UPDATE job SET watermark = ?1 WHERE id = 1")
+                .and_then(|mut s| s.execute(params![w]))
+                .map_err(|e| StoreError::sqlite(&path, "store watermark", e))?;
         }
         tx.commit()
             .map_err(|e| StoreError::sqlite(&path, "commit outcomes", e))
@@ -909,21 +946,24 @@ impl Store for SqliteStore {
     }
 
     fn purge_older_than(&mut self, cutoff: Timestamp) -> Result<PurgeReport> {
-        let path = self.path.clone();
-        let tx = self.write_tx("begin retention purge")?;
-        let p: &Path = &path;
-        let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(p, op, err);
+        // In chunks, each its own transaction, so a large purge never holds the write lock
+        // long (a cycle or `exo-writeback status` may be waiting).
         let key = time_key(cutoff);
-        let log_entries = tx
-            .execute("DELETE FROM log_entries WHERE time < ?1", params![key])
-            .map_err(e("purge provisioning logs"))?;
-        let journal_records = tx
-            .execute("DELETE FROM journal WHERE time < ?1", params![key])
-            .map_err(e("purge journal"))?;
-        tx.commit().map_err(e("commit retention purge"))?;
+        let log_entries = self.purge_in_chunks(
+            "DELETE FROM log_entries WHERE seq IN
+               (SELECT seq FROM log_entries WHERE time < ?1 LIMIT ?2)",
+            key,
+            "purge provisioning logs",
+        )?;
+        let journal_records = self.purge_in_chunks(
+            "DELETE FROM journal WHERE seq IN
+               (SELECT seq FROM journal WHERE time < ?1 LIMIT ?2)",
+            key,
+            "purge journal",
+        )?;
         Ok(PurgeReport {
-            log_entries: count(log_entries),
-            journal_records: count(journal_records),
+            log_entries,
+            journal_records,
         })
     }
 
@@ -1022,5 +1062,123 @@ impl Store for SqliteStore {
             .map_err(e("store job state"))?;
         tx.commit().map_err(e("commit restart"))?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exo_writeback_core::provisioning::{
+        Action, EscrowUpdate, JoinUpdate, LogEntryId, LogStatus, SourceIdentity, Step, Steps,
+        TargetIdentity,
+    };
+    use jiff::SignedDuration;
+
+    #[test]
+    fn time_keys_order_like_timestamps_and_clamp_outside_i64() {
+        let cases = [
+            ("1970-01-01T00:00:00Z", 0),
+            ("1970-01-01T00:00:00.000000001Z", 1),
+            ("1969-12-31T23:59:59Z", -1_000_000_000),
+            ("2026-03-01T08:00:00.1234567Z", 1_772_352_000_123_456_700),
+        ];
+        for (text, key) in cases {
+            let t: Timestamp = text.parse().expect("timestamp");
+            assert_eq!(time_key(t), key, "{text}");
+        }
+        assert_eq!(time_key(Timestamp::MAX), i64::MAX);
+        assert_eq!(time_key(Timestamp::MIN), i64::MIN);
+    }
+
+    #[test]
+    fn source_keys_fold_case_and_the_user_prefix() {
+        let cases = [
+            ("ABC-def", "abc-def"),
+            ("User_ABC-def", "abc-def"),
+            ("user_abc", "abc"),
+            ("  User_x  ", "x"),
+            ("Username", "username"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(source_key(input), want, "{input:?}");
+        }
+    }
+
+    fn entry(n: u128, time: Timestamp) -> ObjectOutcome {
+        let step = Step::not_reached();
+        ObjectOutcome {
+            log: ProvisioningLogEntry {
+                id: LogEntryId(Uuid::from_u128(n)),
+                cycle: CycleId(1),
+                time,
+                duration: SignedDuration::ZERO,
+                source: SourceIdentity::default(),
+                target: TargetIdentity::default(),
+                action: Action::Other,
+                status: LogStatus::Success,
+                reason: None,
+                steps: Steps {
+                    import: step.clone(),
+                    scoping: step.clone(),
+                    matching: step.clone(),
+                    export: step,
+                },
+                modified: vec![],
+            },
+            journal: vec![],
+            join: JoinUpdate::Keep,
+            escrow: EscrowUpdate::Keep,
+        }
+    }
+
+    #[test]
+    fn purge_works_through_many_chunks() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = SqliteStore::open_in(dir.path()).expect("open");
+        store.purge_chunk = 3;
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+        store.begin_cycle(CycleKind::Delta, t0).expect("cycle");
+        let batch: Vec<_> = (0..20)
+            .map(|n| entry(n, t0 + SignedDuration::from_secs(n as i64)))
+            .collect();
+        store.record_outcomes(&batch).expect("record");
+        let report = store
+            .purge_older_than(t0 + SignedDuration::from_secs(11))
+            .expect("purge");
+        assert_eq!(report.log_entries, 11);
+        let left = store
+            .query_logs(&crate::LogQuery {
+                limit: 100,
+                ..crate::LogQuery::default()
+            })
+            .expect("query");
+        assert_eq!(left.len(), 9);
+        assert!(
+            left.iter()
+                .all(|e| e.time >= t0 + SignedDuration::from_secs(11))
+        );
+    }
+
+    #[test]
+    fn a_watermark_committed_with_a_failing_batch_is_not_stored() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = SqliteStore::open_in(dir.path()).expect("open");
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+        let cycle = store.begin_cycle(CycleKind::Delta, t0).expect("cycle");
+        let wm = Watermark {
+            changed_since: t0,
+            overlap: SignedDuration::from_secs(60),
+            cycle,
+        };
+        // Two outcomes with the same log id: the batch fails, and so does the watermark.
+        let bad = [entry(1, t0), entry(1, t0)];
+        store
+            .record_outcomes_then_watermark(&bad, Some(&wm))
+            .expect_err("duplicate");
+        assert_eq!(store.watermark().expect("watermark"), None);
+        store
+            .record_outcomes_then_watermark(&bad[..1], Some(&wm))
+            .expect("record");
+        assert_eq!(store.watermark().expect("watermark"), Some(wm));
     }
 }

@@ -95,19 +95,28 @@ fn write_objects(path: &Path, seed: u64, limit: Option<u64>) {
             break;
         }
         let batch: Vec<_> = (next..batch_end).map(|n| outcome_for(cycle, n)).collect();
-        if batch.len() == 1 {
-            store.record_outcome(&batch[0]).expect("record");
-        } else {
-            store.record_outcomes(&batch).expect("record batch");
+        // Durable before the watermark passes them (the last one stays on the boundary):
+        // either in the same transaction, or in a later one.
+        let watermark = Watermark {
+            changed_since: changed_at(batch_end - 1),
+            overlap: SignedDuration::from_secs(60),
+            cycle,
+        };
+        match rng.below(3) {
+            0 => {
+                for o in &batch {
+                    store.record_outcome(o).expect("record");
+                }
+                store.set_watermark(&watermark).expect("watermark");
+            }
+            1 => {
+                store.record_outcomes(&batch).expect("record batch");
+                store.set_watermark(&watermark).expect("watermark");
+            }
+            _ => store
+                .record_outcomes_then_watermark(&batch, Some(&watermark))
+                .expect("record batch with watermark"),
         }
-        // Durable: now the watermark may pass them (the last one stays on the boundary).
-        store
-            .set_watermark(&Watermark {
-                changed_since: changed_at(batch_end - 1),
-                overlap: SignedDuration::from_secs(60),
-                cycle,
-            })
-            .expect("watermark");
         next = batch_end;
         if next.is_multiple_of(OBJECTS_PER_CYCLE) {
             store
