@@ -1,0 +1,488 @@
+//! The InvokeCommand client: requests with retries, paging as a stream, typed helpers.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use exo_writeback_core::mailbox::Mailbox;
+use futures::stream::{BoxStream, StreamExt};
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use crate::config::{ExoConfig, ExoSettings};
+use crate::error::{ExoError, ServiceError};
+use crate::filter::when_changed_filter;
+use crate::retry::{parse_retry_after, retryable_status};
+use crate::safelist::JunkEmailConfiguration;
+use crate::token::TokenSource;
+use crate::wire::{MAILBOX_PROPERTIES, decode_page, mailbox_from_record, record_key};
+
+/// A stream of results that holds at most one result page in memory.
+pub type ResultStream<T> = BoxStream<'static, Result<T, ExoError>>;
+
+/// Counters of what the client sent, for diagnostics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientStats {
+    /// InvokeCommand requests sent (every try counts).
+    pub api_requests: u64,
+    /// Token endpoint requests sent (every try counts).
+    pub token_requests: u64,
+}
+
+/// Client of the Exchange Online admin API (`/adminapi/beta/{tenant}/InvokeCommand`), as used
+/// by the ExchangeOnlineManagement v3 module. Cheap to clone.
+#[derive(Clone)]
+pub struct ExoClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    settings: ExoSettings,
+    endpoint: Url,
+    tokens: TokenSource,
+    connection_id: String,
+    api_requests: AtomicU64,
+}
+
+impl std::fmt::Debug for ExoClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExoClient")
+            .field("tenant", &self.inner.settings.tenant)
+            .field("endpoint", &self.inner.endpoint.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A human description of a transport failure (no URL query, no headers).
+pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "connection broke while reading the response"
+    } else if e.is_request() {
+        "request failed"
+    } else {
+        "network error"
+    };
+    let mut chain = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    if chain.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {}", chain.join(": "))
+    }
+}
+
+impl ExoClient {
+    /// Builds a client from the `[exo]` section (reads the credential files).
+    pub fn from_config(config: &ExoConfig) -> Result<Self, ExoError> {
+        Self::new(config.settings()?)
+    }
+
+    /// Builds a client from validated settings. TLS certificates are always verified.
+    pub fn new(settings: ExoSettings) -> Result<Self, ExoError> {
+        crate::config::validate_tenant(&settings.tenant)?;
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(15)))
+            .user_agent(concat!("exo-writeback/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ExoError::HttpClient(e.to_string()))?;
+        let base = settings.api_base.as_str().trim_end_matches('/');
+        let endpoint = Url::parse(&format!(
+            "{base}/adminapi/beta/{}/InvokeCommand",
+            settings.tenant
+        ))
+        .map_err(|e| ExoError::HttpClient(format!("cannot form the API endpoint: {e}")))?;
+        let tokens = TokenSource::new(http.clone(), &settings)?;
+        Ok(ExoClient {
+            inner: Arc::new(Inner {
+                http,
+                settings,
+                endpoint,
+                tokens,
+                connection_id: uuid::Uuid::new_v4().to_string(),
+                api_requests: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &ExoSettings {
+        &self.inner.settings
+    }
+
+    /// `POST` target: `{api_base}/adminapi/beta/{tenant}/InvokeCommand`.
+    pub fn endpoint(&self) -> &Url {
+        &self.inner.endpoint
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        ClientStats {
+            api_requests: self.inner.api_requests.load(Ordering::Relaxed),
+            token_requests: self.inner.tokens.fetches.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Obtains (or reuses) an access token; proves the credential works.
+    pub async fn check_token(&self) -> Result<(), ExoError> {
+        self.inner.tokens.get().await.map(|_| ())
+    }
+
+    /// Runs any cmdlet and streams the raw records of every result page, following
+    /// `@odata.nextLink`. At most one page is held in memory.
+    pub fn invoke(&self, cmdlet: &str, parameters: Map<String, Value>) -> ResultStream<Value> {
+        self.invoke_selecting(cmdlet, parameters, None)
+    }
+
+    fn invoke_selecting(
+        &self,
+        cmdlet: &str,
+        parameters: Map<String, Value>,
+        select: Option<&[&str]>,
+    ) -> ResultStream<Value> {
+        let mut first = self.inner.endpoint.clone();
+        if let Some(props) = select {
+            first.query_pairs_mut().append_pair("$select", &props.join(","));
+        }
+        let state = Paging {
+            client: self.clone(),
+            cmdlet: cmdlet.to_owned(),
+            body: Arc::new(json!({
+                "CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}
+            })),
+            next: Some(first),
+            page_no: 0,
+            buffer: VecDeque::new(),
+            pending_error: None,
+            done: false,
+        };
+        futures::stream::unfold(state, |mut st| async move {
+            loop {
+                if let Some(v) = st.buffer.pop_front() {
+                    return Some((Ok(v), st));
+                }
+                if st.done {
+                    return None;
+                }
+                if let Some(e) = st.pending_error.take() {
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
+                let url = st.next.take()?;
+                st.page_no += 1;
+                match st.fetch(url).await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        st.done = true;
+                        st.buffer.clear();
+                        return Some((Err(e), st));
+                    }
+                }
+            }
+        })
+        .boxed()
+    }
+
+    /// One mailbox by identity (GUID, UPN, address, alias…). `Ok(None)` when Exchange Online
+    /// says it does not exist.
+    pub async fn get_mailbox(&self, identity: &str) -> Result<Option<Mailbox>, ExoError> {
+        let mut params = Map::new();
+        params.insert("Identity".into(), Value::String(identity.to_owned()));
+        let mut stream = self.invoke_selecting("Get-Mailbox", params, Some(MAILBOX_PROPERTIES));
+        match stream.next().await {
+            None => Ok(None),
+            Some(Ok(record)) => to_mailbox(record).map(Some),
+            Some(Err(e)) if e.service_error().is_some_and(ServiceError::is_object_not_found) => {
+                Ok(None)
+            }
+            Some(Err(e)) => Err(e),
+        }
+    }
+
+    /// All mailboxes matching an optional OPATH filter (`-ResultSize Unlimited`). A malformed
+    /// record yields an [`ExoError::MalformedRecord`] item and the stream goes on; any other
+    /// error ends it.
+    pub fn mailboxes(&self, filter: Option<&str>) -> ResultStream<Mailbox> {
+        let mut params = Map::new();
+        params.insert("ResultSize".into(), Value::String("Unlimited".into()));
+        if let Some(f) = filter {
+            params.insert("Filter".into(), Value::String(f.to_owned()));
+        }
+        self.invoke_selecting("Get-Mailbox", params, Some(MAILBOX_PROPERTIES))
+            .map(|r| r.and_then(to_mailbox))
+            .boxed()
+    }
+
+    /// Mailboxes changed since `watermark - overlap` (`WhenChangedUTC -ge '…'`), each at most
+    /// once per poll (by ExternalDirectoryObjectId, else Guid, else Identity).
+    pub fn changed_since(
+        &self,
+        watermark: jiff::Timestamp,
+        overlap: jiff::SignedDuration,
+    ) -> ResultStream<Mailbox> {
+        let since = watermark
+            .checked_sub(overlap.abs())
+            .unwrap_or(jiff::Timestamp::MIN);
+        let mut params = Map::new();
+        params.insert("ResultSize".into(), Value::String("Unlimited".into()));
+        params.insert("Filter".into(), Value::String(when_changed_filter(since)));
+        let mut seen: HashSet<String> = HashSet::new();
+        self.invoke_selecting("Get-Mailbox", params, Some(MAILBOX_PROPERTIES))
+            .filter_map(move |r| {
+                let keep = match &r {
+                    Ok(v) => record_key(v).is_none_or(|k| seen.insert(k)),
+                    Err(_) => true,
+                };
+                futures::future::ready(keep.then_some(r))
+            })
+            .map(|r| r.and_then(to_mailbox))
+            .boxed()
+    }
+
+    /// Runs `Set-Mailbox -Identity <identity>` with the given parameters (e.g.
+    /// `{"CustomAttribute1": "x"}` or `{"EmailAddresses": {"@odata.type":
+    /// "#Exchange.GenericHashTable", "Add": […]}}`).
+    pub async fn set_mailbox(
+        &self,
+        identity: &str,
+        parameters: Map<String, Value>,
+    ) -> Result<(), ExoError> {
+        let mut params = parameters;
+        params.insert("Identity".into(), Value::String(identity.to_owned()));
+        let mut stream = self.invoke("Set-Mailbox", params);
+        while let Some(item) = stream.next().await {
+            item?;
+        }
+        Ok(())
+    }
+
+    /// The junk email lists of a mailbox (`Get-MailboxJunkEmailConfiguration`), the source of
+    /// the safelist hashes. `Ok(None)` when the mailbox does not exist.
+    pub async fn junk_email_configuration(
+        &self,
+        identity: &str,
+    ) -> Result<Option<JunkEmailConfiguration>, ExoError> {
+        let mut params = Map::new();
+        params.insert("Identity".into(), Value::String(identity.to_owned()));
+        let mut stream = self.invoke("Get-MailboxJunkEmailConfiguration", params);
+        let record = match stream.next().await {
+            None => return Ok(None),
+            Some(Ok(r)) => r,
+            Some(Err(e)) if e.service_error().is_some_and(ServiceError::is_object_not_found) => {
+                return Ok(None);
+            }
+            Some(Err(e)) => return Err(e),
+        };
+        let list = |key: &str| -> Result<Vec<String>, ExoError> {
+            match record.get(key) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(items)) => Ok(items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()),
+                Some(_) => Err(ExoError::MalformedRecord {
+                    mailbox: identity.to_owned(),
+                    problem: format!("{key} is not a list"),
+                }),
+            }
+        };
+        Ok(Some(JunkEmailConfiguration {
+            trusted_senders_and_domains: list("TrustedSendersAndDomains")?,
+            blocked_senders_and_domains: list("BlockedSendersAndDomains")?,
+            trusted_recipients_and_domains: list("TrustedRecipientsAndDomains")?,
+        }))
+    }
+
+    /// Sends one InvokeCommand POST with retries; returns the body of a 2xx answer.
+    async fn post(
+        &self,
+        url: &Url,
+        body: &Value,
+        cmdlet: &str,
+        request: &str,
+    ) -> Result<Vec<u8>, ExoError> {
+        let inner = &self.inner;
+        let policy = inner.settings.retry;
+        let mut attempt: u32 = 0;
+        let mut refreshed = false;
+        loop {
+            attempt += 1;
+            let (token, generation) = inner.tokens.get().await?;
+            inner.api_requests.fetch_add(1, Ordering::Relaxed);
+            let result = inner
+                .http
+                .post(url.clone())
+                .bearer_auth(token.expose())
+                .header("X-CmdletName", cmdlet)
+                .header("X-AnchorMailbox", &inner.settings.anchor_mailbox)
+                .header("Prefer", format!("odata.maxpagesize={}", inner.settings.page_size))
+                .header("X-Prefer", format!("odata.maxpagesize={}", inner.settings.page_size))
+                .header("X-ResponseFormat", "json")
+                .header("X-SerializationLevel", "Partial")
+                .header("Connection-Id", &inner.connection_id)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .json(body)
+                .send()
+                .await;
+            drop(token);
+            let (last, wait) = match result {
+                Err(e) => (
+                    describe_transport(&e),
+                    policy.backoff(attempt, rand::random()),
+                ),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
+                    match resp.bytes().await {
+                        Err(e) => (
+                            format!("HTTP {status}, then {}", describe_transport(&e)),
+                            policy.backoff(attempt, rand::random()),
+                        ),
+                        Ok(bytes) if (200..300).contains(&status) => return Ok(bytes.to_vec()),
+                        Ok(bytes) if status == 401 => {
+                            let error = ServiceError::parse(&bytes);
+                            if refreshed {
+                                return Err(ExoError::Unauthorized {
+                                    request: request.to_owned(),
+                                    error,
+                                });
+                            }
+                            tracing::info!(request, "access token rejected; refreshing once");
+                            refreshed = true;
+                            inner.tokens.invalidate(generation).await;
+                            attempt -= 1;
+                            continue;
+                        }
+                        Ok(bytes) if status == 403 => {
+                            return Err(ExoError::Forbidden {
+                                request: request.to_owned(),
+                                error: ServiceError::parse(&bytes),
+                            });
+                        }
+                        Ok(bytes) if retryable_status(status) => {
+                            let error = ServiceError::parse(&bytes);
+                            let wait = if status == 429 || retry_after.is_some() {
+                                policy.throttle_wait(retry_after, attempt, rand::random())
+                            } else {
+                                policy.backoff(attempt, rand::random())
+                            };
+                            (format!("HTTP {status}: {error}"), wait)
+                        }
+                        Ok(bytes) => {
+                            return Err(ExoError::Service {
+                                request: request.to_owned(),
+                                status,
+                                error: ServiceError::parse(&bytes),
+                            });
+                        }
+                    }
+                }
+            };
+            if attempt >= policy.max_attempts {
+                return Err(ExoError::RetriesExhausted {
+                    request: request.to_owned(),
+                    attempts: attempt,
+                    last,
+                });
+            }
+            tracing::warn!(
+                request,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                %last,
+                "Exchange Online request failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Checks that a nextLink stays on the API's origin (the bearer token goes with it).
+    fn next_link(&self, link: &str, request: &str) -> Result<Url, ExoError> {
+        let unsafe_link = |problem: String| ExoError::UnsafeNextLink {
+            request: request.to_owned(),
+            problem,
+        };
+        let url = Url::parse(link)
+            .or_else(|_| self.inner.endpoint.join(link))
+            .map_err(|e| unsafe_link(format!("{link:?} is not a URL ({e})")))?;
+        if url.origin() != self.inner.endpoint.origin() {
+            return Err(unsafe_link(format!(
+                "it points to {}, not to the API host {}; the access token is not sent elsewhere",
+                url.origin().ascii_serialization(),
+                self.inner.endpoint.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+}
+
+fn to_mailbox(record: Value) -> Result<Mailbox, ExoError> {
+    mailbox_from_record(&record)
+        .map_err(|(mailbox, problem)| ExoError::MalformedRecord { mailbox, problem })
+}
+
+struct Paging {
+    client: ExoClient,
+    cmdlet: String,
+    body: Arc<Value>,
+    next: Option<Url>,
+    page_no: u32,
+    buffer: VecDeque<Value>,
+    pending_error: Option<ExoError>,
+    done: bool,
+}
+
+impl Paging {
+    async fn fetch(&mut self, url: Url) -> Result<(), ExoError> {
+        let request = format!("{} (result page {})", self.cmdlet, self.page_no);
+        let following = self.page_no > 1;
+        let bytes = match self
+            .client
+            .post(&url, &self.body, &self.cmdlet, &request)
+            .await
+        {
+            Ok(b) => b,
+            Err(ExoError::Service { status, error, .. })
+                if following && matches!(status, 400 | 404 | 410) =>
+            {
+                return Err(ExoError::BrokenNextLink {
+                    request,
+                    status,
+                    error,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let page = decode_page(&bytes).map_err(|problem| ExoError::MalformedPage {
+            request: request.clone(),
+            problem,
+        })?;
+        tracing::debug!(
+            request = %request,
+            records = page.records.len(),
+            more = page.next_link.is_some(),
+            "result page"
+        );
+        self.buffer = page.records.into();
+        if let Some(link) = page.next_link {
+            match self.client.next_link(&link, &request) {
+                Ok(u) => self.next = Some(u),
+                Err(e) => self.pending_error = Some(e),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,449 @@
+//! The `[exo]` configuration section and its validated, ready-to-use form.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use exo_writeback_core::secret::Secret;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::retry::RetryPolicy;
+
+/// The `[exo]` section of the configuration file, as written by the administrator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExoConfig {
+    /// Tenant ID (GUID) or initial domain (`contoso.onmicrosoft.com`).
+    pub tenant: String,
+    /// Application (client) ID of the app registration with Exchange.ManageAsApp.
+    pub client_id: String,
+    /// File holding the client secret (first line, surrounding whitespace trimmed).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Environment variable holding the client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// PEM certificate registered on the app (certificate authentication).
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
+    /// PEM private key (PKCS#1 or PKCS#8, RSA) matching `certificate_file`.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// Which Microsoft cloud the tenant lives in; selects login and API hosts.
+    #[serde(default)]
+    pub cloud: Cloud,
+    /// Overrides the cloud's login host (e.g. the emulator's URL).
+    #[serde(default)]
+    pub login_base: Option<String>,
+    /// Overrides the cloud's Exchange Online API host.
+    #[serde(default)]
+    pub api_base: Option<String>,
+    /// Allow `http://` bases (only for the emulator on loopback).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Records per page (`Prefer: odata.maxpagesize=N`).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// `X-AnchorMailbox` value; default `UPN:SystemMailbox{bb558c35-…}@<tenant>`.
+    #[serde(default)]
+    pub anchor_mailbox: Option<String>,
+    /// Timeout of one HTTP request, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Tries per request (first try included) for throttling, 5xx and network errors.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_page_size() -> u32 {
+    1000
+}
+fn default_timeout_secs() -> u64 {
+    60
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+
+/// Microsoft clouds with their own login and Exchange Online hosts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cloud {
+    #[default]
+    Worldwide,
+    GccHigh,
+    Dod,
+    China,
+}
+
+impl Cloud {
+    /// Entra ID (Azure AD) authority host.
+    pub fn login_base(self) -> &'static str {
+        match self {
+            Cloud::Worldwide => "https://login.microsoftonline.com",
+            Cloud::GccHigh | Cloud::Dod => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.partner.microsoftonline.cn",
+        }
+    }
+    /// Exchange Online host serving `/adminapi/beta/{tenant}/InvokeCommand`.
+    pub fn api_base(self) -> &'static str {
+        match self {
+            Cloud::Worldwide => "https://outlook.office365.com",
+            Cloud::GccHigh => "https://outlook.office365.us",
+            Cloud::Dod => "https://webmail.apps.mil",
+            Cloud::China => "https://partner.outlook.cn",
+        }
+    }
+    /// OAuth scope: the Exchange Online resource of this cloud plus `/.default`.
+    pub fn scope(self) -> String {
+        format!("{}/.default", self.api_base())
+    }
+}
+
+/// How the agent proves its identity to Entra ID.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    ClientSecret(Secret),
+    /// PEM certificate and its RSA private key (the key is a secret).
+    Certificate {
+        certificate_pem: String,
+        private_key_pem: Secret,
+    },
+}
+
+/// Everything the client needs, validated. Build it with [`ExoConfig::settings`] or directly
+/// (tests, the emulator).
+#[derive(Clone, Debug)]
+pub struct ExoSettings {
+    pub tenant: String,
+    pub client_id: String,
+    pub credentials: Credentials,
+    /// `{login_base}/{tenant}/oauth2/v2.0/token` is the token endpoint.
+    pub login_base: Url,
+    /// `{api_base}/adminapi/beta/{tenant}/InvokeCommand` is the API endpoint.
+    pub api_base: Url,
+    pub scope: String,
+    pub page_size: u32,
+    pub anchor_mailbox: String,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// The configuration cannot be used; the message says which key to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("[exo] {key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error("[exo] {key}: cannot read {path}: {source}")]
+    Unreadable {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+/// Checks that `tenant` is safe to put in a URL path (GUID or domain name).
+pub fn validate_tenant(tenant: &str) -> Result<(), ConfigError> {
+    let ok = !tenant.is_empty()
+        && tenant.len() <= 255
+        && !tenant.starts_with('.')
+        && !tenant.contains("..")
+        && tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "tenant",
+            format!(
+                "{tenant:?} is not a tenant ID or domain (letters, digits, '.' and '-' only)"
+            ),
+        ))
+    }
+}
+
+/// Parses a base URL and enforces `https` unless insecure HTTP is allowed.
+pub fn parse_base(
+    key: &'static str,
+    value: &str,
+    allow_insecure_http: bool,
+) -> Result<Url, ConfigError> {
+    let url = Url::parse(value)
+        .map_err(|e| invalid(key, format!("{value:?} is not a URL ({e})")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure_http => {}
+        "http" => {
+            return Err(invalid(
+                key,
+                format!(
+                    "{value} uses plain http; tokens would travel unencrypted. Use https, or set allow_insecure_http = true for a local emulator"
+                ),
+            ));
+        }
+        other => return Err(invalid(key, format!("unsupported scheme {other:?} in {value}"))),
+    }
+    if url.host_str().is_none() {
+        return Err(invalid(key, format!("{value} has no host")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(key, format!("{value} must not carry a query or fragment")));
+    }
+    Ok(url)
+}
+
+/// The default anchor the ExchangeOnlineManagement module sends for app-only calls
+/// (seen in the real capture A2 of `fixtures/exo-real`).
+pub fn default_anchor_mailbox(tenant: &str) -> String {
+    format!("UPN:SystemMailbox{{bb558c35-97f1-4cb9-8ff7-d53741dc928c}}@{tenant}")
+}
+
+impl ExoConfig {
+    /// Validates the section and loads the credential from its file or environment variable.
+    pub fn settings(&self) -> Result<ExoSettings, ConfigError> {
+        self.settings_with_env(|name| std::env::var(name).ok())
+    }
+
+    /// As [`ExoConfig::settings`], with the environment supplied (for tests).
+    pub fn settings_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ExoSettings, ConfigError> {
+        validate_tenant(&self.tenant)?;
+        if self.client_id.trim().is_empty() {
+            return Err(invalid("client_id", "must not be empty"));
+        }
+        if !(1..=1000).contains(&self.page_size) {
+            return Err(invalid(
+                "page_size",
+                format!("{} is out of range 1..=1000", self.page_size),
+            ));
+        }
+        if self.max_attempts == 0 || self.max_attempts > 20 {
+            return Err(invalid(
+                "max_attempts",
+                format!("{} is out of range 1..=20", self.max_attempts),
+            ));
+        }
+        if self.timeout_secs == 0 {
+            return Err(invalid("timeout_secs", "must be at least 1"));
+        }
+        let credentials = self.credentials(env)?;
+        let login_base = parse_base(
+            "login_base",
+            self.login_base
+                .as_deref()
+                .unwrap_or(self.cloud.login_base()),
+            self.allow_insecure_http,
+        )?;
+        let api_base = parse_base(
+            "api_base",
+            self.api_base.as_deref().unwrap_or(self.cloud.api_base()),
+            self.allow_insecure_http,
+        )?;
+        let anchor_mailbox = match &self.anchor_mailbox {
+            Some(a) if a.contains(':') => a.clone(),
+            Some(a) => format!("UPN:{a}"),
+            None => default_anchor_mailbox(&self.tenant),
+        };
+        Ok(ExoSettings {
+            tenant: self.tenant.clone(),
+            client_id: self.client_id.trim().to_owned(),
+            credentials,
+            login_base,
+            api_base,
+            scope: self.cloud.scope(),
+            page_size: self.page_size,
+            anchor_mailbox,
+            timeout: Duration::from_secs(self.timeout_secs),
+            retry: RetryPolicy {
+                max_attempts: self.max_attempts,
+                ..RetryPolicy::default()
+            },
+        })
+    }
+
+    fn credentials(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Credentials, ConfigError> {
+        let chosen = [
+            self.client_secret_file.is_some(),
+            self.client_secret_env.is_some(),
+            self.certificate_file.is_some() || self.private_key_file.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if chosen != 1 {
+            return Err(invalid(
+                "client_secret_file",
+                "set exactly one of client_secret_file, client_secret_env, or certificate_file + private_key_file",
+            ));
+        }
+        if let Some(path) = &self.client_secret_file {
+            let text = read("client_secret_file", path)?;
+            let secret = text.lines().next().unwrap_or("").trim().to_owned();
+            if secret.is_empty() {
+                return Err(invalid(
+                    "client_secret_file",
+                    format!("{} is empty", path.display()),
+                ));
+            }
+            return Ok(Credentials::ClientSecret(Secret::new(secret)));
+        }
+        if let Some(name) = &self.client_secret_env {
+            let value = env(name).unwrap_or_default();
+            let secret = value.trim();
+            if secret.is_empty() {
+                return Err(invalid(
+                    "client_secret_env",
+                    format!("environment variable {name} is not set or empty"),
+                ));
+            }
+            return Ok(Credentials::ClientSecret(Secret::new(secret)));
+        }
+        let (Some(cert), Some(key)) = (&self.certificate_file, &self.private_key_file) else {
+            return Err(invalid(
+                "certificate_file",
+                "certificate authentication needs both certificate_file and private_key_file",
+            ));
+        };
+        let certificate_pem = read("certificate_file", cert)?;
+        crate::token::certificate_der(&certificate_pem).map_err(|e| {
+            invalid("certificate_file", format!("{}: {e}", cert.display()))
+        })?;
+        let private_key_pem = Secret::new(read("private_key_file", key)?);
+        jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.expose().as_bytes()).map_err(
+            |_| {
+                invalid(
+                    "private_key_file",
+                    format!("{} is not a PEM RSA private key", key.display()),
+                )
+            },
+        )?;
+        Ok(Credentials::Certificate {
+            certificate_pem,
+            private_key_pem,
+        })
+    }
+}
+
+fn read(key: &'static str, path: &PathBuf) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        key,
+        path: path.clone(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(extra: &str) -> String {
+        format!("tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"app\"\nclient_secret_env = \"EXO_SECRET\"\n{extra}")
+    }
+
+    fn settings(toml_text: &str) -> Result<ExoSettings, ConfigError> {
+        let cfg: ExoConfig = toml::from_str(toml_text).expect("toml parses");
+        cfg.settings_with_env(|n| (n == "EXO_SECRET").then(|| "s3cr3t-value".to_owned()))
+    }
+
+    #[test]
+    fn defaults_are_worldwide_with_the_module_anchor() {
+        let s = settings(&base("")).expect("valid");
+        assert_eq!(s.login_base.as_str(), "https://login.microsoftonline.com/");
+        assert_eq!(s.api_base.as_str(), "https://outlook.office365.com/");
+        assert_eq!(s.scope, "https://outlook.office365.com/.default");
+        assert_eq!(s.page_size, 1000);
+        assert_eq!(
+            s.anchor_mailbox,
+            "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@contoso.onmicrosoft.com"
+        );
+        assert_eq!(s.retry.max_attempts, 5);
+    }
+
+    #[test]
+    fn cloud_presets() {
+        for (cloud, login, api) in [
+            ("gcc-high", "https://login.microsoftonline.us/", "https://outlook.office365.us/"),
+            ("dod", "https://login.microsoftonline.us/", "https://webmail.apps.mil/"),
+            ("china", "https://login.partner.microsoftonline.cn/", "https://partner.outlook.cn/"),
+        ] {
+            let s = settings(&base(&format!("cloud = \"{cloud}\""))).expect("valid");
+            assert_eq!(s.login_base.as_str(), login, "{cloud}");
+            assert_eq!(s.api_base.as_str(), api, "{cloud}");
+            assert_eq!(s.scope, format!("{api}.default"), "{cloud}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_allowed() {
+        let err = settings(&base("api_base = \"http://127.0.0.1:9\""))
+            .expect_err("http refused")
+            .to_string();
+        assert!(err.contains("api_base") && err.contains("allow_insecure_http"), "{err}");
+        let ok = settings(&base(
+            "api_base = \"http://127.0.0.1:9\"\nlogin_base = \"http://127.0.0.1:9\"\nallow_insecure_http = true",
+        ))
+        .expect("allowed");
+        assert_eq!(ok.api_base.as_str(), "http://127.0.0.1:9/");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let r: Result<ExoConfig, _> = toml::from_str(&base("colud = \"dod\""));
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn credentials_must_be_exactly_one() {
+        let two = "tenant = \"t\"\nclient_id = \"a\"\nclient_secret_env = \"X\"\ncertificate_file = \"/c\"\nprivate_key_file = \"/k\"";
+        assert!(settings(two).is_err());
+        let none = "tenant = \"t\"\nclient_id = \"a\"";
+        assert!(settings(none).is_err());
+    }
+
+    #[test]
+    fn secret_from_file_is_trimmed_and_never_printed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "  file-secret-xyz \n").expect("write");
+        let text = format!(
+            "tenant = \"t\"\nclient_id = \"a\"\nclient_secret_file = {:?}",
+            path.display().to_string()
+        );
+        let s = settings(&text).expect("valid");
+        match &s.credentials {
+            Credentials::ClientSecret(sec) => assert_eq!(sec.expose(), "file-secret-xyz"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(!format!("{s:?}").contains("file-secret-xyz"));
+    }
+
+    #[test]
+    fn missing_env_secret_names_the_variable() {
+        let cfg: ExoConfig = toml::from_str(&base("")).expect("toml");
+        let err = cfg.settings_with_env(|_| None).expect_err("missing");
+        assert!(err.to_string().contains("EXO_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn tenant_must_be_path_safe() {
+        for bad in ["", "a/b", "x?y", "../t", "..", "t t"] {
+            assert!(validate_tenant(bad).is_err(), "{bad:?}");
+        }
+        for good in ["contoso.onmicrosoft.com", "4b8c18bd-2f9f-4227-af55-9f1061cf9c32"] {
+            assert!(validate_tenant(good).is_ok(), "{good:?}");
+        }
+    }
+}
