@@ -1296,3 +1296,65 @@ proptest! {
         prop_assert_eq!(plan.removes_values, loses);
     }
 }
+
+#[test]
+fn expression_errors_fail_the_object() {
+    let s = settings(
+        json!({"mappings": [{"target": "info", "expression": "Error(\"no info for \" & [Alias])"}]}),
+    );
+    let result = plan_with(
+        &s,
+        &lab_schema(),
+        &mailbox(json!({"Alias": "ann"})),
+        &ad(&[]),
+    );
+    let err = result.expect_err("Error() fails the mapping");
+    assert_eq!(err.outcome().code, OutcomeCode::ExpressionError);
+    let text = err.to_string();
+    assert!(text.starts_with("ExpressionError: info: "), "{text}");
+    assert!(text.contains("no info for ann"), "{text}");
+}
+
+#[test]
+fn expressions_naming_unknown_properties_are_rejected_at_load() {
+    let err = serde_json::from_value::<WritebackSettings>(
+        json!({"mappings": [{"target": "info", "expression": "Trim([Department])"}]}),
+    )
+    .expect("deserializes")
+    .resolve()
+    .expect_err("Department is not a Get-Mailbox property we read");
+    assert_eq!(
+        err.to_string(),
+        "writeback.mappings[0] (target info) expression: unknown Get-Mailbox property Department"
+    );
+}
+
+/// `exo-writeback profiles --show` for both profiles and a custom mapping.
+#[test]
+fn effective_mapping_table_snapshot() {
+    let s = settings(json!({
+        "profiles": ["cloud-managed", "hybrid"],
+        "disabled_attributes": ["extensionAttribute15"],
+        "mappings": [{"target": "info", "constant": "managed in Exchange Online"}]
+    }));
+    let table: Vec<String> = s
+        .mapping_table()
+        .iter()
+        .map(|r| {
+            format!(
+                "{:<32} {:<10} {:<7} {:<14} {}{}",
+                r.target,
+                r.kind,
+                r.values,
+                r.origin,
+                r.source,
+                if r.notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", r.notes)
+                }
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(table.join("\n"));
+}
