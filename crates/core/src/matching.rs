@@ -375,6 +375,11 @@ mod tests {
         )
         .expect("all run");
         assert!(matches!(none, MatchDecision::TargetNotFound { ref tried } if tried.len() == 3));
+        // The engine may stop early (e.g. a rule it cannot run): all_run decides.
+        assert!(matches!(
+            decide_match(&l, &[r(ExternalDirectoryObjectId, &[])], true),
+            Some(MatchDecision::TargetNotFound { .. })
+        ));
     }
 
     #[test]

@@ -356,6 +356,31 @@ mod tests {
         }
     }
 
+    /// EmailAddresses lists from captures of the real service (fixtures/exo-real: burp-vdbdx
+    /// Get-Mailbox body; graph2otel narrowed records): valid as they are, primary not first,
+    /// SPO/SIP values carried, braces in a local part accepted.
+    #[test]
+    fn real_captured_lists_are_valid() {
+        let lists: [&[&str]; 2] = [
+            &[
+                "smtp:c@vdbdx.onmicrosoft.com",
+                "smtp:C@dread.ie",
+                "SPO:SPO_afdc2165-9c1e-4c14-9223-f02a033ec8cf@SPO_fafb46b1-4b64-41ef-8f52-68ed0ccae30f",
+                "SIP:c@lvin.ie",
+                "SMTP:C@lvin.ie",
+            ],
+            &[
+                "SMTP:DiscoverySearchMailbox{D919BA05-46A6-415f-80AD-7E09334BB852}@m7knio.onmicrosoft.com",
+            ],
+        ];
+        for list in lists {
+            assert_eq!(
+                cloud_managed_policy(&v(list), &[], &v(&["X500"])),
+                Ok(v(list))
+            );
+        }
+    }
+
     #[test]
     fn preserved_smtp_is_never_a_second_primary() {
         let got = cloud_managed_policy(

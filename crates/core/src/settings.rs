@@ -19,7 +19,7 @@
 //! clauses = [{ property = "CustomAttribute1", operator = "NOT EQUALS", value = "nosync" }]
 //!
 //! [[writeback.mappings]]                 # exactly one of source / constant / expression
-//! target = "msExchExtensionAttribute16"
+//! target = "info"
 //! expression = 'Join(",", [CustomAttribute1], [CustomAttribute2])'
 //! ```
 
