@@ -53,6 +53,16 @@ pub struct PropertyChange {
     pub new: Vec<AttrValue>,
 }
 
+impl From<&PropertyChange> for crate::provisioning::ModifiedProperty {
+    fn from(c: &PropertyChange) -> Self {
+        crate::provisioning::ModifiedProperty {
+            attribute: c.attribute.clone(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+        }
+    }
+}
+
 /// The plan for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectPlan {
@@ -531,7 +541,9 @@ fn same_dn(a: &str, b: &str) -> bool {
 }
 
 /// The duplicate-address guard. `holders` are `(address, dn)` pairs of AD objects found
-/// holding the plan's added addresses (address bare or as `smtp:`/`SMTP:` proxy value);
+/// holding the plan's added addresses (address bare or as `smtp:`/`SMTP:` proxy value) —
+/// the engine finds them with `(proxyAddresses=smtp:<address>)` per address (escaped; AD
+/// compares proxyAddresses case-insensitively, so this also finds `SMTP:` values);
 /// the object itself (`own_dn`) is ignored. The first address held by another object fails
 /// the plan with `ProxyAddressConflict` naming that object.
 pub fn check_address_conflicts(

@@ -947,6 +947,9 @@ fn property_changes_carry_old_and_new_values() {
         ]
     );
     assert_eq!(plan.dn, DN);
+    let logged: crate::provisioning::ModifiedProperty = (&plan.changes[0]).into();
+    assert_eq!(logged.old, vec![t("old")]);
+    assert_eq!(logged.new, vec![t("new")]);
 }
 
 #[test]
