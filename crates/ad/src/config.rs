@@ -1,0 +1,223 @@
+//! The `[ad]` section of the configuration file.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::error::AdError;
+
+/// How to reach and bind to a domain controller.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdConfig {
+    /// `ldaps://host[:port]` (default), or `ldap://host[:port]` with `starttls = true`, or
+    /// with `allow_insecure_ldap = true`.
+    pub url: String,
+    /// PEM file of the CA(s) that issued the DC's certificate; without it, the system store.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Upgrade an `ldap://` connection with StartTLS.
+    #[serde(default)]
+    pub starttls: bool,
+    /// Allow plain, unencrypted `ldap://` (the password crosses the network in clear).
+    #[serde(default)]
+    pub allow_insecure_ldap: bool,
+    /// Bind identity: a UPN (`svc@corp.example`), `DOMAIN\user` or a DN.
+    pub bind_dn: String,
+    /// File holding the bind password (trailing newline ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the bind password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Base DN; default: the rootDSE's defaultNamingContext.
+    #[serde(default)]
+    pub base_dn: Option<String>,
+    /// Containers searched (subtree) for objects; default: the base DN.
+    #[serde(default)]
+    pub search_bases: Option<Vec<String>>,
+    /// Connect and per-operation timeout, seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Simple Paged Results page size, 1..=1000 (Windows AD refuses more).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+}
+
+fn default_timeout_secs() -> u64 {
+    30
+}
+
+fn default_page_size() -> u32 {
+    500
+}
+
+/// The transport security chosen by a valid configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Ldaps,
+    StartTls,
+    Plain,
+}
+
+impl AdConfig {
+    /// A configuration with the defaults for everything but the URL and bind identity.
+    pub fn new(url: impl Into<String>, bind_dn: impl Into<String>) -> Self {
+        AdConfig {
+            url: url.into(),
+            ca_file: None,
+            starttls: false,
+            allow_insecure_ldap: false,
+            bind_dn: bind_dn.into(),
+            password_file: None,
+            password_env: None,
+            base_dn: None,
+            search_bases: None,
+            timeout_secs: default_timeout_secs(),
+            page_size: default_page_size(),
+        }
+    }
+
+    /// Check the values that serde cannot, and derive the transport.
+    pub fn validate(&self) -> Result<Transport, AdError> {
+        let invalid = |problem: String| Err(AdError::InvalidConfig { problem });
+        if !(1..=1000).contains(&self.page_size) {
+            return invalid(format!(
+                "ad.page_size = {} is out of range: it must be 1..=1000 (Windows AD refuses larger pages)",
+                self.page_size
+            ));
+        }
+        if self.timeout_secs == 0 {
+            return invalid("ad.timeout_secs must be at least 1".into());
+        }
+        if self.bind_dn.trim().is_empty() {
+            return invalid("ad.bind_dn is empty".into());
+        }
+        match (&self.password_file, &self.password_env) {
+            (Some(_), Some(_)) => {
+                return invalid(
+                    "set exactly one of ad.password_file and ad.password_env, not both".into(),
+                );
+            }
+            (None, None) => {
+                return invalid("set one of ad.password_file or ad.password_env".into());
+            }
+            _ => {}
+        }
+        if let Some(base) = &self.base_dn
+            && let Err(e) = exo_writeback_core::ldap_text::Dn::parse(base)
+        {
+            return invalid(format!("ad.base_dn: {e}"));
+        }
+        for base in self.search_bases.iter().flatten() {
+            if let Err(e) = exo_writeback_core::ldap_text::Dn::parse(base) {
+                return invalid(format!("ad.search_bases: {e}"));
+            }
+        }
+        let scheme = self
+            .url
+            .split_once("://")
+            .map(|(s, _)| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("ldaps") => {
+                if self.starttls {
+                    return invalid(
+                        "ad.starttls = true needs an ldap:// URL (ldaps:// is already TLS)".into(),
+                    );
+                }
+                Ok(Transport::Ldaps)
+            }
+            Some("ldap") if self.starttls => Ok(Transport::StartTls),
+            Some("ldap") if self.allow_insecure_ldap => Ok(Transport::Plain),
+            Some("ldap") => Err(AdError::InsecureRefused {
+                url: self.url.clone(),
+            }),
+            _ => invalid(format!(
+                "ad.url {:?} must start with ldaps:// (or ldap:// with starttls)",
+                self.url
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml_text: &str) -> Result<AdConfig, String> {
+        toml::from_str::<AdConfig>(toml_text).map_err(|e| e.to_string())
+    }
+
+    const BASE: &str = "bind_dn = \"svc@lab.test\"\npassword_env = \"PW\"\n";
+
+    #[test]
+    fn defaults() {
+        let c = config(&format!("url = \"ldaps://dc\"\n{BASE}")).unwrap();
+        assert_eq!(c.page_size, 500);
+        assert_eq!(c.timeout_secs, 30);
+        assert_eq!(c.validate().unwrap(), Transport::Ldaps);
+    }
+
+    #[test]
+    fn validation_cases() {
+        let cases: &[(&str, Result<Transport, &str>)] = &[
+            (
+                "url = \"ldap://dc\"\nstarttls = true",
+                Ok(Transport::StartTls),
+            ),
+            (
+                "url = \"ldap://dc\"\nallow_insecure_ldap = true",
+                Ok(Transport::Plain),
+            ),
+            ("url = \"ldap://dc\"", Err("allow_insecure_ldap")),
+            (
+                "url = \"ldaps://dc\"\nstarttls = true",
+                Err("needs an ldap:// URL"),
+            ),
+            ("url = \"http://dc\"", Err("must start with ldaps://")),
+            ("url = \"ldaps://dc\"\npage_size = 0", Err("1..=1000")),
+            ("url = \"ldaps://dc\"\npage_size = 1001", Err("1..=1000")),
+            (
+                "url = \"ldaps://dc\"\npage_size = 1000",
+                Ok(Transport::Ldaps),
+            ),
+            (
+                "url = \"ldaps://dc\"\ntimeout_secs = 0",
+                Err("timeout_secs"),
+            ),
+            (
+                "url = \"ldaps://dc\"\nbase_dn = \"DC=a,,DC=b\"",
+                Err("ad.base_dn"),
+            ),
+            (
+                "url = \"ldaps://dc\"\npassword_file = \"/x\"",
+                Err("not both"),
+            ),
+        ];
+        for (extra, want) in cases {
+            let c = config(&format!("{extra}\n{BASE}")).unwrap();
+            match (c.validate(), want) {
+                (Ok(got), Ok(want)) => assert_eq!(&got, want, "{extra}"),
+                (Err(e), Err(part)) => {
+                    assert!(e.to_string().contains(part), "{extra}: {e}")
+                }
+                (got, want) => panic!("{extra}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn no_password_source_is_an_error() {
+        let c = config("url = \"ldaps://dc\"\nbind_dn = \"x\"").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("one of"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = config(&format!(
+            "url = \"ldaps://dc\"\nbind_pasword = \"x\"\n{BASE}"
+        ))
+        .unwrap_err();
+        assert!(err.contains("bind_pasword"), "{err}");
+    }
+}

@@ -1,0 +1,225 @@
+//! What can go wrong talking to AD, said so an administrator can act on it. No variant ever
+//! carries the bind password.
+
+use std::path::PathBuf;
+
+/// An error of the AD connector.
+#[derive(Debug, thiserror::Error)]
+pub enum AdError {
+    #[error("invalid [ad] configuration: {problem}")]
+    InvalidConfig { problem: String },
+
+    #[error(
+        "refusing plain LDAP to {url}: the bind password would cross the network unencrypted; \
+         use ldaps://, or set ad.starttls = true, or set ad.allow_insecure_ldap = true if you accept that"
+    )]
+    InsecureRefused { url: String },
+
+    #[error(
+        "cannot read the CA file {path}: {reason} (ad.ca_file must be a PEM file of the CA that issued the DC's certificate)"
+    )]
+    CaFile { path: PathBuf, reason: String },
+
+    #[error(
+        "cannot load the system certificate store: {reason}; set ad.ca_file to the CA that issued the DC's certificate"
+    )]
+    SystemTrustStore { reason: String },
+
+    #[error("cannot reach the domain controller at {address} (timeout {timeout_secs} s): {reason}")]
+    Unreachable {
+        address: String,
+        timeout_secs: u64,
+        reason: String,
+    },
+
+    #[error("TLS certificate of {address} rejected: {problem}; {hint}")]
+    Certificate {
+        address: String,
+        problem: String,
+        hint: String,
+    },
+
+    #[error("TLS with {address} failed: {reason}")]
+    Tls { address: String, reason: String },
+
+    #[error(
+        "invalid credentials for {bind_identity} (wrong password or unknown account; AD said: {diagnostic})"
+    )]
+    InvalidCredentials {
+        bind_identity: String,
+        diagnostic: String,
+    },
+
+    #[error("cannot bind as {bind_identity}: {problem} (AD said: {diagnostic})")]
+    AccountUnusable {
+        bind_identity: String,
+        problem: &'static str,
+        diagnostic: String,
+    },
+
+    #[error("bind as {bind_identity} refused: LDAP result {code} ({code_name}): {diagnostic}")]
+    BindRefused {
+        bind_identity: String,
+        code: u32,
+        code_name: &'static str,
+        diagnostic: String,
+    },
+
+    #[error(
+        "insufficient access {operation} {dn} (attributes: {attributes}): the bind identity lacks the \
+         right to {right} — grant it on the object or its OU; AD said: {diagnostic}"
+    )]
+    InsufficientAccess {
+        operation: &'static str,
+        dn: String,
+        attributes: String,
+        right: &'static str,
+        diagnostic: String,
+    },
+
+    #[error("no such object: {dn}")]
+    NoSuchObject { dn: String },
+
+    #[error("{operation} {dn} failed: LDAP result {code} ({code_name}): {diagnostic}")]
+    Ldap {
+        operation: &'static str,
+        dn: String,
+        code: u32,
+        code_name: &'static str,
+        diagnostic: String,
+    },
+
+    #[error("the connection to {address} was lost during {operation}: {reason}")]
+    ConnectionLost {
+        address: String,
+        operation: &'static str,
+        reason: String,
+    },
+
+    #[error("{operation} on {address} timed out after {timeout_secs} s")]
+    Timeout {
+        address: String,
+        operation: &'static str,
+        timeout_secs: u64,
+    },
+
+    #[error("malformed answer from {address} to {operation}: {problem}")]
+    Protocol {
+        address: String,
+        operation: &'static str,
+        problem: String,
+    },
+
+    #[error("{dn} has no usable objectGUID")]
+    MissingObjectGuid { dn: String },
+
+    #[error("invalid value for {what}: {problem}")]
+    InvalidInput { what: String, problem: String },
+}
+
+impl AdError {
+    /// The connection broke; the operation may be retried on a new one.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, AdError::ConnectionLost { .. })
+    }
+}
+
+/// The RFC 4511 name of an LDAP result code.
+pub fn result_code_name(code: u32) -> &'static str {
+    match code {
+        0 => "success",
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        7 => "authMethodNotSupported",
+        8 => "strongerAuthRequired",
+        10 => "referral",
+        11 => "adminLimitExceeded",
+        12 => "unavailableCriticalExtension",
+        13 => "confidentialityRequired",
+        16 => "noSuchAttribute",
+        17 => "undefinedAttributeType",
+        18 => "inappropriateMatching",
+        19 => "constraintViolation",
+        20 => "attributeOrValueExists",
+        21 => "invalidAttributeSyntax",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        54 => "loopDetect",
+        64 => "namingViolation",
+        65 => "objectClassViolation",
+        66 => "notAllowedOnNonLeaf",
+        67 => "notAllowedOnRDN",
+        68 => "entryAlreadyExists",
+        69 => "objectClassModsProhibited",
+        80 => "other",
+        _ => "unknown result code",
+    }
+}
+
+/// The AD sub-code of an invalid-credentials (49) diagnostic: `... data 52e, v4563`.
+pub fn ad_bind_subcode(diagnostic: &str) -> Option<String> {
+    let lower = diagnostic.to_ascii_lowercase();
+    let at = lower.find("data ")?;
+    let code: String = lower[at + 5..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    (!code.is_empty()).then_some(code)
+}
+
+/// What an AD bind sub-code means, for those that are not a wrong password.
+pub fn ad_bind_subcode_problem(subcode: &str) -> Option<&'static str> {
+    Some(match subcode {
+        "525" => "the account does not exist",
+        "530" => "the account may not log on at this time",
+        "531" => "the account may not log on from this workstation",
+        "532" => "the password has expired",
+        "533" => "the account is disabled",
+        "568" => "the account has too many security identifiers",
+        "701" => "the account has expired",
+        "773" => "the password must be changed before the account can bind",
+        "775" => "the account is locked out",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subcodes() {
+        let cases = [
+            (
+                "80090308: LdapErr: DSID-0C09042A, comment: AcceptSecurityContext error, data 52e, v3839",
+                Some("52e"),
+            ),
+            ("... data 775, v1db1", Some("775")),
+            ("Invalid credentials", None),
+            ("data ", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(ad_bind_subcode(text).as_deref(), want, "{text}");
+        }
+        assert_eq!(
+            ad_bind_subcode_problem("533"),
+            Some("the account is disabled")
+        );
+        assert_eq!(ad_bind_subcode_problem("52e"), None);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(result_code_name(50), "insufficientAccessRights");
+        assert_eq!(result_code_name(19), "constraintViolation");
+        assert_eq!(result_code_name(999), "unknown result code");
+    }
+}
