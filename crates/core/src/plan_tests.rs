@@ -1361,3 +1361,51 @@ fn effective_mapping_table_snapshot() {
         .collect();
     insta::assert_snapshot!(table.join("\n"));
 }
+
+proptest! {
+    /// Bad input never panics: arbitrary cloud and AD values plan to a modify or a failure,
+    /// and any planned modify converges.
+    #[test]
+    fn arbitrary_input_never_panics(
+        addresses in prop::collection::vec(".{0,12}", 0..5),
+        ca in prop::collection::vec(prop::option::of(".{0,8}"), 15),
+        ext in prop::collection::vec(".{0,6}", 0..3),
+        rtd in prop_oneof![Just("UserMailbox".to_string()), Just("SharedMailbox".to_string()), Just("RoomMailbox".to_string())],
+        ad_proxies in prop::collection::vec(".{0,12}", 0..4),
+        ad_bool in prop::option::of(".{0,5}"),
+        ad_int in prop::option::of(".{0,5}"),
+    ) {
+        let mut m = mailbox(json!({"EmailAddresses": addresses, "RecipientTypeDetails": rtd, "ExtensionCustomAttribute3": ext}));
+        for (i, c) in ca.into_iter().enumerate() {
+            m.custom_attributes[i] = c;
+        }
+        let p: Vec<&str> = ad_proxies.iter().map(String::as_str).collect();
+        let b: Vec<&str> = ad_bool.iter().map(String::as_str).collect();
+        let n: Vec<&str> = ad_int.iter().map(String::as_str).collect();
+        let current = ad(&[("proxyAddresses", &p), ("msExchHideFromAddressLists", &b), ("msExchRecipientTypeDetails", &n)]);
+        let s = cloud();
+        let schema = lab_schema();
+        if let Ok(plan) = plan_with(&s, &schema, &m, &current) {
+            let applied = apply(&current, &plan, &schema);
+            let again = plan_with(&s, &schema, &m, &applied).expect("replans");
+            prop_assert!(again.is_in_sync(), "{}", render(&Ok(again.clone())));
+        }
+    }
+
+    /// Arbitrary scoping-filter values are accepted or rejected with an error, never a panic.
+    #[test]
+    fn arbitrary_scoping_values_never_panic(value in ".{0,20}", op in 0usize..12) {
+        let operator = crate::scope::ScopeOperator::ALL[op];
+        let clause = if operator.takes_value() {
+            json!({"property": "CustomAttribute1", "operator": operator.as_str(), "value": value})
+        } else {
+            json!({"property": "CustomAttribute1", "operator": operator.as_str()})
+        };
+        let parsed: WritebackSettings = serde_json::from_value(json!({"scoping_filters": [{"clauses": [clause]}]})).expect("deserializes");
+        if let Ok(s) = parsed.resolve() {
+            let mut m = mailbox(json!({}));
+            m.custom_attributes[0] = Some(value.clone());
+            let _ = evaluate_scope(&s, &m);
+        }
+    }
+}
