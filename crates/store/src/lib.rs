@@ -166,16 +166,23 @@ pub trait Store: Send {
 
     // --- staged changes (change threshold) ---------------------------------------------------
 
-    /// Stores the plans a held cycle would have written (decision `Pending`). Error if the
-    /// cycle does not exist or already has staged changes.
+    /// Stores plans a held cycle would have written (decision `Pending`). May be called several
+    /// times for one cycle to stage in chunks (bounded memory); plans keep the order they were
+    /// staged in. Error if the cycle does not exist, or its changes were already approved or
+    /// discarded. Each call is one transaction.
     fn stage_changes(
         &mut self,
         cycle: CycleId,
         staged_at: Timestamp,
         plans: &[StagedPlan],
     ) -> Result<()>;
-    /// The staged changes of a cycle, with its decision, in the order they were staged.
+    /// The staged changes of a cycle, with its decision, in the order they were staged (all
+    /// plans in memory: for large cycles use [`Store::staged_plans`]).
     fn staged_changes(&self, cycle: CycleId) -> Result<Option<StagedCycle>>;
+    /// At most `limit` staged plans of a cycle, skipping the first `from`, in staging order.
+    fn staged_plans(&self, cycle: CycleId, from: usize, limit: usize) -> Result<Vec<StagedPlan>>;
+    /// How many plans a cycle has staged.
+    fn staged_count(&self, cycle: CycleId) -> Result<u64>;
     /// The held cycles whose changes still wait for approval, oldest first (plans omitted:
     /// read them with [`Store::staged_changes`]).
     fn pending_staged_cycles(&self) -> Result<Vec<CycleId>>;

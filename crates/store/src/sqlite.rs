@@ -769,45 +769,64 @@ impl Store for SqliteStore {
         let tx = self.write_tx("begin staging changes")?;
         let p: &Path = &path;
         let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(p, op, err);
-        let exists: bool = tx
+        let existing: Option<String> = tx
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM staged_cycles WHERE cycle = ?1)",
+                "SELECT decision FROM staged_cycles WHERE cycle = ?1",
                 params![cycle.0],
                 |r| r.get(0),
             )
+            .optional()
             .map_err(e("read staged changes"))?;
-        if exists {
-            return Err(StoreError::Invalid {
-                path: path.clone(),
-                message: format!("cycle {cycle} already has staged changes"),
-            });
+        match existing {
+            Some(d) => {
+                let d: StagedDecision = from_json(&path, "staged decision", &d)?;
+                if d != StagedDecision::Pending {
+                    return Err(StoreError::Invalid {
+                        path: path.clone(),
+                        message: format!(
+                            "the staged changes of cycle {cycle} were already approved or \
+                             discarded; nothing can be added to them"
+                        ),
+                    });
+                }
+            }
+            None => {
+                let cycle_exists: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM cycles WHERE id = ?1)",
+                        params![cycle.0],
+                        |r| r.get(0),
+                    )
+                    .map_err(e("read cycle"))?;
+                if !cycle_exists {
+                    return Err(StoreError::Invalid {
+                        path: path.clone(),
+                        message: format!("there is no cycle {cycle} to stage changes for"),
+                    });
+                }
+                tx.execute(
+                    "INSERT INTO staged_cycles (cycle, staged_at, decision) VALUES (?1, ?2, ?3)",
+                    params![cycle.0, staged_at.to_string(), decision],
+                )
+                .map_err(e("store staged cycle"))?;
+            }
         }
-        let cycle_exists: bool = tx
+        let first: i64 = tx
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM cycles WHERE id = ?1)",
+                "SELECT coalesce(max(seq) + 1, 0) FROM staged_plans WHERE cycle = ?1",
                 params![cycle.0],
                 |r| r.get(0),
             )
-            .map_err(e("read cycle"))?;
-        if !cycle_exists {
-            return Err(StoreError::Invalid {
-                path: path.clone(),
-                message: format!("there is no cycle {cycle} to stage changes for"),
-            });
-        }
-        tx.execute(
-            "INSERT INTO staged_cycles (cycle, staged_at, decision) VALUES (?1, ?2, ?3)",
-            params![cycle.0, staged_at.to_string(), decision],
-        )
-        .map_err(e("store staged cycle"))?;
+            .map_err(e("read staged plans"))?;
         {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT INTO staged_plans (cycle, seq, cloud_id, plan) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(e("store staged plan"))?;
-            for (seq, (cloud_id, plan)) in encoded.iter().enumerate() {
-                stmt.execute(params![cycle.0, limit_param(seq), cloud_id, plan])
+            for (i, (cloud_id, plan)) in encoded.iter().enumerate() {
+                let seq = first.saturating_add(limit_param(i));
+                stmt.execute(params![cycle.0, seq, cloud_id, plan])
                     .map_err(e("store staged plan"))?;
             }
         }
@@ -837,6 +856,32 @@ impl Store for SqliteStore {
             decision: from_json(&self.path, "staged decision", &decision)?,
             plans: collect_json(&self.path, "staged plan", texts)?,
         }))
+    }
+
+    fn staged_plans(&self, cycle: CycleId, from: usize, limit: usize) -> Result<Vec<StagedPlan>> {
+        let texts: Vec<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT plan FROM staged_plans WHERE cycle = ?1 ORDER BY seq LIMIT ?3 OFFSET ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(
+                    params![cycle.0, limit_param(from), limit_param(limit)],
+                    |r| r.get(0),
+                )?
+                .collect()
+            })
+            .map_err(|e| self.err("read staged plans", e))?;
+        collect_json(&self.path, "staged plan", texts)
+    }
+
+    fn staged_count(&self, cycle: CycleId) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM staged_plans WHERE cycle = ?1")
+            .and_then(|mut s| s.query_row(params![cycle.0], |r| r.get(0)))
+            .map_err(|e| self.err("count staged plans", e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     fn pending_staged_cycles(&self) -> Result<Vec<CycleId>> {

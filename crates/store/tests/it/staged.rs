@@ -25,11 +25,21 @@ fn plans() -> Vec<StagedPlan> {
 fn staged_plans_round_trip_in_order_and_are_approved_once() {
     let (_dir, mut store) = open_temp();
     let held = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
-    store.stage_changes(held, at(1), &plans()).expect("stage");
-    let err = store
-        .stage_changes(held, at(2), &plans())
-        .expect_err("stage twice");
-    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+    // Staged in two chunks.
+    let all = plans();
+    store.stage_changes(held, at(1), &all[..20]).expect("stage");
+    store
+        .stage_changes(held, at(2), &all[20..])
+        .expect("stage more");
+    assert_eq!(store.staged_count(held).expect("count"), 50);
+    assert_eq!(
+        store.staged_plans(held, 45, 10).expect("page"),
+        all[45..].to_vec()
+    );
+    assert_eq!(
+        store.staged_plans(held, 10, 5).expect("page"),
+        all[10..15].to_vec()
+    );
 
     let staged = store.staged_changes(held).expect("read").expect("present");
     assert_eq!(staged.cycle, held);
@@ -60,6 +70,11 @@ fn staged_plans_round_trip_in_order_and_are_approved_once() {
         .mark_staged_approved(held, approve, at(12))
         .expect_err("approve twice");
     assert!(err.to_string().contains("already approved"), "{err}");
+    let err = store
+        .stage_changes(held, at(13), &all[..1])
+        .expect_err("nothing is added to approved changes");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+    assert_eq!(store.staged_count(held).expect("count"), 50);
 }
 
 #[test]
