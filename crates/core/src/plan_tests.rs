@@ -1409,3 +1409,44 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// With both profiles, the x500 of LegacyExchangeDN ends in proxyAddresses exactly once
+    /// (ignoring case) alongside the cloud's addresses, and replanning changes nothing.
+    #[test]
+    fn both_profiles_converge_with_the_x500_add(
+        cn in "[a-cA-C]{1,3}",
+        ad_proxies in prop::collection::vec(proxy_value(), 0..5),
+        secondaries in prop::collection::vec(address(), 0..3),
+        archive in prop_oneof![Just(None), Just(Some("None")), Just(Some("Active"))],
+    ) {
+        let both = settings(json!({"profiles": ["cloud-managed", "hybrid"]}));
+        let legacy = format!("/o=Org/cn={cn}");
+        let mut cloud_list = vec!["SMTP:ann@contoso.com".to_string()];
+        cloud_list.extend(secondaries.iter().map(|a| format!("smtp:{a}")));
+        let m = mailbox(json!({"EmailAddresses": cloud_list, "LegacyExchangeDN": legacy, "ArchiveStatus": archive}));
+        let mut seen: Vec<String> = Vec::new();
+        let ad_proxies: Vec<String> = ad_proxies.into_iter().filter(|v| {
+            let fresh = !seen.contains(&v.to_lowercase());
+            seen.push(v.to_lowercase());
+            fresh
+        }).collect();
+        let p: Vec<&str> = ad_proxies.iter().map(String::as_str).collect();
+        let current = ad(&[("proxyAddresses", &p)]);
+        let schema = lab_schema();
+        let plan = plan_with(&both, &schema, &m, &current).expect("plans");
+        let applied = apply(&current, &plan, &schema);
+        let again = plan_with(&both, &schema, &m, &applied).expect("replans");
+        prop_assert!(again.is_in_sync(), "{}", render(&Ok(again.clone())));
+        let x500 = format!("x500:{legacy}").to_lowercase();
+        let proxies: Vec<String> = applied.attributes.get("proxyAddresses").iter().filter_map(|v| v.as_text().map(str::to_lowercase)).collect();
+        prop_assert_eq!(proxies.iter().filter(|p| **p == x500).count(), 1);
+        let status: Vec<AttrValue> = applied.attributes.get("msExchArchiveStatus").to_vec();
+        let want: Vec<AttrValue> = match archive {
+            Some("Active") => vec![AttrValue::Text("1".into())],
+            Some(_) => vec![AttrValue::Text("0".into())],
+            None => vec![],
+        };
+        prop_assert_eq!(status, want);
+    }
+}
