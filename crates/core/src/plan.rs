@@ -18,7 +18,8 @@
 //! differing only in letter case is deleted and re-added in the same modify. Binary values
 //! compare byte-wise; Boolean and integer values by meaning (`true` = `TRUE`); text exactly.
 //! Every value to be written is checked against the discovered schema first; a violation is
-//! a [`PlanFailure::SchemaConstraint`] and nothing is planned for the object. Only attributes
+//! a [`PlanFailure::SchemaConstraint`] and nothing is planned for the object (an attribute
+//! missing from the schema fails the object only when a value would be written to it). Only attributes
 //! of enabled profiles and custom mappings are written; the deny-list is enforced again here.
 
 use exo_writeback_expr::{EvalContext, Value};
@@ -417,12 +418,23 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
     let mut added_smtp_addresses = Vec::new();
 
     for (target, mappings) in &targets {
-        let attr_schema = input.schema.get(target).ok_or_else(|| {
-            schema_error(
+        let Some(attr_schema) = input.schema.get(target) else {
+            // A missing attribute only matters when something would be written to it.
+            let mut leave_alone = true;
+            for m in mappings {
+                let desired = m
+                    .evaluate(input.mailbox, input.ctx)
+                    .map_err(mapping_failure)?;
+                leave_alone &= desired == Desired::LeaveAlone;
+            }
+            if leave_alone {
+                continue;
+            }
+            return Err(schema_error(
                 target,
                 "attribute not in the AD schema (run Exchange schema preparation)",
-            )
-        })?;
+            ));
+        };
         let name = attr_schema.ldap_display_name.as_str();
         let syntax = &attr_schema.syntax;
         let current = input.current.attributes.get(name);

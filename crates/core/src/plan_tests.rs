@@ -836,6 +836,27 @@ fn missing_schema_attribute_fails_before_anything_is_planned() {
     );
 }
 
+#[test]
+fn missing_attribute_left_alone_is_no_failure() {
+    let schema = Schema::new(
+        lab_schema()
+            .iter()
+            .filter(|a| a.ldap_display_name != "msExchUserHoldPolicies")
+            .cloned(),
+    );
+    let h = hybrid();
+    let no_holds = mailbox(json!({"ArchiveStatus": "Active"}));
+    assert_eq!(
+        render(&plan_with(&h, &schema, &no_holds, &ad(&[]))),
+        "replace msExchArchiveStatus: 1"
+    );
+    let holds = mailbox(json!({"InPlaceHolds": ["mbxabc"]}));
+    assert_eq!(
+        render(&plan_with(&h, &schema, &holds, &ad(&[]))),
+        "FAIL SchemaConstraint: msExchUserHoldPolicies: attribute not in the AD schema (run Exchange schema preparation)"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // allow-list and deny-list
 // ---------------------------------------------------------------------------------------------
