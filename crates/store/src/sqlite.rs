@@ -72,7 +72,20 @@ impl SqliteStore {
     }
 
     fn connect(path: &Path) -> Result<SqliteStore> {
-        let existed = path.exists();
+        // A new file is created owner-only before SQLite opens it: SQLite gives the -wal and
+        // -shm files the database file's mode, and they hold the same data.
+        if !path.exists() {
+            create_private_file(path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => StoreError::PermissionDenied {
+                    path: path.to_path_buf(),
+                    op: "create",
+                },
+                _ => StoreError::CannotOpen {
+                    path: path.to_path_buf(),
+                    op: "create",
+                },
+            })?;
+        }
         let conn = Connection::open(path).map_err(|e| StoreError::sqlite(path, "open", e))?;
         let store = SqliteStore {
             conn,
@@ -80,12 +93,6 @@ impl SqliteStore {
             purge_chunk: 5_000,
         };
         store.configure()?;
-        if !existed {
-            restrict_permissions(path).map_err(|_| StoreError::PermissionDenied {
-                path: path.to_path_buf(),
-                op: "restrict permissions to the owner",
-            })?;
-        }
         Ok(store)
     }
 
@@ -306,15 +313,34 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
+/// Creates an empty file readable and writable by the owner only; an existing file (another
+/// process won the race) is fine.
 #[cfg(unix)]
-fn restrict_permissions(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(not(unix))]
-fn restrict_permissions(_path: &Path) -> std::io::Result<()> {
-    Ok(())
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,11 +18,19 @@ fn a_fresh_state_dir_gets_the_current_schema() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(store.path())
-            .expect("metadata")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o077, 0, "state file readable by others: {mode:o}");
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .permissions()
+                .mode()
+        };
+        let db = store.path().to_path_buf();
+        let wal = db.with_extension("db-wal");
+        for file in [&db, &wal] {
+            let m = mode(file);
+            assert_eq!(m & 0o077, 0, "{} readable by others: {m:o}", file.display());
+        }
+        assert_eq!(mode(&state_dir) & 0o077, 0, "state_dir open to others");
     }
 }
 
