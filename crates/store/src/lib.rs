@@ -7,17 +7,28 @@
 //! # How the engine uses it
 //!
 //! ```text
+//! store.interrupt_running_cycles(now)?;                 // once, at agent start
 //! let cycle = store.begin_cycle(CycleKind::Delta, now)?;
 //! let mut tracker = WatermarkTracker::new(previous.changed_since);
-//! for mailbox in changed_mailboxes {
-//!     tracker.seen(&id, when_changed);
-//!     let outcome = plan_and_write(mailbox);          // ObjectOutcome
-//!     store.record_outcome(&outcome)?;               // durable when it returns
-//!     tracker.durable(&id);
+//! for batch in changed_mailboxes.chunks(500) {
+//!     for m in batch { tracker.seen(&m.id, m.when_changed); }
+//!     let outcomes: Vec<ObjectOutcome> = batch.iter().map(plan_and_write).collect();
+//!     for m in batch { tracker.durable(&m.id); }
+//!     // outcomes and watermark in one transaction: durable together, or neither
+//!     if store.record_outcomes_then_watermark(&outcomes, Some(&tracker.watermark(cycle, overlap))).is_err() {
+//!         for m in batch { tracker.seen(&m.id, m.when_changed); }   // not durable after all
+//!         /* retry one by one with record_outcome, or stop the cycle */
+//!     }
 //! }
-//! store.set_watermark(&tracker.watermark(cycle, overlap))?;   // only past durable outcomes
-//! store.finish_cycle(cycle, now, &counts, CycleStatus::Completed)?;
+//! store.finish_cycle(cycle, now, &counts, &CycleStatus::Completed)?;
 //! ```
+//!
+//! Per-object use (`record_outcome`, then `set_watermark`) is equally safe, only slower: every
+//! commit waits for the disk (`synchronous=FULL`).
+//!
+//! The API is blocking (SQLite): from async code call it on a dedicated thread or with
+//! `tokio::task::spawn_blocking`. One writer per state file; readers in other processes
+//! (`exo-writeback status`, `logs`) work while the agent runs.
 //!
 //! Architecture invariant: the store knows nothing of LDAP or Exchange Online; it persists the
 //! core's `provisioning` types and never interprets staged plans (opaque JSON).
@@ -210,8 +221,7 @@ pub trait Store: Send {
     /// `exo-writeback restart --scope …` on the stored state, in one transaction:
     /// - `Full`: clears watermark, joins, escrow, quarantine; discards pending staged changes;
     ///   job state `NotRun`. Logs, journal and cycle history stay.
-    /// - `Watermark`: clears the watermark (next cycle is initial); job state unchanged unless
-    ///   it was `ThresholdExceeded`/`Quarantine`, which stay too.
+    /// - `Watermark`: clears the watermark (next cycle is initial); job state unchanged.
     /// - `Escrow`: empties the escrow.
     /// - `Quarantine`: a `Quarantine` job state becomes `Active` (or `NotRun` when there is no
     ///   watermark); other states are unchanged.
