@@ -102,6 +102,7 @@ pub struct AdConnection {
     base_dn: String,
     bind_identity: String,
     schema: RwLock<Option<Arc<Schema>>>,
+    value_range: Option<u32>,
 }
 
 impl std::fmt::Debug for AdConnection {
@@ -141,6 +142,7 @@ impl AdConnection {
             base_dn: String::new(),
             bind_identity: config.bind_dn.clone(),
             schema: RwLock::new(None),
+            value_range: None,
         };
         conn.root_dse = conn.read_root_dse().await?;
         conn.bind_identity = conn.who_am_i().await?;
@@ -202,6 +204,15 @@ impl AdConnection {
         if let Some(live) = self.live.lock().await.as_ref() {
             live.driver.abort();
         }
+    }
+
+    /// Request multi-valued attributes `n` values at a time (`attr;range=0-(n-1)`, then the
+    /// following ranges), as Windows AD does by itself above its MaxValRange (1500). Samba
+    /// 4.17 announces MaxValRange=1500 but returns every value unless a range is asked for, so
+    /// this makes the ranged-retrieval path run against it. `None` (default): ask for all
+    /// values and follow whatever ranges the server returns.
+    pub fn set_value_range(&mut self, n: Option<u32>) {
+        self.value_range = n.filter(|n| *n > 0);
     }
 
     // ---- connection management ----
@@ -631,7 +642,10 @@ impl AdConnection {
                 Some((_, RangeEnd::Upto(high))) => high,
             };
             loop {
-                let request = vec![format!("{name};range={}-*", end + 1)];
+                let request = vec![match self.value_range {
+                    Some(n) => format!("{name};range={}-{}", end + 1, end + u64::from(n)),
+                    None => format!("{name};range={}-*", end + 1),
+                }];
                 self.counters.range_requests.fetch_add(1, Ordering::Relaxed);
                 let got = self
                     .run(|ldap| {
@@ -672,8 +686,16 @@ impl AdConnection {
         })
     }
 
-    fn request_attrs(attributes: &[&str]) -> Vec<String> {
-        let mut attrs: Vec<String> = attributes.iter().map(|a| a.to_string()).collect();
+    fn request_attrs(&self, attributes: &[&str], schema: &Schema) -> Vec<String> {
+        let mut attrs: Vec<String> = attributes
+            .iter()
+            .map(|a| match self.value_range {
+                Some(n) if schema.get(a).is_some_and(|s| !s.single_valued) => {
+                    format!("{a};range=0-{}", n - 1)
+                }
+                _ => a.to_string(),
+            })
+            .collect();
         if !attrs.iter().any(|a| a.eq_ignore_ascii_case("objectGUID")) {
             attrs.push("objectGUID".into());
         }
@@ -690,7 +712,12 @@ impl AdConnection {
     ) -> Result<Vec<DirectoryObject>, AdError> {
         let schema = self.schema().await?;
         let raw = self
-            .raw_search(base, scope, filter, &Self::request_attrs(attributes))
+            .raw_search(
+                base,
+                scope,
+                filter,
+                &self.request_attrs(attributes, &schema),
+            )
             .await?;
         raw.into_iter().map(|e| decode(e, &schema)).collect()
     }
@@ -709,7 +736,7 @@ impl AdConnection {
             base,
             scope,
             filter,
-            &Self::request_attrs(attributes),
+            &self.request_attrs(attributes, &schema),
             &mut |page| {
                 let objects = page
                     .into_iter()

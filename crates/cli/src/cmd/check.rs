@@ -1,8 +1,280 @@
+//! `exo-writeback check`: connect to each side and report what the writeback will work with.
+//! Exit 0 only when everything checked is fine; 1 when a check failed; 2 when the
+//! configuration cannot be used.
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+use exo_writeback_ad::{AdConnection, Transport};
+use exo_writeback_core::profile_attrs::PROFILES;
+use exo_writeback_core::schema::Schema;
+use serde::Serialize;
 
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+use crate::config::{Config, init_logging};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Check only one side.
+    #[arg(long, value_enum)]
+    pub only: Option<Side>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Ad,
+    Exo,
+}
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ad: Option<AdReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exo: Option<ExoReport>,
+}
+
+/// The AD half.
+#[derive(Debug, Serialize)]
+pub struct AdReport {
+    pub ok: bool,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub naming_context: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_host_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_attributes: Option<usize>,
+    pub profiles: Vec<ProfileReport>,
+}
+
+/// Whether the schema carries a writeback profile's attributes.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ProfileReport {
+    pub profile: &'static str,
+    pub exchange_schema_detected: bool,
+    pub missing: Vec<&'static str>,
+}
+
+/// The Exchange Online half.
+#[derive(Debug, Serialize)]
+pub struct ExoReport {
+    pub ok: bool,
+    pub status: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = Config::load(&args.config)?;
+    let check_ad = args.only != Some(Side::Exo);
+    let check_exo = args.only != Some(Side::Ad);
+
+    let ad = if check_ad {
+        Some(check_ad_side(&config).await)
+    } else {
+        None
+    };
+    let exo = if check_exo {
+        // The Exchange Online half arrives with its connector.
+        Some(ExoReport {
+            // Skipped, not failed, unless it was asked for alone.
+            ok: args.only != Some(Side::Exo),
+            status: "Exchange Online check not configured".into(),
+        })
+    } else {
+        None
+    };
+    let ok = ad.as_ref().is_none_or(|r| r.ok) && exo.as_ref().is_none_or(|r| r.ok);
+    let report = Report { ok, ad, exo };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn check_ad_side(config: &Config) -> AdReport {
+    let mut report = AdReport {
+        ok: false,
+        url: config.ad.url.clone(),
+        error: None,
+        transport: None,
+        bind_identity: None,
+        naming_context: None,
+        dns_host_name: None,
+        schema_attributes: None,
+        profiles: Vec::new(),
+    };
+    let password = match config.ad_password() {
+        Ok(p) => p,
+        Err(e) => {
+            report.error = Some(format!("{e:#}"));
+            return report;
+        }
+    };
+    let conn = match AdConnection::connect(&config.ad, password).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return report;
+        }
+    };
+    report.transport = Some(match conn.transport() {
+        Transport::Ldaps => "LDAPS, certificate verified",
+        Transport::StartTls => "StartTLS, certificate verified",
+        Transport::Plain => "plain LDAP, NOT encrypted",
+    });
+    report.bind_identity = Some(conn.bind_identity().to_string());
+    report.naming_context = Some(conn.base_dn().to_string());
+    report.dns_host_name = conn.root_dse().dns_host_name.clone();
+    match conn.schema().await {
+        Ok(schema) => {
+            report.schema_attributes = Some(schema.len());
+            report.profiles = profile_verdicts(&schema);
+            report.ok = report.profiles.iter().all(|p| p.exchange_schema_detected);
+        }
+        Err(e) => report.error = Some(format!("cannot read the schema: {e}")),
+    }
+    report
+}
+
+/// Per writeback profile, the attributes the schema lacks.
+pub fn profile_verdicts(schema: &Schema) -> Vec<ProfileReport> {
+    PROFILES
+        .iter()
+        .map(|(profile, attributes)| {
+            let missing: Vec<&'static str> = attributes
+                .iter()
+                .copied()
+                .filter(|a| !schema.contains(a))
+                .collect();
+            ProfileReport {
+                profile,
+                exchange_schema_detected: missing.is_empty(),
+                missing,
+            }
+        })
+        .collect()
+}
+
+fn render(report: &Report) -> String {
+    let mut out = String::new();
+    if let Some(ad) = &report.ad {
+        out.push_str(&format!(
+            "AD ({}): {}\n",
+            ad.url,
+            if ad.ok { "OK" } else { "FAILED" }
+        ));
+        if let Some(e) = &ad.error {
+            out.push_str(&format!("  error: {e}\n"));
+        }
+        let mut field = |name: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                out.push_str(&format!("  {name}: {v}\n"));
+            }
+        };
+        field("transport", &ad.transport.map(str::to_string));
+        field("bind identity", &ad.bind_identity);
+        field("naming context", &ad.naming_context);
+        field("domain controller", &ad.dns_host_name);
+        field(
+            "schema",
+            &ad.schema_attributes.map(|n| format!("{n} attributes")),
+        );
+        for p in &ad.profiles {
+            if p.exchange_schema_detected {
+                out.push_str(&format!(
+                    "  profile {}: Exchange schema detected\n",
+                    p.profile
+                ));
+            } else {
+                out.push_str(&format!(
+                    "  profile {}: schema lacks {} attribute(s) the profile needs: {}\n",
+                    p.profile,
+                    p.missing.len(),
+                    p.missing.join(", ")
+                ));
+            }
+        }
+    }
+    if let Some(exo) = &report.exo {
+        out.push_str(&format!("Exchange Online: {}\n", exo.status));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exo_writeback_core::schema::{AttributeSchema, Syntax};
+
+    fn schema_with(names: &[&str]) -> Schema {
+        Schema::new(names.iter().map(|n| AttributeSchema {
+            ldap_display_name: n.to_string(),
+            attribute_id: String::new(),
+            syntax: Syntax::Unicode,
+            single_valued: true,
+            range_lower: None,
+            range_upper: None,
+        }))
+    }
+
+    #[test]
+    fn verdicts() {
+        let all: Vec<&str> = PROFILES
+            .iter()
+            .flat_map(|(_, a)| a.iter().copied())
+            .collect();
+        let full = profile_verdicts(&schema_with(&all));
+        assert!(
+            full.iter()
+                .all(|p| p.exchange_schema_detected && p.missing.is_empty())
+        );
+
+        let base = profile_verdicts(&schema_with(&["mail", "proxyAddresses"]));
+        let cloud = &base[0];
+        assert_eq!(cloud.profile, "cloud-managed");
+        assert!(!cloud.exchange_schema_detected);
+        assert!(cloud.missing.contains(&"extensionAttribute1"));
+        assert!(cloud.missing.contains(&"msExchHideFromAddressLists"));
+        assert!(!cloud.missing.contains(&"mail"));
+        assert!(base[1].missing.contains(&"msDS-ExternalDirectoryObjectId"));
+
+        let text = render(&Report {
+            ok: false,
+            ad: Some(AdReport {
+                ok: false,
+                url: "ldaps://x".into(),
+                error: None,
+                transport: None,
+                bind_identity: Some("me".into()),
+                naming_context: None,
+                dns_host_name: None,
+                schema_attributes: Some(2),
+                profiles: base,
+            }),
+            exo: None,
+        });
+        assert!(text.contains("bind identity: me"), "{text}");
+        assert!(text.contains("msExchHideFromAddressLists"), "{text}");
+        assert!(!text.contains("Exchange schema detected"), "{text}");
+    }
 }

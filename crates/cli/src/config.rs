@@ -1,0 +1,216 @@
+//! The one configuration file (TOML). Every table rejects unknown keys; an error names the
+//! key, the file and the line. Secrets come from a file or an environment variable and are
+//! held as [`Secret`], so they never reach output, logs or errors.
+//!
+//! To add a section: add a field to [`Config`] — `Option<Section>` or `#[serde(default)]` —
+//! whose type also has `#[serde(deny_unknown_fields)]`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use exo_writeback_ad::AdConfig;
+use exo_writeback_core::secret::Secret;
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[ad]`: the domain controller to write to.
+    pub ad: AdConfig,
+}
+
+/// A configuration file could not be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Invalid {
+        path: PathBuf,
+        /// `:line:column` when known.
+        location: String,
+        message: String,
+    },
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Read { path, source } => write!(
+                f,
+                "cannot read the configuration file {}: {source}",
+                path.display()
+            ),
+            ConfigError::Invalid {
+                path,
+                location,
+                message,
+            } => write!(f, "{}{location}: {message}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Read and parse a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parse configuration text; `path` is used in error messages only.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let location = e
+                .span()
+                .map(|span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!(":{line}:{column}")
+                })
+                .unwrap_or_default();
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                location,
+                message: e.message().trim().to_string(),
+            }
+        })
+    }
+
+    /// The AD bind password, from `ad.password_file` or `ad.password_env`.
+    pub fn ad_password(&self) -> anyhow::Result<Secret> {
+        load_secret(
+            "ad.password",
+            self.ad.password_file.as_deref(),
+            self.ad.password_env.as_deref(),
+        )
+    }
+}
+
+/// Load a secret from exactly one of a file (trailing newline removed; a warning when group
+/// or others may read it) or an environment variable. `what` names the setting in errors.
+pub fn load_secret(what: &str, file: Option<&Path>, env: Option<&str>) -> anyhow::Result<Secret> {
+    let value = match (file, env) {
+        (Some(_), Some(_)) => bail!("set only one of {what}_file and {what}_env"),
+        (None, None) => bail!("set {what}_file or {what}_env"),
+        (Some(path), None) => {
+            warn_if_readable_by_others(what, path);
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {what}_file {}", path.display()))?;
+            text.trim_end_matches(['\r', '\n']).to_string()
+        }
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(v) => v,
+            Err(std::env::VarError::NotPresent) => {
+                bail!("{what}_env names the environment variable {var}, which is not set")
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                bail!("the environment variable {var} ({what}_env) is not valid UTF-8")
+            }
+        },
+    };
+    if value.is_empty() {
+        bail!("{what} is empty");
+    }
+    Ok(Secret::new(value))
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(what: &str, path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "{what}_file {} is readable by group or others (mode {mode:04o}); restrict it with: chmod 600 {}",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_what: &str, _path: &Path) {}
+
+/// Log warnings and errors to stderr (`RUST_LOG` overrides). Safe to call more than once.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AD: &str = "[ad]\nurl = \"ldaps://127.0.0.9\"\nbind_dn = \"a@b\"\npassword_env = \"X\"\n";
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/exo-writeback.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn minimal_config_parses() {
+        let c = parse(AD).unwrap();
+        assert_eq!(c.ad.url, "ldaps://127.0.0.9");
+        assert_eq!(c.ad.page_size, 500);
+    }
+
+    #[test]
+    fn unknown_keys_name_key_file_and_line() {
+        let cases = [
+            (format!("{AD}colour = 1\n"), "colour", ":5:"),
+            (format!("{AD}[nonsense]\nx = 1\n"), "nonsense", ":5:"),
+            (AD.replace("bind_dn", "bind_db"), "bind_db", ":1:"),
+        ];
+        for (text, key, line) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(key), "{err}");
+            assert!(err.contains("/etc/exo-writeback.toml"), "{err}");
+            assert!(err.contains(line), "{line} in {err}");
+        }
+    }
+
+    #[test]
+    fn missing_section_and_bad_types_are_errors() {
+        assert!(parse("").unwrap_err().contains("ad"));
+        let err = parse(&AD.replace("\"a@b\"", "5")).unwrap_err();
+        assert!(err.contains(":3:"), "{err}");
+    }
+
+    #[test]
+    fn secrets_from_file_and_env_never_print() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret-value\n").unwrap();
+        let s = load_secret("ad.password", Some(&file), None).unwrap();
+        assert_eq!(s.expose(), "s3cret-value");
+        assert!(!format!("{s:?}").contains("s3cret"));
+
+        let missing = load_secret("ad.password", None, Some("EXO_WB_TEST_SURELY_UNSET"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("EXO_WB_TEST_SURELY_UNSET"), "{missing}");
+
+        std::fs::write(&file, "\n").unwrap();
+        let empty = load_secret("ad.password", Some(&file), None).unwrap_err();
+        assert!(empty.to_string().contains("empty"));
+
+        let gone = load_secret("ad.password", Some(&dir.path().join("nope")), None)
+            .unwrap_err()
+            .to_string();
+        assert!(gone.contains("nope"), "{gone}");
+    }
+}
