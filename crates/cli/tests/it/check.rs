@@ -1,0 +1,314 @@
+//! `exo-writeback check` against real lab DCs (with and without the Exchange schema).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use exo_writeback_testlab::{LabDc, LabOptions};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn check(config: &Path, extra: &[&str]) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
+        .arg("check")
+        .arg("--config")
+        .arg(config)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run exo-writeback");
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run
+}
+
+/// A config file with the lab's `[ad]` section, adjusted.
+struct ConfigFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    password_file: PathBuf,
+}
+
+fn config_for(dc: &LabDc, edit: impl FnOnce(String, &Path) -> String) -> ConfigFile {
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, dc.password()).unwrap();
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let lab = std::fs::read_to_string(&dc.config_file).unwrap();
+    let text = lab.replace(
+        &format!(
+            "password_file = {:?}",
+            dc.password_file.display().to_string()
+        ),
+        &format!("password_file = {:?}", password_file.display().to_string()),
+    );
+    assert_ne!(
+        text, lab,
+        "lab config has no password_file line to redirect"
+    );
+    let text = edit(text, dir.path());
+    let path = dir.path().join("exo-writeback.toml");
+    std::fs::write(&path, text).unwrap();
+    ConfigFile {
+        _dir: dir,
+        path,
+        password_file,
+    }
+}
+
+fn assert_no_password(run: &Run, password: &str) {
+    assert!(
+        !run.stdout.contains(password) && !run.stderr.contains(password),
+        "the password leaked into the output"
+    );
+}
+
+#[test]
+fn exchange_schema_detected_exits_zero() {
+    let dc = LabDc::shared();
+    let run = check(&dc.config_file, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("profile cloud-managed: Exchange schema detected"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("profile hybrid: Exchange schema detected"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("bind identity: Administrator@lab.example.test"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("naming context: DC=lab,DC=example,DC=test"),
+        "{}",
+        run.stdout
+    );
+    assert_no_password(&run, &dc.password());
+
+    let json = check(&dc.config_file, &["--json", "--only", "ad"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["ad"]["naming_context"], "DC=lab,DC=example,DC=test");
+    assert_eq!(v["ad"]["profiles"][0]["exchange_schema_detected"], true);
+    assert!(v.get("exo").is_none());
+}
+
+#[test]
+fn missing_exchange_schema_is_listed_and_exits_non_zero() {
+    let dc = LabDc::start(LabOptions::plain()).expect("start a DC without the Exchange schema");
+    let run = check(&dc.config_file, &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    for attr in [
+        "msExchHideFromAddressLists",
+        "extensionAttribute1",
+        "msDS-ExternalDirectoryObjectId",
+    ] {
+        assert!(
+            run.stdout.contains(attr),
+            "{attr} not listed:\n{}",
+            run.stdout
+        );
+    }
+    assert!(
+        !run.stdout.contains("Exchange schema detected"),
+        "{}",
+        run.stdout
+    );
+
+    let json = check(&dc.config_file, &["--json", "--only", "ad"]);
+    assert_eq!(json.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let missing = v["ad"]["profiles"][1]["missing"].as_array().unwrap();
+    assert!(
+        missing
+            .iter()
+            .any(|m| m == "msDS-ExternalDirectoryObjectId"),
+        "{missing:?}"
+    );
+    // Attributes of the base schema are not reported missing.
+    let cloud_missing = v["ad"]["profiles"][0]["missing"].as_array().unwrap();
+    assert!(
+        !cloud_missing
+            .iter()
+            .any(|m| m == "mail" || m == "proxyAddresses"),
+        "{cloud_missing:?}"
+    );
+}
+
+#[test]
+fn wrong_password_is_reported_without_the_password() {
+    let dc = LabDc::shared();
+    let config = config_for(dc, |t, _| t);
+    std::fs::write(&config.password_file, "Not-The-Passw0rd").unwrap();
+    let run = check(&config.path, &["--only", "ad"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("invalid credentials for Administrator@lab.example.test"),
+        "{}",
+        run.stdout
+    );
+    assert_no_password(&run, "Not-The-Passw0rd");
+}
+
+#[test]
+fn untrusted_certificate_points_to_ca_file() {
+    let dc = LabDc::shared();
+    let config = config_for(dc, |t, _| {
+        t.lines()
+            .filter(|l| !l.starts_with("ca_file"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let run = check(&config.path, &["--only", "ad"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("unknown issuer") && run.stdout.contains("ad.ca_file"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn unreachable_dc_names_address_and_timeout() {
+    let dc = LabDc::shared();
+    let config = config_for(dc, |t, _| {
+        t.replace(
+            &format!("url = \"{}\"", dc.url),
+            "url = \"ldaps://127.0.0.1:1\"\ntimeout_secs = 2",
+        )
+    });
+    let run = check(&config.path, &["--only", "ad"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("127.0.0.1:1") && run.stdout.contains("timeout 2 s"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn unknown_config_key_names_key_and_file() {
+    let dc = LabDc::shared();
+    let config = config_for(dc, |t, _| t.replace("bind_dn", "bind_dn_typo"));
+    let run = check(&config.path, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("bind_dn_typo"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&config.path.display().to_string()),
+        "{}",
+        run.stderr
+    );
+
+    let config = config_for(dc, |t, _| format!("{t}\n[surprise]\nkey = 1\n"));
+    let run = check(&config.path, &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("surprise"), "{}", run.stderr);
+}
+
+#[test]
+fn world_readable_password_file_gets_a_warning() {
+    let dc = LabDc::shared();
+    let config = config_for(dc, |t, _| t);
+    std::fs::set_permissions(
+        &config.password_file,
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let run = check(&config.path, &["--only", "ad"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("readable by group or others"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&config.password_file.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    assert_no_password(&run, &dc.password());
+
+    std::fs::set_permissions(
+        &config.password_file,
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let run = check(&config.path, &["--only", "ad"]);
+    assert!(
+        !run.stderr.contains("readable by group or others"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn password_from_environment_variable() {
+    let dc = LabDc::shared();
+    let config = config_for(dc, |t, _| {
+        t.lines()
+            .map(|l| {
+                if l.starts_with("password_file") {
+                    "password_env = \"EXO_WB_TEST_AD_PASSWORD\""
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let run = Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
+        .args(["check", "--only", "ad", "--config"])
+        .arg(&config.path)
+        .env("EXO_WB_TEST_AD_PASSWORD", dc.password())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let unset = check(&config.path, &["--only", "ad"]);
+    assert_eq!(unset.code, 1);
+    assert!(
+        unset.stdout.contains("EXO_WB_TEST_AD_PASSWORD"),
+        "{}",
+        unset.stdout
+    );
+}
+
+#[test]
+fn exchange_online_half_says_not_configured() {
+    let dc = LabDc::shared();
+    let run = check(&dc.config_file, &["--only", "exo"]);
+    assert!(
+        run.stdout.contains("Exchange Online check not configured"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("AD ("), "{}", run.stdout);
+}
