@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use exo_writeback_ad::{AdConnection, SearchScope};
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::secret::Secret;
-use exo_writeback_testlab::LabDc;
+use exo_writeback_testlab::{LabDc, LabOptions, MAILBOXES_OU};
 
 use crate::{connect, lab_config, new_contact, text, unique};
 
@@ -102,4 +102,57 @@ async fn large_multi_valued_attributes_come_back_whole_through_ranges() {
         .unwrap();
     assert_eq!(obj.attributes.get("proxyAddresses").len(), 2000);
     conn.delete(&dn).await.unwrap();
+}
+
+/// The same proof over ordinary directory objects: a DC seeded (offline, by lab/up) with
+/// 1,500 mailbox users, page size 100 → 15 pages (16 requests if the server only notices the
+/// end on an extra, empty page).
+#[tokio::test]
+async fn pages_over_1500_users() {
+    let dc =
+        LabDc::start(LabOptions::default().with_users(1500)).expect("start a DC with 1,500 users");
+    let mut config = lab_config(&dc);
+    config.page_size = 100;
+    let conn = AdConnection::connect(&config, Secret::new(dc.password()))
+        .await
+        .unwrap();
+    conn.schema().await.unwrap();
+    let before = conn.stats();
+    let mut largest_page = 0;
+    let mut found = Vec::new();
+    conn.search_pages(
+        MAILBOXES_OU,
+        SearchScope::Subtree,
+        "(objectClass=user)",
+        &["userPrincipalName"],
+        |page| {
+            largest_page = largest_page.max(page.len());
+            found.extend(page);
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    let after = conn.stats();
+    assert_eq!(found.len(), 1500);
+    let upns: BTreeSet<String> = found
+        .iter()
+        .filter_map(|o| {
+            o.attributes
+                .get("userPrincipalName")
+                .first()?
+                .as_text()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(upns.len(), 1500);
+    assert!(
+        upns.contains("mbx01500@lab.example.test"),
+        "{:?}",
+        upns.last()
+    );
+    assert_eq!(largest_page, 100);
+    let requests = after.search_requests - before.search_requests;
+    assert!((15..=16).contains(&requests), "{requests} requests");
+    assert_eq!(after.pages - before.pages, requests);
 }
