@@ -61,7 +61,7 @@ write_smb_conf() {
 	ncalrpc dir = $root/run/ncalrpc
 	winbindd socket directory = $root/run/winbindd
 	ntp signd socket directory = $root/run/ntp_signd
-	log file = $root/log/samba.log
+	log file = $root/log/log.samba
 	log level = 1
 	tls enabled = yes
 	tls keyfile = $root/tls/server-key.pem
@@ -151,4 +151,28 @@ stat_start_time() {
     rest=${stat##*) }
     read -r -a f <<<"$rest"
     echo "${f[19]}"
+}
+
+# process_running PID: PID exists and is not a zombie (an exited child its parent has not
+# reaped yet still answers kill -0).
+process_running() {
+    local stat rest
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+    rest=${stat##*) }
+    [[ "${rest:0:1}" != Z && "${rest:0:1}" != X ]]
+}
+
+# group_running PGID: some process of the process group is running (zombies do not count).
+group_running() {
+    local f stat rest fields
+    for f in /proc/[0-9]*/stat; do
+        read -r stat 2>/dev/null <"$f" || continue
+        rest=${stat##*) }
+        read -r -a fields <<<"$rest"
+        # fields: state ppid pgrp ...
+        if [[ "${fields[2]}" == "$1" && "${fields[0]}" != Z && "${fields[0]}" != X ]]; then
+            return 0
+        fi
+    done
+    return 1
 }

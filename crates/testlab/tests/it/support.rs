@@ -1,4 +1,3 @@
-use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -104,8 +103,13 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// The process exists and has not exited (a zombie waiting to be reaped counts as dead).
 pub fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+    !matches!(state, Some(Some('Z' | 'X')) | None)
 }
 
 /// Polls `cond` every 100 ms for up to `secs` seconds.
