@@ -150,7 +150,9 @@ impl ExoClient {
     ) -> ResultStream<Value> {
         let mut first = self.inner.endpoint.clone();
         if let Some(props) = select {
-            first.query_pairs_mut().append_pair("$select", &props.join(","));
+            first
+                .query_pairs_mut()
+                .append_pair("$select", &props.join(","));
         }
         let state = Paging {
             client: self.clone(),
@@ -200,7 +202,10 @@ impl ExoClient {
         match stream.next().await {
             None => Ok(None),
             Some(Ok(record)) => to_mailbox(record).map(Some),
-            Some(Err(e)) if e.service_error().is_some_and(ServiceError::is_object_not_found) => {
+            Some(Err(e))
+                if e.service_error()
+                    .is_some_and(ServiceError::is_object_not_found) =>
+            {
                 Ok(None)
             }
             Some(Err(e)) => Err(e),
@@ -276,7 +281,10 @@ impl ExoClient {
         let record = match stream.next().await {
             None => return Ok(None),
             Some(Ok(r)) => r,
-            Some(Err(e)) if e.service_error().is_some_and(ServiceError::is_object_not_found) => {
+            Some(Err(e))
+                if e.service_error()
+                    .is_some_and(ServiceError::is_object_not_found) =>
+            {
                 return Ok(None);
             }
             Some(Err(e)) => return Err(e),
@@ -324,8 +332,14 @@ impl ExoClient {
                 .bearer_auth(token.expose())
                 .header("X-CmdletName", cmdlet)
                 .header("X-AnchorMailbox", &inner.settings.anchor_mailbox)
-                .header("Prefer", format!("odata.maxpagesize={}", inner.settings.page_size))
-                .header("X-Prefer", format!("odata.maxpagesize={}", inner.settings.page_size))
+                .header(
+                    "Prefer",
+                    format!("odata.maxpagesize={}", inner.settings.page_size),
+                )
+                .header(
+                    "X-Prefer",
+                    format!("odata.maxpagesize={}", inner.settings.page_size),
+                )
                 .header("X-ResponseFormat", "json")
                 .header("X-SerializationLevel", "Partial")
                 .header("Connection-Id", &inner.connection_id)

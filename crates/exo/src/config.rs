@@ -163,9 +163,7 @@ pub fn validate_tenant(tenant: &str) -> Result<(), ConfigError> {
     } else {
         Err(invalid(
             "tenant",
-            format!(
-                "{tenant:?} is not a tenant ID or domain (letters, digits, '.' and '-' only)"
-            ),
+            format!("{tenant:?} is not a tenant ID or domain (letters, digits, '.' and '-' only)"),
         ))
     }
 }
@@ -176,8 +174,8 @@ pub fn parse_base(
     value: &str,
     allow_insecure_http: bool,
 ) -> Result<Url, ConfigError> {
-    let url = Url::parse(value)
-        .map_err(|e| invalid(key, format!("{value:?} is not a URL ({e})")))?;
+    let url =
+        Url::parse(value).map_err(|e| invalid(key, format!("{value:?} is not a URL ({e})")))?;
     match url.scheme() {
         "https" => {}
         "http" if allow_insecure_http => {}
@@ -189,13 +187,21 @@ pub fn parse_base(
                 ),
             ));
         }
-        other => return Err(invalid(key, format!("unsupported scheme {other:?} in {value}"))),
+        other => {
+            return Err(invalid(
+                key,
+                format!("unsupported scheme {other:?} in {value}"),
+            ));
+        }
     }
     if url.host_str().is_none() {
         return Err(invalid(key, format!("{value} has no host")));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(key, format!("{value} must not carry a query or fragment")));
+        return Err(invalid(
+            key,
+            format!("{value} must not carry a query or fragment"),
+        ));
     }
     Ok(url)
 }
@@ -318,9 +324,8 @@ impl ExoConfig {
             ));
         };
         let certificate_pem = read("certificate_file", cert)?;
-        crate::token::certificate_der(&certificate_pem).map_err(|e| {
-            invalid("certificate_file", format!("{}: {e}", cert.display()))
-        })?;
+        crate::token::certificate_der(&certificate_pem)
+            .map_err(|e| invalid("certificate_file", format!("{}: {e}", cert.display())))?;
         let private_key_pem = Secret::new(read("private_key_file", key)?);
         jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.expose().as_bytes()).map_err(
             |_| {
@@ -350,7 +355,9 @@ mod tests {
     use super::*;
 
     fn base(extra: &str) -> String {
-        format!("tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"app\"\nclient_secret_env = \"EXO_SECRET\"\n{extra}")
+        format!(
+            "tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"app\"\nclient_secret_env = \"EXO_SECRET\"\n{extra}"
+        )
     }
 
     fn settings(toml_text: &str) -> Result<ExoSettings, ConfigError> {
@@ -375,9 +382,21 @@ mod tests {
     #[test]
     fn cloud_presets() {
         for (cloud, login, api) in [
-            ("gcc-high", "https://login.microsoftonline.us/", "https://outlook.office365.us/"),
-            ("dod", "https://login.microsoftonline.us/", "https://webmail.apps.mil/"),
-            ("china", "https://login.partner.microsoftonline.cn/", "https://partner.outlook.cn/"),
+            (
+                "gcc-high",
+                "https://login.microsoftonline.us/",
+                "https://outlook.office365.us/",
+            ),
+            (
+                "dod",
+                "https://login.microsoftonline.us/",
+                "https://webmail.apps.mil/",
+            ),
+            (
+                "china",
+                "https://login.partner.microsoftonline.cn/",
+                "https://partner.outlook.cn/",
+            ),
         ] {
             let s = settings(&base(&format!("cloud = \"{cloud}\""))).expect("valid");
             assert_eq!(s.login_base.as_str(), login, "{cloud}");
@@ -391,7 +410,10 @@ mod tests {
         let err = settings(&base("api_base = \"http://127.0.0.1:9\""))
             .expect_err("http refused")
             .to_string();
-        assert!(err.contains("api_base") && err.contains("allow_insecure_http"), "{err}");
+        assert!(
+            err.contains("api_base") && err.contains("allow_insecure_http"),
+            "{err}"
+        );
         let ok = settings(&base(
             "api_base = \"http://127.0.0.1:9\"\nlogin_base = \"http://127.0.0.1:9\"\nallow_insecure_http = true",
         ))
@@ -442,7 +464,10 @@ mod tests {
         for bad in ["", "a/b", "x?y", "../t", "..", "t t"] {
             assert!(validate_tenant(bad).is_err(), "{bad:?}");
         }
-        for good in ["contoso.onmicrosoft.com", "4b8c18bd-2f9f-4227-af55-9f1061cf9c32"] {
+        for good in [
+            "contoso.onmicrosoft.com",
+            "4b8c18bd-2f9f-4227-af55-9f1061cf9c32",
+        ] {
             assert!(validate_tenant(good).is_ok(), "{good:?}");
         }
     }

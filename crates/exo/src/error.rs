@@ -35,12 +35,18 @@ pub enum ExoError {
     #[error(
         "{request}: Exchange Online rejected the token (HTTP 401) even after one refresh: {error}. Check that the app has the Exchange.ManageAsApp permission with admin consent"
     )]
-    Unauthorized { request: String, error: ServiceError },
+    Unauthorized {
+        request: String,
+        error: ServiceError,
+    },
 
     #[error(
         "{request}: access denied (HTTP 403): {error}. The app needs an Exchange role (e.g. Exchange Recipient Administrator) assigned to its service principal"
     )]
-    Forbidden { request: String, error: ServiceError },
+    Forbidden {
+        request: String,
+        error: ServiceError,
+    },
 
     #[error("{request}: Exchange Online answered HTTP {status}: {error}")]
     Service {
@@ -162,7 +168,10 @@ impl ServiceError {
             let message = if body.is_empty() {
                 "empty response body".to_owned()
             } else {
-                format!("response body of {} bytes with no readable text", body.len())
+                format!(
+                    "response body of {} bytes with no readable text",
+                    body.len()
+                )
             };
             return ServiceError {
                 message,
@@ -208,7 +217,9 @@ impl ServiceError {
         {
             let parts: Vec<&str> = m.splitn(3, '|').collect();
             if parts.len() == 3 {
-                error_id = Some(parts[0].trim()).filter(|s| !s.is_empty()).map(str::to_owned);
+                error_id = Some(parts[0].trim())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned);
                 exception_type = Some(parts[1].trim())
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned);
@@ -283,7 +294,10 @@ mod tests {
         assert_eq!(e.error_id.as_deref(), Some("Ex6F9304"));
         assert!(e.message.starts_with("The operation couldn't be performed"));
         assert!(e.is_object_not_found());
-        assert!(e.to_string().contains("ManagementObjectNotFoundException"), "{e}");
+        assert!(
+            e.to_string().contains("ManagementObjectNotFoundException"),
+            "{e}"
+        );
     }
 
     #[test]

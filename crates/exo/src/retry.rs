@@ -46,7 +46,12 @@ impl RetryPolicy {
 
     /// The wait a 429 asks for: its `Retry-After`, capped; without a usable header, the
     /// ordinary back-off.
-    pub fn throttle_wait(&self, retry_after: Option<Duration>, attempt: u32, jitter: f64) -> Duration {
+    pub fn throttle_wait(
+        &self,
+        retry_after: Option<Duration>,
+        attempt: u32,
+        jitter: f64,
+    ) -> Duration {
         match retry_after {
             Some(d) => d.min(self.retry_after_cap),
             None => self.backoff(attempt, jitter),

@@ -84,7 +84,9 @@ pub fn client_assertion(
 ) -> Result<Secret, ExoError> {
     let der = certificate_der(certificate_pem).map_err(ExoError::Certificate)?;
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.expose().as_bytes())
-        .map_err(|_| ExoError::Certificate("the private key is not a PEM RSA private key".into()))?;
+        .map_err(|_| {
+            ExoError::Certificate("the private key is not a PEM RSA private key".into())
+        })?;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.typ = Some("JWT".into());
     header.x5t_s256 = Some(x5t_s256(&der));
@@ -202,7 +204,12 @@ impl TokenSource {
             let form = self.form()?;
             self.fetches.fetch_add(1, Ordering::Relaxed);
             let sent = Instant::now();
-            let result = self.http.post(self.endpoint.clone()).form(&form).send().await;
+            let result = self
+                .http
+                .post(self.endpoint.clone())
+                .form(&form)
+                .send()
+                .await;
             drop(form);
             let (last, wait) = match result {
                 Err(e) => (
@@ -246,7 +253,8 @@ impl TokenSource {
                         });
                     }
                     let wait = if status == 429 {
-                        self.retry.throttle_wait(retry_after, attempt, rand::random())
+                        self.retry
+                            .throttle_wait(retry_after, attempt, rand::random())
                     } else {
                         self.retry.backoff(attempt, rand::random())
                     };
@@ -265,13 +273,17 @@ impl TokenSource {
         }
     }
 
-    fn parse_token(&self, endpoint: &str, body: &[u8], sent: Instant) -> Result<CachedToken, ExoError> {
+    fn parse_token(
+        &self,
+        endpoint: &str,
+        body: &[u8],
+        sent: Instant,
+    ) -> Result<CachedToken, ExoError> {
         let bad = |problem: &str| ExoError::TokenResponse {
             endpoint: endpoint.to_owned(),
             problem: problem.to_owned(),
         };
-        let json: Value =
-            serde_json::from_slice(body).map_err(|_| bad("the body is not JSON"))?;
+        let json: Value = serde_json::from_slice(body).map_err(|_| bad("the body is not JSON"))?;
         let access = json
             .get("access_token")
             .and_then(Value::as_str)
@@ -317,7 +329,10 @@ mod tests {
 
     #[test]
     fn token_endpoint_is_formed_from_the_base() {
-        for base in ["https://login.microsoftonline.com", "https://login.microsoftonline.com/"] {
+        for base in [
+            "https://login.microsoftonline.com",
+            "https://login.microsoftonline.com/",
+        ] {
             let url = Url::parse(base).expect("url");
             assert_eq!(
                 token_endpoint(&url, "contoso.onmicrosoft.com")
@@ -336,8 +351,10 @@ mod tests {
             certificate_der("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----").is_err()
         );
         assert_eq!(
-            certificate_der("x\n-----BEGIN CERTIFICATE-----\nAQID\nBA==\n-----END CERTIFICATE-----\n")
-                .expect("der"),
+            certificate_der(
+                "x\n-----BEGIN CERTIFICATE-----\nAQID\nBA==\n-----END CERTIFICATE-----\n"
+            )
+            .expect("der"),
             vec![1, 2, 3, 4]
         );
     }

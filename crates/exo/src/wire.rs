@@ -60,7 +60,10 @@ pub struct Page {
 pub fn decode_page(body: &[u8]) -> Result<Page, String> {
     let json: Value = serde_json::from_slice(body).map_err(|e| {
         if e.is_eof() {
-            format!("body ends early after {} bytes (truncated JSON)", body.len())
+            format!(
+                "body ends early after {} bytes (truncated JSON)",
+                body.len()
+            )
         } else {
             format!("invalid JSON: {e}")
         }
@@ -71,10 +74,7 @@ pub fn decode_page(body: &[u8]) -> Result<Page, String> {
     let records = match obj.remove("value") {
         Some(Value::Array(v)) => v,
         Some(other) => {
-            return Err(format!(
-                "\"value\" is {} instead of an array",
-                kind(&other)
-            ));
+            return Err(format!("\"value\" is {} instead of an array", kind(&other)));
         }
         None => return Err("the body has no \"value\" array".into()),
     };
@@ -134,7 +134,12 @@ pub fn record_name(record: &Value) -> String {
 /// The identity used to de-duplicate records within one poll: ExternalDirectoryObjectId,
 /// else Guid, else ExchangeGuid, else Identity (lower-cased).
 pub fn record_key(record: &Value) -> Option<String> {
-    for key in ["ExternalDirectoryObjectId", "Guid", "ExchangeGuid", "Identity"] {
+    for key in [
+        "ExternalDirectoryObjectId",
+        "Guid",
+        "ExchangeGuid",
+        "Identity",
+    ] {
         if let Some(s) = record.get(key).and_then(Value::as_str)
             && !s.trim().is_empty()
         {
@@ -211,10 +216,7 @@ impl Reader<'_> {
 /// offset, and the legacy `/Date(ms)/` form.
 pub fn parse_timestamp(text: &str) -> Option<jiff::Timestamp> {
     let t = text.trim();
-    if let Some(inner) = t
-        .strip_prefix("/Date(")
-        .and_then(|r| r.strip_suffix(")/"))
-    {
+    if let Some(inner) = t.strip_prefix("/Date(").and_then(|r| r.strip_suffix(")/")) {
         let digits: String = inner
             .chars()
             .enumerate()
@@ -233,7 +235,10 @@ pub fn parse_timestamp(text: &str) -> Option<jiff::Timestamp> {
 pub fn mailbox_from_record(record: &Value) -> Result<Mailbox, (String, String)> {
     let name = record_name(record);
     let Value::Object(obj) = record else {
-        return Err((name, format!("the record is {}, not an object", kind(record))));
+        return Err((
+            name,
+            format!("the record is {}, not an object", kind(record)),
+        ));
     };
     convert(&Reader { obj }).map_err(|problem| (name, problem))
 }
@@ -282,8 +287,14 @@ mod tests {
     fn timestamps() {
         let cases = [
             ("2024-04-10T08:56:22.0000000Z", Some("2024-04-10T08:56:22Z")),
-            ("2024-04-10T08:56:22.0000000+00:00", Some("2024-04-10T08:56:22Z")),
-            ("2026-07-22T08:58:01.4564204+00:00", Some("2026-07-22T08:58:01.4564204Z")),
+            (
+                "2024-04-10T08:56:22.0000000+00:00",
+                Some("2024-04-10T08:56:22Z"),
+            ),
+            (
+                "2026-07-22T08:58:01.4564204+00:00",
+                Some("2026-07-22T08:58:01.4564204Z"),
+            ),
             ("2024-04-10T10:56:22+02:00", Some("2024-04-10T08:56:22Z")),
             ("/Date(1708000000000)/", Some("2024-02-15T12:26:40Z")),
             ("yesterday", None),
@@ -329,10 +340,22 @@ mod tests {
     #[test]
     fn malformed_record_names_the_mailbox() {
         let cases = [
-            (json!({"PrimarySmtpAddress": "x@c.com", "EmailAddresses": "SMTP:x@c.com"}), "EmailAddresses is a string instead of a list"),
-            (json!({"PrimarySmtpAddress": "x@c.com", "IsDirSynced": "maybe"}), "IsDirSynced"),
-            (json!({"PrimarySmtpAddress": "x@c.com", "WhenChangedUTC": "soon"}), "WhenChangedUTC"),
-            (json!({"PrimarySmtpAddress": "x@c.com", "CustomAttribute4": ["a"]}), "CustomAttribute4 is a list"),
+            (
+                json!({"PrimarySmtpAddress": "x@c.com", "EmailAddresses": "SMTP:x@c.com"}),
+                "EmailAddresses is a string instead of a list",
+            ),
+            (
+                json!({"PrimarySmtpAddress": "x@c.com", "IsDirSynced": "maybe"}),
+                "IsDirSynced",
+            ),
+            (
+                json!({"PrimarySmtpAddress": "x@c.com", "WhenChangedUTC": "soon"}),
+                "WhenChangedUTC",
+            ),
+            (
+                json!({"PrimarySmtpAddress": "x@c.com", "CustomAttribute4": ["a"]}),
+                "CustomAttribute4 is a list",
+            ),
         ];
         for (rec, want) in cases {
             let (name, problem) = mailbox_from_record(&rec).expect_err("malformed");
@@ -345,7 +368,11 @@ mod tests {
 
     #[test]
     fn pages() {
-        assert!(decode_page(br#"{"value":[{"a":1}"#).expect_err("eof").contains("truncated"));
+        assert!(
+            decode_page(br#"{"value":[{"a":1}"#)
+                .expect_err("eof")
+                .contains("truncated")
+        );
         assert!(decode_page(br#"{"value":{}}"#).is_err());
         assert!(decode_page(br#"{"@odata.context":"x"}"#).is_err());
         assert!(decode_page(b"[]").is_err());

@@ -1,0 +1,4 @@
+//! Integration tests of the Exchange Online connector: the real captures, and the client
+//! against the `exo-sim` emulator.
+
+mod fixtures;
