@@ -176,3 +176,17 @@ group_running() {
     done
     return 1
 }
+
+# session_pids SID: the running processes of session SID (zombies do not count).
+session_pids() {
+    local f stat rest fields
+    for f in /proc/[0-9]*/stat; do
+        read -r stat 2>/dev/null <"$f" || continue
+        rest=${stat##*) }
+        read -r -a fields <<<"$rest"
+        # fields: state ppid pgrp session ...
+        if [[ "${fields[3]}" == "$1" && "${fields[0]}" != Z && "${fields[0]}" != X ]]; then
+            echo "${f//[^0-9]/}"
+        fi
+    done
+}
