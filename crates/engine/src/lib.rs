@@ -1,1 +1,28 @@
-//! placeholder
+//! The writeback engine: cycles (initial, delta, full reconcile) over two ports — a
+//! [`MailboxSource`] (Exchange Online) and a [`Directory`] (AD) — and the durable
+//! [`exo_writeback_store::Store`].
+//!
+//! One object goes import → scope → match (stored join re-validated by objectGUID, else the
+//! ordered rules) → container scope → plan → duplicate-address guard; a cycle plans every
+//! object first, holds the whole cycle when the change threshold is exceeded (staging the
+//! plans for `approve`), otherwise writes one modify per object and records each outcome
+//! durably (log entry with the four steps, journal, join, escrow) before the watermark moves.
+//!
+//! Architecture invariant: decisions come from `exo_writeback_core`; this crate sequences
+//! them and talks only through the ports and the store, so it runs against in-memory fakes.
+
+mod engine;
+pub mod ports;
+pub mod staged;
+
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;
+
+pub use engine::{
+    CycleMode, CycleReport, Disposition, Engine, EngineError, EngineOptions, HeldChanges, Preview,
+    PreviewItem, Processed, Progress, ProvisionReport, UndoTarget, WriteResult, cloud_id,
+    describe_change,
+};
+pub use ports::{Directory, DirectoryError, MailboxSource, MailboxStream, SourceError};

@@ -1,0 +1,1596 @@
+//! The engine: one object (import → scope → match → plan → guard), one cycle, and the
+//! operations built on them (preview, approve, provision on demand, undo).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use exo_writeback_core::directory::{AttrChange, AttrValue, DirectoryObject, ModOp, ObjectModify};
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::matching::{MatchDecision, RuleResult, decide_match, match_lookups};
+use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
+use exo_writeback_core::plan::{ObjectPlan, PlanInput, check_address_conflicts, plan_object};
+use exo_writeback_core::provisioning::{
+    Action, CycleCounts, CycleId, CycleKind, CycleStatus, EscrowFailure, EscrowUpdate, JobState,
+    Join, JoinUpdate, JournalRecord, LogEntryId, LogStatus, ModifiedProperty, ObjectOutcome,
+    ObjectRef, ProvisioningLogEntry, Reason, SourceIdentity, Step, StepStatus, Steps,
+    TargetIdentity, Watermark, WatermarkTracker,
+};
+use exo_writeback_core::schema::Schema;
+use exo_writeback_core::scope::{check_container_scope, evaluate_scope};
+use exo_writeback_core::settings::WritebackPlanSettings;
+use exo_writeback_expr::EvalContext;
+use exo_writeback_store::{Store, StoreError};
+use futures::StreamExt;
+use jiff::{SignedDuration, Timestamp};
+use uuid::Uuid;
+
+use crate::ports::{Directory, DirectoryError, MailboxSource, SourceError};
+use crate::staged::StagedObject;
+
+/// Why an engine operation could not run (per-object problems are outcomes, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading Exchange Online failed: {0}")]
+    Source(SourceError),
+    #[error("Active Directory: {0}")]
+    Directory(DirectoryError),
+    #[error(
+        "cycle {cycle} is held by the change threshold: review it with `exo-writeback preview`, then run `exo-writeback approve {cycle}` (or `exo-writeback restart --scope full` to drop it)"
+    )]
+    Held { cycle: CycleId },
+    #[error("the job is paused; nothing was done")]
+    Paused,
+    #[error("cycle {cycle} has no changes waiting for approval{why}")]
+    NotHeld { cycle: CycleId, why: String },
+    #[error("a staged plan of cycle {cycle} cannot be read: {problem}")]
+    StagedPlan { cycle: CycleId, problem: String },
+    #[error("nothing to undo: {0}")]
+    NothingToUndo(String),
+}
+
+/// How often outcomes are committed together (one transaction per batch).
+const DEFAULT_BATCH: usize = 200;
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Re-read by each delta cycle before the watermark.
+    pub overlap: SignedDuration,
+    /// Outcomes per store transaction.
+    pub batch: usize,
+    /// Escrow entries retried per cycle at most.
+    pub escrow_per_cycle: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            overlap: SignedDuration::from_mins(5),
+            batch: DEFAULT_BATCH,
+            escrow_per_cycle: 10_000,
+        }
+    }
+}
+
+/// Which cycle to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleMode {
+    /// Initial when there is no watermark, else delta.
+    Auto,
+    /// A full reconcile (initial when there is no watermark).
+    Full,
+}
+
+/// Progress of a running cycle, for a progress bar or logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Mailboxes read so far.
+    Imported(u64),
+    /// Objects written so far, of a total.
+    Writing { done: u64, total: u64 },
+}
+
+/// What a cycle did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleReport {
+    pub cycle: CycleId,
+    pub kind: CycleKind,
+    pub counts: CycleCounts,
+    pub status: CycleStatus,
+    /// The watermark stored at the end (`None`: not advanced).
+    pub watermark: Option<Watermark>,
+    /// Objects whose plans remove values (the threshold's count).
+    pub removing: u64,
+}
+
+/// What became of one object before writing.
+#[derive(Debug, Clone)]
+pub enum Disposition {
+    Skipped(OutcomeDetail),
+    Failed(OutcomeDetail),
+    InSync,
+    Write { plan: ObjectPlan, object_guid: Uuid },
+}
+
+/// One object after import, scope, match, plan and the address guard.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub cloud_id: String,
+    pub when_changed: Option<Timestamp>,
+    pub started: Timestamp,
+    pub source: SourceIdentity,
+    pub target: TargetIdentity,
+    pub steps: Steps,
+    pub join: JoinUpdate,
+    pub disposition: Disposition,
+}
+
+/// How the write of one object went.
+#[derive(Debug, Clone)]
+pub enum WriteResult {
+    /// Nothing to write (skip, failure before writing, in sync).
+    NotNeeded,
+    Written,
+    Failed(DirectoryError),
+    /// Dry run: would have been written.
+    DryRun,
+}
+
+/// One object of a preview.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PreviewItem {
+    pub cloud_id: String,
+    pub primary_smtp_address: Option<String>,
+    pub dn: Option<String>,
+    /// `Updated` (would be written), or the skip/failure code.
+    pub code: String,
+    pub reason: Option<String>,
+    pub removes_values: bool,
+    pub changes: Vec<ModifiedProperty>,
+}
+
+/// What the next cycle would do, and the changes a held cycle waits to apply.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Preview {
+    pub kind: String,
+    pub items: Vec<PreviewItem>,
+    /// Objects the next cycle would write.
+    pub would_write: u64,
+    /// Of those, how many remove values (threshold count).
+    pub removing: u64,
+    pub threshold: u32,
+    pub would_be_held: bool,
+    /// A held cycle and its staged changes.
+    pub held: Option<HeldChanges>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeldChanges {
+    pub cycle: CycleId,
+    pub items: Vec<PreviewItem>,
+}
+
+/// The result of provision on demand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionReport {
+    pub identity: String,
+    pub dry_run: bool,
+    /// The on-demand cycle it was logged in (none for a dry run).
+    pub cycle: Option<CycleId>,
+    pub entry: ProvisioningLogEntry,
+}
+
+/// What `undo` restores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoTarget {
+    Cycle(CycleId),
+    Object(ObjectRef),
+}
+
+/// The identity of a mailbox: its ExternalDirectoryObjectId, else its primary address.
+pub fn cloud_id(mailbox: &Mailbox) -> String {
+    if let Some(id) = mailbox
+        .external_directory_object_id
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        return id.trim().to_string();
+    }
+    match (&mailbox.primary_smtp_address, &mailbox.alias) {
+        (Some(p), _) => format!("smtp:{}", p.to_lowercase()),
+        (None, Some(a)) => format!("alias:{a}"),
+        (None, None) => "unknown".into(),
+    }
+}
+
+fn source_identity(mailbox: &Mailbox) -> SourceIdentity {
+    SourceIdentity {
+        external_directory_object_id: mailbox.external_directory_object_id.clone(),
+        primary_smtp_address: mailbox.primary_smtp_address.clone(),
+    }
+}
+
+fn step(status: StepStatus, details: impl Into<String>) -> Step {
+    Step {
+        status,
+        details: details.into(),
+    }
+}
+
+fn describe_values(values: &[AttrValue]) -> String {
+    if values.is_empty() {
+        return "(none)".into();
+    }
+    values
+        .iter()
+        .map(|v| match v {
+            AttrValue::Text(t) => t.clone(),
+            AttrValue::Bytes(b) => format!(
+                "0x{}",
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The text of a modified property, `old → new`, for tables.
+pub fn describe_change(p: &ModifiedProperty) -> String {
+    format!("{} → {}", describe_values(&p.old), describe_values(&p.new))
+}
+
+fn ldap_failure(e: &DirectoryError) -> OutcomeDetail {
+    let reason = match e.ldap_code {
+        Some(c) if !e.message.contains(&format!("result {c}")) => {
+            format!("LDAP result {c}: {}", e.message)
+        }
+        _ => e.message.clone(),
+    };
+    OutcomeDetail::new(OutcomeCode::LdapError, reason)
+}
+
+fn modified_of(plan: &ObjectPlan) -> Vec<ModifiedProperty> {
+    plan.changes
+        .iter()
+        .map(|c| ModifiedProperty {
+            attribute: c.attribute.clone(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+        })
+        .collect()
+}
+
+/// Attribute → values to put back, for one object.
+type Restore = Vec<(String, Vec<AttrValue>)>;
+
+/// The engine over its ports and store.
+pub struct Engine<S, D, St> {
+    pub source: S,
+    pub directory: D,
+    pub store: St,
+    pub settings: WritebackPlanSettings,
+    pub options: EngineOptions,
+    cancel: Arc<AtomicBool>,
+    progress: Box<dyn Fn(Progress) + Send + Sync>,
+}
+
+impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
+    pub fn new(
+        source: S,
+        directory: D,
+        store: St,
+        settings: WritebackPlanSettings,
+        options: EngineOptions,
+    ) -> Self {
+        Engine {
+            source,
+            directory,
+            store,
+            settings,
+            options,
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: Box::new(|_| {}),
+        }
+    }
+
+    /// Set to true (e.g. on SIGTERM) to stop after the current object. The watermark never
+    /// passes unfinished work.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
+    pub fn on_progress(&mut self, f: impl Fn(Progress) + Send + Sync + 'static) {
+        self.progress = Box::new(f);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    fn ctx(&self) -> EvalContext {
+        EvalContext {
+            now: Timestamp::now(),
+            seed: 0,
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // One object
+    // ---------------------------------------------------------------------------------------
+
+    /// Match by the stored join (re-validated by reading the object by GUID), else by the
+    /// ordered rules.
+    async fn find_target(
+        &self,
+        mailbox: &Mailbox,
+        cloud_id: &str,
+        attrs: &[String],
+    ) -> Result<(Result<(DirectoryObject, String), OutcomeDetail>, JoinUpdate), DirectoryError>
+    {
+        let mut join_update = JoinUpdate::Keep;
+        if let Ok(Some(join)) = self.store.join(cloud_id) {
+            match self
+                .directory
+                .read_by_guid(&join.object_guid, attrs)
+                .await?
+            {
+                Some(obj) => {
+                    let how = format!("by the stored join (objectGUID {})", join.object_guid);
+                    if !obj.dn.eq_ignore_ascii_case(&join.dn) {
+                        join_update = JoinUpdate::Set(Join {
+                            cloud_id: cloud_id.to_string(),
+                            object_guid: obj.object_guid,
+                            dn: obj.dn.clone(),
+                            updated_at: Timestamp::now(),
+                        });
+                    }
+                    return Ok((Ok((obj, how)), join_update));
+                }
+                None => {
+                    join_update = JoinUpdate::Remove {
+                        cloud_id: cloud_id.to_string(),
+                    };
+                }
+            }
+        }
+        let lookups = match_lookups(&self.settings.match_rules, mailbox);
+        let mut results = Vec::new();
+        let mut found: Vec<DirectoryObject> = Vec::new();
+        for lookup in &lookups.lookups {
+            let objects = self
+                .directory
+                .find_by_attribute(lookup.attribute, &lookup.value, attrs)
+                .await?;
+            results.push(RuleResult {
+                rule: lookup.rule,
+                dns: objects.iter().map(|o| o.dn.clone()).collect(),
+            });
+            found.extend(objects);
+            if let Some(decision) = decide_match(&lookups, &results, false) {
+                return Ok(match decision {
+                    MatchDecision::Matched { rule, dn } => {
+                        let Some(obj) = found.into_iter().find(|o| o.dn.eq_ignore_ascii_case(&dn))
+                        else {
+                            return Err(DirectoryError::new(format!(
+                                "matched {dn} but could not read it"
+                            )));
+                        };
+                        let join = JoinUpdate::Set(Join {
+                            cloud_id: cloud_id.to_string(),
+                            object_guid: obj.object_guid,
+                            dn: obj.dn.clone(),
+                            updated_at: Timestamp::now(),
+                        });
+                        (Ok((obj, format!("by {rule}"))), join)
+                    }
+                    other => (
+                        Err(other.outcome().unwrap_or_else(|| {
+                            OutcomeDetail::new(OutcomeCode::TargetNotFound, "no AD object matched")
+                        })),
+                        join_update,
+                    ),
+                });
+            }
+        }
+        let decision = decide_match(&lookups, &results, true);
+        let detail = decision.and_then(|d| d.outcome()).unwrap_or_else(|| {
+            OutcomeDetail::new(OutcomeCode::TargetNotFound, "no AD object matched")
+        });
+        Ok((Err(detail), join_update))
+    }
+
+    /// Import, scope, match, plan and guard one mailbox. Writes nothing.
+    pub async fn evaluate(&self, mailbox: &Mailbox, schema: &Schema) -> Processed {
+        let started = Timestamp::now();
+        let cloud_id = cloud_id(mailbox);
+        let mut p = Processed {
+            cloud_id: cloud_id.clone(),
+            when_changed: mailbox.when_changed_utc,
+            started,
+            source: source_identity(mailbox),
+            target: TargetIdentity::default(),
+            steps: Steps {
+                import: step(
+                    StepStatus::Success,
+                    format!(
+                        "read {} (ExternalDirectoryObjectId {}, {}, WhenChangedUTC {})",
+                        mailbox
+                            .primary_smtp_address
+                            .as_deref()
+                            .unwrap_or("(no address)"),
+                        mailbox
+                            .external_directory_object_id
+                            .as_deref()
+                            .unwrap_or("(none)"),
+                        mailbox.recipient_type_details,
+                        mailbox
+                            .when_changed_utc
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| "(none)".into())
+                    ),
+                ),
+                scoping: Step::not_reached(),
+                matching: Step::not_reached(),
+                export: Step::not_reached(),
+            },
+            join: JoinUpdate::Keep,
+            disposition: Disposition::InSync,
+        };
+        let in_scope = match evaluate_scope(&self.settings, mailbox) {
+            Ok(s) => s,
+            Err(skip) => {
+                p.steps.scoping = step(StepStatus::Skipped, skip.to_string());
+                p.disposition = Disposition::Skipped(skip.outcome());
+                return p;
+            }
+        };
+        p.steps.scoping = step(
+            StepStatus::Success,
+            format!(
+                "in scope of {}",
+                in_scope
+                    .profiles()
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        let attrs = self.settings.required_ad_attributes();
+        let (matched, join) = match self.find_target(mailbox, &cloud_id, &attrs).await {
+            Ok(r) => r,
+            Err(e) => {
+                let d = ldap_failure(&e);
+                p.steps.matching = step(StepStatus::Failure, d.to_string());
+                p.disposition = Disposition::Failed(d);
+                return p;
+            }
+        };
+        p.join = join;
+        let (current, how) = match matched {
+            Ok(m) => m,
+            Err(detail) => {
+                let status = if detail.status() == LogStatus::Skipped {
+                    StepStatus::Skipped
+                } else {
+                    StepStatus::Failure
+                };
+                p.steps.matching = step(status, detail.to_string());
+                p.disposition = if status == StepStatus::Skipped {
+                    Disposition::Skipped(detail)
+                } else {
+                    Disposition::Failed(detail)
+                };
+                return p;
+            }
+        };
+        p.target = TargetIdentity {
+            dn: Some(current.dn.clone()),
+            object_guid: Some(current.object_guid),
+        };
+        if let Err(skip) = check_container_scope(&self.settings, &current.dn) {
+            p.steps.matching = step(StepStatus::Skipped, skip.to_string());
+            p.disposition = Disposition::Skipped(skip.outcome());
+            return p;
+        }
+        p.steps.matching = step(StepStatus::Success, format!("matched {} {how}", current.dn));
+        let ctx = self.ctx();
+        let plan = match plan_object(&PlanInput {
+            settings: &self.settings,
+            scope: &in_scope,
+            mailbox,
+            current: &current,
+            schema,
+            ctx: &ctx,
+        }) {
+            Ok(plan) => plan,
+            Err(f) => {
+                let d = f.outcome();
+                p.steps.export = step(StepStatus::Failure, d.to_string());
+                p.disposition = Disposition::Failed(d);
+                return p;
+            }
+        };
+        if plan.is_in_sync() {
+            p.steps.export = step(StepStatus::Success, "already in sync: nothing to write");
+            p.disposition = Disposition::InSync;
+            return p;
+        }
+        // The duplicate-address guard.
+        let mut holders = Vec::new();
+        for address in &plan.added_smtp_addresses {
+            match self.directory.address_holders(address).await {
+                Ok(h) => holders.extend(h),
+                Err(e) => {
+                    let d = ldap_failure(&e);
+                    p.steps.export = step(StepStatus::Failure, d.to_string());
+                    p.disposition = Disposition::Failed(d);
+                    return p;
+                }
+            }
+        }
+        if let Err(f) = check_address_conflicts(&plan, &holders, &current.dn) {
+            let d = f.outcome();
+            p.steps.export = step(StepStatus::Failure, d.to_string());
+            p.disposition = Disposition::Failed(d);
+            return p;
+        }
+        p.disposition = Disposition::Write {
+            object_guid: current.object_guid,
+            plan,
+        };
+        p
+    }
+
+    /// Write one processed object (if it has a plan). On a schema-like or connection error
+    /// the cached schema is refreshed for the next object.
+    async fn write(&self, p: &Processed) -> WriteResult {
+        let Disposition::Write { plan, .. } = &p.disposition else {
+            return WriteResult::NotNeeded;
+        };
+        let Some(modify) = &plan.modify else {
+            return WriteResult::NotNeeded;
+        };
+        match self.directory.modify(modify).await {
+            Ok(()) => WriteResult::Written,
+            Err(e) => {
+                if (e.suggests_schema_change() || e.connection)
+                    && let Err(re) = self.directory.refresh_schema().await
+                {
+                    tracing::warn!(error = %re, "re-reading the AD schema failed");
+                }
+                WriteResult::Failed(e)
+            }
+        }
+    }
+
+    /// The durable outcome of one object.
+    fn outcome(
+        &self,
+        mut p: Processed,
+        cycle: CycleId,
+        result: WriteResult,
+        drift_before: Option<Timestamp>,
+    ) -> ObjectOutcome {
+        let now = Timestamp::now();
+        let mut journal = Vec::new();
+        let mut modified = Vec::new();
+        let (action, detail): (Action, Option<OutcomeDetail>) = match (&p.disposition, &result) {
+            (Disposition::Skipped(d), _) => (Action::Skip, Some(d.clone())),
+            (Disposition::Failed(d), _) => (Action::Skip, Some(d.clone())),
+            (Disposition::InSync, _) => (Action::Other, None),
+            (Disposition::Write { plan, object_guid }, WriteResult::Written) => {
+                modified = modified_of(plan);
+                for c in &plan.changes {
+                    journal.push(JournalRecord {
+                        cycle,
+                        time: now,
+                        object_guid: *object_guid,
+                        dn: plan.dn.clone(),
+                        attribute: c.attribute.clone(),
+                        previous: c.old.clone(),
+                        new: c.new.clone(),
+                    });
+                }
+                let drift = match (drift_before, p.when_changed) {
+                    (Some(limit), Some(changed)) => changed < limit,
+                    _ => false,
+                };
+                let names = plan
+                    .changes
+                    .iter()
+                    .map(|c| c.attribute.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if drift {
+                    p.steps.export = step(
+                        StepStatus::Success,
+                        format!("DriftCorrected: restored the cloud values of {names}"),
+                    );
+                    (
+                        Action::Update,
+                        Some(OutcomeDetail::new(
+                            OutcomeCode::DriftCorrected,
+                            format!(
+                                "on-premises values of {names} differed from Exchange Online and were restored"
+                            ),
+                        )),
+                    )
+                } else {
+                    p.steps.export = step(StepStatus::Success, format!("updated {names}"));
+                    (Action::Update, None)
+                }
+            }
+            (Disposition::Write { plan, .. }, WriteResult::DryRun) => {
+                modified = modified_of(plan);
+                p.steps.export = step(
+                    StepStatus::Success,
+                    format!("dry run: would update {} attribute(s)", plan.changes.len()),
+                );
+                (Action::Update, None)
+            }
+            (Disposition::Write { plan, .. }, WriteResult::Failed(e)) => {
+                modified = modified_of(plan);
+                let d = ldap_failure(e);
+                p.steps.export = step(StepStatus::Failure, d.to_string());
+                (Action::Update, Some(d))
+            }
+            (Disposition::Write { .. }, WriteResult::NotNeeded) => (Action::Other, None),
+        };
+        let status = detail.as_ref().map_or(LogStatus::Success, |d| d.status());
+        let escrow = if status == LogStatus::Failure {
+            EscrowUpdate::Failed {
+                failure: EscrowFailure {
+                    cloud_id: p.cloud_id.clone(),
+                    source: p.source.clone(),
+                    target: p.target.clone(),
+                    error: detail.clone().map(Reason::from).unwrap_or(Reason {
+                        code: "Unknown".into(),
+                        message: String::new(),
+                        recommended_action: String::new(),
+                    }),
+                },
+                failed_at: now,
+            }
+        } else {
+            EscrowUpdate::Clear {
+                cloud_id: p.cloud_id.clone(),
+            }
+        };
+        let duration = now.duration_since(p.started);
+        ObjectOutcome {
+            log: ProvisioningLogEntry {
+                id: LogEntryId(Uuid::new_v4()),
+                cycle,
+                time: p.started,
+                duration,
+                source: p.source,
+                target: p.target,
+                action,
+                status,
+                reason: detail.map(Reason::from),
+                steps: p.steps,
+                modified,
+            },
+            journal,
+            join: p.join,
+            escrow,
+        }
+    }
+
+    fn flush(
+        &mut self,
+        batch: &mut Vec<(String, ObjectOutcome)>,
+        tracker: &mut WatermarkTracker,
+    ) -> Result<(), EngineError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let outcomes: Vec<ObjectOutcome> = batch.iter().map(|(_, o)| o.clone()).collect();
+        self.store.record_outcomes(&outcomes)?;
+        for (id, _) in batch.drain(..) {
+            tracker.durable(&id);
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Cycles
+    // ---------------------------------------------------------------------------------------
+
+    fn next_kind(&self, mode: CycleMode) -> Result<(CycleKind, Option<Watermark>), EngineError> {
+        let previous = self.store.watermark()?;
+        let kind = match (mode, &previous) {
+            (_, None) => CycleKind::Initial,
+            (CycleMode::Full, Some(_)) => CycleKind::FullReconcile,
+            (CycleMode::Auto, Some(_)) => CycleKind::Delta,
+        };
+        Ok((kind, previous))
+    }
+
+    fn stream_for(&self, kind: CycleKind, previous: Option<&Watermark>) -> crate::MailboxStream {
+        match (kind, previous) {
+            (CycleKind::Delta, Some(w)) => self
+                .source
+                .changed_since(w.changed_since, self.options.overlap),
+            _ => self.source.all(),
+        }
+    }
+
+    async fn schema(&self) -> Result<Arc<Schema>, EngineError> {
+        match self.directory.schema().await {
+            Ok(s) => Ok(s),
+            Err(_) => self
+                .directory
+                .refresh_schema()
+                .await
+                .map_err(EngineError::Directory),
+        }
+    }
+
+    fn check_job(&self) -> Result<(), EngineError> {
+        match self.store.job_state()? {
+            JobState::ThresholdExceeded { cycle } => Err(EngineError::Held { cycle }),
+            JobState::Paused => Err(EngineError::Paused),
+            // Quarantine (issue 6) hooks in here: a quarantined job waits for its next retry.
+            _ => Ok(()),
+        }
+    }
+
+    /// Run one cycle: import → scope → match → plan → guard → threshold → write → record →
+    /// watermark.
+    pub async fn run_cycle(&mut self, mode: CycleMode) -> Result<CycleReport, EngineError> {
+        self.check_job()?;
+        let (kind, previous) = self.next_kind(mode)?;
+        let started = Timestamp::now();
+        let cycle = self.store.begin_cycle(kind, started)?;
+        let result = self.cycle_body(cycle, kind, previous).await;
+        match result {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                let _ = self.store.finish_cycle(
+                    cycle,
+                    Timestamp::now(),
+                    &CycleCounts::default(),
+                    &CycleStatus::Failed {
+                        reason: e.to_string(),
+                    },
+                );
+                Err(e)
+            }
+        }
+    }
+
+    async fn cycle_body(
+        &mut self,
+        cycle: CycleId,
+        kind: CycleKind,
+        previous: Option<Watermark>,
+    ) -> Result<CycleReport, EngineError> {
+        let schema = self.schema().await?;
+        let floor = match (&previous, kind) {
+            (Some(w), CycleKind::Delta | CycleKind::FullReconcile) => w.changed_since,
+            _ => Timestamp::MIN,
+        };
+        let drift_before = match kind {
+            CycleKind::FullReconcile => previous.as_ref().map(|w| w.query_from()),
+            _ => None,
+        };
+        let mut tracker = WatermarkTracker::new(floor);
+        let mut counts = CycleCounts::default();
+        let mut batch: Vec<(String, ObjectOutcome)> = Vec::new();
+        let mut to_write: Vec<Processed> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut stream = self.stream_for(kind, previous.as_ref());
+        let mut fatal: Option<SourceError> = None;
+        let mut stream_complete = true;
+        while let Some(item) = stream.next().await {
+            if self.cancelled() {
+                stream_complete = false;
+                break;
+            }
+            let mailbox = match item {
+                Ok(m) => m,
+                Err(e) if e.per_record => {
+                    tracing::warn!(error = %e, "a mailbox record could not be read; skipped");
+                    counts.failed += 1;
+                    continue;
+                }
+                Err(e) => {
+                    fatal = Some(e);
+                    stream_complete = false;
+                    break;
+                }
+            };
+            counts.imported += 1;
+            if counts.imported % 100 == 0 {
+                (self.progress)(Progress::Imported(counts.imported));
+            }
+            self.take(
+                mailbox,
+                &schema,
+                &mut seen,
+                &mut tracker,
+                &mut counts,
+                &mut batch,
+                &mut to_write,
+                cycle,
+                drift_before,
+            )
+            .await?;
+            if batch.len() >= self.options.batch {
+                self.flush(&mut batch, &mut tracker)?;
+            }
+        }
+        drop(stream);
+        // Escrowed objects that are due.
+        if stream_complete && !self.cancelled() {
+            let due = self
+                .store
+                .escrow_due(Timestamp::now(), self.options.escrow_per_cycle)?;
+            for entry in due {
+                if self.cancelled() {
+                    break;
+                }
+                if seen.contains(&entry.cloud_id) {
+                    continue;
+                }
+                match self.source.get(&entry.cloud_id).await {
+                    Ok(Some(mailbox)) => {
+                        counts.imported += 1;
+                        self.take(
+                            mailbox,
+                            &schema,
+                            &mut seen,
+                            &mut tracker,
+                            &mut counts,
+                            &mut batch,
+                            &mut to_write,
+                            cycle,
+                            drift_before,
+                        )
+                        .await?;
+                    }
+                    Ok(None) => {
+                        self.store.clear_escrow(&entry.cloud_id)?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(cloud_id = %entry.cloud_id, error = %e, "escrow retry could not read the mailbox");
+                    }
+                }
+            }
+        }
+        self.flush(&mut batch, &mut tracker)?;
+        (self.progress)(Progress::Imported(counts.imported));
+
+        if let Some(e) = fatal {
+            let status = CycleStatus::Failed {
+                reason: format!("reading Exchange Online failed: {e}"),
+            };
+            self.store
+                .finish_cycle(cycle, Timestamp::now(), &counts, &status)?;
+            return Err(EngineError::Source(e));
+        }
+
+        // The change threshold: plan everything first.
+        let removing = to_write
+            .iter()
+            .filter(|p| matches!(&p.disposition, Disposition::Write { plan, .. } if plan.removes_values))
+            .count() as u64;
+        if stream_complete && removing > u64::from(self.settings.threshold) {
+            let mut staged = Vec::new();
+            for p in &to_write {
+                if let Disposition::Write { plan, object_guid } = &p.disposition
+                    && let Some(modify) = &plan.modify
+                {
+                    let obj = StagedObject {
+                        cloud_id: p.cloud_id.clone(),
+                        source: p.source.clone(),
+                        target: p.target.clone(),
+                        dn: plan.dn.clone(),
+                        object_guid: *object_guid,
+                        removes_values: plan.removes_values,
+                        changes: StagedObject::changes_from(modify),
+                        modified: modified_of(plan),
+                    };
+                    staged.push(obj.to_staged_plan().map_err(|e| EngineError::StagedPlan {
+                        cycle,
+                        problem: e.to_string(),
+                    })?);
+                }
+            }
+            let now = Timestamp::now();
+            self.store.stage_changes(cycle, now, &staged)?;
+            self.store
+                .set_job_state(&JobState::ThresholdExceeded { cycle })?;
+            let status = CycleStatus::ThresholdExceeded;
+            self.store.finish_cycle(cycle, now, &counts, &status)?;
+            tracing::warn!(%cycle, removing, threshold = self.settings.threshold, "change threshold exceeded: nothing written; review with `exo-writeback preview`, apply with `exo-writeback approve {cycle}`");
+            return Ok(CycleReport {
+                cycle,
+                kind,
+                counts,
+                status,
+                watermark: None,
+                removing,
+            });
+        }
+
+        // Write: one modify per object.
+        let total = to_write.len() as u64;
+        let mut done = 0u64;
+        let mut complete = stream_complete;
+        for p in to_write {
+            if self.cancelled() {
+                complete = false;
+                break;
+            }
+            let result = self.write(&p).await;
+            match &result {
+                WriteResult::Written => counts.written += 1,
+                _ => counts.failed += 1,
+            }
+            let id = p.cloud_id.clone();
+            let outcome = self.outcome(p, cycle, result, drift_before);
+            batch.push((id, outcome));
+            if batch.len() >= self.options.batch {
+                self.flush(&mut batch, &mut tracker)?;
+            }
+            done += 1;
+            if done.is_multiple_of(50) || done == total {
+                (self.progress)(Progress::Writing { done, total });
+            }
+        }
+        self.flush(&mut batch, &mut tracker)?;
+
+        let now = Timestamp::now();
+        let watermark = if stream_complete {
+            // Everything read has a durable outcome or stays pending (cancelled writes):
+            // the tracker never passes a pending object.
+            let w = tracker.watermark(cycle, self.options.overlap);
+            self.store.set_watermark(&w)?;
+            Some(w)
+        } else {
+            None
+        };
+        let status = if complete {
+            CycleStatus::Completed
+        } else {
+            CycleStatus::Failed {
+                reason:
+                    "stopped before the end (signal); the next cycle resumes from the watermark"
+                        .into(),
+            }
+        };
+        self.store.finish_cycle(cycle, now, &counts, &status)?;
+        if complete {
+            self.store.set_job_state(&JobState::Active)?;
+        }
+        Ok(CycleReport {
+            cycle,
+            kind,
+            counts,
+            status,
+            watermark,
+            removing,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn take(
+        &mut self,
+        mailbox: Mailbox,
+        schema: &Schema,
+        seen: &mut HashSet<String>,
+        tracker: &mut WatermarkTracker,
+        counts: &mut CycleCounts,
+        batch: &mut Vec<(String, ObjectOutcome)>,
+        to_write: &mut Vec<Processed>,
+        cycle: CycleId,
+        drift_before: Option<Timestamp>,
+    ) -> Result<(), EngineError> {
+        let id = cloud_id(&mailbox);
+        if !seen.insert(id.clone()) {
+            return Ok(());
+        }
+        if let Some(t) = mailbox.when_changed_utc {
+            tracker.seen(&id, t);
+        }
+        let p = self.evaluate(&mailbox, schema).await;
+        if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
+            counts.in_scope += 1;
+        }
+        match &p.disposition {
+            Disposition::Write { .. } => {
+                to_write.push(p);
+                return Ok(());
+            }
+            Disposition::Skipped(_) => counts.skipped += 1,
+            Disposition::Failed(_) => counts.failed += 1,
+            Disposition::InSync => counts.unchanged += 1,
+        }
+        let outcome = self.outcome(p, cycle, WriteResult::NotNeeded, drift_before);
+        batch.push((id, outcome));
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Preview and approve
+    // ---------------------------------------------------------------------------------------
+
+    fn preview_item(p: &Processed) -> Option<PreviewItem> {
+        let (code, reason, removes, changes) = match &p.disposition {
+            Disposition::InSync => return None,
+            Disposition::Skipped(d) | Disposition::Failed(d) => (
+                d.code.as_str().to_string(),
+                Some(d.reason.clone()),
+                false,
+                Vec::new(),
+            ),
+            Disposition::Write { plan, .. } => (
+                OutcomeCode::Updated.as_str().to_string(),
+                None,
+                plan.removes_values,
+                modified_of(plan),
+            ),
+        };
+        Some(PreviewItem {
+            cloud_id: p.cloud_id.clone(),
+            primary_smtp_address: p.source.primary_smtp_address.clone(),
+            dn: p.target.dn.clone(),
+            code,
+            reason,
+            removes_values: removes,
+            changes,
+        })
+    }
+
+    /// What the next cycle would write, per object and attribute; writes nothing (not even to
+    /// the store). Also lists the changes of a held cycle.
+    pub async fn preview(&mut self, mode: CycleMode) -> Result<Preview, EngineError> {
+        let (kind, previous) = self.next_kind(mode)?;
+        let schema = self.schema().await?;
+        let mut stream = self.stream_for(kind, previous.as_ref());
+        let mut items = Vec::new();
+        let mut seen = HashSet::new();
+        let (mut would_write, mut removing) = (0u64, 0u64);
+        while let Some(item) = stream.next().await {
+            let mailbox = match item {
+                Ok(m) => m,
+                Err(e) if e.per_record => continue,
+                Err(e) => return Err(EngineError::Source(e)),
+            };
+            if !seen.insert(cloud_id(&mailbox)) {
+                continue;
+            }
+            let p = self.evaluate(&mailbox, &schema).await;
+            if let Disposition::Write { plan, .. } = &p.disposition {
+                would_write += 1;
+                if plan.removes_values {
+                    removing += 1;
+                }
+            }
+            items.extend(Self::preview_item(&p));
+        }
+        let held = match self.store.job_state()? {
+            JobState::ThresholdExceeded { cycle } => Some(self.held_changes(cycle)?),
+            _ => match self.store.pending_staged_cycles()?.last() {
+                Some(c) => Some(self.held_changes(*c)?),
+                None => None,
+            },
+        };
+        Ok(Preview {
+            kind: kind.as_str().to_string(),
+            items,
+            would_write,
+            removing,
+            threshold: self.settings.threshold,
+            would_be_held: removing > u64::from(self.settings.threshold),
+            held,
+        })
+    }
+
+    fn held_changes(&self, cycle: CycleId) -> Result<HeldChanges, EngineError> {
+        let staged = self
+            .store
+            .staged_changes(cycle)?
+            .ok_or_else(|| EngineError::NotHeld {
+                cycle,
+                why: String::new(),
+            })?;
+        let mut items = Vec::new();
+        for plan in &staged.plans {
+            let obj =
+                StagedObject::from_staged_plan(plan).map_err(|e| EngineError::StagedPlan {
+                    cycle,
+                    problem: e.to_string(),
+                })?;
+            items.push(PreviewItem {
+                cloud_id: obj.cloud_id,
+                primary_smtp_address: obj.source.primary_smtp_address,
+                dn: Some(obj.dn),
+                code: "Held".into(),
+                reason: None,
+                removes_values: obj.removes_values,
+                changes: obj.modified,
+            });
+        }
+        Ok(HeldChanges { cycle, items })
+    }
+
+    /// Apply the changes a held cycle staged, and release the job.
+    pub async fn approve(&mut self, held: CycleId) -> Result<CycleReport, EngineError> {
+        let staged = self
+            .store
+            .staged_changes(held)?
+            .ok_or_else(|| EngineError::NotHeld {
+                cycle: held,
+                why: " (no staged changes)".into(),
+            })?;
+        if staged.decision != exo_writeback_core::provisioning::StagedDecision::Pending {
+            return Err(EngineError::NotHeld {
+                cycle: held,
+                why: format!(" (already {:?})", staged.decision),
+            });
+        }
+        let mut objects = Vec::new();
+        for plan in &staged.plans {
+            objects.push(StagedObject::from_staged_plan(plan).map_err(|e| {
+                EngineError::StagedPlan {
+                    cycle: held,
+                    problem: e.to_string(),
+                }
+            })?);
+        }
+        let cycle = self
+            .store
+            .begin_cycle(CycleKind::Approve, Timestamp::now())?;
+        let mut counts = CycleCounts::default();
+        let mut outcomes = Vec::new();
+        for obj in objects {
+            let started = Timestamp::now();
+            let modify = obj.modify().map_err(|problem| EngineError::StagedPlan {
+                cycle: held,
+                problem,
+            })?;
+            let result = self.directory.modify(&modify).await;
+            let now = Timestamp::now();
+            let (status, reason, export, journal, escrow) = match result {
+                Ok(()) => {
+                    counts.written += 1;
+                    let journal = obj
+                        .modified
+                        .iter()
+                        .map(|m| JournalRecord {
+                            cycle,
+                            time: now,
+                            object_guid: obj.object_guid,
+                            dn: obj.dn.clone(),
+                            attribute: m.attribute.clone(),
+                            previous: m.old.clone(),
+                            new: m.new.clone(),
+                        })
+                        .collect();
+                    (
+                        LogStatus::Success,
+                        None,
+                        step(
+                            StepStatus::Success,
+                            format!("applied the changes held by cycle {held}"),
+                        ),
+                        journal,
+                        EscrowUpdate::Clear {
+                            cloud_id: obj.cloud_id.clone(),
+                        },
+                    )
+                }
+                Err(e) => {
+                    counts.failed += 1;
+                    let d = ldap_failure(&e);
+                    let reason = Reason::from(d.clone());
+                    (
+                        LogStatus::Failure,
+                        Some(reason.clone()),
+                        step(StepStatus::Failure, d.to_string()),
+                        Vec::new(),
+                        EscrowUpdate::Failed {
+                            failure: EscrowFailure {
+                                cloud_id: obj.cloud_id.clone(),
+                                source: obj.source.clone(),
+                                target: obj.target.clone(),
+                                error: reason,
+                            },
+                            failed_at: now,
+                        },
+                    )
+                }
+            };
+            outcomes.push(ObjectOutcome {
+                log: ProvisioningLogEntry {
+                    id: LogEntryId(Uuid::new_v4()),
+                    cycle,
+                    time: started,
+                    duration: now.duration_since(started),
+                    source: obj.source.clone(),
+                    target: obj.target.clone(),
+                    action: Action::Update,
+                    status,
+                    reason,
+                    steps: Steps {
+                        import: step(StepStatus::Skipped, format!("staged by cycle {held}")),
+                        scoping: step(StepStatus::Skipped, format!("staged by cycle {held}")),
+                        matching: step(StepStatus::Success, obj.dn.to_string()),
+                        export,
+                    },
+                    modified: obj.modified.clone(),
+                },
+                journal,
+                join: JoinUpdate::Keep,
+                escrow,
+            });
+        }
+        self.store.record_outcomes(&outcomes)?;
+        let now = Timestamp::now();
+        self.store.mark_staged_approved(held, cycle, now)?;
+        if self.store.job_state()? == (JobState::ThresholdExceeded { cycle: held }) {
+            self.store.set_job_state(&JobState::Active)?;
+        }
+        let status = CycleStatus::Completed;
+        self.store.finish_cycle(cycle, now, &counts, &status)?;
+        Ok(CycleReport {
+            cycle,
+            kind: CycleKind::Approve,
+            counts,
+            status,
+            watermark: None,
+            removing: 0,
+        })
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Provision on demand
+    // ---------------------------------------------------------------------------------------
+
+    /// Turn a DN into a mailbox identity (its ExternalDirectoryObjectId, mail or UPN).
+    async fn identity_from_dn(&self, dn: &str) -> Result<Option<String>, DirectoryError> {
+        let attrs = [
+            "msDS-ExternalDirectoryObjectId".to_string(),
+            "mail".to_string(),
+            "userPrincipalName".to_string(),
+        ];
+        let Some(obj) = self.directory.read_by_dn(dn, &attrs).await? else {
+            return Ok(None);
+        };
+        for name in &attrs {
+            if let Some(v) = obj.attributes.get(name).first().and_then(|v| v.as_text()) {
+                let v = v.strip_prefix("User_").unwrap_or(v);
+                if !v.is_empty() {
+                    return Ok(Some(v.to_string()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Run the four steps for one mailbox now. `identity`: UPN or SMTP address,
+    /// ExternalDirectoryObjectId, `User_<id>`, or an AD DN.
+    pub async fn provision(
+        &mut self,
+        identity: &str,
+        dry_run: bool,
+    ) -> Result<ProvisionReport, EngineError> {
+        let started = Timestamp::now();
+        let looks_like_dn = identity.contains('=')
+            && identity.contains(',')
+            && exo_writeback_core::ldap_text::Dn::parse(identity).is_ok();
+        let resolved = if looks_like_dn {
+            self.identity_from_dn(identity)
+                .await
+                .map_err(EngineError::Directory)?
+        } else {
+            let id = identity.trim();
+            Some(id.strip_prefix("User_").unwrap_or(id).to_string())
+        };
+        let mailbox = match &resolved {
+            Some(id) if !id.is_empty() => self.source.get(id).await.map_err(EngineError::Source)?,
+            _ => None,
+        };
+        let Some(mailbox) = mailbox else {
+            let why = if looks_like_dn && resolved.is_none() {
+                format!(
+                    "no AD object {identity} with a mailbox identity (msDS-ExternalDirectoryObjectId, mail or userPrincipalName)"
+                )
+            } else {
+                format!("Exchange Online has no mailbox {identity:?}")
+            };
+            let entry = ProvisioningLogEntry {
+                id: LogEntryId(Uuid::new_v4()),
+                cycle: CycleId(0),
+                time: started,
+                duration: Timestamp::now().duration_since(started),
+                source: SourceIdentity::default(),
+                target: TargetIdentity::default(),
+                action: Action::Skip,
+                status: LogStatus::Failure,
+                reason: Some(Reason {
+                    code: "MailboxNotFound".into(),
+                    message: why.clone(),
+                    recommended_action: "Check the identity: a UPN or SMTP address, an ExternalDirectoryObjectId, User_<id>, or the DN of a synced AD user.".into(),
+                }),
+                steps: Steps {
+                    import: step(StepStatus::Failure, why),
+                    scoping: Step::not_reached(),
+                    matching: Step::not_reached(),
+                    export: Step::not_reached(),
+                },
+                modified: Vec::new(),
+            };
+            return Ok(ProvisionReport {
+                identity: identity.to_string(),
+                dry_run,
+                cycle: None,
+                entry,
+            });
+        };
+        let schema = self.schema().await?;
+        let p = self.evaluate(&mailbox, &schema).await;
+        if dry_run {
+            let result = match &p.disposition {
+                Disposition::Write { .. } => WriteResult::DryRun,
+                _ => WriteResult::NotNeeded,
+            };
+            let mut outcome = self.outcome(p, CycleId(0), result, None);
+            outcome.log.time = started;
+            return Ok(ProvisionReport {
+                identity: identity.to_string(),
+                dry_run,
+                cycle: None,
+                entry: outcome.log,
+            });
+        }
+        let cycle = self.store.begin_cycle(CycleKind::OnDemand, started)?;
+        let result = self.write(&p).await;
+        let mut counts = CycleCounts {
+            imported: 1,
+            ..CycleCounts::default()
+        };
+        match (&p.disposition, &result) {
+            (_, WriteResult::Written) => counts.written = 1,
+            (_, WriteResult::Failed(_)) | (Disposition::Failed(_), _) => counts.failed = 1,
+            (Disposition::Skipped(_), _) => counts.skipped = 1,
+            _ => counts.unchanged = 1,
+        }
+        if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
+            counts.in_scope = 1;
+        }
+        let mut outcome = self.outcome(p, cycle, result, None);
+        outcome.log.time = started;
+        self.store.record_outcome(&outcome)?;
+        self.store
+            .finish_cycle(cycle, Timestamp::now(), &counts, &CycleStatus::Completed)?;
+        Ok(ProvisionReport {
+            identity: identity.to_string(),
+            dry_run,
+            cycle: Some(cycle),
+            entry: outcome.log,
+        })
+    }
+
+    /// Resolve an identity (objectGUID, DN, ExternalDirectoryObjectId, `User_<id>`, UPN or
+    /// address) to the AD object journaled for it.
+    pub async fn object_ref(&self, identity: &str) -> Result<ObjectRef, EngineError> {
+        let id = identity.trim();
+        if let Ok(guid) = Uuid::parse_str(id)
+            && self.store.join(id)?.is_none()
+        {
+            return Ok(ObjectRef::Guid(guid));
+        }
+        if id.contains('=') && exo_writeback_core::ldap_text::Dn::parse(id).is_ok() {
+            return Ok(ObjectRef::Dn(id.to_string()));
+        }
+        let bare = id.strip_prefix("User_").unwrap_or(id);
+        if let Some(join) = self.store.join(bare)? {
+            return Ok(ObjectRef::Guid(join.object_guid));
+        }
+        if let Some(m) = self.source.get(bare).await.map_err(EngineError::Source)?
+            && let Some(join) = self.store.join(&cloud_id(&m))?
+        {
+            return Ok(ObjectRef::Guid(join.object_guid));
+        }
+        Err(EngineError::NothingToUndo(format!(
+            "no AD object is known for {identity:?}"
+        )))
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Undo
+    // ---------------------------------------------------------------------------------------
+
+    /// Restore the journaled previous values of a cycle, or of an object's latest written
+    /// cycle. The undo is itself a cycle (kind `Undo`) with log entries and journal.
+    pub async fn undo(&mut self, target: UndoTarget) -> Result<CycleReport, EngineError> {
+        let records = match &target {
+            UndoTarget::Cycle(c) => self.store.journal_for_cycle(*c)?,
+            UndoTarget::Object(r) => {
+                let all = self.store.journal_for_object(r)?;
+                match all.first().map(|r| r.cycle) {
+                    Some(latest) => all.into_iter().filter(|r| r.cycle == latest).collect(),
+                    None => Vec::new(),
+                }
+            }
+        };
+        if records.is_empty() {
+            return Err(EngineError::NothingToUndo(match target {
+                UndoTarget::Cycle(c) => format!("cycle {c} wrote nothing to AD"),
+                UndoTarget::Object(r) => format!("no journaled change for {r:?}"),
+            }));
+        }
+        // Per object (in journal order), per attribute: the oldest previous value wins
+        // (records are newest first).
+        let mut order: Vec<Uuid> = Vec::new();
+        let mut restore: BTreeMap<Uuid, (String, Restore)> = BTreeMap::new();
+        for r in &records {
+            if !restore.contains_key(&r.object_guid) {
+                order.push(r.object_guid);
+            }
+            let entry = restore
+                .entry(r.object_guid)
+                .or_insert_with(|| (r.dn.clone(), Vec::new()));
+            match entry
+                .1
+                .iter_mut()
+                .find(|(a, _)| a.eq_ignore_ascii_case(&r.attribute))
+            {
+                Some(slot) => slot.1 = r.previous.clone(),
+                None => entry.1.push((r.attribute.clone(), r.previous.clone())),
+            }
+        }
+        let cycle = self.store.begin_cycle(CycleKind::Undo, Timestamp::now())?;
+        let mut counts = CycleCounts::default();
+        let mut outcomes = Vec::new();
+        for guid in order {
+            let Some((dn, attrs)) = restore.remove(&guid) else {
+                continue;
+            };
+            let started = Timestamp::now();
+            let names: Vec<String> = attrs.iter().map(|(a, _)| a.clone()).collect();
+            let current = self.directory.read_by_guid(&guid, &names).await;
+            let mut steps = Steps {
+                import: step(StepStatus::Skipped, "undo restores journaled values"),
+                scoping: step(StepStatus::Skipped, ""),
+                matching: Step::not_reached(),
+                export: Step::not_reached(),
+            };
+            let target = TargetIdentity {
+                dn: Some(dn.clone()),
+                object_guid: Some(guid),
+            };
+            let mut modified = Vec::new();
+            let mut journal = Vec::new();
+            let (status, reason) = match current {
+                Ok(Some(obj)) => {
+                    steps.matching = step(
+                        StepStatus::Success,
+                        format!("found {} by objectGUID {guid}", obj.dn),
+                    );
+                    let mut changes = Vec::new();
+                    for (attribute, previous) in &attrs {
+                        let now_values = obj.attributes.get(attribute).to_vec();
+                        if now_values == *previous {
+                            continue;
+                        }
+                        changes.push(AttrChange {
+                            op: ModOp::Replace,
+                            attribute: attribute.clone(),
+                            values: previous.clone(),
+                        });
+                        modified.push(ModifiedProperty {
+                            attribute: attribute.clone(),
+                            old: now_values.clone(),
+                            new: previous.clone(),
+                        });
+                    }
+                    if changes.is_empty() {
+                        counts.unchanged += 1;
+                        steps.export =
+                            step(StepStatus::Success, "already holds the previous values");
+                        (LogStatus::Success, None)
+                    } else {
+                        let modify = ObjectModify {
+                            dn: obj.dn.clone(),
+                            changes,
+                        };
+                        match self.directory.modify(&modify).await {
+                            Ok(()) => {
+                                counts.written += 1;
+                                let now = Timestamp::now();
+                                for m in &modified {
+                                    journal.push(JournalRecord {
+                                        cycle,
+                                        time: now,
+                                        object_guid: guid,
+                                        dn: obj.dn.clone(),
+                                        attribute: m.attribute.clone(),
+                                        previous: m.old.clone(),
+                                        new: m.new.clone(),
+                                    });
+                                }
+                                steps.export = step(
+                                    StepStatus::Success,
+                                    format!(
+                                        "restored {}",
+                                        modified
+                                            .iter()
+                                            .map(|m| m.attribute.as_str())
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    ),
+                                );
+                                (LogStatus::Success, None)
+                            }
+                            Err(e) => {
+                                counts.failed += 1;
+                                let d = ldap_failure(&e);
+                                steps.export = step(StepStatus::Failure, d.to_string());
+                                (LogStatus::Failure, Some(Reason::from(d)))
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {
+                    counts.failed += 1;
+                    let d = OutcomeDetail::new(
+                        OutcomeCode::TargetNotFound,
+                        format!("{dn} (objectGUID {guid}) no longer exists"),
+                    );
+                    steps.matching = step(StepStatus::Failure, d.to_string());
+                    (LogStatus::Failure, Some(Reason::from(d)))
+                }
+                Err(e) => {
+                    counts.failed += 1;
+                    let d = ldap_failure(&e);
+                    steps.matching = step(StepStatus::Failure, d.to_string());
+                    (LogStatus::Failure, Some(Reason::from(d)))
+                }
+            };
+            let now = Timestamp::now();
+            outcomes.push(ObjectOutcome {
+                log: ProvisioningLogEntry {
+                    id: LogEntryId(Uuid::new_v4()),
+                    cycle,
+                    time: started,
+                    duration: now.duration_since(started),
+                    source: SourceIdentity::default(),
+                    target,
+                    action: if modified.is_empty() {
+                        Action::Other
+                    } else {
+                        Action::Update
+                    },
+                    status,
+                    reason,
+                    steps,
+                    modified,
+                },
+                journal,
+                join: JoinUpdate::Keep,
+                escrow: EscrowUpdate::Keep,
+            });
+        }
+        self.store.record_outcomes(&outcomes)?;
+        let status = CycleStatus::Completed;
+        self.store
+            .finish_cycle(cycle, Timestamp::now(), &counts, &status)?;
+        Ok(CycleReport {
+            cycle,
+            kind: CycleKind::Undo,
+            counts,
+            status,
+            watermark: None,
+            removing: 0,
+        })
+    }
+}

@@ -1,0 +1,285 @@
+//! In-memory fakes of the ports for fast unit tests (the real adapters are tested end to end
+//! against a lab DC and exo-sim in the CLI's integration tests).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ModOp, ObjectModify};
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::schema::{AttributeSchema, Schema, Syntax};
+use futures::StreamExt;
+use uuid::Uuid;
+
+use crate::ports::{Directory, DirectoryError, MailboxSource, MailboxStream, SourceError};
+
+/// Mailboxes held in memory; cloned handles share them.
+#[derive(Clone, Default)]
+pub struct FakeSource {
+    pub mailboxes: Arc<Mutex<Vec<Mailbox>>>,
+}
+
+impl FakeSource {
+    pub fn set(&self, m: Mailbox) {
+        let mut all = self.mailboxes.lock().expect("lock");
+        match all
+            .iter_mut()
+            .find(|x| x.external_directory_object_id == m.external_directory_object_id)
+        {
+            Some(slot) => *slot = m,
+            None => all.push(m),
+        }
+    }
+}
+
+impl MailboxSource for FakeSource {
+    fn all(&self) -> MailboxStream {
+        let all = self.mailboxes.lock().expect("lock").clone();
+        futures::stream::iter(all.into_iter().map(Ok)).boxed()
+    }
+    fn changed_since(
+        &self,
+        since: jiff::Timestamp,
+        overlap: jiff::SignedDuration,
+    ) -> MailboxStream {
+        let from = since.checked_sub(overlap).unwrap_or(jiff::Timestamp::MIN);
+        let all = self.mailboxes.lock().expect("lock").clone();
+        futures::stream::iter(
+            all.into_iter()
+                .filter(move |m| m.when_changed_utc.is_some_and(|t| t >= from))
+                .map(Ok),
+        )
+        .boxed()
+    }
+    async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError> {
+        let all = self.mailboxes.lock().expect("lock");
+        Ok(all
+            .iter()
+            .find(|m| {
+                m.external_directory_object_id.as_deref() == Some(identity)
+                    || m.primary_smtp_address
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(identity))
+                    || m.user_principal_name
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(identity))
+            })
+            .cloned())
+    }
+}
+
+/// A directory in memory with the lab's Exchange schema; modifies are applied with
+/// permissive-modify semantics. `fail_dns` makes modifies of those DNs fail with a result code.
+#[derive(Clone)]
+pub struct FakeDirectory {
+    pub objects: Arc<Mutex<BTreeMap<Uuid, DirectoryObject>>>,
+    pub schema: Arc<Schema>,
+    pub fail_dns: Arc<Mutex<BTreeMap<String, u32>>>,
+    pub modifies: Arc<Mutex<Vec<ObjectModify>>>,
+}
+
+pub fn lab_schema() -> Schema {
+    let attr = |name: &str, syntax: Syntax, single: bool, upper: Option<u64>| AttributeSchema {
+        ldap_display_name: name.to_string(),
+        attribute_id: format!("1.2.3.{name}"),
+        syntax,
+        single_valued: single,
+        range_lower: None,
+        range_upper: upper,
+    };
+    let mut attrs = vec![
+        attr("msExchHideFromAddressLists", Syntax::Boolean, true, None),
+        attr("proxyAddresses", Syntax::Unicode, false, Some(1123)),
+        attr("mail", Syntax::Unicode, true, Some(256)),
+        attr("mS-DS-ConsistencyGuid", Syntax::OctetString, true, None),
+        attr("objectGUID", Syntax::OctetString, true, Some(16)),
+        attr(
+            "msExchRecipientTypeDetails",
+            Syntax::LargeInteger,
+            true,
+            None,
+        ),
+        attr("msExchRecipientDisplayType", Syntax::Integer, true, None),
+        attr(
+            "msDS-ExternalDirectoryObjectId",
+            Syntax::Unicode,
+            true,
+            Some(256),
+        ),
+    ];
+    for i in 1..=15 {
+        let upper = if i <= 10 { 1024 } else { 2048 };
+        attrs.push(attr(
+            &format!("extensionAttribute{i}"),
+            Syntax::Unicode,
+            true,
+            Some(upper),
+        ));
+    }
+    for i in 1..=5 {
+        attrs.push(attr(
+            &format!("msExchExtensionCustomAttribute{i}"),
+            Syntax::Unicode,
+            false,
+            Some(2048),
+        ));
+    }
+    Schema::new(attrs)
+}
+
+impl FakeDirectory {
+    pub fn new() -> Self {
+        FakeDirectory {
+            objects: Arc::default(),
+            schema: Arc::new(lab_schema()),
+            fail_dns: Arc::default(),
+            modifies: Arc::default(),
+        }
+    }
+    pub fn add_user(&self, cn: &str, edoid: &str, attrs: &[(&str, &[&str])]) -> Uuid {
+        let guid = Uuid::new_v4();
+        let mut a = Attributes::new();
+        a.insert(
+            "msDS-ExternalDirectoryObjectId",
+            vec![AttrValue::Text(format!("User_{edoid}"))],
+        );
+        for (name, values) in attrs {
+            a.insert(
+                name,
+                values
+                    .iter()
+                    .map(|v| AttrValue::Text(v.to_string()))
+                    .collect(),
+            );
+        }
+        self.objects.lock().expect("lock").insert(
+            guid,
+            DirectoryObject {
+                dn: format!("CN={cn},OU=Mailboxes,DC=lab,DC=test"),
+                object_guid: guid,
+                attributes: a,
+            },
+        );
+        guid
+    }
+    pub fn get(&self, guid: &Uuid) -> DirectoryObject {
+        self.objects.lock().expect("lock")[guid].clone()
+    }
+    pub fn values(&self, guid: &Uuid, attr: &str) -> Vec<String> {
+        self.get(guid)
+            .attributes
+            .get(attr)
+            .iter()
+            .filter_map(|v| v.as_text().map(String::from))
+            .collect()
+    }
+    fn project(obj: &DirectoryObject, _attrs: &[String]) -> DirectoryObject {
+        obj.clone()
+    }
+}
+
+impl Directory for FakeDirectory {
+    async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+        Ok(self.schema.clone())
+    }
+    async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+        Ok(self.schema.clone())
+    }
+    async fn find_by_attribute(
+        &self,
+        attribute: &str,
+        value: &AttrValue,
+        attrs: &[String],
+    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        let objects = self.objects.lock().expect("lock");
+        Ok(objects
+            .values()
+            .filter(|o| {
+                if attribute.eq_ignore_ascii_case("objectGUID") {
+                    return value.as_bytes()
+                        == exo_writeback_core::guid::object_guid_bytes(&o.object_guid);
+                }
+                o.attributes.get(attribute).iter().any(|v| v == value)
+            })
+            .map(|o| Self::project(o, attrs))
+            .collect())
+    }
+    async fn read_by_guid(
+        &self,
+        guid: &Uuid,
+        attrs: &[String],
+    ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        Ok(self
+            .objects
+            .lock()
+            .expect("lock")
+            .get(guid)
+            .map(|o| Self::project(o, attrs)))
+    }
+    async fn read_by_dn(
+        &self,
+        dn: &str,
+        attrs: &[String],
+    ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        Ok(self
+            .objects
+            .lock()
+            .expect("lock")
+            .values()
+            .find(|o| o.dn.eq_ignore_ascii_case(dn))
+            .map(|o| Self::project(o, attrs)))
+    }
+    async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        if let Some(code) = self.fail_dns.lock().expect("lock").get(&modify.dn) {
+            return Err(DirectoryError {
+                message: format!("modifying {} failed: LDAP result {code}", modify.dn),
+                ldap_code: Some(*code),
+                connection: false,
+            });
+        }
+        let mut objects = self.objects.lock().expect("lock");
+        let Some(obj) = objects.values_mut().find(|o| o.dn == modify.dn) else {
+            return Err(DirectoryError {
+                message: format!("no such object {}", modify.dn),
+                ldap_code: Some(32),
+                connection: false,
+            });
+        };
+        for c in &modify.changes {
+            let mut values = obj.attributes.get(&c.attribute).to_vec();
+            match c.op {
+                ModOp::Replace => values = c.values.clone(),
+                ModOp::Delete if c.values.is_empty() => values.clear(),
+                ModOp::Delete => values.retain(|v| !c.values.contains(v)),
+                ModOp::Add => {
+                    for v in &c.values {
+                        if !values.contains(v) {
+                            values.push(v.clone());
+                        }
+                    }
+                }
+            }
+            obj.attributes.insert(&c.attribute, values);
+        }
+        self.modifies.lock().expect("lock").push(modify.clone());
+        Ok(())
+    }
+    async fn address_holders(
+        &self,
+        address: &str,
+    ) -> Result<Vec<(String, String)>, DirectoryError> {
+        let want = format!("smtp:{}", address.to_lowercase());
+        let objects = self.objects.lock().expect("lock");
+        Ok(objects
+            .values()
+            .flat_map(|o| {
+                o.attributes
+                    .get("proxyAddresses")
+                    .iter()
+                    .filter_map(|v| v.as_text())
+                    .filter(|v| v.to_lowercase() == want)
+                    .map(|v| (v.to_string(), o.dn.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect())
+    }
+}

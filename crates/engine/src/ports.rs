@@ -1,0 +1,96 @@
+//! The ports the engine talks through: where mailboxes come from and the directory they are
+//! written to. The CLI implements them over the real Exchange Online and AD clients; unit tests
+//! use in-memory fakes.
+
+use std::sync::Arc;
+
+use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::schema::Schema;
+use futures::stream::BoxStream;
+use uuid::Uuid;
+
+/// An error reading mailboxes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub message: String,
+    /// Only this record is bad (the stream goes on); otherwise the stream ended.
+    pub per_record: bool,
+}
+
+/// A stream of mailboxes that holds at most one result page in memory.
+pub type MailboxStream = BoxStream<'static, Result<Mailbox, SourceError>>;
+
+/// Where mailboxes come from (Exchange Online).
+#[allow(async_fn_in_trait)]
+pub trait MailboxSource {
+    /// Every mailbox (initial and full cycles).
+    fn all(&self) -> MailboxStream;
+    /// Mailboxes with `WhenChangedUTC >= since - overlap`, each at most once.
+    fn changed_since(&self, since: jiff::Timestamp, overlap: jiff::SignedDuration)
+    -> MailboxStream;
+    /// One mailbox by identity (ExternalDirectoryObjectId, UPN, SMTP address …); `None` when
+    /// the service says there is none.
+    async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError>;
+}
+
+/// An error of the directory (AD).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DirectoryError {
+    /// The whole, actionable message (operation, DN, result code, what to do).
+    pub message: String,
+    /// The LDAP result code, when the server answered with one.
+    pub ldap_code: Option<u32>,
+    /// The connection broke or could not be made (not the object's fault).
+    pub connection: bool,
+}
+
+impl DirectoryError {
+    pub fn new(message: impl Into<String>) -> Self {
+        DirectoryError {
+            message: message.into(),
+            ldap_code: None,
+            connection: false,
+        }
+    }
+    /// The server said the schema does not allow the change (undefinedAttributeType,
+    /// constraintViolation, invalidAttributeSyntax, objectClassViolation …): re-read the schema.
+    pub fn suggests_schema_change(&self) -> bool {
+        matches!(self.ldap_code, Some(16 | 17 | 19 | 21 | 65))
+    }
+}
+
+/// The directory the engine writes (AD). Every value put into a filter is escaped by the
+/// implementation.
+#[allow(async_fn_in_trait)]
+pub trait Directory {
+    /// The schema, cached.
+    async fn schema(&self) -> Result<Arc<Schema>, DirectoryError>;
+    /// Read the schema again (after an error, or to pick up a schema extension).
+    async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError>;
+    /// Objects in the search scope whose `attribute` equals `value` (escaped).
+    async fn find_by_attribute(
+        &self,
+        attribute: &str,
+        value: &AttrValue,
+        attributes: &[String],
+    ) -> Result<Vec<DirectoryObject>, DirectoryError>;
+    async fn read_by_guid(
+        &self,
+        guid: &Uuid,
+        attributes: &[String],
+    ) -> Result<Option<DirectoryObject>, DirectoryError>;
+    async fn read_by_dn(
+        &self,
+        dn: &str,
+        attributes: &[String],
+    ) -> Result<Option<DirectoryObject>, DirectoryError>;
+    /// One modify, atomically, with the permissive-modify control.
+    async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError>;
+    /// `(proxy value or mail, DN)` of every object in the search scope holding the SMTP
+    /// `address` (case-insensitive) in proxyAddresses or mail.
+    async fn address_holders(&self, address: &str)
+    -> Result<Vec<(String, String)>, DirectoryError>;
+}

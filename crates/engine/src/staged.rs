@@ -1,0 +1,153 @@
+//! The content of a plan held by the change threshold (opaque JSON to the store).
+
+use exo_writeback_core::directory::{AttrChange, AttrValue, ModOp, ObjectModify};
+use exo_writeback_core::provisioning::{
+    ModifiedProperty, SourceIdentity, StagedPlan, TargetIdentity, attr_values_serde,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One attribute change of a staged modify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedChange {
+    /// `add`, `delete` or `replace`.
+    pub op: String,
+    pub attribute: String,
+    #[serde(with = "attr_values_serde")]
+    pub values: Vec<AttrValue>,
+}
+
+/// Everything needed to apply (and log) one held object's plan later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedObject {
+    pub cloud_id: String,
+    pub source: SourceIdentity,
+    pub target: TargetIdentity,
+    pub dn: String,
+    pub object_guid: Uuid,
+    pub removes_values: bool,
+    pub changes: Vec<StagedChange>,
+    pub modified: Vec<ModifiedProperty>,
+}
+
+fn op_name(op: ModOp) -> &'static str {
+    match op {
+        ModOp::Add => "add",
+        ModOp::Delete => "delete",
+        ModOp::Replace => "replace",
+    }
+}
+
+fn op_from_name(name: &str) -> Option<ModOp> {
+    match name {
+        "add" => Some(ModOp::Add),
+        "delete" => Some(ModOp::Delete),
+        "replace" => Some(ModOp::Replace),
+        _ => None,
+    }
+}
+
+impl StagedObject {
+    pub fn changes_from(modify: &ObjectModify) -> Vec<StagedChange> {
+        modify
+            .changes
+            .iter()
+            .map(|c| StagedChange {
+                op: op_name(c.op).to_string(),
+                attribute: c.attribute.clone(),
+                values: c.values.clone(),
+            })
+            .collect()
+    }
+
+    /// The LDAP modify to send; an error names a change the engine did not write.
+    pub fn modify(&self) -> Result<ObjectModify, String> {
+        let changes = self
+            .changes
+            .iter()
+            .map(|c| {
+                op_from_name(&c.op)
+                    .map(|op| AttrChange {
+                        op,
+                        attribute: c.attribute.clone(),
+                        values: c.values.clone(),
+                    })
+                    .ok_or_else(|| format!("unknown operation {:?} on {}", c.op, c.attribute))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ObjectModify {
+            dn: self.dn.clone(),
+            changes,
+        })
+    }
+
+    pub fn to_staged_plan(&self) -> Result<StagedPlan, serde_json::Error> {
+        Ok(StagedPlan {
+            cloud_id: self.cloud_id.clone(),
+            object_guid: Some(self.object_guid),
+            dn: self.dn.clone(),
+            plan: serde_json::to_value(self)?,
+        })
+    }
+
+    pub fn from_staged_plan(plan: &StagedPlan) -> Result<StagedObject, serde_json::Error> {
+        serde_json::from_value(plan.plan.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_objects_round_trip_with_exact_values() {
+        let modify = ObjectModify {
+            dn: "CN=a,DC=x".into(),
+            changes: vec![
+                AttrChange {
+                    op: ModOp::Delete,
+                    attribute: "proxyAddresses".into(),
+                    values: vec![AttrValue::Text("smtp:a@x".into())],
+                },
+                AttrChange {
+                    op: ModOp::Replace,
+                    attribute: "msExchSafeSendersHash".into(),
+                    values: vec![AttrValue::Bytes(vec![0, 159, 255])],
+                },
+            ],
+        };
+        let staged = StagedObject {
+            cloud_id: "c1".into(),
+            source: SourceIdentity::default(),
+            target: TargetIdentity::default(),
+            dn: modify.dn.clone(),
+            object_guid: Uuid::nil(),
+            removes_values: true,
+            changes: StagedObject::changes_from(&modify),
+            modified: vec![],
+        };
+        let plan = staged.to_staged_plan().expect("serialize");
+        let back = StagedObject::from_staged_plan(&plan).expect("deserialize");
+        assert_eq!(back, staged);
+        assert_eq!(back.modify().expect("modify"), modify);
+    }
+
+    #[test]
+    fn an_unknown_operation_is_an_error_not_a_guess() {
+        let staged = StagedObject {
+            cloud_id: "c1".into(),
+            source: SourceIdentity::default(),
+            target: TargetIdentity::default(),
+            dn: "CN=a".into(),
+            object_guid: Uuid::nil(),
+            removes_values: false,
+            changes: vec![StagedChange {
+                op: "merge".into(),
+                attribute: "mail".into(),
+                values: vec![],
+            }],
+            modified: vec![],
+        };
+        assert!(staged.modify().unwrap_err().contains("merge"));
+    }
+}
