@@ -111,83 +111,102 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    #[allow(
+        clippy::redundant_closure_call,
+        reason = "one closure per function keeps stack frames small; see below"
+    )]
     fn call(&mut self, c: &Call, regex: Option<&crate::ast::CompiledRegex>) -> R<Value> {
         use Func as F;
+        // Each function runs in its own closure: in unoptimized builds a single large
+        // match would give every nesting level the stack frame of all functions together.
         match c.func {
-            F::Append => {
-                let suffix = self.text_or(c, 1, "")?;
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |s| Ok(Value::Str(format!("{s}{suffix}"))))
-            }
-            F::BitAnd => Ok(Value::Int(self.int(c, 0)? & self.int(c, 1)?)),
-            F::CBool => {
-                let v = self.arg(c, 0)?;
-                if v.is_nullish() {
-                    return Ok(Value::Bool(false));
+            F::Append => (|this: &mut Self| -> R<Value> {
+                {
+                    let suffix = this.text_or(c, 1, "")?;
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |s| Ok(Value::Str(format!("{s}{suffix}"))))
                 }
-                v.to_bool()
-                    .map(Value::Bool)
-                    .ok_or_else(|| c.bad(0, &v, "a value that is true or false, or a number"))
-            }
-            F::CDate => {
-                let v = self.arg(c, 0)?;
-                c.map_value(v, 0, |v| match v {
-                    Value::DateTime(t) => Ok(Value::DateTime(t)),
-                    v => match v.to_text() {
-                        Some(s) => datetime::parse_lenient(&s)
-                            .map(Value::DateTime)
-                            .map_err(|m| c.fail(0, &m)),
-                        None => Err(c.bad(0, &v, "a date-time string")),
-                    },
-                })
-            }
-            F::Coalesce => {
-                for i in 0..c.args.len() {
-                    let v = self.arg(c, i)?;
-                    if !v.is_nullish() {
-                        return Ok(v);
+            })(self),
+            F::BitAnd => (|this: &mut Self| -> R<Value> {
+                Ok(Value::Int(this.int(c, 0)? & this.int(c, 1)?))
+            })(self),
+            F::CBool => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    if v.is_nullish() {
+                        return Ok(Value::Bool(false));
                     }
+                    v.to_bool()
+                        .map(Value::Bool)
+                        .ok_or_else(|| c.bad(0, &v, "a value that is true or false, or a number"))
                 }
-                Ok(Value::Null)
-            }
-            F::Contains => {
-                let hay = self.arg(c, 0)?;
-                let needle = self.text_required(c, 1)?;
-                let ignore_case = self.mode(
-                    c,
-                    2,
-                    &[Named::CaseSensitive, Named::IgnoreCase],
-                    Named::CaseSensitive,
-                )? == Named::IgnoreCase;
-                let fold = |s: &str| {
-                    if ignore_case {
-                        text::lower(s)
-                    } else {
-                        s.to_string()
+            })(self),
+            F::CDate => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    c.map_value(v, 0, |v| match v {
+                        Value::DateTime(t) => Ok(Value::DateTime(t)),
+                        v => match v.to_text() {
+                            Some(s) => datetime::parse_lenient(&s)
+                                .map(Value::DateTime)
+                                .map_err(|m| c.fail(0, &m)),
+                            None => Err(c.bad(0, &v, "a date-time string")),
+                        },
+                    })
+                }
+            })(self),
+            F::Coalesce => (|this: &mut Self| -> R<Value> {
+                {
+                    for i in 0..c.args.len() {
+                        let v = this.arg(c, i)?;
+                        if !v.is_nullish() {
+                            return Ok(v);
+                        }
                     }
-                };
-                let needle = fold(&needle);
-                Ok(Value::Int(match hay {
-                    Value::List(items) => items
-                        .iter()
-                        .position(|v| v.to_text().is_some_and(|s| fold(&s).contains(&needle)))
-                        .map_or(0, |i| i as i64 + 1),
-                    v if v.is_nullish() => 0,
-                    v => {
-                        let s = v.to_text().ok_or_else(|| c.bad(0, &v, "text"))?;
-                        char_find(&fold(&s), &needle, 0).map_or(0, |i| i as i64 + 1)
-                    }
-                }))
-            }
-            F::ConvertFromBase64 => {
-                let enc = self.mode(
-                    c,
-                    1,
-                    &[Named::Unicode, Named::Utf8, Named::Ascii],
-                    Named::Unicode,
-                )?;
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |s| {
+                    Ok(Value::Null)
+                }
+            })(self),
+            F::Contains => (|this: &mut Self| -> R<Value> {
+                {
+                    let hay = this.arg(c, 0)?;
+                    let needle = this.text_required(c, 1)?;
+                    let ignore_case = this.mode(
+                        c,
+                        2,
+                        &[Named::CaseSensitive, Named::IgnoreCase],
+                        Named::CaseSensitive,
+                    )? == Named::IgnoreCase;
+                    let fold = |s: &str| {
+                        if ignore_case {
+                            text::lower(s)
+                        } else {
+                            s.to_string()
+                        }
+                    };
+                    let needle = fold(&needle);
+                    Ok(Value::Int(match hay {
+                        Value::List(items) => items
+                            .iter()
+                            .position(|v| v.to_text().is_some_and(|s| fold(&s).contains(&needle)))
+                            .map_or(0, |i| i as i64 + 1),
+                        v if v.is_nullish() => 0,
+                        v => {
+                            let s = v.to_text().ok_or_else(|| c.bad(0, &v, "text"))?;
+                            char_find(&fold(&s), &needle, 0).map_or(0, |i| i as i64 + 1)
+                        }
+                    }))
+                }
+            })(self),
+            F::ConvertFromBase64 => (|this: &mut Self| -> R<Value> {
+                {
+                    let enc = this.mode(
+                        c,
+                        1,
+                        &[Named::Unicode, Named::Utf8, Named::Ascii],
+                        Named::Unicode,
+                    )?;
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |s| {
                     let bytes = base64::engine::general_purpose::STANDARD
                         .decode(s.trim())
                         .map_err(|e| c.fail(0, &format!("\"{s}\" is not valid base64: {e}")))?;
@@ -216,390 +235,467 @@ impl<'a> Evaluator<'a> {
                         )
                     })
                 })
-            }
-            F::ConvertToBase64 => {
-                let v = self.arg(c, 0)?;
-                c.map_value(v, 0, |v| {
-                    let bytes: Vec<u8> = match v {
-                        Value::Bytes(b) => b,
-                        v => v
-                            .to_text()
-                            .ok_or_else(|| c.bad(0, &v, "text"))?
-                            .encode_utf16()
-                            .flat_map(u16::to_le_bytes)
-                            .collect(),
-                    };
-                    Ok(Value::Str(
-                        base64::engine::general_purpose::STANDARD.encode(bytes),
-                    ))
-                })
-            }
-            F::ConvertToUTF8Hex => {
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |s| {
-                    Ok(Value::Str(s.bytes().map(|b| format!("{b:02X}")).collect()))
-                })
-            }
-            F::Count => Ok(Value::Int(match self.arg(c, 0)? {
-                Value::List(items) => items.iter().filter(|v| !v.is_nullish()).count() as i64,
-                v if v.is_nullish() => 0,
-                _ => 1,
-            })),
-            F::CRef | F::Redact => self.arg(c, 0),
-            F::CStr => {
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |s| Ok(Value::Str(s)))
-            }
-            F::DateAdd => {
-                let interval = self.text_required(c, 0)?;
-                let n = self.int(c, 1)?;
-                let v = self.arg(c, 2)?;
-                c.map_value(v, 2, |v| {
-                    let t = c.timestamp(2, &v)?;
-                    datetime::add(&interval, n, t)
-                        .map(Value::DateTime)
-                        .map_err(|m| c.fail(0, &m))
-                })
-            }
-            F::DateDiff => {
-                let interval = self.text_required(c, 0)?;
-                let (a, b) = (self.arg(c, 1)?, self.arg(c, 2)?);
-                if a.is_nullish() || b.is_nullish() {
-                    return Ok(Value::Null);
                 }
-                let (a, b) = (c.timestamp(1, &a)?, c.timestamp(2, &b)?);
-                datetime::diff(&interval, a, b)
-                    .map(Value::Int)
-                    .map_err(|m| c.fail(0, &m))
-            }
-            F::DateFromNum => {
-                let v = self.arg(c, 0)?;
-                c.map_value(v, 0, |v| {
-                    let n = v.to_int().ok_or_else(|| {
-                        c.bad(0, &v, "a number (an AD date such as lastLogonTimestamp)")
-                    })?;
-                    datetime::from_filetime(n)
-                        .map(Value::DateTime)
-                        .map_err(|m| c.fail(0, &m))
-                })
-            }
-            F::DNComponent => {
-                let n = self.int(c, 1)?;
-                if n < 1 {
-                    return Err(c.fail(1, &format!("the component number counts from 1, got {n}")));
+            })(self),
+            F::ConvertToBase64 => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    c.map_value(v, 0, |v| {
+                        let bytes: Vec<u8> = match v {
+                            Value::Bytes(b) => b,
+                            v => v
+                                .to_text()
+                                .ok_or_else(|| c.bad(0, &v, "text"))?
+                                .encode_utf16()
+                                .flat_map(u16::to_le_bytes)
+                                .collect(),
+                        };
+                        Ok(Value::Str(
+                            base64::engine::general_purpose::STANDARD.encode(bytes),
+                        ))
+                    })
                 }
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |dn| {
-                    let parts = text::dn_components(&dn);
-                    Ok(parts
-                        .get(n as usize - 1)
-                        .map_or(Value::Null, |rdn| Value::Str(text::rdn_value(rdn))))
-                })
-            }
-            F::Error => {
-                let message = self.text_or(c, 0, "")?;
-                Err(fail(
-                    c.node.span.start,
-                    format!("the expression raised an error: {message}"),
-                ))
-            }
-            F::FormatDateTime => {
-                let (styles_at, in_at, out_at) = if c.args.len() == 4 {
-                    (Some(1), 2, 3)
-                } else {
-                    (None, 1, 2)
-                };
-                let styles = match styles_at {
-                    Some(i) => self.text_or(c, i, "")?,
-                    None => String::new(),
-                };
-                let input_format = self.text_required(c, in_at)?;
-                let output_format = self.text_required(c, out_at)?;
-                let today = self.ctx.now.to_zoned(jiff::tz::TimeZone::UTC).date();
-                let v = self.arg(c, 0)?;
-                c.map_value(v, 0, |v| {
-                    let parsed = match v {
-                        Value::DateTime(t) => datetime::Parsed::from_timestamp(t),
-                        v => {
-                            let s = v.to_text().ok_or_else(|| c.bad(0, &v, "a date string"))?;
-                            datetime::parse_exact(&s, &input_format, today)
-                                .map_err(|m| c.fail(0, &m))?
-                        }
-                    };
-                    let parsed = datetime::apply_styles(parsed, &styles)
-                        .map_err(|m| c.fail(styles_at.unwrap_or(0), &m))?;
-                    Ok(Value::Str(datetime::format(parsed, &output_format)))
-                })
-            }
-            F::Guid => {
-                let mut bytes = [0u8; 16];
-                bytes[..8].copy_from_slice(&self.rng.next().to_le_bytes());
-                bytes[8..].copy_from_slice(&self.rng.next().to_le_bytes());
-                let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
-                Ok(Value::Str(id.hyphenated().to_string()))
-            }
-            F::IgnoreFlowIfNullOrEmpty => {
-                let v = self.arg(c, 0)?;
-                if v.is_null_or_empty() {
-                    Err(Stop::IgnoreFlow)
-                } else {
-                    Ok(v)
+            })(self),
+            F::ConvertToUTF8Hex => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |s| {
+                        Ok(Value::Str(s.bytes().map(|b| format!("{b:02X}")).collect()))
+                    })
                 }
-            }
-            F::Iif => {
-                let cond = self.arg(c, 0)?;
-                let truth = if cond.is_nullish() {
-                    false
-                } else {
-                    cond.to_bool()
-                        .ok_or_else(|| c.bad(0, &cond, "a condition that is true or false"))?
-                };
-                self.arg(c, if truth { 1 } else { 2 })
-            }
-            F::InStr => {
-                let hay = self.arg(c, 0)?;
-                let needle = self.arg(c, 1)?;
-                let start = match c.args.get(2) {
-                    Some(Some(_)) => self.int(c, 2)?,
+            })(self),
+            F::Count => (|this: &mut Self| -> R<Value> {
+                Ok(Value::Int(match this.arg(c, 0)? {
+                    Value::List(items) => items.iter().filter(|v| !v.is_nullish()).count() as i64,
+                    v if v.is_nullish() => 0,
                     _ => 1,
-                };
-                if start < 1 {
-                    return Err(c.fail(2, &format!("start counts from 1, got {start}")));
+                }))
+            })(self),
+            F::CRef | F::Redact => (|this: &mut Self| -> R<Value> { this.arg(c, 0) })(self),
+            F::CStr => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |s| Ok(Value::Str(s)))
                 }
-                let text_compare = self.mode(
-                    c,
-                    3,
-                    &[Named::VbBinaryCompare, Named::VbTextCompare],
-                    Named::VbBinaryCompare,
-                )? == Named::VbTextCompare;
-                if hay.is_nullish() || needle.is_nullish() {
-                    return Ok(Value::Int(0));
+            })(self),
+            F::DateAdd => (|this: &mut Self| -> R<Value> {
+                {
+                    let interval = this.text_required(c, 0)?;
+                    let n = this.int(c, 1)?;
+                    let v = this.arg(c, 2)?;
+                    c.map_value(v, 2, |v| {
+                        let t = c.timestamp(2, &v)?;
+                        datetime::add(&interval, n, t)
+                            .map(Value::DateTime)
+                            .map_err(|m| c.fail(0, &m))
+                    })
                 }
-                let hay = hay.to_text().ok_or_else(|| c.bad(0, &hay, "text"))?;
-                let needle = needle.to_text().ok_or_else(|| c.bad(1, &needle, "text"))?;
-                let (hay, needle) = if text_compare {
-                    (text::lower(&hay), text::lower(&needle))
-                } else {
-                    (hay, needle)
-                };
-                Ok(Value::Int(
-                    char_find(&hay, &needle, start as usize - 1).map_or(0, |i| i as i64 + 1),
-                ))
+            })(self),
+            F::DateDiff => (|this: &mut Self| -> R<Value> {
+                {
+                    let interval = this.text_required(c, 0)?;
+                    let (a, b) = (this.arg(c, 1)?, this.arg(c, 2)?);
+                    if a.is_nullish() || b.is_nullish() {
+                        return Ok(Value::Null);
+                    }
+                    let (a, b) = (c.timestamp(1, &a)?, c.timestamp(2, &b)?);
+                    datetime::diff(&interval, a, b)
+                        .map(Value::Int)
+                        .map_err(|m| c.fail(0, &m))
+                }
+            })(self),
+            F::DateFromNum => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    c.map_value(v, 0, |v| {
+                        let n = v.to_int().ok_or_else(|| {
+                            c.bad(0, &v, "a number (an AD date such as lastLogonTimestamp)")
+                        })?;
+                        datetime::from_filetime(n)
+                            .map(Value::DateTime)
+                            .map_err(|m| c.fail(0, &m))
+                    })
+                }
+            })(self),
+            F::DNComponent => (|this: &mut Self| -> R<Value> {
+                {
+                    let n = this.int(c, 1)?;
+                    if n < 1 {
+                        return Err(
+                            c.fail(1, &format!("the component number counts from 1, got {n}"))
+                        );
+                    }
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |dn| {
+                        let parts = text::dn_components(&dn);
+                        Ok(parts
+                            .get(n as usize - 1)
+                            .map_or(Value::Null, |rdn| Value::Str(text::rdn_value(rdn))))
+                    })
+                }
+            })(self),
+            F::Error => (|this: &mut Self| -> R<Value> {
+                {
+                    let message = this.text_or(c, 0, "")?;
+                    Err(fail(
+                        c.node.span.start,
+                        format!("the expression raised an error: {message}"),
+                    ))
+                }
+            })(self),
+            F::FormatDateTime => (|this: &mut Self| -> R<Value> {
+                {
+                    let (styles_at, in_at, out_at) = if c.args.len() == 4 {
+                        (Some(1), 2, 3)
+                    } else {
+                        (None, 1, 2)
+                    };
+                    let styles = match styles_at {
+                        Some(i) => this.text_or(c, i, "")?,
+                        None => String::new(),
+                    };
+                    let input_format = this.text_required(c, in_at)?;
+                    let output_format = this.text_required(c, out_at)?;
+                    let today = this.ctx.now.to_zoned(jiff::tz::TimeZone::UTC).date();
+                    let v = this.arg(c, 0)?;
+                    c.map_value(v, 0, |v| {
+                        let parsed = match v {
+                            Value::DateTime(t) => datetime::Parsed::from_timestamp(t),
+                            v => {
+                                let s = v.to_text().ok_or_else(|| c.bad(0, &v, "a date string"))?;
+                                datetime::parse_exact(&s, &input_format, today)
+                                    .map_err(|m| c.fail(0, &m))?
+                            }
+                        };
+                        let parsed = datetime::apply_styles(parsed, &styles)
+                            .map_err(|m| c.fail(styles_at.unwrap_or(0), &m))?;
+                        Ok(Value::Str(datetime::format(parsed, &output_format)))
+                    })
+                }
+            })(self),
+            F::Guid => (|this: &mut Self| -> R<Value> {
+                {
+                    let mut bytes = [0u8; 16];
+                    bytes[..8].copy_from_slice(&this.rng.next().to_le_bytes());
+                    bytes[8..].copy_from_slice(&this.rng.next().to_le_bytes());
+                    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+                    Ok(Value::Str(id.hyphenated().to_string()))
+                }
+            })(self),
+            F::IgnoreFlowIfNullOrEmpty => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    if v.is_null_or_empty() {
+                        Err(Stop::IgnoreFlow)
+                    } else {
+                        Ok(v)
+                    }
+                }
+            })(self),
+            F::Iif => (|this: &mut Self| -> R<Value> {
+                {
+                    let cond = this.arg(c, 0)?;
+                    let truth = if cond.is_nullish() {
+                        false
+                    } else {
+                        cond.to_bool()
+                            .ok_or_else(|| c.bad(0, &cond, "a condition that is true or false"))?
+                    };
+                    this.arg(c, if truth { 1 } else { 2 })
+                }
+            })(self),
+            F::InStr => (|this: &mut Self| -> R<Value> {
+                {
+                    let hay = this.arg(c, 0)?;
+                    let needle = this.arg(c, 1)?;
+                    let start = match c.args.get(2) {
+                        Some(Some(_)) => this.int(c, 2)?,
+                        _ => 1,
+                    };
+                    if start < 1 {
+                        return Err(c.fail(2, &format!("start counts from 1, got {start}")));
+                    }
+                    let text_compare = this.mode(
+                        c,
+                        3,
+                        &[Named::VbBinaryCompare, Named::VbTextCompare],
+                        Named::VbBinaryCompare,
+                    )? == Named::VbTextCompare;
+                    if hay.is_nullish() || needle.is_nullish() {
+                        return Ok(Value::Int(0));
+                    }
+                    let hay = hay.to_text().ok_or_else(|| c.bad(0, &hay, "text"))?;
+                    let needle = needle.to_text().ok_or_else(|| c.bad(1, &needle, "text"))?;
+                    let (hay, needle) = if text_compare {
+                        (text::lower(&hay), text::lower(&needle))
+                    } else {
+                        (hay, needle)
+                    };
+                    Ok(Value::Int(
+                        char_find(&hay, &needle, start as usize - 1).map_or(0, |i| i as i64 + 1),
+                    ))
+                }
+            })(self),
+            F::IsNull => {
+                (|this: &mut Self| -> R<Value> { Ok(Value::Bool(this.arg(c, 0)?.is_nullish())) })(
+                    self,
+                )
             }
-            F::IsNull => Ok(Value::Bool(self.arg(c, 0)?.is_nullish())),
-            F::IsNullOrEmpty => Ok(Value::Bool(self.arg(c, 0)?.is_null_or_empty())),
-            F::IsPresent => Ok(Value::Bool(!self.arg(c, 0)?.is_null_or_empty())),
-            F::IsString => Ok(Value::Bool(matches!(
-                self.arg(c, 0)?,
-                Value::Str(_) | Value::Int(_) | Value::Bool(_) | Value::DateTime(_)
-            ))),
-            F::Item => {
-                let items = match self.arg(c, 0)? {
-                    Value::List(items) => items,
-                    v if v.is_nullish() => Vec::new(),
-                    v => vec![v],
-                };
-                let i = self.int(c, 1)?;
-                if i < 1 || i as usize > items.len() {
-                    return Err(c.fail(
+            F::IsNullOrEmpty => (|this: &mut Self| -> R<Value> {
+                Ok(Value::Bool(this.arg(c, 0)?.is_null_or_empty()))
+            })(self),
+            F::IsPresent => (|this: &mut Self| -> R<Value> {
+                Ok(Value::Bool(!this.arg(c, 0)?.is_null_or_empty()))
+            })(self),
+            F::IsString => (|this: &mut Self| -> R<Value> {
+                Ok(Value::Bool(matches!(
+                    this.arg(c, 0)?,
+                    Value::Str(_) | Value::Int(_) | Value::Bool(_) | Value::DateTime(_)
+                )))
+            })(self),
+            F::Item => (|this: &mut Self| -> R<Value> {
+                {
+                    let items = match this.arg(c, 0)? {
+                        Value::List(items) => items,
+                        v if v.is_nullish() => Vec::new(),
+                        v => vec![v],
+                    };
+                    let i = this.int(c, 1)?;
+                    if i < 1 || i as usize > items.len() {
+                        return Err(c.fail(
                         1,
                         &format!(
                             "index {i} is out of range: the attribute has {} value(s), and Item counts from 1",
                             items.len()
                         ),
                     ));
+                    }
+                    Ok(items[i as usize - 1].clone())
                 }
-                Ok(items[i as usize - 1].clone())
-            }
-            F::Join => {
-                let sep = self.text_or(c, 0, "")?;
-                let mut parts = Vec::new();
-                for i in 1..c.args.len() {
-                    let v = self.arg(c, i)?;
-                    let values = match v {
-                        Value::List(items) => items,
-                        v => vec![v],
+            })(self),
+            F::Join => (|this: &mut Self| -> R<Value> {
+                {
+                    let sep = this.text_or(c, 0, "")?;
+                    let mut parts = Vec::new();
+                    for i in 1..c.args.len() {
+                        let v = this.arg(c, i)?;
+                        let values = match v {
+                            Value::List(items) => items,
+                            v => vec![v],
+                        };
+                        for v in values {
+                            if v.is_null_or_empty() {
+                                continue;
+                            }
+                            parts.push(v.to_text().ok_or_else(|| c.bad(i, &v, "text"))?);
+                        }
+                    }
+                    Ok(Value::Str(parts.join(&sep)))
+                }
+            })(self),
+            F::Left => (|this: &mut Self| -> R<Value> {
+                {
+                    let n = this.int(c, 1)?;
+                    match this.arg(c, 0)? {
+                        v if v.is_nullish() => Ok(Value::Str(String::new())),
+                        v => c.map_text(v, 0, |s| {
+                            Ok(Value::Str(if n < 0 {
+                                s
+                            } else {
+                                s.chars().take(n as usize).collect()
+                            }))
+                        }),
+                    }
+                }
+            })(self),
+            F::Mid => (|this: &mut Self| -> R<Value> {
+                {
+                    let start = this.int(c, 1)?;
+                    if start < 1 {
+                        return Err(c.fail(1, &format!("start counts from 1, got {start}")));
+                    }
+                    let len = match c.args.get(2) {
+                        Some(Some(_)) => {
+                            let len = this.int(c, 2)?;
+                            if len < 0 {
+                                return Err(
+                                    c.fail(2, &format!("length can't be negative, got {len}"))
+                                );
+                            }
+                            Some(len as usize)
+                        }
+                        _ => None,
                     };
-                    for v in values {
-                        if v.is_null_or_empty() {
-                            continue;
-                        }
-                        parts.push(v.to_text().ok_or_else(|| c.bad(i, &v, "text"))?);
-                    }
-                }
-                Ok(Value::Str(parts.join(&sep)))
-            }
-            F::Left => {
-                let n = self.int(c, 1)?;
-                match self.arg(c, 0)? {
-                    v if v.is_nullish() => Ok(Value::Str(String::new())),
-                    v => c.map_text(v, 0, |s| {
-                        Ok(Value::Str(if n < 0 {
-                            s
-                        } else {
-                            s.chars().take(n as usize).collect()
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |s| {
+                        let chars = s.chars().skip(start as usize - 1);
+                        Ok(Value::Str(match len {
+                            Some(len) => chars.take(len).collect(),
+                            None => chars.collect(),
                         }))
-                    }),
+                    })
                 }
-            }
-            F::Mid => {
-                let start = self.int(c, 1)?;
-                if start < 1 {
-                    return Err(c.fail(1, &format!("start counts from 1, got {start}")));
+            })(self),
+            F::NormalizeDiacritics => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |s| Ok(Value::Str(text::normalize_diacritics(&s))))
                 }
-                let len = match c.args.get(2) {
-                    Some(Some(_)) => {
-                        let len = self.int(c, 2)?;
-                        if len < 0 {
-                            return Err(c.fail(2, &format!("length can't be negative, got {len}")));
+            })(self),
+            F::Not => (|this: &mut Self| -> R<Value> {
+                Ok(Value::Bool(this.arg(c, 0)?.to_bool() != Some(true)))
+            })(self),
+            F::Now => (|this: &mut Self| -> R<Value> { Ok(Value::DateTime(this.ctx.now)) })(self),
+            F::NumFromDate => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    c.map_value(v, 0, |v| {
+                        let t = c.timestamp(0, &v)?;
+                        datetime::to_filetime(t)
+                            .map(Value::Int)
+                            .map_err(|m| c.fail(0, &m))
+                    })
+                }
+            })(self),
+            F::PCase => (|this: &mut Self| -> R<Value> {
+                {
+                    let seps = match c.args.get(1) {
+                        Some(Some(_)) => Some(this.text_or(c, 1, "")?),
+                        _ => None,
+                    };
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |s| {
+                        Ok(Value::Str(text::proper_case(&s, seps.as_deref())))
+                    })
+                }
+            })(self),
+            F::RandomString => (|this: &mut Self| -> R<Value> { this.random_string(c) })(self),
+            F::RemoveDuplicates => (|this: &mut Self| -> R<Value> {
+                Ok(match this.arg(c, 0)? {
+                    Value::List(items) => {
+                        let mut out: Vec<Value> = Vec::with_capacity(items.len());
+                        for v in items {
+                            if !out.contains(&v) {
+                                out.push(v);
+                            }
                         }
-                        Some(len as usize)
+                        Value::List(out)
                     }
-                    _ => None,
-                };
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |s| {
-                    let chars = s.chars().skip(start as usize - 1);
-                    Ok(Value::Str(match len {
-                        Some(len) => chars.take(len).collect(),
-                        None => chars.collect(),
-                    }))
+                    v => v,
                 })
-            }
-            F::NormalizeDiacritics => {
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |s| Ok(Value::Str(text::normalize_diacritics(&s))))
-            }
-            F::Not => Ok(Value::Bool(self.arg(c, 0)?.to_bool() != Some(true))),
-            F::Now => Ok(Value::DateTime(self.ctx.now)),
-            F::NumFromDate => {
-                let v = self.arg(c, 0)?;
-                c.map_value(v, 0, |v| {
-                    let t = c.timestamp(0, &v)?;
-                    datetime::to_filetime(t)
-                        .map(Value::Int)
-                        .map_err(|m| c.fail(0, &m))
-                })
-            }
-            F::PCase => {
-                let seps = match c.args.get(1) {
-                    Some(Some(_)) => Some(self.text_or(c, 1, "")?),
-                    _ => None,
-                };
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |s| {
-                    Ok(Value::Str(text::proper_case(&s, seps.as_deref())))
-                })
-            }
-            F::RandomString => self.random_string(c),
-            F::RemoveDuplicates => Ok(match self.arg(c, 0)? {
-                Value::List(items) => {
-                    let mut out: Vec<Value> = Vec::with_capacity(items.len());
-                    for v in items {
-                        if !out.contains(&v) {
-                            out.push(v);
+            })(self),
+            F::Replace => (|this: &mut Self| -> R<Value> { this.replace(c, regex) })(self),
+            F::Split => (|this: &mut Self| -> R<Value> {
+                {
+                    let delim = this.text_required(c, 1)?;
+                    if delim.is_empty() {
+                        return Err(c.fail(1, "the delimiter can't be empty"));
+                    }
+                    match this.arg(c, 0)? {
+                        v if v.is_nullish() => Ok(Value::Null),
+                        v => {
+                            let s = v.to_text().ok_or_else(|| c.bad(0, &v, "text"))?;
+                            Ok(Value::List(
+                                s.split(delim.as_str())
+                                    .map(str::trim)
+                                    .filter(|p| !p.is_empty())
+                                    .map(|p| Value::Str(p.to_string()))
+                                    .collect(),
+                            ))
                         }
                     }
-                    Value::List(out)
                 }
-                v => v,
-            }),
-            F::Replace => self.replace(c, regex),
-            F::Split => {
-                let delim = self.text_required(c, 1)?;
-                if delim.is_empty() {
-                    return Err(c.fail(1, "the delimiter can't be empty"));
+            })(self),
+            F::StringFromSid => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    c.map_value(v, 0, |v| match v {
+                        Value::Bytes(b) => {
+                            text::sid_to_string(&b).map(Value::Str).ok_or_else(|| {
+                                c.fail(0, "the binary value is not a security identifier")
+                            })
+                        }
+                        Value::Str(s) if s.starts_with("S-") => Ok(Value::Str(s)),
+                        v => Err(c.bad(0, &v, "a binary security identifier (objectSid)")),
+                    })
                 }
-                match self.arg(c, 0)? {
-                    v if v.is_nullish() => Ok(Value::Null),
-                    v => {
-                        let s = v.to_text().ok_or_else(|| c.bad(0, &v, "text"))?;
-                        Ok(Value::List(
-                            s.split(delim.as_str())
-                                .map(str::trim)
-                                .filter(|p| !p.is_empty())
-                                .map(|p| Value::Str(p.to_string()))
-                                .collect(),
-                        ))
+            })(self),
+            F::StripSpaces => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |s| Ok(Value::Str(s.replace(' ', ""))))
+                }
+            })(self),
+            F::Switch => (|this: &mut Self| -> R<Value> {
+                {
+                    let src = this.arg(c, 0)?;
+                    let key_text = |v: &Value| v.to_text().unwrap_or_default();
+                    let src = key_text(&src);
+                    let mut i = 2;
+                    while i + 1 < c.args.len() {
+                        let key = this.arg(c, i)?;
+                        if key_text(&key) == src {
+                            return this.arg(c, i + 1);
+                        }
+                        i += 2;
                     }
+                    this.arg(c, 1)
                 }
-            }
-            F::StringFromSid => {
-                let v = self.arg(c, 0)?;
-                c.map_value(v, 0, |v| match v {
-                    Value::Bytes(b) => text::sid_to_string(&b)
-                        .map(Value::Str)
-                        .ok_or_else(|| c.fail(0, "the binary value is not a security identifier")),
-                    Value::Str(s) if s.starts_with("S-") => Ok(Value::Str(s)),
-                    v => Err(c.bad(0, &v, "a binary security identifier (objectSid)")),
-                })
-            }
-            F::StripSpaces => {
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |s| Ok(Value::Str(s.replace(' ', ""))))
-            }
-            F::Switch => {
-                let src = self.arg(c, 0)?;
-                let key_text = |v: &Value| v.to_text().unwrap_or_default();
-                let src = key_text(&src);
-                let mut i = 2;
-                while i + 1 < c.args.len() {
-                    let key = self.arg(c, i)?;
-                    if key_text(&key) == src {
-                        return self.arg(c, i + 1);
+            })(self),
+            F::ToLower | F::ToUpper => (|this: &mut Self| -> R<Value> {
+                {
+                    if let Some(Some(_)) = c.args.get(1) {
+                        let culture = this.text_or(c, 1, "")?;
+                        let valid = culture.split('-').all(|p| {
+                            !p.is_empty()
+                                && p.len() <= 8
+                                && p.chars().all(|ch| ch.is_ascii_alphanumeric())
+                        });
+                        if !culture.is_empty() && !valid {
+                            return Err(c.fail(
+                                1,
+                                &format!("\"{culture}\" is not a culture name like en-US or ja-JP"),
+                            ));
+                        }
                     }
-                    i += 2;
+                    let upper = c.func == F::ToUpper;
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |s| {
+                        Ok(Value::Str(if upper {
+                            text::upper(&s)
+                        } else {
+                            text::lower(&s)
+                        }))
+                    })
                 }
-                self.arg(c, 1)
-            }
-            F::ToLower | F::ToUpper => {
-                if let Some(Some(_)) = c.args.get(1) {
-                    let culture = self.text_or(c, 1, "")?;
-                    let valid = culture.split('-').all(|p| {
-                        !p.is_empty()
-                            && p.len() <= 8
-                            && p.chars().all(|ch| ch.is_ascii_alphanumeric())
-                    });
-                    if !culture.is_empty() && !valid {
-                        return Err(c.fail(
-                            1,
-                            &format!("\"{culture}\" is not a culture name like en-US or ja-JP"),
-                        ));
-                    }
+            })(self),
+            F::Trim => (|this: &mut Self| -> R<Value> {
+                {
+                    let v = this.arg(c, 0)?;
+                    c.map_text(v, 0, |s| Ok(Value::Str(s.trim().to_string())))
                 }
-                let upper = c.func == F::ToUpper;
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |s| {
-                    Ok(Value::Str(if upper {
-                        text::upper(&s)
-                    } else {
-                        text::lower(&s)
-                    }))
-                })
-            }
-            F::Trim => {
-                let v = self.arg(c, 0)?;
-                c.map_text(v, 0, |s| Ok(Value::Str(s.trim().to_string())))
-            }
-            F::Word => {
-                let n = self.int(c, 1)?;
-                let delims = self.text_or(c, 2, "")?;
-                let v = self.arg(c, 0)?;
-                if v.is_nullish() {
-                    return Ok(Value::Str(String::new()));
-                }
-                c.map_text(v, 0, |s| {
-                    if n < 1 {
+            })(self),
+            F::Word => (|this: &mut Self| -> R<Value> {
+                {
+                    let n = this.int(c, 1)?;
+                    let delims = this.text_or(c, 2, "")?;
+                    let v = this.arg(c, 0)?;
+                    if v.is_nullish() {
                         return Ok(Value::Str(String::new()));
                     }
-                    let word = s
-                        .split(|ch| delims.contains(ch))
-                        .filter(|w| !w.is_empty())
-                        .nth(n as usize - 1)
-                        .unwrap_or("");
-                    Ok(Value::Str(word.to_string()))
-                })
-            }
+                    c.map_text(v, 0, |s| {
+                        if n < 1 {
+                            return Ok(Value::Str(String::new()));
+                        }
+                        let word = s
+                            .split(|ch| delims.contains(ch))
+                            .filter(|w| !w.is_empty())
+                            .nth(n as usize - 1)
+                            .unwrap_or("");
+                        Ok(Value::Str(word.to_string()))
+                    })
+                }
+            })(self),
         }
     }
 
@@ -621,7 +717,7 @@ impl<'a> Evaluator<'a> {
         if let Some(i) = mins.iter().position(|m| *m < 0) {
             return Err(c.fail(i + 1, "a minimum can't be negative"));
         }
-        let total: i64 = mins.iter().sum();
+        let total: i64 = mins.iter().fold(0i64, |a, m| a.saturating_add(*m));
         if total > length {
             return Err(c.fail(
                 0,

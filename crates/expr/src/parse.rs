@@ -16,7 +16,7 @@ use crate::ast::{CmpOp, CompiledRegex, Named, Node, NodeKind, Span};
 use crate::functions::{self, Func};
 
 /// Deeper nesting than this is refused (it would only come from generated or hostile input).
-const MAX_DEPTH: usize = 128;
+const MAX_DEPTH: usize = 100;
 
 pub fn parse(text: &str) -> Result<Node, ParseError> {
     let mut p = Parser {
@@ -147,11 +147,21 @@ impl<'a> Parser<'a> {
     }
 
     fn concat(&mut self) -> Result<Node, ParseError> {
+        let depth_before = self.depth;
         let mut left = self.primary()?;
         loop {
             self.skip_ws();
             if self.peek() != Some('&') {
+                self.depth = depth_before;
                 return Ok(left);
+            }
+            // Each `&` nests the tree one level deeper (left-associative).
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(self.error(
+                    self.pos,
+                    &format!("the expression is nested more than {MAX_DEPTH} levels deep (count each `&` as a level)"),
+                ));
             }
             self.pos += 1;
             self.skip_ws();

@@ -123,6 +123,39 @@ fn parse_errors_say_what_was_expected_and_where() {
 }
 
 #[test]
+fn the_deepest_accepted_nesting_evaluates() {
+    // Nested calls and a long `&` chain just under the limit parse and evaluate on a test
+    // thread's stack (2 MiB); one more level is refused.
+    let nested = |n: usize| format!("{}\"x\"{}", "Trim(".repeat(n), ")".repeat(n));
+    let e = Expr::parse(&nested(99)).expect("99 levels parse");
+    assert_eq!(
+        e.eval(&attrs(&[]), &crate::ctx()).expect("evaluates"),
+        exo_writeback_expr::Outcome::Value(s("x"))
+    );
+    assert!(Expr::parse(&nested(101)).is_err());
+    let chain = |n: usize| vec!["\"a\""; n].join(" & ");
+    let e = Expr::parse(&chain(100)).expect("100 operands parse");
+    assert_eq!(
+        e.eval(&attrs(&[]), &crate::ctx()).expect("evaluates"),
+        exo_writeback_expr::Outcome::Value(s(&"a".repeat(100)))
+    );
+    let err = Expr::parse(&chain(102)).expect_err("too long");
+    assert!(
+        err.message.contains("count each `&` as a level"),
+        "{}",
+        err.message
+    );
+    // Nesting and chains together count as one depth.
+    let mixed = format!(
+        "{}{}{}",
+        "Trim(\"a\" & ".repeat(60),
+        "\"b\"",
+        ")".repeat(60)
+    );
+    assert!(Expr::parse(&mixed).is_err());
+}
+
+#[test]
 fn deep_nesting_is_refused_not_overflowed() {
     let text = format!("{}\"x\"{}", "Trim(".repeat(5000), ")".repeat(5000));
     let err = Expr::parse(&text).expect_err("too deep");
