@@ -743,6 +743,7 @@ pub mod attr_values_serde {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy as _;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().expect("test timestamp")
@@ -897,6 +898,24 @@ mod tests {
         let back: ProvisioningLogEntry = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, entry);
         assert!(json.contains("\"status\":\"success\""), "{json}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn attr_values_round_trip_exactly_through_json(
+            values in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..40).prop_map(AttrValue::Bytes),
+                    ".{0,20}".prop_map(AttrValue::Text),
+                ],
+                0..6,
+            )
+        ) {
+            let record = ModifiedProperty { attribute: "a".into(), old: values.clone(), new: vec![] };
+            let json = serde_json::to_string(&record).expect("serialize");
+            let back: ModifiedProperty = serde_json::from_str(&json).expect("deserialize");
+            proptest::prop_assert_eq!(back.old, values);
+        }
     }
 
     #[test]
