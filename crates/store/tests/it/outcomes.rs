@@ -4,11 +4,11 @@ use crate::common::{at, cloud_id, failed, guid, open_temp, success};
 use exo_writeback_core::provisioning::{
     CycleId, CycleKind, EscrowUpdate, JoinUpdate, LogEntryId, ObjectRef,
 };
-use exo_writeback_store::{LogQuery, SqliteStore, Store};
+use exo_writeback_store::{LogQuery, Store};
 use uuid::Uuid;
 
 /// Everything the store holds about fixture object `n`, for before/after comparisons.
-fn footprint(store: &SqliteStore, n: u64) -> (usize, usize, bool, Option<u32>) {
+fn footprint(store: &dyn Store, n: u64) -> (usize, usize, bool, Option<u32>) {
     let logs = store
         .query_logs(&LogQuery {
             identity: Some(cloud_id(n)),
@@ -29,11 +29,13 @@ fn footprint(store: &SqliteStore, n: u64) -> (usize, usize, bool, Option<u32>) {
 
 #[test]
 fn an_outcome_is_stored_whole() {
-    let (_dir, mut store) = open_temp();
+    let (_dir, mut sqlite) = open_temp();
+    // The engine holds the store as a trait object (another backend can follow).
+    let store: &mut dyn Store = &mut sqlite;
     let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
     let outcome = success(cycle, 1, at(1));
     store.record_outcome(&outcome).expect("record");
-    assert_eq!(footprint(&store, 1), (1, 3, true, None));
+    assert_eq!(footprint(&*store, 1), (1, 3, true, None));
     let logs = store.query_logs(&LogQuery::default()).expect("logs");
     assert_eq!(logs, vec![outcome.log.clone()]);
     let JoinUpdate::Set(join) = &outcome.join else {
