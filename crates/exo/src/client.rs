@@ -423,24 +423,28 @@ impl ExoClient {
         }
     }
 
-    /// Checks that a nextLink stays on the API's origin (the bearer token goes with it).
     fn next_link(&self, link: &str, request: &str) -> Result<Url, ExoError> {
-        let unsafe_link = |problem: String| ExoError::UnsafeNextLink {
+        check_next_link(&self.inner.endpoint, link).map_err(|problem| ExoError::UnsafeNextLink {
             request: request.to_owned(),
             problem,
-        };
-        let url = Url::parse(link)
-            .or_else(|_| self.inner.endpoint.join(link))
-            .map_err(|e| unsafe_link(format!("{link:?} is not a URL ({e})")))?;
-        if url.origin() != self.inner.endpoint.origin() {
-            return Err(unsafe_link(format!(
-                "it points to {}, not to the API host {}; the access token is not sent elsewhere",
-                url.origin().ascii_serialization(),
-                self.inner.endpoint.origin().ascii_serialization()
-            )));
-        }
-        Ok(url)
+        })
     }
+}
+
+/// Checks that a nextLink stays on the API endpoint's origin (scheme, host, port): the
+/// bearer token goes with it. Relative links are resolved against the endpoint.
+pub fn check_next_link(endpoint: &Url, link: &str) -> Result<Url, String> {
+    let url = Url::parse(link)
+        .or_else(|_| endpoint.join(link))
+        .map_err(|e| format!("{link:?} is not a URL ({e})"))?;
+    if url.origin() != endpoint.origin() {
+        return Err(format!(
+            "it points to {}, not to the API host {}; the access token is not sent elsewhere",
+            url.origin().ascii_serialization(),
+            endpoint.origin().ascii_serialization()
+        ));
+    }
+    Ok(url)
 }
 
 fn to_mailbox(record: Value) -> Result<Mailbox, ExoError> {
@@ -498,5 +502,34 @@ impl Paging {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_links_must_stay_on_the_api_origin() {
+        let ep =
+            Url::parse("https://outlook.office365.com/adminapi/beta/t/InvokeCommand").expect("url");
+        let ok = [
+            "https://outlook.office365.com/adminapi/beta/t/InvokeCommand?%24skiptoken=abc",
+            "https://OUTLOOK.office365.com:443/adminapi/beta/t/InvokeCommand?x=1",
+            "/adminapi/beta/t/InvokeCommand?%24skiptoken=rel",
+        ];
+        for link in ok {
+            assert!(check_next_link(&ep, link).is_ok(), "{link}");
+        }
+        let bad = [
+            "https://evil.example/adminapi/beta/t/InvokeCommand",
+            "http://outlook.office365.com/adminapi/beta/t/InvokeCommand",
+            "https://outlook.office365.com:8443/x",
+            "//evil.example/x",
+        ];
+        for link in bad {
+            let err = check_next_link(&ep, link).expect_err(link);
+            assert!(err.contains("not sent elsewhere"), "{err}");
+        }
     }
 }

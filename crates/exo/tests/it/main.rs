@@ -1,4 +1,6 @@
 //! Integration tests of the Exchange Online connector: the real captures, and the client
 //! against the `exo-sim` emulator.
 
+mod assertion;
+mod certs;
 mod fixtures;
