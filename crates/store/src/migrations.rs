@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX journal_time ON journal (time);
     CREATE INDEX escrow_next_retry ON escrow (next_retry);
     "#,
+    // 3: `exo-writeback logs --status failure` on a large log: newest failures without scanning
+    // every success.
+    r#"
+    CREATE INDEX log_entries_status_time ON log_entries (status, time);
+    "#,
 ];
 
 /// The schema version this binary writes.

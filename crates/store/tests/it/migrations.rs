@@ -70,16 +70,18 @@ fn an_older_database_is_migrated_with_its_data() {
     let logs = store.query_logs(&LogQuery::default()).expect("logs");
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0], success(logs[0].cycle, 7, at(1)).log);
-    // The indexes of migration 2 exist.
+    // The indexes of later migrations exist.
     let conn = rusqlite::Connection::open(&path).expect("raw open");
-    let n: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'log_entries_smtp'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("query");
-    assert_eq!(n, 1);
+    for index in ["log_entries_smtp", "log_entries_status_time"] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                [index],
+                |r| r.get(0),
+            )
+            .expect("query");
+        assert_eq!(n, 1, "index {index} of a later migration");
+    }
 }
 
 #[test]
