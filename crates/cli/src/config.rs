@@ -184,6 +184,13 @@ mod tests {
     }
 
     #[test]
+    fn an_inline_password_is_rejected_without_echoing_it() {
+        let err = parse(&format!("{AD}password = \"hunter2-inline\"\n")).unwrap_err();
+        assert!(err.contains("password"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
     fn missing_section_and_bad_types_are_errors() {
         assert!(parse("").unwrap_err().contains("ad"));
         let err = parse(&AD.replace("\"a@b\"", "5")).unwrap_err();
