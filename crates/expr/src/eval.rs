@@ -629,6 +629,11 @@ impl<'a> Evaluator<'a> {
             F::Switch => (|this: &mut Self| -> R<Value> {
                 {
                     let src = this.arg(c, 0)?;
+                    if matches!(&src, Value::List(items) if items.len() > 1)
+                        || matches!(src, Value::Bytes(_))
+                    {
+                        return Err(c.bad(0, &src, "a single value"));
+                    }
                     let key_text = |v: &Value| v.to_text().unwrap_or_default();
                     let src = key_text(&src);
                     let mut i = 2;

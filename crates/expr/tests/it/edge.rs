@@ -407,3 +407,21 @@ fn attributes_are_listed_in_order_of_first_use() {
         r#"IIF(IsNullOrEmpty([Mail]), [UPN], [mail] & [Alias])"#
     );
 }
+
+#[test]
+fn switch_needs_a_single_valued_source() {
+    let two = attrs(&[("p", list(&["a", "b"]))]);
+    check(
+        r#"Switch([p], "d", "", "empty")"#,
+        &two,
+        &Error("Switch: argument 1 must be a single value"),
+        "multi-valued source",
+    );
+    let one = attrs(&[("p", list(&["a"]))]);
+    check(
+        r#"Switch([p], "d", "a", "one")"#,
+        &one,
+        &Text("one"),
+        "one value",
+    );
+}
