@@ -18,6 +18,59 @@ use serde::Deserialize;
 pub struct Config {
     /// `[ad]`: the domain controller to write to.
     pub ad: AdConfig,
+    /// `[exo]`: the Exchange Online tenant to read (required by the writeback commands).
+    #[serde(default)]
+    pub exo: Option<exo_writeback_exo::ExoConfig>,
+    /// `[writeback]`: profiles, mappings, scope, matching and the change threshold.
+    #[serde(default)]
+    pub writeback: exo_writeback_core::settings::WritebackSettings,
+    /// `[sync]`: where state lives and how often cycles run.
+    #[serde(default)]
+    pub sync: SyncSettings,
+}
+
+/// The `[sync]` section. Durations are written like `"60s"`, `"5m"`, `"24h"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSettings {
+    /// Directory of the state database (default `/var/lib/exo-writeback`).
+    pub state_dir: PathBuf,
+    /// Time between delta cycles of `exo-writeback run` (default 60 s, at least 5 s).
+    pub interval: jiff::SignedDuration,
+    /// Time between full reconciles of `exo-writeback run` (default 24 h).
+    pub reconcile_interval: jiff::SignedDuration,
+    /// How far before the watermark each delta cycle re-reads (default 5 min).
+    pub overlap: jiff::SignedDuration,
+    /// Days provisioning logs and the journal are kept (default 30).
+    pub log_retention_days: u32,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            state_dir: PathBuf::from("/var/lib/exo-writeback"),
+            interval: jiff::SignedDuration::from_secs(60),
+            reconcile_interval: jiff::SignedDuration::from_hours(24),
+            overlap: jiff::SignedDuration::from_mins(5),
+            log_retention_days: 30,
+        }
+    }
+}
+
+impl SyncSettings {
+    /// Check the limits (interval ≥ 5 s, positive durations).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.interval < jiff::SignedDuration::from_secs(5) {
+            bail!("sync.interval must be at least 5s (it is {:#})", self.interval);
+        }
+        if self.reconcile_interval <= jiff::SignedDuration::ZERO {
+            bail!("sync.reconcile_interval must be positive");
+        }
+        if self.overlap < jiff::SignedDuration::ZERO {
+            bail!("sync.overlap must not be negative");
+        }
+        Ok(())
+    }
 }
 
 /// A configuration file could not be used.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod adapters;
 mod cmd;
 mod config;
 
@@ -24,6 +25,26 @@ enum Command {
     Check(cmd::check::Args),
     /// Evaluate a mapping expression against given source values.
     Expr(cmd::expr::Args),
+    /// Run one writeback cycle (initial when there is no watermark, else delta; --full forces a full reconcile).
+    Sync(cmd::sync::Args),
+    /// Run the agent: initial cycle, then a delta cycle every interval and a daily full reconcile.
+    Run(cmd::run::Args),
+    /// Forget state so the next cycle starts over (full, watermark, escrow or quarantine).
+    Restart(cmd::restart::Args),
+    /// Show what the next cycle would write, per object and attribute, writing nothing.
+    Preview(cmd::preview::Args),
+    /// Apply the changes a cycle held by the change threshold.
+    Approve(cmd::approve::Args),
+    /// Show provisioning logs.
+    Logs(cmd::logs::Args),
+    /// Provision one mailbox now and show the four steps (import, scope, match, action).
+    Provision(cmd::provision::Args),
+    /// Restore the previous values of a cycle or an object from the journal.
+    Undo(cmd::undo::Args),
+    /// Show the job state, the last cycle, the watermark and the escrow.
+    Status(cmd::status::Args),
+    /// Show the effective mapping table of the enabled profiles and custom mappings.
+    Profiles(cmd::profiles::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +63,16 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check(args) => cmd::check::run(args).await,
             Command::Expr(args) => cmd::expr::run(args).await,
+            Command::Sync(args) => cmd::sync::run(args).await,
+            Command::Run(args) => cmd::run::run(args).await,
+            Command::Restart(args) => cmd::restart::run(args).await,
+            Command::Preview(args) => cmd::preview::run(args).await,
+            Command::Approve(args) => cmd::approve::run(args).await,
+            Command::Logs(args) => cmd::logs::run(args).await,
+            Command::Provision(args) => cmd::provision::run(args).await,
+            Command::Undo(args) => cmd::undo::run(args).await,
+            Command::Status(args) => cmd::status::run(args).await,
+            Command::Profiles(args) => cmd::profiles::run(args).await,
         }
     });
     match result {

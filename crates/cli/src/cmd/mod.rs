@@ -2,3 +2,13 @@
 
 pub mod check;
 pub mod expr;
+pub mod approve;
+pub mod logs;
+pub mod preview;
+pub mod profiles;
+pub mod provision;
+pub mod restart;
+pub mod run;
+pub mod status;
+pub mod sync;
+pub mod undo;

@@ -1,0 +1,300 @@
+//! Glue between the engine's ports and the real clients: Exchange Online ([`ExoSource`]) and
+//! AD ([`AdDirectory`]); plus opening the store and building the engine from the config file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use exo_writeback_ad::{AdConnection, AdError};
+use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::schema::Schema;
+use exo_writeback_core::settings::WritebackPlanSettings;
+use exo_writeback_engine::{
+    Directory, DirectoryError, Engine, EngineOptions, MailboxSource, MailboxStream, SourceError,
+};
+use exo_writeback_exo::{ExoClient, ExoError};
+use exo_writeback_store::{SqliteStore, Store};
+use futures::StreamExt;
+use uuid::Uuid;
+
+use crate::config::Config;
+
+/// `--config FILE`, shared by every writeback command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// The configuration file.
+    #[arg(long, value_name = "FILE", default_value = "/etc/exo-writeback/exo-writeback.toml")]
+    pub config: PathBuf,
+}
+
+/// Exchange Online as the engine's mailbox source.
+pub struct ExoSource(pub ExoClient);
+
+fn source_error(e: ExoError) -> SourceError {
+    SourceError {
+        per_record: e.is_record_error(),
+        message: e.to_string(),
+    }
+}
+
+impl MailboxSource for ExoSource {
+    fn all(&self) -> MailboxStream {
+        self.0.mailboxes(None).map(|r| r.map_err(source_error)).boxed()
+    }
+    fn changed_since(
+        &self,
+        since: jiff::Timestamp,
+        overlap: jiff::SignedDuration,
+    ) -> MailboxStream {
+        self.0
+            .changed_since(since, overlap)
+            .map(|r| r.map_err(source_error))
+            .boxed()
+    }
+    async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError> {
+        self.0.get_mailbox(identity).await.map_err(source_error)
+    }
+}
+
+/// AD as the engine's directory.
+pub struct AdDirectory(pub AdConnection);
+
+fn directory_error(e: AdError) -> DirectoryError {
+    let ldap_code = match &e {
+        AdError::Ldap { code, .. } | AdError::BindRefused { code, .. } => Some(*code),
+        AdError::InsufficientAccess { .. } => Some(50),
+        AdError::NoSuchObject { .. } => Some(32),
+        _ => None,
+    };
+    let connection = matches!(
+        e,
+        AdError::Unreachable { .. } | AdError::ConnectionLost { .. } | AdError::Timeout { .. }
+    );
+    DirectoryError {
+        message: e.to_string(),
+        ldap_code,
+        connection,
+    }
+}
+
+fn refs(attrs: &[String]) -> Vec<&str> {
+    attrs.iter().map(String::as_str).collect()
+}
+
+impl Directory for AdDirectory {
+    async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+        self.0.schema().await.map_err(directory_error)
+    }
+    async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+        self.0.refresh_schema().await.map_err(directory_error)
+    }
+    async fn find_by_attribute(
+        &self,
+        attribute: &str,
+        value: &AttrValue,
+        attributes: &[String],
+    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        self.0
+            .find_by_attribute(attribute, value, &refs(attributes))
+            .await
+            .map_err(directory_error)
+    }
+    async fn read_by_guid(
+        &self,
+        guid: &Uuid,
+        attributes: &[String],
+    ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        self.0
+            .read_by_guid(guid, &refs(attributes))
+            .await
+            .map_err(directory_error)
+    }
+    async fn read_by_dn(
+        &self,
+        dn: &str,
+        attributes: &[String],
+    ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        self.0
+            .read_by_dn(dn, &refs(attributes))
+            .await
+            .map_err(directory_error)
+    }
+    async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        self.0.modify(modify).await.map_err(directory_error)
+    }
+    async fn address_holders(
+        &self,
+        address: &str,
+    ) -> Result<Vec<(String, String)>, DirectoryError> {
+        let attrs = ["proxyAddresses", "mail"];
+        let mut out = Vec::new();
+        // proxyAddresses and mail compare case-insensitively in AD; the value is escaped by
+        // find_by_attribute.
+        for (attribute, value) in [
+            ("proxyAddresses", format!("smtp:{address}")),
+            ("mail", address.to_string()),
+        ] {
+            let found = self
+                .0
+                .find_by_attribute(attribute, &AttrValue::Text(value.clone()), &attrs)
+                .await
+                .map_err(directory_error)?;
+            out.extend(found.into_iter().map(|o| (value.clone(), o.dn)));
+        }
+        Ok(out)
+    }
+}
+
+pub type RealEngine = Engine<ExoSource, AdDirectory, SqliteStore>;
+
+/// Load the configuration file and check the parts the writeback needs.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let config = Config::load(path)?;
+    config.sync.validate()?;
+    Ok(config)
+}
+
+/// The resolved writeback settings (deny-list and expressions checked).
+pub fn plan_settings(config: &Config) -> anyhow::Result<WritebackPlanSettings> {
+    config
+        .writeback
+        .resolve()
+        .map_err(|e| anyhow::anyhow!("[writeback]: {e}"))
+}
+
+/// Open (and create) the state database in `sync.state_dir`.
+pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    let dir = &config.sync.state_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create sync.state_dir {}", dir.display()))?;
+    Ok(SqliteStore::open_in(dir)?)
+}
+
+/// Connect to both sides and build the engine.
+pub async fn engine(config: &Config) -> anyhow::Result<RealEngine> {
+    let settings = plan_settings(config)?;
+    let exo_config = config
+        .exo
+        .as_ref()
+        .context("the configuration has no [exo] section: the writeback needs an Exchange Online tenant to read")?;
+    let exo = ExoClient::from_config(exo_config)?;
+    let password = config.ad_password()?;
+    let ad = AdConnection::connect(&config.ad, password).await?;
+    let mut store = open_store(config)?;
+    let interrupted = store.interrupt_running_cycles(jiff::Timestamp::now())?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "found cycles still marked running: the agent stopped in the middle; the next cycle resumes from the watermark"
+        );
+    }
+    Ok(Engine::new(
+        ExoSource(exo),
+        AdDirectory(ad),
+        store,
+        settings,
+        EngineOptions {
+            overlap: config.sync.overlap,
+            ..EngineOptions::default()
+        },
+    ))
+}
+
+/// Whether stdout is a terminal (tables and progress bars for people).
+pub fn interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+/// Print rows as an aligned table with a header.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+/// Attach a progress display to a cycle: a spinner on a terminal, log lines otherwise.
+pub fn attach_progress(engine: &mut RealEngine) {
+    use exo_writeback_engine::Progress;
+    if interactive() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        engine.on_progress(move |p| match p {
+            Progress::Imported(n) => bar.set_message(format!("imported {n} mailboxes")),
+            Progress::Writing { done, total } => {
+                bar.set_message(format!("writing {done}/{total} objects"));
+                if done == total {
+                    bar.finish_and_clear();
+                }
+            }
+        });
+    } else {
+        engine.on_progress(|p| match p {
+            Progress::Imported(n) => tracing::info!(imported = n, "importing"),
+            Progress::Writing { done, total } => tracing::info!(done, total, "writing"),
+        });
+    }
+}
+
+/// Listen for SIGTERM and Ctrl-C; set the engine's cancel flag when one arrives.
+pub fn cancel_on_signals(engine: &RealEngine) {
+    let flag = engine.cancel_flag();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                        let _ = tokio::signal::ctrl_c().await;
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::warn!("stopping: finishing the current object; the watermark will not pass unfinished work");
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+}
+
+/// The store's retention purge, per `sync.log_retention_days`.
+pub fn purge_old_logs(store: &mut SqliteStore, days: u32) {
+    let cutoff = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(i64::from(days) * 24))
+        .unwrap_or(jiff::Timestamp::MIN);
+    if let Err(e) = store.purge_older_than(cutoff) {
+        tracing::warn!(error = %e, "purging old provisioning logs failed");
+    }
+}

@@ -1,0 +1,36 @@
+//! `exo-writeback approve <cycle>`: apply the changes a cycle held by the change threshold.
+
+use std::process::ExitCode;
+
+use exo_writeback_core::provisioning::CycleId;
+
+use crate::adapters::{self, ConfigArg};
+use crate::config::init_logging;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The held cycle (see `exo-writeback status` or `preview`).
+    pub cycle: i64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = adapters::load_config(&args.config.config)?;
+    let mut engine = adapters::engine(&config).await?;
+    let report = engine.approve(CycleId(args.cycle)).await?;
+    if args.json {
+        println!("{}", crate::cmd::sync::report_json(&report));
+    } else {
+        println!("approved the changes held by cycle {}", args.cycle);
+        crate::cmd::sync::print_report(&report);
+    }
+    Ok(if report.counts.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,139 @@
+//! `exo-writeback logs [--status …] [--identity …] [--cycle …] [--since …]
+//! [--format table|json|csv]`: provisioning logs, newest first.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use exo_writeback_core::provisioning::{CycleId, LogStatus, ProvisioningLogEntry};
+use exo_writeback_store::{LogQuery, Store};
+
+use crate::adapters::{self, ConfigArg};
+use crate::config::init_logging;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// success, skipped, failure or warning (repeat or comma-separate for several).
+    #[arg(long, value_delimiter = ',')]
+    pub status: Vec<String>,
+    /// ExternalDirectoryObjectId, primary SMTP address, DN or objectGUID.
+    #[arg(long)]
+    pub identity: Option<String>,
+    #[arg(long)]
+    pub cycle: Option<i64>,
+    /// Entries at or after this time (RFC 3339, e.g. 2026-05-01T00:00:00Z) or this long ago
+    /// (e.g. 2h, 30m).
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+fn parse_since(text: &str) -> anyhow::Result<jiff::Timestamp> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    let d: jiff::SignedDuration = text
+        .parse()
+        .with_context(|| format!("--since {text:?} is neither a time (2026-05-01T00:00:00Z) nor a duration (2h)"))?;
+    Ok(jiff::Timestamp::now()
+        .checked_sub(d.abs())
+        .unwrap_or(jiff::Timestamp::MIN))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn action_text(e: &ProvisioningLogEntry) -> &'static str {
+    match e.action {
+        exo_writeback_core::provisioning::Action::Update => "Update",
+        exo_writeback_core::provisioning::Action::Other => "Other",
+        exo_writeback_core::provisioning::Action::Skip => "Skip",
+    }
+}
+
+fn summary(e: &ProvisioningLogEntry) -> [String; 8] {
+    [
+        e.time.to_string(),
+        e.cycle.to_string(),
+        e.source
+            .primary_smtp_address
+            .clone()
+            .or_else(|| e.source.external_directory_object_id.clone())
+            .unwrap_or_default(),
+        e.target.dn.clone().unwrap_or_default(),
+        action_text(e).to_string(),
+        e.status.as_str().to_string(),
+        e.reason
+            .as_ref()
+            .map(|r| format!("{}: {}", r.code, r.message))
+            .unwrap_or_default(),
+        e.modified
+            .iter()
+            .map(|m| m.attribute.clone())
+            .collect::<Vec<_>>()
+            .join(" "),
+    ]
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = adapters::load_config(&args.config.config)?;
+    let store = adapters::open_store(&config)?;
+    let mut statuses = Vec::new();
+    for s in &args.status {
+        statuses.push(LogStatus::from_name(s.trim()).with_context(|| {
+            format!("--status {s:?}: use success, skipped, failure or warning")
+        })?);
+    }
+    let query = LogQuery {
+        statuses,
+        identity: args.identity.clone(),
+        cycle: args.cycle.map(CycleId),
+        since: args.since.as_deref().map(parse_since).transpose()?,
+        limit: args.limit,
+    };
+    let entries = store.query_logs(&query)?;
+    match args.format {
+        Format::Json => {
+            for e in &entries {
+                println!("{}", serde_json::to_string(e)?);
+            }
+        }
+        Format::Csv => {
+            println!("time,cycle,source,target,action,status,reason,modified");
+            for e in &entries {
+                println!(
+                    "{}",
+                    summary(e)
+                        .iter()
+                        .map(|f| csv_field(f))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+            }
+        }
+        Format::Table => {
+            adapters::print_table(
+                &["time", "cycle", "source", "target", "action", "status", "reason", "modified"],
+                &entries.iter().map(|e| summary(e).to_vec()).collect::<Vec<_>>(),
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,98 @@
+//! `exo-writeback preview [--json] [--full]`: what the next cycle would write, per object and
+//! attribute, writing nothing; and the changes a held (ThresholdExceeded) cycle waits to apply.
+
+use std::process::ExitCode;
+
+use exo_writeback_engine::{CycleMode, PreviewItem, describe_change};
+
+use crate::adapters::{self, ConfigArg};
+use crate::config::init_logging;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Preview a full reconcile instead of the next delta.
+    #[arg(long)]
+    pub full: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn rows(items: &[PreviewItem]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for item in items {
+        let who = item
+            .primary_smtp_address
+            .clone()
+            .unwrap_or_else(|| item.cloud_id.clone());
+        let dn = item.dn.clone().unwrap_or_default();
+        if item.changes.is_empty() {
+            out.push(vec![
+                who.clone(),
+                dn.clone(),
+                item.code.clone(),
+                String::new(),
+                item.reason.clone().unwrap_or_default(),
+            ]);
+        }
+        for c in &item.changes {
+            out.push(vec![
+                who.clone(),
+                dn.clone(),
+                item.code.clone(),
+                c.attribute.clone(),
+                describe_change(c),
+            ]);
+        }
+    }
+    out
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = adapters::load_config(&args.config.config)?;
+    let mut engine = adapters::engine(&config).await?;
+    let mode = if args.full {
+        CycleMode::Full
+    } else {
+        CycleMode::Auto
+    };
+    let preview = engine.preview(mode).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&preview)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(held) = &preview.held {
+        println!(
+            "cycle {} is held by the change threshold; `exo-writeback approve {}` applies these {} objects:",
+            held.cycle,
+            held.cycle,
+            held.items.len()
+        );
+        adapters::print_table(
+            &["mailbox", "AD object", "", "attribute", "old → new"],
+            &rows(&held.items),
+        );
+        println!();
+    }
+    println!(
+        "next {} cycle: {} objects to write ({} removing values; threshold {}){}",
+        preview.kind,
+        preview.would_write,
+        preview.removing,
+        preview.threshold,
+        if preview.would_be_held {
+            " — it would be held"
+        } else {
+            ""
+        }
+    );
+    if !preview.items.is_empty() {
+        adapters::print_table(
+            &["mailbox", "AD object", "outcome", "attribute", "old → new / reason"],
+            &rows(&preview.items),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

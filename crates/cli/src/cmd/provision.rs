@@ -1,0 +1,81 @@
+//! `exo-writeback provision <identity> [--dry-run] [--json]`: provision on demand — run the
+//! four steps for one mailbox now and show each with ✓/✗/–, the modified attributes
+//! old → new, or the skip reason.
+
+use std::process::ExitCode;
+
+use exo_writeback_core::provisioning::{LogStatus, Step};
+use exo_writeback_engine::describe_change;
+
+use crate::adapters::{self, ConfigArg};
+use crate::config::init_logging;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// UPN or SMTP address, ExternalDirectoryObjectId, `User_<id>`, or an AD DN.
+    pub identity: String,
+    /// Show what would be written; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn print_step(name: &str, s: &Step) {
+    if s.details.is_empty() {
+        println!("{} {name}", s.status.mark());
+    } else {
+        println!("{} {name}: {}", s.status.mark(), s.details);
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = adapters::load_config(&args.config.config)?;
+    let mut engine = adapters::engine(&config).await?;
+    let report = engine.provision(&args.identity, args.dry_run).await?;
+    let e = &report.entry;
+    if args.json {
+        let mut v = serde_json::to_value(e)?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("identity".into(), report.identity.clone().into());
+            obj.insert("dry_run".into(), report.dry_run.into());
+            obj.insert(
+                "on_demand_cycle".into(),
+                report.cycle.map(|c| c.0).into(),
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "provision on demand: {}{}",
+            report.identity,
+            if report.dry_run { " (dry run: nothing is written)" } else { "" }
+        );
+        print_step("Import from Exchange Online", &e.steps.import);
+        print_step("Determine if in scope", &e.steps.scoping);
+        print_step("Match in Active Directory", &e.steps.matching);
+        print_step("Perform action", &e.steps.export);
+        println!(
+            "action: {}, status: {}",
+            crate::cmd::logs::action_text(e),
+            e.status.as_str()
+        );
+        if let Some(r) = &e.reason {
+            println!("{}: {}", r.code, r.message);
+            println!("recommended action: {}", r.recommended_action);
+        }
+        if !e.modified.is_empty() {
+            println!("modified attributes{}:", if report.dry_run { " (would be)" } else { "" });
+            for m in &e.modified {
+                println!("  {}: {}", m.attribute, describe_change(m));
+            }
+        }
+    }
+    Ok(match e.status {
+        LogStatus::Failure => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}

@@ -1,0 +1,93 @@
+//! `exo-writeback status [--json]`: job state, the last cycle and its counts, the watermark,
+//! escrow size and the next run.
+
+use std::process::ExitCode;
+
+use exo_writeback_core::provisioning::JobState;
+use exo_writeback_store::Store;
+use serde_json::json;
+
+use crate::adapters::{self, ConfigArg};
+use crate::config::init_logging;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = adapters::load_config(&args.config.config)?;
+    let store = adapters::open_store(&config)?;
+    let state = store.job_state()?;
+    let cycles = store.recent_cycles(20)?;
+    let last = cycles.first();
+    let watermark = store.watermark()?;
+    let escrow = store.escrow_count()?;
+    let pending = store.pending_staged_cycles()?;
+    let next_run = match (&state, last.and_then(|c| c.finished_at)) {
+        (JobState::ThresholdExceeded { cycle }, _) => format!("held until `exo-writeback approve {cycle}`"),
+        (JobState::Paused, _) => "paused".into(),
+        (JobState::Quarantine { next_retry, .. }, _) => next_retry.to_string(),
+        (_, Some(finished)) => finished
+            .checked_add(config.sync.interval)
+            .map(|t| format!("{t} (with `exo-writeback run`)"))
+            .unwrap_or_default(),
+        (_, None) => "at the next `exo-writeback sync` or `run` (initial cycle)".into(),
+    };
+    let state_text = match &state {
+        JobState::ThresholdExceeded { cycle } => format!("ThresholdExceeded (cycle {cycle})"),
+        JobState::Quarantine { reason, .. } => format!("Quarantine: {reason}"),
+        s => s.name().to_string(),
+    };
+    if args.json {
+        let v = json!({
+            "job_state": state.name(),
+            "held_cycle": match &state { JobState::ThresholdExceeded { cycle } => Some(cycle.0), _ => None },
+            "last_cycle": last.map(|c| json!({
+                "cycle": c.id.0,
+                "kind": c.kind.as_str(),
+                "status": crate::cmd::sync::status_text(&c.status),
+                "started_at": c.started_at.to_string(),
+                "finished_at": c.finished_at.map(|t| t.to_string()),
+                "counts": c.counts,
+            })),
+            "watermark": watermark.as_ref().map(|w| w.changed_since.to_string()),
+            "escrow": escrow,
+            "pending_approval": pending.iter().map(|c| c.0).collect::<Vec<_>>(),
+            "next_run": next_run,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("job state:  {state_text}");
+    match last {
+        Some(c) => {
+            let n = &c.counts;
+            println!(
+                "last cycle: {} ({}) {} — started {}",
+                c.id,
+                c.kind.as_str(),
+                crate::cmd::sync::status_text(&c.status),
+                c.started_at
+            );
+            println!(
+                "            imported {}, in scope {}, written {}, unchanged {}, skipped {}, failed {}",
+                n.imported, n.in_scope, n.written, n.unchanged, n.skipped, n.failed
+            );
+        }
+        None => println!("last cycle: none"),
+    }
+    println!(
+        "watermark:  {}",
+        watermark
+            .map(|w| w.changed_since.to_string())
+            .unwrap_or_else(|| "none (the next cycle is initial)".into())
+    );
+    println!("escrow:     {escrow} object(s) waiting for retry");
+    println!("next run:   {next_run}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,97 @@
+//! `exo-writeback sync [--full]`: one cycle — initial when there is no watermark, else delta;
+//! `--full` forces a full reconcile.
+
+use std::process::ExitCode;
+
+use exo_writeback_core::provisioning::CycleStatus;
+use exo_writeback_engine::{CycleMode, CycleReport};
+use serde_json::json;
+
+use crate::adapters::{self, ConfigArg};
+use crate::config::init_logging;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Run a full reconcile (every mailbox; corrects on-premises drift).
+    #[arg(long)]
+    pub full: bool,
+    /// Print the cycle report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn report_json(r: &CycleReport) -> serde_json::Value {
+    json!({
+        "cycle": r.cycle.0,
+        "kind": r.kind.as_str(),
+        "status": status_text(&r.status),
+        "counts": r.counts,
+        "removing": r.removing,
+        "watermark": r.watermark.as_ref().map(|w| w.changed_since.to_string()),
+    })
+}
+
+pub fn status_text(s: &CycleStatus) -> String {
+    match s {
+        CycleStatus::Running => "Running".into(),
+        CycleStatus::Completed => "Completed".into(),
+        CycleStatus::ThresholdExceeded => "ThresholdExceeded".into(),
+        CycleStatus::Quarantined { reason } => format!("Quarantined: {reason}"),
+        CycleStatus::Failed { reason } => format!("Failed: {reason}"),
+        CycleStatus::Interrupted => "Interrupted".into(),
+    }
+}
+
+pub fn print_report(r: &CycleReport) {
+    let c = &r.counts;
+    println!(
+        "cycle {} ({}): {} — imported {}, in scope {}, written {}, unchanged {}, skipped {}, failed {}",
+        r.cycle,
+        r.kind.as_str(),
+        status_text(&r.status),
+        c.imported,
+        c.in_scope,
+        c.written,
+        c.unchanged,
+        c.skipped,
+        c.failed
+    );
+    if r.status == CycleStatus::ThresholdExceeded {
+        println!(
+            "held: {} objects would lose values; nothing was written. Review with `exo-writeback preview`, apply with `exo-writeback approve {}`.",
+            r.removing, r.cycle
+        );
+    }
+    if let Some(w) = &r.watermark {
+        println!("watermark: {}", w.changed_since);
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = adapters::load_config(&args.config.config)?;
+    let mut engine = adapters::engine(&config).await?;
+    if !args.json {
+        adapters::attach_progress(&mut engine);
+    }
+    adapters::cancel_on_signals(&engine);
+    let mode = if args.full {
+        CycleMode::Full
+    } else {
+        CycleMode::Auto
+    };
+    let report = engine.run_cycle(mode).await?;
+    adapters::purge_old_logs(&mut engine.store, config.sync.log_retention_days);
+    if args.json {
+        println!("{}", report_json(&report));
+    } else {
+        print_report(&report);
+    }
+    Ok(match report.status {
+        CycleStatus::Completed if report.counts.failed == 0 => ExitCode::SUCCESS,
+        CycleStatus::Completed | CycleStatus::ThresholdExceeded => ExitCode::from(1),
+        _ => ExitCode::from(1),
+    })
+}
