@@ -186,6 +186,13 @@ impl AdConnection {
             _ => vec![self.base_dn.clone()],
         }
     }
+    /// `dn` lies within one of the search bases (case-insensitive DN comparison).
+    pub fn in_search_bases(&self, dn: &str) -> bool {
+        self.search_bases()
+            .iter()
+            .any(|base| exo_writeback_core::ldap_text::is_within(dn, base))
+    }
+
     pub fn stats(&self) -> AdStats {
         let c = &self.counters;
         AdStats {

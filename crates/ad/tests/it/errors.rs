@@ -149,6 +149,18 @@ async fn plain_ldap_is_refused_unless_allowed() {
     assert!(matches!(err, AdError::InsecureRefused { .. }), "{err:?}");
     assert!(err.to_string().contains("allow_insecure_ldap"));
 
+    // Allowed, the plain connection is made; the lab DC (Samba's default) then refuses a
+    // simple bind without TLS, and the error says so.
+    config.allow_insecure_ldap = true;
+    let err = connect_err(&config, &dc.password()).await;
+    match &err {
+        AdError::BindRefused { code: 8, .. } => {
+            assert!(err.to_string().contains("strongerAuthRequired"), "{err}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    config.allow_insecure_ldap = false;
+
     // StartTLS on the same port is verified TLS.
     config.starttls = true;
     let conn = AdConnection::connect(&config, Secret::new(dc.password()))

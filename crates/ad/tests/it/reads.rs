@@ -33,6 +33,10 @@ async fn connects_and_reads_root_dse_identity_and_schema() {
             .any(|c| c == "1.2.840.113556.1.4.319")
     );
 
+    assert_eq!(conn.search_bases(), vec![dc.base_dn.clone()]);
+    assert!(conn.in_search_bases(&format!("cn=X,CN=Users,{}", dc.base_dn.to_lowercase())));
+    assert!(!conn.in_search_bases("CN=X,DC=elsewhere,DC=test"));
+
     let schema = conn.schema().await.unwrap();
     assert!(schema.len() > 1000, "{} attributes", schema.len());
     let guid = schema.get("objectguid").unwrap();
