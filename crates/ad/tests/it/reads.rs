@@ -208,3 +208,72 @@ async fn reconnects_after_a_dropped_connection() {
     );
     conn.delete(&dn).await.unwrap();
 }
+
+#[tokio::test]
+async fn subtree_search_from_the_domain_root_skips_referrals() {
+    let dc = LabDc::shared();
+    let conn = connect(dc).await;
+    // The domain root holds references to other partitions (e.g. DomainDnsZones/
+    // Configuration); they are not chased and do not break the search.
+    let found = conn
+        .search(
+            &dc.base_dn,
+            SearchScope::Subtree,
+            "(sAMAccountName=Administrator)",
+            &["cn"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].attributes.get("cn"), &[text("Administrator")]);
+}
+
+#[tokio::test]
+async fn find_by_attribute_stays_within_the_search_bases() {
+    let dc = LabDc::shared();
+    let admin = connect(dc).await;
+    let marker = unique("scoped");
+    let ou = format!("OU={},{}", unique("scope-ou"), dc.base_dn);
+    let mut attrs = exo_writeback_core::directory::Attributes::new();
+    attrs.insert("objectClass", vec![text("organizationalUnit")]);
+    admin.add(&ou, &attrs).await.unwrap();
+    let inside = format!("CN=inside,{ou}");
+    let mut contact = exo_writeback_core::directory::Attributes::new();
+    contact.insert("objectClass", vec![text("contact")]);
+    contact.insert("description", vec![text(&marker)]);
+    admin.add(&inside, &contact).await.unwrap();
+    let outside = new_contact(
+        &admin,
+        &unique("outside"),
+        &[("description", vec![text(&marker)])],
+    )
+    .await;
+
+    assert_eq!(
+        admin
+            .find_by_attribute("description", &text(&marker), &["cn"])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let mut config = crate::lab_config(dc);
+    config.search_bases = Some(vec![ou.clone()]);
+    let scoped = exo_writeback_ad::AdConnection::connect(
+        &config,
+        exo_writeback_core::secret::Secret::new(dc.password()),
+    )
+    .await
+    .unwrap();
+    let found = scoped
+        .find_by_attribute("description", &text(&marker), &["cn"])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(exo_writeback_core::ldap_text::dn_eq(&found[0].dn, &inside));
+    assert!(scoped.in_search_bases(&inside) && !scoped.in_search_bases(&outside));
+    admin.delete(&inside).await.unwrap();
+    admin.delete(&ou).await.unwrap();
+    admin.delete(&outside).await.unwrap();
+}
