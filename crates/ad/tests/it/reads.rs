@@ -277,3 +277,45 @@ async fn find_by_attribute_stays_within_the_search_bases() {
     admin.delete(&ou).await.unwrap();
     admin.delete(&outside).await.unwrap();
 }
+
+/// A real drop: the DC is stopped and started again on the same address (lab/down, lab/up).
+/// The connection object notices on its next operation and reconnects by itself.
+#[tokio::test]
+async fn reconnects_after_the_dc_restarts() {
+    let dc = LabDc::start(exo_writeback_testlab::LabOptions::default()).expect("start a DC");
+    let conn = connect(&dc).await;
+    let dn = format!("CN=Administrator,CN=Users,{}", dc.base_dn);
+    assert!(conn.read_by_dn(&dn, &["cn"]).await.unwrap().is_some());
+
+    let lab = LabDc::repo_root().join("lab");
+    let down = Command::new(lab.join("down"))
+        .arg(&dc.dir)
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let err = conn.read_by_dn(&dn, &["cn"]).await.unwrap_err();
+    assert!(
+        matches!(err, exo_writeback_ad::AdError::Unreachable { .. }),
+        "while the DC is down: {err:?}"
+    );
+    let up = Command::new(lab.join("up"))
+        .args(["--max-runtime", "600", "--watch-pid"])
+        .arg(std::process::id().to_string())
+        .arg(&dc.dir)
+        .arg(&dc.addr)
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+
+    let before = conn.stats().connects;
+    assert!(conn.read_by_dn(&dn, &["cn"]).await.unwrap().is_some());
+    assert_eq!(conn.stats().connects, before + 1);
+}
