@@ -1,0 +1,480 @@
+//! The subset of OPATH (`-Filter`) the emulator understands.
+//!
+//! `Property -op Value` comparisons joined by `-and` / `-or`, optionally parenthesised.
+//! Operators: `-eq -ne -ge -gt -le -lt`. Values: `'single quoted'` (with `''` for a quote),
+//! `"double quoted"`, `$true`, `$false`, `$null`, or a bare word. Properties:
+//! `WhenChangedUTC`/`WhenChanged`/`WhenCreatedUTC` (dates), `IsExchangeCloudManaged`,
+//! `IsDirSynced`, `HiddenFromAddressListsEnabled` (booleans), `RecipientTypeDetails`,
+//! `CustomAttribute1..15`, `PrimarySmtpAddress`, `UserPrincipalName`, `Alias`,
+//! `DisplayName`, `ExternalDirectoryObjectId` (strings, compared case-insensitively).
+
+use jiff::Timestamp;
+
+use crate::mailbox::SimMailbox;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Ge,
+    Gt,
+    Le,
+    Lt,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prop {
+    WhenChanged,
+    WhenCreated,
+    IsExchangeCloudManaged,
+    IsDirSynced,
+    HiddenFromAddressListsEnabled,
+    RecipientTypeDetails,
+    CustomAttribute(u8),
+    PrimarySmtpAddress,
+    UserPrincipalName,
+    Alias,
+    DisplayName,
+    ExternalDirectoryObjectId,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    Date(Timestamp),
+    Bool(bool),
+    Str(String),
+    Null,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Cmp(Prop, Op, Operand),
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+}
+
+/// Why a filter was refused; `position` is 1-based like Exchange's message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message} at position {position}")]
+pub struct FilterError {
+    pub message: String,
+    pub position: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    LParen,
+    RParen,
+    Dash(String),
+    Var(String),
+    Quoted(String),
+    Word(String),
+}
+
+fn lex(input: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let err = |m: &str, p: usize| FilterError {
+        message: m.to_string(),
+        position: p + 1,
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let start = i;
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '(' => {
+                out.push((start, Tok::LParen));
+                i += 1;
+            }
+            ')' => {
+                out.push((start, Tok::RParen));
+                i += 1;
+            }
+            '\'' | '"' => {
+                let q = c;
+                i += 1;
+                let mut s = String::new();
+                loop {
+                    match chars.get(i) {
+                        None => return Err(err("Unterminated string", start)),
+                        Some(&ch) if ch == q => {
+                            if chars.get(i + 1) == Some(&q) {
+                                s.push(q);
+                                i += 2;
+                            } else {
+                                i += 1;
+                                break;
+                            }
+                        }
+                        Some(&ch) => {
+                            s.push(ch);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push((start, Tok::Quoted(s)));
+            }
+            '-' | '$' => {
+                i += 1;
+                let mut s = String::new();
+                while let Some(&ch) = chars.get(i) {
+                    if ch.is_alphanumeric() || ch == '_' {
+                        s.push(ch);
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                if s.is_empty() {
+                    return Err(err("Unexpected character", start));
+                }
+                out.push((start, if c == '-' { Tok::Dash(s) } else { Tok::Var(s) }));
+            }
+            _ => {
+                let mut s = String::new();
+                while let Some(&ch) = chars.get(i) {
+                    if ch.is_whitespace() || ch == '(' || ch == ')' {
+                        break;
+                    }
+                    s.push(ch);
+                    i += 1;
+                }
+                out.push((start, Tok::Word(s)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<(usize, Tok)>,
+    pos: usize,
+    len: usize,
+}
+
+impl Parser {
+    fn here(&self) -> usize {
+        self.toks.get(self.pos).map(|t| t.0).unwrap_or(self.len) + 1
+    }
+    fn err(&self, m: &str) -> FilterError {
+        FilterError {
+            message: m.to_string(),
+            position: self.here(),
+        }
+    }
+    fn peek_dash(&self, word: &str) -> bool {
+        matches!(self.toks.get(self.pos), Some((_, Tok::Dash(w))) if w.eq_ignore_ascii_case(word))
+    }
+    fn or(&mut self) -> Result<Filter, FilterError> {
+        let mut left = self.and()?;
+        while self.peek_dash("or") {
+            self.pos += 1;
+            let right = self.and()?;
+            left = Filter::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+    fn and(&mut self) -> Result<Filter, FilterError> {
+        let mut left = self.unary()?;
+        while self.peek_dash("and") {
+            self.pos += 1;
+            let right = self.unary()?;
+            left = Filter::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+    fn unary(&mut self) -> Result<Filter, FilterError> {
+        if self.peek_dash("not") {
+            self.pos += 1;
+            return Ok(Filter::Not(Box::new(self.unary()?)));
+        }
+        match self.toks.get(self.pos).cloned() {
+            Some((_, Tok::LParen)) => {
+                self.pos += 1;
+                let f = self.or()?;
+                match self.toks.get(self.pos) {
+                    Some((_, Tok::RParen)) => {
+                        self.pos += 1;
+                        Ok(f)
+                    }
+                    _ => Err(self.err("Missing closing parenthesis")),
+                }
+            }
+            Some((_, Tok::Word(name))) => {
+                let prop = prop_named(&name).ok_or_else(|| FilterError {
+                    message: format!("The property '{name}' is not supported by this filter"),
+                    position: self.here(),
+                })?;
+                self.pos += 1;
+                let op = match self.toks.get(self.pos) {
+                    Some((_, Tok::Dash(o))) => match o.to_ascii_lowercase().as_str() {
+                        "eq" => Op::Eq,
+                        "ne" => Op::Ne,
+                        "ge" => Op::Ge,
+                        "gt" => Op::Gt,
+                        "le" => Op::Le,
+                        "lt" => Op::Lt,
+                        _ => return Err(self.err("Unsupported operator")),
+                    },
+                    _ => return Err(self.err("Expected a comparison operator")),
+                };
+                self.pos += 1;
+                let raw = match self.toks.get(self.pos).cloned() {
+                    Some((_, Tok::Quoted(s))) | Some((_, Tok::Word(s))) => RawOperand::Text(s),
+                    Some((_, Tok::Var(v))) => match v.to_ascii_lowercase().as_str() {
+                        "true" => RawOperand::Bool(true),
+                        "false" => RawOperand::Bool(false),
+                        "null" => RawOperand::Null,
+                        _ => return Err(self.err("Variables are not supported")),
+                    },
+                    _ => return Err(self.err("Expected a value")),
+                };
+                let operand = typed_operand(&prop, raw).map_err(|m| self.err(&m))?;
+                self.pos += 1;
+                Ok(Filter::Cmp(prop, op, operand))
+            }
+            _ => Err(self.err("Expected a property name")),
+        }
+    }
+}
+
+enum RawOperand {
+    Text(String),
+    Bool(bool),
+    Null,
+}
+
+fn prop_named(name: &str) -> Option<Prop> {
+    let l = name.to_ascii_lowercase();
+    if let Some(n) = l.strip_prefix("customattribute") {
+        let n: u8 = n.parse().ok()?;
+        return (1..=15).contains(&n).then_some(Prop::CustomAttribute(n));
+    }
+    Some(match l.as_str() {
+        "whenchangedutc" | "whenchanged" => Prop::WhenChanged,
+        "whencreatedutc" | "whencreated" => Prop::WhenCreated,
+        "isexchangecloudmanaged" => Prop::IsExchangeCloudManaged,
+        "isdirsynced" => Prop::IsDirSynced,
+        "hiddenfromaddresslistsenabled" => Prop::HiddenFromAddressListsEnabled,
+        "recipienttypedetails" => Prop::RecipientTypeDetails,
+        "primarysmtpaddress" => Prop::PrimarySmtpAddress,
+        "userprincipalname" => Prop::UserPrincipalName,
+        "alias" => Prop::Alias,
+        "displayname" => Prop::DisplayName,
+        "externaldirectoryobjectid" => Prop::ExternalDirectoryObjectId,
+        _ => return None,
+    })
+}
+
+/// Parses the dates OPATH accepts here: ISO 8601 (no offset = UTC) and the en-US
+/// `M/d/yyyy H:mm:ss` form PowerShell produces from `[datetime]` (taken as UTC).
+pub fn parse_filter_date(s: &str) -> Option<Timestamp> {
+    let s = s.trim();
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Some(t);
+    }
+    if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
+        return dt
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp());
+    }
+    for fmt in ["%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y"] {
+        if let Ok(dt) = jiff::civil::DateTime::strptime(fmt, s) {
+            return dt
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .ok()
+                .map(|z| z.timestamp());
+        }
+        if let Ok(d) = jiff::civil::Date::strptime(fmt, s) {
+            return d
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .ok()
+                .map(|z| z.timestamp());
+        }
+    }
+    None
+}
+
+fn typed_operand(prop: &Prop, raw: RawOperand) -> Result<Operand, String> {
+    match (prop, raw) {
+        (_, RawOperand::Null) => Ok(Operand::Null),
+        (Prop::WhenChanged | Prop::WhenCreated, RawOperand::Text(s)) => parse_filter_date(&s)
+            .map(Operand::Date)
+            .ok_or_else(|| format!("The value '{s}' could not be converted to a date")),
+        (
+            Prop::IsExchangeCloudManaged | Prop::IsDirSynced | Prop::HiddenFromAddressListsEnabled,
+            RawOperand::Bool(b),
+        ) => Ok(Operand::Bool(b)),
+        (
+            Prop::IsExchangeCloudManaged | Prop::IsDirSynced | Prop::HiddenFromAddressListsEnabled,
+            RawOperand::Text(s),
+        ) => match s.to_ascii_lowercase().as_str() {
+            "true" | "$true" => Ok(Operand::Bool(true)),
+            "false" | "$false" => Ok(Operand::Bool(false)),
+            _ => Err(format!(
+                "The value '{s}' could not be converted to a boolean"
+            )),
+        },
+        (Prop::RecipientTypeDetails, RawOperand::Text(s)) => {
+            crate::mailbox::RecipientKind::from_details(&s)
+                .map(|k| Operand::Str(k.details().to_string()))
+                .ok_or_else(|| format!("The value '{s}' is not a valid RecipientTypeDetails"))
+        }
+        (_, RawOperand::Text(s)) => Ok(Operand::Str(s)),
+        (_, RawOperand::Bool(_)) => Err("A boolean cannot be compared with this property".into()),
+    }
+}
+
+/// Parses a filter string.
+pub fn parse(input: &str) -> Result<Filter, FilterError> {
+    let toks = lex(input)?;
+    if toks.is_empty() {
+        return Err(FilterError {
+            message: "Empty filter".into(),
+            position: 1,
+        });
+    }
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        len: input.chars().count(),
+    };
+    let f = p.or()?;
+    if p.pos != p.toks.len() {
+        return Err(p.err("Unexpected text after the filter"));
+    }
+    Ok(f)
+}
+
+fn cmp<T: PartialOrd>(a: &T, op: Op, b: &T) -> bool {
+    match op {
+        Op::Eq => a == b,
+        Op::Ne => a != b,
+        Op::Ge => a >= b,
+        Op::Gt => a > b,
+        Op::Le => a <= b,
+        Op::Lt => a < b,
+    }
+}
+
+impl Filter {
+    /// True when the mailbox matches.
+    pub fn matches(&self, m: &SimMailbox) -> bool {
+        match self {
+            Filter::And(a, b) => a.matches(m) && b.matches(m),
+            Filter::Or(a, b) => a.matches(m) || b.matches(m),
+            Filter::Not(a) => !a.matches(m),
+            Filter::Cmp(prop, op, operand) => {
+                let text = |v: &str| -> bool {
+                    match operand {
+                        Operand::Null => cmp(&v.is_empty(), *op, &true),
+                        Operand::Str(s) => cmp(&v.to_lowercase(), *op, &s.to_lowercase()),
+                        _ => false,
+                    }
+                };
+                match prop {
+                    Prop::WhenChanged | Prop::WhenCreated => {
+                        let v = if *prop == Prop::WhenChanged {
+                            m.when_changed
+                        } else {
+                            m.when_created
+                        };
+                        match operand {
+                            Operand::Date(d) => cmp(&v, *op, d),
+                            _ => false,
+                        }
+                    }
+                    Prop::IsExchangeCloudManaged
+                    | Prop::IsDirSynced
+                    | Prop::HiddenFromAddressListsEnabled => {
+                        let v = match prop {
+                            Prop::IsExchangeCloudManaged => m.is_exchange_cloud_managed,
+                            Prop::IsDirSynced => m.is_dir_synced,
+                            _ => m.hidden_from_address_lists_enabled,
+                        };
+                        match operand {
+                            Operand::Bool(b) => cmp(&v, *op, b),
+                            _ => false,
+                        }
+                    }
+                    Prop::RecipientTypeDetails => text(m.kind.details()),
+                    Prop::CustomAttribute(n) => text(m.custom_attribute(*n)),
+                    Prop::PrimarySmtpAddress => text(m.primary_smtp_address()),
+                    Prop::UserPrincipalName => text(&m.user_principal_name),
+                    Prop::Alias => text(&m.alias),
+                    Prop::DisplayName => text(&m.display_name),
+                    Prop::ExternalDirectoryObjectId => text(&m.external_directory_object_id),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn mailbox() -> SimMailbox {
+        let t: Timestamp = "2024-04-10T08:56:22Z".parse().unwrap();
+        let mut m = SimMailbox::new(Uuid::from_u128(1), "jdoe", "j.doe@contoso.com", t);
+        m.is_dir_synced = true;
+        m.is_exchange_cloud_managed = true;
+        m.set_custom_attribute(1, "O'Brien");
+        m
+    }
+
+    #[test]
+    fn filters_match_as_exchange_would() {
+        let m = mailbox();
+        let cases: &[(&str, bool)] = &[
+            ("WhenChangedUTC -ge '2024-04-10T08:56:22Z'", true),
+            ("WhenChangedUTC -gt '2024-04-10T08:56:22Z'", false),
+            ("WhenChangedUTC -lt '2024-04-11'", true),
+            ("WhenChanged -le '04/10/2024 08:56:22'", true),
+            ("IsExchangeCloudManaged -eq $true", true),
+            ("IsDirSynced -ne $true", false),
+            (
+                "(IsDirSynced -eq $true) -and (RecipientTypeDetails -eq 'UserMailbox')",
+                true,
+            ),
+            (
+                "IsDirSynced -eq $false -or RecipientTypeDetails -eq 'usermailbox'",
+                true,
+            ),
+            (
+                "RecipientTypeDetails -ne 'SharedMailbox' -and IsDirSynced -eq $false",
+                false,
+            ),
+            ("CustomAttribute1 -eq 'O''Brien'", true),
+            ("CustomAttribute2 -eq $null", true),
+            ("-not (IsDirSynced -eq $true)", false),
+        ];
+        for (f, expect) in cases {
+            let parsed = parse(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+            assert_eq!(parsed.matches(&m), *expect, "{f}");
+        }
+    }
+
+    #[test]
+    fn bad_filters_are_refused_with_a_position() {
+        let cases: &[(&str, usize)] = &[
+            ("Foo -eq 'x'", 1),
+            ("IsDirSynced -like $true", 13),
+            ("IsDirSynced -eq", 16),
+            ("(IsDirSynced -eq $true", 23),
+            ("WhenChangedUTC -ge 'yesterday'", 20),
+            ("RecipientTypeDetails -eq 'Robot'", 26),
+            ("CustomAttribute1 -eq 'unterminated", 22),
+            ("", 1),
+        ];
+        for (f, pos) in cases {
+            let e = parse(f).expect_err(f);
+            assert_eq!(e.position, *pos, "{f}: {e}");
+        }
+    }
+}
