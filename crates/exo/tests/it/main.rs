@@ -4,3 +4,4 @@
 mod assertion;
 mod certs;
 mod fixtures;
+mod sim;
