@@ -1,0 +1,171 @@
+//! Shared helpers: start an emulator, get tokens, call InvokeCommand.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use exo_sim::{SeedSpec, SimConfig, SimHandle, spawn};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub const TENANT: &str = "contoso.onmicrosoft.com";
+pub const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+pub const SECRET: &str = "s3cret~value";
+pub const CERT_PEM: &str = include_str!("fixtures/client.crt");
+pub const KEY_PEM: &str = include_str!("fixtures/client.key");
+pub const OTHER_KEY_PEM: &str = include_str!("fixtures/other.key");
+
+pub struct Sim {
+    pub handle: SimHandle,
+    pub http: reqwest::Client,
+}
+
+pub fn config(seed: usize) -> SimConfig {
+    SimConfig {
+        tenant: TENANT.into(),
+        client_id: CLIENT_ID.into(),
+        client_secret: Some(SECRET.into()),
+        client_cert_pem: Some(CERT_PEM.into()),
+        seed: (seed > 0).then(|| SeedSpec {
+            count: seed,
+            seed: 7,
+            ..SeedSpec::default()
+        }),
+        ..SimConfig::default()
+    }
+}
+
+pub async fn start(seed: usize) -> Sim {
+    start_with(config(seed)).await
+}
+
+pub async fn start_with(config: SimConfig) -> Sim {
+    let handle = spawn(config).await.expect("emulator starts");
+    Sim {
+        handle,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Sim {
+    pub fn base(&self) -> String {
+        self.handle.base_url()
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("{}/{TENANT}/oauth2/v2.0/token", self.base())
+    }
+
+    pub fn invoke_url(&self) -> String {
+        format!("{}/adminapi/beta/{TENANT}/InvokeCommand", self.base())
+    }
+
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.token_url())
+            .form(form)
+            .send()
+            .await
+            .expect("token endpoint answers")
+    }
+
+    pub async fn token(&self) -> String {
+        let r = self
+            .token_request(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT_ID),
+                ("client_secret", SECRET),
+                ("scope", "https://outlook.office365.com/.default"),
+            ])
+            .await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// POSTs a CmdletInput to `url` (InvokeCommand or a nextLink).
+    pub async fn invoke_at(
+        &self,
+        url: &str,
+        token: &str,
+        cmdlet: &str,
+        params: Value,
+        page: Option<usize>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .header("X-CmdletName", cmdlet)
+            .header("X-AnchorMailbox", format!("UPN:SystemMailbox@{TENANT}"))
+            .json(&json!({"CmdletInput": {"CmdletName": cmdlet, "Parameters": params}}));
+        if let Some(n) = page {
+            req = req.header("Prefer", format!("odata.maxpagesize={n}"));
+        }
+        req.send().await.expect("InvokeCommand answers")
+    }
+
+    pub async fn invoke(&self, token: &str, cmdlet: &str, params: Value) -> (u16, Value) {
+        let r = self
+            .invoke_at(&self.invoke_url(), token, cmdlet, params, None)
+            .await;
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        (status, v)
+    }
+
+    /// Follows nextLinks; returns every record and the number of pages.
+    pub async fn get_all(&self, token: &str, params: Value, page: usize) -> (Vec<Value>, usize) {
+        let mut url = self.invoke_url();
+        let mut out = Vec::new();
+        let mut pages = 0;
+        loop {
+            let r = self
+                .invoke_at(&url, token, "Get-Mailbox", params.clone(), Some(page))
+                .await;
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().await.unwrap();
+            pages += 1;
+            out.extend(v["value"].as_array().unwrap().iter().cloned());
+            match v["@odata.nextLink"].as_str() {
+                Some(next) => url = next.to_string(),
+                None => break,
+            }
+        }
+        (out, pages)
+    }
+}
+
+/// DER of the test certificate.
+pub fn cert_der() -> Vec<u8> {
+    let b64: String = CERT_PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    STANDARD.decode(b64).unwrap()
+}
+
+pub struct Assertion<'a> {
+    pub key_pem: &'a str,
+    pub aud: String,
+    pub iss: &'a str,
+    pub exp_offset: i64,
+    pub x5t_s256: Option<String>,
+}
+
+impl Assertion<'_> {
+    pub fn sign(&self) -> String {
+        let now = jiff::Timestamp::now().as_second();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.x5t_s256 = self
+            .x5t_s256
+            .clone()
+            .or_else(|| Some(URL_SAFE_NO_PAD.encode(Sha256::digest(cert_der()))));
+        let claims = json!({
+            "aud": self.aud, "iss": self.iss, "sub": self.iss,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "nbf": now - 10, "iat": now - 10, "exp": now + self.exp_offset,
+        });
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(self.key_pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the emulator over real HTTP.
+
+mod common;
+mod faults;
+mod get_mailbox;
+mod process;
+mod scale;
+mod seeding;
+mod set_mailbox;
+mod token;
