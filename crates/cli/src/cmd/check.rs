@@ -70,11 +70,28 @@ pub struct ProfileReport {
 }
 
 /// The Exchange Online half.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct ExoReport {
     pub ok: bool,
     pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Mailboxes read in the sample (at most [`EXO_SAMPLE`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailboxes_sampled: Option<usize>,
+    /// Whether the tenant has more mailboxes than the sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub more_mailboxes: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_mailbox: Option<String>,
 }
+
+/// How many mailboxes `check` reads from Exchange Online.
+pub const EXO_SAMPLE: usize = 100;
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
@@ -88,12 +105,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None
     };
     let exo = if check_exo {
-        // The Exchange Online half arrives with its connector.
-        Some(ExoReport {
-            // Skipped, not failed, unless it was asked for alone.
-            ok: args.only != Some(Side::Exo),
-            status: "Exchange Online check not configured".into(),
-        })
+        Some(check_exo_side(&config, args.only == Some(Side::Exo)).await)
     } else {
         None
     };
@@ -153,6 +165,59 @@ async fn check_ad_side(config: &Config) -> AdReport {
         }
         Err(e) => report.error = Some(format!("cannot read the schema: {e}")),
     }
+    report
+}
+
+/// Gets a token and reads a sample of mailboxes (one result page at most).
+async fn check_exo_side(config: &Config, asked_alone: bool) -> ExoReport {
+    use futures::StreamExt;
+    let Some(exo) = &config.exo else {
+        return ExoReport {
+            // Skipped, not failed, unless it was asked for alone.
+            ok: !asked_alone,
+            status: "not configured (no [exo] section)".into(),
+            ..ExoReport::default()
+        };
+    };
+    let mut report = ExoReport {
+        tenant: Some(exo.tenant.clone()),
+        ..ExoReport::default()
+    };
+    let fail = |mut report: ExoReport, status: &str, e: &dyn std::fmt::Display| {
+        report.status = status.into();
+        report.error = Some(e.to_string());
+        report
+    };
+    let client = match exo_writeback_exo::ExoClient::from_config(exo) {
+        Ok(c) => c,
+        Err(e) => return fail(report, "FAILED: configuration", &e),
+    };
+    report.endpoint = Some(client.endpoint().to_string());
+    if let Err(e) = client.check_token().await {
+        return fail(report, "FAILED: no access token", &e);
+    }
+    let mut sample = client.mailboxes(None).take(EXO_SAMPLE + 1);
+    let mut read = 0usize;
+    while let Some(item) = sample.next().await {
+        match item {
+            Ok(m) => {
+                read += 1;
+                if report.first_mailbox.is_none() {
+                    report.first_mailbox = m.primary_smtp_address.or(m.user_principal_name);
+                }
+            }
+            // One odd record does not fail the check; it is reported.
+            Err(e) if e.is_record_error() => {
+                read += 1;
+                report.error.get_or_insert_with(|| e.to_string());
+            }
+            Err(e) => return fail(report, "FAILED: cannot read mailboxes", &e),
+        }
+    }
+    report.mailboxes_sampled = Some(read.min(EXO_SAMPLE));
+    report.more_mailboxes = Some(read > EXO_SAMPLE);
+    report.ok = true;
+    report.status = "OK".into();
     report
 }
 
@@ -217,6 +282,25 @@ fn render(report: &Report) -> String {
     }
     if let Some(exo) = &report.exo {
         out.push_str(&format!("Exchange Online: {}\n", exo.status));
+        let mut field = |name: &str, value: Option<String>| {
+            if let Some(v) = value {
+                out.push_str(&format!("  {name}: {v}\n"));
+            }
+        };
+        field("tenant", exo.tenant.clone());
+        field("endpoint", exo.endpoint.clone());
+        field("error", exo.error.clone());
+        field(
+            "mailboxes",
+            exo.mailboxes_sampled.map(|n| {
+                if exo.more_mailboxes == Some(true) {
+                    format!("more than {n} (read a sample of {n})")
+                } else {
+                    format!("{n}")
+                }
+            }),
+        );
+        field("first mailbox", exo.first_mailbox.clone());
     }
     out
 }

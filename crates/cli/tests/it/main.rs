@@ -1,4 +1,5 @@
 //! Integration tests of the exo-writeback binary: one module per subcommand.
 
 mod check;
+mod check_exo;
 mod expr;

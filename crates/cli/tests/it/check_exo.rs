@@ -1,0 +1,105 @@
+//! `exo-writeback check --only exo` against the Exchange Online emulator.
+
+use std::process::Command;
+
+use exo_sim::{SeedSpec, SimConfig};
+
+const SECRET: &str = "cli-check-secret-Vb8~x";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn check_exo(base: &str, secret: &str, extra: &[&str]) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret_file = dir.path().join("exo-secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).expect("write");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ad]\nurl = \"ldaps://127.0.0.9\"\nbind_dn = \"a@b\"\npassword_env = \"EXO_WB_UNUSED\"\n\n\
+             [exo]\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"cli-app\"\n\
+             client_secret_file = {:?}\nlogin_base = \"{base}\"\napi_base = \"{base}\"\n\
+             allow_insecure_http = true\n",
+            secret_file.display().to_string()
+        ),
+    )
+    .expect("write");
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .args(["--only", "exo"])
+            .args(&extra)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run exo-writeback")
+    })
+    .await
+    .expect("join");
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run
+}
+
+async fn sim(count: usize) -> exo_sim::SimHandle {
+    exo_sim::spawn(SimConfig {
+        client_id: "cli-app".into(),
+        client_secret: Some(SECRET.into()),
+        seed: Some(SeedSpec {
+            count,
+            ..SeedSpec::default()
+        }),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("emulator")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_only_exo_gets_a_token_and_reads_mailboxes() {
+    let sim = sim(3).await;
+    let run = check_exo(&sim.base_url(), SECRET, &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Exchange Online: OK"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("tenant: contoso.onmicrosoft.com"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("mailboxes: 3\n"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("AD ("),
+        "the AD side is not checked: {}",
+        run.stdout
+    );
+
+    let json = check_exo(&sim.base_url(), SECRET, &["--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("json report");
+    assert_eq!(v["exo"]["mailboxes_sampled"], 3);
+    assert_eq!(v["exo"]["more_mailboxes"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_only_exo_reports_a_refused_secret_without_printing_it() {
+    let sim = sim(1).await;
+    let wrong = "wrong-cli-secret-Qz1~never-print";
+    let run = check_exo(&sim.base_url(), wrong, &[]).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("FAILED: no access token"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(wrong) && !run.stderr.contains(wrong));
+    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+}
