@@ -289,25 +289,28 @@ impl ExoClient {
             }
             Some(Err(e)) => return Err(e),
         };
-        let list = |key: &str| -> Result<Vec<String>, ExoError> {
-            match record.get(key) {
-                None | Some(Value::Null) => Ok(Vec::new()),
-                Some(Value::Array(items)) => Ok(items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()),
-                Some(_) => Err(ExoError::MalformedRecord {
-                    mailbox: identity.to_owned(),
-                    problem: format!("{key} is not a list"),
-                }),
-            }
+        junk_email_from_record(identity, &record).map(Some)
+    }
+
+    /// Fills the hybrid profile's safelist hashes of `mailbox` from its junk email
+    /// configuration (one extra request per mailbox). A mailbox without a configuration (never
+    /// opened in Outlook) keeps `None`. See PROTOCOL.md §5: the hash format is not confirmed by
+    /// Microsoft's public documentation.
+    pub async fn fill_safelist_hashes(&self, mailbox: &mut Mailbox) -> Result<(), ExoError> {
+        let Some(identity) = mailbox
+            .external_directory_object_id
+            .clone()
+            .or_else(|| mailbox.primary_smtp_address.clone())
+            .or_else(|| mailbox.user_principal_name.clone())
+        else {
+            return Ok(());
         };
-        Ok(Some(JunkEmailConfiguration {
-            trusted_senders_and_domains: list("TrustedSendersAndDomains")?,
-            blocked_senders_and_domains: list("BlockedSendersAndDomains")?,
-            trusted_recipients_and_domains: list("TrustedRecipientsAndDomains")?,
-        }))
+        if let Some(junk) = self.junk_email_configuration(&identity).await? {
+            mailbox.safe_senders_hash = junk.safe_senders_hash();
+            mailbox.blocked_senders_hash = junk.blocked_senders_hash();
+            mailbox.safe_recipients_hash = junk.safe_recipients_hash();
+        }
+        Ok(())
     }
 
     /// Sends one InvokeCommand POST with retries; returns the body of a 2xx answer.
@@ -447,6 +450,33 @@ pub fn check_next_link(endpoint: &Url, link: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// Reads the lists of a `Get-MailboxJunkEmailConfiguration` record.
+pub fn junk_email_from_record(
+    identity: &str,
+    record: &Value,
+) -> Result<JunkEmailConfiguration, ExoError> {
+    let list = |key: &str| -> Result<Vec<String>, ExoError> {
+        match record.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(items
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned)
+                .collect()),
+            Some(_) => Err(ExoError::MalformedRecord {
+                mailbox: identity.to_owned(),
+                problem: format!("{key} is not a list"),
+            }),
+        }
+    };
+    Ok(JunkEmailConfiguration {
+        trusted_senders_and_domains: list("TrustedSendersAndDomains")?,
+        blocked_senders_and_domains: list("BlockedSendersAndDomains")?,
+        trusted_recipients_and_domains: list("TrustedRecipientsAndDomains")?,
+    })
+}
+
 fn to_mailbox(record: Value) -> Result<Mailbox, ExoError> {
     mailbox_from_record(&record)
         .map_err(|(mailbox, problem)| ExoError::MalformedRecord { mailbox, problem })
@@ -508,6 +538,27 @@ impl Paging {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn junk_email_records() {
+        let rec = json!({
+            "Identity": "x",
+            "TrustedSendersAndDomains@odata.type": "#Collection(String)",
+            "TrustedSendersAndDomains": ["a@b.com", "contoso.com", ""],
+            "BlockedSendersAndDomains": null
+        });
+        let j = junk_email_from_record("x", &rec).expect("lists");
+        assert_eq!(
+            j.trusted_senders_and_domains,
+            vec!["a@b.com", "contoso.com"]
+        );
+        assert!(j.blocked_senders_and_domains.is_empty());
+        assert_eq!(j.safe_senders_hash().map(|h| h.len()), Some(8));
+        assert_eq!(j.blocked_senders_hash(), None);
+        let bad = json!({"TrustedSendersAndDomains": "a@b.com"});
+        let err = junk_email_from_record("x@y", &bad).expect_err("not a list");
+        assert!(err.to_string().contains("x@y"), "{err}");
+    }
 
     #[test]
     fn next_links_must_stay_on_the_api_origin() {

@@ -525,3 +525,33 @@ async fn logs_never_carry_secrets_or_tokens() {
     );
     assert!(!logs.contains("PRIVATE KEY"), "{logs}");
 }
+
+#[tokio::test]
+async fn a_cmdlet_the_service_rejects_is_a_clear_error() {
+    // The emulator implements Get-/Set-Mailbox only, so the junk email configuration (the
+    // safelist hash source) is refused the way the service refuses an unknown cmdlet.
+    let sim = start(1, None).await;
+    let c = client(&sim, 100);
+    let (all, _) = collect_all(&c).await;
+    let mut m = all[0].clone();
+    let err = c
+        .fill_safelist_hashes(&mut m)
+        .await
+        .expect_err("unsupported");
+    assert!(
+        matches!(
+            err,
+            ExoError::Service {
+                status: 400..=499,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("Get-MailboxJunkEmailConfiguration"),
+        "{err}"
+    );
+    assert_eq!(m.safe_senders_hash, None, "nothing invented");
+}
