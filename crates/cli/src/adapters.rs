@@ -24,7 +24,11 @@ use crate::config::Config;
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConfigArg {
     /// The configuration file.
-    #[arg(long, value_name = "FILE", default_value = "/etc/exo-writeback/exo-writeback.toml")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/exo-writeback/exo-writeback.toml"
+    )]
     pub config: PathBuf,
 }
 
@@ -40,7 +44,10 @@ fn source_error(e: ExoError) -> SourceError {
 
 impl MailboxSource for ExoSource {
     fn all(&self) -> MailboxStream {
-        self.0.mailboxes(None).map(|r| r.map_err(source_error)).boxed()
+        self.0
+            .mailboxes(None)
+            .map(|r| r.map_err(source_error))
+            .boxed()
     }
     fn changed_since(
         &self,
@@ -284,7 +291,9 @@ pub fn cancel_on_signals(engine: &RealEngine) {
         {
             let _ = tokio::signal::ctrl_c().await;
         }
-        tracing::warn!("stopping: finishing the current object; the watermark will not pass unfinished work");
+        tracing::warn!(
+            "stopping: finishing the current object; the watermark will not pass unfinished work"
+        );
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     });
 }

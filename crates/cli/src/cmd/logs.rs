@@ -43,9 +43,9 @@ fn parse_since(text: &str) -> anyhow::Result<jiff::Timestamp> {
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return Ok(t);
     }
-    let d: jiff::SignedDuration = text
-        .parse()
-        .with_context(|| format!("--since {text:?} is neither a time (2026-05-01T00:00:00Z) nor a duration (2h)"))?;
+    let d: jiff::SignedDuration = text.parse().with_context(|| {
+        format!("--since {text:?} is neither a time (2026-05-01T00:00:00Z) nor a duration (2h)")
+    })?;
     Ok(jiff::Timestamp::now()
         .checked_sub(d.abs())
         .unwrap_or(jiff::Timestamp::MIN))
@@ -130,8 +130,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Format::Table => {
             adapters::print_table(
-                &["time", "cycle", "source", "target", "action", "status", "reason", "modified"],
-                &entries.iter().map(|e| summary(e).to_vec()).collect::<Vec<_>>(),
+                &[
+                    "time", "cycle", "source", "target", "action", "status", "reason", "modified",
+                ],
+                &entries
+                    .iter()
+                    .map(|e| summary(e).to_vec())
+                    .collect::<Vec<_>>(),
             );
         }
     }

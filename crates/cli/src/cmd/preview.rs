@@ -90,7 +90,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     if !preview.items.is_empty() {
         adapters::print_table(
-            &["mailbox", "AD object", "outcome", "attribute", "old → new / reason"],
+            &[
+                "mailbox",
+                "AD object",
+                "outcome",
+                "attribute",
+                "old → new / reason",
+            ],
             &rows(&preview.items),
         );
     }

@@ -38,7 +38,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::Value::Array(list));
     } else {
         adapters::print_table(
-            &["AD attribute", "kind", "source", "values", "origin", "notes"],
+            &[
+                "AD attribute",
+                "kind",
+                "source",
+                "values",
+                "origin",
+                "notes",
+            ],
             &rows
                 .iter()
                 .map(|r| {

@@ -42,17 +42,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(obj) = v.as_object_mut() {
             obj.insert("identity".into(), report.identity.clone().into());
             obj.insert("dry_run".into(), report.dry_run.into());
-            obj.insert(
-                "on_demand_cycle".into(),
-                report.cycle.map(|c| c.0).into(),
-            );
+            obj.insert("on_demand_cycle".into(), report.cycle.map(|c| c.0).into());
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
             "provision on demand: {}{}",
             report.identity,
-            if report.dry_run { " (dry run: nothing is written)" } else { "" }
+            if report.dry_run {
+                " (dry run: nothing is written)"
+            } else {
+                ""
+            }
         );
         print_step("Import from Exchange Online", &e.steps.import);
         print_step("Determine if in scope", &e.steps.scoping);
@@ -68,7 +69,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("recommended action: {}", r.recommended_action);
         }
         if !e.modified.is_empty() {
-            println!("modified attributes{}:", if report.dry_run { " (would be)" } else { "" });
+            println!(
+                "modified attributes{}:",
+                if report.dry_run { " (would be)" } else { "" }
+            );
             for m in &e.modified {
                 println!("  {}: {}", m.attribute, describe_change(m));
             }

@@ -30,7 +30,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     loop {
         let now = jiff::Timestamp::now();
         let full_due = last_full.is_some_and(|t| now.duration_since(t) >= reconcile);
-        let mode = if full_due { CycleMode::Full } else { CycleMode::Auto };
+        let mode = if full_due {
+            CycleMode::Full
+        } else {
+            CycleMode::Auto
+        };
         match engine.run_cycle(mode).await {
             Ok(report) => {
                 if last_full.is_none() || full_due {

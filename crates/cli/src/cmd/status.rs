@@ -29,7 +29,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let escrow = store.escrow_count()?;
     let pending = store.pending_staged_cycles()?;
     let next_run = match (&state, last.and_then(|c| c.finished_at)) {
-        (JobState::ThresholdExceeded { cycle }, _) => format!("held until `exo-writeback approve {cycle}`"),
+        (JobState::ThresholdExceeded { cycle }, _) => {
+            format!("held until `exo-writeback approve {cycle}`")
+        }
         (JobState::Paused, _) => "paused".into(),
         (JobState::Quarantine { next_retry, .. }, _) => next_retry.to_string(),
         (_, Some(finished)) => finished

@@ -3,3 +3,4 @@
 mod check;
 mod check_exo;
 mod expr;
+mod engine;

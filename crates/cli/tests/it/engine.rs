@@ -1,0 +1,733 @@
+//! The writeback end to end: the real `exo-writeback` binary against a lab Samba DC and the
+//! Exchange Online emulator (in-process `exo_sim`, seeded from the DC's users as directory sync
+//! would), through the real protocols on both sides.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use exo_sim::{SimConfig, SimHandle};
+use exo_writeback_ad::{AdConfig, AdConnection, SearchScope};
+use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject};
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::profile::Profile;
+use exo_writeback_core::secret::Secret;
+use exo_writeback_testlab::{LabDc, LabOptions, MAILBOXES_OU};
+use serde_json::{Value, json};
+
+const USERS: u32 = 25;
+const SECRET: &str = "sim-client-secret-for-tests";
+const DOMAIN: &str = "contoso.example";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+}
+
+async fn exo_writeback(config: &Path, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"));
+    cmd.args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("RUST_LOG");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run exo-writeback");
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run
+}
+
+fn cn(i: u32) -> String {
+    format!("mbx{i:05}")
+}
+
+fn dn(i: u32) -> String {
+    format!("CN={},{MAILBOXES_OU}", cn(i))
+}
+
+fn edoid(i: u32) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, cn(i).as_bytes()).to_string()
+}
+
+fn texts(obj: &DirectoryObject, attr: &str) -> Vec<String> {
+    obj.attributes
+        .get(attr)
+        .iter()
+        .map(|v| match v {
+            AttrValue::Text(t) => t.clone(),
+            AttrValue::Bytes(b) => format!("{b:02x?}"),
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Attributes that change with every write, whatever is written.
+const META: [&str; 3] = ["whenchanged", "usnchanged", "dscorepropagationdata"];
+
+fn without(attrs: &Attributes, skip: &BTreeSet<String>) -> BTreeMap<String, Vec<AttrValue>> {
+    attrs
+        .iter()
+        .filter(|(k, v)| !skip.contains(*k) && !META.contains(k) && !v.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_vec()))
+        .collect()
+}
+
+struct Lab {
+    dc: LabDc,
+    sim: SimHandle,
+    ad: AdConnection,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Lab {
+    async fn start() -> Lab {
+        let dc = LabDc::start(LabOptions::default().with_users(USERS)).expect("lab DC");
+        let sim = exo_sim::spawn(SimConfig {
+            client_secret: Some(SECRET.into()),
+            page_size_max: 10,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("exo-sim");
+        let mut ad_config = AdConfig::new(dc.url.clone(), dc.bind_dn.clone());
+        ad_config.ca_file = Some(dc.ca_file.clone());
+        ad_config.base_dn = Some(dc.base_dn.clone());
+        ad_config.password_file = Some(dc.password_file.clone());
+        let ad = AdConnection::connect(&ad_config, Secret::new(dc.password()))
+            .await
+            .expect("connect to the lab DC");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("exo-writeback.toml");
+        let lab = Lab {
+            dc,
+            sim,
+            ad,
+            dir,
+            config,
+        };
+        lab.write_config("");
+        lab
+    }
+
+    fn write_config(&self, writeback: &str) {
+        let secret_file = self.dir.path().join("client-secret");
+        std::fs::write(&secret_file, SECRET).expect("secret");
+        let password_file = self.dir.path().join("ad-password");
+        std::fs::write(&password_file, self.dc.password()).expect("password");
+        for f in [&secret_file, &password_file] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        let text = format!(
+            r#"[ad]
+url = "{url}"
+ca_file = "{ca}"
+bind_dn = "{bind}"
+password_file = "{pw}"
+base_dn = "{base}"
+
+[exo]
+tenant = "contoso.onmicrosoft.com"
+client_id = "{client}"
+client_secret_file = "{secret}"
+login_base = "{sim}"
+api_base = "{sim}"
+allow_insecure_http = true
+page_size = 10
+
+[writeback]
+{writeback}
+
+[sync]
+state_dir = "{state}"
+interval = "5s"
+"#,
+            url = self.dc.url,
+            ca = self.dc.ca_file.display(),
+            bind = self.dc.bind_dn,
+            pw = password_file.display(),
+            base = self.dc.base_dn,
+            client = SimConfig::default().client_id,
+            secret = secret_file.display(),
+            sim = self.sim.base_url(),
+            state = self.dir.path().join("state").display(),
+        );
+        std::fs::write(&self.config, text).expect("config");
+    }
+
+    async fn users(&self) -> BTreeMap<u32, DirectoryObject> {
+        let found = self
+            .ad
+            .search(
+                MAILBOXES_OU,
+                SearchScope::OneLevel,
+                "(objectClass=user)",
+                &["*"],
+            )
+            .await
+            .expect("read users");
+        found
+            .into_iter()
+            .filter_map(|o| {
+                let n = o.dn.get(6..11)?.parse::<u32>().ok()?;
+                Some((n, o))
+            })
+            .collect()
+    }
+
+    async fn user(&self, i: u32) -> DirectoryObject {
+        self.ad
+            .read_by_dn(&dn(i), &["*"])
+            .await
+            .expect("read")
+            .expect("user exists")
+    }
+
+    async fn run(&self, args: &[&str]) -> Run {
+        exo_writeback(&self.config, args).await
+    }
+
+    /// Mailbox i as Exchange Online has it (cloud id, addresses …).
+    fn mailbox(&self, i: u32) -> Mailbox {
+        self.sim
+            .state()
+            .mailbox(&edoid(i))
+            .expect("mailbox in the sim")
+            .to_core()
+    }
+
+    fn update(&self, i: u32, f: impl FnOnce(&mut exo_sim::SimMailbox)) {
+        self.sim
+            .state()
+            .update_mailbox(&edoid(i), f)
+            .expect("update mailbox");
+    }
+}
+
+/// Seed the emulator from the DC's users, as directory sync would (ImmutableId = objectGUID),
+/// with cloud-side values: custom attributes, an extra alias, a mix of cases.
+fn seed(lab: &Lab, users: &BTreeMap<u32, DirectoryObject>) {
+    for (&i, obj) in users {
+        let c = cn(i);
+        let mut m = Mailbox {
+            external_directory_object_id: Some(edoid(i)),
+            immutable_id: Some(exo_writeback_core::guid::immutable_id(&obj.object_guid)),
+            user_principal_name: Some(format!("{c}@lab.example.test")),
+            primary_smtp_address: Some(format!("{c}@{DOMAIN}")),
+            windows_email_address: Some(format!("{c}@{DOMAIN}")),
+            display_name: Some(c.clone()),
+            alias: Some(c.clone()),
+            email_addresses: vec![
+                format!("SMTP:{c}@{DOMAIN}"),
+                format!("smtp:{c}@contoso.mail.onmicrosoft.example"),
+                format!("smtp:{c}.alias@{DOMAIN}"),
+            ],
+            recipient_type_details: "UserMailbox".into(),
+            is_dir_synced: true,
+            is_exchange_cloud_managed: i != 2,
+            hidden_from_address_lists_enabled: i == 7,
+            ..Mailbox::default()
+        };
+        m.custom_attributes[0] = Some(format!("Dept {i}"));
+        if i % 2 == 1 {
+            m.custom_attributes[9] = Some(format!("ten-{i}"));
+        }
+        if i % 4 == 0 {
+            m.extension_custom_attributes[1] = vec![format!("x{i}"), format!("y{i}")];
+        }
+        if i == 6 {
+            // Longer than extensionAttribute1's rangeUpper (1024): a schema violation.
+            m.custom_attributes[0] = Some("z".repeat(1500));
+        }
+        if i == 8 {
+            m.email_addresses
+                .push(format!("smtp:shared-conflict@{DOMAIN}"));
+        }
+        lab.sim.state().add_mailbox(m).expect("seed mailbox");
+    }
+}
+
+/// What AD must hold for a cloud-managed mailbox (every mapped attribute but
+/// proxyAddresses, which is checked on its own).
+fn expected(m: &Mailbox) -> BTreeMap<String, Vec<String>> {
+    let mut e = BTreeMap::new();
+    for i in 0..15 {
+        e.insert(
+            format!("extensionAttribute{}", i + 1),
+            m.custom_attributes[i].iter().cloned().collect(),
+        );
+    }
+    for i in 0..5 {
+        e.insert(
+            format!("msExchExtensionCustomAttribute{}", i + 1),
+            m.extension_custom_attributes[i].clone(),
+        );
+    }
+    e.insert(
+        "mail".into(),
+        m.windows_email_address.iter().cloned().collect(),
+    );
+    e.insert(
+        "msExchRecipientTypeDetails".into(),
+        vec!["2147483648".into()],
+    );
+    e.insert(
+        "msExchRecipientDisplayType".into(),
+        vec!["-2147483642".into()],
+    );
+    e.insert(
+        "msExchHideFromAddressLists".into(),
+        vec![
+            if m.hidden_from_address_lists_enabled {
+                "TRUE"
+            } else {
+                "FALSE"
+            }
+            .into(),
+        ],
+    );
+    e
+}
+
+fn assert_in_sync(i: u32, obj: &DirectoryObject, m: &Mailbox, x500_before: &[String]) {
+    for (attr, want) in expected(m) {
+        assert_eq!(sorted(texts(obj, &attr)), sorted(want), "{} {attr}", cn(i));
+    }
+    let mut want: Vec<String> = m.email_addresses.clone();
+    want.extend(x500_before.iter().cloned());
+    assert_eq!(
+        sorted(texts(obj, "proxyAddresses")),
+        sorted(want),
+        "{} proxyAddresses",
+        cn(i)
+    );
+}
+
+fn mapped_lower() -> BTreeSet<String> {
+    Profile::CloudManaged
+        .target_attributes()
+        .iter()
+        .map(|a| a.to_ascii_lowercase())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writeback_end_to_end() {
+    let lab = Lab::start().await;
+    // An AD object outside the mailboxes that already holds an address mailbox 8 will add.
+    let mut squatter = Attributes::new();
+    for (k, v) in [
+        (
+            "objectClass",
+            vec!["top", "person", "organizationalPerson", "user"],
+        ),
+        ("cn", vec!["squatter"]),
+        ("sAMAccountName", vec!["squatter"]),
+        (
+            "proxyAddresses",
+            vec!["smtp:shared-conflict@contoso.example"],
+        ),
+    ] {
+        squatter.insert(
+            k,
+            v.into_iter().map(|s| AttrValue::Text(s.into())).collect(),
+        );
+    }
+    let squatter_dn = format!("CN=squatter,CN=Users,{}", lab.dc.base_dn);
+    lab.ad
+        .add(&squatter_dn, &squatter)
+        .await
+        .expect("add squatter");
+
+    let before = lab.users().await;
+    assert_eq!(before.len(), USERS as usize);
+    seed(&lab, &before);
+    let x500 = |obj: &DirectoryObject| -> Vec<String> {
+        texts(obj, "proxyAddresses")
+            .into_iter()
+            .filter(|p| p.to_ascii_uppercase().starts_with("X500:"))
+            .collect()
+    };
+
+    // --- the initial cycle --------------------------------------------------------------------
+    let r = lab.run(&["sync", "--json"]).await;
+    let report = r.json();
+    assert_eq!(report["kind"], "Initial", "{}", r.stdout);
+    assert_eq!(report["counts"]["imported"], USERS);
+    assert_eq!(report["counts"]["written"], USERS - 3, "{}", r.stdout);
+    assert_eq!(report["counts"]["skipped"], 1);
+    assert_eq!(report["counts"]["failed"], 2);
+    assert_eq!(r.code, 1, "failures give exit code 1");
+
+    let after = lab.users().await;
+    let mapped = mapped_lower();
+    for (&i, obj) in &after {
+        let old = &before[&i];
+        if [2, 6, 8].contains(&i) {
+            assert_eq!(
+                without(&obj.attributes, &BTreeSet::new()),
+                without(&old.attributes, &BTreeSet::new()),
+                "{} must not be touched",
+                cn(i)
+            );
+            continue;
+        }
+        assert_in_sync(i, obj, &lab.mailbox(i), &x500(old));
+        // Nothing but mapped attributes changed.
+        assert_eq!(
+            without(&obj.attributes, &mapped),
+            without(&old.attributes, &mapped),
+            "{}: an unmapped attribute changed",
+            cn(i)
+        );
+    }
+    // X500 addresses only in AD survive (every 5th lab user has one).
+    assert_eq!(x500(&after[&5]).len(), 1);
+    assert_eq!(x500(&after[&5]), x500(&before[&5]));
+
+    // Skips and failures are in the log with their reasons.
+    let logs = lab
+        .run(&[
+            "logs",
+            "--format",
+            "json",
+            "--status",
+            "failure,skipped",
+            "--cycle",
+            "1",
+        ])
+        .await;
+    assert_eq!(logs.code, 0, "{}", logs.stderr);
+    let entries: Vec<Value> = logs
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let reason_of = |smtp: &str| -> Value {
+        entries
+            .iter()
+            .find(|e| e["source"]["primary_smtp_address"] == smtp)
+            .unwrap_or_else(|| panic!("no log entry for {smtp}: {}", logs.stdout))["reason"]
+            .clone()
+    };
+    let r2 = reason_of("mbx00002@contoso.example");
+    assert_eq!(r2["code"], "NotInScope");
+    assert!(
+        r2["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("IsExchangeCloudManaged is False")
+    );
+    let r6 = reason_of("mbx00006@contoso.example");
+    assert_eq!(r6["code"], "SchemaConstraint");
+    assert!(
+        r6["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("extensionAttribute1"),
+        "{r6}"
+    );
+    let r8 = reason_of("mbx00008@contoso.example");
+    assert_eq!(r8["code"], "ProxyAddressConflict");
+    assert!(
+        r8["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains(&squatter_dn.to_lowercase()),
+        "{r8}"
+    );
+    let csv = lab.run(&["logs", "--format", "csv", "--cycle", "1"]).await;
+    assert!(
+        csv.stdout
+            .starts_with("time,cycle,source,target,action,status,reason,modified")
+    );
+    assert_eq!(
+        csv.stdout.lines().count(),
+        USERS as usize + 1,
+        "{}",
+        csv.stdout
+    );
+
+    // --- a second cycle with no changes writes nothing -------------------------------------------
+    let snapshot = lab.users().await;
+    let r = lab.run(&["sync", "--json"]).await.json();
+    assert_eq!(r["kind"], "Delta");
+    assert_eq!(r["counts"]["written"], 0, "{r}");
+    let again = lab.users().await;
+    for (i, obj) in &again {
+        assert_eq!(
+            texts(obj, "uSNChanged"),
+            texts(&snapshot[i], "uSNChanged"),
+            "{} was written",
+            cn(*i)
+        );
+    }
+
+    // --- a cloud change (Set-Mailbox through the real protocol) reaches AD in the next delta ----
+    let client = exo_writeback_exo::ExoClient::new(
+        exo_writeback_exo::ExoConfig {
+            tenant: "contoso.onmicrosoft.com".into(),
+            client_id: SimConfig::default().client_id,
+            client_secret_file: Some(lab.dir.path().join("client-secret")),
+            client_secret_env: None,
+            certificate_file: None,
+            private_key_file: None,
+            cloud: Default::default(),
+            login_base: Some(lab.sim.base_url()),
+            api_base: Some(lab.sim.base_url()),
+            allow_insecure_http: true,
+            page_size: 10,
+            anchor_mailbox: None,
+            timeout_secs: 30,
+            max_attempts: 3,
+        }
+        .settings()
+        .expect("exo settings"),
+    )
+    .expect("exo client");
+    let mut params = serde_json::Map::new();
+    params.insert("CustomAttribute5".into(), json!("from-the-cloud"));
+    params.insert("HiddenFromAddressListsEnabled".into(), json!(true));
+    client
+        .set_mailbox("mbx00003@contoso.example", params)
+        .await
+        .expect("Set-Mailbox");
+    let r = lab.run(&["sync", "--json"]).await.json();
+    assert_eq!(r["kind"], "Delta");
+    assert_eq!(r["counts"]["written"], 1, "{r}");
+    let u3 = lab.user(3).await;
+    assert_eq!(texts(&u3, "extensionAttribute5"), ["from-the-cloud"]);
+    assert_eq!(texts(&u3, "msExchHideFromAddressLists"), ["TRUE"]);
+
+    // --- provision on demand ------------------------------------------------------------------
+    let p = lab.run(&["provision", "mbx00002@contoso.example"]).await;
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    assert!(
+        p.stdout.contains("✓ Import from Exchange Online"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout
+            .contains("NotInScope: IsExchangeCloudManaged is False"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.contains("– Match in Active Directory"),
+        "{}",
+        p.stdout
+    );
+
+    let all_before = lab.users().await;
+    let p = lab.run(&["provision", "*)(cn=*", "--json"]).await;
+    assert_eq!(p.code, 1);
+    let v = p.json();
+    assert_eq!(v["reason"]["code"], "MailboxNotFound", "{v}");
+    assert_eq!(v["steps"]["import"]["status"], "failure");
+    let all_after = lab.users().await;
+    for (i, obj) in &all_after {
+        assert_eq!(
+            texts(obj, "uSNChanged"),
+            texts(&all_before[i], "uSNChanged")
+        );
+    }
+
+    lab.update(4, |m| m.set_custom_attribute(6, "on demand"));
+    let p = lab
+        .run(&["provision", "mbx00004@lab.example.test", "--dry-run"])
+        .await;
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    assert!(
+        p.stdout.contains("extensionAttribute6: (none) → on demand"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        texts(&lab.user(4).await, "extensionAttribute6").is_empty(),
+        "dry run wrote"
+    );
+    let p = lab.run(&["provision", &dn(4)]).await;
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    assert!(
+        p.stdout
+            .contains("✓ Perform action: updated extensionAttribute6"),
+        "{}",
+        p.stdout
+    );
+    assert_eq!(
+        texts(&lab.user(4).await, "extensionAttribute6"),
+        ["on demand"]
+    );
+
+    // --- the change threshold holds a mass removal until approved --------------------------------
+    lab.write_config("threshold = 3");
+    for i in 10..=15 {
+        lab.update(i, |m| m.set_custom_attribute(1, ""));
+    }
+    let held_before = lab.users().await;
+    let r = lab.run(&["sync", "--json"]).await;
+    let report = r.json();
+    assert_eq!(report["status"], "ThresholdExceeded", "{}", r.stdout);
+    let held_cycle = report["cycle"].as_i64().expect("cycle");
+    for i in 10..=15 {
+        assert_eq!(
+            texts(&lab.user(i).await, "extensionAttribute1"),
+            texts(&held_before[&i], "extensionAttribute1"),
+            "held cycle wrote"
+        );
+    }
+    let status = lab.run(&["status", "--json"]).await.json();
+    assert_eq!(status["job_state"], "ThresholdExceeded");
+    assert_eq!(status["held_cycle"], held_cycle);
+    let preview = lab.run(&["preview", "--json"]).await.json();
+    assert_eq!(preview["held"]["cycle"], held_cycle);
+    assert_eq!(
+        preview["held"]["items"].as_array().map(Vec::len),
+        Some(6),
+        "{preview}"
+    );
+    let refused = lab.run(&["sync"]).await;
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("approve"), "{}", refused.stderr);
+    let a = lab
+        .run(&["approve", &held_cycle.to_string(), "--json"])
+        .await
+        .json();
+    assert_eq!(a["counts"]["written"], 6, "{a}");
+    let approve_cycle = a["cycle"].as_i64().expect("cycle");
+    for i in 10..=15 {
+        assert!(texts(&lab.user(i).await, "extensionAttribute1").is_empty());
+    }
+    assert_eq!(
+        lab.run(&["status", "--json"]).await.json()["job_state"],
+        "Active"
+    );
+
+    // --- undo restores the previous values exactly --------------------------------------------
+    let u = lab
+        .run(&["undo", "--cycle", &approve_cycle.to_string(), "--json"])
+        .await;
+    assert_eq!(u.code, 0, "{}{}", u.stdout, u.stderr);
+    for i in 10..=15 {
+        assert_eq!(
+            texts(&lab.user(i).await, "extensionAttribute1"),
+            texts(&held_before[&i], "extensionAttribute1")
+        );
+    }
+    // Undo of one object's latest cycle (the initial one, for user 1): everything as before.
+    let u = lab
+        .run(&["undo", "--object", "mbx00001@contoso.example"])
+        .await;
+    assert_eq!(u.code, 0, "{}{}", u.stdout, u.stderr);
+    assert_eq!(
+        without(&lab.user(1).await.attributes, &BTreeSet::new()),
+        without(&before[&1].attributes, &BTreeSet::new())
+    );
+
+    // --- status and profiles -----------------------------------------------------------------
+    let s = lab.run(&["status"]).await;
+    assert!(s.stdout.contains("job state:  Active"), "{}", s.stdout);
+    let profiles = lab.run(&["profiles", "--show"]).await;
+    assert!(
+        profiles.stdout.contains("extensionAttribute15"),
+        "{}",
+        profiles.stdout
+    );
+    assert!(
+        profiles.stdout.contains("[CustomAttribute15]"),
+        "{}",
+        profiles.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_agent_mid_cycle_and_running_again_converges() {
+    let lab = Lab::start().await;
+    let before = lab.users().await;
+    seed(&lab, &before);
+    let first = lab.run(&["sync", "--json"]).await.json();
+    assert_eq!(first["kind"], "Initial");
+    // A change on every mailbox, then a delta cycle killed while it reads (slow pages).
+    for i in 1..=USERS {
+        lab.update(i, |m| m.set_custom_attribute(12, &format!("twelve-{i}")));
+    }
+    lab.sim.state().add_fault(exo_sim::FaultRule {
+        endpoint: exo_sim::Endpoint::Invoke,
+        kind: exo_sim::FaultKind::Delay { ms: 700 },
+        count: None,
+        probability: None,
+        skip: 0,
+    });
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
+        .args(["sync", "--config"])
+        .arg(&lab.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    tokio::time::sleep(std::time::Duration::from_millis(1800)).await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    lab.sim.state().clear_faults();
+
+    let r = lab.run(&["sync", "--json"]).await;
+    let report = r.json();
+    assert_eq!(report["kind"], "Delta", "{}", r.stdout);
+    {
+        use exo_writeback_store::Store;
+        let store = exo_writeback_store::SqliteStore::open_in(&lab.dir.path().join("state"))
+            .expect("store");
+        let killed = store
+            .cycle(exo_writeback_core::provisioning::CycleId(2))
+            .expect("read cycle")
+            .expect("the killed cycle was begun");
+        assert_eq!(
+            killed.status,
+            exo_writeback_core::provisioning::CycleStatus::Interrupted,
+            "the kill happened mid-cycle"
+        );
+    }
+    let after = lab.users().await;
+    for (&i, obj) in &after {
+        if [2, 6, 8].contains(&i) {
+            continue;
+        }
+        let old = &before[&i];
+        let x500: Vec<String> = texts(old, "proxyAddresses")
+            .into_iter()
+            .filter(|p| p.starts_with("X500:"))
+            .collect();
+        assert_in_sync(i, obj, &lab.mailbox(i), &x500);
+        assert_eq!(texts(obj, "extensionAttribute12"), [format!("twelve-{i}")]);
+    }
+    let again = lab.run(&["sync", "--json"]).await.json();
+    assert_eq!(again["counts"]["written"], 0, "{again}");
+    let cycles = lab.run(&["status", "--json"]).await.json();
+    assert_eq!(cycles["last_cycle"]["kind"], "Delta");
+}
