@@ -104,6 +104,8 @@ pub struct CycleReport {
     pub watermark: Option<Watermark>,
     /// Objects whose plans remove values (the threshold's count).
     pub removing: u64,
+    /// Failed objects by outcome code (`LdapError`, `SchemaConstraint` …).
+    pub failure_causes: BTreeMap<String, u64>,
 }
 
 /// What became of one object before writing.
@@ -275,6 +277,8 @@ pub struct Engine<S, D, St> {
     pub options: EngineOptions,
     cancel: Arc<AtomicBool>,
     progress: Box<dyn Fn(Progress) + Send + Sync>,
+    /// Failures of the running cycle by outcome code (input of the quarantine decision).
+    failure_causes: BTreeMap<String, u64>,
 }
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
@@ -293,6 +297,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             options,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Box::new(|_| {}),
+            failure_causes: BTreeMap::new(),
         }
     }
 
@@ -691,6 +696,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         let outcomes: Vec<ObjectOutcome> = batch.iter().map(|(_, o)| o.clone()).collect();
         self.store.record_outcomes(&outcomes)?;
+        for o in &outcomes {
+            if o.log.status == LogStatus::Failure
+                && let Some(r) = &o.log.reason
+            {
+                *self.failure_causes.entry(r.code.clone()).or_default() += 1;
+            }
+        }
         for (id, _) in batch.drain(..) {
             tracker.durable(&id);
         }
@@ -751,6 +763,14 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         match result {
             Ok(report) => Ok(report),
             Err(e) => {
+                // A cycle the body already ended keeps its counts and status.
+                let running = matches!(
+                    self.store.cycle(cycle),
+                    Ok(Some(c)) if c.status == CycleStatus::Running
+                );
+                if !running {
+                    return Err(e);
+                }
                 let _ = self.store.finish_cycle(
                     cycle,
                     Timestamp::now(),
@@ -770,7 +790,16 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         kind: CycleKind,
         previous: Option<Watermark>,
     ) -> Result<CycleReport, EngineError> {
-        let schema = self.schema().await?;
+        // Full cycles re-read the schema (picking up an extension without a restart); deltas
+        // use the cache, which a schema-like write error refreshes.
+        let schema = match kind {
+            CycleKind::Initial | CycleKind::FullReconcile => self
+                .directory
+                .refresh_schema()
+                .await
+                .map_err(EngineError::Directory)?,
+            _ => self.schema().await?,
+        };
         let floor = match (&previous, kind) {
             (Some(w), CycleKind::Delta | CycleKind::FullReconcile) => w.changed_since,
             _ => Timestamp::MIN,
@@ -779,6 +808,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             CycleKind::FullReconcile => previous.as_ref().map(|w| w.query_from()),
             _ => None,
         };
+        self.failure_causes.clear();
         let mut tracker = WatermarkTracker::new(floor);
         let mut counts = CycleCounts::default();
         let mut batch: Vec<(String, ObjectOutcome)> = Vec::new();
@@ -916,6 +946,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 status,
                 watermark: None,
                 removing,
+                failure_causes: self.failure_causes.clone(),
             });
         }
 
@@ -968,6 +999,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         self.store.finish_cycle(cycle, now, &counts, &status)?;
         if complete {
             self.store.set_job_state(&JobState::Active)?;
+            self.quarantine_hook(cycle, &counts);
         }
         Ok(CycleReport {
             cycle,
@@ -976,7 +1008,24 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             status,
             watermark,
             removing,
+            failure_causes: self.failure_causes.clone(),
         })
+    }
+
+    /// The quarantine decision (PRODUCT.md §7, issue 6) plugs in here: with the cycle's
+    /// counts and `self.failure_causes`, a cycle in which most objects failed for one cause
+    /// would set `JobState::Quarantine` with that reason and a back-off
+    /// (`provisioning::quarantine_backoff`); `check_job` would then make cycles wait for
+    /// `next_retry`. Not built yet: today the job stays `Active` and logs the dominant cause.
+    fn quarantine_hook(&self, cycle: CycleId, counts: &CycleCounts) {
+        if counts.failed == 0 {
+            return;
+        }
+        if let Some((cause, n)) = self.failure_causes.iter().max_by_key(|(_, n)| **n)
+            && *n * 2 > counts.imported
+        {
+            tracing::warn!(%cycle, cause, failed = n, imported = counts.imported, "most objects of the cycle failed for one cause");
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1247,6 +1296,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             status,
             watermark: None,
             removing: 0,
+            failure_causes: BTreeMap::new(),
         })
     }
 
@@ -1591,6 +1641,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             status,
             watermark: None,
             removing: 0,
+            failure_causes: BTreeMap::new(),
         })
     }
 }

@@ -16,6 +16,8 @@ use crate::ports::{Directory, DirectoryError, MailboxSource, MailboxStream, Sour
 #[derive(Clone, Default)]
 pub struct FakeSource {
     pub mailboxes: Arc<Mutex<Vec<Mailbox>>>,
+    /// When set, streams end with a fatal error after this many mailboxes.
+    pub fail_after: Arc<Mutex<Option<usize>>>,
 }
 
 impl FakeSource {
@@ -34,7 +36,15 @@ impl FakeSource {
 impl MailboxSource for FakeSource {
     fn all(&self) -> MailboxStream {
         let all = self.mailboxes.lock().expect("lock").clone();
-        futures::stream::iter(all.into_iter().map(Ok)).boxed()
+        let mut items: Vec<Result<Mailbox, SourceError>> = all.into_iter().map(Ok).collect();
+        if let Some(n) = *self.fail_after.lock().expect("lock") {
+            items.truncate(n);
+            items.push(Err(SourceError {
+                message: "connection reset".into(),
+                per_record: false,
+            }));
+        }
+        futures::stream::iter(items).boxed()
     }
     fn changed_since(
         &self,

@@ -194,6 +194,7 @@ async fn a_failed_write_fails_one_object_goes_to_escrow_and_is_retried() {
     let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
     assert_eq!((r.counts.written, r.counts.failed), (2, 1));
     assert_eq!(f.engine.store.escrow_count().expect("escrow"), 1);
+    assert_eq!(r.failure_causes.get("LdapError"), Some(&1));
     let failed = f
         .engine
         .store
@@ -391,4 +392,22 @@ async fn provision_dry_run_writes_nothing_and_a_real_run_logs_the_steps() {
         missing.entry.reason.expect("reason").code,
         "MailboxNotFound"
     );
+}
+
+#[tokio::test]
+async fn a_broken_import_fails_the_cycle_keeps_its_counts_and_writes_nothing() {
+    let mut f = fixture(4, 500);
+    *f.source.fail_after.lock().expect("lock") = Some(2);
+    let err = f.engine.run_cycle(CycleMode::Auto).await.unwrap_err();
+    assert!(err.to_string().contains("connection reset"), "{err}");
+    assert!(f.dir.modifies.lock().expect("lock").is_empty());
+    assert!(f.engine.store.watermark().expect("wm").is_none());
+    let cycle = &f.engine.store.recent_cycles(1).expect("cycles")[0];
+    assert!(
+        matches!(&cycle.status, CycleStatus::Failed { reason } if reason.contains("connection reset"))
+    );
+    assert_eq!(cycle.counts.imported, 2);
+    *f.source.fail_after.lock().expect("lock") = None;
+    let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    assert_eq!((r.kind, r.counts.written), (CycleKind::Initial, 4));
 }
