@@ -188,9 +188,12 @@ impl ServiceError {
             Some(e @ Value::Object(_)) => e,
             // The OAuth/other shape `{"error":"code","error_description":"…"}`.
             Some(Value::String(code)) => {
+                let message = str_at(&json, "error_description")
+                    .or(Some(code.trim()).filter(|c| !c.is_empty()))
+                    .unwrap_or(cleaned);
                 return ServiceError {
-                    code: Some(code.clone()),
-                    message: clip(str_at(&json, "error_description").unwrap_or(code)),
+                    code: Some(code.clone()).filter(|c| !c.trim().is_empty()),
+                    message: clip(message),
                     ..Default::default()
                 };
             }

@@ -4,4 +4,5 @@
 mod assertion;
 mod certs;
 mod fixtures;
+mod robustness;
 mod sim;
