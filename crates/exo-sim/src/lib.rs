@@ -19,6 +19,7 @@ pub mod invoke;
 pub mod mailbox;
 pub mod opath;
 pub mod seed;
+pub mod seed_ad;
 pub mod state;
 
 use std::collections::HashMap;

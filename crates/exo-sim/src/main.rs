@@ -49,6 +49,12 @@ struct Serve {
     /// Primary-address domain of generated mailboxes.
     #[arg(long, default_value = "contoso.com")]
     seed_domain: String,
+    /// Also create mailboxes for the users of the DC in this exo-writeback.toml's [ad] section.
+    #[arg(long, value_name = "CONFIG")]
+    seed_from_ad: Option<PathBuf>,
+    /// Fraction (0..1) of AD users whose mailbox is not cloud-managed (chosen by objectGUID).
+    #[arg(long, default_value_t = 0.0)]
+    seed_from_ad_not_cloud_managed: f64,
     /// Access-token lifetime in seconds.
     #[arg(long, default_value_t = 3599)]
     token_lifetime: u64,
@@ -93,6 +99,9 @@ async fn serve(args: Serve) -> Result<()> {
         ),
         None => None,
     };
+    if !(0.0..=1.0).contains(&args.seed_from_ad_not_cloud_managed) {
+        anyhow::bail!("--seed-from-ad-not-cloud-managed must be within 0..=1");
+    }
     let tenant_domain = SimConfig {
         tenant: args.tenant.clone(),
         ..SimConfig::default()
@@ -109,7 +118,7 @@ async fn serve(args: Serve) -> Result<()> {
             count,
             seed: args.seed_rng,
             domain: args.seed_domain.clone(),
-            initial_domain: tenant_domain,
+            initial_domain: tenant_domain.clone(),
             ..SeedSpec::default()
         }),
         listen: args.listen,

@@ -5,6 +5,7 @@ mod faults;
 mod get_mailbox;
 mod process;
 mod scale;
+mod seed_from_ad;
 mod seeding;
 mod set_mailbox;
 mod token;
