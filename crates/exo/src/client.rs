@@ -391,6 +391,15 @@ impl ExoClient {
                         }
                         Ok(bytes) if retryable_status(status) => {
                             let error = ServiceError::parse(&bytes);
+                            // The service reports unknown objects even under 500
+                            // (capture C7); that answer will not change on a retry.
+                            if error.is_object_not_found() {
+                                return Err(ExoError::Service {
+                                    request: request.to_owned(),
+                                    status,
+                                    error,
+                                });
+                            }
                             let wait = if status == 429 || retry_after.is_some() {
                                 policy.throttle_wait(retry_after, attempt, rand::random())
                             } else {

@@ -6,3 +6,4 @@ mod certs;
 mod fixtures;
 mod robustness;
 mod sim;
+mod wire_http;
