@@ -190,6 +190,13 @@ impl SimMailbox {
 
     /// Every string by which Get-Mailbox -Identity finds this mailbox (lower-cased).
     pub fn identity_keys(&self) -> Vec<String> {
+        let mut keys = self.index_keys();
+        keys.push(self.guid.to_string());
+        keys
+    }
+
+    /// The identity keys but the Guid (which the store finds without an index).
+    pub(crate) fn index_keys(&self) -> Vec<String> {
         let mut keys = Vec::with_capacity(self.email_addresses.len() + 5);
         let mut push = |s: &str| {
             if !s.is_empty() {
@@ -203,7 +210,6 @@ impl SimMailbox {
         push(&self.user_principal_name);
         push(&self.alias);
         push(&self.name);
-        push(&self.guid.to_string());
         for a in &self.email_addresses {
             if let Some((prefix, addr)) = a.split_once(':')
                 && prefix.eq_ignore_ascii_case("smtp")

@@ -54,7 +54,7 @@ fn key_hash(k: &str) -> u64 {
 
 impl Store {
     fn index_add(&mut self, m: &SimMailbox) {
-        for k in m.identity_keys() {
+        for k in m.index_keys() {
             let h = key_hash(&k);
             match self.index.get_mut(&h) {
                 None => {
@@ -76,7 +76,7 @@ impl Store {
     }
 
     fn index_remove(&mut self, m: &SimMailbox) {
-        for k in m.identity_keys() {
+        for k in m.index_keys() {
             let h = key_hash(&k);
             let remove = match self.index.get_mut(&h) {
                 Some(IndexEntry::One(g)) => *g == m.guid,
@@ -99,7 +99,19 @@ impl Store {
     /// The Guids of the mailboxes identified by `key`.
     fn lookup(&self, key: &str) -> Vec<Uuid> {
         let k = key.trim().to_lowercase();
-        let candidates: Vec<Uuid> = match self.index.get(&key_hash(&k)) {
+        // Guids are looked up in the mailbox map itself, not the index.
+        if let Ok(g) = Uuid::parse_str(&k)
+            && self.by_guid.contains_key(&g)
+        {
+            let mut found = vec![g];
+            found.extend(self.lookup_index(&k).into_iter().filter(|x| *x != g));
+            return found;
+        }
+        self.lookup_index(&k)
+    }
+
+    fn lookup_index(&self, k: &str) -> Vec<Uuid> {
+        let candidates: Vec<Uuid> = match self.index.get(&key_hash(k)) {
             None => Vec::new(),
             Some(IndexEntry::One(g)) => vec![*g],
             Some(IndexEntry::Many(v)) => v.clone(),
@@ -109,7 +121,7 @@ impl Store {
             .filter(|g| {
                 self.by_guid
                     .get(g)
-                    .is_some_and(|m| m.identity_keys().contains(&k))
+                    .is_some_and(|m| m.index_keys().iter().any(|x| x == k))
             })
             .collect()
     }
