@@ -103,3 +103,25 @@ async fn check_only_exo_reports_a_refused_secret_without_printing_it() {
     assert!(!run.stdout.contains(wrong) && !run.stderr.contains(wrong));
     assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
 }
+
+#[test]
+fn check_only_exo_without_an_exo_section_fails_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[ad]\nurl = \"ldaps://127.0.0.9\"\nbind_dn = \"a@b\"\npassword_env = \"EXO_WB_UNUSED\"\n",
+    )
+    .expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .args(["--only", "exo"])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run exo-writeback");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("no [exo] section"), "{stdout}");
+}
