@@ -91,7 +91,12 @@ fn without(attrs: &Attributes, skip: &BTreeSet<String>) -> BTreeMap<String, Vec<
     attrs
         .iter()
         .filter(|(k, v)| !skip.contains(*k) && !META.contains(k) && !v.is_empty())
-        .map(|(k, v)| (k.to_string(), v.to_vec()))
+        .map(|(k, v)| {
+            // Multi-valued attributes are sets in LDAP: compare them in a fixed order.
+            let mut v = v.to_vec();
+            v.sort();
+            (k.to_string(), v)
+        })
         .collect()
 }
 
@@ -730,4 +735,72 @@ async fn killing_the_agent_mid_cycle_and_running_again_converges() {
     assert_eq!(again["counts"]["written"], 0, "{again}");
     let cycles = lab.run(&["status", "--json"]).await.json();
     assert_eq!(cycles["last_cycle"]["kind"], "Delta");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_picks_up_cloud_changes_within_an_interval_and_stops_on_sigterm() {
+    let lab = Lab::start().await;
+    let before = lab.users().await;
+    seed(&lab, &before);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
+        .args(["run", "--config"])
+        .arg(&lab.config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait for the initial cycle.
+    let mut initial_done = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let s = lab.run(&["status", "--json"]).await;
+        if s.code == 0 && s.json()["watermark"].is_string() {
+            initial_done = true;
+            break;
+        }
+    }
+    assert!(initial_done, "the initial cycle did not complete");
+    assert_eq!(texts(&lab.user(1).await, "extensionAttribute1"), ["Dept 1"]);
+    // A change in Exchange Online reaches AD in the next delta (interval 5 s).
+    lab.update(9, |m| m.set_custom_attribute(3, "while running"));
+    let mut arrived = false;
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        if texts(&lab.user(9).await, "extensionAttribute3") == ["while running"] {
+            arrived = true;
+            break;
+        }
+    }
+    assert!(arrived, "the change did not reach AD");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..60 {
+        if let Some(code) = child.try_wait().expect("wait") {
+            exited = Some(code);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let code = exited.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("run did not stop on SIGTERM")
+    });
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        use std::io::Read;
+        let _ = o.read_to_string(&mut out);
+    }
+    assert!(code.success(), "{code:?} {out}");
+    assert!(out.contains("stopped"), "{out}");
+
+    // restart --scope watermark: the next cycle is an initial one again, and writes nothing.
+    let r = lab.run(&["restart", "--scope", "watermark"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = lab.run(&["sync", "--json"]).await.json();
+    assert_eq!(s["kind"], "Initial");
+    assert_eq!(s["counts"]["written"], 0, "{s}");
 }
