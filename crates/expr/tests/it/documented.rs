@@ -558,6 +558,12 @@ fn cases() -> Vec<Case> {
         ),
         // Redact (in APP's list): the value itself
         case(
+            r#"Redact("StringToBeRedacted")"#,
+            vec![],
+            Text("StringToBeRedacted"),
+            "APP Redact example 2",
+        ),
+        case(
             "Redact([userPrincipalName])",
             vec![("userPrincipalName", s("a@b"))],
             Text("a@b"),
@@ -627,6 +633,15 @@ fn cases() -> Vec<Case> {
             vec![("mail", s("john.doe@contoso.com"))],
             Text("john.doe"),
             "APP Examples; CS Examples 'Strip known domain name'",
+        ),
+        // APP Examples "Generate an ID for a user based on their Microsoft Entra object ID": the
+        // page's output (100064303565…) was computed from another object ID than its input;
+        // this is what its expression gives for the documented input.
+        case(
+            r#"Join("", 1000, Replace(ConvertToUTF8Hex([objectId]), , "[a-zA-Z_]*", , "", , ))"#,
+            vec![("objectId", s("00aa00aa-bb11-cc22-dd33-44ee44ee44ee"))],
+            Text("100030306161303061612626231312636332322646433332343465653434656534346565"),
+            "APP Examples: ID from the object ID",
         ),
         // Split
         case(
