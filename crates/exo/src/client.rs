@@ -148,6 +148,17 @@ impl ExoClient {
         parameters: Map<String, Value>,
         select: Option<&[&str]>,
     ) -> ResultStream<Value> {
+        let valid_name = !cmdlet.is_empty()
+            && cmdlet.len() <= 100
+            && cmdlet
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !valid_name {
+            let e = ExoError::InvalidRequest(format!(
+                "{cmdlet:?} is not a cmdlet name (Verb-Noun, letters, digits and '-')"
+            ));
+            return futures::stream::once(async move { Err(e) }).boxed();
+        }
         let mut first = self.inner.endpoint.clone();
         if let Some(props) = select {
             first
@@ -536,6 +547,12 @@ impl Paging {
         self.buffer = page.records.into();
         if let Some(link) = page.next_link {
             match self.client.next_link(&link, &request) {
+                Ok(u) if u == url => {
+                    self.pending_error = Some(ExoError::MalformedPage {
+                        request,
+                        problem: "@odata.nextLink points back to the page just read (paging would never end)".into(),
+                    });
+                }
                 Ok(u) => self.next = Some(u),
                 Err(e) => self.pending_error = Some(e),
             }

@@ -79,6 +79,9 @@ pub enum ExoError {
     #[error("{request}: refusing to follow @odata.nextLink: {problem}")]
     UnsafeNextLink { request: String, problem: String },
 
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
     #[error("mailbox {mailbox}: {problem}; this record is skipped, the others are read")]
     MalformedRecord { mailbox: String, problem: String },
 }

@@ -221,3 +221,39 @@ async fn a_malformed_record_is_skipped_with_its_name_and_the_rest_is_read() {
     assert!(err.is_record_error());
     assert!(err.to_string().contains("bad@c.com"), "{err}");
 }
+
+#[tokio::test]
+async fn a_next_link_to_the_same_page_stops_with_an_error() {
+    // The link must be on the client's own host, so the server is started first.
+    let (script, base) = serve(Vec::new()).await;
+    let link =
+        format!("{base}/adminapi/beta/vdbdx.onmicrosoft.com/InvokeCommand?%24skiptoken=loop");
+    let page =
+        format!(r#"{{"value":[{{"PrimarySmtpAddress":"a@c.com"}}],"@odata.nextLink":"{link}"}}"#);
+    script
+        .answers
+        .lock()
+        .expect("lock")
+        .extend([(200, page.clone().into_bytes()), (200, page.into_bytes())]);
+    let items: Vec<_> = client(&base).mailboxes(None).collect().await;
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert!(items[0].is_ok() && items[1].is_ok());
+    let err = items[2].as_ref().expect_err("loop detected");
+    assert!(err.to_string().contains("never end"), "{err}");
+    assert_eq!(script.seen.lock().expect("lock").len(), 2);
+}
+
+#[tokio::test]
+async fn a_bad_cmdlet_name_is_refused_before_sending() {
+    let (script, base) = serve(Vec::new()).await;
+    let items: Vec<_> = client(&base)
+        .invoke("Get-Mailbox\r\nX: y", serde_json::Map::new())
+        .collect()
+        .await;
+    assert_eq!(items.len(), 1);
+    assert!(
+        matches!(items[0], Err(ExoError::InvalidRequest(_))),
+        "{items:?}"
+    );
+    assert!(script.seen.lock().expect("lock").is_empty());
+}
