@@ -257,3 +257,37 @@ async fn a_bad_cmdlet_name_is_refused_before_sending() {
     );
     assert!(script.seen.lock().expect("lock").is_empty());
 }
+
+#[tokio::test]
+async fn changed_since_filters_on_when_changed_and_yields_each_mailbox_once() {
+    let (script, base) = serve(Vec::new()).await;
+    let link = format!("{base}/adminapi/beta/vdbdx.onmicrosoft.com/InvokeCommand?%24skiptoken=p2");
+    let a = r#"{"ExternalDirectoryObjectId":"AAAA","PrimarySmtpAddress":"a@c.com"}"#;
+    let a_again = r#"{"ExternalDirectoryObjectId":"aaaa","PrimarySmtpAddress":"a@c.com"}"#;
+    let b = r#"{"ExternalDirectoryObjectId":"","Guid":"g-b","PrimarySmtpAddress":"b@c.com"}"#;
+    let page1 = format!(r#"{{"value":[{a}],"@odata.nextLink":"{link}"}}"#);
+    let page2 = format!(r#"{{"value":[{a_again},{b}]}}"#);
+    script
+        .answers
+        .lock()
+        .expect("lock")
+        .extend([(200, page1.into_bytes()), (200, page2.into_bytes())]);
+    let watermark: jiff::Timestamp = "2024-04-10T08:56:22.5Z".parse().expect("ts");
+    let items: Vec<_> = client(&base)
+        .changed_since(watermark, jiff::SignedDuration::from_mins(5))
+        .map(|r| r.expect("mailbox"))
+        .collect()
+        .await;
+    let addresses: Vec<_> = items
+        .iter()
+        .filter_map(|m| m.primary_smtp_address.as_deref())
+        .collect();
+    assert_eq!(addresses, ["a@c.com", "b@c.com"]);
+    let seen = script.seen.lock().expect("lock");
+    let body: Value = serde_json::from_slice(&seen[0].2).expect("json");
+    assert_eq!(
+        body["CmdletInput"]["Parameters"]["Filter"],
+        "WhenChangedUTC -ge '2024-04-10T08:51:22Z'"
+    );
+    assert_eq!(body["CmdletInput"]["Parameters"]["ResultSize"], "Unlimited");
+}
