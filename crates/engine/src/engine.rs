@@ -809,6 +809,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             _ => None,
         };
         self.failure_causes.clear();
+        let cycle_started = Timestamp::now();
         let mut tracker = WatermarkTracker::new(floor);
         let mut counts = CycleCounts::default();
         let mut batch: Vec<(String, ObjectOutcome)> = Vec::new();
@@ -981,7 +982,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let watermark = if stream_complete {
             // Everything read has a durable outcome or stays pending (cancelled writes):
             // the tracker never passes a pending object.
-            let w = tracker.watermark(cycle, self.options.overlap);
+            let mut w = tracker.watermark(cycle, self.options.overlap);
+            if w.changed_since == Timestamp::MIN {
+                // A full read that saw no mailbox: everything changed before it began is
+                // processed (there was nothing); the overlap covers clock skew.
+                w.changed_since = cycle_started;
+            }
             self.store.set_watermark(&w)?;
             Some(w)
         } else {

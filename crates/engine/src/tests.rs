@@ -411,3 +411,14 @@ async fn a_broken_import_fails_the_cycle_keeps_its_counts_and_writes_nothing() {
     let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
     assert_eq!((r.kind, r.counts.written), (CycleKind::Initial, 4));
 }
+
+#[tokio::test]
+async fn an_empty_tenant_gives_a_usable_watermark() {
+    let mut f = fixture(0, 500);
+    let before = Timestamp::now();
+    let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    let w = r.watermark.expect("watermark");
+    assert!(w.changed_since >= before, "{w:?}");
+    let r = f.engine.run_cycle(CycleMode::Auto).await.expect("delta");
+    assert_eq!(r.kind, CycleKind::Delta);
+}
