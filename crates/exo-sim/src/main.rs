@@ -127,6 +127,16 @@ async fn serve(args: Serve) -> Result<()> {
     let handle = exo_sim::spawn(config)
         .await
         .context("cannot start exo-sim")?;
+    if let Some(path) = &args.seed_from_ad {
+        let options = exo_sim::seed_ad::AdSeedOptions {
+            tenant_domain,
+            not_cloud_managed: args.seed_from_ad_not_cloud_managed,
+        };
+        let added = exo_sim::seed_ad::seed_from_ad(&handle.state(), path, &options)
+            .await
+            .with_context(|| format!("cannot seed from the AD in {}", path.display()))?;
+        tracing::info!(added, "mailboxes created from AD users");
+    }
     println!("listening on {}", handle.base_url());
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

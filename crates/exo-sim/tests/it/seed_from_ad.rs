@@ -80,4 +80,52 @@ async fn mailboxes_from_ad_carry_each_users_object_guid() {
         checked += 1;
     }
     assert!(checked >= 12, "{checked}");
+
+    // The binary's --seed-from-ad gives the same mailboxes.
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exo-sim"))
+        .args(["serve", "--tenant", TENANT, "--client-id", CLIENT_ID])
+        .arg("--client-secret-file")
+        .arg(&secret_file)
+        .arg("--seed-from-ad")
+        .arg(&dc.config_file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    let stats: Value = reqwest::get(format!("{base}/_sim/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["mailboxes"], json!(state.mailbox_count()));
+    let any = state.mailboxes_after(None, 1).remove(0);
+    let doc: Value = reqwest::get(format!(
+        "{base}/_sim/mailboxes/{}",
+        any.external_directory_object_id
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(doc["ImmutableId"], any.immutable_id.as_str());
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
