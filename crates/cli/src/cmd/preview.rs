@@ -71,7 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             held.items.len()
         );
         adapters::print_table(
-            &["mailbox", "AD object", "", "attribute", "old → new"],
+            &["mailbox", "AD object", "state", "attribute", "old → new"],
             &rows(&held.items),
         );
         println!();
