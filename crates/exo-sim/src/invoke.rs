@@ -703,6 +703,7 @@ fn set_mailbox(
         "HiddenFromAddressListsEnabled",
         "Type",
         "DisplayName",
+        "IsExchangeCloudManaged",
         "Force",
     ]
     .iter()
@@ -728,6 +729,21 @@ fn set_mailbox(
             ));
         }
     };
+    // Parameters whose source of authority is on-premises AD while the mailbox is not
+    // cloud-managed.
+    let synced_parameter = params.keys().find(|k| {
+        let l = k.to_ascii_lowercase();
+        l.starts_with("customattribute")
+            || l.starts_with("extensioncustomattribute")
+            || matches!(
+                l.as_str(),
+                "emailaddresses"
+                    | "windowsemailaddress"
+                    | "hiddenfromaddresslistsenabled"
+                    | "displayname"
+            )
+    });
+    let mut cloud_managed_param: Option<bool> = None;
     // Validate and convert every parameter before touching the mailbox.
     type Edit = Box<dyn FnOnce(&mut SimMailbox) -> Result<(), InvokeError>>;
     let mut edits: Vec<Edit> = Vec::new();
@@ -866,6 +882,21 @@ fn set_mailbox(
                     Ok(())
                 }));
             }
+            "isexchangecloudmanaged" => {
+                let Some(b) = v.as_bool() else {
+                    return Err(transformation(
+                        k,
+                        v,
+                        "System.Boolean",
+                        "Boolean parameters accept only Boolean values and numbers, such as $True, $False, 1 or 0.",
+                    ));
+                };
+                cloud_managed_param = Some(b);
+                edits.push(Box::new(move |m| {
+                    m.is_exchange_cloud_managed = b;
+                    Ok(())
+                }));
+            }
             "displayname" => {
                 let Some(d) = v
                     .as_str()
@@ -892,6 +923,20 @@ fn set_mailbox(
     let mut changed = false;
     let result = ctx.state.update_mailbox_with(&identity, |m| {
         let before = m.clone();
+        let cloud_managed = cloud_managed_param.unwrap_or(m.is_exchange_cloud_managed);
+        if let Some(p) = synced_parameter
+            && m.is_dir_synced
+            && !cloud_managed
+        {
+            edit_error = Some(cmdlet_error(
+                "Ex0A3B5C",
+                "Microsoft.Exchange.Configuration.Tasks.TaskInvalidOperationException",
+                format!(
+                    "The operation on mailbox \"{identity}\" failed because it's out of the current user's write scope. The action 'Set-Mailbox', '{p}', can't be performed on the object '{identity}' because the object is being synchronized from your on-premises organization. This action should be performed on the object in your on-premises organization."
+                ),
+            ));
+            return Err(StateError::Invalid("synchronised from on-premises".into()));
+        }
         for e in edits {
             if let Err(err) = e(m) {
                 edit_error = Some(err);

@@ -18,7 +18,7 @@ async fn each_set_mailbox_variant_changes_the_mailbox_and_when_changed() {
     let m = state
         .mailboxes_after(None, 20)
         .into_iter()
-        .find(|m| m.kind == exo_sim::RecipientKind::User)
+        .find(|m| m.kind == exo_sim::RecipientKind::User && m.is_exchange_cloud_managed)
         .unwrap();
     let id = m.external_directory_object_id.clone();
     type Check = Box<dyn Fn(&Value) -> bool>;
@@ -153,7 +153,11 @@ async fn invalid_changes_are_refused_and_change_nothing() {
     let sim = start(10).await;
     let state = sim.handle.state();
     let token = sim.token().await;
-    let all = state.mailboxes_after(None, 10);
+    let all: Vec<_> = state
+        .mailboxes_after(None, 10)
+        .into_iter()
+        .filter(|m| m.is_exchange_cloud_managed)
+        .collect();
     let (a, b) = (&all[0], &all[1]);
     let before = state.mailbox(&a.guid.to_string()).unwrap();
     let taken = b.primary_smtp_address().to_string();
@@ -205,4 +209,44 @@ async fn invalid_changes_are_refused_and_change_nothing() {
         assert!(v.to_string().contains(expect), "{params}: {v}");
     }
     assert_eq!(state.mailbox(&a.guid.to_string()).unwrap(), before);
+}
+
+#[tokio::test]
+async fn mailboxes_managed_on_premises_refuse_synced_attributes() {
+    let sim = start(60).await;
+    let state = sim.handle.state();
+    let token = sim.token().await;
+    let m = state
+        .mailboxes_after(None, 60)
+        .into_iter()
+        .find(|m| m.is_dir_synced && !m.is_exchange_cloud_managed)
+        .expect("the seed has on-premises-managed mailboxes");
+    let id = m.guid.to_string();
+    let (status, v) = sim
+        .invoke(
+            &token,
+            "Set-Mailbox",
+            json!({"Identity": id, "CustomAttribute1": "x"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let detail = v["error"]["details"][0]["message"].as_str().unwrap();
+    assert!(
+        detail.contains("being synchronized from your on-premises organization"),
+        "{detail}"
+    );
+    assert!(detail.contains("'CustomAttribute1'"), "{detail}");
+    assert_eq!(state.mailbox(&id).unwrap(), m);
+    // Type is not a synchronised attribute; making the mailbox cloud-managed unlocks the rest.
+    let (status, _) = sim
+        .invoke(
+            &token,
+            "Set-Mailbox",
+            json!({"Identity": id, "IsExchangeCloudManaged": true, "CustomAttribute1": "x"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let after = state.mailbox(&id).unwrap();
+    assert!(after.is_exchange_cloud_managed);
+    assert_eq!(after.custom_attribute(1), "x");
 }
