@@ -804,3 +804,48 @@ async fn run_picks_up_cloud_changes_within_an_interval_and_stops_on_sigterm() {
     assert_eq!(s["kind"], "Initial");
     assert_eq!(s["counts"]["written"], 0, "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ad_refusal_fails_only_that_object_whole_with_the_result_code() {
+    let lab = Lab::start().await;
+    let before = lab.users().await;
+    seed(&lab, &before);
+    // A custom mapping to a DN-syntax attribute: planning passes any text, but the DC
+    // refuses a value that is not a DN (invalidDNSyntax).
+    lab.write_config(
+        "[[writeback.mappings]]\ntarget = \"seeAlso\"\nsource = \"CustomAttribute9\"\nmulti_valued = true\n",
+    );
+    lab.update(3, |m| m.set_custom_attribute(9, "refused by AD"));
+    let r = lab.run(&["sync", "--json"]).await;
+    let report = r.json();
+    // 6 (SchemaConstraint) and 3 (refused by AD); 2 is not in scope.
+    assert_eq!(report["counts"]["failed"], 2, "{}", r.stdout);
+    assert_eq!(report["counts"]["written"], USERS - 3, "{}", r.stdout);
+    // Written whole or not at all: none of user 3's mapped attributes changed.
+    let u3 = lab.user(3).await;
+    assert_eq!(
+        without(&u3.attributes, &BTreeSet::new()),
+        without(&before[&3].attributes, &BTreeSet::new())
+    );
+    assert!(texts(&lab.user(4).await, "extensionAttribute1") == ["Dept 4"]);
+    let logs = lab
+        .run(&[
+            "logs",
+            "--format",
+            "json",
+            "--identity",
+            "mbx00003@contoso.example",
+        ])
+        .await;
+    let entry: Value =
+        serde_json::from_str(logs.stdout.lines().next().expect("a log entry")).expect("json");
+    assert_eq!(entry["status"], "failure");
+    assert_eq!(entry["reason"]["code"], "LdapError");
+    let message = entry["reason"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("LDAP result 34"), "{message}");
+    assert!(message.contains(&dn(3)), "{message}");
+    assert!(entry["steps"]["export"]["status"] == "failure");
+    // Both failed objects wait in escrow for a retry.
+    let status = lab.run(&["status", "--json"]).await.json();
+    assert_eq!(status["escrow"], 2);
+}
