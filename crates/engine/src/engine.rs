@@ -63,6 +63,9 @@ pub struct EngineOptions {
     pub batch: usize,
     /// Escrow entries retried per cycle at most.
     pub escrow_per_cycle: usize,
+    /// Plans held in memory until the threshold decision; beyond it only ids are kept and
+    /// the objects are read and planned again for writing (bounded memory on huge cycles).
+    pub max_plans_in_memory: usize,
 }
 
 impl Default for EngineOptions {
@@ -71,6 +74,7 @@ impl Default for EngineOptions {
             overlap: SignedDuration::from_mins(5),
             batch: DEFAULT_BATCH,
             escrow_per_cycle: 10_000,
+            max_plans_in_memory: 20_000,
         }
     }
 }
@@ -263,6 +267,21 @@ fn modified_of(plan: &ObjectPlan) -> Vec<ModifiedProperty> {
             new: c.new.clone(),
         })
         .collect()
+}
+
+/// The state of a running cycle.
+struct Work {
+    seen: HashSet<String>,
+    tracker: WatermarkTracker,
+    counts: CycleCounts,
+    batch: Vec<(String, ObjectOutcome)>,
+    /// Planned objects waiting for the threshold decision.
+    to_write: Vec<Processed>,
+    /// Objects to write beyond `max_plans_in_memory`: only their ids are kept; they are read
+    /// and planned again after the in-memory ones are written (memory stays bounded).
+    deferred: HashSet<String>,
+    /// Objects whose plans remove values (the threshold's count).
+    removing: u64,
 }
 
 /// Attribute → values to put back, for one object.
@@ -810,11 +829,15 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         };
         self.failure_causes.clear();
         let cycle_started = Timestamp::now();
-        let mut tracker = WatermarkTracker::new(floor);
-        let mut counts = CycleCounts::default();
-        let mut batch: Vec<(String, ObjectOutcome)> = Vec::new();
-        let mut to_write: Vec<Processed> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut w = Work {
+            seen: HashSet::new(),
+            tracker: WatermarkTracker::new(floor),
+            counts: CycleCounts::default(),
+            batch: Vec::new(),
+            to_write: Vec::new(),
+            deferred: HashSet::new(),
+            removing: 0,
+        };
         let mut stream = self.stream_for(kind, previous.as_ref());
         let mut fatal: Option<SourceError> = None;
         let mut stream_complete = true;
@@ -827,7 +850,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 Ok(m) => m,
                 Err(e) if e.per_record => {
                     tracing::warn!(error = %e, "a mailbox record could not be read; skipped");
-                    counts.failed += 1;
+                    w.counts.failed += 1;
                     continue;
                 }
                 Err(e) => {
@@ -836,24 +859,14 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     break;
                 }
             };
-            counts.imported += 1;
-            if counts.imported % 100 == 0 {
-                (self.progress)(Progress::Imported(counts.imported));
+            w.counts.imported += 1;
+            if w.counts.imported.is_multiple_of(100) {
+                (self.progress)(Progress::Imported(w.counts.imported));
             }
-            self.take(
-                mailbox,
-                &schema,
-                &mut seen,
-                &mut tracker,
-                &mut counts,
-                &mut batch,
-                &mut to_write,
-                cycle,
-                drift_before,
-            )
-            .await?;
-            if batch.len() >= self.options.batch {
-                self.flush(&mut batch, &mut tracker)?;
+            self.take(mailbox, &schema, &mut w, cycle, drift_before)
+                .await?;
+            if w.batch.len() >= self.options.batch {
+                self.flush(&mut w.batch, &mut w.tracker)?;
             }
         }
         drop(stream);
@@ -866,24 +879,14 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 if self.cancelled() {
                     break;
                 }
-                if seen.contains(&entry.cloud_id) {
+                if w.seen.contains(&entry.cloud_id) {
                     continue;
                 }
                 match self.source.get(&entry.cloud_id).await {
                     Ok(Some(mailbox)) => {
-                        counts.imported += 1;
-                        self.take(
-                            mailbox,
-                            &schema,
-                            &mut seen,
-                            &mut tracker,
-                            &mut counts,
-                            &mut batch,
-                            &mut to_write,
-                            cycle,
-                            drift_before,
-                        )
-                        .await?;
+                        w.counts.imported += 1;
+                        self.take(mailbox, &schema, &mut w, cycle, drift_before)
+                            .await?;
                     }
                     Ok(None) => {
                         self.store.clear_escrow(&entry.cloud_id)?;
@@ -894,26 +897,23 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 }
             }
         }
-        self.flush(&mut batch, &mut tracker)?;
-        (self.progress)(Progress::Imported(counts.imported));
+        self.flush(&mut w.batch, &mut w.tracker)?;
+        (self.progress)(Progress::Imported(w.counts.imported));
 
         if let Some(e) = fatal {
             let status = CycleStatus::Failed {
                 reason: format!("reading Exchange Online failed: {e}"),
             };
             self.store
-                .finish_cycle(cycle, Timestamp::now(), &counts, &status)?;
+                .finish_cycle(cycle, Timestamp::now(), &w.counts, &status)?;
             return Err(EngineError::Source(e));
         }
 
-        // The change threshold: plan everything first.
-        let removing = to_write
-            .iter()
-            .filter(|p| matches!(&p.disposition, Disposition::Write { plan, .. } if plan.removes_values))
-            .count() as u64;
+        // The change threshold: everything is planned before anything is written.
+        let removing = w.removing;
         if stream_complete && removing > u64::from(self.settings.threshold) {
             let mut staged = Vec::new();
-            for p in &to_write {
+            for p in &w.to_write {
                 if let Disposition::Write { plan, object_guid } = &p.disposition
                     && let Some(modify) = &plan.modify
                 {
@@ -933,17 +933,20 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     })?);
                 }
             }
+            if !w.deferred.is_empty() {
+                tracing::warn!(%cycle, staged = staged.len(), not_staged = w.deferred.len(), "more changes than max_plans_in_memory: only the first are staged; the rest are planned again by the cycle after approval");
+            }
             let now = Timestamp::now();
             self.store.stage_changes(cycle, now, &staged)?;
             self.store
                 .set_job_state(&JobState::ThresholdExceeded { cycle })?;
             let status = CycleStatus::ThresholdExceeded;
-            self.store.finish_cycle(cycle, now, &counts, &status)?;
+            self.store.finish_cycle(cycle, now, &w.counts, &status)?;
             tracing::warn!(%cycle, removing, threshold = self.settings.threshold, "change threshold exceeded: nothing written; review with `exo-writeback preview`, apply with `exo-writeback approve {cycle}`");
             return Ok(CycleReport {
                 cycle,
                 kind,
-                counts,
+                counts: w.counts,
                 status,
                 watermark: None,
                 removing,
@@ -952,44 +955,76 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
 
         // Write: one modify per object.
-        let total = to_write.len() as u64;
+        let total = (w.to_write.len() + w.deferred.len()) as u64;
         let mut done = 0u64;
         let mut complete = stream_complete;
+        let to_write = std::mem::take(&mut w.to_write);
         for p in to_write {
             if self.cancelled() {
                 complete = false;
                 break;
             }
-            let result = self.write(&p).await;
-            match &result {
-                WriteResult::Written => counts.written += 1,
-                _ => counts.failed += 1,
-            }
-            let id = p.cloud_id.clone();
-            let outcome = self.outcome(p, cycle, result, drift_before);
-            batch.push((id, outcome));
-            if batch.len() >= self.options.batch {
-                self.flush(&mut batch, &mut tracker)?;
-            }
+            self.write_and_record(p, &mut w, cycle, drift_before)
+                .await?;
             done += 1;
             if done.is_multiple_of(50) || done == total {
                 (self.progress)(Progress::Writing { done, total });
             }
         }
-        self.flush(&mut batch, &mut tracker)?;
+        // Objects beyond `max_plans_in_memory`: read and planned again, then written.
+        if complete && !w.deferred.is_empty() {
+            let mut stream = self.stream_for(kind, previous.as_ref());
+            while let Some(item) = stream.next().await {
+                if self.cancelled() {
+                    complete = false;
+                    break;
+                }
+                let Ok(mailbox) = item else {
+                    continue;
+                };
+                let id = cloud_id(&mailbox);
+                if !w.deferred.remove(&id) {
+                    continue;
+                }
+                let p = self.evaluate(&mailbox, &schema).await;
+                match &p.disposition {
+                    Disposition::Write { .. } => {
+                        self.write_and_record(p, &mut w, cycle, drift_before)
+                            .await?;
+                    }
+                    other => {
+                        match other {
+                            Disposition::Skipped(_) => w.counts.skipped += 1,
+                            Disposition::Failed(_) => w.counts.failed += 1,
+                            _ => w.counts.unchanged += 1,
+                        }
+                        let outcome = self.outcome(p, cycle, WriteResult::NotNeeded, drift_before);
+                        w.batch.push((id, outcome));
+                    }
+                }
+                done += 1;
+                if done.is_multiple_of(50) || done == total {
+                    (self.progress)(Progress::Writing { done, total });
+                }
+                if w.deferred.is_empty() {
+                    break;
+                }
+            }
+        }
+        self.flush(&mut w.batch, &mut w.tracker)?;
 
         let now = Timestamp::now();
         let watermark = if stream_complete {
             // Everything read has a durable outcome or stays pending (cancelled writes):
             // the tracker never passes a pending object.
-            let mut w = tracker.watermark(cycle, self.options.overlap);
-            if w.changed_since == Timestamp::MIN {
+            let mut wm = w.tracker.watermark(cycle, self.options.overlap);
+            if wm.changed_since == Timestamp::MIN {
                 // A full read that saw no mailbox: everything changed before it began is
                 // processed (there was nothing); the overlap covers clock skew.
-                w.changed_since = cycle_started;
+                wm.changed_since = cycle_started;
             }
-            self.store.set_watermark(&w)?;
-            Some(w)
+            self.store.set_watermark(&wm)?;
+            Some(wm)
         } else {
             None
         };
@@ -1002,20 +1037,45 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                         .into(),
             }
         };
-        self.store.finish_cycle(cycle, now, &counts, &status)?;
+        self.store.finish_cycle(cycle, now, &w.counts, &status)?;
         if complete {
             self.store.set_job_state(&JobState::Active)?;
-            self.quarantine_hook(cycle, &counts);
+            self.quarantine_hook(cycle, &w.counts);
         }
         Ok(CycleReport {
             cycle,
             kind,
-            counts,
+            counts: w.counts,
             status,
             watermark,
             removing,
             failure_causes: self.failure_causes.clone(),
         })
+    }
+
+    async fn write_and_record(
+        &mut self,
+        p: Processed,
+        w: &mut Work,
+        cycle: CycleId,
+        drift_before: Option<Timestamp>,
+    ) -> Result<(), EngineError> {
+        let result = self.write(&p).await;
+        match &result {
+            WriteResult::Written => w.counts.written += 1,
+            WriteResult::Failed(e) => {
+                w.counts.failed += 1;
+                tracing::warn!(cloud_id = %p.cloud_id, dn = ?p.target.dn, error = %e, "write failed; the object goes to escrow");
+            }
+            _ => w.counts.failed += 1,
+        }
+        let id = p.cloud_id.clone();
+        let outcome = self.outcome(p, cycle, result, drift_before);
+        w.batch.push((id, outcome));
+        if w.batch.len() >= self.options.batch {
+            self.flush(&mut w.batch, &mut w.tracker)?;
+        }
+        Ok(())
     }
 
     /// The quarantine decision (PRODUCT.md §7, issue 6) plugs in here: with the cycle's
@@ -1034,41 +1094,43 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn take(
         &mut self,
         mailbox: Mailbox,
         schema: &Schema,
-        seen: &mut HashSet<String>,
-        tracker: &mut WatermarkTracker,
-        counts: &mut CycleCounts,
-        batch: &mut Vec<(String, ObjectOutcome)>,
-        to_write: &mut Vec<Processed>,
+        w: &mut Work,
         cycle: CycleId,
         drift_before: Option<Timestamp>,
     ) -> Result<(), EngineError> {
         let id = cloud_id(&mailbox);
-        if !seen.insert(id.clone()) {
+        if !w.seen.insert(id.clone()) {
             return Ok(());
         }
         if let Some(t) = mailbox.when_changed_utc {
-            tracker.seen(&id, t);
+            w.tracker.seen(&id, t);
         }
         let p = self.evaluate(&mailbox, schema).await;
         if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
-            counts.in_scope += 1;
+            w.counts.in_scope += 1;
         }
         match &p.disposition {
-            Disposition::Write { .. } => {
-                to_write.push(p);
+            Disposition::Write { plan, .. } => {
+                if plan.removes_values {
+                    w.removing += 1;
+                }
+                if w.to_write.len() < self.options.max_plans_in_memory {
+                    w.to_write.push(p);
+                } else {
+                    w.deferred.insert(id);
+                }
                 return Ok(());
             }
-            Disposition::Skipped(_) => counts.skipped += 1,
-            Disposition::Failed(_) => counts.failed += 1,
-            Disposition::InSync => counts.unchanged += 1,
+            Disposition::Skipped(_) => w.counts.skipped += 1,
+            Disposition::Failed(_) => w.counts.failed += 1,
+            Disposition::InSync => w.counts.unchanged += 1,
         }
         let outcome = self.outcome(p, cycle, WriteResult::NotNeeded, drift_before);
-        batch.push((id, outcome));
+        w.batch.push((id, outcome));
         Ok(())
     }
 

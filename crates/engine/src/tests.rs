@@ -422,3 +422,34 @@ async fn an_empty_tenant_gives_a_usable_watermark() {
     let r = f.engine.run_cycle(CycleMode::Auto).await.expect("delta");
     assert_eq!(r.kind, CycleKind::Delta);
 }
+
+#[tokio::test]
+async fn plans_beyond_the_memory_bound_are_planned_again_and_written() {
+    let mut f = fixture(7, 500);
+    f.engine.options.max_plans_in_memory = 2;
+    let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    assert_eq!(r.status, CycleStatus::Completed);
+    assert_eq!((r.counts.imported, r.counts.written), (7, 7));
+    for (i, g) in f.guids.iter().enumerate() {
+        assert_eq!(
+            f.dir.values(g, "extensionAttribute1"),
+            [format!("ca1-{}", i + 1)]
+        );
+    }
+    assert_eq!(
+        f.dir.modifies.lock().expect("lock").len(),
+        7,
+        "each object written once"
+    );
+    let logs = f
+        .engine
+        .store
+        .query_logs(&LogQuery {
+            cycle: Some(r.cycle),
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    assert_eq!(logs.len(), 7, "one log entry per object");
+    let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle 2");
+    assert_eq!(r.counts.written, 0);
+}
