@@ -188,14 +188,7 @@ pub async fn engine(config: &Config) -> anyhow::Result<RealEngine> {
     let exo = ExoClient::from_config(exo_config)?;
     let password = config.ad_password()?;
     let ad = AdConnection::connect(&config.ad, password).await?;
-    let mut store = open_store(config)?;
-    let interrupted = store.interrupt_running_cycles(jiff::Timestamp::now())?;
-    if interrupted > 0 {
-        tracing::warn!(
-            interrupted,
-            "found cycles still marked running: the agent stopped in the middle; the next cycle resumes from the watermark"
-        );
-    }
+    let store = open_store(config)?;
     Ok(Engine::new(
         ExoSource(exo),
         AdDirectory(ad),
@@ -206,6 +199,44 @@ pub async fn engine(config: &Config) -> anyhow::Result<RealEngine> {
             ..EngineOptions::default()
         },
     ))
+}
+
+/// The engine for the cycle runners (`sync`, `run`): holds the state directory's cycle lock
+/// (one cycle runner at a time) and marks cycles left `Running` by a stopped agent as
+/// `Interrupted`. Keep the returned lock alive while cycles run.
+pub async fn agent_engine(config: &Config) -> anyhow::Result<(RealEngine, std::fs::File)> {
+    let dir = &config.sync.state_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create sync.state_dir {}", dir.display()))?;
+    let path = dir.join("cycle.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the cycle lock {}", path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another exo-writeback sync or run is running cycles on {} (lock {}); wait for it or stop it first",
+            dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    let mut engine = engine(config).await?;
+    let interrupted = engine
+        .store
+        .interrupt_running_cycles(jiff::Timestamp::now())?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "found cycles still marked running: the agent stopped in the middle; the next cycle resumes from the watermark"
+        );
+    }
+    Ok((engine, lock))
 }
 
 /// Whether stdout is a terminal (tables and progress bars for people).

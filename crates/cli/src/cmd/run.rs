@@ -20,7 +20,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = adapters::load_config(&args.config.config)?;
-    let mut engine = adapters::engine(&config).await?;
+    let (mut engine, _cycle_lock) = adapters::agent_engine(&config).await?;
     adapters::attach_progress(&mut engine);
     adapters::cancel_on_signals(&engine);
     let cancel = engine.cancel_flag();

@@ -72,7 +72,7 @@ pub fn print_report(r: &CycleReport) {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = adapters::load_config(&args.config.config)?;
-    let mut engine = adapters::engine(&config).await?;
+    let (mut engine, _cycle_lock) = adapters::agent_engine(&config).await?;
     if !args.json {
         adapters::attach_progress(&mut engine);
     }

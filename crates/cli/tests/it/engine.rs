@@ -760,6 +760,14 @@ async fn run_picks_up_cloud_changes_within_an_interval_and_stops_on_sigterm() {
         }
     }
     assert!(initial_done, "the initial cycle did not complete");
+    // One cycle runner at a time on a state directory.
+    let second = lab.run(&["sync"]).await;
+    assert_eq!(second.code, 2, "{}", second.stdout);
+    assert!(
+        second.stderr.contains("another exo-writeback sync or run"),
+        "{}",
+        second.stderr
+    );
     assert_eq!(texts(&lab.user(1).await, "extensionAttribute1"), ["Dept 1"]);
     // A change in Exchange Online reaches AD in the next delta (interval 5 s).
     lab.update(9, |m| m.set_custom_attribute(3, "while running"));
