@@ -590,6 +590,18 @@ async fn writeback_end_to_end() {
         ["on demand"]
     );
 
+    // --- a mailbox entering scope is written by the next delta cycle ---------------------------
+    let mut params = serde_json::Map::new();
+    params.insert("IsExchangeCloudManaged".into(), json!(true));
+    client
+        .set_mailbox("mbx00002@contoso.example", params)
+        .await
+        .expect("Set-Mailbox -IsExchangeCloudManaged");
+    let r = lab.run(&["sync", "--json"]).await.json();
+    assert_eq!(r["kind"], "Delta");
+    assert_eq!(r["counts"]["written"], 1, "{r}");
+    assert_in_sync(2, &lab.user(2).await, &lab.mailbox(2), &[]);
+
     // --- the change threshold holds a mass removal until approved --------------------------------
     lab.write_config("threshold = 3");
     for i in 10..=15 {
