@@ -142,3 +142,34 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_time_or_a_duration_ago() {
+        let t = parse_since("2026-05-01T00:00:00Z").expect("time");
+        assert_eq!(t.to_string(), "2026-05-01T00:00:00Z");
+        let before = jiff::Timestamp::now();
+        let ago = parse_since("2h").expect("duration");
+        let diff = before.duration_since(ago);
+        assert!(diff >= jiff::SignedDuration::from_mins(119), "{diff:?}");
+        assert!(diff <= jiff::SignedDuration::from_mins(121), "{diff:?}");
+        let err = parse_since("yesterday-ish").unwrap_err().to_string();
+        assert!(err.contains("yesterday-ish"), "{err}");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        let cases = [
+            ("plain", "plain"),
+            ("a,b", "\"a,b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("two\nlines", "\"two\nlines\""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(csv_field(input), want, "{input:?}");
+        }
+    }
+}
