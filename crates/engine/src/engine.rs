@@ -269,6 +269,13 @@ fn modified_of(plan: &ObjectPlan) -> Vec<ModifiedProperty> {
         .collect()
 }
 
+/// Resolves once `flag` is set (polled; cancellation is rare and coarse).
+async fn wait_for(flag: Arc<AtomicBool>) {
+    while !flag.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The state of a running cycle.
 struct Work {
     seen: HashSet<String>,
@@ -841,7 +848,15 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let mut stream = self.stream_for(kind, previous.as_ref());
         let mut fatal: Option<SourceError> = None;
         let mut stream_complete = true;
-        while let Some(item) = stream.next().await {
+        loop {
+            // A stop request abandons a page still being read (nothing was written for it).
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = wait_for(self.cancel.clone()) => None,
+            };
+            let Some(item) = item else {
+                break;
+            };
             if self.cancelled() {
                 stream_complete = false;
                 break;
@@ -870,6 +885,9 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
         }
         drop(stream);
+        if self.cancelled() {
+            stream_complete = false;
+        }
         // Escrowed objects that are due.
         if stream_complete && !self.cancelled() {
             let due = self

@@ -745,6 +745,72 @@ async fn killing_the_agent_mid_cycle_and_running_again_converges() {
     }
     let again = lab.run(&["sync", "--json"]).await.json();
     assert_eq!(again["counts"]["written"], 0, "{again}");
+
+    // SIGTERM stops a cycle cleanly: the page being read is abandoned, nothing is half
+    // written, the watermark stays, and the next cycle converges.
+    let watermark = lab.run(&["status", "--json"]).await.json()["watermark"].clone();
+    for i in 1..=USERS {
+        lab.update(i, |m| m.set_custom_attribute(13, &format!("thirteen-{i}")));
+    }
+    lab.sim.state().add_fault(exo_sim::FaultRule {
+        endpoint: exo_sim::Endpoint::Invoke,
+        kind: exo_sim::FaultKind::Delay { ms: 3000 },
+        count: None,
+        probability: None,
+        skip: 0,
+    });
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
+        .args(["sync", "--json", "--config"])
+        .arg(&lab.config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let started = std::time::Instant::now();
+    let code = loop {
+        if let Some(code) = child.try_wait().expect("wait") {
+            break code;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "sync did not stop on SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        use std::io::Read;
+        let _ = o.read_to_string(&mut out);
+    }
+    assert_eq!(code.code(), Some(1), "{out}");
+    let stopped: Value = serde_json::from_str(&out).expect("report");
+    assert!(
+        stopped["status"].as_str().unwrap_or("").contains("stopped"),
+        "{stopped}"
+    );
+    assert_eq!(stopped["counts"]["written"], 0, "{stopped}");
+    assert_eq!(
+        lab.run(&["status", "--json"]).await.json()["watermark"],
+        watermark
+    );
+    lab.sim.state().clear_faults();
+    let r = lab.run(&["sync", "--json"]).await.json();
+    assert_eq!(r["counts"]["written"], USERS - 2, "{r}");
+    for (i, obj) in lab.users().await {
+        if [2, 6].contains(&i) {
+            continue;
+        }
+        assert_eq!(
+            texts(&obj, "extensionAttribute13"),
+            [format!("thirteen-{i}")]
+        );
+    }
     let cycles = lab.run(&["status", "--json"]).await.json();
     assert_eq!(cycles["last_cycle"]["kind"], "Delta");
 }
