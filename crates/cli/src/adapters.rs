@@ -32,8 +32,14 @@ pub struct ConfigArg {
     pub config: PathBuf,
 }
 
-/// Exchange Online as the engine's mailbox source.
-pub struct ExoSource(pub ExoClient);
+/// Exchange Online as the engine's mailbox source. With `safelist_hashes` (the hybrid
+/// profile is enabled) each mailbox's junk email configuration is read too, for the
+/// msExch*Hash attributes (one extra request per mailbox); when that read fails the hashes
+/// stay unknown, which leaves the AD attributes alone.
+pub struct ExoSource {
+    pub client: ExoClient,
+    pub safelist_hashes: bool,
+}
 
 fn source_error(e: ExoError) -> SourceError {
     SourceError {
@@ -42,25 +48,61 @@ fn source_error(e: ExoError) -> SourceError {
     }
 }
 
+fn with_hashes(
+    client: &ExoClient,
+    safelist_hashes: bool,
+    stream: exo_writeback_exo::ResultStream<Mailbox>,
+) -> MailboxStream {
+    if !safelist_hashes {
+        return stream.map(|r| r.map_err(source_error)).boxed();
+    }
+    let client = client.clone();
+    stream
+        .then(move |r| {
+            let client = client.clone();
+            async move {
+                let mut m = r.map_err(source_error)?;
+                if let Err(e) = client.fill_safelist_hashes(&mut m).await {
+                    tracing::warn!(mailbox = ?m.primary_smtp_address, error = %e, "cannot read the junk email configuration; the safelist hashes are left alone");
+                }
+                Ok(m)
+            }
+        })
+        .boxed()
+}
+
 impl MailboxSource for ExoSource {
     fn all(&self) -> MailboxStream {
-        self.0
-            .mailboxes(None)
-            .map(|r| r.map_err(source_error))
-            .boxed()
+        with_hashes(
+            &self.client,
+            self.safelist_hashes,
+            self.client.mailboxes(None),
+        )
     }
     fn changed_since(
         &self,
         since: jiff::Timestamp,
         overlap: jiff::SignedDuration,
     ) -> MailboxStream {
-        self.0
-            .changed_since(since, overlap)
-            .map(|r| r.map_err(source_error))
-            .boxed()
+        with_hashes(
+            &self.client,
+            self.safelist_hashes,
+            self.client.changed_since(since, overlap),
+        )
     }
     async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError> {
-        self.0.get_mailbox(identity).await.map_err(source_error)
+        let mut found = self
+            .client
+            .get_mailbox(identity)
+            .await
+            .map_err(source_error)?;
+        if self.safelist_hashes
+            && let Some(m) = found.as_mut()
+            && let Err(e) = self.client.fill_safelist_hashes(m).await
+        {
+            tracing::warn!(identity, error = %e, "cannot read the junk email configuration; the safelist hashes are left alone");
+        }
+        Ok(found)
     }
 }
 
@@ -189,8 +231,14 @@ pub async fn engine(config: &Config) -> anyhow::Result<RealEngine> {
     let password = config.ad_password()?;
     let ad = AdConnection::connect(&config.ad, password).await?;
     let store = open_store(config)?;
+    let safelist_hashes = settings
+        .profiles
+        .contains(&exo_writeback_core::profile::Profile::Hybrid);
     Ok(Engine::new(
-        ExoSource(exo),
+        ExoSource {
+            client: exo,
+            safelist_hashes,
+        },
         AdDirectory(ad),
         store,
         settings,

@@ -935,3 +935,52 @@ async fn an_ad_refusal_fails_only_that_object_whole_with_the_result_code() {
     let status = lab.run(&["status", "--json"]).await.json();
     assert_eq!(status["escrow"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_profiles_write_the_hybrid_attributes_and_stay_stable() {
+    let lab = Lab::start().await;
+    let before = lab.users().await;
+    seed(&lab, &before);
+    lab.write_config("profiles = [\"cloud-managed\", \"hybrid\"]");
+    let r = lab.run(&["sync", "--json"]).await;
+    let report = r.json();
+    // Only 6 fails (SchemaConstraint); 2 is not cloud-managed but in the hybrid scope.
+    assert_eq!(
+        report["counts"]["written"],
+        USERS - 1,
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let u2 = lab.user(2).await;
+    assert_eq!(
+        texts(&u2, "msDS-ExternalDirectoryObjectId"),
+        [format!("User_{}", edoid(2))]
+    );
+    assert_eq!(
+        texts(&u2, "extensionAttribute1"),
+        texts(&before[&2], "extensionAttribute1"),
+        "cloud-managed attributes are not written for a mailbox outside that scope"
+    );
+    let u1 = lab.user(1).await;
+    let m1 = lab.mailbox(1);
+    assert_eq!(
+        texts(&u1, "msDS-ExternalDirectoryObjectId"),
+        [format!("User_{}", edoid(1))]
+    );
+    let legacy = m1.legacy_exchange_dn.clone().expect("LegacyExchangeDN");
+    let proxies = texts(&u1, "proxyAddresses");
+    assert!(
+        proxies
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(&format!("x500:{legacy}"))),
+        "{proxies:?}"
+    );
+    assert!(proxies.contains(&"SMTP:mbx00001@contoso.example".to_string()));
+    assert_eq!(texts(&u1, "msExchArchiveStatus"), ["0"]);
+    // No junk email configuration is known: the hashes are left alone.
+    assert!(texts(&u1, "msExchSafeSendersHash").is_empty());
+    // The two profiles' proxyAddresses rules agree: a second cycle writes nothing.
+    let again = lab.run(&["sync", "--json"]).await.json();
+    assert_eq!(again["counts"]["written"], 0, "{again}");
+}
