@@ -29,6 +29,7 @@ pub fn report_json(r: &CycleReport) -> serde_json::Value {
         "status": status_text(&r.status),
         "counts": r.counts,
         "removing": r.removing,
+        "failure_causes": r.failure_causes,
         "watermark": r.watermark.as_ref().map(|w| w.changed_since.to_string()),
     })
 }
@@ -58,6 +59,17 @@ pub fn print_report(r: &CycleReport) {
         c.skipped,
         c.failed
     );
+    if !r.failure_causes.is_empty() {
+        println!(
+            "failures: {} — see `exo-writeback logs --status failure --cycle {}`",
+            r.failure_causes
+                .iter()
+                .map(|(code, n)| format!("{code} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.cycle
+        );
+    }
     if r.status == CycleStatus::ThresholdExceeded {
         println!(
             "held: {} objects would lose values; nothing was written. Review with `exo-writeback preview`, apply with `exo-writeback approve {}`.",

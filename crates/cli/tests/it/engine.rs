@@ -387,6 +387,10 @@ async fn writeback_end_to_end() {
     assert_eq!(report["counts"]["skipped"], 1);
     assert_eq!(report["counts"]["failed"], 2);
     assert_eq!(r.code, 1, "failures give exit code 1");
+    assert_eq!(
+        report["failure_causes"],
+        json!({"SchemaConstraint": 1, "ProxyAddressConflict": 1})
+    );
 
     let after = lab.users().await;
     let mapped = mapped_lower();
