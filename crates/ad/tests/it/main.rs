@@ -2,6 +2,7 @@
 //! Tests share one DC (`LabDc::shared()`) and create objects under names of their own.
 
 mod errors;
+mod least_privilege;
 mod paging_and_ranges;
 mod reads;
 mod writes;
