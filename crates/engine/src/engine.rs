@@ -626,10 +626,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                         new: c.new.clone(),
                     });
                 }
-                let drift = match (drift_before, p.when_changed) {
-                    (Some(limit), Some(changed)) => changed < limit,
-                    _ => false,
-                };
+                let drift = drift_before.is_some()
+                    && self.is_drift(*object_guid, p.when_changed, drift_before);
                 let names = plan
                     .changes
                     .iter()
@@ -709,6 +707,24 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             journal,
             join: p.join,
             escrow,
+        }
+    }
+
+    /// Whether a full reconcile's write corrects on-premises drift: the mailbox has not
+    /// changed in Exchange Online since the agent last wrote the object (journal), or —
+    /// never written — since before the watermark's window. Only a label for the log.
+    fn is_drift(
+        &self,
+        object_guid: Uuid,
+        when_changed: Option<Timestamp>,
+        watermark_from: Option<Timestamp>,
+    ) -> bool {
+        let Some(changed) = when_changed else {
+            return false;
+        };
+        match self.store.journal_for_object(&ObjectRef::Guid(object_guid)) {
+            Ok(records) if !records.is_empty() => records.iter().any(|r| r.time > changed),
+            _ => watermark_from.is_some_and(|limit| changed < limit),
         }
     }
 

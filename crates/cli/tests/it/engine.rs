@@ -671,6 +671,39 @@ async fn writeback_end_to_end() {
         without(&before[&1].attributes, &BTreeSet::new())
     );
 
+    // --- a full reconcile re-asserts the cloud values over the undone (drifted) ones --------
+    lab.write_config(""); // back to the default threshold (500)
+    let r = lab.run(&["sync", "--full", "--json"]).await.json();
+    assert_eq!(r["kind"], "FullReconcile");
+    assert_eq!(r["counts"]["written"], 7, "{r}"); // user 1 and users 10..=15
+    let full_cycle = r["cycle"].to_string();
+    let warnings = lab
+        .run(&[
+            "logs",
+            "--format",
+            "json",
+            "--status",
+            "warning",
+            "--cycle",
+            &full_cycle,
+        ])
+        .await;
+    let codes: Vec<String> = warnings
+        .stdout
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("json line");
+            v["reason"]["code"].as_str().unwrap_or("").to_string()
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec!["DriftCorrected".to_string(); 7],
+        "{}",
+        warnings.stdout
+    );
+    assert_in_sync(1, &lab.user(1).await, &lab.mailbox(1), &[]);
+
     // --- status and profiles -----------------------------------------------------------------
     let s = lab.run(&["status"]).await;
     assert!(s.stdout.contains("job state:  Active"), "{}", s.stdout);
