@@ -1,0 +1,39 @@
+//! Fuzz the decoding of Exchange Online InvokeCommand responses: a result page, each record
+//! into a mailbox, and an error body. No input may panic; a page that decodes stops decoding
+//! when its last byte is cut (a truncated page must never look like a complete one).
+#![no_main]
+
+use exo_writeback_exo::ServiceError;
+use exo_writeback_exo::wire::{decode_page, mailbox_from_record, record_key, record_name};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let error = ServiceError::parse(data);
+    let _ = error.to_string();
+    let _ = (error.is_object_not_found(), error.is_expired_pagination());
+
+    // Also decode the input as a single record (the shape inside "value").
+    if let Ok(record) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = mailbox_from_record(&record);
+    }
+
+    let Ok(page) = decode_page(data) else {
+        return;
+    };
+    for record in &page.records {
+        let name = record_name(record);
+        assert!(!name.is_empty());
+        let _ = record_key(record);
+        if let Err((who, problem)) = mailbox_from_record(record) {
+            assert_eq!(who, name, "a record error names the record");
+            assert!(!problem.is_empty(), "a record error says what is wrong");
+        }
+    }
+    let trimmed = data.trim_ascii_end();
+    if let Some((_, cut)) = trimmed.split_last() {
+        assert!(
+            decode_page(cut).is_err(),
+            "a page without its last byte still decodes"
+        );
+    }
+});
