@@ -199,17 +199,12 @@ pub type RealEngine = Engine<ExoSource, AdDirectory, SqliteStore>;
 
 /// Load the configuration file and check the parts the writeback needs.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
-    let config = Config::load(path)?;
-    config.sync.validate()?;
-    Ok(config)
+    Ok(Config::load(path)?)
 }
 
 /// The resolved writeback settings (deny-list and expressions checked).
 pub fn plan_settings(config: &Config) -> anyhow::Result<WritebackPlanSettings> {
-    config
-        .writeback
-        .resolve()
-        .map_err(|e| anyhow::anyhow!("[writeback]: {e}"))
+    config.writeback_plan()
 }
 
 /// Open (and create) the state database in `sync.state_dir`.

@@ -27,6 +27,10 @@ pub struct Config {
     /// `[sync]`: where state lives and how often cycles run.
     #[serde(default)]
     pub sync: SyncSettings,
+    /// `[writeback]` resolved at load time (deny-list checked, expressions parsed), so a
+    /// mistake is reported with the file's name before anything connects.
+    #[serde(skip)]
+    resolved_writeback: Option<exo_writeback_core::settings::WritebackPlanSettings>,
 }
 
 /// The `[sync]` section. Durations are written like `"60s"`, `"5m"`, `"24h"`.
@@ -61,7 +65,10 @@ impl SyncSettings {
     /// Check the limits (interval ≥ 5 s, positive durations).
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.interval < jiff::SignedDuration::from_secs(5) {
-            bail!("sync.interval must be at least 5s (it is {:#})", self.interval);
+            bail!(
+                "sync.interval must be at least 5s (it is {:#})",
+                self.interval
+            );
         }
         if self.reconcile_interval <= jiff::SignedDuration::ZERO {
             bail!("sync.reconcile_interval must be positive");
@@ -114,7 +121,41 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    /// The checks serde cannot make: `[sync]` limits, and `[writeback]` resolved (deny-list,
+    /// custom mappings, expressions parsed with the position of an error).
+    fn check(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            location: String::new(),
+            message,
+        };
+        self.sync
+            .validate()
+            .map_err(|e| invalid(format!("[sync]: {e:#}")))?;
+        let resolved = self
+            .writeback
+            .resolve()
+            .map_err(|e| invalid(format!("[writeback]: {e}")))?;
+        self.resolved_writeback = Some(resolved);
+        Ok(())
+    }
+
+    /// The `[writeback]` settings as the planner uses them.
+    pub fn writeback_plan(
+        &self,
+    ) -> anyhow::Result<exo_writeback_core::settings::WritebackPlanSettings> {
+        match &self.resolved_writeback {
+            Some(resolved) => Ok(resolved.clone()),
+            None => self
+                .writeback
+                .resolve()
+                .map_err(|e| anyhow::anyhow!("[writeback]: {e}")),
+        }
     }
 
     /// Parse configuration text; `path` is used in error messages only.

@@ -229,6 +229,46 @@ fn unknown_config_key_names_key_and_file() {
 }
 
 #[test]
+fn mapping_mistakes_are_refused_at_load_naming_file_mapping_and_position() {
+    let dc = LabDc::shared();
+    // An expression with a missing comma: the caret points at the second reference.
+    let config = config_for(dc, |t, _| {
+        format!(
+            "{t}\n[writeback]\n[[writeback.mappings]]\ntarget = \"extensionAttribute7\"\n\
+             expression = 'Join(\",\", [CustomAttribute1] [CustomAttribute2])'\n"
+        )
+    });
+    let run = check(&config.path, &["--only", "ad"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    for needle in [
+        config.path.display().to_string().as_str(),
+        "writeback.mappings[0]",
+        "extensionAttribute7",
+        "position 29",
+        "                               ^",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle:?} in {}", run.stderr);
+    }
+    assert!(run.stdout.is_empty(), "nothing connects: {}", run.stdout);
+
+    // A deny-listed target is refused by name, even as a custom mapping.
+    let config = config_for(dc, |t, _| {
+        format!(
+            "{t}\n[writeback]\n[[writeback.mappings]]\ntarget = \"userPrincipalName\"\n\
+             source = \"PrimarySmtpAddress\"\n"
+        )
+    });
+    let run = check(&config.path, &["--only", "ad"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("userPrincipalName"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&config.path.display().to_string()),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn world_readable_password_file_gets_a_warning() {
     let dc = LabDc::shared();
     let config = config_for(dc, |t, _| t);
