@@ -4,7 +4,7 @@ use std::process::{Command, Output};
 
 const MAILBOX: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/exo-real/invokecommand_get-mailbox_full-response-body_burp-vdbdx_2024-05-22.json"
+    "/../exo/tests/fixtures/exo-real/invokecommand_get-mailbox_full-response-body_burp-vdbdx_2024-05-22.json"
 );
 
 fn expr(args: &[&str]) -> Output {

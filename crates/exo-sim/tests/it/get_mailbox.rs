@@ -35,7 +35,7 @@ struct Records {
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
-        "{}/../../../shared/fixtures/exo-real/{name}",
+        "{}/../exo/tests/fixtures/exo-real/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
