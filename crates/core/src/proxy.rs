@@ -135,7 +135,8 @@ fn prefix_preserved(prefix: &str, preserve_prefixes: &[String]) -> bool {
 /// EmailAddresses and AD's current proxyAddresses.
 ///
 /// - Every cloud value is kept as the cloud writes it (so a case-only change is carried);
-///   duplicates of the same address (case-insensitive) keep the first.
+///   duplicates of the same address (case-insensitive) keep the first, except that a
+///   primary `SMTP:` replaces an earlier secondary `smtp:` of the same address.
 /// - An AD value whose address the cloud does not list is kept when its prefix is in
 ///   `preserve_prefixes`, removed otherwise. A preserved AD-only `SMTP:` is kept as a
 ///   secondary `smtp:`, so the cloud's primary stays the only one.
@@ -149,17 +150,25 @@ pub fn cloud_managed_policy(
     preserve_prefixes: &[String],
 ) -> Result<Vec<String>, ProxyError> {
     let mut desired: Vec<ProxyAddress> = Vec::new();
+    // Counted over the whole cloud list (one per distinct address): a primary listed after a
+    // secondary of the same address still counts.
+    let mut primaries: Vec<String> = Vec::new();
     for value in cloud {
         let parsed = ProxyAddress::parse(value.trim())?;
-        if !desired.iter().any(|d| d.same_address(&parsed)) {
-            desired.push(parsed);
+        if parsed.is_primary()
+            && !primaries
+                .iter()
+                .any(|p| p.to_lowercase() == parsed.to_string().to_lowercase())
+        {
+            primaries.push(parsed.to_string());
+        }
+        match desired.iter_mut().find(|d| d.same_address(&parsed)) {
+            // The same address twice: the first is kept, but never loses the primary mark.
+            Some(kept) if parsed.is_primary() && !kept.is_primary() => *kept = parsed,
+            Some(_) => {}
+            None => desired.push(parsed),
         }
     }
-    let primaries: Vec<String> = desired
-        .iter()
-        .filter(|p| p.is_primary())
-        .map(ToString::to_string)
-        .collect();
     match primaries.len() {
         0 => return Err(ProxyError::NoPrimary),
         1 => {}
@@ -330,6 +339,18 @@ mod tests {
             (&[], &["SMTP:a@x.com"], Err("no primary SMTP")),
             (
                 &["SMTP:a@x.com", "SMTP:b@x.com"],
+                &[],
+                Err("2 primary SMTP: addresses (SMTP:a@x.com, SMTP:b@x.com)"),
+            ),
+            // the same address as secondary then primary: one value, the primary
+            (
+                &["smtp:a@x.com", "smtp:b@x.com", "SMTP:A@x.com"],
+                &[],
+                Ok(&["SMTP:A@x.com", "smtp:b@x.com"]),
+            ),
+            // a primary hidden behind a secondary of its address still counts (found by fuzzing)
+            (
+                &["smtp:a@x.com", "SMTP:a@x.com", "SMTP:b@x.com"],
                 &[],
                 Err("2 primary SMTP: addresses (SMTP:a@x.com, SMTP:b@x.com)"),
             ),
