@@ -269,7 +269,44 @@ pub async fn agent_engine(config: &Config) -> anyhow::Result<(RealEngine, std::f
             return Err(e).with_context(|| format!("cannot lock {}", path.display()));
         }
     }
-    let mut engine = engine(config).await?;
+    // A quarantined job refuses cycles until its next retry (before connecting: a wrong
+    // password is not tried again, and the back-off does not grow, until then).
+    {
+        let store = open_store(config)?;
+        if let Err((reason, next_retry)) =
+            exo_writeback_engine::quarantine::check(&store.job_state()?, jiff::Timestamp::now())
+        {
+            return Err(
+                exo_writeback_engine::EngineError::Quarantined { reason, next_retry }.into(),
+            );
+        }
+    }
+    let mut engine = match engine(config).await {
+        Ok(engine) => engine,
+        Err(e) => {
+            // Cannot bind or reach the DC: a cycle that failed as a whole (quarantine cause).
+            if let Some(ad) = e.downcast_ref::<AdError>().filter(|ad| {
+                matches!(
+                    ad,
+                    AdError::Unreachable { .. }
+                        | AdError::InvalidCredentials { .. }
+                        | AdError::AccountUnusable { .. }
+                        | AdError::BindRefused { .. }
+                        | AdError::Tls { .. }
+                        | AdError::ConnectionLost { .. }
+                        | AdError::Timeout { .. }
+                )
+            }) {
+                let mut store = open_store(config)?;
+                exo_writeback_engine::quarantine::record_failed_start(
+                    &mut store,
+                    &ad.to_string(),
+                    jiff::Timestamp::now(),
+                )?;
+            }
+            return Err(e);
+        }
+    };
     let interrupted = engine
         .store
         .interrupt_running_cycles(jiff::Timestamp::now())?;

@@ -49,6 +49,13 @@ pub enum EngineError {
     StagedPlan { cycle: CycleId, problem: String },
     #[error("nothing to undo: {0}")]
     NothingToUndo(String),
+    #[error(
+        "the job is in quarantine ({reason}); the next retry is due at {next_retry}. Fix the cause, then wait or run `exo-writeback restart --scope quarantine` to retry now"
+    )]
+    Quarantined {
+        reason: String,
+        next_retry: Timestamp,
+    },
 }
 
 /// How often outcomes are committed together (one transaction per batch).
@@ -305,6 +312,10 @@ pub struct Engine<S, D, St> {
     progress: Box<dyn Fn(Progress) + Send + Sync>,
     /// Failures of the running cycle by outcome code (input of the quarantine decision).
     failure_causes: BTreeMap<String, u64>,
+    /// One failure reason per outcome code of the running cycle (for the quarantine reason).
+    failure_examples: BTreeMap<String, String>,
+    /// Mailboxes the running cycle has read (a failure before any is a quarantine cause).
+    cycle_imported: u64,
 }
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
@@ -324,6 +335,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Box::new(|_| {}),
             failure_causes: BTreeMap::new(),
+            failure_examples: BTreeMap::new(),
+            cycle_imported: 0,
         }
     }
 
@@ -743,6 +756,9 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 && let Some(r) = &o.log.reason
             {
                 *self.failure_causes.entry(r.code.clone()).or_default() += 1;
+                self.failure_examples
+                    .entry(r.code.clone())
+                    .or_insert_with(|| r.message.clone());
             }
         }
         for (id, _) in batch.drain(..) {
@@ -789,8 +805,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         match self.store.job_state()? {
             JobState::ThresholdExceeded { cycle } => Err(EngineError::Held { cycle }),
             JobState::Paused => Err(EngineError::Paused),
-            // Quarantine (issue 6) hooks in here: a quarantined job waits for its next retry.
-            _ => Ok(()),
+            state => crate::quarantine::check(&state, Timestamp::now())
+                .map_err(|(reason, next_retry)| EngineError::Quarantined { reason, next_retry }),
         }
     }
 
@@ -813,14 +829,26 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 if !running {
                     return Err(e);
                 }
-                let _ = self.store.finish_cycle(
-                    cycle,
-                    Timestamp::now(),
-                    &CycleCounts::default(),
-                    &CycleStatus::Failed {
+                // Failing as a whole before any object (cannot bind, DC unreachable, token
+                // refused) is a quarantine cause.
+                let before_any = self.cycle_imported == 0
+                    && matches!(e, EngineError::Directory(_) | EngineError::Source(_));
+                let now = Timestamp::now();
+                let status = if before_any {
+                    CycleStatus::Quarantined {
                         reason: e.to_string(),
-                    },
-                );
+                    }
+                } else {
+                    CycleStatus::Failed {
+                        reason: e.to_string(),
+                    }
+                };
+                let _ = self
+                    .store
+                    .finish_cycle(cycle, now, &CycleCounts::default(), &status);
+                if before_any {
+                    let _ = crate::quarantine::enter(&mut self.store, &e.to_string(), now);
+                }
                 Err(e)
             }
         }
@@ -851,6 +879,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             _ => None,
         };
         self.failure_causes.clear();
+        self.failure_examples.clear();
+        self.cycle_imported = 0;
         let cycle_started = Timestamp::now();
         let mut w = Work {
             seen: HashSet::new(),
@@ -891,6 +921,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 }
             };
             w.counts.imported += 1;
+            self.cycle_imported = w.counts.imported;
             if w.counts.imported.is_multiple_of(100) {
                 (self.progress)(Progress::Imported(w.counts.imported));
             }
@@ -935,11 +966,19 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         (self.progress)(Progress::Imported(w.counts.imported));
 
         if let Some(e) = fatal {
-            let status = CycleStatus::Failed {
-                reason: format!("reading Exchange Online failed: {e}"),
-            };
-            self.store
-                .finish_cycle(cycle, Timestamp::now(), &w.counts, &status)?;
+            let reason = format!("reading Exchange Online failed: {e}");
+            let now = Timestamp::now();
+            if w.counts.imported == 0 {
+                // Nothing could be read (token refused, service unreachable): quarantine.
+                let status = CycleStatus::Quarantined {
+                    reason: reason.clone(),
+                };
+                self.store.finish_cycle(cycle, now, &w.counts, &status)?;
+                crate::quarantine::enter(&mut self.store, &reason, now)?;
+            } else {
+                let status = CycleStatus::Failed { reason };
+                self.store.finish_cycle(cycle, now, &w.counts, &status)?;
+            }
             return Err(EngineError::Source(e));
         }
 
@@ -1062,7 +1101,20 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         } else {
             None
         };
-        let status = if complete {
+        let quarantine = if complete {
+            crate::quarantine::dominant_cause(
+                &w.counts,
+                &self.failure_causes,
+                &self.failure_examples,
+            )
+        } else {
+            None
+        };
+        let status = if let Some(reason) = &quarantine {
+            CycleStatus::Quarantined {
+                reason: reason.clone(),
+            }
+        } else if complete {
             CycleStatus::Completed
         } else {
             CycleStatus::Failed {
@@ -1072,9 +1124,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
         };
         self.store.finish_cycle(cycle, now, &w.counts, &status)?;
-        if complete {
+        if let Some(reason) = &quarantine {
+            crate::quarantine::enter(&mut self.store, reason, now)?;
+        } else if complete {
+            // A good cycle: clears a quarantine.
             self.store.set_job_state(&JobState::Active)?;
-            self.quarantine_hook(cycle, &w.counts);
         }
         Ok(CycleReport {
             cycle,
@@ -1110,22 +1164,6 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             self.flush(&mut w.batch, &mut w.tracker)?;
         }
         Ok(())
-    }
-
-    /// The quarantine decision (PRODUCT.md §7, issue 6) plugs in here: with the cycle's
-    /// counts and `self.failure_causes`, a cycle in which most objects failed for one cause
-    /// would set `JobState::Quarantine` with that reason and a back-off
-    /// (`provisioning::quarantine_backoff`); `check_job` would then make cycles wait for
-    /// `next_retry`. Not built yet: today the job stays `Active` and logs the dominant cause.
-    fn quarantine_hook(&self, cycle: CycleId, counts: &CycleCounts) {
-        if counts.failed == 0 {
-            return;
-        }
-        if let Some((cause, n)) = self.failure_causes.iter().max_by_key(|(_, n)| **n)
-            && *n * 2 > counts.imported
-        {
-            tracing::warn!(%cycle, cause, failed = n, imported = counts.imported, "most objects of the cycle failed for one cause");
-        }
     }
 
     async fn take(

@@ -13,6 +13,7 @@
 
 mod engine;
 pub mod ports;
+pub mod quarantine;
 pub mod staged;
 
 #[cfg(test)]

@@ -2,5 +2,6 @@
 
 mod check;
 mod check_exo;
-mod expr;
 mod engine;
+mod expr;
+mod faults;
