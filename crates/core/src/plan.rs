@@ -166,7 +166,21 @@ fn to_attr_value(schema: &AttributeSchema, value: &Value) -> Result<AttrValue, P
     let text = |s: String| Ok(AttrValue::Text(s));
     match &schema.syntax {
         Syntax::Unicode | Syntax::OtherText | Syntax::DnString => match value {
-            Value::Str(s) => text(s.clone()),
+            Value::Str(s) => match s
+                .char_indices()
+                .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            {
+                // NUL and other control characters are refused: AD stores strings
+                // NUL-terminated (a value would be cut short) and other tools choke on them.
+                Some((at, c)) => Err(schema_error(
+                    attribute,
+                    format!(
+                        "control character U+{:04X} at byte {at} is not allowed in a directory string",
+                        u32::from(c)
+                    ),
+                )),
+                None => text(s.clone()),
+            },
             Value::Int(i) => text(i.to_string()),
             Value::Bool(b) => text(if *b { "True" } else { "False" }.into()),
             Value::DateTime(t) => text(t.to_string()),

@@ -5,3 +5,4 @@ mod check_exo;
 mod engine;
 mod expr;
 mod faults;
+mod hostile;

@@ -1,0 +1,332 @@
+//! Hostile and malformed input (issue 6): each case gives a clear error for that object or
+//! input and writes nothing partial — the object in AD keeps every mapped attribute as it
+//! was, and every other object is written. One lab DC per test, shared by the test's cases.
+
+use std::collections::BTreeMap;
+
+use exo_writeback_core::directory::DirectoryObject;
+use exo_writeback_core::provisioning::{LogStatus, ProvisioningLogEntry};
+use exo_writeback_store::{LogQuery, Store};
+
+use super::faults::{Lab, assert_matches_cloud, cn, dn, exo_writeback, texts};
+
+/// Lower-cased mapped attributes of the cloud-managed profile and their values.
+fn mapped(obj: &DirectoryObject) -> BTreeMap<String, Vec<String>> {
+    exo_writeback_core::profile::Profile::CloudManaged
+        .target_attributes()
+        .iter()
+        .map(|a| (a.to_string(), texts(obj, a)))
+        .collect()
+}
+
+/// The latest log entry of the object at `dn`.
+fn last_entry(lab: &Lab, dn: &str) -> ProvisioningLogEntry {
+    lab.store()
+        .query_logs(&LogQuery {
+            identity: Some(dn.to_string()),
+            limit: 1,
+            ..LogQuery::default()
+        })
+        .expect("logs")
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no log entry for {dn}"))
+}
+
+type Mutation = Box<dyn Fn(&mut exo_sim::SimMailbox)>;
+
+/// Hostile mailbox values, one per lab user: (name, change, expected outcome code, words the
+/// message must contain).
+fn cases() -> Vec<(
+    &'static str,
+    Mutation,
+    &'static str,
+    &'static [&'static str],
+)> {
+    vec![
+        (
+            "SMTP address with invalid syntax",
+            Box::new(|m| {
+                m.email_addresses.push("smtp:not an address".into());
+            }),
+            "InvalidProxyAddresses",
+            &["not an address"],
+        ),
+        (
+            "SMTP address with two @",
+            Box::new(|m| {
+                m.email_addresses.push("smtp:a@@contoso.example".into());
+            }),
+            "InvalidProxyAddresses",
+            &["a@@contoso.example"],
+        ),
+        (
+            "no primary SMTP address",
+            Box::new(|m| {
+                for a in &mut m.email_addresses {
+                    if a.starts_with("SMTP:") {
+                        *a = a.replacen("SMTP:", "smtp:", 1);
+                    }
+                }
+            }),
+            "InvalidProxyAddresses",
+            &["primary"],
+        ),
+        (
+            "two primary SMTP addresses",
+            Box::new(|m| {
+                m.email_addresses
+                    .push("SMTP:second-primary@contoso.example".into());
+            }),
+            "InvalidProxyAddresses",
+            &["primar"],
+        ),
+        (
+            "value over rangeUpper (extensionAttribute11 > 2048)",
+            Box::new(|m| m.set_custom_attribute(11, &"q".repeat(2049))),
+            "SchemaConstraint",
+            &["extensionAttribute11"],
+        ),
+        (
+            "control characters",
+            Box::new(|m| m.set_custom_attribute(2, "bell\u{7}and\u{0}nul")),
+            "SchemaConstraint",
+            &["extensionAttribute2", "U+0007"],
+        ),
+        (
+            "proxy address over rangeUpper (1123)",
+            Box::new(|m| {
+                m.email_addresses
+                    .push(format!("smtp:{}@contoso.example", "l".repeat(1200)));
+            }),
+            "InvalidProxyAddresses",
+            &["longer than 64"],
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_mailbox_values_fail_only_their_object_and_write_nothing_partial() {
+    let cases = cases();
+    let n = cases.len() as u32;
+    let users = n + 3;
+    let lab = Lab::start(users).await;
+    let before = lab.all_users().await;
+    for (k, (_, change, _, _)) in cases.iter().enumerate() {
+        let i = k as u32 + 1;
+        lab.update(i, |m| {
+            // Also a harmless change, so that a partial write would show.
+            m.set_custom_attribute(1, "must-not-appear");
+            change(m);
+        });
+    }
+    let r = lab.run(&["sync", "--json"]).await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let report = r.json();
+    let mut problems = Vec::new();
+    for (k, (name, _, code, words)) in cases.iter().enumerate() {
+        let i = k as u32 + 1;
+        let obj = lab.user(i).await;
+        if mapped(&obj) != mapped(&before[&i]) {
+            problems.push(format!("{name}: {} was changed", cn(i)));
+        }
+        let e = last_entry(&lab, &dn(i));
+        let reason = e.reason.clone();
+        let text = reason
+            .as_ref()
+            .map(|r| format!("{}: {} ({})", r.code, r.message, r.recommended_action))
+            .unwrap_or_default();
+        if e.status != LogStatus::Failure
+            || reason.as_ref().map(|r| r.code.as_str()) != Some(*code)
+            || !words.iter().all(|w| text.contains(w))
+            || reason
+                .as_ref()
+                .is_none_or(|r| r.recommended_action.is_empty())
+        {
+            problems.push(format!(
+                "{name}: {:?} {text} (wanted {code} mentioning {words:?})",
+                e.status
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}\n{report}", problems.join("\n"));
+    for i in n + 1..=users {
+        assert_matches_cloud(i, &lab.user(i).await, &lab.mailbox(i), &before[&i]);
+    }
+    assert_eq!(report["counts"]["failed"], n, "{report}");
+    assert_eq!(report["counts"]["written"], users - n, "{report}");
+}
+
+/// A mailbox with thousands of aliases, and a huge response body (a page of mailboxes each
+/// carrying a megabyte of values): the agent neither panics nor writes part of an object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_aliases_and_a_huge_response_are_handled_whole() {
+    let lab = Lab::start(6).await;
+    let before = lab.all_users().await;
+    lab.update(1, |m| {
+        for a in 0..3000 {
+            m.email_addresses
+                .push(format!("smtp:{}.alias{a}@contoso.example", cn(1)));
+        }
+    });
+    for i in 2..=4 {
+        lab.update(i, |m| {
+            m.set_custom_attribute(1, "must-not-appear");
+            m.set_extension_custom_attribute(
+                1,
+                (0..400)
+                    .map(|k| format!("{k}-{}", "h".repeat(2500)))
+                    .collect(),
+            );
+        });
+    }
+    let r = lab.run(&["sync", "--json"]).await;
+    let report = r.json();
+    // Thousands of aliases: written whole, or refused whole with a reason.
+    let one = lab.user(1).await;
+    let e = last_entry(&lab, &dn(1));
+    match e.status {
+        LogStatus::Success => {
+            assert_eq!(texts(&one, "proxyAddresses").len(), 3002, "{report}");
+        }
+        _ => {
+            assert_eq!(mapped(&one), mapped(&before[&1]), "partial write");
+            assert!(e.reason.is_some_and(|r| !r.message.is_empty()));
+        }
+    }
+    // Values over rangeUpper on a huge page: refused whole, with the attribute named.
+    for i in 2..=4 {
+        assert_eq!(mapped(&lab.user(i).await), mapped(&before[&i]), "{}", cn(i));
+        let e = last_entry(&lab, &dn(i));
+        assert_eq!(e.status, LogStatus::Failure);
+        let reason = e.reason.expect("reason");
+        assert!(
+            reason.message.contains("msExchExtensionCustomAttribute1"),
+            "{reason:?}"
+        );
+    }
+    for i in 5..=6 {
+        assert_matches_cloud(i, &lab.user(i).await, &lab.mailbox(i), &before[&i]);
+    }
+}
+
+/// `provision` with identities and DN-like strings full of filter metacharacters: a clear
+/// "not found" (or invalid identity) error, nothing written anywhere. (A NUL cannot reach
+/// `provision`: the operating system refuses it in a command-line argument.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provision_with_hostile_identities_writes_nothing() {
+    let lab = Lab::start(4).await;
+    let before = lab.all_users().await;
+    let hostile = [
+        "*",
+        "*)(objectClass=*",
+        "mbx00001*",
+        "a\\2a(b)",
+        "CN=mbx00001)(cn=*,OU=Mailboxes,DC=lab,DC=example,DC=test",
+        "CN=*,OU=Mailboxes\\,DC=lab",
+        ")(|(cn=*)",
+    ];
+    for id in hostile {
+        let r = lab.run(&["provision", id, "--json"]).await;
+        assert_ne!(r.code, 0, "{id:?}: {}", r.stdout);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(
+            all.to_lowercase().contains("not found")
+                || all.to_lowercase().contains("no mailbox")
+                || all.to_lowercase().contains("invalid"),
+            "{id:?}: {all}"
+        );
+    }
+    assert_eq!(
+        lab.all_users()
+            .await
+            .iter()
+            .map(|(i, o)| (*i, mapped(o)))
+            .collect::<Vec<_>>(),
+        before
+            .iter()
+            .map(|(i, o)| (*i, mapped(o)))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Configuration files with wrong types: a clear error naming the file, line and column and
+/// the expected type, before anything connects or any state is written (no DC needed).
+#[tokio::test]
+async fn configuration_files_with_wrong_types_are_refused_with_the_place_and_the_type() {
+    let base = r#"[ad]
+url = "ldaps://127.0.0.1"
+bind_dn = "CN=svc"
+password_file = "/nonexistent"
+
+[exo]
+tenant = "contoso.onmicrosoft.com"
+client_id = "6a5d0c4b-2f0e-4c57-9c36-3b1e2d7f8a90"
+client_secret_file = "/nonexistent"
+
+[writeback]
+
+[sync]
+state_dir = "STATE"
+"#;
+    // (name, (search, replacement), words the error must contain)
+    let cases: &[(&str, (&str, &str), &[&str])] = &[
+        (
+            "page_size as text",
+            ("[exo]\n", "[exo]\npage_size = \"ten\"\n"),
+            &[":7:", "expected u32"],
+        ),
+        (
+            "interval as a number",
+            ("[sync]\n", "[sync]\ninterval = 5\n"),
+            &[":14:", "expected a signed duration string"],
+        ),
+        (
+            "threshold negative",
+            ("[writeback]\n", "[writeback]\nthreshold = -1\n"),
+            &[":12:", "expected u32"],
+        ),
+        (
+            "timeout as text",
+            ("[ad]\n", "[ad]\ntimeout_secs = \"soon\"\n"),
+            &[":2:", "expected u64"],
+        ),
+        (
+            "url as a table",
+            ("url = \"ldaps://127.0.0.1\"", "url = { host = \"dc\" }"),
+            &[":2:", "expected a string"],
+        ),
+        (
+            "not TOML at all",
+            ("[ad]\n", "[ad\n"),
+            &[":1:", "unclosed table"],
+        ),
+        (
+            "NUL in a value",
+            ("bind_dn = \"CN=svc\"", "bind_dn = \"CN=svc\u{0}\""),
+            &[":3:", "invalid basic string"],
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    for (name, (from, to), words) in cases {
+        let path = dir.path().join("exo-writeback.toml");
+        let text = base
+            .replace("STATE", &state.display().to_string())
+            .replacen(from, to, 1);
+        assert_ne!(text, base.replace("STATE", &state.display().to_string()));
+        std::fs::write(&path, text).expect("config");
+        let r = exo_writeback(&path, &["sync"]).await;
+        eprintln!("{name}: {}", r.stderr.trim());
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("{}:", path.display())),
+            "{name}: the file is not named: {}",
+            r.stderr
+        );
+        for w in *words {
+            assert!(r.stderr.contains(w), "{name}: {}", r.stderr);
+        }
+        assert!(!state.join("state.db").exists(), "{name}: state written");
+    }
+}
