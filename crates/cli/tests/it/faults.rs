@@ -84,6 +84,14 @@ pub(crate) fn texts(obj: &DirectoryObject, attr: &str) -> Vec<String> {
     v
 }
 
+/// A number from the environment (scripts/soak), else `default`.
+pub(crate) fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A small xorshift generator (instants of kills); the seed is printed for repetition.
 pub(crate) struct Rng(u64);
 
@@ -502,9 +510,10 @@ async fn written_count(lab: &Lab) -> usize {
 /// sync after a killed cycle wrote it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
-    const USERS: u32 = 300;
-    const KILLS: u32 = 5;
-    let lab = Lab::start(USERS).await;
+    // scripts/soak runs longer versions (more mailboxes, more kills).
+    let users = env_u32("FAULTS_USERS", 300);
+    let kills = env_u32("FAULTS_KILLS", 5);
+    let lab = Lab::start(users).await;
     let before = lab.all_users().await;
     let mut rng = Rng::from_time();
     // Slow pages stretch the read phase so kills land in reading and in writing.
@@ -512,7 +521,7 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
         .state()
         .add_fault(rule(Endpoint::Invoke, FaultKind::Delay { ms: 60 }, None, 0));
     let mut killed = 0;
-    for k in 0..KILLS {
+    for k in 0..kills {
         let written = written_count(&lab).await;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
             .args(["sync", "--config"])
@@ -521,8 +530,8 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        if k % 2 == 1 && written + 10 < USERS as usize {
-            let target = written + 1 + rng.below((USERS as usize - written - 5) as u64) as usize;
+        if k % 2 == 1 && written + 10 < users as usize {
+            let target = written + 1 + rng.below((users as usize - written - 5) as u64) as usize;
             let started = std::time::Instant::now();
             while written_count(&lab).await < target
                 && child.try_wait().expect("wait").is_none()
@@ -531,7 +540,8 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         } else {
-            tokio::time::sleep(Duration::from_millis(300 + rng.below(2500))).await;
+            let span = 2500 + u64::from(users) * 5;
+            tokio::time::sleep(Duration::from_millis(300 + rng.below(span))).await;
         }
         if child.try_wait().expect("wait").is_none() {
             child.kill().expect("SIGKILL");
@@ -543,7 +553,10 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
             written_count(&lab).await
         );
     }
-    assert!(killed >= 3, "only {killed} kills landed mid-cycle");
+    assert!(
+        killed >= kills.min(3),
+        "only {killed} kills landed mid-cycle"
+    );
     lab.sim.state().clear_faults();
     let clean = lab.run(&["sync", "--json"]).await;
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
@@ -573,7 +586,7 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
         .filter(|e| e.action == Action::Other && e.status == LogStatus::Success)
         .filter_map(|e| e.target.dn.map(|d| (d.to_ascii_lowercase(), ())))
         .collect();
-    let unlogged: Vec<u32> = (1..=USERS)
+    let unlogged: Vec<u32> = (1..=users)
         .filter(|&i| !applied.contains_key(&dn(i).to_ascii_lowercase()))
         .collect();
     for i in &unlogged {
@@ -584,7 +597,7 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
         );
     }
     eprintln!(
-        "{killed} kills; {} objects logged as written; {} written by a killed cycle before their outcome was recorded",
+        "SOAK kill9: users={users} kills_mid_cycle={killed} logged_written={} written_unlogged={} applied_twice=0 converged=yes",
         applied.len(),
         unlogged.len()
     );
@@ -623,8 +636,8 @@ fn mapped(obj: &DirectoryObject) -> BTreeMap<String, Vec<String>> {
 /// entirely as the cloud has it), and the next cycle completes with everything in sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dc_stopped_mid_cycle_leaves_nothing_half_written_and_the_next_cycle_completes() {
-    const USERS: u32 = 60;
-    let lab = Lab::start(USERS).await;
+    let users = env_u32("FAULTS_DC_USERS", 60);
+    let lab = Lab::start(users).await;
     lab.write_config("timeout_secs = 1", "");
     let before = lab.all_users().await;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
@@ -648,6 +661,9 @@ async fn the_dc_stopped_mid_cycle_leaves_nothing_half_written_and_the_next_cycle
         let _ = o.read_to_string(&mut out);
     }
     eprintln!("cycle with the DC stopped: {status} {out}");
+    let counts = serde_json::from_str::<Value>(&out)
+        .map(|v| v["counts"].clone())
+        .unwrap_or_default();
     // Whole or nothing, object by object.
     let mid = lab.all_users().await;
     let mut whole = 0;
@@ -666,6 +682,12 @@ async fn the_dc_stopped_mid_cycle_leaves_nothing_half_written_and_the_next_cycle
     lab.assert_converged(&before).await;
     assert_eq!(lab.store().escrow_count().expect("escrow"), 0);
     assert_eq!(lab.job_state(), JobState::Active);
+    eprintln!(
+        "SOAK dc_stop: users={users} stopped_cycle_exit={} written={} failed={} whole_objects={whole} half_written=0 next_cycle=converged",
+        status.code().unwrap_or(-1),
+        counts["written"],
+        counts["failed"]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -822,6 +844,10 @@ async fn exchange_online_faults_never_move_the_watermark_past_unprocessed_mailbo
         }
     }
     eprintln!("{}", outcomes.join("\n"));
+    eprintln!(
+        "SOAK exo_faults: users={USERS} rules={} watermark_violations=0 converged=yes",
+        outcomes.len()
+    );
     let _ = before;
 }
 
