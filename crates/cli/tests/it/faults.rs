@@ -535,7 +535,7 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
             let started = std::time::Instant::now();
             while written_count(&lab).await < target
                 && child.try_wait().expect("wait").is_none()
-                && started.elapsed() < Duration::from_secs(30)
+                && started.elapsed() < Duration::from_secs(30 + u64::from(users) / 20)
             {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
