@@ -1,0 +1,304 @@
+//! `scale`: the engine in-process against exo-sim (in its own process, seeded by its
+//! generator, every mailbox cloud-managed and dir-synced) and an in-memory directory; one
+//! fresh process per size so peak RSS is per size.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use exo_sim::{SeedSpec, SimConfig};
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::settings::WritebackPlanSettings;
+use exo_writeback_engine::{
+    CycleMode, Engine, EngineOptions, MailboxSource, MailboxStream, SourceError,
+};
+use exo_writeback_exo::{ExoClient, ExoConfig};
+use exo_writeback_store::SqliteStore;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::memdir::MemDirectory;
+use crate::util;
+
+const SECRET: &str = "bench-client-secret";
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Mailbox counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "100000,600000,1000000")]
+    sizes: Vec<usize>,
+    /// Directory for the JSON results and the chart.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct OneArgs {
+    #[arg(long)]
+    size: usize,
+    /// exo-sim's base URL.
+    #[arg(long)]
+    url: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SimArgs {
+    #[arg(long)]
+    size: usize,
+    /// The base URL is written here once the emulator listens.
+    #[arg(long)]
+    url_file: PathBuf,
+}
+
+fn spec(size: usize) -> SeedSpec {
+    SeedSpec {
+        count: size,
+        not_cloud_managed: 0.0,
+        not_dir_synced: 0.0,
+        ..SeedSpec::default()
+    }
+}
+
+/// exo-sim seeded by its generator, until SIGTERM.
+pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
+    let sim = exo_sim::spawn(SimConfig {
+        client_secret: Some(SECRET.into()),
+        page_size_max: 1000,
+        seed: Some(spec(args.size)),
+        // Long enough that one token lasts the whole cycle.
+        token_lifetime_secs: 24 * 3600,
+        ..SimConfig::default()
+    })
+    .await?;
+    let tmp = args.url_file.with_extension("tmp");
+    std::fs::write(&tmp, sim.base_url())?;
+    std::fs::rename(&tmp, &args.url_file)?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    term.recv().await;
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// Exchange Online (the emulator) as the engine's source.
+struct ExoSource(ExoClient);
+
+fn source_error(e: exo_writeback_exo::ExoError) -> SourceError {
+    SourceError {
+        per_record: e.is_record_error(),
+        message: e.to_string(),
+    }
+}
+
+impl MailboxSource for ExoSource {
+    fn all(&self) -> MailboxStream {
+        self.0
+            .mailboxes(None)
+            .map(|r| r.map_err(source_error))
+            .boxed()
+    }
+    fn changed_since(
+        &self,
+        since: jiff::Timestamp,
+        overlap: jiff::SignedDuration,
+    ) -> MailboxStream {
+        self.0
+            .changed_since(since, overlap)
+            .map(|r| r.map_err(source_error))
+            .boxed()
+    }
+    async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError> {
+        self.0.get_mailbox(identity).await.map_err(source_error)
+    }
+}
+
+/// One size, in this process: prints one JSON object.
+pub async fn run_one(args: OneArgs) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let directory = MemDirectory::from_mailboxes(exo_sim::seed::generate(&spec(args.size)));
+    let objects = directory.len();
+    let build_secs = t.elapsed().as_secs_f64();
+    let dir = tempfile::tempdir()?;
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, SECRET)?;
+    let config: ExoConfig = toml::from_str(&format!(
+        r#"tenant = "contoso.onmicrosoft.com"
+client_id = "{client}"
+client_secret_file = "{secret}"
+login_base = "{url}"
+api_base = "{url}"
+allow_insecure_http = true
+page_size = 1000
+"#,
+        client = SimConfig::default().client_id,
+        secret = secret_file.display(),
+        url = args.url,
+    ))?;
+    let client = ExoClient::from_config(&config)?;
+    let store = SqliteStore::open_in(&dir.path().join("state"))?;
+    let baseline_kib = util::proc_status_kib(None, "VmRSS").unwrap_or(0);
+    let mut engine = Engine::new(
+        ExoSource(client),
+        directory,
+        store,
+        WritebackPlanSettings::default(),
+        EngineOptions::default(),
+    );
+    let t = Instant::now();
+    let report = engine.run_cycle(CycleMode::Auto).await?;
+    let secs = t.elapsed().as_secs_f64();
+    let hwm_kib = util::proc_status_kib(None, "VmHWM").unwrap_or(0);
+    let modifies = engine
+        .directory
+        .modifies
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let store_bytes: u64 = std::fs::read_dir(dir.path().join("state"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    let out = json!({
+        "size": args.size,
+        "directory_objects": objects,
+        "directory_build_secs": build_secs,
+        "cycle_secs": secs,
+        "imported": report.counts.imported,
+        "written": report.counts.written,
+        "unchanged": report.counts.unchanged,
+        "skipped": report.counts.skipped,
+        "failed": report.counts.failed,
+        "modifies_received": modifies,
+        "status": format!("{:?}", report.status),
+        "objects_per_sec": report.counts.imported as f64 / secs,
+        "us_per_object": secs * 1e6 / report.counts.imported.max(1) as f64,
+        "rss_before_cycle_kib": baseline_kib,
+        "peak_rss_kib": hwm_kib,
+        "agent_peak_kib": hwm_kib.saturating_sub(baseline_kib),
+        "state_db_bytes": store_bytes,
+    });
+    println!("{out}");
+    Ok(())
+}
+
+fn wait_for_file(path: &std::path::Path, limit: Duration) -> anyhow::Result<String> {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            return Ok(s);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("exo-sim did not start within {limit:?}")
+}
+
+fn one_size(me: &std::path::Path, size: usize, out: &std::path::Path) -> anyhow::Result<Value> {
+    let url_file = out.join(format!("scale-sim-{size}.url"));
+    let _ = std::fs::remove_file(&url_file);
+    let mut sim = std::process::Command::new(me)
+        .args(["sim", "--size", &size.to_string(), "--url-file"])
+        .arg(&url_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(
+            out.join(format!("scale-sim-{size}.err")),
+        )?)
+        .spawn()?;
+    let sim_started = Instant::now();
+    let result = (|| {
+        let url = wait_for_file(&url_file, Duration::from_secs(1800))?;
+        let sim_secs = sim_started.elapsed().as_secs_f64();
+        let mut cmd = std::process::Command::new(me);
+        cmd.args(["scale-one", "--size", &size.to_string(), "--url", &url]);
+        let stdout = out.join(format!("scale-{size}.out"));
+        let f = util::run_measured(cmd, &stdout, &out.join(format!("scale-{size}.err")))?;
+        if f.code != 0 {
+            bail!("scale-one {size} exited {} (see scale-{size}.err)", f.code);
+        }
+        let mut v: Value = serde_json::from_str(std::fs::read_to_string(&stdout)?.trim())
+            .context("scale-one output")?;
+        v["process_max_rss_kib"] = json!(f.max_rss_kib);
+        v["process_secs"] = json!(f.elapsed.as_secs_f64());
+        v["sim_seed_secs"] = json!(sim_secs);
+        Ok(v)
+    })();
+    util::terminate(sim.id());
+    let _ = sim.wait();
+    let _ = std::fs::remove_file(&url_file);
+    result
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let out = args.out.clone().unwrap_or_else(crate::default_out);
+    std::fs::create_dir_all(&out)?;
+    let me = std::env::current_exe()?;
+    let machine = util::machine();
+    let mut rows: Vec<Value> = Vec::new();
+    for &size in &args.sizes {
+        eprintln!("size {size}…");
+        let (me, o) = (me.clone(), out.clone());
+        let v = tokio::task::spawn_blocking(move || one_size(&me, size, &o)).await??;
+        eprintln!("  {v}");
+        rows.push(v);
+    }
+    let base_us = rows
+        .first()
+        .and_then(|r| r["us_per_object"].as_f64())
+        .unwrap_or(f64::NAN);
+    for r in &mut rows {
+        let us = r["us_per_object"].as_f64().unwrap_or(f64::NAN);
+        r["cost_vs_smallest"] = json!(us / base_us);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            vec![
+                r["size"].to_string(),
+                format!("{:.1}", f("cycle_secs")),
+                format!("{:.0}", f("objects_per_sec")),
+                format!("{:.1}", f("us_per_object")),
+                format!("{:.2}", f("cost_vs_smallest")),
+                format!("{:.0}", f("peak_rss_kib") / 1024.0),
+                format!("{:.0}", f("agent_peak_kib") / 1024.0),
+                r["written"].to_string(),
+            ]
+        })
+        .collect();
+    util::print_table(
+        &[
+            "mailboxes",
+            "cycle s",
+            "objects/s",
+            "µs/object",
+            "× smallest",
+            "peak RSS MiB",
+            "agent (above directory) MiB",
+            "written",
+        ],
+        &table,
+    );
+    let points: Vec<(u64, f64, f64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["size"].as_u64().unwrap_or(0),
+                r["objects_per_sec"].as_f64().unwrap_or(0.0),
+                r["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+            )
+        })
+        .collect();
+    std::fs::write(
+        out.join("scale.svg"),
+        util::svg_chart(
+            &points,
+            "exo-writeback initial cycle: throughput and peak RSS against size",
+        ),
+    )?;
+    let result = json!({"benchmark": "scale", "machine": machine, "sizes": rows});
+    std::fs::write(
+        out.join("scale.json"),
+        serde_json::to_string_pretty(&result)?,
+    )?;
+    eprintln!("wrote {}/scale.json and scale.svg", out.display());
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! Process measurement, percentiles, tables and the SVG chart.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+/// A `key:  N kB` line of /proc/<pid>/status, in KiB.
+pub fn proc_status_kib(pid: Option<u32>, key: &str) -> Option<u64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+}
+
+/// A finished child: exit code, elapsed time, peak RSS (ru_maxrss, KiB).
+pub struct Finished {
+    pub code: i32,
+    pub elapsed: Duration,
+    pub max_rss_kib: u64,
+}
+
+/// Waits for `pid` with wait4 to get its own ru_maxrss.
+pub fn wait_rusage(pid: u32, started: Instant) -> anyhow::Result<Finished> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; zeroed is a valid value that wait4 overwrites.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid_t = libc::pid_t::try_from(pid).context("pid out of range")?;
+    // SAFETY: valid pointers to locals; pid is our own child that nobody else waits for.
+    let r = unsafe { libc::wait4(pid_t, &mut status, 0, &mut usage) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error()).context("wait4");
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -libc::WTERMSIG(status)
+    };
+    Ok(Finished {
+        code,
+        elapsed: started.elapsed(),
+        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+    })
+}
+
+/// Runs `cmd` to completion with stdout and stderr in files; returns the measurement.
+pub fn run_measured(mut cmd: Command, stdout: &Path, stderr: &Path) -> anyhow::Result<Finished> {
+    cmd.stdout(std::fs::File::create(stdout)?)
+        .stderr(std::fs::File::create(stderr)?);
+    let started = Instant::now();
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    wait_rusage(child.id(), started)
+}
+
+/// Sends SIGTERM to a child.
+pub fn terminate(pid: u32) {
+    if let Ok(p) = libc::pid_t::try_from(pid) {
+        // SAFETY: signalling our own child by its pid.
+        unsafe {
+            libc::kill(p, libc::SIGTERM);
+        }
+    }
+}
+
+/// The p-th percentile (0..=100) of sorted values, nearest rank.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            s.push_str(c);
+            s.push_str(&" ".repeat(widths[i].saturating_sub(c.chars().count()) + 2));
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r.clone());
+    }
+}
+
+/// Machine facts for the results.
+pub fn machine() -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|x| x.1.trim().to_string())
+            })
+        })
+        .unwrap_or_default();
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
+        .unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    serde_json::json!({
+        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu": cpu,
+        "mem_gib": mem_kib as f64 / 1024.0 / 1024.0,
+        "loadavg_at_start": load.trim(),
+        "date": jiff::Timestamp::now().to_string(),
+    })
+}
+
+/// A two-panel SVG: objects/s and peak RSS (MiB) against size (log x axis).
+pub fn svg_chart(points: &[(u64, f64, f64)], title: &str) -> String {
+    let (w, h, pad) = (760.0_f64, 300.0_f64, 60.0_f64);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" font-family="sans-serif" font-size="12">
+<text x="{}" y="20" text-anchor="middle" font-size="15">{title}</text>
+"#,
+        2.0 * h + 40.0,
+        w / 2.0
+    );
+    let xs: Vec<f64> = points.iter().map(|p| (p.0 as f64).log10()).collect();
+    let (xmin, xmax) = (
+        xs.iter().cloned().fold(f64::INFINITY, f64::min) - 0.1,
+        xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max) + 0.1,
+    );
+    for (panel, (label, color)) in [("objects/s", "#1f77b4"), ("peak RSS, MiB", "#d62728")]
+        .into_iter()
+        .enumerate()
+    {
+        let top = 40.0 + panel as f64 * h;
+        let ys: Vec<f64> = points
+            .iter()
+            .map(|p| if panel == 0 { p.1 } else { p.2 })
+            .collect();
+        let ymax = ys.iter().cloned().fold(0.0, f64::max) * 1.15 + 1e-9;
+        let x_of = |x: f64| pad + (x - xmin) / (xmax - xmin) * (w - 2.0 * pad);
+        let y_of = |y: f64| top + h - pad - y / ymax * (h - 2.0 * pad);
+        svg.push_str(&format!(
+            r#"<line x1="{pad}" y1="{b}" x2="{r}" y2="{b}" stroke="black"/><line x1="{pad}" y1="{t}" x2="{pad}" y2="{b}" stroke="black"/>
+<text x="15" y="{m}" transform="rotate(-90 15 {m})" text-anchor="middle">{label}</text>
+"#,
+            b = top + h - pad,
+            r = w - pad,
+            t = top + pad / 2.0,
+            m = top + h / 2.0,
+        ));
+        for k in 0..=4 {
+            let v = ymax * k as f64 / 4.0;
+            svg.push_str(&format!(
+                r##"<text x="{}" y="{}" text-anchor="end">{:.0}</text><line x1="{pad}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>
+"##,
+                pad - 4.0,
+                y_of(v) + 4.0,
+                v,
+                w - pad,
+                y = y_of(v)
+            ));
+        }
+        let path: Vec<String> = xs
+            .iter()
+            .zip(&ys)
+            .map(|(x, y)| format!("{:.1},{:.1}", x_of(*x), y_of(*y)))
+            .collect();
+        svg.push_str(&format!(
+            r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>
+"#,
+            path.join(" ")
+        ));
+        for ((x, y), p) in xs.iter().zip(&ys).zip(points) {
+            svg.push_str(&format!(
+                r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" text-anchor="middle">{:.0}</text><text x="{:.1}" y="{}" text-anchor="middle">{} mailboxes</text>
+"#,
+                x_of(*x),
+                y_of(*y),
+                x_of(*x),
+                y_of(*y) - 8.0,
+                y,
+                x_of(*x),
+                top + h - pad + 16.0,
+                p.0
+            ));
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
