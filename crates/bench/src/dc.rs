@@ -242,6 +242,8 @@ fn cycle_counts(report: &str) -> Value {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let bin = agent_path(args.agent.clone())?;
     let out = args.out.clone().unwrap_or_else(crate::default_out);
+    std::fs::create_dir_all(&out)?;
+    let out = std::fs::canonicalize(&out)?;
     let work = out.join(format!("dc-{}", args.users));
     std::fs::create_dir_all(&work)?;
     let machine = util::machine();
