@@ -1149,11 +1149,13 @@ fn hybrid_voice_mail_settings_and_hold_policies() {
         &[],
         "add msExchUCVoiceMailSettings: ExchangeUM=1",
     );
+    // Exchange Online cannot be read for it, so an empty value is "unknown": AD is left alone
+    // instead of losing what on-premises Exchange wrote.
     check(
         &hybrid(),
         json!({"UCVoiceMailSettings": []}),
         &[("msExchUCVoiceMailSettings", &["ExchangeUM=1"])],
-        "delete msExchUCVoiceMailSettings: ExchangeUM=1",
+        "",
     );
     check(
         &hybrid(),

@@ -176,11 +176,18 @@ impl Profile {
                         ..row(target, direct(source), false)
                     });
                 }
-                rows.push(row(
-                    "msExchUCVoiceMailSettings",
-                    direct("UCVoiceMailSettings"),
-                    true,
-                ));
+                // Exchange Online offers no way to read the UC voice-mail settings (Unified
+                // Messaging was retired; see crates/exo/PROTOCOL.md), so the source is always
+                // empty: an empty value must leave AD alone rather than clear what
+                // on-premises Exchange wrote.
+                rows.push(Mapping {
+                    when_empty: WhenEmpty::LeaveAlone,
+                    ..row(
+                        "msExchUCVoiceMailSettings",
+                        direct("UCVoiceMailSettings"),
+                        true,
+                    )
+                });
                 rows.push(Mapping {
                     when_empty: WhenEmpty::LeaveAlone,
                     ..row("msExchUserHoldPolicies", direct("InPlaceHolds"), true)
