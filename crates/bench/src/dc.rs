@@ -155,7 +155,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 /// The modifications of a preview: (DN, mods) per object that would be written.
-fn preview_mods(preview: &Value) -> anyhow::Result<Vec<(String, Vec<Mod<Vec<u8>>>)>> {
+/// One object's modify: its DN and the modifications.
+type ObjectMods = (String, Vec<Mod<Vec<u8>>>);
+
+fn preview_mods(preview: &Value) -> anyhow::Result<Vec<ObjectMods>> {
     use base64::Engine as _;
     let items = preview["items"]
         .as_array()
@@ -230,6 +233,7 @@ async fn connect(dc: &LabDc) -> anyhow::Result<AdConnection> {
     let mut c = AdConfig::new(dc.url.clone(), dc.bind_dn.clone());
     c.ca_file = Some(dc.ca_file.clone());
     c.base_dn = Some(dc.base_dn.clone());
+    c.password_file = Some(dc.password_file.clone());
     Ok(AdConnection::connect(&c, Secret::new(dc.password())).await?)
 }
 
@@ -267,9 +271,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let seeded =
         exo_sim::seed_ad::seed_from_ad(&sim.state(), &config_a, &Default::default()).await?;
     // Cloud-side changes that make every mailbox need a write: a custom attribute and an alias.
+    // Stamped an hour ago, as an administrator's earlier edits would be: the no-change delta
+    // cycle's overlap window then holds none of them.
     let ids = mailbox_ids(&sim);
+    let earlier = sim.state().now() - jiff::SignedDuration::from_hours(1);
     for id in &ids {
-        sim.state().update_mailbox(id, |m| {
+        sim.state().update_mailbox_with(id, |m| {
+            m.when_changed = earlier;
             set_custom(m, 1, format!("Bench dept {}", m.alias));
             let domain = m
                 .windows_email_address
@@ -278,6 +286,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "contoso.example".into());
             let alias = format!("smtp:{}.bench@{domain}", m.alias);
             m.email_addresses.push(alias);
+            Ok(())
         })?;
     }
     eprintln!("exo-sim seeded with {seeded} mailboxes from the DC, each changed");
