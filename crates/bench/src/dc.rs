@@ -271,13 +271,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let seeded =
         exo_sim::seed_ad::seed_from_ad(&sim.state(), &config_a, &Default::default()).await?;
     // Cloud-side changes that make every mailbox need a write: a custom attribute and an alias.
-    // Stamped an hour ago, as an administrator's earlier edits would be: the no-change delta
-    // cycle's overlap window then holds none of them.
+    // Stamped in the past, spread over days as an administrator's earlier edits would be
+    // (the newest an hour ago): the no-change delta cycle's overlap window then holds none.
     let ids = mailbox_ids(&sim);
     let earlier = sim.state().now() - jiff::SignedDuration::from_hours(1);
-    for id in &ids {
+    for (i, id) in ids.iter().enumerate() {
+        let when = earlier - jiff::SignedDuration::from_mins(10 * i as i64);
         sim.state().update_mailbox_with(id, |m| {
-            m.when_changed = earlier;
+            m.when_changed = when;
             set_custom(m, 1, format!("Bench dept {}", m.alias));
             let domain = m
                 .windows_email_address
