@@ -1,8 +1,8 @@
 //! One module per subcommand: each has `Args` (clap) and `run(args)`.
 
+pub mod approve;
 pub mod check;
 pub mod expr;
-pub mod approve;
 pub mod logs;
 pub mod preview;
 pub mod profiles;
