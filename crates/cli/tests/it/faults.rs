@@ -521,9 +521,12 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
     let mut rng = Rng::from_time();
     // Slow pages stretch the read phase (about 6 ms per mailbox: pages of 50, 300 ms each) so
     // a kill at a random instant lands while the cycle runs, however fast the machine writes.
-    lab.sim
-        .state()
-        .add_fault(rule(Endpoint::Invoke, FaultKind::Delay { ms: 300 }, None, 0));
+    lab.sim.state().add_fault(rule(
+        Endpoint::Invoke,
+        FaultKind::Delay { ms: 300 },
+        None,
+        0,
+    ));
     let mut killed = 0;
     for k in 0..kills {
         let written = written_count(&lab).await;
