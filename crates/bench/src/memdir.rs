@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use exo_sim::SimMailbox;
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ObjectModify};
-use exo_writeback_core::schema::{AttributeSchema, Schema, Syntax};
+use exo_writeback_core::schema::Schema;
 use exo_writeback_engine::{Directory, DirectoryError};
 use uuid::Uuid;
 
@@ -179,54 +179,7 @@ impl Directory for MemDirectory {
     }
 }
 
-/// The Exchange attributes of the lab schema the default mappings write.
+/// The lab schema, as the planner sees it on the lab DC.
 fn schema() -> Schema {
-    let attr = |name: &str, syntax: Syntax, single: bool, upper: Option<u64>| AttributeSchema {
-        ldap_display_name: name.to_string(),
-        attribute_id: format!("1.2.840.113556.bench.{name}"),
-        syntax,
-        single_valued: single,
-        range_lower: None,
-        range_upper: upper,
-    };
-    let mut attrs = vec![
-        attr("msExchHideFromAddressLists", Syntax::Boolean, true, None),
-        attr("proxyAddresses", Syntax::Unicode, false, Some(1123)),
-        attr("mail", Syntax::Unicode, true, Some(256)),
-        attr("mailNickname", Syntax::Unicode, true, Some(64)),
-        attr("userPrincipalName", Syntax::Unicode, true, Some(1024)),
-        attr("mS-DS-ConsistencyGuid", Syntax::OctetString, true, None),
-        attr("objectGUID", Syntax::OctetString, true, Some(16)),
-        attr(
-            "msExchRecipientTypeDetails",
-            Syntax::LargeInteger,
-            true,
-            None,
-        ),
-        attr("msExchRecipientDisplayType", Syntax::Integer, true, None),
-        attr(
-            "msDS-ExternalDirectoryObjectId",
-            Syntax::Unicode,
-            true,
-            Some(256),
-        ),
-    ];
-    for i in 1..=15 {
-        let upper = if i <= 10 { 1024 } else { 2048 };
-        attrs.push(attr(
-            &format!("extensionAttribute{i}"),
-            Syntax::Unicode,
-            true,
-            Some(upper),
-        ));
-    }
-    for i in 1..=5 {
-        attrs.push(attr(
-            &format!("msExchExtensionCustomAttribute{i}"),
-            Syntax::Unicode,
-            false,
-            Some(2048),
-        ));
-    }
-    Schema::new(attrs)
+    exo_writeback_core::schema::exchange_lab_schema()
 }

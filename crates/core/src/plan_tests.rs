@@ -7,7 +7,7 @@ use super::*;
 use crate::directory::Attributes;
 use crate::mapping::{Condition, MappingKind, WhenEmpty};
 use crate::profile::Profile;
-use crate::schema::AttributeSchema;
+
 use crate::scope::evaluate_scope;
 use crate::settings::WritebackSettings;
 use proptest::prelude::*;
@@ -20,79 +20,8 @@ const EDOID: &str = "5a1b2c3d-0000-4000-8000-00000000abcd";
 // fixtures
 // ---------------------------------------------------------------------------------------------
 
-/// The lab schema (exchange-schema.md) plus the base-schema attributes used here.
 fn lab_schema() -> Schema {
-    let attr = |name: &str, syntax: Syntax, single: bool, upper: Option<u64>| AttributeSchema {
-        ldap_display_name: name.to_string(),
-        attribute_id: format!("1.2.3.{name}"),
-        syntax,
-        single_valued: single,
-        range_lower: None,
-        range_upper: upper,
-    };
-    let mut attrs = vec![
-        attr("msExchHideFromAddressLists", Syntax::Boolean, true, None),
-        attr("proxyAddresses", Syntax::Unicode, false, Some(1123)),
-        attr("mail", Syntax::Unicode, true, Some(256)),
-        attr("info", Syntax::Unicode, true, Some(1024)),
-        attr("mS-DS-ConsistencyGuid", Syntax::OctetString, true, None),
-        attr("msExchArchiveStatus", Syntax::Integer, true, None),
-        attr("msExchSafeSendersHash", Syntax::OctetString, true, None),
-        attr("msExchBlockedSendersHash", Syntax::OctetString, true, None),
-        attr("msExchSafeRecipientsHash", Syntax::OctetString, true, None),
-        attr(
-            "msExchUCVoiceMailSettings",
-            Syntax::Unicode,
-            false,
-            Some(1123),
-        ),
-        attr("msExchUserHoldPolicies", Syntax::Unicode, false, Some(40)),
-        attr(
-            "msExchRecipientTypeDetails",
-            Syntax::LargeInteger,
-            true,
-            None,
-        ),
-        attr(
-            "msExchRemoteRecipientType",
-            Syntax::LargeInteger,
-            true,
-            None,
-        ),
-        attr("msExchRecipientDisplayType", Syntax::Integer, true, None),
-        attr("targetAddress", Syntax::Unicode, true, Some(1123)),
-        attr("mailNickname", Syntax::Unicode, true, Some(64)),
-        attr(
-            "msDS-ExternalDirectoryObjectId",
-            Syntax::Unicode,
-            true,
-            Some(256),
-        ),
-        AttributeSchema {
-            range_lower: Some(16),
-            ..attr("msExchMailboxGuid", Syntax::OctetString, true, Some(16))
-        },
-        attr("unicodePwd", Syntax::OctetString, true, None),
-        attr("whenCreated", Syntax::Time, true, None),
-    ];
-    for i in 1..=15 {
-        let upper = if i <= 10 { 1024 } else { 2048 };
-        attrs.push(attr(
-            &format!("extensionAttribute{i}"),
-            Syntax::Unicode,
-            true,
-            Some(upper),
-        ));
-    }
-    for i in 1..=5 {
-        attrs.push(attr(
-            &format!("msExchExtensionCustomAttribute{i}"),
-            Syntax::Unicode,
-            false,
-            Some(2048),
-        ));
-    }
-    Schema::new(attrs)
+    crate::schema::exchange_lab_schema()
 }
 
 fn hex(text: &str) -> Vec<u8> {

@@ -98,3 +98,83 @@ impl Schema {
         self.by_lower_name.values()
     }
 }
+
+/// The schema of the lab DC as far as the writeback touches it: every attribute of
+/// `exchange-schema.md` (as `lab/exchange-schema.ldif` installs it) plus the base-schema
+/// attributes the profiles read or must refuse. For unit tests, in-memory directories and
+/// benchmarks that plan without a DC; attributeIDs are placeholders (`lab:<name>`).
+pub fn exchange_lab_schema() -> Schema {
+    let attr = |name: &str, syntax: Syntax, single: bool, upper: Option<u64>| AttributeSchema {
+        ldap_display_name: name.to_string(),
+        attribute_id: format!("lab:{name}"),
+        syntax,
+        single_valued: single,
+        range_lower: None,
+        range_upper: upper,
+    };
+    let mut attrs = vec![
+        attr("msExchHideFromAddressLists", Syntax::Boolean, true, None),
+        attr("proxyAddresses", Syntax::Unicode, false, Some(1123)),
+        attr("mail", Syntax::Unicode, true, Some(256)),
+        attr("userPrincipalName", Syntax::Unicode, true, Some(1024)),
+        attr("objectGUID", Syntax::OctetString, true, Some(16)),
+        attr("info", Syntax::Unicode, true, Some(1024)),
+        attr("mS-DS-ConsistencyGuid", Syntax::OctetString, true, None),
+        attr("msExchArchiveStatus", Syntax::Integer, true, None),
+        attr("msExchSafeSendersHash", Syntax::OctetString, true, None),
+        attr("msExchBlockedSendersHash", Syntax::OctetString, true, None),
+        attr("msExchSafeRecipientsHash", Syntax::OctetString, true, None),
+        attr(
+            "msExchUCVoiceMailSettings",
+            Syntax::Unicode,
+            false,
+            Some(1123),
+        ),
+        attr("msExchUserHoldPolicies", Syntax::Unicode, false, Some(40)),
+        attr(
+            "msExchRecipientTypeDetails",
+            Syntax::LargeInteger,
+            true,
+            None,
+        ),
+        attr(
+            "msExchRemoteRecipientType",
+            Syntax::LargeInteger,
+            true,
+            None,
+        ),
+        attr("msExchRecipientDisplayType", Syntax::Integer, true, None),
+        attr("targetAddress", Syntax::Unicode, true, Some(1123)),
+        attr("mailNickname", Syntax::Unicode, true, Some(64)),
+        attr(
+            "msDS-ExternalDirectoryObjectId",
+            Syntax::Unicode,
+            true,
+            Some(256),
+        ),
+        AttributeSchema {
+            range_lower: Some(16),
+            ..attr("msExchMailboxGuid", Syntax::OctetString, true, Some(16))
+        },
+        attr("unicodePwd", Syntax::OctetString, true, None),
+        attr("whenCreated", Syntax::Time, true, None),
+    ];
+    for i in 1..=15 {
+        let upper = if i <= 10 { 1024 } else { 2048 };
+        attrs.push(attr(
+            &format!("extensionAttribute{i}"),
+            Syntax::Unicode,
+            true,
+            Some(upper),
+        ));
+    }
+    for i in 1..=5 {
+        attrs.push(attr(
+            &format!("msExchExtensionCustomAttribute{i}"),
+            Syntax::Unicode,
+            false,
+            Some(2048),
+        ));
+    }
+    Schema::new(attrs)
+}

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ModOp, ObjectModify};
 use exo_writeback_core::mailbox::Mailbox;
-use exo_writeback_core::schema::{AttributeSchema, Schema, Syntax};
+use exo_writeback_core::schema::Schema;
 use futures::StreamExt;
 use uuid::Uuid;
 
@@ -88,52 +88,7 @@ pub struct FakeDirectory {
 }
 
 pub fn lab_schema() -> Schema {
-    let attr = |name: &str, syntax: Syntax, single: bool, upper: Option<u64>| AttributeSchema {
-        ldap_display_name: name.to_string(),
-        attribute_id: format!("1.2.3.{name}"),
-        syntax,
-        single_valued: single,
-        range_lower: None,
-        range_upper: upper,
-    };
-    let mut attrs = vec![
-        attr("msExchHideFromAddressLists", Syntax::Boolean, true, None),
-        attr("proxyAddresses", Syntax::Unicode, false, Some(1123)),
-        attr("mail", Syntax::Unicode, true, Some(256)),
-        attr("mS-DS-ConsistencyGuid", Syntax::OctetString, true, None),
-        attr("objectGUID", Syntax::OctetString, true, Some(16)),
-        attr(
-            "msExchRecipientTypeDetails",
-            Syntax::LargeInteger,
-            true,
-            None,
-        ),
-        attr("msExchRecipientDisplayType", Syntax::Integer, true, None),
-        attr(
-            "msDS-ExternalDirectoryObjectId",
-            Syntax::Unicode,
-            true,
-            Some(256),
-        ),
-    ];
-    for i in 1..=15 {
-        let upper = if i <= 10 { 1024 } else { 2048 };
-        attrs.push(attr(
-            &format!("extensionAttribute{i}"),
-            Syntax::Unicode,
-            true,
-            Some(upper),
-        ));
-    }
-    for i in 1..=5 {
-        attrs.push(attr(
-            &format!("msExchExtensionCustomAttribute{i}"),
-            Syntax::Unicode,
-            false,
-            Some(2048),
-        ));
-    }
-    Schema::new(attrs)
+    exo_writeback_core::schema::exchange_lab_schema()
 }
 
 impl FakeDirectory {
