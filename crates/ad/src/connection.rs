@@ -20,7 +20,9 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::config::{AdConfig, Transport};
-use crate::error::{AdError, ad_bind_subcode, ad_bind_subcode_problem, result_code_name};
+use crate::error::{
+    AdError, ad_bind_subcode, ad_bind_subcode_problem, insufficient_access_hint, result_code_name,
+};
 use crate::wire::{RangeEnd, RawEntry, parse_entry, parse_paged_cookie, split_range};
 
 /// The permissive-modify control: adding a present value or deleting an absent one succeeds.
@@ -474,17 +476,21 @@ impl AdConnection {
     ) -> AdError {
         match result.rc {
             32 => AdError::NoSuchObject { dn: dn.to_string() },
-            50 => AdError::InsufficientAccess {
-                operation,
-                dn: dn.to_string(),
-                attributes: attrs.to_string(),
-                right: if operation.starts_with("modify") {
-                    "write these attributes (Write Property)"
-                } else {
-                    "read these attributes (Read Property / List Contents)"
-                },
-                diagnostic: result.text,
-            },
+            50 => {
+                let writing = operation.starts_with("modify");
+                AdError::InsufficientAccess {
+                    operation,
+                    dn: dn.to_string(),
+                    attributes: attrs.to_string(),
+                    right: if writing {
+                        "write these attributes (Write Property)"
+                    } else {
+                        "read these attributes (Read Property / List Contents)"
+                    },
+                    hint: insufficient_access_hint(None, writing),
+                    diagnostic: result.text,
+                }
+            }
             code => AdError::Ldap {
                 operation,
                 dn: dn.to_string(),
@@ -968,12 +974,13 @@ impl AdConnection {
     /// the first attempt reached the server. The modify is therefore retried once on a new
     /// connection.
     pub async fn modify(&self, modify: &ObjectModify) -> Result<(), AdError> {
-        let attrs = modify
-            .changes
-            .iter()
-            .map(|c| c.attribute.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let mut names: Vec<&str> = Vec::new();
+        for c in &modify.changes {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&c.attribute)) {
+                names.push(&c.attribute);
+            }
+        }
+        let attrs = names.join(", ");
         let mut mods: Vec<Mod<Vec<u8>>> = Vec::new();
         for change in &modify.changes {
             let values: HashSet<Vec<u8>> = change
@@ -1011,7 +1018,24 @@ impl AdConnection {
             })
             .await?;
         if result.rc != 0 {
-            return Err(self.result_error(result, "modifying", dn, attrs));
+            let mut error = self.result_error(result, "modifying", dn, attrs);
+            if let AdError::InsufficientAccess { hint, .. } = &mut error {
+                // An AdminSDHolder-protected object (adminCount=1) does not inherit the OU's
+                // grants: say so. Best effort; adminCount is readable by Authenticated Users.
+                if let Ok(Some(object)) = self.read_by_dn(dn, &["adminCount"]).await {
+                    let admin_count =
+                        object
+                            .attributes
+                            .get("adminCount")
+                            .first()
+                            .and_then(|v| match v {
+                                AttrValue::Text(t) => Some(t.clone()),
+                                AttrValue::Bytes(b) => String::from_utf8(b.clone()).ok(),
+                            });
+                    *hint = insufficient_access_hint(admin_count.as_deref(), true);
+                }
+            }
+            return Err(error);
         }
         Ok(())
     }

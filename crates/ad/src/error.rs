@@ -66,14 +66,17 @@ pub enum AdError {
     },
 
     #[error(
-        "insufficient access {operation} {dn} (attributes: {attributes}): the bind identity lacks the \
-         right to {right} — grant it on the object or its OU; AD said: {diagnostic}"
+        "insufficient access {operation} {dn} (attributes: {attributes}): the service account (bind identity) \
+         lacks the right to {right}{hint}; AD said: {diagnostic}"
     )]
     InsufficientAccess {
         operation: &'static str,
         dn: String,
         attributes: String,
         right: &'static str,
+        /// What to do, starting with " — ": grant on the object or its OU, or (an object with
+        /// adminCount=1) why a grant on the OU does not reach it.
+        hint: &'static str,
         diagnostic: String,
     },
 
@@ -121,6 +124,25 @@ impl AdError {
     /// The connection broke; the operation may be retried on a new one.
     pub fn is_connection_lost(&self) -> bool {
         matches!(self, AdError::ConnectionLost { .. })
+    }
+}
+
+/// What to do about an insufficient-access error on `dn`: `admin_count` is the object's
+/// adminCount when it could be read (AdminSDHolder marks protected accounts with 1).
+pub fn insufficient_access_hint(admin_count: Option<&str>, writing: bool) -> &'static str {
+    if admin_count.is_some_and(|v| v.trim() == "1") {
+        return " — the object has adminCount=1: it is (or was) protected by AdminSDHolder, whose \
+            SDProp process disables inheritance on it, so rights granted on the OU never reach \
+            it; keep it out of the agent's scope, or grant the same per-attribute rights on \
+            CN=AdminSDHolder,CN=System of the domain (see docs/least-privilege.md, \
+            \"AdminSDHolder-protected accounts\")";
+    }
+    if writing {
+        " — grant the service account Write Property on these attributes for user objects of \
+         the OU (see docs/least-privilege.md); if the object's inheritance is disabled, grant \
+         it on the object"
+    } else {
+        " — grant it on the object or its OU (see docs/least-privilege.md)"
     }
 }
 
@@ -214,6 +236,39 @@ mod tests {
             Some("the account is disabled")
         );
         assert_eq!(ad_bind_subcode_problem("52e"), None);
+    }
+
+    #[test]
+    fn insufficient_access_hints() {
+        let protected = insufficient_access_hint(Some("1"), true);
+        assert!(
+            protected.contains("adminCount=1")
+                && protected.contains("AdminSDHolder")
+                && protected.contains("docs/least-privilege.md"),
+            "{protected}"
+        );
+        for other in [None, Some("0")] {
+            let hint = insufficient_access_hint(other, true);
+            assert!(
+                !hint.contains("AdminSDHolder") && hint.contains("docs/least-privilege.md"),
+                "{hint}"
+            );
+        }
+        let e = AdError::InsufficientAccess {
+            operation: "modifying",
+            dn: "CN=a,DC=x".into(),
+            attributes: "mail".into(),
+            right: "write these attributes (Write Property)",
+            hint: protected,
+            diagnostic: "00002098: SecErr".into(),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("insufficient access modifying CN=a,DC=x (attributes: mail)")
+                && text.contains("(Write Property) — the object has adminCount=1")
+                && text.ends_with("; AD said: 00002098: SecErr"),
+            "{text}"
+        );
     }
 
     #[test]

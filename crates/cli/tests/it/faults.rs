@@ -630,7 +630,7 @@ fn signal_dc(lab: &Lab, signal: &str) {
 }
 
 /// Lower-cased mapped attributes of the cloud-managed profile.
-fn mapped(obj: &DirectoryObject) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn mapped(obj: &DirectoryObject) -> BTreeMap<String, Vec<String>> {
     exo_writeback_core::profile::Profile::CloudManaged
         .target_attributes()
         .iter()

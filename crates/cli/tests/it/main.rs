@@ -6,3 +6,4 @@ mod engine;
 mod expr;
 mod faults;
 mod hostile;
+mod rights;
