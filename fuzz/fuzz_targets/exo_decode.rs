@@ -1,6 +1,7 @@
-//! Fuzz the decoding of Exchange Online InvokeCommand responses: a result page, each record
-//! into a mailbox, and an error body. No input may panic; a page that decodes stops decoding
-//! when its last byte is cut (a truncated page must never look like a complete one).
+//! Fuzz the decoding of Exchange Online InvokeCommand responses: a result page (also one that
+//! is not valid UTF-8), each record into a mailbox, and an error body. No input may panic; a
+//! page that decodes stops decoding when its last byte is cut (a truncated page must never
+//! look like a complete one).
 #![no_main]
 
 use exo_writeback_exo::ServiceError;
@@ -28,6 +29,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(who, name, "a record error names the record");
             assert!(!problem.is_empty(), "a record error says what is wrong");
         }
+    }
+    // Records with invalid UTF-8 are set aside, each with a name and a problem to report.
+    for unreadable in &page.unreadable {
+        assert!(!unreadable.name.is_empty());
+        assert!(!unreadable.problem().is_empty());
     }
     let trimmed = data.trim_ascii_end();
     if let Some((_, cut)) = trimmed.split_last() {

@@ -86,6 +86,7 @@ fn source_error(e: exo_writeback_exo::ExoError) -> SourceError {
     SourceError {
         per_record: e.is_record_error(),
         message: e.to_string(),
+        record: None,
     }
 }
 

@@ -8,6 +8,7 @@ use anyhow::Context;
 use exo_writeback_ad::{AdConnection, AdError};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::provisioning::SourceIdentity;
 use exo_writeback_core::schema::Schema;
 use exo_writeback_core::settings::WritebackPlanSettings;
 use exo_writeback_engine::{
@@ -42,9 +43,21 @@ pub struct ExoSource {
 }
 
 fn source_error(e: ExoError) -> SourceError {
+    let record = match &e {
+        ExoError::MalformedRecord {
+            external_directory_object_id,
+            primary_smtp_address,
+            ..
+        } => Some(SourceIdentity {
+            external_directory_object_id: external_directory_object_id.clone(),
+            primary_smtp_address: primary_smtp_address.clone(),
+        }),
+        _ => None,
+    };
     SourceError {
         per_record: e.is_record_error(),
         message: e.to_string(),
+        record,
     }
 }
 

@@ -41,10 +41,13 @@ pub enum OutcomeCode {
     ThresholdExceeded,
     /// The domain controller refused the modification.
     LdapError,
+    /// Exchange Online sent a mailbox record that cannot be read safely (a property of the
+    /// wrong JSON type, bytes that are not UTF-8): the record is skipped, nothing written.
+    MalformedMailboxRecord,
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 14] = [
+    pub const ALL: [OutcomeCode; 15] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
@@ -59,6 +62,7 @@ impl OutcomeCode {
         OutcomeCode::DriftCorrected,
         OutcomeCode::ThresholdExceeded,
         OutcomeCode::LdapError,
+        OutcomeCode::MalformedMailboxRecord,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +81,7 @@ impl OutcomeCode {
             OutcomeCode::DriftCorrected => "DriftCorrected",
             OutcomeCode::ThresholdExceeded => "ThresholdExceeded",
             OutcomeCode::LdapError => "LdapError",
+            OutcomeCode::MalformedMailboxRecord => "MalformedMailboxRecord",
         }
     }
 
@@ -99,7 +104,8 @@ impl OutcomeCode {
             | OutcomeCode::ProxyAddressConflict
             | OutcomeCode::ExpressionError
             | OutcomeCode::AttributeNotAllowed
-            | OutcomeCode::LdapError => LogStatus::Failure,
+            | OutcomeCode::LdapError
+            | OutcomeCode::MalformedMailboxRecord => LogStatus::Failure,
         }
     }
 
@@ -157,6 +163,12 @@ impl OutcomeCode {
             OutcomeCode::LdapError => {
                 "Read the LDAP result code and message; grant the agent's account the missing \
                  right on the object or fix the value."
+            }
+            OutcomeCode::MalformedMailboxRecord => {
+                "Look at the mailbox in Exchange Online (Get-Mailbox <identity> | Format-List \
+                 <property>) and correct the property named. Nothing was written for it; the \
+                 record is read again when the mailbox changes, and retried from escrow \
+                 meanwhile."
             }
         }
     }

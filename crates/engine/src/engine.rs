@@ -265,6 +265,63 @@ fn ldap_failure(e: &DirectoryError) -> OutcomeDetail {
     OutcomeDetail::new(OutcomeCode::LdapError, reason)
 }
 
+/// The outcome of a mailbox record the source could not read (a property of the wrong JSON
+/// type, bytes that are not UTF-8): a Failure entry in the provisioning log, and escrow —
+/// retried by its ExternalDirectoryObjectId — when that id was readable. The record is not
+/// tracked for the watermark (its WhenChangedUTC is unknown): the watermark may pass it, and
+/// escrow or its next change brings it back. Returns the id for the batch and the outcome.
+fn unreadable_outcome(e: &SourceError, cycle: CycleId) -> (String, ObjectOutcome) {
+    let source = e.record.clone().unwrap_or_default();
+    let cloud_id = source
+        .external_directory_object_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let detail = OutcomeDetail::new(OutcomeCode::MalformedMailboxRecord, e.message.clone());
+    let now = Timestamp::now();
+    let escrow = match &cloud_id {
+        Some(id) => EscrowUpdate::Failed {
+            failure: EscrowFailure {
+                cloud_id: id.clone(),
+                source: source.clone(),
+                target: TargetIdentity::default(),
+                error: Reason::from(detail.clone()),
+            },
+            failed_at: now,
+        },
+        None => EscrowUpdate::Keep,
+    };
+    let log = ProvisioningLogEntry {
+        id: LogEntryId(Uuid::new_v4()),
+        cycle,
+        time: now,
+        duration: SignedDuration::ZERO,
+        source,
+        target: TargetIdentity::default(),
+        action: Action::Skip,
+        status: LogStatus::Failure,
+        reason: Some(Reason::from(detail)),
+        steps: Steps {
+            import: step(StepStatus::Failure, e.message.clone()),
+            scoping: Step::not_reached(),
+            matching: Step::not_reached(),
+            export: Step::not_reached(),
+        },
+        modified: Vec::new(),
+    };
+    let id = cloud_id.unwrap_or_else(|| format!("unreadable:{}", log.id));
+    (
+        id,
+        ObjectOutcome {
+            log,
+            journal: Vec::new(),
+            join: JoinUpdate::Keep,
+            escrow,
+        },
+    )
+}
+
 fn modified_of(plan: &ObjectPlan) -> Vec<ModifiedProperty> {
     plan.changes
         .iter()
@@ -911,7 +968,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 Ok(m) => m,
                 Err(e) if e.per_record => {
                     tracing::warn!(error = %e, "a mailbox record could not be read; skipped");
+                    w.counts.imported += 1;
+                    self.cycle_imported = w.counts.imported;
                     w.counts.failed += 1;
+                    let (id, outcome) = unreadable_outcome(&e, cycle);
+                    // Not retried from escrow in this cycle.
+                    w.seen.insert(id.clone());
+                    w.batch.push((id, outcome));
                     continue;
                 }
                 Err(e) => {
@@ -955,6 +1018,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     }
                     Ok(None) => {
                         self.store.clear_escrow(&entry.cloud_id)?;
+                    }
+                    Err(e) if e.per_record => {
+                        // Still unreadable: one more failed attempt (the back-off grows).
+                        tracing::warn!(cloud_id = %entry.cloud_id, error = %e, "escrow retry: the mailbox record still cannot be read");
+                        w.counts.imported += 1;
+                        w.counts.failed += 1;
+                        w.batch.push(unreadable_outcome(&e, cycle));
                     }
                     Err(e) => {
                         tracing::warn!(cloud_id = %entry.cloud_id, error = %e, "escrow retry could not read the mailbox");
@@ -1249,7 +1319,19 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         while let Some(item) = stream.next().await {
             let mailbox = match item {
                 Ok(m) => m,
-                Err(e) if e.per_record => continue,
+                Err(e) if e.per_record => {
+                    let record = e.record.clone().unwrap_or_default();
+                    items.push(PreviewItem {
+                        cloud_id: record.external_directory_object_id.unwrap_or_default(),
+                        primary_smtp_address: record.primary_smtp_address,
+                        dn: None,
+                        code: OutcomeCode::MalformedMailboxRecord.as_str().to_string(),
+                        reason: Some(e.message),
+                        removes_values: false,
+                        changes: Vec::new(),
+                    });
+                    continue;
+                }
                 Err(e) => return Err(EngineError::Source(e)),
             };
             if !seen.insert(cloud_id(&mailbox)) {

@@ -18,6 +18,9 @@ pub struct FakeSource {
     pub mailboxes: Arc<Mutex<Vec<Mailbox>>>,
     /// When set, streams end with a fatal error after this many mailboxes.
     pub fail_after: Arc<Mutex<Option<usize>>>,
+    /// Records that cannot be read (per-record errors): every stream starts with them, and
+    /// `get` of their ExternalDirectoryObjectId answers with them.
+    pub unreadable: Arc<Mutex<Vec<SourceError>>>,
 }
 
 impl FakeSource {
@@ -36,12 +39,21 @@ impl FakeSource {
 impl MailboxSource for FakeSource {
     fn all(&self) -> MailboxStream {
         let all = self.mailboxes.lock().expect("lock").clone();
-        let mut items: Vec<Result<Mailbox, SourceError>> = all.into_iter().map(Ok).collect();
+        let mut items: Vec<Result<Mailbox, SourceError>> = self
+            .unreadable
+            .lock()
+            .expect("lock")
+            .iter()
+            .cloned()
+            .map(Err)
+            .collect();
+        items.extend(all.into_iter().map(Ok));
         if let Some(n) = *self.fail_after.lock().expect("lock") {
             items.truncate(n);
             items.push(Err(SourceError {
                 message: "connection reset".into(),
                 per_record: false,
+                record: None,
             }));
         }
         futures::stream::iter(items).boxed()
@@ -53,14 +65,32 @@ impl MailboxSource for FakeSource {
     ) -> MailboxStream {
         let from = since.checked_sub(overlap).unwrap_or(jiff::Timestamp::MIN);
         let all = self.mailboxes.lock().expect("lock").clone();
+        let unreadable: Vec<Result<Mailbox, SourceError>> = self
+            .unreadable
+            .lock()
+            .expect("lock")
+            .iter()
+            .cloned()
+            .map(Err)
+            .collect();
         futures::stream::iter(
-            all.into_iter()
-                .filter(move |m| m.when_changed_utc.is_some_and(|t| t >= from))
-                .map(Ok),
+            unreadable.into_iter().chain(
+                all.into_iter()
+                    .filter(move |m| m.when_changed_utc.is_some_and(|t| t >= from))
+                    .map(Ok),
+            ),
         )
         .boxed()
     }
     async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError> {
+        if let Some(e) = self.unreadable.lock().expect("lock").iter().find(|e| {
+            e.record
+                .as_ref()
+                .and_then(|r| r.external_directory_object_id.as_deref())
+                == Some(identity)
+        }) {
+            return Err(e.clone());
+        }
         let all = self.mailboxes.lock().expect("lock");
         Ok(all
             .iter()

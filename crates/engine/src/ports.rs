@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::provisioning::SourceIdentity;
 use exo_writeback_core::schema::Schema;
 use futures::stream::BoxStream;
 use uuid::Uuid;
@@ -17,6 +18,8 @@ pub struct SourceError {
     pub message: String,
     /// Only this record is bad (the stream goes on); otherwise the stream ended.
     pub per_record: bool,
+    /// A bad record's identity, as far as it could be read (per-record errors only).
+    pub record: Option<SourceIdentity>,
 }
 
 /// A stream of mailboxes that holds at most one result page in memory.

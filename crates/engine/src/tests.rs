@@ -1,13 +1,15 @@
 //! Engine behaviour over in-memory ports and a real SQLite store.
 
 use exo_writeback_core::mailbox::Mailbox;
-use exo_writeback_core::provisioning::{CycleKind, CycleStatus, JobState, LogStatus, ObjectRef};
+use exo_writeback_core::provisioning::{
+    CycleKind, CycleStatus, JobState, LogStatus, ObjectRef, SourceIdentity,
+};
 use exo_writeback_core::settings::WritebackSettings;
 use exo_writeback_store::{LogQuery, SqliteStore, Store};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::fakes::{FakeDirectory, FakeSource};
-use crate::{CycleMode, Engine, EngineError, EngineOptions, UndoTarget};
+use crate::{CycleMode, Engine, EngineError, EngineOptions, SourceError, UndoTarget};
 
 type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
@@ -212,6 +214,75 @@ async fn a_failed_write_fails_one_object_goes_to_escrow_and_is_retried() {
     assert_eq!(r2.counts.written, 1);
     assert_eq!(f.engine.store.escrow_count().expect("escrow"), 0);
     assert_eq!(f.dir.values(&f.guids[0], "extensionAttribute1"), ["ca1-1"]);
+}
+
+#[tokio::test]
+async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_written() {
+    let mut f = fixture(4, 500);
+    let bad = mailbox(2, "2026-01-01T00:00:00Z".parse().expect("ts"));
+    let bad_id = bad.external_directory_object_id.clone().expect("id");
+    f.source
+        .mailboxes
+        .lock()
+        .expect("lock")
+        .retain(|m| m.external_directory_object_id != bad.external_directory_object_id);
+    let message = "mailbox user2@contoso.com: the value of CustomAttribute1 arrived as bytes \
+                   that are not valid UTF-8 text; this record is skipped";
+    f.source.unreadable.lock().expect("lock").extend([
+        SourceError {
+            message: message.into(),
+            per_record: true,
+            record: Some(SourceIdentity {
+                external_directory_object_id: Some(bad_id.clone()),
+                primary_smtp_address: bad.primary_smtp_address.clone(),
+            }),
+        },
+        SourceError {
+            message: "mailbox (a record whose identity is not readable): the record …".into(),
+            per_record: true,
+            record: None,
+        },
+    ]);
+    let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    assert_eq!(r.status, CycleStatus::Completed);
+    assert_eq!(
+        (r.counts.imported, r.counts.written, r.counts.failed),
+        (5, 3, 2)
+    );
+    assert_eq!(r.failure_causes.get("MalformedMailboxRecord"), Some(&2));
+    assert!(r.watermark.is_some(), "the cycle completes");
+    assert!(f.dir.values(&f.guids[1], "extensionAttribute1").is_empty());
+    let failed = f
+        .engine
+        .store
+        .query_logs(&LogQuery {
+            statuses: vec![LogStatus::Failure],
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    let entry = failed
+        .iter()
+        .find(|e| e.source.external_directory_object_id.as_deref() == Some(bad_id.as_str()))
+        .expect("logged with its identity");
+    let reason = entry.reason.clone().expect("reason");
+    assert_eq!(reason.code, "MalformedMailboxRecord");
+    assert_eq!(reason.message, message);
+    assert!(!reason.recommended_action.is_empty());
+    let escrow = f.engine.store.escrow().expect("escrow");
+    assert_eq!(escrow.len(), 1, "only the record with a readable id");
+    assert_eq!(escrow[0].cloud_id, bad_id);
+
+    // Still unreadable: one more attempt. Then readable again (unchanged in the cloud, so
+    // only escrow brings it back): written, out of escrow.
+    f.engine.run_cycle(CycleMode::Auto).await.expect("cycle 2");
+    assert_eq!(f.engine.store.escrow().expect("escrow")[0].attempts, 2);
+    f.source.unreadable.lock().expect("lock").clear();
+    f.source.set(bad);
+    let r3 = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle 3");
+    assert_eq!((r3.counts.written, r3.counts.failed), (1, 0));
+    assert_eq!(f.engine.store.escrow_count().expect("escrow"), 0);
+    assert_eq!(f.dir.values(&f.guids[1], "extensionAttribute1"), ["ca1-2"]);
 }
 
 #[tokio::test]

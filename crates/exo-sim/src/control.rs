@@ -434,6 +434,16 @@ async fn add_faults(State(app): State<App>, Json(rules): Json<OneOrMany>) -> Res
                 format!("probability must be within 0..=1, got {p}"),
             );
         }
+        if let crate::faults::FaultKind::InvalidUtf8 { text } = &r.kind
+            && !text.chars().any(|c| ('\u{80}'..='\u{FF}').contains(&c))
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "invalid_utf8: {text:?} holds no character of U+0080..U+00FF, so its Latin-1 form would still be valid UTF-8"
+                ),
+            );
+        }
     }
     let ids: Vec<u64> = rules.into_iter().map(|r| app.state.add_fault(r)).collect();
     Json(json!({ "ids": ids })).into_response()

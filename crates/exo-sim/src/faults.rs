@@ -65,12 +65,43 @@ pub enum FaultKind {
     /// The response's `@odata.nextLink` carries a skiptoken the service will refuse
     /// (InvokeCommand only; the rule is used even when the response has no nextLink).
     BrokenNextLink,
+    /// The normal response with every occurrence of `text` sent in Latin-1 instead of UTF-8:
+    /// each character U+0080–U+00FF becomes its single byte, which is not valid UTF-8
+    /// (beyond U+00FF: `?`). Give a text unique to one mailbox's property, e.g. a value set
+    /// just before; `text` must hold a character of U+0080–U+00FF. Without `count` the
+    /// mailbox stays "broken" on every page that carries it.
+    InvalidUtf8 { text: String },
+}
+
+/// `body` with every occurrence of `text` encoded in Latin-1 (see
+/// [`FaultKind::InvalidUtf8`]).
+pub fn latin1_occurrences(body: &[u8], text: &str) -> Vec<u8> {
+    let needle = text.as_bytes();
+    if needle.is_empty() {
+        return body.to_vec();
+    }
+    let latin1: Vec<u8> = text
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect();
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(needle) {
+            out.extend_from_slice(&latin1);
+            i += needle.len();
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 impl FaultKind {
     pub(crate) fn applies_to(&self, e: Endpoint) -> bool {
         match self {
-            FaultKind::ExpiredToken | FaultKind::BrokenNextLink => {
+            FaultKind::ExpiredToken | FaultKind::BrokenNextLink | FaultKind::InvalidUtf8 { .. } => {
                 matches!(e, Endpoint::Invoke | Endpoint::NextLink)
             }
             _ => true,
@@ -276,6 +307,27 @@ mod tests {
         .unwrap();
         assert_eq!(r.probability, Some(0.5));
         assert!(serde_json::from_str::<FaultRule>(r#"{"endpoint":"x","kind":"delay"}"#).is_err());
+    }
+
+    #[test]
+    fn latin1_makes_exactly_the_text_invalid_utf8() {
+        let body = r#"{"a":"Abteilung München","b":"München-Ost","c":"Muenchen"}"#;
+        let out = latin1_occurrences(body.as_bytes(), "München-Ost");
+        let err = std::str::from_utf8(&out).expect_err("invalid UTF-8");
+        assert_eq!(
+            &out[..err.valid_up_to()],
+            r#"{"a":"Abteilung München","b":"M"#.as_bytes()
+        );
+        assert_eq!(out[err.valid_up_to()], 0xFC);
+        assert_eq!(out.len(), body.len() - 1);
+        assert_eq!(
+            latin1_occurrences(body.as_bytes(), "absent"),
+            body.as_bytes()
+        );
+        let r: FaultRule =
+            serde_json::from_str(r#"{"endpoint":"invoke","kind":"invalid_utf8","text":"ü"}"#)
+                .expect("rule");
+        assert_eq!(r.kind, FaultKind::InvalidUtf8 { text: "ü".into() });
     }
 
     #[test]

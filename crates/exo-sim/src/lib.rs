@@ -360,6 +360,18 @@ async fn exchange_faults(State(app): State<App>, mut req: Request, next: Next) -
             parts.headers.remove(header::CONTENT_LENGTH);
             Response::from_parts(parts, Body::from(damaged))
         }
+        FaultKind::InvalidUtf8 { text } => {
+            let resp = next.run(req).await;
+            let (mut parts, body) = resp.into_parts();
+            let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+                Ok(b) => b,
+                Err(e) => {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+                }
+            };
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(faults::latin1_occurrences(&bytes, &text)))
+        }
         FaultKind::ExpiredToken => {
             req.extensions_mut().insert(ForceExpired);
             next.run(req).await

@@ -16,7 +16,10 @@ use crate::filter::when_changed_filter;
 use crate::retry::{parse_retry_after, retryable_status};
 use crate::safelist::JunkEmailConfiguration;
 use crate::token::TokenSource;
-use crate::wire::{MAILBOX_PROPERTIES, decode_page, mailbox_from_record, record_key};
+use crate::wire::{
+    MAILBOX_PROPERTIES, UnreadableRecord, decode_page, mailbox_from_record, record_identity,
+    record_key,
+};
 
 /// A stream of results that holds at most one result page in memory.
 pub type ResultStream<T> = BoxStream<'static, Result<T, ExoError>>;
@@ -179,8 +182,8 @@ impl ExoClient {
         };
         futures::stream::unfold(state, |mut st| async move {
             loop {
-                if let Some(v) = st.buffer.pop_front() {
-                    return Some((Ok(v), st));
+                if let Some(item) = st.buffer.pop_front() {
+                    return Some((item, st));
                 }
                 if st.done {
                     return None;
@@ -487,6 +490,8 @@ pub fn junk_email_from_record(
             Some(_) => Err(ExoError::MalformedRecord {
                 mailbox: identity.to_owned(),
                 problem: format!("{key} is not a list"),
+                external_directory_object_id: None,
+                primary_smtp_address: None,
             }),
         }
     };
@@ -498,8 +503,24 @@ pub fn junk_email_from_record(
 }
 
 fn to_mailbox(record: Value) -> Result<Mailbox, ExoError> {
-    mailbox_from_record(&record)
-        .map_err(|(mailbox, problem)| ExoError::MalformedRecord { mailbox, problem })
+    mailbox_from_record(&record).map_err(|(mailbox, problem)| {
+        let (external_directory_object_id, primary_smtp_address) = record_identity(&record);
+        ExoError::MalformedRecord {
+            mailbox,
+            problem,
+            external_directory_object_id,
+            primary_smtp_address,
+        }
+    })
+}
+
+fn unreadable_error(r: UnreadableRecord) -> ExoError {
+    ExoError::MalformedRecord {
+        problem: r.problem(),
+        mailbox: r.name,
+        external_directory_object_id: r.external_directory_object_id,
+        primary_smtp_address: r.primary_smtp_address,
+    }
 }
 
 struct Paging {
@@ -508,7 +529,8 @@ struct Paging {
     body: Arc<Value>,
     next: Option<Url>,
     page_no: u32,
-    buffer: VecDeque<Value>,
+    /// The page's records in order; records that could not be read are errors.
+    buffer: VecDeque<Result<Value, ExoError>>,
     pending_error: Option<ExoError>,
     done: bool,
 }
@@ -541,10 +563,22 @@ impl Paging {
         tracing::debug!(
             request = %request,
             records = page.records.len(),
+            unreadable = page.unreadable.len(),
             more = page.next_link.is_some(),
             "result page"
         );
-        self.buffer = page.records.into();
+        // Back into the page's order: the unreadable records are errors of their own.
+        let total = page.records.len() + page.unreadable.len();
+        let mut readable = page.records.into_iter();
+        let mut unreadable = page.unreadable.into_iter().peekable();
+        self.buffer = (0..total)
+            .filter_map(
+                |position| match unreadable.next_if(|u| u.position == position) {
+                    Some(u) => Some(Err(unreadable_error(u))),
+                    None => readable.next().map(Ok),
+                },
+            )
+            .collect();
         if let Some(link) = page.next_link {
             match self.client.next_link(&link, &request) {
                 Ok(u) if u == url => {

@@ -82,8 +82,16 @@ pub enum ExoError {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
-    #[error("mailbox {mailbox}: {problem}; this record is skipped, the others are read")]
-    MalformedRecord { mailbox: String, problem: String },
+    #[error(
+        "mailbox {mailbox}: {problem}; this record is skipped (nothing is written to AD for it), the others are read"
+    )]
+    MalformedRecord {
+        mailbox: String,
+        problem: String,
+        /// The record's ExternalDirectoryObjectId and PrimarySmtpAddress, when readable.
+        external_directory_object_id: Option<String>,
+        primary_smtp_address: Option<String>,
+    },
 }
 
 impl ExoError {

@@ -330,3 +330,117 @@ state_dir = "STATE"
         assert!(!state.join("state.db").exists(), "{name}: state written");
     }
 }
+
+/// One mailbox's property arrives as bytes that are not UTF-8 (a Latin-1 "ü" in a response
+/// that says charset=utf-8), on every page that carries it: that mailbox alone fails — a
+/// Failure entry naming it and the property, into escrow, nothing written — while every other
+/// mailbox of the same page and of the other pages is written; no replacement character
+/// reaches AD. Once the bytes are right again, escrow writes it although it did not change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_sent_with_invalid_utf8_fails_alone_and_every_other_mailbox_is_written() {
+    const USERS: u32 = 60; // pages of 50: two pages
+    const BAD: u32 = 7;
+    let lab = Lab::start(USERS).await;
+    let before = lab.all_users().await;
+    let first = lab.run(&["sync", "--json"]).await;
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let synced = lab.all_users().await;
+
+    lab.sim.state().advance_clock(2);
+    for i in 1..=USERS {
+        lab.update(i, |m| m.set_custom_attribute(3, &format!("München-{i}")));
+    }
+    let bad_text = format!("München-{BAD}");
+    lab.sim.state().add_fault(exo_sim::FaultRule {
+        endpoint: exo_sim::Endpoint::Invoke,
+        kind: exo_sim::FaultKind::InvalidUtf8 {
+            text: bad_text.clone(),
+        },
+        count: None,
+        probability: None,
+        skip: 0,
+    });
+    let r = lab.run(&["sync", "--json"]).await;
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let report = r.json();
+    assert_eq!(report["counts"]["failed"], 1, "{report}");
+    assert_eq!(report["counts"]["written"], USERS - 1, "{report}");
+
+    // The provisioning log: a Failure naming the mailbox and the property.
+    let store = lab.store();
+    let failures = store
+        .query_logs(&LogQuery {
+            statuses: vec![LogStatus::Failure],
+            limit: 100,
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let entry = &failures[0];
+    assert_eq!(
+        entry.source.external_directory_object_id.as_deref(),
+        Some(super::faults::edoid(BAD).as_str())
+    );
+    let reason = entry.reason.clone().expect("reason");
+    assert_eq!(reason.code, "MalformedMailboxRecord");
+    for needed in [
+        format!("{}@{}", cn(BAD), super::faults::DOMAIN).as_str(),
+        "CustomAttribute3",
+        "not valid UTF-8",
+        "skipped",
+        "nothing is written to AD",
+    ] {
+        assert!(
+            reason.message.contains(needed),
+            "{needed:?} missing in {reason:?}"
+        );
+    }
+    assert!(!reason.recommended_action.is_empty());
+    let shown = lab.run(&["logs", "--status", "failure"]).await;
+    assert!(
+        shown.stdout.contains("MalformedMailboxRecord") && shown.stdout.contains(&cn(BAD)),
+        "{}",
+        shown.stdout
+    );
+    let escrow = store.escrow().expect("escrow");
+    assert_eq!(escrow.len(), 1, "{escrow:?}");
+    assert_eq!(escrow[0].cloud_id, super::faults::edoid(BAD));
+
+    // AD: the bad mailbox's object untouched, every other written, no U+FFFD anywhere.
+    let after = lab.all_users().await;
+    assert_eq!(
+        mapped(&after[&BAD]),
+        mapped(&synced[&BAD]),
+        "nothing written for the unreadable mailbox"
+    );
+    for (&i, obj) in &after {
+        for (attribute, values) in obj.attributes.iter() {
+            for v in values {
+                if let exo_writeback_core::directory::AttrValue::Text(t) = v {
+                    assert!(
+                        !t.contains('\u{FFFD}') && !t.contains('\u{FDD0}'),
+                        "{} {attribute}: {t:?}",
+                        cn(i)
+                    );
+                }
+            }
+        }
+        if i != BAD {
+            assert_matches_cloud(i, obj, &lab.mailbox(i), &before[&i]);
+        }
+    }
+    let watermark = store.watermark().expect("watermark");
+    eprintln!(
+        "watermark after the cycle with the unreadable mailbox: {watermark:?}; escrow: {escrow:?}"
+    );
+
+    // The bytes are right again; the mailbox did not change: escrow brings it back.
+    lab.sim.state().clear_faults();
+    let next = lab.run(&["sync", "--json"]).await;
+    assert_eq!(next.code, 0, "{}\n{}", next.stdout, next.stderr);
+    assert_eq!(
+        texts(&lab.user(BAD).await, "extensionAttribute3"),
+        [bad_text]
+    );
+    assert_eq!(lab.store().escrow_count().expect("escrow"), 0);
+}

@@ -223,6 +223,55 @@ async fn a_malformed_record_is_skipped_with_its_name_and_the_rest_is_read() {
 }
 
 #[tokio::test]
+async fn a_record_with_invalid_utf8_is_skipped_with_its_name_and_the_rest_is_read() {
+    let (script, base) = serve(Vec::new()).await;
+    let link = format!("{base}/adminapi/beta/vdbdx.onmicrosoft.com/InvokeCommand?%24skiptoken=2");
+    let mut first = br#"{"value":[{"PrimarySmtpAddress":"ok1@c.com"},{"PrimarySmtpAddress":"bad@c.com","ExternalDirectoryObjectId":"id-bad","CustomAttribute3":"M"#
+        .to_vec();
+    first.push(0xFC); // Latin-1 "ü": not UTF-8
+    first.extend_from_slice(
+        format!(r#"nchen"}},{{"PrimarySmtpAddress":"ok2@c.com"}}],"@odata.nextLink":"{link}"}}"#)
+            .as_bytes(),
+    );
+    let second =
+        r#"{"value":[{"PrimarySmtpAddress":"ok3@c.com","CustomAttribute3":"München"}]}"#.as_bytes();
+    script
+        .answers
+        .lock()
+        .expect("lock")
+        .extend([(200, first), (200, second.to_vec())]);
+    let items: Vec<_> = client(&base).mailboxes(None).collect().await;
+    assert_eq!(items.len(), 4, "{items:?}");
+    let ok: Vec<_> = items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .map(|m| m.primary_smtp_address.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(ok, ["ok1@c.com", "ok2@c.com", "ok3@c.com"]);
+    let err = items[1].as_ref().expect_err("bad record");
+    assert!(err.is_record_error(), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("bad@c.com")
+            && text.contains("CustomAttribute3")
+            && text.contains("not valid UTF-8")
+            && text.contains("nothing is written to AD"),
+        "{text}"
+    );
+    match err {
+        ExoError::MalformedRecord {
+            external_directory_object_id,
+            primary_smtp_address,
+            ..
+        } => {
+            assert_eq!(external_directory_object_id.as_deref(), Some("id-bad"));
+            assert_eq!(primary_smtp_address.as_deref(), Some("bad@c.com"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_next_link_to_the_same_page_stops_with_an_error() {
     // The link must be on the client's own host, so the server is started first.
     let (script, base) = serve(Vec::new()).await;
