@@ -863,8 +863,8 @@ async fn exchange_online_faults_never_move_the_watermark_past_unprocessed_mailbo
 // Single objects the DC refuses
 // ---------------------------------------------------------------------------------------------
 
-/// One object whose ACL denies the bind account write access, and one whose value breaks a
-/// schema constraint: both go to escrow with an actionable message, all others are written.
+/// One object whose value breaks a schema constraint goes to escrow with an actionable
+/// message, all others are written. (An object the bind account may not write: rights.rs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_objects_the_dc_refuses_go_to_escrow_and_all_others_are_written() {
     const USERS: u32 = 12;
