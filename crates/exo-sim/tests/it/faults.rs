@@ -283,3 +283,47 @@ async fn probability_and_skip_rules_over_the_control_api() {
     assert_eq!(stats["token"], 1);
     assert_eq!(stats["nextlink"], 0);
 }
+
+#[tokio::test]
+async fn invalid_utf8_sends_one_mailbox_value_in_latin1_on_every_page() {
+    let sim = start(3).await;
+    let state = sim.handle.state();
+    let token = sim.token().await;
+    let ids: Vec<String> = state
+        .mailboxes_after(None, 10)
+        .iter()
+        .map(|m| m.guid.to_string())
+        .collect();
+    for (n, id) in ids.iter().enumerate() {
+        state
+            .update_mailbox(id, |m| m.set_custom_attribute(2, &format!("München-{n}")))
+            .expect("update");
+    }
+    // A text whose Latin-1 form would still be valid UTF-8 is refused.
+    let refused = sim
+        .http
+        .post(format!("{}/_sim/faults", sim.base()))
+        .json(&json!({"endpoint": "invoke", "kind": "invalid_utf8", "text": "plain"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let ok = sim
+        .http
+        .post(format!("{}/_sim/faults", sim.base()))
+        .json(&json!({"endpoint": "invoke", "kind": "invalid_utf8", "text": "München-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    for _ in 0..2 {
+        let body = raw_get_mailbox(&sim, &token).await.bytes().await.unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(std::str::from_utf8(&body).is_err(), "{text}");
+        assert!(
+            text.contains("M\u{FFFD}nchen-1") && text.contains("München-0"),
+            "{text}"
+        );
+        assert!(text.contains("München-2"), "{text}");
+    }
+}
