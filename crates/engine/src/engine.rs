@@ -968,13 +968,15 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 Ok(m) => m,
                 Err(e) if e.per_record => {
                     tracing::warn!(error = %e, "a mailbox record could not be read; skipped");
-                    w.counts.imported += 1;
-                    self.cycle_imported = w.counts.imported;
-                    w.counts.failed += 1;
                     let (id, outcome) = unreadable_outcome(&e, cycle);
-                    // Not retried from escrow in this cycle.
-                    w.seen.insert(id.clone());
-                    w.batch.push((id, outcome));
+                    // Once per cycle (a listing may repeat a record); not retried from escrow
+                    // in this cycle.
+                    if w.seen.insert(id.clone()) {
+                        w.counts.imported += 1;
+                        self.cycle_imported = w.counts.imported;
+                        w.counts.failed += 1;
+                        w.batch.push((id, outcome));
+                    }
                     continue;
                 }
                 Err(e) => {

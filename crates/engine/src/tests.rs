@@ -228,15 +228,18 @@ async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_w
         .retain(|m| m.external_directory_object_id != bad.external_directory_object_id);
     let message = "mailbox user2@contoso.com: the value of CustomAttribute1 arrived as bytes \
                    that are not valid UTF-8 text; this record is skipped";
+    let unreadable = SourceError {
+        message: message.into(),
+        per_record: true,
+        record: Some(SourceIdentity {
+            external_directory_object_id: Some(bad_id.clone()),
+            primary_smtp_address: bad.primary_smtp_address.clone(),
+        }),
+    };
+    // Listed twice (paging may repeat a record): one failure.
     f.source.unreadable.lock().expect("lock").extend([
-        SourceError {
-            message: message.into(),
-            per_record: true,
-            record: Some(SourceIdentity {
-                external_directory_object_id: Some(bad_id.clone()),
-                primary_smtp_address: bad.primary_smtp_address.clone(),
-            }),
-        },
+        unreadable.clone(),
+        unreadable,
         SourceError {
             message: "mailbox (a record whose identity is not readable): the record …".into(),
             per_record: true,
