@@ -20,7 +20,7 @@ use exo_writeback_core::schema::Schema;
 use exo_writeback_core::scope::{check_container_scope, evaluate_scope};
 use exo_writeback_core::settings::WritebackPlanSettings;
 use exo_writeback_expr::EvalContext;
-use exo_writeback_store::{Store, StoreError};
+use exo_writeback_store::{Store, StoreError, WriteIntent};
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
@@ -58,7 +58,8 @@ pub enum EngineError {
     },
 }
 
-/// How often outcomes are committed together (one transaction per batch).
+/// How often outcomes are committed together (one transaction per batch), and how many
+/// modifies one transaction of write-ahead intents covers.
 const DEFAULT_BATCH: usize = 200;
 
 /// Tunables of the engine.
@@ -66,7 +67,8 @@ const DEFAULT_BATCH: usize = 200;
 pub struct EngineOptions {
     /// Re-read by each delta cycle before the watermark.
     pub overlap: SignedDuration,
-    /// Outcomes per store transaction.
+    /// Outcomes per store transaction, and objects per chunk of the write phase (intents
+    /// committed → modifies → outcomes committed).
     pub batch: usize,
     /// Escrow entries retried per cycle at most.
     pub escrow_per_cycle: usize,
@@ -316,6 +318,11 @@ pub struct Engine<S, D, St> {
     failure_examples: BTreeMap<String, String>,
     /// Mailboxes the running cycle has read (a failure before any is a quarantine cause).
     cycle_imported: u64,
+    /// Objects waiting to be written as the next chunk (intents → modifies → outcomes).
+    write_queue: Vec<Processed>,
+    /// Intents of the chunk being written, deleted by the next [`Engine::flush`] together with
+    /// the chunk's outcomes.
+    intents_to_clear: Vec<Uuid>,
 }
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
@@ -337,6 +344,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             failure_causes: BTreeMap::new(),
             failure_examples: BTreeMap::new(),
             cycle_imported: 0,
+            write_queue: Vec::new(),
+            intents_to_clear: Vec::new(),
         }
     }
 
@@ -741,16 +750,20 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
     }
 
+    /// Commits the batch's outcomes and, in the same transaction, deletes the intents of the
+    /// chunk just written; then the batch's objects are durable for the watermark.
     fn flush(
         &mut self,
         batch: &mut Vec<(String, ObjectOutcome)>,
         tracker: &mut WatermarkTracker,
     ) -> Result<(), EngineError> {
-        if batch.is_empty() {
+        if batch.is_empty() && self.intents_to_clear.is_empty() {
             return Ok(());
         }
         let outcomes: Vec<ObjectOutcome> = batch.iter().map(|(_, o)| o.clone()).collect();
-        self.store.record_outcomes(&outcomes)?;
+        let intents = std::mem::take(&mut self.intents_to_clear);
+        self.store
+            .record_outcomes_clearing_intents(&outcomes, &intents)?;
         for o in &outcomes {
             if o.log.status == LogStatus::Failure
                 && let Some(r) = &o.log.reason
@@ -817,7 +830,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let (kind, previous) = self.next_kind(mode)?;
         let started = Timestamp::now();
         let cycle = self.store.begin_cycle(kind, started)?;
-        let result = self.cycle_body(cycle, kind, previous).await;
+        let result = match self.reconcile_intents(Some(cycle)).await {
+            Ok(()) => self.cycle_body(cycle, kind, previous).await,
+            Err(e) => Err(e),
+        };
         match result {
             Ok(report) => Ok(report),
             Err(e) => {
@@ -1084,6 +1100,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 }
             }
         }
+        complete &= self.write_queued(&mut w, cycle, drift_before).await?;
         self.flush(&mut w.batch, &mut w.tracker)?;
 
         let now = Timestamp::now();
@@ -1141,6 +1158,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         })
     }
 
+    /// Queues one planned object for writing; a full queue is written as one chunk.
     async fn write_and_record(
         &mut self,
         p: Processed,
@@ -1148,21 +1166,75 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         cycle: CycleId,
         drift_before: Option<Timestamp>,
     ) -> Result<(), EngineError> {
-        let result = self.write(&p).await;
-        match &result {
-            WriteResult::Written => w.counts.written += 1,
-            WriteResult::Failed(e) => {
-                w.counts.failed += 1;
-                tracing::warn!(cloud_id = %p.cloud_id, dn = ?p.target.dn, error = %e, "write failed; the object goes to escrow");
+        self.write_queue.push(p);
+        if self.write_queue.len() >= self.options.batch.max(1)
+            || w.batch.len() >= self.options.batch
+        {
+            self.write_queued(w, cycle, drift_before).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the queued objects as one chunk: their intents committed in one transaction
+    /// (what each outcome will be if its modify succeeds), then one modify per object, then
+    /// their outcomes committed with the deletion of the intents (in [`Engine::flush`]). A kill
+    /// in between leaves the intents for the next cycle's reconciliation
+    /// (`crate::intents::reconcile`). Returns `false` when a stop request left queued objects
+    /// unwritten (they have no outcome, so the watermark stays before them).
+    async fn write_queued(
+        &mut self,
+        w: &mut Work,
+        cycle: CycleId,
+        drift_before: Option<Timestamp>,
+    ) -> Result<bool, EngineError> {
+        let queue = std::mem::take(&mut self.write_queue);
+        if self.cancelled() {
+            return Ok(queue.is_empty());
+        }
+        let mut intents = Vec::new();
+        for p in &queue {
+            if let Disposition::Write { plan, .. } = &p.disposition
+                && plan.modify.is_some()
+            {
+                let success = self.outcome(p.clone(), cycle, WriteResult::Written, drift_before);
+                intents.extend(WriteIntent::from_success(&p.cloud_id, &success));
             }
-            _ => w.counts.failed += 1,
         }
-        let id = p.cloud_id.clone();
-        let outcome = self.outcome(p, cycle, result, drift_before);
-        w.batch.push((id, outcome));
-        if w.batch.len() >= self.options.batch {
-            self.flush(&mut w.batch, &mut w.tracker)?;
+        self.store.record_intents(&intents)?;
+        self.intents_to_clear
+            .extend(intents.into_iter().map(|i| i.id));
+        let mut all_written = true;
+        for p in queue {
+            if self.cancelled() {
+                // Stop after the current object; the intents of the rest are deleted with the
+                // outcomes of those written.
+                all_written = false;
+                break;
+            }
+            let result = self.write(&p).await;
+            match &result {
+                WriteResult::Written => w.counts.written += 1,
+                WriteResult::Failed(e) => {
+                    w.counts.failed += 1;
+                    tracing::warn!(cloud_id = %p.cloud_id, dn = ?p.target.dn, error = %e, "write failed; the object goes to escrow");
+                }
+                _ => w.counts.failed += 1,
+            }
+            let id = p.cloud_id.clone();
+            let outcome = self.outcome(p, cycle, result, drift_before);
+            w.batch.push((id, outcome));
         }
+        self.flush(&mut w.batch, &mut w.tracker)?;
+        Ok(all_written)
+    }
+
+    /// Before anything else a cycle (or approve, undo, provision) does: forgets a previous
+    /// cycle's unwritten queue and reconciles the intents a killed process left
+    /// (`crate::intents`). Directory errors keep the intents and do not stop the caller.
+    async fn reconcile_intents(&mut self, by: Option<CycleId>) -> Result<(), EngineError> {
+        self.write_queue.clear();
+        self.intents_to_clear.clear();
+        crate::intents::reconcile(&self.directory, &mut self.store, by).await?;
         Ok(())
     }
 
@@ -1337,6 +1409,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let cycle = self
             .store
             .begin_cycle(CycleKind::Approve, Timestamp::now())?;
+        self.reconcile_intents(Some(cycle)).await?;
         let mut counts = CycleCounts::default();
         let mut outcomes = Vec::new();
         for obj in objects {
@@ -1542,6 +1615,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             });
         }
         let cycle = self.store.begin_cycle(CycleKind::OnDemand, started)?;
+        self.reconcile_intents(Some(cycle)).await?;
         let result = self.write(&p).await;
         let mut counts = CycleCounts {
             imported: 1,
@@ -1602,6 +1676,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     /// Restore the journaled previous values of a cycle, or of an object's latest written
     /// cycle. The undo is itself a cycle (kind `Undo`) with log entries and journal.
     pub async fn undo(&mut self, target: UndoTarget) -> Result<CycleReport, EngineError> {
+        // First log what an interrupted cycle applied, so its journal can be undone too.
+        self.reconcile_intents(None).await?;
         let records = match &target {
             UndoTarget::Cycle(c) => self.store.journal_for_cycle(*c)?,
             UndoTarget::Object(r) => {

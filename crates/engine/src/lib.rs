@@ -12,6 +12,7 @@
 //! them and talks only through the ports and the store, so it runs against in-memory fakes.
 
 mod engine;
+mod intents;
 pub mod ports;
 pub mod quarantine;
 pub mod staged;
