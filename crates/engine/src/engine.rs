@@ -1616,6 +1616,18 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         let cycle = self.store.begin_cycle(CycleKind::OnDemand, started)?;
         self.reconcile_intents(Some(cycle)).await?;
+        // The write-ahead intent of the one modify (see `write_queued`).
+        let intent = match &p.disposition {
+            Disposition::Write { plan, .. } if plan.modify.is_some() => {
+                let success = self.outcome(p.clone(), cycle, WriteResult::Written, None);
+                WriteIntent::from_success(&p.cloud_id, &success)
+            }
+            _ => None,
+        };
+        if let Some(intent) = &intent {
+            self.store.record_intents(std::slice::from_ref(intent))?;
+        }
+        let intents: Vec<Uuid> = intent.iter().map(|i| i.id).collect();
         let result = self.write(&p).await;
         let mut counts = CycleCounts {
             imported: 1,
@@ -1632,7 +1644,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         let mut outcome = self.outcome(p, cycle, result, None);
         outcome.log.time = started;
-        self.store.record_outcome(&outcome)?;
+        self.store
+            .record_outcomes_clearing_intents(std::slice::from_ref(&outcome), &intents)?;
         self.store
             .finish_cycle(cycle, Timestamp::now(), &counts, &CycleStatus::Completed)?;
         Ok(ProvisionReport {

@@ -198,6 +198,8 @@ mod tests {
         die_at: Arc<AtomicUsize>,
         sent: Arc<AtomicUsize>,
         unreachable: Arc<AtomicBool>,
+        /// Die after applying the `die_at`-th modify instead of before.
+        apply_then_die: Arc<AtomicBool>,
     }
 
     impl Dying {
@@ -207,6 +209,7 @@ mod tests {
                 die_at: Arc::new(AtomicUsize::new(usize::MAX)),
                 sent: Arc::default(),
                 unreachable: Arc::default(),
+                apply_then_die: Arc::default(),
             }
         }
         fn check(&self) -> Result<(), DirectoryError> {
@@ -255,10 +258,14 @@ mod tests {
         }
         async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
             let n = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
-            if n >= self.die_at.load(Ordering::SeqCst) {
-                panic!("kill -9 before modify {n}");
+            if n < self.die_at.load(Ordering::SeqCst) {
+                return self.inner.modify(modify).await;
             }
-            self.inner.modify(modify).await
+            if self.apply_then_die.load(Ordering::SeqCst) {
+                self.inner.modify(modify).await?;
+                panic!("kill -9 after modify {n}");
+            }
+            panic!("kill -9 before modify {n}");
         }
         async fn address_holders(
             &self,
@@ -608,5 +615,62 @@ mod tests {
             &[AttrValue::Bytes(vec![1])],
             &[AttrValue::Bytes(vec![2])]
         ));
+    }
+
+    #[tokio::test]
+    async fn undo_first_logs_what_a_killed_cycle_applied_so_it_is_undone_too() {
+        let lab = lab(5);
+        lab.killed_cycle(5).await;
+        let mut engine = lab.engine();
+        let u = engine
+            .undo(UndoTarget::Cycle(CycleId(1)))
+            .await
+            .expect("undo");
+        assert_eq!(u.counts.written, 4);
+        for i in 0..5 {
+            assert!(lab.ca1(i).is_empty(), "object {}", i + 1);
+        }
+        let late = &applied(&engine.store, lab.guids[3]);
+        assert!(
+            late.iter().any(|e| e.cycle == CycleId(1)
+                && e.steps
+                    .export
+                    .details
+                    .contains("which stopped before logging it; logged at")),
+            "{late:#?}"
+        );
+        assert!(engine.store.intents().expect("intents").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_provision_killed_after_its_modify_is_logged_by_the_next_cycle() {
+        let lab = lab(2);
+        lab.dir.apply_then_die.store(true, Ordering::SeqCst);
+        lab.dir.die_at.store(1, Ordering::SeqCst);
+        let mut engine = lab.engine();
+        let died = AssertUnwindSafe(engine.provision("user1@contoso.com", false))
+            .catch_unwind()
+            .await;
+        assert!(died.is_err(), "not killed");
+        drop(engine);
+        lab.dir.die_at.store(usize::MAX, Ordering::SeqCst);
+        assert_eq!(lab.ca1(0), ["ca1-1"]);
+
+        let mut engine = lab.engine();
+        let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!((r.counts.written, r.counts.unchanged), (1, 1));
+        let entries = applied(&engine.store, lab.guids[0]);
+        assert_eq!(entries.len(), 1, "{entries:#?}");
+        assert_ne!(
+            entries[0].cycle, r.cycle,
+            "logged under the on-demand cycle"
+        );
+        assert!(
+            !engine
+                .store
+                .journal_for_object(&ObjectRef::Guid(lab.guids[0]))
+                .expect("journal")
+                .is_empty()
+        );
     }
 }
