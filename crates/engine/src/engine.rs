@@ -1686,6 +1686,131 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     // Undo
     // ---------------------------------------------------------------------------------------
 
+    /// Reads one object for undo and plans its restore: the modify to send (if any) and the
+    /// outcome it has if the modify succeeds, or the final outcome when there is nothing to
+    /// send (already restored, gone, unreadable).
+    async fn plan_undo(
+        &self,
+        cycle: CycleId,
+        guid: Uuid,
+        dn: String,
+        attrs: &Restore,
+        counts: &mut CycleCounts,
+    ) -> (Option<ObjectModify>, ObjectOutcome) {
+        let started = Timestamp::now();
+        let names: Vec<String> = attrs.iter().map(|(a, _)| a.clone()).collect();
+        let current = self.directory.read_by_guid(&guid, &names).await;
+        let mut steps = Steps {
+            import: step(StepStatus::Skipped, "undo restores journaled values"),
+            scoping: step(StepStatus::Skipped, ""),
+            matching: Step::not_reached(),
+            export: Step::not_reached(),
+        };
+        let target = TargetIdentity {
+            dn: Some(dn.clone()),
+            object_guid: Some(guid),
+        };
+        let mut modified = Vec::new();
+        let mut journal = Vec::new();
+        let mut modify = None;
+        let (status, reason) = match current {
+            Ok(Some(obj)) => {
+                steps.matching = step(
+                    StepStatus::Success,
+                    format!("found {} by objectGUID {guid}", obj.dn),
+                );
+                let mut changes = Vec::new();
+                for (attribute, previous) in attrs {
+                    let now_values = obj.attributes.get(attribute).to_vec();
+                    if now_values == *previous {
+                        continue;
+                    }
+                    changes.push(AttrChange {
+                        op: ModOp::Replace,
+                        attribute: attribute.clone(),
+                        values: previous.clone(),
+                    });
+                    modified.push(ModifiedProperty {
+                        attribute: attribute.clone(),
+                        old: now_values.clone(),
+                        new: previous.clone(),
+                    });
+                }
+                if changes.is_empty() {
+                    counts.unchanged += 1;
+                    steps.export = step(StepStatus::Success, "already holds the previous values");
+                } else {
+                    let now = Timestamp::now();
+                    for m in &modified {
+                        journal.push(JournalRecord {
+                            cycle,
+                            time: now,
+                            object_guid: guid,
+                            dn: obj.dn.clone(),
+                            attribute: m.attribute.clone(),
+                            previous: m.old.clone(),
+                            new: m.new.clone(),
+                        });
+                    }
+                    steps.export = step(
+                        StepStatus::Success,
+                        format!(
+                            "restored {}",
+                            modified
+                                .iter()
+                                .map(|m| m.attribute.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                    modify = Some(ObjectModify {
+                        dn: obj.dn.clone(),
+                        changes,
+                    });
+                }
+                (LogStatus::Success, None)
+            }
+            Ok(None) => {
+                counts.failed += 1;
+                let d = OutcomeDetail::new(
+                    OutcomeCode::TargetNotFound,
+                    format!("{dn} (objectGUID {guid}) no longer exists"),
+                );
+                steps.matching = step(StepStatus::Failure, d.to_string());
+                (LogStatus::Failure, Some(Reason::from(d)))
+            }
+            Err(e) => {
+                counts.failed += 1;
+                let d = ldap_failure(&e);
+                steps.matching = step(StepStatus::Failure, d.to_string());
+                (LogStatus::Failure, Some(Reason::from(d)))
+            }
+        };
+        let outcome = ObjectOutcome {
+            log: ProvisioningLogEntry {
+                id: LogEntryId(Uuid::new_v4()),
+                cycle,
+                time: started,
+                duration: Timestamp::now().duration_since(started),
+                source: SourceIdentity::default(),
+                target,
+                action: if modified.is_empty() {
+                    Action::Other
+                } else {
+                    Action::Update
+                },
+                status,
+                reason,
+                steps,
+                modified,
+            },
+            journal,
+            join: JoinUpdate::Keep,
+            escrow: EscrowUpdate::Keep,
+        };
+        (modify, outcome)
+    }
+
     /// Restore the journaled previous values of a cycle, or of an object's latest written
     /// cycle. The undo is itself a cycle (kind `Undo`) with log entries and journal.
     pub async fn undo(&mut self, target: UndoTarget) -> Result<CycleReport, EngineError> {
@@ -1729,137 +1854,49 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         let cycle = self.store.begin_cycle(CycleKind::Undo, Timestamp::now())?;
         let mut counts = CycleCounts::default();
-        let mut outcomes = Vec::new();
-        for guid in order {
-            let Some((dn, attrs)) = restore.remove(&guid) else {
-                continue;
-            };
-            let started = Timestamp::now();
-            let names: Vec<String> = attrs.iter().map(|(a, _)| a.clone()).collect();
-            let current = self.directory.read_by_guid(&guid, &names).await;
-            let mut steps = Steps {
-                import: step(StepStatus::Skipped, "undo restores journaled values"),
-                scoping: step(StepStatus::Skipped, ""),
-                matching: Step::not_reached(),
-                export: Step::not_reached(),
-            };
-            let target = TargetIdentity {
-                dn: Some(dn.clone()),
-                object_guid: Some(guid),
-            };
-            let mut modified = Vec::new();
-            let mut journal = Vec::new();
-            let (status, reason) = match current {
-                Ok(Some(obj)) => {
-                    steps.matching = step(
-                        StepStatus::Success,
-                        format!("found {} by objectGUID {guid}", obj.dn),
-                    );
-                    let mut changes = Vec::new();
-                    for (attribute, previous) in &attrs {
-                        let now_values = obj.attributes.get(attribute).to_vec();
-                        if now_values == *previous {
-                            continue;
-                        }
-                        changes.push(AttrChange {
-                            op: ModOp::Replace,
-                            attribute: attribute.clone(),
-                            values: previous.clone(),
-                        });
-                        modified.push(ModifiedProperty {
-                            attribute: attribute.clone(),
-                            old: now_values.clone(),
-                            new: previous.clone(),
-                        });
-                    }
-                    if changes.is_empty() {
-                        counts.unchanged += 1;
-                        steps.export =
-                            step(StepStatus::Success, "already holds the previous values");
-                        (LogStatus::Success, None)
-                    } else {
-                        let modify = ObjectModify {
-                            dn: obj.dn.clone(),
-                            changes,
-                        };
-                        match self.directory.modify(&modify).await {
-                            Ok(()) => {
-                                counts.written += 1;
-                                let now = Timestamp::now();
-                                for m in &modified {
-                                    journal.push(JournalRecord {
-                                        cycle,
-                                        time: now,
-                                        object_guid: guid,
-                                        dn: obj.dn.clone(),
-                                        attribute: m.attribute.clone(),
-                                        previous: m.old.clone(),
-                                        new: m.new.clone(),
-                                    });
-                                }
-                                steps.export = step(
-                                    StepStatus::Success,
-                                    format!(
-                                        "restored {}",
-                                        modified
-                                            .iter()
-                                            .map(|m| m.attribute.as_str())
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    ),
-                                );
-                                (LogStatus::Success, None)
-                            }
-                            Err(e) => {
-                                counts.failed += 1;
-                                let d = ldap_failure(&e);
-                                steps.export = step(StepStatus::Failure, d.to_string());
-                                (LogStatus::Failure, Some(Reason::from(d)))
-                            }
-                        }
+        // In chunks, like a cycle's write phase: read and plan the chunk, commit the intents of
+        // its modifies, send them, commit the outcomes with the intents' deletion.
+        for chunk in order.chunks(self.options.batch.max(1)) {
+            let mut items = Vec::new();
+            for guid in chunk {
+                let Some((dn, attrs)) = restore.remove(guid) else {
+                    continue;
+                };
+                items.push(self.plan_undo(cycle, *guid, dn, &attrs, &mut counts).await);
+            }
+            let intents: Vec<WriteIntent> = items
+                .iter()
+                .filter_map(|(modify, outcome)| {
+                    modify.as_ref()?;
+                    // An undo restores objects, not mailboxes: no cloud id, no join.
+                    WriteIntent::from_success("", outcome)
+                })
+                .collect();
+            self.store.record_intents(&intents)?;
+            let mut outcomes = Vec::new();
+            for (modify, mut outcome) in items {
+                let Some(modify) = modify else {
+                    outcomes.push(outcome);
+                    continue;
+                };
+                match self.directory.modify(&modify).await {
+                    Ok(()) => counts.written += 1,
+                    Err(e) => {
+                        counts.failed += 1;
+                        let d = ldap_failure(&e);
+                        outcome.journal.clear();
+                        outcome.log.steps.export = step(StepStatus::Failure, d.to_string());
+                        outcome.log.status = LogStatus::Failure;
+                        outcome.log.reason = Some(Reason::from(d));
                     }
                 }
-                Ok(None) => {
-                    counts.failed += 1;
-                    let d = OutcomeDetail::new(
-                        OutcomeCode::TargetNotFound,
-                        format!("{dn} (objectGUID {guid}) no longer exists"),
-                    );
-                    steps.matching = step(StepStatus::Failure, d.to_string());
-                    (LogStatus::Failure, Some(Reason::from(d)))
-                }
-                Err(e) => {
-                    counts.failed += 1;
-                    let d = ldap_failure(&e);
-                    steps.matching = step(StepStatus::Failure, d.to_string());
-                    (LogStatus::Failure, Some(Reason::from(d)))
-                }
-            };
-            let now = Timestamp::now();
-            outcomes.push(ObjectOutcome {
-                log: ProvisioningLogEntry {
-                    id: LogEntryId(Uuid::new_v4()),
-                    cycle,
-                    time: started,
-                    duration: now.duration_since(started),
-                    source: SourceIdentity::default(),
-                    target,
-                    action: if modified.is_empty() {
-                        Action::Other
-                    } else {
-                        Action::Update
-                    },
-                    status,
-                    reason,
-                    steps,
-                    modified,
-                },
-                journal,
-                join: JoinUpdate::Keep,
-                escrow: EscrowUpdate::Keep,
-            });
+                outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
+                outcomes.push(outcome);
+            }
+            let ids: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
+            self.store
+                .record_outcomes_clearing_intents(&outcomes, &ids)?;
         }
-        self.store.record_outcomes(&outcomes)?;
         let status = CycleStatus::Completed;
         self.store
             .finish_cycle(cycle, Timestamp::now(), &counts, &status)?;

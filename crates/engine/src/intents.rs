@@ -4,7 +4,8 @@
 //! The write phase of a cycle works in chunks of up to `EngineOptions::batch` objects:
 //! the chunk's intents are committed in one transaction ([`Store::record_intents`]), then its
 //! modifies are sent, then its outcomes are committed together with the deletion of its intents
-//! ([`Store::record_outcomes_clearing_intents`]). An intent still stored when a cycle (or
+//! ([`Store::record_outcomes_clearing_intents`]); `undo` (in chunks) and provision on demand (one
+//! object) do the same. An intent still stored when a cycle (or
 //! `approve`, `undo`, provision on demand) starts was left by a process that stopped in between.
 //! [`reconcile`] reads each such object by objectGUID:
 //!
@@ -672,5 +673,62 @@ mod tests {
                 .expect("journal")
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn an_undo_killed_mid_chunk_logs_each_restore_once() {
+        let lab = lab(5);
+        let mut engine = lab.engine();
+        let first = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!(first.counts.written, 5);
+        drop(engine);
+        // The undo's second modify is applied, then the process dies: two objects restored in
+        // AD, nothing of the undo logged.
+        lab.dir.sent.store(0, Ordering::SeqCst);
+        lab.dir.apply_then_die.store(true, Ordering::SeqCst);
+        lab.dir.die_at.store(2, Ordering::SeqCst);
+        let mut engine = lab.engine();
+        let died = AssertUnwindSafe(engine.undo(UndoTarget::Cycle(first.cycle)))
+            .catch_unwind()
+            .await;
+        assert!(died.is_err(), "not killed");
+        drop(engine);
+        lab.dir.die_at.store(usize::MAX, Ordering::SeqCst);
+        let restored: Vec<usize> = (0..5).filter(|&i| lab.ca1(i).is_empty()).collect();
+        assert_eq!(restored.len(), 2);
+
+        // Run again: the killed undo's two restores are logged first (under the killed undo
+        // cycle), then the other three are restored.
+        let mut engine = lab.engine();
+        let u = engine
+            .undo(UndoTarget::Cycle(first.cycle))
+            .await
+            .expect("undo");
+        assert_eq!((u.counts.written, u.counts.unchanged), (3, 2));
+        for (i, guid) in lab.guids.iter().enumerate() {
+            assert!(lab.ca1(i).is_empty(), "object {}", i + 1);
+            let undone: Vec<_> = applied(&engine.store, *guid)
+                .into_iter()
+                .filter(|e| e.cycle != first.cycle)
+                .collect();
+            assert_eq!(undone.len(), 1, "object {}: {undone:#?}", i + 1);
+            let late = undone[0]
+                .steps
+                .export
+                .details
+                .contains("which stopped before logging it");
+            assert_eq!(late, restored.contains(&i), "object {}", i + 1);
+            assert!(
+                engine
+                    .store
+                    .journal_for_cycle(undone[0].cycle)
+                    .expect("journal")
+                    .iter()
+                    .any(|j| j.object_guid == *guid),
+                "object {}",
+                i + 1
+            );
+        }
+        assert!(engine.store.intents().expect("intents").is_empty());
     }
 }
