@@ -25,6 +25,7 @@
 
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{CycleId, JoinUpdate};
+use exo_writeback_core::schema::Syntax;
 use exo_writeback_store::{DEFAULT_RETENTION, Store, StoreError, WriteIntent};
 use jiff::Timestamp;
 use uuid::Uuid;
@@ -48,21 +49,23 @@ pub struct Reconciled {
 
 /// Whether the values an attribute holds are exactly the planned ones: the same values,
 /// byte for byte, in any order (AD does not keep the order of multi-valued attributes). A
-/// single integer or Boolean compares as the planner compares it (AD may normalise `007` to
-/// `7`, `true` to `TRUE`).
-fn holds(current: &[AttrValue], planned: &[AttrValue]) -> bool {
+/// single value of an Integer or Boolean attribute compares as the planner compares it (AD
+/// returns `TRUE` for `true`, `7` for `007`).
+fn holds(syntax: Option<&Syntax>, current: &[AttrValue], planned: &[AttrValue]) -> bool {
     if current.len() != planned.len() {
         return false;
     }
     if let ([c], [p]) = (current, planned)
         && let (Some(c), Some(p)) = (c.as_text(), p.as_text())
     {
-        if let (Ok(x), Ok(y)) = (c.trim().parse::<i64>(), p.trim().parse::<i64>()) {
-            return x == y;
-        }
-        let boolean = |t: &str| t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false");
-        if boolean(c) && boolean(p) {
-            return c.eq_ignore_ascii_case(p);
+        match syntax {
+            Some(Syntax::Boolean) => return c.eq_ignore_ascii_case(p),
+            Some(Syntax::Integer | Syntax::LargeInteger) => {
+                if let (Ok(x), Ok(y)) = (c.trim().parse::<i64>(), p.trim().parse::<i64>()) {
+                    return x == y;
+                }
+            }
+            _ => {}
         }
     }
     let mut a: Vec<&[u8]> = current.iter().map(AttrValue::as_bytes).collect();
@@ -73,8 +76,9 @@ fn holds(current: &[AttrValue], planned: &[AttrValue]) -> bool {
 }
 
 /// Logs or drops the intents left by a process that stopped mid-chunk (see the module docs).
-/// `by` is the cycle doing it, named in the log entries (`None`: `undo`, before its cycle). Store errors are returned (nothing of
-/// this reconciliation is then stored; the intents stay); directory errors are not.
+/// `by` is the cycle doing it, named in the log entries (`None`: `undo`, before its cycle).
+/// Store errors are returned (nothing of this reconciliation is then stored; the intents
+/// stay); directory errors are not.
 pub(crate) async fn reconcile<D: Directory, St: Store>(
     directory: &D,
     store: &mut St,
@@ -85,6 +89,14 @@ pub(crate) async fn reconcile<D: Directory, St: Store>(
     if intents.is_empty() {
         return Ok(report);
     }
+    let schema = match directory.schema().await {
+        Ok(schema) => schema,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the writes of an interrupted cycle now (no schema); kept for the next cycle");
+            report.kept = intents.len() as u64;
+            return Ok(report);
+        }
+    };
     let now = Timestamp::now();
     let mut outcomes = Vec::new();
     let mut done: Vec<Uuid> = Vec::new();
@@ -115,9 +127,10 @@ pub(crate) async fn reconcile<D: Directory, St: Store>(
                 done.push(intent.id);
             }
             Ok(Some(obj)) => {
-                let applied = intent
-                    .planned()
-                    .all(|(attr, planned)| holds(obj.attributes.get(attr), planned));
+                let applied = intent.planned().all(|(attr, planned)| {
+                    let syntax = schema.get(attr).map(|a| &a.syntax);
+                    holds(syntax, obj.attributes.get(attr), planned)
+                });
                 done.push(intent.id);
                 if !applied {
                     tracing::info!(cycle = %intent.cycle, dn = %intent.dn, "cycle {} stopped before logging a planned write that AD does not hold (not sent, or changed since): nothing logged as applied", intent.cycle);
@@ -189,6 +202,7 @@ mod tests {
     use crate::fakes::{FakeDirectory, FakeSource};
     use crate::ports::{Directory, DirectoryError};
     use crate::{CycleMode, Engine, EngineOptions, UndoTarget};
+    use exo_writeback_core::schema::Syntax;
 
     /// The fake directory, plus a process "killed" (a panic, which drops the engine mid-cycle
     /// like kill -9: nothing after it runs) when the `die_at`-th modify is about to be sent,
@@ -604,18 +618,24 @@ mod tests {
 
     #[test]
     fn planned_values_are_held_in_any_order_and_only_exactly() {
-        assert!(holds(&t(&["b", "a"]), &t(&["a", "b"])));
-        assert!(holds(&[], &[]));
-        assert!(holds(&t(&["7"]), &t(&["007"])));
-        assert!(holds(&t(&["TRUE"]), &t(&["true"])));
-        assert!(!holds(&t(&["a"]), &t(&["A"])));
-        assert!(!holds(&t(&["a", "b"]), &t(&["a"])));
-        assert!(!holds(&t(&["a"]), &[]));
-        assert!(!holds(&t(&["a", "a"]), &t(&["a", "b"])));
+        let text = Some(&Syntax::Unicode);
+        assert!(holds(text, &t(&["b", "a"]), &t(&["a", "b"])));
+        assert!(holds(text, &[], &[]));
+        assert!(holds(Some(&Syntax::Integer), &t(&["7"]), &t(&["007"])));
+        assert!(holds(Some(&Syntax::Boolean), &t(&["TRUE"]), &t(&["true"])));
+        assert!(!holds(text, &t(&["7"]), &t(&["007"])));
+        assert!(!holds(None, &t(&["TRUE"]), &t(&["true"])));
         assert!(!holds(
-            &[AttrValue::Bytes(vec![1])],
-            &[AttrValue::Bytes(vec![2])]
+            Some(&Syntax::Boolean),
+            &t(&["FALSE"]),
+            &t(&["true"])
         ));
+        assert!(!holds(text, &t(&["a"]), &t(&["A"])));
+        assert!(!holds(text, &t(&["a", "b"]), &t(&["a"])));
+        assert!(!holds(text, &t(&["a"]), &[]));
+        assert!(!holds(text, &t(&["a", "a"]), &t(&["a", "b"])));
+        let bytes = |b: u8| vec![AttrValue::Bytes(vec![b])];
+        assert!(!holds(Some(&Syntax::OctetString), &bytes(1), &bytes(2)));
     }
 
     #[tokio::test]
