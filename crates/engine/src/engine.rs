@@ -20,7 +20,7 @@ use exo_writeback_core::schema::Schema;
 use exo_writeback_core::scope::{check_container_scope, evaluate_scope};
 use exo_writeback_core::settings::WritebackPlanSettings;
 use exo_writeback_expr::EvalContext;
-use exo_writeback_store::{Store, StoreError};
+use exo_writeback_store::{Store, StoreError, WriteIntent};
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
@@ -58,7 +58,8 @@ pub enum EngineError {
     },
 }
 
-/// How often outcomes are committed together (one transaction per batch).
+/// How often outcomes are committed together (one transaction per batch), and how many
+/// modifies one transaction of write-ahead intents covers.
 const DEFAULT_BATCH: usize = 200;
 
 /// Tunables of the engine.
@@ -66,7 +67,8 @@ const DEFAULT_BATCH: usize = 200;
 pub struct EngineOptions {
     /// Re-read by each delta cycle before the watermark.
     pub overlap: SignedDuration,
-    /// Outcomes per store transaction.
+    /// Outcomes per store transaction, and objects per chunk of the write phase (intents
+    /// committed → modifies → outcomes committed).
     pub batch: usize,
     /// Escrow entries retried per cycle at most.
     pub escrow_per_cycle: usize,
@@ -373,6 +375,11 @@ pub struct Engine<S, D, St> {
     failure_examples: BTreeMap<String, String>,
     /// Mailboxes the running cycle has read (a failure before any is a quarantine cause).
     cycle_imported: u64,
+    /// Objects waiting to be written as the next chunk (intents → modifies → outcomes).
+    write_queue: Vec<Processed>,
+    /// Intents of the chunk being written, deleted by the next [`Engine::flush`] together with
+    /// the chunk's outcomes.
+    intents_to_clear: Vec<Uuid>,
 }
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
@@ -394,6 +401,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             failure_causes: BTreeMap::new(),
             failure_examples: BTreeMap::new(),
             cycle_imported: 0,
+            write_queue: Vec::new(),
+            intents_to_clear: Vec::new(),
         }
     }
 
@@ -798,16 +807,20 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
     }
 
+    /// Commits the batch's outcomes and, in the same transaction, deletes the intents of the
+    /// chunk just written; then the batch's objects are durable for the watermark.
     fn flush(
         &mut self,
         batch: &mut Vec<(String, ObjectOutcome)>,
         tracker: &mut WatermarkTracker,
     ) -> Result<(), EngineError> {
-        if batch.is_empty() {
+        if batch.is_empty() && self.intents_to_clear.is_empty() {
             return Ok(());
         }
         let outcomes: Vec<ObjectOutcome> = batch.iter().map(|(_, o)| o.clone()).collect();
-        self.store.record_outcomes(&outcomes)?;
+        let intents = std::mem::take(&mut self.intents_to_clear);
+        self.store
+            .record_outcomes_clearing_intents(&outcomes, &intents)?;
         for o in &outcomes {
             if o.log.status == LogStatus::Failure
                 && let Some(r) = &o.log.reason
@@ -874,7 +887,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let (kind, previous) = self.next_kind(mode)?;
         let started = Timestamp::now();
         let cycle = self.store.begin_cycle(kind, started)?;
-        let result = self.cycle_body(cycle, kind, previous).await;
+        let result = match self.reconcile_intents(Some(cycle)).await {
+            Ok(()) => self.cycle_body(cycle, kind, previous).await,
+            Err(e) => Err(e),
+        };
         match result {
             Ok(report) => Ok(report),
             Err(e) => {
@@ -1156,6 +1172,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 }
             }
         }
+        complete &= self.write_queued(&mut w, cycle, drift_before).await?;
         self.flush(&mut w.batch, &mut w.tracker)?;
 
         let now = Timestamp::now();
@@ -1213,6 +1230,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         })
     }
 
+    /// Queues one planned object for writing; a full queue is written as one chunk.
     async fn write_and_record(
         &mut self,
         p: Processed,
@@ -1220,21 +1238,75 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         cycle: CycleId,
         drift_before: Option<Timestamp>,
     ) -> Result<(), EngineError> {
-        let result = self.write(&p).await;
-        match &result {
-            WriteResult::Written => w.counts.written += 1,
-            WriteResult::Failed(e) => {
-                w.counts.failed += 1;
-                tracing::warn!(cloud_id = %p.cloud_id, dn = ?p.target.dn, error = %e, "write failed; the object goes to escrow");
+        self.write_queue.push(p);
+        if self.write_queue.len() >= self.options.batch.max(1)
+            || w.batch.len() >= self.options.batch
+        {
+            self.write_queued(w, cycle, drift_before).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the queued objects as one chunk: their intents committed in one transaction
+    /// (what each outcome will be if its modify succeeds), then one modify per object, then
+    /// their outcomes committed with the deletion of the intents (in [`Engine::flush`]). A kill
+    /// in between leaves the intents for the next cycle's reconciliation
+    /// (`crate::intents::reconcile`). Returns `false` when a stop request left queued objects
+    /// unwritten (they have no outcome, so the watermark stays before them).
+    async fn write_queued(
+        &mut self,
+        w: &mut Work,
+        cycle: CycleId,
+        drift_before: Option<Timestamp>,
+    ) -> Result<bool, EngineError> {
+        let queue = std::mem::take(&mut self.write_queue);
+        if self.cancelled() {
+            return Ok(queue.is_empty());
+        }
+        let mut intents = Vec::new();
+        for p in &queue {
+            if let Disposition::Write { plan, .. } = &p.disposition
+                && plan.modify.is_some()
+            {
+                let success = self.outcome(p.clone(), cycle, WriteResult::Written, drift_before);
+                intents.extend(WriteIntent::from_success(&p.cloud_id, &success));
             }
-            _ => w.counts.failed += 1,
         }
-        let id = p.cloud_id.clone();
-        let outcome = self.outcome(p, cycle, result, drift_before);
-        w.batch.push((id, outcome));
-        if w.batch.len() >= self.options.batch {
-            self.flush(&mut w.batch, &mut w.tracker)?;
+        self.store.record_intents(&intents)?;
+        self.intents_to_clear
+            .extend(intents.into_iter().map(|i| i.id));
+        let mut all_written = true;
+        for p in queue {
+            if self.cancelled() {
+                // Stop after the current object; the intents of the rest are deleted with the
+                // outcomes of those written.
+                all_written = false;
+                break;
+            }
+            let result = self.write(&p).await;
+            match &result {
+                WriteResult::Written => w.counts.written += 1,
+                WriteResult::Failed(e) => {
+                    w.counts.failed += 1;
+                    tracing::warn!(cloud_id = %p.cloud_id, dn = ?p.target.dn, error = %e, "write failed; the object goes to escrow");
+                }
+                _ => w.counts.failed += 1,
+            }
+            let id = p.cloud_id.clone();
+            let outcome = self.outcome(p, cycle, result, drift_before);
+            w.batch.push((id, outcome));
         }
+        self.flush(&mut w.batch, &mut w.tracker)?;
+        Ok(all_written)
+    }
+
+    /// Before anything else a cycle (or approve, undo, provision) does: forgets a previous
+    /// cycle's unwritten queue and reconciles the intents a killed process left
+    /// (`crate::intents`). Directory errors keep the intents and do not stop the caller.
+    async fn reconcile_intents(&mut self, by: Option<CycleId>) -> Result<(), EngineError> {
+        self.write_queue.clear();
+        self.intents_to_clear.clear();
+        crate::intents::reconcile(&self.directory, &mut self.store, by).await?;
         Ok(())
     }
 
@@ -1421,6 +1493,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let cycle = self
             .store
             .begin_cycle(CycleKind::Approve, Timestamp::now())?;
+        self.reconcile_intents(Some(cycle)).await?;
         let mut counts = CycleCounts::default();
         let mut outcomes = Vec::new();
         for obj in objects {
@@ -1626,6 +1699,19 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             });
         }
         let cycle = self.store.begin_cycle(CycleKind::OnDemand, started)?;
+        self.reconcile_intents(Some(cycle)).await?;
+        // The write-ahead intent of the one modify (see `write_queued`).
+        let intent = match &p.disposition {
+            Disposition::Write { plan, .. } if plan.modify.is_some() => {
+                let success = self.outcome(p.clone(), cycle, WriteResult::Written, None);
+                WriteIntent::from_success(&p.cloud_id, &success)
+            }
+            _ => None,
+        };
+        if let Some(intent) = &intent {
+            self.store.record_intents(std::slice::from_ref(intent))?;
+        }
+        let intents: Vec<Uuid> = intent.iter().map(|i| i.id).collect();
         let result = self.write(&p).await;
         let mut counts = CycleCounts {
             imported: 1,
@@ -1642,7 +1728,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         let mut outcome = self.outcome(p, cycle, result, None);
         outcome.log.time = started;
-        self.store.record_outcome(&outcome)?;
+        self.store
+            .record_outcomes_clearing_intents(std::slice::from_ref(&outcome), &intents)?;
         self.store
             .finish_cycle(cycle, Timestamp::now(), &counts, &CycleStatus::Completed)?;
         Ok(ProvisionReport {
@@ -1683,9 +1770,136 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     // Undo
     // ---------------------------------------------------------------------------------------
 
+    /// Reads one object for undo and plans its restore: the modify to send (if any) and the
+    /// outcome it has if the modify succeeds, or the final outcome when there is nothing to
+    /// send (already restored, gone, unreadable).
+    async fn plan_undo(
+        &self,
+        cycle: CycleId,
+        guid: Uuid,
+        dn: String,
+        attrs: &Restore,
+        counts: &mut CycleCounts,
+    ) -> (Option<ObjectModify>, ObjectOutcome) {
+        let started = Timestamp::now();
+        let names: Vec<String> = attrs.iter().map(|(a, _)| a.clone()).collect();
+        let current = self.directory.read_by_guid(&guid, &names).await;
+        let mut steps = Steps {
+            import: step(StepStatus::Skipped, "undo restores journaled values"),
+            scoping: step(StepStatus::Skipped, ""),
+            matching: Step::not_reached(),
+            export: Step::not_reached(),
+        };
+        let target = TargetIdentity {
+            dn: Some(dn.clone()),
+            object_guid: Some(guid),
+        };
+        let mut modified = Vec::new();
+        let mut journal = Vec::new();
+        let mut modify = None;
+        let (status, reason) = match current {
+            Ok(Some(obj)) => {
+                steps.matching = step(
+                    StepStatus::Success,
+                    format!("found {} by objectGUID {guid}", obj.dn),
+                );
+                let mut changes = Vec::new();
+                for (attribute, previous) in attrs {
+                    let now_values = obj.attributes.get(attribute).to_vec();
+                    if now_values == *previous {
+                        continue;
+                    }
+                    changes.push(AttrChange {
+                        op: ModOp::Replace,
+                        attribute: attribute.clone(),
+                        values: previous.clone(),
+                    });
+                    modified.push(ModifiedProperty {
+                        attribute: attribute.clone(),
+                        old: now_values.clone(),
+                        new: previous.clone(),
+                    });
+                }
+                if changes.is_empty() {
+                    counts.unchanged += 1;
+                    steps.export = step(StepStatus::Success, "already holds the previous values");
+                } else {
+                    let now = Timestamp::now();
+                    for m in &modified {
+                        journal.push(JournalRecord {
+                            cycle,
+                            time: now,
+                            object_guid: guid,
+                            dn: obj.dn.clone(),
+                            attribute: m.attribute.clone(),
+                            previous: m.old.clone(),
+                            new: m.new.clone(),
+                        });
+                    }
+                    steps.export = step(
+                        StepStatus::Success,
+                        format!(
+                            "restored {}",
+                            modified
+                                .iter()
+                                .map(|m| m.attribute.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                    modify = Some(ObjectModify {
+                        dn: obj.dn.clone(),
+                        changes,
+                    });
+                }
+                (LogStatus::Success, None)
+            }
+            Ok(None) => {
+                counts.failed += 1;
+                let d = OutcomeDetail::new(
+                    OutcomeCode::TargetNotFound,
+                    format!("{dn} (objectGUID {guid}) no longer exists"),
+                );
+                steps.matching = step(StepStatus::Failure, d.to_string());
+                (LogStatus::Failure, Some(Reason::from(d)))
+            }
+            Err(e) => {
+                counts.failed += 1;
+                let d = ldap_failure(&e);
+                steps.matching = step(StepStatus::Failure, d.to_string());
+                (LogStatus::Failure, Some(Reason::from(d)))
+            }
+        };
+        let outcome = ObjectOutcome {
+            log: ProvisioningLogEntry {
+                id: LogEntryId(Uuid::new_v4()),
+                cycle,
+                time: started,
+                duration: Timestamp::now().duration_since(started),
+                source: SourceIdentity::default(),
+                target,
+                action: if modified.is_empty() {
+                    Action::Other
+                } else {
+                    Action::Update
+                },
+                status,
+                reason,
+                steps,
+                modified,
+            },
+            journal,
+            join: JoinUpdate::Keep,
+            escrow: EscrowUpdate::Keep,
+        };
+        (modify, outcome)
+    }
+
     /// Restore the journaled previous values of a cycle, or of an object's latest written
     /// cycle. The undo is itself a cycle (kind `Undo`) with log entries and journal.
     pub async fn undo(&mut self, target: UndoTarget) -> Result<CycleReport, EngineError> {
+        // First log what an interrupted cycle applied, so its journal can be undone too.
+        self.reconcile_intents(None).await?;
         let records = match &target {
             UndoTarget::Cycle(c) => self.store.journal_for_cycle(*c)?,
             UndoTarget::Object(r) => {
@@ -1724,137 +1938,49 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         let cycle = self.store.begin_cycle(CycleKind::Undo, Timestamp::now())?;
         let mut counts = CycleCounts::default();
-        let mut outcomes = Vec::new();
-        for guid in order {
-            let Some((dn, attrs)) = restore.remove(&guid) else {
-                continue;
-            };
-            let started = Timestamp::now();
-            let names: Vec<String> = attrs.iter().map(|(a, _)| a.clone()).collect();
-            let current = self.directory.read_by_guid(&guid, &names).await;
-            let mut steps = Steps {
-                import: step(StepStatus::Skipped, "undo restores journaled values"),
-                scoping: step(StepStatus::Skipped, ""),
-                matching: Step::not_reached(),
-                export: Step::not_reached(),
-            };
-            let target = TargetIdentity {
-                dn: Some(dn.clone()),
-                object_guid: Some(guid),
-            };
-            let mut modified = Vec::new();
-            let mut journal = Vec::new();
-            let (status, reason) = match current {
-                Ok(Some(obj)) => {
-                    steps.matching = step(
-                        StepStatus::Success,
-                        format!("found {} by objectGUID {guid}", obj.dn),
-                    );
-                    let mut changes = Vec::new();
-                    for (attribute, previous) in &attrs {
-                        let now_values = obj.attributes.get(attribute).to_vec();
-                        if now_values == *previous {
-                            continue;
-                        }
-                        changes.push(AttrChange {
-                            op: ModOp::Replace,
-                            attribute: attribute.clone(),
-                            values: previous.clone(),
-                        });
-                        modified.push(ModifiedProperty {
-                            attribute: attribute.clone(),
-                            old: now_values.clone(),
-                            new: previous.clone(),
-                        });
-                    }
-                    if changes.is_empty() {
-                        counts.unchanged += 1;
-                        steps.export =
-                            step(StepStatus::Success, "already holds the previous values");
-                        (LogStatus::Success, None)
-                    } else {
-                        let modify = ObjectModify {
-                            dn: obj.dn.clone(),
-                            changes,
-                        };
-                        match self.directory.modify(&modify).await {
-                            Ok(()) => {
-                                counts.written += 1;
-                                let now = Timestamp::now();
-                                for m in &modified {
-                                    journal.push(JournalRecord {
-                                        cycle,
-                                        time: now,
-                                        object_guid: guid,
-                                        dn: obj.dn.clone(),
-                                        attribute: m.attribute.clone(),
-                                        previous: m.old.clone(),
-                                        new: m.new.clone(),
-                                    });
-                                }
-                                steps.export = step(
-                                    StepStatus::Success,
-                                    format!(
-                                        "restored {}",
-                                        modified
-                                            .iter()
-                                            .map(|m| m.attribute.as_str())
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    ),
-                                );
-                                (LogStatus::Success, None)
-                            }
-                            Err(e) => {
-                                counts.failed += 1;
-                                let d = ldap_failure(&e);
-                                steps.export = step(StepStatus::Failure, d.to_string());
-                                (LogStatus::Failure, Some(Reason::from(d)))
-                            }
-                        }
+        // In chunks, like a cycle's write phase: read and plan the chunk, commit the intents of
+        // its modifies, send them, commit the outcomes with the intents' deletion.
+        for chunk in order.chunks(self.options.batch.max(1)) {
+            let mut items = Vec::new();
+            for guid in chunk {
+                let Some((dn, attrs)) = restore.remove(guid) else {
+                    continue;
+                };
+                items.push(self.plan_undo(cycle, *guid, dn, &attrs, &mut counts).await);
+            }
+            let intents: Vec<WriteIntent> = items
+                .iter()
+                .filter_map(|(modify, outcome)| {
+                    modify.as_ref()?;
+                    // An undo restores objects, not mailboxes: no cloud id, no join.
+                    WriteIntent::from_success("", outcome)
+                })
+                .collect();
+            self.store.record_intents(&intents)?;
+            let mut outcomes = Vec::new();
+            for (modify, mut outcome) in items {
+                let Some(modify) = modify else {
+                    outcomes.push(outcome);
+                    continue;
+                };
+                match self.directory.modify(&modify).await {
+                    Ok(()) => counts.written += 1,
+                    Err(e) => {
+                        counts.failed += 1;
+                        let d = ldap_failure(&e);
+                        outcome.journal.clear();
+                        outcome.log.steps.export = step(StepStatus::Failure, d.to_string());
+                        outcome.log.status = LogStatus::Failure;
+                        outcome.log.reason = Some(Reason::from(d));
                     }
                 }
-                Ok(None) => {
-                    counts.failed += 1;
-                    let d = OutcomeDetail::new(
-                        OutcomeCode::TargetNotFound,
-                        format!("{dn} (objectGUID {guid}) no longer exists"),
-                    );
-                    steps.matching = step(StepStatus::Failure, d.to_string());
-                    (LogStatus::Failure, Some(Reason::from(d)))
-                }
-                Err(e) => {
-                    counts.failed += 1;
-                    let d = ldap_failure(&e);
-                    steps.matching = step(StepStatus::Failure, d.to_string());
-                    (LogStatus::Failure, Some(Reason::from(d)))
-                }
-            };
-            let now = Timestamp::now();
-            outcomes.push(ObjectOutcome {
-                log: ProvisioningLogEntry {
-                    id: LogEntryId(Uuid::new_v4()),
-                    cycle,
-                    time: started,
-                    duration: now.duration_since(started),
-                    source: SourceIdentity::default(),
-                    target,
-                    action: if modified.is_empty() {
-                        Action::Other
-                    } else {
-                        Action::Update
-                    },
-                    status,
-                    reason,
-                    steps,
-                    modified,
-                },
-                journal,
-                join: JoinUpdate::Keep,
-                escrow: EscrowUpdate::Keep,
-            });
+                outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
+                outcomes.push(outcome);
+            }
+            let ids: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
+            self.store
+                .record_outcomes_clearing_intents(&outcomes, &ids)?;
         }
-        self.store.record_outcomes(&outcomes)?;
         let status = CycleStatus::Completed;
         self.store
             .finish_cycle(cycle, Timestamp::now(), &counts, &status)?;

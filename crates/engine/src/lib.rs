@@ -7,11 +7,14 @@
 //! object first, holds the whole cycle when the change threshold is exceeded (staging the
 //! plans for `approve`), otherwise writes one modify per object and records each outcome
 //! durably (log entry with the four steps, journal, join, escrow) before the watermark moves.
+//! Writes go in chunks behind write-ahead intents (`intents.rs`): a process killed between a
+//! modify and the commit of its outcome has the change logged, once, by the next cycle.
 //!
 //! Architecture invariant: decisions come from `exo_writeback_core`; this crate sequences
 //! them and talks only through the ports and the store, so it runs against in-memory fakes.
 
 mod engine;
+mod intents;
 pub mod ports;
 pub mod quarantine;
 pub mod staged;

@@ -26,6 +26,19 @@
 //! Per-object use (`record_outcome`, then `set_watermark`) is equally safe, only slower: every
 //! commit waits for the disk (`synchronous=FULL`).
 //!
+//! Writes to AD go through write-ahead intents ([`WriteIntent`]) so a process killed between a
+//! modify and the commit of its outcome loses no audit record:
+//!
+//! ```text
+//! store.record_intents(&intents_of(chunk))?;              // one transaction per chunk
+//! for object in chunk { directory.modify(object) }        // one LDAP modify per object
+//! store.record_outcomes_clearing_intents(&outcomes, &intent_ids)?;   // one transaction
+//! // at the start of the next cycle: store.intents()? — leftovers of a killed process
+//! ```
+//!
+//! Tables (migrations in [`migrations`]): `job` (state, watermark), `cycles`, `log_entries`,
+//! `journal`, `joins`, `escrow`, `staged_cycles`, `staged_plans`, `intents`.
+//!
 //! The API is blocking (SQLite): from async code call it on a dedicated thread or with
 //! `tokio::task::spawn_blocking`. One writer per state file; readers in other processes
 //! (`exo-writeback status`, `logs`) work while the agent runs.
@@ -40,12 +53,14 @@ mod sqlite;
 pub use error::{Result, StoreError};
 pub use sqlite::{DB_FILE_NAME, DEFAULT_STATE_DIR, SqliteStore};
 
+use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{
-    CycleCounts, CycleId, CycleKind, CycleRecord, CycleStatus, EscrowEntry, JobState, Join,
-    JournalRecord, LogStatus, ObjectOutcome, ObjectRef, ProvisioningLogEntry, RestartScope,
-    StagedCycle, StagedPlan, Watermark,
+    CycleCounts, CycleId, CycleKind, CycleRecord, CycleStatus, EscrowEntry, EscrowUpdate, JobState,
+    Join, JoinUpdate, JournalRecord, LogStatus, ObjectOutcome, ObjectRef, ProvisioningLogEntry,
+    RestartScope, StagedCycle, StagedPlan, Watermark,
 };
 use jiff::{SignedDuration, Timestamp};
+use uuid::Uuid;
 
 /// How long provisioning logs and journal records are kept by default.
 pub const DEFAULT_RETENTION: SignedDuration = SignedDuration::from_hours(30 * 24);
@@ -93,6 +108,78 @@ pub struct RestartReport {
     pub staged_cycles_discarded: u64,
     /// The job state after the restart.
     pub job_state: JobState,
+}
+
+/// A modify the engine is about to send, recorded before it is sent (write-ahead), with the
+/// outcome the engine records if it succeeds.
+///
+/// The engine records the intents of a batch in one transaction before the batch's first
+/// modify, and deletes them in the transaction that records the batch's outcomes
+/// ([`Store::record_outcomes_clearing_intents`]). An intent still stored when a cycle starts was
+/// left by a process that stopped (kill -9, power loss) between a modify and the commit of its
+/// outcome: the next cycle reads the object and, if it holds the planned values, records
+/// [`WriteIntent::log`] and [`WriteIntent::journal`] — the change is logged once, as applied,
+/// and `undo` can restore it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WriteIntent {
+    /// Unique per intent (the id of [`WriteIntent::log`]).
+    pub id: Uuid,
+    /// The cycle that planned (and possibly sent) the modify.
+    pub cycle: CycleId,
+    /// The mailbox (ExternalDirectoryObjectId, or the engine's fallback id).
+    pub cloud_id: String,
+    pub object_guid: Uuid,
+    pub dn: String,
+    /// The log entry the cycle records when the modify succeeds.
+    pub log: ProvisioningLogEntry,
+    /// The journal recorded with it: per attribute of the modify, the values before
+    /// (`previous`, what `undo` restores) and after (`new`: what the attribute holds once the
+    /// modify is applied — the planned modify, see [`WriteIntent::planned`]).
+    pub journal: Vec<JournalRecord>,
+    /// The join recorded with it, if the cycle sets one.
+    pub join: Option<Join>,
+}
+
+impl WriteIntent {
+    /// The intent of a successful outcome: `None` when the outcome has no journal (nothing is
+    /// written) or no target objectGUID.
+    pub fn from_success(cloud_id: &str, outcome: &ObjectOutcome) -> Option<WriteIntent> {
+        let object_guid = outcome.log.target.object_guid?;
+        if outcome.journal.is_empty() {
+            return None;
+        }
+        Some(WriteIntent {
+            id: outcome.log.id.0,
+            cycle: outcome.log.cycle,
+            cloud_id: cloud_id.to_string(),
+            object_guid,
+            dn: outcome.log.target.dn.clone().unwrap_or_default(),
+            log: outcome.log.clone(),
+            journal: outcome.journal.clone(),
+            join: match &outcome.join {
+                JoinUpdate::Set(j) => Some(j.clone()),
+                _ => None,
+            },
+        })
+    }
+
+    /// The planned modify: attribute → the values it holds once the modify is applied.
+    pub fn planned(&self) -> impl Iterator<Item = (&str, &[AttrValue])> {
+        self.journal
+            .iter()
+            .map(|j| (j.attribute.as_str(), j.new.as_slice()))
+    }
+
+    /// The outcome the normal path would have recorded: the log entry, its journal and join;
+    /// the escrow is left as it is (a later cycle may have escrowed the object since).
+    pub fn into_outcome(self) -> ObjectOutcome {
+        ObjectOutcome {
+            log: self.log,
+            journal: self.journal,
+            join: self.join.map_or(JoinUpdate::Keep, JoinUpdate::Set),
+            escrow: EscrowUpdate::Keep,
+        }
+    }
 }
 
 /// The durable state of the agent. Writes take `&mut self`; each write is one transaction.
@@ -152,6 +239,24 @@ pub trait Store: Send {
         outcomes: &[ObjectOutcome],
         watermark: Option<&Watermark>,
     ) -> Result<()>;
+
+    // --- write-ahead intents -----------------------------------------------------------------
+
+    /// Stores the intents of a batch in one transaction (all or nothing). Call before sending
+    /// the first modify of the batch.
+    fn record_intents(&mut self, intents: &[WriteIntent]) -> Result<()>;
+    /// Like [`Store::record_outcomes`], and in the same transaction deletes the intents with
+    /// these ids (the batch's: those whose outcome is among `outcomes`, and those whose modify
+    /// was not sent). Unknown ids are ignored. On error nothing is stored or deleted.
+    fn record_outcomes_clearing_intents(
+        &mut self,
+        outcomes: &[ObjectOutcome],
+        intents: &[Uuid],
+    ) -> Result<()>;
+    /// The intents still stored (left by a process that stopped mid-batch), oldest first.
+    fn intents(&self) -> Result<Vec<WriteIntent>>;
+    /// Deletes intents by id; returns how many there were.
+    fn delete_intents(&mut self, ids: &[Uuid]) -> Result<u64>;
 
     // --- joins -------------------------------------------------------------------------------
 

@@ -95,6 +95,20 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX log_entries_status_time ON log_entries (status, time);
     "#,
+    // 4: write-ahead intents. A batch's planned modifies are recorded (one transaction) before
+    // the first of them is sent, and deleted in the transaction that records their outcomes;
+    // rows left by a killed process are reconciled by the next cycle (see `WriteIntent`).
+    r#"
+    CREATE TABLE intents (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        id           TEXT NOT NULL UNIQUE,
+        cycle        INTEGER NOT NULL REFERENCES cycles (id),
+        cloud_id     TEXT NOT NULL,
+        object_guid  TEXT NOT NULL,
+        dn           TEXT NOT NULL,
+        intent       TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this binary writes.

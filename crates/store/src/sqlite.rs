@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
-use crate::{LogQuery, PurgeReport, RestartReport, Store};
+use crate::{LogQuery, PurgeReport, RestartReport, Store, WriteIntent};
 
 /// Where the agent keeps its state unless configured otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/exo-writeback";
@@ -229,6 +229,34 @@ impl SqliteStore {
                 return Ok(total);
             }
         }
+    }
+
+    /// Outcomes, the deletion of intents and the watermark, in one transaction.
+    fn commit_outcomes(
+        &mut self,
+        outcomes: &[ObjectOutcome],
+        intents: &[Uuid],
+        watermark: Option<&Watermark>,
+    ) -> Result<()> {
+        if outcomes.is_empty() && intents.is_empty() && watermark.is_none() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let watermark = watermark
+            .map(|w| to_json(&path, "watermark", w))
+            .transpose()?;
+        let tx = self.write_tx("begin recording outcomes")?;
+        for o in outcomes {
+            insert_outcome(&tx, &path, o)?;
+        }
+        delete_intent_rows(&tx, &path, intents)?;
+        if let Some(w) = watermark {
+            tx.prepare_cached("UPDATE job SET watermark = ?1 WHERE id = 1")
+                .and_then(|mut s| s.execute(params![w]))
+                .map_err(|e| StoreError::sqlite(&path, "store watermark", e))?;
+        }
+        tx.commit()
+            .map_err(|e| StoreError::sqlite(&path, "commit outcomes", e))
     }
 
     fn job_row(&self) -> Result<(String, Option<String>)> {
@@ -524,6 +552,23 @@ fn insert_outcome(tx: &rusqlite::Transaction<'_>, path: &Path, o: &ObjectOutcome
     Ok(())
 }
 
+fn delete_intent_rows(tx: &rusqlite::Transaction<'_>, path: &Path, ids: &[Uuid]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut stmt = tx
+        .prepare_cached("DELETE FROM intents WHERE id = ?1")
+        .map_err(|e| StoreError::sqlite(path, "delete intent", e))?;
+    let mut n = 0;
+    for id in ids {
+        n += count(
+            stmt.execute(params![guid_text(id)])
+                .map_err(|e| StoreError::sqlite(path, "delete intent", e))?,
+        );
+    }
+    Ok(n)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The trait
 // ---------------------------------------------------------------------------------------------
@@ -649,24 +694,67 @@ impl Store for SqliteStore {
         outcomes: &[ObjectOutcome],
         watermark: Option<&Watermark>,
     ) -> Result<()> {
-        if outcomes.is_empty() && watermark.is_none() {
+        self.commit_outcomes(outcomes, &[], watermark)
+    }
+
+    fn record_intents(&mut self, intents: &[WriteIntent]) -> Result<()> {
+        if intents.is_empty() {
             return Ok(());
         }
         let path = self.path.clone();
-        let watermark = watermark
-            .map(|w| to_json(&path, "watermark", w))
-            .transpose()?;
-        let tx = self.write_tx("begin recording outcomes")?;
-        for o in outcomes {
-            insert_outcome(&tx, &path, o)?;
+        let p: &Path = &path;
+        let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(p, op, err);
+        let tx = self.write_tx("begin recording intents")?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO intents (id, cycle, cloud_id, object_guid, dn, intent)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(e("store intent"))?;
+            for i in intents {
+                let text = to_json(&path, "write intent", i)?;
+                stmt.execute(params![
+                    guid_text(&i.id),
+                    i.cycle.0,
+                    i.cloud_id,
+                    guid_text(&i.object_guid),
+                    i.dn,
+                    text,
+                ])
+                .map_err(e("store intent"))?;
+            }
         }
-        if let Some(w) = watermark {
-            tx.prepare_cached("UPDATE job SET watermark = ?1 WHERE id = 1")
-                .and_then(|mut s| s.execute(params![w]))
-                .map_err(|e| StoreError::sqlite(&path, "store watermark", e))?;
+        tx.commit().map_err(e("commit intents"))
+    }
+
+    fn record_outcomes_clearing_intents(
+        &mut self,
+        outcomes: &[ObjectOutcome],
+        intents: &[Uuid],
+    ) -> Result<()> {
+        self.commit_outcomes(outcomes, intents, None)
+    }
+
+    fn intents(&self) -> Result<Vec<WriteIntent>> {
+        let texts: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT intent FROM intents ORDER BY seq")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| self.err("read intents", e))?;
+        collect_json(&self.path, "write intent", texts)
+    }
+
+    fn delete_intents(&mut self, ids: &[Uuid]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
         }
+        let path = self.path.clone();
+        let tx = self.write_tx("begin deleting intents")?;
+        let n = delete_intent_rows(&tx, &path, ids)?;
         tx.commit()
-            .map_err(|e| StoreError::sqlite(&path, "commit outcomes", e))
+            .map_err(|e| StoreError::sqlite(&path, "commit deleting intents", e))?;
+        Ok(n)
     }
 
     fn join(&self, cloud_id: &str) -> Result<Option<Join>> {

@@ -12,7 +12,7 @@ use exo_sim::{Endpoint, FaultKind, FaultRule, SimConfig, SimHandle};
 use exo_writeback_ad::{AdConfig, AdConnection, SearchScope};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject};
 use exo_writeback_core::mailbox::Mailbox;
-use exo_writeback_core::provisioning::{Action, JobState, LogStatus};
+use exo_writeback_core::provisioning::{Action, JobState, LogStatus, ObjectRef};
 use exo_writeback_core::secret::Secret;
 use exo_writeback_store::{LogQuery, SqliteStore, Store};
 use exo_writeback_testlab::{LabDc, LabOptions, MAILBOXES_OU};
@@ -506,8 +506,10 @@ async fn written_count(lab: &Lab) -> usize {
 /// `sync` killed with SIGKILL at random instants of an initial cycle, several times — even
 /// kills at a random instant of the (stretched) read phase, odd kills once a random number of
 /// objects are written (surely mid-write) — then a clean run: every object holds its cloud values,
-/// no change is logged as applied twice, and every object is logged (written, or found in
-/// sync after a killed cycle wrote it).
+/// and every object whose values changed has exactly one success entry recording the change as
+/// applied (never only "found in sync", never twice), with journal records for it (so `undo`
+/// could restore it). Changes a killed cycle applied before logging them are logged by the next
+/// cycle from the write-ahead intents (docs/RELIABILITY.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
     // scripts/soak runs longer versions (more mailboxes, more kills).
@@ -570,42 +572,85 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
     assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
     lab.assert_converged(&before).await;
 
+    let after = lab.all_users().await;
     let store = lab.store();
+    assert!(
+        store.intents().expect("intents").is_empty(),
+        "write intents left after a clean run"
+    );
     let applied = applied_per_dn(&store);
     let twice: Vec<(&String, &u32)> = applied.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
         twice.is_empty(),
         "changes logged as applied twice: {twice:?}"
     );
-    // Known gap (docs/RELIABILITY.md): a kill between a modify and the commit of its batch's
-    // outcomes leaves that object's change unlogged as applied; the clean run finds it in
-    // sync and logs that. Every object must be logged one way or the other.
-    let clean_cycle = exo_writeback_core::provisioning::CycleId(
-        clean.json()["cycle"].as_i64().expect("cycle id"),
-    );
-    let in_sync: BTreeMap<String, ()> = store
-        .query_logs(&LogQuery {
-            cycle: Some(clean_cycle),
-            limit: 1_000_000,
-            ..LogQuery::default()
-        })
-        .expect("logs")
-        .into_iter()
-        .filter(|e| e.action == Action::Other && e.status == LogStatus::Success)
-        .filter_map(|e| e.target.dn.map(|d| (d.to_ascii_lowercase(), ())))
+    let changed: Vec<u32> = (1..=users)
+        .filter(|i| mapped(&before[i]) != mapped(&after[i]))
         .collect();
-    let unlogged: Vec<u32> = (1..=users)
+    assert_eq!(
+        changed.len(),
+        users as usize,
+        "every object changes in its first cycle (a stale value goes)"
+    );
+    // Written by a killed cycle but not logged as applied: must be none.
+    let unlogged: Vec<u32> = changed
+        .iter()
+        .copied()
         .filter(|&i| !applied.contains_key(&dn(i).to_ascii_lowercase()))
         .collect();
-    for i in &unlogged {
+    assert!(
+        unlogged.is_empty(),
+        "{} objects changed with no log entry recording the change as applied, e.g. {:?}",
+        unlogged.len(),
+        unlogged.iter().take(10).map(|&i| cn(i)).collect::<Vec<_>>()
+    );
+    // Each change has its journal, in the cycle its entry names (what `undo <cycle>` restores).
+    let mut logged_late = 0;
+    for &i in &changed {
+        let entry = store
+            .query_logs(&LogQuery {
+                identity: Some(dn(i)),
+                statuses: vec![LogStatus::Success],
+                limit: 1_000,
+                ..LogQuery::default()
+            })
+            .expect("logs")
+            .into_iter()
+            .find(|e| e.action == Action::Update)
+            .expect("the applied entry");
+        if entry
+            .steps
+            .export
+            .details
+            .contains("which stopped before logging it")
+        {
+            logged_late += 1;
+        }
+        let journal = store
+            .journal_for_object(&ObjectRef::Dn(dn(i)))
+            .expect("journal");
+        let of_entry: Vec<&str> = journal
+            .iter()
+            .filter(|j| j.cycle == entry.cycle)
+            .map(|j| j.attribute.as_str())
+            .collect();
+        let mut logged: Vec<&str> = entry
+            .modified
+            .iter()
+            .map(|m| m.attribute.as_str())
+            .collect();
+        let mut journaled = of_entry.clone();
+        logged.sort_unstable();
+        journaled.sort_unstable();
         assert!(
-            in_sync.contains_key(&dn(*i).to_ascii_lowercase()),
-            "{} has no log entry at all",
-            cn(*i)
+            !journaled.is_empty() && journaled == logged,
+            "{}: the journal of cycle {} holds {journaled:?}, the entry changed {logged:?}",
+            cn(i),
+            entry.cycle
         );
     }
     eprintln!(
-        "SOAK kill9: users={users} kills_mid_cycle={killed} logged_written={} written_unlogged={} applied_twice=0 converged=yes",
+        "SOAK kill9: users={users} kills_mid_cycle={killed} logged_written={} logged_late={logged_late} written_unlogged={} applied_twice=0 converged=yes",
         applied.len(),
         unlogged.len()
     );

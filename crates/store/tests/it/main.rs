@@ -4,6 +4,7 @@ mod common;
 mod crash;
 mod cycles;
 mod escrow;
+mod intents;
 mod journal;
 mod logs;
 mod migrations;

@@ -1,0 +1,754 @@
+//! Write-ahead intents: a process killed between a modify and the commit of its outcome still
+//! gets the change logged, once, as applied.
+//!
+//! The write phase of a cycle works in chunks of up to `EngineOptions::batch` objects:
+//! the chunk's intents are committed in one transaction ([`Store::record_intents`]), then its
+//! modifies are sent, then its outcomes are committed together with the deletion of its intents
+//! ([`Store::record_outcomes_clearing_intents`]); `undo` (in chunks) and provision on demand (one
+//! object) do the same. An intent still stored when a cycle (or
+//! `approve`, `undo`, provision on demand) starts was left by a process that stopped in between.
+//! [`reconcile`] reads each such object by objectGUID:
+//!
+//! - every attribute of the planned modify holds exactly the planned values → the intent's log
+//!   entry and journal are recorded (under the cycle that applied the change, so `undo` of that
+//!   cycle restores it), the export step saying "applied by cycle N, which stopped before logging
+//!   it; logged by cycle M";
+//! - otherwise (the modify was never sent or failed, or the object changed since) → nothing is
+//!   logged as applied (an info line says why) and the intent is deleted;
+//! - the object is gone → the intent is deleted.
+//!
+//! A directory error while reading keeps the intent for the next cycle and never stops the
+//! cycle: a connection error stops the reconciliation (every remaining intent is kept; the cycle
+//! then meets the same error and fails on its own account), an error of one object keeps only
+//! that intent. An intent that could not be read for longer than the log retention
+//! ([`DEFAULT_RETENTION`]) is dropped with a warning, so nothing piles up forever.
+
+use exo_writeback_core::directory::AttrValue;
+use exo_writeback_core::provisioning::{CycleId, JoinUpdate};
+use exo_writeback_core::schema::Syntax;
+use exo_writeback_store::{DEFAULT_RETENTION, Store, StoreError, WriteIntent};
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use crate::ports::Directory;
+
+/// What a reconciliation did with the leftover intents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Changes found applied and logged now.
+    pub logged: u64,
+    /// Intents whose change is not (or no longer) in AD: dropped, nothing logged.
+    pub not_applied: u64,
+    /// Intents whose object no longer exists: dropped.
+    pub gone: u64,
+    /// Intents kept for the next cycle (the directory could not be read).
+    pub kept: u64,
+    /// Intents that could not be checked for longer than the log retention: dropped.
+    pub expired: u64,
+}
+
+/// Whether the values an attribute holds are exactly the planned ones: the same values,
+/// byte for byte, in any order (AD does not keep the order of multi-valued attributes). A
+/// single value of an Integer or Boolean attribute compares as the planner compares it (AD
+/// returns `TRUE` for `true`, `7` for `007`).
+fn holds(syntax: Option<&Syntax>, current: &[AttrValue], planned: &[AttrValue]) -> bool {
+    if current.len() != planned.len() {
+        return false;
+    }
+    if let ([c], [p]) = (current, planned)
+        && let (Some(c), Some(p)) = (c.as_text(), p.as_text())
+    {
+        match syntax {
+            Some(Syntax::Boolean) => return c.eq_ignore_ascii_case(p),
+            Some(Syntax::Integer | Syntax::LargeInteger) => {
+                if let (Ok(x), Ok(y)) = (c.trim().parse::<i64>(), p.trim().parse::<i64>()) {
+                    return x == y;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut a: Vec<&[u8]> = current.iter().map(AttrValue::as_bytes).collect();
+    let mut b: Vec<&[u8]> = planned.iter().map(AttrValue::as_bytes).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+/// Logs or drops the intents left by a process that stopped mid-chunk (see the module docs).
+/// `by` is the cycle doing it, named in the log entries (`None`: `undo`, before its cycle).
+/// Store errors are returned (nothing of this reconciliation is then stored; the intents
+/// stay); directory errors are not.
+pub(crate) async fn reconcile<D: Directory, St: Store>(
+    directory: &D,
+    store: &mut St,
+    by: Option<CycleId>,
+) -> Result<Reconciled, StoreError> {
+    let intents = store.intents()?;
+    let mut report = Reconciled::default();
+    if intents.is_empty() {
+        return Ok(report);
+    }
+    let schema = match directory.schema().await {
+        Ok(schema) => schema,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the writes of an interrupted cycle now (no schema); kept for the next cycle");
+            report.kept = intents.len() as u64;
+            return Ok(report);
+        }
+    };
+    let now = Timestamp::now();
+    let mut outcomes = Vec::new();
+    let mut done: Vec<Uuid> = Vec::new();
+    let total = intents.len() as u64;
+    for intent in intents {
+        let attrs: Vec<String> = intent.planned().map(|(a, _)| a.to_string()).collect();
+        match directory.read_by_guid(&intent.object_guid, &attrs).await {
+            Err(e) => {
+                let stale = now.duration_since(intent.log.time) > DEFAULT_RETENTION;
+                if stale {
+                    tracing::warn!(cycle = %intent.cycle, dn = %intent.dn, error = %e, "a write intent older than the log retention still cannot be checked; dropped (the change, if it was applied, stays unlogged)");
+                    report.expired += 1;
+                    done.push(intent.id);
+                    continue;
+                }
+                report.kept += 1;
+                if e.connection {
+                    tracing::warn!(error = %e, "cannot check the writes of an interrupted cycle now (directory unreachable); kept for the next cycle");
+                    report.kept =
+                        total - report.logged - report.not_applied - report.gone - report.expired;
+                    break;
+                }
+                tracing::warn!(cycle = %intent.cycle, dn = %intent.dn, error = %e, "cannot check a write of an interrupted cycle now; kept for the next cycle");
+            }
+            Ok(None) => {
+                tracing::info!(cycle = %intent.cycle, dn = %intent.dn, object_guid = %intent.object_guid, "an interrupted cycle's write intent names an object that no longer exists; dropped");
+                report.gone += 1;
+                done.push(intent.id);
+            }
+            Ok(Some(obj)) => {
+                let applied = intent.planned().all(|(attr, planned)| {
+                    let syntax = schema.get(attr).map(|a| &a.syntax);
+                    holds(syntax, obj.attributes.get(attr), planned)
+                });
+                done.push(intent.id);
+                if !applied {
+                    tracing::info!(cycle = %intent.cycle, dn = %intent.dn, "cycle {} stopped before logging a planned write that AD does not hold (not sent, or changed since): nothing logged as applied", intent.cycle);
+                    report.not_applied += 1;
+                    continue;
+                }
+                outcomes.push(late_outcome(store, intent, by, now)?);
+                report.logged += 1;
+            }
+        }
+    }
+    store.record_outcomes_clearing_intents(&outcomes, &done)?;
+    if report.logged > 0 {
+        tracing::info!(
+            logged = report.logged,
+            "logged the changes that interrupted cycles applied without logging them"
+        );
+    }
+    Ok(report)
+}
+
+/// The outcome of an intent found applied, marked so an administrator can tell.
+fn late_outcome<St: Store>(
+    store: &St,
+    intent: WriteIntent,
+    by: Option<CycleId>,
+    now: Timestamp,
+) -> Result<exo_writeback_core::provisioning::ObjectOutcome, StoreError> {
+    let applied_by = intent.cycle;
+    let mut outcome = intent.into_outcome();
+    let logged = match by {
+        Some(c) => format!("logged by cycle {c}"),
+        None => format!("logged at {now}"),
+    };
+    let export = &mut outcome.log.steps.export;
+    export.details = format!(
+        "{}; applied by cycle {applied_by}, which stopped before logging it; {logged}",
+        export.details
+    );
+    // A join another cycle has set since (to another object) wins over the stale one.
+    if let JoinUpdate::Set(join) = &outcome.join
+        && let Some(current) = store.join(&join.cloud_id)?
+        && current.object_guid != join.object_guid
+    {
+        outcome.join = JoinUpdate::Keep;
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::AssertUnwindSafe;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
+    use exo_writeback_core::mailbox::Mailbox;
+    use exo_writeback_core::provisioning::{
+        Action, CycleId, CycleStatus, LogStatus, ObjectRef, ProvisioningLogEntry, RestartScope,
+    };
+    use exo_writeback_core::schema::Schema;
+    use exo_writeback_core::settings::WritebackSettings;
+    use exo_writeback_store::{LogQuery, SqliteStore, Store};
+    use futures::FutureExt;
+    use jiff::{SignedDuration, Timestamp};
+    use uuid::Uuid;
+
+    use super::{Reconciled, holds, reconcile};
+    use crate::fakes::{FakeDirectory, FakeSource};
+    use crate::ports::{Directory, DirectoryError};
+    use crate::{CycleMode, Engine, EngineOptions, UndoTarget};
+    use exo_writeback_core::schema::Syntax;
+
+    /// The fake directory, plus a process "killed" (a panic, which drops the engine mid-cycle
+    /// like kill -9: nothing after it runs) when the `die_at`-th modify is about to be sent,
+    /// and reads that fail while `unreachable` is set.
+    #[derive(Clone)]
+    struct Dying {
+        inner: FakeDirectory,
+        die_at: Arc<AtomicUsize>,
+        sent: Arc<AtomicUsize>,
+        unreachable: Arc<AtomicBool>,
+        /// Die after applying the `die_at`-th modify instead of before.
+        apply_then_die: Arc<AtomicBool>,
+    }
+
+    impl Dying {
+        fn new(inner: FakeDirectory) -> Self {
+            Dying {
+                inner,
+                die_at: Arc::new(AtomicUsize::new(usize::MAX)),
+                sent: Arc::default(),
+                unreachable: Arc::default(),
+                apply_then_die: Arc::default(),
+            }
+        }
+        fn check(&self) -> Result<(), DirectoryError> {
+            if self.unreachable.load(Ordering::SeqCst) {
+                return Err(DirectoryError {
+                    message: "connection refused".into(),
+                    ldap_code: None,
+                    connection: true,
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl Directory for Dying {
+        async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+            self.inner.schema().await
+        }
+        async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+            self.inner.refresh_schema().await
+        }
+        async fn find_by_attribute(
+            &self,
+            attribute: &str,
+            value: &AttrValue,
+            attrs: &[String],
+        ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+            self.check()?;
+            self.inner.find_by_attribute(attribute, value, attrs).await
+        }
+        async fn read_by_guid(
+            &self,
+            guid: &Uuid,
+            attrs: &[String],
+        ) -> Result<Option<DirectoryObject>, DirectoryError> {
+            self.check()?;
+            self.inner.read_by_guid(guid, attrs).await
+        }
+        async fn read_by_dn(
+            &self,
+            dn: &str,
+            attrs: &[String],
+        ) -> Result<Option<DirectoryObject>, DirectoryError> {
+            self.check()?;
+            self.inner.read_by_dn(dn, attrs).await
+        }
+        async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+            let n = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
+            if n < self.die_at.load(Ordering::SeqCst) {
+                return self.inner.modify(modify).await;
+            }
+            if self.apply_then_die.load(Ordering::SeqCst) {
+                self.inner.modify(modify).await?;
+                panic!("kill -9 after modify {n}");
+            }
+            panic!("kill -9 before modify {n}");
+        }
+        async fn address_holders(
+            &self,
+            address: &str,
+        ) -> Result<Vec<(String, String)>, DirectoryError> {
+            self.check()?;
+            self.inner.address_holders(address).await
+        }
+    }
+
+    type TestEngine = Engine<FakeSource, Dying, SqliteStore>;
+
+    struct Lab {
+        tmp: tempfile::TempDir,
+        source: FakeSource,
+        fake: FakeDirectory,
+        dir: Dying,
+        guids: Vec<Uuid>,
+    }
+
+    fn lab(n: u32) -> Lab {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+        let source = FakeSource::default();
+        let fake = FakeDirectory::new();
+        let mut guids = Vec::new();
+        for i in 1..=n {
+            let id = format!("00000000-0000-0000-0000-{i:012}");
+            let mut m = Mailbox {
+                external_directory_object_id: Some(id.clone()),
+                primary_smtp_address: Some(format!("user{i}@contoso.com")),
+                windows_email_address: Some(format!("user{i}@contoso.com")),
+                email_addresses: vec![format!("SMTP:user{i}@contoso.com")],
+                recipient_type_details: "UserMailbox".into(),
+                is_dir_synced: true,
+                is_exchange_cloud_managed: true,
+                when_changed_utc: Some(t0),
+                ..Mailbox::default()
+            };
+            m.custom_attributes[0] = Some(format!("ca1-{i}"));
+            guids.push(fake.add_user(
+                &format!("user{i}"),
+                &id,
+                &[("proxyAddresses", &["X500:/o=Legacy/cn=old"])],
+            ));
+            source.set(m);
+        }
+        Lab {
+            tmp: tempfile::tempdir().expect("tempdir"),
+            source,
+            dir: Dying::new(fake.clone()),
+            fake,
+            guids,
+        }
+    }
+
+    impl Lab {
+        /// A new agent process on the same state directory and directory.
+        fn engine(&self) -> TestEngine {
+            let mut store = SqliteStore::open_in(self.tmp.path()).expect("store");
+            store
+                .interrupt_running_cycles(Timestamp::now())
+                .expect("interrupt");
+            let settings = WritebackSettings::default().resolve().expect("settings");
+            Engine::new(
+                self.source.clone(),
+                self.dir.clone(),
+                store,
+                settings,
+                EngineOptions {
+                    overlap: SignedDuration::from_mins(5),
+                    batch: 3,
+                    ..EngineOptions::default()
+                },
+            )
+        }
+
+        /// Runs a cycle in a process killed before the `n`-th modify.
+        async fn killed_cycle(&self, n: usize) {
+            self.dir.die_at.store(n, Ordering::SeqCst);
+            let mut engine = self.engine();
+            let died = AssertUnwindSafe(engine.run_cycle(CycleMode::Auto))
+                .catch_unwind()
+                .await;
+            assert!(died.is_err(), "the cycle was not killed");
+            drop(engine);
+            self.dir.die_at.store(usize::MAX, Ordering::SeqCst);
+        }
+
+        fn ca1(&self, i: usize) -> Vec<String> {
+            self.fake.values(&self.guids[i], "extensionAttribute1")
+        }
+    }
+
+    fn all_logs(store: &SqliteStore) -> Vec<ProvisioningLogEntry> {
+        store
+            .query_logs(&LogQuery {
+                limit: 10_000,
+                ..LogQuery::default()
+            })
+            .expect("logs")
+    }
+
+    /// Success entries that record a change as applied, per objectGUID.
+    fn applied(store: &SqliteStore, guid: Uuid) -> Vec<ProvisioningLogEntry> {
+        all_logs(store)
+            .into_iter()
+            .filter(|e| {
+                e.status == LogStatus::Success
+                    && e.action == Action::Update
+                    && e.target.object_guid == Some(guid)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_kill_between_a_modify_and_its_outcome_is_logged_once_as_applied_with_its_journal() {
+        // Batches of 3: objects 1–3 are logged; the kill comes before the 5th modify, so
+        // object 4 is written in AD with only its intent stored, and object 5 is not written.
+        let lab = lab(5);
+        lab.killed_cycle(5).await;
+        assert_eq!(lab.ca1(3), ["ca1-4"], "the 4th modify was applied");
+        assert!(lab.ca1(4).is_empty(), "the 5th was not");
+        let killed = CycleId(1);
+        {
+            let store = SqliteStore::open_in(lab.tmp.path()).expect("store");
+            assert_eq!(all_logs(&store).len(), 3, "only the first batch is logged");
+            let left = store.intents().expect("intents");
+            assert_eq!(
+                left.iter().map(|i| i.object_guid).collect::<Vec<_>>(),
+                [lab.guids[3], lab.guids[4]]
+            );
+        }
+
+        let mut engine = lab.engine();
+        assert_eq!(
+            engine
+                .store
+                .cycle(killed)
+                .expect("cycle")
+                .expect("killed")
+                .status,
+            CycleStatus::Interrupted
+        );
+        let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!(r.status, CycleStatus::Completed);
+        // Object 5 written now; 1–4 already hold their values.
+        assert_eq!((r.counts.written, r.counts.unchanged), (1, 4));
+        assert!(engine.store.intents().expect("intents").is_empty());
+
+        for (i, guid) in lab.guids.iter().enumerate() {
+            let entries = applied(&engine.store, *guid);
+            assert_eq!(entries.len(), 1, "object {}: {entries:#?}", i + 1);
+            let journal = engine
+                .store
+                .journal_for_object(&ObjectRef::Guid(*guid))
+                .expect("journal");
+            assert!(
+                journal
+                    .iter()
+                    .any(|j| j.attribute == "extensionAttribute1" && j.previous.is_empty()),
+                "object {} has no journal of its change",
+                i + 1
+            );
+        }
+        let late = &applied(&engine.store, lab.guids[3])[0];
+        assert_eq!(late.cycle, killed, "logged under the cycle that applied it");
+        assert!(
+            late.steps.export.details.ends_with(&format!(
+                "applied by cycle {killed}, which stopped before logging it; logged by cycle {}",
+                r.cycle
+            )),
+            "{}",
+            late.steps.export.details
+        );
+        assert_eq!(applied(&engine.store, lab.guids[4])[0].cycle, r.cycle);
+
+        // undo of the killed cycle restores everything it applied, the late-logged object too.
+        let u = engine.undo(UndoTarget::Cycle(killed)).await.expect("undo");
+        assert_eq!(u.counts.written, 4);
+        assert!(lab.ca1(3).is_empty());
+        assert_eq!(lab.ca1(4), ["ca1-5"]);
+    }
+
+    #[tokio::test]
+    async fn intents_whose_change_is_not_in_ad_log_nothing_as_applied() {
+        // Killed before the 4th modify: objects 4 and 5 have intents, neither was written.
+        let lab = lab(5);
+        lab.killed_cycle(4).await;
+        assert!(lab.ca1(3).is_empty() && lab.ca1(4).is_empty());
+        {
+            let store = SqliteStore::open_in(lab.tmp.path()).expect("store");
+            assert_eq!(store.intents().expect("intents").len(), 2);
+        }
+        // The next process: its reconciliation drops both intents (not applied); it writes 4,
+        // then is killed before writing 5 (so 4 is applied with an intent left) …
+        lab.dir.sent.store(0, Ordering::SeqCst);
+        lab.killed_cycle(2).await;
+        assert_eq!(lab.ca1(3), ["ca1-4"]);
+        // … and someone changes object 4 before the next cycle.
+        lab.fake
+            .objects
+            .lock()
+            .expect("lock")
+            .get_mut(&lab.guids[3])
+            .expect("obj")
+            .attributes
+            .insert(
+                "extensionAttribute1",
+                vec![AttrValue::Text("by hand".into())],
+            );
+
+        let mut engine = lab.engine();
+        let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!(r.status, CycleStatus::Completed);
+        assert!(engine.store.intents().expect("intents").is_empty());
+        // Object 4's change by the killed cycle is not logged as applied (it no longer holds
+        // it); this cycle writes the cloud value again and logs that — once.
+        assert_eq!((r.counts.written, r.counts.unchanged), (2, 3));
+        for (i, guid) in lab.guids.iter().enumerate() {
+            let entries = applied(&engine.store, *guid);
+            assert_eq!(entries.len(), 1, "object {}: {entries:#?}", i + 1);
+            assert!(
+                !entries[0]
+                    .steps
+                    .export
+                    .details
+                    .contains("stopped before logging"),
+                "object {}: {}",
+                i + 1,
+                entries[0].steps.export.details
+            );
+        }
+        assert_eq!(applied(&engine.store, lab.guids[3])[0].cycle, r.cycle);
+        assert_eq!(lab.ca1(3), ["ca1-4"]);
+    }
+
+    #[tokio::test]
+    async fn a_directory_error_keeps_the_intents_for_the_next_cycle() {
+        let lab = lab(5);
+        lab.killed_cycle(5).await;
+        let mut store = SqliteStore::open_in(lab.tmp.path()).expect("store");
+        let by = Some(CycleId(7));
+
+        lab.dir.unreachable.store(true, Ordering::SeqCst);
+        let report = reconcile(&lab.dir, &mut store, by)
+            .await
+            .expect("reconcile");
+        assert_eq!(
+            report,
+            Reconciled {
+                kept: 2,
+                ..Reconciled::default()
+            }
+        );
+        assert_eq!(store.intents().expect("intents").len(), 2);
+        assert_eq!(all_logs(&store).len(), 3);
+
+        // A cycle over an unreachable directory fails on its own account (every object fails:
+        // quarantine); the intents stay.
+        drop(store);
+        let mut engine = lab.engine();
+        let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert!(
+            matches!(r.status, CycleStatus::Quarantined { .. }),
+            "{:?}",
+            r.status
+        );
+        assert_eq!(engine.store.intents().expect("intents").len(), 2);
+        engine
+            .store
+            .restart(RestartScope::Quarantine, Timestamp::now())
+            .expect("restart");
+        drop(engine);
+
+        lab.dir.unreachable.store(false, Ordering::SeqCst);
+        let mut store = SqliteStore::open_in(lab.tmp.path()).expect("store");
+        let report = reconcile(&lab.dir, &mut store, by)
+            .await
+            .expect("reconcile");
+        assert_eq!(
+            report,
+            Reconciled {
+                logged: 1,
+                not_applied: 1,
+                ..Reconciled::default()
+            }
+        );
+        assert!(store.intents().expect("intents").is_empty());
+        assert_eq!(applied(&store, lab.guids[3]).len(), 1);
+
+        // An object deleted since: its intent is dropped.
+        drop(store);
+        lab.killed_cycle(1).await;
+        let mut store = SqliteStore::open_in(lab.tmp.path()).expect("store");
+        let left = store.intents().expect("intents");
+        assert_eq!(left.len(), 1);
+        lab.fake
+            .objects
+            .lock()
+            .expect("lock")
+            .remove(&left[0].object_guid);
+        let report = reconcile(&lab.dir, &mut store, by)
+            .await
+            .expect("reconcile");
+        assert_eq!(
+            report,
+            Reconciled {
+                gone: 1,
+                ..Reconciled::default()
+            }
+        );
+        assert!(store.intents().expect("intents").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cycle_that_completes_or_is_cancelled_leaves_no_intent() {
+        let lab = lab(7);
+        let mut engine = lab.engine();
+        let cancel = engine.cancel_flag();
+        let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!(r.counts.written, 7);
+        assert!(engine.store.intents().expect("intents").is_empty());
+        for guid in &lab.guids {
+            assert_eq!(applied(&engine.store, *guid).len(), 1);
+        }
+        cancel.store(true, Ordering::SeqCst);
+        let r = engine.run_cycle(CycleMode::Full).await.expect("cycle");
+        assert_ne!(r.status, CycleStatus::Completed);
+        assert!(engine.store.intents().expect("intents").is_empty());
+    }
+
+    fn t(v: &[&str]) -> Vec<AttrValue> {
+        v.iter().map(|s| AttrValue::Text(s.to_string())).collect()
+    }
+
+    #[test]
+    fn planned_values_are_held_in_any_order_and_only_exactly() {
+        let text = Some(&Syntax::Unicode);
+        assert!(holds(text, &t(&["b", "a"]), &t(&["a", "b"])));
+        assert!(holds(text, &[], &[]));
+        assert!(holds(Some(&Syntax::Integer), &t(&["7"]), &t(&["007"])));
+        assert!(holds(Some(&Syntax::Boolean), &t(&["TRUE"]), &t(&["true"])));
+        assert!(!holds(text, &t(&["7"]), &t(&["007"])));
+        assert!(!holds(None, &t(&["TRUE"]), &t(&["true"])));
+        assert!(!holds(
+            Some(&Syntax::Boolean),
+            &t(&["FALSE"]),
+            &t(&["true"])
+        ));
+        assert!(!holds(text, &t(&["a"]), &t(&["A"])));
+        assert!(!holds(text, &t(&["a", "b"]), &t(&["a"])));
+        assert!(!holds(text, &t(&["a"]), &[]));
+        assert!(!holds(text, &t(&["a", "a"]), &t(&["a", "b"])));
+        let bytes = |b: u8| vec![AttrValue::Bytes(vec![b])];
+        assert!(!holds(Some(&Syntax::OctetString), &bytes(1), &bytes(2)));
+    }
+
+    #[tokio::test]
+    async fn undo_first_logs_what_a_killed_cycle_applied_so_it_is_undone_too() {
+        let lab = lab(5);
+        lab.killed_cycle(5).await;
+        let mut engine = lab.engine();
+        let u = engine
+            .undo(UndoTarget::Cycle(CycleId(1)))
+            .await
+            .expect("undo");
+        assert_eq!(u.counts.written, 4);
+        for i in 0..5 {
+            assert!(lab.ca1(i).is_empty(), "object {}", i + 1);
+        }
+        let late = &applied(&engine.store, lab.guids[3]);
+        assert!(
+            late.iter().any(|e| e.cycle == CycleId(1)
+                && e.steps
+                    .export
+                    .details
+                    .contains("which stopped before logging it; logged at")),
+            "{late:#?}"
+        );
+        assert!(engine.store.intents().expect("intents").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_provision_killed_after_its_modify_is_logged_by_the_next_cycle() {
+        let lab = lab(2);
+        lab.dir.apply_then_die.store(true, Ordering::SeqCst);
+        lab.dir.die_at.store(1, Ordering::SeqCst);
+        let mut engine = lab.engine();
+        let died = AssertUnwindSafe(engine.provision("user1@contoso.com", false))
+            .catch_unwind()
+            .await;
+        assert!(died.is_err(), "not killed");
+        drop(engine);
+        lab.dir.die_at.store(usize::MAX, Ordering::SeqCst);
+        assert_eq!(lab.ca1(0), ["ca1-1"]);
+
+        let mut engine = lab.engine();
+        let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!((r.counts.written, r.counts.unchanged), (1, 1));
+        let entries = applied(&engine.store, lab.guids[0]);
+        assert_eq!(entries.len(), 1, "{entries:#?}");
+        assert_ne!(
+            entries[0].cycle, r.cycle,
+            "logged under the on-demand cycle"
+        );
+        assert!(
+            !engine
+                .store
+                .journal_for_object(&ObjectRef::Guid(lab.guids[0]))
+                .expect("journal")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_undo_killed_mid_chunk_logs_each_restore_once() {
+        let lab = lab(5);
+        let mut engine = lab.engine();
+        let first = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!(first.counts.written, 5);
+        drop(engine);
+        // The undo's second modify is applied, then the process dies: two objects restored in
+        // AD, nothing of the undo logged.
+        lab.dir.sent.store(0, Ordering::SeqCst);
+        lab.dir.apply_then_die.store(true, Ordering::SeqCst);
+        lab.dir.die_at.store(2, Ordering::SeqCst);
+        let mut engine = lab.engine();
+        let died = AssertUnwindSafe(engine.undo(UndoTarget::Cycle(first.cycle)))
+            .catch_unwind()
+            .await;
+        assert!(died.is_err(), "not killed");
+        drop(engine);
+        lab.dir.die_at.store(usize::MAX, Ordering::SeqCst);
+        let restored: Vec<usize> = (0..5).filter(|&i| lab.ca1(i).is_empty()).collect();
+        assert_eq!(restored.len(), 2);
+
+        // Run again: the killed undo's two restores are logged first (under the killed undo
+        // cycle), then the other three are restored.
+        let mut engine = lab.engine();
+        let u = engine
+            .undo(UndoTarget::Cycle(first.cycle))
+            .await
+            .expect("undo");
+        assert_eq!((u.counts.written, u.counts.unchanged), (3, 2));
+        for (i, guid) in lab.guids.iter().enumerate() {
+            assert!(lab.ca1(i).is_empty(), "object {}", i + 1);
+            let undone: Vec<_> = applied(&engine.store, *guid)
+                .into_iter()
+                .filter(|e| e.cycle != first.cycle)
+                .collect();
+            assert_eq!(undone.len(), 1, "object {}: {undone:#?}", i + 1);
+            let late = undone[0]
+                .steps
+                .export
+                .details
+                .contains("which stopped before logging it");
+            assert_eq!(late, restored.contains(&i), "object {}", i + 1);
+            assert!(
+                engine
+                    .store
+                    .journal_for_cycle(undone[0].cycle)
+                    .expect("journal")
+                    .iter()
+                    .any(|j| j.object_guid == *guid),
+                "object {}",
+                i + 1
+            );
+        }
+        assert!(engine.store.intents().expect("intents").is_empty());
+    }
+}
