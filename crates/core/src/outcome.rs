@@ -44,10 +44,14 @@ pub enum OutcomeCode {
     /// Exchange Online sent a mailbox record that cannot be read safely (a property of the
     /// wrong JSON type, bytes that are not UTF-8): the record is skipped, nothing written.
     MalformedMailboxRecord,
+    /// A change held by the threshold was approved, but the AD object no longer holds the values
+    /// the change was planned from: it was not written (approving it would overwrite a newer
+    /// on-premises change).
+    ChangedSinceHeld,
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 15] = [
+    pub const ALL: [OutcomeCode; 16] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
@@ -63,6 +67,7 @@ impl OutcomeCode {
         OutcomeCode::ThresholdExceeded,
         OutcomeCode::LdapError,
         OutcomeCode::MalformedMailboxRecord,
+        OutcomeCode::ChangedSinceHeld,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +87,7 @@ impl OutcomeCode {
             OutcomeCode::ThresholdExceeded => "ThresholdExceeded",
             OutcomeCode::LdapError => "LdapError",
             OutcomeCode::MalformedMailboxRecord => "MalformedMailboxRecord",
+            OutcomeCode::ChangedSinceHeld => "ChangedSinceHeld",
         }
     }
 
@@ -105,7 +111,8 @@ impl OutcomeCode {
             | OutcomeCode::ExpressionError
             | OutcomeCode::AttributeNotAllowed
             | OutcomeCode::LdapError
-            | OutcomeCode::MalformedMailboxRecord => LogStatus::Failure,
+            | OutcomeCode::MalformedMailboxRecord
+            | OutcomeCode::ChangedSinceHeld => LogStatus::Failure,
         }
     }
 
@@ -169,6 +176,12 @@ impl OutcomeCode {
                  <property>) and correct the property named. Nothing was written for it; the \
                  record is read again when the mailbox changes, and retried from escrow \
                  meanwhile."
+            }
+            OutcomeCode::ChangedSinceHeld => {
+                "Nothing was written: the AD object changed after the cycle held its changes. \
+                 The object is retried from escrow; the next cycle plans it again from the \
+                 current values (review with `exo-writeback preview` if the threshold holds it \
+                 again)."
             }
         }
     }

@@ -4,8 +4,8 @@
 //! The write phase of a cycle works in chunks of up to `EngineOptions::batch` objects:
 //! the chunk's intents are committed in one transaction ([`Store::record_intents`]), then its
 //! modifies are sent, then its outcomes are committed together with the deletion of its intents
-//! ([`Store::record_outcomes_clearing_intents`]); `undo` (in chunks) and provision on demand (one
-//! object) do the same. An intent still stored when a cycle (or
+//! ([`Store::record_outcomes_clearing_intents`]); `approve` and `undo` (in chunks) and provision
+//! on demand (one object) do the same. An intent still stored when a cycle (or
 //! `approve`, `undo`, provision on demand) starts was left by a process that stopped in between.
 //! [`reconcile`] reads each such object by objectGUID:
 //!
@@ -51,7 +51,7 @@ pub struct Reconciled {
 /// byte for byte, in any order (AD does not keep the order of multi-valued attributes). A
 /// single value of an Integer or Boolean attribute compares as the planner compares it (AD
 /// returns `TRUE` for `true`, `7` for `007`).
-fn holds(syntax: Option<&Syntax>, current: &[AttrValue], planned: &[AttrValue]) -> bool {
+pub(crate) fn holds(syntax: Option<&Syntax>, current: &[AttrValue], planned: &[AttrValue]) -> bool {
     if current.len() != planned.len() {
         return false;
     }
@@ -339,11 +339,21 @@ mod tests {
     impl Lab {
         /// A new agent process on the same state directory and directory.
         fn engine(&self) -> TestEngine {
+            self.engine_with_threshold(WritebackSettings::default().threshold)
+        }
+
+        /// A new agent process whose change threshold is `threshold`.
+        fn engine_with_threshold(&self, threshold: u32) -> TestEngine {
             let mut store = SqliteStore::open_in(self.tmp.path()).expect("store");
             store
                 .interrupt_running_cycles(Timestamp::now())
                 .expect("interrupt");
-            let settings = WritebackSettings::default().resolve().expect("settings");
+            let settings = WritebackSettings {
+                threshold,
+                ..WritebackSettings::default()
+            }
+            .resolve()
+            .expect("settings");
             Engine::new(
                 self.source.clone(),
                 self.dir.clone(),
@@ -750,5 +760,129 @@ mod tests {
             );
         }
         assert!(engine.store.intents().expect("intents").is_empty());
+    }
+
+    /// Sets `attr` of object `i` by hand (an administrator's edit), not through the agent.
+    async fn set_by_hand(lab: &Lab, i: usize, attr: &str, values: &[&str]) {
+        let dn = lab.fake.get(&lab.guids[i]).dn;
+        lab.fake
+            .modify(&ObjectModify {
+                dn,
+                changes: vec![exo_writeback_core::directory::AttrChange {
+                    op: exo_writeback_core::directory::ModOp::Replace,
+                    attribute: attr.into(),
+                    values: values
+                        .iter()
+                        .map(|v| AttrValue::Text(v.to_string()))
+                        .collect(),
+                }],
+            })
+            .await
+            .expect("edit by hand");
+    }
+
+    /// A lab whose every object holds a stale extensionAttribute2 (the cloud has none), so every
+    /// plan removes a value, and a first cycle held by a threshold of 1.
+    async fn held_lab(n: u32) -> (Lab, CycleId) {
+        let lab = lab(n);
+        for i in 0..n as usize {
+            set_by_hand(&lab, i, "extensionAttribute2", &["stale"]).await;
+        }
+        let mut engine = lab.engine_with_threshold(1);
+        let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!(r.status, CycleStatus::ThresholdExceeded);
+        assert_eq!(
+            lab.dir.sent.load(Ordering::SeqCst),
+            0,
+            "a held cycle writes nothing"
+        );
+        (lab, r.cycle)
+    }
+
+    #[tokio::test]
+    async fn approve_writes_only_objects_still_as_their_held_change_was_planned_from() {
+        let (lab, held) = held_lab(4).await;
+        // After the preview, an administrator edits object 2 on-premises.
+        set_by_hand(&lab, 1, "extensionAttribute2", &["edited on-premises"]).await;
+        let mut engine = lab.engine_with_threshold(1);
+        let r = engine.approve(held).await.expect("approve");
+        assert_eq!((r.counts.written, r.counts.failed), (3, 1));
+        assert_eq!(
+            lab.ca1(1),
+            Vec::<String>::new(),
+            "the edited object is not written"
+        );
+        assert_eq!(
+            lab.fake.values(&lab.guids[1], "extensionAttribute2"),
+            ["edited on-premises"],
+            "the newer on-premises value is not overwritten"
+        );
+        for i in [0, 2, 3] {
+            assert_eq!(lab.ca1(i), [format!("ca1-{}", i + 1)]);
+            assert_eq!(applied(&engine.store, lab.guids[i]).len(), 1);
+        }
+        let refused: Vec<_> = all_logs(&engine.store)
+            .into_iter()
+            .filter(|e| e.cycle == r.cycle && e.status == LogStatus::Failure)
+            .collect();
+        assert_eq!(refused.len(), 1, "{refused:#?}");
+        let reason = refused[0].reason.as_ref().expect("reason");
+        assert_eq!(reason.code, "ChangedSinceHeld");
+        assert!(
+            reason.message.contains("extensionAttribute2")
+                && reason.message.contains("nothing written"),
+            "{}",
+            reason.message
+        );
+        let escrowed = engine.store.escrow().expect("escrow");
+        assert_eq!(
+            escrowed.len(),
+            1,
+            "the refused object is retried from escrow"
+        );
+        assert!(engine.store.intents().expect("intents").is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_approve_killed_mid_chunk_and_run_again_logs_each_change_once() {
+        // Batches of 3; the approve dies right after sending its 2nd modify (applied, not
+        // logged); approving again must log objects 1 and 2 once (from their intents) and write
+        // the others, without logging 1 and 2 as applied a second time.
+        let (lab, held) = held_lab(5).await;
+        lab.dir.sent.store(0, Ordering::SeqCst);
+        lab.dir.apply_then_die.store(true, Ordering::SeqCst);
+        lab.dir.die_at.store(2, Ordering::SeqCst);
+        {
+            let mut engine = lab.engine_with_threshold(1);
+            let died = AssertUnwindSafe(engine.approve(held)).catch_unwind().await;
+            assert!(died.is_err(), "the approve was not killed");
+        }
+        lab.dir.die_at.store(usize::MAX, Ordering::SeqCst);
+        lab.dir.apply_then_die.store(false, Ordering::SeqCst);
+        assert_eq!(
+            lab.ca1(1),
+            ["ca1-2"],
+            "the 2nd modify was applied before the kill"
+        );
+
+        let mut engine = lab.engine_with_threshold(1);
+        let r = engine.approve(held).await.expect("approve again");
+        assert_eq!((r.counts.written, r.counts.unchanged), (3, 2));
+        for (i, guid) in lab.guids.iter().enumerate() {
+            assert_eq!(lab.ca1(i), [format!("ca1-{}", i + 1)]);
+            let entries = applied(&engine.store, *guid);
+            assert_eq!(entries.len(), 1, "object {}: {entries:#?}", i + 1);
+            assert!(
+                !engine
+                    .store
+                    .journal_for_object(&ObjectRef::Guid(*guid))
+                    .expect("journal")
+                    .is_empty(),
+                "object {} has no journal",
+                i + 1
+            );
+        }
+        assert!(engine.store.intents().expect("intents").is_empty());
+        assert!(engine.store.escrow().expect("escrow").is_empty());
     }
 }
