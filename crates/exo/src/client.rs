@@ -339,6 +339,8 @@ impl ExoClient {
         let policy = inner.settings.retry;
         let mut attempt: u32 = 0;
         let mut refreshed = false;
+        // Throttled waits charged to this request so far (see `RetryPolicy::throttle_budget`).
+        let mut throttled = Duration::ZERO;
         loop {
             attempt += 1;
             let (token, generation) = inner.tokens.get().await?;
@@ -419,6 +421,22 @@ impl ExoClient {
                             } else {
                                 policy.backoff(attempt, rand::random())
                             };
+                            if status == 429
+                                && let Some(total) = policy.free_throttle(throttled, wait)
+                            {
+                                // Asked to slow down, not a failure: wait it out without
+                                // using up a try.
+                                throttled = total;
+                                tracing::info!(
+                                    request,
+                                    wait_ms = wait.as_millis() as u64,
+                                    throttled_s = throttled.as_secs(),
+                                    "Exchange Online is throttling; waiting as asked"
+                                );
+                                attempt -= 1;
+                                tokio::time::sleep(wait).await;
+                                continue;
+                            }
                             (format!("HTTP {status}: {error}"), wait)
                         }
                         Ok(bytes) => {

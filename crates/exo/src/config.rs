@@ -53,6 +53,10 @@ pub struct ExoConfig {
     /// Tries per request (first try included) for throttling, 5xx and network errors.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Seconds one request may spend waiting out throttling (429 with `Retry-After`) before
+    /// 429s count as failed tries; 0 counts every 429.
+    #[serde(default = "default_throttle_budget_secs")]
+    pub throttle_budget_secs: u64,
 }
 
 fn default_page_size() -> u32 {
@@ -63,6 +67,9 @@ fn default_timeout_secs() -> u64 {
 }
 fn default_max_attempts() -> u32 {
     5
+}
+fn default_throttle_budget_secs() -> u64 {
+    600
 }
 
 /// Microsoft clouds with their own login and Exchange Online hosts.
@@ -239,6 +246,12 @@ impl ExoConfig {
                 format!("{} is out of range 1..=20", self.max_attempts),
             ));
         }
+        if self.throttle_budget_secs > 86_400 {
+            return Err(invalid(
+                "throttle_budget_secs",
+                format!("{} is out of range 0..=86400", self.throttle_budget_secs),
+            ));
+        }
         if self.timeout_secs == 0 {
             return Err(invalid("timeout_secs", "must be at least 1"));
         }
@@ -272,6 +285,7 @@ impl ExoConfig {
             timeout: Duration::from_secs(self.timeout_secs),
             retry: RetryPolicy {
                 max_attempts: self.max_attempts,
+                throttle_budget: Duration::from_secs(self.throttle_budget_secs),
                 ..RetryPolicy::default()
             },
         })

@@ -14,6 +14,11 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Upper bound honoured for a server's `Retry-After`.
     pub retry_after_cap: Duration,
+    /// How long one request may wait on throttling (429) without using up its tries: while
+    /// the waits of its 429 answers add up to no more than this, each 429 is waited out (its
+    /// `Retry-After` honoured) and retried without counting against `max_attempts` — the
+    /// service is asking to slow down, not failing. Beyond it, 429s count as failed tries.
+    pub throttle_budget: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -23,9 +28,14 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             retry_after_cap: Duration::from_secs(120),
+            throttle_budget: Duration::from_secs(600),
         }
     }
 }
+
+/// The least a throttled wait counts against [`RetryPolicy::throttle_budget`], so that a
+/// service answering 429 with `Retry-After: 0` over and over still exhausts the budget.
+pub const MIN_THROTTLE_CHARGE: Duration = Duration::from_secs(1);
 
 impl RetryPolicy {
     /// The wait after failed try number `attempt` (1-based), with "equal jitter": half of the
@@ -56,6 +66,14 @@ impl RetryPolicy {
             Some(d) => d.min(self.retry_after_cap),
             None => self.backoff(attempt, jitter),
         }
+    }
+
+    /// Whether a throttled (429) answer, after `throttled` already charged to this request,
+    /// with a coming wait of `wait`, is waited out for free: `Some(new charge total)`, or
+    /// `None` when it counts as a failed try (the budget is spent).
+    pub fn free_throttle(&self, throttled: Duration, wait: Duration) -> Option<Duration> {
+        let total = throttled.saturating_add(wait.max(MIN_THROTTLE_CHARGE));
+        (total <= self.throttle_budget).then_some(total)
     }
 }
 
@@ -93,7 +111,39 @@ mod tests {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(2),
             retry_after_cap: Duration::from_secs(60),
+            throttle_budget: Duration::from_secs(10),
         }
+    }
+
+    #[test]
+    fn throttling_is_free_until_its_budget_is_spent() {
+        let p = policy();
+        // Waits are charged at least one second each.
+        assert_eq!(
+            p.free_throttle(Duration::ZERO, Duration::from_millis(100)),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            p.free_throttle(Duration::from_secs(4), Duration::from_secs(6)),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            p.free_throttle(Duration::from_secs(4), Duration::from_millis(6001)),
+            None
+        );
+        // Retry-After: 0 over and over still ends: 10 free waits, then none.
+        let mut spent = Duration::ZERO;
+        let mut free = 0;
+        while let Some(total) = p.free_throttle(spent, Duration::ZERO) {
+            spent = total;
+            free += 1;
+        }
+        assert_eq!(free, 10);
+        let none = RetryPolicy {
+            throttle_budget: Duration::ZERO,
+            ..p
+        };
+        assert_eq!(none.free_throttle(Duration::ZERO, Duration::ZERO), None);
     }
 
     #[test]

@@ -514,6 +514,7 @@ async fn writeback_end_to_end() {
             anchor_mailbox: None,
             timeout_secs: 30,
             max_attempts: 3,
+            throttle_budget_secs: 60,
         }
         .settings()
         .expect("exo settings"),

@@ -877,6 +877,15 @@ async fn exchange_online_faults_never_move_the_watermark_past_unprocessed_mailbo
             .ok()
             .and_then(|v| v["counts"]["written"].as_u64());
         outcomes.push(format!("{name}: exit {} written {written:?}", faulted.code));
+        if name == "429 storm" {
+            // Throttling is waited out (Retry-After honoured) without using up the tries.
+            assert_eq!(
+                (faulted.code, written),
+                (0, Some(u64::from(USERS))),
+                "a 429 storm must be ridden out: {}",
+                faulted.stderr
+            );
+        }
         assert_watermark_behind_unprocessed(&lab, round, USERS).await;
         lab.sim.state().clear_faults();
         lab.make_retry_due();

@@ -50,6 +50,7 @@ fn settings(sim: &SimHandle, credentials: Credentials, page_size: u32) -> ExoSet
             base_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(200),
             retry_after_cap: Duration::from_secs(10),
+            throttle_budget: Duration::from_secs(30),
         },
     }
 }
@@ -269,6 +270,56 @@ async fn retry_after_is_honoured() {
         "waited only {elapsed:?}"
     );
     assert_eq!(sim.state().request_count(Endpoint::Invoke), 2);
+}
+
+#[tokio::test]
+async fn a_429_storm_is_waited_out_without_using_up_the_tries() {
+    // Twelve 429s in a row (three times max_attempts): the service asks to slow down, it is
+    // not failing; every one is waited out and the listing completes.
+    let sim = start(3, None).await;
+    let c = client(&sim, 100);
+    fault(
+        &sim,
+        Endpoint::Invoke,
+        FaultKind::TooManyRequests {
+            retry_after_secs: 0.05,
+        },
+        Some(12),
+    );
+    let started = Instant::now();
+    let (mailboxes, errors) = collect_all(&c).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(mailboxes.len(), 3);
+    assert_eq!(sim.state().request_count(Endpoint::Invoke), 13);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+}
+
+#[tokio::test]
+async fn throttling_beyond_its_budget_counts_as_failed_tries() {
+    // A budget of 2 s (each wait charged at least 1 s): two 429s are free, then every 429
+    // counts, so a permanent 429 ends after 2 + max_attempts requests with a clear error.
+    let sim = start(3, None).await;
+    let mut s = settings(&sim, secret(), 100);
+    s.retry.throttle_budget = Duration::from_secs(2);
+    let c = ExoClient::new(s).expect("client");
+    fault(
+        &sim,
+        Endpoint::Invoke,
+        FaultKind::TooManyRequests {
+            retry_after_secs: 0.01,
+        },
+        None,
+    );
+    let (_, errors) = collect_all(&c).await;
+    assert_eq!(errors.len(), 1);
+    match &errors[0] {
+        ExoError::RetriesExhausted { attempts, last, .. } => {
+            assert_eq!(*attempts, 4);
+            assert!(last.contains("429"), "{last}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(sim.state().request_count(Endpoint::Invoke), 6);
 }
 
 #[tokio::test]

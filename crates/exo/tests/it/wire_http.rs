@@ -91,6 +91,7 @@ fn client(base: &str) -> ExoClient {
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
             retry_after_cap: Duration::from_secs(2),
+            throttle_budget: Duration::from_secs(5),
         },
     })
     .expect("client")
