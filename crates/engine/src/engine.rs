@@ -25,6 +25,7 @@ use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
+use crate::match_index::{Candidates, MatchIndex};
 use crate::ports::{Directory, DirectoryError, MailboxSource, SourceError};
 use crate::staged::StagedObject;
 
@@ -316,6 +317,9 @@ pub struct Engine<S, D, St> {
     failure_examples: BTreeMap<String, String>,
     /// Mailboxes the running cycle has read (a failure before any is a quarantine cause).
     cycle_imported: u64,
+    /// The match keys of the directory, read at the start of an initial or full cycle (or
+    /// preview); `None` in deltas and when the directory cannot list them.
+    pub(crate) match_index: Option<MatchIndex>,
 }
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
@@ -337,6 +341,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             failure_causes: BTreeMap::new(),
             failure_examples: BTreeMap::new(),
             cycle_imported: 0,
+            match_index: None,
         }
     }
 
@@ -401,6 +406,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
         }
         let lookups = match_lookups(&self.settings.match_rules, mailbox);
+        if let Some(index) = &self.match_index
+            && let Some(decided) = self
+                .match_by_index(index, &lookups, cloud_id, attrs, &join_update)
+                .await?
+        {
+            return Ok(decided);
+        }
         let mut results = Vec::new();
         let mut found: Vec<DirectoryObject> = Vec::new();
         for lookup in &lookups.lookups {
@@ -444,6 +456,103 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             OutcomeDetail::new(OutcomeCode::TargetNotFound, "no AD object matched")
         });
         Ok((Err(detail), join_update))
+    }
+
+    /// The ordered rules answered from the cycle's match index: the same decisions as the
+    /// per-mailbox searches ([`decide_match`] over the rules in order), each candidate read
+    /// again by objectGUID. `None` (search per mailbox instead) when a rule has several
+    /// candidates (the searches name their DNs), a candidate no longer holds the key, or
+    /// the index cannot answer a rule.
+    async fn match_by_index(
+        &self,
+        index: &MatchIndex,
+        lookups: &exo_writeback_core::matching::MatchLookups,
+        cloud_id: &str,
+        attrs: &[String],
+        join_update: &JoinUpdate,
+    ) -> Result<
+        Option<(Result<(DirectoryObject, String), OutcomeDetail>, JoinUpdate)>,
+        DirectoryError,
+    > {
+        let mut results = Vec::new();
+        for lookup in &lookups.lookups {
+            let dns = match index.candidates(lookup.rule, &lookup.value) {
+                None | Some(Candidates::Several) => return Ok(None),
+                Some(Candidates::None) => Vec::new(),
+                Some(Candidates::One(guid)) => {
+                    let mut read_attrs = attrs.to_vec();
+                    if !read_attrs
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(lookup.attribute))
+                    {
+                        read_attrs.push(lookup.attribute.to_string());
+                    }
+                    match self.directory.read_by_guid(&guid, &read_attrs).await? {
+                        Some(obj) if MatchIndex::still_holds(lookup.rule, &lookup.value, &obj) => {
+                            results.push(RuleResult {
+                                rule: lookup.rule,
+                                dns: vec![obj.dn.clone()],
+                            });
+                            return Ok(match decide_match(lookups, &results, false) {
+                                Some(MatchDecision::Matched { rule, .. }) => {
+                                    let join = JoinUpdate::Set(Join {
+                                        cloud_id: cloud_id.to_string(),
+                                        object_guid: obj.object_guid,
+                                        dn: obj.dn.clone(),
+                                        updated_at: Timestamp::now(),
+                                    });
+                                    Some((Ok((obj, format!("by {rule}"))), join))
+                                }
+                                _ => None,
+                            });
+                        }
+                        // Gone or changed since the index was read: search.
+                        _ => return Ok(None),
+                    }
+                }
+            };
+            results.push(RuleResult {
+                rule: lookup.rule,
+                dns,
+            });
+        }
+        let detail = decide_match(lookups, &results, true)
+            .and_then(|d| d.outcome())
+            .unwrap_or_else(|| {
+                OutcomeDetail::new(OutcomeCode::TargetNotFound, "no AD object matched")
+            });
+        Ok(Some((Err(detail), join_update.clone())))
+    }
+
+    /// Read the match keys of every object in the search scope into the match index (initial
+    /// and full cycles, preview of them). A directory that cannot list them leaves the index
+    /// off: matching then searches per mailbox.
+    pub(crate) async fn load_match_index(&mut self) {
+        self.match_index = None;
+        let rules = self.settings.match_rules.clone();
+        if rules.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let mut index = MatchIndex::new(&rules);
+        let attributes = MatchIndex::attributes(&rules);
+        match self
+            .directory
+            .scan_match_keys(&attributes, &mut |o| index.add(&o))
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(
+                    objects = index.len(),
+                    secs = started.elapsed().as_secs_f64(),
+                    "read the match keys of the search scope"
+                );
+                self.match_index = Some(index);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the match keys at once; matching searches per mailbox");
+            }
+        }
     }
 
     /// Import, scope, match, plan and guard one mailbox. Writes nothing.
@@ -565,9 +674,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         // The duplicate-address guard.
         let mut holders = Vec::new();
-        for address in &plan.added_smtp_addresses {
-            match self.directory.address_holders(address).await {
-                Ok(h) => holders.extend(h),
+        if !plan.added_smtp_addresses.is_empty() {
+            match self
+                .directory
+                .address_holders(&plan.added_smtp_addresses)
+                .await
+            {
+                Ok(h) => holders = h,
                 Err(e) => {
                     let d = ldap_failure(&e);
                     p.steps.export = step(StepStatus::Failure, d.to_string());
@@ -818,6 +931,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let started = Timestamp::now();
         let cycle = self.store.begin_cycle(kind, started)?;
         let result = self.cycle_body(cycle, kind, previous).await;
+        self.match_index = None;
         match result {
             Ok(report) => Ok(report),
             Err(e) => {
@@ -870,6 +984,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 .map_err(EngineError::Directory)?,
             _ => self.schema().await?,
         };
+        // Initial and full cycles match every mailbox: read the match keys once.
+        if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
+            self.load_match_index().await;
+        }
         let floor = match (&previous, kind) {
             (Some(w), CycleKind::Delta | CycleKind::FullReconcile) => w.changed_since,
             _ => Timestamp::MIN,
@@ -1242,6 +1360,9 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     pub async fn preview(&mut self, mode: CycleMode) -> Result<Preview, EngineError> {
         let (kind, previous) = self.next_kind(mode)?;
         let schema = self.schema().await?;
+        if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
+            self.load_match_index().await;
+        }
         let mut stream = self.stream_for(kind, previous.as_ref());
         let mut items = Vec::new();
         let mut seen = HashSet::new();
@@ -1250,7 +1371,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             let mailbox = match item {
                 Ok(m) => m,
                 Err(e) if e.per_record => continue,
-                Err(e) => return Err(EngineError::Source(e)),
+                Err(e) => {
+                    self.match_index = None;
+                    return Err(EngineError::Source(e));
+                }
             };
             if !seen.insert(cloud_id(&mailbox)) {
                 continue;
@@ -1264,6 +1388,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
             items.extend(Self::preview_item(&p));
         }
+        drop(stream);
+        self.match_index = None;
         let held = match self.store.job_state()? {
             JobState::ThresholdExceeded { cycle } => Some(self.held_changes(cycle)?),
             _ => match self.store.pending_staged_cycles()?.last() {

@@ -2,6 +2,7 @@
 //! against a lab DC and exo-sim in the CLI's integration tests).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ModOp, ObjectModify};
@@ -85,6 +86,12 @@ pub struct FakeDirectory {
     pub schema: Arc<Schema>,
     pub fail_dns: Arc<Mutex<BTreeMap<String, u32>>>,
     pub modifies: Arc<Mutex<Vec<ObjectModify>>>,
+    /// `find_by_attribute` calls (match searches per mailbox).
+    pub searches: Arc<AtomicUsize>,
+    /// `scan_match_keys` calls.
+    pub scans: Arc<AtomicUsize>,
+    /// When set, `scan_match_keys` fails (as a directory that cannot list its keys).
+    pub no_scan: Arc<Mutex<bool>>,
 }
 
 pub fn lab_schema() -> Schema {
@@ -98,6 +105,9 @@ impl FakeDirectory {
             schema: Arc::new(lab_schema()),
             fail_dns: Arc::default(),
             modifies: Arc::default(),
+            searches: Arc::default(),
+            scans: Arc::default(),
+            no_scan: Arc::default(),
         }
     }
     pub fn add_user(&self, cn: &str, edoid: &str, attrs: &[(&str, &[&str])]) -> Uuid {
@@ -155,6 +165,7 @@ impl Directory for FakeDirectory {
         value: &AttrValue,
         attrs: &[String],
     ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        self.searches.fetch_add(1, Ordering::SeqCst);
         let objects = self.objects.lock().expect("lock");
         Ok(objects
             .values()
@@ -163,7 +174,16 @@ impl Directory for FakeDirectory {
                     return value.as_bytes()
                         == exo_writeback_core::guid::object_guid_bytes(&o.object_guid);
                 }
-                o.attributes.get(attribute).iter().any(|v| v == value)
+                // Unicode-string attributes compare case-insensitively in AD.
+                o.attributes
+                    .get(attribute)
+                    .iter()
+                    .any(|v| match (v, value) {
+                        (AttrValue::Text(a), AttrValue::Text(b)) => {
+                            a.to_lowercase() == b.to_lowercase()
+                        }
+                        _ => v == value,
+                    })
             })
             .map(|o| Self::project(o, attrs))
             .collect())
@@ -230,9 +250,12 @@ impl Directory for FakeDirectory {
     }
     async fn address_holders(
         &self,
-        address: &str,
+        addresses: &[String],
     ) -> Result<Vec<(String, String)>, DirectoryError> {
-        let want = format!("smtp:{}", address.to_lowercase());
+        let want: Vec<String> = addresses
+            .iter()
+            .map(|a| format!("smtp:{}", a.to_lowercase()))
+            .collect();
         let objects = self.objects.lock().expect("lock");
         Ok(objects
             .values()
@@ -241,10 +264,47 @@ impl Directory for FakeDirectory {
                     .get("proxyAddresses")
                     .iter()
                     .filter_map(|v| v.as_text())
-                    .filter(|v| v.to_lowercase() == want)
+                    .filter(|v| want.contains(&v.to_lowercase()))
                     .map(|v| (v.to_string(), o.dn.clone()))
                     .collect::<Vec<_>>()
             })
             .collect())
+    }
+    async fn scan_match_keys(
+        &self,
+        attributes: &[&str],
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        if *self.no_scan.lock().expect("lock") {
+            return Err(DirectoryError::new("scan refused"));
+        }
+        self.scans.fetch_add(1, Ordering::SeqCst);
+        let objects: Vec<DirectoryObject> = self
+            .objects
+            .lock()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect();
+        for o in objects {
+            let every = attributes
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case("objectGUID"));
+            if every || attributes.iter().any(|a| !o.attributes.get(a).is_empty()) {
+                let mut keys = exo_writeback_core::directory::Attributes::new();
+                for a in attributes {
+                    let values = o.attributes.get(a);
+                    if !values.is_empty() {
+                        keys.insert(a, values.to_vec());
+                    }
+                }
+                on_object(DirectoryObject {
+                    dn: o.dn.clone(),
+                    object_guid: o.object_guid,
+                    attributes: keys,
+                });
+            }
+        }
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@
 //! them and talks only through the ports and the store, so it runs against in-memory fakes.
 
 mod engine;
+pub mod match_index;
 pub mod ports;
 pub mod quarantine;
 pub mod staged;
@@ -20,6 +21,8 @@ pub mod staged;
 mod fakes;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_matching;
 
 pub use engine::{
     CycleMode, CycleReport, Disposition, Engine, EngineError, EngineOptions, HeldChanges, Preview,
