@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use crate::match_index::{Candidates, MatchIndex};
 use crate::ports::{Directory, DirectoryError, MailboxSource, SourceError};
+use crate::spill::Spill;
 use crate::staged::StagedObject;
 
 /// Why an engine operation could not run (per-object problems are outcomes, not errors).
@@ -50,6 +51,10 @@ pub enum EngineError {
     StagedPlan { cycle: CycleId, problem: String },
     #[error("nothing to undo: {0}")]
     NothingToUndo(String),
+    /// The temporary file for plans beyond `max_plans_in_memory` failed (nothing was written
+    /// when it fails before the threshold decision).
+    #[error("{0}")]
+    Spill(String),
     #[error(
         "the job is in quarantine ({reason}); the next retry is due at {next_retry}. Fix the cause, then wait or run `exo-writeback restart --scope quarantine` to retry now"
     )]
@@ -71,8 +76,9 @@ pub struct EngineOptions {
     pub batch: usize,
     /// Escrow entries retried per cycle at most.
     pub escrow_per_cycle: usize,
-    /// Plans held in memory until the threshold decision; beyond it only ids are kept and
-    /// the objects are read and planned again for writing (bounded memory on huge cycles).
+    /// Plans held in memory until the threshold decision; beyond it plans wait in an
+    /// anonymous temporary file (`TMPDIR`, about 1–2 KB per object) so memory stays bounded
+    /// on huge cycles.
     pub max_plans_in_memory: usize,
 }
 
@@ -292,9 +298,9 @@ struct Work {
     batch: Vec<(String, ObjectOutcome)>,
     /// Planned objects waiting for the threshold decision.
     to_write: Vec<Processed>,
-    /// Objects to write beyond `max_plans_in_memory`: only their ids are kept; they are read
-    /// and planned again after the in-memory ones are written (memory stays bounded).
-    deferred: HashSet<String>,
+    /// Plans beyond `max_plans_in_memory`, in a temporary file until the threshold decision
+    /// (memory stays bounded; nothing is read or planned twice).
+    spill: Option<Spill>,
     /// Objects whose plans remove values (the threshold's count).
     removing: u64,
 }
@@ -1006,7 +1012,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             counts: CycleCounts::default(),
             batch: Vec::new(),
             to_write: Vec::new(),
-            deferred: HashSet::new(),
+            spill: None,
             removing: 0,
         };
         let mut stream = self.stream_for(kind, previous.as_ref());
@@ -1124,11 +1130,24 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     })?);
                 }
             }
-            if !w.deferred.is_empty() {
-                tracing::warn!(%cycle, staged = staged.len(), not_staged = w.deferred.len(), "more changes than max_plans_in_memory: only the first are staged; the rest are planned again by the cycle after approval");
-            }
             let now = Timestamp::now();
             self.store.stage_changes(cycle, now, &staged)?;
+            // The plans beyond max_plans_in_memory are staged too, a bounded batch at a time.
+            if let Some(spill) = w.spill.take() {
+                let mut reader = spill.read().map_err(EngineError::Spill)?;
+                let mut batch = Vec::new();
+                while let Some((_, obj)) = reader.next_object().map_err(EngineError::Spill)? {
+                    batch.push(obj.to_staged_plan().map_err(|e| EngineError::StagedPlan {
+                        cycle,
+                        problem: e.to_string(),
+                    })?);
+                    if batch.len() >= self.options.max_plans_in_memory.max(1) {
+                        self.store.stage_changes(cycle, now, &batch)?;
+                        batch.clear();
+                    }
+                }
+                self.store.stage_changes(cycle, now, &batch)?;
+            }
             self.store
                 .set_job_state(&JobState::ThresholdExceeded { cycle })?;
             let status = CycleStatus::ThresholdExceeded;
@@ -1146,7 +1165,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
 
         // Write: one modify per object.
-        let total = (w.to_write.len() + w.deferred.len()) as u64;
+        let total = (w.to_write.len() as u64) + w.spill.as_ref().map_or(0, Spill::len);
         let mut done = 0u64;
         let mut complete = stream_complete;
         let to_write = std::mem::take(&mut w.to_write);
@@ -1162,43 +1181,21 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 (self.progress)(Progress::Writing { done, total });
             }
         }
-        // Objects beyond `max_plans_in_memory`: read and planned again, then written.
-        if complete && !w.deferred.is_empty() {
-            let mut stream = self.stream_for(kind, previous.as_ref());
-            while let Some(item) = stream.next().await {
+        // Plans beyond `max_plans_in_memory`: read back from the spill file, then written.
+        if let Some(spill) = w.spill.take()
+            && complete
+        {
+            let mut reader = spill.read().map_err(EngineError::Spill)?;
+            while let Some((p, _)) = reader.next_object().map_err(EngineError::Spill)? {
                 if self.cancelled() {
                     complete = false;
                     break;
                 }
-                let Ok(mailbox) = item else {
-                    continue;
-                };
-                let id = cloud_id(&mailbox);
-                if !w.deferred.remove(&id) {
-                    continue;
-                }
-                let p = self.evaluate(&mailbox, &schema).await;
-                match &p.disposition {
-                    Disposition::Write { .. } => {
-                        self.write_and_record(p, &mut w, cycle, drift_before)
-                            .await?;
-                    }
-                    other => {
-                        match other {
-                            Disposition::Skipped(_) => w.counts.skipped += 1,
-                            Disposition::Failed(_) => w.counts.failed += 1,
-                            _ => w.counts.unchanged += 1,
-                        }
-                        let outcome = self.outcome(p, cycle, WriteResult::NotNeeded, drift_before);
-                        w.batch.push((id, outcome));
-                    }
-                }
+                self.write_and_record(p, &mut w, cycle, drift_before)
+                    .await?;
                 done += 1;
                 if done.is_multiple_of(50) || done == total {
                     (self.progress)(Progress::Writing { done, total });
-                }
-                if w.deferred.is_empty() {
-                    break;
                 }
             }
         }
@@ -1311,7 +1308,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 if w.to_write.len() < self.options.max_plans_in_memory {
                     w.to_write.push(p);
                 } else {
-                    w.deferred.insert(id);
+                    if w.spill.is_none() {
+                        w.spill = Some(Spill::new().map_err(EngineError::Spill)?);
+                    }
+                    if let Some(spill) = w.spill.as_mut() {
+                        spill.push(&p).map_err(EngineError::Spill)?;
+                    }
                 }
                 return Ok(());
             }

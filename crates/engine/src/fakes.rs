@@ -19,6 +19,8 @@ pub struct FakeSource {
     pub mailboxes: Arc<Mutex<Vec<Mailbox>>>,
     /// When set, streams end with a fatal error after this many mailboxes.
     pub fail_after: Arc<Mutex<Option<usize>>>,
+    /// Streams opened (`all` and `changed_since`).
+    pub streams: Arc<AtomicUsize>,
 }
 
 impl FakeSource {
@@ -36,6 +38,7 @@ impl FakeSource {
 
 impl MailboxSource for FakeSource {
     fn all(&self) -> MailboxStream {
+        self.streams.fetch_add(1, Ordering::SeqCst);
         let all = self.mailboxes.lock().expect("lock").clone();
         let mut items: Vec<Result<Mailbox, SourceError>> = all.into_iter().map(Ok).collect();
         if let Some(n) = *self.fail_after.lock().expect("lock") {
@@ -52,6 +55,7 @@ impl MailboxSource for FakeSource {
         since: jiff::Timestamp,
         overlap: jiff::SignedDuration,
     ) -> MailboxStream {
+        self.streams.fetch_add(1, Ordering::SeqCst);
         let from = since.checked_sub(overlap).unwrap_or(jiff::Timestamp::MIN);
         let all = self.mailboxes.lock().expect("lock").clone();
         futures::stream::iter(

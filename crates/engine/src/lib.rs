@@ -15,6 +15,7 @@ mod engine;
 pub mod match_index;
 pub mod ports;
 pub mod quarantine;
+mod spill;
 pub mod staged;
 
 #[cfg(test)]
