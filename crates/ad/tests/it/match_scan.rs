@@ -45,7 +45,7 @@ async fn scan_present_pages_through_the_search_bases_only() {
         })
         .await
         .unwrap();
-    seen.sort_by(|x, y| x.dn.to_lowercase().cmp(&y.dn.to_lowercase()));
+    seen.sort_by_key(|o| o.dn.to_lowercase());
     assert_eq!(
         seen.len(),
         2,
@@ -127,7 +127,7 @@ async fn find_any_is_one_or_search_with_every_value_escaped() {
     assert_eq!(conn.stats().search_requests - before, 1, "one search");
     let mut got: Vec<&str> = found.iter().map(|o| o.dn.as_str()).collect();
     got.sort_by_key(|d| d.to_lowercase());
-    let mut want = vec![a.as_str(), b.as_str()];
+    let mut want = [a.as_str(), b.as_str()];
     want.sort_by_key(|d| d.to_lowercase());
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(dn_eq(got[0], want[0]) && dn_eq(got[1], want[1]), "{got:?}");
