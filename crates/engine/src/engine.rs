@@ -80,6 +80,10 @@ pub struct EngineOptions {
     /// anonymous temporary file (`TMPDIR`, about 1–2 KB per object) so memory stays bounded
     /// on huge cycles.
     pub max_plans_in_memory: usize,
+    /// Mailboxes evaluated (matched, planned, guarded: AD reads only) at the same time in
+    /// the read phase of a cycle; 1 = one after the other. Writes stay one at a time, in
+    /// order.
+    pub evaluate_concurrency: usize,
 }
 
 impl Default for EngineOptions {
@@ -89,6 +93,7 @@ impl Default for EngineOptions {
             batch: DEFAULT_BATCH,
             escrow_per_cycle: 10_000,
             max_plans_in_memory: 20_000,
+            evaluate_concurrency: 8,
         }
     }
 }
@@ -1018,6 +1023,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let mut stream = self.stream_for(kind, previous.as_ref());
         let mut fatal: Option<SourceError> = None;
         let mut stream_complete = true;
+        // Mailboxes read and not yet evaluated (evaluated `evaluate_concurrency` at a time).
+        let mut pending: Vec<Mailbox> = Vec::new();
         loop {
             // A stop request abandons a page still being read (nothing was written for it).
             let item = tokio::select! {
@@ -1049,12 +1056,17 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             if w.counts.imported.is_multiple_of(100) {
                 (self.progress)(Progress::Imported(w.counts.imported));
             }
-            self.take(mailbox, &schema, &mut w, cycle, drift_before)
-                .await?;
-            if w.batch.len() >= self.options.batch {
-                self.flush(&mut w.batch, &mut w.tracker)?;
+            pending.push(mailbox);
+            if pending.len() >= self.options.evaluate_concurrency.max(1) {
+                self.take_all(&mut pending, &schema, &mut w, cycle, drift_before)
+                    .await?;
+                if w.batch.len() >= self.options.batch {
+                    self.flush(&mut w.batch, &mut w.tracker)?;
+                }
             }
         }
+        self.take_all(&mut pending, &schema, &mut w, cycle, drift_before)
+            .await?;
         drop(stream);
         if self.cancelled() {
             stream_complete = false;
@@ -1281,6 +1293,35 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         Ok(())
     }
 
+    /// Evaluate the `pending` mailboxes concurrently (their AD reads overlap; nothing is
+    /// written here), then take each result in the order read.
+    async fn take_all(
+        &mut self,
+        pending: &mut Vec<Mailbox>,
+        schema: &Schema,
+        w: &mut Work,
+        cycle: CycleId,
+        drift_before: Option<Timestamp>,
+    ) -> Result<(), EngineError> {
+        let mut admitted = Vec::new();
+        for mailbox in pending.drain(..) {
+            let id = cloud_id(&mailbox);
+            if !w.seen.insert(id.clone()) {
+                continue;
+            }
+            if let Some(t) = mailbox.when_changed_utc {
+                w.tracker.seen(&id, t);
+            }
+            admitted.push((id, mailbox));
+        }
+        let evaluated =
+            futures::future::join_all(admitted.iter().map(|(_, m)| self.evaluate(m, schema))).await;
+        for ((id, _), p) in admitted.into_iter().zip(evaluated) {
+            self.take_evaluated(id, p, w, cycle, drift_before)?;
+        }
+        Ok(())
+    }
+
     async fn take(
         &mut self,
         mailbox: Mailbox,
@@ -1297,6 +1338,17 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             w.tracker.seen(&id, t);
         }
         let p = self.evaluate(&mailbox, schema).await;
+        self.take_evaluated(id, p, w, cycle, drift_before)
+    }
+
+    fn take_evaluated(
+        &mut self,
+        id: String,
+        p: Processed,
+        w: &mut Work,
+        cycle: CycleId,
+        drift_before: Option<Timestamp>,
+    ) -> Result<(), EngineError> {
         if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
             w.counts.in_scope += 1;
         }

@@ -1,5 +1,6 @@
-//! Plans beyond `max_plans_in_memory` wait in the spill file: the source is read once, each
-//! object planned once and written once; a held cycle writes nothing and stages every plan.
+//! The read phase: plans beyond `max_plans_in_memory` wait in the spill file (the source is
+//! read once, each object planned once and written once; a held cycle writes nothing and
+//! stages every plan), and mailboxes evaluated concurrently give the sequential result.
 
 use std::sync::atomic::Ordering;
 
@@ -99,4 +100,44 @@ async fn a_held_cycle_beyond_the_memory_bound_writes_nothing_and_stages_every_pl
             [format!("ca1-{}", i + 1)]
         );
     }
+}
+
+#[tokio::test]
+async fn concurrent_evaluation_gives_the_sequential_result_and_takes_a_repeat_once() {
+    let mut outcomes = Vec::new();
+    for concurrency in [1, 3, 8] {
+        let mut f = fixture(7, 500);
+        f.engine.options.evaluate_concurrency = concurrency;
+        // The same mailbox twice in one evaluation batch: taken once.
+        let again = f.source.mailboxes.lock().expect("lock")[1].clone();
+        f.source.mailboxes.lock().expect("lock").insert(2, again);
+        let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!(r.status, CycleStatus::Completed);
+        assert_eq!(
+            f.dir.modifies.lock().expect("lock").len(),
+            7,
+            "concurrency {concurrency}"
+        );
+        let logs = f
+            .engine
+            .store
+            .query_logs(&LogQuery {
+                cycle: Some(r.cycle),
+                ..LogQuery::default()
+            })
+            .expect("logs");
+        let mut summary: Vec<String> = logs
+            .iter()
+            .map(|l| {
+                format!(
+                    "{:?} {:?} {:?}",
+                    l.source.primary_smtp_address, l.status, l.modified
+                )
+            })
+            .collect();
+        summary.sort();
+        outcomes.push((r.counts.written, r.counts.imported, summary));
+    }
+    assert_eq!(outcomes[0].0, 7);
+    assert!(outcomes.iter().all(|o| *o == outcomes[0]), "{outcomes:?}");
 }
