@@ -77,7 +77,7 @@ pub struct EngineOptions {
     /// Escrow entries retried per cycle at most.
     pub escrow_per_cycle: usize,
     /// Plans held in memory until the threshold decision; beyond it plans wait in an
-    /// anonymous temporary file (`TMPDIR`, about 1–2 KB per object) so memory stays bounded
+    /// anonymous temporary file (`TMPDIR`, about 2.4 KB per object) so memory stays bounded
     /// on huge cycles.
     pub max_plans_in_memory: usize,
     /// Mailboxes evaluated (matched, planned, guarded: AD reads only) at the same time in

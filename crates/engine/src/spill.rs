@@ -6,7 +6,7 @@
 //!
 //! One JSON line per object (the staged form of the plan plus the log steps and the join);
 //! the file is unlinked when created (`tempfile::tempfile`, in `TMPDIR`), so it disappears
-//! with the process whatever happens. Size: about 1–2 KB per object.
+//! with the process whatever happens. Size: about 2.4 KB per object (measured at 600,000).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
