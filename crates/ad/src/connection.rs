@@ -794,16 +794,7 @@ impl AdConnection {
         value: &AttrValue,
         attributes: &[&str],
     ) -> Result<Vec<DirectoryObject>, AdError> {
-        if attribute.is_empty()
-            || !attribute
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        {
-            return Err(AdError::InvalidInput {
-                what: "attribute name".into(),
-                problem: format!("{attribute:?} is not an LDAP attribute name"),
-            });
-        }
+        check_attribute_name(attribute)?;
         let escaped = match value {
             AttrValue::Text(t) => escape_filter_value(t),
             AttrValue::Bytes(b) => escape_filter_bytes(b),
@@ -817,6 +808,68 @@ impl AdConnection {
             );
         }
         Ok(found)
+    }
+
+    /// Objects below the search bases for which any of the `(attribute, value)` equalities
+    /// holds: one search per base with the filter `(|(a=v)(b=w)…)` (every value escaped).
+    /// Saves round trips over one [`AdConnection::find_by_attribute`] per pair.
+    pub async fn find_any(
+        &self,
+        equalities: &[(&str, AttrValue)],
+        attributes: &[&str],
+    ) -> Result<Vec<DirectoryObject>, AdError> {
+        if equalities.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut filter = String::from("(|");
+        for (attribute, value) in equalities {
+            check_attribute_name(attribute)?;
+            let escaped = match value {
+                AttrValue::Text(t) => escape_filter_value(t),
+                AttrValue::Bytes(b) => escape_filter_bytes(b),
+            };
+            filter.push_str(&format!("({attribute}={escaped})"));
+        }
+        filter.push(')');
+        let mut found = Vec::new();
+        for base in self.search_bases() {
+            found.extend(
+                self.search(&base, SearchScope::Subtree, &filter, attributes)
+                    .await?,
+            );
+        }
+        Ok(found)
+    }
+
+    /// Every object below the search bases holding at least one of `attributes` (a paged
+    /// subtree search per base, filter `(|(a=*)(b=*)…)`), handed to `on_page` page by page
+    /// with objectGUID, DN and those attributes only. `objectGUID` among them selects every
+    /// object. The engine builds its match index from this once per full cycle.
+    pub async fn scan_present(
+        &self,
+        attributes: &[&str],
+        mut on_page: impl FnMut(Vec<DirectoryObject>) -> Result<(), AdError> + Send,
+    ) -> Result<(), AdError> {
+        if attributes.is_empty() {
+            return Ok(());
+        }
+        let mut filter = String::from("(|");
+        for attribute in attributes {
+            check_attribute_name(attribute)?;
+            filter.push_str(&format!("({attribute}=*)"));
+        }
+        filter.push(')');
+        for base in self.search_bases() {
+            self.search_pages(
+                &base,
+                SearchScope::Subtree,
+                &filter,
+                attributes,
+                &mut on_page,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     // ---- rootDSE, identity, schema ----
@@ -1085,6 +1138,21 @@ impl AdConnection {
 
 /// Decode an entry's values by the schema's syntax: binary syntaxes (octet string, SID, and
 /// attributes unknown to the schema) as bytes, text syntaxes as UTF-8 text.
+/// An attribute name safe to put into a filter (letters, digits, `-`, `.`).
+fn check_attribute_name(attribute: &str) -> Result<(), AdError> {
+    if attribute.is_empty()
+        || !attribute
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Err(AdError::InvalidInput {
+            what: "attribute name".into(),
+            problem: format!("{attribute:?} is not an LDAP attribute name"),
+        });
+    }
+    Ok(())
+}
+
 pub fn decode(entry: RawEntry, schema: &Schema) -> Result<DirectoryObject, AdError> {
     let mut attributes = Attributes::new();
     let mut object_guid = None;

@@ -157,25 +157,53 @@ impl Directory for MemDirectory {
     }
     async fn address_holders(
         &self,
-        address: &str,
+        addresses: &[String],
     ) -> Result<Vec<(String, String)>, DirectoryError> {
         let mut out = Vec::new();
-        for (attr, value) in [
-            ("proxyAddresses", format!("smtp:{address}")),
-            ("mail", address.to_string()),
-        ] {
-            for g in self
-                .by_value
-                .get(&key(attr, &AttrValue::Text(value.clone())))
-                .into_iter()
-                .flatten()
-            {
-                if let Some(o) = self.objects.get(g) {
-                    out.push((value.clone(), o.dn.clone()));
+        for address in addresses {
+            for (attr, value) in [
+                ("proxyAddresses", format!("smtp:{address}")),
+                ("mail", address.to_string()),
+            ] {
+                for g in self
+                    .by_value
+                    .get(&key(attr, &AttrValue::Text(value.clone())))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(o) = self.objects.get(g) {
+                        out.push((value.clone(), o.dn.clone()));
+                    }
                 }
             }
         }
         Ok(out)
+    }
+    async fn scan_match_keys(
+        &self,
+        attributes: &[&str],
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        let every = attributes
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("objectGUID"));
+        for o in self.objects.values() {
+            let mut keys = Attributes::new();
+            for a in attributes {
+                let values = o.attributes.get(a);
+                if !values.is_empty() {
+                    keys.insert(a, values.to_vec());
+                }
+            }
+            if every || keys.iter().next().is_some() {
+                on_object(DirectoryObject {
+                    dn: o.dn.clone(),
+                    object_guid: o.object_guid,
+                    attributes: keys,
+                });
+            }
+        }
+        Ok(())
     }
 }
 

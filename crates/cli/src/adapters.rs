@@ -187,24 +187,69 @@ impl Directory for AdDirectory {
     }
     async fn address_holders(
         &self,
-        address: &str,
+        addresses: &[String],
     ) -> Result<Vec<(String, String)>, DirectoryError> {
         let attrs = ["proxyAddresses", "mail"];
+        // One search for all addresses: (|(proxyAddresses=smtp:a)(mail=a)(proxyAddresses=…)…),
+        // every value escaped by find_any. proxyAddresses and mail compare case-insensitively
+        // in AD; the server's answer decides who holds what, the comparison below only says
+        // which of the asked values an object holds.
+        let mut equalities = Vec::new();
+        for address in addresses {
+            equalities.push(("proxyAddresses", AttrValue::Text(format!("smtp:{address}"))));
+            equalities.push(("mail", AttrValue::Text(address.clone())));
+        }
+        let found = self
+            .0
+            .find_any(&equalities, &attrs)
+            .await
+            .map_err(directory_error)?;
         let mut out = Vec::new();
-        // proxyAddresses and mail compare case-insensitively in AD; the value is escaped by
-        // find_by_attribute.
-        for (attribute, value) in [
-            ("proxyAddresses", format!("smtp:{address}")),
-            ("mail", address.to_string()),
-        ] {
-            let found = self
-                .0
-                .find_by_attribute(attribute, &AttrValue::Text(value.clone()), &attrs)
-                .await
-                .map_err(directory_error)?;
-            out.extend(found.into_iter().map(|o| (value.clone(), o.dn)));
+        for object in found {
+            let holds = |attribute: &str, want: &str| {
+                let want = want.to_lowercase();
+                object
+                    .attributes
+                    .get(attribute)
+                    .iter()
+                    .filter_map(|v| v.as_text())
+                    .any(|v| v.to_lowercase() == want)
+            };
+            let mut named = false;
+            for (attribute, value) in &equalities {
+                let AttrValue::Text(value) = value else {
+                    continue;
+                };
+                if holds(attribute, value) {
+                    out.push((value.clone(), object.dn.clone()));
+                    named = true;
+                }
+            }
+            if !named {
+                // The server matched by a comparison this side does not reproduce (Unicode
+                // case folding): count the object as holding every asked address rather than
+                // miss a conflict.
+                out.extend(
+                    addresses
+                        .iter()
+                        .map(|a| (format!("smtp:{a}"), object.dn.clone())),
+                );
+            }
         }
         Ok(out)
+    }
+    async fn scan_match_keys(
+        &self,
+        attributes: &[&str],
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        self.0
+            .scan_present(attributes, |page| {
+                page.into_iter().for_each(&mut *on_object);
+                Ok(())
+            })
+            .await
+            .map_err(directory_error)
     }
 }
 

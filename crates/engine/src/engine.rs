@@ -25,7 +25,9 @@ use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
+use crate::match_index::{Candidates, MatchIndex};
 use crate::ports::{Directory, DirectoryError, MailboxSource, SourceError};
+use crate::spill::Spill;
 use crate::staged::StagedObject;
 
 /// Why an engine operation could not run (per-object problems are outcomes, not errors).
@@ -49,6 +51,10 @@ pub enum EngineError {
     StagedPlan { cycle: CycleId, problem: String },
     #[error("nothing to undo: {0}")]
     NothingToUndo(String),
+    /// The temporary file for plans beyond `max_plans_in_memory` failed (nothing was written
+    /// when it fails before the threshold decision).
+    #[error("{0}")]
+    Spill(String),
     #[error(
         "the job is in quarantine ({reason}); the next retry is due at {next_retry}. Fix the cause, then wait or run `exo-writeback restart --scope quarantine` to retry now"
     )]
@@ -72,9 +78,14 @@ pub struct EngineOptions {
     pub batch: usize,
     /// Escrow entries retried per cycle at most.
     pub escrow_per_cycle: usize,
-    /// Plans held in memory until the threshold decision; beyond it only ids are kept and
-    /// the objects are read and planned again for writing (bounded memory on huge cycles).
+    /// Plans held in memory until the threshold decision; beyond it plans wait in an
+    /// anonymous temporary file (`TMPDIR`, about 2.4 KB per object) so memory stays bounded
+    /// on huge cycles.
     pub max_plans_in_memory: usize,
+    /// Mailboxes evaluated (matched, planned, guarded: AD reads only) at the same time in
+    /// the read phase of a cycle; 1 = one after the other. Writes stay one at a time, in
+    /// order.
+    pub evaluate_concurrency: usize,
 }
 
 impl Default for EngineOptions {
@@ -84,6 +95,7 @@ impl Default for EngineOptions {
             batch: DEFAULT_BATCH,
             escrow_per_cycle: 10_000,
             max_plans_in_memory: 20_000,
+            evaluate_concurrency: 8,
         }
     }
 }
@@ -350,9 +362,9 @@ struct Work {
     batch: Vec<(String, ObjectOutcome)>,
     /// Planned objects waiting for the threshold decision.
     to_write: Vec<Processed>,
-    /// Objects to write beyond `max_plans_in_memory`: only their ids are kept; they are read
-    /// and planned again after the in-memory ones are written (memory stays bounded).
-    deferred: HashSet<String>,
+    /// Plans beyond `max_plans_in_memory`, in a temporary file until the threshold decision
+    /// (memory stays bounded; nothing is read or planned twice).
+    spill: Option<Spill>,
     /// Objects whose plans remove values (the threshold's count).
     removing: u64,
 }
@@ -390,6 +402,9 @@ pub struct Engine<S, D, St> {
     /// Intents of the chunk being written, deleted by the next [`Engine::flush`] together with
     /// the chunk's outcomes.
     intents_to_clear: Vec<Uuid>,
+    /// The match keys of the directory, read at the start of an initial or full cycle (or
+    /// preview); `None` in deltas and when the directory cannot list them.
+    pub(crate) match_index: Option<MatchIndex>,
 }
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
@@ -413,6 +428,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             cycle_imported: 0,
             write_queue: Vec::new(),
             intents_to_clear: Vec::new(),
+            match_index: None,
         }
     }
 
@@ -477,6 +493,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
         }
         let lookups = match_lookups(&self.settings.match_rules, mailbox);
+        if let Some(index) = &self.match_index
+            && let Some(decided) = self
+                .match_by_index(index, &lookups, cloud_id, attrs, &join_update)
+                .await?
+        {
+            return Ok(decided);
+        }
         let mut results = Vec::new();
         let mut found: Vec<DirectoryObject> = Vec::new();
         for lookup in &lookups.lookups {
@@ -520,6 +543,103 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             OutcomeDetail::new(OutcomeCode::TargetNotFound, "no AD object matched")
         });
         Ok((Err(detail), join_update))
+    }
+
+    /// The ordered rules answered from the cycle's match index: the same decisions as the
+    /// per-mailbox searches ([`decide_match`] over the rules in order), each candidate read
+    /// again by objectGUID. `None` (search per mailbox instead) when a rule has several
+    /// candidates (the searches name their DNs), a candidate no longer holds the key, or
+    /// the index cannot answer a rule.
+    async fn match_by_index(
+        &self,
+        index: &MatchIndex,
+        lookups: &exo_writeback_core::matching::MatchLookups,
+        cloud_id: &str,
+        attrs: &[String],
+        join_update: &JoinUpdate,
+    ) -> Result<
+        Option<(Result<(DirectoryObject, String), OutcomeDetail>, JoinUpdate)>,
+        DirectoryError,
+    > {
+        let mut results = Vec::new();
+        for lookup in &lookups.lookups {
+            let dns = match index.candidates(lookup.rule, &lookup.value) {
+                None | Some(Candidates::Several) => return Ok(None),
+                Some(Candidates::None) => Vec::new(),
+                Some(Candidates::One(guid)) => {
+                    let mut read_attrs = attrs.to_vec();
+                    if !read_attrs
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(lookup.attribute))
+                    {
+                        read_attrs.push(lookup.attribute.to_string());
+                    }
+                    match self.directory.read_by_guid(&guid, &read_attrs).await? {
+                        Some(obj) if MatchIndex::still_holds(lookup.rule, &lookup.value, &obj) => {
+                            results.push(RuleResult {
+                                rule: lookup.rule,
+                                dns: vec![obj.dn.clone()],
+                            });
+                            return Ok(match decide_match(lookups, &results, false) {
+                                Some(MatchDecision::Matched { rule, .. }) => {
+                                    let join = JoinUpdate::Set(Join {
+                                        cloud_id: cloud_id.to_string(),
+                                        object_guid: obj.object_guid,
+                                        dn: obj.dn.clone(),
+                                        updated_at: Timestamp::now(),
+                                    });
+                                    Some((Ok((obj, format!("by {rule}"))), join))
+                                }
+                                _ => None,
+                            });
+                        }
+                        // Gone or changed since the index was read: search.
+                        _ => return Ok(None),
+                    }
+                }
+            };
+            results.push(RuleResult {
+                rule: lookup.rule,
+                dns,
+            });
+        }
+        let detail = decide_match(lookups, &results, true)
+            .and_then(|d| d.outcome())
+            .unwrap_or_else(|| {
+                OutcomeDetail::new(OutcomeCode::TargetNotFound, "no AD object matched")
+            });
+        Ok(Some((Err(detail), join_update.clone())))
+    }
+
+    /// Read the match keys of every object in the search scope into the match index (initial
+    /// and full cycles, preview of them). A directory that cannot list them leaves the index
+    /// off: matching then searches per mailbox.
+    pub(crate) async fn load_match_index(&mut self) {
+        self.match_index = None;
+        let rules = self.settings.match_rules.clone();
+        if rules.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let mut index = MatchIndex::new(&rules);
+        let attributes = MatchIndex::attributes(&rules);
+        match self
+            .directory
+            .scan_match_keys(&attributes, &mut |o| index.add(&o))
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(
+                    objects = index.len(),
+                    secs = started.elapsed().as_secs_f64(),
+                    "read the match keys of the search scope"
+                );
+                self.match_index = Some(index);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the match keys at once; matching searches per mailbox");
+            }
+        }
     }
 
     /// Import, scope, match, plan and guard one mailbox. Writes nothing.
@@ -641,9 +761,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         // The duplicate-address guard.
         let mut holders = Vec::new();
-        for address in &plan.added_smtp_addresses {
-            match self.directory.address_holders(address).await {
-                Ok(h) => holders.extend(h),
+        if !plan.added_smtp_addresses.is_empty() {
+            match self
+                .directory
+                .address_holders(&plan.added_smtp_addresses)
+                .await
+            {
+                Ok(h) => holders = h,
                 Err(e) => {
                     let d = ldap_failure(&e);
                     p.steps.export = step(StepStatus::Failure, d.to_string());
@@ -901,6 +1025,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             Ok(()) => self.cycle_body(cycle, kind, previous).await,
             Err(e) => Err(e),
         };
+        self.match_index = None;
         match result {
             Ok(report) => Ok(report),
             Err(e) => {
@@ -953,6 +1078,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 .map_err(EngineError::Directory)?,
             _ => self.schema().await?,
         };
+        // Initial and full cycles match every mailbox: read the match keys once.
+        if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
+            self.load_match_index().await;
+        }
         let floor = match (&previous, kind) {
             (Some(w), CycleKind::Delta | CycleKind::FullReconcile) => w.changed_since,
             _ => Timestamp::MIN,
@@ -971,12 +1100,14 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             counts: CycleCounts::default(),
             batch: Vec::new(),
             to_write: Vec::new(),
-            deferred: HashSet::new(),
+            spill: None,
             removing: 0,
         };
         let mut stream = self.stream_for(kind, previous.as_ref());
         let mut fatal: Option<SourceError> = None;
         let mut stream_complete = true;
+        // Mailboxes read and not yet evaluated (evaluated `evaluate_concurrency` at a time).
+        let mut pending: Vec<Mailbox> = Vec::new();
         loop {
             // A stop request abandons a page still being read (nothing was written for it).
             let item = tokio::select! {
@@ -1016,12 +1147,17 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             if w.counts.imported.is_multiple_of(100) {
                 (self.progress)(Progress::Imported(w.counts.imported));
             }
-            self.take(mailbox, &schema, &mut w, cycle, drift_before)
-                .await?;
-            if w.batch.len() >= self.options.batch {
-                self.flush(&mut w.batch, &mut w.tracker)?;
+            pending.push(mailbox);
+            if pending.len() >= self.options.evaluate_concurrency.max(1) {
+                self.take_all(&mut pending, &schema, &mut w, cycle, drift_before)
+                    .await?;
+                if w.batch.len() >= self.options.batch {
+                    self.flush(&mut w.batch, &mut w.tracker)?;
+                }
             }
         }
+        self.take_all(&mut pending, &schema, &mut w, cycle, drift_before)
+            .await?;
         drop(stream);
         if self.cancelled() {
             stream_complete = false;
@@ -1104,11 +1240,24 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     })?);
                 }
             }
-            if !w.deferred.is_empty() {
-                tracing::warn!(%cycle, staged = staged.len(), not_staged = w.deferred.len(), "more changes than max_plans_in_memory: only the first are staged; the rest are planned again by the cycle after approval");
-            }
             let now = Timestamp::now();
             self.store.stage_changes(cycle, now, &staged)?;
+            // The plans beyond max_plans_in_memory are staged too, a bounded batch at a time.
+            if let Some(spill) = w.spill.take() {
+                let mut reader = spill.read().map_err(EngineError::Spill)?;
+                let mut batch = Vec::new();
+                while let Some((_, obj)) = reader.next_object().map_err(EngineError::Spill)? {
+                    batch.push(obj.to_staged_plan().map_err(|e| EngineError::StagedPlan {
+                        cycle,
+                        problem: e.to_string(),
+                    })?);
+                    if batch.len() >= self.options.max_plans_in_memory.max(1) {
+                        self.store.stage_changes(cycle, now, &batch)?;
+                        batch.clear();
+                    }
+                }
+                self.store.stage_changes(cycle, now, &batch)?;
+            }
             self.store
                 .set_job_state(&JobState::ThresholdExceeded { cycle })?;
             let status = CycleStatus::ThresholdExceeded;
@@ -1126,7 +1275,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
 
         // Write: one modify per object.
-        let total = (w.to_write.len() + w.deferred.len()) as u64;
+        let total = (w.to_write.len() as u64) + w.spill.as_ref().map_or(0, Spill::len);
         let mut done = 0u64;
         let mut complete = stream_complete;
         let to_write = std::mem::take(&mut w.to_write);
@@ -1142,43 +1291,21 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 (self.progress)(Progress::Writing { done, total });
             }
         }
-        // Objects beyond `max_plans_in_memory`: read and planned again, then written.
-        if complete && !w.deferred.is_empty() {
-            let mut stream = self.stream_for(kind, previous.as_ref());
-            while let Some(item) = stream.next().await {
+        // Plans beyond `max_plans_in_memory`: read back from the spill file, then written.
+        if let Some(spill) = w.spill.take()
+            && complete
+        {
+            let mut reader = spill.read().map_err(EngineError::Spill)?;
+            while let Some((p, _)) = reader.next_object().map_err(EngineError::Spill)? {
                 if self.cancelled() {
                     complete = false;
                     break;
                 }
-                let Ok(mailbox) = item else {
-                    continue;
-                };
-                let id = cloud_id(&mailbox);
-                if !w.deferred.remove(&id) {
-                    continue;
-                }
-                let p = self.evaluate(&mailbox, &schema).await;
-                match &p.disposition {
-                    Disposition::Write { .. } => {
-                        self.write_and_record(p, &mut w, cycle, drift_before)
-                            .await?;
-                    }
-                    other => {
-                        match other {
-                            Disposition::Skipped(_) => w.counts.skipped += 1,
-                            Disposition::Failed(_) => w.counts.failed += 1,
-                            _ => w.counts.unchanged += 1,
-                        }
-                        let outcome = self.outcome(p, cycle, WriteResult::NotNeeded, drift_before);
-                        w.batch.push((id, outcome));
-                    }
-                }
+                self.write_and_record(p, &mut w, cycle, drift_before)
+                    .await?;
                 done += 1;
                 if done.is_multiple_of(50) || done == total {
                     (self.progress)(Progress::Writing { done, total });
-                }
-                if w.deferred.is_empty() {
-                    break;
                 }
             }
         }
@@ -1320,6 +1447,35 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         Ok(())
     }
 
+    /// Evaluate the `pending` mailboxes concurrently (their AD reads overlap; nothing is
+    /// written here), then take each result in the order read.
+    async fn take_all(
+        &mut self,
+        pending: &mut Vec<Mailbox>,
+        schema: &Schema,
+        w: &mut Work,
+        cycle: CycleId,
+        drift_before: Option<Timestamp>,
+    ) -> Result<(), EngineError> {
+        let mut admitted = Vec::new();
+        for mailbox in pending.drain(..) {
+            let id = cloud_id(&mailbox);
+            if !w.seen.insert(id.clone()) {
+                continue;
+            }
+            if let Some(t) = mailbox.when_changed_utc {
+                w.tracker.seen(&id, t);
+            }
+            admitted.push((id, mailbox));
+        }
+        let evaluated =
+            futures::future::join_all(admitted.iter().map(|(_, m)| self.evaluate(m, schema))).await;
+        for ((id, _), p) in admitted.into_iter().zip(evaluated) {
+            self.take_evaluated(id, p, w, cycle, drift_before)?;
+        }
+        Ok(())
+    }
+
     async fn take(
         &mut self,
         mailbox: Mailbox,
@@ -1336,6 +1492,17 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             w.tracker.seen(&id, t);
         }
         let p = self.evaluate(&mailbox, schema).await;
+        self.take_evaluated(id, p, w, cycle, drift_before)
+    }
+
+    fn take_evaluated(
+        &mut self,
+        id: String,
+        p: Processed,
+        w: &mut Work,
+        cycle: CycleId,
+        drift_before: Option<Timestamp>,
+    ) -> Result<(), EngineError> {
         if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
             w.counts.in_scope += 1;
         }
@@ -1347,7 +1514,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 if w.to_write.len() < self.options.max_plans_in_memory {
                     w.to_write.push(p);
                 } else {
-                    w.deferred.insert(id);
+                    if w.spill.is_none() {
+                        w.spill = Some(Spill::new().map_err(EngineError::Spill)?);
+                    }
+                    if let Some(spill) = w.spill.as_mut() {
+                        spill.push(&p).map_err(EngineError::Spill)?;
+                    }
                 }
                 return Ok(());
             }
@@ -1396,6 +1568,9 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     pub async fn preview(&mut self, mode: CycleMode) -> Result<Preview, EngineError> {
         let (kind, previous) = self.next_kind(mode)?;
         let schema = self.schema().await?;
+        if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
+            self.load_match_index().await;
+        }
         let mut stream = self.stream_for(kind, previous.as_ref());
         let mut items = Vec::new();
         let mut seen = HashSet::new();
@@ -1416,7 +1591,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     });
                     continue;
                 }
-                Err(e) => return Err(EngineError::Source(e)),
+                Err(e) => {
+                    self.match_index = None;
+                    return Err(EngineError::Source(e));
+                }
             };
             if !seen.insert(cloud_id(&mailbox)) {
                 continue;
@@ -1430,6 +1608,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
             items.extend(Self::preview_item(&p));
         }
+        drop(stream);
+        self.match_index = None;
         let held = match self.store.job_state()? {
             JobState::ThresholdExceeded { cycle } => Some(self.held_changes(cycle)?),
             _ => match self.store.pending_staged_cycles()?.last() {

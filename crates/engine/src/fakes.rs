@@ -2,6 +2,7 @@
 //! against a lab DC and exo-sim in the CLI's integration tests).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ModOp, ObjectModify};
@@ -21,6 +22,8 @@ pub struct FakeSource {
     /// Records that cannot be read (per-record errors): every stream starts with them, and
     /// `get` of their ExternalDirectoryObjectId answers with them.
     pub unreadable: Arc<Mutex<Vec<SourceError>>>,
+    /// Streams opened (`all` and `changed_since`).
+    pub streams: Arc<AtomicUsize>,
 }
 
 impl FakeSource {
@@ -38,6 +41,7 @@ impl FakeSource {
 
 impl MailboxSource for FakeSource {
     fn all(&self) -> MailboxStream {
+        self.streams.fetch_add(1, Ordering::SeqCst);
         let all = self.mailboxes.lock().expect("lock").clone();
         let mut items: Vec<Result<Mailbox, SourceError>> = self
             .unreadable
@@ -63,6 +67,7 @@ impl MailboxSource for FakeSource {
         since: jiff::Timestamp,
         overlap: jiff::SignedDuration,
     ) -> MailboxStream {
+        self.streams.fetch_add(1, Ordering::SeqCst);
         let from = since.checked_sub(overlap).unwrap_or(jiff::Timestamp::MIN);
         let all = self.mailboxes.lock().expect("lock").clone();
         let unreadable: Vec<Result<Mailbox, SourceError>> = self
@@ -115,6 +120,12 @@ pub struct FakeDirectory {
     pub schema: Arc<Schema>,
     pub fail_dns: Arc<Mutex<BTreeMap<String, u32>>>,
     pub modifies: Arc<Mutex<Vec<ObjectModify>>>,
+    /// `find_by_attribute` calls (match searches per mailbox).
+    pub searches: Arc<AtomicUsize>,
+    /// `scan_match_keys` calls.
+    pub scans: Arc<AtomicUsize>,
+    /// When set, `scan_match_keys` fails (as a directory that cannot list its keys).
+    pub no_scan: Arc<Mutex<bool>>,
 }
 
 pub fn lab_schema() -> Schema {
@@ -128,6 +139,9 @@ impl FakeDirectory {
             schema: Arc::new(lab_schema()),
             fail_dns: Arc::default(),
             modifies: Arc::default(),
+            searches: Arc::default(),
+            scans: Arc::default(),
+            no_scan: Arc::default(),
         }
     }
     pub fn add_user(&self, cn: &str, edoid: &str, attrs: &[(&str, &[&str])]) -> Uuid {
@@ -185,6 +199,7 @@ impl Directory for FakeDirectory {
         value: &AttrValue,
         attrs: &[String],
     ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        self.searches.fetch_add(1, Ordering::SeqCst);
         let objects = self.objects.lock().expect("lock");
         Ok(objects
             .values()
@@ -193,7 +208,16 @@ impl Directory for FakeDirectory {
                     return value.as_bytes()
                         == exo_writeback_core::guid::object_guid_bytes(&o.object_guid);
                 }
-                o.attributes.get(attribute).iter().any(|v| v == value)
+                // Unicode-string attributes compare case-insensitively in AD.
+                o.attributes
+                    .get(attribute)
+                    .iter()
+                    .any(|v| match (v, value) {
+                        (AttrValue::Text(a), AttrValue::Text(b)) => {
+                            a.to_lowercase() == b.to_lowercase()
+                        }
+                        _ => v == value,
+                    })
             })
             .map(|o| Self::project(o, attrs))
             .collect())
@@ -260,9 +284,12 @@ impl Directory for FakeDirectory {
     }
     async fn address_holders(
         &self,
-        address: &str,
+        addresses: &[String],
     ) -> Result<Vec<(String, String)>, DirectoryError> {
-        let want = format!("smtp:{}", address.to_lowercase());
+        let want: Vec<String> = addresses
+            .iter()
+            .map(|a| format!("smtp:{}", a.to_lowercase()))
+            .collect();
         let objects = self.objects.lock().expect("lock");
         Ok(objects
             .values()
@@ -271,10 +298,47 @@ impl Directory for FakeDirectory {
                     .get("proxyAddresses")
                     .iter()
                     .filter_map(|v| v.as_text())
-                    .filter(|v| v.to_lowercase() == want)
+                    .filter(|v| want.contains(&v.to_lowercase()))
                     .map(|v| (v.to_string(), o.dn.clone()))
                     .collect::<Vec<_>>()
             })
             .collect())
+    }
+    async fn scan_match_keys(
+        &self,
+        attributes: &[&str],
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        if *self.no_scan.lock().expect("lock") {
+            return Err(DirectoryError::new("scan refused"));
+        }
+        self.scans.fetch_add(1, Ordering::SeqCst);
+        let objects: Vec<DirectoryObject> = self
+            .objects
+            .lock()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect();
+        for o in objects {
+            let every = attributes
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case("objectGUID"));
+            if every || attributes.iter().any(|a| !o.attributes.get(a).is_empty()) {
+                let mut keys = exo_writeback_core::directory::Attributes::new();
+                for a in attributes {
+                    let values = o.attributes.get(a);
+                    if !values.is_empty() {
+                        keys.insert(a, values.to_vec());
+                    }
+                }
+                on_object(DirectoryObject {
+                    dn: o.dn.clone(),
+                    object_guid: o.object_guid,
+                    attributes: keys,
+                });
+            }
+        }
+        Ok(())
     }
 }

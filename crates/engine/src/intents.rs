@@ -284,10 +284,18 @@ mod tests {
         }
         async fn address_holders(
             &self,
-            address: &str,
+            addresses: &[String],
         ) -> Result<Vec<(String, String)>, DirectoryError> {
             self.check()?;
-            self.inner.address_holders(address).await
+            self.inner.address_holders(addresses).await
+        }
+        async fn scan_match_keys(
+            &self,
+            attributes: &[&str],
+            on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+        ) -> Result<(), DirectoryError> {
+            self.check()?;
+            self.inner.scan_match_keys(attributes, on_object).await
         }
     }
 

@@ -15,14 +15,18 @@
 
 mod engine;
 mod intents;
+pub mod match_index;
 pub mod ports;
 pub mod quarantine;
+mod spill;
 pub mod staged;
 
 #[cfg(test)]
 mod fakes;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_matching;
 
 pub use engine::{
     CycleMode, CycleReport, Disposition, Engine, EngineError, EngineOptions, HeldChanges, Preview,

@@ -92,8 +92,26 @@ pub trait Directory {
     ) -> Result<Option<DirectoryObject>, DirectoryError>;
     /// One modify, atomically, with the permissive-modify control.
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError>;
-    /// `(proxy value or mail, DN)` of every object in the search scope holding the SMTP
-    /// `address` (case-insensitive) in proxyAddresses or mail.
-    async fn address_holders(&self, address: &str)
-    -> Result<Vec<(String, String)>, DirectoryError>;
+    /// `(proxy value or mail, DN)` of every object in the search scope holding one of the
+    /// SMTP `addresses` (case-insensitive) in proxyAddresses (`smtp:` + address) or mail
+    /// (the address). One search for all of them where the directory allows (an OR filter).
+    async fn address_holders(
+        &self,
+        addresses: &[String],
+    ) -> Result<Vec<(String, String)>, DirectoryError>;
+    /// Every object in the search scope holding at least one of `attributes` (`objectGUID`
+    /// selects every object), with its objectGUID, DN and those attributes, handed to
+    /// `on_object` as the result pages arrive: one paged search per search base instead of
+    /// one search per mailbox. The engine builds its match index from it on initial and full
+    /// cycles. The default reports it unsupported; the engine then searches per mailbox.
+    async fn scan_match_keys(
+        &self,
+        attributes: &[&str],
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        let _ = (attributes, on_object);
+        Err(DirectoryError::new(
+            "this directory cannot list its match keys",
+        ))
+    }
 }

@@ -13,6 +13,9 @@ use crate::{CycleMode, Engine, EngineError, EngineOptions, SourceError, UndoTarg
 
 type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
+#[path = "tests_spill.rs"]
+mod spill;
+
 fn mailbox(n: u32, changed: Timestamp) -> Mailbox {
     let mut m = Mailbox {
         external_directory_object_id: Some(format!("00000000-0000-0000-0000-{n:012}")),

@@ -1,0 +1,268 @@
+//! The match index of an initial or full cycle: the match keys of every object in the search
+//! scope, read once with one paged search ([`Directory::scan_match_keys`]) so that matching a
+//! mailbox costs a hash look-up plus one read by objectGUID instead of one search per match
+//! rule. On a DC where `msDS-ExternalDirectoryObjectId` or `mS-DS-ConsistencyGuid` is not
+//! indexed (Samba), each of those searches scans the directory, which made an initial cycle
+//! O(N²).
+//!
+//! The index only answers "which objects held this key when the cycle began". The engine
+//! re-reads a candidate by objectGUID and checks it still holds the key before using it, and
+//! falls back to the per-mailbox searches when the index has several candidates or the
+//! candidate changed; an object that gained a key during the cycle is found by the next cycle.
+//!
+//! Memory: per object 16 bytes (objectGUID set) plus, per key held (ConsistencyGuid,
+//! ExternalDirectoryObjectId), a 40-byte map entry (a `User_<GUID>` or 16-byte value is stored
+//! as 16 bytes) and hash-table slack: about 20 bytes for an object without keys, 60–110 with.
+//! DNs are not kept.
+//!
+//! [`Directory::scan_match_keys`]: crate::ports::Directory::scan_match_keys
+
+use std::collections::{HashMap, HashSet};
+
+use exo_writeback_core::directory::{AttrValue, DirectoryObject};
+use exo_writeback_core::matching::MatchRule;
+use uuid::Uuid;
+
+/// A key value, compact: 16 bytes when it is a GUID (ConsistencyGuid) or `User_<GUID>`
+/// (ExternalDirectoryObjectId in its only documented form), else the normalised bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Id([u8; 16]),
+    Other(Box<[u8]>),
+}
+
+const EDOID_PREFIX: &str = "user_";
+
+/// The key of a value of `rule`'s attribute, normalised as AD compares it: text
+/// (msDS-ExternalDirectoryObjectId, Unicode syntax) case-insensitively, octet strings exactly.
+fn key(rule: MatchRule, value: &AttrValue) -> Key {
+    match (rule, value) {
+        (MatchRule::ExternalDirectoryObjectId, AttrValue::Text(t)) => {
+            let lower = t.to_lowercase();
+            if let Some(rest) = lower.strip_prefix(EDOID_PREFIX)
+                && rest.len() == 36
+                && let Ok(u) = Uuid::parse_str(rest)
+                && u.hyphenated().to_string() == rest
+            {
+                return Key::Id(*u.as_bytes());
+            }
+            Key::Other(lower.into_bytes().into_boxed_slice())
+        }
+        (_, AttrValue::Text(t)) => Key::Other(t.as_bytes().into()),
+        (_, AttrValue::Bytes(b)) => match <[u8; 16]>::try_from(b.as_slice()) {
+            Ok(id) => Key::Id(id),
+            Err(_) => Key::Other(b.as_slice().into()),
+        },
+    }
+}
+
+/// What the index knows about one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidates {
+    None,
+    One(Uuid),
+    Several,
+}
+
+/// The match keys of the objects in the search scope (see the module documentation).
+#[derive(Debug, Default)]
+pub struct MatchIndex {
+    /// Per value-keyed rule (ExternalDirectoryObjectId, ConsistencyGuid): key → holder.
+    keyed: Vec<(MatchRule, HashMap<Key, Uuid>)>,
+    /// Keys held by more than one object.
+    several: HashSet<(MatchRule, Key)>,
+    /// Every object in scope (the objectGUID rule), when that rule is configured.
+    guids: HashSet<Uuid>,
+    guid_rule: bool,
+    objects: u64,
+}
+
+impl MatchIndex {
+    /// The attributes to scan for `rules` (in rule order, without repeats).
+    pub fn attributes(rules: &[MatchRule]) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for r in rules {
+            if !out.contains(&r.attribute()) {
+                out.push(r.attribute());
+            }
+        }
+        out
+    }
+
+    pub fn new(rules: &[MatchRule]) -> Self {
+        let mut keyed = Vec::new();
+        for &r in rules {
+            if r != MatchRule::ObjectGuid && !keyed.iter().any(|(k, _)| *k == r) {
+                keyed.push((r, HashMap::new()));
+            }
+        }
+        MatchIndex {
+            keyed,
+            guid_rule: rules.contains(&MatchRule::ObjectGuid),
+            ..MatchIndex::default()
+        }
+    }
+
+    /// Add one object of the scan.
+    pub fn add(&mut self, object: &DirectoryObject) {
+        self.objects += 1;
+        if self.guid_rule {
+            self.guids.insert(object.object_guid);
+        }
+        for (rule, map) in &mut self.keyed {
+            for value in object.attributes.get(rule.attribute()) {
+                let k = key(*rule, value);
+                match map.get(&k) {
+                    Some(holder) if *holder != object.object_guid => {
+                        self.several.insert((*rule, k));
+                    }
+                    Some(_) => {}
+                    None => {
+                        map.insert(k, object.object_guid);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Objects scanned.
+    pub fn len(&self) -> u64 {
+        self.objects
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects == 0
+    }
+
+    /// The objects that held `value` for `rule` when the index was built; `None` when the
+    /// index cannot answer for this rule (not scanned).
+    pub fn candidates(&self, rule: MatchRule, value: &AttrValue) -> Option<Candidates> {
+        if rule == MatchRule::ObjectGuid {
+            if !self.guid_rule {
+                return None;
+            }
+            let guid = exo_writeback_core::guid::uuid_from_object_guid(value.as_bytes()).ok()?;
+            return Some(if self.guids.contains(&guid) {
+                Candidates::One(guid)
+            } else {
+                Candidates::None
+            });
+        }
+        let (_, map) = self.keyed.iter().find(|(r, _)| *r == rule)?;
+        let k = key(rule, value);
+        if self.several.contains(&(rule, k.clone())) {
+            return Some(Candidates::Several);
+        }
+        Some(match map.get(&k) {
+            Some(g) => Candidates::One(*g),
+            None => Candidates::None,
+        })
+    }
+
+    /// `object` (read again by objectGUID) still holds `value` for `rule`.
+    pub fn still_holds(rule: MatchRule, value: &AttrValue, object: &DirectoryObject) -> bool {
+        if rule == MatchRule::ObjectGuid {
+            return exo_writeback_core::guid::uuid_from_object_guid(value.as_bytes())
+                .is_ok_and(|g| g == object.object_guid);
+        }
+        let want = key(rule, value);
+        object
+            .attributes
+            .get(rule.attribute())
+            .iter()
+            .any(|v| key(rule, v) == want)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exo_writeback_core::directory::Attributes;
+
+    fn obj(guid: Uuid, edoid: Option<&str>, cguid: Option<[u8; 16]>) -> DirectoryObject {
+        let mut a = Attributes::new();
+        if let Some(e) = edoid {
+            a.insert(
+                "msDS-ExternalDirectoryObjectId",
+                vec![AttrValue::Text(e.into())],
+            );
+        }
+        if let Some(c) = cguid {
+            a.insert("mS-DS-ConsistencyGuid", vec![AttrValue::Bytes(c.to_vec())]);
+        }
+        DirectoryObject {
+            dn: format!("CN={guid},DC=x"),
+            object_guid: guid,
+            attributes: a,
+        }
+    }
+
+    #[test]
+    fn keys_compare_as_ad_does_and_duplicates_are_flagged() {
+        let (g1, g2, g3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let id = "4A2D0C1E-AAAA-BBBB-CCCC-000000000001";
+        let mut ix = MatchIndex::new(&MatchRule::DEFAULT);
+        ix.add(&obj(g1, Some(&format!("User_{id}")), Some([7; 16])));
+        ix.add(&obj(g2, Some("User_not-a-guid"), Some([7; 16])));
+        ix.add(&obj(g3, None, None));
+        assert_eq!(ix.len(), 3);
+        use MatchRule::*;
+        let t = |s: &str| AttrValue::Text(s.to_string());
+        // Unicode-string syntax: case-insensitive, in either form.
+        assert_eq!(
+            ix.candidates(
+                ExternalDirectoryObjectId,
+                &t(&format!("user_{}", id.to_lowercase()))
+            ),
+            Some(Candidates::One(g1))
+        );
+        assert_eq!(
+            ix.candidates(ExternalDirectoryObjectId, &t("USER_NOT-A-GUID")),
+            Some(Candidates::One(g2))
+        );
+        assert_eq!(
+            ix.candidates(ExternalDirectoryObjectId, &t("User_other")),
+            Some(Candidates::None)
+        );
+        // Octet strings: exact bytes; two holders are "several".
+        assert_eq!(
+            ix.candidates(ConsistencyGuid, &AttrValue::Bytes(vec![7; 16])),
+            Some(Candidates::Several)
+        );
+        assert_eq!(
+            ix.candidates(ConsistencyGuid, &AttrValue::Bytes(vec![8; 16])),
+            Some(Candidates::None)
+        );
+        // Every scanned object answers the objectGUID rule.
+        let b = exo_writeback_core::guid::object_guid_bytes(&g3).to_vec();
+        assert_eq!(
+            ix.candidates(ObjectGuid, &AttrValue::Bytes(b.clone())),
+            Some(Candidates::One(g3))
+        );
+        assert!(MatchIndex::still_holds(
+            ObjectGuid,
+            &AttrValue::Bytes(b),
+            &obj(g3, None, None)
+        ));
+        assert!(MatchIndex::still_holds(
+            ExternalDirectoryObjectId,
+            &t(&format!("user_{id}")),
+            &obj(g1, Some(&format!("User_{id}")), None)
+        ));
+        assert!(!MatchIndex::still_holds(
+            ConsistencyGuid,
+            &AttrValue::Bytes(vec![7; 16]),
+            &obj(g3, None, None)
+        ));
+        // A rule that was not scanned cannot be answered.
+        let only_guid = MatchIndex::new(&[ObjectGuid]);
+        assert_eq!(
+            only_guid.candidates(ConsistencyGuid, &AttrValue::Bytes(vec![7; 16])),
+            None
+        );
+        assert_eq!(
+            MatchIndex::attributes(&[ObjectGuid, ConsistencyGuid, ObjectGuid]),
+            vec!["objectGUID", "mS-DS-ConsistencyGuid"]
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Plans beyond `max_plans_in_memory`, kept in an anonymous temporary file until the change
+//! threshold is decided (a held cycle writes nothing, so every plan waits for the decision).
+//! Memory stays bounded and the objects are neither read from Exchange Online nor matched
+//! and planned a second time: the cycle writes exactly what it planned, as it does for the
+//! plans it kept in memory.
+//!
+//! One JSON line per object (the staged form of the plan plus the log steps and the join);
+//! the file is unlinked when created (`tempfile::tempfile`, in `TMPDIR`), so it disappears
+//! with the process whatever happens. Size: about 2.4 KB per object (measured at 600,000).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+
+use exo_writeback_core::plan::{ObjectPlan, PropertyChange};
+use exo_writeback_core::provisioning::{Join, JoinUpdate, Steps};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Disposition, Processed};
+use crate::staged::StagedObject;
+
+#[derive(Serialize, Deserialize)]
+enum SpilledJoin {
+    Keep,
+    Set(Join),
+    Remove(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Spilled {
+    object: StagedObject,
+    when_changed: Option<Timestamp>,
+    started: Timestamp,
+    steps: Steps,
+    join: SpilledJoin,
+}
+
+/// The spill file of one cycle.
+pub(crate) struct Spill {
+    file: BufWriter<File>,
+    count: u64,
+}
+
+fn io(what: &str, e: impl std::fmt::Display) -> String {
+    format!(
+        "{what} the temporary file for plans beyond max_plans_in_memory (in {}): {e}",
+        std::env::temp_dir().display()
+    )
+}
+
+impl Spill {
+    pub(crate) fn new() -> Result<Spill, String> {
+        let file = tempfile::tempfile().map_err(|e| io("creating", e))?;
+        Ok(Spill {
+            file: BufWriter::new(file),
+            count: 0,
+        })
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Keep one object to write (`Disposition::Write` with a modify; others are refused).
+    pub(crate) fn push(&mut self, p: &Processed) -> Result<(), String> {
+        let Disposition::Write { plan, object_guid } = &p.disposition else {
+            return Err("only planned writes are spilled".into());
+        };
+        let Some(modify) = &plan.modify else {
+            return Err("only planned writes are spilled".into());
+        };
+        let record = Spilled {
+            object: StagedObject {
+                cloud_id: p.cloud_id.clone(),
+                source: p.source.clone(),
+                target: p.target.clone(),
+                dn: plan.dn.clone(),
+                object_guid: *object_guid,
+                removes_values: plan.removes_values,
+                changes: StagedObject::changes_from(modify),
+                modified: plan.changes.iter().map(Into::into).collect(),
+            },
+            when_changed: p.when_changed,
+            started: p.started,
+            steps: p.steps.clone(),
+            join: match &p.join {
+                JoinUpdate::Keep => SpilledJoin::Keep,
+                JoinUpdate::Set(j) => SpilledJoin::Set(j.clone()),
+                JoinUpdate::Remove { cloud_id } => SpilledJoin::Remove(cloud_id.clone()),
+            },
+        };
+        serde_json::to_writer(&mut self.file, &record).map_err(|e| io("writing", e))?;
+        self.file.write_all(b"\n").map_err(|e| io("writing", e))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Read the objects back, in the order they were kept.
+    pub(crate) fn read(self) -> Result<SpillReader, String> {
+        let mut file = self.file.into_inner().map_err(|e| io("writing", e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| io("rewinding", e))?;
+        Ok(SpillReader {
+            lines: BufReader::new(file),
+            line: String::new(),
+        })
+    }
+}
+
+pub(crate) struct SpillReader {
+    lines: BufReader<File>,
+    line: String,
+}
+
+impl SpillReader {
+    /// The next kept object as the write phase needs it, and its staged form.
+    pub(crate) fn next_object(&mut self) -> Result<Option<(Processed, StagedObject)>, String> {
+        self.line.clear();
+        let n = self
+            .lines
+            .read_line(&mut self.line)
+            .map_err(|e| io("reading", e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let r: Spilled = serde_json::from_str(&self.line).map_err(|e| io("reading", e))?;
+        let modify = r.object.modify()?;
+        let plan = ObjectPlan {
+            dn: r.object.dn.clone(),
+            modify: Some(modify),
+            changes: r
+                .object
+                .modified
+                .iter()
+                .map(|m| PropertyChange {
+                    attribute: m.attribute.clone(),
+                    old: m.old.clone(),
+                    new: m.new.clone(),
+                })
+                .collect(),
+            removes_values: r.object.removes_values,
+            // Checked by the address guard before the plan was kept.
+            added_smtp_addresses: Vec::new(),
+        };
+        let p = Processed {
+            cloud_id: r.object.cloud_id.clone(),
+            when_changed: r.when_changed,
+            started: r.started,
+            source: r.object.source.clone(),
+            target: r.object.target.clone(),
+            steps: r.steps,
+            join: match r.join {
+                SpilledJoin::Keep => JoinUpdate::Keep,
+                SpilledJoin::Set(j) => JoinUpdate::Set(j),
+                SpilledJoin::Remove(cloud_id) => JoinUpdate::Remove { cloud_id },
+            },
+            disposition: Disposition::Write {
+                plan,
+                object_guid: r.object.object_guid,
+            },
+        };
+        Ok(Some((p, r.object)))
+    }
+}
