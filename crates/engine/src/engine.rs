@@ -1803,46 +1803,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     }
                 }
             }
-            let intents: Vec<WriteIntent> = items
-                .iter()
-                .filter_map(|(cloud_id, modify, outcome)| {
-                    modify.as_ref()?;
-                    WriteIntent::from_success(cloud_id, outcome)
-                })
-                .collect();
-            self.store.record_intents(&intents)?;
-            let mut outcomes = Vec::new();
-            for (cloud_id, modify, mut outcome) in items {
-                let Some(modify) = modify else {
-                    outcomes.push(outcome);
-                    continue;
-                };
-                match self.directory.modify(&modify).await {
-                    Ok(()) => counts.written += 1,
-                    Err(e) => {
-                        counts.failed += 1;
-                        let d = ldap_failure(&e);
-                        outcome.journal.clear();
-                        outcome.log.steps.export = step(StepStatus::Failure, d.to_string());
-                        outcome.log.status = LogStatus::Failure;
-                        outcome.log.reason = Some(Reason::from(d.clone()));
-                        outcome.escrow = EscrowUpdate::Failed {
-                            failure: EscrowFailure {
-                                cloud_id,
-                                source: outcome.log.source.clone(),
-                                target: outcome.log.target.clone(),
-                                error: Reason::from(d),
-                            },
-                            failed_at: Timestamp::now(),
-                        };
-                    }
-                }
-                outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
-                outcomes.push(outcome);
-            }
-            let ids: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
-            self.store
-                .record_outcomes_clearing_intents(&outcomes, &ids)?;
+            self.write_chunk(items, true, &mut counts).await?;
         }
         let now = Timestamp::now();
         self.store.mark_staged_approved(held, cycle, now)?;
@@ -1860,6 +1821,63 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             removing: 0,
             failure_causes: BTreeMap::new(),
         })
+    }
+
+    /// Writes one chunk of `approve` or `undo` behind write-ahead intents: the intents of the
+    /// items with a modify committed in one transaction, the modifies sent in order, then the
+    /// outcomes committed with the intents' deletion. Each item is `(cloud id, modify to send,
+    /// outcome if it succeeds — or the final outcome when there is nothing to send)`. A failed
+    /// modify turns its outcome into a Failure with nothing journaled (and, with
+    /// `escrow_failures`, into escrow under its cloud id).
+    async fn write_chunk(
+        &mut self,
+        items: Vec<(String, Option<ObjectModify>, ObjectOutcome)>,
+        escrow_failures: bool,
+        counts: &mut CycleCounts,
+    ) -> Result<(), EngineError> {
+        let intents: Vec<WriteIntent> = items
+            .iter()
+            .filter_map(|(cloud_id, modify, outcome)| {
+                modify.as_ref()?;
+                WriteIntent::from_success(cloud_id, outcome)
+            })
+            .collect();
+        self.store.record_intents(&intents)?;
+        let mut outcomes = Vec::new();
+        for (cloud_id, modify, mut outcome) in items {
+            let Some(modify) = modify else {
+                outcomes.push(outcome);
+                continue;
+            };
+            match self.directory.modify(&modify).await {
+                Ok(()) => counts.written += 1,
+                Err(e) => {
+                    counts.failed += 1;
+                    let d = ldap_failure(&e);
+                    outcome.journal.clear();
+                    outcome.log.steps.export = step(StepStatus::Failure, d.to_string());
+                    outcome.log.status = LogStatus::Failure;
+                    outcome.log.reason = Some(Reason::from(d.clone()));
+                    if escrow_failures {
+                        outcome.escrow = EscrowUpdate::Failed {
+                            failure: EscrowFailure {
+                                cloud_id,
+                                source: outcome.log.source.clone(),
+                                target: outcome.log.target.clone(),
+                                error: Reason::from(d),
+                            },
+                            failed_at: Timestamp::now(),
+                        };
+                    }
+                }
+            }
+            outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
+            outcomes.push(outcome);
+        }
+        let ids: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
+        self.store
+            .record_outcomes_clearing_intents(&outcomes, &ids)?;
+        Ok(())
     }
 
     /// Where a held object stands now: still as its change was planned from, already holding
@@ -2264,38 +2282,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 };
                 items.push(self.plan_undo(cycle, *guid, dn, &attrs, &mut counts).await);
             }
-            let intents: Vec<WriteIntent> = items
-                .iter()
-                .filter_map(|(modify, outcome)| {
-                    modify.as_ref()?;
-                    // An undo restores objects, not mailboxes: no cloud id, no join.
-                    WriteIntent::from_success("", outcome)
-                })
+            // An undo restores objects, not mailboxes: no cloud id, no join, no escrow.
+            let items = items
+                .into_iter()
+                .map(|(modify, outcome)| (String::new(), modify, outcome))
                 .collect();
-            self.store.record_intents(&intents)?;
-            let mut outcomes = Vec::new();
-            for (modify, mut outcome) in items {
-                let Some(modify) = modify else {
-                    outcomes.push(outcome);
-                    continue;
-                };
-                match self.directory.modify(&modify).await {
-                    Ok(()) => counts.written += 1,
-                    Err(e) => {
-                        counts.failed += 1;
-                        let d = ldap_failure(&e);
-                        outcome.journal.clear();
-                        outcome.log.steps.export = step(StepStatus::Failure, d.to_string());
-                        outcome.log.status = LogStatus::Failure;
-                        outcome.log.reason = Some(Reason::from(d));
-                    }
-                }
-                outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
-                outcomes.push(outcome);
-            }
-            let ids: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
-            self.store
-                .record_outcomes_clearing_intents(&outcomes, &ids)?;
+            self.write_chunk(items, false, &mut counts).await?;
         }
         let status = CycleStatus::Completed;
         self.store
