@@ -794,16 +794,20 @@ impl AdConnection {
         value: &AttrValue,
         attributes: &[&str],
     ) -> Result<Vec<DirectoryObject>, AdError> {
-        check_attribute_name(attribute)?;
-        let escaped = match value {
-            AttrValue::Text(t) => escape_filter_value(t),
-            AttrValue::Bytes(b) => escape_filter_bytes(b),
-        };
-        let filter = format!("({attribute}={escaped})");
+        let filter = equality_filter(attribute, value)?;
+        self.search_every_base(&filter, attributes).await
+    }
+
+    /// One subtree search per search base, results together.
+    async fn search_every_base(
+        &self,
+        filter: &str,
+        attributes: &[&str],
+    ) -> Result<Vec<DirectoryObject>, AdError> {
         let mut found = Vec::new();
         for base in self.search_bases() {
             found.extend(
-                self.search(&base, SearchScope::Subtree, &filter, attributes)
+                self.search(&base, SearchScope::Subtree, filter, attributes)
                     .await?,
             );
         }
@@ -823,22 +827,10 @@ impl AdConnection {
         }
         let mut filter = String::from("(|");
         for (attribute, value) in equalities {
-            check_attribute_name(attribute)?;
-            let escaped = match value {
-                AttrValue::Text(t) => escape_filter_value(t),
-                AttrValue::Bytes(b) => escape_filter_bytes(b),
-            };
-            filter.push_str(&format!("({attribute}={escaped})"));
+            filter.push_str(&equality_filter(attribute, value)?);
         }
         filter.push(')');
-        let mut found = Vec::new();
-        for base in self.search_bases() {
-            found.extend(
-                self.search(&base, SearchScope::Subtree, &filter, attributes)
-                    .await?,
-            );
-        }
-        Ok(found)
+        self.search_every_base(&filter, attributes).await
     }
 
     /// Every object below the search bases holding at least one of `attributes` (a paged
@@ -1245,6 +1237,16 @@ fn tls_config(config: &AdConfig) -> Result<Arc<ClientConfig>, AdError> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(tls))
+}
+
+/// `(attribute=value)` with the attribute name checked and the value escaped (RFC 4515).
+fn equality_filter(attribute: &str, value: &AttrValue) -> Result<String, AdError> {
+    check_attribute_name(attribute)?;
+    let escaped = match value {
+        AttrValue::Text(t) => escape_filter_value(t),
+        AttrValue::Bytes(b) => escape_filter_bytes(b),
+    };
+    Ok(format!("({attribute}={escaped})"))
 }
 
 #[cfg(test)]
