@@ -1,4 +1,4 @@
-# Shared helpers for lab/up and lab/down. Sourced, not executed.
+# Shared helpers for lab/up, lab/down and lab/restart. Sourced, not executed.
 # shellcheck shell=bash
 
 LAB_REALM=LAB.EXAMPLE.TEST
@@ -189,4 +189,105 @@ session_pids() {
             echo "${f//[^0-9]/}"
         fi
     done
+}
+
+# stop_dc DIR: stops the DC serving DIR: SIGTERM to samba's process group (and any samba
+# process working inside DIR), SIGKILL after a 5 s grace; dies if one survives. Leaves DIR.
+stop_dc() {
+    local dir=$1
+    local pgid= p others samba_exe
+    if [[ -f "$dir/samba.pid" ]]; then
+        pgid=$(<"$dir/samba.pid")
+        [[ "$pgid" =~ ^[1-9][0-9]*$ ]] || pgid=
+    fi
+
+    # The DC's processes: samba's session (lab/up starts it with setsid, so session = process
+    # group = samba's pid), plus any samba process working inside $dir (should one have escaped
+    # the session). Never other processes, even if they sit in $dir (say, a shell cd'ed there).
+    samba_exe=$(realpath -e "$(command -v samba 2>/dev/null || echo /usr/sbin/samba)" 2>/dev/null || echo /usr/sbin/samba)
+    dc_pids() {
+        local p
+        [[ -n "$pgid" ]] && session_pids "$pgid"
+        for p in $(pids_in_dir "$dir"); do
+            [[ "$(readlink "/proc/$p/exe" 2>/dev/null)" == "$samba_exe" ]] && echo "$p"
+        done
+        return 0
+    }
+    alive() {
+        [[ -n "$(dc_pids)" ]]
+    }
+
+    if [[ -n "$pgid" ]]; then
+        kill -TERM -- "-$pgid" 2>/dev/null || true
+    fi
+    for p in $(dc_pids); do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for _ in $(seq 1 50); do # 5 s grace
+        alive || break
+        sleep 0.1
+    done
+    for _ in 1 2 3 4 5; do
+        alive || break
+        [[ -n "$pgid" ]] && kill -KILL -- "-$pgid" 2>/dev/null || true
+        for p in $(dc_pids); do
+            kill -KILL "$p" 2>/dev/null || true
+        done
+        sleep 0.2
+    done
+    if alive; then
+        die "samba processes survive SIGKILL in $dir: $(dc_pids | sort -u | tr '\n' ' ')"
+    fi
+    others=$(pids_in_dir "$dir" | tr '\n' ' ')
+    if [[ -n "${others// /}" ]]; then
+        note "warning: processes other than the DC use $dir (left alone): $others"
+    fi
+
+    # Exited processes are zombies until their new parent (init) reaps them: give it a moment,
+    # so that callers see them gone.
+    for _ in $(seq 1 20); do
+        [[ -n "$pgid" ]] && kill -0 -- "-$pgid" 2>/dev/null || break
+        sleep 0.1
+    done
+}
+
+# ldaps_answers DIR ADDR: the rootDSE over LDAPS, CA verified
+ldaps_answers() {
+    LDAPTLS_CACERT="$1/tls/ca.pem" LDAPTLS_REQCERT=demand LDAPTLS_CERT= LDAPTLS_KEY= \
+        ldapsearch -LLL -x -H "ldaps://$2" -b "" -s base -o nettimeout=2 namingContexts >/dev/null 2>&1
+}
+
+# start_dc DIR ADDR [MAX_RUNTIME]: starts samba on DIR's data (its own session, every
+# descriptor redirected), records its pid in DIR/samba.pid and DC_PID, and waits (~30 s) until
+# LDAPS answers on ADDR with the CA verified. Returns 1 if it exits or does not answer.
+start_dc() {
+    local dir=$1 addr=$2 max_runtime=${3:-} samba_bin pid started
+    local -a runtime_opt
+    samba_bin=$(command -v samba || echo /usr/sbin/samba) # /usr/sbin may be missing from PATH
+    runtime_opt=()
+    [[ -n "$max_runtime" ]] && runtime_opt=("--maximum-runtime=$max_runtime")
+
+    # setsid: own session and process group (pgid = pid), so lab/down can kill the whole tree.
+    # Every inherited descriptor is redirected or closed: a caller reading our output must see EOF.
+    (
+        cd "$dir"
+        exec setsid "$samba_bin" --foreground --no-process-group -s "$dir/etc/smb.conf" -l "$dir/log" \
+            "${runtime_opt[@]}" </dev/null >>"$dir/log/samba.stdout" 2>&1
+    ) &
+    pid=$!
+    echo "$pid" >"$dir/samba.pid"
+
+    started=0
+    for _ in $(seq 1 300); do # ~30 s
+        if ! process_running "$pid"; then
+            break # samba gave up (its reason is in the log)
+        fi
+        if ldaps_answers "$dir" "$addr"; then
+            started=1
+            break
+        fi
+        sleep 0.1
+    done
+    DC_PID=$pid
+    ((started))
 }

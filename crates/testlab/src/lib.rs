@@ -91,6 +91,12 @@ pub enum LabError {
         "no free loopback address found for a lab DC after {tries} tries (something listens on port 636 of each)"
     )]
     NoFreeAddress { tries: u32 },
+    #[error("lab/restart {dir} failed ({status}):\n{output}")]
+    RestartFailed {
+        dir: PathBuf,
+        status: String,
+        output: String,
+    },
     #[error("{file} is missing the entry {key}; was it written by lab/up?")]
     BadLabEnv { file: PathBuf, key: &'static str },
 }
@@ -257,6 +263,43 @@ impl LabDc {
             .arg(&self.password_file)
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// A real restart (`lab/restart`): samba stopped (its open connections reset), nothing
+    /// listening for `down`, then started again on the same data and address; returns once
+    /// LDAPS answers. `pid` is updated.
+    pub fn restart(&mut self, down: std::time::Duration) -> Result<(), LabError> {
+        let program = Self::repo_root().join("lab/restart");
+        let output = run(
+            Command::new(&program)
+                .arg("--down-secs")
+                .arg(format!("{:.3}", down.as_secs_f64()))
+                .arg("--max-runtime")
+                .arg("3600")
+                .arg(&self.dir),
+            &program,
+        )?;
+        if !output.status.success() {
+            return Err(LabError::RestartFailed {
+                dir: self.dir.clone(),
+                status: output.status.to_string(),
+                output: combined(&output),
+            });
+        }
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        let env_file = self.dir.join("lab.env");
+        let env = std::fs::read_to_string(&env_file).map_err(|source| LabError::Io {
+            action: "read",
+            path: env_file.clone(),
+            source,
+        })?;
+        self.pid = lab_env_value(&env, "LAB_PID")
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or(LabError::BadLabEnv {
+                file: env_file,
+                key: "LAB_PID",
+            })?;
+        Ok(())
     }
 
     /// Stops the DC and removes its directory, reporting failures (dropping does the same but

@@ -683,15 +683,40 @@ pub(crate) fn mapped(obj: &DirectoryObject) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// What happens to the DC in the middle of a cycle's writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DcOutage {
+    /// Every samba process stopped with SIGSTOP for 3.5 s, then SIGCONT: the DC hangs
+    /// (connections stay open and unanswered), then answers again.
+    Hang,
+    /// A real restart (`lab/restart`): samba terminated, its connections reset, nothing
+    /// listening for 1.5 s, then samba started again on the same data and address.
+    Restart,
+}
+
 /// The DC stops answering (every samba process stopped with SIGSTOP) in the middle of a
 /// cycle's writes, then comes back: the cycle ends (objects it could not write go to escrow,
 /// or the cycle fails), no object is half-written (each is entirely as before the cycle or
 /// entirely as the cloud has it), and the next cycle completes with everything in sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dc_stopped_mid_cycle_leaves_nothing_half_written_and_the_next_cycle_completes() {
+    dc_outage_mid_cycle(DcOutage::Hang).await;
+}
+
+/// The same with a real DC restart mid-cycle: the agent's connection is reset and the DC is
+/// unreachable for a moment; the cycle ends by itself, nothing is half-written, and the next
+/// cycle completes with everything in sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dc_restarted_mid_cycle_leaves_nothing_half_written_and_the_next_cycle_completes() {
+    dc_outage_mid_cycle(DcOutage::Restart).await;
+}
+
+async fn dc_outage_mid_cycle(outage: DcOutage) {
     let users = env_u32("FAULTS_DC_USERS", 60);
-    let lab = Lab::start(users).await;
-    lab.write_config("timeout_secs = 1", "");
+    let mut lab = Lab::start(users).await;
+    // Every object loses a stale value in its first cycle: keep the change threshold out of
+    // the way at soak sizes.
+    lab.write_config("timeout_secs = 1", "threshold = 1000000");
     let before = lab.all_users().await;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
         .args(["sync", "--json", "--config"])
@@ -704,9 +729,20 @@ async fn the_dc_stopped_mid_cycle_leaves_nothing_half_written_and_the_next_cycle
     while written_count(&lab).await < 10 && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    signal_dc(&lab, "STOP");
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    signal_dc(&lab, "CONT");
+    match outage {
+        DcOutage::Hang => {
+            signal_dc(&lab, "STOP");
+            tokio::time::sleep(Duration::from_millis(3500)).await;
+            signal_dc(&lab, "CONT");
+        }
+        DcOutage::Restart => {
+            let old_pid = lab.dc.pid;
+            lab.dc
+                .restart(Duration::from_millis(1500))
+                .expect("restart the DC");
+            assert_ne!(lab.dc.pid, old_pid, "samba was not started again");
+        }
+    }
     let status = wait_exit(&mut child, Duration::from_secs(120)).await;
     let mut out = String::new();
     if let Some(mut o) = child.stdout.take() {
@@ -735,8 +771,12 @@ async fn the_dc_stopped_mid_cycle_leaves_nothing_half_written_and_the_next_cycle
     lab.assert_converged(&before).await;
     assert_eq!(lab.store().escrow_count().expect("escrow"), 0);
     assert_eq!(lab.job_state(), JobState::Active);
+    let tag = match outage {
+        DcOutage::Hang => "dc_stop",
+        DcOutage::Restart => "dc_restart",
+    };
     eprintln!(
-        "SOAK dc_stop: users={users} stopped_cycle_exit={} written={} failed={} whole_objects={whole} half_written=0 next_cycle=converged",
+        "SOAK {tag}: users={users} stopped_cycle_exit={} written={} failed={} whole_objects={whole} half_written=0 next_cycle=converged",
         status.code().unwrap_or(-1),
         counts["written"],
         counts["failed"]
