@@ -297,6 +297,8 @@ pub async fn engine(config: &Config) -> anyhow::Result<RealEngine> {
         settings,
         EngineOptions {
             overlap: config.sync.overlap,
+            // Plans of huge cycles wait beside the state, on the disk sized for it.
+            spill_dir: Some(config.sync.state_dir.clone()),
             ..EngineOptions::default()
         },
     ))

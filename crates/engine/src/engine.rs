@@ -79,9 +79,12 @@ pub struct EngineOptions {
     /// Escrow entries retried per cycle at most.
     pub escrow_per_cycle: usize,
     /// Plans held in memory until the threshold decision; beyond it plans wait in an
-    /// anonymous temporary file (`TMPDIR`, about 2.4 KB per object) so memory stays bounded
-    /// on huge cycles.
+    /// anonymous temporary file (in `spill_dir`, about 2.4 KB per object) so memory stays
+    /// bounded on huge cycles.
     pub max_plans_in_memory: usize,
+    /// Where that file is created: the agent's state directory (sized for the state), or
+    /// `TMPDIR` when `None`.
+    pub spill_dir: Option<std::path::PathBuf>,
     /// Mailboxes evaluated (matched, planned, guarded: AD reads only) at the same time in
     /// the read phase of a cycle; 1 = one after the other. Writes stay one at a time, in
     /// order.
@@ -95,6 +98,7 @@ impl Default for EngineOptions {
             batch: DEFAULT_BATCH,
             escrow_per_cycle: 10_000,
             max_plans_in_memory: 20_000,
+            spill_dir: None,
             evaluate_concurrency: 8,
         }
     }
@@ -1515,7 +1519,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     w.to_write.push(p);
                 } else {
                     if w.spill.is_none() {
-                        w.spill = Some(Spill::new().map_err(EngineError::Spill)?);
+                        w.spill = Some(
+                            Spill::new(self.options.spill_dir.as_deref())
+                                .map_err(EngineError::Spill)?,
+                        );
                     }
                     if let Some(spill) = w.spill.as_mut() {
                         spill.push(&p).map_err(EngineError::Spill)?;

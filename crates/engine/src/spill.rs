@@ -5,11 +5,12 @@
 //! plans it kept in memory.
 //!
 //! One JSON line per object (the staged form of the plan plus the log steps and the join);
-//! the file is unlinked when created (`tempfile::tempfile`, in `TMPDIR`), so it disappears
-//! with the process whatever happens. Size: about 2.4 KB per object (measured at 600,000).
+//! the file is unlinked when created (`tempfile::tempfile_in` the agent's state directory, or
+//! `tempfile::tempfile` in `TMPDIR`), so it disappears with the process whatever happens. Size: about 2.4 KB per object (measured at 600,000).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use exo_writeback_core::plan::{ObjectPlan, PropertyChange};
 use exo_writeback_core::provisioning::{Join, JoinUpdate, Steps};
@@ -39,21 +40,27 @@ struct Spilled {
 pub(crate) struct Spill {
     file: BufWriter<File>,
     count: u64,
+    /// The directory it lives in (for error messages).
+    dir: PathBuf,
 }
 
-fn io(what: &str, e: impl std::fmt::Display) -> String {
+fn io(what: &str, dir: &Path, e: impl std::fmt::Display) -> String {
     format!(
         "{what} the temporary file for plans beyond max_plans_in_memory (in {}): {e}",
-        std::env::temp_dir().display()
+        dir.display()
     )
 }
 
 impl Spill {
-    pub(crate) fn new() -> Result<Spill, String> {
-        let file = tempfile::tempfile().map_err(|e| io("creating", e))?;
+    /// A new spill file in `dir` (the agent's state directory), or in `TMPDIR`.
+    pub(crate) fn new(dir: Option<&Path>) -> Result<Spill, String> {
+        let tmp = std::env::temp_dir();
+        let dir = dir.unwrap_or(&tmp);
+        let file = tempfile::tempfile_in(dir).map_err(|e| io("creating", dir, e))?;
         Ok(Spill {
             file: BufWriter::new(file),
             count: 0,
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -89,20 +96,24 @@ impl Spill {
                 JoinUpdate::Remove { cloud_id } => SpilledJoin::Remove(cloud_id.clone()),
             },
         };
-        serde_json::to_writer(&mut self.file, &record).map_err(|e| io("writing", e))?;
-        self.file.write_all(b"\n").map_err(|e| io("writing", e))?;
+        serde_json::to_writer(&mut self.file, &record).map_err(|e| io("writing", &self.dir, e))?;
+        self.file
+            .write_all(b"\n")
+            .map_err(|e| io("writing", &self.dir, e))?;
         self.count += 1;
         Ok(())
     }
 
     /// Read the objects back, in the order they were kept.
     pub(crate) fn read(self) -> Result<SpillReader, String> {
-        let mut file = self.file.into_inner().map_err(|e| io("writing", e))?;
+        let dir = self.dir;
+        let mut file = self.file.into_inner().map_err(|e| io("writing", &dir, e))?;
         file.seek(SeekFrom::Start(0))
-            .map_err(|e| io("rewinding", e))?;
+            .map_err(|e| io("rewinding", &dir, e))?;
         Ok(SpillReader {
             lines: BufReader::new(file),
             line: String::new(),
+            dir,
         })
     }
 }
@@ -110,6 +121,7 @@ impl Spill {
 pub(crate) struct SpillReader {
     lines: BufReader<File>,
     line: String,
+    dir: PathBuf,
 }
 
 impl SpillReader {
@@ -119,11 +131,12 @@ impl SpillReader {
         let n = self
             .lines
             .read_line(&mut self.line)
-            .map_err(|e| io("reading", e))?;
+            .map_err(|e| io("reading", &self.dir, e))?;
         if n == 0 {
             return Ok(None);
         }
-        let r: Spilled = serde_json::from_str(&self.line).map_err(|e| io("reading", e))?;
+        let r: Spilled =
+            serde_json::from_str(&self.line).map_err(|e| io("reading", &self.dir, e))?;
         let modify = r.object.modify()?;
         let plan = ObjectPlan {
             dn: r.object.dn.clone(),

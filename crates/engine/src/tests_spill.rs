@@ -141,3 +141,31 @@ async fn concurrent_evaluation_gives_the_sequential_result_and_takes_a_repeat_on
     assert_eq!(outcomes[0].0, 7);
     assert!(outcomes.iter().all(|o| *o == outcomes[0]), "{outcomes:?}");
 }
+
+#[tokio::test]
+async fn the_spill_file_lives_in_the_configured_directory() {
+    // A directory that cannot hold it: the cycle fails naming it, and nothing is written.
+    let missing = std::env::temp_dir().join("exo-writeback-no-such-dir-for-spill");
+    let mut f = fixture(5, 500);
+    f.engine.options.max_plans_in_memory = 2;
+    f.engine.options.spill_dir = Some(missing.clone());
+    let e = f
+        .engine
+        .run_cycle(CycleMode::Auto)
+        .await
+        .expect_err("no spill directory");
+    let text = e.to_string();
+    assert!(
+        text.contains(&missing.display().to_string()) && text.contains("max_plans_in_memory"),
+        "{text}"
+    );
+    assert!(f.dir.modifies.lock().expect("lock").is_empty());
+
+    // An existing directory works.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut f = fixture(5, 500);
+    f.engine.options.max_plans_in_memory = 2;
+    f.engine.options.spill_dir = Some(dir.path().to_path_buf());
+    let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    assert_eq!((r.status, r.counts.written), (CycleStatus::Completed, 5));
+}
