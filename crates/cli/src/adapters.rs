@@ -190,50 +190,61 @@ impl Directory for AdDirectory {
         addresses: &[String],
     ) -> Result<Vec<(String, String)>, DirectoryError> {
         let attrs = ["proxyAddresses", "mail"];
-        // One search for all addresses: (|(proxyAddresses=smtp:a)(mail=a)(proxyAddresses=…)…),
-        // every value escaped by find_any. proxyAddresses and mail compare case-insensitively
-        // in AD; the server's answer decides who holds what, the comparison below only says
-        // which of the asked values an object holds.
-        let mut equalities = Vec::new();
-        for address in addresses {
-            equalities.push(("proxyAddresses", AttrValue::Text(format!("smtp:{address}"))));
-            equalities.push(("mail", AttrValue::Text(address.clone())));
-        }
-        let found = self
-            .0
-            .find_any(&equalities, &attrs)
-            .await
-            .map_err(directory_error)?;
+        // One search per ADDRESS_CHUNK addresses: (|(proxyAddresses=smtp:a)(mail=a)(…)…), every
+        // value escaped by find_any; a mailbox with thousands of aliases never sends one huge
+        // filter (servers bound request sizes and drop the connection beyond them).
+        // proxyAddresses and mail compare case-insensitively in AD; the server's answer decides
+        // who holds what, the comparison below only says which of the asked values an object
+        // holds.
+        const ADDRESS_CHUNK: usize = 100;
         let mut out = Vec::new();
-        for object in found {
-            let holds = |attribute: &str, want: &str| {
-                let want = want.to_lowercase();
-                object
-                    .attributes
-                    .get(attribute)
-                    .iter()
-                    .filter_map(|v| v.as_text())
-                    .any(|v| v.to_lowercase() == want)
-            };
-            let mut named = false;
-            for (attribute, value) in &equalities {
-                let AttrValue::Text(value) = value else {
-                    continue;
-                };
-                if holds(attribute, value) {
-                    out.push((value.clone(), object.dn.clone()));
-                    named = true;
-                }
+        for chunk in addresses.chunks(ADDRESS_CHUNK) {
+            let mut equalities = Vec::new();
+            for address in chunk {
+                equalities.push(("proxyAddresses", AttrValue::Text(format!("smtp:{address}"))));
+                equalities.push(("mail", AttrValue::Text(address.clone())));
             }
-            if !named {
-                // The server matched by a comparison this side does not reproduce (Unicode
-                // case folding): count the object as holding every asked address rather than
-                // miss a conflict.
-                out.extend(
-                    addresses
+            let found = self
+                .0
+                .find_any(&equalities, &attrs)
+                .await
+                .map_err(directory_error)?;
+            for object in found {
+                let held = |attribute: &str| -> std::collections::HashSet<String> {
+                    object
+                        .attributes
+                        .get(attribute)
                         .iter()
-                        .map(|a| (format!("smtp:{a}"), object.dn.clone())),
-                );
+                        .filter_map(|v| v.as_text())
+                        .map(str::to_lowercase)
+                        .collect()
+                };
+                let (proxies, mails) = (held("proxyAddresses"), held("mail"));
+                let mut named = false;
+                for (attribute, value) in &equalities {
+                    let AttrValue::Text(value) = value else {
+                        continue;
+                    };
+                    let set = if *attribute == "mail" {
+                        &mails
+                    } else {
+                        &proxies
+                    };
+                    if set.contains(&value.to_lowercase()) {
+                        out.push((value.clone(), object.dn.clone()));
+                        named = true;
+                    }
+                }
+                if !named {
+                    // The server matched by a comparison this side does not reproduce (Unicode
+                    // case folding): count the object as holding every asked address of the
+                    // chunk rather than miss a conflict.
+                    out.extend(
+                        chunk
+                            .iter()
+                            .map(|a| (format!("smtp:{a}"), object.dn.clone())),
+                    );
+                }
             }
         }
         Ok(out)

@@ -182,18 +182,13 @@ async fn thousands_of_aliases_and_a_huge_response_are_handled_whole() {
     }
     let r = lab.run(&["sync", "--json"]).await;
     let report = r.json();
-    // Thousands of aliases: written whole, or refused whole with a reason.
+    // Thousands of aliases: written whole. (Their duplicate-address check is chunked: one
+    // OR filter over 3,000 addresses made the DC drop the connection, failing this object and
+    // now and then a neighbour evaluated at the same time.)
     let one = lab.user(1).await;
     let e = last_entry(&lab, &dn(1));
-    match e.status {
-        LogStatus::Success => {
-            assert_eq!(texts(&one, "proxyAddresses").len(), 3002, "{report}");
-        }
-        _ => {
-            assert_eq!(mapped(&one), mapped(&before[&1]), "partial write");
-            assert!(e.reason.is_some_and(|r| !r.message.is_empty()));
-        }
-    }
+    assert_eq!(e.status, LogStatus::Success, "{:?} {report}", e.reason);
+    assert_eq!(texts(&one, "proxyAddresses").len(), 3002, "{report}");
     // Values over rangeUpper on a huge page: refused whole, with the attribute named.
     for i in 2..=4 {
         assert_eq!(mapped(&lab.user(i).await), mapped(&before[&i]), "{}", cn(i));
