@@ -91,6 +91,15 @@ pub enum LabError {
         "no free loopback address found for a lab DC after {tries} tries (something listens on port 636 of each)"
     )]
     NoFreeAddress { tries: u32 },
+    #[error("{program} {args} against the lab DC failed ({status}):\n{output}")]
+    ToolFailed {
+        program: String,
+        args: String,
+        status: String,
+        output: String,
+    },
+    #[error("no objectSid for {sam} in:\n{output}")]
+    NoSid { sam: String, output: String },
     #[error("lab/restart {dir} failed ({status}):\n{output}")]
     RestartFailed {
         dir: PathBuf,
@@ -300,6 +309,58 @@ impl LabDc {
                 key: "LAB_PID",
             })?;
         Ok(())
+    }
+
+    /// Runs a Samba tool (`samba-tool`, `ldbmodify`, …) against the running DC as
+    /// Administrator: NTLM over LDAP (signed and sealed), the password from `PASSWD_FILE`, never
+    /// on the command line. `input` is passed as the last argument (an LDIF file for
+    /// `ldbmodify`). Returns stdout.
+    pub fn admin_tool(
+        &self,
+        program: &str,
+        args: &[&str],
+        input: Option<&Path>,
+    ) -> Result<String, LabError> {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .arg(format!(
+                "--configfile={}",
+                self.dir.join("etc/smb.conf").display()
+            ))
+            .arg("-H")
+            .arg(format!("ldap://{}", self.addr))
+            .args(["-U", "Administrator", "--use-kerberos=off"])
+            .env("PASSWD_FILE", &self.password_file);
+        if let Some(f) = input {
+            cmd.arg(f);
+        }
+        let output = run(&mut cmd, Path::new(program))?;
+        if !output.status.success() {
+            return Err(LabError::ToolFailed {
+                program: program.to_string(),
+                args: args.join(" "),
+                status: output.status.to_string(),
+                output: combined(&output),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The objectSid (`S-1-5-21-…`) of the account `sam`, as `samba-tool user show` gives it.
+    pub fn object_sid(&self, sam: &str) -> Result<String, LabError> {
+        let shown = self.admin_tool(
+            "samba-tool",
+            &["user", "show", sam, "--attributes=objectSid"],
+            None,
+        )?;
+        shown
+            .lines()
+            .find_map(|l| l.strip_prefix("objectSid: "))
+            .map(|s| s.trim().to_string())
+            .ok_or(LabError::NoSid {
+                sam: sam.to_string(),
+                output: shown,
+            })
     }
 
     /// Stops the DC and removes its directory, reporting failures (dropping does the same but

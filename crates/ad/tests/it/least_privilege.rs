@@ -4,7 +4,6 @@
 //! users in its OU through the connector, and nothing else.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::process::{Command, Stdio};
 
 use exo_writeback_ad::{AdConnection, AdError, SearchScope};
 use exo_writeback_core::directory::{AttrChange, AttrValue, Attributes, ModOp, ObjectModify};
@@ -50,25 +49,8 @@ fn short_name(prefix: &str) -> String {
 /// The documented lab command: `samba-tool … -s <lab>/etc/smb.conf -H ldap://<addr> -U
 /// Administrator --use-kerberos=off`, the password from `PASSWD_FILE`. Returns stdout.
 fn samba_tool(dc: &LabDc, args: &[&str]) -> String {
-    let out = Command::new("samba-tool")
-        .args(args)
-        .arg("-s")
-        .arg(dc.dir.join("etc/smb.conf"))
-        .arg("-H")
-        .arg(format!("ldap://{}", dc.addr))
-        .args(["-U", "Administrator", "--use-kerberos=off"])
-        .env("PASSWD_FILE", &dc.password_file)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run samba-tool");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "samba-tool {args:?} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    dc.admin_tool("samba-tool", args, None)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn replace(attribute: &str, values: Vec<AttrValue>) -> AttrChange {
@@ -175,13 +157,7 @@ async fn the_documented_rights_allow_exactly_the_profile_writes() {
     .await;
 
     // Grant exactly the documented rights with the documented commands.
-    let shown = samba_tool(dc, &["user", "show", &svc_sam, "--attributes=objectSid"]);
-    let sid = shown
-        .lines()
-        .find_map(|l| l.strip_prefix("objectSid: "))
-        .unwrap_or_else(|| panic!("no objectSid in {shown}"))
-        .trim()
-        .to_string();
+    let sid = dc.object_sid(&svc_sam).expect("the service account's SID");
     assert!(sid.starts_with("S-1-5-21-"), "{sid}");
     let mut sddl = format!("(A;CI;RPLCLO;;;{sid})");
     for (_, guid) in &rows {

@@ -7,8 +7,6 @@
 //! other object.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
 use exo_writeback_ad::{AdConfig, AdConnection, AdError};
 use exo_writeback_core::directory::{AttrChange, AttrValue, Attributes, ModOp, ObjectModify};
@@ -16,7 +14,7 @@ use exo_writeback_core::profile_attrs::PROFILES;
 use exo_writeback_core::provisioning::{JobState, LogStatus};
 use exo_writeback_core::secret::Secret;
 use exo_writeback_store::{LogQuery, Store};
-use exo_writeback_testlab::{LabDc, MAILBOXES_OU};
+use exo_writeback_testlab::MAILBOXES_OU;
 
 use crate::faults::{Lab, assert_matches_cloud, cn, dn, edoid, mapped, texts};
 
@@ -52,36 +50,6 @@ fn documented_cloud_managed_rights() -> Vec<(String, String)> {
     rows
 }
 
-/// A Samba tool against the running lab DC as Administrator (NTLM over LDAP, signed and
-/// sealed; the password from `PASSWD_FILE`, never on the command line).
-fn samba(dc: &LabDc, program: &str, args: &[&str], stdin_file: Option<&Path>) -> String {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .arg(format!(
-            "--configfile={}",
-            dc.dir.join("etc/smb.conf").display()
-        ))
-        .arg("-H")
-        .arg(format!("ldap://{}", dc.addr))
-        .args(["-U", "Administrator", "--use-kerberos=off"])
-        .env("PASSWD_FILE", &dc.password_file)
-        .stdin(Stdio::null());
-    if let Some(f) = stdin_file {
-        cmd.arg(f);
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 fn text(s: &str) -> AttrValue {
     AttrValue::Text(s.to_string())
 }
@@ -105,35 +73,25 @@ async fn least_privilege_account(lab: &Lab) -> (String, String) {
         .add(&svc_dn, &attrs)
         .await
         .expect("create the service account");
-    let shown = samba(
-        &lab.dc,
-        "samba-tool",
-        &["user", "show", sam, "--attributes=objectSid"],
-        None,
-    );
-    let sid = shown
-        .lines()
-        .find_map(|l| l.strip_prefix("objectSid: "))
-        .unwrap_or_else(|| panic!("no objectSid in {shown}"))
-        .trim()
-        .to_string();
+    let sid = lab.dc.object_sid(sam).expect("the service account's SID");
     // The documented grant: List/Read on the OU and below, one inherit-only Read + Write
     // Property ACE per attribute for user objects.
     let mut sddl = format!("(A;CI;RPLCLO;;;{sid})");
     for (_, guid) in documented_cloud_managed_rights() {
         sddl.push_str(&format!("(OA;CIIO;RPWP;{guid};{USER_CLASS};{sid})"));
     }
-    samba(
-        &lab.dc,
-        "samba-tool",
-        &[
-            "dsacl",
-            "set",
-            &format!("--objectdn={MAILBOXES_OU}"),
-            &format!("--sddl={sddl}"),
-        ],
-        None,
-    );
+    lab.dc
+        .admin_tool(
+            "samba-tool",
+            &[
+                "dsacl",
+                "set",
+                &format!("--objectdn={MAILBOXES_OU}"),
+                &format!("--sddl={sddl}"),
+            ],
+            None,
+        )
+        .expect("grant the documented rights");
     (svc_dn, password)
 }
 
@@ -153,13 +111,17 @@ fn protect(lab: &Lab, i: u32) {
         ),
     )
     .expect("write the LDIF");
-    samba(&lab.dc, "ldbmodify", &[], Some(&ldif));
-    let sd = samba(
-        &lab.dc,
-        "samba-tool",
-        &["dsacl", "get", &format!("--objectdn={}", dn(i))],
-        None,
-    );
+    lab.dc
+        .admin_tool("ldbmodify", &[], Some(&ldif))
+        .expect("protect the object");
+    let sd = lab
+        .dc
+        .admin_tool(
+            "samba-tool",
+            &["dsacl", "get", &format!("--objectdn={}", dn(i))],
+            None,
+        )
+        .expect("read the object's security descriptor");
     assert!(sd.contains("D:P("), "inheritance not disabled: {sd}");
 }
 
