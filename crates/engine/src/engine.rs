@@ -85,6 +85,12 @@ pub struct EngineOptions {
     /// Where that file is created: the agent's state directory (sized for the state), or
     /// `TMPDIR` when `None`.
     pub spill_dir: Option<std::path::PathBuf>,
+    /// When a modify fails because AD cannot be reached (connection refused or broken), it is
+    /// sent again after each of these waits (a DC restarting comes back within seconds). If AD
+    /// is still unreachable, the write phase stops: the objects not yet written stay pending
+    /// for the next cycle (no failure entry, no escrow; the watermark stays before them) and
+    /// the cycle is quarantined with the error.
+    pub reconnect_waits: Vec<std::time::Duration>,
     /// Mailboxes evaluated (matched, planned, guarded: AD reads only) at the same time in
     /// the read phase of a cycle; 1 = one after the other. Writes stay one at a time, in
     /// order.
@@ -99,6 +105,7 @@ impl Default for EngineOptions {
             escrow_per_cycle: 10_000,
             max_plans_in_memory: 20_000,
             spill_dir: None,
+            reconnect_waits: [1, 2, 4, 8].map(std::time::Duration::from_secs).to_vec(),
             evaluate_concurrency: 8,
         }
     }
@@ -403,6 +410,9 @@ pub struct Engine<S, D, St> {
     cycle_imported: u64,
     /// Objects waiting to be written as the next chunk (intents → modifies → outcomes).
     write_queue: Vec<Processed>,
+    /// Set when AD stayed unreachable through a modify's retries: the running cycle writes
+    /// nothing more (see `EngineOptions::reconnect_waits`).
+    ad_unreachable: Option<DirectoryError>,
     /// Intents of the chunk being written, deleted by the next [`Engine::flush`] together with
     /// the chunk's outcomes.
     intents_to_clear: Vec<Uuid>,
@@ -431,6 +441,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             failure_examples: BTreeMap::new(),
             cycle_imported: 0,
             write_queue: Vec::new(),
+            ad_unreachable: None,
             intents_to_clear: Vec::new(),
             match_index: None,
         }
@@ -1097,6 +1108,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         self.failure_causes.clear();
         self.failure_examples.clear();
         self.cycle_imported = 0;
+        self.ad_unreachable = None;
         let cycle_started = Timestamp::now();
         let mut w = Work {
             seen: HashSet::new(),
@@ -1284,7 +1296,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let mut complete = stream_complete;
         let to_write = std::mem::take(&mut w.to_write);
         for p in to_write {
-            if self.cancelled() {
+            if self.cancelled() || self.ad_unreachable.is_some() {
                 complete = false;
                 break;
             }
@@ -1301,7 +1313,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         {
             let mut reader = spill.read().map_err(EngineError::Spill)?;
             while let Some((p, _)) = reader.next_object().map_err(EngineError::Spill)? {
-                if self.cancelled() {
+                if self.cancelled() || self.ad_unreachable.is_some() {
                     complete = false;
                     break;
                 }
@@ -1340,6 +1352,14 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         } else {
             None
         };
+        let quarantine = quarantine.or_else(|| {
+            self.ad_unreachable.as_ref().map(|e| {
+                format!(
+                    "AD became unreachable while writing ({e}); the objects not yet written stay \
+                     pending for the next cycle"
+                )
+            })
+        });
         let status = if let Some(reason) = &quarantine {
             CycleStatus::Quarantined {
                 reason: reason.clone(),
@@ -1401,30 +1421,60 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         drift_before: Option<Timestamp>,
     ) -> Result<bool, EngineError> {
         let queue = std::mem::take(&mut self.write_queue);
-        if self.cancelled() {
+        if self.cancelled() || self.ad_unreachable.is_some() {
             return Ok(queue.is_empty());
         }
         let mut intents = Vec::new();
+        // The intent of each queued object (its id), in queue order.
+        let mut intent_ids = Vec::new();
         for p in &queue {
+            let mut id = None;
             if let Disposition::Write { plan, .. } = &p.disposition
                 && plan.modify.is_some()
             {
                 let success = self.outcome(p.clone(), cycle, WriteResult::Written, drift_before);
-                intents.extend(WriteIntent::from_success(&p.cloud_id, &success));
+                if let Some(intent) = WriteIntent::from_success(&p.cloud_id, &success) {
+                    id = Some(intent.id);
+                    intents.push(intent);
+                }
             }
+            intent_ids.push(id);
         }
         self.store.record_intents(&intents)?;
         self.intents_to_clear
             .extend(intents.into_iter().map(|i| i.id));
         let mut all_written = true;
-        for p in queue {
+        for (p, intent) in queue.into_iter().zip(intent_ids) {
             if self.cancelled() {
                 // Stop after the current object; the intents of the rest are deleted with the
                 // outcomes of those written.
                 all_written = false;
                 break;
             }
-            let result = self.write(&p).await;
+            let mut result = self.write(&p).await;
+            for wait in self.options.reconnect_waits.clone() {
+                if !matches!(&result, WriteResult::Failed(e) if e.connection) || self.cancelled() {
+                    break;
+                }
+                tracing::warn!(cloud_id = %p.cloud_id, wait_ms = wait.as_millis() as u64, "AD cannot be reached; sending the modify again after a wait");
+                tokio::time::sleep(wait).await;
+                result = self.write(&p).await;
+            }
+            if let WriteResult::Failed(e) = &result
+                && e.connection
+            {
+                // AD is gone: stop writing. This object and the rest of the queue stay
+                // pending (no outcome: the watermark stays before them). This object's
+                // intent stays too: the modify may have reached AD before the connection
+                // broke, and the next cycle's reconciliation logs it if it did.
+                tracing::error!(cloud_id = %p.cloud_id, error = %e, "AD stayed unreachable; the cycle stops writing and the rest waits for the next cycle");
+                if let Some(id) = intent {
+                    self.intents_to_clear.retain(|i| *i != id);
+                }
+                self.ad_unreachable = Some(e.clone());
+                all_written = false;
+                break;
+            }
             match &result {
                 WriteResult::Written => w.counts.written += 1,
                 WriteResult::Failed(e) => {

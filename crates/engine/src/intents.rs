@@ -215,6 +215,10 @@ mod tests {
         unreachable: Arc<AtomicBool>,
         /// Die after applying the `die_at`-th modify instead of before.
         apply_then_die: Arc<AtomicBool>,
+        /// Modifies after the `refuse_after`-th are refused as if AD could not be reached,
+        /// while `refusals` (counted down per refusal) is above zero.
+        refuse_after: Arc<AtomicUsize>,
+        refusals: Arc<AtomicUsize>,
     }
 
     impl Dying {
@@ -225,6 +229,8 @@ mod tests {
                 sent: Arc::default(),
                 unreachable: Arc::default(),
                 apply_then_die: Arc::default(),
+                refuse_after: Arc::default(),
+                refusals: Arc::default(),
             }
         }
         fn check(&self) -> Result<(), DirectoryError> {
@@ -273,6 +279,16 @@ mod tests {
         }
         async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
             let n = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
+            if n > self.refuse_after.load(Ordering::SeqCst)
+                && self.refusals.load(Ordering::SeqCst) > 0
+            {
+                self.refusals.fetch_sub(1, Ordering::SeqCst);
+                return Err(DirectoryError {
+                    message: "connection refused".into(),
+                    ldap_code: None,
+                    connection: true,
+                });
+            }
             if n < self.die_at.load(Ordering::SeqCst) {
                 return self.inner.modify(modify).await;
             }
@@ -370,6 +386,7 @@ mod tests {
                 EngineOptions {
                     overlap: SignedDuration::from_mins(5),
                     batch: 3,
+                    reconnect_waits: vec![std::time::Duration::from_millis(5); 3],
                     ..EngineOptions::default()
                 },
             )
@@ -892,5 +909,76 @@ mod tests {
         }
         assert!(engine.store.intents().expect("intents").is_empty());
         assert!(engine.store.escrow().expect("escrow").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_modify_that_cannot_reach_ad_is_sent_again_once_ad_answers() {
+        // The first modify meets a DC restarting (refused twice), then goes through.
+        let lab = lab(5);
+        lab.dir.refusals.store(2, Ordering::SeqCst);
+        let mut engine = lab.engine();
+        let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!(r.status, CycleStatus::Completed);
+        assert_eq!((r.counts.written, r.counts.failed), (5, 0));
+        assert_eq!(
+            lab.dir.sent.load(Ordering::SeqCst),
+            7,
+            "two refused sends, five good"
+        );
+        assert!(engine.store.escrow().expect("escrow").is_empty());
+    }
+
+    #[tokio::test]
+    async fn ad_gone_mid_cycle_stops_the_writes_and_leaves_the_rest_pending_not_failed() {
+        // Two modifies go through, then AD cannot be reached however long the engine waits.
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+        let lab = lab(5);
+        lab.dir.refuse_after.store(2, Ordering::SeqCst);
+        lab.dir.refusals.store(usize::MAX, Ordering::SeqCst);
+        let mut engine = lab.engine();
+        let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        let CycleStatus::Quarantined { reason } = &r.status else {
+            panic!("{:?}", r.status);
+        };
+        assert!(
+            reason.contains("AD became unreachable") && reason.contains("connection refused"),
+            "{reason}"
+        );
+        assert_eq!((r.counts.written, r.counts.failed), (2, 0));
+        // 2 written, then the 3rd sent 1 + 3 times; nothing after it.
+        assert_eq!(lab.dir.sent.load(Ordering::SeqCst), 6);
+        // No failure entries, no escrow: the rest is pending, and the watermark waits for it.
+        let logs = all_logs(&engine.store);
+        assert_eq!(logs.len(), 2, "{logs:#?}");
+        assert!(logs.iter().all(|e| e.status == LogStatus::Success));
+        assert!(engine.store.escrow().expect("escrow").is_empty());
+        if let Some(w) = engine.store.watermark().expect("watermark") {
+            assert!(
+                w.changed_since <= t0,
+                "watermark {} passed pending objects",
+                w.changed_since
+            );
+        }
+        assert!(matches!(
+            engine.store.job_state().expect("state"),
+            exo_writeback_core::provisioning::JobState::Quarantine { .. }
+        ));
+        drop(engine);
+
+        // AD is back: the next cycle writes the other three, each change logged once.
+        lab.dir.refusals.store(0, Ordering::SeqCst);
+        let mut engine = lab.engine();
+        engine
+            .store
+            .restart(RestartScope::Quarantine, Timestamp::now())
+            .expect("restart");
+        let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+        assert_eq!(r.status, CycleStatus::Completed);
+        assert_eq!((r.counts.written, r.counts.failed), (3, 0));
+        for (i, guid) in lab.guids.iter().enumerate() {
+            assert_eq!(lab.ca1(i), [format!("ca1-{}", i + 1)]);
+            assert_eq!(applied(&engine.store, *guid).len(), 1, "object {}", i + 1);
+        }
+        assert!(engine.store.intents().expect("intents").is_empty());
     }
 }
