@@ -753,6 +753,9 @@ async fn dc_outage_mid_cycle(outage: DcOutage) {
     let counts = serde_json::from_str::<Value>(&out)
         .map(|v| v["counts"].clone())
         .unwrap_or_default();
+    // An outage is not the objects' fault: modifies are sent again once the DC answers (or, if
+    // it stays away, the rest waits for the next cycle); no object fails for it.
+    assert_eq!(counts["failed"], 0, "objects failed for the outage: {out}");
     // Whole or nothing, object by object.
     let mid = lab.all_users().await;
     let mut whole = 0;
