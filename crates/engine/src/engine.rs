@@ -1237,19 +1237,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         if stream_complete && removing > u64::from(self.settings.threshold) {
             let mut staged = Vec::new();
             for p in &w.to_write {
-                if let Disposition::Write { plan, object_guid } = &p.disposition
-                    && let Some(modify) = &plan.modify
-                {
-                    let obj = StagedObject {
-                        cloud_id: p.cloud_id.clone(),
-                        source: p.source.clone(),
-                        target: p.target.clone(),
-                        dn: plan.dn.clone(),
-                        object_guid: *object_guid,
-                        removes_values: plan.removes_values,
-                        changes: StagedObject::changes_from(modify),
-                        modified: modified_of(plan),
-                    };
+                if let Some(obj) = StagedObject::of(p) {
                     staged.push(obj.to_staged_plan().map_err(|e| EngineError::StagedPlan {
                         cycle,
                         problem: e.to_string(),

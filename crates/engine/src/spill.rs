@@ -70,23 +70,9 @@ impl Spill {
 
     /// Keep one object to write (`Disposition::Write` with a modify; others are refused).
     pub(crate) fn push(&mut self, p: &Processed) -> Result<(), String> {
-        let Disposition::Write { plan, object_guid } = &p.disposition else {
-            return Err("only planned writes are spilled".into());
-        };
-        let Some(modify) = &plan.modify else {
-            return Err("only planned writes are spilled".into());
-        };
+        let object = StagedObject::of(p).ok_or("only planned writes are spilled")?;
         let record = Spilled {
-            object: StagedObject {
-                cloud_id: p.cloud_id.clone(),
-                source: p.source.clone(),
-                target: p.target.clone(),
-                dn: plan.dn.clone(),
-                object_guid: *object_guid,
-                removes_values: plan.removes_values,
-                changes: StagedObject::changes_from(modify),
-                modified: plan.changes.iter().map(Into::into).collect(),
-            },
+            object,
             when_changed: p.when_changed,
             started: p.started,
             steps: p.steps.clone(),

@@ -48,6 +48,25 @@ fn op_from_name(name: &str) -> Option<ModOp> {
 }
 
 impl StagedObject {
+    /// The staged form of a planned write (`None` unless it is a `Disposition::Write` with a
+    /// modify): what the threshold stages and what the spill file keeps.
+    pub(crate) fn of(p: &crate::engine::Processed) -> Option<StagedObject> {
+        let crate::engine::Disposition::Write { plan, object_guid } = &p.disposition else {
+            return None;
+        };
+        let modify = plan.modify.as_ref()?;
+        Some(StagedObject {
+            cloud_id: p.cloud_id.clone(),
+            source: p.source.clone(),
+            target: p.target.clone(),
+            dn: plan.dn.clone(),
+            object_guid: *object_guid,
+            removes_values: plan.removes_values,
+            changes: StagedObject::changes_from(modify),
+            modified: plan.changes.iter().map(Into::into).collect(),
+        })
+    }
+
     pub fn changes_from(modify: &ObjectModify) -> Vec<StagedChange> {
         modify
             .changes
