@@ -12,7 +12,9 @@ use exo_sim::{Endpoint, FaultKind, FaultRule, SimConfig, SimHandle};
 use exo_writeback_ad::{AdConfig, AdConnection, SearchScope};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject};
 use exo_writeback_core::mailbox::Mailbox;
-use exo_writeback_core::provisioning::{Action, JobState, LogStatus, ObjectRef};
+use exo_writeback_core::provisioning::{
+    Action, JobState, LogStatus, ObjectRef, ProvisioningLogEntry,
+};
 use exo_writeback_core::secret::Secret;
 use exo_writeback_store::{LogQuery, SqliteStore, Store};
 use exo_writeback_testlab::{LabDc, LabOptions, MAILBOXES_OU};
@@ -381,6 +383,17 @@ fn rule(endpoint: Endpoint, kind: FaultKind, count: Option<u32>, skip: u32) -> F
         probability: None,
         skip,
     }
+}
+
+/// The Failure entries of the provisioning log (at most 100, newest first).
+pub(crate) fn failure_entries(store: &SqliteStore) -> Vec<ProvisioningLogEntry> {
+    store
+        .query_logs(&LogQuery {
+            statuses: vec![LogStatus::Failure],
+            limit: 100,
+            ..LogQuery::default()
+        })
+        .expect("logs")
 }
 
 /// Successful Update entries per target DN (lower case), over every cycle.

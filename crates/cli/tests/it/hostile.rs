@@ -363,13 +363,7 @@ async fn a_mailbox_sent_with_invalid_utf8_fails_alone_and_every_other_mailbox_is
 
     // The provisioning log: a Failure naming the mailbox and the property.
     let store = lab.store();
-    let failures = store
-        .query_logs(&LogQuery {
-            statuses: vec![LogStatus::Failure],
-            limit: 100,
-            ..LogQuery::default()
-        })
-        .expect("logs");
+    let failures = super::faults::failure_entries(&store);
     assert_eq!(failures.len(), 1, "{failures:?}");
     let entry = &failures[0];
     assert_eq!(

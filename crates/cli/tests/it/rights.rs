@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use exo_writeback_ad::{AdConfig, AdConnection, AdError};
 use exo_writeback_core::directory::{AttrChange, AttrValue, Attributes, ModOp, ObjectModify};
 use exo_writeback_core::profile_attrs::PROFILES;
-use exo_writeback_core::provisioning::{JobState, LogStatus};
+use exo_writeback_core::provisioning::JobState;
 use exo_writeback_core::secret::Secret;
-use exo_writeback_store::{LogQuery, Store};
+use exo_writeback_store::Store;
 use exo_writeback_testlab::MAILBOXES_OU;
 
 use crate::faults::{Lab, assert_matches_cloud, cn, dn, edoid, mapped, texts};
@@ -208,13 +208,7 @@ async fn a_protected_object_the_service_account_may_not_write_fails_alone_into_e
     eprintln!("escrow message: {message}");
 
     // The provisioning log has the same Failure entry.
-    let failures = store
-        .query_logs(&LogQuery {
-            statuses: vec![LogStatus::Failure],
-            limit: 100,
-            ..LogQuery::default()
-        })
-        .expect("logs");
+    let failures = super::faults::failure_entries(&store);
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(
         failures[0]
