@@ -1440,7 +1440,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 break;
             }
             let mut result = self.write(&p).await;
-            for wait in self.options.reconnect_waits.clone() {
+            for &wait in &self.options.reconnect_waits {
                 if !matches!(&result, WriteResult::Failed(e) if e.connection) || self.cancelled() {
                     break;
                 }
