@@ -1,0 +1,190 @@
+//! Tests of the `[writeback]` section: parsing, defaults, and the refusals of
+//! [`WritebackSettings::resolve`], each naming the entry to fix.
+
+use super::*;
+
+fn parse(json: serde_json::Value) -> Result<WritebackSettings, serde_json::Error> {
+    serde_json::from_value(json)
+}
+
+#[test]
+fn defaults_are_the_documented_ones() {
+    let s = parse(serde_json::json!({})).expect("empty section is valid");
+    assert_eq!(s, WritebackSettings::default());
+    assert_eq!(s.profiles, vec![Profile::CloudManaged]);
+    assert!(s.hide_from_address_lists);
+    assert_eq!(s.preserve_prefixes, vec!["X500"]);
+    assert_eq!(s.threshold, 500);
+    assert_eq!(s.match_rules, MatchRule::DEFAULT.to_vec());
+    let r = s.resolve().expect("defaults resolve");
+    assert_eq!(r.mappings.len(), 25);
+    assert!(r.is_allowed("msExchHideFromAddressLists"));
+    assert!(!r.is_allowed("msExchArchiveStatus"));
+}
+
+#[test]
+fn unknown_fields_are_rejected() {
+    let e = parse(serde_json::json!({"treshold": 5})).unwrap_err();
+    assert!(e.to_string().contains("treshold"), "{e}");
+    let e =
+        parse(serde_json::json!({"mappings": [{"target": "x", "sorce": "Alias"}]})).unwrap_err();
+    assert!(e.to_string().contains("sorce"), "{e}");
+}
+
+#[test]
+fn operators_parse_in_microsoft_spelling() {
+    let s = parse(serde_json::json!({"scoping_filters": [{"clauses": [
+        {"property": "CustomAttribute1", "operator": "NOT EQUALS", "value": "x"},
+        {"property": "CustomAttribute2", "operator": "Greater_Than_OR_EQUALS", "value": "3"},
+        {"property": "IsDirSynced", "operator": "IS TRUE"},
+        {"property": "CustomAttribute3", "operator": "REGEX MATCH", "value": "^a.*"},
+    ]}]}))
+    .expect("valid");
+    let ops: Vec<ScopeOperator> = s.scoping_filters[0]
+        .clauses
+        .iter()
+        .map(|c| c.operator)
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            ScopeOperator::NotEquals,
+            ScopeOperator::GreaterThanOrEquals,
+            ScopeOperator::IsTrue,
+            ScopeOperator::RegexMatch
+        ]
+    );
+    s.resolve().expect("resolves");
+    assert!(
+        parse(serde_json::json!({"scoping_filters": [{"clauses": [
+        {"property": "CustomAttribute1", "operator": "LIKE", "value": "x"}]}]}))
+        .is_err()
+    );
+}
+
+/// Each case: the settings JSON, and a fragment the error message must contain.
+#[test]
+fn invalid_settings_are_rejected_naming_the_entry() {
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (serde_json::json!({"profiles": []}), "profiles is empty"),
+        (
+            serde_json::json!({"mappings": [{"target": "unicodePwd", "constant": "x"}]}),
+            "unicodePwd is on the deny-list",
+        ),
+        (
+            serde_json::json!({"mappings": [{"target": "SAMACCOUNTNAME", "source": "Alias"}]}),
+            "SAMACCOUNTNAME is on the deny-list",
+        ),
+        (
+            serde_json::json!({"mappings": [{"target": "extensionAttribute1"}]}),
+            "mappings[0] (target extensionAttribute1): give exactly one",
+        ),
+        (
+            serde_json::json!({"mappings": [{"target": "info", "source": "Alias", "constant": "x"}]}),
+            "give exactly one",
+        ),
+        (
+            serde_json::json!({"mappings": [{"target": "info", "source": "Shoesize"}]}),
+            "unknown Get-Mailbox property Shoesize",
+        ),
+        (
+            serde_json::json!({"mappings": [{"target": "bad name", "constant": "x"}]}),
+            "not an LDAP attribute name",
+        ),
+        (
+            serde_json::json!({"mappings": [{"target": "info", "constant": "x"}, {"target": "Info", "constant": "y"}]}),
+            "mappings[1]",
+        ),
+        (
+            serde_json::json!({"disabled_attributes": ["extensionAttribute99"]}),
+            "extensionAttribute99 is not written by any profile",
+        ),
+        (
+            serde_json::json!({"scoping_filters": [{"clauses": [{"property": "CustomAttribute1", "operator": "EQUALS"}]}]}),
+            "scoping_filters[0].clauses[0]: EQUALS needs a value",
+        ),
+        (
+            serde_json::json!({"scoping_filters": [{"clauses": [{"property": "IsDirSynced", "operator": "IS TRUE", "value": "x"}]}]}),
+            "IS TRUE takes no value",
+        ),
+        (
+            serde_json::json!({"scoping_filters": [{"clauses": [{"property": "CustomAttribute1", "operator": "REGEX MATCH", "value": "("}]}]}),
+            "invalid regular expression",
+        ),
+        (
+            serde_json::json!({"scoping_filters": [{"clauses": [{"property": "CustomAttribute1", "operator": "Greater_Than", "value": "ten"}]}]}),
+            "Greater_Than needs an integer value",
+        ),
+        (
+            serde_json::json!({"scoping_filters": [{"clauses": [{"property": "Department", "operator": "IS NULL"}]}]}),
+            "unknown Get-Mailbox property Department",
+        ),
+        (serde_json::json!({"preserve_prefixes": ["X5:00"]}), "X5:00"),
+        (
+            serde_json::json!({"match_rules": []}),
+            "match_rules is empty",
+        ),
+        (
+            serde_json::json!({"container_scope": ["not a dn"]}),
+            "not a dn",
+        ),
+    ];
+    for (json, expected) in cases {
+        let settings = parse(json.clone()).expect("deserializes");
+        let err = settings
+            .resolve()
+            .expect_err(&format!("should be rejected: {json}"));
+        assert!(
+            err.to_string().contains(expected),
+            "{json}: {err} does not contain {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn switches_shape_the_effective_table() {
+    let s = parse(serde_json::json!({
+        "hide_from_address_lists": false,
+        "disabled_attributes": ["extensionattribute15"],
+        "mappings": [{"target": "extensionAttribute1", "source": "Alias"},
+                     {"target": "info", "constant": "managed by exo-writeback"}]
+    }))
+    .expect("valid")
+    .resolve()
+    .expect("resolves");
+    assert!(!s.is_allowed("msExchHideFromAddressLists"));
+    assert!(!s.is_allowed("extensionAttribute15"));
+    assert!(s.is_allowed("info"));
+    let ea1: Vec<&Mapping> = s
+        .mappings
+        .iter()
+        .filter(|m| m.target.eq_ignore_ascii_case("extensionAttribute1"))
+        .collect();
+    assert_eq!(ea1.len(), 1, "custom overrides the profile row");
+    assert_eq!(ea1[0].kind, MappingKind::Direct("Alias".into()));
+    assert_eq!(s.mappings.len(), 25 - 2 + 1);
+    let table = s.mapping_table();
+    assert_eq!(table.last().map(|r| r.origin.as_str()), Some("custom"));
+    let required = s.required_ad_attributes();
+    for a in [
+        "info",
+        "proxyAddresses",
+        "msDS-ExternalDirectoryObjectId",
+        "objectGUID",
+        "mS-DS-ConsistencyGuid",
+    ] {
+        assert!(required.iter().any(|r| r == a), "{a} in {required:?}");
+    }
+    assert!(!required.iter().any(|r| r == "extensionAttribute15"));
+}
+
+#[test]
+fn expression_mappings_are_parsed_at_load() {
+    let bad = parse(serde_json::json!({"mappings": [{"target": "info", "expression": "Join(\",\", [CustomAttribute1]"}]}))
+        .expect("deserializes")
+        .resolve()
+        .expect_err("unterminated call");
+    let text = bad.to_string();
+    assert!(text.contains("mappings[0] (target info)"), "{text}");
+    assert!(text.contains("position"), "{text}");
+}
