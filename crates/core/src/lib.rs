@@ -20,6 +20,7 @@ pub mod schema;
 pub mod scope;
 pub mod secret;
 pub mod settings;
+pub mod target_policy;
 
 #[cfg(test)]
 mod architecture {
@@ -58,6 +59,7 @@ mod architecture {
             include_str!("scope.rs"),
             include_str!("secret.rs"),
             include_str!("settings.rs"),
+            include_str!("target_policy.rs"),
         ];
         for source in sources {
             for io in IO_CRATES {

@@ -67,6 +67,47 @@ fn bytes(v: &Option<Vec<u8>>) -> Value {
     }
 }
 
+/// The Get-Mailbox properties a mapping or scoping filter may name besides
+/// CustomAttribute1–15 and ExtensionCustomAttribute1–5 (see [`property_names`]).
+const NAMED_PROPERTIES: [&str; 20] = [
+    "ExternalDirectoryObjectId",
+    "ImmutableId",
+    "UserPrincipalName",
+    "PrimarySmtpAddress",
+    "WindowsEmailAddress",
+    "DisplayName",
+    "Alias",
+    "EmailAddresses",
+    "HiddenFromAddressListsEnabled",
+    "RecipientTypeDetails",
+    "IsDirSynced",
+    "IsExchangeCloudManaged",
+    "LegacyExchangeDN",
+    "ArchiveStatus",
+    "InPlaceHolds",
+    "WhenChangedUTC",
+    "SafeSendersHash",
+    "BlockedSendersHash",
+    "SafeRecipientsHash",
+    "UCVoiceMailSettings",
+];
+
+/// Every property name [`Mailbox::property`] knows, as Get-Mailbox spells it (for "did you
+/// mean" hints and listings).
+pub fn property_names() -> Vec<String> {
+    (1..=15)
+        .map(|i| format!("CustomAttribute{i}"))
+        .chain((1..=5).map(|i| format!("ExtensionCustomAttribute{i}")))
+        .chain(NAMED_PROPERTIES.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+/// The known property closest to a misspelt one, if any is close.
+pub fn suggest_property(name: &str) -> Option<String> {
+    let names = property_names();
+    exo_writeback_expr::closest(name, names.iter().map(String::as_str)).map(str::to_string)
+}
+
 impl Mailbox {
     /// A property by its Get-Mailbox name (case-insensitive), as an expression value.
     /// `None` when no such property is known.
@@ -136,5 +177,19 @@ mod tests {
             ]))
         );
         assert_eq!(m.property("NoSuchProperty"), None);
+    }
+
+    #[test]
+    fn every_listed_name_is_a_property() {
+        let m = Mailbox::default();
+        for name in property_names() {
+            assert!(m.property(&name).is_some(), "{name}");
+        }
+        assert_eq!(property_names().len(), 40);
+        assert_eq!(
+            suggest_property("CustomAtribute1").as_deref(),
+            Some("CustomAttribute1")
+        );
+        assert_eq!(suggest_property("Shoesize"), None);
     }
 }

@@ -31,7 +31,8 @@ use crate::outcome::{OutcomeCode, OutcomeDetail};
 use crate::proxy::{self, ProxyAddress};
 use crate::schema::{AttributeSchema, Schema, Syntax};
 use crate::scope::InScope;
-use crate::settings::{WritebackPlanSettings, is_denied};
+use crate::settings::WritebackPlanSettings;
+use crate::target_policy::{Refusal, admit_custom_target, is_denied};
 
 /// Everything planning one object needs. `scope` comes from
 /// [`crate::scope::evaluate_scope`]; `current` holds at least
@@ -333,24 +334,40 @@ fn mapping_failure(e: MappingError) -> PlanFailure {
     }
 }
 
-/// Defence in depth: a mapping may only target an allowed attribute.
-fn check_allowed(mapping: &Mapping) -> Result<(), PlanFailure> {
+/// Defence in depth: a mapping may only target an allowed attribute — a profile row its
+/// profile's own attributes, a custom mapping the safe list or an opted-in attribute, never
+/// a security-sensitive one (`target_policy`).
+fn check_allowed(mapping: &Mapping, settings: &WritebackPlanSettings) -> Result<(), PlanFailure> {
+    let refuse = |why: String| PlanFailure::AttributeNotAllowed {
+        attribute: mapping.target.clone(),
+        why,
+    };
     if is_denied(&mapping.target) {
-        return Err(PlanFailure::AttributeNotAllowed {
-            attribute: mapping.target.clone(),
-            why: "on the deny-list; never written".into(),
-        });
+        return Err(refuse("on the deny-list; never written".into()));
     }
-    if let MappingOrigin::Profile(p) = mapping.origin
-        && !p
-            .target_attributes()
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(&mapping.target))
-    {
-        return Err(PlanFailure::AttributeNotAllowed {
-            attribute: mapping.target.clone(),
-            why: format!("not an attribute of profile {p}"),
-        });
+    match mapping.origin {
+        MappingOrigin::Profile(p) => {
+            if !p
+                .target_attributes()
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&mapping.target))
+            {
+                return Err(refuse(format!("not an attribute of profile {p}")));
+            }
+        }
+        MappingOrigin::Custom => {
+            match admit_custom_target(&mapping.target, &settings.extra_targets) {
+                Ok(_) => {}
+                Err(Refusal::Never(why)) => {
+                    return Err(refuse(format!("never written by a custom mapping: {why}")));
+                }
+                Err(Refusal::NotAllowListed) => {
+                    return Err(refuse(
+                        "not on the custom mapping allow-list and not opted in".into(),
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -416,7 +433,7 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
         if !applies {
             continue;
         }
-        check_allowed(mapping)?;
+        check_allowed(mapping, input.settings)?;
         match targets
             .iter_mut()
             .find(|(t, _)| t.eq_ignore_ascii_case(&mapping.target))

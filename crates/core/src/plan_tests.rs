@@ -681,8 +681,9 @@ fn schema_violations_fail_the_object_naming_attribute_and_rule() {
         "FAIL SchemaConstraint: msExchExtensionCustomAttribute1: rangeUpper 2048 exceeded (characters: 2049)",
     );
     // a second value on a single-valued attribute
-    let multi =
-        settings(json!({"mappings": [{"target": "info", "source": "ExtensionCustomAttribute2"}]}));
+    let multi = settings(
+        json!({"allow_extra_targets": ["info"], "mappings": [{"target": "info", "source": "ExtensionCustomAttribute2"}]}),
+    );
     check(
         &multi,
         json!({"ExtensionCustomAttribute2": ["a", "b"]}),
@@ -722,25 +723,42 @@ fn schema_violations_fail_the_object_naming_attribute_and_rule() {
         &[],
         "FAIL SchemaConstraint: msExchArchiveStatus: Integer syntax is 32-bit, 4294967296 is out of range",
     );
+    // A binary attribute with a rangeLower (as msExchMailboxGuid has; custom mappings may
+    // not write that one, so a safe hash attribute stands in with the same bounds).
+    let bounded = Schema::new(lab_schema().iter().cloned().map(|a| {
+        if a.ldap_display_name == "msExchSafeSendersHash" {
+            AttributeSchema {
+                range_lower: Some(16),
+                range_upper: Some(16),
+                ..a
+            }
+        } else {
+            a
+        }
+    }));
     let bytes = settings(
-        json!({"mappings": [{"target": "msExchMailboxGuid", "source": "SafeSendersHash"}]}),
+        json!({"mappings": [{"target": "msExchSafeSendersHash", "source": "SafeSendersHash"}]}),
     );
-    check(
-        &bytes,
-        json!({"SafeSendersHash": "01020304"}),
-        &[],
-        "FAIL SchemaConstraint: msExchMailboxGuid: rangeLower 16 not reached (bytes: 4)",
+    assert_eq!(
+        render(&plan_with(
+            &bytes,
+            &bounded,
+            &mailbox(json!({"SafeSendersHash": "01020304"})),
+            &ad(&[])
+        )),
+        "FAIL SchemaConstraint: msExchSafeSendersHash: rangeLower 16 not reached (bytes: 4)"
     );
     let text_to_binary =
-        settings(json!({"mappings": [{"target": "msExchMailboxGuid", "source": "Alias"}]}));
+        settings(json!({"mappings": [{"target": "msExchSafeSendersHash", "source": "Alias"}]}));
     check(
         &text_to_binary,
         json!({"Alias": "ann"}),
         &[],
-        "FAIL SchemaConstraint: msExchMailboxGuid: binary syntax needs bytes, got \"ann\"",
+        "FAIL SchemaConstraint: msExchSafeSendersHash: binary syntax needs bytes, got \"ann\"",
     );
-    let text_from_bytes =
-        settings(json!({"mappings": [{"target": "info", "source": "SafeSendersHash"}]}));
+    let text_from_bytes = settings(
+        json!({"allow_extra_targets": ["info"], "mappings": [{"target": "info", "source": "SafeSendersHash"}]}),
+    );
     check(
         &text_from_bytes,
         json!({"SafeSendersHash": "01"}),
@@ -823,18 +841,35 @@ fn hostile_mappings_are_refused_at_plan_time() {
         &[],
         "FAIL AttributeNotAllowed: info: not an attribute of profile cloud-managed",
     );
-    // A legitimate custom mapping to an allowed attribute is written.
+    // A custom mapping the settings did not admit (built by hand, past `resolve`): a
+    // security-sensitive target, and a target neither safe nor opted in.
+    check(
+        &hostile("altSecurityIdentities", MappingOrigin::Custom),
+        json!({}),
+        &[],
+        "FAIL AttributeNotAllowed: altSecurityIdentities: never written by a custom mapping: it maps a certificate or key to the account for logon: whoever sets it could log on as the account",
+    );
     check(
         &hostile("info", MappingOrigin::Custom),
         json!({}),
         &[],
-        "replace info: owned",
+        "FAIL AttributeNotAllowed: info: not on the custom mapping allow-list and not opted in",
     );
+    // A legitimate custom mapping to a safe or an opted-in attribute is written.
+    check(
+        &hostile("extensionAttribute3", MappingOrigin::Custom),
+        json!({}),
+        &[],
+        "replace extensionAttribute3: owned",
+    );
+    let mut opted_in = hostile("info", MappingOrigin::Custom);
+    opted_in.extra_targets = vec!["info".into()];
+    check(&opted_in, json!({}), &[], "replace info: owned");
 }
 
 #[test]
 fn every_denied_attribute_is_rejected_in_configuration() {
-    for denied in crate::settings::DENY_LIST {
+    for denied in crate::target_policy::DENY_LIST {
         let err = serde_json::from_value::<WritebackSettings>(
             json!({"mappings": [{"target": denied, "constant": "x"}]}),
         )
@@ -843,7 +878,7 @@ fn every_denied_attribute_is_rejected_in_configuration() {
         .expect_err(denied);
         assert!(
             err.to_string()
-                .contains(&format!("{denied} is on the deny-list")),
+                .contains(&format!("{denied} is never written by a custom mapping")),
             "{err}"
         );
     }
@@ -1132,7 +1167,7 @@ fn both_profiles_policy_then_x500_add() {
 #[test]
 fn custom_expression_mapping() {
     let s = settings(
-        json!({"mappings": [{"target": "info", "expression": "Join(\",\", [CustomAttribute1], [CustomAttribute2])"}]}),
+        json!({"allow_extra_targets": ["info"], "mappings": [{"target": "info", "expression": "Join(\",\", [CustomAttribute1], [CustomAttribute2])"}]}),
     );
     check(
         &s,
@@ -1255,7 +1290,7 @@ proptest! {
 #[test]
 fn expression_errors_fail_the_object() {
     let s = settings(
-        json!({"mappings": [{"target": "info", "expression": "Error(\"no info for \" & [Alias])"}]}),
+        json!({"allow_extra_targets": ["info"], "mappings": [{"target": "info", "expression": "Error(\"no info for \" & [Alias])"}]}),
     );
     let result = plan_with(
         &s,
@@ -1273,7 +1308,7 @@ fn expression_errors_fail_the_object() {
 #[test]
 fn expressions_naming_unknown_properties_are_rejected_at_load() {
     let err = serde_json::from_value::<WritebackSettings>(
-        json!({"mappings": [{"target": "info", "expression": "Trim([Department])"}]}),
+        json!({"allow_extra_targets": ["info"], "mappings": [{"target": "info", "expression": "Trim([Department])"}]}),
     )
     .expect("deserializes")
     .resolve()
@@ -1290,6 +1325,7 @@ fn effective_mapping_table_snapshot() {
     let s = settings(json!({
         "profiles": ["cloud-managed", "hybrid"],
         "disabled_attributes": ["extensionAttribute15"],
+        "allow_extra_targets": ["info"],
         "mappings": [{"target": "info", "constant": "managed in Exchange Online"}]
     }));
     let table: Vec<String> = s

@@ -18,6 +18,8 @@
 //! [[writeback.scoping_filters]]          # filters are OR-ed, clauses AND-ed
 //! clauses = [{ property = "CustomAttribute1", operator = "NOT EQUALS", value = "nosync" }]
 //!
+//! allow_extra_targets = ["info"]        # custom mapping targets beyond the safe list
+//!
 //! [[writeback.mappings]]                 # exactly one of source / constant / expression
 //! target = "info"
 //! expression = 'Join(",", [CustomAttribute1], [CustomAttribute2])'
@@ -27,45 +29,14 @@ use std::collections::BTreeSet;
 
 use exo_writeback_expr::Expr;
 
-use crate::mailbox::Mailbox;
+use crate::mailbox::{Mailbox, suggest_property};
 use crate::mapping::{Condition, Mapping, MappingKind, MappingOrigin, ValuePolicy, WhenEmpty};
 use crate::matching::MatchRule;
 use crate::profile::{BuiltinExpressionError, Profile};
 use crate::scope::{CompiledClause, CompiledFilter, ScopeOperator};
+use crate::target_policy::{Admission, Refusal, Sensitive, admit_custom_target, never_written};
 
-/// AD attributes that are never written, not even by custom mappings (PRODUCT.md §7).
-pub const DENY_LIST: [&str; 25] = [
-    "sAMAccountName",
-    "userPrincipalName",
-    "displayName",
-    "givenName",
-    "sn",
-    "cn",
-    "name",
-    "department",
-    "title",
-    "manager",
-    "unicodePwd",
-    "userPassword",
-    "userAccountControl",
-    "member",
-    "memberOf",
-    "objectClass",
-    "objectGUID",
-    "objectSid",
-    "nTSecurityDescriptor",
-    "servicePrincipalName",
-    "msDS-KeyCredentialLink",
-    "adminCount",
-    "primaryGroupID",
-    "pwdLastSet",
-    "accountExpires",
-];
-
-/// Whether an attribute is on the deny-list (case-insensitive).
-pub fn is_denied(attribute: &str) -> bool {
-    DENY_LIST.iter().any(|d| d.eq_ignore_ascii_case(attribute))
-}
+pub use crate::target_policy::{DENY_LIST, is_denied};
 
 fn default_profiles() -> Vec<Profile> {
     vec![Profile::CloudManaged]
@@ -114,6 +85,10 @@ pub struct WritebackSettings {
     /// Custom mappings.
     #[serde(default)]
     pub mappings: Vec<MappingSettings>,
+    /// Custom mapping targets beyond [`crate::target_policy::SAFE_CUSTOM_TARGETS`], named one
+    /// by one (never a security-sensitive attribute).
+    #[serde(default)]
+    pub allow_extra_targets: Vec<String>,
 }
 
 impl Default for WritebackSettings {
@@ -128,6 +103,7 @@ impl Default for WritebackSettings {
             scoping_filters: Vec::new(),
             container_scope: Vec::new(),
             mappings: Vec::new(),
+            allow_extra_targets: Vec::new(),
         }
     }
 }
@@ -176,8 +152,27 @@ pub struct MappingSettings {
 pub enum SettingsError {
     #[error("writeback.profiles is empty: enable \"cloud-managed\", \"hybrid\" or both")]
     NoProfiles,
-    #[error("{context}: attribute {attribute} is on the deny-list and is never written")]
-    DeniedAttribute { context: String, attribute: String },
+    #[error(
+        "writeback.mappings[{index}]: {target} is never written by a custom mapping: {why} (docs/writeback-targets.md)"
+    )]
+    NeverWritten {
+        index: usize,
+        target: String,
+        why: Sensitive,
+    },
+    #[error(
+        "writeback.mappings[{index}]: {target} is not on the list of attributes safe to fill from Exchange Online \
+         (extensionAttribute1-15, msExchExtensionCustomAttribute1-5 and the Exchange attributes of the profiles; \
+         docs/writeback-targets.md). Anyone who can edit the mapped Exchange Online values would control it. \
+         If that is acceptable, opt in by name: [writeback] allow_extra_targets = [\"{target}\"]"
+    )]
+    NotAllowListed { index: usize, target: String },
+    #[error("writeback.allow_extra_targets: {target} can never be opted in: {why}")]
+    NeverOptIn { target: String, why: Sensitive },
+    #[error(
+        "writeback.allow_extra_targets: {target} is not the target of any custom mapping{hint}"
+    )]
+    UnusedOptIn { target: String, hint: String },
     #[error(
         "writeback.disabled_attributes: {attribute} is not written by any profile (known: {known})"
     )]
@@ -199,8 +194,13 @@ pub enum SettingsError {
         offset: usize,
         caret: String,
     },
-    #[error("{context}: unknown Get-Mailbox property {property}")]
-    UnknownSourceProperty { context: String, property: String },
+    #[error("{context}: unknown Get-Mailbox property {property}{hint}")]
+    UnknownSourceProperty {
+        context: String,
+        property: String,
+        /// ` (did you mean …?)` or empty.
+        hint: String,
+    },
     #[error("writeback.scoping_filters[{filter}].clauses[{clause}]: {problem}")]
     InvalidClause {
         filter: usize,
@@ -233,6 +233,9 @@ pub struct WritebackPlanSettings {
     pub match_rules: Vec<MatchRule>,
     pub scoping_filters: Vec<CompiledFilter>,
     pub container_scope: Vec<String>,
+    /// The opted-in custom mapping targets (`allow_extra_targets`) that custom mappings
+    /// use, as configured: `check` and `status` show them.
+    pub extra_targets: Vec<String>,
 }
 
 impl Default for WritebackPlanSettings {
@@ -248,6 +251,16 @@ impl Default for WritebackPlanSettings {
 
 fn known_property(name: &str) -> bool {
     Mailbox::default().property(name).is_some()
+}
+
+fn unknown_property(context: String, property: &str) -> SettingsError {
+    SettingsError::UnknownSourceProperty {
+        context,
+        hint: suggest_property(property)
+            .map(|s| format!(" (did you mean {s}?)"))
+            .unwrap_or_default(),
+        property: property.to_string(),
+    }
 }
 
 fn valid_attribute_name(name: &str) -> bool {
@@ -295,8 +308,35 @@ impl WritebackSettings {
                     && target.eq_ignore_ascii_case("msExchHideFromAddressLists"))
         };
 
+        // opt-ins: never a security-sensitive attribute
+        for target in &self.allow_extra_targets {
+            if let Some(why) = never_written(target) {
+                return Err(SettingsError::NeverOptIn {
+                    target: target.clone(),
+                    why,
+                });
+            }
+        }
+
+        for target in &self.allow_extra_targets {
+            if !self
+                .mappings
+                .iter()
+                .any(|m| m.target.eq_ignore_ascii_case(target))
+            {
+                let targets = self.mappings.iter().map(|m| m.target.as_str());
+                return Err(SettingsError::UnusedOptIn {
+                    target: target.clone(),
+                    hint: exo_writeback_expr::closest(target, targets)
+                        .map(|s| format!(" (did you mean {s}?)"))
+                        .unwrap_or_default(),
+                });
+            }
+        }
+
         // custom mappings
         let mut custom = Vec::new();
+        let mut extra_targets = Vec::new();
         let mut seen_targets = BTreeSet::new();
         for (index, m) in self.mappings.iter().enumerate() {
             let invalid = |problem: String| SettingsError::InvalidMapping {
@@ -304,14 +344,25 @@ impl WritebackSettings {
                 target: m.target.clone(),
                 problem,
             };
-            if is_denied(&m.target) {
-                return Err(SettingsError::DeniedAttribute {
-                    context: format!("writeback.mappings[{index}]"),
-                    attribute: m.target.clone(),
-                });
-            }
             if !valid_attribute_name(&m.target) {
                 return Err(invalid("target is not an LDAP attribute name".into()));
+            }
+            match admit_custom_target(&m.target, &self.allow_extra_targets) {
+                Ok(Admission::Safe) => {}
+                Ok(Admission::OptedIn) => extra_targets.push(m.target.clone()),
+                Err(Refusal::Never(why)) => {
+                    return Err(SettingsError::NeverWritten {
+                        index,
+                        target: m.target.clone(),
+                        why,
+                    });
+                }
+                Err(Refusal::NotAllowListed) => {
+                    return Err(SettingsError::NotAllowListed {
+                        index,
+                        target: m.target.clone(),
+                    });
+                }
             }
             if !seen_targets.insert(m.target.to_ascii_lowercase()) {
                 return Err(invalid("another custom mapping has the same target".into()));
@@ -319,10 +370,10 @@ impl WritebackSettings {
             let kind = match (&m.source, &m.constant, &m.expression) {
                 (Some(source), None, None) => {
                     if !known_property(source) {
-                        return Err(SettingsError::UnknownSourceProperty {
-                            context: format!("writeback.mappings[{index}] (target {})", m.target),
-                            property: source.clone(),
-                        });
+                        return Err(unknown_property(
+                            format!("writeback.mappings[{index}] (target {})", m.target),
+                            source,
+                        ));
                     }
                     MappingKind::Direct(source.clone())
                 }
@@ -338,13 +389,13 @@ impl WritebackSettings {
                     })?;
                     for property in expr.attributes() {
                         if !known_property(&property) {
-                            return Err(SettingsError::UnknownSourceProperty {
-                                context: format!(
+                            return Err(unknown_property(
+                                format!(
                                     "writeback.mappings[{index}] (target {}) expression",
                                     m.target
                                 ),
-                                property,
-                            });
+                                &property,
+                            ));
                         }
                     }
                     MappingKind::Expression(expr)
@@ -422,10 +473,10 @@ impl WritebackSettings {
                     problem,
                 };
                 if !known_property(&c.property) {
-                    return Err(SettingsError::UnknownSourceProperty {
-                        context: format!("writeback.scoping_filters[{fi}].clauses[{ci}]"),
-                        property: c.property.clone(),
-                    });
+                    return Err(unknown_property(
+                        format!("writeback.scoping_filters[{fi}].clauses[{ci}]"),
+                        &c.property,
+                    ));
                 }
                 let compiled = CompiledClause::new(&c.property, c.operator, c.value.as_deref())
                     .map_err(problem)?;
@@ -448,6 +499,7 @@ impl WritebackSettings {
             match_rules,
             scoping_filters,
             container_scope: self.container_scope.clone(),
+            extra_targets,
         })
     }
 }

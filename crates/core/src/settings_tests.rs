@@ -69,22 +69,22 @@ fn invalid_settings_are_rejected_naming_the_entry() {
         (serde_json::json!({"profiles": []}), "profiles is empty"),
         (
             serde_json::json!({"mappings": [{"target": "unicodePwd", "constant": "x"}]}),
-            "unicodePwd is on the deny-list",
+            "unicodePwd is never written by a custom mapping",
         ),
         (
             serde_json::json!({"mappings": [{"target": "SAMACCOUNTNAME", "source": "Alias"}]}),
-            "SAMACCOUNTNAME is on the deny-list",
+            "SAMACCOUNTNAME is never written by a custom mapping",
         ),
         (
             serde_json::json!({"mappings": [{"target": "extensionAttribute1"}]}),
             "mappings[0] (target extensionAttribute1): give exactly one",
         ),
         (
-            serde_json::json!({"mappings": [{"target": "info", "source": "Alias", "constant": "x"}]}),
+            serde_json::json!({"mappings": [{"target": "extensionAttribute2", "source": "Alias", "constant": "x"}]}),
             "give exactly one",
         ),
         (
-            serde_json::json!({"mappings": [{"target": "info", "source": "Shoesize"}]}),
+            serde_json::json!({"mappings": [{"target": "extensionAttribute2", "source": "Shoesize"}]}),
             "unknown Get-Mailbox property Shoesize",
         ),
         (
@@ -92,7 +92,7 @@ fn invalid_settings_are_rejected_naming_the_entry() {
             "not an LDAP attribute name",
         ),
         (
-            serde_json::json!({"mappings": [{"target": "info", "constant": "x"}, {"target": "Info", "constant": "y"}]}),
+            serde_json::json!({"mappings": [{"target": "extensionAttribute2", "constant": "x"}, {"target": "ExtensionAttribute2", "constant": "y"}]}),
             "mappings[1]",
         ),
         (
@@ -147,7 +147,8 @@ fn switches_shape_the_effective_table() {
         "hide_from_address_lists": false,
         "disabled_attributes": ["extensionattribute15"],
         "mappings": [{"target": "extensionAttribute1", "source": "Alias"},
-                     {"target": "info", "constant": "managed by exo-writeback"}]
+                     {"target": "info", "constant": "managed by exo-writeback"}],
+        "allow_extra_targets": ["info"]
     }))
     .expect("valid")
     .resolve()
@@ -180,11 +181,173 @@ fn switches_shape_the_effective_table() {
 
 #[test]
 fn expression_mappings_are_parsed_at_load() {
-    let bad = parse(serde_json::json!({"mappings": [{"target": "info", "expression": "Join(\",\", [CustomAttribute1]"}]}))
+    let bad = parse(serde_json::json!({"allow_extra_targets": ["info"], "mappings": [{"target": "info", "expression": "Join(\",\", [CustomAttribute1]"}]}))
         .expect("deserializes")
         .resolve()
         .expect_err("unterminated call");
     let text = bad.to_string();
     assert!(text.contains("mappings[0] (target info)"), "{text}");
     assert!(text.contains("position"), "{text}");
+}
+
+fn mapping_to(target: &str, extra: &[&str]) -> Result<WritebackPlanSettings, SettingsError> {
+    let mut json =
+        serde_json::json!({"mappings": [{"target": target, "source": "CustomAttribute1"}]});
+    if !extra.is_empty() {
+        json["allow_extra_targets"] = serde_json::json!(extra);
+    }
+    parse(json).expect("deserializes").resolve()
+}
+
+/// Custom mappings write only targets safe to fill from cloud-editable values: the Exchange
+/// custom and extension attributes and the Exchange attributes the profiles write, without
+/// more; anything else only with a named opt-in.
+#[test]
+fn custom_mapping_targets_come_from_an_allow_list() {
+    for safe in [
+        "extensionAttribute1",
+        "extensionattribute15",
+        "msExchExtensionCustomAttribute5",
+        "msExchHideFromAddressLists",
+        "msExchArchiveStatus",
+        "msExchUserHoldPolicies",
+    ] {
+        let resolved = mapping_to(safe, &[]).unwrap_or_else(|e| panic!("{safe}: {e}"));
+        assert!(resolved.is_allowed(safe), "{safe}");
+    }
+    // Not on the list: refused, naming the reason and the fix.
+    for other in [
+        "info",
+        "description",
+        "seeAlso",
+        "extensionAttribute16",
+        "msExchExtensionAttribute20",
+    ] {
+        let err = mapping_to(other, &[]).expect_err(other).to_string();
+        for needle in [
+            "writeback.mappings[0]",
+            other,
+            "not on the list of attributes safe to fill from Exchange Online",
+            &format!("allow_extra_targets = [\"{other}\"]"),
+        ] {
+            assert!(err.contains(needle), "{needle:?} in {err}");
+        }
+        // With the named opt-in it is written, and the opt-in is reported.
+        let resolved = mapping_to(other, &[other]).unwrap_or_else(|e| panic!("{other}: {e}"));
+        assert!(resolved.is_allowed(other), "{other}");
+    }
+}
+
+/// Security-sensitive attributes can never be mapped, not even with an opt-in: the
+/// deny-list of 25 names let every one of these through.
+#[test]
+fn security_sensitive_targets_can_never_be_opted_in() {
+    for target in [
+        "altSecurityIdentities",
+        "msDS-KeyCredentialLink",
+        "userCertificate",
+        "scriptPath",
+        "homeDirectory",
+        "profilePath",
+        "msDS-AllowedToDelegateTo",
+        "msDS-AllowedToActOnBehalfOfOtherIdentity",
+        "servicePrincipalName",
+        "msDS-AdditionalDnsHostName",
+        "member",
+        "managedBy",
+        "primaryGroupID",
+        "nTSecurityDescriptor",
+        "msExchMailboxSecurityDescriptor",
+        "userAccountControl",
+        "msDS-SupportedEncryptionTypes",
+        "mS-DS-ConsistencyGuid",
+        "msDS-ExternalDirectoryObjectId",
+        "objectGUID",
+        "sIDHistory",
+        "unicodePwd",
+        "ms-Mcs-AdmPwd",
+        "msLAPS-EncryptedPassword",
+        "targetAddress",
+        "proxyAddresses",
+        "mail",
+        "legacyExchangeDN",
+        "msExchMasterAccountSid",
+        "publicDelegates",
+        "uidNumber",
+        "displayName",
+    ] {
+        let err = mapping_to(target, &[]).expect_err(target).to_string();
+        assert!(
+            err.contains(&format!("{target} is never written by a custom mapping")),
+            "{err}"
+        );
+        let err = mapping_to(target, &[target]).expect_err(target).to_string();
+        assert!(
+            err.contains("writeback.allow_extra_targets")
+                && err.contains(target)
+                && err.contains("can never be opted in"),
+            "{err}"
+        );
+    }
+    // The hybrid profile keeps writing its own match key; only custom mappings may not.
+    let hybrid = parse(serde_json::json!({"profiles": ["hybrid"]}))
+        .expect("deserializes")
+        .resolve()
+        .expect("resolves");
+    assert!(hybrid.is_allowed("msDS-ExternalDirectoryObjectId"));
+    assert!(hybrid.is_allowed("proxyAddresses"));
+}
+
+#[test]
+fn an_opt_in_must_name_a_custom_mapping_target() {
+    let err = parse(serde_json::json!({
+        "allow_extra_targets": ["infos"],
+        "mappings": [{"target": "info", "constant": "x"}],
+    }))
+    .expect("deserializes")
+    .resolve()
+    .expect_err("an opt-in no mapping uses")
+    .to_string();
+    assert!(
+        err.contains(
+            "writeback.allow_extra_targets: infos is not the target of any custom mapping"
+        ),
+        "{err}"
+    );
+}
+
+/// "Did you mean" for misspelt Get-Mailbox properties, as expressions have for functions.
+#[test]
+fn misspelt_properties_get_a_suggestion() {
+    let cases = [
+        (
+            serde_json::json!({"mappings": [{"target": "extensionAttribute1", "source": "CustomAtribute1"}]}),
+            "unknown Get-Mailbox property CustomAtribute1 (did you mean CustomAttribute1?)",
+        ),
+        (
+            serde_json::json!({"mappings": [{"target": "extensionAttribute1", "expression": "Trim([customattribute22])"}]}),
+            "unknown Get-Mailbox property customattribute22 (did you mean CustomAttribute2?)",
+        ),
+        (
+            serde_json::json!({"scoping_filters": [{"clauses": [{"property": "HiddenFromAddressListEnabled", "operator": "IS TRUE"}]}]}),
+            "(did you mean HiddenFromAddressListsEnabled?)",
+        ),
+    ];
+    for (json, expected) in cases {
+        let err = parse(json.clone())
+            .expect("deserializes")
+            .resolve()
+            .expect_err("unknown property")
+            .to_string();
+        assert!(err.contains(expected), "{json}: {err}");
+    }
+    // Far from every property: no guess.
+    let err = parse(
+        serde_json::json!({"mappings": [{"target": "extensionAttribute1", "source": "Shoesize"}]}),
+    )
+    .expect("deserializes")
+    .resolve()
+    .expect_err("unknown property")
+    .to_string();
+    assert!(!err.contains("did you mean"), "{err}");
 }

@@ -16,11 +16,14 @@ mod datetime;
 mod eval;
 mod functions;
 mod parse;
+mod suggest;
 mod text;
 mod value;
 
 use std::fmt;
 
+pub use suggest::closest;
+pub use text::sid_to_string;
 pub use value::Value;
 
 /// Where `[AttributeName]` references are looked up (a mailbox, or `--attr` values).

@@ -934,10 +934,10 @@ async fn an_ad_refusal_fails_only_that_object_whole_with_the_result_code() {
     let lab = Lab::start().await;
     let before = lab.users().await;
     seed(&lab, &before);
-    // A custom mapping to a DN-syntax attribute: planning passes any text, but the DC
-    // refuses a value that is not a DN (invalidDNSyntax).
+    // A custom mapping to a DN-syntax attribute (opted in by name): planning passes any
+    // text, but the DC refuses a value that is not a DN (invalidDNSyntax).
     lab.write_config(
-        "[[writeback.mappings]]\ntarget = \"seeAlso\"\nsource = \"CustomAttribute9\"\nmulti_valued = true\n",
+        "allow_extra_targets = [\"seeAlso\"]\n[[writeback.mappings]]\ntarget = \"seeAlso\"\nsource = \"CustomAttribute9\"\nmulti_valued = true\n",
     );
     lab.update(3, |m| m.set_custom_attribute(9, "refused by AD"));
     let r = lab.run(&["sync", "--json"]).await;
