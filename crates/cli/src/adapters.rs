@@ -20,6 +20,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::out::outln;
 
 /// `--config FILE`, shared by every writeback command.
 #[derive(clap::Args, Debug, Clone)]
@@ -417,7 +418,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 out.push_str(&" ".repeat(pad + 2));
             }
         }
-        println!("{}", out.trim_end());
+        outln!("{}", out.trim_end());
     };
     line(header.iter().map(|h| h.to_string()).collect());
     for row in rows {

@@ -170,10 +170,11 @@ impl Config {
                     format!(":{line}:{column}")
                 })
                 .unwrap_or_default();
+            let message = e.message().trim();
             ConfigError::Invalid {
                 path: path.to_path_buf(),
                 location,
-                message: e.message().trim().to_string(),
+                message: format!("{message}{}", did_you_mean(message).unwrap_or_default()),
             }
         })
     }
@@ -186,6 +187,17 @@ impl Config {
             self.ad.password_env.as_deref(),
         )
     }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (and "unknown variant …"), the
+/// expected name closest to the unknown one: ` (did you mean `a`?)`.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (unknown, expected) = rest.split_once('`')?;
+    let candidates = expected.split('`').skip(1).step_by(2);
+    exo_writeback_expr::closest(unknown, candidates).map(|s| format!(" (did you mean `{s}`?)"))
 }
 
 /// Load a secret from exactly one of a file (trailing newline removed; a warning when group
@@ -235,12 +247,17 @@ fn warn_if_readable_by_others(what: &str, path: &Path) {
 fn warn_if_readable_by_others(_what: &str, _path: &Path) {}
 
 /// Log warnings and errors to stderr (`RUST_LOG` overrides). Safe to call more than once.
+/// Coloured only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .try_init();
 }
@@ -275,6 +292,30 @@ mod tests {
             assert!(err.contains("/etc/exo-writeback.toml"), "{err}");
             assert!(err.contains(line), "{line} in {err}");
         }
+    }
+
+    #[test]
+    fn misspelt_keys_and_variants_get_a_suggestion() {
+        let cases = [
+            (
+                AD.replace("bind_dn", "bind_db"),
+                "(did you mean `bind_dn`?)",
+            ),
+            (
+                format!("{AD}[sync]\nintervall = \"5s\"\n"),
+                "(did you mean `interval`?)",
+            ),
+            (
+                format!("{AD}[writeback]\nprofiles = [\"hybird\"]\n"),
+                "(did you mean `hybrid`?)",
+            ),
+        ];
+        for (text, hint) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(hint), "{hint} in {err}");
+        }
+        let err = parse(&format!("{AD}colour = 1\n")).unwrap_err();
+        assert!(!err.contains("did you mean"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod adapters;
 mod cmd;
 mod config;
+mod out;
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
         }
     });
     match result {
+        Ok(_) if out::failed() => ExitCode::from(2),
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod matching;
 pub mod outcome;
 pub mod plan;
+pub mod privilege;
 pub mod profile;
 pub mod profile_attrs;
 pub mod provisioning;
@@ -51,6 +52,7 @@ mod architecture {
             include_str!("matching.rs"),
             include_str!("outcome.rs"),
             include_str!("plan.rs"),
+            include_str!("privilege.rs"),
             include_str!("profile.rs"),
             include_str!("provisioning.rs"),
             include_str!("profile_attrs.rs"),

@@ -6,6 +6,7 @@ use exo_writeback_core::provisioning::CycleId;
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;
+use crate::out::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -13,6 +14,7 @@ pub struct Args {
     pub config: ConfigArg,
     /// The held cycle (see `exo-writeback status` or `preview`).
     pub cycle: i64,
+    /// Print the report of the cycle that applies the held changes as JSON (as `sync --json`).
     #[arg(long)]
     pub json: bool,
 }
@@ -23,9 +25,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut engine = adapters::engine(&config).await?;
     let report = engine.approve(CycleId(args.cycle)).await?;
     if args.json {
-        println!("{}", crate::cmd::sync::report_json(&report));
+        outln!("{}", crate::cmd::sync::report_json(&report));
     } else {
-        println!("approved the changes held by cycle {}", args.cycle);
+        outln!("approved the changes held by cycle {}", args.cycle);
         crate::cmd::sync::print_report(&report);
     }
     Ok(if report.counts.failed == 0 {

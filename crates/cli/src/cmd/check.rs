@@ -1,8 +1,9 @@
-//! `exo-writeback check`: connect to each side and report what the writeback will work with.
-//! Exit 0 only when everything checked is fine; 1 when a check failed; 2 when the
-//! configuration cannot be used.
+//! `exo-writeback check`: connect to each side and report what the writeback will work with:
+//! the transport, the bind account (a warning when it is privileged), the DC's naming
+//! context against the configured base DN, every search base and container scope, the
+//! schema verdict per profile, and the opted-in custom mapping targets. Exit 0 only when
+//! everything checked is fine; 1 when a check failed; 2 when the configuration cannot be used.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use exo_writeback_ad::{AdConnection, Transport};
@@ -10,13 +11,16 @@ use exo_writeback_core::profile_attrs::PROFILES;
 use exo_writeback_core::schema::Schema;
 use serde::Serialize;
 
+use crate::adapters::ConfigArg;
+use crate::cmd::check_identity::{self, BindAccountReport};
+use crate::cmd::check_scope::{self, BaseDnReport, ContainerReport};
 use crate::config::{Config, init_logging};
+use crate::out::{out, outln};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The configuration file.
-    #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// Check only one side.
     #[arg(long, value_enum)]
     pub only: Option<Side>,
@@ -39,6 +43,8 @@ pub struct Report {
     pub ad: Option<AdReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exo: Option<ExoReport>,
+    /// Custom mapping targets beyond the safe list (`writeback.allow_extra_targets`).
+    pub extra_targets: Vec<String>,
 }
 
 /// The AD half.
@@ -52,8 +58,17 @@ pub struct AdReport {
     pub transport: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_identity: Option<String>,
+    /// The bind account and whether it is privileged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_account: Option<BindAccountReport>,
+    /// The DC's default naming context, as its rootDSE announces it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub naming_context: Option<String>,
+    /// The base DN the agent uses, checked against the DC's naming contexts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_dn: Option<BaseDnReport>,
+    /// Every `ad.search_bases` and `writeback.container_scope` DN, checked.
+    pub containers: Vec<ContainerReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_host_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +110,7 @@ pub const EXO_SAMPLE: usize = 100;
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = Config::load(&args.config)?;
+    let config = Config::load(&args.config.config)?;
     let check_ad = args.only != Some(Side::Exo);
     let check_exo = args.only != Some(Side::Ad);
 
@@ -110,11 +125,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None
     };
     let ok = ad.as_ref().is_none_or(|r| r.ok) && exo.as_ref().is_none_or(|r| r.ok);
-    let report = Report { ok, ad, exo };
+    let extra_targets = config.writeback_plan()?.extra_targets;
+    let report = Report {
+        ok,
+        ad,
+        exo,
+        extra_targets,
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render(&report));
+        out!("{}", render(&report));
     }
     Ok(if ok {
         ExitCode::SUCCESS
@@ -130,7 +151,10 @@ async fn check_ad_side(config: &Config) -> AdReport {
         error: None,
         transport: None,
         bind_identity: None,
+        bind_account: None,
         naming_context: None,
+        base_dn: None,
+        containers: Vec::new(),
         dns_host_name: None,
         schema_attributes: None,
         profiles: Vec::new(),
@@ -155,13 +179,18 @@ async fn check_ad_side(config: &Config) -> AdReport {
         Transport::Plain => "plain LDAP, NOT encrypted",
     });
     report.bind_identity = Some(conn.bind_identity().to_string());
-    report.naming_context = Some(conn.base_dn().to_string());
+    report.bind_account = Some(check_identity::examine(&conn).await);
+    report.naming_context = conn.root_dse().default_naming_context.clone();
+    let base_dn = check_scope::base_dn(&conn).await;
+    report.containers = check_scope::containers(&conn, &config.writeback.container_scope).await;
+    let places_ok = base_dn.ok && report.containers.iter().all(|c| c.ok);
+    report.base_dn = Some(base_dn);
     report.dns_host_name = conn.root_dse().dns_host_name.clone();
     match conn.schema().await {
         Ok(schema) => {
             report.schema_attributes = Some(schema.len());
             report.profiles = profile_verdicts(&schema);
-            report.ok = report.profiles.iter().all(|p| p.exchange_schema_detected);
+            report.ok = places_ok && report.profiles.iter().all(|p| p.exchange_schema_detected);
         }
         Err(e) => report.error = Some(format!("cannot read the schema: {e}")),
     }
@@ -258,7 +287,38 @@ fn render(report: &Report) -> String {
         };
         field("transport", &ad.transport.map(str::to_string));
         field("bind identity", &ad.bind_identity);
-        field("naming context", &ad.naming_context);
+        if let Some(account) = &ad.bind_account {
+            if let Some(dn) = &account.dn {
+                let verdict = if account.privileged {
+                    "PRIVILEGED"
+                } else {
+                    "not privileged"
+                };
+                field("bind account", &Some(format!("{dn} ({verdict})")));
+            }
+            field("warning", &account.warning());
+        }
+        field(
+            "naming context",
+            &ad.naming_context
+                .as_ref()
+                .map(|nc| format!("{nc} (the DC's default)")),
+        );
+        if let Some(base) = &ad.base_dn {
+            let origin = if base.configured {
+                "configured"
+            } else {
+                "default"
+            };
+            field(
+                "base DN",
+                &Some(format!("{} ({origin}): {}", base.dn, base.detail)),
+            );
+        }
+        for container in &ad.containers {
+            let (label, verdict) = container.line();
+            field(&label, &Some(verdict));
+        }
         field("domain controller", &ad.dns_host_name);
         field(
             "schema",
@@ -302,7 +362,21 @@ fn render(report: &Report) -> String {
         );
         field("first mailbox", exo.first_mailbox.clone());
     }
+    if let Some(line) = extra_targets_line(&report.extra_targets) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out
+}
+
+/// The line `check` and `status` print when custom mappings write opted-in targets.
+pub fn extra_targets_line(extra_targets: &[String]) -> Option<String> {
+    (!extra_targets.is_empty()).then(|| {
+        format!(
+            "custom mapping targets opted in (writeback.allow_extra_targets): {}",
+            extra_targets.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -350,12 +424,16 @@ mod tests {
                 error: None,
                 transport: None,
                 bind_identity: Some("me".into()),
+                bind_account: None,
                 naming_context: None,
+                base_dn: None,
+                containers: Vec::new(),
                 dns_host_name: None,
                 schema_attributes: Some(2),
                 profiles: base,
             }),
             exo: None,
+            extra_targets: Vec::new(),
         });
         assert!(text.contains("bind identity: me"), "{text}");
         assert!(text.contains("msExchHideFromAddressLists"), "{text}");

@@ -5,6 +5,7 @@
 //! evaluate (the message shows the expression with a caret under the position); 2 for bad
 //! arguments or an unreadable `--mailbox` file.
 
+use crate::out::outln;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -106,7 +107,7 @@ fn fail(args: &Args, stage: &str, message: &str, offset: usize, rendered: &str) 
             "message": message,
             "offset": offset,
         });
-        println!("{json}");
+        outln!("{json}");
     }
     eprintln!("{rendered}");
     ExitCode::from(1)

@@ -9,6 +9,7 @@ use exo_writeback_store::{LogQuery, Store};
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;
+use crate::out::outln;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -112,13 +113,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.format {
         Format::Json => {
             for e in &entries {
-                println!("{}", serde_json::to_string(e)?);
+                outln!("{}", serde_json::to_string(e)?);
             }
         }
         Format::Csv => {
-            println!("time,cycle,source,target,action,status,reason,modified");
+            outln!("time,cycle,source,target,action,status,reason,modified");
             for e in &entries {
-                println!(
+                outln!(
                     "{}",
                     summary(e)
                         .iter()

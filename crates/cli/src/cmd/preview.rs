@@ -7,6 +7,7 @@ use exo_writeback_engine::{CycleMode, PreviewItem, describe_change};
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;
+use crate::out::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -15,6 +16,7 @@ pub struct Args {
     /// Preview a full reconcile instead of the next delta.
     #[arg(long)]
     pub full: bool,
+    /// Print the preview (every planned change per object and attribute) as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -60,11 +62,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let preview = engine.preview(mode).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&preview)?);
+        outln!("{}", serde_json::to_string_pretty(&preview)?);
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(held) = &preview.held {
-        println!(
+        outln!(
             "cycle {} is held by the change threshold; `exo-writeback approve {}` applies these {} objects:",
             held.cycle,
             held.cycle,
@@ -74,9 +76,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             &["mailbox", "AD object", "state", "attribute", "old → new"],
             &rows(&held.items),
         );
-        println!();
+        outln!();
     }
-    println!(
+    outln!(
         "next {} cycle: {} objects to write ({} removing values; threshold {}){}",
         preview.kind,
         preview.would_write,

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use crate::adapters::{self, ConfigArg};
+use crate::out::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -11,6 +12,7 @@ pub struct Args {
     /// Show the effective mapping table (the default).
     #[arg(long)]
     pub show: bool,
+    /// Print the effective mapping table as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -35,7 +37,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        outln!("{}", serde_json::Value::Array(list));
     } else {
         adapters::print_table(
             &[

@@ -9,6 +9,7 @@ use exo_writeback_engine::describe_change;
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;
+use crate::out::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,15 +20,16 @@ pub struct Args {
     /// Show what would be written; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the provisioning log entry (its four steps, the modified attributes) as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 fn print_step(name: &str, s: &Step) {
     if s.details.is_empty() {
-        println!("{} {name}", s.status.mark());
+        outln!("{} {name}", s.status.mark());
     } else {
-        println!("{} {name}: {}", s.status.mark(), s.details);
+        outln!("{} {name}: {}", s.status.mark(), s.details);
     }
 }
 
@@ -44,9 +46,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             obj.insert("dry_run".into(), report.dry_run.into());
             obj.insert("on_demand_cycle".into(), report.cycle.map(|c| c.0).into());
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!(
+        outln!(
             "provision on demand: {}{}",
             report.identity,
             if report.dry_run {
@@ -59,22 +61,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_step("Determine if in scope", &e.steps.scoping);
         print_step("Match in Active Directory", &e.steps.matching);
         print_step("Perform action", &e.steps.export);
-        println!(
+        outln!(
             "action: {}, status: {}",
             crate::cmd::logs::action_text(e),
             e.status.as_str()
         );
         if let Some(r) = &e.reason {
-            println!("{}: {}", r.code, r.message);
-            println!("recommended action: {}", r.recommended_action);
+            outln!("{}: {}", r.code, r.message);
+            outln!("recommended action: {}", r.recommended_action);
         }
         if !e.modified.is_empty() {
-            println!(
+            outln!(
                 "modified attributes{}:",
                 if report.dry_run { " (would be)" } else { "" }
             );
             for m in &e.modified {
-                println!("  {}: {}", m.attribute, describe_change(m));
+                outln!("  {}: {}", m.attribute, describe_change(m));
             }
         }
     }

@@ -6,6 +6,7 @@ use exo_writeback_core::provisioning::RestartScope;
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;
+use crate::out::outln;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -39,7 +40,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     use exo_writeback_store::Store;
     let r = store.restart(scope, jiff::Timestamp::now())?;
-    println!(
+    outln!(
         "restarted ({:?}): watermark cleared: {}, joins removed: {}, escrow removed: {}, held cycles discarded: {}; job state now {}",
         args.scope,
         r.watermark_cleared,

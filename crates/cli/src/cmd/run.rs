@@ -12,6 +12,7 @@ use exo_writeback_store::Store;
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;
+use crate::out::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -35,7 +36,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 drop(store);
                 tracing::error!(error = %format!("{e:#}"), %next_retry, "the agent cannot start a cycle; waiting for the quarantine's next retry");
                 if sleep_until(next_retry, None).await {
-                    println!("stopped");
+                    outln!("stopped");
                     return Ok(ExitCode::SUCCESS);
                 }
             }
@@ -83,13 +84,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let deadline = tokio::time::Instant::now() + wait;
         while tokio::time::Instant::now() < deadline {
             if cancel.load(Ordering::SeqCst) {
-                println!("stopped");
+                outln!("stopped");
                 return Ok(ExitCode::SUCCESS);
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         if cancel.load(Ordering::SeqCst) {
-            println!("stopped");
+            outln!("stopped");
             return Ok(ExitCode::SUCCESS);
         }
     }

@@ -9,11 +9,13 @@ use serde_json::json;
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;
+use crate::out::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub config: ConfigArg,
+    /// Print the status (job state, last cycle, watermark, escrow, opted-in targets) as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -28,6 +30,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let watermark = store.watermark()?;
     let escrow = store.escrow_count()?;
     let pending = store.pending_staged_cycles()?;
+    let extra_targets = config.writeback_plan()?.extra_targets;
     let next_run = match (&state, last.and_then(|c| c.finished_at)) {
         (JobState::ThresholdExceeded { cycle }, _) => {
             format!("held until `exo-writeback approve {cycle}`")
@@ -61,35 +64,44 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "escrow": escrow,
             "pending_approval": pending.iter().map(|c| c.0).collect::<Vec<_>>(),
             "next_run": next_run,
+            "extra_targets": extra_targets,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("job state:  {state_text}");
+    outln!("job state:  {state_text}");
     match last {
         Some(c) => {
             let n = &c.counts;
-            println!(
+            outln!(
                 "last cycle: {} ({}) {} — started {}",
                 c.id,
                 c.kind.as_str(),
                 crate::cmd::sync::status_text(&c.status),
                 c.started_at
             );
-            println!(
+            outln!(
                 "            imported {}, in scope {}, written {}, unchanged {}, skipped {}, failed {}",
-                n.imported, n.in_scope, n.written, n.unchanged, n.skipped, n.failed
+                n.imported,
+                n.in_scope,
+                n.written,
+                n.unchanged,
+                n.skipped,
+                n.failed
             );
         }
-        None => println!("last cycle: none"),
+        None => outln!("last cycle: none"),
     }
-    println!(
+    outln!(
         "watermark:  {}",
         watermark
             .map(|w| w.changed_since.to_string())
             .unwrap_or_else(|| "none (the next cycle is initial)".into())
     );
-    println!("escrow:     {escrow} object(s) waiting for retry");
-    println!("next run:   {next_run}");
+    outln!("escrow:     {escrow} object(s) waiting for retry");
+    outln!("next run:   {next_run}");
+    if let Some(line) = crate::cmd::check::extra_targets_line(&extra_targets) {
+        outln!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }

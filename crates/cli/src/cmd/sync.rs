@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;
+use crate::out::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -51,7 +52,7 @@ pub fn status_text(s: &CycleStatus) -> String {
 
 pub fn print_report(r: &CycleReport) {
     let c = &r.counts;
-    println!(
+    outln!(
         "cycle {} ({}): {} — imported {}, in scope {}, written {}, unchanged {}, skipped {}, failed {}",
         r.cycle,
         r.kind.as_str(),
@@ -64,7 +65,7 @@ pub fn print_report(r: &CycleReport) {
         c.failed
     );
     if !r.failure_causes.is_empty() {
-        println!(
+        outln!(
             "failures: {} — see `exo-writeback logs --status failure --cycle {}`",
             r.failure_causes
                 .iter()
@@ -75,13 +76,14 @@ pub fn print_report(r: &CycleReport) {
         );
     }
     if r.status == CycleStatus::ThresholdExceeded {
-        println!(
+        outln!(
             "held: {} objects would lose values; nothing was written. Review with `exo-writeback preview`, apply with `exo-writeback approve {}`.",
-            r.removing, r.cycle
+            r.removing,
+            r.cycle
         );
     }
     if let Some(w) = &r.watermark {
-        println!("watermark: {}", w.changed_since);
+        outln!("watermark: {}", w.changed_since);
     }
 }
 
@@ -101,7 +103,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = engine.run_cycle(mode).await?;
     adapters::purge_old_logs(&mut engine.store, config.sync.log_retention_days);
     if args.json {
-        println!("{}", report_json(&report));
+        outln!("{}", report_json(&report));
     } else {
         print_report(&report);
     }

@@ -8,6 +8,7 @@ use exo_writeback_engine::UndoTarget;
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;
+use crate::out::outln;
 
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["cycle", "object"])))]
@@ -20,6 +21,7 @@ pub struct Args {
     /// Undo the latest cycle's changes to this object (DN, objectGUID, ExternalDirectoryObjectId, UPN or address).
     #[arg(long)]
     pub object: Option<String>,
+    /// Print the report of the undo cycle as JSON (as `sync --json`).
     #[arg(long)]
     pub json: bool,
 }
@@ -35,7 +37,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let report = engine.undo(target).await?;
     if args.json {
-        println!("{}", crate::cmd::sync::report_json(&report));
+        outln!("{}", crate::cmd::sync::report_json(&report));
     } else {
         crate::cmd::sync::print_report(&report);
     }

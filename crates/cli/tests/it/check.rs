@@ -6,13 +6,13 @@ use std::process::{Command, Output};
 
 use exo_writeback_testlab::{LabDc, LabOptions};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-fn check(config: &Path, extra: &[&str]) -> Run {
+pub(crate) fn check(config: &Path, extra: &[&str]) -> Run {
     let Output {
         status,
         stdout,
@@ -35,13 +35,13 @@ fn check(config: &Path, extra: &[&str]) -> Run {
 }
 
 /// A config file with the lab's `[ad]` section, adjusted.
-struct ConfigFile {
+pub(crate) struct ConfigFile {
     _dir: tempfile::TempDir,
-    path: PathBuf,
-    password_file: PathBuf,
+    pub path: PathBuf,
+    pub password_file: PathBuf,
 }
 
-fn config_for(dc: &LabDc, edit: impl FnOnce(String, &Path) -> String) -> ConfigFile {
+pub(crate) fn config_for(dc: &LabDc, edit: impl FnOnce(String, &Path) -> String) -> ConfigFile {
     let dir = tempfile::tempdir().unwrap();
     let password_file = dir.path().join("password");
     std::fs::write(&password_file, dc.password()).unwrap();
@@ -354,4 +354,72 @@ fn exchange_online_half_says_not_configured() {
     assert!(!run.stdout.contains("AD ("), "{}", run.stdout);
     // Asked for alone, a side that is not configured is not "fine".
     assert_ne!(run.code, 0);
+}
+
+/// A custom mapping to a security-sensitive attribute is refused when the file loads, with
+/// the reason, even with an opt-in; one outside the safe list names the opt-in that admits it.
+#[test]
+fn unsafe_custom_mapping_targets_are_refused_at_load() {
+    let dc = LabDc::shared();
+    let mapping = |target: &str, extra: &str| {
+        config_for(dc, |t, _| {
+            format!(
+                "{t}\n[writeback]\n{extra}\n[[writeback.mappings]]\ntarget = \"{target}\"\n\
+                 source = \"CustomAttribute1\"\n"
+            )
+        })
+    };
+    let config = mapping("altSecurityIdentities", "");
+    let run = check(&config.path, &["--only", "ad"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    for needle in [
+        config.path.display().to_string().as_str(),
+        "writeback.mappings[0]: altSecurityIdentities is never written by a custom mapping",
+        "certificate",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle:?} in {}", run.stderr);
+    }
+    assert!(run.stdout.is_empty(), "nothing connects: {}", run.stdout);
+
+    let config = mapping("scriptPath", "allow_extra_targets = [\"scriptPath\"]");
+    let run = check(&config.path, &["--only", "ad"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("scriptPath can never be opted in"),
+        "{}",
+        run.stderr
+    );
+
+    let config = mapping("info", "");
+    let run = check(&config.path, &["--only", "ad"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("opt in by name: [writeback] allow_extra_targets = [\"info\"]"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A deliberately widened list is shown by `check`, in text and JSON.
+#[test]
+fn opted_in_targets_are_shown_by_check() {
+    let dc = LabDc::shared();
+    let config = config_for(dc, |t, _| {
+        format!(
+            "{t}\n[writeback]\nallow_extra_targets = [\"info\"]\n[[writeback.mappings]]\n\
+             target = \"info\"\nsource = \"CustomAttribute3\"\n"
+        )
+    });
+    let run = check(&config.path, &["--only", "ad"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("custom mapping targets opted in (writeback.allow_extra_targets): info"),
+        "{}",
+        run.stdout
+    );
+    let json = check(&config.path, &["--only", "ad", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["extra_targets"], serde_json::json!(["info"]), "{v}");
 }

@@ -2,8 +2,11 @@
 
 mod check;
 mod check_exo;
+mod check_identity;
+mod check_scope;
 mod engine;
 mod expr;
 mod faults;
 mod hostile;
+mod manners;
 mod rights;
