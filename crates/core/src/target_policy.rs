@@ -462,6 +462,30 @@ mod tests {
         assert_eq!(never_written("physicalDeliveryOfficeName"), None);
     }
 
+    /// docs/writeback-targets.md lists every attribute and family of these lists.
+    #[test]
+    fn the_document_lists_every_attribute() {
+        let doc = include_str!("../../../docs/writeback-targets.md");
+        let quoted = |name: &str| doc.contains(&format!("`{name}`"));
+        for (attribute, _) in NEVER_WRITTEN {
+            assert!(
+                quoted(attribute),
+                "docs/writeback-targets.md misses {attribute}"
+            );
+        }
+        for (prefix, _) in NEVER_WRITTEN_PREFIXES.iter().chain(NEVER_WRITTEN_FRAGMENTS) {
+            assert!(quoted(prefix), "docs/writeback-targets.md misses {prefix}");
+        }
+        for attribute in SAFE_CUSTOM_TARGETS.iter().filter(|a| {
+            !a.starts_with("extensionAttribute") && !a.starts_with("msExchExtensionCustomAttribute")
+        }) {
+            assert!(
+                quoted(attribute),
+                "docs/writeback-targets.md misses {attribute}"
+            );
+        }
+    }
+
     #[test]
     fn admission() {
         let extra = vec!["Info".to_string(), "scriptPath".to_string()];
