@@ -137,6 +137,24 @@ impl Config {
         self.sync
             .validate()
             .map_err(|e| invalid(format!("[sync]: {e:#}")))?;
+        // Every DN of [ad], each named (`check` then verifies that they exist on the DC).
+        let dns = self.ad.base_dn.iter().map(|dn| ("ad.base_dn", dn)).chain(
+            self.ad
+                .search_bases
+                .iter()
+                .flatten()
+                .map(|dn| ("ad.search_bases", dn)),
+        );
+        let bad: Vec<String> = dns
+            .filter_map(|(key, dn)| {
+                exo_writeback_core::ldap_text::Dn::parse(dn)
+                    .err()
+                    .map(|e| format!("{key}: {e}"))
+            })
+            .collect();
+        if !bad.is_empty() {
+            return Err(invalid(format!("[ad]: {}", bad.join("; "))));
+        }
         let resolved = self
             .writeback
             .resolve()
@@ -316,6 +334,29 @@ mod tests {
         }
         let err = parse(&format!("{AD}colour = 1\n")).unwrap_err();
         assert!(!err.contains("did you mean"), "{err}");
+    }
+
+    #[test]
+    fn every_malformed_dn_of_ad_is_named_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{AD}base_dn = \"DC=corp,,DC=example\"\n\
+                 search_bases = [\"OU=Staff,DC=corp\", \"OU=A,=x\", \"OU=B,DC\"]\n"
+            ),
+        )
+        .unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        for needle in [
+            "ad.base_dn: DN \"DC=corp,,DC=example\"",
+            "\"OU=A,=x\"",
+            "\"OU=B,DC\"",
+        ] {
+            assert!(err.contains(needle), "{needle} in {err}");
+        }
+        assert!(!err.contains("OU=Staff"), "{err}");
     }
 
     #[test]

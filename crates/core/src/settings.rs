@@ -213,8 +213,9 @@ pub enum SettingsError {
     InvalidPrefix { prefix: String },
     #[error("writeback.match_rules is empty: list at least one rule")]
     NoMatchRules,
-    #[error("writeback.container_scope: {dn:?} is not a DN")]
-    InvalidContainer { dn: String },
+    /// Every malformed DN, each with its own message.
+    #[error("writeback.container_scope: {}", .problems.join("; "))]
+    InvalidContainers { problems: Vec<String> },
     #[error(transparent)]
     Builtin(#[from] BuiltinExpressionError),
 }
@@ -485,10 +486,17 @@ impl WritebackSettings {
             scoping_filters.push(CompiledFilter { clauses });
         }
 
-        for dn in &self.container_scope {
-            if dn.trim().is_empty() || crate::ldap_text::Dn::parse(dn).is_err() {
-                return Err(SettingsError::InvalidContainer { dn: dn.clone() });
-            }
+        let problems: Vec<String> = self
+            .container_scope
+            .iter()
+            .filter_map(|dn| match crate::ldap_text::Dn::parse(dn) {
+                _ if dn.trim().is_empty() => Some("an empty DN".to_string()),
+                Err(e) => Some(e.to_string()),
+                Ok(_) => None,
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(SettingsError::InvalidContainers { problems });
         }
 
         Ok(WritebackPlanSettings {

@@ -128,6 +128,10 @@ fn invalid_settings_are_rejected_naming_the_entry() {
             serde_json::json!({"container_scope": ["not a dn"]}),
             "not a dn",
         ),
+        (
+            serde_json::json!({"container_scope": ["OU=A,DC=x", "OU=B,,DC=x", "OU=C,DC"]}),
+            "writeback.container_scope: DN \"OU=B,,DC=x\": expected an attribute type at byte 5; DN \"OU=C,DC\"",
+        ),
     ];
     for (json, expected) in cases {
         let settings = parse(json.clone()).expect("deserializes");
