@@ -67,29 +67,44 @@ fn bytes(v: &Option<Vec<u8>>) -> Value {
     }
 }
 
+/// Reads one property of a mailbox as an expression value.
+type Getter = fn(&Mailbox) -> Value;
+
 /// The Get-Mailbox properties a mapping or scoping filter may name besides
-/// CustomAttribute1–15 and ExtensionCustomAttribute1–5 (see [`property_names`]).
-const NAMED_PROPERTIES: [&str; 20] = [
-    "ExternalDirectoryObjectId",
-    "ImmutableId",
-    "UserPrincipalName",
-    "PrimarySmtpAddress",
-    "WindowsEmailAddress",
-    "DisplayName",
-    "Alias",
-    "EmailAddresses",
-    "HiddenFromAddressListsEnabled",
-    "RecipientTypeDetails",
-    "IsDirSynced",
-    "IsExchangeCloudManaged",
-    "LegacyExchangeDN",
-    "ArchiveStatus",
-    "InPlaceHolds",
-    "WhenChangedUTC",
-    "SafeSendersHash",
-    "BlockedSendersHash",
-    "SafeRecipientsHash",
-    "UCVoiceMailSettings",
+/// CustomAttribute1–15 and ExtensionCustomAttribute1–5, as Get-Mailbox spells them: the one
+/// list [`Mailbox::property`] looks names up in (case-insensitively).
+const NAMED_PROPERTIES: [(&str, Getter); 20] = [
+    ("ExternalDirectoryObjectId", |m| {
+        opt_str(&m.external_directory_object_id)
+    }),
+    ("ImmutableId", |m| opt_str(&m.immutable_id)),
+    ("UserPrincipalName", |m| opt_str(&m.user_principal_name)),
+    ("PrimarySmtpAddress", |m| opt_str(&m.primary_smtp_address)),
+    ("WindowsEmailAddress", |m| opt_str(&m.windows_email_address)),
+    ("DisplayName", |m| opt_str(&m.display_name)),
+    ("Alias", |m| opt_str(&m.alias)),
+    ("EmailAddresses", |m| list(&m.email_addresses)),
+    ("HiddenFromAddressListsEnabled", |m| {
+        Value::Bool(m.hidden_from_address_lists_enabled)
+    }),
+    ("RecipientTypeDetails", |m| {
+        Value::Str(m.recipient_type_details.clone())
+    }),
+    ("IsDirSynced", |m| Value::Bool(m.is_dir_synced)),
+    ("IsExchangeCloudManaged", |m| {
+        Value::Bool(m.is_exchange_cloud_managed)
+    }),
+    ("LegacyExchangeDN", |m| opt_str(&m.legacy_exchange_dn)),
+    ("ArchiveStatus", |m| opt_str(&m.archive_status)),
+    ("InPlaceHolds", |m| list(&m.in_place_holds)),
+    ("WhenChangedUTC", |m| match m.when_changed_utc {
+        Some(t) => Value::DateTime(t),
+        None => Value::Null,
+    }),
+    ("SafeSendersHash", |m| bytes(&m.safe_senders_hash)),
+    ("BlockedSendersHash", |m| bytes(&m.blocked_senders_hash)),
+    ("SafeRecipientsHash", |m| bytes(&m.safe_recipients_hash)),
+    ("UCVoiceMailSettings", |m| list(&m.uc_voice_mail_settings)),
 ];
 
 /// Every property name [`Mailbox::property`] knows, as Get-Mailbox spells it (for "did you
@@ -98,7 +113,7 @@ pub fn property_names() -> Vec<String> {
     (1..=15)
         .map(|i| format!("CustomAttribute{i}"))
         .chain((1..=5).map(|i| format!("ExtensionCustomAttribute{i}")))
-        .chain(NAMED_PROPERTIES.iter().map(|s| s.to_string()))
+        .chain(NAMED_PROPERTIES.iter().map(|(name, _)| name.to_string()))
         .collect()
 }
 
@@ -125,32 +140,10 @@ impl Mailbox {
                 .contains(&i)
                 .then(|| list(&self.extension_custom_attributes[i - 1]));
         }
-        Some(match lower.as_str() {
-            "externaldirectoryobjectid" => opt_str(&self.external_directory_object_id),
-            "immutableid" => opt_str(&self.immutable_id),
-            "userprincipalname" => opt_str(&self.user_principal_name),
-            "primarysmtpaddress" => opt_str(&self.primary_smtp_address),
-            "windowsemailaddress" => opt_str(&self.windows_email_address),
-            "displayname" => opt_str(&self.display_name),
-            "alias" => opt_str(&self.alias),
-            "emailaddresses" => list(&self.email_addresses),
-            "hiddenfromaddresslistsenabled" => Value::Bool(self.hidden_from_address_lists_enabled),
-            "recipienttypedetails" => Value::Str(self.recipient_type_details.clone()),
-            "isdirsynced" => Value::Bool(self.is_dir_synced),
-            "isexchangecloudmanaged" => Value::Bool(self.is_exchange_cloud_managed),
-            "legacyexchangedn" => opt_str(&self.legacy_exchange_dn),
-            "archivestatus" => opt_str(&self.archive_status),
-            "inplaceholds" => list(&self.in_place_holds),
-            "whenchangedutc" => match self.when_changed_utc {
-                Some(t) => Value::DateTime(t),
-                None => Value::Null,
-            },
-            "safesendershash" => bytes(&self.safe_senders_hash),
-            "blockedsendershash" => bytes(&self.blocked_senders_hash),
-            "saferecipientshash" => bytes(&self.safe_recipients_hash),
-            "ucvoicemailsettings" => list(&self.uc_voice_mail_settings),
-            _ => return None,
-        })
+        NAMED_PROPERTIES
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name))
+            .map(|(_, get)| get(self))
     }
 }
 

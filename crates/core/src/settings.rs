@@ -85,7 +85,7 @@ pub struct WritebackSettings {
     /// Custom mappings.
     #[serde(default)]
     pub mappings: Vec<MappingSettings>,
-    /// Custom mapping targets beyond [`crate::target_policy::SAFE_CUSTOM_TARGETS`], named one
+    /// Custom mapping targets beyond [`crate::target_policy::safe_custom_targets`], named one
     /// by one (never a security-sensitive attribute).
     #[serde(default)]
     pub allow_extra_targets: Vec<String>,

@@ -6,7 +6,7 @@
 //!
 //! - the profiles' rows write only their own attributes ([`crate::profile_attrs`]), and
 //!   never an attribute of the [`DENY_LIST`];
-//! - a custom mapping writes only an attribute of [`SAFE_CUSTOM_TARGETS`] — the Exchange
+//! - a custom mapping writes only an attribute of [`safe_custom_targets`] — the Exchange
 //!   custom and extension attributes, which no Exchange component and no security decision
 //!   reads, and the Exchange attributes Microsoft's own writeback fills from Exchange Online —
 //!   or an attribute named in `[writeback] allow_extra_targets` (a deliberate, visible opt-in);
@@ -52,47 +52,21 @@ pub fn is_denied(attribute: &str) -> bool {
     DENY_LIST.iter().any(|d| d.eq_ignore_ascii_case(attribute))
 }
 
-/// The custom mapping targets that need no opt-in: the Exchange custom attributes
-/// (extensionAttribute1–15, msExchExtensionCustomAttribute1–5) and the Exchange recipient
-/// attributes the profiles write, except the addresses and the match key (which only the
-/// profiles' own rows write).
-pub const SAFE_CUSTOM_TARGETS: &[&str] = &[
-    "extensionAttribute1",
-    "extensionAttribute2",
-    "extensionAttribute3",
-    "extensionAttribute4",
-    "extensionAttribute5",
-    "extensionAttribute6",
-    "extensionAttribute7",
-    "extensionAttribute8",
-    "extensionAttribute9",
-    "extensionAttribute10",
-    "extensionAttribute11",
-    "extensionAttribute12",
-    "extensionAttribute13",
-    "extensionAttribute14",
-    "extensionAttribute15",
-    "msExchExtensionCustomAttribute1",
-    "msExchExtensionCustomAttribute2",
-    "msExchExtensionCustomAttribute3",
-    "msExchExtensionCustomAttribute4",
-    "msExchExtensionCustomAttribute5",
-    "msExchRecipientTypeDetails",
-    "msExchRecipientDisplayType",
-    "msExchHideFromAddressLists",
-    "msExchArchiveStatus",
-    "msExchBlockedSendersHash",
-    "msExchSafeSendersHash",
-    "msExchSafeRecipientsHash",
-    "msExchUCVoiceMailSettings",
-    "msExchUserHoldPolicies",
-];
+/// The custom mapping targets that need no opt-in: the attributes the profiles write — the
+/// Exchange custom attributes (extensionAttribute1–15, msExchExtensionCustomAttribute1–5)
+/// and the Exchange recipient attributes of Microsoft's writeback lists — except those on
+/// the never list (the addresses and the match key, which only the profiles' own rows
+/// write).
+pub fn safe_custom_targets() -> impl Iterator<Item = &'static str> {
+    crate::profile_attrs::PROFILES
+        .iter()
+        .flat_map(|(_, attributes)| attributes.iter().copied())
+        .filter(|a| never_written(a).is_none())
+}
 
 /// Whether a custom mapping may write the attribute without an opt-in.
 pub fn is_safe_custom_target(attribute: &str) -> bool {
-    SAFE_CUSTOM_TARGETS
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(attribute))
+    safe_custom_targets().any(|a| a.eq_ignore_ascii_case(attribute))
 }
 
 /// Why an attribute is never a custom mapping target.
@@ -347,7 +321,7 @@ pub const NEVER_WRITTEN_FRAGMENTS: &[(&str, Sensitive)] = &[
 ];
 
 /// Why a custom mapping may never write `attribute`, or `None` if it may (with an opt-in
-/// unless it is in [`SAFE_CUSTOM_TARGETS`]).
+/// unless it is one of [`safe_custom_targets`]).
 pub fn never_written(attribute: &str) -> Option<Sensitive> {
     let lower = attribute.to_ascii_lowercase();
     NEVER_WRITTEN
@@ -372,7 +346,7 @@ pub fn never_written(attribute: &str) -> Option<Sensitive> {
 /// How a custom mapping target was admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// On [`SAFE_CUSTOM_TARGETS`].
+    /// One of [`safe_custom_targets`].
     Safe,
     /// Named in `allow_extra_targets`.
     OptedIn,
@@ -404,7 +378,6 @@ pub fn admit_custom_target(attribute: &str, extra: &[String]) -> Result<Admissio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Profile;
 
     #[test]
     fn the_deny_list_is_a_floor_under_the_never_list() {
@@ -414,21 +387,23 @@ mod tests {
     }
 
     #[test]
-    fn safe_targets_are_the_custom_attributes_and_the_profiles_non_key_attributes() {
-        for safe in SAFE_CUSTOM_TARGETS {
-            assert_eq!(never_written(safe), None, "{safe} is safe and never");
-        }
-        let mut expected: Vec<String> = Profile::ALL
+    fn safe_targets_are_the_profiles_attributes_but_addresses_and_the_match_key() {
+        let kept_for_profiles = ["proxyAddresses", "mail", "msDS-ExternalDirectoryObjectId"];
+        let mut expected: Vec<&str> = crate::profile_attrs::PROFILES
             .iter()
-            .flat_map(|p| p.target_attributes().iter())
-            .filter(|a| never_written(a).is_none())
-            .map(|a| a.to_string())
+            .flat_map(|(_, attributes)| attributes.iter().copied())
+            .filter(|a| !kept_for_profiles.contains(a))
             .collect();
         expected.sort();
         expected.dedup();
-        let mut safe: Vec<String> = SAFE_CUSTOM_TARGETS.iter().map(|a| a.to_string()).collect();
+        let mut safe: Vec<&str> = safe_custom_targets().collect();
         safe.sort();
         assert_eq!(safe, expected);
+        assert_eq!(safe.len(), 15 + 5 + 9);
+        for never in kept_for_profiles {
+            assert!(!is_safe_custom_target(never), "{never}");
+        }
+        assert!(is_safe_custom_target("EXTENSIONATTRIBUTE15"));
     }
 
     #[test]
@@ -476,7 +451,7 @@ mod tests {
         for (prefix, _) in NEVER_WRITTEN_PREFIXES.iter().chain(NEVER_WRITTEN_FRAGMENTS) {
             assert!(quoted(prefix), "docs/writeback-targets.md misses {prefix}");
         }
-        for attribute in SAFE_CUSTOM_TARGETS.iter().filter(|a| {
+        for attribute in safe_custom_targets().filter(|a| {
             !a.starts_with("extensionAttribute") && !a.starts_with("msExchExtensionCustomAttribute")
         }) {
             assert!(

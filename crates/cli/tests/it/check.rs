@@ -361,44 +361,44 @@ fn exchange_online_half_says_not_configured() {
 #[test]
 fn unsafe_custom_mapping_targets_are_refused_at_load() {
     let dc = LabDc::shared();
-    let mapping = |target: &str, extra: &str| {
-        config_for(dc, |t, _| {
+    let cases = [
+        (
+            "altSecurityIdentities",
+            "",
+            "writeback.mappings[0]: altSecurityIdentities is never written by a custom mapping: it maps a certificate",
+        ),
+        (
+            "scriptPath",
+            "allow_extra_targets = [\"scriptPath\"]",
+            "writeback.allow_extra_targets: scriptPath can never be opted in",
+        ),
+        (
+            "info",
+            "",
+            "opt in by name: [writeback] allow_extra_targets = [\"info\"]",
+        ),
+    ];
+    for (target, extra, expected) in cases {
+        let config = config_for(dc, |t, _| {
             format!(
                 "{t}\n[writeback]\n{extra}\n[[writeback.mappings]]\ntarget = \"{target}\"\n\
                  source = \"CustomAttribute1\"\n"
             )
-        })
-    };
-    let config = mapping("altSecurityIdentities", "");
-    let run = check(&config.path, &["--only", "ad"]);
-    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    for needle in [
-        config.path.display().to_string().as_str(),
-        "writeback.mappings[0]: altSecurityIdentities is never written by a custom mapping",
-        "certificate",
-    ] {
-        assert!(run.stderr.contains(needle), "{needle:?} in {}", run.stderr);
+        });
+        let run = check(&config.path, &["--only", "ad"]);
+        assert_eq!(run.code, 2, "{target}: {}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains(expected),
+            "{expected:?} in {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&config.path.display().to_string()),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "nothing connects: {}", run.stdout);
     }
-    assert!(run.stdout.is_empty(), "nothing connects: {}", run.stdout);
-
-    let config = mapping("scriptPath", "allow_extra_targets = [\"scriptPath\"]");
-    let run = check(&config.path, &["--only", "ad"]);
-    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("scriptPath can never be opted in"),
-        "{}",
-        run.stderr
-    );
-
-    let config = mapping("info", "");
-    let run = check(&config.path, &["--only", "ad"]);
-    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr
-            .contains("opt in by name: [writeback] allow_extra_targets = [\"info\"]"),
-        "{}",
-        run.stderr
-    );
 }
 
 /// A deliberately widened list is shown by `check`, in text and JSON.

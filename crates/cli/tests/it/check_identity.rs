@@ -25,10 +25,8 @@ async fn admin(dc: &LabDc) -> AdConnection {
         .expect("bind as the lab administrator")
 }
 
-/// A plain user in CN=Users (no group but Domain Users, no rights granted), as the service
-/// account of docs/least-privilege.md starts out. Returns `(DN, password)`.
-async fn plain_account(dc: &LabDc, sam: &str) -> (String, String) {
-    let dn = format!("CN={sam},CN=Users,{}", dc.base_dn);
+/// Creates an enabled user `sam` at `dn` with a fresh password (returned), through `ad`.
+pub(crate) async fn create_account(ad: &AdConnection, dn: &str, sam: &str) -> String {
     let password = format!("Svc-{}-Passw0rd", uuid::Uuid::new_v4().simple());
     let quoted: Vec<u8> = format!("\"{password}\"")
         .encode_utf16()
@@ -39,11 +37,15 @@ async fn plain_account(dc: &LabDc, sam: &str) -> (String, String) {
     attrs.insert("sAMAccountName", vec![text(sam)]);
     attrs.insert("unicodePwd", vec![AttrValue::Bytes(quoted)]);
     attrs.insert("userAccountControl", vec![text("512")]);
-    admin(dc)
-        .await
-        .add(&dn, &attrs)
-        .await
-        .expect("create the account");
+    ad.add(dn, &attrs).await.expect("create the account");
+    password
+}
+
+/// A plain user in CN=Users (no group but Domain Users, no rights granted), as the service
+/// account of docs/least-privilege.md starts out. Returns `(DN, password)`.
+async fn plain_account(dc: &LabDc, sam: &str) -> (String, String) {
+    let dn = format!("CN={sam},CN=Users,{}", dc.base_dn);
+    let password = create_account(&admin(dc).await, &dn, sam).await;
     (dn, password)
 }
 

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use exo_writeback_ad::{AdConfig, AdConnection, AdError};
-use exo_writeback_core::directory::{AttrChange, AttrValue, Attributes, ModOp, ObjectModify};
+use exo_writeback_core::directory::{AttrChange, ModOp, ObjectModify};
 use exo_writeback_core::profile_attrs::PROFILES;
 use exo_writeback_core::provisioning::JobState;
 use exo_writeback_core::secret::Secret;
@@ -50,29 +50,12 @@ fn documented_cloud_managed_rights() -> Vec<(String, String)> {
     rows
 }
 
-fn text(s: &str) -> AttrValue {
-    AttrValue::Text(s.to_string())
-}
-
 /// Creates the service account, grants it exactly the documented rights on the mailboxes'
 /// OU, and returns `(DN, password)`.
 async fn least_privilege_account(lab: &Lab) -> (String, String) {
     let sam = "svc-exowb";
     let svc_dn = format!("CN={sam},CN=Users,{}", lab.dc.base_dn);
-    let password = format!("Svc-{}-Passw0rd", uuid::Uuid::new_v4().simple());
-    let quoted: Vec<u8> = format!("\"{password}\"")
-        .encode_utf16()
-        .flat_map(u16::to_le_bytes)
-        .collect();
-    let mut attrs = Attributes::new();
-    attrs.insert("objectClass", vec![text("user")]);
-    attrs.insert("sAMAccountName", vec![text(sam)]);
-    attrs.insert("unicodePwd", vec![AttrValue::Bytes(quoted)]);
-    attrs.insert("userAccountControl", vec![text("512")]);
-    lab.ad
-        .add(&svc_dn, &attrs)
-        .await
-        .expect("create the service account");
+    let password = crate::check_identity::create_account(&lab.ad, &svc_dn, sam).await;
     let sid = lab.dc.object_sid(sam).expect("the service account's SID");
     // The documented grant: List/Read on the OU and below, one inherit-only Read + Write
     // Property ACE per attribute for user objects.
