@@ -14,11 +14,10 @@
 //! threshold = 500
 //! match_rules = ["msDS-ExternalDirectoryObjectId", "mS-DS-ConsistencyGuid", "objectGUID"]
 //! container_scope = ["OU=Staff,DC=corp,DC=example"]
+//! allow_extra_targets = ["info"]        # custom mapping targets beyond the safe list
 //!
 //! [[writeback.scoping_filters]]          # filters are OR-ed, clauses AND-ed
 //! clauses = [{ property = "CustomAttribute1", operator = "NOT EQUALS", value = "nosync" }]
-//!
-//! allow_extra_targets = ["info"]        # custom mapping targets beyond the safe list
 //!
 //! [[writeback.mappings]]                 # exactly one of source / constant / expression
 //! target = "info"
