@@ -130,6 +130,27 @@ _msdcs.${LAB_REALM,,}|_kerberos._tcp.$site._sites.dc|SRV|$fqdn 88 0 100
 RECORDS
 }
 
+# add_ldap_spns TPL: the ldap/ service principal names a Windows DC registers on its computer
+# account (ldap/<fqdn>, ldap/<fqdn>/<domain>, ldap/<NETBIOS>), which Samba 4.17 does not add --
+# its KDC then answers a ticket request for ldap/dc1.lab.example.test with "Server not found in
+# Kerberos database". Offline, in the databases of the KDCs of krb5.conf (dc1 and dc2).
+add_ldap_spns() {
+    local tpl=$1 member name domain=${LAB_REALM,,} count
+    for member in dc1 dc2; do
+        : >"$tpl/spns.ldif"
+        count=0
+        for name in "${FOREST_MEMBERS[@]}"; do
+            # dc2 was joined before rodc1 and replicates no more: it does not know rodc1.
+            [[ "$member" == dc2 && "$name" == rodc1 ]] && continue
+            printf 'dn: CN=%s,OU=Domain Controllers,%s\nchangetype: modify\nadd: servicePrincipalName\nservicePrincipalName: ldap/%s.%s\nservicePrincipalName: ldap/%s.%s/%s\nservicePrincipalName: ldap/%s\n\n' \
+                "${name^^}" "$LAB_BASE_DN" "$name" "$domain" "$name" "$domain" "$domain" "${name^^}" >>"$tpl/spns.ldif"
+            count=$((count + 1))
+        done
+        apply_ldif ldbmodify "$tpl/$member" "$tpl/spns.ldif" "$count" "adding the DCs' ldap/ SPNs ($member)"
+    done
+    rm -f "$tpl/spns.ldif"
+}
+
 # build_forest TPL A1 A2 A3: the forest template in TPL, built on the free addresses A1..A3.
 build_forest() {
     local tpl=$1 out name i
@@ -167,6 +188,7 @@ build_forest() {
         stop_dc "$tpl/$name"
     done
     stop_dc "$tpl/dc1"
+    add_ldap_spns "$tpl"
     for name in "${FOREST_MEMBERS[@]}"; do
         rm -f "$tpl/$name/samba.pid" "$tpl/$name/tls/server.pem" "$tpl/$name/tls/server-key.pem"
         rm -rf "$tpl/$name/log" && mkdir -p "$tpl/$name/log"

@@ -79,6 +79,10 @@ write_smb_conf() {
 	log file = $root/log/log.samba
 	log level = 1
 	tls enabled = yes
+	# As Windows with LDAP signing required: a simple bind needs TLS, and SASL (Kerberos) over
+	# TLS is accepted without a SASL security layer (the channel is bound to the TLS session).
+	# Samba's default, yes, refuses SASL over TLS without sign/seal, which Windows accepts.
+	ldap server require strong auth = allow_sasl_over_tls
 	tls keyfile = $root/tls/server-key.pem
 	tls certfile = $root/tls/server.pem
 	tls cafile = $root/tls/ca.pem

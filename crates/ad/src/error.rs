@@ -57,6 +57,13 @@ pub enum AdError {
         diagnostic: String,
     },
 
+    #[error(
+        "Kerberos bind as {principal} failed: {problem}; check ad.keytab (klist -k -t <keytab> lists \
+         the principal and its key version), the KDC in krb5.conf (KRB5_CONFIG), the clocks (5 min \
+         skew at most) and ad.spn_host (the DC's ldap/<host> principal)"
+    )]
+    Kerberos { principal: String, problem: String },
+
     #[error("bind as {bind_identity} refused: LDAP result {code} ({code_name}): {diagnostic}")]
     BindRefused {
         bind_identity: String,

@@ -150,7 +150,9 @@ impl LabForest {
             .chain(ACCOUNTS.iter().map(|a| format!("{a}-password")));
         for file in shared {
             let from = dc1.join(&file);
-            let to = forest.dir.join(Path::new(&file).file_name().unwrap_or_default());
+            let to = forest
+                .dir
+                .join(Path::new(&file).file_name().unwrap_or_default());
             std::fs::copy(&from, &to).map_err(|source| LabError::Io {
                 action: "copy",
                 path: from.clone(),

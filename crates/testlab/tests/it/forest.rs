@@ -175,7 +175,9 @@ fn a_service_account_denied_read_sees_no_value_and_no_error() {
         &forest,
         &a1,
         "svc-agent",
-        &format!("dn: {target}\nchangetype: modify\nreplace: extensionAttribute15\nextensionAttribute15: hidden-from-svc-noread\n"),
+        &format!(
+            "dn: {target}\nchangetype: modify\nreplace: extensionAttribute15\nextensionAttribute15: hidden-from-svc-noread\n"
+        ),
     );
     assert!(
         set.status.success(),
@@ -199,7 +201,10 @@ fn a_service_account_denied_read_sees_no_value_and_no_error() {
     );
     // AD omits an attribute the caller may not read, without an error.
     let hidden = read("svc-noread");
-    assert!(values(&hidden, "extensionAttribute15").is_empty(), "{hidden}");
+    assert!(
+        values(&hidden, "extensionAttribute15").is_empty(),
+        "{hidden}"
+    );
     assert_eq!(values(&hidden, "cn"), vec!["plainuser"]);
 }
 
