@@ -21,7 +21,8 @@ use uuid::Uuid;
 
 use crate::config::{AdConfig, AuthMethod, Transport};
 use crate::error::{
-    AdError, ad_bind_subcode, ad_bind_subcode_problem, insufficient_access_hint, result_code_name,
+    AdError, SIGNING_REQUIRED_HINT, ad_bind_subcode, ad_bind_subcode_problem,
+    insufficient_access_hint, result_code_name,
 };
 use crate::wire::{RangeEnd, RawEntry, parse_entry, parse_paged_cookie, split_range};
 
@@ -451,11 +452,13 @@ impl AdConnection {
                 diagnostic,
             };
         }
+        let signing = result.rc == 8 || diagnostic.starts_with("00002028");
         AdError::BindRefused {
             bind_identity,
             code: result.rc,
             code_name: result_code_name(result.rc),
             diagnostic,
+            hint: if signing { SIGNING_REQUIRED_HINT } else { "" },
         }
     }
 
