@@ -3,12 +3,11 @@
 //! a user writing msDS-ExternalDirectoryObjectId on itself, an attribute a service account
 //! cannot read.
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use exo_writeback_testlab::{ForestMember, ForestOptions, LabDc, LabForest, LabOptions};
 
-use crate::support::{ok, output, unique, values};
+use crate::support::{ok, output, unique, values, with_stdin};
 
 /// `dig +short` of `name`/`kind` at the forest's DNS server (dc1:53), sorted.
 fn dig(forest: &LabForest, kind: &str, name: &str) -> Vec<String> {
@@ -34,19 +33,7 @@ fn tool_as(forest: &LabForest, tool: &str, addr: &str, account: &str) -> Command
 }
 
 fn modify_as(forest: &LabForest, addr: &str, account: &str, ldif: &str) -> Output {
-    let mut child = tool_as(forest, "ldapmodify", addr, account)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ldapmodify starts");
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(ldif.as_bytes())
-        .expect("ldapmodify reads its LDIF");
-    child.wait_with_output().expect("ldapmodify finishes")
+    with_stdin(&mut tool_as(forest, "ldapmodify", addr, account), ldif)
 }
 
 fn describe(dn: &str, value: &str) -> String {
@@ -234,27 +221,17 @@ fn a_plain_user_may_write_its_own_external_directory_object_id_only() {
         );
     }
     let as_me = |dn: &str| {
-        let mut child = Command::new("ldapmodify")
-            .env("LDAPTLS_CACERT", &dc.ca_file)
-            .env("LDAPTLS_REQCERT", "demand")
-            .args(["-x", "-H", &dc.url, "-D"])
-            .arg(format!("CN={me},CN=Users,{}", dc.base_dn))
-            .args(["-w", password])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ldapmodify starts");
-        child
-            .stdin
-            .take()
-            .expect("piped")
-            .write_all(
-                format!("dn: {dn}\nchangetype: modify\nreplace: msDS-ExternalDirectoryObjectId\nmsDS-ExternalDirectoryObjectId: User_0f0e0d0c-0b0a-0908-0706-050403020100\n")
-                    .as_bytes(),
-            )
-            .expect("LDIF written");
-        child.wait_with_output().expect("ldapmodify finishes")
+        with_stdin(
+            Command::new("ldapmodify")
+                .env("LDAPTLS_CACERT", &dc.ca_file)
+                .env("LDAPTLS_REQCERT", "demand")
+                .args(["-x", "-H", &dc.url, "-D"])
+                .arg(format!("CN={me},CN=Users,{}", dc.base_dn))
+                .args(["-w", password]),
+            &format!(
+                "dn: {dn}\nchangetype: modify\nreplace: msDS-ExternalDirectoryObjectId\nmsDS-ExternalDirectoryObjectId: User_0f0e0d0c-0b0a-0908-0706-050403020100\n"
+            ),
+        )
     };
     let own = format!("CN={me},CN=Users,{}", dc.base_dn);
     let written = as_me(&own);
