@@ -6,6 +6,11 @@ LAB_DOMAIN=LAB
 LAB_BASE_DN="DC=lab,DC=example,DC=test"
 LAB_HOST_FQDN=dc1.lab.example.test
 LAB_MARKER=.exo-writeback-lab
+# The services of a lab DC: LDAP only (fast start). A forest DC (lab/up --forest-member) also
+# runs the KDC, Samba's internal DNS (SRV records of the realm) and RPC (DRSUAPI, which
+# `samba-tool domain join` and the DNS management of samba_dnsupdate need).
+LAB_SERVICES="ldap"
+LAB_FOREST_SERVICES="ldap, cldap, kdc, rpc, dns"
 
 die() {
     echo "lab: error: $*" >&2
@@ -38,19 +43,29 @@ samba_pid() {
     echo "$pid"
 }
 
+# profile_value ROOT KEY DEFAULT: a value of ROOT/.dc-profile (NETBIOS, SERVICES, FQDN), which
+# a forest member's template carries; DEFAULT for the single-DC templates that have none.
+profile_value() {
+    local value=
+    [[ -f "$1/.dc-profile" ]] && value=$(sed -n "s/^$2=//p" "$1/.dc-profile")
+    echo "${value:-$3}"
+}
+
 # write_smb_conf ROOT [ADDR]: the DC's own smb.conf, every path inside ROOT.
 write_smb_conf() {
-    local root=$1 addr=${2:-}
+    local root=$1 addr=${2:-} netbios services
+    netbios=$(profile_value "$root" NETBIOS DC1)
+    services=$(profile_value "$root" SERVICES "$LAB_SERVICES")
     mkdir -p "$root/etc"
     {
         cat <<CONF
 # Written by exo-writeback lab/up. Every path is inside this lab directory.
 [global]
-	netbios name = DC1
+	netbios name = $netbios
 	realm = $LAB_REALM
 	workgroup = $LAB_DOMAIN
 	server role = active directory domain controller
-	server services = ldap
+	server services = $services
 	ldb:nosync = true
 	private dir = $root/private
 	lock directory = $root/lock
@@ -64,6 +79,10 @@ write_smb_conf() {
 	log file = $root/log/log.samba
 	log level = 1
 	tls enabled = yes
+	# As Windows with LDAP signing required: a simple bind needs TLS, and SASL (Kerberos) over
+	# TLS is accepted without a SASL security layer (the channel is bound to the TLS session).
+	# Samba's default, yes, refuses SASL over TLS without sign/seal, which Windows accepts.
+	ldap server require strong auth = allow_sasl_over_tls
 	tls keyfile = $root/tls/server-key.pem
 	tls certfile = $root/tls/server.pem
 	tls cafile = $root/tls/ca.pem
@@ -105,10 +124,12 @@ make_ca() {
     chmod 0600 "$tls/ca-key.pem"
 }
 
-# make_server_cert DIR ADDR: a server certificate for ADDR signed by DIR's test CA.
-# Samba refuses to serve LDAP with a key file readable by others (CVE-2013-4476): mode 0600.
+# make_server_cert DIR ADDR: a server certificate for ADDR (and the DC's host name) signed by
+# DIR's test CA. Samba refuses to serve LDAP with a key file readable by others
+# (CVE-2013-4476): mode 0600.
 make_server_cert() {
-    local tls=$1/tls addr=$2 ext
+    local tls=$1/tls addr=$2 ext fqdn
+    fqdn=$(profile_value "$1" FQDN "$LAB_HOST_FQDN")
     ext=$(mktemp)
     printf '%s\n' \
         "basicConstraints=critical,CA:FALSE" \
@@ -116,10 +137,10 @@ make_server_cert() {
         "extendedKeyUsage=serverAuth" \
         "subjectKeyIdentifier=hash" \
         "authorityKeyIdentifier=keyid" \
-        "subjectAltName=IP:$addr,DNS:$LAB_HOST_FQDN" >"$ext"
+        "subjectAltName=IP:$addr,DNS:$fqdn" >"$ext"
     umask 077
     if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout "$tls/server-key.pem" -subj "/CN=$LAB_HOST_FQDN" -config /dev/null 2>/dev/null |
+        -keyout "$tls/server-key.pem" -subj "/CN=$fqdn" -config /dev/null 2>/dev/null |
         openssl x509 -req -CA "$tls/ca.pem" -CAkey "$tls/ca-key.pem" -days 825 -sha256 \
             -set_serial "0x$(openssl rand -hex 16)" -extfile "$ext" -out "$tls/server.pem" 2>/dev/null; then
         umask 022

@@ -19,9 +19,10 @@ use std::collections::HashSet;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::config::{AdConfig, Transport};
+use crate::config::{AdConfig, AuthMethod, Transport};
 use crate::error::{
-    AdError, ad_bind_subcode, ad_bind_subcode_problem, insufficient_access_hint, result_code_name,
+    AdError, SIGNING_REQUIRED_HINT, ad_bind_subcode, ad_bind_subcode_problem,
+    insufficient_access_hint, result_code_name,
 };
 use crate::wire::{RangeEnd, RawEntry, parse_entry, parse_paged_cookie, split_range};
 
@@ -122,6 +123,7 @@ impl AdConnection {
     pub async fn connect(config: &AdConfig, password: Secret) -> Result<AdConnection, AdError> {
         let transport = config.validate()?;
         let tls = match transport {
+            Transport::Plain if config.auth == AuthMethod::Kerberos => None,
             Transport::Plain => {
                 tracing::warn!(
                     url = %config.url,
@@ -165,6 +167,10 @@ impl AdConnection {
 
     pub fn config(&self) -> &AdConfig {
         &self.config
+    }
+    /// The connect and per-operation timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
     pub fn transport(&self) -> Transport {
         self.transport
@@ -242,10 +248,20 @@ impl AdConnection {
                 tracing::debug!(url = %url, error = %e, "LDAP connection closed");
             }
         });
-        let bound = ldap
-            .with_timeout(self.timeout)
-            .simple_bind(&self.config.bind_dn, self.password.expose())
-            .await;
+        let bound = match self.config.auth {
+            AuthMethod::Simple => {
+                ldap.with_timeout(self.timeout)
+                    .simple_bind(&self.config.bind_dn, self.password.expose())
+                    .await
+            }
+            AuthMethod::Kerberos => match self.kerberos_bind(&mut ldap).await {
+                Ok(result) => Ok(result),
+                Err(e) => {
+                    driver.abort();
+                    return Err(e);
+                }
+            },
+        };
         let result = match bound {
             Ok(r) => r,
             Err(e) => {
@@ -256,6 +272,10 @@ impl AdConnection {
                         timeout_secs: self.config.timeout_secs,
                         reason: "no answer to the bind request".into(),
                     },
+                    LdapError::GssapiOperationError(problem) => self.kerberos_error(problem),
+                    LdapError::NoGssapiToken => {
+                        self.kerberos_error("the DC sent no GSSAPI token".into())
+                    }
                     other => self.op_error(other, "binding as", &self.config.bind_dn, ""),
                 });
             }
@@ -432,15 +452,23 @@ impl AdConnection {
                 diagnostic,
             };
         }
+        let signing = result.rc == 8 || diagnostic.starts_with("00002028");
         AdError::BindRefused {
             bind_identity,
             code: result.rc,
             code_name: result_code_name(result.rc),
             diagnostic,
+            hint: if signing { SIGNING_REQUIRED_HINT } else { "" },
         }
     }
 
-    fn op_error(&self, e: LdapError, operation: &'static str, dn: &str, attrs: &str) -> AdError {
+    pub(crate) fn op_error(
+        &self,
+        e: LdapError,
+        operation: &'static str,
+        dn: &str,
+        attrs: &str,
+    ) -> AdError {
         let address = self.config.url.clone();
         match e {
             LdapError::OpSend { .. }
@@ -1181,7 +1209,7 @@ pub fn decode(entry: RawEntry, schema: &Schema) -> Result<DirectoryObject, AdErr
     })
 }
 
-fn host_of(url: &str) -> String {
+pub(crate) fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or(rest);
     match authority.rsplit_once(':') {

@@ -57,12 +57,24 @@ pub enum AdError {
         diagnostic: String,
     },
 
-    #[error("bind as {bind_identity} refused: LDAP result {code} ({code_name}): {diagnostic}")]
+    #[error(
+        "Kerberos bind as {principal} failed: {problem}; check ad.keytab (klist -k -t <keytab> lists \
+         the principal and its key version), the KDC in krb5.conf (KRB5_CONFIG), the clocks (5 min \
+         skew at most) and ad.spn_host (the DC's ldap/<host> principal)"
+    )]
+    Kerberos { principal: String, problem: String },
+
+    #[error(
+        "bind as {bind_identity} refused: LDAP result {code} ({code_name}): {diagnostic}{hint}"
+    )]
     BindRefused {
         bind_identity: String,
         code: u32,
         code_name: &'static str,
         diagnostic: String,
+        /// What to do, starting with " — " (strongerAuthRequired: [`SIGNING_REQUIRED_HINT`]),
+        /// or empty.
+        hint: &'static str,
     },
 
     #[error(
@@ -121,6 +133,18 @@ pub enum AdError {
 }
 
 impl AdError {
+    /// The bind failed (credentials, account state, signing policy, Kerberos): the agent
+    /// cannot start until the configuration or the account is fixed.
+    pub fn is_bind_failure(&self) -> bool {
+        matches!(
+            self,
+            AdError::InvalidCredentials { .. }
+                | AdError::AccountUnusable { .. }
+                | AdError::BindRefused { .. }
+                | AdError::Kerberos { .. }
+        )
+    }
+
     /// The connection broke; the operation may be retried on a new one.
     pub fn is_connection_lost(&self) -> bool {
         matches!(self, AdError::ConnectionLost { .. })
@@ -197,21 +221,51 @@ pub fn ad_bind_subcode(diagnostic: &str) -> Option<String> {
     (!code.is_empty()).then_some(code)
 }
 
-/// What an AD bind sub-code means, for those that are not a wrong password.
+/// What an AD bind sub-code means, for those that are not a wrong password. The sub-code is
+/// the Win32 error of the logon, in hex (`net helpmsg <decimal>` prints Windows' text).
 pub fn ad_bind_subcode_problem(subcode: &str) -> Option<&'static str> {
     Some(match subcode {
+        // ERROR_NO_LOGON_SERVERS (1311): e.g. a read-only DC that cannot reach a writable one
+        "51f" => {
+            "the DC found no logon server to check the password (a read-only DC that does not cache this account's password and cannot reach a writable DC): bind to a writable DC"
+        }
+        // ERROR_NO_SUCH_USER (1317)
         "525" => "the account does not exist",
-        "530" => "the account may not log on at this time",
-        "531" => "the account may not log on from this workstation",
+        // ERROR_ACCOUNT_RESTRICTION (1327)
+        "52f" => {
+            "an account restriction prevents the logon (e.g. a blank password, or the account is in Protected Users)"
+        }
+        // ERROR_INVALID_LOGON_HOURS (1328)
+        "530" => "the account may not log on at this time (logon hours)",
+        // ERROR_INVALID_WORKSTATION (1329)
+        "531" => {
+            "the account may not log on from this workstation (its userWorkstations list excludes this host)"
+        }
+        // ERROR_PASSWORD_EXPIRED (1330)
         "532" => "the password has expired",
+        // ERROR_ACCOUNT_DISABLED (1331)
         "533" => "the account is disabled",
+        // ERROR_TOO_MANY_CONTEXT_IDS (1384)
         "568" => "the account has too many security identifiers",
+        // ERROR_LOGON_TYPE_NOT_GRANTED (1385)
+        "569" => {
+            "the account is not granted the network logon type on the DC (\"Access this computer from the network\" / \"Deny access to this computer from the network\" user rights)"
+        }
+        // ERROR_ACCOUNT_EXPIRED (1793)
         "701" => "the account has expired",
+        // ERROR_PASSWORD_MUST_CHANGE (1907)
         "773" => "the password must be changed before the account can bind",
+        // ERROR_ACCOUNT_LOCKED_OUT (1909)
         "775" => "the account is locked out",
         _ => return None,
     })
 }
+
+/// A strongerAuthRequired (8) bind answer: the DC requires signing (Windows:
+/// `00002028: LdapErr: …, comment: The server requires binds to turn on integrity checking if
+/// SSL\TLS are not already active on the connection`; Samba: "Strong(er) authentication
+/// required"). What to do about it.
+pub const SIGNING_REQUIRED_HINT: &str = " — the DC requires LDAP signing, so it refuses a simple bind without TLS: use ldaps:// (or ldap:// with ad.starttls = true), or ad.auth = \"kerberos\"";
 
 #[cfg(test)]
 mod tests {
@@ -236,6 +290,19 @@ mod tests {
             Some("the account is disabled")
         );
         assert_eq!(ad_bind_subcode_problem("52e"), None);
+        // Every sub-code the issue names, and the RODC's 51f, has its own explanation.
+        for (code, part) in [
+            ("51f", "read-only DC"),
+            ("52f", "account restriction"),
+            ("530", "logon hours"),
+            ("531", "workstation"),
+            ("569", "network logon type"),
+            ("773", "must be changed"),
+            ("775", "locked out"),
+        ] {
+            let problem = ad_bind_subcode_problem(code).unwrap_or_default();
+            assert!(problem.contains(part), "{code}: {problem}");
+        }
     }
 
     #[test]

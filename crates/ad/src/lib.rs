@@ -8,8 +8,10 @@
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod kerberos;
+mod kerberos_bind;
 pub mod wire;
 
-pub use config::{AdConfig, Transport};
+pub use config::{AdConfig, AuthMethod, Transport};
 pub use connection::{AdConnection, AdStats, PERMISSIVE_MODIFY_OID, RootDse, SearchScope, decode};
 pub use error::AdError;

@@ -27,6 +27,9 @@ pub const BIND_DN: &str = "Administrator@lab.example.test";
 /// The OU that `LabOptions::users` fills with mailbox users `mbx00001`, `mbx00002`, ...
 pub const MAILBOXES_OU: &str = "OU=Mailboxes,DC=lab,DC=example,DC=test";
 
+mod forest;
+pub use forest::{ACCOUNTS, ForestMember, ForestOptions, LabForest, REALM};
+
 /// What kind of DC to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabOptions {
@@ -37,6 +40,8 @@ pub struct LabOptions {
     pub users: u32,
     /// Samba stops by itself after this long: a safety net if every other cleanup fails.
     pub max_runtime: Duration,
+    /// A member of a lab forest instead of a lone DC (see [`LabForest`]).
+    forest: Option<forest::MemberSpec>,
 }
 
 impl Default for LabOptions {
@@ -45,6 +50,7 @@ impl Default for LabOptions {
             exchange_schema: true,
             users: 0,
             max_runtime: Duration::from_secs(2 * 60 * 60),
+            forest: None,
         }
     }
 }
@@ -134,7 +140,7 @@ pub struct LabDc {
     stopped: bool,
 }
 
-static NEXT_DC: AtomicU32 = AtomicU32::new(0);
+pub(crate) static NEXT_DC: AtomicU32 = AtomicU32::new(0);
 static SHARED: OnceLock<Result<LabDc, String>> = OnceLock::new();
 
 impl LabDc {
@@ -142,19 +148,24 @@ impl LabDc {
     /// needed; templates are shared by every process and built once).
     pub fn start(opts: LabOptions) -> Result<LabDc, LabError> {
         let repo = Self::repo_root();
-        let run_dir = run_root();
-        std::fs::create_dir_all(&run_dir).map_err(|source| LabError::Io {
-            action: "create",
-            path: run_dir.clone(),
-            source,
-        })?;
-        let n = NEXT_DC.fetch_add(1, Ordering::Relaxed);
-        let dir = run_dir.join(format!("dc-{}-{n}", std::process::id()));
+        let (dir, addr) = match &opts.forest {
+            Some(spec) => (spec.dir.clone(), spec.addrs[spec.member.index()].clone()),
+            None => {
+                let run_dir = run_root();
+                std::fs::create_dir_all(&run_dir).map_err(|source| LabError::Io {
+                    action: "create",
+                    path: run_dir.clone(),
+                    source,
+                })?;
+                let n = NEXT_DC.fetch_add(1, Ordering::Relaxed);
+                let dir = run_dir.join(format!("dc-{}-{n}", std::process::id()));
+                (dir, free_address(std::process::id(), n)?.to_string())
+            }
+        };
         if dir.exists() {
             // Left by an earlier process with the same pid; it is gone, so is its DC.
             run_down(&repo, &dir)?;
         }
-        let addr = free_address(std::process::id(), n)?.to_string();
 
         let mut up = Command::new(repo.join("lab/up"));
         up.arg("--max-runtime")
@@ -166,6 +177,12 @@ impl LabDc {
         }
         if opts.users > 0 {
             up.arg("--users").arg(opts.users.to_string());
+        }
+        if let Some(spec) = &opts.forest {
+            up.arg("--forest-member")
+                .arg(spec.member.name())
+                .arg("--forest-addrs")
+                .arg(spec.addrs.join(","));
         }
         up.arg(&dir).arg(&addr);
         let output = run(&mut up, &repo.join("lab/up"))?;
@@ -427,7 +444,7 @@ pub fn processes_in(dir: &Path) -> Vec<u32> {
 }
 
 /// Where lab directories go: `$EXO_LAB_RUN_DIR` or `<repo>/target/lab-run`.
-fn run_root() -> PathBuf {
+pub(crate) fn run_root() -> PathBuf {
     std::env::var_os("EXO_LAB_RUN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| LabDc::repo_root().join("target/lab-run"))
@@ -449,7 +466,7 @@ fn combined(output: &std::process::Output) -> String {
     text
 }
 
-fn run_down(repo: &Path, dir: &Path) -> Result<(), LabError> {
+pub(crate) fn run_down(repo: &Path, dir: &Path) -> Result<(), LabError> {
     let program = repo.join("lab/down");
     let output = run(Command::new(&program).arg(dir), &program)?;
     if output.status.success() {
@@ -482,15 +499,15 @@ pub fn candidate_address(pid: u32, attempt: u32) -> Ipv4Addr {
     Ipv4Addr::new(127, (b + 1) as u8, (c + 1) as u8, (d + 1) as u8)
 }
 
-/// A candidate address with nothing listening on its LDAP ports.
-fn free_address(pid: u32, first: u32) -> Result<Ipv4Addr, LabError> {
+/// A candidate address with nothing listening on the ports a DC serves.
+pub(crate) fn free_address(pid: u32, first: u32) -> Result<Ipv4Addr, LabError> {
     const TRIES: u32 = 64;
     let listeners = tcp_listeners();
     for i in 0..TRIES {
         let addr = candidate_address(pid, first.wrapping_add(i.wrapping_mul(4096)));
         if !listeners
             .iter()
-            .any(|(a, port)| *a == addr && [389, 636, 3268, 3269].contains(port))
+            .any(|(a, port)| *a == addr && [53, 88, 135, 389, 636, 3268, 3269].contains(port))
         {
             return Ok(addr);
         }

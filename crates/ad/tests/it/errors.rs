@@ -155,7 +155,13 @@ async fn plain_ldap_is_refused_unless_allowed() {
     let err = connect_err(&config, &dc.password()).await;
     match &err {
         AdError::BindRefused { code: 8, .. } => {
-            assert!(err.to_string().contains("strongerAuthRequired"), "{err}")
+            let text = err.to_string();
+            assert!(
+                text.contains("strongerAuthRequired")
+                    && text.contains("use ldaps://")
+                    && text.contains("ad.auth = \"kerberos\""),
+                "{text}"
+            )
         }
         other => panic!("unexpected {other:?}"),
     }

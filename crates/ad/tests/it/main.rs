@@ -2,6 +2,7 @@
 //! Tests share one DC (`LabDc::shared()`) and create objects under names of their own.
 
 mod errors;
+mod kerberos;
 mod least_privilege;
 mod match_scan;
 mod paging_and_ranges;

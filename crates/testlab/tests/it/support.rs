@@ -38,21 +38,25 @@ pub fn output(cmd: &mut Command) -> Output {
 
 /// ldapmodify against `dc` with `ldif` on stdin.
 pub fn ldapmodify(dc: &LabDc, ldif: &str) -> Output {
+    with_stdin(&mut dc.ldap_tool("ldapmodify"), ldif)
+}
+
+/// Runs `cmd` with `input` on its stdin; returns its output.
+pub fn with_stdin(cmd: &mut Command, input: &str) -> Output {
     use std::io::Write;
-    let mut child = dc
-        .ldap_tool("ldapmodify")
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run ldapmodify: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     child
         .stdin
         .take()
         .expect("stdin is piped")
-        .write_all(ldif.as_bytes())
-        .expect("ldapmodify reads its LDIF");
-    child.wait_with_output().expect("ldapmodify finishes")
+        .write_all(input.as_bytes())
+        .expect("the command reads its input");
+    child.wait_with_output().expect("the command finishes")
 }
 
 pub fn ldapmodify_ok(dc: &LabDc, ldif: &str) {
