@@ -12,14 +12,17 @@
 //! plain data; only this file and `control` know about HTTP, and only `faults` about sockets.
 
 pub mod auth;
+pub mod cloud;
 pub mod control;
 pub mod errors;
 pub mod faults;
 pub mod invoke;
 pub mod mailbox;
 pub mod opath;
+pub mod routing;
 pub mod seed;
 pub mod seed_ad;
+pub mod skiptoken;
 pub mod state;
 
 use std::collections::HashMap;
@@ -35,6 +38,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
+pub use cloud::SimCloud;
 pub use faults::{Endpoint, FaultKind, FaultRule};
 pub use mailbox::{RecipientKind, SimMailbox};
 pub use seed::SeedSpec;
@@ -48,9 +52,13 @@ use crate::invoke::{InvokeContext, ODATA_JSON};
 /// How to run the emulator.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// The tenant path segment clients use (a domain such as `contoso.onmicrosoft.com` or a
-    /// GUID); compared case-insensitively.
+    /// The tenant's initial domain (`contoso.onmicrosoft.com`). Clients address the tenant
+    /// (token endpoint and API path, case-insensitive) by it or by `tenant_id`.
     pub tenant: String,
+    /// The tenant id (GUID); `None`: one derived from `tenant` (UUIDv5), stable across runs.
+    pub tenant_id: Option<uuid::Uuid>,
+    /// The Microsoft cloud: which token scope is accepted and the audience of tokens.
+    pub cloud: SimCloud,
     /// The application (client) id tokens are issued to.
     pub client_id: String,
     /// The accepted client secret (`None`: secrets are refused).
@@ -73,6 +81,8 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             tenant: "contoso.onmicrosoft.com".into(),
+            tenant_id: None,
+            cloud: SimCloud::Worldwide,
             client_id: "6a5d0c4b-2f0e-4c57-9c36-3b1e2d7f8a90".into(),
             client_secret: None,
             client_cert_pem: None,
@@ -93,6 +103,13 @@ impl SimConfig {
         } else {
             format!("{}.onmicrosoft.com", self.tenant.to_ascii_lowercase())
         }
+    }
+
+    /// The tenant id: `tenant_id`, or a UUIDv5 of the initial domain.
+    pub fn tenant_guid(&self) -> uuid::Uuid {
+        self.tenant_id.unwrap_or_else(|| {
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, self.tenant_domain().as_bytes())
+        })
     }
 }
 
@@ -118,6 +135,15 @@ pub(crate) struct AppInner {
     pub cert: Option<TrustedCert>,
     pub base_url: String,
     pub tenant_domain: String,
+    pub tenant_id: String,
+}
+
+impl AppInner {
+    /// Whether a path segment names this tenant (initial domain or id, any case).
+    fn is_tenant(&self, segment: &str) -> bool {
+        segment.eq_ignore_ascii_case(&self.tenant_domain)
+            || segment.eq_ignore_ascii_case(&self.tenant_id)
+    }
 }
 
 /// Shared by every handler.
@@ -183,6 +209,12 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
     if config.page_size_max == 0 {
         return Err(SimError::Config("page_size_max must be at least 1".into()));
     }
+    if uuid::Uuid::parse_str(&config.tenant).is_ok() {
+        return Err(SimError::Config(
+            "tenant is the initial domain (contoso.onmicrosoft.com); give the GUID as tenant_id"
+                .into(),
+        ));
+    }
     let cert = match &config.client_cert_pem {
         Some(pem) => Some(auth::trusted_cert_from_pem(pem)?),
         None => None,
@@ -208,6 +240,7 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
     let app = App(Arc::new(AppInner {
         state: state.clone(),
         tenant_domain: config.tenant_domain(),
+        tenant_id: config.tenant_guid().to_string(),
         config,
         cert,
         base_url: format!("http://{addr}"),
@@ -251,6 +284,9 @@ fn router(app: App) -> Router {
         .with_state(app)
 }
 
+/// The "server" named in not-found messages.
+const SERVER: &str = "EXOSIM01DC001.EMULATOR.PROD.OUTLOOK.COM";
+
 fn base_from_headers(app: &App, headers: &HeaderMap) -> String {
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) if !host.is_empty() => format!("http://{host}"),
@@ -258,12 +294,16 @@ fn base_from_headers(app: &App, headers: &HeaderMap) -> String {
     }
 }
 
-/// Marks a request that a fault rule wants answered as if its token had expired.
-#[derive(Clone, Copy)]
-struct ForceExpired;
-/// Marks a request whose nextLink must be broken.
-#[derive(Clone, Copy)]
-struct BreakNextLink;
+/// A fault the InvokeCommand handler applies itself (set by the fault middleware).
+#[derive(Clone)]
+enum HandlerFault {
+    /// Answer as if the token had expired.
+    ForceExpired,
+    /// Emit a nextLink the service will refuse.
+    BreakNextLink,
+    /// Report these `@adminapi.errors` in the successful page.
+    AdminApiErrors(Vec<String>),
+}
 
 fn classify(req: &Request) -> Endpoint {
     if req.uri().path().ends_with("/oauth2/v2.0/token") {
@@ -373,12 +413,20 @@ async fn exchange_faults(State(app): State<App>, mut req: Request, next: Next) -
             Response::from_parts(parts, Body::from(faults::latin1_occurrences(&bytes, &text)))
         }
         FaultKind::ExpiredToken => {
-            req.extensions_mut().insert(ForceExpired);
+            req.extensions_mut().insert(HandlerFault::ForceExpired);
             next.run(req).await
         }
         FaultKind::BrokenNextLink => {
-            req.extensions_mut().insert(BreakNextLink);
+            req.extensions_mut().insert(HandlerFault::BreakNextLink);
             next.run(req).await
+        }
+        FaultKind::AdminApiErrors { errors } => {
+            req.extensions_mut()
+                .insert(HandlerFault::AdminApiErrors(errors));
+            next.run(req).await
+        }
+        FaultKind::TransientException { exception, status } => {
+            InvokeError::Transient { exception, status }.into_response(SERVER)
         }
     }
 }
@@ -395,13 +443,16 @@ async fn token(
     let base = base_from_headers(&app, &headers);
     let mut audiences = Vec::new();
     for b in [&base, &app.base_url] {
-        for t in [&tenant, &app.config.tenant] {
+        for t in [&tenant, &app.tenant_domain, &app.tenant_id] {
             audiences.push(format!("{b}/{t}/oauth2/v2.0/token"));
         }
     }
     let wall_now = jiff::Timestamp::now().as_second();
+    let scope = app.config.cloud.scope();
     let policy = auth::TokenPolicy {
-        tenant: &app.config.tenant,
+        tenant_names: [&app.tenant_domain, &app.tenant_id],
+        tenant: &app.tenant_domain,
+        scope: &scope,
         client_id: &app.config.client_id,
         client_secret: app.config.client_secret.as_deref(),
         cert: app.cert.as_ref(),
@@ -414,7 +465,8 @@ async fn token(
             let lifetime = app.config.token_lifetime_secs;
             let token = auth::issue_access_token(
                 &app.state.inner.secret,
-                &app.config.tenant,
+                app.config.cloud.resource(),
+                &app.tenant_id,
                 &app.config.client_id,
                 app.state.now().as_second(),
                 lifetime,
@@ -487,12 +539,11 @@ async fn invoke_command(
     Path(tenant): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    force_expired: Option<axum::Extension<ForceExpired>>,
-    break_link: Option<axum::Extension<BreakNextLink>>,
+    fault: Option<axum::Extension<HandlerFault>>,
     body: Bytes,
 ) -> Response {
     let base = base_from_headers(&app, &headers);
-    if !tenant.eq_ignore_ascii_case(&app.config.tenant) {
+    if !app.is_tenant(&tenant) {
         return (
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, ODATA_JSON)],
@@ -503,7 +554,8 @@ async fn invoke_command(
         )
             .into_response();
     }
-    if force_expired.is_some() {
+    let fault = fault.map(|f| f.0);
+    if matches!(fault, Some(HandlerFault::ForceExpired)) {
         return unauthorized(&base, BearerError::Expired);
     }
     let auth_header = headers
@@ -521,11 +573,28 @@ async fn invoke_command(
         .min(app.config.page_size_max);
     let skiptoken = query.get("$skiptoken").cloned();
     let select = query.get("$select").cloned();
-    let break_next_link = break_link.is_some();
+    let break_next_link = matches!(fault, Some(HandlerFault::BreakNextLink));
+    let admin_api_errors = match fault {
+        Some(HandlerFault::AdminApiErrors(e)) => Some(e),
+        _ => None,
+    };
+    let anchor = headers
+        .get("x-anchormailbox")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
     let app2 = app.clone();
     let tenant2 = tenant.clone();
     let base2 = base.clone();
     let result = tokio::task::spawn_blocking(move || {
+        let tenant_id = uuid::Uuid::parse_str(&app2.tenant_id).unwrap_or_default();
+        let route = routing::resolve(
+            anchor.as_deref(),
+            &routing::Tenant {
+                id: tenant_id,
+                initial_domain: &app2.tenant_domain,
+            },
+            &app2.state,
+        );
         let ctx = InvokeContext {
             state: &app2.state,
             base: &base2,
@@ -535,12 +604,14 @@ async fn invoke_command(
             skiptoken: skiptoken.as_deref(),
             select: select.as_deref(),
             break_next_link,
-            server: "EXOSIM01DC001.EMULATOR.PROD.OUTLOOK.COM",
+            route,
+            admin_api_errors: admin_api_errors.as_deref(),
+            server: SERVER,
         };
         invoke::invoke(&ctx, &body)
     })
     .await;
-    let server = "EXOSIM01DC001.EMULATOR.PROD.OUTLOOK.COM";
+    let server = SERVER;
     let mut resp = match result {
         Ok(Ok(ok)) => (
             StatusCode::OK,
