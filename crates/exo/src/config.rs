@@ -13,7 +13,8 @@ use crate::retry::RetryPolicy;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExoConfig {
-    /// Tenant ID (GUID) or initial domain (`contoso.onmicrosoft.com`).
+    /// Tenant ID (GUID) or initial domain (`contoso.onmicrosoft.com`); a custom domain is
+    /// refused (it cannot anchor app-only requests).
     pub tenant: String,
     /// Application (client) ID of the app registration with Exchange.ManageAsApp.
     pub client_id: String,
@@ -44,7 +45,8 @@ pub struct ExoConfig {
     /// Records per page (`Prefer: odata.maxpagesize=N`).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
-    /// `X-AnchorMailbox` value; default `UPN:SystemMailbox{bb558c35-…}@<tenant>`.
+    /// `X-AnchorMailbox` value; default `APP:SystemMailbox{bb558c35-…}@<tenant ID>`, or
+    /// `UPN:SystemMailbox{bb558c35-…}@<initial domain>` (see [`default_anchor_mailbox`]).
     #[serde(default)]
     pub anchor_mailbox: Option<String>,
     /// Timeout of one HTTP request, in seconds.
@@ -213,10 +215,52 @@ pub fn parse_base(
     Ok(url)
 }
 
-/// The default anchor the ExchangeOnlineManagement module sends for app-only calls
-/// (seen in the real capture A2 of `fixtures/exo-real`).
+/// The organization's system mailbox that app-only requests are anchored to (capture A2;
+/// CIPP-API `New-ExoRequest.ps1`; GreyCorbel/ExoHelper `New-ExoConnection.ps1`).
+pub const SYSTEM_MAILBOX: &str = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}";
+
+/// Domain suffixes of a tenant's initial (Microsoft-managed) domain: worldwide and GCC, GCC High
+/// and DoD, 21Vianet.
+pub const INITIAL_DOMAIN_SUFFIXES: [&str; 3] =
+    [".onmicrosoft.com", ".onmicrosoft.us", ".onmschina.cn"];
+
+/// How the `tenant` key names the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantName {
+    /// The tenant ID (a GUID).
+    Id,
+    /// The initial `*.onmicrosoft.com` (`.us`, `.onmschina.cn`) domain.
+    InitialDomain,
+    /// Any other domain: a custom (vanity) domain.
+    CustomDomain,
+}
+
+impl TenantName {
+    pub fn of(tenant: &str) -> TenantName {
+        if uuid::Uuid::parse_str(tenant).is_ok() {
+            return TenantName::Id;
+        }
+        let lower = tenant.to_ascii_lowercase();
+        if INITIAL_DOMAIN_SUFFIXES
+            .iter()
+            .any(|s| lower.ends_with(s) && lower.len() > s.len())
+        {
+            TenantName::InitialDomain
+        } else {
+            TenantName::CustomDomain
+        }
+    }
+}
+
+/// The `X-AnchorMailbox` sent on every request: `APP:SystemMailbox{bb558c35-…}@<tenant ID>` for
+/// a tenant ID (CIPP-API, ExoHelper), `UPN:SystemMailbox{bb558c35-…}@<initial domain>` for the
+/// initial domain (what the module sends, capture A2; cisagov/ScubaGear). A custom domain
+/// finds no system mailbox (the settings refuse it); this gives the UPN form for it.
 pub fn default_anchor_mailbox(tenant: &str) -> String {
-    format!("UPN:SystemMailbox{{bb558c35-97f1-4cb9-8ff7-d53741dc928c}}@{tenant}")
+    match TenantName::of(tenant) {
+        TenantName::Id => format!("APP:{SYSTEM_MAILBOX}@{}", tenant.to_ascii_lowercase()),
+        _ => format!("UPN:{SYSTEM_MAILBOX}@{tenant}"),
+    }
 }
 
 impl ExoConfig {
@@ -231,6 +275,15 @@ impl ExoConfig {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<ExoSettings, ConfigError> {
         validate_tenant(&self.tenant)?;
+        if TenantName::of(&self.tenant) == TenantName::CustomDomain {
+            return Err(invalid(
+                "tenant",
+                format!(
+                    "{:?} is a custom domain. Exchange Online routes an app's requests to the tenant's system mailbox, which only the tenant ID or the initial domain finds; with a custom domain every result page after the first fails (\"Expired or Invalid pagination request\"). Set tenant to the tenant ID (a GUID: Microsoft Entra admin center, Overview, Tenant ID) or to the initial domain (contoso.onmicrosoft.com; Microsoft 365 admin center, Settings, Domains)",
+                    self.tenant
+                ),
+            ));
+        }
         if self.client_id.trim().is_empty() {
             return Err(invalid("client_id", "must not be empty"));
         }
@@ -436,6 +489,50 @@ mod tests {
     }
 
     #[test]
+    fn the_anchor_follows_how_the_tenant_is_named() {
+        let guid = "4B8C18BD-2F9F-4227-AF55-9F1061CF9C32";
+        let cases = [
+            (
+                guid,
+                Some(
+                    "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@4b8c18bd-2f9f-4227-af55-9f1061cf9c32",
+                ),
+            ),
+            (
+                "contoso.onmicrosoft.com",
+                Some(
+                    "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@contoso.onmicrosoft.com",
+                ),
+            ),
+            (
+                "agency.onmicrosoft.us",
+                Some(
+                    "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@agency.onmicrosoft.us",
+                ),
+            ),
+            (
+                "contoso.partner.onmschina.cn",
+                Some(
+                    "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@contoso.partner.onmschina.cn",
+                ),
+            ),
+            ("contoso.com", None),
+            ("onmicrosoft.com", None),
+            ("mail.contoso.onmicrosoft.com.evil.example", None),
+        ];
+        for (tenant, anchor) in cases {
+            let text = format!(
+                "tenant = \"{tenant}\"\nclient_id = \"app\"\nclient_secret_env = \"EXO_SECRET\""
+            );
+            match (settings(&text), anchor) {
+                (Ok(s), Some(a)) => assert_eq!(s.anchor_mailbox, a, "{tenant}"),
+                (Err(e), None) => assert!(e.to_string().contains("custom domain"), "{tenant}: {e}"),
+                (other, _) => panic!("{tenant}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let r: Result<ExoConfig, _> = toml::from_str(&base("colud = \"dod\""));
         assert!(r.is_err());
@@ -443,9 +540,9 @@ mod tests {
 
     #[test]
     fn credentials_must_be_exactly_one() {
-        let two = "tenant = \"t\"\nclient_id = \"a\"\nclient_secret_env = \"X\"\ncertificate_file = \"/c\"\nprivate_key_file = \"/k\"";
+        let two = "tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"a\"\nclient_secret_env = \"X\"\ncertificate_file = \"/c\"\nprivate_key_file = \"/k\"";
         assert!(settings(two).is_err());
-        let none = "tenant = \"t\"\nclient_id = \"a\"";
+        let none = "tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"a\"";
         assert!(settings(none).is_err());
     }
 
@@ -455,7 +552,7 @@ mod tests {
         let path = dir.path().join("secret");
         std::fs::write(&path, "  file-secret-xyz \n").expect("write");
         let text = format!(
-            "tenant = \"t\"\nclient_id = \"a\"\nclient_secret_file = {:?}",
+            "tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"a\"\nclient_secret_file = {:?}",
             path.display().to_string()
         );
         let s = settings(&text).expect("valid");

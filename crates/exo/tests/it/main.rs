@@ -5,5 +5,7 @@ mod assertion;
 mod certs;
 mod fixtures;
 mod robustness;
+mod routing;
 mod sim;
+mod support;
 mod wire_http;
