@@ -30,6 +30,11 @@ pub struct ExoConfig {
     /// PEM private key (PKCS#1 or PKCS#8, RSA) matching `certificate_file`.
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
+    /// How the client assertion is signed: `ps256` (PS256 with the SHA-256 thumbprint in
+    /// `x5t#S256`, what MSAL sends today) or `rs256` (RS256 with the SHA-1 thumbprint in
+    /// `x5t`, what older MSAL versions send).
+    #[serde(default)]
+    pub certificate_assertion: CertificateAssertion,
     /// Which Microsoft cloud the tenant lives in; selects login and API hosts.
     #[serde(default)]
     pub cloud: Cloud,
@@ -109,6 +114,20 @@ impl Cloud {
     }
 }
 
+/// The two signature/thumbprint pairs MSAL sends in a certificate's client assertion
+/// (msal-node `ClientAssertion.ts`); any other pair is refused by Entra ID (AADSTS700027).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertificateAssertion {
+    /// PS256 (RSA-PSS, SHA-256) with `x5t#S256`: Microsoft's current certificate-credentials
+    /// page and MSAL's `fromCertificateWithSha256Thumbprint`.
+    #[default]
+    Ps256,
+    /// RS256 (PKCS#1 v1.5, SHA-256) with `x5t` (SHA-1): the page's earlier revisions and
+    /// MSAL's older `fromCertificate`.
+    Rs256,
+}
+
 /// How the agent proves its identity to Entra ID.
 #[derive(Clone, Debug)]
 pub enum Credentials {
@@ -132,6 +151,8 @@ pub struct ExoSettings {
     /// `{api_base}/adminapi/beta/{tenant}/InvokeCommand` is the API endpoint.
     pub api_base: Url,
     pub scope: String,
+    /// How a certificate's client assertion is signed (unused with a client secret).
+    pub assertion: CertificateAssertion,
     pub page_size: u32,
     pub anchor_mailbox: String,
     pub timeout: Duration,
@@ -333,6 +354,7 @@ impl ExoConfig {
             login_base,
             api_base,
             scope: self.cloud.scope(),
+            assertion: self.certificate_assertion,
             page_size: self.page_size,
             anchor_mailbox,
             timeout: Duration::from_secs(self.timeout_secs),

@@ -16,7 +16,7 @@ pub mod token;
 pub mod wire;
 
 pub use client::{ClientStats, ExoClient, ResultStream};
-pub use config::{Cloud, ConfigError, Credentials, ExoConfig, ExoSettings};
+pub use config::{CertificateAssertion, Cloud, ConfigError, Credentials, ExoConfig, ExoSettings};
 pub use error::{ExoError, ServiceError};
 pub use retry::RetryPolicy;
 pub use safelist::JunkEmailConfiguration;

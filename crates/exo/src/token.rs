@@ -1,5 +1,5 @@
 //! OAuth 2.0 client-credentials tokens from Entra ID, with a client secret or a certificate
-//! (RS256 client assertion), cached until shortly before they expire.
+//! (a client assertion signed as MSAL signs it), cached until shortly before they expire.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::config::{Credentials, ExoSettings};
+use crate::config::{CertificateAssertion, Credentials, ExoSettings};
 use crate::error::{ExoError, ServiceError};
 use crate::retry::{RetryPolicy, parse_retry_after, retryable_status};
 
@@ -62,6 +62,14 @@ pub fn x5t_s256(certificate_der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(certificate_der))
 }
 
+/// `x5t`: base64url (no padding) of the SHA-1 of the certificate's DER encoding.
+pub fn x5t_sha1(certificate_der: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        certificate_der,
+    ))
+}
+
 #[derive(Serialize)]
 struct AssertionClaims<'a> {
     aud: &'a str,
@@ -73,9 +81,11 @@ struct AssertionClaims<'a> {
     exp: i64,
 }
 
-/// Builds the signed client assertion (RS256, header `x5t#S256`), valid from `now` for
-/// [`ASSERTION_LIFETIME_SECS`]. The result is a secret.
+/// Builds the signed client assertion, valid from `now` for [`ASSERTION_LIFETIME_SECS`]:
+/// PS256 with `x5t#S256`, or RS256 with `x5t` — the two pairs MSAL sends. The result is a
+/// secret.
 pub fn client_assertion(
+    kind: CertificateAssertion,
     client_id: &str,
     audience: &str,
     certificate_pem: &str,
@@ -87,9 +97,19 @@ pub fn client_assertion(
         .map_err(|_| {
             ExoError::Certificate("the private key is not a PEM RSA private key".into())
         })?;
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    let mut header = match kind {
+        CertificateAssertion::Ps256 => {
+            let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+            h.x5t_s256 = Some(x5t_s256(&der));
+            h
+        }
+        CertificateAssertion::Rs256 => {
+            let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+            h.x5t = Some(x5t_sha1(&der));
+            h
+        }
+    };
     header.typ = Some("JWT".into());
-    header.x5t_s256 = Some(x5t_s256(&der));
     let claims = AssertionClaims {
         aud: audience,
         iss: client_id,
@@ -123,6 +143,7 @@ pub(crate) struct TokenSource {
     endpoint: Url,
     client_id: String,
     scope: String,
+    assertion: CertificateAssertion,
     credentials: Credentials,
     retry: RetryPolicy,
     cache: tokio::sync::Mutex<Option<CachedToken>>,
@@ -137,6 +158,7 @@ impl TokenSource {
             endpoint: token_endpoint(&settings.login_base, &settings.tenant)?,
             client_id: settings.client_id.clone(),
             scope: settings.scope.clone(),
+            assertion: settings.assertion,
             credentials: settings.credentials.clone(),
             retry: settings.retry,
             cache: tokio::sync::Mutex::new(None),
@@ -182,6 +204,7 @@ impl TokenSource {
                 private_key_pem,
             } => {
                 let assertion = client_assertion(
+                    self.assertion,
                     &self.client_id,
                     self.endpoint.as_str(),
                     certificate_pem,
@@ -360,8 +383,9 @@ mod tests {
     }
 
     #[test]
-    fn x5t_is_base64url_sha256() {
-        // SHA-256 of the empty input, base64url without padding.
+    fn thumbprints_are_base64url_sha256_and_sha1() {
+        // SHA-256 and SHA-1 of the empty input, base64url without padding.
         assert_eq!(x5t_s256(b""), "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU");
+        assert_eq!(x5t_sha1(b""), "2jmj7l5rSw0yVb_vlWAYkK_YBwk");
     }
 }

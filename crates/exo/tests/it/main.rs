@@ -2,6 +2,7 @@
 //! against the `exo-sim` emulator.
 
 mod assertion;
+mod certificates;
 mod certs;
 mod fixtures;
 mod robustness;

@@ -43,6 +43,7 @@ fn settings(sim: &SimHandle, credentials: Credentials, page_size: u32) -> ExoSet
         api_base: base,
         scope: Cloud::Worldwide.scope(),
         page_size,
+        assertion: exo_writeback_exo::CertificateAssertion::default(),
         anchor_mailbox: exo_writeback_exo::config::default_anchor_mailbox(TENANT),
         timeout: Duration::from_secs(10),
         retry: RetryPolicy {

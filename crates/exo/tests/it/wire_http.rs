@@ -84,6 +84,7 @@ fn client(base: &str) -> ExoClient {
         api_base: url,
         scope: Cloud::Worldwide.scope(),
         page_size: 1000,
+        assertion: exo_writeback_exo::CertificateAssertion::default(),
         anchor_mailbox: exo_writeback_exo::config::default_anchor_mailbox("vdbdx.onmicrosoft.com"),
         timeout: Duration::from_secs(5),
         retry: RetryPolicy {
