@@ -79,11 +79,14 @@ fn default_throttle_budget_secs() -> u64 {
     600
 }
 
-/// Microsoft clouds with their own login and Exchange Online hosts.
+/// Microsoft clouds with their own login and Exchange Online hosts (PROTOCOL.md §1, "Cloud
+/// presets", with the sources of each value).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cloud {
+    /// Microsoft 365 worldwide, and GCC (which uses the worldwide hosts).
     #[default]
+    #[serde(alias = "gcc")]
     Worldwide,
     GccHigh,
     Dod,
@@ -99,12 +102,14 @@ impl Cloud {
             Cloud::China => "https://login.partner.microsoftonline.cn",
         }
     }
-    /// Exchange Online host serving `/adminapi/beta/{tenant}/InvokeCommand`.
+    /// Exchange Online host serving `/adminapi/beta/{tenant}/InvokeCommand`, which is also the
+    /// token's resource. DoD is `outlook-dod.office365.us` (ScubaGear, CSS-Exchange);
+    /// `webmail.apps.mil` is its legacy remote PowerShell URI, not the REST resource.
     pub fn api_base(self) -> &'static str {
         match self {
             Cloud::Worldwide => "https://outlook.office365.com",
             Cloud::GccHigh => "https://outlook.office365.us",
-            Cloud::Dod => "https://webmail.apps.mil",
+            Cloud::Dod => "https://outlook-dod.office365.us",
             Cloud::China => "https://partner.outlook.cn",
         }
     }
@@ -470,7 +475,18 @@ mod tests {
 
     #[test]
     fn cloud_presets() {
-        for (cloud, login, api) in [
+        // (cloud key, login host, API host = scope resource); sources in PROTOCOL.md §1.
+        let table = [
+            (
+                "worldwide",
+                "https://login.microsoftonline.com/",
+                "https://outlook.office365.com/",
+            ),
+            (
+                "gcc",
+                "https://login.microsoftonline.com/",
+                "https://outlook.office365.com/",
+            ),
             (
                 "gcc-high",
                 "https://login.microsoftonline.us/",
@@ -479,14 +495,15 @@ mod tests {
             (
                 "dod",
                 "https://login.microsoftonline.us/",
-                "https://webmail.apps.mil/",
+                "https://outlook-dod.office365.us/",
             ),
             (
                 "china",
                 "https://login.partner.microsoftonline.cn/",
                 "https://partner.outlook.cn/",
             ),
-        ] {
+        ];
+        for (cloud, login, api) in table {
             let s = settings(&base(&format!("cloud = \"{cloud}\""))).expect("valid");
             assert_eq!(s.login_base.as_str(), login, "{cloud}");
             assert_eq!(s.api_base.as_str(), api, "{cloud}");

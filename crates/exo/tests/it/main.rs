@@ -4,6 +4,7 @@
 mod assertion;
 mod certificates;
 mod certs;
+mod clouds;
 mod fixtures;
 mod robustness;
 mod routing;
