@@ -58,6 +58,16 @@ impl std::fmt::Debug for ExoClient {
     }
 }
 
+/// Whether a transport failure is a time-out waiting for the answer: the request reached the
+/// service (unlike a refused or timed-out connection), which may still be working on it.
+pub(crate) fn is_answer_timeout(e: &reqwest::Error) -> bool {
+    e.is_timeout() && !e.is_connect()
+}
+
+/// A request that timed out waiting for its answer is sent once more at most: each time the
+/// service may be running the same expensive query (the module does not resend it at all).
+pub const ANSWER_TIMEOUT_TRIES: u32 = 2;
+
 /// A human description of a transport failure (no URL query, no headers).
 pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
@@ -341,6 +351,13 @@ impl ExoClient {
         let mut refreshed = false;
         // Throttled waits charged to this request so far (see `RetryPolicy::throttle_budget`).
         let mut throttled = Duration::ZERO;
+        // Tries that timed out waiting for the answer.
+        let mut answer_timeouts: u32 = 0;
+        let timed_out = |attempts| ExoError::TimedOut {
+            request: request.to_owned(),
+            timeout_secs: inner.settings.timeout.as_secs(),
+            attempts,
+        };
         loop {
             attempt += 1;
             let (token, generation) = inner.tokens.get().await?;
@@ -368,6 +385,16 @@ impl ExoClient {
                 .await;
             drop(token);
             let (last, wait) = match result {
+                Err(e) if is_answer_timeout(&e) => {
+                    answer_timeouts += 1;
+                    if answer_timeouts >= ANSWER_TIMEOUT_TRIES || attempt >= policy.max_attempts {
+                        return Err(timed_out(attempt));
+                    }
+                    (
+                        describe_transport(&e),
+                        policy.backoff(attempt, rand::random()),
+                    )
+                }
                 Err(e) => (
                     describe_transport(&e),
                     policy.backoff(attempt, rand::random()),
@@ -380,6 +407,18 @@ impl ExoClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
                     match resp.bytes().await {
+                        Err(e) if is_answer_timeout(&e) => {
+                            answer_timeouts += 1;
+                            if answer_timeouts >= ANSWER_TIMEOUT_TRIES
+                                || attempt >= policy.max_attempts
+                            {
+                                return Err(timed_out(attempt));
+                            }
+                            (
+                                format!("HTTP {status}, then {}", describe_transport(&e)),
+                                policy.backoff(attempt, rand::random()),
+                            )
+                        }
                         Err(e) => (
                             format!("HTTP {status}, then {}", describe_transport(&e)),
                             policy.backoff(attempt, rand::random()),

@@ -54,7 +54,8 @@ pub struct ExoConfig {
     /// `UPN:SystemMailbox{bb558c35-…}@<initial domain>` (see [`default_anchor_mailbox`]).
     #[serde(default)]
     pub anchor_mailbox: Option<String>,
-    /// Timeout of one HTTP request, in seconds.
+    /// How long one request may wait for Exchange Online's answer, in seconds (default 960,
+    /// the module's). A request that times out is sent once more at most.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
     /// Tries per request (first try included) for throttling, 5xx and network errors.
@@ -69,8 +70,14 @@ pub struct ExoConfig {
 fn default_page_size() -> u32 {
     1000
 }
+/// The ExchangeOnlineManagement module's HTTP timeout: "16 minutes, 1 minute more than server
+/// timeout so we don't timeout before the server" (`$DefaultHTTPTimeout = 960` in the script
+/// the module generates). A filtered Get-Mailbox of a large tenant can take minutes before
+/// its first page.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 960;
+
 fn default_timeout_secs() -> u64 {
-    60
+    DEFAULT_TIMEOUT_SECS
 }
 fn default_max_attempts() -> u32 {
     5

@@ -55,6 +55,15 @@ pub enum ExoError {
         error: ServiceError,
     },
 
+    #[error(
+        "{request}: Exchange Online did not answer within {timeout_secs} s ({attempts} tries). A filtered Get-Mailbox of a large tenant can take minutes before its first page; if the service is not down, raise [exo] timeout_secs (default 960, the ExchangeOnlineManagement module's)"
+    )]
+    TimedOut {
+        request: String,
+        timeout_secs: u64,
+        attempts: u32,
+    },
+
     #[error("{request}: gave up after {attempts} tries; last failure: {last}")]
     RetriesExhausted {
         request: String,

@@ -19,6 +19,9 @@ use crate::retry::{RetryPolicy, parse_retry_after, retryable_status};
 /// `client_assertion_type` for a JWT client assertion (RFC 7523).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// The longest a token request waits for Entra ID (the API's time-out is much longer).
+pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Lifetime of a client assertion (Microsoft: "5-10 minutes after nbf at most").
 pub const ASSERTION_LIFETIME_SECS: i64 = 600;
 
@@ -146,6 +149,8 @@ pub(crate) struct TokenSource {
     assertion: CertificateAssertion,
     credentials: Credentials,
     retry: RetryPolicy,
+    /// Entra ID answers token requests at once: at most [`TOKEN_TIMEOUT`].
+    timeout: Duration,
     cache: tokio::sync::Mutex<Option<CachedToken>>,
     generation: AtomicU64,
     pub(crate) fetches: AtomicU64,
@@ -161,6 +166,7 @@ impl TokenSource {
             assertion: settings.assertion,
             credentials: settings.credentials.clone(),
             retry: settings.retry,
+            timeout: settings.timeout.min(TOKEN_TIMEOUT),
             cache: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
@@ -230,6 +236,7 @@ impl TokenSource {
             let result = self
                 .http
                 .post(self.endpoint.clone())
+                .timeout(self.timeout)
                 .form(&form)
                 .send()
                 .await;

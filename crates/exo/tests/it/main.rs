@@ -6,6 +6,7 @@ mod certificates;
 mod certs;
 mod clouds;
 mod fixtures;
+mod resilience;
 mod robustness;
 mod routing;
 mod sim;
