@@ -479,11 +479,20 @@ impl ExoClient {
                             (format!("HTTP {status}: {error}"), wait)
                         }
                         Ok(bytes) => {
-                            return Err(ExoError::Service {
-                                request: request.to_owned(),
-                                status,
-                                error: ServiceError::parse(&bytes),
-                            });
+                            let error = ServiceError::parse(&bytes);
+                            // The module retries its named transient back-end exceptions
+                            // whatever the status (often 400); other client errors stand.
+                            if !error.is_transient_backend() {
+                                return Err(ExoError::Service {
+                                    request: request.to_owned(),
+                                    status,
+                                    error,
+                                });
+                            }
+                            (
+                                format!("HTTP {status}: {error}"),
+                                policy.backoff(attempt, rand::random()),
+                            )
                         }
                     }
                 }

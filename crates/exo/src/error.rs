@@ -156,6 +156,16 @@ impl fmt::Display for ServiceError {
 
 const MAX_TEXT: usize = 500;
 
+/// The back-end exceptions the ExchangeOnlineManagement module retries
+/// (`$RetryableExceptions` in the script it generates).
+pub const TRANSIENT_EXCEPTIONS: [&str; 5] = [
+    "DCOverloadedException",
+    "SuitabilityDirectoryException",
+    "ServerInMMException",
+    "ADServerSettingsChangedException",
+    "StorageTransientException",
+];
+
 fn clip(text: &str) -> String {
     let t = text.trim();
     if t.chars().count() <= MAX_TEXT {
@@ -290,6 +300,15 @@ impl ServiceError {
             || self.message.contains("couldn't be found on")
     }
 
+    /// Whether the service names one of the transient back-end exceptions the
+    /// ExchangeOnlineManagement module retries whatever the HTTP status
+    /// (`$RetryableExceptions`, matched in `details[0].message`): the same request will
+    /// likely succeed a little later.
+    pub fn is_transient_backend(&self) -> bool {
+        let named = |text: &str| TRANSIENT_EXCEPTIONS.iter().any(|name| text.contains(name));
+        self.exception_type.as_deref().is_some_and(named) || named(&self.message)
+    }
+
     /// Whether the error is the expired-paging one ("Expired or Invalid pagination request").
     pub fn is_expired_pagination(&self) -> bool {
         self.message.contains("pagination request")
@@ -321,6 +340,21 @@ mod tests {
             e.to_string().contains("ManagementObjectNotFoundException"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn transient_backend_exceptions_are_recognised_by_name() {
+        for name in TRANSIENT_EXCEPTIONS {
+            let body = format!(
+                r#"{{"error":{{"code":"BadRequest","message":"Error executing cmdlet","details":[{{"code":"Client","target":"","message":"Ex1|Microsoft.Exchange.Data.Directory.{name}|Try again."}}]}}}}"#
+            );
+            assert!(
+                ServiceError::parse(body.as_bytes()).is_transient_backend(),
+                "{name}"
+            );
+        }
+        let unknown = br#"{"error":{"code":"BadRequest","message":"Invalid Operation","details":[{"code":"Client","target":"","message":"|Microsoft.Exchange.AdminApi.CommandInvocation.AmbiguousParameterSetException|Parameter set cannot be resolved using the specified named parameters. Invalid cmdlet parameters specified. BogusParameter"}]}}"#;
+        assert!(!ServiceError::parse(unknown).is_transient_backend());
     }
 
     #[test]
