@@ -287,17 +287,17 @@ impl ServiceError {
         })
     }
 
-    /// Whether the service says the object does not exist. The HTTP status and `code` alone do
-    /// not tell (a real capture shows not-found under `InternalServerError`), so the exception
-    /// type decides, with the code as a fallback.
+    /// Whether the service says the object does not exist: the exception is
+    /// `ManagementObjectNotFoundException` (captures C4, C5, C7) or the text is its "couldn't be
+    /// found on". Neither the HTTP status nor `code` tells: a real capture shows not-found
+    /// under `InternalServerError` (C7), and a 404 `NotFound` without that exception (a wrong
+    /// tenant segment, a wrong path) is not about the object.
     pub fn is_object_not_found(&self) -> bool {
         let by_type = self
             .exception_type
             .as_deref()
             .is_some_and(|t| t.ends_with("ManagementObjectNotFoundException"));
-        by_type
-            || (self.exception_type.is_none() && self.code.as_deref() == Some("NotFound"))
-            || self.message.contains("couldn't be found on")
+        by_type || self.message.contains("couldn't be found on")
     }
 
     /// Whether the service names one of the transient back-end exceptions the
@@ -355,6 +355,12 @@ mod tests {
         }
         let unknown = br#"{"error":{"code":"BadRequest","message":"Invalid Operation","details":[{"code":"Client","target":"","message":"|Microsoft.Exchange.AdminApi.CommandInvocation.AmbiguousParameterSetException|Parameter set cannot be resolved using the specified named parameters. Invalid cmdlet parameters specified. BogusParameter"}]}}"#;
         assert!(!ServiceError::parse(unknown).is_transient_backend());
+    }
+
+    #[test]
+    fn a_not_found_code_alone_is_not_an_absent_object() {
+        let body = br#"{"error":{"code":"NotFound","message":"The tenant 'x' is not served here.","innererror":{"message":"The tenant 'x' is not served here.","type":"Microsoft.Exchange.Admin.OData.Core.ODataServiceException","stacktrace":""}}}"#;
+        assert!(!ServiceError::parse(body).is_object_not_found());
     }
 
     #[test]
