@@ -5,6 +5,7 @@ mod assertion;
 mod certificates;
 mod certs;
 mod clouds;
+mod filters;
 mod fixtures;
 mod resilience;
 mod robustness;

@@ -338,7 +338,7 @@ async fn changed_since_filters_on_when_changed_and_yields_each_mailbox_once() {
     let body: Value = serde_json::from_slice(&seen[0].2).expect("json");
     assert_eq!(
         body["CmdletInput"]["Parameters"]["Filter"],
-        "WhenChangedUTC -ge '2024-04-10T08:51:22Z'"
+        "WhenChangedUTC -ge '4/10/2024 8:51:22 AM'"
     );
     assert_eq!(body["CmdletInput"]["Parameters"]["ResultSize"], "Unlimited");
 }
