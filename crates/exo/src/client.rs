@@ -115,6 +115,18 @@ impl ExoClient {
             settings.tenant
         ))
         .map_err(|e| ExoError::HttpClient(format!("cannot form the API endpoint: {e}")))?;
+        for (key, url) in [
+            ("login_base", &settings.login_base),
+            ("api_base", &settings.api_base),
+        ] {
+            if url.scheme() == "http" {
+                tracing::warn!(
+                    key,
+                    url = url.as_str(),
+                    "plain http to a loopback address (allow_insecure_http): only for a local emulator"
+                );
+            }
+        }
         let tokens = TokenSource::new(http.clone(), &settings)?;
         Ok(ExoClient {
             inner: Arc::new(Inner {

@@ -210,7 +210,21 @@ pub fn validate_tenant(tenant: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// Parses a base URL and enforces `https` unless insecure HTTP is allowed.
+/// Whether a URL's host is a loopback address written as such (`127.0.0.0/8`, `::1`,
+/// `localhost`). A name is not resolved: what it resolves to can change.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.eq_ignore_ascii_case("localhost.")
+        }
+        None => false,
+    }
+}
+
+/// Parses a base URL and enforces `https`; plain `http` only to loopback, when insecure HTTP
+/// is allowed.
 pub fn parse_base(
     key: &'static str,
     value: &str,
@@ -220,12 +234,21 @@ pub fn parse_base(
         Url::parse(value).map_err(|e| invalid(key, format!("{value:?} is not a URL ({e})")))?;
     match url.scheme() {
         "https" => {}
-        "http" if allow_insecure_http => {}
+        "http" if allow_insecure_http && is_loopback(&url) => {}
+        "http" if allow_insecure_http => {
+            return Err(invalid(
+                key,
+                format!(
+                    "{value} uses plain http to {}, which is not a loopback address; the client secret and the tokens would cross the network unencrypted. allow_insecure_http allows plain http only to 127.0.0.0/8, ::1 or localhost (a local emulator); use https",
+                    url.host_str().unwrap_or("?")
+                ),
+            ));
+        }
         "http" => {
             return Err(invalid(
                 key,
                 format!(
-                    "{value} uses plain http; tokens would travel unencrypted. Use https, or set allow_insecure_http = true for a local emulator"
+                    "{value} uses plain http; tokens would travel unencrypted. Use https, or set allow_insecure_http = true for a local emulator on a loopback address"
                 ),
             ));
         }
@@ -532,6 +555,29 @@ mod tests {
         ))
         .expect("allowed");
         assert_eq!(ok.api_base.as_str(), "http://127.0.0.1:9/");
+        for (host, allowed) in [
+            ("127.0.0.1:9", true),
+            ("127.1.2.3", true),
+            ("[::1]:9", true),
+            ("localhost:9", true),
+            ("LOCALHOST", true),
+            ("10.0.0.1", false),
+            ("[::ffff:10.0.0.1]", false),
+            ("exo.example.com", false),
+            ("localhost.example.com", false),
+            ("127.0.0.1.nip.io", false),
+        ] {
+            let text = base(&format!(
+                "api_base = \"http://{host}\"\nlogin_base = \"https://login.example\"\nallow_insecure_http = true"
+            ));
+            match settings(&text) {
+                Ok(_) => assert!(allowed, "{host} allowed"),
+                Err(e) => {
+                    assert!(!allowed, "{host}: {e}");
+                    assert!(e.to_string().contains("not a loopback address"), "{e}");
+                }
+            }
+        }
     }
 
     #[test]
