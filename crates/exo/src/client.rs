@@ -127,6 +127,9 @@ impl ExoClient {
                 );
             }
         }
+        for warning in settings.warnings(jiff::Timestamp::now()) {
+            tracing::warn!("{warning}");
+        }
         let tokens = TokenSource::new(http.clone(), &settings)?;
         Ok(ExoClient {
             inner: Arc::new(Inner {

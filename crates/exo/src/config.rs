@@ -7,6 +7,7 @@ use exo_writeback_core::secret::Secret;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::certificate::{CertificateInfo, CertificateProblem};
 use crate::retry::RetryPolicy;
 
 /// The `[exo]` section of the configuration file, as written by the administrator.
@@ -169,6 +170,30 @@ pub struct ExoSettings {
     pub anchor_mailbox: String,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// The client certificate's details (certificate credentials only), checked when the
+    /// settings were made.
+    pub certificate: Option<CertificateInfo>,
+    /// The file it was read from.
+    pub certificate_file: Option<PathBuf>,
+}
+
+impl ExoSettings {
+    /// What the administrator should know at `now` although nothing fails yet: a certificate
+    /// that expires within [`crate::certificate::EXPIRY_WARNING_DAYS`] days.
+    pub fn warnings(&self, now: jiff::Timestamp) -> Vec<String> {
+        let Some(info) = &self.certificate else {
+            return Vec::new();
+        };
+        let file = self
+            .certificate_file
+            .as_ref()
+            .map(|p| format!("{} ", p.display()))
+            .unwrap_or_default();
+        info.expiry_warning(now)
+            .map(|w| format!("[exo] certificate_file: {file}{w}"))
+            .into_iter()
+            .collect()
+    }
 }
 
 /// The configuration cannot be used; the message says which key to fix.
@@ -364,7 +389,7 @@ impl ExoConfig {
         if self.timeout_secs == 0 {
             return Err(invalid("timeout_secs", "must be at least 1"));
         }
-        let credentials = self.credentials(env)?;
+        let (credentials, certificate) = self.credentials(env, jiff::Timestamp::now())?;
         let login_base = parse_base(
             "login_base",
             self.login_base
@@ -398,13 +423,16 @@ impl ExoConfig {
                 throttle_budget: Duration::from_secs(self.throttle_budget_secs),
                 ..RetryPolicy::default()
             },
+            certificate,
+            certificate_file: self.certificate_file.clone(),
         })
     }
 
     fn credentials(
         &self,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Credentials, ConfigError> {
+        now: jiff::Timestamp,
+    ) -> Result<(Credentials, Option<CertificateInfo>), ConfigError> {
         let chosen = [
             self.client_secret_file.is_some(),
             self.client_secret_env.is_some(),
@@ -428,7 +456,7 @@ impl ExoConfig {
                     format!("{} is empty", path.display()),
                 ));
             }
-            return Ok(Credentials::ClientSecret(Secret::new(secret)));
+            return Ok((Credentials::ClientSecret(Secret::new(secret)), None));
         }
         if let Some(name) = &self.client_secret_env {
             let value = env(name).unwrap_or_default();
@@ -439,7 +467,7 @@ impl ExoConfig {
                     format!("environment variable {name} is not set or empty"),
                 ));
             }
-            return Ok(Credentials::ClientSecret(Secret::new(secret)));
+            return Ok((Credentials::ClientSecret(Secret::new(secret)), None));
         }
         let (Some(cert), Some(key)) = (&self.certificate_file, &self.private_key_file) else {
             return Err(invalid(
@@ -451,6 +479,32 @@ impl ExoConfig {
         crate::token::certificate_der(&certificate_pem)
             .map_err(|e| invalid("certificate_file", format!("{}: {e}", cert.display())))?;
         let private_key_pem = Secret::new(read("private_key_file", key)?);
+        // Checked here, at start-up and by `check`, rather than learnt from Entra ID's
+        // AADSTS700027 at the first token request.
+        let info = crate::certificate::inspect(&certificate_pem, &private_key_pem).map_err(
+            |p| match p {
+                CertificateProblem::Certificate(m) => {
+                    invalid("certificate_file", format!("{}: {m}", cert.display()))
+                }
+                CertificateProblem::Key(m) => {
+                    invalid("private_key_file", format!("{}: {m}", key.display()))
+                }
+                CertificateProblem::KeyMismatch => invalid(
+                    "private_key_file",
+                    format!(
+                        "{} does not belong to the certificate {} (their public keys differ); give the key the certificate was made with",
+                        key.display(),
+                        cert.display()
+                    ),
+                ),
+            },
+        )?;
+        if let Some(problem) = info.validity_problem(now) {
+            return Err(invalid(
+                "certificate_file",
+                format!("{} {problem}", cert.display()),
+            ));
+        }
         jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.expose().as_bytes()).map_err(
             |_| {
                 invalid(
@@ -459,10 +513,13 @@ impl ExoConfig {
                 )
             },
         )?;
-        Ok(Credentials::Certificate {
-            certificate_pem,
-            private_key_pem,
-        })
+        Ok((
+            Credentials::Certificate {
+                certificate_pem,
+                private_key_pem,
+            },
+            Some(info),
+        ))
     }
 }
 

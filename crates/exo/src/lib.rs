@@ -6,6 +6,7 @@
 //! Architecture invariant: wire types stay in this crate; callers get the core's
 //! [`exo_writeback_core::mailbox::Mailbox`].
 
+pub mod certificate;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod safelist;
 pub mod token;
 pub mod wire;
 
+pub use certificate::CertificateInfo;
 pub use client::{ClientStats, ExoClient, ResultStream};
 pub use config::{CertificateAssertion, Cloud, ConfigError, Credentials, ExoConfig, ExoSettings};
 pub use error::{ExoError, ServiceError};

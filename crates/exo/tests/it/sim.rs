@@ -45,6 +45,8 @@ fn settings(sim: &SimHandle, credentials: Credentials, page_size: u32) -> ExoSet
         page_size,
         assertion: exo_writeback_exo::CertificateAssertion::default(),
         anchor_mailbox: exo_writeback_exo::config::default_anchor_mailbox(TENANT),
+        certificate: None,
+        certificate_file: None,
         timeout: Duration::from_secs(10),
         retry: RetryPolicy {
             max_attempts: 4,

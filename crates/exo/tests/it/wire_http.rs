@@ -86,6 +86,8 @@ fn client(base: &str) -> ExoClient {
         page_size: 1000,
         assertion: exo_writeback_exo::CertificateAssertion::default(),
         anchor_mailbox: exo_writeback_exo::config::default_anchor_mailbox("vdbdx.onmicrosoft.com"),
+        certificate: None,
+        certificate_file: None,
         timeout: Duration::from_secs(5),
         retry: RetryPolicy {
             max_attempts: 3,
