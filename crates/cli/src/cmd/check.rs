@@ -88,6 +88,22 @@ pub struct ExoReport {
     pub more_mailboxes: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_mailbox: Option<String>,
+    /// The client certificate, to compare with the app registration (certificate
+    /// credentials only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateReport>,
+    /// What should be dealt with soon although nothing fails (a certificate close to expiry).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The client certificate as the Entra admin center shows it under Certificates & secrets.
+#[derive(Debug, Serialize, Default)]
+pub struct CertificateReport {
+    pub subject: String,
+    pub sha1_thumbprint: String,
+    pub sha256_thumbprint: String,
+    pub expires: String,
 }
 
 /// How many mailboxes `check` reads from Exchange Online.
@@ -193,6 +209,15 @@ async fn check_exo_side(config: &Config, asked_alone: bool) -> ExoReport {
         Err(e) => return fail(report, "FAILED: configuration", &e),
     };
     report.endpoint = Some(client.endpoint().to_string());
+    if let Some(c) = &client.settings().certificate {
+        report.certificate = Some(CertificateReport {
+            subject: c.subject.clone(),
+            sha1_thumbprint: c.sha1_thumbprint.clone(),
+            sha256_thumbprint: c.sha256_thumbprint.clone(),
+            expires: c.expiry(),
+        });
+    }
+    report.warnings = client.settings().warnings(jiff::Timestamp::now());
     if let Err(e) = client.check_token().await {
         return fail(report, "FAILED: no access token", &e);
     }
@@ -289,6 +314,21 @@ fn render(report: &Report) -> String {
         };
         field("tenant", exo.tenant.clone());
         field("endpoint", exo.endpoint.clone());
+        if let Some(c) = &exo.certificate {
+            field("certificate", Some(c.subject.clone()));
+            field(
+                "certificate thumbprint (SHA-1)",
+                Some(c.sha1_thumbprint.clone()),
+            );
+            field(
+                "certificate thumbprint (SHA-256)",
+                Some(c.sha256_thumbprint.clone()),
+            );
+            field("certificate expires", Some(c.expires.clone()));
+        }
+        for w in &exo.warnings {
+            field("warning", Some(w.clone()));
+        }
         field("error", exo.error.clone());
         field(
             "mailboxes",

@@ -125,3 +125,138 @@ fn check_only_exo_without_an_exo_section_fails_and_says_why() {
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("no [exo] section"), "{stdout}");
 }
+
+/// A self-signed RSA certificate valid from now for `days`, and its key: (cert, key) paths.
+fn certificate(dir: &std::path::Path, days: u32) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days"])
+        .arg(days.to_string())
+        .args(["-subj", "/CN=exo-writeback-check"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    (cert, key)
+}
+
+/// `exo-writeback check --only exo` with certificate credentials.
+async fn check_with_certificate(base: &str, cert: &std::path::Path, key: &std::path::Path) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ad]\nurl = \"ldaps://127.0.0.9\"\nbind_dn = \"a@b\"\npassword_env = \"EXO_WB_UNUSED\"\n\n\
+             [exo]\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"cli-app\"\n\
+             certificate_file = {:?}\nprivate_key_file = {:?}\nlogin_base = \"{base}\"\n\
+             api_base = \"{base}\"\nallow_insecure_http = true\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    )
+    .expect("write");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .args(["--only", "exo"])
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run exo-writeback")
+    })
+    .await
+    .expect("join");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn fingerprint(cert: &std::path::Path, digest: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", digest, "-in"])
+        .arg(cert)
+        .output()
+        .expect("openssl");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap_or_default()
+        .replace(':', "")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_shows_the_certificate_to_compare_and_warns_before_it_expires() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = certificate(dir.path(), 10);
+    let sim = exo_sim::spawn(SimConfig {
+        client_id: "cli-app".into(),
+        client_cert_pem: Some(std::fs::read_to_string(&cert).expect("cert")),
+        seed: Some(SeedSpec {
+            count: 2,
+            ..SeedSpec::default()
+        }),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("emulator");
+    let run = check_with_certificate(&sim.base_url(), &cert, &key).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    assert!(out.contains("Exchange Online: OK"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "certificate thumbprint (SHA-1): {}",
+            fingerprint(&cert, "-sha1")
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "certificate thumbprint (SHA-256): {}",
+            fingerprint(&cert, "-sha256")
+        )),
+        "{out}"
+    );
+    assert!(out.contains("certificate expires: "), "{out}");
+    assert!(out.contains("warning: "), "{out}");
+    assert!(
+        out.contains("in 9 days") || out.contains("in 10 days"),
+        "{out}"
+    );
+    assert!(out.contains(&cert.display().to_string()), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_names_a_key_that_is_not_the_certificates() {
+    let (a, b) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let (cert, _) = certificate(a.path(), 365);
+    let (_, other_key) = certificate(b.path(), 365);
+    let sim = sim(1).await;
+    let run = check_with_certificate(&sim.base_url(), &cert, &other_key).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("FAILED: configuration"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("does not belong"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&other_key.display().to_string()),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("PRIVATE KEY"), "{}", run.stdout);
+    assert_eq!(sim.state().request_count(exo_sim::Endpoint::Any), 0);
+}
