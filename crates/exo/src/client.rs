@@ -115,17 +115,19 @@ impl ExoClient {
             settings.tenant
         ))
         .map_err(|e| ExoError::HttpClient(format!("cannot form the API endpoint: {e}")))?;
-        for (key, url) in [
+        let plain: Vec<&str> = [
             ("login_base", &settings.login_base),
             ("api_base", &settings.api_base),
-        ] {
-            if url.scheme() == "http" {
-                tracing::warn!(
-                    key,
-                    url = url.as_str(),
-                    "plain http to a loopback address (allow_insecure_http): only for a local emulator"
-                );
-            }
+        ]
+        .into_iter()
+        .filter(|(_, u)| u.scheme() == "http")
+        .map(|(k, _)| k)
+        .collect();
+        if !plain.is_empty() {
+            tracing::warn!(
+                keys = %plain.join(", "),
+                "plain http to a loopback address (allow_insecure_http): only for a local emulator"
+            );
         }
         for warning in settings.warnings(jiff::Timestamp::now()) {
             tracing::warn!("{warning}");
@@ -238,17 +240,23 @@ impl ExoClient {
         let mut params = Map::new();
         params.insert("Identity".into(), Value::String(identity.to_owned()));
         let mut stream = self.invoke_selecting("Get-Mailbox", params, Some(MAILBOX_PROPERTIES));
-        match stream.next().await {
-            None => Ok(None),
-            Some(Ok(record)) => to_mailbox(record).map(Some),
-            Some(Err(e))
-                if e.service_error()
-                    .is_some_and(ServiceError::is_object_not_found) =>
-            {
-                Ok(None)
+        // Every item of the (one-page) answer: errors reported beside the record count too.
+        let mut found = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(record) if found.is_none() => found = Some(record),
+                Ok(_) => {}
+                Err(e)
+                    if found.is_none()
+                        && e.service_error()
+                            .is_some_and(ServiceError::is_object_not_found) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
             }
-            Some(Err(e)) => Err(e),
         }
+        found.map(to_mailbox).transpose()
     }
 
     /// All mailboxes matching an optional OPATH filter (`-ResultSize Unlimited`). A malformed
@@ -660,6 +668,16 @@ impl Paging {
                 },
             )
             .collect();
+        if !page.errors.is_empty() {
+            // The module writes these as cmdlet errors and marks the run failed: after the
+            // page's records, one error, and no further page.
+            tracing::warn!(request = %request, errors = ?page.errors, "Exchange Online reported errors with a result page");
+            self.pending_error = Some(ExoError::CmdletErrors {
+                request,
+                errors: page.errors,
+            });
+            return Ok(());
+        }
         if let Some(link) = page.next_link {
             match self.client.next_link(&link, &request) {
                 Ok(u) if u == url => {

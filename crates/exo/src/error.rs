@@ -85,6 +85,15 @@ pub enum ExoError {
         error: ServiceError,
     },
 
+    #[error(
+        "{request}: Exchange Online answered, but reported errors with the result page (@adminapi.errors): {}. The page's records were handed on; the listing stops here and counts as incomplete, so the next poll reads these mailboxes again",
+        errors.join(" | ")
+    )]
+    CmdletErrors {
+        request: String,
+        errors: Vec<String>,
+    },
+
     #[error("{request}: refusing to follow @odata.nextLink: {problem}")]
     UnsafeNextLink { request: String, problem: String },
 

@@ -7,6 +7,7 @@ mod certs;
 mod clouds;
 mod filters;
 mod fixtures;
+mod page_errors;
 mod plain_http;
 mod resilience;
 mod robustness;
