@@ -6,4 +6,5 @@ mod engine;
 mod expr;
 mod faults;
 mod hostile;
+mod page_errors;
 mod rights;
