@@ -109,6 +109,11 @@ pub struct CertificateReport {
 /// How many mailboxes `check` reads from Exchange Online.
 pub const EXO_SAMPLE: usize = 100;
 
+/// The result pages `check` asks for: small, so a tenant of more than this many mailboxes
+/// shows whether paging works (a routing anchor that finds no mailbox fails at the second
+/// page) before the first cycle does.
+pub const EXO_CHECK_PAGE: u32 = 50;
+
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = Config::load(&args.config)?;
@@ -204,8 +209,14 @@ async fn check_exo_side(config: &Config, asked_alone: bool) -> ExoReport {
         report.error = Some(e.to_string());
         report
     };
-    let client = match exo_writeback_exo::ExoClient::from_config(exo) {
-        Ok(c) => c,
+    let client = match exo.settings() {
+        Ok(mut settings) => {
+            settings.page_size = settings.page_size.min(EXO_CHECK_PAGE);
+            match exo_writeback_exo::ExoClient::new(settings) {
+                Ok(c) => c,
+                Err(e) => return fail(report, "FAILED: configuration", &e),
+            }
+        }
         Err(e) => return fail(report, "FAILED: configuration", &e),
     };
     report.endpoint = Some(client.endpoint().to_string());

@@ -13,6 +13,11 @@ struct Run {
 }
 
 async fn check_exo(base: &str, secret: &str, extra: &[&str]) -> Run {
+    check_exo_with(base, secret, "", extra).await
+}
+
+/// As [`check_exo`], with `config_extra` lines in `[exo]`.
+async fn check_exo_with(base: &str, secret: &str, config_extra: &str, extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let secret_file = dir.path().join("exo-secret");
     std::fs::write(&secret_file, format!("{secret}\n")).expect("write");
@@ -23,7 +28,7 @@ async fn check_exo(base: &str, secret: &str, extra: &[&str]) -> Run {
             "[ad]\nurl = \"ldaps://127.0.0.9\"\nbind_dn = \"a@b\"\npassword_env = \"EXO_WB_UNUSED\"\n\n\
              [exo]\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"cli-app\"\n\
              client_secret_file = {:?}\nlogin_base = \"{base}\"\napi_base = \"{base}\"\n\
-             allow_insecure_http = true\n",
+             allow_insecure_http = true\n{config_extra}\n",
             secret_file.display().to_string()
         ),
     )
@@ -259,4 +264,36 @@ async fn check_names_a_key_that_is_not_the_certificates() {
     );
     assert!(!run.stdout.contains("PRIVATE KEY"), "{}", run.stdout);
     assert_eq!(sim.state().request_count(exo_sim::Endpoint::Any), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reads_past_the_first_page_so_a_routing_anchor_that_finds_nothing_fails_it() {
+    let sim = sim(120).await;
+    let good = check_exo(&sim.base_url(), SECRET, &[]).await;
+    assert_eq!(good.code, 0, "{}\n{}", good.stdout, good.stderr);
+    assert!(
+        good.stdout
+            .contains("mailboxes: more than 100 (read a sample of 100)"),
+        "{}",
+        good.stdout
+    );
+    assert_eq!(sim.state().request_count(exo_sim::Endpoint::NextLink), 2);
+    let bad = check_exo_with(
+        &sim.base_url(),
+        SECRET,
+        "anchor_mailbox = \"UPN:nobody@contoso.onmicrosoft.com\"",
+        &[],
+    )
+    .await;
+    assert_eq!(bad.code, 1, "{}\n{}", bad.stdout, bad.stderr);
+    assert!(
+        bad.stdout.contains("FAILED: cannot read mailboxes"),
+        "{}",
+        bad.stdout
+    );
+    assert!(
+        bad.stdout.contains("Expired or Invalid pagination request"),
+        "{}",
+        bad.stdout
+    );
 }
