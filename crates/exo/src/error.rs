@@ -77,7 +77,7 @@ pub enum ExoError {
     MalformedPage { request: String, problem: String },
 
     #[error(
-        "{request}: following @odata.nextLink failed (HTTP {status}): {error}. The listing is incomplete; paging links expire after about 30 minutes, so poll again"
+        "{request}: following @odata.nextLink failed (HTTP {status}): {error}. The listing is incomplete; a paging link is served only by the back-end server the routing anchor (X-AnchorMailbox, from [exo] tenant: the tenant ID or initial domain) finds, and for about 30 minutes, so poll again"
     )]
     BrokenNextLink {
         request: String,
