@@ -794,59 +794,65 @@ fn leak_text(s: &str) -> Expect {
 #[test]
 fn absent_attributes_behave_as_documented() {
     let absent = ["displayName", "country", "mail", "surname", "department"];
-    let cases: Vec<(&str, Vec<(&str, Value)>, Expect, &str)> = vec![
-        ("IsNull([displayName])", vec![], Bool(true), "APP IsNull"),
-        (
+    let upn = vec![("userPrincipalName", s("John.Doe@contoso.com"))];
+    let cases = vec![
+        case("IsNull([displayName])", vec![], Bool(true), "APP IsNull"),
+        case(
             "IsNullOrEmpty([displayName])",
             vec![],
             Bool(true),
             "APP IsNullOrEmpty",
         ),
-        (
+        case(
             "IsPresent([displayName])",
             vec![],
             Bool(false),
             "APP IsPresent",
         ),
-        (
+        case(
             "Left([displayName], 3)",
             vec![],
             Text(""),
             "APP Left: null string",
         ),
-        (
+        case(
             r#"Word([displayName], 1, " ")"#,
             vec![],
             Text(""),
             "APP Word: null string",
         ),
-        (
+        case(
             "Coalesce([mail],[userPrincipalName])",
-            vec![("userPrincipalName", s("John.Doe@contoso.com"))],
+            upn,
             Text("John.Doe@contoso.com"),
             "APP Coalesce with mail absent",
         ),
-        (
+        case(
             r#"Join(", ", [surname], [givenName])"#,
             vec![("givenName", s("John"))],
             Text("John"),
             "APP Join with surname absent",
         ),
-        (
+        case(
             r#"Switch([country],[country],"","Other")"#,
             vec![],
             Text("Other"),
             "APP IIF limitation workaround with country absent",
         ),
-        (
+        case(
             "IgnoreFlowIfNullOrEmpty([department])",
             vec![],
             IgnoreFlow,
             "APP IgnoreFlowIfNullOrEmpty example 1 with department absent",
         ),
     ];
-    for (expr, pairs, expect, source) in cases {
-        check(expr, &attrs(&pairs).with_absent(&absent), &expect, source);
+    for c in cases {
+        check(
+            c.expr,
+            &attrs(&c.attrs).with_absent(&absent),
+            &c.expect,
+            c.source,
+        );
     }
     // A name the source does not know is an error, not a null (a typo).
     check(
@@ -862,46 +868,47 @@ fn absent_attributes_behave_as_documented() {
 /// reference's examples — whatever function takes it.
 #[test]
 fn date_times_as_text_are_written_as_the_reference_shows_them() {
-    let hire = vec![("StatusHireDate", s("2012-03-16-07:00"))];
-    let cases: Vec<(&str, Vec<(&str, Value)>, &str)> = vec![
-        (
+    let hire = || vec![("StatusHireDate", s("2012-03-16-07:00"))];
+    let text = |expr, attrs, shown| case(expr, attrs, Text(shown), "date-time as text");
+    let cases = vec![
+        text(
             r#"Join("", CDate([StatusHireDate]))"#,
-            hire.clone(),
+            hire(),
             "3/16/2012 7:00:00 AM",
         ),
-        (
+        text(
             r#"CStr(DateAdd("d", 7, CDate([StatusHireDate])))"#,
-            hire.clone(),
+            hire(),
             "3/23/2012 7:00:00 AM",
         ),
-        (
+        text(
             r#"Append(DateAdd("m", 10, CDate([StatusHireDate])), "")"#,
-            hire.clone(),
+            hire(),
             "1/16/2013 7:00:00 AM",
         ),
-        (
+        text(
             "CStr(DateFromNum(129699324000000000))",
             vec![],
             "1/1/2012 11:00:00 PM",
         ),
-        (
+        text(
             r#"Join(" ", "hired", CDate("2021-06-30+08:00"))"#,
             vec![],
             "hired 6/29/2021 4:00:00 PM",
         ),
-        (
+        text(
             r#"Left(CDate("2009-06-15T01:45:30-07:00"), 9)"#,
             vec![],
             "6/15/2009",
         ),
-        (
+        text(
             r#"ToLower(CDate("2009-06-15T13:45:30Z"))"#,
             vec![],
             "6/15/2009 1:45:30 pm",
         ),
-        ("CStr(Now())", vec![], "8/25/2021 5:41:18 PM"),
+        text("CStr(Now())", vec![], "8/25/2021 5:41:18 PM"),
     ];
-    for (expr, pairs, want) in cases {
-        check(expr, &attrs(&pairs), &Text(want), "date-time as text");
+    for c in cases {
+        check(c.expr, &attrs(&c.attrs), &c.expect, c.source);
     }
 }
