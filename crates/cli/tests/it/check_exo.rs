@@ -33,6 +33,11 @@ async fn check_exo_with(base: &str, secret: &str, config_extra: &str, extra: &[&
         ),
     )
     .expect("write");
+    run_check(config, extra).await
+}
+
+/// `exo-writeback check --config <config> --only exo <extra>`.
+async fn run_check(config: std::path::PathBuf, extra: &[&str]) -> Run {
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
@@ -165,23 +170,7 @@ async fn check_with_certificate(base: &str, cert: &std::path::Path, key: &std::p
         ),
     )
     .expect("write");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
-            .arg("check")
-            .arg("--config")
-            .arg(&config)
-            .args(["--only", "exo"])
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run exo-writeback")
-    })
-    .await
-    .expect("join");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    run_check(config, &[]).await
 }
 
 fn fingerprint(cert: &std::path::Path, digest: &str) -> String {

@@ -16,6 +16,14 @@ pub const OTHER_KEY_PEM: &str = include_str!("fixtures/other.key");
 pub const ANCHOR: &str =
     "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@contoso.onmicrosoft.com";
 
+/// A client-credentials request with the client secret, for the worldwide scope.
+pub const SECRET_FORM: [(&str, &str); 4] = [
+    ("grant_type", "client_credentials"),
+    ("client_id", CLIENT_ID),
+    ("client_secret", SECRET),
+    ("scope", "https://outlook.office365.com/.default"),
+];
+
 /// A time as the documented en-US filter literal `M/d/yyyy h:mm:ss tt` (UTC, to the second).
 pub fn en_us(t: jiff::Timestamp) -> String {
     t.strftime("%-m/%-d/%Y %-I:%M:%S %p").to_string()
@@ -76,14 +84,7 @@ impl Sim {
     }
 
     pub async fn token(&self) -> String {
-        let r = self
-            .token_request(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", SECRET),
-                ("scope", "https://outlook.office365.com/.default"),
-            ])
-            .await;
+        let r = self.token_request(&SECRET_FORM).await;
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
         v["access_token"].as_str().unwrap().to_string()

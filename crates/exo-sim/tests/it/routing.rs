@@ -84,12 +84,7 @@ async fn the_tenant_is_addressed_by_initial_domain_or_id_only() {
         let r = sim
             .http
             .post(token_url)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", SECRET),
-                ("scope", "https://outlook.office365.com/.default"),
-            ])
+            .form(&SECRET_FORM)
             .send()
             .await
             .expect("answer");
