@@ -8,13 +8,15 @@
 //!
 //! Request and response shapes, and where each comes from, are listed in `PROTOCOL.md`.
 //!
-//! Architecture invariant: the protocol logic (`invoke`, `auth`, `opath`, `mailbox`) works on
-//! plain data; only this file and `control` know about HTTP, and only `faults` about sockets.
+//! Architecture invariant: the protocol logic (`invoke`, `auth`, `opath`, `mailbox`, `routing`)
+//! works on plain data; only this file, `fault_layer` and `control` know about HTTP, and only
+//! `faults` about sockets.
 
 pub mod auth;
 pub mod cloud;
 pub mod control;
 pub mod errors;
+mod fault_layer;
 pub mod faults;
 pub mod invoke;
 pub mod mailbox;
@@ -28,13 +30,12 @@ pub mod state;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
@@ -46,6 +47,7 @@ pub use state::{SimState, StateError};
 
 use crate::auth::{AadError, BearerError, TrustedCert};
 use crate::errors::InvokeError;
+use crate::fault_layer::{HandlerFault, json_error_body};
 use crate::faults::{ConnInfo, KillableListener};
 use crate::invoke::{InvokeContext, ODATA_JSON};
 
@@ -276,7 +278,10 @@ fn router(app: App) -> Router {
             "/adminapi/beta/{tenant}/InvokeCommand",
             post(invoke_command),
         )
-        .route_layer(middleware::from_fn_with_state(app.clone(), exchange_faults));
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            fault_layer::exchange_faults,
+        ));
     Router::new()
         .merge(exchange)
         .merge(control::routes())
@@ -285,149 +290,12 @@ fn router(app: App) -> Router {
 }
 
 /// The "server" named in not-found messages.
-const SERVER: &str = "EXOSIM01DC001.EMULATOR.PROD.OUTLOOK.COM";
+pub(crate) const SERVER: &str = "EXOSIM01DC001.EMULATOR.PROD.OUTLOOK.COM";
 
 fn base_from_headers(app: &App, headers: &HeaderMap) -> String {
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) if !host.is_empty() => format!("http://{host}"),
         _ => app.base_url.clone(),
-    }
-}
-
-/// A fault the InvokeCommand handler applies itself (set by the fault middleware).
-#[derive(Clone)]
-enum HandlerFault {
-    /// Answer as if the token had expired.
-    ForceExpired,
-    /// Emit a nextLink the service will refuse.
-    BreakNextLink,
-    /// Report these `@adminapi.errors` in the successful page.
-    AdminApiErrors(Vec<String>),
-}
-
-fn classify(req: &Request) -> Endpoint {
-    if req.uri().path().ends_with("/oauth2/v2.0/token") {
-        Endpoint::Token
-    } else if req.uri().query().is_some_and(|q| q.contains("skiptoken=")) {
-        Endpoint::NextLink
-    } else {
-        Endpoint::Invoke
-    }
-}
-
-fn json_error_body(code: &str, message: &str) -> String {
-    format!(
-        "{{\"error\":{{\"code\":{},\"message\":{},\"innererror\":{{\"message\":{},\"type\":\"{}\",\"stacktrace\":\"\"}}}}}}",
-        mailbox::json_str(code),
-        mailbox::json_str(message),
-        mailbox::json_str(message),
-        errors::ODATA_EXCEPTION
-    )
-}
-
-/// Counts Exchange requests and applies fault rules.
-async fn exchange_faults(State(app): State<App>, mut req: Request, next: Next) -> Response {
-    let endpoint = classify(&req);
-    app.state.count(endpoint);
-    let Some(kind) = app.state.take_fault(endpoint) else {
-        return next.run(req).await;
-    };
-    tracing::info!(?endpoint, ?kind, "fault injected");
-    match kind {
-        FaultKind::TooManyRequests { retry_after_secs } => {
-            let retry = if retry_after_secs.fract() == 0.0 {
-                format!("{}", retry_after_secs as u64)
-            } else {
-                format!("{retry_after_secs}")
-            };
-            let mut resp = (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-                json_error_body(
-                    "TooManyRequests",
-                    "Too many requests. Retry after the number of seconds in the Retry-After header.",
-                ),
-            )
-                .into_response();
-            if let Ok(v) = HeaderValue::from_str(&retry) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            resp
-        }
-        FaultKind::InternalServerError => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, ODATA_JSON)],
-            json_error_body("InternalServerError", "Internal server error"),
-        )
-            .into_response(),
-        FaultKind::ServiceUnavailable => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body>Service Unavailable</body></html>",
-        )
-            .into_response(),
-        FaultKind::Delay { ms } => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            next.run(req).await
-        }
-        FaultKind::ResetConnection => {
-            match req.extensions().get::<ConnectInfo<ConnInfo>>() {
-                Some(ConnectInfo(info)) => info.control.reset(),
-                None => tracing::warn!("no connection control; cannot reset"),
-            }
-            // Never written: the connection is gone.
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-        FaultKind::TruncatedJson | FaultKind::MalformedJson => {
-            let resp = next.run(req).await;
-            let (mut parts, body) = resp.into_parts();
-            let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(b) => b,
-                Err(e) => {
-                    return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
-                }
-            };
-            let damaged: Vec<u8> = if kind == FaultKind::TruncatedJson {
-                bytes[..bytes.len() / 2].to_vec()
-            } else {
-                // Valid prefix, then a stray token where a value is expected.
-                let cut = bytes.len() / 2;
-                let mut v = bytes[..cut].to_vec();
-                v.extend_from_slice(b"}}]{,\"@odata.broken\":");
-                v.extend_from_slice(&bytes[cut..]);
-                v
-            };
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(damaged))
-        }
-        FaultKind::InvalidUtf8 { text } => {
-            let resp = next.run(req).await;
-            let (mut parts, body) = resp.into_parts();
-            let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(b) => b,
-                Err(e) => {
-                    return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
-                }
-            };
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(faults::latin1_occurrences(&bytes, &text)))
-        }
-        FaultKind::ExpiredToken => {
-            req.extensions_mut().insert(HandlerFault::ForceExpired);
-            next.run(req).await
-        }
-        FaultKind::BrokenNextLink => {
-            req.extensions_mut().insert(HandlerFault::BreakNextLink);
-            next.run(req).await
-        }
-        FaultKind::AdminApiErrors { errors } => {
-            req.extensions_mut()
-                .insert(HandlerFault::AdminApiErrors(errors));
-            next.run(req).await
-        }
-        FaultKind::TransientException { exception, status } => {
-            InvokeError::Transient { exception, status }.into_response(SERVER)
-        }
     }
 }
 

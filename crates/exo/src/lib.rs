@@ -9,6 +9,7 @@
 pub mod certificate;
 pub mod client;
 pub mod config;
+pub mod endpoints;
 pub mod error;
 pub mod filter;
 pub mod retry;
