@@ -5,14 +5,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::ConfigError;
-
-fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        problem: problem.into(),
-    }
-}
+use crate::config::{ConfigError, invalid};
 
 /// Microsoft clouds with their own login and Exchange Online hosts (PROTOCOL.md §1, "Cloud
 /// presets", with the sources of each value).
