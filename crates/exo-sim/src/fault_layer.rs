@@ -46,6 +46,17 @@ pub(crate) fn json_error_body(code: &str, message: &str) -> String {
     )
 }
 
+/// The answer with its body replaced by `f(body)` (Content-Length dropped).
+async fn rewrite_body(resp: Response, f: impl FnOnce(&[u8]) -> Vec<u8>) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(f(&bytes)))
+}
+
 /// Counts Exchange requests and applies fault rules.
 pub(crate) async fn exchange_faults(
     State(app): State<App>,
@@ -104,38 +115,25 @@ pub(crate) async fn exchange_faults(
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
         FaultKind::TruncatedJson | FaultKind::MalformedJson => {
-            let resp = next.run(req).await;
-            let (mut parts, body) = resp.into_parts();
-            let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(b) => b,
-                Err(e) => {
-                    return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+            rewrite_body(next.run(req).await, |bytes| {
+                if kind == FaultKind::TruncatedJson {
+                    bytes[..bytes.len() / 2].to_vec()
+                } else {
+                    // Valid prefix, then a stray token where a value is expected.
+                    let cut = bytes.len() / 2;
+                    let mut v = bytes[..cut].to_vec();
+                    v.extend_from_slice(b"}}]{,\"@odata.broken\":");
+                    v.extend_from_slice(&bytes[cut..]);
+                    v
                 }
-            };
-            let damaged: Vec<u8> = if kind == FaultKind::TruncatedJson {
-                bytes[..bytes.len() / 2].to_vec()
-            } else {
-                // Valid prefix, then a stray token where a value is expected.
-                let cut = bytes.len() / 2;
-                let mut v = bytes[..cut].to_vec();
-                v.extend_from_slice(b"}}]{,\"@odata.broken\":");
-                v.extend_from_slice(&bytes[cut..]);
-                v
-            };
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(damaged))
+            })
+            .await
         }
         FaultKind::InvalidUtf8 { text } => {
-            let resp = next.run(req).await;
-            let (mut parts, body) = resp.into_parts();
-            let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(b) => b,
-                Err(e) => {
-                    return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
-                }
-            };
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(faults::latin1_occurrences(&bytes, &text)))
+            rewrite_body(next.run(req).await, |bytes| {
+                faults::latin1_occurrences(bytes, &text)
+            })
+            .await
         }
         FaultKind::ExpiredToken => {
             req.extensions_mut().insert(HandlerFault::ForceExpired);

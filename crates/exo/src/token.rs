@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::config::{CertificateAssertion, Credentials, ExoSettings};
 use crate::error::{ExoError, ServiceError};
-use crate::retry::{RetryPolicy, parse_retry_after, retryable_status};
+use crate::retry::{RetryPolicy, retry_after_of, retryable_status};
 
 /// `client_assertion_type` for a JWT client assertion (RFC 7523).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -248,11 +248,7 @@ impl TokenSource {
                 ),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
+                    let retry_after = retry_after_of(&resp);
                     let body = match resp.bytes().await {
                         Ok(b) => b,
                         Err(e) => {

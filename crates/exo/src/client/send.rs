@@ -10,7 +10,7 @@ use url::Url;
 
 use super::{ExoClient, describe_transport};
 use crate::error::{ExoError, ServiceError};
-use crate::retry::{parse_retry_after, retryable_status};
+use crate::retry::{retry_after_of, retryable_status};
 
 /// Whether a transport failure is a time-out waiting for the answer: the request reached the
 /// service (unlike a refused or timed-out connection), which may still be working on it.
@@ -87,11 +87,7 @@ impl ExoClient {
                 ),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
+                    let retry_after = retry_after_of(&resp);
                     match resp.bytes().await {
                         Err(e) if is_answer_timeout(&e) => {
                             answer_timeouts += 1;
