@@ -184,7 +184,9 @@ fn to_attr_value(schema: &AttributeSchema, value: &Value) -> Result<AttrValue, P
             },
             Value::Int(i) => text(i.to_string()),
             Value::Bool(b) => text(if *b { "True" } else { "False" }.into()),
-            Value::DateTime(t) => text(t.to_string()),
+            // As Microsoft's service writes a date-time as text: `M/d/yyyy h:mm:ss tt`, UTC
+            // (the expression reference's CDate, DateAdd and DateFromNum examples).
+            v @ Value::DateTime(_) => text(v.to_string()),
             other => Err(schema_error(
                 attribute,
                 format!("text syntax cannot hold {}", describe(other)),

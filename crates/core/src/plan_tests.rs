@@ -1177,6 +1177,39 @@ fn custom_expression_mapping() {
     );
 }
 
+/// A date-time an expression yields is written to a text attribute as Microsoft's service
+/// writes it: `M/d/yyyy h:mm:ss tt`, UTC (the CDate, DateAdd, DateFromNum results in
+/// "Reference for writing expressions for attribute mappings in Microsoft Entra ID").
+#[test]
+fn a_date_time_is_written_to_text_as_microsoft_renders_it() {
+    let cases = [
+        (
+            r#"DateAdd("d", 7, CDate([CustomAttribute5]))"#,
+            "2012-03-16-07:00",
+            "3/23/2012 7:00:00 AM",
+        ),
+        (
+            r#"CDate([CustomAttribute5])"#,
+            "2009-06-15T01:45:30-07:00",
+            "6/15/2009 8:45:30 AM",
+        ),
+        (
+            r#"DateFromNum(129699324000000000)"#,
+            "x",
+            "1/1/2012 11:00:00 PM",
+        ),
+    ];
+    for (expression, input, written) in cases {
+        let s = settings(json!({"mappings": [{"target": "info", "expression": expression}]}));
+        check(
+            &s,
+            json!({"CustomAttribute5": input}),
+            &[],
+            &format!("replace extensionAttribute5: {input}\nreplace info: {written}"),
+        );
+    }
+}
+
 #[test]
 fn profile_table_lists_hybrid_expressions() {
     let rows = hybrid().mapping_table();

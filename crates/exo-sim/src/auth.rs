@@ -11,16 +11,16 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The only scope the emulator issues tokens for.
-pub const EXCHANGE_SCOPE: &str = "https://outlook.office365.com/.default";
-/// The audience of issued tokens.
-pub const EXCHANGE_AUDIENCE: &str = "https://outlook.office365.com";
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// A client certificate the emulator trusts: its SHA-256 thumbprint and RSA public key.
+/// A client certificate the emulator trusts: its thumbprints (base64url, as the `x5t#S256`
+/// and `x5t` headers carry them) and RSA public key.
 #[derive(Clone)]
 pub struct TrustedCert {
+    /// SHA-256 of the DER (`x5t#S256`).
     pub thumbprint_s256: String,
+    /// SHA-1 of the DER (`x5t`).
+    pub thumbprint_sha1: String,
     pub key: DecodingKey,
 }
 
@@ -100,6 +100,10 @@ pub fn trusted_cert_from_pem(pem: &str) -> Result<TrustedCert, CertError> {
     let rsa_public_key = &der[bits_start + 1..bits_end];
     Ok(TrustedCert {
         thumbprint_s256: URL_SAFE_NO_PAD.encode(Sha256::digest(&der)),
+        thumbprint_sha1: URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            &der,
+        )),
         key: DecodingKey::from_rsa_der(rsa_public_key),
     })
 }
@@ -146,7 +150,12 @@ impl AadError {
 
 /// What the token endpoint needs to know.
 pub struct TokenPolicy<'a> {
+    /// The names the tenant may be addressed by in the path: its initial domain and its id.
+    pub tenant_names: [&'a str; 2],
+    /// The tenant's name in messages.
     pub tenant: &'a str,
+    /// The one scope accepted: the Exchange Online resource of the tenant's cloud + `/.default`.
+    pub scope: &'a str,
     pub client_id: &'a str,
     pub client_secret: Option<&'a str>,
     pub cert: Option<&'a TrustedCert>,
@@ -176,7 +185,11 @@ pub fn check_token_request(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    if !path_tenant.eq_ignore_ascii_case(policy.tenant) {
+    if !policy
+        .tenant_names
+        .iter()
+        .any(|t| path_tenant.eq_ignore_ascii_case(t))
+    {
         return Err(AadError::new(
             400,
             "invalid_request",
@@ -230,13 +243,27 @@ pub fn check_token_request(
                 "The request body must contain the following parameter: 'scope'.",
             ));
         }
-        Some(s) if s != EXCHANGE_SCOPE => {
+        Some(s) if !s.ends_with("/.default") => {
             return Err(AadError::new(
                 400,
                 "invalid_scope",
                 1002012,
                 format!(
                     "The provided value for scope {s} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+                ),
+            ));
+        }
+        // Another cloud's Exchange resource (or any other resource): this cloud's directory
+        // has no service principal of that name.
+        Some(s) if s != policy.scope => {
+            let resource = s.trim_end_matches("/.default");
+            return Err(AadError::new(
+                400,
+                "invalid_resource",
+                500011,
+                format!(
+                    "The resource principal named {resource} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+                    policy.tenant
                 ),
             ));
         }
@@ -303,18 +330,29 @@ fn check_assertion(
             "Client assertion contains an invalid signature. [Reason - The key was not found.]",
         ));
     };
-    if header.alg != Algorithm::RS256 && header.alg != Algorithm::PS256 {
-        return Err(malformed("algorithm must be RS256"));
-    }
-    let thumb = header.x5t_s256.as_deref().or(header.x5t.as_deref());
-    if thumb != Some(cert.thumbprint_s256.as_str()) {
+    // Only the two pairs MSAL sends (msal-node `ClientAssertion.ts`): PS256 with the SHA-256
+    // thumbprint in `x5t#S256`, or RS256 with the SHA-1 thumbprint in `x5t`. RS256 with
+    // `x5t#S256` is refused as Entra ID refuses it (MicrosoftDocs/entra-docs PR 1301).
+    let (thumb, expected) = match header.alg {
+        Algorithm::PS256 => (header.x5t_s256.as_deref(), cert.thumbprint_s256.as_str()),
+        Algorithm::RS256 => (header.x5t.as_deref(), cert.thumbprint_sha1.as_str()),
+        _ => return Err(malformed("the algorithm must be PS256 or RS256")),
+    };
+    let Some(thumb) = thumb else {
+        return Err(AadError::new(
+            401,
+            "invalid_client",
+            700027,
+            "The certificate with identifier used to sign the client assertion is not registered on application.",
+        ));
+    };
+    if thumb != expected {
         return Err(AadError::new(
             401,
             "invalid_client",
             700027,
             format!(
-                "Client assertion failed signature validation. [Reason - The key was not found., Thumbprint of key used by client: '{}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{client_id}'.]",
-                thumb.unwrap_or("")
+                "Client assertion failed signature validation. [Reason - The key was not found., Thumbprint of key used by client: '{thumb}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{client_id}'.]"
             ),
         ));
     }
@@ -392,13 +430,14 @@ struct AccessClaims {
 /// (simulated seconds) for `lifetime` seconds.
 pub fn issue_access_token(
     secret: &[u8],
+    audience: &str,
     tenant: &str,
     client_id: &str,
     now: i64,
     lifetime: u64,
 ) -> String {
     let claims = AccessClaims {
-        aud: EXCHANGE_AUDIENCE.into(),
+        aud: audience.into(),
         iss: format!("https://sts.windows.net/{tenant}/"),
         tid: tenant.into(),
         appid: client_id.into(),
@@ -452,7 +491,14 @@ mod tests {
     #[test]
     fn issued_tokens_expire_by_the_given_clock() {
         let secret = [7u8; 32];
-        let t = issue_access_token(&secret, "contoso", "app", 1000, 60);
+        let t = issue_access_token(
+            &secret,
+            "https://outlook.office365.com",
+            "contoso",
+            "app",
+            1000,
+            60,
+        );
         let h = format!("Bearer {t}");
         assert_eq!(check_bearer(Some(&h), &secret, 1059), Ok(()));
         assert_eq!(

@@ -13,7 +13,6 @@ use uuid::Uuid;
 use crate::App;
 use crate::faults::{Endpoint, FaultRule};
 use crate::mailbox::{RecipientKind, SimMailbox, format_exchange_date};
-use crate::opath::parse_filter_date;
 use crate::seed::{SeedSpec, generate};
 use crate::state::StateError;
 
@@ -138,9 +137,19 @@ fn want_guid(k: &str, v: &Value) -> Result<Uuid, String> {
         .ok_or_else(|| format!("{k} must be a GUID string"))
 }
 
+/// An ISO 8601 time (`…Z` or with an offset); without an offset, or a bare date, it is UTC.
 fn want_date(k: &str, v: &Value) -> Result<jiff::Timestamp, String> {
+    let iso = |s: &str| {
+        s.parse::<jiff::Timestamp>().ok().or_else(|| {
+            s.parse::<jiff::civil::DateTime>()
+                .ok()
+                .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                .map(|z| z.timestamp())
+        })
+    };
     v.as_str()
-        .and_then(parse_filter_date)
+        .map(str::trim)
+        .and_then(iso)
         .ok_or_else(|| format!("{k} must be an ISO 8601 date"))
 }
 

@@ -41,6 +41,9 @@ pub enum InvokeError {
     ExpiredPagination,
     /// C4/C5: -Identity matches nothing.
     NotFound(String),
+    /// A transient back-end exception (fault injection) under an HTTP status of the fault's
+    /// choosing: "Error executing cmdlet" with `details[0].message` naming the exception.
+    Transient { exception: String, status: u16 },
     /// A cmdlet that ran and refused (e.g. an address in use): details carry
     /// `<id>|<exception type>|<message>`.
     Cmdlet {
@@ -54,6 +57,9 @@ impl InvokeError {
     pub fn status(&self) -> StatusCode {
         match self {
             InvokeError::NotFound(_) => StatusCode::NOT_FOUND,
+            InvokeError::Transient { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -153,6 +159,21 @@ impl InvokeError {
                     "The operation couldn't be performed because object '{id}' couldn't be found on '{server}'."
                 ),
             ),
+            InvokeError::Transient { exception, status } => {
+                let code = match status {
+                    500 => "InternalServerError",
+                    503 => "ServiceUnavailable",
+                    _ => "BadRequest",
+                };
+                executing_error(
+                    code,
+                    "Ex9F2C41",
+                    exception,
+                    &format!(
+                        "The operation couldn't be performed because of a transient back-end condition ({exception}). Please try again later."
+                    ),
+                )
+            }
             InvokeError::Cmdlet {
                 error_id,
                 exception,

@@ -27,6 +27,9 @@ pub enum Endpoint {
     /// InvokeCommand requests that follow a nextLink (carry a skiptoken).
     #[serde(rename = "nextlink", alias = "next_link")]
     NextLink,
+    /// InvokeCommand requests that start a listing (no skiptoken). Rules only: such requests
+    /// are counted as `Invoke`.
+    FirstPage,
     /// Token and InvokeCommand requests.
     Any,
 }
@@ -37,6 +40,7 @@ impl Endpoint {
         match self {
             Endpoint::Any => true,
             Endpoint::Invoke => matches!(actual, Endpoint::Invoke | Endpoint::NextLink),
+            Endpoint::FirstPage => actual == Endpoint::Invoke,
             other => other == actual,
         }
     }
@@ -71,6 +75,23 @@ pub enum FaultKind {
     /// just before; `text` must hold a character of U+0080–U+00FF. Without `count` the
     /// mailbox stays "broken" on every page that carries it.
     InvalidUtf8 { text: String },
+    /// The normal (HTTP 200) response with these `@adminapi.errors` entries beside its
+    /// records, as cmdlet errors that do not stop a cmdlet are reported (InvokeCommand only).
+    AdminApiErrors { errors: Vec<String> },
+    /// One of the ExchangeOnlineManagement module's named transient back-end exceptions
+    /// (`DCOverloadedException`, `SuitabilityDirectoryException`, `ServerInMMException`,
+    /// `ADServerSettingsChangedException`, `StorageTransientException`) under this HTTP
+    /// status (default 400): an "Error executing cmdlet" body whose `details[0].message`
+    /// names `exception` (InvokeCommand only).
+    TransientException {
+        exception: String,
+        #[serde(default = "default_transient_status")]
+        status: u16,
+    },
+}
+
+fn default_transient_status() -> u16 {
+    400
 }
 
 /// `body` with every occurrence of `text` encoded in Latin-1 (see
@@ -101,7 +122,11 @@ pub fn latin1_occurrences(body: &[u8], text: &str) -> Vec<u8> {
 impl FaultKind {
     pub(crate) fn applies_to(&self, e: Endpoint) -> bool {
         match self {
-            FaultKind::ExpiredToken | FaultKind::BrokenNextLink | FaultKind::InvalidUtf8 { .. } => {
+            FaultKind::ExpiredToken
+            | FaultKind::BrokenNextLink
+            | FaultKind::InvalidUtf8 { .. }
+            | FaultKind::AdminApiErrors { .. }
+            | FaultKind::TransientException { .. } => {
                 matches!(e, Endpoint::Invoke | Endpoint::NextLink)
             }
             _ => true,

@@ -2,15 +2,14 @@
 
 use std::fmt::Write as _;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::errors::InvokeError;
 use crate::mailbox::{RecipientKind, SimMailbox, canonical_property};
 use crate::opath;
+use crate::routing::Route;
+use crate::skiptoken::{self, PagePosition};
 use crate::state::{SimState, StateError};
 
 /// The Content-Type the service answers with (fixture A2).
@@ -39,6 +38,10 @@ pub struct InvokeContext<'a> {
     pub select: Option<&'a str>,
     /// Fault injection: emit an unusable skiptoken.
     pub break_next_link: bool,
+    /// Where the request's `X-AnchorMailbox` routes it (see `routing`).
+    pub route: Route,
+    /// Fault injection: `@adminapi.errors` to report in a successful page.
+    pub admin_api_errors: Option<&'a [String]>,
     /// Name of the "server" in not-found messages.
     pub server: &'a str,
 }
@@ -146,89 +149,24 @@ fn envelope_warnings(out: &mut String, warnings: &[&str]) {
     );
 }
 
-/// The position a skiptoken encodes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct PagePosition {
-    pub last: Uuid,
-    pub returned: u64,
-    pub issued: i64,
-    pub fingerprint: u64,
-}
-
-fn mac(secret: &[u8], data: &[u8]) -> [u8; 8] {
-    let mut h = Sha256::new();
-    h.update(secret);
-    h.update(data);
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]
-}
-
-pub(crate) fn encode_skiptoken(secret: &[u8], p: &PagePosition) -> String {
-    let mut data = Vec::with_capacity(48);
-    data.push(1u8);
-    data.extend_from_slice(p.last.as_bytes());
-    data.extend_from_slice(&p.returned.to_be_bytes());
-    data.extend_from_slice(&p.issued.to_be_bytes());
-    data.extend_from_slice(&p.fingerprint.to_be_bytes());
-    let m = mac(secret, &data);
-    data.extend_from_slice(&m);
-    URL_SAFE_NO_PAD.encode(data)
-}
-
-pub(crate) fn decode_skiptoken(secret: &[u8], token: &str) -> Option<PagePosition> {
-    let data = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
-    if data.len() != 1 + 16 + 8 + 8 + 8 + 8 || data[0] != 1 {
-        return None;
+/// `@adminapi.errors` in a successful page (fault injection): the module reports each entry
+/// as a cmdlet error and marks the run failed (PROTOCOL.md §4). The pair is shaped like the
+/// warnings pair; no capture of it exists.
+fn envelope_errors(out: &mut String, ctx: &InvokeContext<'_>) {
+    if let Some(errors) = ctx.admin_api_errors {
+        let _ = write!(
+            out,
+            ",\"adminapi.errors@odata.type\":\"#Collection(String)\",\"@adminapi.errors\":{}",
+            serde_json::to_string(errors).unwrap_or_else(|_| "[]".into())
+        );
     }
-    let (body, m) = data.split_at(data.len() - 8);
-    if mac(secret, body) != m {
-        return None;
-    }
-    let u = |r: std::ops::Range<usize>| -> Option<[u8; 8]> { body.get(r)?.try_into().ok() };
-    Some(PagePosition {
-        last: Uuid::from_slice(body.get(1..17)?).ok()?,
-        returned: u64::from_be_bytes(u(17..25)?),
-        issued: i64::from_be_bytes(u(25..33)?),
-        fingerprint: u64::from_be_bytes(u(33..41)?),
-    })
 }
 
-/// Property names to keep: `Properties` (list or comma string) and `$select`, plus the
-/// identity properties. `None` = every property.
-fn selection(
-    params: &Map<String, Value>,
-    select: Option<&str>,
-) -> Result<Option<Vec<&'static str>>, InvokeError> {
+/// Property names to keep: the `$select` query option (SOURCES.md §E; Get-Mailbox has no
+/// `Properties` parameter, that is Get-EXOMailbox), plus the identity properties. `None` =
+/// every property.
+fn selection(select: Option<&str>) -> Result<Option<Vec<&'static str>>, InvokeError> {
     let mut names: Vec<String> = Vec::new();
-    if let Some(p) = param(params, "Properties") {
-        match p {
-            Value::String(s) => names.extend(s.split(',').map(|x| x.trim().to_string())),
-            Value::Array(a) => {
-                for x in a {
-                    match x.as_str() {
-                        Some(s) => names.extend(s.split(',').map(|x| x.trim().to_string())),
-                        None => {
-                            return Err(transformation(
-                                "Properties",
-                                p,
-                                "System.String[]",
-                                "Each property name must be a string.",
-                            ));
-                        }
-                    }
-                }
-            }
-            Value::Null => {}
-            other => {
-                return Err(transformation(
-                    "Properties",
-                    other,
-                    "System.String[]",
-                    "Properties must be a list of property names.",
-                ));
-            }
-        }
-    }
     if let Some(s) = select {
         names.extend(s.split(',').map(|x| x.trim().to_string()));
     }
@@ -286,15 +224,9 @@ fn get_mailbox(
 ) -> Result<InvokeOk, InvokeError> {
     check_known(
         params,
-        &[
-            "Identity",
-            "Filter",
-            "ResultSize",
-            "Properties",
-            "RecipientTypeDetails",
-        ],
+        &["Identity", "Filter", "ResultSize", "RecipientTypeDetails"],
     )?;
-    let select = selection(params, ctx.select)?;
+    let select = selection(ctx.select)?;
     let select_ref = select.as_deref();
     let identity = param(params, "Identity");
     let filter_param = param(params, "Filter");
@@ -328,6 +260,7 @@ fn get_mailbox(
         })?;
         envelope_start(ctx, &mut out);
         envelope_warnings(&mut out, &[]);
+        envelope_errors(&mut out, ctx);
         out.push_str(",\"value\":[");
         if let Some(m) = ctx.state.mailbox(&guid.to_string()) {
             m.render_into(&mut out, select_ref, ctx.tenant_domain);
@@ -385,9 +318,15 @@ fn get_mailbox(
     let position = match ctx.skiptoken {
         None => None,
         Some(t) => {
-            let p = decode_skiptoken(&ctx.state.inner.secret, t)
+            let p = skiptoken::decode(&ctx.state.inner.secret, t)
                 .ok_or(InvokeError::ExpiredPagination)?;
             if p.fingerprint != fingerprint || now - p.issued > SKIPTOKEN_LIFETIME_SECS {
+                return Err(InvokeError::ExpiredPagination);
+            }
+            // The page was produced on one back-end server; only that server can continue
+            // it. A follow-up whose anchor resolves elsewhere, or nowhere (the front door
+            // then picks any server), fails as the real service does (capture C3).
+            if ctx.route != Route::Mailbox(usize::from(p.backend)) {
                 return Err(InvokeError::ExpiredPagination);
             }
             Some(p)
@@ -423,19 +362,29 @@ fn get_mailbox(
     let result_size_reached = result_size.is_some_and(|r| returned >= r);
     let next_link = if more && !result_size_reached {
         let token = match (ctx.break_next_link, last) {
-            (false, Some(last)) => encode_skiptoken(
+            (false, Some(last)) => skiptoken::encode(
                 &ctx.state.inner.secret,
                 &PagePosition {
                     last,
                     returned,
                     issued: now,
                     fingerprint,
+                    backend: ctx.state.serving_backend(ctx.route),
                 },
             ),
             _ => "AD-broken-by-fault-injection".to_string(),
         };
+        // The query options of the first request go with the link, as OData next links
+        // carry them (modelled: capture A4's link had none to carry).
+        let select = ctx
+            .select
+            .map(|s| {
+                let enc: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
+                format!("&%24select={enc}")
+            })
+            .unwrap_or_default();
         Some(format!(
-            "{}/adminapi/beta/{}/InvokeCommand?%24skiptoken={token}",
+            "{}/adminapi/beta/{}/InvokeCommand?%24skiptoken={token}{select}",
             ctx.base, ctx.tenant
         ))
     } else {
@@ -454,6 +403,7 @@ fn get_mailbox(
     } else {
         envelope_warnings(&mut out, &[]);
     }
+    envelope_errors(&mut out, ctx);
     out.push_str(",\"value\":[");
     out.push_str(&values);
     out.push_str("]}");
@@ -1001,30 +951,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn skiptokens_round_trip_and_refuse_tampering() {
-        let secret = [3u8; 32];
-        let p = PagePosition {
-            last: Uuid::from_u128(42),
-            returned: 1000,
-            issued: 1_700_000_000,
-            fingerprint: 99,
-        };
-        let t = encode_skiptoken(&secret, &p);
-        assert_eq!(decode_skiptoken(&secret, &t), Some(p));
-        assert_eq!(decode_skiptoken(&[4u8; 32], &t), None);
-        let mut bytes = t.into_bytes();
-        bytes[5] = if bytes[5] == b'A' { b'B' } else { b'A' };
-        assert_eq!(
-            decode_skiptoken(&secret, &String::from_utf8(bytes).unwrap()),
-            None
-        );
-        assert_eq!(decode_skiptoken(&secret, "not a token"), None);
-    }
-
-    #[test]
     fn address_lists_follow_exchange_rules() {
         let now = jiff::Timestamp::UNIX_EPOCH;
-        let mut m = SimMailbox::new(Uuid::from_u128(1), "a", "a@contoso.com", now);
+        let mut m = SimMailbox::new(uuid::Uuid::from_u128(1), "a", "a@contoso.com", now);
         apply_email_addresses(
             &mut m,
             MultiChange::Modify {

@@ -8,33 +8,38 @@
 //!
 //! Request and response shapes, and where each comes from, are listed in `PROTOCOL.md`.
 //!
-//! Architecture invariant: the protocol logic (`invoke`, `auth`, `opath`, `mailbox`) works on
-//! plain data; only this file and `control` know about HTTP, and only `faults` about sockets.
+//! Architecture invariant: the protocol logic (`invoke`, `auth`, `opath`, `mailbox`, `routing`)
+//! works on plain data; only this file, `fault_layer` and `control` know about HTTP, and only
+//! `faults` about sockets.
 
 pub mod auth;
+pub mod cloud;
 pub mod control;
 pub mod errors;
+mod fault_layer;
 pub mod faults;
 pub mod invoke;
 pub mod mailbox;
 pub mod opath;
+pub mod routing;
 pub mod seed;
 pub mod seed_ad;
+pub mod skiptoken;
 pub mod state;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
+pub use cloud::SimCloud;
 pub use faults::{Endpoint, FaultKind, FaultRule};
 pub use mailbox::{RecipientKind, SimMailbox};
 pub use seed::SeedSpec;
@@ -42,15 +47,20 @@ pub use state::{SimState, StateError};
 
 use crate::auth::{AadError, BearerError, TrustedCert};
 use crate::errors::InvokeError;
+use crate::fault_layer::{HandlerFault, json_error_body};
 use crate::faults::{ConnInfo, KillableListener};
 use crate::invoke::{InvokeContext, ODATA_JSON};
 
 /// How to run the emulator.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// The tenant path segment clients use (a domain such as `contoso.onmicrosoft.com` or a
-    /// GUID); compared case-insensitively.
+    /// The tenant's initial domain (`contoso.onmicrosoft.com`). Clients address the tenant
+    /// (token endpoint and API path, case-insensitive) by it or by `tenant_id`.
     pub tenant: String,
+    /// The tenant id (GUID); `None`: one derived from `tenant` (UUIDv5), stable across runs.
+    pub tenant_id: Option<uuid::Uuid>,
+    /// The Microsoft cloud: which token scope is accepted and the audience of tokens.
+    pub cloud: SimCloud,
     /// The application (client) id tokens are issued to.
     pub client_id: String,
     /// The accepted client secret (`None`: secrets are refused).
@@ -73,6 +83,8 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             tenant: "contoso.onmicrosoft.com".into(),
+            tenant_id: None,
+            cloud: SimCloud::Worldwide,
             client_id: "6a5d0c4b-2f0e-4c57-9c36-3b1e2d7f8a90".into(),
             client_secret: None,
             client_cert_pem: None,
@@ -93,6 +105,13 @@ impl SimConfig {
         } else {
             format!("{}.onmicrosoft.com", self.tenant.to_ascii_lowercase())
         }
+    }
+
+    /// The tenant id: `tenant_id`, or a UUIDv5 of the initial domain.
+    pub fn tenant_guid(&self) -> uuid::Uuid {
+        self.tenant_id.unwrap_or_else(|| {
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, self.tenant_domain().as_bytes())
+        })
     }
 }
 
@@ -118,6 +137,15 @@ pub(crate) struct AppInner {
     pub cert: Option<TrustedCert>,
     pub base_url: String,
     pub tenant_domain: String,
+    pub tenant_id: String,
+}
+
+impl AppInner {
+    /// Whether a path segment names this tenant (initial domain or id, any case).
+    fn is_tenant(&self, segment: &str) -> bool {
+        segment.eq_ignore_ascii_case(&self.tenant_domain)
+            || segment.eq_ignore_ascii_case(&self.tenant_id)
+    }
 }
 
 /// Shared by every handler.
@@ -183,6 +211,12 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
     if config.page_size_max == 0 {
         return Err(SimError::Config("page_size_max must be at least 1".into()));
     }
+    if uuid::Uuid::parse_str(&config.tenant).is_ok() {
+        return Err(SimError::Config(
+            "tenant is the initial domain (contoso.onmicrosoft.com); give the GUID as tenant_id"
+                .into(),
+        ));
+    }
     let cert = match &config.client_cert_pem {
         Some(pem) => Some(auth::trusted_cert_from_pem(pem)?),
         None => None,
@@ -208,6 +242,7 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
     let app = App(Arc::new(AppInner {
         state: state.clone(),
         tenant_domain: config.tenant_domain(),
+        tenant_id: config.tenant_guid().to_string(),
         config,
         cert,
         base_url: format!("http://{addr}"),
@@ -243,7 +278,10 @@ fn router(app: App) -> Router {
             "/adminapi/beta/{tenant}/InvokeCommand",
             post(invoke_command),
         )
-        .route_layer(middleware::from_fn_with_state(app.clone(), exchange_faults));
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            fault_layer::exchange_faults,
+        ));
     Router::new()
         .merge(exchange)
         .merge(control::routes())
@@ -251,135 +289,13 @@ fn router(app: App) -> Router {
         .with_state(app)
 }
 
+/// The "server" named in not-found messages.
+pub(crate) const SERVER: &str = "EXOSIM01DC001.EMULATOR.PROD.OUTLOOK.COM";
+
 fn base_from_headers(app: &App, headers: &HeaderMap) -> String {
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) if !host.is_empty() => format!("http://{host}"),
         _ => app.base_url.clone(),
-    }
-}
-
-/// Marks a request that a fault rule wants answered as if its token had expired.
-#[derive(Clone, Copy)]
-struct ForceExpired;
-/// Marks a request whose nextLink must be broken.
-#[derive(Clone, Copy)]
-struct BreakNextLink;
-
-fn classify(req: &Request) -> Endpoint {
-    if req.uri().path().ends_with("/oauth2/v2.0/token") {
-        Endpoint::Token
-    } else if req.uri().query().is_some_and(|q| q.contains("skiptoken=")) {
-        Endpoint::NextLink
-    } else {
-        Endpoint::Invoke
-    }
-}
-
-fn json_error_body(code: &str, message: &str) -> String {
-    format!(
-        "{{\"error\":{{\"code\":{},\"message\":{},\"innererror\":{{\"message\":{},\"type\":\"{}\",\"stacktrace\":\"\"}}}}}}",
-        mailbox::json_str(code),
-        mailbox::json_str(message),
-        mailbox::json_str(message),
-        errors::ODATA_EXCEPTION
-    )
-}
-
-/// Counts Exchange requests and applies fault rules.
-async fn exchange_faults(State(app): State<App>, mut req: Request, next: Next) -> Response {
-    let endpoint = classify(&req);
-    app.state.count(endpoint);
-    let Some(kind) = app.state.take_fault(endpoint) else {
-        return next.run(req).await;
-    };
-    tracing::info!(?endpoint, ?kind, "fault injected");
-    match kind {
-        FaultKind::TooManyRequests { retry_after_secs } => {
-            let retry = if retry_after_secs.fract() == 0.0 {
-                format!("{}", retry_after_secs as u64)
-            } else {
-                format!("{retry_after_secs}")
-            };
-            let mut resp = (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-                json_error_body(
-                    "TooManyRequests",
-                    "Too many requests. Retry after the number of seconds in the Retry-After header.",
-                ),
-            )
-                .into_response();
-            if let Ok(v) = HeaderValue::from_str(&retry) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            resp
-        }
-        FaultKind::InternalServerError => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, ODATA_JSON)],
-            json_error_body("InternalServerError", "Internal server error"),
-        )
-            .into_response(),
-        FaultKind::ServiceUnavailable => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body>Service Unavailable</body></html>",
-        )
-            .into_response(),
-        FaultKind::Delay { ms } => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            next.run(req).await
-        }
-        FaultKind::ResetConnection => {
-            match req.extensions().get::<ConnectInfo<ConnInfo>>() {
-                Some(ConnectInfo(info)) => info.control.reset(),
-                None => tracing::warn!("no connection control; cannot reset"),
-            }
-            // Never written: the connection is gone.
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-        FaultKind::TruncatedJson | FaultKind::MalformedJson => {
-            let resp = next.run(req).await;
-            let (mut parts, body) = resp.into_parts();
-            let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(b) => b,
-                Err(e) => {
-                    return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
-                }
-            };
-            let damaged: Vec<u8> = if kind == FaultKind::TruncatedJson {
-                bytes[..bytes.len() / 2].to_vec()
-            } else {
-                // Valid prefix, then a stray token where a value is expected.
-                let cut = bytes.len() / 2;
-                let mut v = bytes[..cut].to_vec();
-                v.extend_from_slice(b"}}]{,\"@odata.broken\":");
-                v.extend_from_slice(&bytes[cut..]);
-                v
-            };
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(damaged))
-        }
-        FaultKind::InvalidUtf8 { text } => {
-            let resp = next.run(req).await;
-            let (mut parts, body) = resp.into_parts();
-            let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(b) => b,
-                Err(e) => {
-                    return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
-                }
-            };
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(faults::latin1_occurrences(&bytes, &text)))
-        }
-        FaultKind::ExpiredToken => {
-            req.extensions_mut().insert(ForceExpired);
-            next.run(req).await
-        }
-        FaultKind::BrokenNextLink => {
-            req.extensions_mut().insert(BreakNextLink);
-            next.run(req).await
-        }
     }
 }
 
@@ -395,13 +311,16 @@ async fn token(
     let base = base_from_headers(&app, &headers);
     let mut audiences = Vec::new();
     for b in [&base, &app.base_url] {
-        for t in [&tenant, &app.config.tenant] {
+        for t in [&tenant, &app.tenant_domain, &app.tenant_id] {
             audiences.push(format!("{b}/{t}/oauth2/v2.0/token"));
         }
     }
     let wall_now = jiff::Timestamp::now().as_second();
+    let scope = app.config.cloud.scope();
     let policy = auth::TokenPolicy {
-        tenant: &app.config.tenant,
+        tenant_names: [&app.tenant_domain, &app.tenant_id],
+        tenant: &app.tenant_domain,
+        scope: &scope,
         client_id: &app.config.client_id,
         client_secret: app.config.client_secret.as_deref(),
         cert: app.cert.as_ref(),
@@ -414,7 +333,8 @@ async fn token(
             let lifetime = app.config.token_lifetime_secs;
             let token = auth::issue_access_token(
                 &app.state.inner.secret,
-                &app.config.tenant,
+                app.config.cloud.resource(),
+                &app.tenant_id,
                 &app.config.client_id,
                 app.state.now().as_second(),
                 lifetime,
@@ -487,12 +407,11 @@ async fn invoke_command(
     Path(tenant): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    force_expired: Option<axum::Extension<ForceExpired>>,
-    break_link: Option<axum::Extension<BreakNextLink>>,
+    fault: Option<axum::Extension<HandlerFault>>,
     body: Bytes,
 ) -> Response {
     let base = base_from_headers(&app, &headers);
-    if !tenant.eq_ignore_ascii_case(&app.config.tenant) {
+    if !app.is_tenant(&tenant) {
         return (
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, ODATA_JSON)],
@@ -503,7 +422,8 @@ async fn invoke_command(
         )
             .into_response();
     }
-    if force_expired.is_some() {
+    let fault = fault.map(|f| f.0);
+    if matches!(fault, Some(HandlerFault::ForceExpired)) {
         return unauthorized(&base, BearerError::Expired);
     }
     let auth_header = headers
@@ -521,11 +441,28 @@ async fn invoke_command(
         .min(app.config.page_size_max);
     let skiptoken = query.get("$skiptoken").cloned();
     let select = query.get("$select").cloned();
-    let break_next_link = break_link.is_some();
+    let break_next_link = matches!(fault, Some(HandlerFault::BreakNextLink));
+    let admin_api_errors = match fault {
+        Some(HandlerFault::AdminApiErrors(e)) => Some(e),
+        _ => None,
+    };
+    let anchor = headers
+        .get("x-anchormailbox")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
     let app2 = app.clone();
     let tenant2 = tenant.clone();
     let base2 = base.clone();
     let result = tokio::task::spawn_blocking(move || {
+        let tenant_id = uuid::Uuid::parse_str(&app2.tenant_id).unwrap_or_default();
+        let route = routing::resolve(
+            anchor.as_deref(),
+            &routing::Tenant {
+                id: tenant_id,
+                initial_domain: &app2.tenant_domain,
+            },
+            &app2.state,
+        );
         let ctx = InvokeContext {
             state: &app2.state,
             base: &base2,
@@ -535,12 +472,14 @@ async fn invoke_command(
             skiptoken: skiptoken.as_deref(),
             select: select.as_deref(),
             break_next_link,
-            server: "EXOSIM01DC001.EMULATOR.PROD.OUTLOOK.COM",
+            route,
+            admin_api_errors: admin_api_errors.as_deref(),
+            server: SERVER,
         };
         invoke::invoke(&ctx, &body)
     })
     .await;
-    let server = "EXOSIM01DC001.EMULATOR.PROD.OUTLOOK.COM";
+    let server = SERVER;
     let mut resp = match result {
         Ok(Ok(ok)) => (
             StatusCode::OK,

@@ -28,9 +28,15 @@ struct Serve {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Tenant path segment (domain or GUID).
+    /// The tenant's initial domain; clients address the tenant by it or by --tenant-id.
     #[arg(long, default_value = "contoso.onmicrosoft.com")]
     tenant: String,
+    /// The tenant id (GUID); default: one derived from --tenant.
+    #[arg(long)]
+    tenant_id: Option<uuid::Uuid>,
+    /// The Microsoft cloud (worldwide, gcc-high, dod, china): decides the token scope.
+    #[arg(long, default_value = "worldwide")]
+    cloud: exo_sim::SimCloud,
     /// Application (client) id.
     #[arg(long)]
     client_id: String,
@@ -109,6 +115,8 @@ async fn serve(args: Serve) -> Result<()> {
     .tenant_domain();
     let config = SimConfig {
         tenant: args.tenant,
+        tenant_id: args.tenant_id,
+        cloud: args.cloud,
         client_id: args.client_id,
         client_secret,
         client_cert_pem,

@@ -269,34 +269,62 @@ fn prop_named(name: &str) -> Option<Prop> {
     })
 }
 
-/// Parses the dates OPATH accepts here: ISO 8601 (no offset = UTC) and the en-US
-/// `M/d/yyyy H:mm:ss` form PowerShell produces from `[datetime]` (taken as UTC).
+/// Parses the date literals Microsoft documents for Exchange Online filters, and only those:
+/// the en-US `M/d/yyyy h:mm:ss tt` of every date example in "Filterable properties for the
+/// Filter parameter" (`WhenChangedUTC -gt '8/1/2017 2:00:00 PM'`) and the date-only
+/// `M/d/yyyy` (`LitigationHoldDate -gt '8/13/2017'`); "regional settings of the Exchange
+/// server" (recipientfilter-properties.md), en-US for Exchange Online. The value is taken as
+/// UTC. ISO 8601 (with or without `Z`) is not documented and is refused, so a client cannot
+/// pass by a form the service may read differently.
 pub fn parse_filter_date(s: &str) -> Option<Timestamp> {
     let s = s.trim();
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Some(t);
-    }
-    if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-        return dt
-            .to_zoned(jiff::tz::TimeZone::UTC)
+    let utc = |dt: jiff::civil::DateTime| {
+        dt.to_zoned(jiff::tz::TimeZone::UTC)
             .ok()
-            .map(|z| z.timestamp());
-    }
-    for fmt in ["%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y"] {
-        if let Ok(dt) = jiff::civil::DateTime::strptime(fmt, s) {
-            return dt
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .ok()
-                .map(|z| z.timestamp());
+            .map(|z| z.timestamp())
+    };
+    let parts: Vec<&str> = s.split(' ').collect();
+    let date = |d: &str| -> Option<jiff::civil::Date> {
+        let mut it = d.split('/');
+        let (m, day, y) = (it.next()?, it.next()?, it.next()?);
+        let ok = |x: &str, max: usize| {
+            !x.is_empty() && x.len() <= max && x.bytes().all(|b| b.is_ascii_digit())
+        };
+        if it.next().is_some() || !ok(m, 2) || !ok(day, 2) || y.len() != 4 || !ok(y, 4) {
+            return None;
         }
-        if let Ok(d) = jiff::civil::Date::strptime(fmt, s) {
-            return d
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .ok()
-                .map(|z| z.timestamp());
+        jiff::civil::Date::new(y.parse().ok()?, m.parse().ok()?, day.parse().ok()?).ok()
+    };
+    match parts.as_slice() {
+        [d] => utc(date(d)?.to_datetime(jiff::civil::Time::midnight())),
+        [d, t, ampm] => {
+            let mut it = t.split(':');
+            let (h, mi, sec) = (it.next()?, it.next()?, it.next()?);
+            let two =
+                |x: &str| !x.is_empty() && x.len() <= 2 && x.bytes().all(|b| b.is_ascii_digit());
+            if it.next().is_some()
+                || !two(h)
+                || mi.len() != 2
+                || !two(mi)
+                || sec.len() != 2
+                || !two(sec)
+            {
+                return None;
+            }
+            let h: i8 = h.parse().ok()?;
+            if !(1..=12).contains(&h) {
+                return None;
+            }
+            let h = match ampm.to_ascii_uppercase().as_str() {
+                "AM" => h % 12,
+                "PM" => h % 12 + 12,
+                _ => return None,
+            };
+            let time = jiff::civil::Time::new(h, mi.parse().ok()?, sec.parse().ok()?, 0).ok()?;
+            utc(date(d)?.to_datetime(time))
         }
+        _ => None,
     }
-    None
 }
 
 fn typed_operand(prop: &Prop, raw: RawOperand) -> Result<Operand, String> {
@@ -432,10 +460,12 @@ mod tests {
     fn filters_match_as_exchange_would() {
         let m = mailbox();
         let cases: &[(&str, bool)] = &[
-            ("WhenChangedUTC -ge '2024-04-10T08:56:22Z'", true),
-            ("WhenChangedUTC -gt '2024-04-10T08:56:22Z'", false),
-            ("WhenChangedUTC -lt '2024-04-11'", true),
-            ("WhenChanged -le '04/10/2024 08:56:22'", true),
+            ("WhenChangedUTC -ge '4/10/2024 8:56:22 AM'", true),
+            ("WhenChangedUTC -gt '4/10/2024 8:56:22 AM'", false),
+            ("WhenChangedUTC -lt '4/11/2024'", true),
+            ("WhenChanged -le '04/10/2024 08:56:22 am'", true),
+            ("WhenChangedUTC -lt '4/10/2024 12:00:00 PM'", true),
+            ("WhenChangedUTC -lt '4/10/2024 12:00:00 AM'", false),
             ("IsExchangeCloudManaged -eq $true", true),
             ("IsDirSynced -ne $true", false),
             (
@@ -468,6 +498,11 @@ mod tests {
             ("IsDirSynced -eq", 16),
             ("(IsDirSynced -eq $true", 23),
             ("WhenChangedUTC -ge 'yesterday'", 20),
+            ("WhenChangedUTC -ge '2024-04-10T08:56:22Z'", 20),
+            ("WhenChangedUTC -ge '2024-04-10T08:56:22'", 20),
+            ("WhenChangedUTC -ge '04/10/2024 08:56:22'", 20),
+            ("WhenChangedUTC -ge '4/10/2024 13:56:22 PM'", 20),
+            ("WhenChangedUTC -ge '13/10/2024'", 20),
             ("RecipientTypeDetails -eq 'Robot'", 26),
             ("CustomAttribute1 -eq 'unterminated", 22),
             ("", 1),

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::faults::{Endpoint, FaultKind, FaultRule};
 use crate::mailbox::SimMailbox;
 use crate::opath::Filter;
+use crate::routing::{BACKENDS, Route};
 
 /// Errors from the state API.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -198,6 +199,9 @@ pub(crate) struct Inner {
     clock_offset_nanos: AtomicI64,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) counters: Counters,
+    /// Round-robin position of the front door over the back-end servers, for requests whose
+    /// anchor resolves to no mailbox.
+    frontdoor: AtomicU64,
     /// Instance secret: signs access tokens and skiptokens.
     pub(crate) secret: [u8; 32],
 }
@@ -222,6 +226,7 @@ impl SimState {
                     rng: StdRng::seed_from_u64(fault_seed),
                 }),
                 counters: Counters::default(),
+                frontdoor: AtomicU64::new(0),
                 secret,
             }),
         }
@@ -455,6 +460,10 @@ impl SimState {
             Endpoint::Token => c.token.load(Ordering::SeqCst),
             Endpoint::Invoke => c.invoke.load(Ordering::SeqCst),
             Endpoint::NextLink => c.nextlink.load(Ordering::SeqCst),
+            Endpoint::FirstPage => c
+                .invoke
+                .load(Ordering::SeqCst)
+                .saturating_sub(c.nextlink.load(Ordering::SeqCst)),
             Endpoint::Any => c.token.load(Ordering::SeqCst) + c.invoke.load(Ordering::SeqCst),
         }
     }
@@ -463,13 +472,26 @@ impl SimState {
         let c = &self.inner.counters;
         match endpoint {
             Endpoint::Token => c.token.fetch_add(1, Ordering::SeqCst),
-            Endpoint::Invoke => c.invoke.fetch_add(1, Ordering::SeqCst),
+            Endpoint::Invoke | Endpoint::FirstPage => c.invoke.fetch_add(1, Ordering::SeqCst),
             Endpoint::NextLink => {
                 c.invoke.fetch_add(1, Ordering::SeqCst);
                 c.nextlink.fetch_add(1, Ordering::SeqCst)
             }
             Endpoint::Any => c.control.fetch_add(1, Ordering::SeqCst),
         };
+    }
+
+    /// The back-end server that serves a request routed by `route`: the anchor's mailbox
+    /// server, or (unresolved) the next server in turn, as a front door spreading load would.
+    pub(crate) fn serving_backend(&self, route: Route) -> u8 {
+        let i = match route {
+            Route::Mailbox(b) => b,
+            Route::Unresolved => {
+                let n = self.inner.frontdoor.fetch_add(1, Ordering::SeqCst);
+                (n % BACKENDS.len() as u64) as usize
+            }
+        };
+        u8::try_from(i).unwrap_or(0)
     }
 
     pub(crate) fn control_count(&self) -> u64 {

@@ -13,13 +13,16 @@ use url::Url;
 use crate::config::{ExoConfig, ExoSettings};
 use crate::error::{ExoError, ServiceError};
 use crate::filter::when_changed_filter;
-use crate::retry::{parse_retry_after, retryable_status};
 use crate::safelist::JunkEmailConfiguration;
 use crate::token::TokenSource;
 use crate::wire::{
     MAILBOX_PROPERTIES, UnreadableRecord, decode_page, mailbox_from_record, record_identity,
     record_key,
 };
+
+mod send;
+
+pub use send::ANSWER_TIMEOUT_TRIES;
 
 /// A stream of results that holds at most one result page in memory.
 pub type ResultStream<T> = BoxStream<'static, Result<T, ExoError>>;
@@ -105,6 +108,23 @@ impl ExoClient {
             settings.tenant
         ))
         .map_err(|e| ExoError::HttpClient(format!("cannot form the API endpoint: {e}")))?;
+        let plain: Vec<&str> = [
+            ("login_base", &settings.login_base),
+            ("api_base", &settings.api_base),
+        ]
+        .into_iter()
+        .filter(|(_, u)| u.scheme() == "http")
+        .map(|(k, _)| k)
+        .collect();
+        if !plain.is_empty() {
+            tracing::warn!(
+                keys = %plain.join(", "),
+                "plain http to a loopback address (allow_insecure_http): only for a local emulator"
+            );
+        }
+        for warning in settings.warnings(jiff::Timestamp::now()) {
+            tracing::warn!("{warning}");
+        }
         let tokens = TokenSource::new(http.clone(), &settings)?;
         Ok(ExoClient {
             inner: Arc::new(Inner {
@@ -213,17 +233,23 @@ impl ExoClient {
         let mut params = Map::new();
         params.insert("Identity".into(), Value::String(identity.to_owned()));
         let mut stream = self.invoke_selecting("Get-Mailbox", params, Some(MAILBOX_PROPERTIES));
-        match stream.next().await {
-            None => Ok(None),
-            Some(Ok(record)) => to_mailbox(record).map(Some),
-            Some(Err(e))
-                if e.service_error()
-                    .is_some_and(ServiceError::is_object_not_found) =>
-            {
-                Ok(None)
+        // Every item of the (one-page) answer: errors reported beside the record count too.
+        let mut found = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(record) if found.is_none() => found = Some(record),
+                Ok(_) => {}
+                Err(e)
+                    if found.is_none()
+                        && e.service_error()
+                            .is_some_and(ServiceError::is_object_not_found) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
             }
-            Some(Err(e)) => Err(e),
         }
+        found.map(to_mailbox).transpose()
     }
 
     /// All mailboxes matching an optional OPATH filter (`-ResultSize Unlimited`). A malformed
@@ -325,146 +351,6 @@ impl ExoClient {
             mailbox.safe_recipients_hash = junk.safe_recipients_hash();
         }
         Ok(())
-    }
-
-    /// Sends one InvokeCommand POST with retries; returns the body of a 2xx answer.
-    async fn post(
-        &self,
-        url: &Url,
-        body: &Value,
-        cmdlet: &str,
-        request: &str,
-    ) -> Result<Vec<u8>, ExoError> {
-        let inner = &self.inner;
-        let policy = inner.settings.retry;
-        let mut attempt: u32 = 0;
-        let mut refreshed = false;
-        // Throttled waits charged to this request so far (see `RetryPolicy::throttle_budget`).
-        let mut throttled = Duration::ZERO;
-        loop {
-            attempt += 1;
-            let (token, generation) = inner.tokens.get().await?;
-            inner.api_requests.fetch_add(1, Ordering::Relaxed);
-            let result = inner
-                .http
-                .post(url.clone())
-                .bearer_auth(token.expose())
-                .header("X-CmdletName", cmdlet)
-                .header("X-AnchorMailbox", &inner.settings.anchor_mailbox)
-                .header(
-                    "Prefer",
-                    format!("odata.maxpagesize={}", inner.settings.page_size),
-                )
-                .header(
-                    "X-Prefer",
-                    format!("odata.maxpagesize={}", inner.settings.page_size),
-                )
-                .header("X-ResponseFormat", "json")
-                .header("X-SerializationLevel", "Partial")
-                .header("Connection-Id", &inner.connection_id)
-                .header(reqwest::header::ACCEPT, "application/json")
-                .json(body)
-                .send()
-                .await;
-            drop(token);
-            let (last, wait) = match result {
-                Err(e) => (
-                    describe_transport(&e),
-                    policy.backoff(attempt, rand::random()),
-                ),
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
-                    match resp.bytes().await {
-                        Err(e) => (
-                            format!("HTTP {status}, then {}", describe_transport(&e)),
-                            policy.backoff(attempt, rand::random()),
-                        ),
-                        Ok(bytes) if (200..300).contains(&status) => return Ok(bytes.to_vec()),
-                        Ok(bytes) if status == 401 => {
-                            let error = ServiceError::parse(&bytes);
-                            if refreshed {
-                                return Err(ExoError::Unauthorized {
-                                    request: request.to_owned(),
-                                    error,
-                                });
-                            }
-                            tracing::info!(request, "access token rejected; refreshing once");
-                            refreshed = true;
-                            inner.tokens.invalidate(generation).await;
-                            attempt -= 1;
-                            continue;
-                        }
-                        Ok(bytes) if status == 403 => {
-                            return Err(ExoError::Forbidden {
-                                request: request.to_owned(),
-                                error: ServiceError::parse(&bytes),
-                            });
-                        }
-                        Ok(bytes) if retryable_status(status) => {
-                            let error = ServiceError::parse(&bytes);
-                            // The service reports unknown objects even under 500
-                            // (capture C7); that answer will not change on a retry.
-                            if error.is_object_not_found() {
-                                return Err(ExoError::Service {
-                                    request: request.to_owned(),
-                                    status,
-                                    error,
-                                });
-                            }
-                            let wait = if status == 429 || retry_after.is_some() {
-                                policy.throttle_wait(retry_after, attempt, rand::random())
-                            } else {
-                                policy.backoff(attempt, rand::random())
-                            };
-                            if status == 429
-                                && let Some(total) = policy.free_throttle(throttled, wait)
-                            {
-                                // Asked to slow down, not a failure: wait it out without
-                                // using up a try.
-                                throttled = total;
-                                tracing::info!(
-                                    request,
-                                    wait_ms = wait.as_millis() as u64,
-                                    throttled_s = throttled.as_secs(),
-                                    "Exchange Online is throttling; waiting as asked"
-                                );
-                                attempt -= 1;
-                                tokio::time::sleep(wait).await;
-                                continue;
-                            }
-                            (format!("HTTP {status}: {error}"), wait)
-                        }
-                        Ok(bytes) => {
-                            return Err(ExoError::Service {
-                                request: request.to_owned(),
-                                status,
-                                error: ServiceError::parse(&bytes),
-                            });
-                        }
-                    }
-                }
-            };
-            if attempt >= policy.max_attempts {
-                return Err(ExoError::RetriesExhausted {
-                    request: request.to_owned(),
-                    attempts: attempt,
-                    last,
-                });
-            }
-            tracing::warn!(
-                request,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                %last,
-                "Exchange Online request failed; retrying"
-            );
-            tokio::time::sleep(wait).await;
-        }
     }
 
     fn next_link(&self, link: &str, request: &str) -> Result<Url, ExoError> {
@@ -597,6 +483,16 @@ impl Paging {
                 },
             )
             .collect();
+        if !page.errors.is_empty() {
+            // The module writes these as cmdlet errors and marks the run failed: after the
+            // page's records, one error, and no further page.
+            tracing::warn!(request = %request, errors = ?page.errors, "Exchange Online reported errors with a result page");
+            self.pending_error = Some(ExoError::CmdletErrors {
+                request,
+                errors: page.errors,
+            });
+            return Ok(());
+        }
         if let Some(link) = page.next_link {
             match self.client.next_link(&link, &request) {
                 Ok(u) if u == url => {

@@ -55,6 +55,15 @@ pub enum ExoError {
         error: ServiceError,
     },
 
+    #[error(
+        "{request}: Exchange Online did not answer within {timeout_secs} s ({attempts} tries). A filtered Get-Mailbox of a large tenant can take minutes before its first page; if the service is not down, raise [exo] timeout_secs (default 960, the ExchangeOnlineManagement module's)"
+    )]
+    TimedOut {
+        request: String,
+        timeout_secs: u64,
+        attempts: u32,
+    },
+
     #[error("{request}: gave up after {attempts} tries; last failure: {last}")]
     RetriesExhausted {
         request: String,
@@ -68,12 +77,21 @@ pub enum ExoError {
     MalformedPage { request: String, problem: String },
 
     #[error(
-        "{request}: following @odata.nextLink failed (HTTP {status}): {error}. The listing is incomplete; paging links expire after about 30 minutes, so poll again"
+        "{request}: following @odata.nextLink failed (HTTP {status}): {error}. The listing is incomplete; a paging link is served only by the back-end server the routing anchor (X-AnchorMailbox, from [exo] tenant: the tenant ID or initial domain) finds, and for about 30 minutes, so poll again"
     )]
     BrokenNextLink {
         request: String,
         status: u16,
         error: ServiceError,
+    },
+
+    #[error(
+        "{request}: Exchange Online answered, but reported errors with the result page (@adminapi.errors): {}. The page's records were handed on; the listing stops here and counts as incomplete, so the next poll reads these mailboxes again",
+        errors.join(" | ")
+    )]
+    CmdletErrors {
+        request: String,
+        errors: Vec<String>,
     },
 
     #[error("{request}: refusing to follow @odata.nextLink: {problem}")]
@@ -146,6 +164,16 @@ impl fmt::Display for ServiceError {
 }
 
 const MAX_TEXT: usize = 500;
+
+/// The back-end exceptions the ExchangeOnlineManagement module retries
+/// (`$RetryableExceptions` in the script it generates).
+pub const TRANSIENT_EXCEPTIONS: [&str; 5] = [
+    "DCOverloadedException",
+    "SuitabilityDirectoryException",
+    "ServerInMMException",
+    "ADServerSettingsChangedException",
+    "StorageTransientException",
+];
 
 fn clip(text: &str) -> String {
     let t = text.trim();
@@ -268,17 +296,26 @@ impl ServiceError {
         })
     }
 
-    /// Whether the service says the object does not exist. The HTTP status and `code` alone do
-    /// not tell (a real capture shows not-found under `InternalServerError`), so the exception
-    /// type decides, with the code as a fallback.
+    /// Whether the service says the object does not exist: the exception is
+    /// `ManagementObjectNotFoundException` (captures C4, C5, C7) or the text is its "couldn't be
+    /// found on". Neither the HTTP status nor `code` tells: a real capture shows not-found
+    /// under `InternalServerError` (C7), and a 404 `NotFound` without that exception (a wrong
+    /// tenant segment, a wrong path) is not about the object.
     pub fn is_object_not_found(&self) -> bool {
         let by_type = self
             .exception_type
             .as_deref()
             .is_some_and(|t| t.ends_with("ManagementObjectNotFoundException"));
-        by_type
-            || (self.exception_type.is_none() && self.code.as_deref() == Some("NotFound"))
-            || self.message.contains("couldn't be found on")
+        by_type || self.message.contains("couldn't be found on")
+    }
+
+    /// Whether the service names one of the transient back-end exceptions the
+    /// ExchangeOnlineManagement module retries whatever the HTTP status
+    /// (`$RetryableExceptions`, matched in `details[0].message`): the same request will
+    /// likely succeed a little later.
+    pub fn is_transient_backend(&self) -> bool {
+        let named = |text: &str| TRANSIENT_EXCEPTIONS.iter().any(|name| text.contains(name));
+        self.exception_type.as_deref().is_some_and(named) || named(&self.message)
     }
 
     /// Whether the error is the expired-paging one ("Expired or Invalid pagination request").
@@ -312,6 +349,27 @@ mod tests {
             e.to_string().contains("ManagementObjectNotFoundException"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn transient_backend_exceptions_are_recognised_by_name() {
+        for name in TRANSIENT_EXCEPTIONS {
+            let body = format!(
+                r#"{{"error":{{"code":"BadRequest","message":"Error executing cmdlet","details":[{{"code":"Client","target":"","message":"Ex1|Microsoft.Exchange.Data.Directory.{name}|Try again."}}]}}}}"#
+            );
+            assert!(
+                ServiceError::parse(body.as_bytes()).is_transient_backend(),
+                "{name}"
+            );
+        }
+        let unknown = br#"{"error":{"code":"BadRequest","message":"Invalid Operation","details":[{"code":"Client","target":"","message":"|Microsoft.Exchange.AdminApi.CommandInvocation.AmbiguousParameterSetException|Parameter set cannot be resolved using the specified named parameters. Invalid cmdlet parameters specified. BogusParameter"}]}}"#;
+        assert!(!ServiceError::parse(unknown).is_transient_backend());
+    }
+
+    #[test]
+    fn a_not_found_code_alone_is_not_an_absent_object() {
+        let body = br#"{"error":{"code":"NotFound","message":"The tenant 'x' is not served here.","innererror":{"message":"The tenant 'x' is not served here.","type":"Microsoft.Exchange.Admin.OData.Core.ODataServiceException","stacktrace":""}}}"#;
+        assert!(!ServiceError::parse(body).is_object_not_found());
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! Architecture invariant: wire types stay in this crate; callers get the core's
 //! [`exo_writeback_core::mailbox::Mailbox`].
 
+pub mod certificate;
 pub mod client;
 pub mod config;
+pub mod endpoints;
 pub mod error;
 pub mod filter;
 pub mod retry;
@@ -15,8 +17,9 @@ pub mod safelist;
 pub mod token;
 pub mod wire;
 
+pub use certificate::CertificateInfo;
 pub use client::{ClientStats, ExoClient, ResultStream};
-pub use config::{Cloud, ConfigError, Credentials, ExoConfig, ExoSettings};
+pub use config::{CertificateAssertion, Cloud, ConfigError, Credentials, ExoConfig, ExoSettings};
 pub use error::{ExoError, ServiceError};
 pub use retry::RetryPolicy;
 pub use safelist::JunkEmailConfiguration;

@@ -1,5 +1,5 @@
 //! OAuth 2.0 client-credentials tokens from Entra ID, with a client secret or a certificate
-//! (RS256 client assertion), cached until shortly before they expire.
+//! (a client assertion signed as MSAL signs it), cached until shortly before they expire.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,12 +12,15 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::config::{Credentials, ExoSettings};
+use crate::config::{CertificateAssertion, Credentials, ExoSettings};
 use crate::error::{ExoError, ServiceError};
-use crate::retry::{RetryPolicy, parse_retry_after, retryable_status};
+use crate::retry::{RetryPolicy, retry_after_of, retryable_status};
 
 /// `client_assertion_type` for a JWT client assertion (RFC 7523).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The longest a token request waits for Entra ID (the API's time-out is much longer).
+pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Lifetime of a client assertion (Microsoft: "5-10 minutes after nbf at most").
 pub const ASSERTION_LIFETIME_SECS: i64 = 600;
@@ -62,6 +65,14 @@ pub fn x5t_s256(certificate_der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(certificate_der))
 }
 
+/// `x5t`: base64url (no padding) of the SHA-1 of the certificate's DER encoding.
+pub fn x5t_sha1(certificate_der: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        certificate_der,
+    ))
+}
+
 #[derive(Serialize)]
 struct AssertionClaims<'a> {
     aud: &'a str,
@@ -73,9 +84,11 @@ struct AssertionClaims<'a> {
     exp: i64,
 }
 
-/// Builds the signed client assertion (RS256, header `x5t#S256`), valid from `now` for
-/// [`ASSERTION_LIFETIME_SECS`]. The result is a secret.
+/// Builds the signed client assertion, valid from `now` for [`ASSERTION_LIFETIME_SECS`]:
+/// PS256 with `x5t#S256`, or RS256 with `x5t` — the two pairs MSAL sends. The result is a
+/// secret.
 pub fn client_assertion(
+    kind: CertificateAssertion,
     client_id: &str,
     audience: &str,
     certificate_pem: &str,
@@ -87,9 +100,19 @@ pub fn client_assertion(
         .map_err(|_| {
             ExoError::Certificate("the private key is not a PEM RSA private key".into())
         })?;
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    let mut header = match kind {
+        CertificateAssertion::Ps256 => {
+            let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+            h.x5t_s256 = Some(x5t_s256(&der));
+            h
+        }
+        CertificateAssertion::Rs256 => {
+            let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+            h.x5t = Some(x5t_sha1(&der));
+            h
+        }
+    };
     header.typ = Some("JWT".into());
-    header.x5t_s256 = Some(x5t_s256(&der));
     let claims = AssertionClaims {
         aud: audience,
         iss: client_id,
@@ -123,8 +146,11 @@ pub(crate) struct TokenSource {
     endpoint: Url,
     client_id: String,
     scope: String,
+    assertion: CertificateAssertion,
     credentials: Credentials,
     retry: RetryPolicy,
+    /// Entra ID answers token requests at once: at most [`TOKEN_TIMEOUT`].
+    timeout: Duration,
     cache: tokio::sync::Mutex<Option<CachedToken>>,
     generation: AtomicU64,
     pub(crate) fetches: AtomicU64,
@@ -137,8 +163,10 @@ impl TokenSource {
             endpoint: token_endpoint(&settings.login_base, &settings.tenant)?,
             client_id: settings.client_id.clone(),
             scope: settings.scope.clone(),
+            assertion: settings.assertion,
             credentials: settings.credentials.clone(),
             retry: settings.retry,
+            timeout: settings.timeout.min(TOKEN_TIMEOUT),
             cache: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
             fetches: AtomicU64::new(0),
@@ -182,6 +210,7 @@ impl TokenSource {
                 private_key_pem,
             } => {
                 let assertion = client_assertion(
+                    self.assertion,
                     &self.client_id,
                     self.endpoint.as_str(),
                     certificate_pem,
@@ -207,6 +236,7 @@ impl TokenSource {
             let result = self
                 .http
                 .post(self.endpoint.clone())
+                .timeout(self.timeout)
                 .form(&form)
                 .send()
                 .await;
@@ -218,11 +248,7 @@ impl TokenSource {
                 ),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
+                    let retry_after = retry_after_of(&resp);
                     let body = match resp.bytes().await {
                         Ok(b) => b,
                         Err(e) => {
@@ -360,8 +386,9 @@ mod tests {
     }
 
     #[test]
-    fn x5t_is_base64url_sha256() {
-        // SHA-256 of the empty input, base64url without padding.
+    fn thumbprints_are_base64url_sha256_and_sha1() {
+        // SHA-256 and SHA-1 of the empty input, base64url without padding.
         assert_eq!(x5t_s256(b""), "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU");
+        assert_eq!(x5t_sha1(b""), "2jmj7l5rSw0yVb_vlWAYkK_YBwk");
     }
 }

@@ -54,6 +54,9 @@ pub struct Page {
     pub records: Vec<Value>,
     pub next_link: Option<String>,
     pub warnings: Vec<String>,
+    /// `@adminapi.errors`: cmdlet errors reported in a successful page. The module writes
+    /// each as an error and marks the run failed (PROTOCOL.md §2).
+    pub errors: Vec<String>,
     /// Records of the page that carried bytes that are not UTF-8 (not in `records`).
     pub unreadable: Vec<UnreadableRecord>,
 }
@@ -251,6 +254,20 @@ fn decode_json_page(body: &[u8]) -> Result<(Page, bool), String> {
                 .collect()
         })
         .unwrap_or_default();
+    let errors = match obj.get("@adminapi.errors") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|e| match e {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect(),
+        Some(other) => vec![match other {
+            Value::String(s) => s.clone(),
+            o => o.to_string(),
+        }],
+    };
     // Whether the envelope (everything but the records) holds the invalid-UTF-8 marker.
     let marked = obj
         .iter()
@@ -260,6 +277,7 @@ fn decode_json_page(body: &[u8]) -> Result<(Page, bool), String> {
             records,
             next_link,
             warnings,
+            errors,
             unreadable: Vec::new(),
         },
         marked,

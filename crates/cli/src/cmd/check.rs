@@ -103,10 +103,31 @@ pub struct ExoReport {
     pub more_mailboxes: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_mailbox: Option<String>,
+    /// The client certificate, to compare with the app registration (certificate
+    /// credentials only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateReport>,
+    /// What should be dealt with soon although nothing fails (a certificate close to expiry).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The client certificate as the Entra admin center shows it under Certificates & secrets.
+#[derive(Debug, Serialize, Default)]
+pub struct CertificateReport {
+    pub subject: String,
+    pub sha1_thumbprint: String,
+    pub sha256_thumbprint: String,
+    pub expires: String,
 }
 
 /// How many mailboxes `check` reads from Exchange Online.
 pub const EXO_SAMPLE: usize = 100;
+
+/// The result pages `check` asks for: small, so a tenant of more than this many mailboxes
+/// shows whether paging works (a routing anchor that finds no mailbox fails at the second
+/// page) before the first cycle does.
+pub const EXO_CHECK_PAGE: u32 = 50;
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
@@ -217,11 +238,26 @@ async fn check_exo_side(config: &Config, asked_alone: bool) -> ExoReport {
         report.error = Some(e.to_string());
         report
     };
-    let client = match exo_writeback_exo::ExoClient::from_config(exo) {
-        Ok(c) => c,
+    let client = match exo.settings() {
+        Ok(mut settings) => {
+            settings.page_size = settings.page_size.min(EXO_CHECK_PAGE);
+            match exo_writeback_exo::ExoClient::new(settings) {
+                Ok(c) => c,
+                Err(e) => return fail(report, "FAILED: configuration", &e),
+            }
+        }
         Err(e) => return fail(report, "FAILED: configuration", &e),
     };
     report.endpoint = Some(client.endpoint().to_string());
+    if let Some(c) = &client.settings().certificate {
+        report.certificate = Some(CertificateReport {
+            subject: c.subject.clone(),
+            sha1_thumbprint: c.sha1_thumbprint.clone(),
+            sha256_thumbprint: c.sha256_thumbprint.clone(),
+            expires: c.expiry(),
+        });
+    }
+    report.warnings = client.settings().warnings(jiff::Timestamp::now());
     if let Err(e) = client.check_token().await {
         return fail(report, "FAILED: no access token", &e);
     }
@@ -349,6 +385,21 @@ fn render(report: &Report) -> String {
         };
         field("tenant", exo.tenant.clone());
         field("endpoint", exo.endpoint.clone());
+        if let Some(c) = &exo.certificate {
+            field("certificate", Some(c.subject.clone()));
+            field(
+                "certificate thumbprint (SHA-1)",
+                Some(c.sha1_thumbprint.clone()),
+            );
+            field(
+                "certificate thumbprint (SHA-256)",
+                Some(c.sha256_thumbprint.clone()),
+            );
+            field("certificate expires", Some(c.expires.clone()));
+        }
+        for w in &exo.warnings {
+            field("warning", Some(w.clone()));
+        }
         field("error", exo.error.clone());
         field(
             "mailboxes",

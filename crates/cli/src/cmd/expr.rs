@@ -50,8 +50,16 @@ pub struct Args {
 struct Values(HashMap<String, Value>);
 
 impl Source for Values {
+    /// A given value; else, for a Get-Mailbox property the agent reads, null — Microsoft's
+    /// reference: "For an attribute, a Null is expressed by the absence of the attribute"
+    /// (IsNull). Any other name is unknown (a typo must not read as null; the agent refuses
+    /// it in a mapping too).
     fn get(&self, name: &str) -> Option<Value> {
-        self.0.get(&name.to_lowercase()).cloned()
+        self.0.get(&name.to_lowercase()).cloned().or_else(|| {
+            exo_writeback_core::mailbox::Mailbox::default()
+                .property(name)
+                .map(|_| Value::Null)
+        })
     }
 }
 
@@ -92,7 +100,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => {
             let mut rendered = e.render(text);
             if e.message.starts_with("unknown attribute") {
-                rendered.push_str("\nhint: give it with --attr NAME=VALUE, or --mailbox FILE.json");
+                rendered.push_str("\nhint: it is not a Get-Mailbox property the agent reads; give it with --attr NAME=VALUE, or --mailbox FILE.json");
             }
             Ok(fail(&args, "evaluation", &e.message, e.offset, &rendered))
         }
@@ -216,9 +224,9 @@ fn value_json(v: &Value) -> serde_json::Value {
         Value::Str(s) => s.clone().into(),
         Value::Int(i) => (*i).into(),
         Value::Bool(b) => (*b).into(),
-        // Binary as base64; date-times in RFC 3339 (UTC).
-        Value::Bytes(_) => v.to_string().into(),
-        Value::DateTime(t) => t.to_string().into(),
+        // Binary as base64; date-times as Microsoft's service renders them
+        // (`M/d/yyyy h:mm:ss tt`, UTC: the CDate, DateAdd and Now examples of its reference).
+        Value::Bytes(_) | Value::DateTime(_) => v.to_string().into(),
         Value::List(items) => items.iter().map(value_json).collect(),
     }
 }

@@ -499,23 +499,15 @@ async fn writeback_end_to_end() {
 
     // --- a cloud change (Set-Mailbox through the real protocol) reaches AD in the next delta ----
     let client = exo_writeback_exo::ExoClient::new(
-        exo_writeback_exo::ExoConfig {
-            tenant: "contoso.onmicrosoft.com".into(),
-            client_id: SimConfig::default().client_id,
-            client_secret_file: Some(lab.dir.path().join("client-secret")),
-            client_secret_env: None,
-            certificate_file: None,
-            private_key_file: None,
-            cloud: Default::default(),
-            login_base: Some(lab.sim.base_url()),
-            api_base: Some(lab.sim.base_url()),
-            allow_insecure_http: true,
-            page_size: 10,
-            anchor_mailbox: None,
-            timeout_secs: 30,
-            max_attempts: 3,
-            throttle_budget_secs: 60,
-        }
+        toml::from_str::<exo_writeback_exo::ExoConfig>(&format!(
+            "tenant = \"contoso.onmicrosoft.com\"\nclient_id = \"{}\"\nclient_secret_file = {:?}\n\
+             login_base = \"{b}\"\napi_base = \"{b}\"\nallow_insecure_http = true\npage_size = 10\n\
+             timeout_secs = 30\nmax_attempts = 3\nthrottle_budget_secs = 60\n",
+            SimConfig::default().client_id,
+            lab.dir.path().join("client-secret").display().to_string(),
+            b = lab.sim.base_url()
+        ))
+        .expect("exo section")
         .settings()
         .expect("exo settings"),
     )

@@ -171,9 +171,70 @@ fn json_output_says_the_outcome_and_type() {
         json(&["AuthoritativeNull"]),
         serde_json::json!({"outcome": "authoritative_null"})
     );
-    assert_eq!(
-        json(&[r#"CDate("2009-06-15T01:45:30-07:00")"#]),
-        serde_json::json!({"outcome": "value", "type": "date-time", "value": "2009-06-15T08:45:30Z"})
+    // A date-time is shown as Microsoft's service renders it (CDate, DateAdd, DateFromNum,
+    // Now: "M/d/yyyy h:mm:ss tt", UTC), in JSON too.
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[r#"CDate("2009-06-15T01:45:30-07:00")"#],
+            "6/15/2009 8:45:30 AM",
+        ),
+        (
+            &[
+                r#"DateAdd("d", 7, CDate([StatusHireDate]))"#,
+                "--attr",
+                "StatusHireDate=2012-03-16-07:00",
+            ],
+            "3/23/2012 7:00:00 AM",
+        ),
+        (&["DateFromNum(129699324000000000)"], "1/1/2012 11:00:00 PM"),
+        (
+            &["Now()", "--now", "2021-07-02T15:33:38Z"],
+            "7/2/2021 3:33:38 PM",
+        ),
+        (&[r#"CDate("2021-06-30+08:00")"#], "6/29/2021 4:00:00 PM"),
+    ];
+    for (args, shown) in cases {
+        assert_eq!(
+            json(args),
+            serde_json::json!({"outcome": "value", "type": "date-time", "value": shown}),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_attribute_is_null_as_microsofts_reference_documents() {
+    // "For an attribute, a Null is expressed by the absence of the attribute" (APP IsNull):
+    // a Get-Mailbox property that is not given is absent, so null.
+    let cases: [(&str, &str); 8] = [
+        ("IsNull([displayName])", "True\n"),
+        ("IsNullOrEmpty([displayName])", "True\n"),
+        ("IsPresent([CustomAttribute1])", "False\n"),
+        (r#"Left([displayName], 3)"#, "\n"),
+        (r#"Word([displayName], 1, " ")"#, "\n"),
+        (r#"Coalesce([CustomAttribute2], "fallback")"#, "fallback\n"),
+        (r#"Join(",", [CustomAttribute1], "b")"#, "b\n"),
+        (
+            r#"Switch([CustomAttribute3], [CustomAttribute3], "", "Other")"#,
+            "Other\n",
+        ),
+    ];
+    for (e, want) in cases {
+        assert_eq!(ok(&[e]), want, "{e}");
+    }
+    // A property the given Get-Mailbox record lacks is absent too (records may be narrowed).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("narrowed.json");
+    std::fs::write(&path, r#"{"PrimarySmtpAddress":"a@contoso.com"}"#).expect("write");
+    let path = path.display().to_string();
+    assert_eq!(ok(&["IsNull([DisplayName])", "--mailbox", &path]), "True\n");
+    // A name that is no mailbox property is still refused: a typo must not read as null.
+    let o = expr(&["IsNull([displyName])"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown attribute [displyName]"),
+        "{}",
+        stderr(&o)
     );
 }
 
@@ -226,15 +287,17 @@ fn evaluation_error_exits_1_with_a_caret_and_a_hint() {
         stderr(&o),
         "error at line 1, column 11: Left: argument 2 must be a whole number, got the string \"three\"\n  Left([a], \"three\")\n            ^\n"
     );
-    let o = expr(&["Trim([displayName])"]);
+    let o = expr(&["Trim([Department])"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("unknown attribute [displayName]"),
+        stderr(&o).contains("unknown attribute [Department]"),
         "{}",
         stderr(&o)
     );
     assert!(
-        stderr(&o).contains("hint: give it with --attr NAME=VALUE"),
+        stderr(&o).contains(
+            "hint: it is not a Get-Mailbox property the agent reads; give it with --attr NAME=VALUE"
+        ),
         "{}",
         stderr(&o)
     );

@@ -9,4 +9,5 @@ mod expr;
 mod faults;
 mod hostile;
 mod manners;
+mod page_errors;
 mod rights;

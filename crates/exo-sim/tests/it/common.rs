@@ -12,6 +12,22 @@ pub const SECRET: &str = "s3cret~value";
 pub const CERT_PEM: &str = include_str!("fixtures/client.crt");
 pub const KEY_PEM: &str = include_str!("fixtures/client.key");
 pub const OTHER_KEY_PEM: &str = include_str!("fixtures/other.key");
+/// The routing anchor of app-only calls to this tenant (capture A2's form).
+pub const ANCHOR: &str =
+    "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@contoso.onmicrosoft.com";
+
+/// A client-credentials request with the client secret, for the worldwide scope.
+pub const SECRET_FORM: [(&str, &str); 4] = [
+    ("grant_type", "client_credentials"),
+    ("client_id", CLIENT_ID),
+    ("client_secret", SECRET),
+    ("scope", "https://outlook.office365.com/.default"),
+];
+
+/// A time as the documented en-US filter literal `M/d/yyyy h:mm:ss tt` (UTC, to the second).
+pub fn en_us(t: jiff::Timestamp) -> String {
+    t.strftime("%-m/%-d/%Y %-I:%M:%S %p").to_string()
+}
 
 pub struct Sim {
     pub handle: SimHandle,
@@ -68,14 +84,7 @@ impl Sim {
     }
 
     pub async fn token(&self) -> String {
-        let r = self
-            .token_request(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", SECRET),
-                ("scope", "https://outlook.office365.com/.default"),
-            ])
-            .await;
+        let r = self.token_request(&SECRET_FORM).await;
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
         v["access_token"].as_str().unwrap().to_string()
@@ -95,7 +104,7 @@ impl Sim {
             .post(url)
             .bearer_auth(token)
             .header("X-CmdletName", cmdlet)
-            .header("X-AnchorMailbox", format!("UPN:SystemMailbox@{TENANT}"))
+            .header("X-AnchorMailbox", ANCHOR)
             .json(&json!({"CmdletInput": {"CmdletName": cmdlet, "Parameters": params}}));
         if let Some(n) = page {
             req = req.header("Prefer", format!("odata.maxpagesize={n}"));
@@ -150,16 +159,27 @@ pub struct Assertion<'a> {
     pub iss: &'a str,
     pub exp_offset: i64,
     pub x5t_s256: Option<String>,
+    pub alg: jsonwebtoken::Algorithm,
+    /// Send the SHA-1 thumbprint as `x5t` instead of the SHA-256 one as `x5t#S256`.
+    pub x5t_sha1: bool,
 }
 
 impl Assertion<'_> {
     pub fn sign(&self) -> String {
         let now = jiff::Timestamp::now().as_second();
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        header.x5t_s256 = self
+        let mut header = jsonwebtoken::Header::new(self.alg);
+        let s256 = self
             .x5t_s256
             .clone()
-            .or_else(|| Some(URL_SAFE_NO_PAD.encode(Sha256::digest(cert_der()))));
+            .unwrap_or_else(|| URL_SAFE_NO_PAD.encode(Sha256::digest(cert_der())));
+        if self.x5t_sha1 {
+            header.x5t = Some(URL_SAFE_NO_PAD.encode(ring::digest::digest(
+                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                &cert_der(),
+            )));
+        } else {
+            header.x5t_s256 = Some(s256);
+        }
         let claims = json!({
             "aud": self.aud, "iss": self.iss, "sub": self.iss,
             "jti": uuid::Uuid::new_v4().to_string(),

@@ -327,3 +327,67 @@ async fn invalid_utf8_sends_one_mailbox_value_in_latin1_on_every_page() {
         assert!(text.contains("München-2"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn admin_api_errors_transient_exceptions_and_slow_first_pages() {
+    let sim = start(3).await;
+    let state = sim.handle.state();
+    let token = sim.token().await;
+    state.add_fault(FaultRule::times(
+        Endpoint::Invoke,
+        FaultKind::AdminApiErrors {
+            errors: vec!["Something went wrong reading one mailbox.".into()],
+        },
+        1,
+    ));
+    let r = raw_get_mailbox(&sim, &token).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["adminapi.errors@odata.type"], "#Collection(String)");
+    assert_eq!(
+        v["@adminapi.errors"],
+        json!(["Something went wrong reading one mailbox."])
+    );
+    assert_eq!(
+        v["value"].as_array().unwrap().len(),
+        3,
+        "the records are there"
+    );
+    for status in [400u16, 500] {
+        state.add_fault(FaultRule::times(
+            Endpoint::Invoke,
+            FaultKind::TransientException {
+                exception: "Microsoft.Exchange.Data.Directory.DCOverloadedException".into(),
+                status,
+            },
+            1,
+        ));
+        let r = raw_get_mailbox(&sim, &token).await;
+        assert_eq!(r.status().as_u16(), status);
+        let v: Value = r.json().await.unwrap();
+        let detail = v["error"]["details"][0]["message"].as_str().unwrap();
+        assert!(
+            detail.contains("|Microsoft.Exchange.Data.Directory.DCOverloadedException|"),
+            "{detail}"
+        );
+    }
+    // A rule on first pages delays them, not the pages that follow.
+    state.add_fault(FaultRule {
+        endpoint: Endpoint::FirstPage,
+        kind: FaultKind::Delay { ms: 300 },
+        count: None,
+        probability: None,
+        skip: 0,
+    });
+    let started = std::time::Instant::now();
+    let (all, pages) = sim
+        .get_all(&token, json!({"ResultSize": "Unlimited"}), 1)
+        .await;
+    assert_eq!((all.len(), pages), (3, 3));
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_millis(300), "{took:?}");
+    assert!(took < std::time::Duration::from_millis(900), "{took:?}");
+    // Four listings were started: the errors page, two transient failures, get_all.
+    assert_eq!(state.request_count(Endpoint::FirstPage), 4);
+    assert_eq!(state.request_count(Endpoint::NextLink), 2);
+}

@@ -197,8 +197,8 @@ async fn paging_returns_each_mailbox_once_while_mailboxes_change() {
     let sim = start(2500).await;
     let state = sim.handle.state();
     let token = sim.token().await;
-    let params = json!({"ResultSize": "Unlimited", "Properties": ["PrimarySmtpAddress"]});
-    let mut url = sim.invoke_url();
+    let params = json!({"ResultSize": "Unlimited"});
+    let mut url = format!("{}?$select=PrimarySmtpAddress", sim.invoke_url());
     let mut seen = Vec::new();
     let mut pages = 0;
     loop {
@@ -240,10 +240,10 @@ async fn result_size_caps_the_total() {
     // Default ResultSize is 1000: one full page, the warning, no nextLink.
     let r = sim
         .invoke_at(
-            &sim.invoke_url(),
+            &format!("{}?$select=Alias", sim.invoke_url()),
             &token,
             "Get-Mailbox",
-            json!({"Properties": "Alias"}),
+            json!({}),
             None,
         )
         .await;
@@ -252,9 +252,7 @@ async fn result_size_caps_the_total() {
     assert!(v.get("@odata.nextLink").is_none());
     assert_eq!(v["@adminapi.warnings"].as_array().unwrap().len(), 1);
     // ResultSize 5 over pages of 2: 2 + 2 + 1.
-    let (all, pages) = sim
-        .get_all(&token, json!({"ResultSize": 5, "Properties": "Alias"}), 2)
-        .await;
+    let (all, pages) = sim.get_all(&token, json!({"ResultSize": 5}), 2).await;
     assert_eq!((all.len(), pages), (5, 3));
     // Bad ResultSize values
     for bad in [json!(0), json!("lots"), json!(true)] {
@@ -321,12 +319,13 @@ async fn filters_select_what_they_say() {
     let state = sim.handle.state();
     let token = sim.token().await;
     let all = state.mailboxes_after(None, 1000);
+    // Filter literals are to the second (the documented en-US form).
     let cutoff = {
         let mut dates: Vec<_> = all.iter().map(|m| m.when_changed).collect();
         dates.sort();
-        dates[200]
+        jiff::Timestamp::from_second(dates[200].as_second()).unwrap()
     };
-    let cutoff_text = cutoff.to_string();
+    let cutoff_text = en_us(cutoff);
     let cases: Vec<(String, usize)> = vec![
         (
             "IsExchangeCloudManaged -eq $true".into(),
@@ -344,7 +343,10 @@ async fn filters_select_what_they_say() {
             format!("WhenChangedUTC -ge '{cutoff_text}'"),
             all.iter().filter(|m| m.when_changed >= cutoff).count(),
         ),
-        (format!("WhenChangedUTC -lt '{cutoff_text}'"), 200),
+        (
+            format!("WhenChangedUTC -lt '{cutoff_text}'"),
+            all.iter().filter(|m| m.when_changed < cutoff).count(),
+        ),
         (
             format!(
                 "(WhenChangedUTC -gt '{cutoff_text}') -and (IsDirSynced -eq $true) -and (RecipientTypeDetails -eq 'SharedMailbox')"
@@ -367,7 +369,11 @@ async fn filters_select_what_they_say() {
     for (filter, expected) in cases {
         assert!(expected > 0, "{filter} selects something");
         let (records, _) = sim
-            .get_all(&token, json!({"Filter": filter, "ResultSize": "Unlimited", "Properties": ["WhenChangedUTC"]}), 100)
+            .get_all(
+                &token,
+                json!({"Filter": filter, "ResultSize": "Unlimited"}),
+                100,
+            )
             .await;
         assert_eq!(records.len(), expected, "{filter}");
     }
@@ -387,15 +393,18 @@ async fn filters_select_what_they_say() {
 }
 
 #[tokio::test]
-async fn properties_select_the_properties_plus_identity() {
+async fn select_keeps_the_properties_plus_identity() {
     let sim = start(3).await;
     let token = sim.token().await;
     let r = sim
         .invoke_at(
-            &sim.invoke_url(),
+            &format!(
+                "{}?$select=customattribute1,EmailAddresses",
+                sim.invoke_url()
+            ),
             &token,
             "Get-Mailbox",
-            json!({"Properties": ["customattribute1", "EmailAddresses"]}),
+            json!({}),
             None,
         )
         .await;
@@ -419,14 +428,27 @@ async fn properties_select_the_properties_plus_identity() {
             "Guid"
         ]
     );
-    let (status, v) = sim
-        .invoke(
+    let r = sim
+        .invoke_at(
+            &format!("{}?$select=NoSuchThing", sim.invoke_url()),
             &token,
             "Get-Mailbox",
-            json!({"Properties": ["NoSuchThing"]}),
+            json!({}),
+            None,
         )
         .await;
+    assert_eq!(r.status(), 400);
+    // Get-Mailbox has no Properties parameter (that is Get-EXOMailbox): the service's
+    // unknown-parameter error (capture C2's shape).
+    let (status, v) = sim
+        .invoke(&token, "Get-Mailbox", json!({"Properties": ["Alias"]}))
+        .await;
     assert_eq!(status, 400, "{v}");
+    let detail = v["error"]["details"][0]["message"].as_str().unwrap();
+    assert!(
+        detail.contains("Invalid cmdlet parameters specified. Properties"),
+        "{detail}"
+    );
 }
 
 #[tokio::test]

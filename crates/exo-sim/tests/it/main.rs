@@ -4,6 +4,7 @@ mod common;
 mod faults;
 mod get_mailbox;
 mod process;
+mod routing;
 mod scale;
 mod seed_from_ad;
 mod seeding;

@@ -46,12 +46,7 @@ async fn the_binary_serves_until_sigterm() {
     let http = reqwest::Client::new();
     let r = http
         .post(format!("{base}/{TENANT}/oauth2/v2.0/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-            ("scope", "https://outlook.office365.com/.default"),
-        ])
+        .form(&SECRET_FORM)
         .send()
         .await
         .unwrap();

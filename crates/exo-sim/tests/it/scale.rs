@@ -25,11 +25,14 @@ async fn a_hundred_thousand_mailboxes_seed_and_page() {
     let sim = start(N).await;
     let seeded = rss_kib();
     let token = sim.token().await;
-    let mut url = sim.invoke_url();
+    let mut url = format!(
+        "{}?$select=PrimarySmtpAddress,WhenChangedUTC,IsExchangeCloudManaged",
+        sim.invoke_url()
+    );
     let mut seen = HashSet::with_capacity(N);
     let mut pages = 0;
     let mut peak = seeded;
-    let params = json!({"ResultSize": "Unlimited", "Properties": ["PrimarySmtpAddress", "WhenChangedUTC", "IsExchangeCloudManaged"]});
+    let params = json!({"ResultSize": "Unlimited"});
     loop {
         let r = sim
             .invoke_at(&url, &token, "Get-Mailbox", params.clone(), Some(1000))

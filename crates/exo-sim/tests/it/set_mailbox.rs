@@ -121,7 +121,7 @@ async fn each_set_mailbox_variant_changes_the_mailbox_and_when_changed() {
         last_changed = changed.clone();
         // the change is visible to change polling
         let (status, v) = sim
-            .invoke(&token, "Get-Mailbox", json!({"Filter": format!("WhenChangedUTC -ge '{}'", changed.trim_end_matches('Z')), "ResultSize": "Unlimited"}))
+            .invoke(&token, "Get-Mailbox", json!({"Filter": format!("WhenChangedUTC -ge '{}'", en_us(changed.parse().unwrap())), "ResultSize": "Unlimited"}))
             .await;
         assert_eq!(status, 200);
         assert_eq!(v["value"].as_array().unwrap().len(), 1, "{params}");

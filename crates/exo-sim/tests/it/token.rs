@@ -120,6 +120,8 @@ async fn certificate_assertions_are_verified() {
         iss: CLIENT_ID,
         exp_offset: 600,
         x5t_s256: None,
+        alg: jsonwebtoken::Algorithm::PS256,
+        x5t_sha1: false,
     };
     let send = |assertion: String| {
         let sim = &sim;
@@ -137,10 +139,20 @@ async fn certificate_assertions_are_verified() {
             .await
         }
     };
-    let r = send(good.sign()).await;
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    assert!(v["access_token"].is_string());
+    // MSAL's two pairs: PS256 + x5t#S256, and RS256 + x5t (SHA-1).
+    for a in [
+        good_clone(&good),
+        Assertion {
+            alg: jsonwebtoken::Algorithm::RS256,
+            x5t_sha1: true,
+            ..good_clone(&good)
+        },
+    ] {
+        let r = send(a.sign()).await;
+        assert_eq!(r.status(), 200, "{:?}", a.alg);
+        let v: Value = r.json().await.unwrap();
+        assert!(v["access_token"].is_string());
+    }
 
     let cases: Vec<(&str, Assertion, u64)> = vec![
         (
@@ -183,6 +195,40 @@ async fn certificate_assertions_are_verified() {
             },
             700027,
         ),
+        (
+            "RS256 with x5t#S256 (a pair MSAL never sends)",
+            Assertion {
+                alg: jsonwebtoken::Algorithm::RS256,
+                ..good_clone(&good)
+            },
+            700027,
+        ),
+        (
+            "PS256 with the SHA-1 x5t",
+            Assertion {
+                x5t_sha1: true,
+                ..good_clone(&good)
+            },
+            700027,
+        ),
+        (
+            "RS256 with x5t (SHA-1) of another certificate",
+            Assertion {
+                alg: jsonwebtoken::Algorithm::RS256,
+                x5t_sha1: true,
+                key_pem: OTHER_KEY_PEM,
+                ..good_clone(&good)
+            },
+            700027,
+        ),
+        (
+            "another algorithm",
+            Assertion {
+                alg: jsonwebtoken::Algorithm::RS384,
+                ..good_clone(&good)
+            },
+            50027,
+        ),
     ];
     for (what, a, code) in cases {
         let r = send(a.sign()).await;
@@ -202,6 +248,8 @@ fn good_clone<'a>(a: &Assertion<'a>) -> Assertion<'a> {
         iss: a.iss,
         exp_offset: a.exp_offset,
         x5t_s256: a.x5t_s256.clone(),
+        alg: a.alg,
+        x5t_sha1: a.x5t_sha1,
     }
 }
 
@@ -254,5 +302,31 @@ async fn tokens_expire_by_the_simulated_clock() {
                 .unwrap()
                 .starts_with("Bearer")
         );
+    }
+}
+
+#[tokio::test]
+async fn each_cloud_issues_tokens_for_its_own_exchange_resource_only() {
+    for cloud in exo_sim::SimCloud::ALL {
+        let sim = start_with(exo_sim::SimConfig { cloud, ..config(0) }).await;
+        for other in exo_sim::SimCloud::ALL {
+            let scope = other.scope();
+            let r = sim
+                .token_request(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", CLIENT_ID),
+                    ("client_secret", SECRET),
+                    ("scope", &scope),
+                ])
+                .await;
+            if other == cloud {
+                assert_eq!(r.status(), 200, "{cloud:?}");
+            } else {
+                assert_eq!(r.status(), 400, "{cloud:?} asked for {scope}");
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(v["error"], "invalid_resource");
+                assert_eq!(v["error_codes"][0], 500011);
+            }
+        }
     }
 }

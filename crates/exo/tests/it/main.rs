@@ -2,8 +2,16 @@
 //! against the `exo-sim` emulator.
 
 mod assertion;
+mod certificates;
 mod certs;
+mod clouds;
+mod filters;
 mod fixtures;
+mod page_errors;
+mod plain_http;
+mod resilience;
 mod robustness;
+mod routing;
 mod sim;
+mod support;
 mod wire_http;

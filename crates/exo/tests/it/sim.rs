@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use crate::certs::make_certificate;
-use exo_sim::{Endpoint, FaultKind, FaultRule, SeedSpec, SimConfig, SimHandle};
+use crate::support::fault;
+use exo_sim::{Endpoint, FaultKind, SeedSpec, SimConfig, SimHandle};
 use exo_writeback_core::secret::Secret;
 use exo_writeback_exo::{
     Cloud, Credentials, ExoClient, ExoConfig, ExoError, ExoSettings, RetryPolicy,
@@ -43,7 +44,10 @@ fn settings(sim: &SimHandle, credentials: Credentials, page_size: u32) -> ExoSet
         api_base: base,
         scope: Cloud::Worldwide.scope(),
         page_size,
+        assertion: exo_writeback_exo::CertificateAssertion::default(),
         anchor_mailbox: exo_writeback_exo::config::default_anchor_mailbox(TENANT),
+        certificate: None,
+        certificate_file: None,
         timeout: Duration::from_secs(10),
         retry: RetryPolicy {
             max_attempts: 4,
@@ -61,16 +65,6 @@ fn secret() -> Credentials {
 
 fn client(sim: &SimHandle, page_size: u32) -> ExoClient {
     ExoClient::new(settings(sim, secret(), page_size)).expect("client")
-}
-
-fn fault(sim: &SimHandle, endpoint: Endpoint, kind: FaultKind, count: Option<u32>) {
-    sim.state().add_fault(FaultRule {
-        endpoint,
-        kind,
-        count,
-        probability: None,
-        skip: 0,
-    });
 }
 
 async fn collect_all(

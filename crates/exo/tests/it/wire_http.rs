@@ -84,7 +84,10 @@ fn client(base: &str) -> ExoClient {
         api_base: url,
         scope: Cloud::Worldwide.scope(),
         page_size: 1000,
+        assertion: exo_writeback_exo::CertificateAssertion::default(),
         anchor_mailbox: exo_writeback_exo::config::default_anchor_mailbox("vdbdx.onmicrosoft.com"),
+        certificate: None,
+        certificate_file: None,
         timeout: Duration::from_secs(5),
         retry: RetryPolicy {
             max_attempts: 3,
@@ -337,7 +340,7 @@ async fn changed_since_filters_on_when_changed_and_yields_each_mailbox_once() {
     let body: Value = serde_json::from_slice(&seen[0].2).expect("json");
     assert_eq!(
         body["CmdletInput"]["Parameters"]["Filter"],
-        "WhenChangedUTC -ge '2024-04-10T08:51:22Z'"
+        "WhenChangedUTC -ge '4/10/2024 8:51:22 AM'"
     );
     assert_eq!(body["CmdletInput"]["Parameters"]["ResultSize"], "Unlimited");
 }

@@ -786,3 +786,129 @@ fn normalize_diacritics_documented_table() {
 fn leak_text(s: &str) -> Expect {
     Expect::Text(Box::leak(s.to_string().into_boxed_str()))
 }
+
+/// Absent attributes, as the reference documents them: "For an attribute, a Null is expressed
+/// by the absence of the attribute" (APP IsNull), IsNullOrEmpty "evaluates to True if the
+/// attribute is absent", Left and Word return an empty string for a null string, Coalesce
+/// passes over it, Join skips it, and the IIF known-limitation workaround with Switch.
+#[test]
+fn absent_attributes_behave_as_documented() {
+    let absent = ["displayName", "country", "mail", "surname", "department"];
+    let upn = vec![("userPrincipalName", s("John.Doe@contoso.com"))];
+    let cases = vec![
+        case("IsNull([displayName])", vec![], Bool(true), "APP IsNull"),
+        case(
+            "IsNullOrEmpty([displayName])",
+            vec![],
+            Bool(true),
+            "APP IsNullOrEmpty",
+        ),
+        case(
+            "IsPresent([displayName])",
+            vec![],
+            Bool(false),
+            "APP IsPresent",
+        ),
+        case(
+            "Left([displayName], 3)",
+            vec![],
+            Text(""),
+            "APP Left: null string",
+        ),
+        case(
+            r#"Word([displayName], 1, " ")"#,
+            vec![],
+            Text(""),
+            "APP Word: null string",
+        ),
+        case(
+            "Coalesce([mail],[userPrincipalName])",
+            upn,
+            Text("John.Doe@contoso.com"),
+            "APP Coalesce with mail absent",
+        ),
+        case(
+            r#"Join(", ", [surname], [givenName])"#,
+            vec![("givenName", s("John"))],
+            Text("John"),
+            "APP Join with surname absent",
+        ),
+        case(
+            r#"Switch([country],[country],"","Other")"#,
+            vec![],
+            Text("Other"),
+            "APP IIF limitation workaround with country absent",
+        ),
+        case(
+            "IgnoreFlowIfNullOrEmpty([department])",
+            vec![],
+            IgnoreFlow,
+            "APP IgnoreFlowIfNullOrEmpty example 1 with department absent",
+        ),
+    ];
+    for c in cases {
+        check(
+            c.expr,
+            &attrs(&c.attrs).with_absent(&absent),
+            &c.expect,
+            c.source,
+        );
+    }
+    // A name the source does not know is an error, not a null (a typo).
+    check(
+        "IsNull([displyName])",
+        &attrs(&[]).with_absent(&absent),
+        &Error("unknown attribute [displyName]"),
+        "a misspelt attribute",
+    );
+}
+
+/// A date-time used where text is expected is written as Microsoft's service writes it
+/// (`M/d/yyyy h:mm:ss tt`, UTC) — the results of CDate, DateAdd and DateFromNum in the
+/// reference's examples — whatever function takes it.
+#[test]
+fn date_times_as_text_are_written_as_the_reference_shows_them() {
+    let hire = || vec![("StatusHireDate", s("2012-03-16-07:00"))];
+    let text = |expr, attrs, shown| case(expr, attrs, Text(shown), "date-time as text");
+    let cases = vec![
+        text(
+            r#"Join("", CDate([StatusHireDate]))"#,
+            hire(),
+            "3/16/2012 7:00:00 AM",
+        ),
+        text(
+            r#"CStr(DateAdd("d", 7, CDate([StatusHireDate])))"#,
+            hire(),
+            "3/23/2012 7:00:00 AM",
+        ),
+        text(
+            r#"Append(DateAdd("m", 10, CDate([StatusHireDate])), "")"#,
+            hire(),
+            "1/16/2013 7:00:00 AM",
+        ),
+        text(
+            "CStr(DateFromNum(129699324000000000))",
+            vec![],
+            "1/1/2012 11:00:00 PM",
+        ),
+        text(
+            r#"Join(" ", "hired", CDate("2021-06-30+08:00"))"#,
+            vec![],
+            "hired 6/29/2021 4:00:00 PM",
+        ),
+        text(
+            r#"Left(CDate("2009-06-15T01:45:30-07:00"), 9)"#,
+            vec![],
+            "6/15/2009",
+        ),
+        text(
+            r#"ToLower(CDate("2009-06-15T13:45:30Z"))"#,
+            vec![],
+            "6/15/2009 1:45:30 pm",
+        ),
+        text("CStr(Now())", vec![], "8/25/2021 5:41:18 PM"),
+    ];
+    for c in cases {
+        check(c.expr, &attrs(&c.attrs), &c.expect, c.source);
+    }
+}

@@ -9,13 +9,19 @@ use std::collections::HashMap;
 
 use exo_writeback_expr::{EvalContext, EvalError, Expr, Outcome, Source, Value};
 
-/// Source attributes for a test: names are case-insensitive.
+/// Source attributes for a test: names are case-insensitive. `absent` names are attributes
+/// the source knows but the object does not have (null, as for a mailbox property with no
+/// value); any other name is unknown to the source.
 #[derive(Default)]
-pub struct Attrs(HashMap<String, Value>);
+pub struct Attrs(HashMap<String, Value>, Vec<String>);
 
 impl Source for Attrs {
     fn get(&self, name: &str) -> Option<Value> {
-        self.0.get(&name.to_ascii_lowercase()).cloned()
+        let key = name.to_ascii_lowercase();
+        self.0
+            .get(&key)
+            .cloned()
+            .or_else(|| self.1.contains(&key).then_some(Value::Null))
     }
 }
 
@@ -25,7 +31,16 @@ pub fn attrs(pairs: &[(&str, Value)]) -> Attrs {
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
             .collect(),
+        Vec::new(),
     )
+}
+
+impl Attrs {
+    /// The same source, knowing `names` as attributes this object does not have.
+    pub fn with_absent(mut self, names: &[&str]) -> Attrs {
+        self.1.extend(names.iter().map(|n| n.to_ascii_lowercase()));
+        self
+    }
 }
 
 pub fn s(text: &str) -> Value {
