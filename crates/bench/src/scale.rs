@@ -13,7 +13,7 @@ use exo_writeback_engine::{
     CycleMode, Engine, EngineOptions, MailboxSource, MailboxStream, SourceError,
 };
 use exo_writeback_exo::{ExoClient, ExoConfig};
-use exo_writeback_store::SqliteStore;
+use exo_writeback_store_sqlite::SqliteStore;
 use futures::StreamExt;
 use serde_json::{Value, json};
 

@@ -15,7 +15,7 @@ use exo_writeback_engine::{
     Directory, DirectoryError, Engine, EngineOptions, MailboxSource, MailboxStream, SourceError,
 };
 use exo_writeback_exo::{ExoClient, ExoError};
-use exo_writeback_store::{SqliteStore, Store};
+use exo_writeback_store_sqlite::{SqliteStore, Store};
 use futures::StreamExt;
 use uuid::Uuid;
 

@@ -193,7 +193,7 @@ mod tests {
     };
     use exo_writeback_core::schema::Schema;
     use exo_writeback_core::settings::WritebackSettings;
-    use exo_writeback_store::{LogQuery, SqliteStore, Store};
+    use exo_writeback_store_sqlite::{LogQuery, SqliteStore, Store};
     use futures::FutureExt;
     use jiff::{SignedDuration, Timestamp};
     use uuid::Uuid;

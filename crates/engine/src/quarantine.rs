@@ -170,7 +170,7 @@ mod engine_tests {
     use exo_writeback_core::mailbox::Mailbox;
     use exo_writeback_core::provisioning::{CycleStatus, JobState};
     use exo_writeback_core::settings::WritebackSettings;
-    use exo_writeback_store::{SqliteStore, Store};
+    use exo_writeback_store_sqlite::{SqliteStore, Store};
     use jiff::{SignedDuration, Timestamp};
 
     use crate::fakes::{FakeDirectory, FakeSource};

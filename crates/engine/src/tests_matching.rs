@@ -8,7 +8,7 @@ use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::matching::MatchRule;
 use exo_writeback_core::provisioning::{CycleKind, CycleStatus, JoinUpdate};
 use exo_writeback_core::settings::WritebackSettings;
-use exo_writeback_store::SqliteStore;
+use exo_writeback_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
 use crate::fakes::{FakeDirectory, FakeSource};

@@ -1,8 +1,10 @@
 //! Durable state of the writeback agent: job state, watermark, cycle history, provisioning
 //! logs, the journal (for undo), joins, escrow and changes staged by the change threshold.
 //!
-//! The engine talks to the [`Store`] trait; [`SqliteStore`] is the embedded SQLite backend
-//! (one file, `state.db` in the configured `state_dir`, WAL mode, `synchronous=FULL`).
+//! The engine talks to the [`Store`] trait; a backend implements it. The embedded SQLite backend
+//! (`SqliteStore`: one file, `state.db` in the configured `state_dir`, WAL mode,
+//! `synchronous=FULL`) lives in `exo-writeback-store-sqlite`, so this crate, and the engine
+//! above it, link no database.
 //!
 //! # How the engine uses it
 //!
@@ -36,9 +38,6 @@
 //! // at the start of the next cycle: store.intents()? — leftovers of a killed process
 //! ```
 //!
-//! Tables (migrations in [`migrations`]): `job` (state, watermark), `cycles`, `log_entries`,
-//! `journal`, `joins`, `escrow`, `staged_cycles`, `staged_plans`, `intents`.
-//!
 //! The API is blocking (SQLite): from async code call it on a dedicated thread or with
 //! `tokio::task::spawn_blocking`. One writer per state file; readers in other processes
 //! (`exo-writeback status`, `logs`) work while the agent runs.
@@ -47,11 +46,8 @@
 //! core's `provisioning` types and never interprets staged plans (opaque JSON).
 
 mod error;
-pub mod migrations;
-mod sqlite;
 
 pub use error::{Result, StoreError};
-pub use sqlite::{DB_FILE_NAME, DEFAULT_STATE_DIR, SqliteStore};
 
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{

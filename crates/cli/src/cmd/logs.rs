@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use exo_writeback_core::provisioning::{CycleId, LogStatus, ProvisioningLogEntry};
-use exo_writeback_store::{LogQuery, Store};
+use exo_writeback_store_sqlite::{LogQuery, Store};
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;

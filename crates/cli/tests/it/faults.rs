@@ -16,7 +16,7 @@ use exo_writeback_core::provisioning::{
     Action, JobState, LogStatus, ObjectRef, ProvisioningLogEntry,
 };
 use exo_writeback_core::secret::Secret;
-use exo_writeback_store::{LogQuery, SqliteStore, Store};
+use exo_writeback_store_sqlite::{LogQuery, SqliteStore, Store};
 use exo_writeback_testlab::{LabDc, LabOptions, MAILBOXES_OU};
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! Quick measurement of `record_outcome` (one transaction per object) and
 //! `record_outcomes_then_watermark` (one per batch), on a temporary state.db.
 //!
-//! `cargo run --release -p exo-writeback-store --example throughput -- [single] [batched] [batch]`
+//! `cargo run --release -p exo-writeback-store-sqlite --example throughput -- [single] [batched] [batch]`
 //! (defaults 2000, 200000, 500). Set `STATE_DIR` to measure on a particular disk.
 
 use std::time::Instant;
@@ -12,7 +12,7 @@ use exo_writeback_core::provisioning::{
     LogStatus, ModifiedProperty, ObjectOutcome, ObjectRef, ProvisioningLogEntry, SourceIdentity,
     Step, StepStatus, Steps, TargetIdentity, Watermark,
 };
-use exo_writeback_store::{LogQuery, SqliteStore, Store};
+use exo_writeback_store_sqlite::{LogQuery, SqliteStore, Store};
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 

@@ -2,7 +2,7 @@
 
 use crate::common::{at, open_temp};
 use exo_writeback_core::provisioning::{CycleId, CycleKind, StagedDecision, StagedPlan};
-use exo_writeback_store::{Store, StoreError};
+use exo_writeback_store_sqlite::{Store, StoreError};
 use uuid::Uuid;
 
 fn plans() -> Vec<StagedPlan> {

@@ -6,7 +6,7 @@ use exo_writeback_core::provisioning::{
     LogStatus, ModifiedProperty, ObjectOutcome, ProvisioningLogEntry, Reason, SourceIdentity, Step,
     StepStatus, Steps, TargetIdentity,
 };
-use exo_writeback_store::SqliteStore;
+use exo_writeback_store_sqlite::SqliteStore;
 use jiff::{SignedDuration, Timestamp};
 use tempfile::TempDir;
 use uuid::Uuid;

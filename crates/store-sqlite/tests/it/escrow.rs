@@ -2,7 +2,7 @@
 
 use crate::common::{at, cloud_id, failed, open_temp, success};
 use exo_writeback_core::provisioning::{CycleKind, LogEntryId, escrow_next_retry};
-use exo_writeback_store::Store;
+use exo_writeback_store_sqlite::Store;
 use jiff::SignedDuration;
 use uuid::Uuid;
 
@@ -58,7 +58,7 @@ fn due_entries_are_those_whose_retry_time_has_come() {
     again.log.id = LogEntryId(Uuid::from_u128(55));
     store.record_outcome(&again).expect("record");
 
-    fn due_ids(store: &exo_writeback_store::SqliteStore, t: i64) -> Vec<String> {
+    fn due_ids(store: &exo_writeback_store_sqlite::SqliteStore, t: i64) -> Vec<String> {
         store
             .escrow_due(at(t), 100)
             .expect("due")

@@ -2,8 +2,8 @@
 
 use crate::common::{at, open_temp, success};
 use exo_writeback_core::provisioning::{CycleKind, JobState};
-use exo_writeback_store::migrations::SCHEMA_VERSION;
-use exo_writeback_store::{DB_FILE_NAME, LogQuery, SqliteStore, Store, StoreError};
+use exo_writeback_store_sqlite::migrations::SCHEMA_VERSION;
+use exo_writeback_store_sqlite::{DB_FILE_NAME, LogQuery, SqliteStore, Store, StoreError};
 
 #[test]
 fn a_fresh_state_dir_gets_the_current_schema() {

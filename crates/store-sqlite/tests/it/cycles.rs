@@ -5,7 +5,7 @@ use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleStatus, JobState, RestartScope, StagedDecision,
     StagedPlan, Watermark,
 };
-use exo_writeback_store::{Store, StoreError};
+use exo_writeback_store_sqlite::{Store, StoreError};
 use jiff::SignedDuration;
 
 #[test]
@@ -106,7 +106,11 @@ fn watermark(cycle: CycleId) -> Watermark {
 }
 
 /// A store with a watermark, joins, escrow, pending staged changes and a quarantine.
-fn busy_store() -> (tempfile::TempDir, exo_writeback_store::SqliteStore, CycleId) {
+fn busy_store() -> (
+    tempfile::TempDir,
+    exo_writeback_store_sqlite::SqliteStore,
+    CycleId,
+) {
     let (dir, mut store) = open_temp();
     let cycle = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
     store

@@ -19,9 +19,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::error::{Result, StoreError};
+use crate::error::Classify;
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
-use crate::{LogQuery, PurgeReport, RestartReport, Store, WriteIntent};
+use exo_writeback_store::{
+    LogQuery, PurgeReport, RestartReport, Result, Store, StoreError, WriteIntent,
+};
 
 /// Where the agent keeps its state unless configured otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/exo-writeback";
