@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 
 mod adapters;
 mod cmd;
-mod config;
+
+use exo_writeback_agent::config;
 
 #[derive(Parser)]
 #[command(

@@ -1,0 +1,4 @@
+//! The exo-writeback agent as a library: its configuration file, and (in the following
+//! modules) what a daemon, the CLI and tests compose alike.
+
+pub mod config;
