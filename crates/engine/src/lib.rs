@@ -13,13 +13,24 @@
 //! Architecture invariant: decisions come from `exo_writeback_core`; this crate sequences
 //! them and talks only through the ports and the store, so it runs against in-memory fakes.
 
+mod approve;
+mod cycle;
 mod engine;
+mod error;
+mod evaluate;
 mod intents;
 pub mod match_index;
+mod options;
 pub mod ports;
+mod preview;
+mod provision;
 pub mod quarantine;
+mod record;
 mod spill;
 pub mod staged;
+mod target;
+mod undo;
+mod write;
 
 #[cfg(test)]
 mod fakes;
@@ -28,9 +39,14 @@ mod tests;
 #[cfg(test)]
 mod tests_matching;
 
-pub use engine::{
-    CycleMode, CycleReport, Disposition, Engine, EngineError, EngineOptions, HeldChanges, Preview,
-    PreviewItem, Processed, Progress, ProvisionReport, UndoTarget, WriteResult, cloud_id,
-    describe_change,
-};
+pub use cycle::CycleReport;
+pub use engine::Engine;
+pub use error::EngineError;
+pub use evaluate::{Disposition, Processed, cloud_id};
+pub use options::{CycleMode, EngineOptions, Progress};
 pub use ports::{Directory, DirectoryError, MailboxSource, MailboxStream, SourceError};
+pub use preview::{HeldChanges, Preview, PreviewItem};
+pub use provision::ProvisionReport;
+pub use record::describe_change;
+pub use undo::UndoTarget;
+pub use write::WriteResult;

@@ -17,7 +17,7 @@ use exo_writeback_core::provisioning::{Join, JoinUpdate, Steps};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Disposition, Processed};
+use crate::evaluate::{Disposition, Processed};
 use crate::staged::StagedObject;
 
 #[derive(Serialize, Deserialize)]

@@ -50,8 +50,8 @@ fn op_from_name(name: &str) -> Option<ModOp> {
 impl StagedObject {
     /// The staged form of a planned write (`None` unless it is a `Disposition::Write` with a
     /// modify): what the threshold stages and what the spill file keeps.
-    pub(crate) fn of(p: &crate::engine::Processed) -> Option<StagedObject> {
-        let crate::engine::Disposition::Write { plan, object_guid } = &p.disposition else {
+    pub(crate) fn of(p: &crate::evaluate::Processed) -> Option<StagedObject> {
+        let crate::evaluate::Disposition::Write { plan, object_guid } = &p.disposition else {
             return None;
         };
         let modify = plan.modify.as_ref()?;
