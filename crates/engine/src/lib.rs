@@ -36,8 +36,6 @@ mod write;
 mod fakes;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_matching;
 
 pub use cycle::CycleReport;
 pub use engine::Engine;

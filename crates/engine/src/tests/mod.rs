@@ -13,7 +13,9 @@ use crate::{CycleMode, Engine, EngineError, EngineOptions, SourceError, UndoTarg
 
 type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
-#[path = "tests_spill.rs"]
+mod intents;
+mod matching;
+mod quarantine;
 mod spill;
 
 fn mailbox(n: u32, changed: Timestamp) -> Mailbox {
