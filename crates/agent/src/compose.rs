@@ -8,7 +8,8 @@ use exo_writeback_ad::{AdConnection, AdError};
 use exo_writeback_core::settings::WritebackPlanSettings;
 use exo_writeback_engine::{Engine, EngineOptions};
 use exo_writeback_exo::ExoClient;
-use exo_writeback_store_sqlite::{SqliteStore, Store};
+use exo_writeback_store_sqlite::SqliteStore;
+use exo_writeback_store_sqlite::prelude::*;
 
 use crate::ad::AdDirectory;
 use crate::config::Config;

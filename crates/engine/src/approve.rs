@@ -10,7 +10,7 @@ use exo_writeback_core::provisioning::{
     Step, StepStatus, Steps,
 };
 use exo_writeback_core::schema::Schema;
-use exo_writeback_store::Store;
+use exo_writeback_store::prelude::*;
 use jiff::Timestamp;
 use uuid::Uuid;
 

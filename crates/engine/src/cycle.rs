@@ -12,7 +12,7 @@ use exo_writeback_core::provisioning::{
     WatermarkTracker,
 };
 use exo_writeback_core::schema::Schema;
-use exo_writeback_store::Store;
+use exo_writeback_store::prelude::*;
 use futures::StreamExt;
 use jiff::Timestamp;
 

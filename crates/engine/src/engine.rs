@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use exo_writeback_core::settings::WritebackPlanSettings;
 use exo_writeback_expr::EvalContext;
-use exo_writeback_store::Store;
+use exo_writeback_store::prelude::*;
 use jiff::Timestamp;
 use uuid::Uuid;
 

@@ -8,7 +8,7 @@ use exo_writeback_core::provisioning::{
 };
 use exo_writeback_core::schema::Schema;
 use exo_writeback_core::scope::{check_container_scope, evaluate_scope};
-use exo_writeback_store::Store;
+use exo_writeback_store::prelude::*;
 use jiff::Timestamp;
 use uuid::Uuid;
 

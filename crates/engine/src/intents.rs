@@ -26,7 +26,8 @@
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{CycleId, JoinUpdate};
 use exo_writeback_core::schema::Syntax;
-use exo_writeback_store::{DEFAULT_RETENTION, Store, StoreError, WriteIntent};
+use exo_writeback_store::prelude::*;
+use exo_writeback_store::{DEFAULT_RETENTION, StoreError, WriteIntent};
 use jiff::Timestamp;
 use uuid::Uuid;
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{CycleId, CycleKind, JobState, ModifiedProperty};
-use exo_writeback_store::Store;
+use exo_writeback_store::prelude::*;
 use futures::StreamExt;
 
 use crate::ports::{Directory, MailboxSource};

@@ -5,7 +5,8 @@ use exo_writeback_core::provisioning::{
     Action, CycleCounts, CycleId, CycleKind, CycleStatus, LogEntryId, LogStatus,
     ProvisioningLogEntry, Reason, SourceIdentity, Step, StepStatus, Steps, TargetIdentity,
 };
-use exo_writeback_store::{Store, WriteIntent};
+use exo_writeback_store::WriteIntent;
+use exo_writeback_store::prelude::*;
 use jiff::Timestamp;
 use uuid::Uuid;
 

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleStatus, JobState, quarantine_backoff,
 };
-use exo_writeback_store::{Store, StoreError};
+use exo_writeback_store::StoreError;
+use exo_writeback_store::prelude::*;
 use jiff::Timestamp;
 
 /// Fewer failed objects than this never quarantine the job (one bad mailbox in a tiny tenant

@@ -8,7 +8,7 @@ use exo_writeback_core::provisioning::{
     ModifiedProperty, ObjectOutcome, ObjectRef, ProvisioningLogEntry, Reason, Step, StepStatus,
     Steps, TargetIdentity,
 };
-use exo_writeback_store::Store;
+use exo_writeback_store::prelude::*;
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 

@@ -5,7 +5,7 @@ use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::matching::{MatchDecision, RuleResult, decide_match, match_lookups};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{Join, JoinUpdate};
-use exo_writeback_store::Store;
+use exo_writeback_store::prelude::*;
 use jiff::Timestamp;
 
 use crate::match_index::{Candidates, MatchIndex};

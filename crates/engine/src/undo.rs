@@ -9,7 +9,7 @@ use exo_writeback_core::provisioning::{
     LogEntryId, LogStatus, ModifiedProperty, ObjectOutcome, ObjectRef, ProvisioningLogEntry,
     Reason, SourceIdentity, Step, StepStatus, Steps, TargetIdentity,
 };
-use exo_writeback_store::Store;
+use exo_writeback_store::prelude::*;
 use jiff::Timestamp;
 use uuid::Uuid;
 

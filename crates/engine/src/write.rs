@@ -5,7 +5,8 @@ use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, EscrowFailure, EscrowUpdate, LogStatus, ObjectOutcome, Reason,
     StepStatus, WatermarkTracker,
 };
-use exo_writeback_store::{Store, WriteIntent};
+use exo_writeback_store::WriteIntent;
+use exo_writeback_store::prelude::*;
 use jiff::Timestamp;
 use uuid::Uuid;
 

@@ -12,7 +12,8 @@ use exo_writeback_core::provisioning::{
     LogStatus, ModifiedProperty, ObjectOutcome, ObjectRef, ProvisioningLogEntry, SourceIdentity,
     Step, StepStatus, Steps, TargetIdentity, Watermark,
 };
-use exo_writeback_store_sqlite::{LogQuery, SqliteStore, Store};
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 

@@ -10,9 +10,17 @@
 //! Architecture invariant: the store knows nothing of LDAP or Exchange Online; it persists the
 //! core's `provisioning` types and never interprets staged plans (opaque JSON).
 
+mod codec;
+mod cycles;
 mod error;
+mod escrow;
+mod job;
+mod joins;
+mod logs;
 pub mod migrations;
+mod outcomes;
 mod sqlite;
+mod staging;
 
 pub use exo_writeback_store::*;
 pub use sqlite::{DB_FILE_NAME, DEFAULT_STATE_DIR, SqliteStore};

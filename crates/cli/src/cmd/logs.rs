@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use exo_writeback_core::provisioning::{CycleId, LogStatus, ProvisioningLogEntry};
-use exo_writeback_store_sqlite::{LogQuery, Store};
+use exo_writeback_store_sqlite::LogQuery;
+use exo_writeback_store_sqlite::prelude::*;
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;

@@ -37,7 +37,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Scope::Escrow => RestartScope::Escrow,
         Scope::Quarantine => RestartScope::Quarantine,
     };
-    use exo_writeback_store_sqlite::Store;
+    use exo_writeback_store_sqlite::prelude::*;
     let r = store.restart(scope, jiff::Timestamp::now())?;
     println!(
         "restarted ({:?}): watermark cleared: {}, joins removed: {}, escrow removed: {}, held cycles discarded: {}; job state now {}",

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use exo_writeback_core::provisioning::JobState;
 use exo_writeback_engine::{CycleMode, EngineError};
-use exo_writeback_store_sqlite::Store;
+use exo_writeback_store_sqlite::prelude::*;
 
 use crate::adapters::{self, ConfigArg};
 use crate::config::init_logging;

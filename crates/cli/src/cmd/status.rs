@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use exo_writeback_core::provisioning::JobState;
-use exo_writeback_store_sqlite::Store;
+use exo_writeback_store_sqlite::prelude::*;
 use serde_json::json;
 
 use crate::adapters::{self, ConfigArg};

@@ -755,7 +755,7 @@ async fn killing_the_agent_mid_cycle_and_running_again_converges() {
     let report = r.json();
     assert_eq!(report["kind"], "Delta", "{}", r.stdout);
     {
-        use exo_writeback_store_sqlite::Store;
+        use exo_writeback_store_sqlite::prelude::*;
         let store = exo_writeback_store_sqlite::SqliteStore::open_in(&lab.dir.path().join("state"))
             .expect("store");
         let killed = store

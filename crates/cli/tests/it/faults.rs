@@ -16,7 +16,8 @@ use exo_writeback_core::provisioning::{
     Action, JobState, LogStatus, ObjectRef, ProvisioningLogEntry,
 };
 use exo_writeback_core::secret::Secret;
-use exo_writeback_store_sqlite::{LogQuery, SqliteStore, Store};
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use exo_writeback_testlab::{LabDc, LabOptions, MAILBOXES_OU};
 use serde_json::Value;
 

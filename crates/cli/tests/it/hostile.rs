@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::provisioning::{LogStatus, ProvisioningLogEntry};
-use exo_writeback_store_sqlite::{LogQuery, Store};
+use exo_writeback_store_sqlite::LogQuery;
+use exo_writeback_store_sqlite::prelude::*;
 
 use super::faults::{Lab, assert_matches_cloud, cn, dn, exo_writeback, texts};
 

@@ -13,7 +13,7 @@ use exo_writeback_core::directory::{AttrChange, AttrValue, Attributes, ModOp, Ob
 use exo_writeback_core::profile_attrs::PROFILES;
 use exo_writeback_core::provisioning::JobState;
 use exo_writeback_core::secret::Secret;
-use exo_writeback_store_sqlite::Store;
+use exo_writeback_store_sqlite::prelude::*;
 use exo_writeback_testlab::MAILBOXES_OU;
 
 use crate::faults::{Lab, assert_matches_cloud, cn, dn, edoid, mapped, texts};

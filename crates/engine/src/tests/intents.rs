@@ -11,7 +11,8 @@ use exo_writeback_core::provisioning::{
 };
 use exo_writeback_core::schema::Schema;
 use exo_writeback_core::settings::WritebackSettings;
-use exo_writeback_store_sqlite::{LogQuery, SqliteStore, Store};
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use futures::FutureExt;
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;

@@ -5,7 +5,8 @@ use exo_writeback_core::provisioning::{
     CycleKind, CycleStatus, JobState, LogStatus, ObjectRef, SourceIdentity,
 };
 use exo_writeback_core::settings::WritebackSettings;
-use exo_writeback_store_sqlite::{LogQuery, SqliteStore, Store};
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::fakes::{FakeDirectory, FakeSource};

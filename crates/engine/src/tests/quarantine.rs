@@ -3,7 +3,8 @@
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::provisioning::{CycleStatus, JobState};
 use exo_writeback_core::settings::WritebackSettings;
-use exo_writeback_store_sqlite::{SqliteStore, Store};
+use exo_writeback_store_sqlite::SqliteStore;
+use exo_writeback_store_sqlite::prelude::*;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::fakes::{FakeDirectory, FakeSource};

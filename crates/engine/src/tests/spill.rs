@@ -5,7 +5,8 @@
 use std::sync::atomic::Ordering;
 
 use exo_writeback_core::provisioning::{CycleStatus, JobState};
-use exo_writeback_store::{LogQuery, Store};
+use exo_writeback_store::LogQuery;
+use exo_writeback_store::prelude::*;
 
 use super::fixture;
 use crate::CycleMode;

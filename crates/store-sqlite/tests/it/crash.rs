@@ -13,7 +13,8 @@ use crate::common::{at, cloud_id, failed, guid, journal, success};
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleKind, CycleStatus, ObjectOutcome, ObjectRef, Watermark,
 };
-use exo_writeback_store_sqlite::{LogQuery, SqliteStore, Store};
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use jiff::SignedDuration;
 
 const CHILD_ENV: &str = "STORE_CRASH_CHILD_DB";

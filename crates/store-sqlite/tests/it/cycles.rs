@@ -5,7 +5,8 @@ use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleStatus, JobState, RestartScope, StagedDecision,
     StagedPlan, Watermark,
 };
-use exo_writeback_store_sqlite::{Store, StoreError};
+use exo_writeback_store_sqlite::StoreError;
+use exo_writeback_store_sqlite::prelude::*;
 use jiff::SignedDuration;
 
 #[test]

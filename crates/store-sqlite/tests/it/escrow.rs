@@ -2,7 +2,7 @@
 
 use crate::common::{at, cloud_id, failed, open_temp, success};
 use exo_writeback_core::provisioning::{CycleKind, LogEntryId, escrow_next_retry};
-use exo_writeback_store_sqlite::Store;
+use exo_writeback_store_sqlite::prelude::*;
 use jiff::SignedDuration;
 use uuid::Uuid;
 

@@ -3,7 +3,8 @@
 use crate::common::{at, cloud_id, failed, open_temp, success};
 use exo_writeback_core::provisioning::{CycleId, CycleKind, LogStatus, ObjectRef};
 use exo_writeback_store_sqlite::migrations::SCHEMA_VERSION;
-use exo_writeback_store_sqlite::{DB_FILE_NAME, LogQuery, SqliteStore, Store, WriteIntent};
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{DB_FILE_NAME, LogQuery, SqliteStore, WriteIntent};
 
 fn intent(cycle: CycleId, n: u64) -> WriteIntent {
     WriteIntent::from_success(&cloud_id(n), &success(cycle, n, at(n as i64))).expect("intent")

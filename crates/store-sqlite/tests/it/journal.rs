@@ -3,7 +3,7 @@
 use crate::common::{at, awkward_bytes, dn, guid, journal, open_temp, success};
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{CycleKind, LogEntryId, ObjectRef};
-use exo_writeback_store_sqlite::Store;
+use exo_writeback_store_sqlite::prelude::*;
 use uuid::Uuid;
 
 #[test]

@@ -4,7 +4,8 @@ use crate::common::{at, cloud_id, dn, guid, log_entry, open_temp, smtp, success}
 use exo_writeback_core::provisioning::{
     CycleId, CycleKind, EscrowUpdate, JoinUpdate, LogStatus, ObjectOutcome,
 };
-use exo_writeback_store_sqlite::{LogQuery, SqliteStore, Store};
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 
 /// Two cycles; objects 1..=8 in cycle A at t = n·10 s, objects 1..=4 again in cycle B at
 /// t = 1000 + n s. Status by n: 1,5 success; 2,6 skipped; 3,7 failure; 4,8 warning.

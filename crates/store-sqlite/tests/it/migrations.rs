@@ -3,7 +3,8 @@
 use crate::common::{at, open_temp, success};
 use exo_writeback_core::provisioning::{CycleKind, JobState};
 use exo_writeback_store_sqlite::migrations::SCHEMA_VERSION;
-use exo_writeback_store_sqlite::{DB_FILE_NAME, LogQuery, SqliteStore, Store, StoreError};
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{DB_FILE_NAME, LogQuery, SqliteStore, StoreError};
 
 #[test]
 fn a_fresh_state_dir_gets_the_current_schema() {

@@ -4,7 +4,8 @@ use crate::common::{at, cloud_id, failed, guid, open_temp, success};
 use exo_writeback_core::provisioning::{
     CycleId, CycleKind, EscrowUpdate, JoinUpdate, LogEntryId, ObjectRef,
 };
-use exo_writeback_store_sqlite::{LogQuery, Store};
+use exo_writeback_store_sqlite::LogQuery;
+use exo_writeback_store_sqlite::prelude::*;
 use uuid::Uuid;
 
 /// Everything the store holds about fixture object `n`, for before/after comparisons.

@@ -2,7 +2,8 @@
 
 use crate::common::{at, open_temp};
 use exo_writeback_core::provisioning::{CycleId, CycleKind, StagedDecision, StagedPlan};
-use exo_writeback_store_sqlite::{Store, StoreError};
+use exo_writeback_store_sqlite::StoreError;
+use exo_writeback_store_sqlite::prelude::*;
 use uuid::Uuid;
 
 fn plans() -> Vec<StagedPlan> {
