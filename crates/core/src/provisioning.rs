@@ -235,7 +235,7 @@ impl LogStatus {
 /// `SchemaConstraint` …), what happened, and what the administrator can do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
-    pub code: String,
+    pub code: crate::outcome::OutcomeCode,
     pub message: String,
     pub recommended_action: String,
 }
@@ -781,7 +781,7 @@ mod tests {
             source: SourceIdentity::default(),
             target: TargetIdentity::default(),
             error: Reason {
-                code: "SchemaConstraint".into(),
+                code: crate::outcome::OutcomeCode::SchemaConstraint,
                 message: "m".into(),
                 recommended_action: "r".into(),
             },

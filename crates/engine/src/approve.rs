@@ -73,10 +73,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             let mut items: Vec<(String, Option<ObjectModify>, ObjectOutcome)> = Vec::new();
             for obj in chunk {
                 let started = Timestamp::now();
-                let modify = obj.modify().map_err(|problem| EngineError::StagedPlan {
-                    cycle: held,
-                    problem,
-                })?;
+                let modify = obj.modify();
                 let check = self.held_object_state(obj, &schema).await;
                 let outcome = |status: LogStatus,
                                detail: Option<OutcomeDetail>,

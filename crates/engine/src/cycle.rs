@@ -42,7 +42,7 @@ pub struct CycleReport {
     /// Objects whose plans remove values (the threshold's count).
     pub removing: u64,
     /// Failed objects by outcome code (`LdapError`, `SchemaConstraint` …).
-    pub failure_causes: BTreeMap<String, u64>,
+    pub failure_causes: BTreeMap<OutcomeCode, u64>,
 }
 
 /// Resolves once `flag` is set (polled; cancellation is rare and coarse).

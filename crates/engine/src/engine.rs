@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::settings::WritebackPlanSettings;
 use exo_writeback_expr::EvalContext;
 use exo_writeback_store::prelude::*;
@@ -27,9 +28,9 @@ pub struct Engine<S, D, St> {
     pub(crate) cancel: Arc<AtomicBool>,
     pub(crate) progress: Box<dyn Fn(Progress) + Send + Sync>,
     /// Failures of the running cycle by outcome code (input of the quarantine decision).
-    pub(crate) failure_causes: BTreeMap<String, u64>,
+    pub(crate) failure_causes: BTreeMap<OutcomeCode, u64>,
     /// One failure reason per outcome code of the running cycle (for the quarantine reason).
-    pub(crate) failure_examples: BTreeMap<String, String>,
+    pub(crate) failure_examples: BTreeMap<OutcomeCode, String>,
     /// Mailboxes the running cycle has read (a failure before any is a quarantine cause).
     pub(crate) cycle_imported: u64,
     /// Objects waiting to be written as the next chunk (intents → modifies → outcomes).

@@ -24,8 +24,8 @@ pub struct PreviewItem {
     pub cloud_id: String,
     pub primary_smtp_address: Option<String>,
     pub dn: Option<String>,
-    /// `Updated` (would be written), or the skip/failure code.
-    pub code: String,
+    /// `Updated` (would be written), `Held` (waits for approval), or the skip/failure code.
+    pub code: OutcomeCode,
     pub reason: Option<String>,
     pub removes_values: bool,
     pub changes: Vec<ModifiedProperty>,
@@ -56,14 +56,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     pub(crate) fn preview_item(p: &Processed) -> Option<PreviewItem> {
         let (code, reason, removes, changes) = match &p.disposition {
             Disposition::InSync => return None,
-            Disposition::Skipped(d) | Disposition::Failed(d) => (
-                d.code.as_str().to_string(),
-                Some(d.reason.clone()),
-                false,
-                Vec::new(),
-            ),
+            Disposition::Skipped(d) | Disposition::Failed(d) => {
+                (d.code, Some(d.reason.clone()), false, Vec::new())
+            }
             Disposition::Write { plan, .. } => (
-                OutcomeCode::Updated.as_str().to_string(),
+                OutcomeCode::Updated,
                 None,
                 plan.removes_values,
                 modified_of(plan),
@@ -101,7 +98,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                         cloud_id: record.external_directory_object_id.unwrap_or_default(),
                         primary_smtp_address: record.primary_smtp_address,
                         dn: None,
-                        code: OutcomeCode::MalformedMailboxRecord.as_str().to_string(),
+                        code: OutcomeCode::MalformedMailboxRecord,
                         reason: Some(e.message),
                         removes_values: false,
                         changes: Vec::new(),
@@ -164,7 +161,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 cloud_id: obj.cloud_id,
                 primary_smtp_address: obj.source.primary_smtp_address,
                 dn: Some(obj.dn),
-                code: "Held".into(),
+                code: OutcomeCode::Held,
                 reason: None,
                 removes_values: obj.removes_values,
                 changes: obj.modified,

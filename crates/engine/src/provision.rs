@@ -1,6 +1,6 @@
 //! Provision on demand: the four steps for one mailbox, now.
 
-use exo_writeback_core::outcome::OutcomeCode;
+use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{
     Action, CycleCounts, CycleId, CycleKind, CycleStatus, LogEntryId, LogStatus,
     ProvisioningLogEntry, Reason, SourceIdentity, Step, StepStatus, Steps, TargetIdentity,
@@ -93,11 +93,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 target: TargetIdentity::default(),
                 action: Action::Skip,
                 status: LogStatus::Failure,
-                reason: Some(Reason {
-                    code: "MailboxNotFound".into(),
-                    message: why.clone(),
-                    recommended_action: "Check the identity: a UPN or SMTP address, an ExternalDirectoryObjectId, User_<id>, or the DN of a synced AD user.".into(),
-                }),
+                reason: Some(Reason::from(OutcomeDetail::new(
+                    OutcomeCode::MailboxNotFound,
+                    why.clone(),
+                ))),
                 steps: Steps {
                     import: step(StepStatus::Failure, why),
                     scoping: Step::not_reached(),

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleStatus, JobState, quarantine_backoff,
 };
@@ -25,8 +26,8 @@ const HISTORY: usize = 16;
 /// `causes` counts failed objects by outcome code; `examples` holds one reason per code.
 pub fn dominant_cause(
     counts: &CycleCounts,
-    causes: &BTreeMap<String, u64>,
-    examples: &BTreeMap<String, String>,
+    causes: &BTreeMap<OutcomeCode, u64>,
+    examples: &BTreeMap<OutcomeCode, String>,
 ) -> Option<String> {
     let (code, n) = causes.iter().max_by_key(|(_, n)| **n)?;
     if *n < MIN_FAILED_OBJECTS || *n * 2 <= counts.imported {
@@ -123,8 +124,8 @@ mod tests {
 
     #[test]
     fn dominant_cause_needs_most_objects_and_a_minimum() {
-        let ex: BTreeMap<String, String> =
-            [("LdapError".to_string(), "LDAP result 50".to_string())].into();
+        let ex: BTreeMap<OutcomeCode, String> =
+            [(OutcomeCode::LdapError, "LDAP result 50".to_string())].into();
         // (imported, [(code, n)], quarantined?)
         type Case<'a> = (u64, &'a [(&'a str, u64)], bool);
         let cases: &[Case] = &[
@@ -136,8 +137,10 @@ mod tests {
             (100, &[], false),
         ];
         for (imported, causes, want) in cases {
-            let c: BTreeMap<String, u64> =
-                causes.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+            let c: BTreeMap<OutcomeCode, u64> = causes
+                .iter()
+                .map(|(k, n)| (OutcomeCode::parse(k).expect("code"), *n))
+                .collect();
             let failed = c.values().sum();
             let got = dominant_cause(&counts(*imported, failed), &c, &ex);
             assert_eq!(got.is_some(), *want, "{imported} {causes:?}: {got:?}");

@@ -199,24 +199,19 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             (Disposition::Write { .. }, WriteResult::NotNeeded) => (Action::Other, None),
         };
         let status = detail.as_ref().map_or(LogStatus::Success, |d| d.status());
-        let escrow = if status == LogStatus::Failure {
-            EscrowUpdate::Failed {
+        let escrow = match &detail {
+            Some(d) if status == LogStatus::Failure => EscrowUpdate::Failed {
                 failure: EscrowFailure {
                     cloud_id: p.cloud_id.clone(),
                     source: p.source.clone(),
                     target: p.target.clone(),
-                    error: detail.clone().map(Reason::from).unwrap_or(Reason {
-                        code: "Unknown".into(),
-                        message: String::new(),
-                        recommended_action: String::new(),
-                    }),
+                    error: Reason::from(d.clone()),
                 },
                 failed_at: now,
-            }
-        } else {
-            EscrowUpdate::Clear {
+            },
+            _ => EscrowUpdate::Clear {
                 cloud_id: p.cloud_id.clone(),
-            }
+            },
         };
         let duration = now.duration_since(p.started);
         ObjectOutcome {

@@ -72,9 +72,9 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             if o.log.status == LogStatus::Failure
                 && let Some(r) = &o.log.reason
             {
-                *self.failure_causes.entry(r.code.clone()).or_default() += 1;
+                *self.failure_causes.entry(r.code).or_default() += 1;
                 self.failure_examples
-                    .entry(r.code.clone())
+                    .entry(r.code)
                     .or_insert_with(|| r.message.clone());
             }
         }

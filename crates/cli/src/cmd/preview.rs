@@ -31,7 +31,7 @@ fn rows(items: &[PreviewItem]) -> Vec<Vec<String>> {
             out.push(vec![
                 who.clone(),
                 dn.clone(),
-                item.code.clone(),
+                item.code.to_string(),
                 String::new(),
                 item.reason.clone().unwrap_or_default(),
             ]);
@@ -40,7 +40,7 @@ fn rows(items: &[PreviewItem]) -> Vec<Vec<String>> {
             out.push(vec![
                 who.clone(),
                 dn.clone(),
-                item.code.clone(),
+                item.code.to_string(),
                 c.attribute.clone(),
                 describe_change(c),
             ]);

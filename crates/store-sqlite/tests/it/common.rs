@@ -1,6 +1,7 @@
 //! Fixtures shared by the store's tests.
 
 use exo_writeback_core::directory::AttrValue;
+use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
     Action, CycleId, EscrowFailure, EscrowUpdate, Join, JoinUpdate, JournalRecord, LogEntryId,
     LogStatus, ModifiedProperty, ObjectOutcome, ProvisioningLogEntry, Reason, SourceIdentity, Step,
@@ -51,7 +52,7 @@ pub fn dn(n: u64) -> String {
 
 pub fn reason(code: &str) -> Reason {
     Reason {
-        code: code.into(),
+        code: OutcomeCode::parse(code).expect("an outcome code"),
         message: format!("{code} happened"),
         recommended_action: format!("fix {code}"),
     }
@@ -177,7 +178,7 @@ pub fn failure(n: u64) -> EscrowFailure {
             dn: Some(dn(n)),
             object_guid: Some(guid(n)),
         },
-        error: reason("InsufficientAccessRights"),
+        error: reason("LdapError"),
     }
 }
 

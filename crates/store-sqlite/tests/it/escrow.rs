@@ -32,7 +32,7 @@ fn repeated_failures_follow_the_back_off_schedule() {
         assert_eq!(e.last_failed_at, at(secs));
         assert_eq!(e.next_retry, at(secs) + SignedDuration::from_secs(delay));
         assert_eq!(e.next_retry, escrow_next_retry(attempts, at(secs)));
-        assert_eq!(e.error.code, "InsufficientAccessRights");
+        assert_eq!(e.error.code, "LdapError");
     }
     // Success clears it.
     let mut ok = success(cycle, 1, at(30000));
