@@ -5,27 +5,41 @@ use std::sync::Arc;
 use exo_writeback_ad::{AdConnection, AdError};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::schema::Schema;
-use exo_writeback_engine::{Directory, DirectoryError};
+use exo_writeback_engine::{Directory, DirectoryError, DirectoryErrorKind};
 use uuid::Uuid;
 
 /// AD as the engine's directory.
 pub struct AdDirectory(pub AdConnection);
 
-fn directory_error(e: AdError) -> DirectoryError {
-    let ldap_code = match &e {
+/// An AD error as the engine sees it: its kind (unreachable, schema, refused) and, when the
+/// message does not say it, the LDAP result code that leads an object's failure reason.
+pub fn directory_error(e: AdError) -> DirectoryError {
+    let code = match &e {
         AdError::Ldap { code, .. } | AdError::BindRefused { code, .. } => Some(*code),
         AdError::InsufficientAccess { .. } => Some(50),
         AdError::NoSuchObject { .. } => Some(32),
         _ => None,
     };
-    let connection = matches!(
+    let kind = if matches!(
         e,
         AdError::Unreachable { .. } | AdError::ConnectionLost { .. } | AdError::Timeout { .. }
-    );
+    ) {
+        DirectoryErrorKind::Unreachable
+    } else if matches!(code, Some(16 | 17 | 19 | 21 | 65)) {
+        // undefinedAttributeType, constraintViolation, invalidAttributeSyntax,
+        // objectClassViolation …: the schema may have changed.
+        DirectoryErrorKind::Schema
+    } else {
+        DirectoryErrorKind::Refused
+    };
+    let message = e.to_string();
+    let result = code
+        .filter(|c| !message.contains(&format!("result {c}")))
+        .map(|c| format!("LDAP result {c}"));
     DirectoryError {
-        message: e.to_string(),
-        ldap_code,
-        connection,
+        message,
+        result,
+        kind,
     }
 }
 
@@ -150,5 +164,37 @@ impl Directory for AdDirectory {
             })
             .await
             .map_err(directory_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ad_errors_are_classified_here_for_the_engine() {
+        let lost = AdError::ConnectionLost {
+            address: "ldaps://dc".into(),
+            operation: "modify",
+            reason: "reset".into(),
+        };
+        assert_eq!(directory_error(lost).kind, DirectoryErrorKind::Unreachable);
+        let schema = AdError::Ldap {
+            operation: "modifying",
+            dn: "CN=a".into(),
+            code: 19,
+            code_name: "constraintViolation",
+            diagnostic: "too long".into(),
+        };
+        let e = directory_error(schema);
+        assert_eq!(e.kind, DirectoryErrorKind::Schema);
+        assert_eq!(e.result, None, "the message names the result already");
+        assert!(
+            e.reason()
+                .starts_with("modifying CN=a failed: LDAP result 19")
+        );
+        let gone = directory_error(AdError::NoSuchObject { dn: "CN=b".into() });
+        assert_eq!(gone.kind, DirectoryErrorKind::Refused);
+        assert_eq!(gone.reason(), "LDAP result 32: no such object: CN=b");
     }
 }

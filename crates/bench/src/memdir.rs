@@ -146,11 +146,7 @@ impl Directory for MemDirectory {
     }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
         if !self.by_dn.contains_key(&modify.dn.to_ascii_lowercase()) {
-            return Err(DirectoryError {
-                message: format!("no such object {}", modify.dn),
-                ldap_code: Some(32),
-                connection: false,
-            });
+            return Err(DirectoryError::new(format!("no such object {}", modify.dn)));
         }
         self.modifies.fetch_add(1, Ordering::Relaxed);
         Ok(())

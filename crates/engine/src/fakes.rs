@@ -249,18 +249,16 @@ impl Directory for FakeDirectory {
     }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
         if let Some(code) = self.fail_dns.lock().expect("lock").get(&modify.dn) {
-            return Err(DirectoryError {
-                message: format!("modifying {} failed: LDAP result {code}", modify.dn),
-                ldap_code: Some(*code),
-                connection: false,
-            });
+            return Err(DirectoryError::new(format!(
+                "modifying {} failed: LDAP result {code}",
+                modify.dn
+            )));
         }
         let mut objects = self.objects.lock().expect("lock");
         let Some(obj) = objects.values_mut().find(|o| o.dn == modify.dn) else {
             return Err(DirectoryError {
-                message: format!("no such object {}", modify.dn),
-                ldap_code: Some(32),
-                connection: false,
+                result: Some("LDAP result 32".into()),
+                ..DirectoryError::new(format!("no such object {}", modify.dn))
             });
         };
         for c in &modify.changes {

@@ -114,7 +114,7 @@ pub(crate) async fn reconcile<D: Directory, St: Store>(
                     continue;
                 }
                 report.kept += 1;
-                if e.connection {
+                if e.is_unreachable() {
                     tracing::warn!(error = %e, "cannot check the writes of an interrupted cycle now (directory unreachable); kept for the next cycle");
                     report.kept =
                         total - report.logged - report.not_applied - report.gone - report.expired;

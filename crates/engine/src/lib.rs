@@ -42,7 +42,9 @@ pub use engine::Engine;
 pub use error::EngineError;
 pub use evaluate::{Disposition, Processed, cloud_id};
 pub use options::{CycleMode, EngineOptions, Progress};
-pub use ports::{Directory, DirectoryError, MailboxSource, MailboxStream, SourceError};
+pub use ports::{
+    Directory, DirectoryError, DirectoryErrorKind, MailboxSource, MailboxStream, SourceError,
+};
 pub use preview::{HeldChanges, Preview, PreviewItem};
 pub use provision::ProvisionReport;
 pub use record::describe_change;

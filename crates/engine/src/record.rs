@@ -49,13 +49,7 @@ pub fn describe_change(p: &ModifiedProperty) -> String {
 }
 
 pub(crate) fn ldap_failure(e: &DirectoryError) -> OutcomeDetail {
-    let reason = match e.ldap_code {
-        Some(c) if !e.message.contains(&format!("result {c}")) => {
-            format!("LDAP result {c}: {}", e.message)
-        }
-        _ => e.message.clone(),
-    };
-    OutcomeDetail::new(OutcomeCode::LdapError, reason)
+    OutcomeDetail::new(OutcomeCode::LdapError, e.reason())
 }
 
 /// The outcome of a mailbox record the source could not read (a property of the wrong JSON

@@ -44,7 +44,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         match self.directory.modify(modify).await {
             Ok(()) => WriteResult::Written,
             Err(e) => {
-                if (e.suggests_schema_change() || e.connection)
+                if (e.suggests_schema_change() || e.is_unreachable())
                     && let Err(re) = self.directory.refresh_schema().await
                 {
                     tracing::warn!(error = %re, "re-reading the AD schema failed");
@@ -146,7 +146,9 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
             let mut result = self.write(&p).await;
             for &wait in &self.options.reconnect_waits {
-                if !matches!(&result, WriteResult::Failed(e) if e.connection) || self.cancelled() {
+                if !matches!(&result, WriteResult::Failed(e) if e.is_unreachable())
+                    || self.cancelled()
+                {
                     break;
                 }
                 tracing::warn!(cloud_id = %p.cloud_id, wait_ms = wait.as_millis() as u64, "AD cannot be reached; sending the modify again after a wait");
@@ -154,7 +156,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 result = self.write(&p).await;
             }
             if let WriteResult::Failed(e) = &result
-                && e.connection
+                && e.is_unreachable()
             {
                 // AD is gone: stop writing. This object and the rest of the queue stay
                 // pending (no outcome: the watermark stays before them). This object's

@@ -54,11 +54,7 @@ impl Dying {
     }
     fn check(&self) -> Result<(), DirectoryError> {
         if self.unreachable.load(Ordering::SeqCst) {
-            return Err(DirectoryError {
-                message: "connection refused".into(),
-                ldap_code: None,
-                connection: true,
-            });
+            return Err(DirectoryError::unreachable("connection refused"));
         }
         Ok(())
     }
@@ -101,11 +97,7 @@ impl Directory for Dying {
         if n > self.refuse_after.load(Ordering::SeqCst) && self.refusals.load(Ordering::SeqCst) > 0
         {
             self.refusals.fetch_sub(1, Ordering::SeqCst);
-            return Err(DirectoryError {
-                message: "connection refused".into(),
-                ldap_code: None,
-                connection: true,
-            });
+            return Err(DirectoryError::unreachable("connection refused"));
         }
         if n < self.die_at.load(Ordering::SeqCst) {
             return self.inner.modify(modify).await;
