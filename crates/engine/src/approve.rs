@@ -1,27 +1,20 @@
 //! Applying the changes a cycle held by the change threshold.
 
-use std::collections::BTreeMap;
-
-use exo_writeback_core::directory::ObjectModify;
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{
-    Action, CycleCounts, CycleId, CycleKind, CycleStatus, EscrowFailure, EscrowUpdate, JobState,
-    JoinUpdate, JournalRecord, LogEntryId, LogStatus, ObjectOutcome, ProvisioningLogEntry, Reason,
-    Step, StepStatus, Steps,
+    Action, CycleCounts, CycleId, CycleKind, JobState, StagedDecision, StepStatus,
 };
 use exo_writeback_core::schema::Schema;
-use exo_writeback_store::prelude::*;
+use exo_writeback_store::Store;
 use jiff::Timestamp;
-use uuid::Uuid;
-
-use crate::ports::{Directory, MailboxSource};
-use crate::staged::StagedObject;
 
 use crate::cycle::CycleReport;
-use crate::engine::Engine;
+use crate::engine::{Engine, stopped};
 use crate::error::EngineError;
-use crate::record::ldap_failure;
-use crate::record::step;
+use crate::ports::Directory;
+use crate::record::{Escrow, Outcome, journal_of, ldap_failure, step};
+use crate::staged::StagedObject;
+use crate::write::WriteItem;
 
 /// Where a held (staged) object stands when its change is approved.
 pub(crate) enum HeldState {
@@ -33,9 +26,21 @@ pub(crate) enum HeldState {
     Refused(OutcomeDetail),
 }
 
-impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
+impl<S, D: Directory, St: Store> Engine<S, D, St> {
     /// Apply the changes a held cycle staged, and release the job.
     pub async fn approve(&mut self, held: CycleId) -> Result<CycleReport, EngineError> {
+        let objects = self.held_objects(held)?;
+        let cycle = self
+            .store
+            .begin_cycle(CycleKind::Approve, Timestamp::now())?;
+        let mut counts = CycleCounts::default();
+        let result = self.apply_held(held, cycle, &objects, &mut counts).await;
+        self.close(cycle, &counts, result)?;
+        Ok(CycleReport::of(cycle, CycleKind::Approve, counts))
+    }
+
+    /// The staged objects of a cycle whose changes wait for approval.
+    fn held_objects(&self, held: CycleId) -> Result<Vec<StagedObject>, EngineError> {
         let staged = self
             .store
             .staged_changes(held)?
@@ -43,159 +48,58 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 cycle: held,
                 why: " (no staged changes)".into(),
             })?;
-        if staged.decision != exo_writeback_core::provisioning::StagedDecision::Pending {
+        if staged.decision != StagedDecision::Pending {
             return Err(EngineError::NotHeld {
                 cycle: held,
                 why: format!(" (already {:?})", staged.decision),
             });
         }
-        let mut objects = Vec::new();
-        for plan in &staged.plans {
-            objects.push(StagedObject::from_staged_plan(plan).map_err(|e| {
-                EngineError::StagedPlan {
+        staged
+            .plans
+            .iter()
+            .map(|plan| {
+                StagedObject::from_staged_plan(plan).map_err(|e| EngineError::StagedPlan {
                     cycle: held,
                     problem: e.to_string(),
-                }
-            })?);
-        }
-        let cycle = self
-            .store
-            .begin_cycle(CycleKind::Approve, Timestamp::now())?;
+                })
+            })
+            .collect()
+    }
+
+    /// Writes the held objects in chunks, like a cycle's write phase, then marks the changes
+    /// approved and releases the job. Each object is read first: only an object that still
+    /// holds the values its change was planned from is written (approving a stale plan would
+    /// overwrite a newer on-premises change); one that already holds the approved values (an
+    /// earlier, interrupted `approve` of the same cycle wrote it and logged it from its
+    /// intent) is not written or logged as applied again.
+    async fn apply_held(
+        &mut self,
+        held: CycleId,
+        cycle: CycleId,
+        objects: &[StagedObject],
+        counts: &mut CycleCounts,
+    ) -> Result<(), EngineError> {
         self.reconcile_intents(Some(cycle)).await?;
         let schema = self.schema().await?;
-        let mut counts = CycleCounts::default();
-        // In chunks, like a cycle's write phase. Each object is read first: only an object that
-        // still holds the values its change was planned from is written (approving a stale plan
-        // would overwrite a newer on-premises change); one that already holds the approved
-        // values (an earlier, interrupted `approve` of the same cycle wrote it and logged it
-        // from its intent) is not written or logged as applied again.
         for chunk in objects.chunks(self.options.batch.max(1)) {
-            let mut items: Vec<(String, Option<ObjectModify>, ObjectOutcome)> = Vec::new();
+            let mut items = Vec::with_capacity(chunk.len());
             for obj in chunk {
-                let started = Timestamp::now();
-                let modify = obj.modify();
-                let check = self.held_object_state(obj, &schema).await;
-                let outcome = |status: LogStatus,
-                               detail: Option<OutcomeDetail>,
-                               export: Step,
-                               journal: Vec<JournalRecord>| {
-                    let reason = detail.clone().map(Reason::from);
-                    let escrow = match &detail {
-                        Some(d) if status == LogStatus::Failure => EscrowUpdate::Failed {
-                            failure: EscrowFailure {
-                                cloud_id: obj.cloud_id.clone(),
-                                source: obj.source.clone(),
-                                target: obj.target.clone(),
-                                error: Reason::from(d.clone()),
-                            },
-                            failed_at: Timestamp::now(),
-                        },
-                        _ => EscrowUpdate::Clear {
-                            cloud_id: obj.cloud_id.clone(),
-                        },
-                    };
-                    ObjectOutcome {
-                        log: ProvisioningLogEntry {
-                            id: LogEntryId(Uuid::new_v4()),
-                            cycle,
-                            time: started,
-                            duration: Timestamp::now().duration_since(started),
-                            source: obj.source.clone(),
-                            target: obj.target.clone(),
-                            action: if journal.is_empty() && status != LogStatus::Failure {
-                                Action::Other
-                            } else {
-                                Action::Update
-                            },
-                            status,
-                            reason,
-                            steps: Steps {
-                                import: step(
-                                    StepStatus::Skipped,
-                                    format!("staged by cycle {held}"),
-                                ),
-                                scoping: step(
-                                    StepStatus::Skipped,
-                                    format!("staged by cycle {held}"),
-                                ),
-                                matching: step(StepStatus::Success, obj.dn.to_string()),
-                                export,
-                            },
-                            modified: obj.modified.clone(),
-                        },
-                        journal,
-                        join: JoinUpdate::Keep,
-                        escrow,
-                    }
-                };
-                match check {
-                    HeldState::Unchanged => {
-                        let journal = obj
-                            .modified
-                            .iter()
-                            .map(|m| JournalRecord {
-                                cycle,
-                                time: started,
-                                object_guid: obj.object_guid,
-                                dn: obj.dn.clone(),
-                                attribute: m.attribute.clone(),
-                                previous: m.old.clone(),
-                                new: m.new.clone(),
-                            })
-                            .collect();
-                        let export = step(
-                            StepStatus::Success,
-                            format!("applied the changes held by cycle {held}"),
-                        );
-                        items.push((
-                            obj.cloud_id.clone(),
-                            Some(modify),
-                            outcome(LogStatus::Success, None, export, journal),
-                        ));
-                    }
-                    HeldState::AlreadyApplied => {
-                        counts.unchanged += 1;
-                        let export = step(
-                            StepStatus::Skipped,
-                            format!(
-                                "already holds the values held by cycle {held}; nothing written"
-                            ),
-                        );
-                        items.push((
-                            obj.cloud_id.clone(),
-                            None,
-                            outcome(LogStatus::Success, None, export, Vec::new()),
-                        ));
-                    }
-                    HeldState::Refused(d) => {
-                        counts.failed += 1;
-                        let export = step(StepStatus::Failure, d.to_string());
-                        items.push((
-                            obj.cloud_id.clone(),
-                            None,
-                            outcome(LogStatus::Failure, Some(d), export, Vec::new()),
-                        ));
-                    }
-                }
+                let state = self.held_object_state(obj, &schema).await;
+                items.push(held_item(held, cycle, obj, state, counts));
             }
-            self.write_chunk(items, true, &mut counts).await?;
+            let written = self.write_chunk(items, Vec::new()).await?;
+            counts.written += written.written;
+            counts.failed += written.failed;
+            if let Some(stop) = written.stopped {
+                return Err(stopped(cycle, stop));
+            }
         }
-        let now = Timestamp::now();
-        self.store.mark_staged_approved(held, cycle, now)?;
+        self.store
+            .mark_staged_approved(held, cycle, Timestamp::now())?;
         if self.store.job_state()? == (JobState::ThresholdExceeded { cycle: held }) {
             self.store.set_job_state(&JobState::Active)?;
         }
-        let status = CycleStatus::Completed;
-        self.store.finish_cycle(cycle, now, &counts, &status)?;
-        Ok(CycleReport {
-            cycle,
-            kind: CycleKind::Approve,
-            counts,
-            status,
-            watermark: None,
-            removing: 0,
-            failure_causes: BTreeMap::new(),
-        })
+        Ok(())
     }
 
     /// Where a held object stands now: still as its change was planned from, already holding
@@ -247,5 +151,59 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 changed.join(", ")
             ),
         ))
+    }
+}
+
+/// The write of one held object in the approving `cycle`: its modify when it still holds the
+/// values its change was planned from, else its final outcome (already applied: nothing
+/// written; changed since: refused, into escrow).
+fn held_item(
+    held: CycleId,
+    cycle: CycleId,
+    obj: &StagedObject,
+    state: HeldState,
+    counts: &mut CycleCounts,
+) -> WriteItem {
+    let mut draft = Outcome::new(cycle, Timestamp::now(), Escrow::Track(obj.cloud_id.clone()));
+    draft.source = obj.source.clone();
+    draft.target = obj.target.clone();
+    draft.steps.import = step(StepStatus::Skipped, format!("staged by cycle {held}"));
+    draft.steps.scoping = step(StepStatus::Skipped, format!("staged by cycle {held}"));
+    draft.steps.matching = step(StepStatus::Success, obj.dn.to_string());
+    draft.modified = obj.modified.clone();
+    let id = obj.cloud_id.clone();
+    match state {
+        HeldState::Unchanged => {
+            let mut success = draft.clone();
+            success.journal = journal_of(
+                cycle,
+                draft.started,
+                obj.object_guid,
+                &obj.dn,
+                &obj.modified,
+            );
+            success.steps.export = step(
+                StepStatus::Success,
+                format!("applied the changes held by cycle {held}"),
+            );
+            WriteItem {
+                id,
+                success: success.finish(Action::Update, None),
+                send: Some((obj.modify(), draft)),
+            }
+        }
+        HeldState::AlreadyApplied => {
+            counts.unchanged += 1;
+            draft.steps.export = step(
+                StepStatus::Skipped,
+                format!("already holds the values held by cycle {held}; nothing written"),
+            );
+            WriteItem::done(id, draft.finish(Action::Other, None))
+        }
+        HeldState::Refused(d) => {
+            counts.failed += 1;
+            draft.steps.export = step(StepStatus::Failure, d.to_string());
+            WriteItem::done(id, draft.finish(Action::Update, Some(d)))
+        }
     }
 }

@@ -1,24 +1,26 @@
-//! The engine over its ports and store: what every operation shares.
+//! The engine over its ports and store, and what every operation shares: the schema, the next
+//! cycle's kind, the reconciliation of intents left by a stopped process, and the writer.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use exo_writeback_core::outcome::OutcomeCode;
+use exo_writeback_core::provisioning::{
+    CycleCounts, CycleId, CycleKind, CycleStatus, JobState, ObjectOutcome, Watermark,
+};
+use exo_writeback_core::schema::Schema;
 use exo_writeback_core::settings::WritebackPlanSettings;
 use exo_writeback_expr::EvalContext;
-use exo_writeback_store::prelude::*;
+use exo_writeback_store::{CycleStore, JobStore, JoinStore, OutcomeStore};
 use jiff::Timestamp;
-use uuid::Uuid;
 
-use crate::match_index::MatchIndex;
-use crate::ports::{Directory, DirectoryError, MailboxSource};
+use crate::error::EngineError;
+use crate::options::{CycleMode, EngineOptions, Progress};
+use crate::ports::{Directory, MailboxSource, MailboxStream};
+use crate::write::{Chunk, Stop, WriteItem, Writer};
 
-use crate::evaluate::Processed;
-use crate::options::EngineOptions;
-use crate::options::Progress;
-
-/// The engine over its ports and store.
+/// The engine over its ports and store. Each operation lives in its own module (`cycle`,
+/// `preview`, `approve`, `undo`, `provision`); the state of one cycle is a `CycleRun`, not
+/// the engine's.
 pub struct Engine<S, D, St> {
     pub source: S,
     pub directory: D,
@@ -27,26 +29,9 @@ pub struct Engine<S, D, St> {
     pub options: EngineOptions,
     pub(crate) cancel: Arc<AtomicBool>,
     pub(crate) progress: Box<dyn Fn(Progress) + Send + Sync>,
-    /// Failures of the running cycle by outcome code (input of the quarantine decision).
-    pub(crate) failure_causes: BTreeMap<OutcomeCode, u64>,
-    /// One failure reason per outcome code of the running cycle (for the quarantine reason).
-    pub(crate) failure_examples: BTreeMap<OutcomeCode, String>,
-    /// Mailboxes the running cycle has read (a failure before any is a quarantine cause).
-    pub(crate) cycle_imported: u64,
-    /// Objects waiting to be written as the next chunk (intents → modifies → outcomes).
-    pub(crate) write_queue: Vec<Processed>,
-    /// Set when AD stayed unreachable through a modify's retries: the running cycle writes
-    /// nothing more (see `EngineOptions::reconnect_waits`).
-    pub(crate) ad_unreachable: Option<DirectoryError>,
-    /// Intents of the chunk being written, deleted by the next [`Engine::flush`] together with
-    /// the chunk's outcomes.
-    pub(crate) intents_to_clear: Vec<Uuid>,
-    /// The match keys of the directory, read at the start of an initial or full cycle (or
-    /// preview); `None` in deltas and when the directory cannot list them.
-    pub(crate) match_index: Option<MatchIndex>,
 }
 
-impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
+impl<S, D, St> Engine<S, D, St> {
     pub fn new(
         source: S,
         directory: D,
@@ -62,13 +47,6 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             options,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Box::new(|_| {}),
-            failure_causes: BTreeMap::new(),
-            failure_examples: BTreeMap::new(),
-            cycle_imported: 0,
-            write_queue: Vec::new(),
-            ad_unreachable: None,
-            intents_to_clear: Vec::new(),
-            match_index: None,
         }
     }
 
@@ -92,4 +70,126 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             seed: 0,
         }
     }
+}
+
+impl<S: MailboxSource, D: Directory, St: JobStore> Engine<S, D, St> {
+    /// The kind of the next cycle, and the watermark it starts from.
+    pub(crate) fn next_kind(
+        &self,
+        mode: CycleMode,
+    ) -> Result<(CycleKind, Option<Watermark>), EngineError> {
+        let previous = self.store.watermark()?;
+        let kind = match (mode, &previous) {
+            (_, None) => CycleKind::Initial,
+            (CycleMode::Full, Some(_)) => CycleKind::FullReconcile,
+            (CycleMode::Auto, Some(_)) => CycleKind::Delta,
+        };
+        Ok((kind, previous))
+    }
+
+    /// The mailboxes a cycle of `kind` reads: those changed since the watermark (delta), or
+    /// all of them.
+    pub(crate) fn stream_for(
+        &self,
+        kind: CycleKind,
+        previous: Option<&Watermark>,
+    ) -> MailboxStream {
+        match (kind, previous) {
+            (CycleKind::Delta, Some(w)) => self
+                .source
+                .changed_since(w.changed_since, self.options.overlap),
+            _ => self.source.all(),
+        }
+    }
+
+    /// Whether the job may run a cycle now: not held, paused or quarantined.
+    pub(crate) fn check_job(&self) -> Result<(), EngineError> {
+        match self.store.job_state()? {
+            JobState::ThresholdExceeded { cycle } => Err(EngineError::Held { cycle }),
+            JobState::Paused => Err(EngineError::Paused),
+            state => crate::quarantine::check(&state, Timestamp::now())
+                .map_err(|(reason, next_retry)| EngineError::Quarantined { reason, next_retry }),
+        }
+    }
+}
+
+impl<S, D: Directory, St> Engine<S, D, St> {
+    /// The cached schema, read again when the cache fails.
+    pub(crate) async fn schema(&self) -> Result<Arc<Schema>, EngineError> {
+        match self.directory.schema().await {
+            Ok(s) => Ok(s),
+            Err(_) => self
+                .directory
+                .refresh_schema()
+                .await
+                .map_err(EngineError::Directory),
+        }
+    }
+}
+
+impl<S, D: Directory, St: OutcomeStore + JoinStore> Engine<S, D, St> {
+    /// Writes one chunk through the one write path (`write.rs`), with the engine's retry
+    /// policy and stop flag.
+    pub(crate) async fn write_chunk(
+        &mut self,
+        items: Vec<WriteItem>,
+        with: Vec<(String, ObjectOutcome)>,
+    ) -> Result<Chunk, EngineError> {
+        let writer = Writer {
+            directory: &self.directory,
+            waits: &self.options.reconnect_waits,
+            cancel: &self.cancel,
+        };
+        Ok(writer.write(&mut self.store, items, with).await?)
+    }
+
+    /// Before anything else a cycle (or approve, undo, provision) does: reconciles the intents
+    /// a stopped process left (`crate::intents`; `by` names the cycle doing it). Directory
+    /// errors keep the intents and do not stop the caller.
+    pub(crate) async fn reconcile_intents(
+        &mut self,
+        by: Option<CycleId>,
+    ) -> Result<(), EngineError> {
+        crate::intents::reconcile(&self.directory, &mut self.store, by).await?;
+        Ok(())
+    }
+}
+
+impl<S, D, St: CycleStore> Engine<S, D, St> {
+    /// Ends the cycle of an approve, undo or provision on demand: `Completed` with its counts
+    /// when `result` is `Ok`, else `Failed` with the error (best effort: the error is what the
+    /// caller reports). The result is passed on.
+    pub(crate) fn close<T>(
+        &mut self,
+        cycle: CycleId,
+        counts: &CycleCounts,
+        result: Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let now = Timestamp::now();
+        match result {
+            Ok(value) => {
+                self.store
+                    .finish_cycle(cycle, now, counts, &CycleStatus::Completed)?;
+                Ok(value)
+            }
+            Err(e) => {
+                let status = CycleStatus::Failed {
+                    reason: e.to_string(),
+                };
+                if let Err(store) = self.store.finish_cycle(cycle, now, counts, &status) {
+                    tracing::warn!(%cycle, error = %store, "cannot record the end of the cycle");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A chunk's stop as the error of the operation writing it.
+pub(crate) fn stopped(cycle: CycleId, stop: Stop) -> EngineError {
+    let reason = match stop {
+        Stop::Cancelled => "a stop was requested".to_string(),
+        Stop::Unreachable(e) => format!("AD stayed unreachable ({e})"),
+    };
+    EngineError::Stopped { cycle, reason }
 }

@@ -25,6 +25,12 @@ pub enum EngineError {
     NotHeld { cycle: CycleId, why: String },
     #[error("a staged plan of cycle {cycle} cannot be read: {problem}")]
     StagedPlan { cycle: CycleId, problem: String },
+    /// Approve, undo or provision on demand stopped before writing everything (AD stayed
+    /// unreachable, or a stop request). What was written is logged; the rest is not.
+    #[error(
+        "cycle {cycle} stopped before writing everything: {reason}; what it wrote is logged — run the command again to finish"
+    )]
+    Stopped { cycle: CycleId, reason: String },
     #[error("nothing to undo: {0}")]
     NothingToUndo(String),
     /// The temporary file for plans beyond `max_plans_in_memory` failed (nothing was written

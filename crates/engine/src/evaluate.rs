@@ -1,22 +1,23 @@
 //! One object: import, scope, match, plan and the address guard (writes nothing).
 
 use exo_writeback_core::mailbox::Mailbox;
-use exo_writeback_core::outcome::OutcomeDetail;
+use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::plan::{ObjectPlan, PlanInput, check_address_conflicts, plan_object};
 use exo_writeback_core::provisioning::{
-    JoinUpdate, LogStatus, SourceIdentity, Step, StepStatus, Steps, TargetIdentity,
+    Action, CycleId, JoinUpdate, LogStatus, ObjectOutcome, SourceIdentity, Step, StepStatus, Steps,
+    TargetIdentity,
 };
 use exo_writeback_core::schema::Schema;
 use exo_writeback_core::scope::{check_container_scope, evaluate_scope};
-use exo_writeback_store::prelude::*;
+use exo_writeback_store::JoinStore;
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use crate::ports::{Directory, MailboxSource};
-
 use crate::engine::Engine;
-use crate::record::ldap_failure;
-use crate::record::step;
+use crate::match_index::MatchIndex;
+use crate::ports::Directory;
+use crate::record::{Escrow, Outcome, journal_of, ldap_failure, modified_of, step};
+use crate::write::WriteItem;
 
 /// What became of one object before writing.
 #[derive(Debug, Clone)]
@@ -63,9 +64,16 @@ pub(crate) fn source_identity(mailbox: &Mailbox) -> SourceIdentity {
     }
 }
 
-impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
-    /// Import, scope, match, plan and guard one mailbox. Writes nothing.
-    pub async fn evaluate(&self, mailbox: &Mailbox, schema: &Schema) -> Processed {
+impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
+    /// Import, scope, match, plan and guard one mailbox. Writes nothing. `index`: the match
+    /// keys of the search scope, read once by an initial or full cycle (else the rules search
+    /// per mailbox).
+    pub async fn evaluate(
+        &self,
+        mailbox: &Mailbox,
+        schema: &Schema,
+        index: Option<&MatchIndex>,
+    ) -> Processed {
         let started = Timestamp::now();
         let cloud_id = cloud_id(mailbox);
         let mut p = Processed {
@@ -122,7 +130,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             ),
         );
         let attrs = self.settings.required_ad_attributes();
-        let (matched, join) = match self.find_target(mailbox, &cloud_id, &attrs).await {
+        let (matched, join) = match self.find_target(mailbox, &cloud_id, &attrs, index).await {
             Ok(r) => r,
             Err(e) => {
                 let d = ldap_failure(&e);
@@ -209,5 +217,108 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             plan,
         };
         p
+    }
+}
+
+impl Processed {
+    /// This object's outcome being built in `cycle`: its steps so far, target and join,
+    /// escrowed under its cloud id.
+    fn into_draft(self, cycle: CycleId) -> (Outcome, Disposition) {
+        let draft = Outcome {
+            cycle,
+            started: self.started,
+            source: self.source,
+            target: self.target,
+            steps: self.steps,
+            modified: Vec::new(),
+            journal: Vec::new(),
+            join: self.join,
+            escrow: Escrow::Track(self.cloud_id),
+        };
+        (draft, self.disposition)
+    }
+
+    /// The outcome of an object with nothing to write: skipped, failed before writing, or
+    /// already in sync.
+    pub(crate) fn not_written(self, cycle: CycleId) -> ObjectOutcome {
+        let (draft, disposition) = self.into_draft(cycle);
+        finish_unwritten(draft, disposition)
+    }
+
+    /// The outcome a dry run shows: what would be written, nothing journaled.
+    pub(crate) fn dry_run(self, cycle: CycleId) -> ObjectOutcome {
+        let Disposition::Write { plan, .. } = &self.disposition else {
+            return self.not_written(cycle);
+        };
+        let modified = modified_of(plan);
+        let export = step(
+            StepStatus::Success,
+            format!("dry run: would update {} attribute(s)", plan.changes.len()),
+        );
+        let (mut draft, _) = self.into_draft(cycle);
+        draft.modified = modified;
+        draft.steps.export = export;
+        draft.finish(Action::Update, None)
+    }
+
+    /// The write of a planned object: its modify, and its outcome if AD applies it (journal,
+    /// `updated …` — with `drift`, a full reconcile restoring on-premises edits, a
+    /// DriftCorrected warning) or refuses it. An object with nothing to write gets its final
+    /// outcome and no modify.
+    pub(crate) fn into_write(self, cycle: CycleId, drift: bool) -> WriteItem {
+        let id = self.cloud_id.clone();
+        let (mut draft, disposition) = self.into_draft(cycle);
+        let (plan, object_guid) = match disposition {
+            Disposition::Write { plan, object_guid } => (plan, object_guid),
+            other => return WriteItem::done(id, finish_unwritten(draft, other)),
+        };
+        draft.modified = modified_of(&plan);
+        let names = plan
+            .changes
+            .iter()
+            .map(|c| c.attribute.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut success = draft.clone();
+        success.journal = journal_of(
+            cycle,
+            Timestamp::now(),
+            object_guid,
+            &plan.dn,
+            &draft.modified,
+        );
+        let detail = if drift {
+            success.steps.export = step(
+                StepStatus::Success,
+                format!("DriftCorrected: restored the cloud values of {names}"),
+            );
+            Some(OutcomeDetail::new(
+                OutcomeCode::DriftCorrected,
+                format!(
+                    "on-premises values of {names} differed from Exchange Online and were restored"
+                ),
+            ))
+        } else {
+            success.steps.export = step(StepStatus::Success, format!("updated {names}"));
+            None
+        };
+        let success = success.finish(Action::Update, detail);
+        match plan.modify {
+            Some(modify) => WriteItem {
+                id,
+                success,
+                send: Some((modify, draft)),
+            },
+            None => WriteItem::done(id, success),
+        }
+    }
+}
+
+/// The outcome of an object that is not written: a skip or failure with its detail, else
+/// nothing to do.
+fn finish_unwritten(draft: Outcome, disposition: Disposition) -> ObjectOutcome {
+    match disposition {
+        Disposition::Skipped(d) | Disposition::Failed(d) => draft.finish(Action::Skip, Some(d)),
+        Disposition::InSync | Disposition::Write { .. } => draft.finish(Action::Other, None),
     }
 }

@@ -2,7 +2,7 @@
 //! gets the change logged, once, as applied.
 //!
 //! The write phase of a cycle works in chunks of up to `EngineOptions::batch` objects:
-//! the chunk's intents are committed in one transaction ([`Store::record_intents`]), then its
+//! the chunk's intents are committed in one transaction ([`OutcomeStore::record_intents`](exo_writeback_store::OutcomeStore::record_intents)), then its
 //! modifies are sent, then its outcomes are committed together with the deletion of its intents
 //! ([`Store::record_outcomes_clearing_intents`]); `approve` and `undo` (in chunks) and provision
 //! on demand (one object) do the same. An intent still stored when a cycle (or
@@ -26,8 +26,7 @@
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{CycleId, JoinUpdate};
 use exo_writeback_core::schema::Syntax;
-use exo_writeback_store::prelude::*;
-use exo_writeback_store::{DEFAULT_RETENTION, StoreError, WriteIntent};
+use exo_writeback_store::{DEFAULT_RETENTION, JoinStore, OutcomeStore, StoreError, WriteIntent};
 use jiff::Timestamp;
 use uuid::Uuid;
 
@@ -80,7 +79,7 @@ pub(crate) fn holds(syntax: Option<&Syntax>, current: &[AttrValue], planned: &[A
 /// `by` is the cycle doing it, named in the log entries (`None`: `undo`, before its cycle).
 /// Store errors are returned (nothing of this reconciliation is then stored; the intents
 /// stay); directory errors are not.
-pub(crate) async fn reconcile<D: Directory, St: Store>(
+pub(crate) async fn reconcile<D: Directory, St: OutcomeStore + JoinStore>(
     directory: &D,
     store: &mut St,
     by: Option<CycleId>,
@@ -154,7 +153,7 @@ pub(crate) async fn reconcile<D: Directory, St: Store>(
 }
 
 /// The outcome of an intent found applied, marked so an administrator can tell.
-fn late_outcome<St: Store>(
+fn late_outcome<St: JoinStore>(
     store: &St,
     intent: WriteIntent,
     by: Option<CycleId>,

@@ -24,10 +24,12 @@ pub struct EngineOptions {
     /// `TMPDIR` when `None`.
     pub spill_dir: Option<std::path::PathBuf>,
     /// When a modify fails because AD cannot be reached (connection refused or broken), it is
-    /// sent again after each of these waits (a DC restarting comes back within seconds). If AD
-    /// is still unreachable, the write phase stops: the objects not yet written stay pending
-    /// for the next cycle (no failure entry, no escrow; the watermark stays before them) and
-    /// the cycle is quarantined with the error.
+    /// sent again after each of these waits (a DC restarting comes back within seconds) — in
+    /// cycles, approve, undo and provision on demand alike (one write path). If AD is still
+    /// unreachable, writing stops: a cycle leaves the objects not yet written pending for the
+    /// next cycle (no failure entry, no escrow; the watermark stays before them) and is
+    /// quarantined with the error; approve, undo and provision end with an error
+    /// (`EngineError::Stopped`: what they wrote is logged; run them again).
     pub reconnect_waits: Vec<std::time::Duration>,
     /// Mailboxes evaluated (matched, planned, guarded: AD reads only) at the same time in
     /// the read phase of a cycle; 1 = one after the other. Writes stay one at a time, in

@@ -4,19 +4,16 @@ use std::collections::HashSet;
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{CycleId, CycleKind, JobState, ModifiedProperty};
-use exo_writeback_store::prelude::*;
+use exo_writeback_store::{JobStore, JoinStore, StagingStore};
 use futures::StreamExt;
-
-use crate::ports::{Directory, MailboxSource};
-use crate::staged::StagedObject;
 
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::evaluate::Disposition;
-use crate::evaluate::Processed;
-use crate::evaluate::cloud_id;
+use crate::evaluate::{Disposition, Processed, cloud_id};
 use crate::options::CycleMode;
+use crate::ports::{Directory, MailboxSource};
 use crate::record::modified_of;
+use crate::staged::StagedObject;
 
 /// One object of a preview.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -52,8 +49,9 @@ pub struct HeldChanges {
     pub items: Vec<PreviewItem>,
 }
 
-impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
-    pub(crate) fn preview_item(p: &Processed) -> Option<PreviewItem> {
+impl PreviewItem {
+    /// The preview of one evaluated object (`None`: in sync, nothing to show).
+    fn of(p: &Processed) -> Option<PreviewItem> {
         let (code, reason, removes, changes) = match &p.disposition {
             Disposition::InSync => return None,
             Disposition::Skipped(d) | Disposition::Failed(d) => {
@@ -76,15 +74,19 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             changes,
         })
     }
+}
 
+impl<S: MailboxSource, D: Directory, St: JobStore + JoinStore + StagingStore> Engine<S, D, St> {
     /// What the next cycle would write, per object and attribute; writes nothing (not even to
     /// the store). Also lists the changes of a held cycle.
-    pub async fn preview(&mut self, mode: CycleMode) -> Result<Preview, EngineError> {
+    pub async fn preview(&self, mode: CycleMode) -> Result<Preview, EngineError> {
         let (kind, previous) = self.next_kind(mode)?;
         let schema = self.schema().await?;
-        if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
-            self.load_match_index().await;
-        }
+        let index = if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
+            self.load_match_index().await
+        } else {
+            None
+        };
         let mut stream = self.stream_for(kind, previous.as_ref());
         let mut items = Vec::new();
         let mut seen = HashSet::new();
@@ -105,25 +107,21 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     });
                     continue;
                 }
-                Err(e) => {
-                    self.match_index = None;
-                    return Err(EngineError::Source(e));
-                }
+                Err(e) => return Err(EngineError::Source(e)),
             };
             if !seen.insert(cloud_id(&mailbox)) {
                 continue;
             }
-            let p = self.evaluate(&mailbox, &schema).await;
+            let p = self.evaluate(&mailbox, &schema, index.as_ref()).await;
             if let Disposition::Write { plan, .. } = &p.disposition {
                 would_write += 1;
                 if plan.removes_values {
                     removing += 1;
                 }
             }
-            items.extend(Self::preview_item(&p));
+            items.extend(PreviewItem::of(&p));
         }
         drop(stream);
-        self.match_index = None;
         let held = match self.store.job_state()? {
             JobState::ThresholdExceeded { cycle } => Some(self.held_changes(cycle)?),
             _ => match self.store.pending_staged_cycles()?.last() {

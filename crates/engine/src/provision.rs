@@ -2,21 +2,17 @@
 
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{
-    Action, CycleCounts, CycleId, CycleKind, CycleStatus, LogEntryId, LogStatus,
-    ProvisioningLogEntry, Reason, SourceIdentity, Step, StepStatus, Steps, TargetIdentity,
+    Action, CycleCounts, CycleId, CycleKind, ObjectOutcome, ProvisioningLogEntry, StepStatus,
 };
-use exo_writeback_store::WriteIntent;
-use exo_writeback_store::prelude::*;
+use exo_writeback_store::Store;
 use jiff::Timestamp;
-use uuid::Uuid;
 
-use crate::ports::{Directory, DirectoryError, MailboxSource};
-
-use crate::engine::Engine;
+use crate::engine::{Engine, stopped};
 use crate::error::EngineError;
-use crate::evaluate::Disposition;
-use crate::record::step;
-use crate::write::WriteResult;
+use crate::evaluate::{Disposition, Processed};
+use crate::ports::{Directory, DirectoryError, MailboxSource};
+use crate::record::{Escrow, Outcome, step};
+use crate::write::Stop;
 
 /// The result of provision on demand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,27 +80,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             } else {
                 format!("Exchange Online has no mailbox {identity:?}")
             };
-            let entry = ProvisioningLogEntry {
-                id: LogEntryId(Uuid::new_v4()),
-                cycle: CycleId(0),
-                time: started,
-                duration: Timestamp::now().duration_since(started),
-                source: SourceIdentity::default(),
-                target: TargetIdentity::default(),
-                action: Action::Skip,
-                status: LogStatus::Failure,
-                reason: Some(Reason::from(OutcomeDetail::new(
-                    OutcomeCode::MailboxNotFound,
-                    why.clone(),
-                ))),
-                steps: Steps {
-                    import: step(StepStatus::Failure, why),
-                    scoping: Step::not_reached(),
-                    matching: Step::not_reached(),
-                    export: Step::not_reached(),
-                },
-                modified: Vec::new(),
-            };
+            let mut outcome = Outcome::new(CycleId(0), started, Escrow::Keep);
+            outcome.steps.import = step(StepStatus::Failure, why.clone());
+            let detail = OutcomeDetail::new(OutcomeCode::MailboxNotFound, why);
+            let entry = outcome.finish(Action::Skip, Some(detail)).log;
             return Ok(ProvisionReport {
                 identity: identity.to_string(),
                 dry_run,
@@ -113,60 +92,59 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             });
         };
         let schema = self.schema().await?;
-        let p = self.evaluate(&mailbox, &schema).await;
+        let mut p = self.evaluate(&mailbox, &schema, None).await;
+        p.started = started;
         if dry_run {
-            let result = match &p.disposition {
-                Disposition::Write { .. } => WriteResult::DryRun,
-                _ => WriteResult::NotNeeded,
-            };
-            let mut outcome = self.outcome(p, CycleId(0), result, None);
-            outcome.log.time = started;
             return Ok(ProvisionReport {
                 identity: identity.to_string(),
                 dry_run,
                 cycle: None,
-                entry: outcome.log,
+                entry: p.dry_run(CycleId(0)).log,
             });
         }
         let cycle = self.store.begin_cycle(CycleKind::OnDemand, started)?;
-        self.reconcile_intents(Some(cycle)).await?;
-        // The write-ahead intent of the one modify (see `write_queued`).
-        let intent = match &p.disposition {
-            Disposition::Write { plan, .. } if plan.modify.is_some() => {
-                let success = self.outcome(p.clone(), cycle, WriteResult::Written, None);
-                WriteIntent::from_success(&p.cloud_id, &success)
-            }
-            _ => None,
-        };
-        if let Some(intent) = &intent {
-            self.store.record_intents(std::slice::from_ref(intent))?;
-        }
-        let intents: Vec<Uuid> = intent.iter().map(|i| i.id).collect();
-        let result = self.write(&p).await;
         let mut counts = CycleCounts {
             imported: 1,
             ..CycleCounts::default()
         };
-        match (&p.disposition, &result) {
-            (_, WriteResult::Written) => counts.written = 1,
-            (_, WriteResult::Failed(_)) | (Disposition::Failed(_), _) => counts.failed = 1,
-            (Disposition::Skipped(_), _) => counts.skipped = 1,
-            _ => counts.unchanged = 1,
-        }
-        if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
-            counts.in_scope = 1;
-        }
-        let mut outcome = self.outcome(p, cycle, result, None);
-        outcome.log.time = started;
-        self.store
-            .record_outcomes_clearing_intents(std::slice::from_ref(&outcome), &intents)?;
-        self.store
-            .finish_cycle(cycle, Timestamp::now(), &counts, &CycleStatus::Completed)?;
+        let result = self.provision_one(cycle, p, &mut counts).await;
+        let outcome = self.close(cycle, &counts, result)?;
         Ok(ProvisionReport {
             identity: identity.to_string(),
             dry_run,
             cycle: Some(cycle),
             entry: outcome.log,
         })
+    }
+
+    /// Writes one evaluated mailbox in the on-demand `cycle`, through the one write path.
+    async fn provision_one(
+        &mut self,
+        cycle: CycleId,
+        p: Processed,
+        counts: &mut CycleCounts,
+    ) -> Result<ObjectOutcome, EngineError> {
+        self.reconcile_intents(Some(cycle)).await?;
+        if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
+            counts.in_scope = 1;
+        }
+        match &p.disposition {
+            Disposition::Write { .. } => {}
+            Disposition::Failed(_) => counts.failed = 1,
+            Disposition::Skipped(_) => counts.skipped = 1,
+            Disposition::InSync => counts.unchanged = 1,
+        }
+        let item = p.into_write(cycle, false);
+        let mut chunk = self.write_chunk(vec![item], Vec::new()).await?;
+        counts.written += chunk.written;
+        counts.failed += chunk.failed;
+        if let Some(stop) = chunk.stopped {
+            return Err(stopped(cycle, stop));
+        }
+        // Not stopped: the one object has its outcome.
+        chunk
+            .outcomes
+            .pop()
+            .ok_or_else(|| stopped(cycle, Stop::Cancelled))
     }
 }

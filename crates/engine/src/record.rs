@@ -1,23 +1,18 @@
-//! The durable outcome of one object: log entry, journal, join and escrow.
+//! The durable outcome of one object — its log entry (the four steps), journal, join and escrow
+//! change — built in one place for cycles, approve, undo and provision ([`Outcome`]).
 
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::plan::ObjectPlan;
 use exo_writeback_core::provisioning::{
     Action, CycleId, EscrowFailure, EscrowUpdate, JoinUpdate, JournalRecord, LogEntryId, LogStatus,
-    ModifiedProperty, ObjectOutcome, ObjectRef, ProvisioningLogEntry, Reason, Step, StepStatus,
-    Steps, TargetIdentity,
+    ModifiedProperty, ObjectOutcome, ProvisioningLogEntry, Reason, SourceIdentity, Step,
+    StepStatus, Steps, TargetIdentity,
 };
-use exo_writeback_store::prelude::*;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use uuid::Uuid;
 
-use crate::ports::{Directory, DirectoryError, MailboxSource, SourceError};
-
-use crate::engine::Engine;
-use crate::evaluate::Disposition;
-use crate::evaluate::Processed;
-use crate::write::WriteResult;
+use crate::ports::{DirectoryError, SourceError};
 
 pub(crate) fn step(status: StepStatus, details: impl Into<String>) -> Step {
     Step {
@@ -26,7 +21,7 @@ pub(crate) fn step(status: StepStatus, details: impl Into<String>) -> Step {
     }
 }
 
-pub(crate) fn describe_values(values: &[AttrValue]) -> String {
+fn describe_values(values: &[AttrValue]) -> String {
     if values.is_empty() {
         return "(none)".into();
     }
@@ -48,8 +43,142 @@ pub fn describe_change(p: &ModifiedProperty) -> String {
     format!("{} → {}", describe_values(&p.old), describe_values(&p.new))
 }
 
+/// A directory error as an object's failure.
 pub(crate) fn ldap_failure(e: &DirectoryError) -> OutcomeDetail {
     OutcomeDetail::new(OutcomeCode::LdapError, e.reason())
+}
+
+/// The attributes a plan changes, old → new.
+pub(crate) fn modified_of(plan: &ObjectPlan) -> Vec<ModifiedProperty> {
+    plan.changes
+        .iter()
+        .map(|c| ModifiedProperty {
+            attribute: c.attribute.clone(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+        })
+        .collect()
+}
+
+/// The journal of a write: per modified attribute, the values before (what `undo` restores)
+/// and after.
+pub(crate) fn journal_of(
+    cycle: CycleId,
+    time: Timestamp,
+    object_guid: Uuid,
+    dn: &str,
+    modified: &[ModifiedProperty],
+) -> Vec<JournalRecord> {
+    modified
+        .iter()
+        .map(|m| JournalRecord {
+            cycle,
+            time,
+            object_guid,
+            dn: dn.to_string(),
+            attribute: m.attribute.clone(),
+            previous: m.old.clone(),
+            new: m.new.clone(),
+        })
+        .collect()
+}
+
+/// What an outcome does to the escrow.
+#[derive(Debug, Clone)]
+pub(crate) enum Escrow {
+    /// The object is a mailbox, escrowed under this cloud id: a failure escrows it, anything
+    /// else clears its entry.
+    Track(String),
+    /// Leave the escrow alone (undo restores objects, not mailboxes).
+    Keep,
+}
+
+/// One object's outcome being built: everything but the action and the skip or failure
+/// detail, which [`Outcome::finish`] takes.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub cycle: CycleId,
+    /// When the object's processing began (the log entry's time; its duration runs to the
+    /// finish).
+    pub started: Timestamp,
+    pub source: SourceIdentity,
+    pub target: TargetIdentity,
+    pub steps: Steps,
+    pub modified: Vec<ModifiedProperty>,
+    pub journal: Vec<JournalRecord>,
+    pub join: JoinUpdate,
+    pub escrow: Escrow,
+}
+
+impl Outcome {
+    /// An outcome with nothing reached yet, nothing modified, no join change.
+    pub(crate) fn new(cycle: CycleId, started: Timestamp, escrow: Escrow) -> Outcome {
+        Outcome {
+            cycle,
+            started,
+            source: SourceIdentity::default(),
+            target: TargetIdentity::default(),
+            steps: Steps {
+                import: Step::not_reached(),
+                scoping: Step::not_reached(),
+                matching: Step::not_reached(),
+                export: Step::not_reached(),
+            },
+            modified: Vec::new(),
+            journal: Vec::new(),
+            join: JoinUpdate::Keep,
+            escrow,
+        }
+    }
+
+    /// The log entry (status from `detail`: success without one), with the journal, join and
+    /// escrow change, stored together.
+    pub(crate) fn finish(self, action: Action, detail: Option<OutcomeDetail>) -> ObjectOutcome {
+        let now = Timestamp::now();
+        let status = detail.as_ref().map_or(LogStatus::Success, |d| d.status());
+        let escrow = match self.escrow {
+            Escrow::Keep => EscrowUpdate::Keep,
+            Escrow::Track(cloud_id) => match &detail {
+                Some(d) if status == LogStatus::Failure => EscrowUpdate::Failed {
+                    failure: EscrowFailure {
+                        cloud_id,
+                        source: self.source.clone(),
+                        target: self.target.clone(),
+                        error: Reason::from(d.clone()),
+                    },
+                    failed_at: now,
+                },
+                _ => EscrowUpdate::Clear { cloud_id },
+            },
+        };
+        ObjectOutcome {
+            log: ProvisioningLogEntry {
+                id: LogEntryId(Uuid::new_v4()),
+                cycle: self.cycle,
+                time: self.started,
+                duration: now.duration_since(self.started),
+                source: self.source,
+                target: self.target,
+                action,
+                status,
+                reason: detail.map(Reason::from),
+                steps: self.steps,
+                modified: self.modified,
+            },
+            journal: self.journal,
+            join: self.join,
+            escrow,
+        }
+    }
+
+    /// The outcome of a modify the directory refused: a failure of the export step, nothing
+    /// journaled (escrowed when the object is a mailbox).
+    pub(crate) fn refused(mut self, e: &DirectoryError) -> ObjectOutcome {
+        let d = ldap_failure(e);
+        self.journal.clear();
+        self.steps.export = step(StepStatus::Failure, d.to_string());
+        self.finish(Action::Update, Some(d))
+    }
 }
 
 /// The outcome of a mailbox record the source could not read (a property of the wrong JSON
@@ -65,184 +194,12 @@ pub(crate) fn unreadable_outcome(e: &SourceError, cycle: CycleId) -> (String, Ob
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string);
+    let escrow = cloud_id.clone().map_or(Escrow::Keep, Escrow::Track);
+    let mut outcome = Outcome::new(cycle, Timestamp::now(), escrow);
+    outcome.source = source;
+    outcome.steps.import = step(StepStatus::Failure, e.message.clone());
     let detail = OutcomeDetail::new(OutcomeCode::MalformedMailboxRecord, e.message.clone());
-    let now = Timestamp::now();
-    let escrow = match &cloud_id {
-        Some(id) => EscrowUpdate::Failed {
-            failure: EscrowFailure {
-                cloud_id: id.clone(),
-                source: source.clone(),
-                target: TargetIdentity::default(),
-                error: Reason::from(detail.clone()),
-            },
-            failed_at: now,
-        },
-        None => EscrowUpdate::Keep,
-    };
-    let log = ProvisioningLogEntry {
-        id: LogEntryId(Uuid::new_v4()),
-        cycle,
-        time: now,
-        duration: SignedDuration::ZERO,
-        source,
-        target: TargetIdentity::default(),
-        action: Action::Skip,
-        status: LogStatus::Failure,
-        reason: Some(Reason::from(detail)),
-        steps: Steps {
-            import: step(StepStatus::Failure, e.message.clone()),
-            scoping: Step::not_reached(),
-            matching: Step::not_reached(),
-            export: Step::not_reached(),
-        },
-        modified: Vec::new(),
-    };
-    let id = cloud_id.unwrap_or_else(|| format!("unreadable:{}", log.id));
-    (
-        id,
-        ObjectOutcome {
-            log,
-            journal: Vec::new(),
-            join: JoinUpdate::Keep,
-            escrow,
-        },
-    )
-}
-
-pub(crate) fn modified_of(plan: &ObjectPlan) -> Vec<ModifiedProperty> {
-    plan.changes
-        .iter()
-        .map(|c| ModifiedProperty {
-            attribute: c.attribute.clone(),
-            old: c.old.clone(),
-            new: c.new.clone(),
-        })
-        .collect()
-}
-
-impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
-    /// The durable outcome of one object.
-    pub(crate) fn outcome(
-        &self,
-        mut p: Processed,
-        cycle: CycleId,
-        result: WriteResult,
-        drift_before: Option<Timestamp>,
-    ) -> ObjectOutcome {
-        let now = Timestamp::now();
-        let mut journal = Vec::new();
-        let mut modified = Vec::new();
-        let (action, detail): (Action, Option<OutcomeDetail>) = match (&p.disposition, &result) {
-            (Disposition::Skipped(d), _) => (Action::Skip, Some(d.clone())),
-            (Disposition::Failed(d), _) => (Action::Skip, Some(d.clone())),
-            (Disposition::InSync, _) => (Action::Other, None),
-            (Disposition::Write { plan, object_guid }, WriteResult::Written) => {
-                modified = modified_of(plan);
-                for c in &plan.changes {
-                    journal.push(JournalRecord {
-                        cycle,
-                        time: now,
-                        object_guid: *object_guid,
-                        dn: plan.dn.clone(),
-                        attribute: c.attribute.clone(),
-                        previous: c.old.clone(),
-                        new: c.new.clone(),
-                    });
-                }
-                let drift = drift_before.is_some()
-                    && self.is_drift(*object_guid, p.when_changed, drift_before);
-                let names = plan
-                    .changes
-                    .iter()
-                    .map(|c| c.attribute.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                if drift {
-                    p.steps.export = step(
-                        StepStatus::Success,
-                        format!("DriftCorrected: restored the cloud values of {names}"),
-                    );
-                    (
-                        Action::Update,
-                        Some(OutcomeDetail::new(
-                            OutcomeCode::DriftCorrected,
-                            format!(
-                                "on-premises values of {names} differed from Exchange Online and were restored"
-                            ),
-                        )),
-                    )
-                } else {
-                    p.steps.export = step(StepStatus::Success, format!("updated {names}"));
-                    (Action::Update, None)
-                }
-            }
-            (Disposition::Write { plan, .. }, WriteResult::DryRun) => {
-                modified = modified_of(plan);
-                p.steps.export = step(
-                    StepStatus::Success,
-                    format!("dry run: would update {} attribute(s)", plan.changes.len()),
-                );
-                (Action::Update, None)
-            }
-            (Disposition::Write { plan, .. }, WriteResult::Failed(e)) => {
-                modified = modified_of(plan);
-                let d = ldap_failure(e);
-                p.steps.export = step(StepStatus::Failure, d.to_string());
-                (Action::Update, Some(d))
-            }
-            (Disposition::Write { .. }, WriteResult::NotNeeded) => (Action::Other, None),
-        };
-        let status = detail.as_ref().map_or(LogStatus::Success, |d| d.status());
-        let escrow = match &detail {
-            Some(d) if status == LogStatus::Failure => EscrowUpdate::Failed {
-                failure: EscrowFailure {
-                    cloud_id: p.cloud_id.clone(),
-                    source: p.source.clone(),
-                    target: p.target.clone(),
-                    error: Reason::from(d.clone()),
-                },
-                failed_at: now,
-            },
-            _ => EscrowUpdate::Clear {
-                cloud_id: p.cloud_id.clone(),
-            },
-        };
-        let duration = now.duration_since(p.started);
-        ObjectOutcome {
-            log: ProvisioningLogEntry {
-                id: LogEntryId(Uuid::new_v4()),
-                cycle,
-                time: p.started,
-                duration,
-                source: p.source,
-                target: p.target,
-                action,
-                status,
-                reason: detail.map(Reason::from),
-                steps: p.steps,
-                modified,
-            },
-            journal,
-            join: p.join,
-            escrow,
-        }
-    }
-
-    /// Whether a full reconcile's write corrects on-premises drift: the mailbox has not
-    /// changed in Exchange Online since the agent last wrote the object (journal), or —
-    /// never written — since before the watermark's window. Only a label for the log.
-    pub(crate) fn is_drift(
-        &self,
-        object_guid: Uuid,
-        when_changed: Option<Timestamp>,
-        watermark_from: Option<Timestamp>,
-    ) -> bool {
-        let Some(changed) = when_changed else {
-            return false;
-        };
-        match self.store.journal_for_object(&ObjectRef::Guid(object_guid)) {
-            Ok(records) if !records.is_empty() => records.iter().any(|r| r.time > changed),
-            _ => watermark_from.is_some_and(|limit| changed < limit),
-        }
-    }
+    let outcome = outcome.finish(Action::Skip, Some(detail));
+    let id = cloud_id.unwrap_or_else(|| format!("unreadable:{}", outcome.log.id));
+    (id, outcome)
 }

@@ -5,15 +5,17 @@ use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::matching::{MatchDecision, RuleResult, decide_match, match_lookups};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{Join, JoinUpdate};
-use exo_writeback_store::prelude::*;
+use exo_writeback_store::JoinStore;
 use jiff::Timestamp;
 
-use crate::match_index::{Candidates, MatchIndex};
-use crate::ports::{Directory, DirectoryError, MailboxSource};
-
 use crate::engine::Engine;
+use crate::match_index::{Candidates, MatchIndex};
+use crate::ports::{Directory, DirectoryError};
 
-impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
+/// The AD object a mailbox matched and how (or why none), with the change to its join.
+pub(crate) type Matched = (Result<(DirectoryObject, String), OutcomeDetail>, JoinUpdate);
+
+impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     /// Match by the stored join (re-validated by reading the object by GUID), else by the
     /// ordered rules.
     pub(crate) async fn find_target(
@@ -21,8 +23,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         mailbox: &Mailbox,
         cloud_id: &str,
         attrs: &[String],
-    ) -> Result<(Result<(DirectoryObject, String), OutcomeDetail>, JoinUpdate), DirectoryError>
-    {
+        index: Option<&MatchIndex>,
+    ) -> Result<Matched, DirectoryError> {
         let mut join_update = JoinUpdate::Keep;
         if let Ok(Some(join)) = self.store.join(cloud_id) {
             match self
@@ -50,7 +52,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
         }
         let lookups = match_lookups(&self.settings.match_rules, mailbox);
-        if let Some(index) = &self.match_index
+        if let Some(index) = index
             && let Some(decided) = self
                 .match_by_index(index, &lookups, cloud_id, attrs, &join_update)
                 .await?
@@ -114,10 +116,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         cloud_id: &str,
         attrs: &[String],
         join_update: &JoinUpdate,
-    ) -> Result<
-        Option<(Result<(DirectoryObject, String), OutcomeDetail>, JoinUpdate)>,
-        DirectoryError,
-    > {
+    ) -> Result<Option<Matched>, DirectoryError> {
         let mut results = Vec::new();
         for lookup in &lookups.lookups {
             let dns = match index.candidates(lookup.rule, &lookup.value) {
@@ -171,15 +170,14 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     /// Read the match keys of every object in the search scope into the match index (initial
     /// and full cycles, preview of them). A directory that cannot list them leaves the index
     /// off: matching then searches per mailbox.
-    pub(crate) async fn load_match_index(&mut self) {
-        self.match_index = None;
-        let rules = self.settings.match_rules.clone();
+    pub(crate) async fn load_match_index(&self) -> Option<MatchIndex> {
+        let rules = &self.settings.match_rules;
         if rules.is_empty() {
-            return;
+            return None;
         }
         let started = std::time::Instant::now();
-        let mut index = MatchIndex::new(&rules);
-        let attributes = MatchIndex::attributes(&rules);
+        let mut index = MatchIndex::new(rules);
+        let attributes = MatchIndex::attributes(rules);
         match self
             .directory
             .scan_match_keys(&attributes, &mut |o| index.add(&o))
@@ -191,10 +189,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     secs = started.elapsed().as_secs_f64(),
                     "read the match keys of the search scope"
                 );
-                self.match_index = Some(index);
+                Some(index)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the match keys at once; matching searches per mailbox");
+                None
             }
         }
     }

@@ -1,26 +1,25 @@
-//! Restoring the journaled previous values of a cycle or an object.
+//! Restoring the journaled previous values of a cycle or an object. The undo is itself a cycle
+//! (kind `Undo`) with log entries and journal, so it can be undone too.
 
 use std::collections::BTreeMap;
 
 use exo_writeback_core::directory::{AttrChange, AttrValue, ModOp, ObjectModify};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{
-    Action, CycleCounts, CycleId, CycleKind, CycleStatus, EscrowUpdate, JoinUpdate, JournalRecord,
-    LogEntryId, LogStatus, ModifiedProperty, ObjectOutcome, ObjectRef, ProvisioningLogEntry,
-    Reason, SourceIdentity, Step, StepStatus, Steps, TargetIdentity,
+    Action, CycleCounts, CycleId, CycleKind, ModifiedProperty, ObjectRef, StepStatus,
+    TargetIdentity,
 };
-use exo_writeback_store::prelude::*;
+use exo_writeback_store::Store;
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use crate::ports::{Directory, MailboxSource};
-
 use crate::cycle::CycleReport;
-use crate::engine::Engine;
+use crate::engine::{Engine, stopped};
 use crate::error::EngineError;
 use crate::evaluate::cloud_id;
-use crate::record::ldap_failure;
-use crate::record::step;
+use crate::ports::{Directory, MailboxSource};
+use crate::record::{Escrow, Outcome, journal_of, ldap_failure, step};
+use crate::write::WriteItem;
 
 /// What `undo` restores.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +29,7 @@ pub enum UndoTarget {
 }
 
 /// Attribute → values to put back, for one object.
-pub(crate) type Restore = Vec<(String, Vec<AttrValue>)>;
+type Restore = Vec<(String, Vec<AttrValue>)>;
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     /// Resolve an identity (objectGUID, DN, ExternalDirectoryObjectId, `User_<id>`, UPN or
@@ -57,131 +56,6 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         Err(EngineError::NothingToUndo(format!(
             "no AD object is known for {identity:?}"
         )))
-    }
-
-    /// Reads one object for undo and plans its restore: the modify to send (if any) and the
-    /// outcome it has if the modify succeeds, or the final outcome when there is nothing to
-    /// send (already restored, gone, unreadable).
-    pub(crate) async fn plan_undo(
-        &self,
-        cycle: CycleId,
-        guid: Uuid,
-        dn: String,
-        attrs: &Restore,
-        counts: &mut CycleCounts,
-    ) -> (Option<ObjectModify>, ObjectOutcome) {
-        let started = Timestamp::now();
-        let names: Vec<String> = attrs.iter().map(|(a, _)| a.clone()).collect();
-        let current = self.directory.read_by_guid(&guid, &names).await;
-        let mut steps = Steps {
-            import: step(StepStatus::Skipped, "undo restores journaled values"),
-            scoping: step(StepStatus::Skipped, ""),
-            matching: Step::not_reached(),
-            export: Step::not_reached(),
-        };
-        let target = TargetIdentity {
-            dn: Some(dn.clone()),
-            object_guid: Some(guid),
-        };
-        let mut modified = Vec::new();
-        let mut journal = Vec::new();
-        let mut modify = None;
-        let (status, reason) = match current {
-            Ok(Some(obj)) => {
-                steps.matching = step(
-                    StepStatus::Success,
-                    format!("found {} by objectGUID {guid}", obj.dn),
-                );
-                let mut changes = Vec::new();
-                for (attribute, previous) in attrs {
-                    let now_values = obj.attributes.get(attribute).to_vec();
-                    if now_values == *previous {
-                        continue;
-                    }
-                    changes.push(AttrChange {
-                        op: ModOp::Replace,
-                        attribute: attribute.clone(),
-                        values: previous.clone(),
-                    });
-                    modified.push(ModifiedProperty {
-                        attribute: attribute.clone(),
-                        old: now_values.clone(),
-                        new: previous.clone(),
-                    });
-                }
-                if changes.is_empty() {
-                    counts.unchanged += 1;
-                    steps.export = step(StepStatus::Success, "already holds the previous values");
-                } else {
-                    let now = Timestamp::now();
-                    for m in &modified {
-                        journal.push(JournalRecord {
-                            cycle,
-                            time: now,
-                            object_guid: guid,
-                            dn: obj.dn.clone(),
-                            attribute: m.attribute.clone(),
-                            previous: m.old.clone(),
-                            new: m.new.clone(),
-                        });
-                    }
-                    steps.export = step(
-                        StepStatus::Success,
-                        format!(
-                            "restored {}",
-                            modified
-                                .iter()
-                                .map(|m| m.attribute.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    );
-                    modify = Some(ObjectModify {
-                        dn: obj.dn.clone(),
-                        changes,
-                    });
-                }
-                (LogStatus::Success, None)
-            }
-            Ok(None) => {
-                counts.failed += 1;
-                let d = OutcomeDetail::new(
-                    OutcomeCode::TargetNotFound,
-                    format!("{dn} (objectGUID {guid}) no longer exists"),
-                );
-                steps.matching = step(StepStatus::Failure, d.to_string());
-                (LogStatus::Failure, Some(Reason::from(d)))
-            }
-            Err(e) => {
-                counts.failed += 1;
-                let d = ldap_failure(&e);
-                steps.matching = step(StepStatus::Failure, d.to_string());
-                (LogStatus::Failure, Some(Reason::from(d)))
-            }
-        };
-        let outcome = ObjectOutcome {
-            log: ProvisioningLogEntry {
-                id: LogEntryId(Uuid::new_v4()),
-                cycle,
-                time: started,
-                duration: Timestamp::now().duration_since(started),
-                source: SourceIdentity::default(),
-                target,
-                action: if modified.is_empty() {
-                    Action::Other
-                } else {
-                    Action::Update
-                },
-                status,
-                reason,
-                steps,
-                modified,
-            },
-            journal,
-            join: JoinUpdate::Keep,
-            escrow: EscrowUpdate::Keep,
-        };
-        (modify, outcome)
     }
 
     /// Restore the journaled previous values of a cycle, or of an object's latest written
@@ -227,34 +101,121 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         let cycle = self.store.begin_cycle(CycleKind::Undo, Timestamp::now())?;
         let mut counts = CycleCounts::default();
-        // In chunks, like a cycle's write phase: read and plan the chunk, commit the intents of
-        // its modifies, send them, commit the outcomes with the intents' deletion.
+        let result = self.restore(cycle, &order, restore, &mut counts).await;
+        self.close(cycle, &counts, result)?;
+        Ok(CycleReport::of(cycle, CycleKind::Undo, counts))
+    }
+
+    /// Restores the objects in chunks, like a cycle's write phase: read and plan the chunk,
+    /// then write it (intents, modifies, outcomes).
+    async fn restore(
+        &mut self,
+        cycle: CycleId,
+        order: &[Uuid],
+        mut restore: BTreeMap<Uuid, (String, Restore)>,
+        counts: &mut CycleCounts,
+    ) -> Result<(), EngineError> {
         for chunk in order.chunks(self.options.batch.max(1)) {
             let mut items = Vec::new();
             for guid in chunk {
                 let Some((dn, attrs)) = restore.remove(guid) else {
                     continue;
                 };
-                items.push(self.plan_undo(cycle, *guid, dn, &attrs, &mut counts).await);
+                items.push(self.plan_undo(cycle, *guid, dn, &attrs, counts).await);
             }
-            // An undo restores objects, not mailboxes: no cloud id, no join, no escrow.
-            let items = items
-                .into_iter()
-                .map(|(modify, outcome)| (String::new(), modify, outcome))
-                .collect();
-            self.write_chunk(items, false, &mut counts).await?;
+            let written = self.write_chunk(items, Vec::new()).await?;
+            counts.written += written.written;
+            counts.failed += written.failed;
+            if let Some(stop) = written.stopped {
+                return Err(stopped(cycle, stop));
+            }
         }
-        let status = CycleStatus::Completed;
-        self.store
-            .finish_cycle(cycle, Timestamp::now(), &counts, &status)?;
-        Ok(CycleReport {
-            cycle,
-            kind: CycleKind::Undo,
-            counts,
-            status,
-            watermark: None,
-            removing: 0,
-            failure_causes: BTreeMap::new(),
-        })
+        Ok(())
+    }
+
+    /// Reads one object for undo and plans its restore: the modify to send (if any) and the
+    /// outcome it has if the modify succeeds, or the final outcome when there is nothing to
+    /// send (already restored, gone, unreadable). An undo restores objects, not mailboxes: no
+    /// cloud id, no join, no escrow.
+    async fn plan_undo(
+        &self,
+        cycle: CycleId,
+        guid: Uuid,
+        dn: String,
+        attrs: &Restore,
+        counts: &mut CycleCounts,
+    ) -> WriteItem {
+        let names: Vec<String> = attrs.iter().map(|(a, _)| a.clone()).collect();
+        let mut draft = Outcome::new(cycle, Timestamp::now(), Escrow::Keep);
+        draft.steps.import = step(StepStatus::Skipped, "undo restores journaled values");
+        draft.steps.scoping = step(StepStatus::Skipped, "");
+        draft.target = TargetIdentity {
+            dn: Some(dn.clone()),
+            object_guid: Some(guid),
+        };
+        let obj = match self.directory.read_by_guid(&guid, &names).await {
+            Ok(Some(obj)) => obj,
+            found => {
+                counts.failed += 1;
+                let d = match found {
+                    Err(e) => ldap_failure(&e),
+                    _ => OutcomeDetail::new(
+                        OutcomeCode::TargetNotFound,
+                        format!("{dn} (objectGUID {guid}) no longer exists"),
+                    ),
+                };
+                draft.steps.matching = step(StepStatus::Failure, d.to_string());
+                return WriteItem::done(String::new(), draft.finish(Action::Other, Some(d)));
+            }
+        };
+        draft.steps.matching = step(
+            StepStatus::Success,
+            format!("found {} by objectGUID {guid}", obj.dn),
+        );
+        let mut changes = Vec::new();
+        for (attribute, previous) in attrs {
+            let now_values = obj.attributes.get(attribute).to_vec();
+            if now_values == *previous {
+                continue;
+            }
+            changes.push(AttrChange {
+                op: ModOp::Replace,
+                attribute: attribute.clone(),
+                values: previous.clone(),
+            });
+            draft.modified.push(ModifiedProperty {
+                attribute: attribute.clone(),
+                old: now_values,
+                new: previous.clone(),
+            });
+        }
+        if changes.is_empty() {
+            counts.unchanged += 1;
+            draft.steps.export = step(StepStatus::Success, "already holds the previous values");
+            return WriteItem::done(String::new(), draft.finish(Action::Other, None));
+        }
+        let mut success = draft.clone();
+        success.journal = journal_of(cycle, Timestamp::now(), guid, &obj.dn, &draft.modified);
+        success.steps.export = step(
+            StepStatus::Success,
+            format!(
+                "restored {}",
+                draft
+                    .modified
+                    .iter()
+                    .map(|m| m.attribute.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        let modify = ObjectModify {
+            dn: obj.dn.clone(),
+            changes,
+        };
+        WriteItem {
+            id: String::new(),
+            success: success.finish(Action::Update, None),
+            send: Some((modify, draft)),
+        }
     }
 }

@@ -1,258 +1,176 @@
-//! Writing: one modify per object, in chunks behind write-ahead intents.
+//! The one write path of cycles, approve, undo and provision on demand: a chunk's write-ahead
+//! intents committed (one transaction), then one modify per object — sent again while AD cannot
+//! be reached — then the chunk's outcomes committed with the deletion of its intents (one
+//! transaction). A process killed in between leaves the intents for the next command's
+//! reconciliation (`crate::intents`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use exo_writeback_core::directory::ObjectModify;
-use exo_writeback_core::provisioning::{
-    CycleCounts, CycleId, EscrowFailure, EscrowUpdate, LogStatus, ObjectOutcome, Reason,
-    StepStatus, WatermarkTracker,
-};
-use exo_writeback_store::WriteIntent;
-use exo_writeback_store::prelude::*;
+use exo_writeback_core::provisioning::ObjectOutcome;
+use exo_writeback_store::{OutcomeStore, StoreError, WriteIntent};
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use crate::ports::{Directory, DirectoryError, MailboxSource};
+use crate::ports::{Directory, DirectoryError};
+use crate::record::Outcome;
 
-use crate::cycle::Work;
-use crate::engine::Engine;
-use crate::error::EngineError;
-use crate::evaluate::Disposition;
-use crate::evaluate::Processed;
-use crate::record::ldap_failure;
-use crate::record::step;
-
-/// How the write of one object went.
-#[derive(Debug, Clone)]
-pub enum WriteResult {
-    /// Nothing to write (skip, failure before writing, in sync).
-    NotNeeded,
-    Written,
-    Failed(DirectoryError),
-    /// Dry run: would have been written.
-    DryRun,
+/// One object to write.
+pub(crate) struct WriteItem {
+    /// The object's id in its operation: the cloud id (what the watermark tracks, and the
+    /// intent names); empty for undo.
+    pub id: String,
+    /// The outcome when the modify succeeds (the intent holds it until then) — or, with
+    /// nothing to send, the final outcome.
+    pub success: ObjectOutcome,
+    /// The modify to send, and the outcome before the export, which [`Outcome::refused`]
+    /// finishes when the directory refuses the modify.
+    pub send: Option<(ObjectModify, Outcome)>,
 }
 
-impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
-    /// Write one processed object (if it has a plan). On a schema-like or connection error
-    /// the cached schema is refreshed for the next object.
-    pub(crate) async fn write(&self, p: &Processed) -> WriteResult {
-        let Disposition::Write { plan, .. } = &p.disposition else {
-            return WriteResult::NotNeeded;
-        };
-        let Some(modify) = &plan.modify else {
-            return WriteResult::NotNeeded;
-        };
-        match self.directory.modify(modify).await {
-            Ok(()) => WriteResult::Written,
-            Err(e) => {
-                if (e.suggests_schema_change() || e.is_unreachable())
-                    && let Err(re) = self.directory.refresh_schema().await
-                {
-                    tracing::warn!(error = %re, "re-reading the AD schema failed");
-                }
-                WriteResult::Failed(e)
-            }
+impl WriteItem {
+    /// An object with nothing to send: its outcome is final.
+    pub(crate) fn done(id: String, outcome: ObjectOutcome) -> WriteItem {
+        WriteItem {
+            id,
+            success: outcome,
+            send: None,
         }
     }
+}
 
-    /// Commits the batch's outcomes and, in the same transaction, deletes the intents of the
-    /// chunk just written; then the batch's objects are durable for the watermark.
-    pub(crate) fn flush(
-        &mut self,
-        batch: &mut Vec<(String, ObjectOutcome)>,
-        tracker: &mut WatermarkTracker,
-    ) -> Result<(), EngineError> {
-        if batch.is_empty() && self.intents_to_clear.is_empty() {
-            return Ok(());
-        }
-        let outcomes: Vec<ObjectOutcome> = batch.iter().map(|(_, o)| o.clone()).collect();
-        let intents = std::mem::take(&mut self.intents_to_clear);
-        self.store
-            .record_outcomes_clearing_intents(&outcomes, &intents)?;
-        for o in &outcomes {
-            if o.log.status == LogStatus::Failure
-                && let Some(r) = &o.log.reason
-            {
-                *self.failure_causes.entry(r.code).or_default() += 1;
-                self.failure_examples
-                    .entry(r.code)
-                    .or_insert_with(|| r.message.clone());
-            }
-        }
-        for (id, _) in batch.drain(..) {
-            tracker.durable(&id);
-        }
-        Ok(())
+/// Why a chunk stopped before its end. The objects not reached have no outcome (and no
+/// intent left): they wait for the next run.
+#[derive(Debug, Clone)]
+pub(crate) enum Stop {
+    /// A stop request (SIGTERM).
+    Cancelled,
+    /// AD stayed unreachable through every wait. The intent of the object being sent stays:
+    /// the modify may have reached AD before the connection broke, and the next
+    /// reconciliation logs it if it did.
+    Unreachable(DirectoryError),
+}
+
+/// What a chunk came to.
+#[derive(Debug, Default)]
+pub(crate) struct Chunk {
+    /// The ids of the objects whose outcomes were committed, in order (`with` first), and
+    /// those outcomes.
+    pub ids: Vec<String>,
+    pub outcomes: Vec<ObjectOutcome>,
+    /// Modifies AD applied, and refused.
+    pub written: u64,
+    pub failed: u64,
+    pub stopped: Option<Stop>,
+}
+
+impl Chunk {
+    fn push(&mut self, id: String, outcome: ObjectOutcome) {
+        self.ids.push(id);
+        self.outcomes.push(outcome);
+    }
+}
+
+/// Sends modifies with one retry policy, and writes chunks behind intents.
+pub(crate) struct Writer<'a, D> {
+    pub directory: &'a D,
+    /// A modify that cannot reach AD is sent again after each of these waits.
+    pub waits: &'a [Duration],
+    pub cancel: &'a AtomicBool,
+}
+
+impl<D: Directory> Writer<'_, D> {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
     }
 
-    /// Queues one planned object for writing; a full queue is written as one chunk.
-    pub(crate) async fn write_and_record(
-        &mut self,
-        p: Processed,
-        w: &mut Work,
-        cycle: CycleId,
-        drift_before: Option<Timestamp>,
-    ) -> Result<(), EngineError> {
-        self.write_queue.push(p);
-        if self.write_queue.len() >= self.options.batch.max(1)
-            || w.batch.len() >= self.options.batch
+    /// One modify. While AD cannot be reached it is sent again after each wait (a DC
+    /// restarting comes back within seconds); permissive modify makes sending it twice safe.
+    /// A schema-like or connection error refreshes the cached schema for the next object.
+    pub(crate) async fn send(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        let mut result = self.directory.modify(modify).await;
+        for &wait in self.waits {
+            match &result {
+                Err(e) if e.is_unreachable() && !self.cancelled() => {}
+                _ => break,
+            }
+            tracing::warn!(dn = %modify.dn, wait_ms = wait.as_millis() as u64, "AD cannot be reached; sending the modify again after a wait");
+            tokio::time::sleep(wait).await;
+            result = self.directory.modify(modify).await;
+        }
+        if let Err(e) = &result
+            && (e.suggests_schema_change() || e.is_unreachable())
+            && let Err(re) = self.directory.refresh_schema().await
         {
-            self.write_queued(w, cycle, drift_before).await?;
+            tracing::warn!(error = %re, "re-reading the AD schema failed");
         }
-        Ok(())
+        result
     }
 
-    /// Writes the queued objects as one chunk: their intents committed in one transaction
-    /// (what each outcome will be if its modify succeeds), then one modify per object, then
-    /// their outcomes committed with the deletion of the intents (in [`Engine::flush`]). A kill
-    /// in between leaves the intents for the next cycle's reconciliation
-    /// (`crate::intents::reconcile`). Returns `false` when a stop request left queued objects
-    /// unwritten (they have no outcome, so the watermark stays before them).
-    pub(crate) async fn write_queued(
-        &mut self,
-        w: &mut Work,
-        cycle: CycleId,
-        drift_before: Option<Timestamp>,
-    ) -> Result<bool, EngineError> {
-        let queue = std::mem::take(&mut self.write_queue);
-        if self.cancelled() || self.ad_unreachable.is_some() {
-            return Ok(queue.is_empty());
+    /// Writes one chunk: the intents of its modifies committed in one transaction, the
+    /// modifies sent in order, then every outcome — `with` first (outcomes of objects with
+    /// nothing to write, waiting for a commit) — committed with the deletion of the chunk's
+    /// intents in one transaction. A refused modify gets its failure outcome; a stop request or
+    /// AD unreachable ends the chunk early ([`Stop`]).
+    pub(crate) async fn write<St: OutcomeStore>(
+        &self,
+        store: &mut St,
+        items: Vec<WriteItem>,
+        with: Vec<(String, ObjectOutcome)>,
+    ) -> Result<Chunk, StoreError> {
+        let mut intents: Vec<WriteIntent> = Vec::new();
+        let mut intent_of = Vec::with_capacity(items.len());
+        for item in &items {
+            let intent = item
+                .send
+                .as_ref()
+                .and_then(|_| WriteIntent::from_success(&item.id, &item.success));
+            intent_of.push(intent.as_ref().map(|i| i.id));
+            intents.extend(intent);
         }
-        let mut intents = Vec::new();
-        // The intent of each queued object (its id), in queue order.
-        let mut intent_ids = Vec::new();
-        for p in &queue {
-            let mut id = None;
-            if let Disposition::Write { plan, .. } = &p.disposition
-                && plan.modify.is_some()
-            {
-                let success = self.outcome(p.clone(), cycle, WriteResult::Written, drift_before);
-                if let Some(intent) = WriteIntent::from_success(&p.cloud_id, &success) {
-                    id = Some(intent.id);
-                    intents.push(intent);
-                }
-            }
-            intent_ids.push(id);
+        store.record_intents(&intents)?;
+        let mut clear: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
+        let mut chunk = Chunk::default();
+        for (id, outcome) in with {
+            chunk.push(id, outcome);
         }
-        self.store.record_intents(&intents)?;
-        self.intents_to_clear
-            .extend(intents.into_iter().map(|i| i.id));
-        let mut all_written = true;
-        for (p, intent) in queue.into_iter().zip(intent_ids) {
+        for (item, intent) in items.into_iter().zip(intent_of) {
+            let Some((modify, draft)) = item.send else {
+                chunk.push(item.id, item.success);
+                continue;
+            };
             if self.cancelled() {
                 // Stop after the current object; the intents of the rest are deleted with the
                 // outcomes of those written.
-                all_written = false;
+                chunk.stopped = Some(Stop::Cancelled);
                 break;
             }
-            let mut result = self.write(&p).await;
-            for &wait in &self.options.reconnect_waits {
-                if !matches!(&result, WriteResult::Failed(e) if e.is_unreachable())
-                    || self.cancelled()
-                {
+            match self.send(&modify).await {
+                Ok(()) => {
+                    chunk.written += 1;
+                    let mut outcome = item.success;
+                    outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
+                    chunk.push(item.id, outcome);
+                }
+                Err(e) if e.is_unreachable() => {
+                    tracing::error!(dn = %modify.dn, error = %e, "AD stayed unreachable; writing stops and the rest waits for the next run");
+                    if let Some(id) = intent {
+                        clear.retain(|i| *i != id);
+                    }
+                    chunk.stopped = Some(Stop::Unreachable(e));
                     break;
                 }
-                tracing::warn!(cloud_id = %p.cloud_id, wait_ms = wait.as_millis() as u64, "AD cannot be reached; sending the modify again after a wait");
-                tokio::time::sleep(wait).await;
-                result = self.write(&p).await;
-            }
-            if let WriteResult::Failed(e) = &result
-                && e.is_unreachable()
-            {
-                // AD is gone: stop writing. This object and the rest of the queue stay
-                // pending (no outcome: the watermark stays before them). This object's
-                // intent stays too: the modify may have reached AD before the connection
-                // broke, and the next cycle's reconciliation logs it if it did.
-                tracing::error!(cloud_id = %p.cloud_id, error = %e, "AD stayed unreachable; the cycle stops writing and the rest waits for the next cycle");
-                if let Some(id) = intent {
-                    self.intents_to_clear.retain(|i| *i != id);
-                }
-                self.ad_unreachable = Some(e.clone());
-                all_written = false;
-                break;
-            }
-            match &result {
-                WriteResult::Written => w.counts.written += 1,
-                WriteResult::Failed(e) => {
-                    w.counts.failed += 1;
-                    tracing::warn!(cloud_id = %p.cloud_id, dn = ?p.target.dn, error = %e, "write failed; the object goes to escrow");
-                }
-                _ => w.counts.failed += 1,
-            }
-            let id = p.cloud_id.clone();
-            let outcome = self.outcome(p, cycle, result, drift_before);
-            w.batch.push((id, outcome));
-        }
-        self.flush(&mut w.batch, &mut w.tracker)?;
-        Ok(all_written)
-    }
-
-    /// Before anything else a cycle (or approve, undo, provision) does: forgets a previous
-    /// cycle's unwritten queue and reconciles the intents a killed process left
-    /// (`crate::intents`). Directory errors keep the intents and do not stop the caller.
-    pub(crate) async fn reconcile_intents(
-        &mut self,
-        by: Option<CycleId>,
-    ) -> Result<(), EngineError> {
-        self.write_queue.clear();
-        self.intents_to_clear.clear();
-        crate::intents::reconcile(&self.directory, &mut self.store, by).await?;
-        Ok(())
-    }
-
-    /// Writes one chunk of `approve` or `undo` behind write-ahead intents: the intents of the
-    /// items with a modify committed in one transaction, the modifies sent in order, then the
-    /// outcomes committed with the intents' deletion. Each item is `(cloud id, modify to send,
-    /// outcome if it succeeds — or the final outcome when there is nothing to send)`. A failed
-    /// modify turns its outcome into a Failure with nothing journaled (and, with
-    /// `escrow_failures`, into escrow under its cloud id).
-    pub(crate) async fn write_chunk(
-        &mut self,
-        items: Vec<(String, Option<ObjectModify>, ObjectOutcome)>,
-        escrow_failures: bool,
-        counts: &mut CycleCounts,
-    ) -> Result<(), EngineError> {
-        let intents: Vec<WriteIntent> = items
-            .iter()
-            .filter_map(|(cloud_id, modify, outcome)| {
-                modify.as_ref()?;
-                WriteIntent::from_success(cloud_id, outcome)
-            })
-            .collect();
-        self.store.record_intents(&intents)?;
-        let mut outcomes = Vec::new();
-        for (cloud_id, modify, mut outcome) in items {
-            let Some(modify) = modify else {
-                outcomes.push(outcome);
-                continue;
-            };
-            match self.directory.modify(&modify).await {
-                Ok(()) => counts.written += 1,
                 Err(e) => {
-                    counts.failed += 1;
-                    let d = ldap_failure(&e);
-                    outcome.journal.clear();
-                    outcome.log.steps.export = step(StepStatus::Failure, d.to_string());
-                    outcome.log.status = LogStatus::Failure;
-                    outcome.log.reason = Some(Reason::from(d.clone()));
-                    if escrow_failures {
-                        outcome.escrow = EscrowUpdate::Failed {
-                            failure: EscrowFailure {
-                                cloud_id,
-                                source: outcome.log.source.clone(),
-                                target: outcome.log.target.clone(),
-                                error: Reason::from(d),
-                            },
-                            failed_at: Timestamp::now(),
-                        };
-                    }
+                    chunk.failed += 1;
+                    tracing::warn!(id = %item.id, dn = %modify.dn, error = %e, "write failed; the object's outcome is a failure");
+                    chunk.push(item.id, draft.refused(&e));
                 }
             }
-            outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
-            outcomes.push(outcome);
         }
-        let ids: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
-        self.store
-            .record_outcomes_clearing_intents(&outcomes, &ids)?;
-        Ok(())
+        if !chunk.outcomes.is_empty() || !clear.is_empty() {
+            store.record_outcomes_clearing_intents(&chunk.outcomes, &clear)?;
+        }
+        Ok(chunk)
     }
 }

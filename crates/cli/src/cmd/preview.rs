@@ -52,7 +52,7 @@ fn rows(items: &[PreviewItem]) -> Vec<Vec<String>> {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = adapters::load_config(&args.config.config)?;
-    let mut engine = adapters::engine(&config).await?;
+    let engine = adapters::engine(&config).await?;
     let mode = if args.full {
         CycleMode::Full
     } else {

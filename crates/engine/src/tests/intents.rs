@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::provisioning::{
-    Action, CycleId, CycleStatus, LogStatus, ObjectRef, ProvisioningLogEntry, RestartScope,
+    Action, CycleId, CycleStatus, JobState, LogStatus, ObjectRef, ProvisioningLogEntry,
+    RestartScope,
 };
 use exo_writeback_core::schema::Schema;
 use exo_writeback_core::settings::WritebackSettings;
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use crate::fakes::{FakeDirectory, FakeSource};
 use crate::intents::{Reconciled, holds, reconcile};
 use crate::ports::{Directory, DirectoryError};
-use crate::{CycleMode, Engine, EngineOptions, UndoTarget};
+use crate::{CycleMode, Engine, EngineError, EngineOptions, UndoTarget};
 use exo_writeback_core::schema::Syntax;
 
 /// The fake directory, plus a process "killed" (a panic, which drops the engine mid-cycle
@@ -789,5 +790,81 @@ async fn ad_gone_mid_cycle_stops_the_writes_and_leaves_the_rest_pending_not_fail
         assert_eq!(lab.ca1(i), [format!("ca1-{}", i + 1)]);
         assert_eq!(applied(&engine.store, *guid).len(), 1, "object {}", i + 1);
     }
+    assert!(engine.store.intents().expect("intents").is_empty());
+}
+
+#[tokio::test]
+async fn approve_undo_and_provision_send_a_modify_again_once_ad_answers() {
+    // One write path: each meets a DC restarting (two refused sends) and goes through, as a
+    // cycle does.
+    let (lab, held) = held_lab(3).await;
+    lab.dir.sent.store(0, Ordering::SeqCst);
+    lab.dir.refusals.store(2, Ordering::SeqCst);
+    let mut engine = lab.engine_with_threshold(1);
+    let r = engine.approve(held).await.expect("approve");
+    assert_eq!((r.counts.written, r.counts.failed), (3, 0));
+    assert_eq!(
+        lab.dir.sent.load(Ordering::SeqCst),
+        5,
+        "two refused, three good"
+    );
+
+    lab.dir.sent.store(0, Ordering::SeqCst);
+    lab.dir.refusals.store(2, Ordering::SeqCst);
+    let u = engine.undo(UndoTarget::Cycle(r.cycle)).await.expect("undo");
+    assert_eq!((u.counts.written, u.counts.failed), (3, 0));
+    assert_eq!(lab.dir.sent.load(Ordering::SeqCst), 5);
+
+    lab.dir.sent.store(0, Ordering::SeqCst);
+    lab.dir.refusals.store(2, Ordering::SeqCst);
+    let p = engine
+        .provision("user1@contoso.com", false)
+        .await
+        .expect("provision");
+    assert_eq!(p.entry.status, LogStatus::Success, "{:#?}", p.entry);
+    assert_eq!(lab.dir.sent.load(Ordering::SeqCst), 3);
+    assert!(engine.store.escrow().expect("escrow").is_empty());
+    assert!(engine.store.intents().expect("intents").is_empty());
+}
+
+#[tokio::test]
+async fn ad_gone_during_approve_stops_it_with_the_changes_still_held_and_approving_again_finishes()
+{
+    let (lab, held) = held_lab(5).await;
+    // Two modifies go through, then AD cannot be reached however long the engine waits.
+    lab.dir.sent.store(0, Ordering::SeqCst);
+    lab.dir.refuse_after.store(2, Ordering::SeqCst);
+    lab.dir.refusals.store(usize::MAX, Ordering::SeqCst);
+    let mut engine = lab.engine_with_threshold(1);
+    let err = engine.approve(held).await.expect_err("AD is gone");
+    assert!(
+        matches!(&err, EngineError::Stopped { .. }) && err.to_string().contains("unreachable"),
+        "{err}"
+    );
+    // Nothing failed into escrow, the job stays held, the approve cycle ended as failed.
+    assert!(engine.store.escrow().expect("escrow").is_empty());
+    assert_eq!(
+        engine.store.job_state().expect("state"),
+        JobState::ThresholdExceeded { cycle: held }
+    );
+    let cycles = engine.store.recent_cycles(1).expect("cycles");
+    assert!(
+        matches!(cycles[0].status, CycleStatus::Failed { .. }),
+        "{:?}",
+        cycles[0].status
+    );
+    drop(engine);
+
+    // AD is back: approving again logs the one sent when AD went (from its intent), and
+    // writes the rest; each change logged once.
+    lab.dir.refusals.store(0, Ordering::SeqCst);
+    let mut engine = lab.engine_with_threshold(1);
+    let r = engine.approve(held).await.expect("approve again");
+    assert_eq!(r.counts.failed, 0);
+    for (i, guid) in lab.guids.iter().enumerate() {
+        assert_eq!(lab.ca1(i), [format!("ca1-{}", i + 1)]);
+        assert_eq!(applied(&engine.store, *guid).len(), 1, "object {}", i + 1);
+    }
+    assert_eq!(engine.store.job_state().expect("state"), JobState::Active);
     assert!(engine.store.intents().expect("intents").is_empty());
 }

@@ -122,7 +122,7 @@ async fn the_index_decides_as_the_searches_do_for_every_case() {
         }
         .resolve()
         .expect("settings");
-        let mut engine = Engine::new(
+        let engine = Engine::new(
             FakeSource::default(),
             dir.clone(),
             SqliteStore::open_in(tmp.path()).expect("store"),
@@ -132,13 +132,13 @@ async fn the_index_decides_as_the_searches_do_for_every_case() {
         let schema = dir.schema.clone();
         let mut searched = Vec::new();
         for m in &mailboxes {
-            searched.push(decision(&engine.evaluate(m, &schema).await));
+            searched.push(decision(&engine.evaluate(m, &schema, None).await));
         }
-        engine.load_match_index().await;
-        assert!(engine.match_index.is_some());
+        let index = engine.load_match_index().await;
+        assert!(index.is_some());
         let searches = dir.searches.load(Ordering::SeqCst);
         for (m, want) in mailboxes.iter().zip(&searched) {
-            let got = decision(&engine.evaluate(m, &schema).await);
+            let got = decision(&engine.evaluate(m, &schema, index.as_ref()).await);
             assert_eq!(
                 &got, want,
                 "rules {rules:?}, mailbox {:?}",
@@ -155,17 +155,21 @@ async fn the_index_decides_as_the_searches_do_for_every_case() {
     // The decisions are the expected ones (not merely equal on both paths).
     let all = {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let mut engine = Engine::new(
+        let engine = Engine::new(
             FakeSource::default(),
             dir.clone(),
             SqliteStore::open_in(tmp.path()).expect("store"),
             WritebackSettings::default().resolve().expect("settings"),
             EngineOptions::default(),
         );
-        engine.load_match_index().await;
+        let index = engine.load_match_index().await;
         let mut out = Vec::new();
         for m in &mailboxes {
-            out.push(decision(&engine.evaluate(m, &dir.schema.clone()).await));
+            out.push(decision(
+                &engine
+                    .evaluate(m, &dir.schema.clone(), index.as_ref())
+                    .await,
+            ));
         }
         out
     };
@@ -223,14 +227,14 @@ async fn a_key_changed_after_the_index_was_read_falls_back_to_the_searches() {
     let edoid = "00000000-0000-0000-0000-000000000001";
     let old = add(&dir, "old", Some(&format!("User_{edoid}")), None);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut engine = Engine::new(
+    let engine = Engine::new(
         FakeSource::default(),
         dir.clone(),
         SqliteStore::open_in(tmp.path()).expect("store"),
         WritebackSettings::default().resolve().expect("settings"),
         EngineOptions::default(),
     );
-    engine.load_match_index().await;
+    let index = engine.load_match_index().await;
     // The key moves to another object after the index was read.
     dir.objects
         .lock()
@@ -241,7 +245,11 @@ async fn a_key_changed_after_the_index_was_read_falls_back_to_the_searches() {
         .insert("msDS-ExternalDirectoryObjectId", vec![]);
     add(&dir, "new", Some(&format!("User_{edoid}")), None);
     let p = engine
-        .evaluate(&mailbox(1, Some(edoid.into()), None), &dir.schema.clone())
+        .evaluate(
+            &mailbox(1, Some(edoid.into()), None),
+            &dir.schema.clone(),
+            index.as_ref(),
+        )
         .await;
     assert!(decision(&p).contains("CN=new,"), "{}", decision(&p));
 }
@@ -272,10 +280,7 @@ async fn initial_and_full_cycles_read_the_keys_once_deltas_search_and_a_refusing
         0,
         "no search per mailbox"
     );
-    assert!(
-        engine.match_index.is_none(),
-        "the index is dropped after the cycle"
-    );
+    // The index is part of the cycle's state (`CycleRun`): it cannot outlive the cycle.
     // A delta searches per mailbox (there are joins now: read by objectGUID instead).
     let r = engine.run_cycle(CycleMode::Auto).await.expect("delta");
     assert_eq!(r.kind, CycleKind::Delta);
