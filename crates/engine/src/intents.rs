@@ -2,9 +2,9 @@
 //! gets the change logged, once, as applied.
 //!
 //! The write phase of a cycle works in chunks of up to `EngineOptions::batch` objects:
-//! the chunk's intents are committed in one transaction ([`OutcomeStore::record_intents`](exo_writeback_store::OutcomeStore::record_intents)), then its
-//! modifies are sent, then its outcomes are committed together with the deletion of its intents
-//! ([`Store::record_outcomes_clearing_intents`]); `approve` and `undo` (in chunks) and provision
+//! the chunk's intents are committed in one transaction (`OutcomeStore::record_intents`), then
+//! its modifies are sent, then its outcomes are committed together with the deletion of its
+//! intents (`OutcomeStore::record_outcomes_clearing_intents`); `approve` and `undo` (in chunks) and provision
 //! on demand (one object) do the same. An intent still stored when a cycle (or
 //! `approve`, `undo`, provision on demand) starts was left by a process that stopped in between.
 //! [`reconcile`] reads each such object by objectGUID:

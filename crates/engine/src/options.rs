@@ -45,7 +45,9 @@ impl Default for EngineOptions {
             escrow_per_cycle: 10_000,
             max_plans_in_memory: 20_000,
             spill_dir: None,
-            reconnect_waits: [1, 2, 4, 8].map(std::time::Duration::from_secs).to_vec(),
+            // At once (a connection the server dropped while idle: the client reconnects), then
+            // after 1, 2, 4 and 8 s (a DC restarting).
+            reconnect_waits: [0, 1, 2, 4, 8].map(std::time::Duration::from_secs).to_vec(),
             evaluate_concurrency: 8,
         }
     }
