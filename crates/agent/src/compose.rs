@@ -1,54 +1,59 @@
 //! The composition root: the configuration file turned into an engine over the real
-//! Exchange Online and AD clients and the SQLite store.
+//! Exchange Online and AD clients and the SQLite store — for a command that only reads, for
+//! one that writes (behind the state lock), and for the agent's cycles.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
-use anyhow::Context;
 use exo_writeback_ad::{AdConnection, AdError};
+use exo_writeback_core::profile::Profile;
+use exo_writeback_core::provisioning::JobState;
 use exo_writeback_core::settings::WritebackPlanSettings;
-use exo_writeback_engine::{Engine, EngineOptions};
+use exo_writeback_engine::{Engine, EngineError, EngineOptions};
 use exo_writeback_exo::ExoClient;
 use exo_writeback_store_sqlite::SqliteStore;
 use exo_writeback_store_sqlite::prelude::*;
+use jiff::Timestamp;
 
 use crate::ad::AdDirectory;
 use crate::config::Config;
+use crate::error::AgentError;
 use crate::exo::ExoSource;
+use crate::lock::StateLock;
+use crate::scheduler::{Clock, interrupt_stale_cycles};
 
 pub type RealEngine = Engine<ExoSource, AdDirectory, SqliteStore>;
 
 /// Load the configuration file and check the parts the writeback needs.
-pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+pub fn load_config(path: &Path) -> Result<Config, AgentError> {
     Ok(Config::load(path)?)
 }
 
 /// The resolved writeback settings (deny-list and expressions checked).
-pub fn plan_settings(config: &Config) -> anyhow::Result<WritebackPlanSettings> {
-    config.writeback_plan()
+pub fn plan_settings(config: &Config) -> Result<WritebackPlanSettings, AgentError> {
+    config.writeback_plan().map_err(AgentError::setting)
 }
 
 /// Open (and create) the state database in `sync.state_dir`.
-pub fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+pub fn open_store(config: &Config) -> Result<SqliteStore, AgentError> {
     let dir = &config.sync.state_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create sync.state_dir {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| AgentError::StateDir {
+        dir: dir.clone(),
+        source,
+    })?;
     Ok(SqliteStore::open_in(dir)?)
 }
 
-/// Connect to both sides and build the engine.
-pub async fn engine(config: &Config) -> anyhow::Result<RealEngine> {
+/// Connect to both sides and build the engine. For commands that write nothing (`preview`,
+/// `provision --dry-run`); one that writes takes the state lock first ([`writing_engine`]).
+pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
     let settings = plan_settings(config)?;
-    let exo_config = config
-        .exo
-        .as_ref()
-        .context("the configuration has no [exo] section: the writeback needs an Exchange Online tenant to read")?;
+    let exo_config = config.exo.as_ref().ok_or(AgentError::NoExo)?;
     let exo = ExoClient::from_config(exo_config)?;
-    let password = config.ad_password()?;
+    let password = config.ad_password().map_err(AgentError::setting)?;
     let ad = AdConnection::connect(&config.ad, password).await?;
     let store = open_store(config)?;
-    let safelist_hashes = settings
-        .profiles
-        .contains(&exo_writeback_core::profile::Profile::Hybrid);
+    let safelist_hashes = settings.profiles.contains(&Profile::Hybrid);
     Ok(Engine::new(
         ExoSource {
             client: exo,
@@ -66,119 +71,81 @@ pub async fn engine(config: &Config) -> anyhow::Result<RealEngine> {
     ))
 }
 
-/// The engine for the cycle runners (`sync`, `run`): holds the state directory's cycle lock
-/// (one cycle runner at a time) and marks cycles left `Running` by a stopped agent as
-/// `Interrupted`. Keep the returned lock alive while cycles run.
-pub async fn agent_engine(config: &Config) -> anyhow::Result<(RealEngine, std::fs::File)> {
-    let dir = &config.sync.state_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create sync.state_dir {}", dir.display()))?;
-    let path = dir.join("cycle.lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open the cycle lock {}", path.display()))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another exo-writeback sync or run is running cycles on {} (lock {}); wait for it or stop it first",
-            dir.display(),
-            path.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-        }
-    }
-    // A quarantined job refuses cycles until its next retry (before connecting: a wrong
-    // password is not tried again, and the back-off does not grow, until then).
-    {
-        let store = open_store(config)?;
-        if let Err((reason, next_retry)) =
-            exo_writeback_engine::quarantine::check(&store.job_state()?, jiff::Timestamp::now())
-        {
-            return Err(
-                exo_writeback_engine::EngineError::Quarantined { reason, next_retry }.into(),
-            );
-        }
-    }
-    let mut engine = match engine(config).await {
-        Ok(engine) => engine,
-        Err(e) => {
-            // Cannot bind or reach the DC: a cycle that failed as a whole (quarantine cause).
-            if let Some(ad) = e.downcast_ref::<AdError>().filter(|ad| {
-                matches!(
-                    ad,
-                    AdError::Unreachable { .. }
-                        | AdError::InvalidCredentials { .. }
-                        | AdError::AccountUnusable { .. }
-                        | AdError::BindRefused { .. }
-                        | AdError::Tls { .. }
-                        | AdError::ConnectionLost { .. }
-                        | AdError::Timeout { .. }
-                )
-            }) {
-                let mut store = open_store(config)?;
-                exo_writeback_engine::quarantine::record_failed_start(
-                    &mut store,
-                    &ad.to_string(),
-                    jiff::Timestamp::now(),
-                )?;
-            }
-            return Err(e);
-        }
-    };
-    let interrupted = engine
-        .store
-        .interrupt_running_cycles(jiff::Timestamp::now())?;
-    if interrupted > 0 {
-        tracing::warn!(
-            interrupted,
-            "found cycles still marked running: the agent stopped in the middle; the next cycle resumes from the watermark"
-        );
-    }
+/// The engine of a command that writes (`approve`, `undo`, `provision`): the state lock is
+/// taken first (waiting for a running cycle, saying so), then cycles a stopped process left
+/// running are marked interrupted, then both sides are connected. Keep the lock while writing.
+pub async fn writing_engine(
+    config: &Config,
+    holder: &str,
+) -> Result<(RealEngine, StateLock), AgentError> {
+    let lock = StateLock::acquire(&config.sync.state_dir, holder).await?;
+    let mut engine = engine(config).await?;
+    interrupt_stale_cycles(&mut engine, Timestamp::now())?;
     Ok((engine, lock))
 }
 
-/// Listen for SIGTERM and Ctrl-C; set the engine's cancel flag when one arrives.
-pub fn cancel_on_signals(engine: &RealEngine) {
-    let flag = engine.cancel_flag();
-    tokio::spawn(async move {
-        #[cfg(unix)]
+/// The engine of a cycle runner (`sync`, `run`), built while the caller holds the state lock.
+/// A quarantined job refuses cycles until its next retry — before connecting: a wrong password
+/// is not tried again, and the back-off does not grow, until then. A start that cannot bind or
+/// reach the DC is a cycle that failed as a whole (a quarantine cause).
+pub async fn cycle_engine(config: &Config, _lock: &StateLock) -> Result<RealEngine, AgentError> {
+    {
+        let store = open_store(config)?;
+        if let Err((reason, next_retry)) =
+            exo_writeback_engine::quarantine::check(&store.job_state()?, Timestamp::now())
         {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                        let _ = tokio::signal::ctrl_c().await;
-                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+            return Err(EngineError::Quarantined { reason, next_retry }.into());
         }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
+    }
+    match engine(config).await {
+        Ok(engine) => Ok(engine),
+        Err(AgentError::Ad(ad)) if is_failed_start(&ad) => {
+            let mut store = open_store(config)?;
+            exo_writeback_engine::quarantine::record_failed_start(
+                &mut store,
+                &ad.to_string(),
+                Timestamp::now(),
+            )?;
+            Err(AgentError::Ad(ad))
         }
-        tracing::warn!(
-            "stopping: finishing the current object; the watermark will not pass unfinished work"
-        );
-        flag.store(true, std::sync::atomic::Ordering::SeqCst);
-    });
+        Err(e) => Err(e),
+    }
 }
 
-/// The store's retention purge, per `sync.log_retention_days`.
-pub fn purge_old_logs(store: &mut SqliteStore, days: u32) {
-    let cutoff = jiff::Timestamp::now()
-        .checked_sub(jiff::SignedDuration::from_hours(i64::from(days) * 24))
-        .unwrap_or(jiff::Timestamp::MIN);
-    if let Err(e) = store.purge_older_than(cutoff) {
-        tracing::warn!(error = %e, "purging old provisioning logs failed");
+/// The agent's engine (`run`): built like [`cycle_engine`]; while the job is quarantined the
+/// agent waits for each next retry instead of giving up. `None` when asked to stop meanwhile.
+pub async fn start_agent(
+    config: &Config,
+    clock: &impl Clock,
+    stop: &AtomicBool,
+) -> Result<Option<RealEngine>, AgentError> {
+    loop {
+        let lock = StateLock::acquire(&config.sync.state_dir, "exo-writeback run").await?;
+        let error = match cycle_engine(config, &lock).await {
+            Ok(engine) => return Ok(Some(engine)),
+            Err(e) => e,
+        };
+        drop(lock);
+        let JobState::Quarantine { next_retry, .. } = open_store(config)?.job_state()? else {
+            return Err(error);
+        };
+        tracing::error!(error = %error, %next_retry, "the agent cannot start a cycle; waiting for the quarantine's next retry");
+        if clock.sleep_until(next_retry, stop).await {
+            return Ok(None);
+        }
     }
+}
+
+/// Cannot bind or reach the DC: the cycle failed as a whole.
+fn is_failed_start(e: &AdError) -> bool {
+    matches!(
+        e,
+        AdError::Unreachable { .. }
+            | AdError::InvalidCredentials { .. }
+            | AdError::AccountUnusable { .. }
+            | AdError::BindRefused { .. }
+            | AdError::Tls { .. }
+            | AdError::ConnectionLost { .. }
+            | AdError::Timeout { .. }
+    )
 }

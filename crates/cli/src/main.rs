@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod adapters;
 mod cmd;
+mod output;
 
 use exo_writeback_agent::config;
 

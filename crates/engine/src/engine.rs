@@ -56,6 +56,11 @@ impl<S, D, St> Engine<S, D, St> {
         self.cancel.clone()
     }
 
+    /// Stop on this flag instead of the engine's own (one flag for a whole agent).
+    pub fn set_cancel_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.cancel = flag;
+    }
+
     pub fn on_progress(&mut self, f: impl Fn(Progress) + Send + Sync + 'static) {
         self.progress = Box::new(f);
     }

@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+
+use crate::cmd::ConfigArg;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -17,7 +19,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = match crate::config::Config::load(&args.config.config) {
-        Ok(config) => adapters::plan_settings(&config)?,
+        Ok(config) => compose::plan_settings(&config)?,
         Err(e) if !args.config.config.exists() => {
             eprintln!("note: {e}; showing the defaults");
             exo_writeback_core::settings::WritebackPlanSettings::default()
@@ -37,7 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         println!("{}", serde_json::Value::Array(list));
     } else {
-        adapters::print_table(
+        crate::output::print_table(
             &[
                 "AD attribute",
                 "kind",

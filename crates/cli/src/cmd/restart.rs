@@ -4,7 +4,10 @@ use std::process::ExitCode;
 
 use exo_writeback_core::provisioning::RestartScope;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+use exo_writeback_agent::lock::StateLock;
+
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,8 +32,9 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
-    let mut store = adapters::open_store(&config)?;
+    let config = compose::load_config(&args.config.config)?;
+    let _lock = StateLock::acquire(&config.sync.state_dir, "exo-writeback restart").await?;
+    let mut store = compose::open_store(&config)?;
     let scope = match args.scope {
         Scope::Full => RestartScope::Full,
         Scope::Watermark => RestartScope::Watermark,

@@ -7,7 +7,9 @@ use exo_writeback_core::provisioning::JobState;
 use exo_writeback_store_sqlite::prelude::*;
 use serde_json::json;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 
 #[derive(clap::Args, Debug)]
@@ -20,8 +22,8 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
-    let store = adapters::open_store(&config)?;
+    let config = compose::load_config(&args.config.config)?;
+    let store = compose::open_store(&config)?;
     let state = store.job_state()?;
     let cycles = store.recent_cycles(20)?;
     let last = cycles.first();

@@ -7,3 +7,4 @@ mod expr;
 mod faults;
 mod hostile;
 mod rights;
+mod writers;

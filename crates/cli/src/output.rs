@@ -1,23 +1,7 @@
-//! What the subcommands share: the `--config` argument, tables and the progress display.
-
-use std::path::PathBuf;
+//! What the subcommands print alike: tables and the progress display.
 
 use exo_writeback_agent::compose::RealEngine;
-pub use exo_writeback_agent::compose::{
-    agent_engine, cancel_on_signals, engine, load_config, open_store, plan_settings, purge_old_logs,
-};
 
-/// `--config FILE`, shared by every writeback command.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ConfigArg {
-    /// The configuration file.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "/etc/exo-writeback/exo-writeback.toml"
-    )]
-    pub config: PathBuf,
-}
 /// Whether stdout is a terminal (tables and progress bars for people).
 pub fn interactive() -> bool {
     use std::io::IsTerminal;
