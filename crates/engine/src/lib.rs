@@ -31,11 +31,11 @@ mod record;
 mod spill;
 pub mod staged;
 mod target;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod undo;
 mod write;
 
-#[cfg(test)]
-mod fakes;
 #[cfg(test)]
 mod tests;
 

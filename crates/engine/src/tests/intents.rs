@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
-use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::provisioning::{
     Action, CycleId, CycleStatus, JobState, LogStatus, ObjectRef, ProvisioningLogEntry,
     RestartScope,
@@ -18,9 +17,10 @@ use futures::FutureExt;
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
-use crate::fakes::{FakeDirectory, FakeSource};
+use super::support::{engine, users};
 use crate::intents::{Reconciled, holds, reconcile};
 use crate::ports::{Directory, DirectoryError};
+use crate::testing::{FakeDirectory, FakeSource};
 use crate::{CycleMode, Engine, EngineError, EngineOptions, UndoTarget};
 use exo_writeback_core::schema::Syntax;
 
@@ -138,36 +138,13 @@ struct Lab {
 
 fn lab(n: u32) -> Lab {
     let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
-    let source = FakeSource::default();
-    let fake = FakeDirectory::new();
-    let mut guids = Vec::new();
-    for i in 1..=n {
-        let id = format!("00000000-0000-0000-0000-{i:012}");
-        let mut m = Mailbox {
-            external_directory_object_id: Some(id.clone()),
-            primary_smtp_address: Some(format!("user{i}@contoso.com")),
-            windows_email_address: Some(format!("user{i}@contoso.com")),
-            email_addresses: vec![format!("SMTP:user{i}@contoso.com")],
-            recipient_type_details: "UserMailbox".into(),
-            is_dir_synced: true,
-            is_exchange_cloud_managed: true,
-            when_changed_utc: Some(t0),
-            ..Mailbox::default()
-        };
-        m.custom_attributes[0] = Some(format!("ca1-{i}"));
-        guids.push(fake.add_user(
-            &format!("user{i}"),
-            &id,
-            &[("proxyAddresses", &["X500:/o=Legacy/cn=old"])],
-        ));
-        source.set(m);
-    }
+    let users = users(n, t0, &[("proxyAddresses", &["X500:/o=Legacy/cn=old"])]);
     Lab {
         tmp: tempfile::tempdir().expect("tempdir"),
-        source,
-        dir: Dying::new(fake.clone()),
-        fake,
-        guids,
+        source: users.source,
+        dir: Dying::new(users.dir.clone()),
+        fake: users.dir,
+        guids: users.guids,
     }
 }
 
@@ -179,21 +156,11 @@ impl Lab {
 
     /// A new agent process whose change threshold is `threshold`.
     fn engine_with_threshold(&self, threshold: u32) -> TestEngine {
-        let mut store = SqliteStore::open_in(self.tmp.path()).expect("store");
-        store
-            .interrupt_running_cycles(Timestamp::now())
-            .expect("interrupt");
-        let settings = WritebackSettings {
-            threshold,
-            ..WritebackSettings::default()
-        }
-        .resolve()
-        .expect("settings");
-        Engine::new(
-            self.source.clone(),
+        engine(
+            &self.source,
             self.dir.clone(),
-            store,
-            settings,
+            self.tmp.path(),
+            threshold,
             EngineOptions {
                 overlap: SignedDuration::from_mins(5),
                 batch: 3,
@@ -326,17 +293,11 @@ async fn intents_whose_change_is_not_in_ad_log_nothing_as_applied() {
     lab.killed_cycle(2).await;
     assert_eq!(lab.ca1(3), ["ca1-4"]);
     // … and someone changes object 4 before the next cycle.
-    lab.fake
-        .objects
-        .lock()
-        .expect("lock")
-        .get_mut(&lab.guids[3])
-        .expect("obj")
-        .attributes
-        .insert(
-            "extensionAttribute1",
-            vec![AttrValue::Text("by hand".into())],
-        );
+    lab.fake.set(
+        &lab.guids[3],
+        "extensionAttribute1",
+        vec![AttrValue::Text("by hand".into())],
+    );
 
     let mut engine = lab.engine();
     let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
@@ -423,11 +384,7 @@ async fn a_directory_error_keeps_the_intents_for_the_next_cycle() {
     let mut store = SqliteStore::open_in(lab.tmp.path()).expect("store");
     let left = store.intents().expect("intents");
     assert_eq!(left.len(), 1);
-    lab.fake
-        .objects
-        .lock()
-        .expect("lock")
-        .remove(&left[0].object_guid);
+    lab.fake.remove(&left[0].object_guid);
     let report = reconcile(&lab.dir, &mut store, by)
         .await
         .expect("reconcile");

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject};
+use exo_writeback_core::directory::{AttrValue, Attributes};
 use exo_writeback_core::guid::{immutable_id, object_guid_bytes};
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::matching::MatchRule;
@@ -11,27 +11,18 @@ use exo_writeback_core::settings::WritebackSettings;
 use exo_writeback_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
-use crate::fakes::{FakeDirectory, FakeSource};
+use crate::testing::{FakeDirectory, FakeSource};
 use crate::{CycleMode, Disposition, Engine, EngineOptions, Processed};
 
 fn mailbox(n: u32, edoid: Option<String>, immutable: Option<String>) -> Mailbox {
-    Mailbox {
-        external_directory_object_id: edoid,
-        immutable_id: immutable,
-        primary_smtp_address: Some(format!("m{n}@contoso.com")),
-        windows_email_address: Some(format!("m{n}@contoso.com")),
-        email_addresses: vec![format!("SMTP:m{n}@contoso.com")],
-        recipient_type_details: "UserMailbox".into(),
-        is_dir_synced: true,
-        is_exchange_cloud_managed: true,
-        when_changed_utc: Some("2026-01-01T00:00:00Z".parse().expect("ts")),
-        ..Mailbox::default()
-    }
+    let mut m = super::support::mailbox(n, "2026-01-01T00:00:00Z".parse().expect("ts"));
+    m.external_directory_object_id = edoid;
+    m.immutable_id = immutable;
+    m
 }
 
 /// An object with the given keys (no msDS-ExternalDirectoryObjectId unless given).
 fn add(dir: &FakeDirectory, cn: &str, edoid: Option<&str>, cguid: Option<&Uuid>) -> Uuid {
-    let guid = Uuid::new_v4();
     let mut a = Attributes::new();
     if let Some(e) = edoid {
         a.insert(
@@ -45,15 +36,7 @@ fn add(dir: &FakeDirectory, cn: &str, edoid: Option<&str>, cguid: Option<&Uuid>)
             vec![AttrValue::Bytes(object_guid_bytes(c).to_vec())],
         );
     }
-    dir.objects.lock().expect("lock").insert(
-        guid,
-        DirectoryObject {
-            dn: format!("CN={cn},OU=Mailboxes,DC=lab,DC=test"),
-            object_guid: guid,
-            attributes: a,
-        },
-    );
-    guid
+    dir.add(cn, a)
 }
 
 /// What must not differ between the two paths: the decision, its wording, the target, the join.
@@ -236,13 +219,7 @@ async fn a_key_changed_after_the_index_was_read_falls_back_to_the_searches() {
     );
     let index = engine.load_match_index().await;
     // The key moves to another object after the index was read.
-    dir.objects
-        .lock()
-        .expect("lock")
-        .get_mut(&old)
-        .expect("old")
-        .attributes
-        .insert("msDS-ExternalDirectoryObjectId", vec![]);
+    dir.set(&old, "msDS-ExternalDirectoryObjectId", vec![]);
     add(&dir, "new", Some(&format!("User_{edoid}")), None);
     let p = engine
         .evaluate(

@@ -1,15 +1,13 @@
 //! Engine behaviour over in-memory ports and a real SQLite store.
 
-use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::provisioning::{
     CycleKind, CycleStatus, JobState, LogStatus, ObjectRef, SourceIdentity,
 };
-use exo_writeback_core::settings::WritebackSettings;
 use exo_writeback_store_sqlite::prelude::*;
 use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::fakes::{FakeDirectory, FakeSource};
+use crate::testing::{FakeDirectory, FakeSource};
 use crate::{CycleMode, Engine, EngineError, EngineOptions, SourceError, UndoTarget};
 
 type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
@@ -18,25 +16,9 @@ mod intents;
 mod matching;
 mod quarantine;
 mod spill;
+mod support;
 
-fn mailbox(n: u32, changed: Timestamp) -> Mailbox {
-    let mut m = Mailbox {
-        external_directory_object_id: Some(format!("00000000-0000-0000-0000-{n:012}")),
-        primary_smtp_address: Some(format!("user{n}@contoso.com")),
-        windows_email_address: Some(format!("user{n}@contoso.com")),
-        email_addresses: vec![
-            format!("SMTP:user{n}@contoso.com"),
-            format!("smtp:user{n}@contoso.onmicrosoft.com"),
-        ],
-        recipient_type_details: "UserMailbox".into(),
-        is_dir_synced: true,
-        is_exchange_cloud_managed: true,
-        when_changed_utc: Some(changed),
-        ..Mailbox::default()
-    };
-    m.custom_attributes[0] = Some(format!("ca1-{n}"));
-    m
-}
+use support::mailbox;
 
 struct Fixture {
     engine: TestEngine,
@@ -48,37 +30,23 @@ struct Fixture {
 
 fn fixture(n: u32, threshold: u32) -> Fixture {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open_in(tmp.path()).expect("store");
-    let source = FakeSource::default();
-    let dir = FakeDirectory::new();
     let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
-    let mut guids = Vec::new();
-    for i in 1..=n {
-        let m = mailbox(i, t0);
-        guids.push(dir.add_user(
-            &format!("user{i}"),
-            m.external_directory_object_id.as_deref().expect("id"),
-            &[
-                (
-                    "proxyAddresses",
-                    &["X500:/o=Legacy/cn=old", "smtp:stale@contoso.com"],
-                ),
-                ("department", &["Finance"]),
-            ],
-        ));
-        source.set(m);
-    }
-    let settings = WritebackSettings {
+    let users = support::users(
+        n,
+        t0,
+        &[
+            (
+                "proxyAddresses",
+                &["X500:/o=Legacy/cn=old", "smtp:stale@contoso.com"],
+            ),
+            ("department", &["Finance"]),
+        ],
+    );
+    let engine = support::engine(
+        &users.source,
+        users.dir.clone(),
+        tmp.path(),
         threshold,
-        ..WritebackSettings::default()
-    }
-    .resolve()
-    .expect("settings");
-    let engine = Engine::new(
-        source.clone(),
-        dir.clone(),
-        store,
-        settings,
         EngineOptions {
             overlap: SignedDuration::from_mins(5),
             batch: 2,
@@ -87,9 +55,9 @@ fn fixture(n: u32, threshold: u32) -> Fixture {
     );
     Fixture {
         engine,
-        source,
-        dir,
-        guids,
+        source: users.source,
+        dir: users.dir,
+        guids: users.guids,
         _tmp: tmp,
     }
 }
@@ -406,16 +374,13 @@ async fn full_reconcile_corrects_drift_and_logs_it() {
     m.custom_attributes[1] = Some("x".into());
     f.source.set(m);
     f.engine.run_cycle(CycleMode::Auto).await.expect("delta");
-    {
-        let mut objects = f.dir.objects.lock().expect("lock");
-        let obj = objects.get_mut(&f.guids[0]).expect("obj");
-        obj.attributes.insert(
-            "extensionAttribute1",
-            vec![exo_writeback_core::directory::AttrValue::Text(
-                "edited on-prem".into(),
-            )],
-        );
-    }
+    f.dir.set(
+        &f.guids[0],
+        "extensionAttribute1",
+        vec![exo_writeback_core::directory::AttrValue::Text(
+            "edited on-prem".into(),
+        )],
+    );
     f.engine.run_cycle(CycleMode::Auto).await.expect("delta 2");
     assert_eq!(
         f.dir.values(&f.guids[0], "extensionAttribute1"),

@@ -1,13 +1,13 @@
 //! The quarantine over the engine, with in-memory ports and a real SQLite store.
 
-use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::provisioning::{CycleStatus, JobState};
 use exo_writeback_core::settings::WritebackSettings;
 use exo_writeback_store_sqlite::SqliteStore;
 use exo_writeback_store_sqlite::prelude::*;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::fakes::{FakeDirectory, FakeSource};
+use super::support::{engine, users};
+use crate::testing::{FakeDirectory, FakeSource};
 use crate::{CycleMode, Engine, EngineError, EngineOptions};
 
 struct Lab {
@@ -20,40 +20,19 @@ struct Lab {
 
 fn lab(n: u32) -> Lab {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open_in(tmp.path()).expect("store");
-    let source = FakeSource::default();
-    let dir = FakeDirectory::new();
-    let mut dns = Vec::new();
-    for i in 1..=n {
-        let id = format!("00000000-0000-0000-0000-{i:012}");
-        let guid = dir.add_user(&format!("user{i}"), &id, &[]);
-        dns.push(dir.get(&guid).dn);
-        let mut m = Mailbox {
-            external_directory_object_id: Some(id),
-            primary_smtp_address: Some(format!("user{i}@contoso.com")),
-            email_addresses: vec![format!("SMTP:user{i}@contoso.com")],
-            recipient_type_details: "UserMailbox".into(),
-            is_dir_synced: true,
-            is_exchange_cloud_managed: true,
-            when_changed_utc: Some(Timestamp::now()),
-            ..Mailbox::default()
-        };
-        m.custom_attributes[0] = Some(format!("v{i}"));
-        source.set(m);
-    }
-    let settings = WritebackSettings::default().resolve().expect("settings");
-    let engine = Engine::new(
-        source.clone(),
-        dir.clone(),
-        store,
-        settings,
+    let users = users(n, Timestamp::now(), &[]);
+    let engine = engine(
+        &users.source,
+        users.dir.clone(),
+        tmp.path(),
+        WritebackSettings::default().threshold,
         EngineOptions::default(),
     );
     Lab {
         engine,
-        source,
-        dir,
-        dns,
+        source: users.source,
+        dir: users.dir,
+        dns: users.dns,
         _tmp: tmp,
     }
 }
