@@ -9,7 +9,7 @@ use exo_writeback_core::provisioning::{Action, CycleKind, JobState, LogStatus};
 use exo_writeback_store_sqlite::LogQuery;
 use exo_writeback_store_sqlite::prelude::*;
 
-use crate::faults::{DOMAIN, Lab, cn, dn};
+use crate::harness::{DOMAIN, Lab, cn, dn};
 
 /// Starts `exo-writeback run` on the lab's configuration.
 fn spawn_run(lab: &Lab) -> std::process::Child {
