@@ -37,6 +37,9 @@ pub struct SqliteStore {
     pub(crate) purge_chunk: i64,
 }
 
+/// Every role of the store (each in its own module).
+impl exo_writeback_store::Store for SqliteStore {}
+
 impl SqliteStore {
     /// Opens (creating if needed) `state_dir/state.db`; creates `state_dir` (mode 0700) if it
     /// is missing.

@@ -64,6 +64,7 @@ pub use roles::{
 
 /// The durable state of the agent: every role. Writes take `&mut self`; each write is one
 /// transaction. Every method returns [`StoreError`] with the database path and what to do.
+/// A backend implements each role, then `impl Store for TheBackend {}`.
 pub trait Store:
     JobStore
     + CycleStore
@@ -75,20 +76,6 @@ pub trait Store:
     + LogStore
     + RestartStore
     + Send
-{
-}
-
-impl<T> Store for T where
-    T: JobStore
-        + CycleStore
-        + OutcomeStore
-        + JoinStore
-        + EscrowStore
-        + StagingStore
-        + JournalStore
-        + LogStore
-        + RestartStore
-        + Send
 {
 }
 

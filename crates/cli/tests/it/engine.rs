@@ -10,7 +10,7 @@ use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::profile::Profile;
 use serde_json::{Value, json};
 
-use crate::harness::{DOMAIN, Lab, cn, dn, edoid, texts};
+use crate::harness::{DOMAIN, Lab, cn, dn, edoid, mailbox_for, texts};
 
 const USERS: u32 = 25;
 
@@ -45,27 +45,15 @@ fn without(attrs: &Attributes, skip: &BTreeSet<String>) -> BTreeMap<String, Vec<
 /// with cloud-side values: custom attributes, an extra alias, a mix of cases.
 fn seed(lab: &Lab, users: &BTreeMap<u32, DirectoryObject>) {
     for (&i, obj) in users {
-        let c = cn(i);
-        let mut m = Mailbox {
-            external_directory_object_id: Some(edoid(i)),
-            immutable_id: Some(exo_writeback_core::guid::immutable_id(&obj.object_guid)),
-            user_principal_name: Some(format!("{c}@lab.example.test")),
-            primary_smtp_address: Some(format!("{c}@{DOMAIN}")),
-            windows_email_address: Some(format!("{c}@{DOMAIN}")),
-            display_name: Some(c.clone()),
-            alias: Some(c.clone()),
-            email_addresses: vec![
-                format!("SMTP:{c}@{DOMAIN}"),
-                format!("smtp:{c}@contoso.mail.onmicrosoft.example"),
-                format!("smtp:{c}.alias@{DOMAIN}"),
-            ],
-            recipient_type_details: "UserMailbox".into(),
-            is_dir_synced: true,
-            is_exchange_cloud_managed: i != 2,
-            hidden_from_address_lists_enabled: i == 7,
-            ..Mailbox::default()
-        };
-        m.custom_attributes[0] = Some(format!("Dept {i}"));
+        // The harness's mailbox of user i, with these tests' own values.
+        let mut m = mailbox_for(i, obj);
+        m.email_addresses.insert(
+            1,
+            format!("smtp:{}@contoso.mail.onmicrosoft.example", cn(i)),
+        );
+        m.is_exchange_cloud_managed = i != 2;
+        m.hidden_from_address_lists_enabled = i == 7;
+        m.custom_attributes[4] = None;
         if i % 2 == 1 {
             m.custom_attributes[9] = Some(format!("ten-{i}"));
         }
