@@ -10,8 +10,13 @@
 //! Writes go in chunks behind write-ahead intents (`intents.rs`): a process killed between a
 //! modify and the commit of its outcome has the change logged, once, by the next cycle.
 //!
+//! One file per operation — `cycle` (with `read` and `hold`), `preview`, `approve`, `undo`,
+//! `provision` — over what they share: `evaluate` (one object), `record` (every outcome) and
+//! `write` (the one write path, with its retry policy).
+//!
 //! Architecture invariant: decisions come from `exo_writeback_core`; this crate sequences
-//! them and talks only through the ports and the store, so it runs against in-memory fakes.
+//! them and talks only through the ports and the store, so it runs against in-memory fakes
+//! (`testing`, feature `testing`) and links no LDAP, HTTP or SQLite crate.
 
 mod approve;
 mod cycle;
