@@ -216,7 +216,7 @@ impl AdConnection {
     /// the reconnect path). The next operation reconnects.
     #[doc(hidden)]
     pub async fn simulate_connection_loss(&self) {
-        if let Some(live) = self.live.lock().await.as_ref() {
+        if let Some(live) = self.live.lock().await.take() {
             live.driver.abort();
         }
     }
@@ -318,9 +318,27 @@ impl AdConnection {
         }
     }
 
+    /// Run `op` once on the connection; a connection that turns out to be lost is discarded
+    /// (the next operation reconnects) and the error returned: the caller's retry policy
+    /// decides whether to send it again (the engine's writer does, for modifies).
+    async fn run_once<T, F, Fut>(&self, op: F) -> Result<T, AdError>
+    where
+        F: FnOnce(Ldap) -> Fut,
+        Fut: Future<Output = Result<T, AdError>>,
+    {
+        let (ldap, generation) = self.handle().await?;
+        let result = op(ldap).await;
+        if let Err(e) = &result
+            && e.is_connection_lost()
+        {
+            self.discard(generation).await;
+        }
+        result
+    }
+
     /// Run `op` on the connection; when the connection turns out to be lost, reconnect once
-    /// and run it again. Callers only pass operations that are safe to repeat: reads, and
-    /// modifies sent with permissive modify (see [`AdConnection::modify`]).
+    /// and run it again. Callers only pass reads (safe to repeat); modifies go through
+    /// [`AdConnection::run_once`].
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, AdError>
     where
         F: Fn(Ldap) -> Fut,
@@ -1041,11 +1059,11 @@ impl AdConnection {
     /// Apply one modify (all its changes in one request, so atomically) with the
     /// permissive-modify control.
     ///
-    /// Retry after a dropped connection: with permissive modify every change is idempotent
-    /// (adding a present value or deleting an absent one succeeds; replace sets the same
-    /// final values), so sending the same modify again yields the same object whether or not
-    /// the first attempt reached the server. The modify is therefore retried once on a new
-    /// connection.
+    /// Sent once: a dropped connection is returned as [`AdError::ConnectionLost`] (the next
+    /// operation reconnects), and the caller's one retry policy sends it again. That is safe:
+    /// with permissive modify every change is idempotent (adding a present value or deleting
+    /// an absent one succeeds; replace sets the same final values), so sending the same modify
+    /// again yields the same object whether or not the first attempt reached the server.
     pub async fn modify(&self, modify: &ObjectModify) -> Result<(), AdError> {
         let mut names: Vec<&str> = Vec::new();
         for c in &modify.changes {
@@ -1074,20 +1092,17 @@ impl AdConnection {
         let dn = modify.dn.as_str();
         let attrs = attrs.as_str();
         let result = self
-            .run(|mut ldap| {
-                let mods = mods.clone();
-                async move {
-                    self.counters.modifies.fetch_add(1, Ordering::Relaxed);
-                    ldap.with_timeout(self.timeout);
-                    ldap.with_controls(vec![RawControl {
-                        ctype: PERMISSIVE_MODIFY_OID.to_string(),
-                        crit: false,
-                        val: None,
-                    }]);
-                    ldap.modify(dn, mods)
-                        .await
-                        .map_err(|e| self.op_error(e, "modifying", dn, attrs))
-                }
+            .run_once(|mut ldap| async move {
+                self.counters.modifies.fetch_add(1, Ordering::Relaxed);
+                ldap.with_timeout(self.timeout);
+                ldap.with_controls(vec![RawControl {
+                    ctype: PERMISSIVE_MODIFY_OID.to_string(),
+                    crit: false,
+                    val: None,
+                }]);
+                ldap.modify(dn, mods)
+                    .await
+                    .map_err(|e| self.op_error(e, "modifying", dn, attrs))
             })
             .await?;
         if result.rc != 0 {

@@ -7,17 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use exo_sim::{SeedSpec, SimConfig};
-use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_agent::exo::ExoSource;
 use exo_writeback_core::settings::WritebackPlanSettings;
-use exo_writeback_engine::{
-    CycleMode, Engine, EngineOptions, MailboxSource, MailboxStream, SourceError,
-};
+use exo_writeback_engine::{CycleMode, Engine, EngineOptions};
 use exo_writeback_exo::{ExoClient, ExoConfig};
-use exo_writeback_store::SqliteStore;
-use futures::StreamExt;
+use exo_writeback_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
-use crate::memdir::MemDirectory;
+use crate::memdir::directory_of;
 use crate::util;
 
 const SECRET: &str = "bench-client-secret";
@@ -79,43 +76,10 @@ pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Exchange Online (the emulator) as the engine's source.
-struct ExoSource(ExoClient);
-
-fn source_error(e: exo_writeback_exo::ExoError) -> SourceError {
-    SourceError {
-        per_record: e.is_record_error(),
-        message: e.to_string(),
-        record: None,
-    }
-}
-
-impl MailboxSource for ExoSource {
-    fn all(&self) -> MailboxStream {
-        self.0
-            .mailboxes(None)
-            .map(|r| r.map_err(source_error))
-            .boxed()
-    }
-    fn changed_since(
-        &self,
-        since: jiff::Timestamp,
-        overlap: jiff::SignedDuration,
-    ) -> MailboxStream {
-        self.0
-            .changed_since(since, overlap)
-            .map(|r| r.map_err(source_error))
-            .boxed()
-    }
-    async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError> {
-        self.0.get_mailbox(identity).await.map_err(source_error)
-    }
-}
-
 /// One size, in this process: prints one JSON object.
 pub async fn run_one(args: OneArgs) -> anyhow::Result<()> {
     let t = Instant::now();
-    let directory = MemDirectory::from_mailboxes(exo_sim::seed::generate(&spec(args.size)));
+    let directory = directory_of(exo_sim::seed::generate(&spec(args.size)));
     let objects = directory.len();
     let build_secs = t.elapsed().as_secs_f64();
     let dir = tempfile::tempdir()?;
@@ -138,7 +102,10 @@ page_size = 1000
     let store = SqliteStore::open_in(&dir.path().join("state"))?;
     let baseline_kib = util::proc_status_kib(None, "VmRSS").unwrap_or(0);
     let mut engine = Engine::new(
-        ExoSource(client),
+        ExoSource {
+            client,
+            safelist_hashes: false,
+        },
         directory,
         store,
         WritebackPlanSettings::default(),
@@ -150,7 +117,7 @@ page_size = 1000
     let hwm_kib = util::proc_status_kib(None, "VmHWM").unwrap_or(0);
     let modifies = engine
         .directory
-        .modifies
+        .applied
         .load(std::sync::atomic::Ordering::Relaxed);
     let store_bytes: u64 = std::fs::read_dir(dir.path().join("state"))
         .map(|rd| {

@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod adapters;
 mod cmd;
-mod config;
 mod out;
+mod output;
+
+use exo_writeback_agent::config;
 
 #[derive(Parser)]
 #[command(

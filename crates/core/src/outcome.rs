@@ -5,13 +5,19 @@
 //! [`crate::matching::MatchDecision`], [`crate::plan::PlanFailure`]) converts into an
 //! [`OutcomeDetail`] with [`OutcomeCode`], a reason text and a recommended action.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::provisioning::LogStatus;
 use crate::provisioning::Reason;
 
-/// A code naming what happened to one object. `as_str` is the stable text in logs and JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A code naming what happened to one object. `as_str` is the stable text in logs and JSON
+/// (serialized as that text; a text no version ever wrote does not deserialize). Codes order
+/// by that text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutcomeCode {
     /// The mailbox is not in the scope of any enabled profile or scoping filter.
     NotInScope,
@@ -48,10 +54,16 @@ pub enum OutcomeCode {
     /// the change was planned from: it was not written (approving it would overwrite a newer
     /// on-premises change).
     ChangedSinceHeld,
+    /// A change held by the change threshold, waiting for `exo-writeback approve` (in
+    /// `preview`).
+    Held,
+    /// Provision on demand: Exchange Online has no such mailbox, or the AD object named has no
+    /// mailbox identity.
+    MailboxNotFound,
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 16] = [
+    pub const ALL: [OutcomeCode; 18] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
@@ -68,6 +80,8 @@ impl OutcomeCode {
         OutcomeCode::LdapError,
         OutcomeCode::MalformedMailboxRecord,
         OutcomeCode::ChangedSinceHeld,
+        OutcomeCode::Held,
+        OutcomeCode::MailboxNotFound,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +102,8 @@ impl OutcomeCode {
             OutcomeCode::LdapError => "LdapError",
             OutcomeCode::MalformedMailboxRecord => "MalformedMailboxRecord",
             OutcomeCode::ChangedSinceHeld => "ChangedSinceHeld",
+            OutcomeCode::Held => "Held",
+            OutcomeCode::MailboxNotFound => "MailboxNotFound",
         }
     }
 
@@ -103,7 +119,9 @@ impl OutcomeCode {
             | OutcomeCode::OutsideContainerScope
             | OutcomeCode::TargetNotFound => LogStatus::Skipped,
             OutcomeCode::Updated | OutcomeCode::AlreadyInSync => LogStatus::Success,
-            OutcomeCode::DriftCorrected | OutcomeCode::ThresholdExceeded => LogStatus::Warning,
+            OutcomeCode::DriftCorrected | OutcomeCode::ThresholdExceeded | OutcomeCode::Held => {
+                LogStatus::Warning
+            }
             OutcomeCode::DuplicateTargetEntries
             | OutcomeCode::InvalidProxyAddresses
             | OutcomeCode::SchemaConstraint
@@ -112,7 +130,8 @@ impl OutcomeCode {
             | OutcomeCode::AttributeNotAllowed
             | OutcomeCode::LdapError
             | OutcomeCode::MalformedMailboxRecord
-            | OutcomeCode::ChangedSinceHeld => LogStatus::Failure,
+            | OutcomeCode::ChangedSinceHeld
+            | OutcomeCode::MailboxNotFound => LogStatus::Failure,
         }
     }
 
@@ -183,7 +202,61 @@ impl OutcomeCode {
                  current values (review with `exo-writeback preview` if the threshold holds it \
                  again)."
             }
+            OutcomeCode::Held => {
+                "Review the held changes with `exo-writeback preview`, then run \
+                 `exo-writeback approve <cycle>` (or `exo-writeback restart --scope full` to drop \
+                 them)."
+            }
+            OutcomeCode::MailboxNotFound => {
+                "Check the identity: a UPN or SMTP address, an ExternalDirectoryObjectId, \
+                 User_<id>, or the DN of a synced AD user."
+            }
         }
+    }
+}
+
+impl Ord for OutcomeCode {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for OutcomeCode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A map keyed by codes is looked up by their text (codes order and compare as their text).
+impl Borrow<str> for OutcomeCode {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for OutcomeCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for OutcomeCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for OutcomeCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for OutcomeCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        OutcomeCode::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown outcome code {text:?}")))
     }
 }
 
@@ -225,7 +298,7 @@ impl fmt::Display for OutcomeDetail {
 impl From<OutcomeDetail> for Reason {
     fn from(d: OutcomeDetail) -> Reason {
         Reason {
-            code: d.code.as_str().to_string(),
+            code: d.code,
             message: d.reason,
             recommended_action: d.recommended_action,
         }
@@ -243,6 +316,24 @@ mod tests {
             assert!(!code.recommended_action().is_empty());
         }
         assert_eq!(OutcomeCode::parse("notinscope"), None);
+    }
+
+    #[test]
+    fn codes_are_stored_as_their_text_and_order_by_it() {
+        for code in OutcomeCode::ALL {
+            let json = serde_json::to_string(&code).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: OutcomeCode = serde_json::from_str(&json).expect("deserialize");
+            assert_eq!(back, code);
+        }
+        let err = serde_json::from_str::<OutcomeCode>("\"Unknown\"").unwrap_err();
+        assert!(err.to_string().contains("Unknown"), "{err}");
+        let mut sorted = OutcomeCode::ALL.to_vec();
+        sorted.sort();
+        let texts: Vec<&str> = sorted.iter().map(|c| c.as_str()).collect();
+        let mut by_text = texts.clone();
+        by_text.sort_unstable();
+        assert_eq!(texts, by_text);
     }
 
     #[test]

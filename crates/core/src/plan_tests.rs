@@ -1200,7 +1200,10 @@ fn a_date_time_is_written_to_text_as_microsoft_renders_it() {
         ),
     ];
     for (expression, input, written) in cases {
-        let s = settings(json!({"mappings": [{"target": "info", "expression": expression}]}));
+        let s = settings(json!({
+            "allow_extra_targets": ["info"],
+            "mappings": [{"target": "info", "expression": expression}]
+        }));
         check(
             &s,
             json!({"CustomAttribute5": input}),

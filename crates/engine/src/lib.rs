@@ -10,27 +10,49 @@
 //! Writes go in chunks behind write-ahead intents (`intents.rs`): a process killed between a
 //! modify and the commit of its outcome has the change logged, once, by the next cycle.
 //!
+//! One file per operation — `cycle` (with `read` and `hold`), `preview`, `approve`, `undo`,
+//! `provision` — over what they share: `evaluate` (one object), `record` (every outcome) and
+//! `write` (the one write path, with its retry policy).
+//!
 //! Architecture invariant: decisions come from `exo_writeback_core`; this crate sequences
-//! them and talks only through the ports and the store, so it runs against in-memory fakes.
+//! them and talks only through the ports and the store, so it runs against in-memory fakes
+//! (`testing`, feature `testing`) and links no LDAP, HTTP or SQLite crate.
 
+mod approve;
+mod cycle;
 mod engine;
+mod error;
+mod evaluate;
+mod hold;
 mod intents;
 pub mod match_index;
+mod options;
 pub mod ports;
+mod preview;
+mod provision;
 pub mod quarantine;
+mod read;
+mod record;
 mod spill;
 pub mod staged;
+mod target;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+mod undo;
+mod write;
 
-#[cfg(test)]
-mod fakes;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_matching;
 
-pub use engine::{
-    CycleMode, CycleReport, Disposition, Engine, EngineError, EngineOptions, HeldChanges, Preview,
-    PreviewItem, Processed, Progress, ProvisionReport, UndoTarget, WriteResult, cloud_id,
-    describe_change,
+pub use cycle::CycleReport;
+pub use engine::Engine;
+pub use error::EngineError;
+pub use evaluate::{Disposition, Processed, cloud_id};
+pub use options::{CycleMode, EngineOptions, Progress};
+pub use ports::{
+    Directory, DirectoryError, DirectoryErrorKind, MailboxSource, MailboxStream, SourceError,
 };
-pub use ports::{Directory, DirectoryError, MailboxSource, MailboxStream, SourceError};
+pub use preview::{HeldChanges, Preview, PreviewItem};
+pub use provision::ProvisionReport;
+pub use record::describe_change;
+pub use undo::UndoTarget;

@@ -38,30 +38,62 @@ pub trait MailboxSource {
     async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError>;
 }
 
+/// What kind of directory error it is: it decides what the engine does next. The adapter
+/// classifies its protocol's errors (result codes, broken connections) into these kinds; the
+/// engine knows no protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectoryErrorKind {
+    /// The directory could not be reached, or the connection broke: not the object's fault. A
+    /// modify is sent again after a wait, and the write phase stops when it stays unreachable.
+    Unreachable,
+    /// The directory says its schema does not allow the change: the schema is read again.
+    Schema,
+    /// The directory refused this operation (rights, a constraint, no such object …).
+    Refused,
+}
+
 /// An error of the directory (AD).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct DirectoryError {
-    /// The whole, actionable message (operation, DN, result code, what to do).
+    /// The whole, actionable message (operation, DN, what to do).
     pub message: String,
-    /// The LDAP result code, when the server answered with one.
-    pub ldap_code: Option<u32>,
-    /// The connection broke or could not be made (not the object's fault).
-    pub connection: bool,
+    /// The directory's answer as the adapter names it (e.g. `LDAP result 50`), when the
+    /// message does not already say it: it leads the reason an object's outcome shows.
+    pub result: Option<String>,
+    pub kind: DirectoryErrorKind,
 }
 
 impl DirectoryError {
+    /// A refusal with this message.
     pub fn new(message: impl Into<String>) -> Self {
         DirectoryError {
             message: message.into(),
-            ldap_code: None,
-            connection: false,
+            result: None,
+            kind: DirectoryErrorKind::Refused,
         }
     }
-    /// The server said the schema does not allow the change (undefinedAttributeType,
-    /// constraintViolation, invalidAttributeSyntax, objectClassViolation …): re-read the schema.
+    /// The directory cannot be reached.
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        DirectoryError {
+            kind: DirectoryErrorKind::Unreachable,
+            ..DirectoryError::new(message)
+        }
+    }
+    /// Not the object's fault: the directory could not be reached.
+    pub fn is_unreachable(&self) -> bool {
+        self.kind == DirectoryErrorKind::Unreachable
+    }
+    /// The directory said the schema does not allow the change: re-read the schema.
     pub fn suggests_schema_change(&self) -> bool {
-        matches!(self.ldap_code, Some(16 | 17 | 19 | 21 | 65))
+        self.kind == DirectoryErrorKind::Schema
+    }
+    /// The reason an object's outcome shows: the directory's answer, then the message.
+    pub fn reason(&self) -> String {
+        match &self.result {
+            Some(result) => format!("{result}: {}", self.message),
+            None => self.message.clone(),
+        }
     }
 }
 

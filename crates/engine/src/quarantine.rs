@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleStatus, JobState, quarantine_backoff,
 };
-use exo_writeback_store::{Store, StoreError};
+use exo_writeback_store::StoreError;
+use exo_writeback_store::prelude::*;
 use jiff::Timestamp;
 
 /// Fewer failed objects than this never quarantine the job (one bad mailbox in a tiny tenant
@@ -24,8 +26,8 @@ const HISTORY: usize = 16;
 /// `causes` counts failed objects by outcome code; `examples` holds one reason per code.
 pub fn dominant_cause(
     counts: &CycleCounts,
-    causes: &BTreeMap<String, u64>,
-    examples: &BTreeMap<String, String>,
+    causes: &BTreeMap<OutcomeCode, u64>,
+    examples: &BTreeMap<OutcomeCode, String>,
 ) -> Option<String> {
     let (code, n) = causes.iter().max_by_key(|(_, n)| **n)?;
     if *n < MIN_FAILED_OBJECTS || *n * 2 <= counts.imported {
@@ -122,8 +124,8 @@ mod tests {
 
     #[test]
     fn dominant_cause_needs_most_objects_and_a_minimum() {
-        let ex: BTreeMap<String, String> =
-            [("LdapError".to_string(), "LDAP result 50".to_string())].into();
+        let ex: BTreeMap<OutcomeCode, String> =
+            [(OutcomeCode::LdapError, "LDAP result 50".to_string())].into();
         // (imported, [(code, n)], quarantined?)
         type Case<'a> = (u64, &'a [(&'a str, u64)], bool);
         let cases: &[Case] = &[
@@ -135,8 +137,10 @@ mod tests {
             (100, &[], false),
         ];
         for (imported, causes, want) in cases {
-            let c: BTreeMap<String, u64> =
-                causes.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+            let c: BTreeMap<OutcomeCode, u64> = causes
+                .iter()
+                .map(|(k, n)| (OutcomeCode::parse(k).expect("code"), *n))
+                .collect();
             let failed = c.values().sum();
             let got = dominant_cause(&counts(*imported, failed), &c, &ex);
             assert_eq!(got.is_some(), *want, "{imported} {causes:?}: {got:?}");
@@ -161,236 +165,5 @@ mod tests {
         assert!(check(&state, t + jiff::SignedDuration::from_secs(59)).is_err());
         assert!(check(&state, t + jiff::SignedDuration::from_mins(1)).is_ok());
         assert!(check(&JobState::Active, t).is_ok());
-    }
-}
-
-/// The quarantine over the engine, with in-memory ports and a real SQLite store.
-#[cfg(test)]
-mod engine_tests {
-    use exo_writeback_core::mailbox::Mailbox;
-    use exo_writeback_core::provisioning::{CycleStatus, JobState};
-    use exo_writeback_core::settings::WritebackSettings;
-    use exo_writeback_store::{SqliteStore, Store};
-    use jiff::{SignedDuration, Timestamp};
-
-    use crate::fakes::{FakeDirectory, FakeSource};
-    use crate::{CycleMode, Engine, EngineError, EngineOptions};
-
-    struct Lab {
-        engine: Engine<FakeSource, FakeDirectory, SqliteStore>,
-        source: FakeSource,
-        dir: FakeDirectory,
-        dns: Vec<String>,
-        _tmp: tempfile::TempDir,
-    }
-
-    fn lab(n: u32) -> Lab {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open_in(tmp.path()).expect("store");
-        let source = FakeSource::default();
-        let dir = FakeDirectory::new();
-        let mut dns = Vec::new();
-        for i in 1..=n {
-            let id = format!("00000000-0000-0000-0000-{i:012}");
-            let guid = dir.add_user(&format!("user{i}"), &id, &[]);
-            dns.push(dir.get(&guid).dn);
-            let mut m = Mailbox {
-                external_directory_object_id: Some(id),
-                primary_smtp_address: Some(format!("user{i}@contoso.com")),
-                email_addresses: vec![format!("SMTP:user{i}@contoso.com")],
-                recipient_type_details: "UserMailbox".into(),
-                is_dir_synced: true,
-                is_exchange_cloud_managed: true,
-                when_changed_utc: Some(Timestamp::now()),
-                ..Mailbox::default()
-            };
-            m.custom_attributes[0] = Some(format!("v{i}"));
-            source.set(m);
-        }
-        let settings = WritebackSettings::default().resolve().expect("settings");
-        let engine = Engine::new(
-            source.clone(),
-            dir.clone(),
-            store,
-            settings,
-            EngineOptions::default(),
-        );
-        Lab {
-            engine,
-            source,
-            dir,
-            dns,
-            _tmp: tmp,
-        }
-    }
-
-    fn next_retry(state: &JobState) -> Timestamp {
-        match state {
-            JobState::Quarantine { next_retry, .. } => *next_retry,
-            other => panic!("not quarantined: {other:?}"),
-        }
-    }
-
-    /// Pretend the retry is due (time passing) without touching the reason.
-    fn make_due(lab: &mut Lab) {
-        let state = lab.engine.store.job_state().expect("state");
-        if let JobState::Quarantine { reason, since, .. } = state {
-            lab.engine
-                .store
-                .set_job_state(&JobState::Quarantine {
-                    reason,
-                    since,
-                    next_retry: Timestamp::now() - SignedDuration::from_secs(1),
-                })
-                .expect("set state");
-        }
-    }
-
-    #[tokio::test]
-    async fn most_objects_failing_for_one_cause_quarantines_and_a_good_cycle_clears_it() {
-        let mut lab = lab(6);
-        for dn in &lab.dns[..5] {
-            lab.dir
-                .fail_dns
-                .lock()
-                .expect("lock")
-                .insert(dn.clone(), 50);
-        }
-        let t0 = Timestamp::now();
-        let r = lab.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
-        assert_eq!((r.counts.failed, r.counts.written), (5, 1));
-        let CycleStatus::Quarantined { reason } = &r.status else {
-            panic!("not quarantined: {:?}", r.status);
-        };
-        assert!(
-            reason.contains("5 of 6") && reason.contains("LdapError"),
-            "{reason}"
-        );
-        assert!(reason.contains("result 50"), "{reason}");
-        let state = lab.engine.store.job_state().expect("state");
-        assert_eq!(state.name(), "Quarantine");
-        let due = next_retry(&state);
-        assert!(due >= t0 + SignedDuration::from_mins(1), "{due}");
-        assert!(
-            due <= Timestamp::now() + SignedDuration::from_mins(1),
-            "{due}"
-        );
-        // Each failed object also sits in escrow with its own back-off.
-        assert_eq!(lab.engine.store.escrow_count().expect("escrow"), 5);
-
-        // Refused until the retry is due, with the reason and the time.
-        let modifies = lab.dir.modifies.lock().expect("lock").len();
-        match lab.engine.run_cycle(CycleMode::Auto).await {
-            Err(EngineError::Quarantined { reason, next_retry }) => {
-                assert!(reason.contains("LdapError"));
-                assert_eq!(next_retry, due);
-            }
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-        assert_eq!(lab.dir.modifies.lock().expect("lock").len(), modifies);
-
-        // Still failing when due: the back-off grows to 5 minutes.
-        make_due(&mut lab);
-        lab.engine
-            .run_cycle(CycleMode::Full)
-            .await
-            .expect("second bad cycle");
-        let state = lab.engine.store.job_state().expect("state");
-        assert!(next_retry(&state) > Timestamp::now() + SignedDuration::from_mins(4));
-
-        // The cause is fixed: the first good cycle clears the quarantine.
-        lab.dir.fail_dns.lock().expect("lock").clear();
-        make_due(&mut lab);
-        let r = lab.engine.run_cycle(CycleMode::Full).await.expect("good");
-        assert_eq!(r.status, CycleStatus::Completed);
-        assert_eq!(r.counts.failed, 0);
-        assert_eq!(
-            lab.engine.store.job_state().expect("state"),
-            JobState::Active
-        );
-        assert_eq!(lab.engine.store.escrow_count().expect("escrow"), 0);
-    }
-
-    #[tokio::test]
-    async fn a_minority_of_failures_only_escrows_those_objects() {
-        let mut lab = lab(6);
-        for dn in &lab.dns[..3] {
-            lab.dir
-                .fail_dns
-                .lock()
-                .expect("lock")
-                .insert(dn.clone(), 50);
-        }
-        let r = lab.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
-        assert_eq!(r.status, CycleStatus::Completed);
-        assert_eq!(r.counts.failed, 3);
-        assert_eq!(
-            lab.engine.store.job_state().expect("state"),
-            JobState::Active
-        );
-        assert_eq!(lab.engine.store.escrow_count().expect("escrow"), 3);
-        lab.engine
-            .run_cycle(CycleMode::Auto)
-            .await
-            .expect("next cycle runs");
-    }
-
-    #[tokio::test]
-    async fn a_cycle_that_reads_nothing_quarantines_and_retries_slow_down() {
-        let mut lab = lab(3);
-        *lab.source.fail_after.lock().expect("lock") = Some(0);
-        let mut gaps = Vec::new();
-        for _ in 0..3 {
-            make_due(&mut lab);
-            let before = Timestamp::now();
-            match lab.engine.run_cycle(CycleMode::Auto).await {
-                Err(EngineError::Source(e)) => assert!(e.message.contains("reset")),
-                other => panic!("expected a source error, got {other:?}"),
-            }
-            let state = lab.engine.store.job_state().expect("state");
-            let JobState::Quarantine { reason, .. } = &state else {
-                panic!("{state:?}");
-            };
-            assert!(reason.contains("connection reset"), "{reason}");
-            gaps.push(next_retry(&state).duration_since(before).as_secs() / 60);
-        }
-        assert_eq!(gaps, [1, 5, 15]);
-        let cycles = lab.engine.store.recent_cycles(5).expect("cycles");
-        assert!(
-            cycles
-                .iter()
-                .all(|c| matches!(c.status, CycleStatus::Quarantined { .. }))
-        );
-        *lab.source.fail_after.lock().expect("lock") = None;
-        make_due(&mut lab);
-        let r = lab.engine.run_cycle(CycleMode::Auto).await.expect("good");
-        assert_eq!(r.counts.written, 3);
-        assert_eq!(
-            lab.engine.store.job_state().expect("state"),
-            JobState::Active
-        );
-    }
-
-    #[tokio::test]
-    async fn a_start_that_cannot_bind_is_a_quarantined_cycle() {
-        let mut lab = lab(1);
-        let state = super::record_failed_start(
-            &mut lab.engine.store,
-            "invalid credentials for CN=svc",
-            Timestamp::now(),
-        )
-        .expect("record");
-        assert_eq!(state.name(), "Quarantine");
-        let cycles = lab.engine.store.recent_cycles(1).expect("cycles");
-        assert_eq!(
-            cycles[0].status,
-            CycleStatus::Quarantined {
-                reason: "invalid credentials for CN=svc".into()
-            }
-        );
-        assert!(matches!(
-            lab.engine.run_cycle(CycleMode::Auto).await,
-            Err(EngineError::Quarantined { .. })
-        ));
     }
 }

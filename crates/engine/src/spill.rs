@@ -17,7 +17,7 @@ use exo_writeback_core::provisioning::{Join, JoinUpdate, Steps};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Disposition, Processed};
+use crate::evaluate::{Disposition, Processed};
 use crate::staged::StagedObject;
 
 #[derive(Serialize, Deserialize)]
@@ -123,7 +123,7 @@ impl SpillReader {
         }
         let r: Spilled =
             serde_json::from_str(&self.line).map_err(|e| io("reading", &self.dir, e))?;
-        let modify = r.object.modify()?;
+        let modify = r.object.modify();
         let plan = ObjectPlan {
             dn: r.object.dn.clone(),
             modify: Some(modify),

@@ -10,8 +10,9 @@ use uuid::Uuid;
 /// One attribute change of a staged modify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagedChange {
-    /// `add`, `delete` or `replace`.
-    pub op: String,
+    /// Stored as `add`, `delete` or `replace`; any other text does not read back.
+    #[serde(with = "op_serde")]
+    pub op: ModOp,
     pub attribute: String,
     #[serde(with = "attr_values_serde")]
     pub values: Vec<AttrValue>,
@@ -30,28 +31,37 @@ pub struct StagedObject {
     pub modified: Vec<ModifiedProperty>,
 }
 
-fn op_name(op: ModOp) -> &'static str {
-    match op {
-        ModOp::Add => "add",
-        ModOp::Delete => "delete",
-        ModOp::Replace => "replace",
-    }
-}
+/// The text a staged change's operation is stored as.
+mod op_serde {
+    use exo_writeback_core::directory::ModOp;
+    use serde::{Deserialize, Deserializer, Serializer};
 
-fn op_from_name(name: &str) -> Option<ModOp> {
-    match name {
-        "add" => Some(ModOp::Add),
-        "delete" => Some(ModOp::Delete),
-        "replace" => Some(ModOp::Replace),
-        _ => None,
+    pub fn serialize<S: Serializer>(op: &ModOp, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(match op {
+            ModOp::Add => "add",
+            ModOp::Delete => "delete",
+            ModOp::Replace => "replace",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ModOp, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "add" => Ok(ModOp::Add),
+            "delete" => Ok(ModOp::Delete),
+            "replace" => Ok(ModOp::Replace),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown operation {other:?} (add, delete or replace)"
+            ))),
+        }
     }
 }
 
 impl StagedObject {
     /// The staged form of a planned write (`None` unless it is a `Disposition::Write` with a
     /// modify): what the threshold stages and what the spill file keeps.
-    pub(crate) fn of(p: &crate::engine::Processed) -> Option<StagedObject> {
-        let crate::engine::Disposition::Write { plan, object_guid } = &p.disposition else {
+    pub(crate) fn of(p: &crate::evaluate::Processed) -> Option<StagedObject> {
+        let crate::evaluate::Disposition::Write { plan, object_guid } = &p.disposition else {
             return None;
         };
         let modify = plan.modify.as_ref()?;
@@ -72,32 +82,27 @@ impl StagedObject {
             .changes
             .iter()
             .map(|c| StagedChange {
-                op: op_name(c.op).to_string(),
+                op: c.op,
                 attribute: c.attribute.clone(),
                 values: c.values.clone(),
             })
             .collect()
     }
 
-    /// The LDAP modify to send; an error names a change the engine did not write.
-    pub fn modify(&self) -> Result<ObjectModify, String> {
-        let changes = self
-            .changes
-            .iter()
-            .map(|c| {
-                op_from_name(&c.op)
-                    .map(|op| AttrChange {
-                        op,
-                        attribute: c.attribute.clone(),
-                        values: c.values.clone(),
-                    })
-                    .ok_or_else(|| format!("unknown operation {:?} on {}", c.op, c.attribute))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(ObjectModify {
+    /// The LDAP modify to send.
+    pub fn modify(&self) -> ObjectModify {
+        ObjectModify {
             dn: self.dn.clone(),
-            changes,
-        })
+            changes: self
+                .changes
+                .iter()
+                .map(|c| AttrChange {
+                    op: c.op,
+                    attribute: c.attribute.clone(),
+                    values: c.values.clone(),
+                })
+                .collect(),
+        }
     }
 
     pub fn to_staged_plan(&self) -> Result<StagedPlan, serde_json::Error> {
@@ -148,7 +153,7 @@ mod tests {
         let plan = staged.to_staged_plan().expect("serialize");
         let back = StagedObject::from_staged_plan(&plan).expect("deserialize");
         assert_eq!(back, staged);
-        assert_eq!(back.modify().expect("modify"), modify);
+        assert_eq!(back.modify(), modify);
     }
 
     #[test]
@@ -161,12 +166,15 @@ mod tests {
             object_guid: Uuid::nil(),
             removes_values: false,
             changes: vec![StagedChange {
-                op: "merge".into(),
+                op: ModOp::Replace,
                 attribute: "mail".into(),
                 values: vec![],
             }],
             modified: vec![],
         };
-        assert!(staged.modify().unwrap_err().contains("merge"));
+        let mut plan = staged.to_staged_plan().expect("serialize");
+        plan.plan["changes"][0]["op"] = "merge".into();
+        let err = StagedObject::from_staged_plan(&plan).unwrap_err();
+        assert!(err.to_string().contains("merge"), "{err}");
     }
 }

@@ -1,8 +1,6 @@
 //! Store errors: what failed, on which file, and what the administrator can do.
 
-use std::path::{Path, PathBuf};
-
-use rusqlite::ErrorCode;
+use std::path::PathBuf;
 
 /// An error of the state store. Every variant names the database file.
 #[derive(Debug, thiserror::Error)]
@@ -58,12 +56,13 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// Any other error of the backend (its own error type, kept as the source).
     #[error("state database {path}: {op} failed: {source}")]
-    Sqlite {
+    Backend {
         path: PathBuf,
         op: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// A stored row does not decode: written by a different version, or edited by hand.
@@ -88,34 +87,6 @@ pub enum StoreError {
     /// The request refers to something that is not there, or is in the wrong state.
     #[error("state database {path}: {message}")]
     Invalid { path: PathBuf, message: String },
-}
-
-impl StoreError {
-    /// Classifies a SQLite error into the variants an administrator can act on.
-    pub(crate) fn sqlite(path: &Path, op: &'static str, source: rusqlite::Error) -> StoreError {
-        let path = path.to_path_buf();
-        if let rusqlite::Error::SqliteFailure(e, msg) = &source {
-            match e.code {
-                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                    return StoreError::Locked { path, op };
-                }
-                ErrorCode::PermissionDenied | ErrorCode::ReadOnly => {
-                    return StoreError::PermissionDenied { path, op };
-                }
-                ErrorCode::CannotOpen => return StoreError::CannotOpen { path, op },
-                ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
-                    return StoreError::Corrupt {
-                        path,
-                        op,
-                        detail: msg.clone().unwrap_or_else(|| e.to_string()),
-                    };
-                }
-                ErrorCode::DiskFull => return StoreError::DiskFull { path, op },
-                _ => {}
-            }
-        }
-        StoreError::Sqlite { path, op, source }
-    }
 }
 
 /// The store's result type.

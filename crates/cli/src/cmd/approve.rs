@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use exo_writeback_core::provisioning::CycleId;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 use crate::out::outln;
 
@@ -21,8 +23,9 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
-    let mut engine = adapters::engine(&config).await?;
+    let config = compose::load_config(&args.config.config)?;
+    let holder = format!("exo-writeback approve {}", args.cycle);
+    let (mut engine, _lock) = compose::writing_engine(&config, &holder).await?;
     let report = engine.approve(CycleId(args.cycle)).await?;
     if args.json {
         outln!("{}", crate::cmd::sync::report_json(&report));

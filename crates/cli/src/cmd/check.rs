@@ -11,7 +11,7 @@ use exo_writeback_core::profile_attrs::PROFILES;
 use exo_writeback_core::schema::Schema;
 use serde::Serialize;
 
-use crate::adapters::ConfigArg;
+use crate::cmd::ConfigArg;
 use crate::cmd::check_identity::{self, BindAccountReport};
 use crate::cmd::check_scope::{self, BaseDnReport, ContainerReport};
 use crate::config::{Config, init_logging};

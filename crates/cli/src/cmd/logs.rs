@@ -5,9 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use exo_writeback_core::provisioning::{CycleId, LogStatus, ProvisioningLogEntry};
-use exo_writeback_store::{LogQuery, Store};
+use exo_writeback_store_sqlite::LogQuery;
+use exo_writeback_store_sqlite::prelude::*;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 use crate::out::outln;
 
@@ -94,8 +97,8 @@ fn summary(e: &ProvisioningLogEntry) -> [String; 8] {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
-    let store = adapters::open_store(&config)?;
+    let config = compose::load_config(&args.config.config)?;
+    let store = compose::open_store(&config)?;
     let mut statuses = Vec::new();
     for s in &args.status {
         statuses.push(LogStatus::from_name(s.trim()).with_context(|| {
@@ -130,7 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Format::Table => {
-            adapters::print_table(
+            crate::output::print_table(
                 &[
                     "time", "cycle", "source", "target", "action", "status", "reason", "modified",
                 ],

@@ -1,4 +1,7 @@
-//! One module per subcommand: each has `Args` (clap) and `run(args)`.
+//! One module per subcommand: each has `Args` (clap) and `run(args)`: it parses, asks the
+//! agent library, and prints.
+
+use std::path::PathBuf;
 
 pub mod approve;
 pub mod check;
@@ -14,3 +17,15 @@ pub mod run;
 pub mod status;
 pub mod sync;
 pub mod undo;
+
+/// `--config FILE`, shared by every writeback command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// The configuration file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/exo-writeback/exo-writeback.toml"
+    )]
+    pub config: PathBuf,
+}

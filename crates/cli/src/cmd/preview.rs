@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use exo_writeback_engine::{CycleMode, PreviewItem, describe_change};
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 use crate::out::outln;
 
@@ -33,7 +35,7 @@ fn rows(items: &[PreviewItem]) -> Vec<Vec<String>> {
             out.push(vec![
                 who.clone(),
                 dn.clone(),
-                item.code.clone(),
+                item.code.to_string(),
                 String::new(),
                 item.reason.clone().unwrap_or_default(),
             ]);
@@ -42,7 +44,7 @@ fn rows(items: &[PreviewItem]) -> Vec<Vec<String>> {
             out.push(vec![
                 who.clone(),
                 dn.clone(),
-                item.code.clone(),
+                item.code.to_string(),
                 c.attribute.clone(),
                 describe_change(c),
             ]);
@@ -53,8 +55,8 @@ fn rows(items: &[PreviewItem]) -> Vec<Vec<String>> {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
-    let mut engine = adapters::engine(&config).await?;
+    let config = compose::load_config(&args.config.config)?;
+    let engine = compose::engine(&config).await?;
     let mode = if args.full {
         CycleMode::Full
     } else {
@@ -72,7 +74,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             held.cycle,
             held.items.len()
         );
-        adapters::print_table(
+        crate::output::print_table(
             &["mailbox", "AD object", "state", "attribute", "old → new"],
             &rows(&held.items),
         );
@@ -91,7 +93,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     );
     if !preview.items.is_empty() {
-        adapters::print_table(
+        crate::output::print_table(
             &[
                 "mailbox",
                 "AD object",

@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+
+use crate::cmd::ConfigArg;
 use crate::out::outln;
 
 #[derive(clap::Args, Debug)]
@@ -19,7 +21,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = match crate::config::Config::load(&args.config.config) {
-        Ok(config) => adapters::plan_settings(&config)?,
+        Ok(config) => compose::plan_settings(&config)?,
         Err(e) if !args.config.config.exists() => {
             eprintln!("note: {e}; showing the defaults");
             exo_writeback_core::settings::WritebackPlanSettings::default()
@@ -39,7 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         outln!("{}", serde_json::Value::Array(list));
     } else {
-        adapters::print_table(
+        crate::output::print_table(
             &[
                 "AD attribute",
                 "kind",

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use exo_writeback_core::provisioning::{LogStatus, Step};
 use exo_writeback_engine::describe_change;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 use crate::out::outln;
 
@@ -35,9 +37,16 @@ fn print_step(name: &str, s: &Step) {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
-    let mut engine = adapters::engine(&config).await?;
-    let report = engine.provision(&args.identity, args.dry_run).await?;
+    let config = compose::load_config(&args.config.config)?;
+    let report = if args.dry_run {
+        // Writes nothing: no state lock.
+        let mut engine = compose::engine(&config).await?;
+        engine.provision(&args.identity, true).await?
+    } else {
+        let (mut engine, _lock) =
+            compose::writing_engine(&config, "exo-writeback provision").await?;
+        engine.provision(&args.identity, false).await?
+    };
     let e = &report.entry;
     if args.json {
         let mut v = serde_json::to_value(e)?;

@@ -4,7 +4,10 @@ use std::process::ExitCode;
 
 use exo_writeback_core::provisioning::RestartScope;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+use exo_writeback_agent::lock::StateLock;
+
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 use crate::out::outln;
 
@@ -30,15 +33,16 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
-    let mut store = adapters::open_store(&config)?;
+    let config = compose::load_config(&args.config.config)?;
+    let _lock = StateLock::acquire(&config.sync.state_dir, "exo-writeback restart").await?;
+    let mut store = compose::open_store(&config)?;
     let scope = match args.scope {
         Scope::Full => RestartScope::Full,
         Scope::Watermark => RestartScope::Watermark,
         Scope::Escrow => RestartScope::Escrow,
         Scope::Quarantine => RestartScope::Quarantine,
     };
-    use exo_writeback_store::Store;
+    use exo_writeback_store_sqlite::prelude::*;
     let r = store.restart(scope, jiff::Timestamp::now())?;
     outln!(
         "restarted ({:?}): watermark cleared: {}, joins removed: {}, escrow removed: {}, held cycles discarded: {}; job state now {}",

@@ -1,16 +1,16 @@
 //! `exo-writeback run`: the agent — an initial cycle (when needed), then a delta cycle every
 //! `sync.interval`, and a full reconcile every `sync.reconcile_interval`. Stops cleanly on
 //! SIGTERM or Ctrl-C (the current object is finished; the watermark never passes unfinished
-//! work).
+//! work). The loop is the agent library's (`scheduler`); this prints what it does.
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 
-use exo_writeback_core::provisioning::JobState;
-use exo_writeback_engine::{CycleMode, EngineError};
-use exo_writeback_store::Store;
+use exo_writeback_agent::compose;
+use exo_writeback_agent::lock::CycleRunnerLock;
+use exo_writeback_agent::scheduler::{Schedule, Scheduler, SystemClock, Turn};
+use exo_writeback_agent::signals::stop_on_signals;
 
-use crate::adapters::{self, ConfigArg};
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 use crate::out::outln;
 
@@ -22,97 +22,37 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
+    let config = compose::load_config(&args.config.config)?;
+    let stop = stop_on_signals();
+    let _runner = CycleRunnerLock::acquire(&config.sync.state_dir)?;
     // The agent keeps trying while the job is quarantined (cannot bind, DC unreachable):
     // it waits for each next retry instead of exiting.
-    let (mut engine, _cycle_lock) = loop {
-        match adapters::agent_engine(&config).await {
-            Ok(x) => break x,
-            Err(e) => {
-                let store = adapters::open_store(&config)?;
-                let JobState::Quarantine { next_retry, .. } = store.job_state()? else {
-                    return Err(e);
-                };
-                drop(store);
-                tracing::error!(error = %format!("{e:#}"), %next_retry, "the agent cannot start a cycle; waiting for the quarantine's next retry");
-                if sleep_until(next_retry, None).await {
-                    outln!("stopped");
-                    return Ok(ExitCode::SUCCESS);
-                }
-            }
-        }
+    let Some(mut engine) = compose::start_agent(&config, &SystemClock, &stop).await? else {
+        outln!("stopped");
+        return Ok(ExitCode::SUCCESS);
     };
-    adapters::attach_progress(&mut engine);
-    adapters::cancel_on_signals(&engine);
-    let cancel = engine.cancel_flag();
-    let interval = std::time::Duration::try_from(config.sync.interval)?;
-    let reconcile = config.sync.reconcile_interval;
-    let mut last_full: Option<jiff::Timestamp> = None;
-    loop {
-        let now = jiff::Timestamp::now();
-        let full_due = last_full.is_some_and(|t| now.duration_since(t) >= reconcile);
-        let mode = if full_due {
-            CycleMode::Full
-        } else {
-            CycleMode::Auto
-        };
-        match engine.run_cycle(mode).await {
-            Ok(report) => {
-                if last_full.is_none() || full_due {
-                    last_full = Some(now);
-                }
-                crate::cmd::sync::print_report(&report);
-            }
-            Err(EngineError::Held { cycle }) => {
+    engine.set_cancel_flag(stop.clone());
+    crate::output::attach_progress(&mut engine);
+    let scheduler = Scheduler {
+        clock: SystemClock,
+        schedule: Schedule::of(&config.sync),
+        state_dir: config.sync.state_dir.clone(),
+        stop,
+    };
+    scheduler
+        .run(&mut engine, |turn| match turn {
+            Turn::Cycle(report) => crate::cmd::sync::print_report(report),
+            Turn::Held(cycle) => {
                 tracing::warn!(%cycle, "the job is held by the change threshold; waiting for `exo-writeback approve {cycle}`");
             }
-            Err(EngineError::Quarantined { reason, next_retry }) => {
+            Turn::Quarantined { reason, next_retry } => {
                 tracing::warn!(reason, %next_retry, "the job is in quarantine; waiting for the next retry");
             }
-            Err(e) => tracing::error!(error = %e, "cycle failed; retrying at the next interval"),
-        }
-        adapters::purge_old_logs(&mut engine.store, config.sync.log_retention_days);
-        // Sleep until the next cycle (or the quarantine's next retry, when later), waking
-        // early to stop.
-        let mut wait = interval;
-        if let Ok(JobState::Quarantine { next_retry, .. }) = engine.store.job_state() {
-            let until = jiff::Timestamp::now().duration_until(next_retry);
-            if let Ok(until) = std::time::Duration::try_from(until) {
-                wait = wait.max(until);
+            Turn::Failed(e) => {
+                tracing::error!(error = %e, "cycle failed; retrying at the next interval");
             }
-        }
-        let deadline = tokio::time::Instant::now() + wait;
-        while tokio::time::Instant::now() < deadline {
-            if cancel.load(Ordering::SeqCst) {
-                outln!("stopped");
-                return Ok(ExitCode::SUCCESS);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-        if cancel.load(Ordering::SeqCst) {
-            outln!("stopped");
-            return Ok(ExitCode::SUCCESS);
-        }
-    }
-}
-
-/// Sleep until `at`, waking early when `cancel` is set or on SIGTERM/Ctrl-C (before an engine
-/// exists). Returns true when asked to stop.
-async fn sleep_until(at: jiff::Timestamp, cancel: Option<&std::sync::atomic::AtomicBool>) -> bool {
-    let wait = std::time::Duration::try_from(jiff::Timestamp::now().duration_until(at))
-        .unwrap_or_default();
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    while tokio::time::Instant::now() < deadline {
-        if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
-            return true;
-        }
-        let step = tokio::time::sleep(std::time::Duration::from_millis(200));
-        tokio::select! {
-            _ = step => {}
-            _ = tokio::signal::ctrl_c() => return true,
-            Some(_) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => return true,
-        }
-    }
-    false
+        })
+        .await?;
+    outln!("stopped");
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,10 +4,12 @@
 use std::process::ExitCode;
 
 use exo_writeback_core::provisioning::JobState;
-use exo_writeback_store::Store;
+use exo_writeback_store_sqlite::prelude::*;
 use serde_json::json;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 use crate::out::outln;
 
@@ -22,8 +24,8 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
-    let store = adapters::open_store(&config)?;
+    let config = compose::load_config(&args.config.config)?;
+    let store = compose::open_store(&config)?;
     let state = store.job_state()?;
     let cycles = store.recent_cycles(20)?;
     let last = cycles.first();

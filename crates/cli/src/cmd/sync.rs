@@ -11,7 +11,12 @@ use exo_writeback_core::provisioning::CycleStatus;
 use exo_writeback_engine::{CycleMode, CycleReport};
 use serde_json::json;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+use exo_writeback_agent::lock::{CycleRunnerLock, StateLock};
+use exo_writeback_agent::scheduler::{interrupt_stale_cycles, purge_old_logs};
+use exo_writeback_agent::signals::stop_on_signals;
+
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 use crate::out::outln;
 
@@ -89,19 +94,28 @@ pub fn print_report(r: &CycleReport) {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
-    let (mut engine, _cycle_lock) = adapters::agent_engine(&config).await?;
+    let config = compose::load_config(&args.config.config)?;
+    let dir = &config.sync.state_dir;
+    let _runner = CycleRunnerLock::acquire(dir)?;
+    let lock = StateLock::acquire(dir, "exo-writeback sync").await?;
+    let mut engine = compose::cycle_engine(&config, &lock).await?;
+    interrupt_stale_cycles(&mut engine, jiff::Timestamp::now())?;
     if !args.json {
-        adapters::attach_progress(&mut engine);
+        crate::output::attach_progress(&mut engine);
     }
-    adapters::cancel_on_signals(&engine);
+    engine.set_cancel_flag(stop_on_signals());
     let mode = if args.full {
         CycleMode::Full
     } else {
         CycleMode::Auto
     };
     let report = engine.run_cycle(mode).await?;
-    adapters::purge_old_logs(&mut engine.store, config.sync.log_retention_days);
+    purge_old_logs(
+        &mut engine.store,
+        config.sync.log_retention_days,
+        jiff::Timestamp::now(),
+    );
+    drop(lock);
     if args.json {
         outln!("{}", report_json(&report));
     } else {

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use exo_writeback_core::provisioning::CycleId;
 use exo_writeback_engine::UndoTarget;
 
-use crate::adapters::{self, ConfigArg};
+use exo_writeback_agent::compose;
+
+use crate::cmd::ConfigArg;
 use crate::config::init_logging;
 use crate::out::outln;
 
@@ -28,8 +30,8 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = adapters::load_config(&args.config.config)?;
-    let mut engine = adapters::engine(&config).await?;
+    let config = compose::load_config(&args.config.config)?;
+    let (mut engine, _lock) = compose::writing_engine(&config, "exo-writeback undo").await?;
     let target = match (&args.cycle, &args.object) {
         (Some(c), _) => UndoTarget::Cycle(CycleId(*c)),
         (None, Some(o)) => UndoTarget::Object(engine.object_ref(o).await?),

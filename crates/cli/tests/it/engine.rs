@@ -3,80 +3,21 @@
 //! would), through the real protocols on both sides.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use exo_sim::{SimConfig, SimHandle};
-use exo_writeback_ad::{AdConfig, AdConnection, SearchScope};
+use exo_sim::SimConfig;
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject};
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::profile::Profile;
-use exo_writeback_core::secret::Secret;
-use exo_writeback_testlab::{LabDc, LabOptions, MAILBOXES_OU};
 use serde_json::{Value, json};
 
+use crate::harness::{DOMAIN, Lab, cn, dn, edoid, mailbox_for, texts};
+
 const USERS: u32 = 25;
-const SECRET: &str = "sim-client-secret-for-tests";
-const DOMAIN: &str = "contoso.example";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
-        })
-    }
-}
-
-async fn exo_writeback(config: &Path, args: &[&str]) -> Run {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"));
-    cmd.args(args)
-        .arg("--config")
-        .arg(config)
-        .env_remove("RUST_LOG");
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run exo-writeback");
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    run
-}
-
-fn cn(i: u32) -> String {
-    format!("mbx{i:05}")
-}
-
-fn dn(i: u32) -> String {
-    format!("CN={},{MAILBOXES_OU}", cn(i))
-}
-
-fn edoid(i: u32) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, cn(i).as_bytes()).to_string()
-}
-
-fn texts(obj: &DirectoryObject, attr: &str) -> Vec<String> {
-    obj.attributes
-        .get(attr)
-        .iter()
-        .map(|v| match v {
-            AttrValue::Text(t) => t.clone(),
-            AttrValue::Bytes(b) => format!("{b:02x?}"),
-        })
-        .collect()
+/// The lab of these tests: `USERS` users, an emulator paging 10 mailboxes at a time, seeded
+/// by [`seed`].
+async fn start() -> Lab {
+    Lab::empty(USERS, 10).await
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -100,164 +41,19 @@ fn without(attrs: &Attributes, skip: &BTreeSet<String>) -> BTreeMap<String, Vec<
         .collect()
 }
 
-struct Lab {
-    dc: LabDc,
-    sim: SimHandle,
-    ad: AdConnection,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Lab {
-    async fn start() -> Lab {
-        let dc = LabDc::start(LabOptions::default().with_users(USERS)).expect("lab DC");
-        let sim = exo_sim::spawn(SimConfig {
-            client_secret: Some(SECRET.into()),
-            page_size_max: 10,
-            ..SimConfig::default()
-        })
-        .await
-        .expect("exo-sim");
-        let mut ad_config = AdConfig::new(dc.url.clone(), dc.bind_dn.clone());
-        ad_config.ca_file = Some(dc.ca_file.clone());
-        ad_config.base_dn = Some(dc.base_dn.clone());
-        ad_config.password_file = Some(dc.password_file.clone());
-        let ad = AdConnection::connect(&ad_config, Secret::new(dc.password()))
-            .await
-            .expect("connect to the lab DC");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("exo-writeback.toml");
-        let lab = Lab {
-            dc,
-            sim,
-            ad,
-            dir,
-            config,
-        };
-        lab.write_config("");
-        lab
-    }
-
-    fn write_config(&self, writeback: &str) {
-        let secret_file = self.dir.path().join("client-secret");
-        std::fs::write(&secret_file, SECRET).expect("secret");
-        let password_file = self.dir.path().join("ad-password");
-        std::fs::write(&password_file, self.dc.password()).expect("password");
-        for f in [&secret_file, &password_file] {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        }
-        let text = format!(
-            r#"[ad]
-url = "{url}"
-ca_file = "{ca}"
-bind_dn = "{bind}"
-password_file = "{pw}"
-base_dn = "{base}"
-
-[exo]
-tenant = "contoso.onmicrosoft.com"
-client_id = "{client}"
-client_secret_file = "{secret}"
-login_base = "{sim}"
-api_base = "{sim}"
-allow_insecure_http = true
-page_size = 10
-
-[writeback]
-{writeback}
-
-[sync]
-state_dir = "{state}"
-interval = "5s"
-"#,
-            url = self.dc.url,
-            ca = self.dc.ca_file.display(),
-            bind = self.dc.bind_dn,
-            pw = password_file.display(),
-            base = self.dc.base_dn,
-            client = SimConfig::default().client_id,
-            secret = secret_file.display(),
-            sim = self.sim.base_url(),
-            state = self.dir.path().join("state").display(),
-        );
-        std::fs::write(&self.config, text).expect("config");
-    }
-
-    async fn users(&self) -> BTreeMap<u32, DirectoryObject> {
-        let found = self
-            .ad
-            .search(
-                MAILBOXES_OU,
-                SearchScope::OneLevel,
-                "(objectClass=user)",
-                &["*"],
-            )
-            .await
-            .expect("read users");
-        found
-            .into_iter()
-            .filter_map(|o| {
-                let n = o.dn.get(6..11)?.parse::<u32>().ok()?;
-                Some((n, o))
-            })
-            .collect()
-    }
-
-    async fn user(&self, i: u32) -> DirectoryObject {
-        self.ad
-            .read_by_dn(&dn(i), &["*"])
-            .await
-            .expect("read")
-            .expect("user exists")
-    }
-
-    async fn run(&self, args: &[&str]) -> Run {
-        exo_writeback(&self.config, args).await
-    }
-
-    /// Mailbox i as Exchange Online has it (cloud id, addresses …).
-    fn mailbox(&self, i: u32) -> Mailbox {
-        self.sim
-            .state()
-            .mailbox(&edoid(i))
-            .expect("mailbox in the sim")
-            .to_core()
-    }
-
-    fn update(&self, i: u32, f: impl FnOnce(&mut exo_sim::SimMailbox)) {
-        self.sim
-            .state()
-            .update_mailbox(&edoid(i), f)
-            .expect("update mailbox");
-    }
-}
-
 /// Seed the emulator from the DC's users, as directory sync would (ImmutableId = objectGUID),
 /// with cloud-side values: custom attributes, an extra alias, a mix of cases.
 fn seed(lab: &Lab, users: &BTreeMap<u32, DirectoryObject>) {
     for (&i, obj) in users {
-        let c = cn(i);
-        let mut m = Mailbox {
-            external_directory_object_id: Some(edoid(i)),
-            immutable_id: Some(exo_writeback_core::guid::immutable_id(&obj.object_guid)),
-            user_principal_name: Some(format!("{c}@lab.example.test")),
-            primary_smtp_address: Some(format!("{c}@{DOMAIN}")),
-            windows_email_address: Some(format!("{c}@{DOMAIN}")),
-            display_name: Some(c.clone()),
-            alias: Some(c.clone()),
-            email_addresses: vec![
-                format!("SMTP:{c}@{DOMAIN}"),
-                format!("smtp:{c}@contoso.mail.onmicrosoft.example"),
-                format!("smtp:{c}.alias@{DOMAIN}"),
-            ],
-            recipient_type_details: "UserMailbox".into(),
-            is_dir_synced: true,
-            is_exchange_cloud_managed: i != 2,
-            hidden_from_address_lists_enabled: i == 7,
-            ..Mailbox::default()
-        };
-        m.custom_attributes[0] = Some(format!("Dept {i}"));
+        // The harness's mailbox of user i, with these tests' own values.
+        let mut m = mailbox_for(i, obj);
+        m.email_addresses.insert(
+            1,
+            format!("smtp:{}@contoso.mail.onmicrosoft.example", cn(i)),
+        );
+        m.is_exchange_cloud_managed = i != 2;
+        m.hidden_from_address_lists_enabled = i == 7;
+        m.custom_attributes[4] = None;
         if i % 2 == 1 {
             m.custom_attributes[9] = Some(format!("ten-{i}"));
         }
@@ -342,7 +138,7 @@ fn mapped_lower() -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writeback_end_to_end() {
-    let lab = Lab::start().await;
+    let lab = start().await;
     // An AD object outside the mailboxes that already holds an address mailbox 8 will add.
     let mut squatter = Attributes::new();
     for (k, v) in [
@@ -368,7 +164,7 @@ async fn writeback_end_to_end() {
         .await
         .expect("add squatter");
 
-    let before = lab.users().await;
+    let before = lab.all_users().await;
     assert_eq!(before.len(), USERS as usize);
     seed(&lab, &before);
     let x500 = |obj: &DirectoryObject| -> Vec<String> {
@@ -392,7 +188,7 @@ async fn writeback_end_to_end() {
         json!({"SchemaConstraint": 1, "ProxyAddressConflict": 1})
     );
 
-    let after = lab.users().await;
+    let after = lab.all_users().await;
     let mapped = mapped_lower();
     for (&i, obj) in &after {
         let old = &before[&i];
@@ -483,11 +279,11 @@ async fn writeback_end_to_end() {
     );
 
     // --- a second cycle with no changes writes nothing -------------------------------------------
-    let snapshot = lab.users().await;
+    let snapshot = lab.all_users().await;
     let r = lab.run(&["sync", "--json"]).await.json();
     assert_eq!(r["kind"], "Delta");
     assert_eq!(r["counts"]["written"], 0, "{r}");
-    let again = lab.users().await;
+    let again = lab.all_users().await;
     for (i, obj) in &again {
         assert_eq!(
             texts(obj, "uSNChanged"),
@@ -546,13 +342,13 @@ async fn writeback_end_to_end() {
         p.stdout
     );
 
-    let all_before = lab.users().await;
+    let all_before = lab.all_users().await;
     let p = lab.run(&["provision", "*)(cn=*", "--json"]).await;
     assert_eq!(p.code, 1);
     let v = p.json();
     assert_eq!(v["reason"]["code"], "MailboxNotFound", "{v}");
     assert_eq!(v["steps"]["import"]["status"], "failure");
-    let all_after = lab.users().await;
+    let all_after = lab.all_users().await;
     for (i, obj) in &all_after {
         assert_eq!(
             texts(obj, "uSNChanged"),
@@ -600,11 +396,11 @@ async fn writeback_end_to_end() {
     assert_in_sync(2, &lab.user(2).await, &lab.mailbox(2), &[]);
 
     // --- the change threshold holds a mass removal until approved --------------------------------
-    lab.write_config("threshold = 3");
+    lab.write_config("", "threshold = 3");
     for i in 10..=15 {
         lab.update(i, |m| m.set_custom_attribute(1, ""));
     }
-    let held_before = lab.users().await;
+    let held_before = lab.all_users().await;
     let r = lab.run(&["sync", "--json"]).await;
     let report = r.json();
     assert_eq!(report["status"], "ThresholdExceeded", "{}", r.stdout);
@@ -665,7 +461,7 @@ async fn writeback_end_to_end() {
     );
 
     // --- a full reconcile re-asserts the cloud values over the undone (drifted) ones --------
-    lab.write_config(""); // back to the default threshold (500)
+    lab.write_config("", ""); // back to the default threshold (500)
     let r = lab.run(&["sync", "--full", "--json"]).await.json();
     assert_eq!(r["kind"], "FullReconcile");
     assert_eq!(r["counts"]["written"], 7, "{r}"); // user 1 and users 10..=15
@@ -715,8 +511,8 @@ async fn writeback_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_agent_mid_cycle_and_running_again_converges() {
-    let lab = Lab::start().await;
-    let before = lab.users().await;
+    let lab = start().await;
+    let before = lab.all_users().await;
     seed(&lab, &before);
     let first = lab.run(&["sync", "--json"]).await.json();
     assert_eq!(first["kind"], "Initial");
@@ -747,8 +543,8 @@ async fn killing_the_agent_mid_cycle_and_running_again_converges() {
     let report = r.json();
     assert_eq!(report["kind"], "Delta", "{}", r.stdout);
     {
-        use exo_writeback_store::Store;
-        let store = exo_writeback_store::SqliteStore::open_in(&lab.dir.path().join("state"))
+        use exo_writeback_store_sqlite::prelude::*;
+        let store = exo_writeback_store_sqlite::SqliteStore::open_in(&lab.dir.path().join("state"))
             .expect("store");
         let killed = store
             .cycle(exo_writeback_core::provisioning::CycleId(2))
@@ -760,7 +556,7 @@ async fn killing_the_agent_mid_cycle_and_running_again_converges() {
             "the kill happened mid-cycle"
         );
     }
-    let after = lab.users().await;
+    let after = lab.all_users().await;
     for (&i, obj) in &after {
         if [2, 6, 8].contains(&i) {
             continue;
@@ -832,7 +628,7 @@ async fn killing_the_agent_mid_cycle_and_running_again_converges() {
     lab.sim.state().clear_faults();
     let r = lab.run(&["sync", "--json"]).await.json();
     assert_eq!(r["counts"]["written"], USERS - 2, "{r}");
-    for (i, obj) in lab.users().await {
+    for (i, obj) in lab.all_users().await {
         if [2, 6].contains(&i) {
             continue;
         }
@@ -847,8 +643,8 @@ async fn killing_the_agent_mid_cycle_and_running_again_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_picks_up_cloud_changes_within_an_interval_and_stops_on_sigterm() {
-    let lab = Lab::start().await;
-    let before = lab.users().await;
+    let lab = start().await;
+    let before = lab.all_users().await;
     seed(&lab, &before);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
         .args(["run", "--config"])
@@ -923,12 +719,13 @@ async fn run_picks_up_cloud_changes_within_an_interval_and_stops_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ad_refusal_fails_only_that_object_whole_with_the_result_code() {
-    let lab = Lab::start().await;
-    let before = lab.users().await;
+    let lab = start().await;
+    let before = lab.all_users().await;
     seed(&lab, &before);
     // A custom mapping to a DN-syntax attribute (opted in by name): planning passes any
     // text, but the DC refuses a value that is not a DN (invalidDNSyntax).
     lab.write_config(
+        "",
         "allow_extra_targets = [\"seeAlso\"]\n[[writeback.mappings]]\ntarget = \"seeAlso\"\nsource = \"CustomAttribute9\"\nmulti_valued = true\n",
     );
     lab.update(3, |m| m.set_custom_attribute(9, "refused by AD"));
@@ -968,10 +765,10 @@ async fn an_ad_refusal_fails_only_that_object_whole_with_the_result_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_profiles_write_the_hybrid_attributes_and_stay_stable() {
-    let lab = Lab::start().await;
-    let before = lab.users().await;
+    let lab = start().await;
+    let before = lab.all_users().await;
     seed(&lab, &before);
-    lab.write_config("profiles = [\"cloud-managed\", \"hybrid\"]");
+    lab.write_config("", "profiles = [\"cloud-managed\", \"hybrid\"]");
     let r = lab.run(&["sync", "--json"]).await;
     let report = r.json();
     // Only 6 fails (SchemaConstraint); 2 is not cloud-managed but in the hybrid scope.

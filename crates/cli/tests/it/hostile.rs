@@ -2,22 +2,11 @@
 //! input and writes nothing partial — the object in AD keeps every mapped attribute as it
 //! was, and every other object is written. One lab DC per test, shared by the test's cases.
 
-use std::collections::BTreeMap;
-
-use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::provisioning::{LogStatus, ProvisioningLogEntry};
-use exo_writeback_store::{LogQuery, Store};
+use exo_writeback_store_sqlite::LogQuery;
+use exo_writeback_store_sqlite::prelude::*;
 
-use super::faults::{Lab, assert_matches_cloud, cn, dn, exo_writeback, texts};
-
-/// Lower-cased mapped attributes of the cloud-managed profile and their values.
-fn mapped(obj: &DirectoryObject) -> BTreeMap<String, Vec<String>> {
-    exo_writeback_core::profile::Profile::CloudManaged
-        .target_attributes()
-        .iter()
-        .map(|a| (a.to_string(), texts(obj, a)))
-        .collect()
-}
+use crate::harness::{Lab, assert_matches_cloud, cn, dn, exo_writeback, mapped, texts};
 
 /// The latest log entry of the object at `dn`.
 fn last_entry(lab: &Lab, dn: &str) -> ProvisioningLogEntry {
@@ -363,17 +352,17 @@ async fn a_mailbox_sent_with_invalid_utf8_fails_alone_and_every_other_mailbox_is
 
     // The provisioning log: a Failure naming the mailbox and the property.
     let store = lab.store();
-    let failures = super::faults::failure_entries(&store);
+    let failures = crate::harness::failure_entries(&store);
     assert_eq!(failures.len(), 1, "{failures:?}");
     let entry = &failures[0];
     assert_eq!(
         entry.source.external_directory_object_id.as_deref(),
-        Some(super::faults::edoid(BAD).as_str())
+        Some(crate::harness::edoid(BAD).as_str())
     );
     let reason = entry.reason.clone().expect("reason");
     assert_eq!(reason.code, "MalformedMailboxRecord");
     for needed in [
-        format!("{}@{}", cn(BAD), super::faults::DOMAIN).as_str(),
+        format!("{}@{}", cn(BAD), crate::harness::DOMAIN).as_str(),
         "CustomAttribute3",
         "not valid UTF-8",
         "skipped",
@@ -393,7 +382,7 @@ async fn a_mailbox_sent_with_invalid_utf8_fails_alone_and_every_other_mailbox_is
     );
     let escrow = store.escrow().expect("escrow");
     assert_eq!(escrow.len(), 1, "{escrow:?}");
-    assert_eq!(escrow[0].cloud_id, super::faults::edoid(BAD));
+    assert_eq!(escrow[0].cloud_id, crate::harness::edoid(BAD));
 
     // AD: the bad mailbox's object untouched, every other written, no U+FFFD anywhere.
     let after = lab.all_users().await;

@@ -1,4 +1,4 @@
-//! Integration tests of the exo-writeback binary: one module per subcommand.
+//! Integration tests of the exo-writeback binary, over one harness (`harness.rs`).
 
 mod check;
 mod check_exo;
@@ -7,7 +7,9 @@ mod check_scope;
 mod engine;
 mod expr;
 mod faults;
+mod harness;
 mod hostile;
 mod manners;
 mod page_errors;
 mod rights;
+mod writers;

@@ -7,11 +7,13 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
     Action, CycleId, CycleKind, EscrowUpdate, JoinUpdate, LogEntryId, LogStatus, ObjectOutcome,
     ProvisioningLogEntry, Reason, SourceIdentity, Step, Steps, TargetIdentity,
 };
-use exo_writeback_store::{SqliteStore, Store};
+use exo_writeback_store_sqlite::SqliteStore;
+use exo_writeback_store_sqlite::prelude::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_exo-writeback");
 
@@ -75,7 +77,7 @@ fn fill_logs(state: &Path, n: u128) {
                 action: Action::Other,
                 status: LogStatus::Failure,
                 reason: Some(Reason {
-                    code: "LdapError".into(),
+                    code: OutcomeCode::LdapError,
                     message: "x".repeat(120),
                     recommended_action: "none".into(),
                 }),

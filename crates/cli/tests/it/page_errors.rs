@@ -4,10 +4,10 @@
 //! again and writes them.
 
 use exo_sim::{Endpoint, FaultKind, FaultRule};
-use exo_writeback_store::Store;
+use exo_writeback_store_sqlite::prelude::*;
 use serde_json::Value;
 
-use crate::faults::{Lab, cn, texts};
+use crate::harness::{Lab, cn, texts};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_in_a_200_page_keep_the_watermark_and_the_next_poll_catches_up() {

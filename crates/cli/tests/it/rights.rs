@@ -13,10 +13,10 @@ use exo_writeback_core::directory::{AttrChange, ModOp, ObjectModify};
 use exo_writeback_core::profile_attrs::PROFILES;
 use exo_writeback_core::provisioning::JobState;
 use exo_writeback_core::secret::Secret;
-use exo_writeback_store::Store;
+use exo_writeback_store_sqlite::prelude::*;
 use exo_writeback_testlab::MAILBOXES_OU;
 
-use crate::faults::{Lab, assert_matches_cloud, cn, dn, edoid, mapped, texts};
+use crate::harness::{Lab, assert_matches_cloud, cn, dn, edoid, mapped, texts};
 
 /// schemaIDGUID of the class `user`.
 const USER_CLASS: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
@@ -191,7 +191,7 @@ async fn a_protected_object_the_service_account_may_not_write_fails_alone_into_e
     eprintln!("escrow message: {message}");
 
     // The provisioning log has the same Failure entry.
-    let failures = super::faults::failure_entries(&store);
+    let failures = crate::harness::failure_entries(&store);
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(
         failures[0]

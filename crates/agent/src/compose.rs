@@ -1,0 +1,151 @@
+//! The composition root: the configuration file turned into an engine over the real
+//! Exchange Online and AD clients and the SQLite store — for a command that only reads, for
+//! one that writes (behind the state lock), and for the agent's cycles.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use exo_writeback_ad::{AdConnection, AdError};
+use exo_writeback_core::profile::Profile;
+use exo_writeback_core::provisioning::JobState;
+use exo_writeback_core::settings::WritebackPlanSettings;
+use exo_writeback_engine::{Engine, EngineError, EngineOptions};
+use exo_writeback_exo::ExoClient;
+use exo_writeback_store_sqlite::SqliteStore;
+use exo_writeback_store_sqlite::prelude::*;
+use jiff::Timestamp;
+
+use crate::ad::AdDirectory;
+use crate::config::Config;
+use crate::error::AgentError;
+use crate::exo::ExoSource;
+use crate::lock::StateLock;
+use crate::scheduler::{Clock, interrupt_stale_cycles};
+
+pub type RealEngine = Engine<ExoSource, AdDirectory, SqliteStore>;
+
+/// Load the configuration file and check the parts the writeback needs.
+pub fn load_config(path: &Path) -> Result<Config, AgentError> {
+    Ok(Config::load(path)?)
+}
+
+/// The resolved writeback settings (deny-list and expressions checked).
+pub fn plan_settings(config: &Config) -> Result<WritebackPlanSettings, AgentError> {
+    config.writeback_plan().map_err(AgentError::setting)
+}
+
+/// Open (and create) the state database in `sync.state_dir`.
+pub fn open_store(config: &Config) -> Result<SqliteStore, AgentError> {
+    let dir = &config.sync.state_dir;
+    std::fs::create_dir_all(dir).map_err(|source| AgentError::StateDir {
+        dir: dir.clone(),
+        source,
+    })?;
+    Ok(SqliteStore::open_in(dir)?)
+}
+
+/// Connect to both sides and build the engine. For commands that write nothing (`preview`,
+/// `provision --dry-run`); one that writes takes the state lock first ([`writing_engine`]).
+pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
+    let settings = plan_settings(config)?;
+    let exo_config = config.exo.as_ref().ok_or(AgentError::NoExo)?;
+    let exo = ExoClient::from_config(exo_config)?;
+    let password = config.ad_password().map_err(AgentError::setting)?;
+    let ad = AdConnection::connect(&config.ad, password).await?;
+    let store = open_store(config)?;
+    let safelist_hashes = settings.profiles.contains(&Profile::Hybrid);
+    Ok(Engine::new(
+        ExoSource {
+            client: exo,
+            safelist_hashes,
+        },
+        AdDirectory(ad),
+        store,
+        settings,
+        EngineOptions {
+            overlap: config.sync.overlap,
+            // Plans of huge cycles wait beside the state, on the disk sized for it.
+            spill_dir: Some(config.sync.state_dir.clone()),
+            ..EngineOptions::default()
+        },
+    ))
+}
+
+/// The engine of a command that writes (`approve`, `undo`, `provision`): the state lock is
+/// taken first (waiting for a running cycle, saying so), then cycles a stopped process left
+/// running are marked interrupted, then both sides are connected. Keep the lock while writing.
+pub async fn writing_engine(
+    config: &Config,
+    holder: &str,
+) -> Result<(RealEngine, StateLock), AgentError> {
+    let lock = StateLock::acquire(&config.sync.state_dir, holder).await?;
+    let mut engine = engine(config).await?;
+    interrupt_stale_cycles(&mut engine, Timestamp::now())?;
+    Ok((engine, lock))
+}
+
+/// The engine of a cycle runner (`sync`, `run`), built while the caller holds the state lock.
+/// A quarantined job refuses cycles until its next retry — before connecting: a wrong password
+/// is not tried again, and the back-off does not grow, until then. A start that cannot bind or
+/// reach the DC is a cycle that failed as a whole (a quarantine cause).
+pub async fn cycle_engine(config: &Config, _lock: &StateLock) -> Result<RealEngine, AgentError> {
+    {
+        let store = open_store(config)?;
+        if let Err((reason, next_retry)) =
+            exo_writeback_engine::quarantine::check(&store.job_state()?, Timestamp::now())
+        {
+            return Err(EngineError::Quarantined { reason, next_retry }.into());
+        }
+    }
+    match engine(config).await {
+        Ok(engine) => Ok(engine),
+        Err(AgentError::Ad(ad)) if is_failed_start(&ad) => {
+            let mut store = open_store(config)?;
+            exo_writeback_engine::quarantine::record_failed_start(
+                &mut store,
+                &ad.to_string(),
+                Timestamp::now(),
+            )?;
+            Err(AgentError::Ad(ad))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The agent's engine (`run`): built like [`cycle_engine`]; while the job is quarantined the
+/// agent waits for each next retry instead of giving up. `None` when asked to stop meanwhile.
+pub async fn start_agent(
+    config: &Config,
+    clock: &impl Clock,
+    stop: &AtomicBool,
+) -> Result<Option<RealEngine>, AgentError> {
+    loop {
+        let lock = StateLock::acquire(&config.sync.state_dir, "exo-writeback run").await?;
+        let error = match cycle_engine(config, &lock).await {
+            Ok(engine) => return Ok(Some(engine)),
+            Err(e) => e,
+        };
+        drop(lock);
+        let JobState::Quarantine { next_retry, .. } = open_store(config)?.job_state()? else {
+            return Err(error);
+        };
+        tracing::error!(error = %error, %next_retry, "the agent cannot start a cycle; waiting for the quarantine's next retry");
+        if clock.sleep_until(next_retry, stop).await {
+            return Ok(None);
+        }
+    }
+}
+
+/// Cannot bind or reach the DC: the cycle failed as a whole.
+fn is_failed_start(e: &AdError) -> bool {
+    matches!(
+        e,
+        AdError::Unreachable { .. }
+            | AdError::InvalidCredentials { .. }
+            | AdError::AccountUnusable { .. }
+            | AdError::BindRefused { .. }
+            | AdError::Tls { .. }
+            | AdError::ConnectionLost { .. }
+            | AdError::Timeout { .. }
+    )
+}

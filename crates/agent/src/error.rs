@@ -1,0 +1,76 @@
+//! Why the agent could not do what was asked. Every variant says what to do; none carries a
+//! secret.
+
+use std::path::PathBuf;
+
+use exo_writeback_ad::AdError;
+use exo_writeback_engine::EngineError;
+use exo_writeback_exo::ExoError;
+use exo_writeback_store_sqlite::StoreError;
+
+use crate::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A setting of the configuration file that cannot be used (its message names it).
+    #[error("{0}")]
+    Setting(String),
+    #[error(
+        "the configuration has no [exo] section: the writeback needs an Exchange Online tenant to read"
+    )]
+    NoExo,
+    #[error("cannot create sync.state_dir {}", dir.display())]
+    StateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the {what} {}", path.display())]
+    LockFile {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot lock {}", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "another exo-writeback sync or run is running cycles on {} (lock {}); wait for it or stop it first",
+        dir.display(),
+        lock.display()
+    )]
+    CycleRunnerBusy { dir: PathBuf, lock: PathBuf },
+    #[error(transparent)]
+    Ad(Box<AdError>),
+    #[error(transparent)]
+    Exo(Box<ExoError>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<AdError> for AgentError {
+    fn from(e: AdError) -> Self {
+        AgentError::Ad(Box::new(e))
+    }
+}
+
+impl From<ExoError> for AgentError {
+    fn from(e: ExoError) -> Self {
+        AgentError::Exo(Box::new(e))
+    }
+}
+
+impl AgentError {
+    /// A setting error of the configuration (its own errors are text with their context).
+    pub(crate) fn setting(e: anyhow::Error) -> AgentError {
+        AgentError::Setting(format!("{e:#}"))
+    }
+}

@@ -1,0 +1,93 @@
+//! Exchange Online as the engine's mailbox source, over the `exo` client.
+
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::provisioning::SourceIdentity;
+use exo_writeback_engine::{MailboxSource, MailboxStream, SourceError};
+use exo_writeback_exo::{ExoClient, ExoError};
+use futures::StreamExt;
+
+/// Exchange Online as the engine's mailbox source. With `safelist_hashes` (the hybrid
+/// profile is enabled) each mailbox's junk email configuration is read too, for the
+/// msExch*Hash attributes (one extra request per mailbox); when that read fails the hashes
+/// stay unknown, which leaves the AD attributes alone.
+pub struct ExoSource {
+    pub client: ExoClient,
+    pub safelist_hashes: bool,
+}
+
+fn source_error(e: ExoError) -> SourceError {
+    let record = match &e {
+        ExoError::MalformedRecord {
+            external_directory_object_id,
+            primary_smtp_address,
+            ..
+        } => Some(SourceIdentity {
+            external_directory_object_id: external_directory_object_id.clone(),
+            primary_smtp_address: primary_smtp_address.clone(),
+        }),
+        _ => None,
+    };
+    SourceError {
+        per_record: e.is_record_error(),
+        message: e.to_string(),
+        record,
+    }
+}
+
+fn with_hashes(
+    client: &ExoClient,
+    safelist_hashes: bool,
+    stream: exo_writeback_exo::ResultStream<Mailbox>,
+) -> MailboxStream {
+    if !safelist_hashes {
+        return stream.map(|r| r.map_err(source_error)).boxed();
+    }
+    let client = client.clone();
+    stream
+        .then(move |r| {
+            let client = client.clone();
+            async move {
+                let mut m = r.map_err(source_error)?;
+                if let Err(e) = client.fill_safelist_hashes(&mut m).await {
+                    tracing::warn!(mailbox = ?m.primary_smtp_address, error = %e, "cannot read the junk email configuration; the safelist hashes are left alone");
+                }
+                Ok(m)
+            }
+        })
+        .boxed()
+}
+
+impl MailboxSource for ExoSource {
+    fn all(&self) -> MailboxStream {
+        with_hashes(
+            &self.client,
+            self.safelist_hashes,
+            self.client.mailboxes(None),
+        )
+    }
+    fn changed_since(
+        &self,
+        since: jiff::Timestamp,
+        overlap: jiff::SignedDuration,
+    ) -> MailboxStream {
+        with_hashes(
+            &self.client,
+            self.safelist_hashes,
+            self.client.changed_since(since, overlap),
+        )
+    }
+    async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError> {
+        let mut found = self
+            .client
+            .get_mailbox(identity)
+            .await
+            .map_err(source_error)?;
+        if self.safelist_hashes
+            && let Some(m) = found.as_mut()
+            && let Err(e) = self.client.fill_safelist_hashes(m).await
+        {
+            tracing::warn!(identity, error = %e, "cannot read the junk email configuration; the safelist hashes are left alone");
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,23 @@
+//! The exo-writeback agent as a library: what a daemon, the CLI and tests compose alike.
+//!
+//! - [`config`]: the configuration file.
+//! - [`exo`] and [`ad`]: the engine's ports over the Exchange Online and AD clients (the AD
+//!   adapter classifies AD's errors for the engine).
+//! - [`compose`]: the configuration turned into an engine — for reading, for writing (behind
+//!   the state lock), for cycles.
+//! - [`lock`]: one writer per state (the cycle runner's lock and the state lock).
+//! - [`scheduler`]: the agent's loop over an engine, with an injected clock.
+//! - [`signals`]: SIGTERM and Ctrl-C as a stop flag.
+//!
+//! Architecture invariant: no printing (the CLI prints); errors are typed ([`AgentError`]).
+
+pub mod ad;
+pub mod compose;
+pub mod config;
+mod error;
+pub mod exo;
+pub mod lock;
+pub mod scheduler;
+pub mod signals;
+
+pub use error::AgentError;

@@ -1,0 +1,421 @@
+//! One cycle: import → scope → match → plan → guard (`read.rs`) → threshold (`hold.rs`) →
+//! write → record → watermark. A [`CycleRun`] carries the cycle's state from its start to its
+//! report.
+
+use std::collections::{BTreeMap, HashSet};
+
+use exo_writeback_core::outcome::OutcomeCode;
+use exo_writeback_core::provisioning::{
+    CycleCounts, CycleId, CycleKind, CycleStatus, JobState, LogStatus, ObjectOutcome, ObjectRef,
+    Watermark, WatermarkTracker,
+};
+use exo_writeback_store::{JournalStore, Store};
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::evaluate::Processed;
+use crate::match_index::MatchIndex;
+use crate::options::{CycleMode, Progress};
+use crate::ports::{Directory, DirectoryError, MailboxSource};
+use crate::spill::Spill;
+use crate::write::{Chunk, Stop};
+
+/// What a cycle did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleReport {
+    pub cycle: CycleId,
+    pub kind: CycleKind,
+    pub counts: CycleCounts,
+    pub status: CycleStatus,
+    /// The watermark stored at the end (`None`: not advanced).
+    pub watermark: Option<Watermark>,
+    /// Objects whose plans remove values (the threshold's count).
+    pub removing: u64,
+    /// Failed objects by outcome code (`LdapError`, `SchemaConstraint` …).
+    pub failure_causes: BTreeMap<OutcomeCode, u64>,
+}
+
+impl CycleReport {
+    /// The report of a cycle that is not a sync cycle (approve, undo): no watermark, no
+    /// threshold count, no quarantine input.
+    pub(crate) fn of(cycle: CycleId, kind: CycleKind, counts: CycleCounts) -> CycleReport {
+        CycleReport {
+            cycle,
+            kind,
+            counts,
+            status: CycleStatus::Completed,
+            watermark: None,
+            removing: 0,
+            failure_causes: BTreeMap::new(),
+        }
+    }
+}
+
+/// One cycle's state.
+pub(crate) struct CycleRun {
+    pub id: CycleId,
+    pub kind: CycleKind,
+    /// The watermark the cycle starts from.
+    pub previous: Option<Watermark>,
+    /// A full reconcile's writes to mailboxes unchanged since before this instant correct
+    /// on-premises drift.
+    pub drift_before: Option<Timestamp>,
+    pub started: Timestamp,
+    /// The match keys of the search scope (initial and full cycles).
+    pub index: Option<MatchIndex>,
+    /// Mailboxes taken (each once per cycle).
+    pub seen: HashSet<String>,
+    pub tracker: WatermarkTracker,
+    pub counts: CycleCounts,
+    /// Mailboxes read from the stream (a failure before any is a quarantine cause).
+    pub streamed: u64,
+    /// Outcomes waiting for the next commit, with their mailbox's id.
+    pub batch: Vec<(String, ObjectOutcome)>,
+    /// Planned objects waiting for the threshold decision.
+    pub to_write: Vec<Processed>,
+    /// Plans beyond `max_plans_in_memory`, in a temporary file until the threshold decision
+    /// (memory stays bounded; nothing is read or planned twice).
+    pub spill: Option<Spill>,
+    /// Objects whose plans remove values (the threshold's count).
+    pub removing: u64,
+    /// Objects waiting to be written as the next chunk.
+    pub queue: Vec<Processed>,
+    /// Failures by outcome code, and one reason of each (the quarantine decision's input).
+    pub failure_causes: BTreeMap<OutcomeCode, u64>,
+    pub failure_examples: BTreeMap<OutcomeCode, String>,
+    /// Set when the writes stopped early (a stop request, AD unreachable): the cycle writes
+    /// nothing more.
+    pub stopped: Option<Stop>,
+}
+
+impl CycleRun {
+    fn new(id: CycleId, kind: CycleKind, previous: Option<Watermark>) -> CycleRun {
+        let floor = match (&previous, kind) {
+            (Some(w), CycleKind::Delta | CycleKind::FullReconcile) => w.changed_since,
+            _ => Timestamp::MIN,
+        };
+        let drift_before = match kind {
+            CycleKind::FullReconcile => previous.as_ref().map(|w| w.query_from()),
+            _ => None,
+        };
+        CycleRun {
+            id,
+            kind,
+            previous,
+            drift_before,
+            started: Timestamp::now(),
+            index: None,
+            seen: HashSet::new(),
+            tracker: WatermarkTracker::new(floor),
+            counts: CycleCounts::default(),
+            streamed: 0,
+            batch: Vec::new(),
+            to_write: Vec::new(),
+            spill: None,
+            removing: 0,
+            queue: Vec::new(),
+            failure_causes: BTreeMap::new(),
+            failure_examples: BTreeMap::new(),
+            stopped: None,
+        }
+    }
+
+    /// Outcomes the store committed: their failures counted, their mailboxes durable for the
+    /// watermark.
+    pub(crate) fn committed(&mut self, chunk: &Chunk) {
+        for o in &chunk.outcomes {
+            if o.log.status == LogStatus::Failure
+                && let Some(r) = &o.log.reason
+            {
+                *self.failure_causes.entry(r.code).or_default() += 1;
+                self.failure_examples
+                    .entry(r.code)
+                    .or_insert_with(|| r.message.clone());
+            }
+        }
+        for id in &chunk.ids {
+            self.tracker.durable(id);
+        }
+    }
+
+    /// The cycle's report.
+    pub(crate) fn report(&self, status: CycleStatus, watermark: Option<Watermark>) -> CycleReport {
+        CycleReport {
+            cycle: self.id,
+            kind: self.kind,
+            counts: self.counts,
+            status,
+            watermark,
+            removing: self.removing,
+            failure_causes: self.failure_causes.clone(),
+        }
+    }
+}
+
+impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
+    /// Run one cycle: import → scope → match → plan → guard → threshold → write → record →
+    /// watermark.
+    pub async fn run_cycle(&mut self, mode: CycleMode) -> Result<CycleReport, EngineError> {
+        self.check_job()?;
+        let (kind, previous) = self.next_kind(mode)?;
+        let id = self.store.begin_cycle(kind, Timestamp::now())?;
+        let mut run = CycleRun::new(id, kind, previous);
+        let result = match self.reconcile_intents(Some(id)).await {
+            Ok(()) => self.cycle_body(&mut run).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                self.end_failed(&run, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// A cycle that failed as a whole: recorded as failed — or, when it failed before reading
+    /// any mailbox (cannot bind, DC unreachable, token refused), quarantined. A cycle the body
+    /// already ended keeps its counts and status.
+    fn end_failed(&mut self, run: &CycleRun, e: &EngineError) {
+        let running = matches!(
+            self.store.cycle(run.id),
+            Ok(Some(c)) if c.status == CycleStatus::Running
+        );
+        if !running {
+            return;
+        }
+        let before_any =
+            run.streamed == 0 && matches!(e, EngineError::Directory(_) | EngineError::Source(_));
+        let now = Timestamp::now();
+        let status = if before_any {
+            CycleStatus::Quarantined {
+                reason: e.to_string(),
+            }
+        } else {
+            CycleStatus::Failed {
+                reason: e.to_string(),
+            }
+        };
+        let _ = self
+            .store
+            .finish_cycle(run.id, now, &CycleCounts::default(), &status);
+        if before_any {
+            let _ = crate::quarantine::enter(&mut self.store, &e.to_string(), now);
+        }
+    }
+
+    async fn cycle_body(&mut self, run: &mut CycleRun) -> Result<CycleReport, EngineError> {
+        // Full cycles re-read the schema (picking up an extension without a restart); deltas
+        // use the cache, which a schema-like write error refreshes.
+        let full = matches!(run.kind, CycleKind::Initial | CycleKind::FullReconcile);
+        let schema = if full {
+            self.directory
+                .refresh_schema()
+                .await
+                .map_err(EngineError::Directory)?
+        } else {
+            self.schema().await?
+        };
+        // Initial and full cycles match every mailbox: read the match keys once.
+        if full {
+            run.index = self.load_match_index().await;
+        }
+        let read = self.read_phase(run, &schema).await;
+        run.index = None;
+        let stream_complete = read?;
+        if stream_complete && run.removing > u64::from(self.settings.threshold) {
+            return self.hold(run);
+        }
+        let complete = self.write_phase(run).await? && stream_complete;
+        self.end(run, stream_complete, complete)
+    }
+
+    /// Write: one modify per object, in chunks (planned in memory, then read back from the
+    /// spill file). Returns whether every planned object was written (or refused).
+    async fn write_phase(&mut self, run: &mut CycleRun) -> Result<bool, EngineError> {
+        let total = (run.to_write.len() as u64) + run.spill.as_ref().map_or(0, Spill::len);
+        let mut done = 0u64;
+        let mut planned = std::mem::take(&mut run.to_write).into_iter();
+        let mut spilled = match run.spill.take() {
+            Some(spill) => Some(spill.read().map_err(EngineError::Spill)?),
+            None => None,
+        };
+        loop {
+            let p = match planned.next() {
+                Some(p) => p,
+                None => match spilled.as_mut() {
+                    Some(reader) => match reader.next_object().map_err(EngineError::Spill)? {
+                        Some((p, _)) => p,
+                        None => break,
+                    },
+                    None => break,
+                },
+            };
+            if !self.queue_write(run, p).await? {
+                break;
+            }
+            done += 1;
+            if done.is_multiple_of(50) || done == total {
+                (self.progress)(Progress::Writing { done, total });
+            }
+        }
+        self.write_queued(run).await?;
+        self.flush(run)?;
+        Ok(run.stopped.is_none())
+    }
+
+    /// Queues one planned object; a full queue (or a full batch of outcomes) is written as one
+    /// chunk. `false` once the writes stopped (the object is not queued).
+    async fn queue_write(&mut self, run: &mut CycleRun, p: Processed) -> Result<bool, EngineError> {
+        if run.stopped.is_none() && self.cancelled() {
+            run.stopped = Some(Stop::Cancelled);
+        }
+        if run.stopped.is_some() {
+            return Ok(false);
+        }
+        run.queue.push(p);
+        if run.queue.len() >= self.options.batch.max(1) || run.batch.len() >= self.options.batch {
+            self.write_queued(run).await?;
+        }
+        Ok(true)
+    }
+
+    /// Writes the queued objects as one chunk through the writer, their outcomes committed
+    /// with the batch waiting for a commit. Objects left unwritten by a stop have no outcome:
+    /// the watermark stays before them.
+    pub(crate) async fn write_queued(&mut self, run: &mut CycleRun) -> Result<(), EngineError> {
+        let queue = std::mem::take(&mut run.queue);
+        if run.stopped.is_some() {
+            return Ok(());
+        }
+        if self.cancelled() {
+            if !queue.is_empty() {
+                run.stopped = Some(Stop::Cancelled);
+            }
+            return Ok(());
+        }
+        let mut items = Vec::with_capacity(queue.len());
+        for p in queue {
+            let drift = run.drift_before.is_some() && self.is_drift(&p, run.drift_before);
+            items.push(p.into_write(run.id, drift));
+        }
+        let with = std::mem::take(&mut run.batch);
+        let chunk = self.write_chunk(items, with).await?;
+        run.counts.written += chunk.written;
+        run.counts.failed += chunk.failed;
+        if chunk.stopped.is_some() {
+            run.stopped = chunk.stopped.clone();
+        }
+        run.committed(&chunk);
+        Ok(())
+    }
+
+    /// Commits the outcomes waiting in the batch (nothing is written).
+    pub(crate) fn flush(&mut self, run: &mut CycleRun) -> Result<(), EngineError> {
+        if run.batch.is_empty() {
+            return Ok(());
+        }
+        let mut chunk = Chunk::default();
+        for (id, outcome) in std::mem::take(&mut run.batch) {
+            chunk.ids.push(id);
+            chunk.outcomes.push(outcome);
+        }
+        self.store.record_outcomes(&chunk.outcomes)?;
+        run.committed(&chunk);
+        Ok(())
+    }
+
+    /// The end of a cycle that was not held: the watermark (when every mailbox was read), the
+    /// quarantine decision, the cycle's status.
+    fn end(
+        &mut self,
+        run: &mut CycleRun,
+        stream_complete: bool,
+        complete: bool,
+    ) -> Result<CycleReport, EngineError> {
+        let now = Timestamp::now();
+        let watermark = if stream_complete {
+            // Everything read has a durable outcome or stays pending (cancelled writes):
+            // the tracker never passes a pending object.
+            let mut wm = run.tracker.watermark(run.id, self.options.overlap);
+            if wm.changed_since == Timestamp::MIN {
+                // A full read that saw no mailbox: everything changed before it began is
+                // processed (there was nothing); the overlap covers clock skew.
+                wm.changed_since = run.started;
+            }
+            self.store.set_watermark(&wm)?;
+            Some(wm)
+        } else {
+            None
+        };
+        let quarantine = if complete {
+            crate::quarantine::dominant_cause(
+                &run.counts,
+                &run.failure_causes,
+                &run.failure_examples,
+            )
+        } else {
+            None
+        };
+        let quarantine = quarantine.or_else(|| match &run.stopped {
+            Some(Stop::Unreachable(e)) => Some(unreachable_reason(e)),
+            _ => None,
+        });
+        let status = if let Some(reason) = &quarantine {
+            CycleStatus::Quarantined {
+                reason: reason.clone(),
+            }
+        } else if complete {
+            CycleStatus::Completed
+        } else {
+            CycleStatus::Failed {
+                reason:
+                    "stopped before the end (signal); the next cycle resumes from the watermark"
+                        .into(),
+            }
+        };
+        self.store.finish_cycle(run.id, now, &run.counts, &status)?;
+        if let Some(reason) = &quarantine {
+            crate::quarantine::enter(&mut self.store, reason, now)?;
+        } else if complete {
+            // A good cycle: clears a quarantine.
+            self.store.set_job_state(&JobState::Active)?;
+        }
+        Ok(run.report(status, watermark))
+    }
+}
+
+/// Why a cycle stopped writing when AD became unreachable.
+fn unreachable_reason(e: &DirectoryError) -> String {
+    format!(
+        "AD became unreachable while writing ({e}); the objects not yet written stay pending \
+         for the next cycle"
+    )
+}
+
+impl<S, D, St: JournalStore> Engine<S, D, St> {
+    /// Whether a full reconcile's write corrects on-premises drift: the mailbox has not
+    /// changed in Exchange Online since the agent last wrote the object (journal), or —
+    /// never written — since before the watermark's window. Only a label for the log.
+    fn is_drift(&self, p: &Processed, watermark_from: Option<Timestamp>) -> bool {
+        let Some(changed) = p.when_changed else {
+            return false;
+        };
+        let Some(object_guid) = p.target.object_guid else {
+            return false;
+        };
+        self.was_written_since(object_guid, changed)
+            .unwrap_or_else(|| watermark_from.is_some_and(|limit| changed < limit))
+    }
+
+    /// Whether the journal holds a write of the object after `changed` (`None`: never written,
+    /// or the journal cannot be read).
+    fn was_written_since(&self, object_guid: Uuid, changed: Timestamp) -> Option<bool> {
+        match self.store.journal_for_object(&ObjectRef::Guid(object_guid)) {
+            Ok(records) if !records.is_empty() => Some(records.iter().any(|r| r.time > changed)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! One object: import, scope, match, plan and the address guard (writes nothing).
+
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
+use exo_writeback_core::plan::{ObjectPlan, PlanInput, check_address_conflicts, plan_object};
+use exo_writeback_core::provisioning::{
+    Action, CycleId, JoinUpdate, LogStatus, ObjectOutcome, SourceIdentity, Step, StepStatus, Steps,
+    TargetIdentity,
+};
+use exo_writeback_core::schema::Schema;
+use exo_writeback_core::scope::{check_container_scope, evaluate_scope};
+use exo_writeback_store::JoinStore;
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use crate::engine::Engine;
+use crate::match_index::MatchIndex;
+use crate::ports::Directory;
+use crate::record::{Escrow, Outcome, journal_of, ldap_failure, modified_of, step};
+use crate::write::WriteItem;
+
+/// What became of one object before writing.
+#[derive(Debug, Clone)]
+pub enum Disposition {
+    Skipped(OutcomeDetail),
+    Failed(OutcomeDetail),
+    InSync,
+    Write { plan: ObjectPlan, object_guid: Uuid },
+}
+
+/// One object after import, scope, match, plan and the address guard.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub cloud_id: String,
+    pub when_changed: Option<Timestamp>,
+    pub started: Timestamp,
+    pub source: SourceIdentity,
+    pub target: TargetIdentity,
+    pub steps: Steps,
+    pub join: JoinUpdate,
+    pub disposition: Disposition,
+}
+
+/// The identity of a mailbox: its ExternalDirectoryObjectId, else its primary address.
+pub fn cloud_id(mailbox: &Mailbox) -> String {
+    if let Some(id) = mailbox
+        .external_directory_object_id
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        return id.trim().to_string();
+    }
+    match (&mailbox.primary_smtp_address, &mailbox.alias) {
+        (Some(p), _) => format!("smtp:{}", p.to_lowercase()),
+        (None, Some(a)) => format!("alias:{a}"),
+        (None, None) => "unknown".into(),
+    }
+}
+
+pub(crate) fn source_identity(mailbox: &Mailbox) -> SourceIdentity {
+    SourceIdentity {
+        external_directory_object_id: mailbox.external_directory_object_id.clone(),
+        primary_smtp_address: mailbox.primary_smtp_address.clone(),
+    }
+}
+
+impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
+    /// Import, scope, match, plan and guard one mailbox. Writes nothing. `index`: the match
+    /// keys of the search scope, read once by an initial or full cycle (else the rules search
+    /// per mailbox).
+    pub async fn evaluate(
+        &self,
+        mailbox: &Mailbox,
+        schema: &Schema,
+        index: Option<&MatchIndex>,
+    ) -> Processed {
+        let started = Timestamp::now();
+        let cloud_id = cloud_id(mailbox);
+        let mut p = Processed {
+            cloud_id: cloud_id.clone(),
+            when_changed: mailbox.when_changed_utc,
+            started,
+            source: source_identity(mailbox),
+            target: TargetIdentity::default(),
+            steps: Steps {
+                import: step(
+                    StepStatus::Success,
+                    format!(
+                        "read {} (ExternalDirectoryObjectId {}, {}, WhenChangedUTC {})",
+                        mailbox
+                            .primary_smtp_address
+                            .as_deref()
+                            .unwrap_or("(no address)"),
+                        mailbox
+                            .external_directory_object_id
+                            .as_deref()
+                            .unwrap_or("(none)"),
+                        mailbox.recipient_type_details,
+                        mailbox
+                            .when_changed_utc
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| "(none)".into())
+                    ),
+                ),
+                scoping: Step::not_reached(),
+                matching: Step::not_reached(),
+                export: Step::not_reached(),
+            },
+            join: JoinUpdate::Keep,
+            disposition: Disposition::InSync,
+        };
+        let in_scope = match evaluate_scope(&self.settings, mailbox) {
+            Ok(s) => s,
+            Err(skip) => {
+                p.steps.scoping = step(StepStatus::Skipped, skip.to_string());
+                p.disposition = Disposition::Skipped(skip.outcome());
+                return p;
+            }
+        };
+        p.steps.scoping = step(
+            StepStatus::Success,
+            format!(
+                "in scope of {}",
+                in_scope
+                    .profiles()
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        let attrs = self.settings.required_ad_attributes();
+        let (matched, join) = match self.find_target(mailbox, &cloud_id, &attrs, index).await {
+            Ok(r) => r,
+            Err(e) => {
+                let d = ldap_failure(&e);
+                p.steps.matching = step(StepStatus::Failure, d.to_string());
+                p.disposition = Disposition::Failed(d);
+                return p;
+            }
+        };
+        p.join = join;
+        let (current, how) = match matched {
+            Ok(m) => m,
+            Err(detail) => {
+                let status = if detail.status() == LogStatus::Skipped {
+                    StepStatus::Skipped
+                } else {
+                    StepStatus::Failure
+                };
+                p.steps.matching = step(status, detail.to_string());
+                p.disposition = if status == StepStatus::Skipped {
+                    Disposition::Skipped(detail)
+                } else {
+                    Disposition::Failed(detail)
+                };
+                return p;
+            }
+        };
+        p.target = TargetIdentity {
+            dn: Some(current.dn.clone()),
+            object_guid: Some(current.object_guid),
+        };
+        if let Err(skip) = check_container_scope(&self.settings, &current.dn) {
+            p.steps.matching = step(StepStatus::Skipped, skip.to_string());
+            p.disposition = Disposition::Skipped(skip.outcome());
+            return p;
+        }
+        p.steps.matching = step(StepStatus::Success, format!("matched {} {how}", current.dn));
+        let ctx = self.ctx();
+        let plan = match plan_object(&PlanInput {
+            settings: &self.settings,
+            scope: &in_scope,
+            mailbox,
+            current: &current,
+            schema,
+            ctx: &ctx,
+        }) {
+            Ok(plan) => plan,
+            Err(f) => {
+                let d = f.outcome();
+                p.steps.export = step(StepStatus::Failure, d.to_string());
+                p.disposition = Disposition::Failed(d);
+                return p;
+            }
+        };
+        if plan.is_in_sync() {
+            p.steps.export = step(StepStatus::Success, "already in sync: nothing to write");
+            p.disposition = Disposition::InSync;
+            return p;
+        }
+        // The duplicate-address guard.
+        let mut holders = Vec::new();
+        if !plan.added_smtp_addresses.is_empty() {
+            match self
+                .directory
+                .address_holders(&plan.added_smtp_addresses)
+                .await
+            {
+                Ok(h) => holders = h,
+                Err(e) => {
+                    let d = ldap_failure(&e);
+                    p.steps.export = step(StepStatus::Failure, d.to_string());
+                    p.disposition = Disposition::Failed(d);
+                    return p;
+                }
+            }
+        }
+        if let Err(f) = check_address_conflicts(&plan, &holders, &current.dn) {
+            let d = f.outcome();
+            p.steps.export = step(StepStatus::Failure, d.to_string());
+            p.disposition = Disposition::Failed(d);
+            return p;
+        }
+        p.disposition = Disposition::Write {
+            object_guid: current.object_guid,
+            plan,
+        };
+        p
+    }
+}
+
+impl Processed {
+    /// This object's outcome being built in `cycle`: its steps so far, target and join,
+    /// escrowed under its cloud id.
+    fn into_draft(self, cycle: CycleId) -> (Outcome, Disposition) {
+        let draft = Outcome {
+            cycle,
+            started: self.started,
+            source: self.source,
+            target: self.target,
+            steps: self.steps,
+            modified: Vec::new(),
+            journal: Vec::new(),
+            join: self.join,
+            escrow: Escrow::Track(self.cloud_id),
+        };
+        (draft, self.disposition)
+    }
+
+    /// The outcome of an object with nothing to write: skipped, failed before writing, or
+    /// already in sync.
+    pub(crate) fn not_written(self, cycle: CycleId) -> ObjectOutcome {
+        let (draft, disposition) = self.into_draft(cycle);
+        finish_unwritten(draft, disposition)
+    }
+
+    /// The outcome a dry run shows: what would be written, nothing journaled.
+    pub(crate) fn dry_run(self, cycle: CycleId) -> ObjectOutcome {
+        let Disposition::Write { plan, .. } = &self.disposition else {
+            return self.not_written(cycle);
+        };
+        let modified = modified_of(plan);
+        let export = step(
+            StepStatus::Success,
+            format!("dry run: would update {} attribute(s)", plan.changes.len()),
+        );
+        let (mut draft, _) = self.into_draft(cycle);
+        draft.modified = modified;
+        draft.steps.export = export;
+        draft.finish(Action::Update, None)
+    }
+
+    /// The write of a planned object: its modify, and its outcome if AD applies it (journal,
+    /// `updated …` — with `drift`, a full reconcile restoring on-premises edits, a
+    /// DriftCorrected warning) or refuses it. An object with nothing to write gets its final
+    /// outcome and no modify.
+    pub(crate) fn into_write(self, cycle: CycleId, drift: bool) -> WriteItem {
+        let id = self.cloud_id.clone();
+        let (mut draft, disposition) = self.into_draft(cycle);
+        let (plan, object_guid) = match disposition {
+            Disposition::Write { plan, object_guid } => (plan, object_guid),
+            other => return WriteItem::done(id, finish_unwritten(draft, other)),
+        };
+        draft.modified = modified_of(&plan);
+        let names = plan
+            .changes
+            .iter()
+            .map(|c| c.attribute.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut success = draft.clone();
+        success.journal = journal_of(
+            cycle,
+            Timestamp::now(),
+            object_guid,
+            &plan.dn,
+            &draft.modified,
+        );
+        let detail = if drift {
+            success.steps.export = step(
+                StepStatus::Success,
+                format!("DriftCorrected: restored the cloud values of {names}"),
+            );
+            Some(OutcomeDetail::new(
+                OutcomeCode::DriftCorrected,
+                format!(
+                    "on-premises values of {names} differed from Exchange Online and were restored"
+                ),
+            ))
+        } else {
+            success.steps.export = step(StepStatus::Success, format!("updated {names}"));
+            None
+        };
+        let success = success.finish(Action::Update, detail);
+        match plan.modify {
+            Some(modify) => WriteItem {
+                id,
+                success,
+                send: Some((modify, draft)),
+            },
+            None => WriteItem::done(id, success),
+        }
+    }
+}
+
+/// The outcome of an object that is not written: a skip or failure with its detail, else
+/// nothing to do.
+fn finish_unwritten(draft: Outcome, disposition: Disposition) -> ObjectOutcome {
+    match disposition {
+        Disposition::Skipped(d) | Disposition::Failed(d) => draft.finish(Action::Skip, Some(d)),
+        Disposition::InSync | Disposition::Write { .. } => draft.finish(Action::Other, None),
+    }
+}

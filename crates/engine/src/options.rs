@@ -1,0 +1,72 @@
+//! The engine's tunables, the cycle modes and progress.
+
+use jiff::SignedDuration;
+
+/// How often outcomes are committed together (one transaction per batch), and how many
+/// modifies one transaction of write-ahead intents covers.
+pub(crate) const DEFAULT_BATCH: usize = 200;
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Re-read by each delta cycle before the watermark.
+    pub overlap: SignedDuration,
+    /// Outcomes per store transaction, and objects per chunk of the write phase (intents
+    /// committed → modifies → outcomes committed).
+    pub batch: usize,
+    /// Escrow entries retried per cycle at most.
+    pub escrow_per_cycle: usize,
+    /// Plans held in memory until the threshold decision; beyond it plans wait in an
+    /// anonymous temporary file (in `spill_dir`, about 2.4 KB per object) so memory stays
+    /// bounded on huge cycles.
+    pub max_plans_in_memory: usize,
+    /// Where that file is created: the agent's state directory (sized for the state), or
+    /// `TMPDIR` when `None`.
+    pub spill_dir: Option<std::path::PathBuf>,
+    /// When a modify fails because AD cannot be reached (connection refused or broken), it is
+    /// sent again after each of these waits (a DC restarting comes back within seconds) — in
+    /// cycles, approve, undo and provision on demand alike (one write path). If AD is still
+    /// unreachable, writing stops: a cycle leaves the objects not yet written pending for the
+    /// next cycle (no failure entry, no escrow; the watermark stays before them) and is
+    /// quarantined with the error; approve, undo and provision end with an error
+    /// (`EngineError::Stopped`: what they wrote is logged; run them again).
+    pub reconnect_waits: Vec<std::time::Duration>,
+    /// Mailboxes evaluated (matched, planned, guarded: AD reads only) at the same time in
+    /// the read phase of a cycle; 1 = one after the other. Writes stay one at a time, in
+    /// order.
+    pub evaluate_concurrency: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            overlap: SignedDuration::from_mins(5),
+            batch: DEFAULT_BATCH,
+            escrow_per_cycle: 10_000,
+            max_plans_in_memory: 20_000,
+            spill_dir: None,
+            // At once (a connection the server dropped while idle: the client reconnects), then
+            // after 1, 2, 4 and 8 s (a DC restarting).
+            reconnect_waits: [0, 1, 2, 4, 8].map(std::time::Duration::from_secs).to_vec(),
+            evaluate_concurrency: 8,
+        }
+    }
+}
+
+/// Which cycle to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleMode {
+    /// Initial when there is no watermark, else delta.
+    Auto,
+    /// A full reconcile (initial when there is no watermark).
+    Full,
+}
+
+/// Progress of a running cycle, for a progress bar or logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Mailboxes read so far.
+    Imported(u64),
+    /// Objects written so far, of a total.
+    Writing { done: u64, total: u64 },
+}

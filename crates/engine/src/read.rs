@@ -1,0 +1,226 @@
+//! A cycle's read phase: every mailbox read once, evaluated (a few at a time: their AD reads
+//! overlap; nothing is written), and its plan kept for the threshold decision — in memory, or
+//! beyond `max_plans_in_memory` in the spill file; then the escrowed mailboxes that are due.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::outcome::OutcomeCode;
+use exo_writeback_core::provisioning::CycleStatus;
+use exo_writeback_core::schema::Schema;
+use exo_writeback_store::Store;
+use futures::StreamExt;
+use jiff::Timestamp;
+
+use crate::cycle::CycleRun;
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::evaluate::{Disposition, Processed, cloud_id};
+use crate::options::Progress;
+use crate::ports::{Directory, MailboxSource, SourceError};
+use crate::record::unreadable_outcome;
+use crate::spill::Spill;
+
+/// Resolves once `flag` is set (polled; cancellation is rare and coarse).
+async fn wait_for(flag: Arc<AtomicBool>) {
+    while !flag.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
+    /// Reads and evaluates the cycle's mailboxes, then the escrowed ones that are due.
+    /// Returns whether every mailbox was read (not stopped); a fatal source error ends the
+    /// cycle (quarantined when nothing could be read) and is returned.
+    pub(crate) async fn read_phase(
+        &mut self,
+        run: &mut CycleRun,
+        schema: &Schema,
+    ) -> Result<bool, EngineError> {
+        let mut stream = self.stream_for(run.kind, run.previous.as_ref());
+        let mut fatal: Option<SourceError> = None;
+        let mut stream_complete = true;
+        // Mailboxes read and not yet evaluated (evaluated `evaluate_concurrency` at a time).
+        let mut pending: Vec<Mailbox> = Vec::new();
+        loop {
+            // A stop request abandons a page still being read (nothing was written for it).
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = wait_for(self.cancel.clone()) => None,
+            };
+            let Some(item) = item else {
+                break;
+            };
+            if self.cancelled() {
+                stream_complete = false;
+                break;
+            }
+            let mailbox = match item {
+                Ok(m) => m,
+                Err(e) if e.per_record => {
+                    tracing::warn!(error = %e, "a mailbox record could not be read; skipped");
+                    let (id, outcome) = unreadable_outcome(&e, run.id);
+                    // Once per cycle (a listing may repeat a record); not retried from escrow
+                    // in this cycle.
+                    if run.seen.insert(id.clone()) {
+                        run.counts.imported += 1;
+                        run.streamed = run.counts.imported;
+                        run.counts.failed += 1;
+                        run.batch.push((id, outcome));
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    fatal = Some(e);
+                    stream_complete = false;
+                    break;
+                }
+            };
+            run.counts.imported += 1;
+            run.streamed = run.counts.imported;
+            if run.counts.imported.is_multiple_of(100) {
+                (self.progress)(Progress::Imported(run.counts.imported));
+            }
+            pending.push(mailbox);
+            if pending.len() >= self.options.evaluate_concurrency.max(1) {
+                self.take_all(run, &mut pending, schema).await?;
+                if run.batch.len() >= self.options.batch {
+                    self.flush(run)?;
+                }
+            }
+        }
+        self.take_all(run, &mut pending, schema).await?;
+        drop(stream);
+        if self.cancelled() {
+            stream_complete = false;
+        }
+        if stream_complete {
+            self.retry_escrow(run, schema).await?;
+        }
+        self.flush(run)?;
+        (self.progress)(Progress::Imported(run.counts.imported));
+        if let Some(e) = fatal {
+            let reason = format!("reading Exchange Online failed: {e}");
+            let now = Timestamp::now();
+            if run.counts.imported == 0 {
+                // Nothing could be read (token refused, service unreachable): quarantine.
+                let status = CycleStatus::Quarantined {
+                    reason: reason.clone(),
+                };
+                self.store.finish_cycle(run.id, now, &run.counts, &status)?;
+                crate::quarantine::enter(&mut self.store, &reason, now)?;
+            } else {
+                let status = CycleStatus::Failed { reason };
+                self.store.finish_cycle(run.id, now, &run.counts, &status)?;
+            }
+            return Err(EngineError::Source(e));
+        }
+        Ok(stream_complete)
+    }
+
+    /// The escrowed mailboxes that are due, read again one by one.
+    async fn retry_escrow(
+        &mut self,
+        run: &mut CycleRun,
+        schema: &Schema,
+    ) -> Result<(), EngineError> {
+        let due = self
+            .store
+            .escrow_due(Timestamp::now(), self.options.escrow_per_cycle)?;
+        for entry in due {
+            if self.cancelled() {
+                break;
+            }
+            if run.seen.contains(&entry.cloud_id) {
+                continue;
+            }
+            match self.source.get(&entry.cloud_id).await {
+                Ok(Some(mailbox)) => {
+                    run.counts.imported += 1;
+                    self.take_all(run, &mut vec![mailbox], schema).await?;
+                }
+                Ok(None) => {
+                    self.store.clear_escrow(&entry.cloud_id)?;
+                }
+                Err(e) if e.per_record => {
+                    // Still unreadable: one more failed attempt (the back-off grows).
+                    tracing::warn!(cloud_id = %entry.cloud_id, error = %e, "escrow retry: the mailbox record still cannot be read");
+                    run.counts.imported += 1;
+                    run.counts.failed += 1;
+                    run.batch.push(unreadable_outcome(&e, run.id));
+                }
+                Err(e) => {
+                    tracing::warn!(cloud_id = %entry.cloud_id, error = %e, "escrow retry could not read the mailbox");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates the `pending` mailboxes concurrently (their AD reads overlap; nothing is
+    /// written here), then takes each result in the order read. A mailbox already taken in
+    /// this cycle is passed over.
+    async fn take_all(
+        &self,
+        run: &mut CycleRun,
+        pending: &mut Vec<Mailbox>,
+        schema: &Schema,
+    ) -> Result<(), EngineError> {
+        let mut admitted = Vec::new();
+        for mailbox in pending.drain(..) {
+            let id = cloud_id(&mailbox);
+            if !run.seen.insert(id.clone()) {
+                continue;
+            }
+            if let Some(t) = mailbox.when_changed_utc {
+                run.tracker.seen(&id, t);
+            }
+            admitted.push((id, mailbox));
+        }
+        let index = run.index.as_ref();
+        let evaluated = futures::future::join_all(
+            admitted
+                .iter()
+                .map(|(_, m)| self.evaluate(m, schema, index)),
+        )
+        .await;
+        for ((id, _), p) in admitted.into_iter().zip(evaluated) {
+            self.take(run, id, p)?;
+        }
+        Ok(())
+    }
+
+    /// Counts one evaluated object; a plan waits for the threshold decision, anything else
+    /// gets its outcome.
+    fn take(&self, run: &mut CycleRun, id: String, p: Processed) -> Result<(), EngineError> {
+        if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
+            run.counts.in_scope += 1;
+        }
+        match &p.disposition {
+            Disposition::Write { plan, .. } => {
+                if plan.removes_values {
+                    run.removing += 1;
+                }
+                if run.to_write.len() < self.options.max_plans_in_memory {
+                    run.to_write.push(p);
+                    return Ok(());
+                }
+                let spill = match &mut run.spill {
+                    Some(spill) => spill,
+                    None => run.spill.insert(
+                        Spill::new(self.options.spill_dir.as_deref())
+                            .map_err(EngineError::Spill)?,
+                    ),
+                };
+                spill.push(&p).map_err(EngineError::Spill)?;
+                return Ok(());
+            }
+            Disposition::Skipped(_) => run.counts.skipped += 1,
+            Disposition::Failed(_) => run.counts.failed += 1,
+            Disposition::InSync => run.counts.unchanged += 1,
+        }
+        run.batch.push((id, p.not_written(run.id)));
+        Ok(())
+    }
+}

@@ -1,0 +1,524 @@
+//! In-memory doubles of the ports, for the engine's unit tests and for the crates that drive an
+//! engine without real services (the agent's scheduler tests, the benchmark's scale runs) — behind
+//! the `testing` feature. The real adapters are tested end to end against a lab DC and exo-sim.
+//!
+//! [`FakeDirectory`] keeps AD's comparison rules (Unicode-string values case-insensitively,
+//! binary values exactly) and indexes every value, so a lookup costs what an indexed AD search
+//! costs, not a scan: the benchmark runs it with hundreds of thousands of objects.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ModOp, ObjectModify};
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::schema::Schema;
+use futures::StreamExt;
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use crate::ports::{Directory, DirectoryError, MailboxSource, MailboxStream, SourceError};
+
+/// Mailboxes held in memory; cloned handles share them.
+#[derive(Clone, Default)]
+pub struct FakeSource {
+    pub mailboxes: Arc<Mutex<Vec<Mailbox>>>,
+    /// When set, streams end with a fatal error after this many mailboxes.
+    pub fail_after: Arc<Mutex<Option<usize>>>,
+    /// Records that cannot be read (per-record errors): every stream starts with them, and
+    /// `get` of their ExternalDirectoryObjectId answers with them.
+    pub unreadable: Arc<Mutex<Vec<SourceError>>>,
+    /// Streams opened (`all` and `changed_since`).
+    pub streams: Arc<AtomicUsize>,
+}
+
+impl FakeSource {
+    pub fn set(&self, m: Mailbox) {
+        let mut all = self.mailboxes.lock().expect("lock");
+        match all
+            .iter_mut()
+            .find(|x| x.external_directory_object_id == m.external_directory_object_id)
+        {
+            Some(slot) => *slot = m,
+            None => all.push(m),
+        }
+    }
+}
+
+impl FakeSource {
+    /// The unreadable records, as a stream starts with them.
+    fn unreadable_items(&self) -> Vec<Result<Mailbox, SourceError>> {
+        self.unreadable
+            .lock()
+            .expect("lock")
+            .iter()
+            .cloned()
+            .map(Err)
+            .collect()
+    }
+}
+
+impl MailboxSource for FakeSource {
+    fn all(&self) -> MailboxStream {
+        self.streams.fetch_add(1, Ordering::SeqCst);
+        let all = self.mailboxes.lock().expect("lock").clone();
+        let mut items = self.unreadable_items();
+        items.extend(all.into_iter().map(Ok));
+        if let Some(n) = *self.fail_after.lock().expect("lock") {
+            items.truncate(n);
+            items.push(Err(SourceError {
+                message: "connection reset".into(),
+                per_record: false,
+                record: None,
+            }));
+        }
+        futures::stream::iter(items).boxed()
+    }
+    fn changed_since(
+        &self,
+        since: jiff::Timestamp,
+        overlap: jiff::SignedDuration,
+    ) -> MailboxStream {
+        self.streams.fetch_add(1, Ordering::SeqCst);
+        let from = since.checked_sub(overlap).unwrap_or(jiff::Timestamp::MIN);
+        let all = self.mailboxes.lock().expect("lock").clone();
+        futures::stream::iter(
+            self.unreadable_items().into_iter().chain(
+                all.into_iter()
+                    .filter(move |m| m.when_changed_utc.is_some_and(|t| t >= from))
+                    .map(Ok),
+            ),
+        )
+        .boxed()
+    }
+    async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError> {
+        if let Some(e) = self.unreadable.lock().expect("lock").iter().find(|e| {
+            e.record
+                .as_ref()
+                .and_then(|r| r.external_directory_object_id.as_deref())
+                == Some(identity)
+        }) {
+            return Err(e.clone());
+        }
+        let all = self.mailboxes.lock().expect("lock");
+        Ok(all
+            .iter()
+            .find(|m| {
+                m.external_directory_object_id.as_deref() == Some(identity)
+                    || m.primary_smtp_address
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(identity))
+                    || m.user_principal_name
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(identity))
+            })
+            .cloned())
+    }
+}
+
+/// A value as AD compares it: the attribute (case-insensitive), and a Unicode string folded to
+/// lower case or a binary value as it is.
+type ValueKey = (String, bool, Vec<u8>);
+
+fn value_key(attribute: &str, value: &AttrValue) -> ValueKey {
+    match value {
+        AttrValue::Text(t) => (
+            attribute.to_ascii_lowercase(),
+            true,
+            t.to_lowercase().into_bytes(),
+        ),
+        AttrValue::Bytes(b) => (attribute.to_ascii_lowercase(), false, b.clone()),
+    }
+}
+
+/// The objects, by objectGUID, with their indexes.
+#[derive(Default)]
+struct Objects {
+    by_guid: BTreeMap<Uuid, DirectoryObject>,
+    by_dn: HashMap<String, Uuid>,
+    by_value: HashMap<ValueKey, BTreeSet<Uuid>>,
+}
+
+impl Objects {
+    fn keys(obj: &DirectoryObject) -> Vec<ValueKey> {
+        obj.attributes
+            .iter()
+            .flat_map(|(name, values)| values.iter().map(move |v| value_key(name, v)))
+            .collect()
+    }
+
+    fn remove(&mut self, guid: &Uuid) -> Option<DirectoryObject> {
+        let old = self.by_guid.remove(guid)?;
+        self.by_dn.remove(&old.dn.to_lowercase());
+        for key in Self::keys(&old) {
+            if let Some(set) = self.by_value.get_mut(&key) {
+                set.remove(guid);
+                if set.is_empty() {
+                    self.by_value.remove(&key);
+                }
+            }
+        }
+        Some(old)
+    }
+
+    fn insert(&mut self, obj: DirectoryObject) {
+        self.remove(&obj.object_guid);
+        self.by_dn.insert(obj.dn.to_lowercase(), obj.object_guid);
+        for key in Self::keys(&obj) {
+            self.by_value
+                .entry(key)
+                .or_default()
+                .insert(obj.object_guid);
+        }
+        self.by_guid.insert(obj.object_guid, obj);
+    }
+
+    /// The objects holding `value` in `attribute`, in objectGUID order.
+    fn holding(&self, attribute: &str, value: &AttrValue) -> Vec<&DirectoryObject> {
+        self.by_value
+            .get(&value_key(attribute, value))
+            .into_iter()
+            .flatten()
+            .filter_map(|g| self.by_guid.get(g))
+            .collect()
+    }
+}
+
+/// A directory in memory with the lab's Exchange schema; modifies are applied with
+/// permissive-modify semantics. Cloned handles share the objects. `fail_dns` makes modifies of
+/// those DNs fail with a result code.
+#[derive(Clone)]
+pub struct FakeDirectory {
+    objects: Arc<Mutex<Objects>>,
+    pub schema: Arc<Schema>,
+    pub fail_dns: Arc<Mutex<BTreeMap<String, u32>>>,
+    /// The modifies applied, in order (kept unless [`FakeDirectory::forget_modifies`]).
+    pub modifies: Arc<Mutex<Vec<ObjectModify>>>,
+    /// Modifies applied, counted.
+    pub applied: Arc<AtomicUsize>,
+    keep_modifies: Arc<AtomicBool>,
+    /// `find_by_attribute` calls (match searches per mailbox).
+    pub searches: Arc<AtomicUsize>,
+    /// `scan_match_keys` calls.
+    pub scans: Arc<AtomicUsize>,
+    /// When set, `scan_match_keys` fails (as a directory that cannot list its keys).
+    pub no_scan: Arc<Mutex<bool>>,
+}
+
+pub fn lab_schema() -> Schema {
+    exo_writeback_core::schema::exchange_lab_schema()
+}
+
+impl Default for FakeDirectory {
+    fn default() -> Self {
+        FakeDirectory::new()
+    }
+}
+
+impl FakeDirectory {
+    pub fn new() -> Self {
+        FakeDirectory {
+            objects: Arc::default(),
+            schema: Arc::new(lab_schema()),
+            fail_dns: Arc::default(),
+            modifies: Arc::default(),
+            applied: Arc::default(),
+            keep_modifies: Arc::new(AtomicBool::new(true)),
+            searches: Arc::default(),
+            scans: Arc::default(),
+            no_scan: Arc::default(),
+        }
+    }
+
+    fn objects(&self) -> MutexGuard<'_, Objects> {
+        self.objects.lock().expect("lock")
+    }
+
+    /// Count modifies without keeping them (large runs).
+    pub fn forget_modifies(&self) {
+        self.keep_modifies.store(false, Ordering::SeqCst);
+    }
+
+    /// A synced user `CN=<cn>,OU=Mailboxes,DC=lab,DC=test` whose
+    /// msDS-ExternalDirectoryObjectId is `User_<edoid>`, holding `attrs` too.
+    pub fn add_user(&self, cn: &str, edoid: &str, attrs: &[(&str, &[&str])]) -> Uuid {
+        let mut a = Attributes::new();
+        a.insert(
+            "msDS-ExternalDirectoryObjectId",
+            vec![AttrValue::Text(format!("User_{edoid}"))],
+        );
+        for (name, values) in attrs {
+            a.insert(
+                name,
+                values
+                    .iter()
+                    .map(|v| AttrValue::Text(v.to_string()))
+                    .collect(),
+            );
+        }
+        self.add(cn, a)
+    }
+
+    /// An object `CN=<cn>,OU=Mailboxes,DC=lab,DC=test` with these attributes (a new
+    /// objectGUID).
+    pub fn add(&self, cn: &str, attributes: Attributes) -> Uuid {
+        let guid = Uuid::new_v4();
+        self.insert(DirectoryObject {
+            dn: format!("CN={cn},OU=Mailboxes,DC=lab,DC=test"),
+            object_guid: guid,
+            attributes,
+        });
+        guid
+    }
+
+    /// Adds or replaces an object.
+    pub fn insert(&self, obj: DirectoryObject) {
+        self.objects().insert(obj);
+    }
+
+    /// Sets one attribute of an object by hand (an administrator's edit, not a modify).
+    pub fn set(&self, guid: &Uuid, attribute: &str, values: Vec<AttrValue>) {
+        let mut objects = self.objects();
+        if let Some(mut obj) = objects.by_guid.get(guid).cloned() {
+            obj.attributes.insert(attribute, values);
+            objects.insert(obj);
+        }
+    }
+
+    /// Deletes an object.
+    pub fn remove(&self, guid: &Uuid) {
+        self.objects().remove(guid);
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects().by_guid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, guid: &Uuid) -> DirectoryObject {
+        self.objects().by_guid[guid].clone()
+    }
+
+    pub fn values(&self, guid: &Uuid, attr: &str) -> Vec<String> {
+        self.get(guid)
+            .attributes
+            .get(attr)
+            .iter()
+            .filter_map(|v| v.as_text().map(String::from))
+            .collect()
+    }
+}
+
+impl Directory for FakeDirectory {
+    async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+        Ok(self.schema.clone())
+    }
+    async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+        Ok(self.schema.clone())
+    }
+    async fn find_by_attribute(
+        &self,
+        attribute: &str,
+        value: &AttrValue,
+        _attrs: &[String],
+    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        self.searches.fetch_add(1, Ordering::SeqCst);
+        let objects = self.objects();
+        if attribute.eq_ignore_ascii_case("objectGUID") {
+            let found = exo_writeback_core::guid::uuid_from_object_guid(value.as_bytes())
+                .ok()
+                .and_then(|g| objects.by_guid.get(&g).cloned());
+            return Ok(found.into_iter().collect());
+        }
+        Ok(objects
+            .holding(attribute, value)
+            .into_iter()
+            .cloned()
+            .collect())
+    }
+    async fn read_by_guid(
+        &self,
+        guid: &Uuid,
+        _attrs: &[String],
+    ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        Ok(self.objects().by_guid.get(guid).cloned())
+    }
+    async fn read_by_dn(
+        &self,
+        dn: &str,
+        _attrs: &[String],
+    ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        let objects = self.objects();
+        Ok(objects
+            .by_dn
+            .get(&dn.to_lowercase())
+            .and_then(|g| objects.by_guid.get(g))
+            .cloned())
+    }
+    async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        if let Some(code) = self.fail_dns.lock().expect("lock").get(&modify.dn) {
+            return Err(DirectoryError::new(format!(
+                "modifying {} failed: LDAP result {code}",
+                modify.dn
+            )));
+        }
+        let mut objects = self.objects();
+        let Some(mut obj) = objects
+            .by_dn
+            .get(&modify.dn.to_lowercase())
+            .and_then(|g| objects.by_guid.get(g))
+            .cloned()
+        else {
+            return Err(DirectoryError {
+                result: Some("LDAP result 32".into()),
+                ..DirectoryError::new(format!("no such object {}", modify.dn))
+            });
+        };
+        for c in &modify.changes {
+            let mut values = obj.attributes.get(&c.attribute).to_vec();
+            match c.op {
+                ModOp::Replace => values = c.values.clone(),
+                ModOp::Delete if c.values.is_empty() => values.clear(),
+                ModOp::Delete => values.retain(|v| !c.values.contains(v)),
+                ModOp::Add => {
+                    for v in &c.values {
+                        if !values.contains(v) {
+                            values.push(v.clone());
+                        }
+                    }
+                }
+            }
+            obj.attributes.insert(&c.attribute, values);
+        }
+        objects.insert(obj);
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        if self.keep_modifies.load(Ordering::SeqCst) {
+            self.modifies.lock().expect("lock").push(modify.clone());
+        }
+        Ok(())
+    }
+    async fn address_holders(
+        &self,
+        addresses: &[String],
+    ) -> Result<Vec<(String, String)>, DirectoryError> {
+        let objects = self.objects();
+        let mut wanted = Vec::new();
+        let mut holders = BTreeSet::new();
+        for address in addresses {
+            for (attribute, value) in [
+                ("proxyAddresses", format!("smtp:{address}")),
+                ("mail", address.clone()),
+            ] {
+                let value = AttrValue::Text(value);
+                holders.extend(
+                    objects
+                        .holding(attribute, &value)
+                        .iter()
+                        .map(|o| o.object_guid),
+                );
+                wanted.push(value_key(attribute, &value));
+            }
+        }
+        let mut out = Vec::new();
+        for guid in holders {
+            let Some(o) = objects.by_guid.get(&guid) else {
+                continue;
+            };
+            for attribute in ["proxyAddresses", "mail"] {
+                for v in o.attributes.get(attribute) {
+                    if let Some(text) = v.as_text()
+                        && wanted.contains(&value_key(attribute, v))
+                    {
+                        out.push((text.to_string(), o.dn.clone()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+    async fn scan_match_keys(
+        &self,
+        attributes: &[&str],
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        if *self.no_scan.lock().expect("lock") {
+            return Err(DirectoryError::new("scan refused"));
+        }
+        self.scans.fetch_add(1, Ordering::SeqCst);
+        let objects: Vec<DirectoryObject> = self.objects().by_guid.values().cloned().collect();
+        let every = attributes
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("objectGUID"));
+        for o in objects {
+            let mut keys = Attributes::new();
+            for a in attributes {
+                let values = o.attributes.get(a);
+                if !values.is_empty() {
+                    keys.insert(a, values.to_vec());
+                }
+            }
+            if every || keys.iter().next().is_some() {
+                on_object(DirectoryObject {
+                    dn: o.dn,
+                    object_guid: o.object_guid,
+                    attributes: keys,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The mailbox of synced user `n`: ExternalDirectoryObjectId `00000000-…-n`, primary address
+/// and WindowsEmailAddress `user{n}@contoso.com` with an onmicrosoft.com alias,
+/// CustomAttribute1 `ca1-{n}`, cloud-managed, changed at `changed`.
+pub fn mailbox(n: u32, changed: Timestamp) -> Mailbox {
+    let mut m = Mailbox {
+        external_directory_object_id: Some(format!("00000000-0000-0000-0000-{n:012}")),
+        primary_smtp_address: Some(format!("user{n}@contoso.com")),
+        windows_email_address: Some(format!("user{n}@contoso.com")),
+        email_addresses: vec![
+            format!("SMTP:user{n}@contoso.com"),
+            format!("smtp:user{n}@contoso.onmicrosoft.com"),
+        ],
+        recipient_type_details: "UserMailbox".into(),
+        is_dir_synced: true,
+        is_exchange_cloud_managed: true,
+        when_changed_utc: Some(changed),
+        ..Mailbox::default()
+    };
+    m.custom_attributes[0] = Some(format!("ca1-{n}"));
+    m
+}
+
+/// `n` synced users (`CN=user{i}`, each holding `attrs`) and their mailboxes
+/// ([`mailbox`], changed at `changed`).
+pub struct Users {
+    pub source: FakeSource,
+    pub dir: FakeDirectory,
+    pub guids: Vec<Uuid>,
+    pub dns: Vec<String>,
+}
+
+pub fn users(n: u32, changed: Timestamp, attrs: &[(&str, &[&str])]) -> Users {
+    let source = FakeSource::default();
+    let dir = FakeDirectory::new();
+    let (mut guids, mut dns) = (Vec::new(), Vec::new());
+    for i in 1..=n {
+        let m = mailbox(i, changed);
+        let edoid = m.external_directory_object_id.clone().unwrap_or_default();
+        let guid = dir.add_user(&format!("user{i}"), &edoid, attrs);
+        dns.push(dir.get(&guid).dn);
+        guids.push(guid);
+        source.set(m);
+    }
+    Users {
+        source,
+        dir,
+        guids,
+        dns,
+    }
+}

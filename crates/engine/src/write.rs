@@ -1,0 +1,176 @@
+//! The one write path of cycles, approve, undo and provision on demand: a chunk's write-ahead
+//! intents committed (one transaction), then one modify per object — sent again while AD cannot
+//! be reached — then the chunk's outcomes committed with the deletion of its intents (one
+//! transaction). A process killed in between leaves the intents for the next command's
+//! reconciliation (`crate::intents`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use exo_writeback_core::directory::ObjectModify;
+use exo_writeback_core::provisioning::ObjectOutcome;
+use exo_writeback_store::{OutcomeStore, StoreError, WriteIntent};
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use crate::ports::{Directory, DirectoryError};
+use crate::record::Outcome;
+
+/// One object to write.
+pub(crate) struct WriteItem {
+    /// The object's id in its operation: the cloud id (what the watermark tracks, and the
+    /// intent names); empty for undo.
+    pub id: String,
+    /// The outcome when the modify succeeds (the intent holds it until then) — or, with
+    /// nothing to send, the final outcome.
+    pub success: ObjectOutcome,
+    /// The modify to send, and the outcome before the export, which [`Outcome::refused`]
+    /// finishes when the directory refuses the modify.
+    pub send: Option<(ObjectModify, Outcome)>,
+}
+
+impl WriteItem {
+    /// An object with nothing to send: its outcome is final.
+    pub(crate) fn done(id: String, outcome: ObjectOutcome) -> WriteItem {
+        WriteItem {
+            id,
+            success: outcome,
+            send: None,
+        }
+    }
+}
+
+/// Why a chunk stopped before its end. The objects not reached have no outcome (and no
+/// intent left): they wait for the next run.
+#[derive(Debug, Clone)]
+pub(crate) enum Stop {
+    /// A stop request (SIGTERM).
+    Cancelled,
+    /// AD stayed unreachable through every wait. The intent of the object being sent stays:
+    /// the modify may have reached AD before the connection broke, and the next
+    /// reconciliation logs it if it did.
+    Unreachable(DirectoryError),
+}
+
+/// What a chunk came to.
+#[derive(Debug, Default)]
+pub(crate) struct Chunk {
+    /// The ids of the objects whose outcomes were committed, in order (`with` first), and
+    /// those outcomes.
+    pub ids: Vec<String>,
+    pub outcomes: Vec<ObjectOutcome>,
+    /// Modifies AD applied, and refused.
+    pub written: u64,
+    pub failed: u64,
+    pub stopped: Option<Stop>,
+}
+
+impl Chunk {
+    fn push(&mut self, id: String, outcome: ObjectOutcome) {
+        self.ids.push(id);
+        self.outcomes.push(outcome);
+    }
+}
+
+/// Sends modifies with one retry policy, and writes chunks behind intents.
+pub(crate) struct Writer<'a, D> {
+    pub directory: &'a D,
+    /// A modify that cannot reach AD is sent again after each of these waits.
+    pub waits: &'a [Duration],
+    pub cancel: &'a AtomicBool,
+}
+
+impl<D: Directory> Writer<'_, D> {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// One modify. While AD cannot be reached it is sent again after each wait (a DC
+    /// restarting comes back within seconds); permissive modify makes sending it twice safe.
+    /// A schema-like or connection error refreshes the cached schema for the next object.
+    pub(crate) async fn send(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        let mut result = self.directory.modify(modify).await;
+        for &wait in self.waits {
+            match &result {
+                Err(e) if e.is_unreachable() && !self.cancelled() => {}
+                _ => break,
+            }
+            tracing::warn!(dn = %modify.dn, wait_ms = wait.as_millis() as u64, "AD cannot be reached; sending the modify again after a wait");
+            tokio::time::sleep(wait).await;
+            result = self.directory.modify(modify).await;
+        }
+        if let Err(e) = &result
+            && (e.suggests_schema_change() || e.is_unreachable())
+            && let Err(re) = self.directory.refresh_schema().await
+        {
+            tracing::warn!(error = %re, "re-reading the AD schema failed");
+        }
+        result
+    }
+
+    /// Writes one chunk: the intents of its modifies committed in one transaction, the
+    /// modifies sent in order, then every outcome — `with` first (outcomes of objects with
+    /// nothing to write, waiting for a commit) — committed with the deletion of the chunk's
+    /// intents in one transaction. A refused modify gets its failure outcome; a stop request or
+    /// AD unreachable ends the chunk early ([`Stop`]).
+    pub(crate) async fn write<St: OutcomeStore>(
+        &self,
+        store: &mut St,
+        items: Vec<WriteItem>,
+        with: Vec<(String, ObjectOutcome)>,
+    ) -> Result<Chunk, StoreError> {
+        let mut intents: Vec<WriteIntent> = Vec::new();
+        let mut intent_of = Vec::with_capacity(items.len());
+        for item in &items {
+            let intent = item
+                .send
+                .as_ref()
+                .and_then(|_| WriteIntent::from_success(&item.id, &item.success));
+            intent_of.push(intent.as_ref().map(|i| i.id));
+            intents.extend(intent);
+        }
+        store.record_intents(&intents)?;
+        let mut clear: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
+        let mut chunk = Chunk::default();
+        for (id, outcome) in with {
+            chunk.push(id, outcome);
+        }
+        for (item, intent) in items.into_iter().zip(intent_of) {
+            let Some((modify, draft)) = item.send else {
+                chunk.push(item.id, item.success);
+                continue;
+            };
+            if self.cancelled() {
+                // Stop after the current object; the intents of the rest are deleted with the
+                // outcomes of those written.
+                chunk.stopped = Some(Stop::Cancelled);
+                break;
+            }
+            match self.send(&modify).await {
+                Ok(()) => {
+                    chunk.written += 1;
+                    let mut outcome = item.success;
+                    outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
+                    chunk.push(item.id, outcome);
+                }
+                Err(e) if e.is_unreachable() => {
+                    tracing::error!(dn = %modify.dn, error = %e, "AD stayed unreachable; writing stops and the rest waits for the next run");
+                    if let Some(id) = intent {
+                        clear.retain(|i| *i != id);
+                    }
+                    chunk.stopped = Some(Stop::Unreachable(e));
+                    break;
+                }
+                Err(e) => {
+                    chunk.failed += 1;
+                    tracing::warn!(id = %item.id, dn = %modify.dn, error = %e, "write failed; the object's outcome is a failure");
+                    chunk.push(item.id, draft.refused(&e));
+                }
+            }
+        }
+        if !chunk.outcomes.is_empty() || !clear.is_empty() {
+            store.record_outcomes_clearing_intents(&chunk.outcomes, &clear)?;
+        }
+        Ok(chunk)
+    }
+}

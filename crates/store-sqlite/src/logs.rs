@@ -1,0 +1,109 @@
+//! Provisioning log queries, the retention purge, and the journal.
+
+use exo_writeback_core::provisioning::{CycleId, JournalRecord, ObjectRef, ProvisioningLogEntry};
+use exo_writeback_store::{JournalStore, LogQuery, LogStore, PurgeReport, Result};
+use jiff::Timestamp;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter};
+use uuid::Uuid;
+
+use crate::codec::{collect_json, fold, guid_text, limit_param, source_key, time_key};
+use crate::sqlite::SqliteStore;
+
+impl LogStore for SqliteStore {
+    fn query_logs(&self, query: &LogQuery) -> Result<Vec<ProvisioningLogEntry>> {
+        let mut sql = String::from("SELECT entry FROM log_entries WHERE 1 = 1");
+        let mut args: Vec<SqlValue> = Vec::new();
+        if !query.statuses.is_empty() {
+            sql.push_str(" AND status IN (");
+            for (i, s) in query.statuses.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('?');
+                args.push(SqlValue::Text(s.as_str().to_owned()));
+            }
+            sql.push(')');
+        }
+        if let Some(identity) = query.identity.as_deref() {
+            let identity = identity.trim();
+            let folded = fold(identity);
+            let guid = Uuid::parse_str(identity)
+                .map(|g| guid_text(&g))
+                .unwrap_or_default();
+            sql.push_str(" AND (source_id = ? OR smtp = ? OR dn = ? OR guid = ?)");
+            args.push(SqlValue::Text(source_key(identity)));
+            args.push(SqlValue::Text(folded.clone()));
+            args.push(SqlValue::Text(folded));
+            args.push(SqlValue::Text(guid));
+        }
+        if let Some(cycle) = query.cycle {
+            sql.push_str(" AND cycle = ?");
+            args.push(SqlValue::Integer(cycle.0));
+        }
+        if let Some(since) = query.since {
+            sql.push_str(" AND time >= ?");
+            args.push(SqlValue::Integer(time_key(since)));
+        }
+        sql.push_str(" ORDER BY time DESC, seq DESC LIMIT ?");
+        args.push(SqlValue::Integer(limit_param(query.limit)));
+        let texts: Vec<String> = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_map(params_from_iter(args), |r| r.get(0))?.collect())
+            .map_err(|e| self.err("query provisioning logs", e))?;
+        collect_json(&self.path, "provisioning log entry", texts)
+    }
+
+    fn purge_older_than(&mut self, cutoff: Timestamp) -> Result<PurgeReport> {
+        // In chunks, each its own transaction, so a large purge never holds the write lock
+        // long (a cycle or `exo-writeback status` may be waiting).
+        let key = time_key(cutoff);
+        let log_entries = self.purge_in_chunks(
+            "DELETE FROM log_entries WHERE seq IN
+               (SELECT seq FROM log_entries WHERE time < ?1 LIMIT ?2)",
+            key,
+            "purge provisioning logs",
+        )?;
+        let journal_records = self.purge_in_chunks(
+            "DELETE FROM journal WHERE seq IN
+               (SELECT seq FROM journal WHERE time < ?1 LIMIT ?2)",
+            key,
+            "purge journal",
+        )?;
+        Ok(PurgeReport {
+            log_entries,
+            journal_records,
+        })
+    }
+}
+
+impl JournalStore for SqliteStore {
+    fn journal_for_cycle(&self, cycle: CycleId) -> Result<Vec<JournalRecord>> {
+        let texts: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT record FROM journal WHERE cycle = ?1 ORDER BY seq DESC")
+            .and_then(|mut s| s.query_map(params![cycle.0], |r| r.get(0))?.collect())
+            .map_err(|e| self.err("read journal", e))?;
+        collect_json(&self.path, "journal record", texts)
+    }
+
+    fn journal_for_object(&self, object: &ObjectRef) -> Result<Vec<JournalRecord>> {
+        let (sql, key) = match object {
+            ObjectRef::Guid(g) => (
+                "SELECT record FROM journal WHERE object_guid = ?1 ORDER BY seq DESC",
+                guid_text(g),
+            ),
+            ObjectRef::Dn(dn) => (
+                "SELECT record FROM journal WHERE dn = ?1 ORDER BY seq DESC",
+                fold(dn.trim()),
+            ),
+        };
+        let texts: Vec<String> = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_map(params![key], |r| r.get(0))?.collect())
+            .map_err(|e| self.err("read journal", e))?;
+        collect_json(&self.path, "journal record", texts)
+    }
+}

@@ -1,0 +1,226 @@
+//! Outcomes (log entry, journal, join, escrow in one transaction) and write-ahead intents.
+
+use std::path::Path;
+
+use exo_writeback_core::provisioning::{
+    EscrowEntry, EscrowUpdate, JoinUpdate, ObjectOutcome, Watermark,
+};
+use exo_writeback_store::{OutcomeStore, Result, StoreError, WriteIntent};
+use rusqlite::{OptionalExtension, params};
+use uuid::Uuid;
+
+use crate::codec::{
+    collect_json, count, fold, from_json, guid_text, source_key, time_key, to_json,
+};
+use crate::error::Classify;
+use crate::sqlite::SqliteStore;
+
+// ---------------------------------------------------------------------------------------------
+// Outcomes
+// ---------------------------------------------------------------------------------------------
+
+pub(crate) fn insert_outcome(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    o: &ObjectOutcome,
+) -> Result<()> {
+    let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(path, op, err);
+    let log = &o.log;
+    let entry = to_json(path, "provisioning log entry", log)?;
+    tx.prepare_cached(
+        "INSERT INTO log_entries (id, cycle, time, status, source_id, smtp, dn, guid, entry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            log.id.0.hyphenated().to_string(),
+            log.cycle.0,
+            time_key(log.time),
+            log.status.as_str(),
+            log.source
+                .external_directory_object_id
+                .as_deref()
+                .map(source_key),
+            log.source.primary_smtp_address.as_deref().map(fold),
+            log.target.dn.as_deref().map(fold),
+            log.target.object_guid.as_ref().map(guid_text),
+            entry,
+        ])
+    })
+    .map_err(e("store provisioning log entry"))?;
+
+    if !o.journal.is_empty() {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO journal (cycle, log_entry, time, object_guid, dn, attribute, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(e("store journal record"))?;
+        for j in &o.journal {
+            let record = to_json(path, "journal record", j)?;
+            stmt.execute(params![
+                j.cycle.0,
+                log.id.0.hyphenated().to_string(),
+                time_key(j.time),
+                guid_text(&j.object_guid),
+                fold(&j.dn),
+                j.attribute,
+                record,
+            ])
+            .map_err(e("store journal record"))?;
+        }
+    }
+
+    match &o.join {
+        JoinUpdate::Keep => {}
+        JoinUpdate::Set(join) => {
+            tx.prepare_cached(
+                "INSERT INTO joins (cloud_id, object_guid, dn, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (cloud_id) DO UPDATE SET
+                   object_guid = excluded.object_guid, dn = excluded.dn,
+                   updated_at = excluded.updated_at",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    join.cloud_id,
+                    guid_text(&join.object_guid),
+                    join.dn,
+                    join.updated_at.to_string(),
+                ])
+            })
+            .map_err(e("store join"))?;
+        }
+        JoinUpdate::Remove { cloud_id } => {
+            tx.prepare_cached("DELETE FROM joins WHERE cloud_id = ?1")
+                .and_then(|mut s| s.execute(params![cloud_id]))
+                .map_err(e("remove join"))?;
+        }
+    }
+
+    match &o.escrow {
+        EscrowUpdate::Keep => {}
+        EscrowUpdate::Failed { failure, failed_at } => {
+            let previous: Option<String> = tx
+                .prepare_cached("SELECT entry FROM escrow WHERE cloud_id = ?1")
+                .and_then(|mut s| {
+                    s.query_row(params![failure.cloud_id], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(e("read escrow entry"))?;
+            let previous: Option<EscrowEntry> = previous
+                .as_deref()
+                .map(|t| from_json(path, "escrow entry", t))
+                .transpose()?;
+            let next = EscrowEntry::after_failure(previous.as_ref(), failure, *failed_at);
+            let entry = to_json(path, "escrow entry", &next)?;
+            tx.prepare_cached(
+                "INSERT INTO escrow (cloud_id, next_retry, entry) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (cloud_id) DO UPDATE SET
+                   next_retry = excluded.next_retry, entry = excluded.entry",
+            )
+            .and_then(|mut s| s.execute(params![next.cloud_id, time_key(next.next_retry), entry]))
+            .map_err(e("store escrow entry"))?;
+        }
+        EscrowUpdate::Clear { cloud_id } => {
+            tx.prepare_cached("DELETE FROM escrow WHERE cloud_id = ?1")
+                .and_then(|mut s| s.execute(params![cloud_id]))
+                .map_err(e("clear escrow entry"))?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn delete_intent_rows(
+    tx: &rusqlite::Transaction<'_>,
+    path: &Path,
+    ids: &[Uuid],
+) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut stmt = tx
+        .prepare_cached("DELETE FROM intents WHERE id = ?1")
+        .map_err(|e| StoreError::sqlite(path, "delete intent", e))?;
+    let mut n = 0;
+    for id in ids {
+        n += count(
+            stmt.execute(params![guid_text(id)])
+                .map_err(|e| StoreError::sqlite(path, "delete intent", e))?,
+        );
+    }
+    Ok(n)
+}
+
+impl OutcomeStore for SqliteStore {
+    fn record_outcomes(&mut self, outcomes: &[ObjectOutcome]) -> Result<()> {
+        self.record_outcomes_then_watermark(outcomes, None)
+    }
+
+    fn record_outcomes_then_watermark(
+        &mut self,
+        outcomes: &[ObjectOutcome],
+        watermark: Option<&Watermark>,
+    ) -> Result<()> {
+        self.commit_outcomes(outcomes, &[], watermark)
+    }
+
+    fn record_intents(&mut self, intents: &[WriteIntent]) -> Result<()> {
+        if intents.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let p: &Path = &path;
+        let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(p, op, err);
+        let tx = self.write_tx("begin recording intents")?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO intents (id, cycle, cloud_id, object_guid, dn, intent)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(e("store intent"))?;
+            for i in intents {
+                let text = to_json(&path, "write intent", i)?;
+                stmt.execute(params![
+                    guid_text(&i.id),
+                    i.cycle.0,
+                    i.cloud_id,
+                    guid_text(&i.object_guid),
+                    i.dn,
+                    text,
+                ])
+                .map_err(e("store intent"))?;
+            }
+        }
+        tx.commit().map_err(e("commit intents"))
+    }
+
+    fn record_outcomes_clearing_intents(
+        &mut self,
+        outcomes: &[ObjectOutcome],
+        intents: &[Uuid],
+    ) -> Result<()> {
+        self.commit_outcomes(outcomes, intents, None)
+    }
+
+    fn intents(&self) -> Result<Vec<WriteIntent>> {
+        let texts: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT intent FROM intents ORDER BY seq")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| self.err("read intents", e))?;
+        collect_json(&self.path, "write intent", texts)
+    }
+
+    fn delete_intents(&mut self, ids: &[Uuid]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let path = self.path.clone();
+        let tx = self.write_tx("begin deleting intents")?;
+        let n = delete_intent_rows(&tx, &path, ids)?;
+        tx.commit()
+            .map_err(|e| StoreError::sqlite(&path, "commit deleting intents", e))?;
+        Ok(n)
+    }
+}

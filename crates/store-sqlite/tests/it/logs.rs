@@ -1,0 +1,202 @@
+//! Provisioning-log queries and retention.
+
+use crate::common::{at, cloud_id, dn, guid, log_entry, open_temp, smtp, success};
+use exo_writeback_core::provisioning::{
+    CycleId, CycleKind, EscrowUpdate, JoinUpdate, LogStatus, ObjectOutcome,
+};
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
+
+/// Two cycles; objects 1..=8 in cycle A at t = n·10 s, objects 1..=4 again in cycle B at
+/// t = 1000 + n s. Status by n: 1,5 success; 2,6 skipped; 3,7 failure; 4,8 warning.
+fn seeded() -> (tempfile::TempDir, SqliteStore, CycleId, CycleId) {
+    let (dir, mut store) = open_temp();
+    let status = |n: u64| LogStatus::ALL[((n - 1) % 4) as usize];
+    let a = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+    let b = store
+        .begin_cycle(CycleKind::Delta, at(1000))
+        .expect("cycle");
+    let outcome = |cycle, n: u64, secs: i64| ObjectOutcome {
+        log: log_entry(cycle, n, at(secs), status(n)),
+        journal: vec![],
+        join: JoinUpdate::Keep,
+        escrow: EscrowUpdate::Keep,
+    };
+    let batch: Vec<_> = (1..=8).map(|n| outcome(a, n, n as i64 * 10)).collect();
+    store.record_outcomes(&batch).expect("record A");
+    for n in 1..=4 {
+        store
+            .record_outcome(&outcome(b, n, 1000 + n as i64))
+            .expect("record B");
+    }
+    (dir, store, a, b)
+}
+
+/// (cycle letter, object) of each entry the query returns, in order.
+fn run(store: &SqliteStore, a: CycleId, q: LogQuery) -> Vec<(char, u64)> {
+    store
+        .query_logs(&q)
+        .expect("query")
+        .into_iter()
+        .map(|e| {
+            let id = e.source.external_directory_object_id.expect("source id");
+            let n = (1..=8).find(|n| cloud_id(*n) == id).expect("fixture id");
+            (if e.cycle == a { 'A' } else { 'B' }, n)
+        })
+        .collect()
+}
+
+#[test]
+fn log_filters() {
+    let (_dir, store, a, b) = seeded();
+    let q = |f: &dyn Fn(&mut LogQuery)| {
+        let mut q = LogQuery {
+            limit: 100,
+            ..LogQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    type Case = (&'static str, LogQuery, Vec<(char, u64)>);
+    let cases: Vec<Case> = vec![
+        (
+            "everything, newest first",
+            q(&|_| {}),
+            vec![
+                ('B', 4),
+                ('B', 3),
+                ('B', 2),
+                ('B', 1),
+                ('A', 8),
+                ('A', 7),
+                ('A', 6),
+                ('A', 5),
+                ('A', 4),
+                ('A', 3),
+                ('A', 2),
+                ('A', 1),
+            ],
+        ),
+        ("limit", q(&|q| q.limit = 2), vec![('B', 4), ('B', 3)]),
+        (
+            "one status",
+            q(&|q| q.statuses = vec![LogStatus::Failure]),
+            vec![('B', 3), ('A', 7), ('A', 3)],
+        ),
+        (
+            "two statuses",
+            q(&|q| q.statuses = vec![LogStatus::Success, LogStatus::Warning]),
+            vec![('B', 4), ('B', 1), ('A', 8), ('A', 5), ('A', 4), ('A', 1)],
+        ),
+        ("cycle", q(&|q| q.cycle = Some(a)), {
+            (1..=8).rev().map(|n| ('A', n)).collect()
+        }),
+        (
+            "cycle and status",
+            q(&|q| {
+                q.cycle = Some(b);
+                q.statuses = vec![LogStatus::Skipped];
+            }),
+            vec![('B', 2)],
+        ),
+        (
+            "since (inclusive)",
+            q(&|q| q.since = Some(at(70))),
+            vec![('B', 4), ('B', 3), ('B', 2), ('B', 1), ('A', 8), ('A', 7)],
+        ),
+        (
+            "identity: ExternalDirectoryObjectId",
+            q(&|q| q.identity = Some(cloud_id(2))),
+            vec![('B', 2), ('A', 2)],
+        ),
+        (
+            "identity: User_ prefix and upper case",
+            q(&|q| q.identity = Some(format!("User_{}", cloud_id(2).to_uppercase()))),
+            vec![('B', 2), ('A', 2)],
+        ),
+        (
+            "identity: SMTP, case-insensitive",
+            q(&|q| q.identity = Some(smtp(6).to_uppercase())),
+            vec![('A', 6)],
+        ),
+        (
+            "identity: DN, case-insensitive",
+            q(&|q| q.identity = Some(dn(3).to_lowercase())),
+            vec![('B', 3), ('A', 3)],
+        ),
+        (
+            "identity: objectGUID",
+            q(&|q| q.identity = Some(guid(5).to_string().to_uppercase())),
+            vec![('A', 5)],
+        ),
+        (
+            "identity: braced objectGUID",
+            q(&|q| q.identity = Some(format!("{{{}}}", guid(5)))),
+            vec![('A', 5)],
+        ),
+        (
+            "identity with SQL and LDAP metacharacters matches nothing",
+            q(&|q| q.identity = Some("' OR 1=1 --*)(cn=*".into())),
+            vec![],
+        ),
+        (
+            "identity is exact, not a substring",
+            q(&|q| q.identity = Some("contoso.com".into())),
+            vec![],
+        ),
+        (
+            "everything combined",
+            q(&|q| {
+                q.identity = Some(smtp(1));
+                q.statuses = vec![LogStatus::Success];
+                q.cycle = Some(a);
+                q.since = Some(at(10));
+            }),
+            vec![('A', 1)],
+        ),
+    ];
+    for (name, query, want) in cases {
+        assert_eq!(run(&store, a, query), want, "{name}");
+    }
+}
+
+#[test]
+fn entries_round_trip_exactly() {
+    let (_dir, mut store) = open_temp();
+    let c = store
+        .begin_cycle(CycleKind::OnDemand, at(0))
+        .expect("cycle");
+    let mut o = success(c, 1, at(1));
+    o.log.time = "2026-03-01T08:00:01.123456789Z".parse().expect("ts");
+    o.log.source.primary_smtp_address = None;
+    o.log.target.object_guid = None;
+    store.record_outcome(&o).expect("record");
+    let got = store.query_logs(&LogQuery::default()).expect("query");
+    assert_eq!(got, vec![o.log]);
+}
+
+#[test]
+fn retention_purges_old_entries_and_journal_only() {
+    let (_dir, mut store) = open_temp();
+    let c = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+    let batch: Vec<_> = (1..=6).map(|n| success(c, n, at(n as i64 * 100))).collect();
+    store.record_outcomes(&batch).expect("record");
+    let report = store.purge_older_than(at(300)).expect("purge");
+    assert_eq!(report.log_entries, 2);
+    assert_eq!(report.journal_records, 6);
+    let left = store
+        .query_logs(&LogQuery::default())
+        .expect("query")
+        .into_iter()
+        .map(|e| e.time)
+        .collect::<Vec<_>>();
+    assert_eq!(left, vec![at(600), at(500), at(400), at(300)]);
+    assert_eq!(store.journal_for_cycle(c).expect("journal").len(), 12);
+    // Joins and the cycle are state, not history: kept.
+    assert_eq!(store.joins(None, 100).expect("joins").len(), 6);
+    assert!(store.cycle(c).expect("cycle").is_some());
+    assert_eq!(
+        store.purge_older_than(at(300)).expect("purge again"),
+        Default::default()
+    );
+}

@@ -1,0 +1,168 @@
+//! Opening, migrating and refusing state databases.
+
+use crate::common::{at, open_temp, success};
+use exo_writeback_core::provisioning::{CycleKind, JobState};
+use exo_writeback_store_sqlite::migrations::SCHEMA_VERSION;
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{DB_FILE_NAME, LogQuery, SqliteStore, StoreError};
+
+#[test]
+fn a_fresh_state_dir_gets_the_current_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_dir = dir.path().join("nested").join("state");
+    let store = SqliteStore::open_in(&state_dir).expect("open");
+    assert_eq!(store.path(), state_dir.join(DB_FILE_NAME));
+    assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+    assert_eq!(store.job_state().expect("state"), JobState::NotRun);
+    assert_eq!(store.watermark().expect("watermark"), None);
+    store.integrity_check().expect("integrity");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .permissions()
+                .mode()
+        };
+        let db = store.path().to_path_buf();
+        let wal = db.with_extension("db-wal");
+        for file in [&db, &wal] {
+            let m = mode(file);
+            assert_eq!(m & 0o077, 0, "{} readable by others: {m:o}", file.display());
+        }
+        assert_eq!(mode(&state_dir) & 0o077, 0, "state_dir open to others");
+    }
+}
+
+#[test]
+fn reopening_is_idempotent_and_keeps_the_data() {
+    let (dir, mut store) = open_temp();
+    let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+    store
+        .record_outcome(&success(cycle, 1, at(1)))
+        .expect("record");
+    store.set_job_state(&JobState::Active).expect("state");
+    drop(store);
+    for _ in 0..3 {
+        let store = SqliteStore::open_in(dir.path()).expect("reopen");
+        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+        assert_eq!(store.job_state().expect("state"), JobState::Active);
+        assert_eq!(
+            store.query_logs(&LogQuery::default()).expect("logs").len(),
+            1
+        );
+    }
+}
+
+#[test]
+fn an_older_database_is_migrated_with_its_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(DB_FILE_NAME);
+    {
+        let mut old = SqliteStore::open_at_schema_version(&path, 1).expect("open at v1");
+        assert_eq!(old.schema_version().expect("version"), 1);
+        let cycle = old.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+        old.record_outcome(&success(cycle, 7, at(1)))
+            .expect("record");
+    }
+    let store = SqliteStore::open(&path).expect("migrate");
+    assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+    let logs = store.query_logs(&LogQuery::default()).expect("logs");
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0], success(logs[0].cycle, 7, at(1)).log);
+    // The indexes of later migrations exist.
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    for index in ["log_entries_smtp", "log_entries_status_time"] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                [index],
+                |r| r.get(0),
+            )
+            .expect("query");
+        assert_eq!(n, 1, "index {index} of a later migration");
+    }
+}
+
+#[test]
+fn a_newer_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(DB_FILE_NAME);
+    drop(SqliteStore::open(&path).expect("create"));
+    {
+        let conn = rusqlite::Connection::open(&path).expect("raw open");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 5)
+            .expect("bump");
+    }
+    let err = SqliteStore::open(&path).expect_err("newer schema must be refused");
+    match &err {
+        StoreError::NewerSchema {
+            found, supported, ..
+        } => {
+            assert_eq!(*found, SCHEMA_VERSION + 5);
+            assert_eq!(*supported, SCHEMA_VERSION);
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("newer exo-writeback"), "{message}");
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(v, SCHEMA_VERSION + 5, "the newer file was not modified");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_reported_as_corrupt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(DB_FILE_NAME);
+    std::fs::write(
+        &path,
+        b"this is not SQLite at all, just some text ".repeat(200),
+    )
+    .expect("write");
+    let err = SqliteStore::open(&path).expect_err("garbage must be refused");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("restart --scope full"), "{message}");
+}
+
+#[test]
+fn an_impossible_location_is_reported_with_what_to_check() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"x").expect("write");
+    // state_dir is a regular file: the directory cannot be created.
+    let err = SqliteStore::open_in(&blocker).expect_err("must fail");
+    assert!(matches!(err, StoreError::CannotOpen { .. }), "{err:?}");
+    // The database's parent is a regular file.
+    let err = SqliteStore::open(&blocker.join(DB_FILE_NAME)).expect_err("must fail");
+    assert!(matches!(err, StoreError::CannotOpen { .. }), "{err:?}");
+    assert!(err.to_string().contains("a-file"), "{err}");
+}
+
+#[test]
+fn a_write_lock_held_elsewhere_is_reported_as_locked() {
+    let (_dir, mut store) = open_temp();
+    let cycle = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
+    store
+        .set_busy_timeout(std::time::Duration::from_millis(50))
+        .expect("timeout");
+    let other = rusqlite::Connection::open(store.path()).expect("second connection");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("hold the write lock");
+    let err = store
+        .record_outcome(&success(cycle, 1, at(1)))
+        .expect_err("must not write while locked");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("another process"), "{err}");
+    other.execute_batch("ROLLBACK").expect("release");
+    store
+        .record_outcome(&success(cycle, 1, at(1)))
+        .expect("writes once the lock is gone");
+}
