@@ -23,8 +23,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Decoder, Encoder};
 
 pub(crate) struct LdapCodec {
+    // exo-writeback patch (PATCH.md): decrypted bytes not yet parsed, kept apart from the
+    // encrypted stream. Replaces the `has_decoded_data` flag, which put the plaintext back into
+    // the encrypted buffer only when that buffer was empty, and dropped it otherwise.
     #[cfg(feature = "gssapi")]
-    pub(crate) has_decoded_data: bool,
+    pub(crate) plain: BytesMut,
     #[cfg(feature = "gssapi")]
     pub(crate) sasl_param: Arc<RwLock<(bool, u32)>>, // sasl_wrap, sasl_max_send
     #[cfg(feature = "gssapi")]
@@ -124,40 +127,41 @@ impl Decoder for LdapCodec {
         decode_inner(buf)
     }
 
+    // exo-writeback patch (PATCH.md): one sealed SASL frame (RFC 4752 section 3.1: a 4-octet
+    // length, then the GSS-wrapped data) may hold several LDAP messages, or part of one; the
+    // next frame may already be buffered when a frame is decrypted. The decrypted bytes are
+    // kept in `self.plain` and parsed from there before any further frame is unwrapped, so no
+    // message is dropped and a message split across frames is joined. A partial length
+    // prefix waits for more bytes instead of failing the connection.
     #[cfg(feature = "gssapi")]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
         const U32_SIZE: usize = std::mem::size_of::<u32>();
 
         let sasl_wrap = { self.sasl_param.read().expect("sasl param").0 };
-        if !sasl_wrap || buf.is_empty() {
+        if !sasl_wrap {
             return decode_inner(buf);
         }
-        if self.has_decoded_data {
-            let res = decode_inner(buf);
-            if res.is_ok() && buf.is_empty() {
-                self.has_decoded_data = false;
+        loop {
+            if !self.plain.is_empty() {
+                if let Some(item) = decode_inner(&mut self.plain)? {
+                    return Ok(Some(item));
+                }
             }
-            return res;
+            if buf.len() < U32_SIZE {
+                return Ok(None);
+            }
+            let sasl_len = u32::from_be_bytes(buf[0..U32_SIZE].try_into().unwrap()) as usize;
+            if buf.len() - U32_SIZE < sasl_len {
+                return Ok(None);
+            }
+            buf.advance(U32_SIZE);
+            let client_opt = &mut *self.client_ctx.lock().expect("client ctx lock");
+            let client_ctx = client_opt.as_mut().expect("client Option mut ref");
+            let decoded = client_ctx.unwrap_iov(sasl_len, buf).map_err(|e| {
+                io::Error::new(io::ErrorKind::Other, format!("gss_unwrap error: {:#}", e))
+            })?;
+            self.plain.extend_from_slice(&decoded);
         }
-        if buf.len() < U32_SIZE {
-            return Err(io::Error::new(io::ErrorKind::Other, "invalid SASL buffer"));
-        }
-        let sasl_len = u32::from_be_bytes(buf[0..U32_SIZE].try_into().unwrap());
-        if buf.len() - U32_SIZE < sasl_len as usize {
-            return Ok(None);
-        }
-        buf.advance(U32_SIZE);
-        let client_opt = &mut *self.client_ctx.lock().expect("client ctx lock");
-        let client_ctx = client_opt.as_mut().expect("client Option mut ref");
-        let mut decoded = client_ctx.unwrap_iov(sasl_len as usize, buf).map_err(|e| {
-            io::Error::new(io::ErrorKind::Other, format!("gss_unwrap error: {:#}", e))
-        })?;
-        let res = decode_inner(&mut decoded);
-        if res.is_ok() && !decoded.is_empty() && buf.is_empty() {
-            buf.extend(decoded);
-            self.has_decoded_data = true;
-        }
-        res
     }
 }
 
