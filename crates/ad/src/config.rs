@@ -88,6 +88,17 @@ pub enum Transport {
 }
 
 impl AdConfig {
+    /// Plain `ldap://` protected by Kerberos itself (SASL GSSAPI sign and seal), not by TLS.
+    /// `check` and the logs should say "Kerberos-sealed LDAP", not "plain LDAP".
+    pub fn is_sealed(&self) -> bool {
+        self.auth == AuthMethod::Kerberos
+            && !self.starttls
+            && self
+                .url
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("ldap://"))
+    }
+
     /// A configuration with the defaults for everything but the URL and bind identity.
     pub fn new(url: impl Into<String>, bind_dn: impl Into<String>) -> Self {
         AdConfig {
@@ -177,16 +188,11 @@ impl AdConfig {
                 Ok(Transport::Ldaps)
             }
             Some("ldap") if self.starttls => Ok(Transport::StartTls),
-            // Kerberos would sign and seal the session itself, but ldap3 0.12.1's SASL security
-            // layer drops LDAP messages that share one SASL frame (protocol.rs, LdapCodec::
-            // decode keeps the rest of a decrypted frame only when no further frame is buffered):
-            // a search can lose entries silently. Refused until that is fixed.
-            Some("ldap") if kerberos => invalid(format!(
-                "ad.url {:?}: Kerberos over plain ldap:// (SASL sealing) is not supported yet: the LDAP \
-                 library can drop search entries that share a security-layer frame; use ldaps:// \
-                 or ldap:// with ad.starttls = true (Kerberos then authenticates, TLS encrypts)",
-                self.url
-            )),
+            // Kerberos signs and seals the session itself (the SASL GSSAPI security layer, RFC
+            // 4752 with confidentiality): nothing crosses the network in clear, and a DC that
+            // requires LDAP signing accepts it. The LDAP library's SASL decoder is patched for
+            // this (vendor/ldap3/PATCH.md): unpatched, it dropped messages sharing one frame.
+            Some("ldap") if kerberos => Ok(Transport::Plain),
             Some("ldap") if self.allow_insecure_ldap => Ok(Transport::Plain),
             Some("ldap") => Err(AdError::InsecureRefused {
                 url: self.url.clone(),
@@ -274,17 +280,15 @@ mod tests {
         .unwrap();
         assert_eq!(c.auth, AuthMethod::Kerberos);
         assert_eq!(c.validate().unwrap(), Transport::Ldaps);
-        let plain =
+        let sealed =
             config("url = \"ldap://dc1\"\nauth = \"kerberos\"\nbind_dn = \"svc@CORP.EXAMPLE\"")
                 .unwrap();
-        assert!(
-            plain
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("not supported yet"),
-            "sealed plain LDAP is refused until the SASL layer keeps every message"
+        assert_eq!(
+            sealed.validate().unwrap(),
+            Transport::Plain,
+            "Kerberos seals plain LDAP itself: no allow_insecure_ldap needed"
         );
+        assert!(sealed.is_sealed() && !c.is_sealed());
         for (extra, part) in [
             (
                 "bind_dn = \"svc@CORP.EXAMPLE\"\npassword_env = \"PW\"",
