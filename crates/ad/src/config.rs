@@ -58,6 +58,23 @@ pub struct AdConfig {
     /// Simple Paged Results page size, 1..=1000 (Windows AD refuses more).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// TCP keepalive on every connection to a DC: first probe after this many idle seconds
+    /// (0: off). Keeps the flow alive in firewalls and detects a peer that is gone.
+    #[serde(default = "default_keepalive_secs")]
+    pub keepalive_secs: u64,
+    /// A connection unused for this long is closed and opened again before its next
+    /// operation (0: never): below Windows' MaxConnIdleTime (900 s) and common firewall idle
+    /// time-outs, so no request is sent into a connection that was silently dropped.
+    #[serde(default = "default_idle_reconnect_secs")]
+    pub idle_reconnect_secs: u64,
+}
+
+fn default_keepalive_secs() -> u64 {
+    60
+}
+
+fn default_idle_reconnect_secs() -> u64 {
+    600
 }
 
 fn default_timeout_secs() -> u64 {
@@ -116,6 +133,8 @@ impl AdConfig {
             search_bases: None,
             timeout_secs: default_timeout_secs(),
             page_size: default_page_size(),
+            keepalive_secs: default_keepalive_secs(),
+            idle_reconnect_secs: default_idle_reconnect_secs(),
         }
     }
 

@@ -6,9 +6,10 @@ mod schema;
 mod search;
 mod session;
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use exo_writeback_core::schema::Schema;
 use exo_writeback_core::secret::Secret;
@@ -70,6 +71,9 @@ pub struct AdStats {
     pub range_requests: u64,
     /// Modify requests sent.
     pub modifies: u64,
+    /// Connections closed and reopened because they had been idle past
+    /// `ad.idle_reconnect_secs`.
+    pub idle_reconnects: u64,
 }
 
 #[derive(Default)]
@@ -79,6 +83,7 @@ struct Counters {
     pages: AtomicU64,
     range_requests: AtomicU64,
     modifies: AtomicU64,
+    idle_reconnects: AtomicU64,
 }
 
 struct Live {
@@ -103,6 +108,10 @@ pub struct AdConnection {
     bind_identity: String,
     schema: RwLock<Option<Arc<Schema>>>,
     value_range: Option<u32>,
+    /// Addresses to connect to instead of resolving the URL's host (from the DC locator).
+    dial: Vec<IpAddr>,
+    /// When the connection was last used (idle reconnect).
+    last_used: std::sync::Mutex<Instant>,
 }
 
 impl std::fmt::Debug for AdConnection {
@@ -118,6 +127,17 @@ impl std::fmt::Debug for AdConnection {
 impl AdConnection {
     /// Connect, bind, and read the rootDSE and the bind identity.
     pub async fn connect(config: &AdConfig, password: Secret) -> Result<AdConnection, AdError> {
+        Self::connect_via(config, password, Vec::new()).await
+    }
+
+    /// [`AdConnection::connect`] to the URL's host at `addrs` (the DC locator's answer) instead
+    /// of the system resolver's: the URL's host still names the DC for TLS verification and
+    /// its Kerberos principal.
+    pub async fn connect_via(
+        config: &AdConfig,
+        password: Secret,
+        addrs: Vec<IpAddr>,
+    ) -> Result<AdConnection, AdError> {
         let transport = config.validate()?;
         let tls = match transport {
             Transport::Plain if config.auth == AuthMethod::Kerberos => None,
@@ -144,6 +164,8 @@ impl AdConnection {
             bind_identity: config.bind_dn.clone(),
             schema: RwLock::new(None),
             value_range: None,
+            dial: addrs,
+            last_used: std::sync::Mutex::new(Instant::now()),
         };
         conn.root_dse = conn.read_root_dse().await?;
         conn.bind_identity = conn.who_am_i().await?;
@@ -206,6 +228,19 @@ impl AdConnection {
             pages: c.pages.load(Ordering::Relaxed),
             range_requests: c.range_requests.load(Ordering::Relaxed),
             modifies: c.modifies.load(Ordering::Relaxed),
+            idle_reconnects: c.idle_reconnects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How long since the connection was last used, and mark it used now.
+    fn touch(&self) -> Duration {
+        match self.last_used.lock() {
+            Ok(mut last) => {
+                let idle = last.elapsed();
+                *last = Instant::now();
+                idle
+            }
+            Err(_) => Duration::ZERO,
         }
     }
 

@@ -125,6 +125,17 @@ pub enum AdError {
         problem: String,
     },
 
+    #[error(
+        "DNS lookup of {name} at {server} failed: {problem} (the DC locator asks DNS for the \
+         domain's SRV records; set ad.dns_server to a DNS server of the domain, or list the DCs \
+         in ad.dcs)"
+    )]
+    Locator {
+        name: String,
+        server: String,
+        problem: String,
+    },
+
     #[error("{dn} has no usable objectGUID")]
     MissingObjectGuid { dn: String },
 

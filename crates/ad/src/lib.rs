@@ -10,6 +10,7 @@ pub mod connection;
 pub mod error;
 pub mod kerberos;
 mod kerberos_bind;
+pub mod locator;
 pub mod wire;
 
 pub use config::{AdConfig, AuthMethod, Transport};

@@ -4,7 +4,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, StdStream};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
@@ -23,6 +26,8 @@ impl AdConnection {
         if let Some(tls) = &self.tls {
             settings = settings.set_config(tls.clone());
         }
+        let stream = self.dial().await?;
+        settings = settings.set_std_stream(StdStream::Tcp(stream));
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.config.url)
             .await
             .map_err(|e| self.connect_error(e))?;
@@ -77,13 +82,83 @@ impl AdConnection {
         })
     }
 
+    /// The TCP connection to the DC: to the addresses the locator found (`dial`), else to the
+    /// URL's host as the system resolves it; with TCP keepalive (`ad.keepalive_secs`), so that
+    /// a connection a firewall dropped while idle is noticed instead of waited on.
+    async fn dial(&self) -> Result<std::net::TcpStream, AdError> {
+        let host = host_of(&self.config.url);
+        let port = port_of(&self.config.url).unwrap_or(match self.transport {
+            Transport::Ldaps => 636,
+            _ => 389,
+        });
+        let unreachable = |reason: String| AdError::Unreachable {
+            address: self.config.url.clone(),
+            timeout_secs: self.config.timeout_secs,
+            reason,
+        };
+        let addrs: Vec<SocketAddr> = if self.dial.is_empty() {
+            match tokio::time::timeout(self.timeout, tokio::net::lookup_host((host.as_str(), port)))
+                .await
+            {
+                Ok(Ok(addrs)) => addrs.collect(),
+                Ok(Err(e)) => return Err(unreachable(format!("cannot resolve {host}: {e}"))),
+                Err(_) => return Err(unreachable(format!("resolving {host} timed out"))),
+            }
+        } else {
+            self.dial
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect()
+        };
+        let mut last = format!("{host} has no address");
+        for addr in addrs {
+            match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    if self.config.keepalive_secs > 0 {
+                        let every = Duration::from_secs(self.config.keepalive_secs);
+                        let keepalive = socket2::TcpKeepalive::new()
+                            .with_time(every)
+                            .with_interval(Duration::from_secs(
+                                self.config.keepalive_secs.div_ceil(4).max(1),
+                            ))
+                            .with_retries(4);
+                        if let Err(e) =
+                            socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)
+                        {
+                            tracing::debug!(error = %e, "cannot set TCP keepalive");
+                        }
+                    }
+                    return stream
+                        .into_std()
+                        .map_err(|e| unreachable(format!("{addr}: {e}")));
+                }
+                Ok(Err(e)) => last = format!("{addr}: {e}"),
+                Err(_) => last = format!("{addr}: no connection within the timeout"),
+            }
+        }
+        Err(unreachable(last))
+    }
+
     pub(super) async fn handle(&self) -> Result<(Ldap, u64), AdError> {
         let mut live = self.live.lock().await;
+        let idle = self.touch();
         if let Some(l) = live.as_ref() {
-            if !l.driver.is_finished() {
+            let limit = self.config.idle_reconnect_secs;
+            if !l.driver.is_finished() && (limit == 0 || idle < Duration::from_secs(limit)) {
                 return Ok((l.ldap.clone(), l.generation));
             }
-            tracing::warn!(url = %self.config.url, "LDAP connection was dropped; reconnecting");
+            if l.driver.is_finished() {
+                tracing::warn!(url = %self.config.url, "LDAP connection was dropped; reconnecting");
+            } else {
+                tracing::info!(
+                    url = %self.config.url,
+                    idle_secs = idle.as_secs(),
+                    "the LDAP connection was idle longer than ad.idle_reconnect_secs ({limit} s): a firewall or the DC's MaxConnIdleTime may have dropped it; reconnecting"
+                );
+                self.counters
+                    .idle_reconnects
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
         let fresh = self.open().await?;
         let handle = (fresh.ldap.clone(), fresh.generation);
@@ -121,6 +196,17 @@ impl AdConnection {
             other => other,
         }
     }
+}
+
+/// The port of an `ldap[s]://host:port` URL, if it names one.
+pub(crate) fn port_of(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let (host, port) = authority.rsplit_once(':')?;
+    if host.starts_with('[') && !host.ends_with(']') {
+        return None; // an IPv6 address without a port
+    }
+    port.parse().ok()
 }
 
 pub(crate) fn host_of(url: &str) -> String {
@@ -195,5 +281,9 @@ mod tests {
         ] {
             assert_eq!(host_of(url), host, "{url}");
         }
+        assert_eq!(port_of("ldaps://dc1.lab.test:3269"), Some(3269));
+        assert_eq!(port_of("ldap://[::1]:389/"), Some(389));
+        assert_eq!(port_of("ldaps://dc"), None);
+        assert_eq!(port_of("ldap://[::1]"), None);
     }
 }
