@@ -58,6 +58,24 @@ pub struct AdConfig {
     /// Simple Paged Results page size, 1..=1000 (Windows AD refuses more).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// More DCs of the domain to try, in order, after `url`'s host (host names; same scheme,
+    /// port and credentials as `url`).
+    #[serde(default)]
+    pub dcs: Vec<String>,
+    /// Find the domain's DCs in DNS (the DC locator's SRV records), after `url`'s host and
+    /// `dcs`.
+    #[serde(default)]
+    pub locate: bool,
+    /// The domain's DNS name for the DC locator; default: from `base_dn` (`DC=corp,DC=example`
+    /// gives `corp.example`).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The AD site whose DCs are tried first (`_ldap._tcp.<site>._sites.dc._msdcs.<domain>`).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// The DNS server the locator asks (`"10.0.0.1"`, `"10.0.0.1:53"`); default: the system's.
+    #[serde(default)]
+    pub dns_server: Option<String>,
     /// TCP keepalive on every connection to a DC: first probe after this many idle seconds
     /// (0: off). Keeps the flow alive in firewalls and detects a peer that is gone.
     #[serde(default = "default_keepalive_secs")]
@@ -133,9 +151,22 @@ impl AdConfig {
             search_bases: None,
             timeout_secs: default_timeout_secs(),
             page_size: default_page_size(),
+            dcs: Vec::new(),
+            locate: false,
+            domain: None,
+            site: None,
+            dns_server: None,
             keepalive_secs: default_keepalive_secs(),
             idle_reconnect_secs: default_idle_reconnect_secs(),
         }
+    }
+
+    /// The domain's DNS name: `domain`, else the `DC=` components of `base_dn`.
+    pub fn domain_name(&self) -> Option<String> {
+        if let Some(domain) = &self.domain {
+            return Some(domain.trim_end_matches('.').to_ascii_lowercase());
+        }
+        self.base_dn.as_deref().and_then(dns_name_of_nc)
     }
 
     /// Check the values that serde cannot, and derive the transport.
@@ -222,6 +253,28 @@ impl AdConfig {
             )),
         }
     }
+}
+
+/// The DNS name of a domain naming context: the values of its `DC=` RDNs, dot-separated
+/// (`DC=corp,DC=example` → `corp.example`); None when it has none.
+pub fn dns_name_of_nc(nc: &str) -> Option<String> {
+    let dn = exo_writeback_core::ldap_text::Dn::parse(nc).ok()?;
+    let labels: Vec<String> = dn
+        .rdns
+        .iter()
+        .filter_map(|rdn| {
+            let ava = rdn.avas.first()?;
+            match &ava.value {
+                exo_writeback_core::ldap_text::DnValue::Text(label)
+                    if ava.attribute.eq_ignore_ascii_case("dc") =>
+                {
+                    Some(label.to_ascii_lowercase())
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    (!labels.is_empty()).then(|| labels.join("."))
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use crate::config::{AdConfig, AuthMethod, Transport};
 use crate::error::AdError;
 
 pub use schema::decode;
-pub(crate) use session::host_of;
 use session::tls_config;
+pub(crate) use session::{host_of, port_of};
 
 /// The permissive-modify control: adding a present value or deleting an absent one succeeds.
 pub const PERMISSIVE_MODIFY_OID: &str = "1.2.840.113556.1.4.1413";
@@ -56,6 +56,14 @@ pub struct RootDse {
     pub dns_host_name: Option<String>,
     pub supported_controls: Vec<String>,
     pub supported_extensions: Vec<String>,
+    /// `supportedCapabilities` (an RODC of Windows lists 1.2.840.113556.1.4.1920).
+    pub supported_capabilities: Vec<String>,
+    /// The DN of the DC's NTDS Settings object (its `msDS-isRODC` says read-only).
+    pub ds_service_name: Option<String>,
+    /// The forest root domain's naming context.
+    pub root_domain_naming_context: Option<String>,
+    /// `isGlobalCatalogReady`: the DC serves the global catalog (ports 3268/3269).
+    pub global_catalog_ready: bool,
 }
 
 /// Counters of what the connector sent, for observability and for tests that prove paging.

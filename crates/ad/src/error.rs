@@ -92,6 +92,21 @@ pub enum AdError {
         diagnostic: String,
     },
 
+    #[error("{operation} {dn}: the DC answered with a referral to {url}: {meaning}")]
+    Referral {
+        operation: &'static str,
+        dn: String,
+        /// The (first) LDAP URL the DC named.
+        url: String,
+        /// Its host: the DC or domain named.
+        host: Option<String>,
+        /// The referral names the same object on another DC (a read-only DC refers writes),
+        /// not another domain.
+        same_object: bool,
+        /// What it means and what to configure.
+        meaning: String,
+    },
+
     #[error("no such object: {dn}")]
     NoSuchObject { dn: String },
 
@@ -136,6 +151,13 @@ pub enum AdError {
         problem: String,
     },
 
+    #[error("no usable domain controller for {domain}: {}", tried_list(tried))]
+    NoDomainController {
+        domain: String,
+        /// Each DC tried and why it was passed over.
+        tried: Vec<(String, String)>,
+    },
+
     #[error("{dn} has no usable objectGUID")]
     MissingObjectGuid { dn: String },
 
@@ -160,6 +182,34 @@ impl AdError {
     pub fn is_connection_lost(&self) -> bool {
         matches!(self, AdError::ConnectionLost { .. })
     }
+
+    /// The bind failed for a reason of this DC, not of the account: another DC may accept it
+    /// (`51f`: a read-only DC that cannot check the password).
+    pub fn is_dc_specific_bind_failure(&self) -> bool {
+        matches!(self, AdError::AccountUnusable { diagnostic, .. }
+            if ad_bind_subcode(diagnostic).as_deref() == Some("51f"))
+    }
+
+    /// The DC in use cannot serve the operation but another DC of the domain may: it cannot
+    /// be reached, the connection to it could not be re-established, or (for writes) it is
+    /// read-only and referred the write elsewhere.
+    pub fn is_dc_failure(&self, purpose: crate::domain::Purpose) -> bool {
+        match self {
+            AdError::Unreachable { .. } | AdError::ConnectionLost { .. } => true,
+            AdError::Referral {
+                same_object: true, ..
+            } => purpose == crate::domain::Purpose::Write,
+            _ => self.is_dc_specific_bind_failure(),
+        }
+    }
+}
+
+fn tried_list(tried: &[(String, String)]) -> String {
+    tried
+        .iter()
+        .map(|(dc, why)| format!("{dc}: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What to do about an insufficient-access error on `dn`: `admin_count` is the object's

@@ -7,10 +7,13 @@
 
 pub mod config;
 pub mod connection;
+pub mod dc;
+pub mod domain;
 pub mod error;
 pub mod kerberos;
 mod kerberos_bind;
 pub mod locator;
+pub mod referral;
 pub mod wire;
 
 pub use config::{AdConfig, AuthMethod, Transport};

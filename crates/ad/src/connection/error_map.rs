@@ -175,6 +175,24 @@ impl AdConnection {
     ) -> AdError {
         match result.rc {
             32 => AdError::NoSuchObject { dn: dn.to_string() },
+            10 => {
+                let url = result
+                    .refs
+                    .first()
+                    .cloned()
+                    .or_else(|| referral_in_text(&result.text))
+                    .unwrap_or_default();
+                let target = crate::referral::parse_referral(&url);
+                let (same_object, meaning) = crate::referral::explain(dn, operation, &target);
+                AdError::Referral {
+                    operation,
+                    dn: dn.to_string(),
+                    url,
+                    host: target.host,
+                    same_object,
+                    meaning,
+                }
+            }
             50 => {
                 let writing = operation.starts_with("modify");
                 AdError::InsufficientAccess {
@@ -207,4 +225,18 @@ impl AdConnection {
             problem,
         }
     }
+}
+
+/// An LDAP URL in a diagnostic text (Samba and Windows also put the referral there:
+/// `0000202B: RefErr: … ldap://dc1.corp.example/…`).
+fn referral_in_text(text: &str) -> Option<String> {
+    let at = text.find("ldap://").or_else(|| text.find("ldaps://"))?;
+    Some(
+        text[at..]
+            .split(|c: char| c.is_whitespace())
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(['\0', ',', ';'])
+            .to_string(),
+    )
 }

@@ -22,6 +22,10 @@ impl AdConnection {
             "dnsHostName",
             "supportedControl",
             "supportedExtension",
+            "supportedCapabilities",
+            "dsServiceName",
+            "rootDomainNamingContext",
+            "isGlobalCatalogReady",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -53,6 +57,11 @@ impl AdConnection {
             dns_host_name: first("dnsHostName"),
             supported_controls: texts("supportedControl"),
             supported_extensions: texts("supportedExtension"),
+            supported_capabilities: texts("supportedCapabilities"),
+            ds_service_name: first("dsServiceName"),
+            root_domain_naming_context: first("rootDomainNamingContext"),
+            global_catalog_ready: first("isGlobalCatalogReady")
+                .is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
         })
     }
 
@@ -93,6 +102,19 @@ impl AdConnection {
             return Ok(schema.clone());
         }
         self.refresh_schema().await
+    }
+
+    /// The schema if it was read already.
+    pub fn cached_schema(&self) -> Option<Arc<Schema>> {
+        self.schema.read().ok().and_then(|guard| guard.clone())
+    }
+
+    /// Use `schema` (read on another DC of the forest: the schema is the forest's) instead of
+    /// reading it again.
+    pub fn adopt_schema(&self, schema: Arc<Schema>) {
+        if let Ok(mut guard) = self.schema.write() {
+            *guard = Some(schema);
+        }
     }
 
     /// Read the schema again (e.g. after an error, or to pick up a schema extension).

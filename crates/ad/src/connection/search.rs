@@ -131,7 +131,7 @@ impl AdConnection {
         }
     }
 
-    pub(super) async fn raw_search(
+    pub(crate) async fn raw_search(
         &self,
         base: &str,
         scope: SearchScope,

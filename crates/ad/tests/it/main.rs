@@ -4,6 +4,7 @@
 mod errors;
 mod kerberos;
 mod least_privilege;
+mod locator;
 mod match_scan;
 mod paging_and_ranges;
 mod reads;

@@ -1,0 +1,387 @@
+//! The connection to one domain: one DC at a time (affinity), the next one when it fails.
+//!
+//! Multi-valued attributes replicate whole and the last writer wins, so every read and write of
+//! a cycle goes to the same DC of a domain; only when that DC fails (unreachable, connection
+//! lost and not re-established, a read-only DC that refers a write) does the connection move
+//! to the next candidate, and says so: [`DomainConnection::status`] names the DC in use and
+//! every move ([`Failover`]) for the log and `status`. A connection for writes never uses a
+//! read-only DC (it would refer every write, LDAP result 10).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use exo_writeback_core::secret::Secret;
+
+use crate::config::AdConfig;
+use crate::connection::{AdConnection, host_of, port_of};
+use crate::dc::DcInfo;
+use crate::error::AdError;
+use crate::locator::{DcCandidate, DcLocator, DcSource};
+
+/// What the connection is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Reads and writes: writable DCs only.
+    Write,
+    /// Reads only (the global catalog, lookups): any DC, read-only ones included.
+    Read,
+}
+
+/// The connection moved from one DC to another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failover {
+    pub at: SystemTime,
+    /// The domain's DNS name.
+    pub domain: String,
+    pub from: String,
+    pub to: String,
+    /// What went wrong on `from`.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Failover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "domain {}: moved from DC {} to DC {}: {}",
+            self.domain, self.from, self.to, self.reason
+        )
+    }
+}
+
+/// Which DC a domain connection uses, for the log, `check` and `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DcStatus {
+    /// The domain's DNS name.
+    pub domain: String,
+    /// The DC in use (its dnsHostName).
+    pub dc: String,
+    /// How it was found.
+    pub source: DcSource,
+    pub read_only: bool,
+    pub global_catalog: bool,
+    /// Candidates passed over, and why (a read-only DC for writes, an unreachable one).
+    pub skipped: Vec<(String, String)>,
+    /// Every move since the connection was made, oldest first.
+    pub failovers: Vec<Failover>,
+}
+
+impl std::fmt::Display for DcStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: DC {} ({}", self.domain, self.dc, self.source)?;
+        if self.read_only {
+            f.write_str(", read-only")?;
+        }
+        if self.global_catalog {
+            f.write_str(", global catalog")?;
+        }
+        f.write_str(")")?;
+        if let Some(last) = self.failovers.last() {
+            write!(f, "; {} failover(s), last: {last}", self.failovers.len())?;
+        }
+        Ok(())
+    }
+}
+
+struct Current {
+    index: usize,
+    conn: Arc<AdConnection>,
+    info: DcInfo,
+}
+
+/// A connection to one domain with DC affinity and failover. See the module documentation.
+pub struct DomainConnection {
+    domain: String,
+    config: AdConfig,
+    password: Secret,
+    purpose: Purpose,
+    candidates: Vec<DcCandidate>,
+    current: tokio::sync::RwLock<Current>,
+    failovers: std::sync::Mutex<Vec<Failover>>,
+    skipped: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl std::fmt::Debug for DomainConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DomainConnection")
+            .field("domain", &self.domain)
+            .field("purpose", &self.purpose)
+            .field("candidates", &self.candidates)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The DCs to try for `domain`, in order: `ad.url`'s host (when `include_url`), `ad.dcs`, then
+/// the DNS SRV answer (site first) when a locator is given; duplicates dropped.
+pub async fn candidates(
+    config: &AdConfig,
+    locator: Option<&DcLocator>,
+    domain: &str,
+    include_url: bool,
+) -> Result<Vec<DcCandidate>, AdError> {
+    let mut out: Vec<DcCandidate> = Vec::new();
+    let push = |c: DcCandidate, out: &mut Vec<DcCandidate>| {
+        if !out.iter().any(|o| o.host.eq_ignore_ascii_case(&c.host)) {
+            out.push(c);
+        }
+    };
+    if include_url {
+        push(
+            DcCandidate {
+                host: host_of(&config.url),
+                addrs: Vec::new(),
+                source: DcSource::Configured,
+            },
+            &mut out,
+        );
+    }
+    for host in &config.dcs {
+        push(
+            DcCandidate {
+                host: host.clone(),
+                addrs: Vec::new(),
+                source: DcSource::Configured,
+            },
+            &mut out,
+        );
+    }
+    if let Some(locator) = locator {
+        for c in locator
+            .domain_controllers(domain, config.site.as_deref())
+            .await?
+        {
+            push(c, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// `config` pointed at `host` (same scheme, port and everything else).
+pub fn config_for(config: &AdConfig, host: &str) -> AdConfig {
+    let scheme = config.url.split_once("://").map_or("ldaps", |(s, _)| s);
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let url = match port_of(&config.url) {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    };
+    AdConfig {
+        url,
+        ..config.clone()
+    }
+}
+
+impl DomainConnection {
+    /// Connects to the first usable candidate (for [`Purpose::Write`]: the first writable one).
+    pub async fn connect(
+        config: &AdConfig,
+        password: Secret,
+        domain: &str,
+        candidates: Vec<DcCandidate>,
+        purpose: Purpose,
+    ) -> Result<DomainConnection, AdError> {
+        let mut skipped = Vec::new();
+        let first = Self::first_usable(
+            config,
+            &password,
+            &candidates,
+            0,
+            purpose,
+            &mut skipped,
+            None,
+        )
+        .await
+        .map_err(|tried| AdError::NoDomainController {
+            domain: domain.to_string(),
+            tried,
+        })?;
+        Ok(DomainConnection {
+            domain: domain.to_string(),
+            config: config.clone(),
+            password,
+            purpose,
+            candidates,
+            current: tokio::sync::RwLock::new(first),
+            failovers: std::sync::Mutex::new(Vec::new()),
+            skipped: std::sync::Mutex::new(skipped),
+        })
+    }
+
+    /// Tries the candidates from `start` on (wrapping around), except `except`; the first that
+    /// binds and suits `purpose`. Err: every candidate and why it was passed over.
+    async fn first_usable(
+        config: &AdConfig,
+        password: &Secret,
+        candidates: &[DcCandidate],
+        start: usize,
+        purpose: Purpose,
+        skipped: &mut Vec<(String, String)>,
+        except: Option<usize>,
+    ) -> Result<Current, Vec<(String, String)>> {
+        let mut tried = Vec::new();
+        let n = candidates.len();
+        for k in 0..n {
+            let index = (start + k) % n;
+            if except == Some(index) {
+                continue;
+            }
+            let candidate = &candidates[index];
+            let dc_config = config_for(config, &candidate.host);
+            let conn = match AdConnection::connect_via(
+                &dc_config,
+                password.clone(),
+                candidate.addrs.clone(),
+            )
+            .await
+            {
+                Ok(conn) => conn,
+                Err(e) if e.is_bind_failure() && !e.is_dc_specific_bind_failure() => {
+                    // The account or the configuration is wrong: every DC would say the same.
+                    tried.push((candidate.host.clone(), e.to_string()));
+                    return Err(tried);
+                }
+                Err(e) => {
+                    tracing::warn!(dc = %candidate.host, error = %e, "DC not usable; trying the next one");
+                    tried.push((candidate.host.clone(), e.to_string()));
+                    continue;
+                }
+            };
+            let info = match conn.dc_info().await {
+                Ok(info) => info,
+                Err(e) => {
+                    tried.push((candidate.host.clone(), e.to_string()));
+                    continue;
+                }
+            };
+            if purpose == Purpose::Write && info.read_only {
+                let why = format!(
+                    "read-only DC ({}): it would refer every write; writes go to a writable DC of the domain",
+                    info.read_only_evidence.unwrap_or("read-only")
+                );
+                tracing::info!(dc = %info.host, "{why}");
+                skipped.push((info.host.clone(), why.clone()));
+                tried.push((info.host.clone(), why));
+                continue;
+            }
+            return Ok(Current {
+                index,
+                conn: Arc::new(conn),
+                info,
+            });
+        }
+        if n == 0 {
+            tried.push((
+                "(none)".into(),
+                "no DC to try: set ad.url, ad.dcs, or ad.locate = true".into(),
+            ));
+        }
+        Err(tried)
+    }
+
+    /// The domain's DNS name.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    pub fn purpose(&self) -> Purpose {
+        self.purpose
+    }
+
+    /// The connection to the DC in use.
+    pub async fn connection(&self) -> Arc<AdConnection> {
+        self.current.read().await.conn.clone()
+    }
+
+    /// Which DC is in use, what was skipped, and every failover so far.
+    pub async fn status(&self) -> DcStatus {
+        let current = self.current.read().await;
+        DcStatus {
+            domain: self.domain.clone(),
+            dc: current.info.host.clone(),
+            source: self.candidates[current.index].source.clone(),
+            read_only: current.info.read_only,
+            global_catalog: current.info.global_catalog,
+            skipped: self.skipped.lock().map(|s| s.clone()).unwrap_or_default(),
+            failovers: self.failovers.lock().map(|f| f.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Runs `op` on the DC in use; when the DC fails (see [`AdError::is_dc_failure`]), moves
+    /// to the next usable candidate, records the [`Failover`], and runs `op` there — until it
+    /// succeeds, fails for another reason, or no candidate is left. `op` must be safe to repeat
+    /// (reads; modifies with permissive modify).
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, AdError>
+    where
+        F: Fn(Arc<AdConnection>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, AdError>>,
+    {
+        let mut attempts = 0;
+        loop {
+            let (index, conn) = {
+                let current = self.current.read().await;
+                (current.index, current.conn.clone())
+            };
+            match op(conn).await {
+                Err(e) if e.is_dc_failure(self.purpose) && attempts < self.candidates.len() => {
+                    attempts += 1;
+                    self.fail_over(index, &e).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Moves off the DC at `from` (unless another task already did).
+    async fn fail_over(&self, from: usize, error: &AdError) -> Result<(), AdError> {
+        let mut current = self.current.write().await;
+        if current.index != from {
+            return Ok(());
+        }
+        let old_host = current.info.host.clone();
+        let mut skipped = Vec::new();
+        let next = Self::first_usable(
+            &self.config,
+            &self.password,
+            &self.candidates,
+            from + 1,
+            self.purpose,
+            &mut skipped,
+            Some(from),
+        )
+        .await;
+        if let Ok(mut s) = self.skipped.lock() {
+            for entry in skipped {
+                if !s.contains(&entry) {
+                    s.push(entry);
+                }
+            }
+        }
+        let next = next.map_err(|mut tried| {
+            tried.insert(0, (old_host.clone(), error.to_string()));
+            AdError::NoDomainController {
+                domain: self.domain.clone(),
+                tried,
+            }
+        })?;
+        // The schema is the forest's: the new DC need not read it again.
+        if let Some(schema) = current.conn.cached_schema() {
+            next.conn.adopt_schema(schema);
+        }
+        let failover = Failover {
+            at: SystemTime::now(),
+            domain: self.domain.clone(),
+            from: old_host,
+            to: next.info.host.clone(),
+            reason: error.to_string(),
+        };
+        tracing::warn!(domain = %self.domain, from = %failover.from, to = %failover.to, reason = %failover.reason, "DC failover");
+        if let Ok(mut f) = self.failovers.lock() {
+            f.push(failover);
+        }
+        *current = next;
+        Ok(())
+    }
+}
