@@ -66,6 +66,14 @@ pub struct AdConfig {
     /// `dcs`.
     #[serde(default)]
     pub locate: bool,
+    /// DCs of other domains of the forest, by domain DNS name
+    /// (`domain_dcs."child.corp.example" = ["dc1.child.corp.example"]`), tried before DNS.
+    #[serde(default)]
+    pub domain_dcs: std::collections::BTreeMap<String, Vec<String>>,
+    /// Global catalog servers (`host` or `host:port`; default port 3269 with TLS, else 3268),
+    /// tried before DNS (`_gc._tcp.<forest root>`) and the DC in use when it is a GC.
+    #[serde(default)]
+    pub gc_servers: Vec<String>,
     /// The domain's DNS name for the DC locator; default: from `base_dn` (`DC=corp,DC=example`
     /// gives `corp.example`).
     #[serde(default)]
@@ -152,6 +160,8 @@ impl AdConfig {
             timeout_secs: default_timeout_secs(),
             page_size: default_page_size(),
             dcs: Vec::new(),
+            domain_dcs: Default::default(),
+            gc_servers: Vec::new(),
             locate: false,
             domain: None,
             site: None,

@@ -21,6 +21,7 @@ use crate::config::{AdConfig, AuthMethod, Transport};
 use crate::error::AdError;
 
 pub use schema::decode;
+pub(crate) use search::equality_filter;
 use session::tls_config;
 pub(crate) use session::{host_of, port_of};
 

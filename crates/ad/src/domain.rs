@@ -96,6 +96,7 @@ pub struct DomainConnection {
     password: Secret,
     purpose: Purpose,
     candidates: Vec<DcCandidate>,
+    port: Option<u16>,
     current: tokio::sync::RwLock<Current>,
     failovers: std::sync::Mutex<Vec<Failover>>,
     skipped: std::sync::Mutex<Vec<(String, String)>>,
@@ -120,51 +121,53 @@ pub async fn candidates(
     include_url: bool,
 ) -> Result<Vec<DcCandidate>, AdError> {
     let mut out: Vec<DcCandidate> = Vec::new();
-    let push = |c: DcCandidate, out: &mut Vec<DcCandidate>| {
-        if !out.iter().any(|o| o.host.eq_ignore_ascii_case(&c.host)) {
-            out.push(c);
-        }
-    };
     if include_url {
-        push(
-            DcCandidate {
-                host: host_of(&config.url),
-                addrs: Vec::new(),
-                source: DcSource::Configured,
-            },
-            &mut out,
-        );
+        out.push(DcCandidate {
+            host: host_of(&config.url),
+            port: port_of(&config.url),
+            addrs: Vec::new(),
+            source: DcSource::Configured,
+        });
     }
-    for host in &config.dcs {
-        push(
-            DcCandidate {
-                host: host.clone(),
-                addrs: Vec::new(),
-                source: DcSource::Configured,
-            },
-            &mut out,
-        );
-    }
+    let configured = config
+        .domain_dcs
+        .iter()
+        .filter(|(d, _)| d.trim_end_matches('.').eq_ignore_ascii_case(domain))
+        .flat_map(|(_, hosts)| hosts.iter())
+        .chain(if include_url {
+            config.dcs.iter()
+        } else {
+            [].iter()
+        });
+    let mut extra: Vec<DcCandidate> = configured.map(|h| DcCandidate::configured(h)).collect();
     if let Some(locator) = locator {
-        for c in locator
-            .domain_controllers(domain, config.site.as_deref())
-            .await?
+        extra.extend(
+            locator
+                .domain_controllers(domain, config.site.as_deref())
+                .await?,
+        );
+    }
+    for c in extra {
+        if !out
+            .iter()
+            .any(|o| o.host.eq_ignore_ascii_case(&c.host) && o.port == c.port)
         {
-            push(c, &mut out);
+            out.push(c);
         }
     }
     Ok(out)
 }
 
-/// `config` pointed at `host` (same scheme, port and everything else).
-pub fn config_for(config: &AdConfig, host: &str) -> AdConfig {
+/// `config` pointed at `candidate` (same scheme and everything else; the candidate's own port,
+/// else `port`, else the URL's).
+pub fn config_for(config: &AdConfig, candidate: &DcCandidate, port: Option<u16>) -> AdConfig {
     let scheme = config.url.split_once("://").map_or("ldaps", |(s, _)| s);
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
+    let host = if candidate.host.contains(':') && !candidate.host.starts_with('[') {
+        format!("[{}]", candidate.host)
     } else {
-        host.to_string()
+        candidate.host.clone()
     };
-    let url = match port_of(&config.url) {
+    let url = match candidate.port.or(port).or_else(|| port_of(&config.url)) {
         Some(port) => format!("{scheme}://{host}:{port}"),
         None => format!("{scheme}://{host}"),
     };
@@ -183,11 +186,25 @@ impl DomainConnection {
         candidates: Vec<DcCandidate>,
         purpose: Purpose,
     ) -> Result<DomainConnection, AdError> {
+        Self::connect_on_port(config, password, domain, candidates, purpose, None).await
+    }
+
+    /// [`DomainConnection::connect`] on `port` for candidates without a port of their own (the
+    /// global catalog: 3269, or 3268 without TLS).
+    pub async fn connect_on_port(
+        config: &AdConfig,
+        password: Secret,
+        domain: &str,
+        candidates: Vec<DcCandidate>,
+        purpose: Purpose,
+        port: Option<u16>,
+    ) -> Result<DomainConnection, AdError> {
         let mut skipped = Vec::new();
         let first = Self::first_usable(
             config,
             &password,
             &candidates,
+            port,
             0,
             purpose,
             &mut skipped,
@@ -204,6 +221,7 @@ impl DomainConnection {
             password,
             purpose,
             candidates,
+            port,
             current: tokio::sync::RwLock::new(first),
             failovers: std::sync::Mutex::new(Vec::new()),
             skipped: std::sync::Mutex::new(skipped),
@@ -212,10 +230,12 @@ impl DomainConnection {
 
     /// Tries the candidates from `start` on (wrapping around), except `except`; the first that
     /// binds and suits `purpose`. Err: every candidate and why it was passed over.
+    #[allow(clippy::too_many_arguments)]
     async fn first_usable(
         config: &AdConfig,
         password: &Secret,
         candidates: &[DcCandidate],
+        port: Option<u16>,
         start: usize,
         purpose: Purpose,
         skipped: &mut Vec<(String, String)>,
@@ -229,7 +249,7 @@ impl DomainConnection {
                 continue;
             }
             let candidate = &candidates[index];
-            let dc_config = config_for(config, &candidate.host);
+            let dc_config = config_for(config, candidate, port);
             let conn = match AdConnection::connect_via(
                 &dc_config,
                 password.clone(),
@@ -240,19 +260,19 @@ impl DomainConnection {
                 Ok(conn) => conn,
                 Err(e) if e.is_bind_failure() && !e.is_dc_specific_bind_failure() => {
                     // The account or the configuration is wrong: every DC would say the same.
-                    tried.push((candidate.host.clone(), e.to_string()));
+                    tried.push((candidate.label(), e.to_string()));
                     return Err(tried);
                 }
                 Err(e) => {
-                    tracing::warn!(dc = %candidate.host, error = %e, "DC not usable; trying the next one");
-                    tried.push((candidate.host.clone(), e.to_string()));
+                    tracing::warn!(dc = %candidate.label(), error = %e, "DC not usable; trying the next one");
+                    tried.push((candidate.label(), e.to_string()));
                     continue;
                 }
             };
             let info = match conn.dc_info().await {
                 Ok(info) => info,
                 Err(e) => {
-                    tried.push((candidate.host.clone(), e.to_string()));
+                    tried.push((candidate.label(), e.to_string()));
                     continue;
                 }
             };
@@ -346,6 +366,7 @@ impl DomainConnection {
             &self.config,
             &self.password,
             &self.candidates,
+            self.port,
             from + 1,
             self.purpose,
             &mut skipped,

@@ -100,8 +100,8 @@ pub enum AdError {
         url: String,
         /// Its host: the DC or domain named.
         host: Option<String>,
-        /// The referral names the same object on another DC (a read-only DC refers writes),
-        /// not another domain.
+        /// The referral names another DC of the object's own domain (a read-only DC refers
+        /// writes), not another domain.
         same_object: bool,
         /// What it means and what to configure.
         meaning: String,
@@ -157,6 +157,13 @@ pub enum AdError {
         /// Each DC tried and why it was passed over.
         tried: Vec<(String, String)>,
     },
+
+    #[error(
+        "{attribute} is not replicated to the global catalog in this forest (its schema entry \
+         has no isMemberOfPartialAttributeSet: TRUE): a GC search on it would silently find \
+         nothing; search each domain instead, or add it to the partial attribute set"
+    )]
+    NotInGlobalCatalog { attribute: String },
 
     #[error("{dn} has no usable objectGUID")]
     MissingObjectGuid { dn: String },

@@ -53,8 +53,43 @@ impl std::fmt::Display for DcSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DcCandidate {
     pub host: String,
+    /// A port of its own (`host:port` in the configuration); None: the URL's port, else the
+    /// transport's default.
+    pub port: Option<u16>,
     pub addrs: Vec<IpAddr>,
     pub source: DcSource,
+}
+
+impl DcCandidate {
+    /// A configured DC: `host`, `host:port`, `[v6]:port`.
+    pub fn configured(text: &str) -> DcCandidate {
+        let text = text.trim();
+        let (host, port) = match text.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') || h.ends_with(']') => match p.parse::<u16>() {
+                Ok(port) => (h, Some(port)),
+                Err(_) => (text, None),
+            },
+            _ => (text, None),
+        };
+        DcCandidate {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            addrs: Vec::new(),
+            source: DcSource::Configured,
+        }
+    }
+
+    /// `host` or `host:port` (the candidate's own port).
+    pub fn label(&self) -> String {
+        match self.port {
+            Some(port) if self.host.contains(':') => format!("[{}]:{port}", self.host),
+            Some(port) => format!("{}:{port}", self.host),
+            None => self.host.clone(),
+        }
+    }
 }
 
 /// Orders SRV answers as RFC 2782 ("Usage rules") says: ascending priority; within one
@@ -276,6 +311,7 @@ impl DcLocator {
                 }
                 out.push(DcCandidate {
                     host: record.target,
+                    port: None,
                     addrs,
                     source: source.clone(),
                 });
@@ -332,6 +368,19 @@ mod tests {
             }
         }
         assert!((8_700..=9_300).contains(&heavy_first), "{heavy_first}");
+    }
+
+    #[test]
+    fn configured_candidates() {
+        let c = DcCandidate::configured("127.0.0.1:10636");
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", Some(10636)));
+        let c = DcCandidate::configured("dc1.corp.example");
+        assert_eq!((c.host.as_str(), c.port), ("dc1.corp.example", None));
+        let c = DcCandidate::configured("[::1]:636");
+        assert_eq!((c.host.as_str(), c.port), ("::1", Some(636)));
+        assert_eq!(c.label(), "[::1]:636");
+        let c = DcCandidate::configured("::1");
+        assert_eq!((c.host.as_str(), c.port), ("::1", None));
     }
 
     #[test]

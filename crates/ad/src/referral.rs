@@ -54,14 +54,19 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// What a referral for `dn` means, and what to do: (same object on another DC?, explanation).
+/// What a referral for `dn` means, and what to do: (names another DC of the object's own
+/// domain?, explanation). A referral to another domain names that domain's DNS name (Windows:
+/// `ldap://child.corp.example/<dn>`); one from a DC that does not hold the object writable
+/// names a DC (`ldap://dc1.corp.example/<dn>`, a read-only DC referring a write).
 pub fn explain(dn: &str, operation: &str, target: &ReferralTarget) -> (bool, String) {
     let host = target.host.as_deref().unwrap_or("another server");
-    let same_object = target.dn.as_deref().is_some_and(|t| {
-        exo_writeback_core::ldap_text::is_within(t, dn)
-            && exo_writeback_core::ldap_text::is_within(dn, t)
-    });
-    if same_object {
+    let named = target.dn.as_deref().unwrap_or(dn);
+    let domain = crate::config::dns_name_of_nc(named).unwrap_or_else(|| host.to_string());
+    let names_domain = target
+        .host
+        .as_deref()
+        .is_none_or(|h| h.eq_ignore_ascii_case(&domain));
+    if !names_domain {
         let writing = operation.starts_with("modify")
             || operation.starts_with("add")
             || operation.starts_with("delet");
@@ -73,23 +78,19 @@ pub fn explain(dn: &str, operation: &str, target: &ReferralTarget) -> (bool, Str
         return (
             true,
             format!(
-                "{what} and named {host}: the agent writes only to writable DCs of the object's domain; \
-                 make ad.url / ad.dcs name writable DCs (or let the DC locator skip read-only ones)"
+                "{what} and named DC {host}: the agent writes only to writable DCs of the object's \
+                 domain; make ad.url / ad.dcs name writable DCs (or let the DC locator skip \
+                 read-only ones)"
             ),
         );
     }
-    let domain = target
-        .dn
-        .as_deref()
-        .and_then(crate::config::dns_name_of_nc)
-        .unwrap_or_else(|| host.to_string());
     (
         false,
         format!(
-            "{dn} is not in this DC's domain: the DC named domain {domain} ({}); the agent reads \
-             and writes each object on a DC of its own domain — check that the DCs of {domain} \
-             can be located (DNS SRV records, or ad.dcs) and that the service account may bind there",
-            target.dn.as_deref().unwrap_or(host)
+            "{dn} is not in this DC's domain: the DC named domain {domain}; the agent reads and \
+             writes each object on a DC of its own domain — check that the DCs of {domain} can be \
+             located (DNS SRV records, or ad.domain_dcs.\"{domain}\") and that the service \
+             account may bind there"
         ),
     )
 }

@@ -388,7 +388,7 @@ fn check_attribute_name(attribute: &str) -> Result<(), AdError> {
 }
 
 /// `(attribute=value)` with the attribute name checked and the value escaped (RFC 4515).
-fn equality_filter(attribute: &str, value: &AttrValue) -> Result<String, AdError> {
+pub(crate) fn equality_filter(attribute: &str, value: &AttrValue) -> Result<String, AdError> {
     check_attribute_name(attribute)?;
     let escaped = match value {
         AttrValue::Text(t) => escape_filter_value(t),

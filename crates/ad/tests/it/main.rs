@@ -2,6 +2,7 @@
 //! Tests share one DC (`LabDc::shared()`) and create objects under names of their own.
 
 mod errors;
+mod forest_routing;
 mod kerberos;
 mod least_privilege;
 mod locator;
