@@ -2,6 +2,7 @@
 
 mod error_map;
 mod modify;
+mod paging;
 mod schema;
 mod search;
 mod session;
@@ -83,6 +84,14 @@ pub struct AdStats {
     /// Connections closed and reopened because they had been idle past
     /// `ad.idle_reconnect_secs`.
     pub idle_reconnects: u64,
+    /// Pages the DC ended early with timeLimitExceeded (MaxQueryDuration), resumed from their
+    /// cookie.
+    pub time_limited_pages: u64,
+    /// Paged searches started again from the first page (cookie discarded, connection closed
+    /// or gone silent mid-search).
+    pub search_restarts: u64,
+    /// Operations sent again on a new connection after getting no answer in time.
+    pub slow_retries: u64,
 }
 
 #[derive(Default)]
@@ -93,6 +102,9 @@ struct Counters {
     range_requests: AtomicU64,
     modifies: AtomicU64,
     idle_reconnects: AtomicU64,
+    time_limited_pages: AtomicU64,
+    search_restarts: AtomicU64,
+    slow_retries: AtomicU64,
 }
 
 struct Live {
@@ -238,6 +250,9 @@ impl AdConnection {
             range_requests: c.range_requests.load(Ordering::Relaxed),
             modifies: c.modifies.load(Ordering::Relaxed),
             idle_reconnects: c.idle_reconnects.load(Ordering::Relaxed),
+            time_limited_pages: c.time_limited_pages.load(Ordering::Relaxed),
+            search_restarts: c.search_restarts.load(Ordering::Relaxed),
+            slow_retries: c.slow_retries.load(Ordering::Relaxed),
         }
     }
 

@@ -7,13 +7,16 @@
 //! every move ([`Failover`]) for the log and `status`. A connection for writes never uses a
 //! read-only DC (it would refer every write, LDAP result 10).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::SystemTime;
+
+use exo_writeback_core::directory::DirectoryObject;
 
 use exo_writeback_core::secret::Secret;
 
 use crate::config::AdConfig;
-use crate::connection::{AdConnection, host_of, port_of};
+use crate::connection::{AdConnection, SearchScope, host_of, port_of};
 use crate::dc::DcInfo;
 use crate::error::AdError;
 use crate::locator::{DcCandidate, DcLocator, DcSource};
@@ -345,6 +348,37 @@ impl DomainConnection {
                 (current.index, current.conn.clone())
             };
             match op(conn).await {
+                Err(e) if e.is_dc_failure(self.purpose) && attempts < self.candidates.len() => {
+                    attempts += 1;
+                    self.fail_over(index, &e).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A paged search on the DC in use, handing each page to `on_page`; when the DC fails
+    /// mid-way the search goes on on the next one, and entries already handed over are not
+    /// handed over again.
+    pub async fn search_pages(
+        &self,
+        base: &str,
+        scope: SearchScope,
+        filter: &str,
+        attributes: &[&str],
+        on_page: &mut (dyn FnMut(Vec<DirectoryObject>) -> Result<(), AdError> + Send),
+    ) -> Result<(), AdError> {
+        let mut delivered = HashSet::new();
+        let mut attempts = 0;
+        loop {
+            let (index, conn) = {
+                let current = self.current.read().await;
+                (current.index, current.conn.clone())
+            };
+            match conn
+                .search_pages_resumable(base, scope, filter, attributes, &mut delivered, on_page)
+                .await
+            {
                 Err(e) if e.is_dc_failure(self.purpose) && attempts < self.candidates.len() => {
                     attempts += 1;
                     self.fail_over(index, &e).await?;

@@ -79,13 +79,13 @@ pub enum AdError {
 
     #[error(
         "insufficient access {operation} {dn} (attributes: {attributes}): the service account (bind identity) \
-         lacks the right to {right}{hint}; AD said: {diagnostic}"
+         lacks the right to {right}{hint}; AD said: {diagnostic}",
+        right = insufficient_right(operation)
     )]
     InsufficientAccess {
         operation: &'static str,
         dn: String,
         attributes: String,
-        right: &'static str,
         /// What to do, starting with " — ": grant on the object or its OU, or (an object with
         /// adminCount=1) why a grant on the OU does not reach it.
         hint: &'static str,
@@ -96,10 +96,8 @@ pub enum AdError {
     Referral {
         operation: &'static str,
         dn: String,
-        /// The (first) LDAP URL the DC named.
+        /// The (first) LDAP URL the DC named ([`AdError::referral_host`] takes its host).
         url: String,
-        /// Its host: the DC or domain named.
-        host: Option<String>,
         /// The referral names another DC of the object's own domain (a read-only DC refers
         /// writes), not another domain.
         same_object: bool,
@@ -131,6 +129,28 @@ pub enum AdError {
         address: String,
         operation: &'static str,
         timeout_secs: u64,
+    },
+
+    #[error(
+        "{operation} on {address} got no answer within {timeout_secs} s, twice, although the DC \
+         accepted a new connection and bind at once: the DC is reachable but this operation is \
+         slow — raise ad.timeout_secs, or narrow the search (ad.search_bases)"
+    )]
+    SlowQuery {
+        address: String,
+        operation: &'static str,
+        timeout_secs: u64,
+    },
+
+    #[error("{operation} {dn} on {address} hit the DC's {limit}: {problem}")]
+    ServerLimit {
+        operation: &'static str,
+        dn: String,
+        address: String,
+        /// The Windows LDAP policy involved (KB 315071).
+        limit: &'static str,
+        /// What happened and what to do.
+        problem: String,
     },
 
     #[error("malformed answer from {address} to {operation}: {problem}")]
@@ -185,6 +205,14 @@ impl AdError {
         )
     }
 
+    /// The host (a DC or a domain's DNS name) a referral named.
+    pub fn referral_host(&self) -> Option<String> {
+        match self {
+            AdError::Referral { url, .. } => crate::referral::parse_referral(url).host,
+            _ => None,
+        }
+    }
+
     /// The connection broke; the operation may be retried on a new one.
     pub fn is_connection_lost(&self) -> bool {
         matches!(self, AdError::ConnectionLost { .. })
@@ -217,6 +245,15 @@ fn tried_list(tried: &[(String, String)]) -> String {
         .map(|(dc, why)| format!("{dc}: {why}"))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// The right an insufficient-access error lacks, by operation.
+fn insufficient_right(operation: &str) -> &'static str {
+    if operation.starts_with("modify") {
+        "write these attributes (Write Property)"
+    } else {
+        "read these attributes (Read Property / List Contents)"
+    }
 }
 
 /// What to do about an insufficient-access error on `dn`: `admin_count` is the object's
@@ -393,7 +430,6 @@ mod tests {
             operation: "modifying",
             dn: "CN=a,DC=x".into(),
             attributes: "mail".into(),
-            right: "write these attributes (Write Property)",
             hint: protected,
             diagnostic: "00002098: SecErr".into(),
         };

@@ -123,6 +123,7 @@ fn hex(text: &str) -> Option<Vec<u8>> {
 }
 
 /// A requested attribute: its name and the range asked for.
+#[derive(Debug)]
 struct Wanted {
     name: String,
     range: Option<(usize, Option<usize>)>,
@@ -413,4 +414,17 @@ fn no_object(msgid: i32, base: &str) -> LdapMsg {
         ),
         Vec::new(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let (all, wanted) = parse_wanted(&["member;range=1500-*".to_string()]);
+        assert!(!all);
+        assert_eq!(wanted[0].name, "member");
+        assert_eq!(wanted[0].range, Some((1500, None)));
+    }
 }

@@ -38,7 +38,8 @@ pub struct Faults {
     pub cost_per_entry_secs: AtomicU64,
     /// Every search answers this many milliseconds late (a slow query).
     pub search_delay_ms: AtomicU64,
-    /// After this many pages on one connection, a Notice of Disconnection (0: never).
+    /// After this many pages on one connection, a Notice of Disconnection, once (then it is
+    /// reset to 0: never).
     pub disconnect_after_pages: AtomicU64,
 }
 
@@ -167,7 +168,14 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         let after = shared.faults.disconnect_after_pages.load(Ordering::Relaxed);
-        if after > 0 && session.pages_served >= after {
+        if after > 0
+            && session.pages_served >= after
+            && shared
+                .faults
+                .disconnect_after_pages
+                .compare_exchange(after, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
             let _ = framed.send(notice()).await;
             shared.notices_sent.fetch_add(1, Ordering::Relaxed);
             return;

@@ -188,7 +188,6 @@ impl AdConnection {
                     operation,
                     dn: dn.to_string(),
                     url,
-                    host: target.host,
                     same_object,
                     meaning,
                 }
@@ -199,11 +198,6 @@ impl AdConnection {
                     operation,
                     dn: dn.to_string(),
                     attributes: attrs.to_string(),
-                    right: if writing {
-                        "write these attributes (Write Property)"
-                    } else {
-                        "read these attributes (Read Property / List Contents)"
-                    },
                     hint: insufficient_access_hint(None, writing),
                     diagnostic: result.text,
                 }

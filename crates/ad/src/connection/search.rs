@@ -1,6 +1,7 @@
 //! Searches: one request, paging, ranged retrieval of large multi-valued attributes, and the
 //! lookups built on them.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use exo_writeback_core::directory::{AttrValue, DirectoryObject};
@@ -60,7 +61,14 @@ impl AdConnection {
             }
         }
         let result = stream.finish().await;
-        if result.rc != 0 {
+        // timeLimitExceeded (3): the DC's MaxQueryDuration (120 s by default, KB 315071) ended
+        // the page; on a paged search Windows returns the entries found so far with a cookie
+        // to resume from, and the search goes on from there.
+        let time_limited = result.rc == 3;
+        if result.rc != 0 && !(time_limited && paged) {
+            if time_limited {
+                return Err(self.time_limit_error(OP, base, &result.text));
+            }
             return Err(self.result_error(result, OP, base, &attrs.join(", ")));
         }
         if !paged {
@@ -82,52 +90,31 @@ impl AdConnection {
                 Vec::new()
             }
         };
+        if time_limited {
+            if cookie.is_empty() {
+                return Err(self.time_limit_error(OP, base, &result.text));
+            }
+            self.counters
+                .time_limited_pages
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                base,
+                entries = entries.len(),
+                "the DC's time limit (MaxQueryDuration) ended a page early; resuming from its cookie"
+            );
+        }
         Ok((entries, Some(cookie)))
     }
 
-    /// A paged search: `on_page` receives each page's entries (with ranged attributes
-    /// completed) as they arrive. A connection lost before the first page is retried; a
-    /// connection lost later fails the search (paging cookies do not survive a reconnect), and
-    /// the caller starts over.
-    async fn raw_search_pages(
-        &self,
-        base: &str,
-        scope: SearchScope,
-        filter: &str,
-        attrs: &[String],
-        on_page: &mut (dyn FnMut(Vec<RawEntry>) -> Result<(), AdError> + Send),
-    ) -> Result<(), AdError> {
-        let size = self.config.page_size;
-        let mut cookie: Vec<u8> = Vec::new();
-        let mut first = true;
-        loop {
-            let (entries, next) = if first {
-                self.run(|ldap| {
-                    self.search_once(ldap, base, scope, filter, attrs, Some((size, Vec::new())))
-                })
-                .await?
-            } else {
-                let (ldap, _) = self.handle().await?;
-                self.search_once(
-                    ldap,
-                    base,
-                    scope,
-                    filter,
-                    attrs,
-                    Some((size, cookie.clone())),
-                )
-                .await?
-            };
-            first = false;
-            let mut complete = Vec::with_capacity(entries.len());
-            for entry in entries {
-                complete.push(self.complete_ranges(entry).await?);
-            }
-            on_page(complete)?;
-            match next {
-                Some(c) if !c.is_empty() => cookie = c,
-                _ => return Ok(()),
-            }
+    fn time_limit_error(&self, operation: &'static str, base: &str, diagnostic: &str) -> AdError {
+        AdError::ServerLimit {
+            operation,
+            dn: base.to_string(),
+            address: self.config.url.clone(),
+            limit: "MaxQueryDuration",
+            problem: format!(
+                "the DC ended the search with timeLimitExceeded and no cookie to resume from ({diagnostic}); the search is too expensive for the DC's MaxQueryDuration (120 s by default): narrow ad.search_bases, or ask the AD team to index the attributes searched on"
+            ),
         }
     }
 
@@ -139,16 +126,23 @@ impl AdConnection {
         attrs: &[String],
     ) -> Result<Vec<RawEntry>, AdError> {
         let mut all = Vec::new();
-        self.raw_search_pages(base, scope, filter, attrs, &mut |page| {
-            all.extend(page);
-            Ok(())
-        })
+        self.raw_search_pages(
+            base,
+            scope,
+            filter,
+            attrs,
+            &mut HashSet::new(),
+            &mut |page| {
+                all.extend(page);
+                Ok(())
+            },
+        )
         .await?;
         Ok(all)
     }
 
     /// Replace `attr;range=0-1499` by all values of `attr`, fetching the further ranges.
-    async fn complete_ranges(&self, entry: RawEntry) -> Result<RawEntry, AdError> {
+    pub(super) async fn complete_ranges(&self, entry: RawEntry) -> Result<RawEntry, AdError> {
         const OP: &str = "reading further values of";
         let mut out: Vec<(String, Vec<Vec<u8>>)> = Vec::with_capacity(entry.attributes.len());
         for (description, mut values) in entry.attributes {
@@ -206,7 +200,7 @@ impl AdConnection {
         })
     }
 
-    fn request_attrs(&self, attributes: &[&str], schema: &Schema) -> Vec<String> {
+    pub(super) fn request_attrs(&self, attributes: &[&str], schema: &Schema) -> Vec<String> {
         let mut attrs: Vec<String> = attributes
             .iter()
             .map(|a| match self.value_range {
@@ -242,7 +236,8 @@ impl AdConnection {
         raw.into_iter().map(|e| decode(e, &schema)).collect()
     }
 
-    /// Search with paging, handing each page to `on_page` as it arrives.
+    /// Search with paging, handing each page to `on_page` as it arrives (each entry once,
+    /// also when the search had to start again; see `paging.rs`).
     pub async fn search_pages(
         &self,
         base: &str,
@@ -251,19 +246,13 @@ impl AdConnection {
         attributes: &[&str],
         mut on_page: impl FnMut(Vec<DirectoryObject>) -> Result<(), AdError> + Send,
     ) -> Result<(), AdError> {
-        let schema = self.schema().await?;
-        self.raw_search_pages(
+        self.search_pages_resumable(
             base,
             scope,
             filter,
-            &self.request_attrs(attributes, &schema),
-            &mut |page| {
-                let objects = page
-                    .into_iter()
-                    .map(|e| decode(e, &schema))
-                    .collect::<Result<Vec<_>, _>>()?;
-                on_page(objects)
-            },
+            attributes,
+            &mut HashSet::new(),
+            &mut on_page,
         )
         .await
     }

@@ -168,7 +168,7 @@ impl AdConnection {
         Ok(handle)
     }
 
-    async fn discard(&self, generation: u64) {
+    pub(super) async fn discard(&self, generation: u64) {
         let mut live = self.live.lock().await;
         if live.as_ref().is_some_and(|l| l.generation == generation)
             && let Some(old) = live.take()
@@ -192,6 +192,28 @@ impl AdConnection {
                 self.discard(generation).await;
                 let (ldap, _) = self.handle().await?;
                 op(ldap).await
+            }
+            // No answer in time: the connection may be half-open (a firewall dropped it
+            // silently) or the DC may be slow. A new connection tells them apart: if the DC
+            // cannot be reached the error says so (Unreachable); if it binds at once and the
+            // operation is still not answered in time, the DC is slow, not gone.
+            Err(AdError::Timeout { .. }) => {
+                tracing::warn!(url = %self.config.url, "no answer in time; retrying once on a new connection");
+                self.counters.slow_retries.fetch_add(1, Ordering::Relaxed);
+                self.discard(generation).await;
+                let (ldap, _) = self.handle().await?;
+                match op(ldap).await {
+                    Err(AdError::Timeout {
+                        address,
+                        operation,
+                        timeout_secs,
+                    }) => Err(AdError::SlowQuery {
+                        address,
+                        operation,
+                        timeout_secs,
+                    }),
+                    other => other,
+                }
             }
             other => other,
         }

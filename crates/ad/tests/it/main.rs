@@ -5,6 +5,7 @@ mod errors;
 mod forest_routing;
 mod kerberos;
 mod least_privilege;
+mod limits;
 mod locator;
 mod match_scan;
 mod paging_and_ranges;
