@@ -22,7 +22,7 @@ use crate::config::{AdConfig, AuthMethod, Transport};
 use crate::error::AdError;
 
 pub use schema::decode;
-pub(crate) use search::equality_filter;
+pub(crate) use search::{check_attribute_name, equality_filter};
 use session::tls_config;
 pub(crate) use session::{host_of, port_of};
 
@@ -254,6 +254,13 @@ impl AdConnection {
             search_restarts: c.search_restarts.load(Ordering::Relaxed),
             slow_retries: c.slow_retries.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts a search request sent outside `search_once`.
+    pub(crate) fn note_search_request(&self) {
+        self.counters
+            .search_requests
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// How long since the connection was last used, and mark it used now.

@@ -5,6 +5,7 @@
 //! Architecture invariant: this crate is the only one that speaks LDAP; it returns core types
 //! (`DirectoryObject`, `Schema`) and never plans changes itself.
 
+pub mod acl;
 pub mod config;
 pub mod connection;
 pub mod dc;
@@ -16,6 +17,7 @@ pub mod gc;
 pub mod kerberos;
 mod kerberos_bind;
 pub mod locator;
+pub mod readable;
 pub mod referral;
 pub mod wire;
 

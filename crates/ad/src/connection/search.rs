@@ -362,7 +362,7 @@ impl AdConnection {
 }
 
 /// An attribute name safe to put into a filter (letters, digits, `-`, `.`).
-fn check_attribute_name(attribute: &str) -> Result<(), AdError> {
+pub(crate) fn check_attribute_name(attribute: &str) -> Result<(), AdError> {
     if attribute.is_empty()
         || !attribute
             .bytes()

@@ -180,7 +180,7 @@ impl AdConnection {
     /// Run `op` on the connection; when the connection turns out to be lost, reconnect once
     /// and run it again. Callers only pass operations that are safe to repeat: reads, and
     /// modifies sent with permissive modify (see [`AdConnection::modify`]).
-    pub(super) async fn run<T, F, Fut>(&self, op: F) -> Result<T, AdError>
+    pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T, AdError>
     where
         F: Fn(Ldap) -> Fut,
         Fut: Future<Output = Result<T, AdError>>,

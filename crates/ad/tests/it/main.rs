@@ -9,6 +9,7 @@ mod limits;
 mod locator;
 mod match_scan;
 mod paging_and_ranges;
+mod readable;
 mod reads;
 mod writes;
 
