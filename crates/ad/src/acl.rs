@@ -179,7 +179,7 @@ pub fn may_read(
     for (right, name) in needed {
         let decided = dacl.iter().find(|ace| {
             !ace.inherit_only
-                && token.iter().any(|sid| *sid == ace.sid)
+                && token.contains(&ace.sid)
                 && (ace.mask & right != 0 || ace.mask & (GENERIC_ALL | GENERIC_READ) != 0)
                 && ace
                     .object_type
