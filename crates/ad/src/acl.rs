@@ -1,10 +1,11 @@
 //! Reading a security descriptor and deciding whether a token may read an attribute, as the
-//! access check of MS-DTYP 2.5.3.2 does for the object-type list of MS-ADTS 5.1.3.3.3
-//! ("Checking Object-Specific Access"): the DACL's ACEs in order, the first one that applies to
+//! access check of MS-DTYP 2.5.3.2 does for a directory object's hierarchy object → property set
+//! → property (Microsoft Learn, "ACEs to Control Access to an Object's Properties"; the rights,
+//! MS-ADTS 5.1.3): the DACL's ACEs in order, the first one that applies to
 //! the attribute (no object type, the attribute's schemaIDGUID, or its property set's
 //! attributeSecurityGUID) and covers a right decides it — deny or allow; a right no ACE grants
 //! is denied. Reading needs RIGHT_DS_READ_PROPERTY, and for a confidential attribute
-//! (searchFlags bit 0x80) RIGHT_DS_CONTROL_ACCESS too (MS-ADTS 3.1.1.4.3).
+//! (searchFlags fCONFIDENTIAL, 0x80) RIGHT_DS_CONTROL_ACCESS too.
 //!
 //! Pure: bytes in, a verdict out. No ACE is ever created or changed here.
 

@@ -3,8 +3,8 @@
 //! A read-only DC (RODC) answers reads and refers every write to a writable DC (LDAP referral,
 //! 10). Windows marks an RODC two ways: its rootDSE lists the capability
 //! `1.2.840.113556.1.4.1920` (LDAP_CAP_ACTIVE_DIRECTORY_PARTIAL_SECRETS_OID, MS-ADTS
-//! 3.1.1.3.4.3.6), and the `msDS-isRODC` attribute of its NTDS Settings object (the rootDSE's
-//! `dsServiceName`) is TRUE (MS-ADTS 3.1.1.4.5.x constructed attributes). Samba 4.17's RODC
+//! 3.1.1.3.4.3), and the `msDS-isRODC` attribute of its NTDS Settings object (the rootDSE's
+//! `dsServiceName`) is TRUE (a constructed attribute, MS-ADA2 msDS-isRODC). Samba 4.17's RODC
 //! announces only the second, so both are checked.
 
 use crate::connection::{AdConnection, SearchScope};

@@ -1,7 +1,7 @@
 //! The forest's partitions, read from `CN=Partitions,CN=Configuration,…`: one crossRef per
 //! naming context with its `nCName`, `dnsRoot`, `nETBIOSName` and `systemFlags`
 //! (FLAG_CR_NTDS_NC 0x1, FLAG_CR_NTDS_DOMAIN 0x2, FLAG_CR_NTDS_NOT_GC_REPLICATED 0x4; MS-ADTS
-//! 6.1.1.2.1.1.5 / the crossRef class). An object belongs to the domain whose naming context is
+//! 6.1.1.2.1.1 "Cross-Ref Objects", 3.1.1.5.2.7 "crossRef Requirements"). An object belongs to the domain whose naming context is
 //! the longest suffix of its DN — unless a non-domain partition (an application partition such
 //! as `DC=DomainDnsZones`) is longer still.
 

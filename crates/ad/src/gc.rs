@@ -1,5 +1,5 @@
 //! The global catalog: one search over every domain of the forest (port 3269 with TLS, 3268
-//! without; MS-ADTS 3.1.1.3.1.1), answered from a partial replica of each domain. Only the
+//! without; found at `_gc._tcp.<forest>`, MS-ADTS 6.3.6.1), answered from a partial replica of each domain. Only the
 //! attributes of the **partial attribute set** (`isMemberOfPartialAttributeSet: TRUE` in the
 //! schema) are there: a GC filter on any other attribute matches nothing and such attributes are
 //! never returned, silently. In the Windows Server 2016 schema `mail`, `objectGUID`,

@@ -1,7 +1,6 @@
 //! Referrals (LDAP result 10) said by name. A DC answers with a referral when the object is not
 //! in a naming context it holds writable: a base or object in **another domain** of the forest
-//! (the referral names that domain's DNS name and naming context, MS-ADTS 3.1.1.3.1.x /
-//! RFC 4511 4.1.10), or a **write sent to a read-only DC** (the referral names a writable DC and
+//! (the referral names that domain's DNS name and naming context, RFC 4511 4.1.10), or a **write sent to a read-only DC** (the referral names a writable DC and
 //! the same object: `0000202B: RefErr … ldap://dc1.corp.example/CN=…`). The agent never chases
 //! a referral (it would bind somewhere it was not configured to); it says which domain or DC was
 //! named and what to configure.

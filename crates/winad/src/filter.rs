@@ -1,14 +1,14 @@
 //! Search filters evaluated as AD evaluates them (RFC 4511 4.5.1.7), over the attributes a
-//! search may see: on a global catalog port only the partial attribute set (MS-ADTS 3.1.1.3.1.1
-//! — a GC holds, and searches, only those attributes of objects outside its own domain; winad
-//! applies it to every object, as a GC port answers). Strings compare case-insensitively (the
+//! search may see: on a global catalog port only the partial attribute set (the attributes whose
+//! schema entry says `isMemberOfPartialAttributeSet: TRUE`; a GC holds no others of the domains
+//! it holds partially, and winad answers every object so on its GC port). Strings compare case-insensitively (the
 //! Unicode-string syntax's matching rule in AD), octet strings byte for byte.
 
 use ldap3_proto::proto::LdapFilter;
 
 use crate::model::{Directory, Entry};
 
-/// LDAP_MATCHING_RULE_BIT_AND (MS-ADTS 3.1.1.3.4.4.1).
+/// LDAP_MATCHING_RULE_BIT_AND (MS-ADTS 3.1.1.3.4.4).
 const BIT_AND: &str = "1.2.840.113556.1.4.803";
 /// LDAP_MATCHING_RULE_BIT_OR.
 const BIT_OR: &str = "1.2.840.113556.1.4.804";

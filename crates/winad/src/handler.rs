@@ -2,8 +2,7 @@
 //! session (the socket side is `server.rs`). Bind, modify and WhoAmI rules here; search rules
 //! in `search.rs`.
 //!
-//! - **Bind** (KB 4520412 "LDAP channel binding and LDAP signing requirements"; MS-ADTS
-//!   3.1.1.3.4.1 errors): with LDAP signing required a simple bind without TLS gets
+//! - **Bind** (KB 4520412 "LDAP channel binding and LDAP signing requirements"): with LDAP signing required a simple bind without TLS gets
 //!   `strongerAuthRequired (8)`, `00002028: LdapErr: DSID-0C090259, comment: The server
 //!   requires binds to turn on integrity checking if SSL\TLS are not already active on the
 //!   connection, data 0, v4563`; a wrong password or an unusable account gets
@@ -13,8 +12,7 @@
 //!   expired, 533 disabled, 701 account expired, 773 must change password, 775 locked out).
 //! - **Modify**: only on the DC's own domain (another domain's object gets a referral naming
 //!   that domain); a read-only DC refers every write to a writable DC of its domain
-//!   (`0000202B: RefErr`, `ldap://<writable DC>/<dn>`), as an RODC does (MS-ADTS 3.1.1.1.9 /
-//!   the lab's rodc1). Permissive modify (1.2.840.113556.1.4.1413, MS-ADTS 3.1.1.3.4.1.8):
+//!   (`0000202B: RefErr`, `ldap://<writable DC>/<dn>`), as the lab's Samba RODC answers. Permissive modify (1.2.840.113556.1.4.1413, MS-ADTS 3.1.1.3.4.1 LDAP extended controls):
 //!   adding a present value or deleting an absent one succeeds; without it they fail with
 //!   `attributeOrValueExists (20)` / `noSuchAttribute (16)`. A second value on a
 //!   single-valued attribute is `constraintViolation (19)`.

@@ -1,5 +1,5 @@
-//! The rootDSE of a winad DC (MS-ADTS 3.1.1.3.2 "rootDSE Attributes", 3.1.1.3.4
-//! "Supported Capabilities/Controls/Policies").
+//! The rootDSE of a winad DC (MS-ADTS 3.1.1.3.2 "rootDSE Attributes", 3.1.1.3.4.3 "LDAP
+//! Capabilities", 3.1.1.3.4.6 "LDAP Policies").
 
 use ldap3_proto::proto::{
     LdapMsg, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchRequest,

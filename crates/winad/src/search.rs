@@ -1,11 +1,12 @@
 //! The search rules, each as Windows applies it:
 //!
-//! - **Naming contexts and referrals** (MS-ADTS 3.1.1.3.1.1, RFC 4511 4.1.10 and 4.5.3): a DC
+//! - **Naming contexts and referrals** (RFC 4511 4.1.10 and 4.5.3): a DC
 //!   answers for its own domain's NC and the configuration and schema NCs; a base in another
 //!   domain of the forest gets `referral (10)` naming that domain (`ldap://<dnsRoot>/<base>`,
 //!   diagnostic `0000202B: RefErr: …`), and a subtree search that reaches a subordinate domain
 //!   gets a continuation reference to it instead of its objects.
-//! - **Global catalog** (MS-ADTS 3.1.1.3.1.1; ports 3268/3269): every domain of the forest is
+//! - **Global catalog** (ports 3268/3269; the GCs' `_gc._tcp` records, MS-ADTS 6.3.6.1): every
+//!   domain of the forest is
 //!   searched, the filter sees and the answer holds only attributes of the partial attribute
 //!   set (`isMemberOfPartialAttributeSet`).
 //! - **MaxPageSize** (KB 315071; MS-ADTS 3.1.1.3.4.6): a page holds at most 1,000 entries; an

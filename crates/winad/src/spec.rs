@@ -343,7 +343,7 @@ impl ForestSpec {
                 attrs: vec![text_attr("objectClass", &["top", class])],
             });
         }
-        // crossRefs (MS-ADTS 6.1.1.2.1.1.5 / 3.1.1.1.9): a domain's systemFlags are
+        // crossRefs (MS-ADTS 6.1.1.2.1.1 "Cross-Ref Objects", 3.1.1.5.2.7): a domain's systemFlags are
         // FLAG_CR_NTDS_NC | FLAG_CR_NTDS_DOMAIN (3), the configuration's and schema's
         // FLAG_CR_NTDS_NC (1), an application partition's FLAG_CR_NTDS_NC |
         // FLAG_CR_NTDS_NOT_GC_REPLICATED (5).

@@ -127,7 +127,7 @@ impl Decoder for LdapCodec {
         decode_inner(buf)
     }
 
-    // exo-writeback patch (PATCH.md): one sealed SASL frame (RFC 4752 section 3.1: a 4-octet
+    // exo-writeback patch (PATCH.md): one sealed SASL frame (RFC 4422 section 3.7: a 4-octet
     // length, then the GSS-wrapped data) may hold several LDAP messages, or part of one; the
     // next frame may already be buffered when a frame is decrypted. The decrypted bytes are
     // kept in `self.plain` and parsed from there before any further frame is unwrapped, so no

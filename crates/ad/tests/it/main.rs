@@ -11,6 +11,7 @@ mod match_scan;
 mod paging_and_ranges;
 mod readable;
 mod reads;
+mod winad_binds;
 mod writes;
 
 use std::sync::atomic::{AtomicU32, Ordering};
