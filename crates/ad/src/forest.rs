@@ -141,14 +141,7 @@ impl AdConnection {
         let mut domains = Vec::new();
         let mut others = Vec::new();
         for entry in entries {
-            let first = |name: &str| {
-                entry
-                    .attributes
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .and_then(|(_, vs)| vs.first())
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-            };
+            let first = |name: &str| entry.first_text(name);
             let Some(nc) = first("nCName") else {
                 continue;
             };

@@ -257,11 +257,7 @@ impl ForestDirectory {
         if replicated {
             return gc.find_any(equalities, attributes).await;
         }
-        let mut filter = String::from("(|");
-        for (attribute, value) in equalities {
-            filter.push_str(&crate::connection::equality_filter(attribute, value)?);
-        }
-        filter.push(')');
+        let filter = crate::connection::any_of_filter(equalities)?;
         let filter = filter.as_str();
         let mut out = Vec::new();
         for domain in &self.forest.domains {

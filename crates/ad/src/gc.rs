@@ -13,7 +13,7 @@ use exo_writeback_core::directory::{AttrValue, DirectoryObject};
 use exo_writeback_core::secret::Secret;
 
 use crate::config::{AdConfig, Transport};
-use crate::connection::{AdConnection, SearchScope, equality_filter};
+use crate::connection::{AdConnection, SearchScope, any_of_filter};
 use crate::domain::{DcStatus, DomainConnection, Purpose};
 use crate::error::AdError;
 use crate::forest::Forest;
@@ -144,11 +144,7 @@ impl GlobalCatalog {
         }
         self.check_holds(equalities.iter().map(|(a, _)| *a))?;
         self.check_holds(attributes.iter().copied())?;
-        let mut filter = String::from("(|");
-        for (attribute, value) in equalities {
-            filter.push_str(&equality_filter(attribute, value)?);
-        }
-        filter.push(')');
+        let filter = any_of_filter(equalities)?;
         let filter = filter.as_str();
         self.conn
             .run(|c| async move { c.search("", SearchScope::Subtree, filter, attributes).await })

@@ -257,18 +257,7 @@ impl DcLocator {
         domain: &str,
         site: Option<&str>,
     ) -> Result<Vec<DcCandidate>, AdError> {
-        let mut lists = Vec::new();
-        if let Some(site) = site {
-            lists.push((
-                self.srv(&dc_srv_name(domain, Some(site))).await?,
-                DcSource::Site(site.to_string()),
-            ));
-        }
-        lists.push((
-            self.srv(&dc_srv_name(domain, None)).await?,
-            DcSource::Domain,
-        ));
-        self.resolve_all(lists).await
+        self.site_then_all(site, |s| dc_srv_name(domain, s)).await
     }
 
     /// The global catalogs of the forest whose root domain is `forest` (site first when given).
@@ -277,17 +266,23 @@ impl DcLocator {
         forest: &str,
         site: Option<&str>,
     ) -> Result<Vec<DcCandidate>, AdError> {
+        self.site_then_all(site, |s| gc_srv_name(forest, s)).await
+    }
+
+    /// The SRV answer of `name(Some(site))` (when a site is given), then of `name(None)`.
+    async fn site_then_all(
+        &self,
+        site: Option<&str>,
+        name: impl Fn(Option<&str>) -> String,
+    ) -> Result<Vec<DcCandidate>, AdError> {
         let mut lists = Vec::new();
         if let Some(site) = site {
             lists.push((
-                self.srv(&gc_srv_name(forest, Some(site))).await?,
+                self.srv(&name(Some(site))).await?,
                 DcSource::Site(site.to_string()),
             ));
         }
-        lists.push((
-            self.srv(&gc_srv_name(forest, None)).await?,
-            DcSource::Domain,
-        ));
+        lists.push((self.srv(&name(None)).await?, DcSource::Domain));
         self.resolve_all(lists).await
     }
 

@@ -83,14 +83,6 @@ struct SchemaFacts {
     confidential: bool,
 }
 
-fn first<'a>(entry: &'a RawEntry, name: &str) -> Option<&'a Vec<u8>> {
-    entry
-        .attributes
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.first())
-}
-
 impl AdConnection {
     /// Which of `attributes` the bound account may read on objects of `object_class` below
     /// `base` (up to `samples` objects looked at). See the module documentation.
@@ -146,21 +138,23 @@ impl AdConnection {
             .await?;
         let mut facts: HashMap<String, SchemaFacts> = HashMap::new();
         for d in &defs {
-            let (Some(name), Some(guid)) = (first(d, "lDAPDisplayName"), first(d, "schemaIDGUID"))
+            let (Some(name), Some(guid)) = (d.first("lDAPDisplayName"), d.first("schemaIDGUID"))
             else {
                 continue;
             };
             let Ok(guid) = <[u8; 16]>::try_from(guid.as_slice()) else {
                 continue;
             };
-            let flags: u32 = first(d, "searchFlags")
+            let flags: u32 = d
+                .first("searchFlags")
                 .and_then(|v| String::from_utf8_lossy(v).trim().parse().ok())
                 .unwrap_or(0);
             facts.insert(
                 String::from_utf8_lossy(name).to_ascii_lowercase(),
                 SchemaFacts {
                     guid,
-                    property_set: first(d, "attributeSecurityGUID")
+                    property_set: d
+                        .first("attributeSecurityGUID")
                         .and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok()),
                     confidential: flags & CONFIDENTIAL != 0,
                 },
@@ -209,7 +203,7 @@ impl AdConnection {
                         .is_some_and(|n| n.eq_ignore_ascii_case(attribute))
                         && !v.is_empty()
                 });
-                let decided = match first(entry, "nTSecurityDescriptor").map(|sd| parse_dacl(sd)) {
+                let decided = match entry.first("nTSecurityDescriptor").map(|sd| parse_dacl(sd)) {
                     Some(Ok(dacl)) => may_read(dacl.as_deref(), &token, f.guid, f.property_set, f.confidential),
                     Some(Err(problem)) => Verdict::Unreadable {
                         why: format!("its security descriptor could not be read: {problem}"),

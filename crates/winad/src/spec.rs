@@ -379,22 +379,12 @@ impl ForestSpec {
             });
         }
         for dc in &self.dcs {
-            let short = dc
-                .host
-                .split('.')
-                .next()
-                .unwrap_or("dc")
-                .to_ascii_uppercase();
-            let server =
-                format!("CN={short},CN=Servers,CN=Default-First-Site-Name,CN=Sites,{config}");
+            let dn = ntds_settings_dn(&dir, dc);
             dir.put(Entry {
-                dn: format!("CN=NTDS Settings,{server}"),
+                dn,
                 attrs: vec![
                     text_attr("objectClass", &["top", "applicationSettings", "nTDSDSA"]),
-                    text_attr(
-                        "msDS-isRODC",
-                        &[if dc.read_only { "TRUE" } else { "FALSE" }],
-                    ),
+                    text_attr("msDS-isRODC", &[bool_text(dc.read_only)]),
                 ],
             });
         }

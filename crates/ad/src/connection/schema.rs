@@ -146,14 +146,7 @@ impl AdConnection {
             .await?;
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
-            let get = |name: &str| -> Option<String> {
-                entry
-                    .attributes
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .and_then(|(_, vs)| vs.first())
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-            };
+            let get = |name: &str| entry.first_text(name);
             let Some(name) = get("lDAPDisplayName") else {
                 tracing::warn!(dn = %entry.dn, "attributeSchema without lDAPDisplayName skipped");
                 continue;

@@ -321,12 +321,8 @@ impl AdConnection {
         if equalities.is_empty() {
             return Ok(Vec::new());
         }
-        let mut filter = String::from("(|");
-        for (attribute, value) in equalities {
-            filter.push_str(&equality_filter(attribute, value)?);
-        }
-        filter.push(')');
-        self.search_every_base(&filter, attributes).await
+        self.search_every_base(&any_of_filter(equalities)?, attributes)
+            .await
     }
 
     /// Every object below the search bases holding at least one of `attributes` (a paged
@@ -384,4 +380,14 @@ pub(crate) fn equality_filter(attribute: &str, value: &AttrValue) -> Result<Stri
         AttrValue::Bytes(b) => escape_filter_bytes(b),
     };
     Ok(format!("({attribute}={escaped})"))
+}
+
+/// `(|(a=v)(b=w)…)`: every equality escaped (see [`equality_filter`]).
+pub(crate) fn any_of_filter(equalities: &[(&str, AttrValue)]) -> Result<String, AdError> {
+    let mut filter = String::from("(|");
+    for (attribute, value) in equalities {
+        filter.push_str(&equality_filter(attribute, value)?);
+    }
+    filter.push(')');
+    Ok(filter)
 }

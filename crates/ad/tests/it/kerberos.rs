@@ -200,30 +200,12 @@ async fn kerberos_seals_plain_ldap_and_every_entry_of_a_long_search_arrives() {
         .schema_naming_context
         .clone()
         .expect("schemaNamingContext");
-    let dns = |objects: Vec<exo_writeback_core::directory::DirectoryObject>| {
-        objects
-            .into_iter()
-            .map(|o| o.dn.to_ascii_lowercase())
-            .collect::<BTreeSet<_>>()
-    };
-    let want = dns(tls
-        .search(
-            &base,
-            SearchScope::Subtree,
-            "(objectClass=*)",
-            &["objectClass", "cn"],
-        )
+    let want = subtree_dns(&tls, &base)
         .await
-        .expect("the schema partition over LDAPS"));
-    let got = dns(sealed
-        .search(
-            &base,
-            SearchScope::Subtree,
-            "(objectClass=*)",
-            &["objectClass", "cn"],
-        )
+        .expect("the schema partition over LDAPS");
+    let got = subtree_dns(&sealed, &base)
         .await
-        .expect("the schema partition over sealed LDAP"));
+        .expect("the schema partition over sealed LDAP");
     assert!(want.len() > 1000, "{}", want.len());
     assert_eq!(
         got.len(),
@@ -232,4 +214,20 @@ async fn kerberos_seals_plain_ldap_and_every_entry_of_a_long_search_arrives() {
         want.difference(&got).take(5).collect::<Vec<_>>()
     );
     assert_eq!(got, want);
+}
+
+/// The (lower-case) DN of every entry below `base`.
+async fn subtree_dns(conn: &AdConnection, base: &str) -> Result<BTreeSet<String>, AdError> {
+    let objects = conn
+        .search(
+            base,
+            SearchScope::Subtree,
+            "(objectClass=*)",
+            &["objectClass", "cn"],
+        )
+        .await?;
+    Ok(objects
+        .into_iter()
+        .map(|o| o.dn.to_ascii_lowercase())
+        .collect())
 }

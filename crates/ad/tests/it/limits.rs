@@ -152,21 +152,30 @@ async fn a_slow_query_is_reported_as_slow_not_as_an_unreachable_dc() {
     );
 }
 
-#[tokio::test]
-async fn a_connection_a_firewall_dropped_is_replaced_instead_of_waited_on() {
+/// winad behind a TcpProxy (a firewall), a first search done through it.
+async fn behind_a_firewall(
+    idle_reconnect_secs: u64,
+    timeout_secs: u64,
+) -> (WinAd, tempfile::TempDir, TcpProxy, AdConnection) {
     let winad = WinAd::start(many_users(10)).await.expect("winad");
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = winad.dc("dc1.corp.example").ldaps;
     let proxy = TcpProxy::start(root).expect("proxy");
     let conn = connect(&winad, &tmp, |c| {
         c.url = format!("ldaps://{}", proxy.addr);
-        c.idle_reconnect_secs = 1;
-        c.timeout_secs = 30;
+        c.idle_reconnect_secs = idle_reconnect_secs;
+        c.timeout_secs = timeout_secs;
     })
     .await;
     conn.search(OU, SearchScope::OneLevel, "(objectClass=user)", &["mail"])
         .await
         .expect("first search");
+    (winad, tmp, proxy, conn)
+}
+
+#[tokio::test]
+async fn a_connection_a_firewall_dropped_is_replaced_instead_of_waited_on() {
+    let (_winad, _tmp, proxy, conn) = behind_a_firewall(1, 30).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     // The firewall's idle time-out: the flow is gone, nothing is closed.
     proxy.freeze_open_connections();
@@ -183,19 +192,7 @@ async fn a_connection_a_firewall_dropped_is_replaced_instead_of_waited_on() {
 
 #[tokio::test]
 async fn a_request_sent_into_a_silently_dropped_connection_is_sent_again_on_a_new_one() {
-    let winad = WinAd::start(many_users(10)).await.expect("winad");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = winad.dc("dc1.corp.example").ldaps;
-    let proxy = TcpProxy::start(root).expect("proxy");
-    let conn = connect(&winad, &tmp, |c| {
-        c.url = format!("ldaps://{}", proxy.addr);
-        c.idle_reconnect_secs = 0;
-        c.timeout_secs = 2;
-    })
-    .await;
-    conn.search(OU, SearchScope::OneLevel, "(objectClass=user)", &["mail"])
-        .await
-        .expect("first search");
+    let (_winad, _tmp, proxy, conn) = behind_a_firewall(0, 2).await;
     proxy.freeze_open_connections();
     let found = conn
         .search(OU, SearchScope::OneLevel, "(objectClass=user)", &["mail"])

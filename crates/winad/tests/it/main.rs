@@ -214,6 +214,16 @@ async fn other_domains_are_referrals_and_the_gc_holds_the_partial_attribute_set(
     );
 }
 
+/// The paged-results control of a SearchResultDone.
+fn paged_cookie(done: &ldap3::LdapResult) -> PagedResults {
+    let raw = done
+        .ctrls
+        .iter()
+        .find(|c| c.1.ctype == "1.2.840.113556.1.4.319")
+        .expect("paged control");
+    ldap3::controls::ControlParser::parse(raw.1.val.as_deref().expect("value"))
+}
+
 #[tokio::test]
 async fn discarded_cookies_time_limits_and_the_notice_of_disconnection() {
     let winad = WinAd::start(users(300)).await.expect("winad");
@@ -228,13 +238,7 @@ async fn discarded_cookies_time_limits_and_the_notice_of_disconnection() {
         .await
         .expect("answer");
     assert_eq!((r.1.rc, r.0.len()), (0, 100));
-    let raw =
-        r.1.ctrls
-            .iter()
-            .find(|c| c.1.ctype == "1.2.840.113556.1.4.319")
-            .expect("paged control");
-    let parsed: PagedResults =
-        ldap3::controls::ControlParser::parse(raw.1.val.as_deref().expect("value"));
+    let parsed = paged_cookie(&r.1);
     winad.evict_paging_cookies();
     let r = ldap
         .with_controls(page(parsed.cookie))
@@ -260,13 +264,7 @@ async fn discarded_cookies_time_limits_and_the_notice_of_disconnection() {
         .await
         .expect("answer");
     assert_eq!((r.1.rc, r.0.len()), (3, 120));
-    let raw =
-        r.1.ctrls
-            .iter()
-            .find(|c| c.1.ctype == "1.2.840.113556.1.4.319")
-            .expect("paged control");
-    let parsed: PagedResults =
-        ldap3::controls::ControlParser::parse(raw.1.val.as_deref().expect("value"));
+    let parsed = paged_cookie(&r.1);
     assert!(!parsed.cookie.is_empty(), "a cookie to resume from");
 
     winad.disconnect_all();
