@@ -174,8 +174,16 @@ pub fn config_for(config: &AdConfig, candidate: &DcCandidate, port: Option<u16>)
         Some(port) => format!("{scheme}://{host}:{port}"),
         None => format!("{scheme}://{host}"),
     };
+    // ad.spn_host names the principal of ad.url's DC (given by address); any other DC is
+    // named by its host name, its own principal's host.
+    let spn_host = if candidate.host.eq_ignore_ascii_case(&host_of(&config.url)) {
+        config.spn_host.clone()
+    } else {
+        None
+    };
     AdConfig {
         url,
+        spn_host,
         ..config.clone()
     }
 }
@@ -218,8 +226,18 @@ impl DomainConnection {
             domain: domain.to_string(),
             tried,
         })?;
+        // Not configured: the domain of the DC reached.
+        let domain = match domain {
+            "" => first
+                .info
+                .domain_nc
+                .as_deref()
+                .and_then(crate::config::dns_name_of_nc)
+                .unwrap_or_default(),
+            named => named.to_string(),
+        };
         Ok(DomainConnection {
-            domain: domain.to_string(),
+            domain,
             config: config.clone(),
             password,
             purpose,
@@ -438,5 +456,35 @@ impl DomainConnection {
         }
         *current = next;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_dc_gets_the_scheme_port_and_its_own_principal() {
+        let mut config = AdConfig::new("ldaps://10.0.0.5:3269", "svc@CORP.EXAMPLE");
+        config.spn_host = Some("dc1.corp.example".into());
+        let same = DcCandidate::configured("10.0.0.5");
+        let other = DcCandidate::configured("dc2.corp.example");
+        let own_port = DcCandidate::configured("127.0.0.1:10636");
+        let c = config_for(&config, &same, None);
+        assert_eq!(c.url, "ldaps://10.0.0.5:3269");
+        assert_eq!(c.spn_host.as_deref(), Some("dc1.corp.example"));
+        let c = config_for(&config, &other, None);
+        assert_eq!(c.url, "ldaps://dc2.corp.example:3269");
+        assert_eq!(c.spn_host, None, "dc2's principal is ldap/dc2.corp.example");
+        assert_eq!(
+            config_for(&config, &own_port, Some(636)).url,
+            "ldaps://127.0.0.1:10636"
+        );
+        let plain = AdConfig::new("ldaps://dc1.corp.example", "svc@corp.example");
+        assert_eq!(
+            config_for(&plain, &other, Some(3269)).url,
+            "ldaps://dc2.corp.example:3269",
+            "the GC port for candidates without one"
+        );
     }
 }
