@@ -350,8 +350,9 @@ impl DomainConnection {
         }
     }
 
-    /// Runs `op` on the DC in use; when the DC fails (see [`AdError::is_dc_failure`]), moves
-    /// to the next usable candidate, records the [`Failover`], and runs `op` there — until it
+    /// Runs `op` on the DC in use; a dropped connection is tried once more on the same DC
+    /// (affinity); when the DC fails (see [`AdError::is_dc_failure`]), moves to the next usable
+    /// candidate, records the [`Failover`], and runs `op` there — until it
     /// succeeds, fails for another reason, or no candidate is left. `op` must be safe to repeat
     /// (reads; modifies with permissive modify).
     pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, AdError>
@@ -360,14 +361,22 @@ impl DomainConnection {
         Fut: std::future::Future<Output = Result<T, AdError>>,
     {
         let mut attempts = 0;
+        let mut same_dc_again = true;
         loop {
             let (index, conn) = {
                 let current = self.current.read().await;
                 (current.index, current.conn.clone())
             };
             match op(conn).await {
+                // A dropped connection is not yet a failed DC: once more on the same DC (a new
+                // connection; if the DC is gone, that fails with Unreachable and moves on).
+                Err(e) if e.is_connection_lost() && same_dc_again => {
+                    same_dc_again = false;
+                    tracing::warn!(domain = %self.domain, error = %e, "connection lost; once more on the same DC");
+                }
                 Err(e) if e.is_dc_failure(self.purpose) && attempts < self.candidates.len() => {
                     attempts += 1;
+                    same_dc_again = true;
                     self.fail_over(index, &e).await?;
                 }
                 other => return other,
