@@ -5,11 +5,20 @@
 //! Architecture invariant: this crate is the only one that speaks LDAP; it returns core types
 //! (`DirectoryObject`, `Schema`) and never plans changes itself.
 
+pub mod acl;
 pub mod config;
 pub mod connection;
+pub mod dc;
+pub mod domain;
 pub mod error;
+pub mod forest;
+pub mod forest_directory;
+pub mod gc;
 pub mod kerberos;
 mod kerberos_bind;
+pub mod locator;
+pub mod readable;
+pub mod referral;
 pub mod wire;
 
 pub use config::{AdConfig, AuthMethod, Transport};
