@@ -1,15 +1,18 @@
 //! The evaluator: walks the tree once per source. Arguments are evaluated lazily where the
 //! function chooses between them (IIF, Switch, Coalesce), so `IgnoreThisFlow` or `Error` in
 //! a branch not taken has no effect.
+//!
+//! The functions live by family under `eval/` (`logic`, `strings`, `lists`, `dates`,
+//! `encoding`, `random`, `replace`); `call` is one call's arguments and errors, `compare` the
+//! operators of IIF conditions.
 
-use std::cmp::Ordering;
-
-use base64::Engine as _;
-
-use crate::ast::{CmpOp, Named, Node, NodeKind};
+use crate::ast::{Named, Node, NodeKind};
 use crate::functions::Func;
 use crate::value::Value;
-use crate::{EvalContext, EvalError, Source, datetime, parse, text};
+use crate::{EvalContext, EvalError, Source};
+
+use call::{Call, hint_for};
+use random::Rng;
 
 mod call;
 mod compare;
@@ -88,7 +91,7 @@ impl<'a> Evaluator<'a> {
             }
             NodeKind::Compare(op, l, r) => {
                 let (lv, rv) = (self.eval(l)?, self.eval(r)?);
-                compare(*op, &lv, &rv)
+                compare::compare(*op, &lv, &rv)
                     .map(Value::Bool)
                     .map_err(|m| fail(node.span.start, m))
             }
@@ -103,14 +106,10 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    #[allow(
-        clippy::redundant_closure_call,
-        reason = "one closure per function keeps stack frames small; see below"
-    )]
     fn call(&mut self, c: &Call, regex: Option<&crate::ast::CompiledRegex>) -> R<Value> {
         use Func as F;
-        // Each function runs in its own closure: in unoptimized builds a single large
-        // match would give every nesting level the stack frame of all functions together.
+        // Each function is its own fn (one file per family): in unoptimized builds a single
+        // large match would give every nesting level the stack frame of all functions together.
         match c.func {
             F::Append => strings::append(self, c),
             F::BitAnd => logic::bit_and(self, c),
@@ -130,7 +129,7 @@ impl<'a> Evaluator<'a> {
             F::DNComponent => strings::dn_component(self, c),
             F::Error => logic::error(self, c),
             F::FormatDateTime => dates::format_date_time(self, c),
-            F::Guid => random::guid(self, c),
+            F::Guid => random::guid(self),
             F::IgnoreFlowIfNullOrEmpty => logic::ignore_flow_if_null_or_empty(self, c),
             F::Iif => logic::iif(self, c),
             F::InStr => strings::instr(self, c),
@@ -144,7 +143,7 @@ impl<'a> Evaluator<'a> {
             F::Mid => strings::mid(self, c),
             F::NormalizeDiacritics => strings::normalize_diacritics(self, c),
             F::Not => logic::not(self, c),
-            F::Now => dates::now(self, c),
+            F::Now => dates::now(self),
             F::NumFromDate => dates::num_from_date(self, c),
             F::PCase => strings::pcase(self, c),
             F::RandomString => self.random_string(c),

@@ -1,33 +1,34 @@
-use std::cmp::Ordering;
+//! One function call being evaluated: its arguments' positions, the errors that point at
+//! them, and applying a function to each value of a multi-valued argument.
 
-use base64::Engine as _;
-
-use crate::ast::{CmpOp, Named, Node, NodeKind};
+use crate::ast::Node;
+use crate::datetime;
 use crate::functions::Func;
 use crate::value::Value;
-use crate::{EvalContext, EvalError, Source, datetime, parse, text};
+
+use super::{R, Stop, fail};
 
 /// One function call being evaluated, for argument access and error messages.
-struct Call<'n> {
-    func: Func,
-    node: &'n Node,
-    args: &'n [Option<Node>],
+pub(super) struct Call<'n> {
+    pub(super) func: Func,
+    pub(super) node: &'n Node,
+    pub(super) args: &'n [Option<Node>],
 }
 
 impl Call<'_> {
-    fn offset(&self, i: usize) -> usize {
+    pub(super) fn offset(&self, i: usize) -> usize {
         match self.args.get(i) {
             Some(Some(n)) => n.span.start,
             _ => self.node.span.start,
         }
     }
 
-    fn fail(&self, i: usize, message: &str) -> Stop {
+    pub(super) fn fail(&self, i: usize, message: &str) -> Stop {
         fail(self.offset(i), format!("{}: {message}", self.func.name()))
     }
 
     /// An argument of the wrong kind.
-    fn bad(&self, i: usize, v: &Value, expected: &str) -> Stop {
+    pub(super) fn bad(&self, i: usize, v: &Value, expected: &str) -> Stop {
         let got = match v {
             Value::Null => "null (no value)".to_string(),
             Value::Str(s) => format!("the string \"{s}\""),
@@ -44,7 +45,12 @@ impl Call<'_> {
     }
 
     /// Apply `f` to the value, or to each value of a multi-valued one; null stays null.
-    fn map_value(&self, v: Value, _i: usize, mut f: impl FnMut(Value) -> R<Value>) -> R<Value> {
+    pub(super) fn map_value(
+        &self,
+        v: Value,
+        _i: usize,
+        mut f: impl FnMut(Value) -> R<Value>,
+    ) -> R<Value> {
         match v {
             Value::Null => Ok(Value::Null),
             Value::List(items) => items
@@ -58,14 +64,19 @@ impl Call<'_> {
     }
 
     /// As `map_value`, on text.
-    fn map_text(&self, v: Value, i: usize, mut f: impl FnMut(String) -> R<Value>) -> R<Value> {
+    pub(super) fn map_text(
+        &self,
+        v: Value,
+        i: usize,
+        mut f: impl FnMut(String) -> R<Value>,
+    ) -> R<Value> {
         self.map_value(v, i, |v| {
             let s = v.to_text().ok_or_else(|| self.bad(i, &v, "text"))?;
             f(s)
         })
     }
 
-    fn timestamp(&self, i: usize, v: &Value) -> R<jiff::Timestamp> {
+    pub(super) fn timestamp(&self, i: usize, v: &Value) -> R<jiff::Timestamp> {
         match v {
             Value::DateTime(t) => Ok(*t),
             v => match v.to_text() {
@@ -76,7 +87,7 @@ impl Call<'_> {
     }
 }
 
-fn hint_for(v: &Value) -> &'static str {
+pub(super) fn hint_for(v: &Value) -> &'static str {
     match v {
         Value::List(_) => " (use Join or Item for multi-valued attributes)",
         Value::Bytes(_) => " (use ConvertToBase64 or StringFromSid for binary values)",

@@ -1,15 +1,14 @@
+//! The comparison operators of IIF conditions (`=`, `<>`, `<`, `<=`, `>`, `>=`).
+
 use std::cmp::Ordering;
 
-use base64::Engine as _;
-
-use crate::ast::{CmpOp, Named, Node, NodeKind};
-use crate::functions::Func;
+use crate::ast::CmpOp;
+use crate::datetime;
 use crate::value::Value;
-use crate::{EvalContext, EvalError, Source, datetime, parse, text};
 
 /// Comparison in IIF conditions: numbers numerically, date-times chronologically, text
 /// case-sensitively; null equals null and the empty string; ordering with null is false.
-fn compare(op: CmpOp, l: &Value, r: &Value) -> Result<bool, String> {
+pub(super) fn compare(op: CmpOp, l: &Value, r: &Value) -> Result<bool, String> {
     let single = |v: &Value| -> Result<Value, String> {
         match v {
             Value::List(items) if items.len() == 1 => Ok(items[0].clone()),

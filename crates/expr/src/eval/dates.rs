@@ -1,11 +1,11 @@
-use std::cmp::Ordering;
+//! Date and time functions: CDate, Now, DateAdd, DateDiff, FormatDateTime and AD's FILETIME
+//! numbers (DateFromNum, NumFromDate).
 
-use base64::Engine as _;
-
-use crate::ast::{CmpOp, Named, Node, NodeKind};
-use crate::functions::Func;
+use crate::datetime;
 use crate::value::Value;
-use crate::{EvalContext, EvalError, Source, datetime, parse, text};
+
+use super::call::Call;
+use super::{Evaluator, R};
 
 pub(super) fn cdate(this: &mut Evaluator, c: &Call) -> R<Value> {
     let v = this.arg(c, 0)?;
@@ -47,9 +47,9 @@ pub(super) fn date_diff(this: &mut Evaluator, c: &Call) -> R<Value> {
 pub(super) fn date_from_num(this: &mut Evaluator, c: &Call) -> R<Value> {
     let v = this.arg(c, 0)?;
     c.map_value(v, 0, |v| {
-        let n = v.to_int().ok_or_else(|| {
-            c.bad(0, &v, "a number (an AD date such as lastLogonTimestamp)")
-        })?;
+        let n = v
+            .to_int()
+            .ok_or_else(|| c.bad(0, &v, "a number (an AD date such as lastLogonTimestamp)"))?;
         datetime::from_filetime(n)
             .map(Value::DateTime)
             .map_err(|m| c.fail(0, &m))
@@ -75,8 +75,7 @@ pub(super) fn format_date_time(this: &mut Evaluator, c: &Call) -> R<Value> {
             Value::DateTime(t) => datetime::Parsed::from_timestamp(t),
             v => {
                 let s = v.to_text().ok_or_else(|| c.bad(0, &v, "a date string"))?;
-                datetime::parse_exact(&s, &input_format, today)
-                    .map_err(|m| c.fail(0, &m))?
+                datetime::parse_exact(&s, &input_format, today).map_err(|m| c.fail(0, &m))?
             }
         };
         let parsed = datetime::apply_styles(parsed, &styles)
@@ -85,7 +84,7 @@ pub(super) fn format_date_time(this: &mut Evaluator, c: &Call) -> R<Value> {
     })
 }
 
-pub(super) fn now(this: &mut Evaluator, c: &Call) -> R<Value> {
+pub(super) fn now(this: &mut Evaluator) -> R<Value> {
     Ok(Value::DateTime(this.ctx.now))
 }
 

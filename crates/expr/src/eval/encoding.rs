@@ -1,11 +1,13 @@
-use std::cmp::Ordering;
+//! Encodings: ConvertFromBase64, ConvertToBase64, ConvertToUTF8Hex and StringFromSid.
 
 use base64::Engine as _;
 
-use crate::ast::{CmpOp, Named, Node, NodeKind};
-use crate::functions::Func;
+use crate::ast::Named;
+use crate::text;
 use crate::value::Value;
-use crate::{EvalContext, EvalError, Source, datetime, parse, text};
+
+use super::call::Call;
+use super::{Evaluator, R};
 
 pub(super) fn convert_from_base64(this: &mut Evaluator, c: &Call) -> R<Value> {
     let enc = this.mode(
@@ -74,11 +76,9 @@ pub(super) fn convert_to_utf8_hex(this: &mut Evaluator, c: &Call) -> R<Value> {
 pub(super) fn string_from_sid(this: &mut Evaluator, c: &Call) -> R<Value> {
     let v = this.arg(c, 0)?;
     c.map_value(v, 0, |v| match v {
-        Value::Bytes(b) => {
-            text::sid_to_string(&b).map(Value::Str).ok_or_else(|| {
-                c.fail(0, "the binary value is not a security identifier")
-            })
-        }
+        Value::Bytes(b) => text::sid_to_string(&b)
+            .map(Value::Str)
+            .ok_or_else(|| c.fail(0, "the binary value is not a security identifier")),
         Value::Str(s) if s.starts_with("S-") => Ok(Value::Str(s)),
         v => Err(c.bad(0, &v, "a binary security identifier (objectSid)")),
     })

@@ -1,11 +1,9 @@
-use std::cmp::Ordering;
+//! Multi-valued attributes: Count, Item, Join, RemoveDuplicates and Split.
 
-use base64::Engine as _;
-
-use crate::ast::{CmpOp, Named, Node, NodeKind};
-use crate::functions::Func;
 use crate::value::Value;
-use crate::{EvalContext, EvalError, Source, datetime, parse, text};
+
+use super::call::Call;
+use super::{Evaluator, R};
 
 pub(super) fn count(this: &mut Evaluator, c: &Call) -> R<Value> {
     Ok(Value::Int(match this.arg(c, 0)? {
@@ -24,12 +22,12 @@ pub(super) fn item(this: &mut Evaluator, c: &Call) -> R<Value> {
     let i = this.int(c, 1)?;
     if i < 1 || i as usize > items.len() {
         return Err(c.fail(
-        1,
-        &format!(
-            "index {i} is out of range: the attribute has {} value(s), and Item counts from 1",
-            items.len()
-        ),
-    ));
+            1,
+            &format!(
+                "index {i} is out of range: the attribute has {} value(s), and Item counts from 1",
+                items.len()
+            ),
+        ));
     }
     Ok(items[i as usize - 1].clone())
 }

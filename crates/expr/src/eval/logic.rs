@@ -1,14 +1,13 @@
-use std::cmp::Ordering;
+//! Conditions, null handling and flow: IIF, Switch, Coalesce, Not, the Is… tests, CBool, CStr,
+//! BitAnd, CRef/Redact, Error and IgnoreFlowIfNullOrEmpty.
 
-use base64::Engine as _;
-
-use crate::ast::{CmpOp, Named, Node, NodeKind};
-use crate::functions::Func;
 use crate::value::Value;
-use crate::{EvalContext, EvalError, Source, datetime, parse, text};
+
+use super::call::Call;
+use super::{Evaluator, R, Stop, fail};
 
 pub(super) fn bit_and(this: &mut Evaluator, c: &Call) -> R<Value> {
-                    Ok(Value::Int(this.int(c, 0)? & this.int(c, 1)?))
+    Ok(Value::Int(this.int(c, 0)? & this.int(c, 1)?))
 }
 
 pub(super) fn cbool(this: &mut Evaluator, c: &Call) -> R<Value> {
@@ -73,11 +72,11 @@ pub(super) fn is_null(this: &mut Evaluator, c: &Call) -> R<Value> {
 }
 
 pub(super) fn is_null_or_empty(this: &mut Evaluator, c: &Call) -> R<Value> {
-                    Ok(Value::Bool(this.arg(c, 0)?.is_null_or_empty()))
+    Ok(Value::Bool(this.arg(c, 0)?.is_null_or_empty()))
 }
 
 pub(super) fn is_present(this: &mut Evaluator, c: &Call) -> R<Value> {
-                    Ok(Value::Bool(!this.arg(c, 0)?.is_null_or_empty()))
+    Ok(Value::Bool(!this.arg(c, 0)?.is_null_or_empty()))
 }
 
 pub(super) fn is_string(this: &mut Evaluator, c: &Call) -> R<Value> {
@@ -88,14 +87,12 @@ pub(super) fn is_string(this: &mut Evaluator, c: &Call) -> R<Value> {
 }
 
 pub(super) fn not(this: &mut Evaluator, c: &Call) -> R<Value> {
-                    Ok(Value::Bool(this.arg(c, 0)?.to_bool() != Some(true)))
+    Ok(Value::Bool(this.arg(c, 0)?.to_bool() != Some(true)))
 }
 
 pub(super) fn switch(this: &mut Evaluator, c: &Call) -> R<Value> {
     let src = this.arg(c, 0)?;
-    if matches!(&src, Value::List(items) if items.len() > 1)
-        || matches!(src, Value::Bytes(_))
-    {
+    if matches!(&src, Value::List(items) if items.len() > 1) || matches!(src, Value::Bytes(_)) {
         return Err(c.bad(0, &src, "a single value"));
     }
     let key_text = |v: &Value| v.to_text().unwrap_or_default();

@@ -1,14 +1,12 @@
-use std::cmp::Ordering;
+//! RandomString and Guid, from the seed the context gives (deterministic per seed).
 
-use base64::Engine as _;
-
-use crate::ast::{CmpOp, Named, Node, NodeKind};
-use crate::functions::Func;
 use crate::value::Value;
-use crate::{EvalContext, EvalError, Source, datetime, parse, text};
+
+use super::call::Call;
+use super::{Evaluator, R};
 
 /// SplitMix64: a small, well-distributed generator; deterministic from the seed.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -26,7 +24,7 @@ impl Rng {
 const SPECIAL_CHARACTERS: &str = "~!@#$%^&*_-+=`|\\(){}[]:;\"'<>,.?/";
 
 impl Evaluator<'_> {
-    fn random_string(&mut self, c: &Call) -> R<Value> {
+    pub(super) fn random_string(&mut self, c: &Call) -> R<Value> {
         let length = self.int(c, 0)?;
         let mins = [
             self.int(c, 1)?,
@@ -101,7 +99,7 @@ impl Evaluator<'_> {
     }
 }
 
-pub(super) fn guid(this: &mut Evaluator, c: &Call) -> R<Value> {
+pub(super) fn guid(this: &mut Evaluator) -> R<Value> {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&this.rng.next().to_le_bytes());
     bytes[8..].copy_from_slice(&this.rng.next().to_le_bytes());

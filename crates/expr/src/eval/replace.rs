@@ -1,14 +1,17 @@
-use std::cmp::Ordering;
+//! Replace: plain text, a regular expression with .NET's replacement syntax, or a named group.
 
-use base64::Engine as _;
-
-use crate::ast::{CmpOp, Named, Node, NodeKind};
-use crate::functions::Func;
+use crate::parse;
 use crate::value::Value;
-use crate::{EvalContext, EvalError, Source, datetime, parse, text};
+
+use super::call::Call;
+use super::{Evaluator, R};
 
 impl Evaluator<'_> {
-    fn replace(&mut self, c: &Call, compiled: Option<&crate::ast::CompiledRegex>) -> R<Value> {
+    pub(super) fn replace(
+        &mut self,
+        c: &Call,
+        compiled: Option<&crate::ast::CompiledRegex>,
+    ) -> R<Value> {
         let given = |i: usize| matches!(c.args.get(i), Some(Some(_)));
         let source = self.arg(c, 0)?;
         if !given(2) {

@@ -1,11 +1,13 @@
-use std::cmp::Ordering;
+//! Text functions: Append, Contains, InStr, Left, Mid, Word, Trim, StripSpaces, ToLower/ToUpper,
+//! PCase, NormalizeDiacritics and DNComponent.
 
-use base64::Engine as _;
-
-use crate::ast::{CmpOp, Named, Node, NodeKind};
-use crate::functions::Func;
+use crate::ast::Named;
+use crate::functions::Func as F;
+use crate::text;
 use crate::value::Value;
-use crate::{EvalContext, EvalError, Source, datetime, parse, text};
+
+use super::call::Call;
+use super::{Evaluator, R};
 
 pub(super) fn append(this: &mut Evaluator, c: &Call) -> R<Value> {
     let suffix = this.text_or(c, 1, "")?;
@@ -46,9 +48,7 @@ pub(super) fn contains(this: &mut Evaluator, c: &Call) -> R<Value> {
 pub(super) fn dn_component(this: &mut Evaluator, c: &Call) -> R<Value> {
     let n = this.int(c, 1)?;
     if n < 1 {
-        return Err(
-            c.fail(1, &format!("the component number counts from 1, got {n}"))
-        );
+        return Err(c.fail(1, &format!("the component number counts from 1, got {n}")));
     }
     let v = this.arg(c, 0)?;
     c.map_text(v, 0, |dn| {
@@ -113,9 +113,7 @@ pub(super) fn mid(this: &mut Evaluator, c: &Call) -> R<Value> {
         Some(Some(_)) => {
             let len = this.int(c, 2)?;
             if len < 0 {
-                return Err(
-                    c.fail(2, &format!("length can't be negative, got {len}"))
-                );
+                return Err(c.fail(2, &format!("length can't be negative, got {len}")));
             }
             Some(len as usize)
         }
@@ -156,9 +154,7 @@ pub(super) fn change_case(this: &mut Evaluator, c: &Call) -> R<Value> {
     if let Some(Some(_)) = c.args.get(1) {
         let culture = this.text_or(c, 1, "")?;
         let valid = culture.split('-').all(|p| {
-            !p.is_empty()
-                && p.len() <= 8
-                && p.chars().all(|ch| ch.is_ascii_alphanumeric())
+            !p.is_empty() && p.len() <= 8 && p.chars().all(|ch| ch.is_ascii_alphanumeric())
         });
         if !culture.is_empty() && !valid {
             return Err(c.fail(
