@@ -1,12 +1,16 @@
 //! Dates and times: the text forms Microsoft documents (`M/d/yyyy h:mm:ss tt`), lenient
 //! date parsing for `CDate`, .NET custom format strings for `FormatDateTime`, Active
 //! Directory's FILETIME numbers, and `DateAdd`/`DateDiff` intervals.
+//!
+//! The .NET custom format strings are in `datetime/custom_format.rs`.
 
-use jiff::civil::{Date, DateTime};
+use jiff::civil::DateTime;
 use jiff::tz::{Offset, TimeZone};
 use jiff::{Span, Timestamp};
 
 mod custom_format;
+
+pub use custom_format::{apply_styles, format, parse_exact};
 
 /// Seconds between 1601-01-01 (the FILETIME epoch) and 1970-01-01.
 const FILETIME_EPOCH_OFFSET_SECONDS: i128 = 11_644_473_600;

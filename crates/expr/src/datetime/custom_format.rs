@@ -1,6 +1,10 @@
-use jiff::civil::{Date, DateTime};
-use jiff::tz::{Offset, TimeZone};
-use jiff::{Span, Timestamp};
+//! .NET custom date and time format strings, as `FormatDateTime` uses them: parsing with
+//! `DateTime.ParseExact`'s rules, formatting (invariant culture) and `DateTimeStyles`.
+
+use jiff::civil::Date;
+use jiff::tz::Offset;
+
+use super::{DAYS, MONTHS, Parsed, Scan, civil, twelve_hour};
 
 /// One piece of a .NET custom date and time format string.
 #[derive(Debug, Clone, PartialEq)]
