@@ -1,4 +1,9 @@
 //! `POST /adminapi/beta/{tenant}/InvokeCommand`: Get-Mailbox and Set-Mailbox.
+//!
+//! This file reads the request, holds what both cmdlets share (parameter lookup and checks,
+//! the errors of a parameter's value, multi-valued changes) and writes the result envelope;
+//! each cmdlet is in its own file (`invoke/get_mailbox.rs`, `invoke/set_mailbox.rs`), the
+//! rules of an address list in `invoke/addresses.rs`.
 
 use std::fmt::Write as _;
 
@@ -6,15 +11,15 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::errors::InvokeError;
-use crate::mailbox::{RecipientKind, SimMailbox, canonical_property};
-use crate::opath;
 use crate::routing::Route;
-use crate::skiptoken::{self, PagePosition};
-use crate::state::{SimState, StateError};
+use crate::state::SimState;
 
 mod addresses;
 mod get_mailbox;
 mod set_mailbox;
+
+use get_mailbox::get_mailbox;
+use set_mailbox::set_mailbox;
 
 /// The Content-Type the service answers with (fixture A2).
 pub const ODATA_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";

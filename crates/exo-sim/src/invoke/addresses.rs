@@ -1,24 +1,20 @@
-use std::fmt::Write as _;
-
-use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+//! Exchange's rules for a mailbox's address list (EmailAddresses): prefixes, one primary SMTP
+//! address, no duplicates, valid SMTP addresses, the primary kept in WindowsEmailAddress.
 
 use crate::errors::InvokeError;
-use crate::mailbox::{RecipientKind, SimMailbox, canonical_property};
-use crate::opath;
-use crate::routing::Route;
-use crate::skiptoken::{self, PagePosition};
-use crate::state::{SimState, StateError};
+use crate::mailbox::SimMailbox;
+
+use super::{MultiChange, cmdlet_error};
 
 /// Splits `PREFIX:address` (no prefix = `smtp:`).
-fn split_address(a: &str) -> (String, String) {
+pub(super) fn split_address(a: &str) -> (String, String) {
     match a.split_once(':') {
         Some((p, rest)) if !p.contains('@') && !p.is_empty() => (p.to_string(), rest.to_string()),
         _ => ("smtp".to_string(), a.to_string()),
     }
 }
 
-fn valid_smtp(addr: &str) -> bool {
+pub(super) fn valid_smtp(addr: &str) -> bool {
     let mut parts = addr.split('@');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(local), Some(domain), None) => {
@@ -34,7 +30,7 @@ fn valid_smtp(addr: &str) -> bool {
     }
 }
 
-fn bad_address(addr: &str) -> InvokeError {
+pub(super) fn bad_address(addr: &str) -> InvokeError {
     cmdlet_error(
         "Ex9A4F2B",
         "Microsoft.Exchange.Data.DataValidationException",
@@ -81,7 +77,7 @@ fn demote_primary(list: &mut [String]) {
 }
 
 /// Makes `addr` (no prefix) the primary SMTP address, adding it when missing.
-fn make_primary(list: &mut Vec<String>, addr: &str) {
+pub(super) fn make_primary(list: &mut Vec<String>, addr: &str) {
     demote_primary(list);
     let probe = format!("smtp:{addr}");
     if let Some(a) = list.iter_mut().find(|a| same_address(a, &probe)) {
@@ -92,7 +88,10 @@ fn make_primary(list: &mut Vec<String>, addr: &str) {
     }
 }
 
-fn apply_email_addresses(m: &mut SimMailbox, change: MultiChange) -> Result<(), InvokeError> {
+pub(super) fn apply_email_addresses(
+    m: &mut SimMailbox,
+    change: MultiChange,
+) -> Result<(), InvokeError> {
     match change {
         MultiChange::Replace(list) => {
             let mut out: Vec<String> = Vec::new();

@@ -1,14 +1,21 @@
+//! Get-Mailbox: identity or OPATH filter, RecipientTypeDetails, ResultSize and `$select`,
+//! paged with skiptokens bound to the back-end server the routing anchor resolves to.
+
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::errors::InvokeError;
 use crate::mailbox::{RecipientKind, SimMailbox, canonical_property};
 use crate::opath;
 use crate::routing::Route;
 use crate::skiptoken::{self, PagePosition};
-use crate::state::{SimState, StateError};
+use crate::state::StateError;
+
+use super::{
+    DEFAULT_RESULT_SIZE, InvokeContext, InvokeOk, MORE_RESULTS_WARNING, SKIPTOKEN_LIFETIME_SECS,
+    check_known, envelope_errors, envelope_start, envelope_warnings, param, transformation,
+};
 
 /// Property names to keep: the `$select` query option (SOURCES.md §E; Get-Mailbox has no
 /// `Properties` parameter, that is Get-EXOMailbox), plus the identity properties. `None` =
@@ -65,7 +72,7 @@ fn parse_result_size(v: Option<&Value>) -> Result<Option<u64>, InvokeError> {
     }
 }
 
-fn get_mailbox(
+pub(super) fn get_mailbox(
     ctx: &InvokeContext<'_>,
     params: &Map<String, Value>,
     fingerprint: u64,

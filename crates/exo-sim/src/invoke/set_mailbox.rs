@@ -1,16 +1,21 @@
-use std::fmt::Write as _;
+//! Set-Mailbox: the parameters the writeback's profiles change, each checked as the service
+//! checks it, applied to one mailbox at once or not at all.
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::errors::InvokeError;
-use crate::mailbox::{RecipientKind, SimMailbox, canonical_property};
-use crate::opath;
-use crate::routing::Route;
-use crate::skiptoken::{self, PagePosition};
-use crate::state::{SimState, StateError};
+use crate::mailbox::{RecipientKind, SimMailbox};
+use crate::state::StateError;
 
-fn set_mailbox(
+use super::addresses::{
+    apply_email_addresses, bad_address, make_primary, split_address, valid_smtp,
+};
+use super::{
+    COMMON_PARAMETERS, InvokeContext, InvokeOk, MultiChange, check_known, cmdlet_error,
+    envelope_start, envelope_warnings, multi_change, param, transformation,
+};
+
+pub(super) fn set_mailbox(
     ctx: &InvokeContext<'_>,
     params: &Map<String, Value>,
 ) -> Result<InvokeOk, InvokeError> {
