@@ -1,21 +1,19 @@
-//! The emulator's mailbox model and its wire rendering.
+//! The emulator's mailbox model; its wire rendering is in `mailbox/render.rs`.
 //!
 //! A [`SimMailbox`] keeps only what varies between mailboxes (the properties the writeback
 //! reads, plus the identity and date properties). Everything else in a Get-Mailbox record is
-//! rendered from a template: the real capture in `template_mailbox.json` (fixture A1 of
-//! `shared/fixtures/exo-real`), in its key order and with its annotations, so the emulator's
-//! records look like the real service's without storing 250 properties per mailbox.
-
-use std::fmt::Write as _;
-use std::sync::LazyLock;
+//! rendered from a template: the real capture in `mailbox/template_mailbox.json` (fixture A1
+//! of `shared/fixtures/exo-real`), in its key order and with its annotations, so the
+//! emulator's records look like the real service's without storing 250 properties per mailbox.
 
 use exo_writeback_core::mailbox::Mailbox;
 use jiff::Timestamp;
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::Value;
 use uuid::Uuid;
 
 mod render;
+
+pub(crate) use render::json_str;
+pub use render::{canonical_property, format_exchange_date, property_names};
 
 /// The four recipient types the writeback handles, with the `Type` parameter of Set-Mailbox
 /// that selects each.

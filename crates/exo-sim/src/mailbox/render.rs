@@ -1,11 +1,16 @@
+//! A mailbox as a Get-Mailbox record: every property of the real capture
+//! (`template_mailbox.json`), in its order and with its annotations, the modelled ones
+//! rendered from the mailbox's fields; and the property names a `$select` may name.
+
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
-use exo_writeback_core::mailbox::Mailbox;
 use jiff::Timestamp;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use uuid::Uuid;
+
+use super::{RecipientKind, SimMailbox};
 
 /// An ISO date with 7 fractional digits: `2024-04-10T08:56:22.0000000Z` (`utc_z`) or
 /// `…+00:00`.
