@@ -21,20 +21,23 @@
 //! a [`PlanFailure::SchemaConstraint`] and nothing is planned for the object (an attribute
 //! missing from the schema fails the object only when a value would be written to it). Only attributes
 //! of enabled profiles and custom mappings are written; the deny-list is enforced again here.
+//! A value's conversion to its attribute's syntax and the schema checks are in `plan/syntax.rs`.
 
-use exo_writeback_expr::{EvalContext, Value};
+use exo_writeback_expr::EvalContext;
 
 use crate::directory::{AttrChange, AttrValue, DirectoryObject, ModOp, ObjectModify};
 use crate::mailbox::Mailbox;
 use crate::mapping::{Desired, Mapping, MappingError, MappingOrigin, ValuePolicy};
 use crate::outcome::{OutcomeCode, OutcomeDetail};
 use crate::proxy::{self, ProxyAddress};
-use crate::schema::{AttributeSchema, Schema, Syntax};
+use crate::schema::{AttributeSchema, Schema};
 use crate::scope::InScope;
 use crate::settings::WritebackPlanSettings;
 use crate::target_policy::{Refusal, admit_custom_target, is_denied};
 
 mod syntax;
+
+use syntax::{ad_equal, check_range, same_value, schema_error, texts, to_attr_value, value_texts};
 
 /// Everything planning one object needs. `scope` comes from
 /// [`crate::scope::evaluate_scope`]; `current` holds at least

@@ -1,16 +1,15 @@
-use exo_writeback_expr::{EvalContext, Value};
+//! A planned value in its attribute's AD syntax: converted from the mapping's value and
+//! checked against the discovered schema (type, range), and values compared by syntax, both
+//! as the planner decides what changes and as AD's equality rule matches them.
 
-use crate::directory::{AttrChange, AttrValue, DirectoryObject, ModOp, ObjectModify};
-use crate::mailbox::Mailbox;
-use crate::mapping::{Desired, Mapping, MappingError, MappingOrigin, ValuePolicy};
-use crate::outcome::{OutcomeCode, OutcomeDetail};
-use crate::proxy::{self, ProxyAddress};
-use crate::schema::{AttributeSchema, Schema, Syntax};
-use crate::scope::InScope;
-use crate::settings::WritebackPlanSettings;
-use crate::target_policy::{Refusal, admit_custom_target, is_denied};
+use exo_writeback_expr::Value;
 
-fn schema_error(attribute: &str, rule: impl Into<String>) -> PlanFailure {
+use crate::directory::AttrValue;
+use crate::schema::{AttributeSchema, Syntax};
+
+use super::PlanFailure;
+
+pub(super) fn schema_error(attribute: &str, rule: impl Into<String>) -> PlanFailure {
     PlanFailure::SchemaConstraint {
         attribute: attribute.to_string(),
         rule: rule.into(),
@@ -49,7 +48,10 @@ fn integer(attribute: &str, value: &Value, syntax_name: &str) -> Result<i64, Pla
 }
 
 /// Convert one desired value to the attribute's AD syntax, checking it.
-fn to_attr_value(schema: &AttributeSchema, value: &Value) -> Result<AttrValue, PlanFailure> {
+pub(super) fn to_attr_value(
+    schema: &AttributeSchema,
+    value: &Value,
+) -> Result<AttrValue, PlanFailure> {
     let attribute = schema.ldap_display_name.as_str();
     let text = |s: String| Ok(AttrValue::Text(s));
     match &schema.syntax {
@@ -121,7 +123,7 @@ fn to_attr_value(schema: &AttributeSchema, value: &Value) -> Result<AttrValue, P
 
 /// rangeLower / rangeUpper for one value: characters for text, bytes for binary, the value
 /// for integers.
-fn check_range(schema: &AttributeSchema, value: &AttrValue) -> Result<(), PlanFailure> {
+pub(super) fn check_range(schema: &AttributeSchema, value: &AttrValue) -> Result<(), PlanFailure> {
     let attribute = schema.ldap_display_name.as_str();
     let (measure, what): (i128, &str) = match (&schema.syntax, value) {
         (Syntax::Integer | Syntax::LargeInteger, AttrValue::Text(t)) => {
@@ -151,7 +153,7 @@ fn check_range(schema: &AttributeSchema, value: &AttrValue) -> Result<(), PlanFa
 
 /// Whether two values of a syntax mean the same (text: exactly, so case-only changes are
 /// written; Boolean: ignoring case; integers: numerically; binary: byte-wise).
-fn same_value(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
+pub(super) fn same_value(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
     match syntax {
         Syntax::Boolean => match (a.as_text(), b.as_text()) {
             (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
@@ -171,7 +173,7 @@ fn same_value(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
 }
 
 /// Whether AD's equality rule considers two values equal (case-insensitive for text).
-fn ad_equal(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
+pub(super) fn ad_equal(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
     if syntax.is_binary() {
         return a.as_bytes() == b.as_bytes();
     }
@@ -181,7 +183,7 @@ fn ad_equal(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
     }
 }
 
-fn texts(attribute: &str, values: &[AttrValue]) -> Result<Vec<String>, PlanFailure> {
+pub(super) fn texts(attribute: &str, values: &[AttrValue]) -> Result<Vec<String>, PlanFailure> {
     values
         .iter()
         .map(|v| {
@@ -192,7 +194,7 @@ fn texts(attribute: &str, values: &[AttrValue]) -> Result<Vec<String>, PlanFailu
         .collect()
 }
 
-fn value_texts(attribute: &str, values: &[Value]) -> Result<Vec<String>, PlanFailure> {
+pub(super) fn value_texts(attribute: &str, values: &[Value]) -> Result<Vec<String>, PlanFailure> {
     values
         .iter()
         .map(|v| match v {
