@@ -373,6 +373,67 @@ mod tests {
         assert!(err.contains(":3:"), "{err}");
     }
 
+    /// The texts the CLI prints for a setting it cannot use (`check` and every command).
+    #[test]
+    fn setting_errors_keep_their_texts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, format!("{AD}[sync]\ninterval = \"2s\"\n")).unwrap();
+        assert_eq!(
+            Config::load(&path).unwrap_err().to_string(),
+            format!(
+                "{}: [sync]: sync.interval must be at least 5s (it is 2s)",
+                path.display()
+            )
+        );
+        for (sync, text) in [
+            (
+                "reconcile_interval = \"0s\"",
+                "sync.reconcile_interval must be positive",
+            ),
+            ("overlap = \"-1s\"", "sync.overlap must not be negative"),
+        ] {
+            std::fs::write(&path, format!("{AD}[sync]\n{sync}\n")).unwrap();
+            let err = Config::load(&path).unwrap_err().to_string();
+            assert_eq!(err, format!("{}: [sync]: {text}", path.display()));
+        }
+
+        let file = dir.path().join("pw");
+        let cases = [
+            (
+                load_secret("ad.password", Some(&file), Some("X")),
+                "set only one of ad.password_file and ad.password_env".to_string(),
+            ),
+            (
+                load_secret("ad.password", None, None),
+                "set ad.password_file or ad.password_env".to_string(),
+            ),
+            (
+                load_secret("ad.password", Some(&file), None),
+                format!(
+                    "cannot read ad.password_file {}: No such file or directory (os error 2)",
+                    file.display()
+                ),
+            ),
+            (
+                load_secret("ad.password", None, Some("EXO_WB_TEST_SURELY_UNSET")),
+                "ad.password_env names the environment variable EXO_WB_TEST_SURELY_UNSET, which is not set"
+                    .to_string(),
+            ),
+        ];
+        for (result, text) in cases {
+            assert_eq!(format!("{:#}", result.unwrap_err()), text);
+        }
+
+        let unresolved = Config::parse(
+            &format!("{AD}[writeback]\nprofiles = []\n"),
+            Path::new("/etc/exo-writeback.toml"),
+        )
+        .unwrap();
+        let err = unresolved.writeback_plan().unwrap_err();
+        assert!(format!("{err:#}").starts_with("[writeback]: "), "{err:#}");
+    }
+
     #[test]
     fn secrets_from_file_and_env_never_print() {
         let dir = tempfile::tempdir().unwrap();
