@@ -293,18 +293,6 @@ fn the_engine_knows_no_protocol() {
 /// Crates whose `src/` is a binary's, or test support: they may print and use `anyhow`.
 const EDGES: [&str; 3] = ["cli", "bench", "testlab"];
 
-/// Files of library crates allowed `anyhow` for now, and why.
-const ANYHOW_PENDING: [(&str, &str); 2] = [
-    (
-        "agent/src/config.rs",
-        "the configuration file's checks still return anyhow; to become AgentError",
-    ),
-    (
-        "agent/src/error.rs",
-        "converts config.rs's anyhow errors into AgentError",
-    ),
-];
-
 #[test]
 fn library_crates_print_nothing_and_return_typed_errors() {
     for (name, path) in crates() {
@@ -327,12 +315,10 @@ fn library_crates_print_nothing_and_return_typed_errors() {
                     "{shown} uses {p}: library crates log (tracing) and return; binaries print"
                 );
             }
-            if code.contains("anyhow") {
-                assert!(
-                    ANYHOW_PENDING.iter().any(|(f, _)| *f == shown),
-                    "{shown} uses anyhow: library crates return typed errors (thiserror)"
-                );
-            }
+            assert!(
+                !code.contains("anyhow"),
+                "{shown} uses anyhow: library crates return typed errors (thiserror)"
+            );
         }
     }
 }
