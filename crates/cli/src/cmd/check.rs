@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::cmd::ConfigArg;
 use crate::cmd::check_identity::{self, BindAccountReport};
 use crate::cmd::check_scope::{self, BaseDnReport, ContainerReport};
-use crate::config::{Config, init_logging};
+use crate::config::Config;
+use crate::logging::init_logging;
 use crate::out::{out, outln};
 
 #[derive(clap::Args, Debug)]
