@@ -12,6 +12,7 @@
 //! Architecture invariant: no printing (the CLI prints); errors are typed ([`AgentError`]).
 
 pub mod ad;
+pub mod check;
 pub mod compose;
 pub mod config;
 mod error;
