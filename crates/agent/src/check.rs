@@ -1,31 +1,37 @@
-//! `exo-writeback check`: connect to each side and report what the writeback will work with:
-//! the transport, the bind account (a warning when it is privileged), the DC's naming
-//! context against the configured base DN, every search base and container scope, the
-//! schema verdict per profile, and the opted-in custom mapping targets. Exit 0 only when
-//! everything checked is fine; 1 when a check failed; 2 when the configuration cannot be used.
+//! `check`: connect to each side and report what the writeback will work with: the
+//! transport, the bind account (a warning when it is privileged), the DC's naming context
+//! against the configured base DN, every search base and container scope, the schema verdict
+//! per profile (`check/ad.rs`, `identity.rs`, `scope.rs`), Exchange Online's token, a sample
+//! of its mailboxes and the client certificate (`check/exo.rs`), and the opted-in custom
+//! mapping targets. A side that cannot be used is a finding in its section of the
+//! [`CheckReport`], not an error; only a configuration that cannot be used is an error. The
+//! CLI prints the report (text or JSON) and exits 0 only when it is `ok`.
 
-use std::process::ExitCode;
-
-use exo_writeback_ad::{AdConnection, Transport};
-use exo_writeback_core::profile_attrs::PROFILES;
-use exo_writeback_core::schema::Schema;
 use serde::Serialize;
 
-use crate::cmd::ConfigArg;
-use crate::cmd::check_identity::{self, BindAccountReport};
-use crate::cmd::check_scope::{self, BaseDnReport, ContainerReport};
 use crate::config::Config;
-use crate::logging::init_logging;
-use crate::out::{out, outln};
+use crate::error::AgentError;
 
 mod ad;
 mod exo;
 mod identity;
 mod scope;
 
-/// The whole report.
+pub use ad::{AdReport, ProfileReport, profile_verdicts};
+pub use exo::{CertificateReport, EXO_CHECK_PAGE, EXO_SAMPLE, ExoReport};
+pub use identity::BindAccountReport;
+pub use scope::{BaseDnReport, ContainerReport};
+
+/// The side to check alone (`check --only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Ad,
+    Exo,
+}
+
+/// The whole report: one section per side checked.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub struct CheckReport {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ad: Option<AdReport>,
@@ -35,26 +41,27 @@ pub struct Report {
     pub extra_targets: Vec<String>,
 }
 
+/// Check both sides, or `only` one: a side checked alone that is not configured fails.
 pub async fn check(config: &Config, only: Option<Side>) -> Result<CheckReport, AgentError> {
-    let check_ad = args.only != Some(Side::Exo);
-    let check_exo = args.only != Some(Side::Ad);
+    let check_ad = only != Some(Side::Exo);
+    let check_exo = only != Some(Side::Ad);
 
     let ad = if check_ad {
-        Some(check_ad_side(&config).await)
+        Some(ad::check_ad_side(config).await)
     } else {
         None
     };
     let exo = if check_exo {
-        Some(check_exo_side(&config, args.only == Some(Side::Exo)).await)
+        Some(exo::check_exo_side(config, only == Some(Side::Exo)).await)
     } else {
         None
     };
     let ok = ad.as_ref().is_none_or(|r| r.ok) && exo.as_ref().is_none_or(|r| r.ok);
     let extra_targets = config.writeback_plan()?.extra_targets;
-    let report = Report {
+    Ok(CheckReport {
         ok,
         ad,
         exo,
         extra_targets,
-    };
+    })
 }

@@ -1,16 +1,14 @@
-use std::process::ExitCode;
+//! The AD side of `check`: the connection (transport, bind identity), the bind account, where
+//! the agent looks, and whether the schema carries each writeback profile's attributes.
 
 use exo_writeback_ad::{AdConnection, Transport};
 use exo_writeback_core::profile_attrs::PROFILES;
 use exo_writeback_core::schema::Schema;
 use serde::Serialize;
 
-use crate::cmd::ConfigArg;
-use crate::cmd::check_identity::{self, BindAccountReport};
-use crate::cmd::check_scope::{self, BaseDnReport, ContainerReport};
+use super::identity::{self, BindAccountReport};
+use super::scope::{self, BaseDnReport, ContainerReport};
 use crate::config::Config;
-use crate::logging::init_logging;
-use crate::out::{out, outln};
 
 /// The AD half.
 #[derive(Debug, Serialize)]
@@ -49,7 +47,7 @@ pub struct ProfileReport {
     pub missing: Vec<&'static str>,
 }
 
-async fn check_ad_side(config: &Config) -> AdReport {
+pub(super) async fn check_ad_side(config: &Config) -> AdReport {
     let mut report = AdReport {
         ok: false,
         url: config.ad.url.clone(),
@@ -67,7 +65,7 @@ async fn check_ad_side(config: &Config) -> AdReport {
     let password = match config.ad_password() {
         Ok(p) => p,
         Err(e) => {
-            report.error = Some(format!("{e:#}"));
+            report.error = Some(e.to_string());
             return report;
         }
     };
@@ -84,10 +82,10 @@ async fn check_ad_side(config: &Config) -> AdReport {
         Transport::Plain => "plain LDAP, NOT encrypted",
     });
     report.bind_identity = Some(conn.bind_identity().to_string());
-    report.bind_account = Some(check_identity::examine(&conn).await);
+    report.bind_account = Some(identity::examine(&conn).await);
     report.naming_context = conn.root_dse().default_naming_context.clone();
-    let base_dn = check_scope::base_dn(&conn).await;
-    report.containers = check_scope::containers(&conn, &config.writeback.container_scope).await;
+    let base_dn = scope::base_dn(&conn).await;
+    report.containers = scope::containers(&conn, &config.writeback.container_scope).await;
     let places_ok = base_dn.ok && report.containers.iter().all(|c| c.ok);
     report.base_dn = Some(base_dn);
     report.dns_host_name = conn.root_dse().dns_host_name.clone();

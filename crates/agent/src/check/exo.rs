@@ -1,16 +1,9 @@
-use std::process::ExitCode;
+//! The Exchange Online side of `check`: an access token, a sample of mailboxes read over more
+//! than one page, and the client certificate to compare with the app registration.
 
-use exo_writeback_ad::{AdConnection, Transport};
-use exo_writeback_core::profile_attrs::PROFILES;
-use exo_writeback_core::schema::Schema;
 use serde::Serialize;
 
-use crate::cmd::ConfigArg;
-use crate::cmd::check_identity::{self, BindAccountReport};
-use crate::cmd::check_scope::{self, BaseDnReport, ContainerReport};
 use crate::config::Config;
-use crate::logging::init_logging;
-use crate::out::{out, outln};
 
 /// The Exchange Online half.
 #[derive(Debug, Serialize, Default)]
@@ -58,7 +51,7 @@ pub const EXO_SAMPLE: usize = 100;
 pub const EXO_CHECK_PAGE: u32 = 50;
 
 /// Gets a token and reads a sample of mailboxes (one result page at most).
-async fn check_exo_side(config: &Config, asked_alone: bool) -> ExoReport {
+pub(super) async fn check_exo_side(config: &Config, asked_alone: bool) -> ExoReport {
     use futures::StreamExt;
     let Some(exo) = &config.exo else {
         return ExoReport {

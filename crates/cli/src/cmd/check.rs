@@ -1,19 +1,14 @@
-//! `exo-writeback check`: connect to each side and report what the writeback will work with:
-//! the transport, the bind account (a warning when it is privileged), the DC's naming
-//! context against the configured base DN, every search base and container scope, the
-//! schema verdict per profile, and the opted-in custom mapping targets. Exit 0 only when
+//! `exo-writeback check`: the agent library checks each side (`agent::check`: the transport,
+//! the bind account, the DC's naming context against the configured base DN, every search
+//! base and container scope, the schema verdict per profile, Exchange Online, and the opted-in
+//! custom mapping targets); this prints its report, as text or JSON. Exit 0 only when
 //! everything checked is fine; 1 when a check failed; 2 when the configuration cannot be used.
 
 use std::process::ExitCode;
 
-use exo_writeback_ad::{AdConnection, Transport};
-use exo_writeback_core::profile_attrs::PROFILES;
-use exo_writeback_core::schema::Schema;
-use serde::Serialize;
+use exo_writeback_agent::check::{self, CheckReport};
 
 use crate::cmd::ConfigArg;
-use crate::cmd::check_identity::{self, BindAccountReport};
-use crate::cmd::check_scope::{self, BaseDnReport, ContainerReport};
 use crate::config::Config;
 use crate::logging::init_logging;
 use crate::out::{out, outln};
@@ -39,19 +34,24 @@ pub enum Side {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = Config::load(&args.config.config)?;
+    let only = args.only.map(|side| match side {
+        Side::Ad => check::Side::Ad,
+        Side::Exo => check::Side::Exo,
+    });
+    let report = check::check(&config, only).await?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         out!("{}", render(&report));
     }
-    Ok(if ok {
+    Ok(if report.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
 
-fn render(report: &Report) -> String {
+fn render(report: &CheckReport) -> String {
     let mut out = String::new();
     if let Some(ad) = &report.ad {
         out.push_str(&format!(
@@ -179,11 +179,25 @@ pub fn extra_targets_line(extra_targets: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use exo_writeback_core::schema::{AttributeSchema, Syntax};
+    use exo_writeback_agent::check::{AdReport, ProfileReport};
 
     #[test]
-    fn verdicts() {
-        let text = render(&Report {
+    fn render_names_what_the_schema_lacks() {
+        // The verdicts of a schema with only `mail` and `proxyAddresses` (in part): the
+        // agent's check/ad.rs tests how they are found.
+        let base = vec![
+            ProfileReport {
+                profile: "cloud-managed",
+                exchange_schema_detected: false,
+                missing: vec!["extensionAttribute1", "msExchHideFromAddressLists"],
+            },
+            ProfileReport {
+                profile: "hybrid",
+                exchange_schema_detected: false,
+                missing: vec!["msDS-ExternalDirectoryObjectId"],
+            },
+        ];
+        let text = render(&CheckReport {
             ok: false,
             ad: Some(AdReport {
                 ok: false,
