@@ -120,6 +120,8 @@ fn sources(krate: &Path) -> Vec<(PathBuf, String)> {
 const ALLOWED: &[(&str, &[&str])] = &[
     ("expr", &[]),
     ("testlab", &[]),
+    // A Windows-shaped LDAP server for the tests of `ad` (dev-only).
+    ("winad", &[]),
     ("core", &["expr"]),
     ("ad", &["core"]),
     ("exo", &["core"]),
@@ -314,10 +316,7 @@ fn library_crates_print_nothing_and_return_typed_errors() {
 }
 
 /// Source files over the limit, each with its reason, until they are split.
-const OVERSIZED: [(&str, &str); 1] = [(
-    "ad/src/connection.rs",
-    "the AD connection, 1,265 lines (ad is issue 12's)",
-)];
+const OVERSIZED: [(&str, &str); 0] = [];
 
 /// About 600 lines of code (tests apart) at most per source file.
 const MAX_LINES: usize = 650;
