@@ -12,7 +12,7 @@ use crate::cycle::CycleReport;
 use crate::engine::{Engine, stopped};
 use crate::error::EngineError;
 use crate::ports::Directory;
-use crate::record::{Escrow, Outcome, in_sync, journal_of, ldap_failure, step};
+use crate::record::{Escrow, in_sync, journal_of, ldap_failure, step};
 use crate::staged::StagedObject;
 use crate::write::WriteItem;
 
@@ -175,13 +175,12 @@ fn held_item(
     state: HeldState,
     counts: &mut CycleCounts,
 ) -> WriteItem {
-    let mut draft = Outcome::new(cycle, Timestamp::now(), Escrow::Track(obj.cloud_id.clone()));
-    draft.source = obj.source.clone();
-    draft.target = obj.target.clone();
-    draft.steps.import = step(StepStatus::Skipped, format!("staged by cycle {held}"));
-    draft.steps.scoping = step(StepStatus::Skipped, format!("staged by cycle {held}"));
-    draft.steps.matching = step(StepStatus::Success, obj.dn.to_string());
-    draft.modified = obj.modified.clone();
+    let mut draft = obj.draft(
+        held,
+        cycle,
+        Timestamp::now(),
+        Escrow::Track(obj.cloud_id.clone()),
+    );
     let id = obj.cloud_id.clone();
     match state {
         HeldState::Unchanged => {

@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use crate::approve::held_objects;
 use crate::cycle::CycleReport;
 use crate::error::EngineError;
-use crate::record::{Escrow, Outcome, step};
+use crate::record::{Escrow, step};
 use crate::staged::StagedObject;
 
 /// Objects logged per transaction.
@@ -105,13 +105,7 @@ fn rejected(
     reason: Option<&str>,
     now: Timestamp,
 ) -> ObjectOutcome {
-    let mut draft = Outcome::new(cycle, now, Escrow::Keep);
-    draft.source = obj.source.clone();
-    draft.target = obj.target.clone();
-    draft.steps.import = step(StepStatus::Skipped, format!("staged by cycle {held}"));
-    draft.steps.scoping = step(StepStatus::Skipped, format!("staged by cycle {held}"));
-    draft.steps.matching = step(StepStatus::Success, obj.dn.clone());
-    draft.modified = obj.modified.clone();
+    let mut draft = obj.draft(held, cycle, now, Escrow::Keep);
     let said = reason.map(|r| format!(": \"{r}\"")).unwrap_or_default();
     let names = obj
         .modified

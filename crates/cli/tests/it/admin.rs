@@ -10,6 +10,7 @@ use exo_writeback_store_sqlite::prelude::*;
 use serde_json::Value;
 
 use crate::harness::{DOMAIN, Lab, Run, cn, texts};
+use crate::writers::{spawn_run, stop};
 
 /// The log entries a `logs --format json` run printed.
 fn entries(run: &Run) -> Vec<Value> {
@@ -359,25 +360,13 @@ async fn pause_stops_cycles_until_resume() {
         refused.stderr
     );
     // The agent keeps running and says so, but runs no cycle.
-    let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
-        .args(["run", "--config"])
-        .arg(&lab.config)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn run");
+    let mut agent = spawn_run(&lab);
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert!(
         agent.try_wait().expect("wait").is_none(),
         "the agent exited"
     );
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &agent.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let out = agent.wait_with_output().expect("wait");
-    let log = String::from_utf8_lossy(&out.stderr);
+    let log = stop(agent).await;
     assert!(log.contains("the job is paused"), "{log}");
     assert!(texts(&lab.user(1).await, "extensionAttribute3").is_empty());
     assert_eq!(
@@ -585,13 +574,7 @@ async fn status_says_whether_an_agent_runs() {
         text.stdout
     );
 
-    let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
-        .args(["run", "--config"])
-        .arg(&lab.config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn run");
+    let agent = spawn_run(&lab);
     let started = std::time::Instant::now();
     let running = loop {
         let s = lab.run(&["status", "--json"]).await.json();
@@ -638,10 +621,7 @@ async fn status_says_whether_an_agent_runs() {
     );
     assert_eq!(after["last_command"]["kind"], "OnDemand", "{after}");
 
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &agent.id().to_string()])
-        .status();
-    let _ = agent.wait();
+    stop(agent).await;
     let stopped = lab.run(&["status", "--json"]).await.json();
     assert!(stopped["agent"].is_null(), "{stopped}");
     assert!(stopped["next_run"].is_null(), "{stopped}");
