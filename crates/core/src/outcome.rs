@@ -54,16 +54,25 @@ pub enum OutcomeCode {
     /// the change was planned from: it was not written (approving it would overwrite a newer
     /// on-premises change).
     ChangedSinceHeld,
-    /// A change held by the change threshold, waiting for `exo-writeback approve` (in
-    /// `preview`).
+    /// A change held by the change threshold, waiting for `exo-writeback approve` or
+    /// `reject` (status `held` in the log, `Held` in `preview`).
     Held,
     /// Provision on demand: Exchange Online has no such mailbox, or the AD object named has no
     /// mailbox identity.
     MailboxNotFound,
+    /// The attributes the cycle would change were restored by `exo-writeback undo` and
+    /// Exchange Online still holds the values that were undone: left as they are.
+    PinnedByUndo,
+    /// The change was refused with `exo-writeback reject` and Exchange Online still holds the
+    /// values it would have written: not written.
+    Rejected,
+    /// The agent's own state database could not be read for this object (e.g. its pins):
+    /// nothing was written, the object is retried from escrow.
+    StateError,
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 18] = [
+    pub const ALL: [OutcomeCode; 21] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
@@ -82,6 +91,9 @@ impl OutcomeCode {
         OutcomeCode::ChangedSinceHeld,
         OutcomeCode::Held,
         OutcomeCode::MailboxNotFound,
+        OutcomeCode::PinnedByUndo,
+        OutcomeCode::Rejected,
+        OutcomeCode::StateError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +116,9 @@ impl OutcomeCode {
             OutcomeCode::ChangedSinceHeld => "ChangedSinceHeld",
             OutcomeCode::Held => "Held",
             OutcomeCode::MailboxNotFound => "MailboxNotFound",
+            OutcomeCode::PinnedByUndo => "PinnedByUndo",
+            OutcomeCode::Rejected => "Rejected",
+            OutcomeCode::StateError => "StateError",
         }
     }
 
@@ -117,11 +132,12 @@ impl OutcomeCode {
         match self {
             OutcomeCode::NotInScope
             | OutcomeCode::OutsideContainerScope
-            | OutcomeCode::TargetNotFound => LogStatus::Skipped,
+            | OutcomeCode::TargetNotFound
+            | OutcomeCode::PinnedByUndo
+            | OutcomeCode::Rejected => LogStatus::Skipped,
             OutcomeCode::Updated | OutcomeCode::AlreadyInSync => LogStatus::Success,
-            OutcomeCode::DriftCorrected | OutcomeCode::ThresholdExceeded | OutcomeCode::Held => {
-                LogStatus::Warning
-            }
+            OutcomeCode::Held => LogStatus::Held,
+            OutcomeCode::DriftCorrected | OutcomeCode::ThresholdExceeded => LogStatus::Warning,
             OutcomeCode::DuplicateTargetEntries
             | OutcomeCode::InvalidProxyAddresses
             | OutcomeCode::SchemaConstraint
@@ -131,7 +147,8 @@ impl OutcomeCode {
             | OutcomeCode::LdapError
             | OutcomeCode::MalformedMailboxRecord
             | OutcomeCode::ChangedSinceHeld
-            | OutcomeCode::MailboxNotFound => LogStatus::Failure,
+            | OutcomeCode::MailboxNotFound
+            | OutcomeCode::StateError => LogStatus::Failure,
         }
     }
 
@@ -184,7 +201,8 @@ impl OutcomeCode {
             }
             OutcomeCode::ThresholdExceeded => {
                 "Review the held changes with `exo-writeback preview`, then run \
-                 `exo-writeback approve <cycle>` or raise `threshold`."
+                 `exo-writeback approve <cycle>` or `exo-writeback reject <cycle>`, or raise \
+                 `threshold`."
             }
             OutcomeCode::LdapError => {
                 "Read the LDAP result code and message; grant the agent's account the missing \
@@ -204,12 +222,26 @@ impl OutcomeCode {
             }
             OutcomeCode::Held => {
                 "Review the held changes with `exo-writeback preview`, then run \
-                 `exo-writeback approve <cycle>` (or `exo-writeback restart --scope full` to drop \
-                 them)."
+                 `exo-writeback approve <cycle>` to write them or `exo-writeback reject <cycle>` \
+                 to refuse them."
             }
             OutcomeCode::MailboxNotFound => {
                 "Check the identity: a UPN or SMTP address, an ExternalDirectoryObjectId, \
                  User_<id>, or the DN of a synced AD user."
+            }
+            OutcomeCode::PinnedByUndo => {
+                "Nothing, if the undone values should stay. Change the value in Exchange Online \
+                 (the new value is written), or run `exo-writeback unpin --object <identity>` \
+                 to write the current Exchange Online value again."
+            }
+            OutcomeCode::Rejected => {
+                "Nothing, if the change should stay refused. Change the value in Exchange Online \
+                 (the new value is written), or run `exo-writeback unpin --object <identity>` \
+                 to write the refused value after all."
+            }
+            OutcomeCode::StateError => {
+                "Check the state directory (disk space, permissions, another process holding \
+                 the database); the object is retried from escrow."
             }
         }
     }

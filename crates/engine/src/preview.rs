@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{CycleId, CycleKind, JobState, ModifiedProperty};
-use exo_writeback_store::{JobStore, JoinStore, StagingStore};
+use exo_writeback_store::{JobStore, JoinStore, PinStore, StagingStore};
 use futures::StreamExt;
 
 use crate::engine::Engine;
@@ -54,7 +54,7 @@ impl PreviewItem {
     fn of(p: &Processed) -> Option<PreviewItem> {
         let (code, reason, removes, changes) = match &p.disposition {
             Disposition::InSync => return None,
-            Disposition::Skipped(d) | Disposition::Failed(d) => {
+            Disposition::Skipped(d) | Disposition::Failed(d) | Disposition::Pinned(d) => {
                 (d.code, Some(d.reason.clone()), false, Vec::new())
             }
             Disposition::Write { plan, .. } => (
@@ -76,7 +76,9 @@ impl PreviewItem {
     }
 }
 
-impl<S: MailboxSource, D: Directory, St: JobStore + JoinStore + StagingStore> Engine<S, D, St> {
+impl<S: MailboxSource, D: Directory, St: JobStore + JoinStore + StagingStore + PinStore>
+    Engine<S, D, St>
+{
     /// What the next cycle would write, per object and attribute; writes nothing (not even to
     /// the store). Also lists the changes of a held cycle.
     pub async fn preview(&self, mode: CycleMode) -> Result<Preview, EngineError> {

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use exo_writeback_core::plan::{ObjectPlan, PropertyChange};
-use exo_writeback_core::provisioning::{Join, JoinUpdate, Steps};
+use exo_writeback_core::provisioning::{Join, JoinUpdate, PinCheck, Steps};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +34,9 @@ struct Spilled {
     started: Timestamp,
     steps: Steps,
     join: SpilledJoin,
+    /// The object's pins (kept and released), for its log entry.
+    #[serde(default)]
+    pins: PinCheck,
 }
 
 /// The spill file of one cycle.
@@ -81,6 +84,7 @@ impl Spill {
                 JoinUpdate::Set(j) => SpilledJoin::Set(j.clone()),
                 JoinUpdate::Remove { cloud_id } => SpilledJoin::Remove(cloud_id.clone()),
             },
+            pins: p.pins.clone(),
         };
         serde_json::to_writer(&mut self.file, &record).map_err(|e| io("writing", &self.dir, e))?;
         self.file
@@ -157,6 +161,7 @@ impl SpillReader {
                 plan,
                 object_guid: r.object.object_guid,
             },
+            pins: r.pins,
         };
         Ok(Some((p, r.object)))
     }

@@ -130,6 +130,7 @@ fn log_entries_round_trip_through_json_with_bytes_exact() {
         source: SourceIdentity {
             external_directory_object_id: Some("e1".into()),
             primary_smtp_address: Some("a@contoso.com".into()),
+            user_principal_name: None,
         },
         target: TargetIdentity {
             dn: Some("CN=A,DC=x".into()),
