@@ -27,6 +27,10 @@ pub enum OutcomeCode {
     TargetNotFound,
     /// More than one AD object matched the mailbox.
     DuplicateTargetEntries,
+    /// A security event: an AD object holds the mailbox's `msDS-ExternalDirectoryObjectId`
+    /// key (which every user may write on their own account) without being the object of the
+    /// mailbox's immutable anchor. The key is not followed.
+    SpoofedMatchKey,
     /// The cloud's EmailAddresses cannot be written (no or several primaries, bad syntax).
     InvalidProxyAddresses,
     /// A value does not fit the AD schema (missing attribute, syntax, size, single-valued).
@@ -63,11 +67,12 @@ pub enum OutcomeCode {
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 18] = [
+    pub const ALL: [OutcomeCode; 19] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
         OutcomeCode::DuplicateTargetEntries,
+        OutcomeCode::SpoofedMatchKey,
         OutcomeCode::InvalidProxyAddresses,
         OutcomeCode::SchemaConstraint,
         OutcomeCode::ProxyAddressConflict,
@@ -90,6 +95,7 @@ impl OutcomeCode {
             OutcomeCode::OutsideContainerScope => "OutsideContainerScope",
             OutcomeCode::TargetNotFound => "TargetNotFound",
             OutcomeCode::DuplicateTargetEntries => "DuplicateTargetEntries",
+            OutcomeCode::SpoofedMatchKey => "SpoofedMatchKey",
             OutcomeCode::InvalidProxyAddresses => "InvalidProxyAddresses",
             OutcomeCode::SchemaConstraint => "SchemaConstraint",
             OutcomeCode::ProxyAddressConflict => "ProxyAddressConflict",
@@ -119,9 +125,10 @@ impl OutcomeCode {
             | OutcomeCode::OutsideContainerScope
             | OutcomeCode::TargetNotFound => LogStatus::Skipped,
             OutcomeCode::Updated | OutcomeCode::AlreadyInSync => LogStatus::Success,
-            OutcomeCode::DriftCorrected | OutcomeCode::ThresholdExceeded | OutcomeCode::Held => {
-                LogStatus::Warning
-            }
+            OutcomeCode::DriftCorrected
+            | OutcomeCode::ThresholdExceeded
+            | OutcomeCode::Held
+            | OutcomeCode::SpoofedMatchKey => LogStatus::Warning,
             OutcomeCode::DuplicateTargetEntries
             | OutcomeCode::InvalidProxyAddresses
             | OutcomeCode::SchemaConstraint
@@ -155,6 +162,14 @@ impl OutcomeCode {
             OutcomeCode::DuplicateTargetEntries => {
                 "Make the matching attribute unique: clear it on the AD objects listed that do \
                  not belong to this mailbox."
+            }
+            OutcomeCode::SpoofedMatchKey => {
+                "Investigate the AD object(s) named as holding the key: find who wrote \
+                 msDS-ExternalDirectoryObjectId on them (repadmin /showobjmeta <DC> <DN>, or \
+                 Get-ADReplicationAttributeMetadata, gives when and on which DC) and clear it \
+                 (Set-ADUser <DN> -Clear msDS-ExternalDirectoryObjectId). The agent matched by \
+                 the immutable anchor and never follows this key. To stop users writing it, \
+                 deny SELF Write Property on it (docs/windows-ad.md)."
             }
             OutcomeCode::InvalidProxyAddresses => {
                 "Fix the mailbox's EmailAddresses in Exchange Online so that it has exactly one \
@@ -301,6 +316,16 @@ impl From<OutcomeDetail> for Reason {
             code: d.code,
             message: d.reason,
             recommended_action: d.recommended_action,
+        }
+    }
+}
+
+impl From<Reason> for OutcomeDetail {
+    fn from(r: Reason) -> OutcomeDetail {
+        OutcomeDetail {
+            code: r.code,
+            reason: r.message,
+            recommended_action: r.recommended_action,
         }
     }
 }

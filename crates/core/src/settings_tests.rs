@@ -23,6 +23,34 @@ fn defaults_are_the_documented_ones() {
 }
 
 #[test]
+fn the_self_writable_key_comes_after_the_anchors_or_alone() {
+    // The default: anchors first.
+    assert_eq!(
+        MatchRule::DEFAULT,
+        [
+            MatchRule::ConsistencyGuid,
+            MatchRule::ObjectGuid,
+            MatchRule::ExternalDirectoryObjectId
+        ]
+    );
+    for rules in [
+        serde_json::json!([
+            "objectGUID",
+            "mS-DS-ConsistencyGuid",
+            "msDS-ExternalDirectoryObjectId"
+        ]),
+        serde_json::json!(["mS-DS-ConsistencyGuid"]),
+        // Alone: the configuration of a forest whose ImmutableId is not an AD GUID.
+        serde_json::json!(["msDS-ExternalDirectoryObjectId"]),
+        // A repeated rule counts once.
+        serde_json::json!(["objectGUID", "msDS-ExternalDirectoryObjectId", "objectGUID"]),
+    ] {
+        let s = parse(serde_json::json!({ "match_rules": rules.clone() })).expect("parses");
+        assert!(s.resolve().is_ok(), "{rules} is accepted");
+    }
+}
+
+#[test]
 fn unknown_fields_are_rejected() {
     let e = parse(serde_json::json!({"treshold": 5})).unwrap_err();
     assert!(e.to_string().contains("treshold"), "{e}");
@@ -123,6 +151,15 @@ fn invalid_settings_are_rejected_naming_the_entry() {
         (
             serde_json::json!({"match_rules": []}),
             "match_rules is empty",
+        ),
+        (
+            // The order of the old default: the key every user may write on itself first.
+            serde_json::json!({"match_rules": ["msDS-ExternalDirectoryObjectId", "mS-DS-ConsistencyGuid", "objectGUID"]}),
+            "writeback.match_rules: msDS-ExternalDirectoryObjectId is listed before mS-DS-ConsistencyGuid: every user may write msDS-ExternalDirectoryObjectId on their own account (it is in the Personal-Information property set)",
+        ),
+        (
+            serde_json::json!({"match_rules": ["objectGUID", "msDS-ExternalDirectoryObjectId", "mS-DS-ConsistencyGuid"]}),
+            "msDS-ExternalDirectoryObjectId is listed before mS-DS-ConsistencyGuid",
         ),
         (
             serde_json::json!({"container_scope": ["not a dn"]}),

@@ -38,6 +38,11 @@ pub struct Processed {
     pub target: TargetIdentity,
     pub steps: Steps,
     pub join: JoinUpdate,
+    /// The change to the join if the object fails (a new pairing is not stored then).
+    pub join_if_failed: JoinUpdate,
+    /// A security event of the matching (`SpoofedMatchKey`): the outcome's code when the
+    /// object is written or in sync.
+    pub security: Option<OutcomeDetail>,
     pub disposition: Disposition,
 }
 
@@ -107,6 +112,8 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 export: Step::not_reached(),
             },
             join: JoinUpdate::Keep,
+            join_if_failed: JoinUpdate::Keep,
+            security: None,
             disposition: Disposition::InSync,
         };
         let in_scope = match evaluate_scope(&self.settings, mailbox) {
@@ -130,7 +137,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
             ),
         );
         let attrs = self.settings.required_ad_attributes();
-        let (matched, join) = match self.find_target(mailbox, &cloud_id, &attrs, index).await {
+        let target = match self.find_target(mailbox, &cloud_id, &attrs, index).await {
             Ok(r) => r,
             Err(e) => {
                 let d = ldap_failure(&e);
@@ -139,14 +146,17 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 return p;
             }
         };
-        p.join = join;
-        let (current, how) = match matched {
+        p.join = target.join;
+        p.join_if_failed = target.join_if_failed;
+        p.security = target.security;
+        let (current, how) = match target.matched {
             Ok(m) => m,
             Err(detail) => {
-                let status = if detail.status() == LogStatus::Skipped {
-                    StepStatus::Skipped
-                } else {
+                // A key not followed (a Warning) writes nothing, as a skip.
+                let status = if detail.status() == LogStatus::Failure {
                     StepStatus::Failure
+                } else {
+                    StepStatus::Skipped
                 };
                 p.steps.matching = step(status, detail.to_string());
                 p.disposition = if status == StepStatus::Skipped {
@@ -166,7 +176,15 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
             p.disposition = Disposition::Skipped(skip.outcome());
             return p;
         }
-        p.steps.matching = step(StepStatus::Success, format!("matched {} {how}", current.dn));
+        let security = p
+            .security
+            .as_ref()
+            .map(|e| format!("; {e}"))
+            .unwrap_or_default();
+        p.steps.matching = step(
+            StepStatus::Success,
+            format!("matched {} {how}{security}", current.dn),
+        );
         let ctx = self.ctx();
         let plan = match plan_object(&PlanInput {
             settings: &self.settings,
@@ -241,8 +259,12 @@ impl Processed {
     /// The outcome of an object with nothing to write: skipped, failed before writing, or
     /// already in sync.
     pub(crate) fn not_written(self, cycle: CycleId) -> ObjectOutcome {
-        let (draft, disposition) = self.into_draft(cycle);
-        finish_unwritten(draft, disposition)
+        let (if_failed, security) = (self.join_if_failed.clone(), self.security.clone());
+        let (mut draft, disposition) = self.into_draft(cycle);
+        if matches!(disposition, Disposition::Failed(_)) {
+            draft.join = if_failed;
+        }
+        finish_unwritten(draft, disposition, security)
     }
 
     /// The outcome a dry run shows: what would be written, nothing journaled.
@@ -255,10 +277,11 @@ impl Processed {
             StepStatus::Success,
             format!("dry run: would update {} attribute(s)", plan.changes.len()),
         );
+        let security = self.security.clone();
         let (mut draft, _) = self.into_draft(cycle);
         draft.modified = modified;
         draft.steps.export = export;
-        draft.finish(Action::Update, None)
+        draft.finish(Action::Update, security)
     }
 
     /// The write of a planned object: its modify, and its outcome if AD applies it (journal,
@@ -267,10 +290,16 @@ impl Processed {
     /// outcome and no modify.
     pub(crate) fn into_write(self, cycle: CycleId, drift: bool) -> WriteItem {
         let id = self.cloud_id.clone();
+        let (if_failed, security) = (self.join_if_failed.clone(), self.security.clone());
         let (mut draft, disposition) = self.into_draft(cycle);
         let (plan, object_guid) = match disposition {
             Disposition::Write { plan, object_guid } => (plan, object_guid),
-            other => return WriteItem::done(id, finish_unwritten(draft, other)),
+            other => {
+                if matches!(other, Disposition::Failed(_)) {
+                    draft.join = if_failed;
+                }
+                return WriteItem::done(id, finish_unwritten(draft, other, security));
+            }
         };
         draft.modified = modified_of(&plan);
         let names = plan
@@ -302,7 +331,10 @@ impl Processed {
             success.steps.export = step(StepStatus::Success, format!("updated {names}"));
             None
         };
-        let success = success.finish(Action::Update, detail);
+        // A security event is what the entry is about; a drift correction stays in the step.
+        let success = success.finish(Action::Update, security.or(detail));
+        // A refused modify leaves no new join behind.
+        draft.join = if_failed;
         match plan.modify {
             Some(modify) => WriteItem {
                 id,
@@ -315,10 +347,14 @@ impl Processed {
 }
 
 /// The outcome of an object that is not written: a skip or failure with its detail, else
-/// nothing to do.
-fn finish_unwritten(draft: Outcome, disposition: Disposition) -> ObjectOutcome {
+/// nothing to do (with the matching's security event, if any).
+fn finish_unwritten(
+    draft: Outcome,
+    disposition: Disposition,
+    security: Option<OutcomeDetail>,
+) -> ObjectOutcome {
     match disposition {
         Disposition::Skipped(d) | Disposition::Failed(d) => draft.finish(Action::Skip, Some(d)),
-        Disposition::InSync | Disposition::Write { .. } => draft.finish(Action::Other, None),
+        Disposition::InSync | Disposition::Write { .. } => draft.finish(Action::Other, security),
     }
 }

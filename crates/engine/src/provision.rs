@@ -128,6 +128,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
             counts.in_scope = 1;
         }
+        counts.security_events = u64::from(p.security.is_some());
         match &p.disposition {
             Disposition::Write { .. } => {}
             Disposition::Failed(_) => counts.failed = 1,

@@ -197,6 +197,9 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
             run.counts.in_scope += 1;
         }
+        if p.security.is_some() {
+            run.counts.security_events += 1;
+        }
         match &p.disposition {
             Disposition::Write { plan, .. } => {
                 if plan.removes_values {

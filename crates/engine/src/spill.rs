@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use exo_writeback_core::plan::{ObjectPlan, PropertyChange};
-use exo_writeback_core::provisioning::{Join, JoinUpdate, Steps};
+use exo_writeback_core::provisioning::{Join, JoinUpdate, Reason, Steps};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,24 @@ enum SpilledJoin {
     Remove(String),
 }
 
+impl SpilledJoin {
+    fn of(j: &JoinUpdate) -> SpilledJoin {
+        match j {
+            JoinUpdate::Keep => SpilledJoin::Keep,
+            JoinUpdate::Set(j) => SpilledJoin::Set(j.clone()),
+            JoinUpdate::Remove { cloud_id } => SpilledJoin::Remove(cloud_id.clone()),
+        }
+    }
+
+    fn into_update(self) -> JoinUpdate {
+        match self {
+            SpilledJoin::Keep => JoinUpdate::Keep,
+            SpilledJoin::Set(j) => JoinUpdate::Set(j),
+            SpilledJoin::Remove(cloud_id) => JoinUpdate::Remove { cloud_id },
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Spilled {
     object: StagedObject,
@@ -34,6 +52,8 @@ struct Spilled {
     started: Timestamp,
     steps: Steps,
     join: SpilledJoin,
+    join_if_failed: SpilledJoin,
+    security: Option<Reason>,
 }
 
 /// The spill file of one cycle.
@@ -76,11 +96,9 @@ impl Spill {
             when_changed: p.when_changed,
             started: p.started,
             steps: p.steps.clone(),
-            join: match &p.join {
-                JoinUpdate::Keep => SpilledJoin::Keep,
-                JoinUpdate::Set(j) => SpilledJoin::Set(j.clone()),
-                JoinUpdate::Remove { cloud_id } => SpilledJoin::Remove(cloud_id.clone()),
-            },
+            join: SpilledJoin::of(&p.join),
+            join_if_failed: SpilledJoin::of(&p.join_if_failed),
+            security: p.security.clone().map(Reason::from),
         };
         serde_json::to_writer(&mut self.file, &record).map_err(|e| io("writing", &self.dir, e))?;
         self.file
@@ -148,11 +166,9 @@ impl SpillReader {
             source: r.object.source.clone(),
             target: r.object.target.clone(),
             steps: r.steps,
-            join: match r.join {
-                SpilledJoin::Keep => JoinUpdate::Keep,
-                SpilledJoin::Set(j) => JoinUpdate::Set(j),
-                SpilledJoin::Remove(cloud_id) => JoinUpdate::Remove { cloud_id },
-            },
+            join: r.join.into_update(),
+            join_if_failed: r.join_if_failed.into_update(),
+            security: r.security.map(Into::into),
             disposition: Disposition::Write {
                 plan,
                 object_guid: r.object.object_guid,

@@ -1,5 +1,5 @@
 //! `exo-writeback status [--json]`: job state, the last cycle and its counts, the watermark,
-//! escrow size and the next run.
+//! escrow size, security events of the recent cycles and the next run.
 
 use std::process::ExitCode;
 
@@ -33,6 +33,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let escrow = store.escrow_count()?;
     let pending = store.pending_staged_cycles()?;
     let extra_targets = config.writeback_plan()?.extra_targets;
+    // Security events (SpoofedMatchKey) of the recent cycles, and the latest cycle with one.
+    let security_count: u64 = cycles.iter().map(|c| c.counts.security_events).sum();
+    let security_latest = cycles
+        .iter()
+        .find(|c| c.counts.security_events > 0)
+        .map(|c| c.id);
     let next_run = match (&state, last.and_then(|c| c.finished_at)) {
         (JobState::ThresholdExceeded { cycle }, _) => {
             format!("held until `exo-writeback approve {cycle}`")
@@ -67,6 +73,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "pending_approval": pending.iter().map(|c| c.0).collect::<Vec<_>>(),
             "next_run": next_run,
             "extra_targets": extra_targets,
+            "security_events": {
+                "count": security_count,
+                "cycles": cycles.len(),
+                "latest_cycle": security_latest.map(|c| c.0),
+                "code": "SpoofedMatchKey",
+            },
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -83,13 +95,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 c.started_at
             );
             outln!(
-                "            imported {}, in scope {}, written {}, unchanged {}, skipped {}, failed {}",
+                "            imported {}, in scope {}, written {}, unchanged {}, skipped {}, failed {}{}",
                 n.imported,
                 n.in_scope,
                 n.written,
                 n.unchanged,
                 n.skipped,
-                n.failed
+                n.failed,
+                match n.security_events {
+                    0 => String::new(),
+                    k => format!(", security events {k}"),
+                }
             );
         }
         None => outln!("last cycle: none"),
@@ -101,6 +117,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| "none (the next cycle is initial)".into())
     );
     outln!("escrow:     {escrow} object(s) waiting for retry");
+    if let Some(latest) = security_latest {
+        outln!(
+            "security:   {security_count} security event(s) (SpoofedMatchKey: a user-writable match \
+             key pointing at another mailbox's object) in the last {} cycles, latest in cycle \
+             {latest}: `exo-writeback logs --cycle {} --status warning`",
+            cycles.len(),
+            latest.0
+        );
+    }
     outln!("next run:   {next_run}");
     if let Some(line) = crate::cmd::check::extra_targets_line(&extra_targets) {
         outln!("{line}");

@@ -12,4 +12,5 @@ mod hostile;
 mod manners;
 mod page_errors;
 mod rights;
+mod spoofing;
 mod writers;

@@ -16,6 +16,7 @@ mod intents;
 mod matching;
 mod quarantine;
 mod spill;
+mod spoofing;
 mod support;
 
 use support::mailbox;
