@@ -47,6 +47,9 @@ pub enum OutcomeCode {
     AlreadyInSync,
     /// A full reconcile re-asserted cloud values over on-premises edits.
     DriftCorrected,
+    /// The recipient type changed and the object's `targetAddress` (never written by the
+    /// agent) is missing or not the mailbox's `*.mail.onmicrosoft.com` routing address.
+    TargetAddressUnexpected,
     /// The cycle would remove values from more objects than the threshold allows.
     ThresholdExceeded,
     /// The domain controller refused the modification.
@@ -67,7 +70,7 @@ pub enum OutcomeCode {
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 19] = [
+    pub const ALL: [OutcomeCode; 20] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
@@ -81,6 +84,7 @@ impl OutcomeCode {
         OutcomeCode::Updated,
         OutcomeCode::AlreadyInSync,
         OutcomeCode::DriftCorrected,
+        OutcomeCode::TargetAddressUnexpected,
         OutcomeCode::ThresholdExceeded,
         OutcomeCode::LdapError,
         OutcomeCode::MalformedMailboxRecord,
@@ -104,6 +108,7 @@ impl OutcomeCode {
             OutcomeCode::Updated => "Updated",
             OutcomeCode::AlreadyInSync => "AlreadyInSync",
             OutcomeCode::DriftCorrected => "DriftCorrected",
+            OutcomeCode::TargetAddressUnexpected => "TargetAddressUnexpected",
             OutcomeCode::ThresholdExceeded => "ThresholdExceeded",
             OutcomeCode::LdapError => "LdapError",
             OutcomeCode::MalformedMailboxRecord => "MalformedMailboxRecord",
@@ -128,7 +133,8 @@ impl OutcomeCode {
             OutcomeCode::DriftCorrected
             | OutcomeCode::ThresholdExceeded
             | OutcomeCode::Held
-            | OutcomeCode::SpoofedMatchKey => LogStatus::Warning,
+            | OutcomeCode::SpoofedMatchKey
+            | OutcomeCode::TargetAddressUnexpected => LogStatus::Warning,
             OutcomeCode::DuplicateTargetEntries
             | OutcomeCode::InvalidProxyAddresses
             | OutcomeCode::SchemaConstraint
@@ -196,6 +202,13 @@ impl OutcomeCode {
             OutcomeCode::DriftCorrected => {
                 "Stop editing this attribute on-premises: Exchange Online is its source of \
                  authority and the agent restores the cloud value."
+            }
+            OutcomeCode::TargetAddressUnexpected => {
+                "Check the remote mailbox's routing on the Exchange server: Get-RemoteMailbox \
+                 <identity> | Format-List RemoteRoutingAddress, then Set-RemoteMailbox \
+                 <identity> -RemoteRoutingAddress <alias>@<tenant>.mail.onmicrosoft.com with an \
+                 address the cloud mailbox has. The agent wrote the recipient type and never \
+                 writes targetAddress."
             }
             OutcomeCode::ThresholdExceeded => {
                 "Review the held changes with `exo-writeback preview`, then run \

@@ -29,6 +29,7 @@ use crate::mailbox::Mailbox;
 use crate::mapping::{Desired, Mapping, MappingError, MappingOrigin, ValuePolicy};
 use crate::outcome::{OutcomeCode, OutcomeDetail};
 use crate::proxy::{self, ProxyAddress};
+use crate::recipient_type;
 use crate::schema::{AttributeSchema, Schema, Syntax};
 use crate::scope::InScope;
 use crate::settings::WritebackPlanSettings;
@@ -79,6 +80,9 @@ pub struct ObjectPlan {
     /// SMTP addresses (without prefix) the plan adds to proxyAddresses: check them with
     /// [`check_address_conflicts`] before writing.
     pub added_smtp_addresses: Vec<String>,
+    /// What the object's log entry should warn about (a Warning code), written or not: the
+    /// `targetAddress` check of a recipient-type change.
+    pub warnings: Vec<OutcomeDetail>,
 }
 
 impl ObjectPlan {
@@ -418,6 +422,10 @@ fn desired_values(
                 }
                 out.into_iter().map(AttrValue::Text).collect()
             }
+            ValuePolicy::RemoteRecipientTypeBits => recipient_type::remote_recipient_type_values(
+                base,
+                &input.mailbox.recipient_type_details,
+            ),
         });
     }
     Ok(desired)
@@ -569,6 +577,9 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
         });
     }
 
+    let warnings = recipient_type::type_change_warning(&changes, input.current, input.mailbox)
+        .into_iter()
+        .collect();
     Ok(ObjectPlan {
         dn: input.current.dn.clone(),
         modify: (!attr_changes.is_empty()).then(|| ObjectModify {
@@ -578,6 +589,7 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
         changes,
         removes_values,
         added_smtp_addresses,
+        warnings,
     })
 }
 

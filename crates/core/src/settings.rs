@@ -534,7 +534,8 @@ impl WritebackPlanSettings {
     }
 
     /// The AD attributes the engine must read on a matched object to plan it: every mapped
-    /// target (current values) plus the attributes the match rules compare. Sorted, unique.
+    /// target (current values), the attributes the match rules compare, and `targetAddress`
+    /// (cloud-managed: checked on a recipient-type change). Sorted, unique.
     pub fn required_ad_attributes(&self) -> Vec<String> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
@@ -543,7 +544,13 @@ impl WritebackPlanSettings {
             .iter()
             .map(|m| m.target.clone())
             .chain(self.match_rules.iter().map(|r| r.attribute().to_string()))
-            .chain(["objectGUID".to_string()]);
+            .chain(["objectGUID".to_string()])
+            // Checked (never written) when a remote mailbox's recipient type changes.
+            .chain(
+                self.profiles
+                    .contains(&Profile::CloudManaged)
+                    .then(|| "targetAddress".to_string()),
+            );
         for name in names {
             if seen.insert(name.to_ascii_lowercase()) {
                 out.push(name);

@@ -17,7 +17,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(s.threshold, 500);
     assert_eq!(s.match_rules, MatchRule::DEFAULT.to_vec());
     let r = s.resolve().expect("defaults resolve");
-    assert_eq!(r.mappings.len(), 25);
+    assert_eq!(r.mappings.len(), 26);
     assert!(r.is_allowed("msExchHideFromAddressLists"));
     assert!(!r.is_allowed("msExchArchiveStatus"));
 }
@@ -204,7 +204,7 @@ fn switches_shape_the_effective_table() {
         .collect();
     assert_eq!(ea1.len(), 1, "custom overrides the profile row");
     assert_eq!(ea1[0].kind, MappingKind::Direct("Alias".into()));
-    assert_eq!(s.mappings.len(), 25 - 2 + 1);
+    assert_eq!(s.mappings.len(), 26 - 2 + 1);
     let table = s.mapping_table();
     assert_eq!(table.last().map(|r| r.origin.as_str()), Some("custom"));
     let required = s.required_ad_attributes();

@@ -43,6 +43,9 @@ pub struct Processed {
     /// A security event of the matching (`SpoofedMatchKey`): the outcome's code when the
     /// object is written or in sync.
     pub security: Option<OutcomeDetail>,
+    /// A warning of the plan (`TargetAddressUnexpected`): the outcome's code when the object is
+    /// written, unless a security event takes its place.
+    pub advisory: Option<OutcomeDetail>,
     pub disposition: Disposition,
 }
 
@@ -114,6 +117,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
             join: JoinUpdate::Keep,
             join_if_failed: JoinUpdate::Keep,
             security: None,
+            advisory: None,
             disposition: Disposition::InSync,
         };
         let in_scope = match evaluate_scope(&self.settings, mailbox) {
@@ -202,6 +206,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 return p;
             }
         };
+        p.advisory = plan.warnings.first().cloned();
         if plan.is_in_sync() {
             p.steps.export = step(StepStatus::Success, "already in sync: nothing to write");
             p.disposition = Disposition::InSync;
@@ -277,11 +282,11 @@ impl Processed {
             StepStatus::Success,
             format!("dry run: would update {} attribute(s)", plan.changes.len()),
         );
-        let security = self.security.clone();
+        let detail = self.security.clone().or(self.advisory.clone());
         let (mut draft, _) = self.into_draft(cycle);
         draft.modified = modified;
         draft.steps.export = export;
-        draft.finish(Action::Update, security)
+        draft.finish(Action::Update, detail)
     }
 
     /// The write of a planned object: its modify, and its outcome if AD applies it (journal,
@@ -291,6 +296,7 @@ impl Processed {
     pub(crate) fn into_write(self, cycle: CycleId, drift: bool) -> WriteItem {
         let id = self.cloud_id.clone();
         let (if_failed, security) = (self.join_if_failed.clone(), self.security.clone());
+        let advisory = self.advisory.clone();
         let (mut draft, disposition) = self.into_draft(cycle);
         let (plan, object_guid) = match disposition {
             Disposition::Write { plan, object_guid } => (plan, object_guid),
@@ -332,7 +338,7 @@ impl Processed {
             None
         };
         // A security event is what the entry is about; a drift correction stays in the step.
-        let success = success.finish(Action::Update, security.or(detail));
+        let success = success.finish(Action::Update, security.or(advisory).or(detail));
         // A refused modify leaves no new join behind.
         draft.join = if_failed;
         match plan.modify {

@@ -62,8 +62,14 @@ impl PreviewItem {
                 (d.code, Some(d.reason.clone()), false, Vec::new())
             }
             Disposition::Write { plan, .. } => (
-                p.security.as_ref().map_or(OutcomeCode::Updated, |e| e.code),
-                p.security.as_ref().map(|e| e.reason.clone()),
+                p.security
+                    .as_ref()
+                    .or(p.advisory.as_ref())
+                    .map_or(OutcomeCode::Updated, |e| e.code),
+                p.security
+                    .as_ref()
+                    .or(p.advisory.as_ref())
+                    .map(|e| e.reason.clone()),
                 plan.removes_values,
                 modified_of(plan),
             ),

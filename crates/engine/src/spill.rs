@@ -54,6 +54,7 @@ struct Spilled {
     join: SpilledJoin,
     join_if_failed: SpilledJoin,
     security: Option<Reason>,
+    advisory: Option<Reason>,
 }
 
 /// The spill file of one cycle.
@@ -99,6 +100,7 @@ impl Spill {
             join: SpilledJoin::of(&p.join),
             join_if_failed: SpilledJoin::of(&p.join_if_failed),
             security: p.security.clone().map(Reason::from),
+            advisory: p.advisory.clone().map(Reason::from),
         };
         serde_json::to_writer(&mut self.file, &record).map_err(|e| io("writing", &self.dir, e))?;
         self.file
@@ -158,6 +160,8 @@ impl SpillReader {
             removes_values: r.object.removes_values,
             // Checked by the address guard before the plan was kept.
             added_smtp_addresses: Vec::new(),
+            // Kept in the Processed (`advisory`).
+            warnings: Vec::new(),
         };
         let p = Processed {
             cloud_id: r.object.cloud_id.clone(),
@@ -169,6 +173,7 @@ impl SpillReader {
             join: r.join.into_update(),
             join_if_failed: r.join_if_failed.into_update(),
             security: r.security.map(Into::into),
+            advisory: r.advisory.map(Into::into),
             disposition: Disposition::Write {
                 plan,
                 object_guid: r.object.object_guid,
