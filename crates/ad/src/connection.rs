@@ -339,7 +339,7 @@ impl AdConnection {
     /// Run `op` on the connection; when the connection turns out to be lost, reconnect once
     /// and run it again. Callers only pass reads (safe to repeat); modifies go through
     /// [`AdConnection::run_once`].
-    async fn run<T, F, Fut>(&self, op: F) -> Result<T, AdError>
+    pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T, AdError>
     where
         F: Fn(Ldap) -> Fut,
         Fut: Future<Output = Result<T, AdError>>,
@@ -513,7 +513,7 @@ impl AdConnection {
         }
     }
 
-    fn result_error(
+    pub(crate) fn result_error(
         &self,
         result: LdapResult,
         operation: &'static str,

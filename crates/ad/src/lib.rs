@@ -10,8 +10,10 @@ pub mod connection;
 pub mod error;
 pub mod kerberos;
 mod kerberos_bind;
+mod security_descriptor;
 pub mod wire;
 
 pub use config::{AdConfig, AuthMethod, Transport};
 pub use connection::{AdConnection, AdStats, PERMISSIVE_MODIFY_OID, RootDse, SearchScope, decode};
 pub use error::AdError;
+pub use security_descriptor::SD_FLAGS_OID;

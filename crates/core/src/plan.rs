@@ -46,6 +46,8 @@ pub struct PlanInput<'a> {
     pub current: &'a DirectoryObject,
     pub schema: &'a Schema,
     pub ctx: &'a EvalContext,
+    /// Attributes the account may not read (they would look empty): not planned.
+    pub unreadable: &'a [String],
 }
 
 /// One attribute's change, for logs, preview and the journal (undo restores `old`).
@@ -440,7 +442,8 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
             MappingOrigin::Profile(p) => input.scope.includes(p),
             MappingOrigin::Custom => true,
         };
-        if !applies {
+        let hidden = |u: &String| u.eq_ignore_ascii_case(&mapping.target);
+        if !applies || input.unreadable.iter().any(hidden) {
             continue;
         }
         check_allowed(mapping, input.settings)?;

@@ -230,6 +230,7 @@ fn plan_with(
         current,
         schema,
         ctx: &ctx(),
+        unreadable: &[],
     })
 }
 
@@ -576,6 +577,42 @@ fn recipient_type_transitions_keep_the_three_attributes_consistent() {
         json!({"RecipientTypeDetails": "UserMailbox"}),
         &[("msExchRemoteRecipientType", &["not a number"])],
         "",
+    );
+}
+
+/// An attribute the account may not read looks empty: it is not planned at all (no blind
+/// write, no wrong previous value), whatever the cloud holds.
+#[test]
+fn unreadable_attributes_are_not_planned() {
+    let m = mailbox(json!({"CustomAttribute15": "cloud", "CustomAttribute1": "one"}));
+    let current = ad(&[]);
+    let scope = evaluate_scope(&cloud(), &m).expect("in scope");
+    let plan = |unreadable: &[String]| {
+        plan_object(&PlanInput {
+            settings: &cloud(),
+            scope: &scope,
+            mailbox: &m,
+            current: &current,
+            schema: &lab_schema(),
+            ctx: &ctx(),
+            unreadable,
+        })
+        .expect("plans")
+    };
+    assert_eq!(
+        render(&Ok(plan(&[]))),
+        "replace extensionAttribute1: one\nreplace extensionAttribute15: cloud"
+    );
+    let hidden = plan(&["EXTENSIONATTRIBUTE15".to_string()]);
+    assert_eq!(
+        render(&Ok(hidden.clone())),
+        "replace extensionAttribute1: one"
+    );
+    assert!(
+        hidden
+            .changes
+            .iter()
+            .all(|c| c.attribute != "extensionAttribute15")
     );
 }
 

@@ -18,7 +18,7 @@ use crate::error::EngineError;
 use crate::evaluate::Processed;
 use crate::match_index::MatchIndex;
 use crate::options::{CycleMode, Progress};
-use crate::ports::{Directory, DirectoryError, MailboxSource};
+use crate::ports::{Directory, DirectoryError, MailboxSource, UnreadableAttribute};
 use crate::spill::Spill;
 use crate::write::{Chunk, Stop};
 
@@ -35,6 +35,8 @@ pub struct CycleReport {
     pub removing: u64,
     /// Failed objects by outcome code (`LdapError`, `SchemaConstraint` …).
     pub failure_causes: BTreeMap<OutcomeCode, u64>,
+    /// Attributes the directory account may not read: not planned by this cycle.
+    pub unreadable_attributes: Vec<UnreadableAttribute>,
 }
 
 impl CycleReport {
@@ -49,6 +51,7 @@ impl CycleReport {
             watermark: None,
             removing: 0,
             failure_causes: BTreeMap::new(),
+            unreadable_attributes: Vec::new(),
         }
     }
 }
@@ -88,6 +91,8 @@ pub(crate) struct CycleRun {
     /// Set when the writes stopped early (a stop request, AD unreachable): the cycle writes
     /// nothing more.
     pub stopped: Option<Stop>,
+    /// Attributes the directory account may not read (not planned).
+    pub unreadable: Vec<UnreadableAttribute>,
 }
 
 impl CycleRun {
@@ -119,6 +124,7 @@ impl CycleRun {
             failure_causes: BTreeMap::new(),
             failure_examples: BTreeMap::new(),
             stopped: None,
+            unreadable: Vec::new(),
         }
     }
 
@@ -150,6 +156,7 @@ impl CycleRun {
             watermark,
             removing: self.removing,
             failure_causes: self.failure_causes.clone(),
+            unreadable_attributes: self.unreadable.clone(),
         }
     }
 }
@@ -218,6 +225,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         } else {
             self.schema().await?
         };
+        run.unreadable = self.probe_read_rights().await;
         // Initial and full cycles match every mailbox: read the match keys once.
         if full {
             run.index = self.load_match_index().await;

@@ -29,6 +29,8 @@ pub struct Engine<S, D, St> {
     pub options: EngineOptions,
     pub(crate) cancel: Arc<AtomicBool>,
     pub(crate) progress: Box<dyn Fn(Progress) + Send + Sync>,
+    /// The attributes the account may not read, as the last probe found (`read_rights.rs`).
+    pub(crate) unreadable: std::sync::RwLock<Vec<String>>,
 }
 
 impl<S, D, St> Engine<S, D, St> {
@@ -47,6 +49,7 @@ impl<S, D, St> Engine<S, D, St> {
             options,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Box::new(|_| {}),
+            unreadable: std::sync::RwLock::new(Vec::new()),
         }
     }
 

@@ -190,6 +190,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
             format!("matched {} {how}{security}", current.dn),
         );
         let ctx = self.ctx();
+        let unreadable = self.unreadable_names();
         let plan = match plan_object(&PlanInput {
             settings: &self.settings,
             scope: &in_scope,
@@ -197,6 +198,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
             current: &current,
             schema,
             ctx: &ctx,
+            unreadable: &unreadable,
         }) {
             Ok(plan) => plan,
             Err(f) => {

@@ -92,6 +92,7 @@ impl<S: MailboxSource, D: Directory, St: JobStore + JoinStore + StagingStore> En
     pub async fn preview(&self, mode: CycleMode) -> Result<Preview, EngineError> {
         let (kind, previous) = self.next_kind(mode)?;
         let schema = self.schema().await?;
+        self.probe_read_rights().await;
         let index = if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
             self.load_match_index().await
         } else {

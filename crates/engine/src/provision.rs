@@ -92,6 +92,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             });
         };
         let schema = self.schema().await?;
+        self.probe_read_rights().await;
         let mut p = self.evaluate(&mailbox, &schema, None).await;
         p.started = started;
         if dry_run {

@@ -7,6 +7,7 @@
 use std::process::ExitCode;
 
 use exo_writeback_ad::{AdConnection, Transport};
+use exo_writeback_agent::read_rights::{self, ReadRights};
 use exo_writeback_core::profile_attrs::PROFILES;
 use exo_writeback_core::schema::Schema;
 use serde::Serialize;
@@ -74,6 +75,10 @@ pub struct AdReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema_attributes: Option<usize>,
     pub profiles: Vec<ProfileReport>,
+    /// May the bind account read the attributes the plans need (a DACL evaluation per search
+    /// base)? Unreadable ones fail the check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_rights: Option<ReadRights>,
 }
 
 /// Whether the schema carries a writeback profile's attributes.
@@ -179,6 +184,7 @@ async fn check_ad_side(config: &Config) -> AdReport {
         dns_host_name: None,
         schema_attributes: None,
         profiles: Vec::new(),
+        read_rights: None,
     };
     let password = match config.ad_password() {
         Ok(p) => p,
@@ -214,6 +220,16 @@ async fn check_ad_side(config: &Config) -> AdReport {
             report.ok = places_ok && report.profiles.iter().all(|p| p.exchange_schema_detected);
         }
         Err(e) => report.error = Some(format!("cannot read the schema: {e}")),
+    }
+    if let Ok(plan) = config.writeback_plan() {
+        let rights = read_rights::probe(&conn, &plan.required_ad_attributes())
+            .await
+            .unwrap_or_else(|e| ReadRights {
+                unverified: Some(e.to_string()),
+                ..ReadRights::default()
+            });
+        report.ok &= rights.unreadable.is_empty();
+        report.read_rights = Some(rights);
     }
     report
 }
@@ -375,6 +391,22 @@ fn render(report: &Report) -> String {
                 ));
             }
         }
+        if let Some(rights) = &ad.read_rights {
+            match &rights.unverified {
+                Some(why) => out.push_str(&format!(
+                    "  warning: cannot verify that the bind account may read the attributes the plans need: {why}\n"
+                )),
+                None if rights.unreadable.is_empty() => out.push_str(&format!(
+                    "  read rights: every attribute the plans need is readable ({})\n",
+                    rights.samples.join("; ")
+                )),
+                None => {
+                    for u in &rights.unreadable {
+                        out.push_str(&format!("  cannot read {}: {}\n", u.attribute, u.message));
+                    }
+                }
+            }
+        }
     }
     if let Some(exo) = &report.exo {
         out.push_str(&format!("Exchange Online: {}\n", exo.status));
@@ -482,6 +514,16 @@ mod tests {
                 dns_host_name: None,
                 schema_attributes: Some(2),
                 profiles: base,
+                read_rights: Some(ReadRights {
+                    account: Some("CN=svc,DC=x".into()),
+                    samples: vec!["CN=u,DC=x".into()],
+                    unreadable: vec![read_rights::UnreadableAttribute {
+                        attribute: "extensionAttribute15".into(),
+                        sample_dn: "CN=u,DC=x".into(),
+                        message: "the bind account CN=svc,DC=x may not read it".into(),
+                    }],
+                    unverified: None,
+                }),
             }),
             exo: None,
             extra_targets: Vec::new(),
@@ -489,5 +531,9 @@ mod tests {
         assert!(text.contains("bind identity: me"), "{text}");
         assert!(text.contains("msExchHideFromAddressLists"), "{text}");
         assert!(!text.contains("Exchange schema detected"), "{text}");
+        assert!(
+            text.contains("cannot read extensionAttribute15: the bind account CN=svc,DC=x"),
+            "{text}"
+        );
     }
 }

@@ -41,6 +41,10 @@ pub fn report_json(r: &CycleReport) -> serde_json::Value {
         "removing": r.removing,
         "failure_causes": r.failure_causes,
         "watermark": r.watermark.as_ref().map(|w| w.changed_since.to_string()),
+        "unreadable_attributes": r.unreadable_attributes.iter().map(|u| json!({
+            "attribute": u.attribute,
+            "message": u.message,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -89,6 +93,9 @@ pub fn print_report(r: &CycleReport) {
     }
     if let Some(w) = &r.watermark {
         outln!("watermark: {}", w.changed_since);
+    }
+    for u in &r.unreadable_attributes {
+        outln!("not planned: {}", u.message);
     }
 }
 

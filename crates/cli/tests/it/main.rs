@@ -11,6 +11,7 @@ mod harness;
 mod hostile;
 mod manners;
 mod page_errors;
+mod read_rights;
 mod recipient_type;
 mod rights;
 mod spoofing;

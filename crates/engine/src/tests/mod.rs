@@ -15,6 +15,7 @@ type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 mod intents;
 mod matching;
 mod quarantine;
+mod read_rights;
 mod spill;
 mod spoofing;
 mod support;
