@@ -45,6 +45,21 @@ fn bytes(v: &AttrValue) -> Option<Vec<u8>> {
     }
 }
 
+/// The SID (`S-1-…`) in `attribute` of `object`.
+fn sid_of(object: &DirectoryObject, attribute: &str) -> Option<String> {
+    let b = bytes(object.attributes.get(attribute).first()?)?;
+    sid_to_string(&b)
+}
+
+/// `(|(attribute=v1)(attribute=v2)…)`, every value escaped.
+fn any_of<'a>(attribute: &str, values: impl IntoIterator<Item = &'a String>) -> String {
+    let terms: String = values
+        .into_iter()
+        .map(|v| equality_filter(attribute, v))
+        .collect();
+    format!("(|{terms})")
+}
+
 /// The domain the bind account is looked up in: the DC's default naming context, else the
 /// configured base DN.
 pub fn domain_root(conn: &AdConnection) -> String {
@@ -118,25 +133,13 @@ async fn groups_of_well_known_sids(
         if members.is_empty() {
             break;
         }
-        let filter = format!(
-            "(&(objectClass=group)(|{}))",
-            members
-                .iter()
-                .map(|m| equality_filter("member", m))
-                .collect::<String>()
-        );
+        let filter = format!("(&(objectClass=group){})", any_of("member", &members));
         let groups = conn
             .search(&root, SearchScope::Subtree, &filter, &["objectSid"])
             .await?;
         members.clear();
         for g in groups {
-            let Some(sid) = g
-                .attributes
-                .get("objectSid")
-                .first()
-                .and_then(bytes)
-                .and_then(|b| sid_to_string(&b))
-            else {
+            let Some(sid) = sid_of(&g, "objectSid") else {
                 continue;
             };
             if !token.contains(&sid) {
@@ -156,13 +159,7 @@ async fn attribute_guids(
     let Some(schema_nc) = conn.root_dse().schema_naming_context.clone() else {
         return Ok(Vec::new());
     };
-    let filter = format!(
-        "(|{})",
-        names
-            .iter()
-            .map(|n| equality_filter("lDAPDisplayName", n))
-            .collect::<String>()
-    );
+    let filter = any_of("lDAPDisplayName", names);
     let found = conn
         .search(
             &schema_nc,
@@ -259,13 +256,7 @@ pub async fn probe(conn: &AdConnection, attributes: &[String]) -> Result<ReadRig
     let name = text("userPrincipalName")
         .or_else(|| text("sAMAccountName").map(|sam| format!("{sam}@{dns_domain}")))
         .unwrap_or_else(|| account.dn.clone());
-    let Some(sid) = account
-        .attributes
-        .get("objectSid")
-        .first()
-        .and_then(bytes)
-        .and_then(|b| sid_to_string(&b))
-    else {
+    let Some(sid) = sid_of(&account, "objectSid") else {
         report.unverified = Some(format!("cannot read the objectSid of {}", account.dn));
         return Ok(report);
     };

@@ -38,15 +38,7 @@ async fn bind_as_svc_noread(lab: &Lab) -> String {
             )
             .expect("grant the lab forest's svc-noread rights");
     }
-    lab.set_password(&password);
-    let config = std::fs::read_to_string(&lab.config).expect("config");
-    let bind_line = format!("bind_dn = \"{}\"", lab.dc.bind_dn);
-    assert!(config.contains(&bind_line), "{config}");
-    std::fs::write(
-        &lab.config,
-        config.replace(&bind_line, &format!("bind_dn = \"{dn}\"")),
-    )
-    .expect("config");
+    lab.bind_agent_as(&dn, &password);
     dn
 }
 
