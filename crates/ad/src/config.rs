@@ -58,6 +58,49 @@ pub struct AdConfig {
     /// Simple Paged Results page size, 1..=1000 (Windows AD refuses more).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// More DCs of the domain to try, in order, after `url`'s host (host names; same scheme,
+    /// port and credentials as `url`).
+    #[serde(default)]
+    pub dcs: Vec<String>,
+    /// Find the domain's DCs in DNS (the DC locator's SRV records), after `url`'s host and
+    /// `dcs`.
+    #[serde(default)]
+    pub locate: bool,
+    /// DCs of other domains of the forest, by domain DNS name
+    /// (`domain_dcs."child.corp.example" = ["dc1.child.corp.example"]`), tried before DNS.
+    #[serde(default)]
+    pub domain_dcs: std::collections::BTreeMap<String, Vec<String>>,
+    /// Global catalog servers (`host` or `host:port`; default port 3269 with TLS, else 3268),
+    /// tried before DNS (`_gc._tcp.<forest root>`) and the DC in use when it is a GC.
+    #[serde(default)]
+    pub gc_servers: Vec<String>,
+    /// The domain's DNS name for the DC locator; default: from `base_dn` (`DC=corp,DC=example`
+    /// gives `corp.example`).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The AD site whose DCs are tried first (`_ldap._tcp.<site>._sites.dc._msdcs.<domain>`).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// The DNS server the locator asks (`"10.0.0.1"`, `"10.0.0.1:53"`); default: the system's.
+    #[serde(default)]
+    pub dns_server: Option<String>,
+    /// TCP keepalive on every connection to a DC: first probe after this many idle seconds
+    /// (0: off). Keeps the flow alive in firewalls and detects a peer that is gone.
+    #[serde(default = "default_keepalive_secs")]
+    pub keepalive_secs: u64,
+    /// A connection unused for this long is closed and opened again before its next
+    /// operation (0: never): below Windows' MaxConnIdleTime (900 s) and common firewall idle
+    /// time-outs, so no request is sent into a connection that was silently dropped.
+    #[serde(default = "default_idle_reconnect_secs")]
+    pub idle_reconnect_secs: u64,
+}
+
+fn default_keepalive_secs() -> u64 {
+    60
+}
+
+fn default_idle_reconnect_secs() -> u64 {
+    600
 }
 
 fn default_timeout_secs() -> u64 {
@@ -88,6 +131,17 @@ pub enum Transport {
 }
 
 impl AdConfig {
+    /// Plain `ldap://` protected by Kerberos itself (SASL GSSAPI sign and seal), not by TLS.
+    /// `check` and the logs should say "Kerberos-sealed LDAP", not "plain LDAP".
+    pub fn is_sealed(&self) -> bool {
+        self.auth == AuthMethod::Kerberos
+            && !self.starttls
+            && self
+                .url
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("ldap://"))
+    }
+
     /// A configuration with the defaults for everything but the URL and bind identity.
     pub fn new(url: impl Into<String>, bind_dn: impl Into<String>) -> Self {
         AdConfig {
@@ -105,7 +159,24 @@ impl AdConfig {
             search_bases: None,
             timeout_secs: default_timeout_secs(),
             page_size: default_page_size(),
+            dcs: Vec::new(),
+            domain_dcs: Default::default(),
+            gc_servers: Vec::new(),
+            locate: false,
+            domain: None,
+            site: None,
+            dns_server: None,
+            keepalive_secs: default_keepalive_secs(),
+            idle_reconnect_secs: default_idle_reconnect_secs(),
         }
+    }
+
+    /// The domain's DNS name: `domain`, else the `DC=` components of `base_dn`.
+    pub fn domain_name(&self) -> Option<String> {
+        if let Some(domain) = &self.domain {
+            return Some(domain.trim_end_matches('.').to_ascii_lowercase());
+        }
+        self.base_dn.as_deref().and_then(dns_name_of_nc)
     }
 
     /// Check the values that serde cannot, and derive the transport.
@@ -177,16 +248,11 @@ impl AdConfig {
                 Ok(Transport::Ldaps)
             }
             Some("ldap") if self.starttls => Ok(Transport::StartTls),
-            // Kerberos would sign and seal the session itself, but ldap3 0.12.1's SASL security
-            // layer drops LDAP messages that share one SASL frame (protocol.rs, LdapCodec::
-            // decode keeps the rest of a decrypted frame only when no further frame is buffered):
-            // a search can lose entries silently. Refused until that is fixed.
-            Some("ldap") if kerberos => invalid(format!(
-                "ad.url {:?}: Kerberos over plain ldap:// (SASL sealing) is not supported yet: the LDAP \
-                 library can drop search entries that share a security-layer frame; use ldaps:// \
-                 or ldap:// with ad.starttls = true (Kerberos then authenticates, TLS encrypts)",
-                self.url
-            )),
+            // Kerberos signs and seals the session itself (the SASL GSSAPI security layer, RFC
+            // 4752 with confidentiality): nothing crosses the network in clear, and a DC that
+            // requires LDAP signing accepts it. The LDAP library's SASL decoder is patched for
+            // this (vendor/ldap3/PATCH.md): unpatched, it dropped messages sharing one frame.
+            Some("ldap") if kerberos => Ok(Transport::Plain),
             Some("ldap") if self.allow_insecure_ldap => Ok(Transport::Plain),
             Some("ldap") => Err(AdError::InsecureRefused {
                 url: self.url.clone(),
@@ -197,6 +263,28 @@ impl AdConfig {
             )),
         }
     }
+}
+
+/// The DNS name of a domain naming context: the values of its `DC=` RDNs, dot-separated
+/// (`DC=corp,DC=example` → `corp.example`); None when it has none.
+pub fn dns_name_of_nc(nc: &str) -> Option<String> {
+    let dn = exo_writeback_core::ldap_text::Dn::parse(nc).ok()?;
+    let labels: Vec<String> = dn
+        .rdns
+        .iter()
+        .filter_map(|rdn| {
+            let ava = rdn.avas.first()?;
+            match &ava.value {
+                exo_writeback_core::ldap_text::DnValue::Text(label)
+                    if ava.attribute.eq_ignore_ascii_case("dc") =>
+                {
+                    Some(label.to_ascii_lowercase())
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    (!labels.is_empty()).then(|| labels.join("."))
 }
 
 #[cfg(test)]
@@ -274,17 +362,15 @@ mod tests {
         .unwrap();
         assert_eq!(c.auth, AuthMethod::Kerberos);
         assert_eq!(c.validate().unwrap(), Transport::Ldaps);
-        let plain =
+        let sealed =
             config("url = \"ldap://dc1\"\nauth = \"kerberos\"\nbind_dn = \"svc@CORP.EXAMPLE\"")
                 .unwrap();
-        assert!(
-            plain
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("not supported yet"),
-            "sealed plain LDAP is refused until the SASL layer keeps every message"
+        assert_eq!(
+            sealed.validate().unwrap(),
+            Transport::Plain,
+            "Kerberos seals plain LDAP itself: no allow_insecure_ldap needed"
         );
+        assert!(sealed.is_sealed() && !c.is_sealed());
         for (extra, part) in [
             (
                 "bind_dn = \"svc@CORP.EXAMPLE\"\npassword_env = \"PW\"",

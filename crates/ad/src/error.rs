@@ -79,17 +79,30 @@ pub enum AdError {
 
     #[error(
         "insufficient access {operation} {dn} (attributes: {attributes}): the service account (bind identity) \
-         lacks the right to {right}{hint}; AD said: {diagnostic}"
+         lacks the right to {right}{hint}; AD said: {diagnostic}",
+        right = insufficient_right(operation)
     )]
     InsufficientAccess {
         operation: &'static str,
         dn: String,
         attributes: String,
-        right: &'static str,
         /// What to do, starting with " — ": grant on the object or its OU, or (an object with
         /// adminCount=1) why a grant on the OU does not reach it.
         hint: &'static str,
         diagnostic: String,
+    },
+
+    #[error("{operation} {dn}: the DC answered with a referral to {url}: {meaning}")]
+    Referral {
+        operation: &'static str,
+        dn: String,
+        /// The (first) LDAP URL the DC named ([`AdError::referral_host`] takes its host).
+        url: String,
+        /// The referral names another DC of the object's own domain (a read-only DC refers
+        /// writes), not another domain.
+        same_object: bool,
+        /// What it means and what to configure.
+        meaning: String,
     },
 
     #[error("no such object: {dn}")]
@@ -118,12 +131,59 @@ pub enum AdError {
         timeout_secs: u64,
     },
 
+    #[error(
+        "{operation} on {address} got no answer within {timeout_secs} s, twice, although the DC \
+         accepted a new connection and bind at once: the DC is reachable but this operation is \
+         slow — raise ad.timeout_secs, or narrow the search (ad.search_bases)"
+    )]
+    SlowQuery {
+        address: String,
+        operation: &'static str,
+        timeout_secs: u64,
+    },
+
+    #[error("{operation} {dn} on {address} hit the DC's {limit}: {problem}")]
+    ServerLimit {
+        operation: &'static str,
+        dn: String,
+        address: String,
+        /// The Windows LDAP policy involved (KB 315071).
+        limit: &'static str,
+        /// What happened and what to do.
+        problem: String,
+    },
+
     #[error("malformed answer from {address} to {operation}: {problem}")]
     Protocol {
         address: String,
         operation: &'static str,
         problem: String,
     },
+
+    #[error(
+        "DNS lookup of {name} at {server} failed: {problem} (the DC locator asks DNS for the \
+         domain's SRV records; set ad.dns_server to a DNS server of the domain, or list the DCs \
+         in ad.dcs)"
+    )]
+    Locator {
+        name: String,
+        server: String,
+        problem: String,
+    },
+
+    #[error("no usable domain controller for {domain}: {}", tried_list(tried))]
+    NoDomainController {
+        domain: String,
+        /// Each DC tried and why it was passed over.
+        tried: Vec<(String, String)>,
+    },
+
+    #[error(
+        "{attribute} is not replicated to the global catalog in this forest (its schema entry \
+         has no isMemberOfPartialAttributeSet: TRUE): a GC search on it would silently find \
+         nothing; search each domain instead, or add it to the partial attribute set"
+    )]
+    NotInGlobalCatalog { attribute: String },
 
     #[error("{dn} has no usable objectGUID")]
     MissingObjectGuid { dn: String },
@@ -145,9 +205,54 @@ impl AdError {
         )
     }
 
+    /// The host (a DC or a domain's DNS name) a referral named.
+    pub fn referral_host(&self) -> Option<String> {
+        match self {
+            AdError::Referral { url, .. } => crate::referral::parse_referral(url).host,
+            _ => None,
+        }
+    }
+
     /// The connection broke; the operation may be retried on a new one.
     pub fn is_connection_lost(&self) -> bool {
         matches!(self, AdError::ConnectionLost { .. })
+    }
+
+    /// The bind failed for a reason of this DC, not of the account: another DC may accept it
+    /// (`51f`: a read-only DC that cannot check the password).
+    pub fn is_dc_specific_bind_failure(&self) -> bool {
+        matches!(self, AdError::AccountUnusable { diagnostic, .. }
+            if ad_bind_subcode(diagnostic).as_deref() == Some("51f"))
+    }
+
+    /// The DC in use cannot serve the operation but another DC of the domain may: it cannot
+    /// be reached, the connection to it could not be re-established, or (for writes) it is
+    /// read-only and referred the write elsewhere.
+    pub fn is_dc_failure(&self, purpose: crate::domain::Purpose) -> bool {
+        match self {
+            AdError::Unreachable { .. } | AdError::ConnectionLost { .. } => true,
+            AdError::Referral {
+                same_object: true, ..
+            } => purpose == crate::domain::Purpose::Write,
+            _ => self.is_dc_specific_bind_failure(),
+        }
+    }
+}
+
+fn tried_list(tried: &[(String, String)]) -> String {
+    tried
+        .iter()
+        .map(|(dc, why)| format!("{dc}: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The right an insufficient-access error lacks, by operation.
+fn insufficient_right(operation: &str) -> &'static str {
+    if operation.starts_with("modify") {
+        "write these attributes (Write Property)"
+    } else {
+        "read these attributes (Read Property / List Contents)"
     }
 }
 
@@ -325,7 +430,6 @@ mod tests {
             operation: "modifying",
             dn: "CN=a,DC=x".into(),
             attributes: "mail".into(),
-            right: "write these attributes (Write Property)",
             hint: protected,
             diagnostic: "00002098: SecErr".into(),
         };

@@ -5,15 +5,22 @@
 //! Architecture invariant: this crate is the only one that speaks LDAP; it returns core types
 //! (`DirectoryObject`, `Schema`) and never plans changes itself.
 
+pub mod acl;
 pub mod config;
 pub mod connection;
+pub mod dc;
+pub mod domain;
 pub mod error;
+pub mod forest;
+pub mod forest_directory;
+pub mod gc;
 pub mod kerberos;
 mod kerberos_bind;
-mod security_descriptor;
+pub mod locator;
+pub mod readable;
+pub mod referral;
 pub mod wire;
 
 pub use config::{AdConfig, AuthMethod, Transport};
 pub use connection::{AdConnection, AdStats, PERMISSIVE_MODIFY_OID, RootDse, SearchScope, decode};
 pub use error::AdError;
-pub use security_descriptor::SD_FLAGS_OID;

@@ -11,6 +11,22 @@ pub struct RawEntry {
     pub attributes: Vec<(String, Vec<Vec<u8>>)>,
 }
 
+impl RawEntry {
+    /// The first value of `name` (case-insensitive, options such as `;range=` not stripped).
+    pub fn first(&self, name: &str) -> Option<&Vec<u8>> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, vs)| vs.first())
+    }
+
+    /// [`RawEntry::first`] as text (lossy UTF-8).
+    pub fn first_text(&self, name: &str) -> Option<String> {
+        self.first(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
 /// Parse a SearchResultEntry (`[APPLICATION 4] SEQUENCE { objectName, attributes }`).
 pub fn parse_entry(tag: StructureTag) -> Result<RawEntry, String> {
     let mut parts = tag

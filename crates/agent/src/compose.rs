@@ -31,7 +31,7 @@ pub fn load_config(path: &Path) -> Result<Config, AgentError> {
 
 /// The resolved writeback settings (deny-list and expressions checked).
 pub fn plan_settings(config: &Config) -> Result<WritebackPlanSettings, AgentError> {
-    config.writeback_plan().map_err(AgentError::setting)
+    Ok(config.writeback_plan()?)
 }
 
 /// Open (and create) the state database in `sync.state_dir`.
@@ -50,7 +50,7 @@ pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
     let settings = plan_settings(config)?;
     let exo_config = config.exo.as_ref().ok_or(AgentError::NoExo)?;
     let exo = ExoClient::from_config(exo_config)?;
-    let password = config.ad_password().map_err(AgentError::setting)?;
+    let password = config.ad_password()?;
     let ad = AdConnection::connect(&config.ad, password).await?;
     let store = open_store(config)?;
     let safelist_hashes = settings.profiles.contains(&Profile::Hybrid);

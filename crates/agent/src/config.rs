@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use exo_writeback_ad::AdConfig;
 use exo_writeback_core::secret::Secret;
+use exo_writeback_core::settings::SettingsError;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -61,65 +61,81 @@ impl Default for SyncSettings {
     }
 }
 
+/// A `[sync]` value out of its limits.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SyncError {
+    #[error("sync.interval must be at least 5s (it is {interval:#})")]
+    IntervalTooShort { interval: jiff::SignedDuration },
+    #[error("sync.reconcile_interval must be positive")]
+    ReconcileIntervalNotPositive,
+    #[error("sync.overlap must not be negative")]
+    NegativeOverlap,
+}
+
 impl SyncSettings {
     /// Check the limits (interval ≥ 5 s, positive durations).
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), SyncError> {
         if self.interval < jiff::SignedDuration::from_secs(5) {
-            bail!(
-                "sync.interval must be at least 5s (it is {:#})",
-                self.interval
-            );
+            return Err(SyncError::IntervalTooShort {
+                interval: self.interval,
+            });
         }
         if self.reconcile_interval <= jiff::SignedDuration::ZERO {
-            bail!("sync.reconcile_interval must be positive");
+            return Err(SyncError::ReconcileIntervalNotPositive);
         }
         if self.overlap < jiff::SignedDuration::ZERO {
-            bail!("sync.overlap must not be negative");
+            return Err(SyncError::NegativeOverlap);
         }
         Ok(())
     }
 }
 
-/// A configuration file could not be used.
-#[derive(Debug)]
+/// A configuration file could not be used. Each message is whole (the I/O error's text
+/// included), so it reads the same however it is printed.
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read the configuration file {}: {io}", path.display())]
+    Read { path: PathBuf, io: std::io::Error },
+    #[error("{}{location}: {message}", path.display())]
     Invalid {
         path: PathBuf,
         /// `:line:column` when known.
         location: String,
         message: String,
     },
+    /// `[writeback]` that cannot be resolved (a configuration parsed, not loaded).
+    #[error("[writeback]: {0}")]
+    Writeback(SettingsError),
 }
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConfigError::Read { path, source } => write!(
-                f,
-                "cannot read the configuration file {}: {source}",
-                path.display()
-            ),
-            ConfigError::Invalid {
-                path,
-                location,
-                message,
-            } => write!(f, "{}{location}: {message}", path.display()),
-        }
-    }
+/// A secret (a password, a client secret) that cannot be loaded; `what` names the setting
+/// (`ad.password`). Never carries the secret itself.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("set only one of {what}_file and {what}_env")]
+    FileAndEnv { what: String },
+    #[error("set {what}_file or {what}_env")]
+    Missing { what: String },
+    #[error("cannot read {what}_file {}: {io}", path.display())]
+    Unreadable {
+        what: String,
+        path: PathBuf,
+        io: std::io::Error,
+    },
+    #[error("{what}_env names the environment variable {var}, which is not set")]
+    EnvNotSet { what: String, var: String },
+    #[error("the environment variable {var} ({what}_env) is not valid UTF-8")]
+    EnvNotUnicode { what: String, var: String },
+    #[error("{what} is empty")]
+    Empty { what: String },
 }
-
-impl std::error::Error for ConfigError {}
 
 impl Config {
     /// Read and parse a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|io| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            io,
         })?;
         let mut config = Config::parse(&text, path)?;
         config.check(path)?;
@@ -136,7 +152,7 @@ impl Config {
         };
         self.sync
             .validate()
-            .map_err(|e| invalid(format!("[sync]: {e:#}")))?;
+            .map_err(|e| invalid(format!("[sync]: {e}")))?;
         // Every DN of [ad], each named (`check` then verifies that they exist on the DC).
         let dns = self.ad.base_dn.iter().map(|dn| ("ad.base_dn", dn)).chain(
             self.ad
@@ -166,13 +182,10 @@ impl Config {
     /// The `[writeback]` settings as the planner uses them.
     pub fn writeback_plan(
         &self,
-    ) -> anyhow::Result<exo_writeback_core::settings::WritebackPlanSettings> {
+    ) -> Result<exo_writeback_core::settings::WritebackPlanSettings, ConfigError> {
         match &self.resolved_writeback {
             Some(resolved) => Ok(resolved.clone()),
-            None => self
-                .writeback
-                .resolve()
-                .map_err(|e| anyhow::anyhow!("[writeback]: {e}")),
+            None => self.writeback.resolve().map_err(ConfigError::Writeback),
         }
     }
 
@@ -198,7 +211,7 @@ impl Config {
     }
 
     /// The AD bind password, from `ad.password_file` or `ad.password_env`.
-    pub fn ad_password(&self) -> anyhow::Result<Secret> {
+    pub fn ad_password(&self) -> Result<Secret, SecretError> {
         load_secret(
             "ad.password",
             self.ad.password_file.as_deref(),
@@ -220,28 +233,51 @@ fn did_you_mean(message: &str) -> Option<String> {
 
 /// Load a secret from exactly one of a file (trailing newline removed; a warning when group
 /// or others may read it) or an environment variable. `what` names the setting in errors.
-pub fn load_secret(what: &str, file: Option<&Path>, env: Option<&str>) -> anyhow::Result<Secret> {
+pub fn load_secret(
+    what: &str,
+    file: Option<&Path>,
+    env: Option<&str>,
+) -> Result<Secret, SecretError> {
     let value = match (file, env) {
-        (Some(_), Some(_)) => bail!("set only one of {what}_file and {what}_env"),
-        (None, None) => bail!("set {what}_file or {what}_env"),
+        (Some(_), Some(_)) => {
+            return Err(SecretError::FileAndEnv {
+                what: what.to_string(),
+            });
+        }
+        (None, None) => {
+            return Err(SecretError::Missing {
+                what: what.to_string(),
+            });
+        }
         (Some(path), None) => {
             warn_if_readable_by_others(what, path);
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {what}_file {}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|io| SecretError::Unreadable {
+                what: what.to_string(),
+                path: path.to_path_buf(),
+                io,
+            })?;
             text.trim_end_matches(['\r', '\n']).to_string()
         }
         (None, Some(var)) => match std::env::var(var) {
             Ok(v) => v,
             Err(std::env::VarError::NotPresent) => {
-                bail!("{what}_env names the environment variable {var}, which is not set")
+                return Err(SecretError::EnvNotSet {
+                    what: what.to_string(),
+                    var: var.to_string(),
+                });
             }
             Err(std::env::VarError::NotUnicode(_)) => {
-                bail!("the environment variable {var} ({what}_env) is not valid UTF-8")
+                return Err(SecretError::EnvNotUnicode {
+                    what: what.to_string(),
+                    var: var.to_string(),
+                });
             }
         },
     };
     if value.is_empty() {
-        bail!("{what} is empty");
+        return Err(SecretError::Empty {
+            what: what.to_string(),
+        });
     }
     Ok(Secret::new(value))
 }
@@ -263,22 +299,6 @@ fn warn_if_readable_by_others(what: &str, path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_what: &str, _path: &Path) {}
-
-/// Log warnings and errors to stderr (`RUST_LOG` overrides). Safe to call more than once.
-/// Coloured only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
-pub fn init_logging() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .with_target(false)
-        .try_init();
-}
 
 #[cfg(test)]
 mod tests {
@@ -371,6 +391,67 @@ mod tests {
         assert!(parse("").unwrap_err().contains("ad"));
         let err = parse(&AD.replace("\"a@b\"", "5")).unwrap_err();
         assert!(err.contains(":3:"), "{err}");
+    }
+
+    /// The texts the CLI prints for a setting it cannot use (`check` and every command).
+    #[test]
+    fn setting_errors_keep_their_texts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, format!("{AD}[sync]\ninterval = \"2s\"\n")).unwrap();
+        assert_eq!(
+            Config::load(&path).unwrap_err().to_string(),
+            format!(
+                "{}: [sync]: sync.interval must be at least 5s (it is 2s)",
+                path.display()
+            )
+        );
+        for (sync, text) in [
+            (
+                "reconcile_interval = \"0s\"",
+                "sync.reconcile_interval must be positive",
+            ),
+            ("overlap = \"-1s\"", "sync.overlap must not be negative"),
+        ] {
+            std::fs::write(&path, format!("{AD}[sync]\n{sync}\n")).unwrap();
+            let err = Config::load(&path).unwrap_err().to_string();
+            assert_eq!(err, format!("{}: [sync]: {text}", path.display()));
+        }
+
+        let file = dir.path().join("pw");
+        let cases = [
+            (
+                load_secret("ad.password", Some(&file), Some("X")),
+                "set only one of ad.password_file and ad.password_env".to_string(),
+            ),
+            (
+                load_secret("ad.password", None, None),
+                "set ad.password_file or ad.password_env".to_string(),
+            ),
+            (
+                load_secret("ad.password", Some(&file), None),
+                format!(
+                    "cannot read ad.password_file {}: No such file or directory (os error 2)",
+                    file.display()
+                ),
+            ),
+            (
+                load_secret("ad.password", None, Some("EXO_WB_TEST_SURELY_UNSET")),
+                "ad.password_env names the environment variable EXO_WB_TEST_SURELY_UNSET, which is not set"
+                    .to_string(),
+            ),
+        ];
+        for (result, text) in cases {
+            assert_eq!(format!("{:#}", result.unwrap_err()), text);
+        }
+
+        let unresolved = Config::parse(
+            &format!("{AD}[writeback]\nprofiles = []\n"),
+            Path::new("/etc/exo-writeback.toml"),
+        )
+        .unwrap();
+        let err = unresolved.writeback_plan().unwrap_err();
+        assert!(format!("{err:#}").starts_with("[writeback]: "), "{err:#}");
     }
 
     #[test]

@@ -8,15 +8,15 @@ use exo_writeback_engine::EngineError;
 use exo_writeback_exo::ExoError;
 use exo_writeback_store_sqlite::StoreError;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, SecretError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A setting of the configuration file that cannot be used (its message names it).
-    #[error("{0}")]
-    Setting(String),
+    /// A secret the configuration names that cannot be loaded (its message names the setting).
+    #[error(transparent)]
+    Secret(#[from] SecretError),
     #[error(
         "the configuration has no [exo] section: the writeback needs an Exchange Online tenant to read"
     )]
@@ -65,12 +65,5 @@ impl From<AdError> for AgentError {
 impl From<ExoError> for AgentError {
     fn from(e: ExoError) -> Self {
         AgentError::Exo(Box::new(e))
-    }
-}
-
-impl AgentError {
-    /// A setting error of the configuration (its own errors are text with their context).
-    pub(crate) fn setting(e: anyhow::Error) -> AgentError {
-        AgentError::Setting(format!("{e:#}"))
     }
 }

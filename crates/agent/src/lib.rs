@@ -8,10 +8,12 @@
 //! - [`lock`]: one writer per state (the cycle runner's lock and the state lock).
 //! - [`scheduler`]: the agent's loop over an engine, with an injected clock.
 //! - [`signals`]: SIGTERM and Ctrl-C as a stop flag.
+//! - [`check`]: both sides checked, as a [`check::CheckReport`] the CLI prints.
 //!
 //! Architecture invariant: no printing (the CLI prints); errors are typed ([`AgentError`]).
 
 pub mod ad;
+pub mod check;
 pub mod compose;
 pub mod config;
 mod error;

@@ -4,7 +4,6 @@
 //! Architecture invariant: this crate does no I/O. It never imports `ldap3`, `reqwest`,
 //! `rusqlite` or `tokio`; time is passed in.
 
-pub mod access;
 pub mod directory;
 pub mod guid;
 pub mod ldap_text;

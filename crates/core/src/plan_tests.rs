@@ -7,6 +7,7 @@ use super::*;
 use crate::directory::Attributes;
 use crate::mapping::{Condition, MappingKind, WhenEmpty};
 use crate::profile::Profile;
+use crate::schema::Syntax;
 
 use crate::scope::evaluate_scope;
 use crate::settings::WritebackSettings;

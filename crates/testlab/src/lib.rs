@@ -28,7 +28,9 @@ pub const BIND_DN: &str = "Administrator@lab.example.test";
 pub const MAILBOXES_OU: &str = "OU=Mailboxes,DC=lab,DC=example,DC=test";
 
 mod forest;
+mod proxy;
 pub use forest::{ACCOUNTS, ForestMember, ForestOptions, LabForest, REALM};
+pub use proxy::TcpProxy;
 
 /// What kind of DC to start.
 #[derive(Debug, Clone, PartialEq, Eq)]

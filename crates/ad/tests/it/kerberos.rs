@@ -1,6 +1,6 @@
-//! Kerberos (SASL GSSAPI with a keytab) against the lab forest's KDC. Over LDAPS and
-//! StartTLS; sealed plain `ldap://` is refused by the configuration for now (ldap3 0.12.1's
-//! SASL layer can drop messages that share a frame; see `config.rs`).
+//! Kerberos (SASL GSSAPI with a keytab) against the lab forest's KDC: over LDAPS, StartTLS, and
+//! plain `ldap://` signed and sealed by Kerberos itself (with the patched SASL decoder of
+//! `vendor/ldap3`, see its PATCH.md).
 //!
 //! MIT Kerberos reads its krb5.conf from `KRB5_CONFIG`, a process-wide variable that a
 //! multi-threaded test binary must not set: each test re-runs itself in a child process with
@@ -8,9 +8,11 @@
 
 use std::process::Command;
 
-use exo_writeback_ad::{AdConfig, AdConnection, AdError, AuthMethod, SearchScope};
+use std::collections::BTreeSet;
+
+use exo_writeback_ad::{AdConfig, AdConnection, AdError, AuthMethod, SearchScope, Transport};
 use exo_writeback_core::secret::Secret;
-use exo_writeback_testlab::{ForestMember, ForestOptions, LabForest};
+use exo_writeback_testlab::{ForestMember, ForestOptions, LabForest, TcpProxy};
 
 const CHILD: &str = "EXO_AD_KERBEROS_CHILD";
 
@@ -151,4 +153,81 @@ async fn a_wrong_keytab_or_principal_says_kerberos_and_what_to_check() {
         matches!(err, AdError::Kerberos { .. }) && text.contains("ldap/nosuchdc.lab.example.test"),
         "{text}"
     );
+}
+
+/// Plain `ldap://` with the Kerberos security layer (sign and seal), where the DC refuses binds
+/// without signing: a DC packs several LDAP messages into one sealed SASL frame, and the next
+/// frame is often already buffered when the first is decrypted. ldap3 0.12.1's decoder then
+/// dropped the rest of the decrypted frame — entries vanished, or the search never ended.
+#[tokio::test]
+async fn kerberos_seals_plain_ldap_and_every_entry_of_a_long_search_arrives() {
+    let Some(env) =
+        in_child("kerberos::kerberos_seals_plain_ldap_and_every_entry_of_a_long_search_arrives")
+    else {
+        return;
+    };
+    let tls = AdConnection::connect(
+        &kerberos_config(&env, format!("ldaps://{}", env.addr)),
+        Secret::new(""),
+    )
+    .await
+    .expect("Kerberos bind over LDAPS (the reference)");
+    // Through a proxy that hands the DC's bytes over in bursts of 64 KiB, as a middlebox or a
+    // busy host does: a read then holds the end of one sealed frame and the start of the next.
+    let dc: std::net::SocketAddr = format!("{}:389", env.addr).parse().expect("address");
+    let proxy = TcpProxy::start(dc).expect("proxy");
+    proxy.set_burst(64 * 1024);
+    let mut config = kerberos_config(&env, format!("ldap://{}", proxy.addr));
+    config.spn_host = Some("dc1.lab.example.test".into());
+    config.ca_file = None;
+    config.page_size = 1000;
+    assert!(config.is_sealed());
+    let sealed = AdConnection::connect(&config, Secret::new(""))
+        .await
+        .expect("Kerberos bind over plain ldap:// with sealing");
+    assert_eq!(sealed.transport(), Transport::Plain);
+    assert_eq!(sealed.bind_identity(), tls.bind_identity());
+
+    // The schema: ~1,500 attributeSchema entries in pages of 500.
+    let want = tls.schema().await.expect("schema over LDAPS");
+    let got = sealed.schema().await.expect("schema over sealed LDAP");
+    assert!(want.len() > 1000, "{}", want.len());
+    assert_eq!(got.len(), want.len(), "every attributeSchema entry arrives");
+
+    // Every entry of the schema partition (classes too).
+    let base = tls
+        .root_dse()
+        .schema_naming_context
+        .clone()
+        .expect("schemaNamingContext");
+    let want = subtree_dns(&tls, &base)
+        .await
+        .expect("the schema partition over LDAPS");
+    let got = subtree_dns(&sealed, &base)
+        .await
+        .expect("the schema partition over sealed LDAP");
+    assert!(want.len() > 1000, "{}", want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "missing: {:?}",
+        want.difference(&got).take(5).collect::<Vec<_>>()
+    );
+    assert_eq!(got, want);
+}
+
+/// The (lower-case) DN of every entry below `base`.
+async fn subtree_dns(conn: &AdConnection, base: &str) -> Result<BTreeSet<String>, AdError> {
+    let objects = conn
+        .search(
+            base,
+            SearchScope::Subtree,
+            "(objectClass=*)",
+            &["objectClass", "cn"],
+        )
+        .await?;
+    Ok(objects
+        .into_iter()
+        .map(|o| o.dn.to_ascii_lowercase())
+        .collect())
 }

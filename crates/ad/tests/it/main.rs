@@ -2,11 +2,16 @@
 //! Tests share one DC (`LabDc::shared()`) and create objects under names of their own.
 
 mod errors;
+mod forest_routing;
 mod kerberos;
 mod least_privilege;
+mod limits;
+mod locator;
 mod match_scan;
 mod paging_and_ranges;
+mod readable;
 mod reads;
+mod winad_binds;
 mod writes;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -7,7 +7,7 @@ use exo_writeback_core::provisioning::CycleId;
 use exo_writeback_agent::compose;
 
 use crate::cmd::ConfigArg;
-use crate::config::init_logging;
+use crate::logging::init_logging;
 use crate::out::outln;
 
 #[derive(clap::Args, Debug)]

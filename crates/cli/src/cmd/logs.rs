@@ -11,7 +11,7 @@ use exo_writeback_store_sqlite::prelude::*;
 use exo_writeback_agent::compose;
 
 use crate::cmd::ConfigArg;
-use crate::config::init_logging;
+use crate::logging::init_logging;
 use crate::out::outln;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 pub mod approve;
 pub mod check;
-pub mod check_identity;
-pub mod check_scope;
 pub mod expr;
 pub mod logs;
 pub mod preview;

@@ -8,7 +8,7 @@ use exo_writeback_engine::{CycleMode, PreviewItem, describe_change};
 use exo_writeback_agent::compose;
 
 use crate::cmd::ConfigArg;
-use crate::config::init_logging;
+use crate::logging::init_logging;
 use crate::out::outln;
 
 #[derive(clap::Args, Debug)]

@@ -10,7 +10,7 @@ use exo_writeback_engine::describe_change;
 use exo_writeback_agent::compose;
 
 use crate::cmd::ConfigArg;
-use crate::config::init_logging;
+use crate::logging::init_logging;
 use crate::out::outln;
 
 #[derive(clap::Args, Debug)]

@@ -8,7 +8,7 @@ use exo_writeback_agent::compose;
 use exo_writeback_agent::lock::StateLock;
 
 use crate::cmd::ConfigArg;
-use crate::config::init_logging;
+use crate::logging::init_logging;
 use crate::out::outln;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

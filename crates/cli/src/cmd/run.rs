@@ -11,7 +11,7 @@ use exo_writeback_agent::scheduler::{Schedule, Scheduler, SystemClock, Turn};
 use exo_writeback_agent::signals::stop_on_signals;
 
 use crate::cmd::ConfigArg;
-use crate::config::init_logging;
+use crate::logging::init_logging;
 use crate::out::outln;
 
 #[derive(clap::Args, Debug)]

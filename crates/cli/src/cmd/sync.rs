@@ -17,7 +17,7 @@ use exo_writeback_agent::scheduler::{interrupt_stale_cycles, purge_old_logs};
 use exo_writeback_agent::signals::stop_on_signals;
 
 use crate::cmd::ConfigArg;
-use crate::config::init_logging;
+use crate::logging::init_logging;
 use crate::out::outln;
 
 #[derive(clap::Args, Debug)]

@@ -2,36 +2,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use exo_writeback_testlab::{LabDc, LabOptions};
 
-pub(crate) struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
+use crate::harness::{Run, command, exo_writeback_blocking, finish};
 
+/// `exo-writeback check <extra> --config <config>`.
 pub(crate) fn check(config: &Path, extra: &[&str]) -> Run {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
-        .arg("check")
-        .arg("--config")
-        .arg(config)
-        .args(extra)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run exo-writeback");
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    run
+    exo_writeback_blocking(config, &[&["check"], extra].concat())
 }
 
 /// A config file with the lab's `[ad]` section, adjusted.
@@ -320,18 +298,10 @@ fn password_from_environment_variable() {
             .collect::<Vec<_>>()
             .join("\n")
     });
-    let run = Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
-        .args(["check", "--only", "ad", "--config"])
-        .arg(&config.path)
-        .env("EXO_WB_TEST_AD_PASSWORD", dc.password())
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stdout)
-    );
+    let mut cmd = command(&config.path, &["check", "--only", "ad"]);
+    cmd.env("EXO_WB_TEST_AD_PASSWORD", dc.password());
+    let run = finish(cmd);
+    assert_eq!(run.code, 0, "{}", run.stdout);
     let unset = check(&config.path, &["--only", "ad"]);
     assert_eq!(unset.code, 1);
     assert!(

@@ -4,13 +4,9 @@ use std::process::Command;
 
 use exo_sim::{SeedSpec, SimConfig};
 
-const SECRET: &str = "cli-check-secret-Vb8~x";
+use crate::harness::{Run, exo_writeback, exo_writeback_blocking};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+const SECRET: &str = "cli-check-secret-Vb8~x";
 
 async fn check_exo(base: &str, secret: &str, extra: &[&str]) -> Run {
     check_exo_with(base, secret, "", extra).await
@@ -36,29 +32,9 @@ async fn check_exo_with(base: &str, secret: &str, config_extra: &str, extra: &[&
     run_check(config, extra).await
 }
 
-/// `exo-writeback check --config <config> --only exo <extra>`.
+/// `exo-writeback check --only exo <extra> --config <config>`.
 async fn run_check(config: std::path::PathBuf, extra: &[&str]) -> Run {
-    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
-            .arg("check")
-            .arg("--config")
-            .arg(&config)
-            .args(["--only", "exo"])
-            .args(&extra)
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run exo-writeback")
-    })
-    .await
-    .expect("join");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    run
+    exo_writeback(&config, &[&["check", "--only", "exo"], extra].concat()).await
 }
 
 async fn sim(count: usize) -> exo_sim::SimHandle {
@@ -123,16 +99,9 @@ fn check_only_exo_without_an_exo_section_fails_and_says_why() {
         "[ad]\nurl = \"ldaps://127.0.0.9\"\nbind_dn = \"a@b\"\npassword_env = \"EXO_WB_UNUSED\"\n",
     )
     .expect("write");
-    let output = Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
-        .arg("check")
-        .arg("--config")
-        .arg(&config)
-        .args(["--only", "exo"])
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run exo-writeback");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let run = exo_writeback_blocking(&config, &["check", "--only", "exo"]);
+    let stdout = &run.stdout;
+    assert_eq!(run.code, 1, "{stdout}");
     assert!(stdout.contains("no [exo] section"), "{stdout}");
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use exo_sim::{SimConfig, SimHandle};
@@ -35,20 +35,23 @@ impl Run {
     }
 }
 
-pub(crate) async fn exo_writeback(config: &Path, args: &[&str]) -> Run {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"));
+/// `exo-writeback <args> --config <config>`, without `RUST_LOG`, to run with [`finish`].
+pub(crate) fn command(config: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_exo-writeback"));
     cmd.args(args)
         .arg("--config")
         .arg(config)
         .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs `cmd` to its end; it must not panic.
+pub(crate) fn finish(mut cmd: Command) -> Run {
     let Output {
         status,
         stdout,
         stderr,
-    } = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run exo-writeback");
+    } = cmd.output().expect("run exo-writeback");
     let run = Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -56,6 +59,19 @@ pub(crate) async fn exo_writeback(config: &Path, args: &[&str]) -> Run {
     };
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     run
+}
+
+/// `exo-writeback <args> --config <config>`, waiting for it on this thread.
+pub(crate) fn exo_writeback_blocking(config: &Path, args: &[&str]) -> Run {
+    finish(command(config, args))
+}
+
+/// `exo-writeback <args> --config <config>`, waiting for it off the async runtime.
+pub(crate) async fn exo_writeback(config: &Path, args: &[&str]) -> Run {
+    let cmd = command(config, args);
+    tokio::task::spawn_blocking(move || finish(cmd))
+        .await
+        .expect("join")
 }
 
 pub(crate) fn cn(i: u32) -> String {

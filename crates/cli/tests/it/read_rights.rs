@@ -149,7 +149,7 @@ async fn the_probe_finds_what_the_forest_denies_svc_noread() {
             .expect("bind");
         let rights = probe(&conn, &attributes).await.expect("probe");
         assert_eq!(rights.unverified, None, "{account}: {rights:?}");
-        assert_eq!(rights.samples.len(), 1, "{account}: {rights:?}");
+        assert!(!rights.samples.is_empty(), "{account}: {rights:?}");
         found.push(
             rights
                 .unreadable

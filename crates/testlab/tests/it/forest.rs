@@ -75,6 +75,13 @@ fn the_forest_serves_locator_records_and_its_rodc_refers_writes() {
             vec![addr.clone()],
             "{host}"
         );
+        // No AAAA record: the build host's IPv6 address, registered at provisioning, is not
+        // one the lab DCs listen on (a client would try it first).
+        assert_eq!(
+            dig(&forest, "AAAA", &format!("{host}.lab.example.test")),
+            Vec::<String>::new(),
+            "{host}"
+        );
     }
 
     // rodc1 is read-only: its NTDS Settings say so, a read answers, a write is referred to a

@@ -3,8 +3,8 @@
 //! its `tokenGroups` (every group, transitively, with the primary group) and `adminCount`
 //! are read; `core::privilege` decides. A privileged identity is a warning, not a failure.
 
+use crate::read_rights::{bind_account, domain_root};
 use exo_writeback_ad::{AdConnection, AdError};
-use exo_writeback_agent::read_rights::{bind_account, domain_root};
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::privilege::privileged_reasons;
 use serde::Serialize;

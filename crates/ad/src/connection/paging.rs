@@ -1,0 +1,155 @@
+//! Paged searches that survive what Windows does to long scans: a page ended early by
+//! MaxQueryDuration resumes from its cookie (in `search_once`); a paging cookie the DC
+//! discarded (`unavailableCriticalExtension`, "How LDAP server cookies are handled": the client
+//! must start again from the first page), a connection closed under the search (a Notice of
+//! Disconnection, a reset) or gone silent (a firewall's idle time-out: the page times out) start
+//! the search again from the first page on a live connection, skipping the entries already
+//! delivered — so every entry reaches the caller exactly once.
+
+use std::collections::HashSet;
+
+use exo_writeback_core::directory::DirectoryObject;
+
+use super::{AdConnection, SearchScope, decode};
+use crate::error::AdError;
+use crate::wire::RawEntry;
+
+/// How often one search may start again before the error is reported.
+const MAX_RESTARTS: u32 = 5;
+
+/// The page request failed in a way that starting the search again can cure.
+fn restartable(e: &AdError) -> bool {
+    match e {
+        AdError::ConnectionLost { .. } | AdError::Timeout { .. } => true,
+        // The paging cookie is gone from the DC's pool (Windows: 12, "Error processing control").
+        AdError::Ldap { code: 12, .. } => true,
+        _ => false,
+    }
+}
+
+impl AdConnection {
+    /// A paged search: `on_page` receives each page's entries (ranged attributes completed) as
+    /// they arrive, each entry once; `delivered` holds the (lower-case) DNs already handed over
+    /// (also across calls: a caller that moves to another DC passes the same set).
+    pub(super) async fn raw_search_pages(
+        &self,
+        base: &str,
+        scope: SearchScope,
+        filter: &str,
+        attrs: &[String],
+        delivered: &mut HashSet<String>,
+        on_page: &mut (dyn FnMut(Vec<RawEntry>) -> Result<(), AdError> + Send),
+    ) -> Result<(), AdError> {
+        let size = self.config.page_size;
+        let mut cookie: Vec<u8> = Vec::new();
+        let mut restarts = 0u32;
+        loop {
+            let page = if cookie.is_empty() {
+                self.run(|ldap| {
+                    self.search_once(ldap, base, scope, filter, attrs, Some((size, Vec::new())))
+                })
+                .await
+            } else {
+                match self.handle().await {
+                    Ok((ldap, generation)) => {
+                        let page = self
+                            .search_once(
+                                ldap,
+                                base,
+                                scope,
+                                filter,
+                                attrs,
+                                Some((size, cookie.clone())),
+                            )
+                            .await;
+                        if page
+                            .as_ref()
+                            .is_err_and(|e| matches!(e, AdError::Timeout { .. }))
+                        {
+                            // Silent: maybe half-open. Do not send into it again.
+                            self.discard(generation).await;
+                        }
+                        page
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            let (entries, next) = match page {
+                Ok(page) => page,
+                Err(e) if !cookie.is_empty() && restartable(&e) && restarts < MAX_RESTARTS => {
+                    restarts += 1;
+                    self.counters
+                        .search_restarts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(
+                        base,
+                        error = %e,
+                        delivered = delivered.len(),
+                        "the paged search was interrupted; starting it again from the first page, skipping the entries already delivered"
+                    );
+                    cookie.clear();
+                    continue;
+                }
+                Err(e) if restartable(&e) && !cookie.is_empty() => {
+                    return Err(AdError::ServerLimit {
+                        operation: "searching",
+                        dn: base.to_string(),
+                        address: self.config.url.clone(),
+                        limit: "MaxResultSetSize / MaxResultSetsPerConn",
+                        problem: format!(
+                            "the paged search was interrupted {} times, last: {e}; the DC keeps \
+                             discarding the search's paging state or closing the connection: check \
+                             the DC's LDAP policies (ntdsutil \"ldap policies\") and the network \
+                             path's idle time-outs",
+                            restarts + 1
+                        ),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            let fresh: Vec<RawEntry> = entries
+                .into_iter()
+                .filter(|e| delivered.insert(e.dn.to_ascii_lowercase()))
+                .collect();
+            let mut complete = Vec::with_capacity(fresh.len());
+            for entry in fresh {
+                complete.push(self.complete_ranges(entry).await?);
+            }
+            on_page(complete)?;
+            match next {
+                Some(c) if !c.is_empty() => cookie = c,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// [`AdConnection::search_pages`] that skips the entries whose DNs (lower case) are in
+    /// `delivered`, and adds those it hands over: a caller resuming a scan elsewhere (another
+    /// DC after a failover) passes the same set, and no entry is handed over twice.
+    pub async fn search_pages_resumable(
+        &self,
+        base: &str,
+        scope: SearchScope,
+        filter: &str,
+        attributes: &[&str],
+        delivered: &mut HashSet<String>,
+        on_page: &mut (dyn FnMut(Vec<DirectoryObject>) -> Result<(), AdError> + Send),
+    ) -> Result<(), AdError> {
+        let schema = self.schema().await?;
+        self.raw_search_pages(
+            base,
+            scope,
+            filter,
+            &self.request_attrs(attributes, &schema),
+            delivered,
+            &mut |page| {
+                let objects = page
+                    .into_iter()
+                    .map(|e| decode(e, &schema))
+                    .collect::<Result<Vec<_>, _>>()?;
+                on_page(objects)
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,276 @@
+//! The rootDSE, the bind identity (WhoAmI), the schema, and values decoded by its syntaxes.
+
+use std::sync::Arc;
+
+use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject};
+use exo_writeback_core::guid::uuid_from_object_guid;
+use exo_writeback_core::schema::{AttributeSchema, Schema, Syntax};
+
+use super::{AdConnection, RootDse, SearchScope};
+use crate::error::AdError;
+use crate::wire::RawEntry;
+
+impl AdConnection {
+    // ---- rootDSE, identity, schema ----
+
+    pub(super) async fn read_root_dse(&self) -> Result<RootDse, AdError> {
+        let attrs: Vec<String> = [
+            "namingContexts",
+            "defaultNamingContext",
+            "schemaNamingContext",
+            "configurationNamingContext",
+            "dnsHostName",
+            "supportedControl",
+            "supportedExtension",
+            "supportedCapabilities",
+            "dsServiceName",
+            "rootDomainNamingContext",
+            "isGlobalCatalogReady",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let entries = self
+            .run(|ldap| {
+                self.search_once(ldap, "", SearchScope::Base, "(objectClass=*)", &attrs, None)
+            })
+            .await?
+            .0;
+        let entry = entries
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.protocol("reading the rootDSE", "no rootDSE entry".into()))?;
+        let texts = |name: &str| -> Vec<String> {
+            entry
+                .attributes
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .flat_map(|(_, vs)| vs.iter().map(|v| String::from_utf8_lossy(v).into_owned()))
+                .collect()
+        };
+        let first = |name: &str| texts(name).into_iter().next();
+        Ok(RootDse {
+            naming_contexts: texts("namingContexts"),
+            default_naming_context: first("defaultNamingContext"),
+            schema_naming_context: first("schemaNamingContext"),
+            configuration_naming_context: first("configurationNamingContext"),
+            dns_host_name: first("dnsHostName"),
+            supported_controls: texts("supportedControl"),
+            supported_extensions: texts("supportedExtension"),
+            supported_capabilities: texts("supportedCapabilities"),
+            ds_service_name: first("dsServiceName"),
+            root_domain_naming_context: first("rootDomainNamingContext"),
+            global_catalog_ready: first("isGlobalCatalogReady")
+                .is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
+        })
+    }
+
+    pub(super) async fn who_am_i(&self) -> Result<String, AdError> {
+        let result = self
+            .run(|mut ldap| async move {
+                ldap.with_timeout(self.timeout);
+                ldap.extended(ldap3::exop::WhoAmI)
+                    .await
+                    .map_err(|e| self.op_error(e, "asking WhoAmI of", "", ""))
+            })
+            .await?;
+        let ldap3::result::ExopResult(exop, res) = result;
+        if res.rc != 0 {
+            tracing::debug!(rc = res.rc, text = %res.text, "WhoAmI not answered; using the bind DN");
+            return Ok(self.config.bind_dn.clone());
+        }
+        let authzid = exop
+            .val
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default();
+        let identity = authzid
+            .strip_prefix("dn:")
+            .or_else(|| authzid.strip_prefix("u:"))
+            .unwrap_or(&authzid)
+            .to_string();
+        if identity.is_empty() {
+            return Ok(self.config.bind_dn.clone());
+        }
+        Ok(identity)
+    }
+
+    /// The AD schema (every attributeSchema), read once and cached.
+    pub async fn schema(&self) -> Result<Arc<Schema>, AdError> {
+        if let Ok(guard) = self.schema.read()
+            && let Some(schema) = guard.as_ref()
+        {
+            return Ok(schema.clone());
+        }
+        self.refresh_schema().await
+    }
+
+    /// The schema if it was read already.
+    pub fn cached_schema(&self) -> Option<Arc<Schema>> {
+        self.schema.read().ok().and_then(|guard| guard.clone())
+    }
+
+    /// Use `schema` (read on another DC of the forest: the schema is the forest's) instead of
+    /// reading it again.
+    pub fn adopt_schema(&self, schema: Arc<Schema>) {
+        if let Ok(mut guard) = self.schema.write() {
+            *guard = Some(schema);
+        }
+    }
+
+    /// Read the schema again (e.g. after an error, or to pick up a schema extension).
+    pub async fn refresh_schema(&self) -> Result<Arc<Schema>, AdError> {
+        const OP: &str = "reading the schema";
+        let base =
+            self.root_dse.schema_naming_context.clone().ok_or_else(|| {
+                self.protocol(OP, "the rootDSE names no schemaNamingContext".into())
+            })?;
+        let attrs: Vec<String> = [
+            "lDAPDisplayName",
+            "attributeID",
+            "attributeSyntax",
+            "oMSyntax",
+            "isSingleValued",
+            "rangeLower",
+            "rangeUpper",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let entries = self
+            .raw_search(
+                &base,
+                SearchScope::OneLevel,
+                "(objectClass=attributeSchema)",
+                &attrs,
+            )
+            .await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let get = |name: &str| entry.first_text(name);
+            let Some(name) = get("lDAPDisplayName") else {
+                tracing::warn!(dn = %entry.dn, "attributeSchema without lDAPDisplayName skipped");
+                continue;
+            };
+            let syntax_oid = get("attributeSyntax").unwrap_or_default();
+            let om = get("oMSyntax").and_then(|v| v.parse().ok()).unwrap_or(0);
+            out.push(AttributeSchema {
+                ldap_display_name: name,
+                attribute_id: get("attributeID").unwrap_or_default(),
+                syntax: Syntax::from_oids(&syntax_oid, om),
+                single_valued: get("isSingleValued")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
+                range_lower: get("rangeLower").and_then(|v| v.parse().ok()),
+                range_upper: get("rangeUpper").and_then(|v| v.parse().ok()),
+            });
+        }
+        let schema = Arc::new(Schema::new(out));
+        if let Ok(mut guard) = self.schema.write() {
+            *guard = Some(schema.clone());
+        }
+        Ok(schema)
+    }
+}
+
+/// Decode an entry's values by the schema's syntax: binary syntaxes (octet string, SID, and
+/// attributes unknown to the schema) as bytes, text syntaxes as UTF-8 text.
+pub fn decode(entry: RawEntry, schema: &Schema) -> Result<DirectoryObject, AdError> {
+    let mut attributes = Attributes::new();
+    let mut object_guid = None;
+    for (name, values) in entry.attributes {
+        if name.eq_ignore_ascii_case("objectGUID") {
+            object_guid = values.first().and_then(|v| uuid_from_object_guid(v).ok());
+        }
+        let binary = schema.get(&name).is_none_or(|a| a.syntax.is_binary());
+        let decoded = values
+            .into_iter()
+            .map(|v| {
+                if binary {
+                    AttrValue::Bytes(v)
+                } else {
+                    match String::from_utf8(v) {
+                        Ok(text) => AttrValue::Text(text),
+                        Err(e) => {
+                            tracing::warn!(dn = %entry.dn, attribute = %name, "a value of a text attribute is not UTF-8; kept as bytes");
+                            AttrValue::Bytes(e.into_bytes())
+                        }
+                    }
+                }
+            })
+            .collect();
+        attributes.insert(&name, decoded);
+    }
+    let object_guid = object_guid.ok_or_else(|| AdError::MissingObjectGuid {
+        dn: entry.dn.clone(),
+    })?;
+    Ok(DirectoryObject {
+        dn: entry.dn,
+        object_guid,
+        attributes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn schema() -> Schema {
+        let attr = |name: &str, syntax: Syntax| AttributeSchema {
+            ldap_display_name: name.into(),
+            attribute_id: String::new(),
+            syntax,
+            single_valued: false,
+            range_lower: None,
+            range_upper: None,
+        };
+        Schema::new([
+            attr("objectGUID", Syntax::OctetString),
+            attr("mail", Syntax::Unicode),
+            attr("objectSid", Syntax::Sid),
+            attr("msExchSafeSendersHash", Syntax::OctetString),
+        ])
+    }
+
+    #[test]
+    fn decodes_by_syntax_not_content() {
+        let guid = Uuid::parse_str("00112233-4455-6677-8899-aabbccddeeff").unwrap();
+        let entry = RawEntry {
+            dn: "CN=x".into(),
+            attributes: vec![
+                ("objectGUID".into(), vec![guid.to_bytes_le().to_vec()]),
+                ("mail".into(), vec![b"a@b".to_vec()]),
+                // printable bytes in a binary attribute stay bytes
+                ("msExchSafeSendersHash".into(), vec![b"ABCD".to_vec()]),
+                ("objectSid".into(), vec![vec![1, 5, 0]]),
+                ("notInSchema".into(), vec![b"text".to_vec()]),
+            ],
+        };
+        let o = decode(entry, &schema()).unwrap();
+        assert_eq!(o.object_guid, guid);
+        assert_eq!(o.attributes.get("MAIL"), &[AttrValue::Text("a@b".into())]);
+        assert_eq!(
+            o.attributes.get("msExchSafeSendersHash"),
+            &[AttrValue::Bytes(b"ABCD".to_vec())]
+        );
+        assert_eq!(
+            o.attributes.get("objectSid"),
+            &[AttrValue::Bytes(vec![1, 5, 0])]
+        );
+        assert_eq!(
+            o.attributes.get("notInSchema"),
+            &[AttrValue::Bytes(b"text".to_vec())]
+        );
+    }
+
+    #[test]
+    fn entry_without_guid_is_an_error() {
+        let entry = RawEntry {
+            dn: "CN=x".into(),
+            attributes: vec![("objectGUID".into(), vec![vec![1, 2]])],
+        };
+        assert!(matches!(
+            decode(entry, &schema()),
+            Err(AdError::MissingObjectGuid { .. })
+        ));
+    }
+}
