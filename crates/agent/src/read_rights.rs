@@ -9,6 +9,7 @@ use exo_writeback_ad::{AdConnection, AdError, SearchScope};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject};
 use exo_writeback_core::ldap_text::{Dn, DnValue, equality_filter};
 use exo_writeback_expr::sid_to_string;
+
 /// schemaIDGUID of the class `user` (the objects the agent writes).
 const USER_CLASS: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
 /// Sample users per search base.
@@ -29,10 +30,11 @@ pub struct UnreadableAttribute {
 pub struct ReadRights {
     /// The bind account's DN.
     pub account: Option<String>,
-    /// The objects whose DACL was evaluated (one per search base).
+    /// The objects whose DACL was evaluated (a few per search base).
     pub samples: Vec<String>,
     pub unreadable: Vec<UnreadableAttribute>,
-    /// Why the rights could not be verified (nothing decided then).
+    /// Why the rights could not be verified (nothing decided then; `check` fills it from a
+    /// failed probe).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unverified: Option<String>,
 }
