@@ -133,7 +133,12 @@ impl Lab {
     /// A lab DC with `users` mailbox users and an emulator seeded from them
     /// ([`mailbox_for`]), pages of 50.
     pub async fn start(users: u32) -> Lab {
-        let lab = Lab::empty(users, 50).await;
+        Lab::start_paged(users, 50).await
+    }
+
+    /// [`Lab::start`] with result pages of `page_size` mailboxes.
+    pub async fn start_paged(users: u32, page_size: u32) -> Lab {
+        let lab = Lab::empty(users, page_size).await;
         let found = lab.all_users().await;
         assert_eq!(found.len() as u32, users, "lab users");
         for (&i, obj) in &found {

@@ -8,13 +8,16 @@ use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::testing::{FakeDirectory, FakeSource};
-use crate::{CycleMode, Engine, EngineError, EngineOptions, SourceError, UndoTarget};
+use crate::{
+    CycleMode, Engine, EngineError, EngineOptions, SourceError, SourceErrorKind, UndoTarget,
+};
 
 type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
 mod intents;
 mod matching;
 mod quarantine;
+mod reported;
 mod spill;
 mod support;
 
@@ -204,7 +207,7 @@ async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_w
                    that are not valid UTF-8 text; this record is skipped";
     let unreadable = SourceError {
         message: message.into(),
-        per_record: true,
+        kind: SourceErrorKind::Record,
         record: Some(SourceIdentity {
             external_directory_object_id: Some(bad_id.clone()),
             primary_smtp_address: bad.primary_smtp_address.clone(),
@@ -216,7 +219,7 @@ async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_w
         unreadable,
         SourceError {
             message: "mailbox (a record whose identity is not readable): the record …".into(),
-            per_record: true,
+            kind: SourceErrorKind::Record,
             record: None,
         },
     ]);
