@@ -8,6 +8,8 @@
 //! - [`lock`]: one writer per state (the cycle runner's lock and the state lock).
 //! - [`scheduler`]: the agent's loop over an engine, with an injected clock.
 //! - [`signals`]: SIGTERM and Ctrl-C as a stop flag.
+//! - [`test_pause`]: a pause after the n-th modify, for the fault tests (inert unless its
+//!   environment variable is set).
 //!
 //! Architecture invariant: no printing (the CLI prints); errors are typed ([`AgentError`]).
 
@@ -19,5 +21,6 @@ pub mod exo;
 pub mod lock;
 pub mod scheduler;
 pub mod signals;
+pub mod test_pause;
 
 pub use error::AgentError;

@@ -300,8 +300,8 @@ enum DcOutage {
 }
 
 /// The DC stops answering (every samba process stopped with SIGSTOP) in the middle of a
-/// cycle's writes, then comes back: the cycle ends (objects it could not write go to escrow,
-/// or the cycle fails), no object is half-written (each is entirely as before the cycle or
+/// cycle's writes, then comes back: the cycle waits for it and writes every object (none
+/// fails for the outage), no object is half-written (each is entirely as before the cycle or
 /// entirely as the cloud has it), and the next cycle completes with everything in sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dc_stopped_mid_cycle_leaves_nothing_half_written_and_the_next_cycle_completes() {
@@ -309,58 +309,141 @@ async fn the_dc_stopped_mid_cycle_leaves_nothing_half_written_and_the_next_cycle
 }
 
 /// The same with a real DC restart mid-cycle: the agent's connection is reset and the DC is
-/// unreachable for a moment; the cycle ends by itself, nothing is half-written, and the next
-/// cycle completes with everything in sync.
+/// unreachable for a moment; the cycle reconnects and ends by itself, nothing is half-written,
+/// and the next cycle completes with everything in sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dc_restarted_mid_cycle_leaves_nothing_half_written_and_the_next_cycle_completes() {
     dc_outage_mid_cycle(DcOutage::Restart).await;
 }
 
+/// `sync` with the agent's test pause: after its `n`-th modify the agent creates `pause` and
+/// waits until the file is removed (`agent::test_pause`). Its standard error goes to
+/// `pause` + `.log`.
+fn paused_sync(lab: &Lab, n: usize, pause: &std::path::Path, args: &[&str]) -> std::process::Child {
+    let log = std::fs::File::create(pause.with_extension("log")).expect("log file");
+    std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
+        .args(args)
+        .arg("--config")
+        .arg(&lab.config)
+        .env(
+            exo_writeback_agent::test_pause::VARIABLE,
+            format!("{n}:{}", pause.display()),
+        )
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn")
+}
+
+/// Waits until the paused agent created `pause` (it has applied its n-th modify).
+async fn wait_for_pause(child: &mut std::process::Child, pause: &std::path::Path) {
+    let started = std::time::Instant::now();
+    while !pause.exists() {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the cycle ended before its pause"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no pause within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn dc_outage_mid_cycle(outage: DcOutage) {
+    const PAUSE_AT: usize = 10;
     let users = env_u32("FAULTS_DC_USERS", 60);
     let mut lab = Lab::start(users).await;
     // Every object loses a stale value in its first cycle: keep the change threshold out of
     // the way at soak sizes.
     lab.write_config("timeout_secs = 1", "threshold = 1000000");
     let before = lab.all_users().await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
-        .args(["sync", "--json", "--config"])
-        .arg(&lab.config)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let started = std::time::Instant::now();
-    while written_count(&lab).await < 10 && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    match outage {
+    let pause = lab.dir.path().join("paused");
+    let mut child = paused_sync(&lab, PAUSE_AT, &pause, &["sync", "--json"]);
+    let spawned = std::time::Instant::now();
+    wait_for_pause(&mut child, &pause).await;
+    // The outage lands in a running write phase: the cycle runs, exactly PAUSE_AT objects are
+    // written, the rest are not.
+    assert!(child.try_wait().expect("wait").is_none(), "the cycle ended");
+    let written_at_outage = written_count(&lab).await;
+    assert_eq!(
+        written_at_outage, PAUSE_AT,
+        "objects written when the DC went away"
+    );
+    let outage_started = std::time::Instant::now();
+    let outage_len = match outage {
         DcOutage::Hang => {
             signal_dc(&lab, "STOP");
+            // The agent goes on at once and meets the hung DC with its next modify.
+            std::fs::remove_file(&pause).expect("resume the agent");
             tokio::time::sleep(Duration::from_millis(3500)).await;
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "the cycle ended while the DC was stopped"
+            );
             signal_dc(&lab, "CONT");
+            Duration::from_millis(3500)
         }
         DcOutage::Restart => {
             let old_pid = lab.dc.pid;
-            lab.dc
-                .restart(Duration::from_millis(1500))
-                .expect("restart the DC");
+            // The agent goes on once samba is gone (its connection reset), while nothing
+            // listens; `restart` returns once LDAPS answers again.
+            let resume = pause.clone();
+            let resumer = std::thread::spawn(move || {
+                let gone = std::time::Instant::now();
+                while std::path::Path::new(&format!("/proc/{old_pid}")).exists() {
+                    assert!(
+                        gone.elapsed() < Duration::from_secs(60),
+                        "samba did not stop"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                std::fs::remove_file(&resume).expect("resume the agent");
+            });
+            tokio::task::block_in_place(|| {
+                lab.dc
+                    .restart(Duration::from_millis(1500))
+                    .expect("restart the DC")
+            });
+            resumer.join().expect("resumer");
             assert_ne!(lab.dc.pid, old_pid, "samba was not started again");
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "the cycle ended while the DC was down"
+            );
+            outage_started.elapsed()
         }
-    }
+    };
     let status = wait_exit(&mut child, Duration::from_secs(120)).await;
+    let cycle_secs = spawned.elapsed();
     let mut out = String::new();
     if let Some(mut o) = child.stdout.take() {
         use std::io::Read;
         let _ = o.read_to_string(&mut out);
     }
-    eprintln!("cycle with the DC stopped: {status} {out}");
-    let counts = serde_json::from_str::<Value>(&out)
-        .map(|v| v["counts"].clone())
-        .unwrap_or_default();
-    // An outage is not the objects' fault: modifies are sent again once the DC answers (or, if
-    // it stays away, the rest waits for the next cycle); no object fails for it.
+    eprintln!("cycle with the DC stopped: {status} in {cycle_secs:?} {out}");
+    assert!(
+        cycle_secs >= outage_len,
+        "the cycle ({cycle_secs:?}) lasted less than the outage ({outage_len:?})"
+    );
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let counts = report["counts"].clone();
+    // An outage is not the objects' fault: modifies are sent again once the DC answers (were
+    // it to stay away, the rest would wait for the next cycle, quarantined — engine test
+    // `ad_gone_mid_cycle_stops_the_writes_and_leaves_the_rest_pending_not_failed`); no object
+    // fails for it, and the cycle writes every object: exit 0.
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert_eq!(report["status"], "Completed", "{out}");
     assert_eq!(counts["failed"], 0, "objects failed for the outage: {out}");
+    assert_eq!(counts["written"], users, "{out}");
+    // The outage was met: a modify could not reach AD and was sent again.
+    let log = std::fs::read_to_string(pause.with_extension("log")).expect("agent log");
+    assert!(
+        log.contains("AD cannot be reached; sending the modify again"),
+        "the agent never met the outage:\n{log}"
+    );
     // Whole or nothing, object by object.
     let mid = lab.all_users().await;
     let mut whole = 0;
@@ -371,11 +454,12 @@ async fn dc_outage_mid_cycle(outage: DcOutage) {
             whole += 1;
         }
     }
-    assert!(whole >= 10, "only {whole} objects written");
-    // The next cycle (after a quarantine's back-off, if the stop quarantined the job).
+    assert_eq!(whole, users, "objects written whole");
+    // The next cycle completes with nothing left to do.
     lab.make_retry_due();
     let next = lab.run(&["sync", "--json"]).await;
     assert_eq!(next.code, 0, "{}\n{}", next.stdout, next.stderr);
+    assert_eq!(next.json()["counts"]["written"], 0, "{}", next.stdout);
     lab.assert_converged(&before).await;
     assert_eq!(lab.store().escrow_count().expect("escrow"), 0);
     assert_eq!(lab.job_state(), JobState::Active);
@@ -384,7 +468,9 @@ async fn dc_outage_mid_cycle(outage: DcOutage) {
         DcOutage::Restart => "dc_restart",
     };
     eprintln!(
-        "SOAK {tag}: users={users} stopped_cycle_exit={} written={} failed={} whole_objects={whole} half_written=0 next_cycle=converged",
+        "SOAK {tag}: users={users} written_at_outage={written_at_outage} outage_ms={} cycle_ms={} stopped_cycle_exit={} written={} failed={} whole_objects={whole} half_written=0 next_cycle=converged",
+        outage_len.as_millis(),
+        cycle_secs.as_millis(),
         status.code().unwrap_or(-1),
         counts["written"],
         counts["failed"]
