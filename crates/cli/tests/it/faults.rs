@@ -117,7 +117,8 @@ async fn written_count(lab: &Lab) -> usize {
         .unwrap_or(0)
 }
 
-/// `sync` killed with SIGKILL at random instants of an initial cycle, several times — even
+/// `sync` killed with SIGKILL inside a chunk after its 37th modify (a known point, held by the
+/// agent's test pause), then at random instants of an initial cycle, several times — even
 /// kills at a random instant of the (stretched) read phase, odd kills once a random number of
 /// objects are written (surely mid-write) — then a clean run: every object holds its cloud values,
 /// and every object whose values changed has exactly one success entry recording the change as
@@ -143,7 +144,23 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
         None,
         0,
     ));
-    let mut killed = 0;
+    // First a kill at a known point: inside the first chunk of 200, after its 37th modify (the
+    // agent's test pause holds it there). Those 37 objects are changed in AD with only their
+    // intents stored, so the next cycle must log them from the intents ("logged late").
+    const PAUSED_KILL_AT: usize = 37;
+    let pause = lab.dir.path().join("paused");
+    let mut child = paused_sync(&lab, PAUSED_KILL_AT, &pause, &["sync"]);
+    wait_for_pause(&mut child, &pause).await;
+    assert_eq!(written_count(&lab).await, PAUSED_KILL_AT);
+    assert_eq!(
+        lab.store().intents().expect("intents").len(),
+        (users as usize).min(200),
+        "the first chunk's intents are stored before its first modify"
+    );
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    std::fs::remove_file(&pause).expect("pause file");
+    let mut killed = 1;
     for k in 0..kills {
         let written = written_count(&lab).await;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
@@ -178,7 +195,7 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
         );
     }
     assert!(
-        killed >= kills.min(3),
+        killed >= kills.min(3) + 1,
         "only {killed} kills landed mid-cycle"
     );
     lab.sim.state().clear_faults();
@@ -263,6 +280,12 @@ async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
             entry.cycle
         );
     }
+    // Reconciliation of the intents was exercised: at least the paused kill's 37 objects were
+    // logged from them by a later cycle.
+    assert!(
+        logged_late >= PAUSED_KILL_AT,
+        "only {logged_late} changes logged from write-ahead intents"
+    );
     eprintln!(
         "SOAK kill9: users={users} kills_mid_cycle={killed} logged_written={} logged_late={logged_late} written_unlogged={} applied_twice=0 converged=yes",
         applied.len(),
