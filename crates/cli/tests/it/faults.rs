@@ -504,14 +504,19 @@ async fn dc_outage_mid_cycle(outage: DcOutage) {
 // Exchange Online faults
 // ---------------------------------------------------------------------------------------------
 
-/// The watermark never passes a mailbox whose change is not yet in AD.
-async fn assert_watermark_behind_unprocessed(lab: &Lab, round: u32, users: u32) {
-    let Some(w) = lab.store().watermark().expect("watermark") else {
-        return;
-    };
+/// Mailboxes whose change of `round` is not in AD yet; panics when the stored watermark passed
+/// one of them (the watermark never passes a mailbox whose change is not in AD).
+async fn unprocessed_behind_the_watermark(lab: &Lab, round: u32, users: u32) -> u32 {
+    let w = lab
+        .store()
+        .watermark()
+        .expect("watermark")
+        .expect("the first cycle stored a watermark");
+    let mut unprocessed = 0;
     for i in 1..=users {
         let obj = lab.user(i).await;
         if texts(&obj, "extensionAttribute3") != [format!("round-{round}")] {
+            unprocessed += 1;
             let changed = lab.mailbox(i).when_changed_utc.expect("WhenChangedUTC");
             assert!(
                 w.changed_since <= changed,
@@ -521,23 +526,50 @@ async fn assert_watermark_behind_unprocessed(lab: &Lab, round: u32, users: u32) 
             );
         }
     }
+    unprocessed
 }
 
-/// Faults while paging and refreshing the token — a 429 storm, 503s, resets, truncated
-/// JSON, malformed JSON, an expired token, a broken nextLink, a refusing token endpoint —
-/// each during a delta cycle over changed mailboxes: the watermark never passes an
-/// unprocessed mailbox, and once the faults stop the agent converges.
+/// One round of the Exchange Online fault test: the rules, and what the faulted cycle must
+/// come to.
+struct Round {
+    name: &'static str,
+    rules: Vec<FaultRule>,
+    /// How often each rule must have fired: the proof that the fault reached the client.
+    fired: Vec<u32>,
+    /// Token and InvokeCommand requests the faulted cycle sends.
+    token_requests: u64,
+    invoke_requests: u64,
+    /// Exit status of the faulted `sync`: 0 when the fault is ridden out (every mailbox
+    /// written, the watermark moves), 2 when the listing breaks off (nothing written, the
+    /// watermark stays) — `sync`'s documented codes.
+    exit: i32,
+    /// The job is quarantined by the faulted cycle (it failed before reading any mailbox).
+    quarantined: bool,
+}
+
+/// Faults while paging and refreshing the token — a 429 storm, 503s, 500s, resets, truncated
+/// JSON, malformed JSON, an expired token, a broken nextLink, a token endpoint refusing from
+/// the start, a token refresh refused mid-listing — each during a delta cycle over 120 changed
+/// mailboxes (pages of 50): each fault fires as many times as the rule says (exo-sim's fault
+/// and request counters); the faulted cycle exits as documented; when it breaks off, mailboxes
+/// are left unprocessed and the watermark is behind every one of them; when it rides the fault
+/// out, every mailbox is written and the watermark moves; once the faults stop the agent
+/// converges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_online_faults_never_move_the_watermark_past_unprocessed_mailboxes() {
     const USERS: u32 = 120;
+    // Three tries per request (the default is 5): the same paths, shorter back-off waits.
+    const TRIES: u32 = 3;
     let lab = Lab::start(USERS).await;
-    let before = lab.all_users().await;
+    lab.write_config_with("", &format!("max_attempts = {TRIES}"), "");
     let first = lab.run(&["sync", "--json"]).await;
     assert_eq!(first.code, 0, "{}", first.stderr);
-    let faults: Vec<(&str, Vec<FaultRule>)> = vec![
-        (
-            "429 storm",
-            vec![rule(
+    // Pages of 50: 120 mailboxes are 3 InvokeCommand requests; a sync process gets one token.
+    const PAGES: u64 = 3;
+    let rounds = vec![
+        Round {
+            name: "429 storm",
+            rules: vec![rule(
                 Endpoint::Invoke,
                 FaultKind::TooManyRequests {
                     retry_after_secs: 0.1,
@@ -545,106 +577,220 @@ async fn exchange_online_faults_never_move_the_watermark_past_unprocessed_mailbo
                 Some(6),
                 1,
             )],
-        ),
-        (
-            "503",
-            vec![rule(
+            fired: vec![6],
+            token_requests: 1,
+            invoke_requests: PAGES + 6,
+            exit: 0,
+            quarantined: false,
+        },
+        Round {
+            name: "503",
+            rules: vec![rule(
                 Endpoint::NextLink,
                 FaultKind::ServiceUnavailable,
                 Some(40),
                 0,
             )],
-        ),
-        (
-            "500",
-            vec![rule(
+            fired: vec![TRIES],
+            token_requests: 1,
+            invoke_requests: 1 + u64::from(TRIES),
+            exit: 2,
+            quarantined: false,
+        },
+        Round {
+            name: "500",
+            rules: vec![rule(
                 Endpoint::NextLink,
                 FaultKind::InternalServerError,
                 Some(2),
                 0,
             )],
-        ),
-        (
-            "reset",
-            vec![rule(
+            fired: vec![2],
+            token_requests: 1,
+            invoke_requests: PAGES + 2,
+            exit: 0,
+            quarantined: false,
+        },
+        Round {
+            name: "reset",
+            rules: vec![rule(
                 Endpoint::NextLink,
                 FaultKind::ResetConnection,
                 Some(40),
                 1,
             )],
-        ),
-        (
-            "truncated JSON",
-            vec![rule(
+            fired: vec![TRIES],
+            token_requests: 1,
+            invoke_requests: 2 + u64::from(TRIES),
+            exit: 2,
+            quarantined: false,
+        },
+        Round {
+            name: "truncated JSON",
+            rules: vec![rule(
                 Endpoint::NextLink,
                 FaultKind::TruncatedJson,
                 Some(40),
                 0,
             )],
-        ),
-        (
-            "malformed JSON",
-            vec![rule(
+            // A whole body (its Content-Length matches) that is not a whole page: not a
+            // transient failure, not sent again.
+            fired: vec![1],
+            token_requests: 1,
+            invoke_requests: 2,
+            exit: 2,
+            quarantined: false,
+        },
+        Round {
+            name: "malformed JSON",
+            rules: vec![rule(
                 Endpoint::NextLink,
                 FaultKind::MalformedJson,
                 Some(1),
                 0,
             )],
-        ),
-        (
-            "expired token",
-            vec![rule(
+            fired: vec![1],
+            token_requests: 1,
+            invoke_requests: 2,
+            exit: 2,
+            quarantined: false,
+        },
+        Round {
+            name: "expired token",
+            rules: vec![rule(
                 Endpoint::NextLink,
                 FaultKind::ExpiredToken,
                 Some(1),
                 0,
             )],
-        ),
-        (
-            "broken nextLink",
-            vec![rule(
+            fired: vec![1],
+            token_requests: 2,
+            invoke_requests: PAGES + 1,
+            exit: 0,
+            quarantined: false,
+        },
+        Round {
+            name: "broken nextLink",
+            rules: vec![rule(
                 Endpoint::Invoke,
                 FaultKind::BrokenNextLink,
                 Some(1),
                 1,
             )],
-        ),
-        (
-            "token endpoint refuses",
-            vec![
-                rule(Endpoint::Token, FaultKind::ServiceUnavailable, Some(40), 0),
-                rule(Endpoint::Invoke, FaultKind::ExpiredToken, Some(1), 0),
+            fired: vec![1],
+            token_requests: 1,
+            invoke_requests: 3,
+            exit: 2,
+            quarantined: false,
+        },
+        Round {
+            // No token at all: the cycle fails before reading any mailbox, a quarantine cause
+            // (docs/RELIABILITY.md).
+            name: "token endpoint refuses",
+            rules: vec![rule(
+                Endpoint::Token,
+                FaultKind::ServiceUnavailable,
+                Some(40),
+                0,
+            )],
+            fired: vec![TRIES],
+            token_requests: u64::from(TRIES),
+            invoke_requests: 0,
+            exit: 2,
+            quarantined: true,
+        },
+        Round {
+            // The first page read, then the token refused as expired and its refresh refused:
+            // the listing breaks off after mailboxes were read, no quarantine.
+            name: "token refresh refused",
+            rules: vec![
+                rule(Endpoint::Token, FaultKind::ServiceUnavailable, Some(40), 1),
+                rule(Endpoint::NextLink, FaultKind::ExpiredToken, Some(1), 0),
             ],
-        ),
+            fired: vec![TRIES, 1],
+            token_requests: 1 + u64::from(TRIES),
+            invoke_requests: 2,
+            exit: 2,
+            quarantined: false,
+        },
     ];
     let mut outcomes = Vec::new();
-    for (round, (name, rules)) in faults.into_iter().enumerate() {
+    let mut checked_unprocessed = 0;
+    for (round, r) in rounds.into_iter().enumerate() {
         let round = round as u32 + 1;
+        let name = r.name;
+        let previous = lab.store().watermark().expect("read").expect("a watermark");
         // Every mailbox changes; the sim's clock moves so WhenChangedUTC are distinct.
         lab.sim.state().advance_clock(2);
         for i in 1..=USERS {
             lab.update(i, |m| m.set_custom_attribute(3, &format!("round-{round}")));
         }
-        for r in rules {
-            lab.sim.state().add_fault(r);
-        }
+        let ids: Vec<u64> = r
+            .rules
+            .iter()
+            .map(|rule| lab.sim.state().add_fault(rule.clone()))
+            .collect();
         lab.make_retry_due();
+        let (tokens, invokes) = (
+            lab.sim.state().request_count(Endpoint::Token),
+            lab.sim.state().request_count(Endpoint::Invoke),
+        );
         let faulted = lab.run(&["sync", "--json"]).await;
+        let fired: Vec<u32> = ids.iter().map(|&id| lab.sim.state().fired(id)).collect();
+        let requests = (
+            lab.sim.state().request_count(Endpoint::Token) - tokens,
+            lab.sim.state().request_count(Endpoint::Invoke) - invokes,
+        );
+        lab.sim.state().clear_faults();
         let written = serde_json::from_str::<Value>(&faulted.stdout)
             .ok()
             .and_then(|v| v["counts"]["written"].as_u64());
-        outcomes.push(format!("{name}: exit {} written {written:?}", faulted.code));
-        if name == "429 storm" {
-            // Throttling is waited out (Retry-After honoured) without using up the tries.
+        outcomes.push(format!(
+            "{name}: exit {} written {written:?} fired {fired:?} requests (token, invoke) {requests:?}",
+            faulted.code
+        ));
+        assert_eq!(fired, r.fired, "{name}: faults fired");
+        assert_eq!(
+            requests,
+            (r.token_requests, r.invoke_requests),
+            "{name}: (token, InvokeCommand) requests of the faulted cycle"
+        );
+        assert_eq!(
+            faulted.code, r.exit,
+            "{name}: exit status\n{}\n{}",
+            faulted.stdout, faulted.stderr
+        );
+        let unprocessed = unprocessed_behind_the_watermark(&lab, round, USERS).await;
+        let now = lab.store().watermark().expect("read").expect("a watermark");
+        if r.exit == 0 {
+            // Ridden out: every mailbox written, the watermark moved on.
             assert_eq!(
-                (faulted.code, written),
-                (0, Some(u64::from(USERS))),
-                "a 429 storm must be ridden out: {}",
+                written,
+                Some(u64::from(USERS)),
+                "{name}: {}",
                 faulted.stderr
             );
+            assert_eq!(unprocessed, 0, "{name}");
+            assert!(
+                now.changed_since > previous.changed_since,
+                "{name}: {now:?}"
+            );
+        } else {
+            // Broken off: mailboxes are left, and the watermark (checked against each of them
+            // above) stayed.
+            assert!(
+                unprocessed > 0,
+                "{name}: nothing left to check the watermark against"
+            );
+            assert_eq!(now, previous, "{name}: the watermark moved");
+            checked_unprocessed += unprocessed;
         }
-        assert_watermark_behind_unprocessed(&lab, round, USERS).await;
-        lab.sim.state().clear_faults();
+        let quarantined = matches!(lab.job_state(), JobState::Quarantine { .. });
+        assert_eq!(quarantined, r.quarantined, "{name}: {:?}", lab.job_state());
+        if let JobState::Quarantine { reason, .. } = lab.job_state() {
+            assert!(reason.contains("token"), "{name}: {reason}");
+        }
+
         lab.make_retry_due();
         let clean = lab.run(&["sync", "--json"]).await;
         assert_eq!(
@@ -652,22 +798,18 @@ async fn exchange_online_faults_never_move_the_watermark_past_unprocessed_mailbo
             "after {name}: {}\n{}",
             clean.stdout, clean.stderr
         );
-        assert_watermark_behind_unprocessed(&lab, round, USERS).await;
-        for i in 1..=USERS {
-            assert_eq!(
-                texts(&lab.user(i).await, "extensionAttribute3"),
-                [format!("round-{round}")],
-                "after {name}: {}",
-                cn(i)
-            );
-        }
+        assert_eq!(
+            unprocessed_behind_the_watermark(&lab, round, USERS).await,
+            0,
+            "after {name}"
+        );
+        assert_eq!(lab.job_state(), JobState::Active, "after {name}");
     }
     eprintln!("{}", outcomes.join("\n"));
     eprintln!(
-        "SOAK exo_faults: users={USERS} rules={} watermark_violations=0 converged=yes",
+        "SOAK exo_faults: users={USERS} rules={} unprocessed_checked={checked_unprocessed} watermark_violations=0 converged=yes",
         outcomes.len()
     );
-    let _ = before;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -185,6 +185,11 @@ impl Lab {
     /// The configuration file: `ad_extra` lines go into `[ad]`, `writeback` into
     /// `[writeback]`. The password file holds the DC's password unless overwritten.
     pub fn write_config(&self, ad_extra: &str, writeback: &str) {
+        self.write_config_with(ad_extra, "", writeback);
+    }
+
+    /// [`Lab::write_config`] with `exo_extra` lines in `[exo]`.
+    pub fn write_config_with(&self, ad_extra: &str, exo_extra: &str, writeback: &str) {
         let secret_file = self.dir.path().join("client-secret");
         std::fs::write(&secret_file, SECRET).expect("secret");
         let password_file = self.password_file();
@@ -211,6 +216,7 @@ login_base = "{sim}"
 api_base = "{sim}"
 allow_insecure_http = true
 page_size = {page_size}
+{exo_extra}
 
 [writeback]
 {writeback}
