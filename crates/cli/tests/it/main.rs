@@ -11,5 +11,6 @@ mod harness;
 mod hostile;
 mod manners;
 mod page_errors;
+mod quarantine;
 mod rights;
 mod writers;
