@@ -3,6 +3,7 @@
 
 mod errors;
 mod kerberos;
+mod lab_schema;
 mod least_privilege;
 mod match_scan;
 mod paging_and_ranges;
