@@ -25,6 +25,7 @@
 use exo_writeback_expr::{EvalContext, Value};
 
 use crate::directory::{AttrChange, AttrValue, DirectoryObject, ModOp, ObjectModify};
+use crate::equality::{ad_equal, same_value};
 use crate::mailbox::Mailbox;
 use crate::mapping::{Desired, Mapping, MappingError, MappingOrigin, ValuePolicy};
 use crate::outcome::{OutcomeCode, OutcomeDetail};
@@ -260,38 +261,6 @@ fn check_range(schema: &AttributeSchema, value: &AttrValue) -> Result<(), PlanFa
         ));
     }
     Ok(())
-}
-
-/// Whether two values of a syntax mean the same (text: exactly, so case-only changes are
-/// written; Boolean: ignoring case; integers: numerically; binary: byte-wise).
-fn same_value(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
-    match syntax {
-        Syntax::Boolean => match (a.as_text(), b.as_text()) {
-            (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
-            _ => a.as_bytes() == b.as_bytes(),
-        },
-        Syntax::Integer | Syntax::LargeInteger => {
-            match (
-                a.as_text().and_then(|t| t.trim().parse::<i64>().ok()),
-                b.as_text().and_then(|t| t.trim().parse::<i64>().ok()),
-            ) {
-                (Some(x), Some(y)) => x == y,
-                _ => a.as_bytes() == b.as_bytes(),
-            }
-        }
-        _ => a.as_bytes() == b.as_bytes(),
-    }
-}
-
-/// Whether AD's equality rule considers two values equal (case-insensitive for text).
-fn ad_equal(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
-    if syntax.is_binary() {
-        return a.as_bytes() == b.as_bytes();
-    }
-    match (a.as_text(), b.as_text()) {
-        (Some(x), Some(y)) => x.to_lowercase() == y.to_lowercase(),
-        _ => a.as_bytes() == b.as_bytes(),
-    }
 }
 
 fn texts(attribute: &str, values: &[AttrValue]) -> Result<Vec<String>, PlanFailure> {

@@ -1,6 +1,7 @@
 //! Integration tests of the AD connector against a real lab Samba AD DC (`lab/up`).
 //! Tests share one DC (`LabDc::shared()`) and create objects under names of their own.
 
+mod equality;
 mod errors;
 mod kerberos;
 mod lab_schema;
