@@ -16,6 +16,7 @@ type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
 mod intents;
 mod matching;
+mod old_state;
 mod quarantine;
 mod reported;
 mod spill;
