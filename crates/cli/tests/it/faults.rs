@@ -126,7 +126,7 @@ async fn written_count(lab: &Lab) -> usize {
 /// could restore it). Changes a killed cycle applied before logging them are logged by the next
 /// cycle from the write-ahead intents (docs/RELIABILITY.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_at_random_instants_of_an_initial_cycle_loses_nothing() {
+async fn kill_9_inside_a_chunk_and_at_random_instants_of_an_initial_cycle_loses_nothing() {
     // scripts/soak runs longer versions (more mailboxes, more kills).
     let users = env_u32("FAULTS_USERS", 300);
     let kills = env_u32("FAULTS_KILLS", 5);
