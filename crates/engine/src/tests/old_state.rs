@@ -1,5 +1,5 @@
-//! A state written by an old binary — `exo-writeback sync` of commit 3f38b5f, schema version 3
-//! (`crates/store-sqlite/tests/fixtures/v3-sync-3f38b5f.sqlite`, made as its README says) —
+//! States written by old binaries — `exo-writeback sync` of commits e409437 and 3f38b5f, schema
+//! version 3 (`crates/store-sqlite/tests/fixtures/`, made as its README says) —
 //! taken over by today's engine: the plans its held cycle staged are shown by `preview` and
 //! written by `approve`, as plans staged today are.
 
@@ -13,15 +13,27 @@ use crate::staged::StagedObject;
 use crate::testing::{FakeDirectory, FakeSource};
 use crate::{CycleMode, Engine, EngineOptions};
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../store-sqlite/tests/fixtures/v3-sync-3f38b5f.sqlite"
-);
+const FIXTURES: [&str; 2] = [
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../store-sqlite/tests/fixtures/v3-sync-e409437.sqlite"
+    ),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../store-sqlite/tests/fixtures/v3-sync-3f38b5f.sqlite"
+    ),
+];
 
 #[tokio::test]
 async fn a_cycle_held_by_an_old_binary_is_previewed_and_approved_by_todays_engine() {
+    for fixture in FIXTURES {
+        held_by_an_old_binary(fixture).await;
+    }
+}
+
+async fn held_by_an_old_binary(fixture: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(FIXTURE, tmp.path().join(DB_FILE_NAME)).expect("copy the fixture");
+    std::fs::copy(fixture, tmp.path().join(DB_FILE_NAME)).expect("copy the fixture");
     let store = SqliteStore::open_in(tmp.path()).expect("open and migrate");
     let held = CycleId(3);
     assert_eq!(

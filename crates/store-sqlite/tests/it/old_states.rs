@@ -177,6 +177,33 @@ fn a_version_2_database_written_by_the_first_store_is_migrated_with_its_data() {
 
 #[test]
 fn version_3_databases_written_by_released_binaries_are_migrated_with_their_data() {
+    // The first binary that wrote state; its later cycles are full reconciles (its delta
+    // filter is one the service refuses).
+    check(&Expected {
+        file: "v3-sync-e409437.sqlite",
+        version: 3,
+        job: JobState::ThresholdExceeded { cycle: CycleId(3) },
+        watermark_cycle: 2,
+        cycles: &[
+            (CycleKind::Initial, CycleStatus::Completed, (8, 2, 0), 32),
+            (
+                CycleKind::FullReconcile,
+                CycleStatus::Completed,
+                (7, 2, 1),
+                1,
+            ),
+            (
+                CycleKind::FullReconcile,
+                CycleStatus::ThresholdExceeded,
+                (4, 2, 1),
+                0,
+            ),
+        ],
+        joins: 8,
+        escrow: 1,
+        staged: Some((3, 3)),
+    });
+    // The last binary before migration 4.
     check(&Expected {
         file: "v3-sync-3f38b5f.sqlite",
         version: 3,
