@@ -23,36 +23,38 @@ async fn the_in_memory_lab_schema_is_the_schema_read_from_the_lab_dc() {
             differences.push(format!("{name}: not in the DC's schema"));
             continue;
         };
-        let mut differ = |what: &str, fixture: String, dc: String| {
+        let pairs = [
+            (
+                "lDAPDisplayName",
+                name.clone(),
+                got.ldap_display_name.clone(),
+            ),
+            (
+                "syntax",
+                format!("{:?}", want.syntax),
+                format!("{:?}", got.syntax),
+            ),
+            (
+                "isSingleValued",
+                want.single_valued.to_string(),
+                got.single_valued.to_string(),
+            ),
+            (
+                "rangeLower",
+                format!("{:?}", want.range_lower),
+                format!("{:?}", got.range_lower),
+            ),
+            (
+                "rangeUpper",
+                format!("{:?}", want.range_upper),
+                format!("{:?}", got.range_upper),
+            ),
+        ];
+        for (what, fixture, dc) in pairs {
             if fixture != dc {
                 differences.push(format!("{name}: {what} is {fixture} here, {dc} on the DC"));
             }
-        };
-        differ(
-            "lDAPDisplayName",
-            name.clone(),
-            got.ldap_display_name.clone(),
-        );
-        differ(
-            "syntax",
-            format!("{:?}", want.syntax),
-            format!("{:?}", got.syntax),
-        );
-        differ(
-            "isSingleValued",
-            want.single_valued.to_string(),
-            got.single_valued.to_string(),
-        );
-        differ(
-            "rangeLower",
-            format!("{:?}", want.range_lower),
-            format!("{:?}", got.range_lower),
-        );
-        differ(
-            "rangeUpper",
-            format!("{:?}", want.range_upper),
-            format!("{:?}", got.range_upper),
-        );
+        }
     }
     assert!(
         differences.is_empty(),

@@ -32,6 +32,16 @@ struct Fixture {
     _tmp: tempfile::TempDir,
 }
 
+/// The Failure entries of the provisioning log (at most 100, newest first).
+fn failures(store: &SqliteStore) -> Vec<exo_writeback_core::provisioning::ProvisioningLogEntry> {
+    store
+        .query_logs(&LogQuery {
+            statuses: vec![LogStatus::Failure],
+            ..LogQuery::default()
+        })
+        .expect("logs")
+}
+
 fn fixture(n: u32, threshold: u32) -> Fixture {
     let tmp = tempfile::tempdir().expect("tempdir");
     let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
@@ -233,14 +243,7 @@ async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_w
     assert_eq!(r.failure_causes.get("MalformedMailboxRecord"), Some(&2));
     assert!(r.watermark.is_some(), "the cycle completes");
     assert!(f.dir.values(&f.guids[1], "extensionAttribute1").is_empty());
-    let failed = f
-        .engine
-        .store
-        .query_logs(&LogQuery {
-            statuses: vec![LogStatus::Failure],
-            ..LogQuery::default()
-        })
-        .expect("logs");
+    let failed = failures(&f.engine.store);
     assert_eq!(failed.len(), 2, "{failed:?}");
     let entry = failed
         .iter()

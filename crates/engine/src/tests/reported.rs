@@ -3,11 +3,10 @@
 //! provisioning log and the cycle's reason, and the watermark waits for the next poll.
 
 use exo_writeback_core::outcome::OutcomeCode;
-use exo_writeback_core::provisioning::{CycleKind, CycleStatus, JobState, LogStatus};
-use exo_writeback_store_sqlite::LogQuery;
+use exo_writeback_core::provisioning::{CycleKind, CycleStatus, JobState};
 use exo_writeback_store_sqlite::prelude::*;
 
-use super::fixture;
+use super::{failures, fixture};
 use crate::CycleMode;
 
 const TEXT: &str = "The operation couldn't be performed because object 'user4' couldn't be read.";
@@ -37,14 +36,7 @@ async fn the_mailboxes_before_reported_errors_are_written_the_error_logged_and_t
         r.failure_causes.get(&OutcomeCode::ServiceReportedErrors),
         Some(&1)
     );
-    let failures = f
-        .engine
-        .store
-        .query_logs(&LogQuery {
-            statuses: vec![LogStatus::Failure],
-            ..LogQuery::default()
-        })
-        .expect("logs");
+    let failures = failures(&f.engine.store);
     assert_eq!(failures.len(), 1, "{failures:?}");
     let reason = failures[0].reason.clone().expect("reason");
     assert_eq!(reason.code, OutcomeCode::ServiceReportedErrors);
@@ -80,14 +72,7 @@ async fn the_threshold_guards_the_mailboxes_read_before_reported_errors() {
         f.engine.store.job_state().expect("state"),
         JobState::ThresholdExceeded { .. }
     ));
-    let failures = f
-        .engine
-        .store
-        .query_logs(&LogQuery {
-            statuses: vec![LogStatus::Failure],
-            ..LogQuery::default()
-        })
-        .expect("logs");
+    let failures = failures(&f.engine.store);
     assert_eq!(
         failures.len(),
         1,
