@@ -195,7 +195,7 @@ async fn kill_9_inside_a_chunk_and_at_random_instants_of_an_initial_cycle_loses_
         );
     }
     assert!(
-        killed >= kills.min(3) + 1,
+        killed > kills.min(3),
         "only {killed} kills landed mid-cycle"
     );
     lab.sim.state().clear_faults();

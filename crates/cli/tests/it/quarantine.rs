@@ -16,6 +16,13 @@ use jiff::Timestamp;
 
 use crate::harness::{Lab, wait_exit};
 
+/// A configuration mistake: its name, how it edits the file, and what the error names.
+type Mistake = (
+    &'static str,
+    Box<dyn FnOnce(String) -> String>,
+    &'static str,
+);
+
 fn cycles(lab: &Lab) -> usize {
     lab.store().recent_cycles(100).expect("cycles").len()
 }
@@ -33,7 +40,7 @@ async fn configuration_mistakes_are_not_quarantined_and_a_tls_failure_is() {
     assert_eq!(first.code, 0, "{}", first.stderr);
     let url = lab.dc.url.clone();
     let ca = lab.dc.ca_file.display().to_string();
-    let mistakes: Vec<(&str, Box<dyn FnOnce(String) -> String>, &str)> = vec![
+    let mistakes: Vec<Mistake> = vec![
         (
             "a broken file",
             Box::new(|t: String| t.replace("[writeback]", "[writeback")),

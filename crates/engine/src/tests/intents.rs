@@ -24,6 +24,9 @@ use crate::testing::{FakeDirectory, FakeSource};
 use crate::{CycleMode, Engine, EngineError, EngineOptions, UndoTarget};
 use exo_writeback_core::schema::Syntax;
 
+/// The modify after which a stop request is raised, and the flag it is raised on.
+type StopAfter = (usize, Arc<AtomicBool>);
+
 /// The fake directory, plus a process "killed" (a panic, which drops the engine mid-cycle
 /// like kill -9: nothing after it runs) when the `die_at`-th modify is about to be sent,
 /// and reads that fail while `unreachable` is set.
@@ -41,7 +44,7 @@ struct Dying {
     refusals: Arc<AtomicUsize>,
     /// A stop request (as SIGTERM sets it) raised on this flag once the `n`-th modify is
     /// applied.
-    stop_after: Arc<std::sync::Mutex<Option<(usize, Arc<AtomicBool>)>>>,
+    stop_after: Arc<std::sync::Mutex<Option<StopAfter>>>,
 }
 
 impl Dying {

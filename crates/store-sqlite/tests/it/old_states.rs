@@ -17,6 +17,10 @@ use exo_writeback_store_sqlite::{DB_FILE_NAME, LogQuery, SqliteStore};
 
 use crate::common::{at, success};
 
+/// One cycle of a fixture: kind, status, its (success, skipped, failure) log entries and its
+/// journal records.
+type CycleHeld = (CycleKind, CycleStatus, (usize, usize, usize), usize);
+
 /// What a fixture holds.
 struct Expected {
     file: &'static str,
@@ -24,8 +28,7 @@ struct Expected {
     job: JobState,
     /// Watermark set by this cycle.
     watermark_cycle: i64,
-    /// Per cycle: kind, status, (success, skipped, failure) log entries, journal records.
-    cycles: &'static [(CycleKind, CycleStatus, (usize, usize, usize), usize)],
+    cycles: &'static [CycleHeld],
     joins: usize,
     /// Escrowed mailboxes and their failure code.
     escrow: usize,
