@@ -6,6 +6,7 @@
 
 pub mod directory;
 pub mod drift;
+pub mod equality;
 pub mod guid;
 pub mod ldap_text;
 pub mod mailbox;
