@@ -75,13 +75,30 @@ async fn an_on_premises_edit_is_reported_by_default_and_corrected_in_correct_mod
         message.contains("the DC does not say when or where"),
         "{message}"
     );
+    // Provision on demand says the same, and writes nothing.
+    let provision = lab
+        .run(&["provision", &format!("mbx{EDITED:05}@contoso.example")])
+        .await;
+    assert!(
+        provision.stdout.contains("DriftDetected") && provision.stdout.contains(&expected),
+        "{}{}",
+        provision.stdout,
+        provision.stderr
+    );
+    assert_eq!(
+        texts(&lab.user(EDITED).await, "extensionAttribute1"),
+        ["edited on-premises"]
+    );
     let status = lab.run(&["status", "--json"]).await.json();
-    assert_eq!(status["drift"]["detected"], 1, "{status}");
+    assert_eq!(
+        status["drift"]["detected"], 2,
+        "the reconcile and the provision: {status}"
+    );
     assert_eq!(status["drift"]["corrected"], 0, "{status}");
     let text = lab.run(&["status"]).await;
     assert!(
         text.stdout
-            .contains("drift:      1 object(s) edited on-premises"),
+            .contains("drift:      2 object(s) edited on-premises"),
         "{}",
         text.stdout
     );
