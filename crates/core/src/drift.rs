@@ -107,13 +107,6 @@ impl DriftSetting {
 }
 
 impl DriftPolicy {
-    /// Every profile and the custom mappings in `mode`.
-    pub fn all(mode: DriftMode) -> DriftPolicy {
-        DriftSetting::All(mode)
-            .resolve()
-            .unwrap_or_else(|_| DriftPolicy::default())
-    }
-
     pub fn mode_of(&self, origin: MappingOrigin) -> DriftMode {
         match origin {
             MappingOrigin::Profile(p) => self.profiles.get(&p).copied().unwrap_or_default(),
@@ -130,7 +123,7 @@ impl DriftPolicy {
             .unwrap_or_default()
     }
 
-    /// Whether some profile corrects drift (`status` and `check` show the modes).
+    /// Each profile's mode, as `status` shows them: `cloud-managed report, hybrid report, …`.
     pub fn describe(&self) -> String {
         let mut parts: Vec<String> = self
             .profiles
