@@ -183,6 +183,13 @@ impl ForestDirectory {
         guid: &Uuid,
         attributes: &[&str],
     ) -> Result<Option<DirectoryObject>, AdError> {
+        if self.forest.domains.len() <= 1 {
+            // One domain: its DC holds every object; no global catalog needed.
+            return self
+                .home
+                .run(|c| async move { c.read_by_guid(guid, attributes).await })
+                .await;
+        }
         let gc = self.global_catalog().await?;
         let base = exo_writeback_core::guid::guid_dn(guid);
         let found = gc
@@ -245,6 +252,18 @@ impl ForestDirectory {
         if equalities.is_empty() {
             return Ok(Vec::new());
         }
+        if let [domain] = self.forest.domains.as_slice() {
+            // One domain: its naming context holds every object of the forest.
+            let filter = crate::connection::any_of_filter(equalities)?;
+            let (filter, base) = (filter.as_str(), domain.nc.as_str());
+            return self
+                .home
+                .run(|c| async move {
+                    c.search(base, SearchScope::Subtree, filter, attributes)
+                        .await
+                })
+                .await;
+        }
         let gc = self.global_catalog().await?;
         let replicated = gc
             .check_holds(
@@ -272,6 +291,121 @@ impl ForestDirectory {
             );
         }
         Ok(out)
+    }
+
+    /// The containers searched for objects: `ad.search_bases`, else the configured domain's
+    /// base DN. A base may lie in any domain of the forest; it is searched on a DC of its own.
+    pub async fn search_bases(&self) -> Vec<String> {
+        self.home.connection().await.search_bases()
+    }
+
+    /// `dn` lies within one of the search bases.
+    pub async fn in_search_bases(&self, dn: &str) -> bool {
+        self.home.connection().await.in_search_bases(dn)
+    }
+
+    /// The schema (the forest's: read on the configured domain's DC, with failover).
+    pub async fn schema(&self) -> Result<Arc<exo_writeback_core::schema::Schema>, AdError> {
+        self.home.run(|c| async move { c.schema().await }).await
+    }
+
+    /// Read the schema again; every connected domain adopts it.
+    pub async fn refresh_schema(&self) -> Result<Arc<exo_writeback_core::schema::Schema>, AdError> {
+        let schema = self
+            .home
+            .run(|c| async move { c.refresh_schema().await })
+            .await?;
+        for conn in self.others.lock().await.values() {
+            conn.connection().await.adopt_schema(schema.clone());
+        }
+        Ok(schema)
+    }
+
+    /// Objects below the search bases matching `filter`: one subtree search per base, each on
+    /// a writable DC of the base's domain (with failover).
+    async fn search_bases_for(
+        &self,
+        filter: &str,
+        attributes: &[&str],
+    ) -> Result<Vec<DirectoryObject>, AdError> {
+        let mut found = Vec::new();
+        for base in self.search_bases().await {
+            let conn = self.route(&base).await?;
+            let base = base.as_str();
+            found.extend(
+                conn.run(|c| async move {
+                    c.search(base, SearchScope::Subtree, filter, attributes)
+                        .await
+                })
+                .await?,
+            );
+        }
+        Ok(found)
+    }
+
+    /// Objects below the search bases whose `attribute` equals `value` (escaped), whichever
+    /// domain each base lies in.
+    pub async fn find_by_attribute(
+        &self,
+        attribute: &str,
+        value: &AttrValue,
+        attributes: &[&str],
+    ) -> Result<Vec<DirectoryObject>, AdError> {
+        let filter = crate::connection::equality_filter(attribute, value)?;
+        self.search_bases_for(&filter, attributes).await
+    }
+
+    /// Objects below the search bases for which one of the equalities holds.
+    pub async fn find_any(
+        &self,
+        equalities: &[(&str, AttrValue)],
+        attributes: &[&str],
+    ) -> Result<Vec<DirectoryObject>, AdError> {
+        if equalities.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = crate::connection::any_of_filter(equalities)?;
+        self.search_bases_for(&filter, attributes).await
+    }
+
+    /// Every object below the search bases holding one of `attributes` (see
+    /// [`AdConnection::scan_present`]), page by page, each base on a DC of its domain; a DC
+    /// that fails mid-way is left for the next one without handing an entry over twice.
+    ///
+    /// [`AdConnection::scan_present`]: crate::AdConnection::scan_present
+    pub async fn scan_present(
+        &self,
+        attributes: &[&str],
+        on_page: &mut (dyn FnMut(Vec<DirectoryObject>) -> Result<(), AdError> + Send),
+    ) -> Result<(), AdError> {
+        if attributes.is_empty() {
+            return Ok(());
+        }
+        let mut filter = String::from("(|");
+        for attribute in attributes {
+            crate::connection::check_attribute_name(attribute)?;
+            filter.push_str(&format!("({attribute}=*)"));
+        }
+        filter.push(')');
+        for base in self.search_bases().await {
+            let conn = self.route(&base).await?;
+            conn.search_pages(&base, SearchScope::Subtree, &filter, attributes, on_page)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// How many times any connection of the forest (its domains', the GC's) moved to another
+    /// DC so far: the agent records the status when it grows.
+    pub async fn failover_count(&self) -> usize {
+        let mut n = self.home.failover_count();
+        for conn in self.others.lock().await.values() {
+            n += conn.failover_count();
+        }
+        if let Some(gc) = self.gc.get() {
+            n += gc.connection().failover_count();
+        }
+        n
     }
 
     /// The forest, the DC serving each connected domain, and the GC in use.

@@ -440,10 +440,16 @@ impl Directory for FakeDirectory {
         let mut wanted = Vec::new();
         let mut holders = BTreeSet::new();
         for address in addresses {
-            for (attribute, value) in [
-                ("proxyAddresses", format!("smtp:{address}")),
-                ("mail", address.clone()),
-            ] {
+            // A whole proxy value (`X500:…`) is looked up in proxyAddresses only.
+            let lookups = if address.contains(':') {
+                vec![("proxyAddresses", address.clone())]
+            } else {
+                vec![
+                    ("proxyAddresses", format!("smtp:{address}")),
+                    ("mail", address.clone()),
+                ]
+            };
+            for (attribute, value) in lookups {
                 let value = AttrValue::Text(value);
                 holders.extend(
                     objects
