@@ -395,6 +395,12 @@ impl ForestDirectory {
         Ok(())
     }
 
+    /// How many connections are open: the configured domain's, the other domains' opened so
+    /// far, and the global catalog's once used.
+    pub async fn connections(&self) -> usize {
+        1 + self.others.lock().await.len() + usize::from(self.gc.get().is_some())
+    }
+
     /// How many times any connection of the forest (its domains', the GC's) moved to another
     /// DC so far: the agent records the status when it grows.
     pub async fn failover_count(&self) -> usize {

@@ -22,7 +22,7 @@ pub struct AdDirectory {
     forest: ForestDirectory,
     /// Where the DCs in use are recorded for `status` (`sync.state_dir`), if anywhere.
     state_dir: Option<PathBuf>,
-    /// The failovers already recorded (`usize::MAX`: nothing recorded yet).
+    /// The failovers and connections already recorded (`usize::MAX`: nothing yet).
     recorded: AtomicUsize,
 }
 
@@ -82,12 +82,13 @@ impl AdDirectory {
         &self.forest
     }
 
-    /// Records the DCs in use when a connection moved since the last record.
+    /// Records the DCs in use when a connection moved, or another domain's connection was
+    /// opened, since the last record.
     async fn note_dcs(&self) {
         let Some(dir) = &self.state_dir else {
             return;
         };
-        let n = self.forest.failover_count().await;
+        let n = self.forest.failover_count().await * 1024 + self.forest.connections().await;
         if self.recorded.swap(n, Ordering::SeqCst) != n {
             crate::dc_status::write(dir, &self.forest.status().await);
         }
