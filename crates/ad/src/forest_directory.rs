@@ -59,7 +59,7 @@ impl ForestDirectory {
         } else {
             None
         };
-        let domain = config.domain_name().unwrap_or_default();
+        let mut domain = config.domain_name().unwrap_or_default();
         let list = candidates(
             config,
             locator.as_ref().filter(|_| !domain.is_empty()),
@@ -67,9 +67,33 @@ impl ForestDirectory {
             true,
         )
         .await?;
-        let home =
-            DomainConnection::connect(config, password.clone(), &domain, list, Purpose::Write)
-                .await?;
+        let home = match DomainConnection::connect(
+            config,
+            password.clone(),
+            &domain,
+            list,
+            Purpose::Write,
+        )
+        .await
+        {
+            Ok(home) => home,
+            // ad.url names a DC that cannot take writes (a read-only DC, the nearest) and the
+            // domain is not configured: learn it from that DC, then ask the locator.
+            Err(AdError::NoDomainController { .. }) if domain.is_empty() && locator.is_some() => {
+                let probe = crate::AdConnection::connect(config, password.clone()).await?;
+                domain = probe
+                    .root_dse()
+                    .default_naming_context
+                    .as_deref()
+                    .and_then(crate::config::dns_name_of_nc)
+                    .unwrap_or_default();
+                drop(probe);
+                let list = candidates(config, locator.as_ref(), &domain, true).await?;
+                DomainConnection::connect(config, password.clone(), &domain, list, Purpose::Write)
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
         let conn = home.connection().await;
         let forest = conn.read_forest().await?;
         let home_nc = conn

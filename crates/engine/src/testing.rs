@@ -261,6 +261,12 @@ impl FakeDirectory {
             "msDS-ExternalDirectoryObjectId",
             vec![AttrValue::Text(format!("User_{edoid}"))],
         );
+        // The UPN directory sync gave the mailbox ([`mailbox`]): the witness a match by the
+        // key alone needs.
+        a.insert(
+            "userPrincipalName",
+            vec![AttrValue::Text(format!("{cn}@contoso.com"))],
+        );
         for (name, values) in attrs {
             a.insert(
                 name,
@@ -510,12 +516,14 @@ impl Directory for FakeDirectory {
     }
 }
 
-/// The mailbox of synced user `n`: ExternalDirectoryObjectId `00000000-…-n`, primary address
+/// The mailbox of synced user `n`: ExternalDirectoryObjectId `00000000-…-n`, UPN
+/// `user{n}@contoso.com` (as [`FakeDirectory::add_user`]'s object `user{n}`), primary address
 /// and WindowsEmailAddress `user{n}@contoso.com` with an onmicrosoft.com alias,
 /// CustomAttribute1 `ca1-{n}`, cloud-managed, changed at `changed`.
 pub fn mailbox(n: u32, changed: Timestamp) -> Mailbox {
     let mut m = Mailbox {
         external_directory_object_id: Some(format!("00000000-0000-0000-0000-{n:012}")),
+        user_principal_name: Some(format!("user{n}@contoso.com")),
         primary_smtp_address: Some(format!("user{n}@contoso.com")),
         windows_email_address: Some(format!("user{n}@contoso.com")),
         email_addresses: vec![

@@ -60,7 +60,10 @@ fn spec() -> ForestSpec {
     let mut contact = entry(CONTACT, &["top", "person", "contact"], &[]);
     contact.attrs.push(text_attr(
         "proxyAddresses",
-        &["smtp:sales@corp.example", "X500:/o=Corp/cn=Recipients/cn=sales"],
+        &[
+            "smtp:sales@corp.example",
+            "X500:/o=Corp/cn=Recipients/cn=sales",
+        ],
     ));
     spec.objects.push(contact);
     spec
@@ -104,10 +107,17 @@ async fn a_child_domain_user_is_found_and_written_on_a_writable_dc_of_its_domain
     // Found below the search base of the child domain (the root DC would answer a referral).
     let attrs = vec!["mail".to_string(), "userPrincipalName".to_string()];
     let found = dir
-        .find_by_attribute("mail", &AttrValue::Text("alice@corp.example".into()), &attrs)
+        .find_by_attribute(
+            "mail",
+            &AttrValue::Text("alice@corp.example".into()),
+            &attrs,
+        )
         .await
         .expect("search every base in its own domain");
-    assert_eq!(found.iter().map(|o| o.dn.as_str()).collect::<Vec<_>>(), [ALICE]);
+    assert_eq!(
+        found.iter().map(|o| o.dn.as_str()).collect::<Vec<_>>(),
+        [ALICE]
+    );
     let alice_guid = found[0].object_guid;
     // By objectGUID: through the global catalog, then read in its domain.
     let by_guid = dir
@@ -169,7 +179,10 @@ async fn a_child_domain_user_is_found_and_written_on_a_writable_dc_of_its_domain
     assert_eq!(child.dc, "dc1.child.corp.example");
     assert!(!child.read_only);
     assert!(
-        child.skipped.iter().any(|s| s.starts_with(RODC) && s.contains("read-only")),
+        child
+            .skipped
+            .iter()
+            .any(|s| s.starts_with(RODC) && s.contains("read-only")),
         "{:?}",
         child.skipped
     );

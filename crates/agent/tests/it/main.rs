@@ -2,4 +2,5 @@
 //! state and an injected clock (no waiting).
 
 mod forest;
+mod lab_forest;
 mod scheduler;
