@@ -111,3 +111,81 @@ async fn writes_skip_the_nearest_rodc_and_a_dc_stopped_mid_run_is_failed_over_an
         "read back on the DC written (the lab does not replicate)"
     );
 }
+
+/// Set in the child process that runs a Kerberos test with the lab's krb5.conf: MIT Kerberos
+/// reads `KRB5_CONFIG`, a process-wide variable a multi-threaded test binary must not set.
+const KERBEROS_CHILD: &str = "EXO_AGENT_KERBEROS_CHILD";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_the_forest_its_dc_and_kerberos_sealed_ldap() {
+    const NAME: &str = "lab_forest::check_reports_the_forest_its_dc_and_kerberos_sealed_ldap";
+    let Ok(facts) = std::env::var(KERBEROS_CHILD) else {
+        let forest = LabForest::start(ForestOptions::default()).expect("the lab forest");
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env(
+                KERBEROS_CHILD,
+                format!(
+                    "{}|{}|{}",
+                    forest.addr(ForestMember::Dc1),
+                    forest.keytab().display(),
+                    forest.ca_file().display()
+                ),
+            )
+            .env("KRB5_CONFIG", forest.krb5_conf())
+            .env("KRB5CCNAME", "MEMORY:unused")
+            .output()
+            .expect("the test binary runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+        return;
+    };
+    let [addr, keytab, ca]: [&str; 3] = facts
+        .split('|')
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("three facts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("exo-writeback.toml");
+    // Plain ldap:// on port 389, where the DC refuses simple binds: Kerberos signs and seals.
+    // No password: the keytab is the credential.
+    std::fs::write(
+        &path,
+        format!(
+            "[ad]\nurl = \"ldap://{addr}\"\nbind_dn = \"svc-kerberos@LAB.EXAMPLE.TEST\"\n\
+             auth = \"kerberos\"\nkeytab = \"{keytab}\"\nca_file = \"{ca}\"\ntimeout_secs = 10\n\
+             [sync]\nstate_dir = \"{}\"\n",
+            dir.path().join("state").display()
+        ),
+    )
+    .expect("config");
+    let config = exo_writeback_agent::config::Config::load(&path).expect("config loads");
+    let report =
+        exo_writeback_agent::check::check(&config, Some(exo_writeback_agent::check::Side::Ad))
+            .await
+            .expect("check");
+    let ad = report.ad.expect("the AD section");
+    assert_eq!(ad.error, None, "{ad:?}");
+    assert_eq!(
+        ad.transport,
+        Some("Kerberos-sealed LDAP (SASL GSSAPI signing and sealing)")
+    );
+    let forest = ad.forest.expect("the forest section");
+    assert_eq!(forest.domains.len(), 1, "{forest:?}");
+    assert!(
+        forest.domains[0].starts_with("lab.example.test (LAB) DC=lab,DC=example,DC=test")
+            && forest.domains[0].ends_with("[forest root]"),
+        "{forest:?}"
+    );
+    let dc = &forest.domain_controllers[0];
+    assert_eq!(dc.error, None, "{dc:?}");
+    assert_eq!(
+        dc.line(),
+        "dc1.lab.example.test (configured; writable, global catalog)"
+    );
+    assert!(forest.global_catalog.is_none(), "one domain: no GC needed");
+}
