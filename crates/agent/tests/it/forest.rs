@@ -188,3 +188,130 @@ async fn a_child_domain_user_is_found_and_written_on_a_writable_dc_of_its_domain
     );
     assert!(recorded.last_failover.is_none());
 }
+
+/// A whole cycle of the engine over the winad forest: Alice's mailbox (no ImmutableId, as is
+/// common) is matched in the child domain by her key, corroborated by her UPN, and her new alias
+/// — held by a contact of the child domain outside every search base — blocks her, naming the
+/// contact; Bob's mailbox in the root domain is written on the root's DC.
+#[tokio::test]
+async fn a_cycle_over_two_domains_writes_each_on_its_own_dc_and_an_address_held_elsewhere_blocks() {
+    use exo_writeback_core::mailbox::Mailbox;
+    use exo_writeback_core::settings::WritebackSettings;
+    use exo_writeback_engine::testing::FakeSource;
+    use exo_writeback_engine::{CycleMode, Engine, EngineOptions};
+    use exo_writeback_store_sqlite::SqliteStore;
+    use exo_writeback_store_sqlite::prelude::*;
+
+    let mut spec = spec();
+    for (dn, id) in [(ALICE, 1), (BOB, 2)] {
+        let entry = spec.objects.iter_mut().find(|e| e.dn == dn).expect("user");
+        entry.attrs.push(text_attr(
+            "msDS-ExternalDirectoryObjectId",
+            &[&format!("User_00000000-0000-0000-0000-{id:012}")],
+        ));
+    }
+    if let Some(bob) = spec.objects.iter_mut().find(|e| e.dn == BOB) {
+        bob.attrs
+            .push(text_attr("userPrincipalName", &["bob@corp.example"]));
+    }
+    let winad = WinAd::start(spec).await.expect("winad");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let forest = ForestDirectory::open(&config(&winad, tmp.path()), Secret::new(PASSWORD))
+        .await
+        .expect("open the forest");
+    let dir = AdDirectory::new(forest, Some(tmp.path().to_path_buf())).await;
+    let mailbox = |id: u32, upn: &str, addresses: &[&str]| {
+        let mut m = Mailbox {
+            external_directory_object_id: Some(format!("00000000-0000-0000-0000-{id:012}")),
+            user_principal_name: Some(upn.into()),
+            primary_smtp_address: Some(addresses[0].trim_start_matches("SMTP:").into()),
+            email_addresses: addresses.iter().map(|a| a.to_string()).collect(),
+            recipient_type_details: "UserMailbox".into(),
+            is_dir_synced: true,
+            is_exchange_cloud_managed: true,
+            when_changed_utc: Some(jiff::Timestamp::now()),
+            ..Mailbox::default()
+        };
+        m.custom_attributes[0] = Some(format!("ca1-{id}"));
+        m
+    };
+    let source = FakeSource::default();
+    source.set(mailbox(
+        1,
+        "alice@child.corp.example",
+        &["SMTP:alice@corp.example", "smtp:sales@corp.example"],
+    ));
+    source.set(mailbox(2, "bob@corp.example", &["SMTP:bob@corp.example"]));
+    // winad's schema holds mail, proxyAddresses and extensionAttribute1 of the profile's
+    // attributes: the others are left out.
+    let kept = ["mail", "proxyAddresses", "extensionAttribute1"];
+    let disabled_attributes = exo_writeback_core::profile_attrs::PROFILES[0]
+        .1
+        .iter()
+        .filter(|a| !kept.contains(a))
+        .map(|a| a.to_string())
+        .collect();
+    let settings = WritebackSettings {
+        hide_from_address_lists: false,
+        disabled_attributes,
+        ..WritebackSettings::default()
+    }
+    .resolve()
+    .expect("settings");
+    let mut engine = Engine::new(
+        source,
+        dir,
+        SqliteStore::open_in(&tmp.path().join("state")).expect("store"),
+        settings,
+        EngineOptions::default(),
+    );
+    let report = engine.run_cycle(CycleMode::Auto).await.expect("a cycle");
+    let logs = engine
+        .store
+        .query_logs(&exo_writeback_store_sqlite::LogQuery::default())
+        .expect("logs");
+    let of = |id: u32| {
+        logs.iter()
+            .find(|e| {
+                e.source.external_directory_object_id.as_deref()
+                    == Some(format!("00000000-0000-0000-0000-{id:012}").as_str())
+            })
+            .unwrap_or_else(|| panic!("no entry for {id}: {logs:?}"))
+    };
+    let alice = of(1);
+    let reason = alice
+        .reason
+        .as_ref()
+        .map(|r| (r.code.as_str(), r.message.as_str()));
+    assert_eq!(
+        reason.map(|r| r.0),
+        Some("ProxyAddressConflict"),
+        "{alice:?}"
+    );
+    assert!(
+        reason.is_some_and(|r| r.1.contains(CONTACT)),
+        "the holder is named: {alice:?}"
+    );
+    assert_eq!(alice.target.dn.as_deref(), Some(ALICE));
+    assert!(
+        alice
+            .steps
+            .matching
+            .details
+            .contains("corroborated by userPrincipalName"),
+        "{:?}",
+        alice.steps.matching
+    );
+    let bob = of(2);
+    assert_eq!(
+        bob.reason.as_ref().map(|r| r.code.as_str()),
+        None,
+        "{bob:?}"
+    );
+    assert_eq!(report.counts.written, 1, "{report:?}");
+    assert_eq!(
+        winad.modifies(),
+        [("dc1.corp.example".to_string(), BOB.to_string())],
+        "nothing was written for Alice"
+    );
+}

@@ -166,9 +166,9 @@ async fn undo_sticks_until_the_cloud_value_changes_again() {
     );
     // The DC the agent used, recorded when it connected (dc-status.json), and no failover.
     assert!(
-        status
-            .stdout
-            .contains("DC in use:  lab.example.test: DC dc1.lab.example.test (configured)"),
+        status.stdout.contains(
+            "DC in use:  lab.example.test: DC dc1.lab.example.test (configured, global catalog)"
+        ),
         "{}",
         status.stdout
     );
