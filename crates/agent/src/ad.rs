@@ -140,7 +140,9 @@ impl Directory for AdDirectory {
     }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
         let r = self.forest.modify(modify).await;
-        self.noted(r).await
+        self.noted(r).await?;
+        crate::test_pause::after_modify().await;
+        Ok(())
     }
     async fn address_holders(
         &self,

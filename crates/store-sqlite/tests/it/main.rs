@@ -9,5 +9,6 @@ mod intents;
 mod journal;
 mod logs;
 mod migrations;
+mod old_states;
 mod outcomes;
 mod staged;
