@@ -279,14 +279,7 @@ impl ForestDirectory {
         if let [domain] = self.forest.domains.as_slice() {
             // One domain: its naming context holds every object of the forest.
             let filter = crate::connection::any_of_filter(equalities)?;
-            let (filter, base) = (filter.as_str(), domain.nc.as_str());
-            return self
-                .home
-                .run(|c| async move {
-                    c.search(base, SearchScope::Subtree, filter, attributes)
-                        .await
-                })
-                .await;
+            return subtree(&self.home, &domain.nc, &filter, attributes).await;
         }
         let gc = self.global_catalog().await?;
         let replicated = gc
@@ -301,18 +294,10 @@ impl ForestDirectory {
             return gc.find_any(equalities, attributes).await;
         }
         let filter = crate::connection::any_of_filter(equalities)?;
-        let filter = filter.as_str();
         let mut out = Vec::new();
         for domain in &self.forest.domains {
             let conn = self.domain(domain).await?;
-            let base = domain.nc.as_str();
-            out.extend(
-                conn.run(|c| async move {
-                    c.search(base, SearchScope::Subtree, filter, attributes)
-                        .await
-                })
-                .await?,
-            );
+            out.extend(subtree(&conn, &domain.nc, &filter, attributes).await?);
         }
         Ok(out)
     }
@@ -355,14 +340,7 @@ impl ForestDirectory {
         let mut found = Vec::new();
         for base in self.search_bases().await {
             let conn = self.route(&base).await?;
-            let base = base.as_str();
-            found.extend(
-                conn.run(|c| async move {
-                    c.search(base, SearchScope::Subtree, filter, attributes)
-                        .await
-                })
-                .await?,
-            );
+            found.extend(subtree(&conn, &base, filter, attributes).await?);
         }
         Ok(found)
     }
@@ -405,12 +383,7 @@ impl ForestDirectory {
         if attributes.is_empty() {
             return Ok(());
         }
-        let mut filter = String::from("(|");
-        for attribute in attributes {
-            crate::connection::check_attribute_name(attribute)?;
-            filter.push_str(&format!("({attribute}=*)"));
-        }
-        filter.push(')');
+        let filter = crate::connection::present_filter(attributes)?;
         for base in self.search_bases().await {
             let conn = self.route(&base).await?;
             conn.search_pages(&base, SearchScope::Subtree, &filter, attributes, on_page)
@@ -454,4 +427,18 @@ impl ForestDirectory {
             global_catalog,
         }
     }
+}
+
+/// One subtree search of `base` on `conn`'s DC (with its failover).
+async fn subtree(
+    conn: &DomainConnection,
+    base: &str,
+    filter: &str,
+    attributes: &[&str],
+) -> Result<Vec<DirectoryObject>, AdError> {
+    conn.run(|c| async move {
+        c.search(base, SearchScope::Subtree, filter, attributes)
+            .await
+    })
+    .await
 }
