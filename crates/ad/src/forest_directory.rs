@@ -357,19 +357,6 @@ impl ForestDirectory {
         self.search_bases_for(&filter, attributes).await
     }
 
-    /// Objects below the search bases for which one of the equalities holds.
-    pub async fn find_any(
-        &self,
-        equalities: &[(&str, AttrValue)],
-        attributes: &[&str],
-    ) -> Result<Vec<DirectoryObject>, AdError> {
-        if equalities.is_empty() {
-            return Ok(Vec::new());
-        }
-        let filter = crate::connection::any_of_filter(equalities)?;
-        self.search_bases_for(&filter, attributes).await
-    }
-
     /// Every object below the search bases holding one of `attributes` (see
     /// [`AdConnection::scan_present`]), page by page, each base on a DC of its domain; a DC
     /// that fails mid-way is left for the next one without handing an entry over twice.
