@@ -22,7 +22,7 @@ use crate::config::{AdConfig, AuthMethod, Transport};
 use crate::error::AdError;
 
 pub use schema::decode;
-pub(crate) use search::{any_of_filter, check_attribute_name};
+pub(crate) use search::{any_of_filter, check_attribute_name, equality_filter, present_filter};
 use session::tls_config;
 pub(crate) use session::{host_of, port_of};
 

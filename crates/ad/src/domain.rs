@@ -86,6 +86,30 @@ impl std::fmt::Display for DcStatus {
     }
 }
 
+/// Why no candidate could be used.
+struct NoneUsable {
+    /// Each candidate tried and why it was passed over.
+    tried: Vec<(String, String)>,
+    /// The last connection error.
+    last: Option<AdError>,
+    /// The account or the configuration was refused (every DC would say the same).
+    account: bool,
+}
+
+impl NoneUsable {
+    /// The error a connection attempt reports: the bind's own when the account was refused or
+    /// when there was a single DC to try (as one connection says it), else every DC and why.
+    fn into_error(self, domain: &str, candidates: usize) -> AdError {
+        match self.last {
+            Some(e) if self.account || (candidates == 1 && self.tried.len() == 1) => e,
+            _ => AdError::NoDomainController {
+                domain: domain.to_string(),
+                tried: self.tried,
+            },
+        }
+    }
+}
+
 struct Current {
     index: usize,
     conn: Arc<AdConnection>,
@@ -222,10 +246,7 @@ impl DomainConnection {
             None,
         )
         .await
-        .map_err(|tried| AdError::NoDomainController {
-            domain: domain.to_string(),
-            tried,
-        })?;
+        .map_err(|none| none.into_error(domain, candidates.len()))?;
         // Not configured: the domain of the DC reached.
         let domain = match domain {
             "" => first
@@ -261,8 +282,9 @@ impl DomainConnection {
         purpose: Purpose,
         skipped: &mut Vec<(String, String)>,
         except: Option<usize>,
-    ) -> Result<Current, Vec<(String, String)>> {
+    ) -> Result<Current, NoneUsable> {
         let mut tried = Vec::new();
+        let mut last = None;
         let n = candidates.len();
         for k in 0..n {
             let index = (start + k) % n;
@@ -282,11 +304,16 @@ impl DomainConnection {
                 Err(e) if e.is_bind_failure() && !e.is_dc_specific_bind_failure() => {
                     // The account or the configuration is wrong: every DC would say the same.
                     tried.push((candidate.label(), e.to_string()));
-                    return Err(tried);
+                    return Err(NoneUsable {
+                        tried,
+                        last: Some(e),
+                        account: true,
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(dc = %candidate.label(), error = %e, "DC not usable; trying the next one");
                     tried.push((candidate.label(), e.to_string()));
+                    last = Some(e);
                     continue;
                 }
             };
@@ -319,7 +346,11 @@ impl DomainConnection {
                 "no DC to try: set ad.url, ad.dcs, or ad.locate = true".into(),
             ));
         }
-        Err(tried)
+        Err(NoneUsable {
+            tried,
+            last,
+            account: false,
+        })
     }
 
     /// The domain's DNS name.
@@ -334,6 +365,11 @@ impl DomainConnection {
     /// The connection to the DC in use.
     pub async fn connection(&self) -> Arc<AdConnection> {
         self.current.read().await.conn.clone()
+    }
+
+    /// How many times the connection moved to another DC.
+    pub fn failover_count(&self) -> usize {
+        self.failovers.lock().map(|f| f.len()).unwrap_or(0)
     }
 
     /// Which DC is in use, what was skipped, and every failover so far.
@@ -441,7 +477,8 @@ impl DomainConnection {
                 }
             }
         }
-        let next = next.map_err(|mut tried| {
+        let next = next.map_err(|none| {
+            let mut tried = none.tried;
             tried.insert(0, (old_host.clone(), error.to_string()));
             AdError::NoDomainController {
                 domain: self.domain.clone(),

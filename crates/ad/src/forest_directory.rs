@@ -59,7 +59,7 @@ impl ForestDirectory {
         } else {
             None
         };
-        let domain = config.domain_name().unwrap_or_default();
+        let mut domain = config.domain_name().unwrap_or_default();
         let list = candidates(
             config,
             locator.as_ref().filter(|_| !domain.is_empty()),
@@ -67,9 +67,33 @@ impl ForestDirectory {
             true,
         )
         .await?;
-        let home =
-            DomainConnection::connect(config, password.clone(), &domain, list, Purpose::Write)
-                .await?;
+        let home = match DomainConnection::connect(
+            config,
+            password.clone(),
+            &domain,
+            list,
+            Purpose::Write,
+        )
+        .await
+        {
+            Ok(home) => home,
+            // ad.url names a DC that cannot take writes (a read-only DC, the nearest) and the
+            // domain is not configured: learn it from that DC, then ask the locator.
+            Err(AdError::NoDomainController { .. }) if domain.is_empty() && locator.is_some() => {
+                let probe = crate::AdConnection::connect(config, password.clone()).await?;
+                domain = probe
+                    .root_dse()
+                    .default_naming_context
+                    .as_deref()
+                    .and_then(crate::config::dns_name_of_nc)
+                    .unwrap_or_default();
+                drop(probe);
+                let list = candidates(config, locator.as_ref(), &domain, true).await?;
+                DomainConnection::connect(config, password.clone(), &domain, list, Purpose::Write)
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
         let conn = home.connection().await;
         let forest = conn.read_forest().await?;
         let home_nc = conn
@@ -183,6 +207,13 @@ impl ForestDirectory {
         guid: &Uuid,
         attributes: &[&str],
     ) -> Result<Option<DirectoryObject>, AdError> {
+        if self.forest.domains.len() <= 1 {
+            // One domain: its DC holds every object; no global catalog needed.
+            return self
+                .home
+                .run(|c| async move { c.read_by_guid(guid, attributes).await })
+                .await;
+        }
         let gc = self.global_catalog().await?;
         let base = exo_writeback_core::guid::guid_dn(guid);
         let found = gc
@@ -245,6 +276,11 @@ impl ForestDirectory {
         if equalities.is_empty() {
             return Ok(Vec::new());
         }
+        if let [domain] = self.forest.domains.as_slice() {
+            // One domain: its naming context holds every object of the forest.
+            let filter = crate::connection::any_of_filter(equalities)?;
+            return subtree(&self.home, &domain.nc, &filter, attributes).await;
+        }
         let gc = self.global_catalog().await?;
         let replicated = gc
             .check_holds(
@@ -258,20 +294,108 @@ impl ForestDirectory {
             return gc.find_any(equalities, attributes).await;
         }
         let filter = crate::connection::any_of_filter(equalities)?;
-        let filter = filter.as_str();
         let mut out = Vec::new();
         for domain in &self.forest.domains {
             let conn = self.domain(domain).await?;
-            let base = domain.nc.as_str();
-            out.extend(
-                conn.run(|c| async move {
-                    c.search(base, SearchScope::Subtree, filter, attributes)
-                        .await
-                })
-                .await?,
-            );
+            out.extend(subtree(&conn, &domain.nc, &filter, attributes).await?);
         }
         Ok(out)
+    }
+
+    /// The containers searched for objects: `ad.search_bases`, else the configured domain's
+    /// base DN. A base may lie in any domain of the forest; it is searched on a DC of its own.
+    pub async fn search_bases(&self) -> Vec<String> {
+        self.home.connection().await.search_bases()
+    }
+
+    /// `dn` lies within one of the search bases.
+    pub async fn in_search_bases(&self, dn: &str) -> bool {
+        self.home.connection().await.in_search_bases(dn)
+    }
+
+    /// The schema (the forest's: read on the configured domain's DC, with failover).
+    pub async fn schema(&self) -> Result<Arc<exo_writeback_core::schema::Schema>, AdError> {
+        self.home.run(|c| async move { c.schema().await }).await
+    }
+
+    /// Read the schema again; every connected domain adopts it.
+    pub async fn refresh_schema(&self) -> Result<Arc<exo_writeback_core::schema::Schema>, AdError> {
+        let schema = self
+            .home
+            .run(|c| async move { c.refresh_schema().await })
+            .await?;
+        for conn in self.others.lock().await.values() {
+            conn.connection().await.adopt_schema(schema.clone());
+        }
+        Ok(schema)
+    }
+
+    /// Objects below the search bases matching `filter`: one subtree search per base, each on
+    /// a writable DC of the base's domain (with failover).
+    async fn search_bases_for(
+        &self,
+        filter: &str,
+        attributes: &[&str],
+    ) -> Result<Vec<DirectoryObject>, AdError> {
+        let mut found = Vec::new();
+        for base in self.search_bases().await {
+            let conn = self.route(&base).await?;
+            found.extend(subtree(&conn, &base, filter, attributes).await?);
+        }
+        Ok(found)
+    }
+
+    /// Objects below the search bases whose `attribute` equals `value` (escaped), whichever
+    /// domain each base lies in.
+    pub async fn find_by_attribute(
+        &self,
+        attribute: &str,
+        value: &AttrValue,
+        attributes: &[&str],
+    ) -> Result<Vec<DirectoryObject>, AdError> {
+        let filter = crate::connection::equality_filter(attribute, value)?;
+        self.search_bases_for(&filter, attributes).await
+    }
+
+    /// Every object below the search bases holding one of `attributes` (see
+    /// [`AdConnection::scan_present`]), page by page, each base on a DC of its domain; a DC
+    /// that fails mid-way is left for the next one without handing an entry over twice.
+    ///
+    /// [`AdConnection::scan_present`]: crate::AdConnection::scan_present
+    pub async fn scan_present(
+        &self,
+        attributes: &[&str],
+        on_page: &mut (dyn FnMut(Vec<DirectoryObject>) -> Result<(), AdError> + Send),
+    ) -> Result<(), AdError> {
+        if attributes.is_empty() {
+            return Ok(());
+        }
+        let filter = crate::connection::present_filter(attributes)?;
+        for base in self.search_bases().await {
+            let conn = self.route(&base).await?;
+            conn.search_pages(&base, SearchScope::Subtree, &filter, attributes, on_page)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// How many connections are open: the configured domain's, the other domains' opened so
+    /// far, and the global catalog's once used.
+    pub async fn connections(&self) -> usize {
+        1 + self.others.lock().await.len() + usize::from(self.gc.get().is_some())
+    }
+
+    /// How many times any connection of the forest (its domains', the GC's) moved to another
+    /// DC so far: the agent records the status when it grows.
+    pub async fn failover_count(&self) -> usize {
+        let mut n = self.home.failover_count();
+        for conn in self.others.lock().await.values() {
+            n += conn.failover_count();
+        }
+        if let Some(gc) = self.gc.get() {
+            n += gc.connection().failover_count();
+        }
+        n
     }
 
     /// The forest, the DC serving each connected domain, and the GC in use.
@@ -290,4 +414,18 @@ impl ForestDirectory {
             global_catalog,
         }
     }
+}
+
+/// One subtree search of `base` on `conn`'s DC (with its failover).
+async fn subtree(
+    conn: &DomainConnection,
+    base: &str,
+    filter: &str,
+    attributes: &[&str],
+) -> Result<Vec<DirectoryObject>, AdError> {
+    conn.run(|c| async move {
+        c.search(base, SearchScope::Subtree, filter, attributes)
+            .await
+    })
+    .await
 }

@@ -1,8 +1,17 @@
-//! Active Directory as the engine's directory, over the `ad` client.
+//! Active Directory as the engine's directory, over the `ad` client's [`ForestDirectory`]:
+//! objects searched below the search bases, each base on a DC of its own domain; an object
+//! read by objectGUID found forest-wide (through the global catalog when the forest has
+//! several domains) and read and written on a writable DC of **its own** domain, never a
+//! read-only one; one DC per domain for as long as it answers (affinity), the next one when it
+//! fails — said in the log and recorded for `status` ([`crate::dc_status`]). The
+//! duplicate-address guard looks in the whole forest.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use exo_writeback_ad::{AdConnection, AdError};
+use exo_writeback_ad::AdError;
+use exo_writeback_ad::forest_directory::ForestDirectory;
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::drift::{ChangeOrigin, parse_repl_attr_metadata};
 use exo_writeback_core::schema::Schema;
@@ -10,7 +19,13 @@ use exo_writeback_engine::{Directory, DirectoryError, DirectoryErrorKind, Unread
 use uuid::Uuid;
 
 /// AD as the engine's directory.
-pub struct AdDirectory(pub AdConnection);
+pub struct AdDirectory {
+    forest: ForestDirectory,
+    /// Where the DCs in use are recorded for `status` (`sync.state_dir`), if anywhere.
+    state_dir: Option<PathBuf>,
+    /// The failovers and connections already recorded (`usize::MAX`: nothing yet).
+    recorded: AtomicUsize,
+}
 
 /// An AD error as the engine sees it: its kind (unreachable, schema, refused) and, when the
 /// message does not say it, the LDAP result code that leads an object's failure reason.
@@ -23,7 +38,10 @@ pub fn directory_error(e: AdError) -> DirectoryError {
     };
     let kind = if matches!(
         e,
-        AdError::Unreachable { .. } | AdError::ConnectionLost { .. } | AdError::Timeout { .. }
+        AdError::Unreachable { .. }
+            | AdError::ConnectionLost { .. }
+            | AdError::Timeout { .. }
+            | AdError::NoDomainController { .. }
     ) {
         DirectoryErrorKind::Unreachable
     } else if matches!(code, Some(16 | 17 | 19 | 21 | 65)) {
@@ -48,12 +66,50 @@ fn refs(attrs: &[String]) -> Vec<&str> {
     attrs.iter().map(String::as_str).collect()
 }
 
+impl AdDirectory {
+    /// The directory over `forest`; the DCs in use are recorded in `state_dir` (now, and
+    /// after every failover).
+    pub async fn new(forest: ForestDirectory, state_dir: Option<PathBuf>) -> AdDirectory {
+        let directory = AdDirectory {
+            forest,
+            state_dir,
+            recorded: AtomicUsize::new(usize::MAX),
+        };
+        directory.note_dcs().await;
+        directory
+    }
+
+    pub fn forest(&self) -> &ForestDirectory {
+        &self.forest
+    }
+
+    /// Records the DCs in use when a connection moved, or another domain's connection was
+    /// opened, since the last record.
+    async fn note_dcs(&self) {
+        let Some(dir) = &self.state_dir else {
+            return;
+        };
+        let n = self.forest.failover_count().await * 1024 + self.forest.connections().await;
+        if self.recorded.swap(n, Ordering::SeqCst) != n {
+            crate::dc_status::write(dir, &self.forest.status().await);
+        }
+    }
+
+    /// `result`, after recording a failover it may have caused.
+    async fn noted<T>(&self, result: Result<T, AdError>) -> Result<T, DirectoryError> {
+        self.note_dcs().await;
+        result.map_err(directory_error)
+    }
+}
+
 impl Directory for AdDirectory {
     async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
-        self.0.schema().await.map_err(directory_error)
+        let r = self.forest.schema().await;
+        self.noted(r).await
     }
     async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
-        self.0.refresh_schema().await.map_err(directory_error)
+        let r = self.forest.refresh_schema().await;
+        self.noted(r).await
     }
     async fn find_by_attribute(
         &self,
@@ -61,33 +117,31 @@ impl Directory for AdDirectory {
         value: &AttrValue,
         attributes: &[String],
     ) -> Result<Vec<DirectoryObject>, DirectoryError> {
-        self.0
+        let r = self
+            .forest
             .find_by_attribute(attribute, value, &refs(attributes))
-            .await
-            .map_err(directory_error)
+            .await;
+        self.noted(r).await
     }
     async fn read_by_guid(
         &self,
         guid: &Uuid,
         attributes: &[String],
     ) -> Result<Option<DirectoryObject>, DirectoryError> {
-        self.0
-            .read_by_guid(guid, &refs(attributes))
-            .await
-            .map_err(directory_error)
+        let r = self.forest.read_by_guid(guid, &refs(attributes)).await;
+        self.noted(r).await
     }
     async fn read_by_dn(
         &self,
         dn: &str,
         attributes: &[String],
     ) -> Result<Option<DirectoryObject>, DirectoryError> {
-        self.0
-            .read_by_dn(dn, &refs(attributes))
-            .await
-            .map_err(directory_error)
+        let r = self.forest.read_by_dn(dn, &refs(attributes)).await;
+        self.noted(r).await
     }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
-        self.0.modify(modify).await.map_err(directory_error)?;
+        let r = self.forest.modify(modify).await;
+        self.noted(r).await?;
         crate::test_pause::after_modify().await;
         Ok(())
     }
@@ -95,73 +149,15 @@ impl Directory for AdDirectory {
         &self,
         addresses: &[String],
     ) -> Result<Vec<(String, String)>, DirectoryError> {
-        let attrs = ["proxyAddresses", "mail"];
-        // One search per ADDRESS_CHUNK addresses: (|(proxyAddresses=smtp:a)(mail=a)(…)…), every
-        // value escaped by find_any; a mailbox with thousands of aliases never sends one huge
-        // filter (servers bound request sizes and drop the connection beyond them).
-        // proxyAddresses and mail compare case-insensitively in AD; the server's answer decides
-        // who holds what, the comparison below only says which of the asked values an object
-        // holds.
-        const ADDRESS_CHUNK: usize = 100;
-        let mut out = Vec::new();
-        for chunk in addresses.chunks(ADDRESS_CHUNK) {
-            let mut equalities = Vec::new();
-            for address in chunk {
-                equalities.push(("proxyAddresses", AttrValue::Text(format!("smtp:{address}"))));
-                equalities.push(("mail", AttrValue::Text(address.clone())));
-            }
-            let found = self
-                .0
-                .find_any(&equalities, &attrs)
-                .await
-                .map_err(directory_error)?;
-            for object in found {
-                let held = |attribute: &str| -> std::collections::HashSet<String> {
-                    object
-                        .attributes
-                        .get(attribute)
-                        .iter()
-                        .filter_map(|v| v.as_text())
-                        .map(str::to_lowercase)
-                        .collect()
-                };
-                let (proxies, mails) = (held("proxyAddresses"), held("mail"));
-                let mut named = false;
-                for (attribute, value) in &equalities {
-                    let AttrValue::Text(value) = value else {
-                        continue;
-                    };
-                    let set = if *attribute == "mail" {
-                        &mails
-                    } else {
-                        &proxies
-                    };
-                    if set.contains(&value.to_lowercase()) {
-                        out.push((value.clone(), object.dn.clone()));
-                        named = true;
-                    }
-                }
-                if !named {
-                    // The server matched by a comparison this side does not reproduce (Unicode
-                    // case folding): count the object as holding every asked address of the
-                    // chunk rather than miss a conflict.
-                    out.extend(
-                        chunk
-                            .iter()
-                            .map(|a| (format!("smtp:{a}"), object.dn.clone())),
-                    );
-                }
-            }
-        }
-        Ok(out)
+        let r = crate::address_guard::holders(&self.forest, addresses).await;
+        self.noted(r).await
     }
     async fn unreadable_attributes(
         &self,
         attributes: &[String],
     ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
-        let rights = crate::read_rights::probe(&self.0, attributes)
-            .await
-            .map_err(directory_error)?;
+        let r = crate::read_rights::probe_forest(&self.forest, attributes).await;
+        let rights = self.noted(r).await?;
         if let Some(why) = rights.unverified {
             return Err(DirectoryError::new(why));
         }
@@ -179,13 +175,14 @@ impl Directory for AdDirectory {
         attributes: &[&str],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<(), DirectoryError> {
-        self.0
-            .scan_present(attributes, |page| {
+        let r = self
+            .forest
+            .scan_present(attributes, &mut |page| {
                 page.into_iter().for_each(&mut *on_object);
                 Ok(())
             })
-            .await
-            .map_err(directory_error)
+            .await;
+        self.noted(r).await
     }
     async fn attribute_origins(
         &self,
@@ -195,12 +192,8 @@ impl Directory for AdDirectory {
         // A constructed attribute (MS-ADTS): one XML value per attribute of the object. Samba
         // does not construct it; the answer is then empty and the drift says so.
         const META: &str = "msDS-ReplAttributeMetaData";
-        let Some(object) = self
-            .0
-            .read_by_dn(dn, &[META])
-            .await
-            .map_err(directory_error)?
-        else {
+        let r = self.forest.read_by_dn(dn, &[META]).await;
+        let Some(object) = self.noted(r).await? else {
             return Ok(Vec::new());
         };
         Ok(object

@@ -1,5 +1,6 @@
 //! `check`: connect to each side and report what the writeback will work with: the
-//! transport, the bind account (a warning when it is privileged), the DC's naming context
+//! transport ("Kerberos-sealed LDAP" for Kerberos over plain 389), the forest with the DC
+//! serving each domain (`check/forest.rs`), the bind account (a warning when it is privileged), the DC's naming context
 //! against the configured base DN, every search base and container scope, the schema verdict
 //! per profile (`check/ad.rs`, `identity.rs`, `scope.rs`), Exchange Online's token, a sample
 //! of its mailboxes and the client certificate (`check/exo.rs`), and the opted-in custom
@@ -14,11 +15,13 @@ use crate::error::AgentError;
 
 mod ad;
 mod exo;
+mod forest;
 mod identity;
 mod scope;
 
 pub use ad::{AdReport, ProfileReport, profile_verdicts};
 pub use exo::{CertificateReport, EXO_CHECK_PAGE, EXO_SAMPLE, ExoReport};
+pub use forest::{DcReport, ForestReport};
 pub use identity::BindAccountReport;
 pub use scope::{BaseDnReport, ContainerReport};
 

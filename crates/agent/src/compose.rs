@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use exo_writeback_ad::{AdConnection, AdError};
+use exo_writeback_ad::AdError;
+use exo_writeback_ad::forest_directory::ForestDirectory;
 use exo_writeback_core::profile::Profile;
 use exo_writeback_core::provisioning::JobState;
 use exo_writeback_core::settings::WritebackPlanSettings;
@@ -51,15 +52,16 @@ pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
     let exo_config = config.exo.as_ref().ok_or(AgentError::NoExo)?;
     let exo = ExoClient::from_config(exo_config)?;
     let password = config.ad_password()?;
-    let ad = AdConnection::connect(&config.ad, password).await?;
     let store = open_store(config)?;
+    let forest = ForestDirectory::open(&config.ad, password).await?;
+    let ad = AdDirectory::new(forest, Some(config.sync.state_dir.clone())).await;
     let safelist_hashes = settings.profiles.contains(&Profile::Hybrid);
     let mut engine = Engine::new(
         ExoSource {
             client: exo,
             safelist_hashes,
         },
-        AdDirectory(ad),
+        ad,
         store,
         settings,
         EngineOptions {
@@ -153,5 +155,6 @@ fn is_failed_start(e: &AdError) -> bool {
             | AdError::Tls { .. }
             | AdError::ConnectionLost { .. }
             | AdError::Timeout { .. }
+            | AdError::NoDomainController { .. }
     )
 }

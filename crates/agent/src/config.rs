@@ -212,6 +212,13 @@ impl Config {
 
     /// The AD bind password, from `ad.password_file` or `ad.password_env`.
     pub fn ad_password(&self) -> Result<Secret, SecretError> {
+        // Kerberos binds with the keytab (or the default credentials): no password needed.
+        if self.ad.auth == exo_writeback_ad::AuthMethod::Kerberos
+            && self.ad.password_file.is_none()
+            && self.ad.password_env.is_none()
+        {
+            return Ok(Secret::new(String::new()));
+        }
         load_secret(
             "ad.password",
             self.ad.password_file.as_deref(),
@@ -308,6 +315,19 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(text, Path::new("/etc/exo-writeback.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn kerberos_needs_no_password_a_simple_bind_does() {
+        let no_password = AD.replace("password_env = \"X\"\n", "");
+        let kerberos = format!("{no_password}auth = \"kerberos\"\nkeytab = \"/etc/svc.keytab\"\n");
+        let c = parse(&kerberos).unwrap();
+        assert!(c.ad_password().is_ok(), "the keytab is the credential");
+        let simple = parse(&no_password).unwrap();
+        assert!(matches!(
+            simple.ad_password(),
+            Err(SecretError::Missing { .. })
+        ));
     }
 
     #[test]

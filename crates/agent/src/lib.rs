@@ -4,6 +4,8 @@
 //! - [`admin`]: an administrator's decisions on the state (pause, resume, reject, unpin).
 //! - [`exo`] and [`ad`]: the engine's ports over the Exchange Online and AD clients (the AD
 //!   adapter classifies AD's errors for the engine).
+//! - [`address_guard`]: who in the whole forest holds an address a plan adds.
+//! - [`dc_status`]: the DCs in use and the last failover, recorded for `status`.
 //! - [`compose`]: the configuration turned into an engine — for reading, for writing (behind
 //!   the state lock), for cycles.
 //! - [`lock`]: one writer per state (the cycle runner's lock and the state lock).
@@ -16,10 +18,12 @@
 //! Architecture invariant: no printing (the CLI prints); errors are typed ([`AgentError`]).
 
 pub mod ad;
+pub mod address_guard;
 pub mod admin;
 pub mod check;
 pub mod compose;
 pub mod config;
+pub mod dc_status;
 mod error;
 pub mod exo;
 pub mod lock;

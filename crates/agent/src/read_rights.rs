@@ -5,6 +5,7 @@
 //! from "hidden" — is `exo_writeback_ad`'s `readable_attributes` (docs/windows-ad.md); this
 //! module names the account and the grant to make. `check` and every cycle run it.
 
+use exo_writeback_ad::forest_directory::ForestDirectory;
 use exo_writeback_ad::{AdConnection, AdError, SearchScope};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject};
 use exo_writeback_core::ldap_text::{Dn, DnValue, equality_filter};
@@ -129,6 +130,33 @@ pub async fn bind_account(
 /// evaluated for the account's token, an attribute returned with values counting as
 /// readable); this turns each unreadable attribute into the message that says what to do.
 pub async fn probe(conn: &AdConnection, attributes: &[String]) -> Result<ReadRights, AdError> {
+    let bases: Vec<(String, &AdConnection)> =
+        conn.search_bases().into_iter().map(|b| (b, conn)).collect();
+    probe_bases(conn, &bases, attributes).await
+}
+
+/// [`probe`] over a forest: the account looked up in the configured domain, each search base's
+/// samples read on a DC of the base's own domain.
+pub async fn probe_forest(
+    forest: &ForestDirectory,
+    attributes: &[String],
+) -> Result<ReadRights, AdError> {
+    let mut conns = Vec::new();
+    for base in forest.search_bases().await {
+        let conn = forest.route(&base).await?.connection().await;
+        conns.push((base, conn));
+    }
+    let bases: Vec<(String, &AdConnection)> =
+        conns.iter().map(|(b, c)| (b.clone(), c.as_ref())).collect();
+    let home = forest.home().connection().await;
+    probe_bases(&home, &bases, attributes).await
+}
+
+async fn probe_bases(
+    conn: &AdConnection,
+    bases: &[(String, &AdConnection)],
+    attributes: &[String],
+) -> Result<ReadRights, AdError> {
     let mut report = ReadRights::default();
     let account = bind_account(conn, &["objectSid", "userPrincipalName", "sAMAccountName"]).await?;
     let account_dn = account
@@ -150,9 +178,9 @@ pub async fn probe(conn: &AdConnection, attributes: &[String]) -> Result<ReadRig
         .and_then(|a| sid_of(a, "objectSid"))
         .unwrap_or_else(|| "<the account's SID>".into());
     let names: Vec<&str> = attributes.iter().map(String::as_str).collect();
-    for base in conn.search_bases() {
-        let found = conn
-            .readable_attributes(&base, "user", &names, SAMPLES)
+    for (base, base_conn) in bases {
+        let found = base_conn
+            .readable_attributes(base, "user", &names, SAMPLES)
             .await?;
         report.samples.extend(found.samples.iter().cloned());
         for a in found.unreadable() {

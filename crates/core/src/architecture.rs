@@ -120,7 +120,7 @@ fn sources(krate: &Path) -> Vec<(PathBuf, String)> {
 const ALLOWED: &[(&str, &[&str])] = &[
     ("expr", &[]),
     ("testlab", &[]),
-    // A Windows-shaped LDAP server for the tests of `ad` (dev-only).
+    // A Windows-shaped LDAP server for the tests of `ad` and `agent` (dev-only).
     ("winad", &[]),
     ("core", &["expr"]),
     ("ad", &["core"]),

@@ -51,6 +51,7 @@ fn plan(ea1_ad: &str, ea1_cloud: &str) -> ObjectPlan {
         ],
         removes_values: true,
         added_smtp_addresses: vec![],
+        added_other_proxies: vec![],
         warnings: vec![],
     }
 }

@@ -15,7 +15,9 @@
 //! 3. when the mailbox has an ImmutableId but no object holds it, an object holding the key is
 //!    not followed either (`SpoofedMatchKey`, nothing written);
 //! 4. only a mailbox without a usable ImmutableId (or a configuration without anchor rules) is
-//!    matched by the key alone.
+//!    matched by the key alone — and the engine writes the object only when a witness the user
+//!    cannot write on themselves agrees ([`corroborate_key_match`]: the UPN or an SMTP
+//!    address), else `UncorroboratedMatchKey`, nothing written.
 //!
 //! The engine asks [`match_lookups`] for the lookups (attribute + exact value), then calls
 //! [`next_match_step`] with the results so far: it names the next lookup to run, or decides.
@@ -35,6 +37,9 @@
 //! ```
 
 use std::fmt;
+
+mod corroborate;
+pub use corroborate::{WITNESS_ATTRIBUTES, corroborate_key_match};
 
 use crate::directory::AttrValue;
 use crate::guid::{self, GuidError};

@@ -31,6 +31,11 @@ pub enum OutcomeCode {
     /// key (which every user may write on their own account) without being the object of the
     /// mailbox's immutable anchor. The key is not followed.
     SpoofedMatchKey,
+    /// The mailbox has no ImmutableId and the object holding its
+    /// `msDS-ExternalDirectoryObjectId` key (writable by every user on their own account) has
+    /// nothing the user cannot write that agrees with the mailbox (UPN, an SMTP address): it
+    /// is not written.
+    UncorroboratedMatchKey,
     /// The cloud's EmailAddresses cannot be written (no or several primaries, bad syntax).
     InvalidProxyAddresses,
     /// A value does not fit the AD schema (missing attribute, syntax, size, single-valued).
@@ -86,12 +91,13 @@ pub enum OutcomeCode {
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 25] = [
+    pub const ALL: [OutcomeCode; 26] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
         OutcomeCode::DuplicateTargetEntries,
         OutcomeCode::SpoofedMatchKey,
+        OutcomeCode::UncorroboratedMatchKey,
         OutcomeCode::InvalidProxyAddresses,
         OutcomeCode::SchemaConstraint,
         OutcomeCode::ProxyAddressConflict,
@@ -121,6 +127,7 @@ impl OutcomeCode {
             OutcomeCode::TargetNotFound => "TargetNotFound",
             OutcomeCode::DuplicateTargetEntries => "DuplicateTargetEntries",
             OutcomeCode::SpoofedMatchKey => "SpoofedMatchKey",
+            OutcomeCode::UncorroboratedMatchKey => "UncorroboratedMatchKey",
             OutcomeCode::InvalidProxyAddresses => "InvalidProxyAddresses",
             OutcomeCode::SchemaConstraint => "SchemaConstraint",
             OutcomeCode::ProxyAddressConflict => "ProxyAddressConflict",
@@ -165,6 +172,7 @@ impl OutcomeCode {
             | OutcomeCode::SpoofedMatchKey
             | OutcomeCode::TargetAddressUnexpected => LogStatus::Warning,
             OutcomeCode::DuplicateTargetEntries
+            | OutcomeCode::UncorroboratedMatchKey
             | OutcomeCode::InvalidProxyAddresses
             | OutcomeCode::SchemaConstraint
             | OutcomeCode::ProxyAddressConflict
@@ -207,6 +215,15 @@ impl OutcomeCode {
                  (Set-ADUser <DN> -Clear msDS-ExternalDirectoryObjectId). The agent matched by \
                  the immutable anchor and never follows this key. To stop users writing it, \
                  deny SELF Write Property on it (docs/windows-ad.md)."
+            }
+            OutcomeCode::UncorroboratedMatchKey => {
+                "Check that the AD object named is this mailbox's user. If it is, make their \
+                 userPrincipalName agree with the mailbox's (Set-ADUser <DN> \
+                 -UserPrincipalName <the mailbox's UPN>), or give the object one of the \
+                 mailbox's SMTP addresses, or set the mailbox's ImmutableId \
+                 (mS-DS-ConsistencyGuid / objectGUID). If it is not, clear the key it wrote \
+                 (Set-ADUser <DN> -Clear msDS-ExternalDirectoryObjectId) and find out who wrote \
+                 it (repadmin /showobjmeta <DC> <DN>)."
             }
             OutcomeCode::InvalidProxyAddresses => {
                 "Fix the mailbox's EmailAddresses in Exchange Online so that it has exactly one \

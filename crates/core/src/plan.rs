@@ -88,6 +88,9 @@ pub struct ObjectPlan {
     /// SMTP addresses (without prefix) the plan adds to proxyAddresses: check them with
     /// [`check_address_conflicts`] before writing.
     pub added_smtp_addresses: Vec<String>,
+    /// Other proxy addresses the plan adds to proxyAddresses, whole (`X500:/o=…`, `SIP:…`):
+    /// Exchange requires every proxy address to be unique in the organisation, these too.
+    pub added_other_proxies: Vec<String>,
     /// What the object's log entry should warn about (a Warning code), written or not: the
     /// `targetAddress` check of a recipient-type change.
     pub warnings: Vec<OutcomeDetail>,
@@ -96,6 +99,17 @@ pub struct ObjectPlan {
 impl ObjectPlan {
     pub fn is_in_sync(&self) -> bool {
         self.modify.is_none()
+    }
+
+    /// What the duplicate-address guard looks up: the added SMTP addresses (bare), then the
+    /// other added proxy addresses (whole, so with a `prefix:`; a bare SMTP address has no
+    /// colon).
+    pub fn guarded_addresses(&self) -> Vec<String> {
+        self.added_smtp_addresses
+            .iter()
+            .chain(&self.added_other_proxies)
+            .cloned()
+            .collect()
     }
 }
 
@@ -271,6 +285,7 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
     let mut attr_changes = Vec::new();
     let mut removes_values = false;
     let mut added_smtp_addresses = Vec::new();
+    let mut added_other_proxies = Vec::new();
 
     for (target, mappings) in &targets {
         let Some(attr_schema) = input.schema.get(target) else {
@@ -362,10 +377,10 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
             }
             if name.eq_ignore_ascii_case("proxyAddresses") {
                 for a in &adds {
-                    if let Some(p) = a.as_text().and_then(|t| ProxyAddress::parse(t).ok())
-                        && p.is_smtp()
-                    {
-                        added_smtp_addresses.push(p.address);
+                    match a.as_text().and_then(|t| ProxyAddress::parse(t).ok()) {
+                        Some(p) if p.is_smtp() => added_smtp_addresses.push(p.address),
+                        Some(p) => added_other_proxies.push(format!("{}:{}", p.prefix, p.address)),
+                        None => {}
                     }
                 }
             }
@@ -403,6 +418,7 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
         changes,
         removes_values,
         added_smtp_addresses,
+        added_other_proxies,
         warnings,
     })
 }
@@ -434,6 +450,17 @@ pub fn check_address_conflicts(
         {
             return Err(PlanFailure::ProxyAddressConflict {
                 address: address.clone(),
+                other_dn: dn.clone(),
+            });
+        }
+    }
+    for value in &plan.added_other_proxies {
+        if let Some((_, dn)) = holders
+            .iter()
+            .find(|(a, dn)| a.eq_ignore_ascii_case(value) && !same_dn(dn, own_dn))
+        {
+            return Err(PlanFailure::ProxyAddressConflict {
+                address: value.clone(),
                 other_dn: dn.clone(),
             });
         }

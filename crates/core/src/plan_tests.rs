@@ -784,6 +784,31 @@ fn added_smtp_addresses_and_the_conflict_guard() {
     assert_eq!(check_address_conflicts(&plan, &unrelated, DN), Ok(()));
 }
 
+#[test]
+fn an_added_x500_address_held_elsewhere_is_a_conflict_too() {
+    // Exchange requires every proxy address to be unique in the organisation, X500 included
+    // (a duplicate X500 breaks replies to old messages): the guard looks the whole value up.
+    let s = cloud();
+    let m = mailbox(
+        json!({"EmailAddresses": ["SMTP:ann@contoso.com", "smtp:sales@contoso.com", "X500:/o=Org/cn=ann"]}),
+    );
+    let plan = plan_with(&s, &lab_schema(), &m, &ad(&[])).expect("plans");
+    assert_eq!(plan.added_other_proxies, vec!["X500:/o=Org/cn=ann"]);
+    assert_eq!(
+        plan.guarded_addresses(),
+        vec!["sales@contoso.com", "X500:/o=Org/cn=ann"]
+    );
+    let contact = "CN=Ann (old),OU=Contacts,DC=child,DC=corp,DC=example";
+    let other = vec![("x500:/O=org/cn=ANN".to_string(), contact.to_string())];
+    let err = check_address_conflicts(&plan, &other, DN).expect_err("conflict");
+    assert_eq!(
+        err.to_string(),
+        format!("ProxyAddressConflict: X500:/o=Org/cn=ann is already held by {contact}")
+    );
+    let own = vec![("X500:/o=Org/cn=ann".to_string(), DN.to_string())];
+    assert_eq!(check_address_conflicts(&plan, &own, DN), Ok(()));
+}
+
 // ---------------------------------------------------------------------------------------------
 // binary values, schema constraints
 // ---------------------------------------------------------------------------------------------

@@ -276,12 +276,9 @@ impl<S, D: Directory, St: JoinStore + PinStore + JournalStore> Engine<S, D, St> 
         }
         // The duplicate-address guard.
         let mut holders = Vec::new();
-        if !plan.added_smtp_addresses.is_empty() {
-            match self
-                .directory
-                .address_holders(&plan.added_smtp_addresses)
-                .await
-            {
+        let guarded = plan.guarded_addresses();
+        if !guarded.is_empty() {
+            match self.directory.address_holders(&guarded).await {
                 Ok(h) => holders = h,
                 Err(e) => {
                     let d = ldap_failure(&e);

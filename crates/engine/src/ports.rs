@@ -162,9 +162,12 @@ pub trait Directory {
     ) -> Result<Option<DirectoryObject>, DirectoryError>;
     /// One modify, atomically, with the permissive-modify control.
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError>;
-    /// `(proxy value or mail, DN)` of every object in the search scope holding one of the
-    /// SMTP `addresses` (case-insensitive) in proxyAddresses (`smtp:` + address) or mail
-    /// (the address). One search for all of them where the directory allows (an OR filter).
+    /// `(proxy value or mail, DN)` of every object **of the whole forest** (outside the search
+    /// scope too: contacts, groups, other domains — Exchange requires proxy addresses to be
+    /// unique in the organisation) holding one of `addresses` (case-insensitive): a bare SMTP
+    /// address in proxyAddresses (`smtp:` + address) or mail; a whole proxy value with its
+    /// prefix (`X500:/o=…`; a bare SMTP address has no colon) in proxyAddresses. One search
+    /// for all of them where the directory allows (an OR filter).
     async fn address_holders(
         &self,
         addresses: &[String],

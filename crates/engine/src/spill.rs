@@ -167,6 +167,7 @@ impl SpillReader {
             removes_values: r.object.removes_values,
             // Checked by the address guard before the plan was kept.
             added_smtp_addresses: Vec::new(),
+            added_other_proxies: Vec::new(),
             // Kept in the Processed (`advisory`).
             warnings: Vec::new(),
         };

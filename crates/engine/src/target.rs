@@ -6,8 +6,8 @@ use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::guid::object_guid_bytes;
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::matching::{
-    Lookup, MatchDecision, MatchLookups, MatchRule, MatchStep, RuleResult, match_lookups,
-    next_match_step,
+    Lookup, MatchDecision, MatchLookups, MatchRule, MatchStep, RuleResult, WITNESS_ATTRIBUTES,
+    corroborate_key_match, match_lookups, next_match_step,
 };
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{Join, JoinUpdate};
@@ -105,6 +105,14 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 }
             }
         }
+        // A match by the key alone is checked against a witness the user cannot write.
+        let mut attrs = attrs.to_vec();
+        for witness in WITNESS_ATTRIBUTES {
+            if !attrs.iter().any(|a| a.eq_ignore_ascii_case(witness)) {
+                attrs.push(witness.to_string());
+            }
+        }
+        let attrs = attrs.as_slice();
         let mut results = Vec::new();
         let mut found: Vec<DirectoryObject> = Vec::new();
         let decision = loop {
@@ -145,6 +153,28 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 "matched {dn} but could not read it"
             )));
         };
+        let mut how = format!("{doubt}by {rule}");
+        if !rule.is_anchor() {
+            let key = lookups
+                .key
+                .as_ref()
+                .map_or_else(|| rule.to_string(), |k| k.describe());
+            match corroborate_key_match(mailbox, &obj, &key) {
+                Ok(witness) => how.push_str(&format!(", {witness}")),
+                Err(detail) => {
+                    tracing::warn!(%cloud_id, dn = %obj.dn, "a match by msDS-ExternalDirectoryObjectId alone has no witness the user cannot write: not followed");
+                    return Ok(Target {
+                        matched: Err(OutcomeDetail {
+                            reason: format!("{doubt}{}", detail.reason),
+                            ..detail
+                        }),
+                        join: join_update.clone(),
+                        join_if_failed: join_update,
+                        security,
+                    });
+                }
+            }
+        }
         let join = JoinUpdate::Set(Join {
             cloud_id: cloud_id.to_string(),
             object_guid: obj.object_guid,
@@ -152,7 +182,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
             updated_at: Timestamp::now(),
         });
         Ok(Target {
-            matched: Ok((obj, format!("{doubt}by {rule}"))),
+            matched: Ok((obj, how)),
             join,
             join_if_failed: join_update,
             security,

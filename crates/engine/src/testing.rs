@@ -279,6 +279,12 @@ impl FakeDirectory {
             "msDS-ExternalDirectoryObjectId",
             vec![AttrValue::Text(format!("User_{edoid}"))],
         );
+        // The UPN directory sync gave the mailbox ([`mailbox`]): the witness a match by the
+        // key alone needs.
+        a.insert(
+            "userPrincipalName",
+            vec![AttrValue::Text(format!("{cn}@contoso.com"))],
+        );
         for (name, values) in attrs {
             a.insert(
                 name,
@@ -458,10 +464,16 @@ impl Directory for FakeDirectory {
         let mut wanted = Vec::new();
         let mut holders = BTreeSet::new();
         for address in addresses {
-            for (attribute, value) in [
-                ("proxyAddresses", format!("smtp:{address}")),
-                ("mail", address.clone()),
-            ] {
+            // A whole proxy value (`X500:…`) is looked up in proxyAddresses only.
+            let lookups = if address.contains(':') {
+                vec![("proxyAddresses", address.clone())]
+            } else {
+                vec![
+                    ("proxyAddresses", format!("smtp:{address}")),
+                    ("mail", address.clone()),
+                ]
+            };
+            for (attribute, value) in lookups {
                 let value = AttrValue::Text(value);
                 holders.extend(
                     objects
@@ -522,12 +534,14 @@ impl Directory for FakeDirectory {
     }
 }
 
-/// The mailbox of synced user `n`: ExternalDirectoryObjectId `00000000-…-n`, primary address
+/// The mailbox of synced user `n`: ExternalDirectoryObjectId `00000000-…-n`, UPN
+/// `user{n}@contoso.com` (as [`FakeDirectory::add_user`]'s object `user{n}`), primary address
 /// and WindowsEmailAddress `user{n}@contoso.com` with an onmicrosoft.com alias,
 /// CustomAttribute1 `ca1-{n}`, cloud-managed, changed at `changed`.
 pub fn mailbox(n: u32, changed: Timestamp) -> Mailbox {
     let mut m = Mailbox {
         external_directory_object_id: Some(format!("00000000-0000-0000-0000-{n:012}")),
+        user_principal_name: Some(format!("user{n}@contoso.com")),
         primary_smtp_address: Some(format!("user{n}@contoso.com")),
         windows_email_address: Some(format!("user{n}@contoso.com")),
         email_addresses: vec![

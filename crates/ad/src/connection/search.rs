@@ -337,12 +337,7 @@ impl AdConnection {
         if attributes.is_empty() {
             return Ok(());
         }
-        let mut filter = String::from("(|");
-        for attribute in attributes {
-            check_attribute_name(attribute)?;
-            filter.push_str(&format!("({attribute}=*)"));
-        }
-        filter.push(')');
+        let filter = present_filter(attributes)?;
         for base in self.search_bases() {
             self.search_pages(
                 &base,
@@ -380,6 +375,17 @@ pub(crate) fn equality_filter(attribute: &str, value: &AttrValue) -> Result<Stri
         AttrValue::Bytes(b) => escape_filter_bytes(b),
     };
     Ok(format!("({attribute}={escaped})"))
+}
+
+/// `(|(a=*)(b=*)…)`: objects holding any of `attributes` (names checked).
+pub(crate) fn present_filter(attributes: &[&str]) -> Result<String, AdError> {
+    let mut filter = String::from("(|");
+    for attribute in attributes {
+        check_attribute_name(attribute)?;
+        filter.push_str(&format!("({attribute}=*)"));
+    }
+    filter.push(')');
+    Ok(filter)
 }
 
 /// `(|(a=v)(b=w)…)`: every equality escaped (see [`equality_filter`]).

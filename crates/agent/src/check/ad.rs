@@ -2,11 +2,13 @@
 //! the agent looks, whether the schema carries each writeback profile's attributes, and whether
 //! the account may read the attributes the plans need.
 
-use exo_writeback_ad::{AdConnection, Transport};
+use exo_writeback_ad::Transport;
+use exo_writeback_ad::forest_directory::ForestDirectory;
 use exo_writeback_core::profile_attrs::PROFILES;
 use exo_writeback_core::schema::Schema;
 use serde::Serialize;
 
+use super::forest::{self, ForestReport};
 use super::identity::{self, BindAccountReport};
 use super::scope::{self, BaseDnReport, ContainerReport};
 use crate::config::Config;
@@ -39,6 +41,9 @@ pub struct AdReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema_attributes: Option<usize>,
     pub profiles: Vec<ProfileReport>,
+    /// The forest: its domains and the DC serving each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forest: Option<ForestReport>,
     /// May the bind account read the attributes the plans need? Unreadable ones fail the
     /// check (`read_rights.rs`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,6 +73,7 @@ pub(super) async fn check_ad_side(config: &Config) -> AdReport {
         schema_attributes: None,
         profiles: Vec::new(),
         read_rights: None,
+        forest: None,
     };
     let password = match config.ad_password() {
         Ok(p) => p,
@@ -76,16 +82,20 @@ pub(super) async fn check_ad_side(config: &Config) -> AdReport {
             return report;
         }
     };
-    let conn = match AdConnection::connect(&config.ad, password).await {
-        Ok(c) => c,
+    let forest = match ForestDirectory::open(&config.ad, password).await {
+        Ok(f) => f,
         Err(e) => {
             report.error = Some(e.to_string());
             return report;
         }
     };
+    let conn = forest.home().connection().await;
     report.transport = Some(match conn.transport() {
         Transport::Ldaps => "LDAPS, certificate verified",
         Transport::StartTls => "StartTLS, certificate verified",
+        Transport::Plain if config.ad.is_sealed() => {
+            "Kerberos-sealed LDAP (SASL GSSAPI signing and sealing)"
+        }
         Transport::Plain => "plain LDAP, NOT encrypted",
     });
     report.bind_identity = Some(conn.bind_identity().to_string());
@@ -104,8 +114,11 @@ pub(super) async fn check_ad_side(config: &Config) -> AdReport {
         }
         Err(e) => report.error = Some(format!("cannot read the schema: {e}")),
     }
+    let forest_report = forest::examine(&forest).await;
+    report.ok &= forest_report.ok();
+    report.forest = Some(forest_report);
     if let Ok(plan) = config.writeback_plan() {
-        let rights = read_rights::probe(&conn, &plan.required_ad_attributes())
+        let rights = read_rights::probe_forest(&forest, &plan.required_ad_attributes())
             .await
             .unwrap_or_else(|e| ReadRights {
                 unverified: Some(e.to_string()),

@@ -102,6 +102,20 @@ fn render(report: &CheckReport) -> String {
             field(&label, &Some(verdict));
         }
         field("domain controller", &ad.dns_host_name);
+        if let Some(forest) = &ad.forest {
+            for domain in &forest.domains {
+                field("forest domain", &Some(domain.clone()));
+            }
+            for dc in &forest.domain_controllers {
+                field(&format!("DC of {}", dc.domain), &Some(dc.line()));
+                for skipped in &dc.skipped {
+                    field("  passed over", &Some(skipped.clone()));
+                }
+            }
+            if let Some(gc) = &forest.global_catalog {
+                field("global catalog", &Some(gc.line()));
+            }
+        }
         field(
             "schema",
             &ad.schema_attributes.map(|n| format!("{n} attributes")),
@@ -195,7 +209,7 @@ pub fn extra_targets_line(extra_targets: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use exo_writeback_agent::check::{AdReport, ProfileReport};
+    use exo_writeback_agent::check::{AdReport, DcReport, ForestReport, ProfileReport};
     use exo_writeback_agent::read_rights::{ReadRights, UnreadableAttribute};
 
     #[test]
@@ -239,11 +253,38 @@ mod tests {
                     }],
                     unverified: None,
                 }),
+                forest: Some(ForestReport {
+                    domains: vec!["corp.example (CORP) DC=corp,DC=example [forest root]".into()],
+                    domain_controllers: vec![DcReport {
+                        domain: "corp.example".into(),
+                        dc: Some("dc2.corp.example".into()),
+                        source: Some("DNS SRV".into()),
+                        read_only: false,
+                        global_catalog: true,
+                        skipped: vec!["rodc1.corp.example: read-only DC".into()],
+                        error: None,
+                    }],
+                    global_catalog: None,
+                }),
             }),
             exo: None,
             extra_targets: Vec::new(),
         });
         assert!(text.contains("bind identity: me"), "{text}");
+        assert!(
+            text.contains("forest domain: corp.example (CORP) DC=corp,DC=example [forest root]"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "DC of corp.example: dc2.corp.example (DNS SRV; writable, global catalog)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("passed over: rodc1.corp.example: read-only DC"),
+            "{text}"
+        );
         assert!(text.contains("msExchHideFromAddressLists"), "{text}");
         assert!(!text.contains("Exchange schema detected"), "{text}");
         assert!(

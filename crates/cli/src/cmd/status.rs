@@ -1,6 +1,7 @@
 //! `exo-writeback status [--json]`: the job state (and a pause), whether an agent runs, the
 //! last scheduled cycle and the last successful one, the last command run by hand, the
-//! watermark, escrow, pins, security events of the recent cycles, and the next run.
+//! watermark, escrow, pins, security events of the recent cycles, the next run, and the DCs
+//! the agent last used with its last failover (`agent::dc_status`).
 
 use std::process::ExitCode;
 
@@ -10,8 +11,8 @@ use exo_writeback_store_sqlite::prelude::*;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use exo_writeback_agent::compose;
 use exo_writeback_agent::lock::{Runner, cycle_runner};
+use exo_writeback_agent::{compose, dc_status};
 
 use crate::cmd::ConfigArg;
 use crate::logging::init_logging;
@@ -120,6 +121,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let drift_modes = plan.drift.describe();
     let extra_targets = plan.extra_targets;
     let cycles = store.recent_cycles(20)?;
+    let dcs = dc_status::read(&config.sync.state_dir);
     let agent = runner.as_ref().map(|r| r.as_ref());
     let next = next_run(
         agent.flatten(),
@@ -185,6 +187,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
             "next_run": next.map(|t| t.to_string()),
             "extra_targets": extra_targets,
+            "directory": dcs,
             "security_events": {
                 "count": security_count,
                 "cycles": cycles.len(),
@@ -318,6 +321,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     outln!("next run:   {next_text}");
+    if let Some(dcs) = &dcs {
+        for dc in dcs.domains.iter().chain(dcs.global_catalog.as_ref()) {
+            outln!("DC in use:  {dc} (as of {})", dcs.updated_at);
+        }
+        if let Some(f) = &dcs.last_failover {
+            outln!("failover:   {f}");
+        }
+    }
     if let Some(line) = crate::cmd::check::extra_targets_line(&extra_targets) {
         outln!("{line}");
     }

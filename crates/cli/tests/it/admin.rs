@@ -164,9 +164,22 @@ async fn undo_sticks_until_the_cloud_value_changes_again() {
         "{}",
         status.stdout
     );
+    // The DC the agent used, recorded when it connected (dc-status.json), and no failover.
+    assert!(
+        status.stdout.contains(
+            "DC in use:  lab.example.test: DC dc1.lab.example.test (configured, global catalog)"
+        ),
+        "{}",
+        status.stdout
+    );
+    assert!(!status.stdout.contains("failover:"), "{}", status.stdout);
     let status = lab.run(&["status", "--json"]).await.json();
     assert_eq!(status["pins"]["attributes"], 3, "{status}");
     assert_eq!(status["pins"]["objects"], 3, "{status}");
+    assert_eq!(
+        status["directory"]["domains"][0]["dc"], "dc1.lab.example.test",
+        "{status}"
+    );
 
     // A full reconcile leaves them too.
     let full = sync_json(&lab.run(&["sync", "--full", "--json"]).await);

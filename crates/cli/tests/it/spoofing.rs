@@ -211,3 +211,70 @@ async fn a_user_who_writes_another_users_external_directory_object_id_on_itself_
     let status = lab.run(&["status", "--json"]).await.json();
     assert_eq!(status["security_events"]["count"], 1, "{status}");
 }
+
+/// On real tenants Get-Mailbox's ImmutableId is often empty: then the key is all there is. An
+/// ordinary user writes the victim's key on their own account (the victim's object does not
+/// hold it yet); the agent finds the attacker's object by the key alone, sees that nothing the
+/// attacker cannot write agrees with the victim's mailbox (the UPN, an SMTP address), and
+/// writes nothing: `UncorroboratedMatchKey`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_immutable_id_a_key_the_user_wrote_on_itself_is_not_followed() {
+    let lab = Lab::start(USERS).await;
+    let before = lab.all_users().await;
+    lab.update(VICTIM, |m| m.immutable_id = String::new());
+    let password = enable_user(&lab, ATTACKER).await;
+    bind_as(&lab, ATTACKER, &password)
+        .await
+        .modify(&ObjectModify {
+            dn: dn(ATTACKER),
+            changes: vec![AttrChange {
+                op: ModOp::Replace,
+                attribute: "msDS-ExternalDirectoryObjectId".into(),
+                values: vec![AttrValue::Text(format!("User_{}", edoid(VICTIM)))],
+            }],
+        })
+        .await
+        .expect("a user may write msDS-ExternalDirectoryObjectId on itself");
+
+    let run = lab.run(&["sync", "--json"]).await;
+    let report = run.json();
+    assert_eq!(report["counts"]["failed"], 1, "{report}");
+    // The attacker's object holds the attacker's own values, none of the victim's.
+    let after = lab.all_users().await;
+    let attacker_obj = &after[&ATTACKER];
+    for (attr, victim_value) in [
+        ("mail", format!("{}@{DOMAIN}", cn(VICTIM))),
+        ("extensionAttribute1", format!("Dept {VICTIM}")),
+    ] {
+        assert!(
+            !texts(attacker_obj, attr).contains(&victim_value),
+            "the attacker's object received the victim's {attr}: {:?}",
+            texts(attacker_obj, attr)
+        );
+    }
+    assert_eq!(
+        texts(&after[&VICTIM], "extensionAttribute1"),
+        texts(&before[&VICTIM], "extensionAttribute1"),
+        "nothing written for the victim either"
+    );
+    assert_eq!(lab.store().join(&edoid(VICTIM)).expect("join"), None);
+    let logs = lab
+        .run(&["logs", "--identity", &edoid(VICTIM), "--format", "json"])
+        .await;
+    let entry: serde_json::Value = logs
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .find(|e: &serde_json::Value| e["reason"]["code"] == "UncorroboratedMatchKey")
+        .unwrap_or_else(|| panic!("no UncorroboratedMatchKey entry: {}", logs.stdout));
+    assert_eq!(entry["status"], LogStatus::Failure.as_str(), "{entry}");
+    let message = entry["reason"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message
+            .to_lowercase()
+            .contains(&dn(ATTACKER).to_lowercase())
+            && message.contains(&format!("{}@lab.example.test", cn(VICTIM)))
+            && message.contains("nothing written"),
+        "{message}"
+    );
+}

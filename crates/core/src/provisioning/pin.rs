@@ -202,6 +202,7 @@ pub(crate) fn without_attributes(plan: &mut ObjectPlan, pinned: impl Fn(&str) ->
     }
     if pinned("proxyAddresses") {
         plan.added_smtp_addresses.clear();
+        plan.added_other_proxies.clear();
     }
     plan.removes_values = plan.modify.as_ref().is_some_and(|m| {
         m.changes.iter().any(|c| {
@@ -297,6 +298,7 @@ mod tests {
             ],
             removes_values: true,
             added_smtp_addresses: vec![],
+            added_other_proxies: vec![],
             warnings: vec![],
         };
         (plan, current)

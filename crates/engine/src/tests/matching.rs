@@ -62,7 +62,13 @@ async fn the_index_decides_as_the_searches_do_for_every_case() {
     let (c1, c2, c3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     // 1: one object by ExternalDirectoryObjectId (the value's case differs: AD compares it
     //    case-insensitively).
-    add(&dir, "one", Some(&format!("USER_{}", id(1))), None);
+    let one = add(&dir, "one", Some(&format!("USER_{}", id(1))), None);
+    //    With the mailbox's UPN: the witness a match by the key alone needs.
+    dir.set(
+        &one,
+        "userPrincipalName",
+        vec![AttrValue::Text("user1@contoso.com".into())],
+    );
     // 2: two objects share the ConsistencyGuid: DuplicateTargetEntries naming both.
     add(&dir, "dupA", None, Some(&c2));
     add(&dir, "dupB", None, Some(&c2));
@@ -218,6 +224,11 @@ async fn a_key_changed_after_the_index_was_read_falls_back_to_the_searches() {
     let dir = FakeDirectory::new();
     let edoid = "00000000-0000-0000-0000-000000000001";
     let old = add(&dir, "old", Some(&format!("User_{edoid}")), None);
+    dir.set(
+        &old,
+        "userPrincipalName",
+        vec![AttrValue::Text("user1@contoso.com".into())],
+    );
     let tmp = tempfile::tempdir().expect("tempdir");
     let engine = Engine::new(
         FakeSource::default(),
@@ -247,7 +258,12 @@ async fn initial_and_full_cycles_read_the_keys_once_deltas_search_and_a_refusing
     let source = FakeSource::default();
     for n in 1..=4u32 {
         let id = format!("00000000-0000-0000-0000-{n:012}");
-        add(&dir, &format!("u{n}"), Some(&format!("User_{id}")), None);
+        let u = add(&dir, &format!("u{n}"), Some(&format!("User_{id}")), None);
+        dir.set(
+            &u,
+            "userPrincipalName",
+            vec![AttrValue::Text(format!("user{n}@contoso.com"))],
+        );
         source.set(mailbox(n, Some(id), None));
     }
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -194,10 +194,14 @@ async fn a_key_without_the_anchor_is_not_followed_and_nothing_is_written() {
 #[tokio::test]
 async fn a_join_the_anchor_contradicts_is_left_for_the_anchors_object() {
     // Before the mailbox's ImmutableId was known, the key alone matched — the attacker's
-    // object (the join an older version stored from a spoofed key).
+    // object (the join an older version, which wanted no witness, stored from a spoofed key;
+    // reproduced by lending the attacker's object the victim's UPN for that cycle).
     let mut w = world(false, true);
     w.dir.set(&w.victim, "proxyAddresses", vec![]);
+    let upn = |n: u32| vec![AttrValue::Text(format!("user{n}@contoso.com"))];
+    w.dir.set(&w.attacker, "userPrincipalName", upn(VICTIM));
     w.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    w.dir.set(&w.attacker, "userPrincipalName", upn(ATTACKER));
     let join = w.engine.store.join(&edoid(VICTIM)).expect("join");
     assert_eq!(join.map(|j| j.object_guid), Some(w.attacker));
     assert_eq!(w.dir.values(&w.attacker, "extensionAttribute1"), ["ca1-1"]);
@@ -310,4 +314,52 @@ async fn a_new_pairing_whose_write_failed_is_not_stored() {
     w.engine.run_cycle(CycleMode::Full).await.expect("cycle");
     let join = w.engine.store.join(&edoid(ATTACKER)).expect("join");
     assert_eq!(join.map(|j| j.object_guid), Some(w.attacker));
+}
+
+#[tokio::test]
+async fn without_an_immutable_id_the_key_alone_needs_a_witness_the_user_cannot_write() {
+    // On real tenants Get-Mailbox's ImmutableId is often empty: the key is all there is. The
+    // victim's object does not hold it (yet); the attacker wrote it on their own account.
+    let mut w = world(false, true);
+    let r = w.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    assert!(
+        w.dir.values(&w.attacker, "extensionAttribute1").is_empty(),
+        "the attacker's object received nothing"
+    );
+    assert!(w.dir.values(&w.attacker, "mail").is_empty());
+    let logged = entries(&w.engine.store, &edoid(VICTIM));
+    let e = &logged[0];
+    assert_eq!(code(e), "UncorroboratedMatchKey", "{e:?}");
+    assert_eq!(e.status, LogStatus::Failure);
+    assert!(e.modified.is_empty());
+    let reason = &e.reason.as_ref().expect("reason").message;
+    assert!(
+        reason.contains("CN=user2,") && reason.contains("nothing written"),
+        "{reason}"
+    );
+    assert_eq!(w.engine.store.join(&edoid(VICTIM)).expect("join"), None);
+    assert!(r.counts.failed >= 1, "{r:?}");
+
+    // The key on the victim's own object, which holds the mailbox's address: matched and
+    // written, the witness named.
+    w.dir
+        .set(&w.attacker, "msDS-ExternalDirectoryObjectId", vec![]);
+    w.dir.set(
+        &w.victim,
+        "msDS-ExternalDirectoryObjectId",
+        vec![AttrValue::Text(format!("User_{}", edoid(VICTIM)))],
+    );
+    w.engine.run_cycle(CycleMode::Full).await.expect("full");
+    assert_eq!(w.dir.values(&w.victim, "extensionAttribute1"), ["ca1-1"]);
+    let logged = entries(&w.engine.store, &edoid(VICTIM));
+    let e = &logged[0];
+    assert_eq!(code(e), "", "{e:?}");
+    assert!(
+        e.steps
+            .matching
+            .details
+            .contains("corroborated by the SMTP address user1@contoso.com"),
+        "{:?}",
+        e.steps.matching
+    );
 }
