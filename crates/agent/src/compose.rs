@@ -25,8 +25,12 @@ use crate::scheduler::{Clock, interrupt_stale_cycles};
 pub type RealEngine = Engine<ExoSource, AdDirectory, SqliteStore>;
 
 /// Load the configuration file and check the parts the writeback needs.
+/// Every secret file it names is made private (fixed with a warning when ours, refused
+/// otherwise: `crate::files`).
 pub fn load_config(path: &Path) -> Result<Config, AgentError> {
-    Ok(Config::load(path)?)
+    let config = Config::load(path)?;
+    config.secure_secret_files()?;
+    Ok(config)
 }
 
 /// The resolved writeback settings (deny-list and expressions checked).
@@ -34,13 +38,11 @@ pub fn plan_settings(config: &Config) -> Result<WritebackPlanSettings, AgentErro
     Ok(config.writeback_plan()?)
 }
 
-/// Open (and create) the state database in `sync.state_dir`.
+/// Open (and create) the state database in `sync.state_dir`, created private (0700); an
+/// existing one open to others is restricted with a warning, or refused when not ours.
 pub fn open_store(config: &Config) -> Result<SqliteStore, AgentError> {
     let dir = &config.sync.state_dir;
-    std::fs::create_dir_all(dir).map_err(|source| AgentError::StateDir {
-        dir: dir.clone(),
-        source,
-    })?;
+    crate::files::private_state_dir(dir)?;
     Ok(SqliteStore::open_in(dir)?)
 }
 

@@ -7,6 +7,7 @@
 //!   the state lock), for cycles.
 //! - [`lock`]: one writer per state (the cycle runner's lock and the state lock).
 //! - [`scheduler`]: the agent's loop over an engine, with an injected clock.
+//! - [`files`]: the state directory and secret files, private to the agent's user.
 //! - [`signals`]: SIGTERM and Ctrl-C as a stop flag.
 //! - [`check`]: both sides checked, as a [`check::CheckReport`] the CLI prints.
 //!
@@ -18,6 +19,7 @@ pub mod compose;
 pub mod config;
 mod error;
 pub mod exo;
+pub mod files;
 pub mod lock;
 pub mod scheduler;
 pub mod signals;

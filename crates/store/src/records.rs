@@ -3,8 +3,8 @@
 
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{
-    CycleId, EscrowUpdate, JobState, Join, JoinUpdate, JournalRecord, LogStatus, ObjectOutcome,
-    ProvisioningLogEntry,
+    CycleId, EscrowUpdate, JobState, Join, JoinUpdate, JournalRecord, LogEntryId, LogStatus,
+    ObjectOutcome, ProvisioningLogEntry,
 };
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
@@ -25,6 +25,9 @@ pub struct LogQuery {
     pub since: Option<Timestamp>,
     /// At most this many entries (newest first).
     pub limit: usize,
+    /// Only entries after this one in the newest-first order (keyset paging: the id of the
+    /// last entry of the previous page). An unknown id matches nothing.
+    pub after: Option<LogEntryId>,
 }
 
 impl Default for LogQuery {
@@ -35,6 +38,7 @@ impl Default for LogQuery {
             cycle: None,
             since: None,
             limit: 100,
+            after: None,
         }
     }
 }

@@ -111,6 +111,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         cycle: args.cycle.map(CycleId),
         since: args.since.as_deref().map(parse_since).transpose()?,
         limit: args.limit,
+        ..LogQuery::default()
     };
     let entries = store.query_logs(&query)?;
     match args.format {

@@ -7,6 +7,7 @@ mod check_scope;
 mod engine;
 mod expr;
 mod faults;
+mod files;
 mod harness;
 mod hostile;
 mod manners;
