@@ -20,9 +20,12 @@ use crate::config::Config;
 use crate::error::AgentError;
 use crate::exo::ExoSource;
 use crate::lock::StateLock;
+use crate::observe::Observed;
 use crate::scheduler::{Clock, interrupt_stale_cycles};
 
-pub type RealEngine = Engine<ExoSource, AdDirectory, SqliteStore>;
+/// The engine over Exchange Online, AD (its operations reported to the installed observer,
+/// `crate::observe`) and the SQLite state.
+pub type RealEngine = Engine<ExoSource, Observed<AdDirectory>, SqliteStore>;
 
 /// Load the configuration file and check the parts the writeback needs.
 /// Every secret file it names is made private (fixed with a warning when ours, refused
@@ -52,6 +55,9 @@ pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
     let settings = plan_settings(config)?;
     let exo_config = config.exo.as_ref().ok_or(AgentError::NoExo)?;
     let exo = ExoClient::from_config(exo_config)?;
+    if let Some(observer) = crate::observe::exo_observer() {
+        exo.set_observer(observer);
+    }
     let password = config.ad_password()?;
     let ad = AdConnection::connect(&config.ad, password).await?;
     let store = open_store(config)?;
@@ -61,7 +67,7 @@ pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
             client: exo,
             safelist_hashes,
         },
-        AdDirectory(ad),
+        Observed::new(AdDirectory(ad)),
         store,
         settings,
         EngineOptions {

@@ -6,6 +6,7 @@
 //! - [`compose`]: the configuration turned into an engine — for reading, for writing (behind
 //!   the state lock), for cycles.
 //! - [`lock`]: one writer per state (the cycle runner's lock and the state lock).
+//! - [`observe`]: the edges' requests (LDAP, Exchange Online) reported for metrics.
 //! - [`scheduler`]: the agent's loop over an engine, with an injected clock.
 //! - [`files`]: the state directory and secret files, private to the agent's user.
 //! - [`signals`]: SIGTERM and Ctrl-C as a stop flag.
@@ -21,6 +22,7 @@ mod error;
 pub mod exo;
 pub mod files;
 pub mod lock;
+pub mod observe;
 pub mod scheduler;
 pub mod signals;
 
