@@ -62,7 +62,7 @@ pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
     let ad = AdConnection::connect(&config.ad, password).await?;
     let store = open_store(config)?;
     let safelist_hashes = settings.profiles.contains(&Profile::Hybrid);
-    Ok(Engine::new(
+    let mut engine = Engine::new(
         ExoSource {
             client: exo,
             safelist_hashes,
@@ -76,7 +76,9 @@ pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
             spill_dir: Some(config.sync.state_dir.clone()),
             ..EngineOptions::default()
         },
-    ))
+    );
+    engine.set_operator(crate::admin::operator());
+    Ok(engine)
 }
 
 /// The engine of a command that writes (`approve`, `undo`, `provision`): the state lock is

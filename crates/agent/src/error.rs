@@ -43,6 +43,9 @@ pub enum AgentError {
         lock.display()
     )]
     CycleRunnerBusy { dir: PathBuf, lock: PathBuf },
+    /// An identity given on the command line names no object the state knows.
+    #[error("{0}")]
+    UnknownObject(String),
     #[error(transparent)]
     Ad(Box<AdError>),
     #[error(transparent)]

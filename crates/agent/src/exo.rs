@@ -24,6 +24,7 @@ fn source_error(e: ExoError) -> SourceError {
         } => Some(SourceIdentity {
             external_directory_object_id: external_directory_object_id.clone(),
             primary_smtp_address: primary_smtp_address.clone(),
+            user_principal_name: None,
         }),
         _ => None,
     };

@@ -1,6 +1,7 @@
 //! The exo-writeback agent as a library: what a daemon, the CLI and tests compose alike.
 //!
 //! - [`config`]: the configuration file.
+//! - [`admin`]: an administrator's decisions on the state (pause, resume, reject, unpin).
 //! - [`exo`] and [`ad`]: the engine's ports over the Exchange Online and AD clients (the AD
 //!   adapter classifies AD's errors for the engine).
 //! - [`compose`]: the configuration turned into an engine — for reading, for writing (behind
@@ -15,6 +16,7 @@
 //! Architecture invariant: no printing (the CLI prints); errors are typed ([`AgentError`]).
 
 pub mod ad;
+pub mod admin;
 pub mod check;
 pub mod compose;
 pub mod config;
@@ -23,6 +25,7 @@ pub mod exo;
 pub mod files;
 pub mod lock;
 pub mod observe;
+pub mod read_rights;
 pub mod scheduler;
 pub mod signals;
 

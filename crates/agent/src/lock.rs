@@ -1,7 +1,10 @@
 //! One writer per state. Two advisory locks (`flock`) in the state directory:
 //!
 //! - `cycle.lock`: one cycle runner (`sync`, `run`) per state directory, held for the runner's
-//!   whole life; a second runner is refused at once ([`CycleRunnerLock`]).
+//!   whole life; a second runner is refused at once ([`CycleRunnerLock`]). The runner writes
+//!   its command, pid and start into the file; `status` asks whether it is held
+//!   ([`cycle_runner`]: a shared lock tried and let go at once, which a runner starting at that
+//!   instant waits out) and reads who holds it.
 //! - `state.lock`: one writer of the state and of AD at any time. Every command that writes —
 //!   a cycle (each cycle of `run`, not its sleep between cycles), `approve`, `undo`, `provision`
 //!   without `--dry-run`, `restart` — holds it while it writes; another one waits for it, saying
@@ -14,6 +17,9 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
 
 use crate::error::AgentError;
 
@@ -46,17 +52,103 @@ pub struct CycleRunnerLock {
 }
 
 impl CycleRunnerLock {
-    /// Takes the lock, or fails at once when another runner holds it.
+    /// Takes the lock, or fails when another runner holds it.
     pub fn acquire(dir: &Path) -> Result<CycleRunnerLock, AgentError> {
-        let (file, path) = open(dir, CYCLE_LOCK, "cycle lock")?;
-        match file.try_lock() {
-            Ok(()) => Ok(CycleRunnerLock { _file: file }),
-            Err(TryLockError::WouldBlock) => Err(AgentError::CycleRunnerBusy {
-                dir: dir.to_path_buf(),
-                lock: path,
-            }),
-            Err(TryLockError::Error(source)) => Err(AgentError::Lock { path, source }),
+        CycleRunnerLock::acquire_as(dir, "exo-writeback")
+    }
+
+    /// Takes the lock for `command` (written into the lock file with the pid and the time,
+    /// for `status`), or fails when another runner holds it. A `status` looking at the lock
+    /// holds it for an instant: that is waited out (a few tries within 200 ms).
+    pub fn acquire_as(dir: &Path, command: &str) -> Result<CycleRunnerLock, AgentError> {
+        let (mut file, path) = open(dir, CYCLE_LOCK, "cycle lock")?;
+        let mut tries = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(AgentError::CycleRunnerBusy {
+                        dir: dir.to_path_buf(),
+                        lock: path,
+                    });
+                }
+                Err(TryLockError::Error(source)) => return Err(AgentError::Lock { path, source }),
+            }
         }
+        let note = Runner {
+            command: command.to_string(),
+            pid: std::process::id(),
+            since: Timestamp::now(),
+        }
+        .to_note();
+        if file.set_len(0).is_ok() && file.rewind().is_ok() {
+            let _ = file.write_all(note.as_bytes());
+        }
+        Ok(CycleRunnerLock { _file: file })
+    }
+}
+
+/// The cycle runner (`run` or `sync`) holding a state directory's cycle lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runner {
+    pub command: String,
+    pub pid: u32,
+    pub since: Timestamp,
+}
+
+impl Runner {
+    fn to_note(&self) -> String {
+        format!(
+            "command={}\npid={}\nsince={}\n",
+            self.command, self.pid, self.since
+        )
+    }
+
+    fn from_note(text: &str) -> Option<Runner> {
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+                .map(str::trim)
+        };
+        Some(Runner {
+            command: field("command")?.to_string(),
+            pid: field("pid")?.parse().ok()?,
+            since: field("since")?.parse().ok()?,
+        })
+    }
+}
+
+/// Whether a cycle runner holds the state directory's cycle lock, and who (`Some(None)`: held,
+/// by a runner that did not say who). Looks without getting in a runner's way: a shared lock,
+/// tried and released at once.
+pub fn cycle_runner(dir: &Path) -> Result<Option<Option<Runner>>, AgentError> {
+    let path = dir.join(CYCLE_LOCK);
+    let mut file = match OpenOptions::new().read(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(AgentError::LockFile {
+                what: "cycle lock",
+                path,
+                source,
+            });
+        }
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            drop(file);
+            Ok(None)
+        }
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            Ok(Some(Runner::from_note(&text)))
+        }
+        Err(TryLockError::Error(source)) => Err(AgentError::Lock { path, source }),
     }
 }
 
@@ -114,6 +206,35 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn status_sees_the_runner_and_who_it_is_without_getting_in_its_way() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            cycle_runner(dir.path()).expect("probe"),
+            None,
+            "no lock file"
+        );
+        let runner = CycleRunnerLock::acquire_as(dir.path(), "exo-writeback run").expect("lock");
+        let seen = cycle_runner(dir.path())
+            .expect("probe")
+            .expect("held")
+            .expect("who");
+        assert_eq!(seen.command, "exo-writeback run");
+        assert_eq!(seen.pid, std::process::id());
+        assert!(seen.since <= Timestamp::now());
+        drop(runner);
+        assert_eq!(cycle_runner(dir.path()).expect("probe"), None, "released");
+        // A probe holding its shared lock does not refuse a runner starting meanwhile.
+        let probe = File::open(dir.path().join(CYCLE_LOCK)).expect("open");
+        probe.try_lock_shared().expect("shared");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(probe);
+        });
+        CycleRunnerLock::acquire_as(dir.path(), "exo-writeback sync").expect("runner waits");
+        release.join().expect("join");
+    }
 
     #[test]
     fn a_second_cycle_runner_is_refused_at_once() {

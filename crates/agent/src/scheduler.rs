@@ -1,7 +1,7 @@
 //! The agent's loop (`exo-writeback run`): a cycle (initial when there is no watermark, else
 //! delta) every `sync.interval`, a full reconcile every `sync.reconcile_interval`, the log
 //! retention purge after each, and — while the job is quarantined — no cycle before its next
-//! retry. Each cycle holds the state lock ([`StateLock`]); between cycles the lock is free, so
+//! retry; while it is paused, no cycle at all (each turn says so, and the loop goes on). Each cycle holds the state lock ([`StateLock`]); between cycles the lock is free, so
 //! `approve`, `undo` and `provision` run beside the agent. Time comes from a [`Clock`], so the
 //! loop runs in tests without waiting.
 
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use exo_writeback_core::provisioning::{CycleId, JobState};
+use exo_writeback_core::provisioning::{CycleId, JobState, Pause};
 use exo_writeback_engine::{CycleMode, CycleReport, Directory, Engine, EngineError, MailboxSource};
 use exo_writeback_store_sqlite::Store;
 use jiff::{SignedDuration, Timestamp};
@@ -77,6 +77,8 @@ pub enum Turn<'a> {
     Cycle(&'a CycleReport),
     /// The job is held by the change threshold: nothing ran.
     Held(CycleId),
+    /// An administrator paused the job: nothing ran (the agent keeps waiting).
+    Paused(&'a Pause),
     /// The job is quarantined until `next_retry`: nothing ran.
     Quarantined {
         reason: &'a str,
@@ -123,6 +125,7 @@ impl<C: Clock> Scheduler<C> {
                     on_turn(Turn::Cycle(&report));
                 }
                 Err(EngineError::Held { cycle }) => on_turn(Turn::Held(cycle)),
+                Err(EngineError::Paused(pause)) => on_turn(Turn::Paused(&pause)),
                 Err(EngineError::Quarantined { reason, next_retry }) => {
                     on_turn(Turn::Quarantined {
                         reason: &reason,

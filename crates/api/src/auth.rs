@@ -64,6 +64,7 @@ impl Tokens {
                 found = Some(Caller {
                     name: e.name.clone(),
                     role: e.role,
+                    on_behalf: None,
                 });
             }
         }
@@ -79,18 +80,33 @@ impl Tokens {
     }
 }
 
-/// Who is asking: a token's name and role.
+/// Who is asking: a token's name and role, and the person the client says it acts for
+/// (the CLI sends its user in [`ON_BEHALF_HEADER`]; recorded beside the token, not trusted
+/// for anything else).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub name: String,
     pub role: Role,
+    pub on_behalf: Option<String>,
 }
+
+/// The header a client names the person it acts for in.
+pub const ON_BEHALF_HEADER: &str = "x-exo-writeback-user";
 
 impl Caller {
     /// How this caller is named where the state records who did something.
     pub fn who(&self) -> String {
-        format!("API token {:?} ({})", self.name, self.role.as_str())
+        match &self.on_behalf {
+            Some(user) => format!("{user} (through API token {:?})", self.name),
+            None => format!("API token {:?}", self.name),
+        }
     }
+}
+
+/// The person a request says it acts for: printable, at most 100 characters.
+fn on_behalf(parts: &Parts) -> Option<String> {
+    let v = parts.headers.get(ON_BEHALF_HEADER)?.to_str().ok()?.trim();
+    (!v.is_empty() && v.len() <= 100 && v.chars().all(|c| !c.is_control())).then(|| v.to_string())
 }
 
 /// A caller holding at least the reader role.
@@ -129,7 +145,7 @@ fn authorize(parts: &Parts, state: &AppState, role: Role) -> Result<Caller, ApiE
         state.metrics.refused("missing");
         return Err(ApiError::unauthorized());
     };
-    let Some(caller) = state.tokens().caller(token) else {
+    let Some(mut caller) = state.tokens().caller(token) else {
         tracing::warn!(source = %source(parts), request = %what, "refused a request with an unknown token");
         state.metrics.refused("unknown");
         state.security_event(format!(
@@ -143,6 +159,7 @@ fn authorize(parts: &Parts, state: &AppState, role: Role) -> Result<Caller, ApiE
         state.metrics.refused("role");
         return Err(ApiError::forbidden(role));
     }
+    caller.on_behalf = on_behalf(parts);
     Ok(caller)
 }
 
@@ -178,7 +195,7 @@ mod tests {
         ApiToken {
             name: name.into(),
             role,
-            secret: Secret::new(secret.into()),
+            secret: Secret::new(secret),
         }
     }
 
@@ -192,7 +209,8 @@ mod tests {
             tokens.caller(&"o".repeat(40)),
             Some(Caller {
                 name: "ops".into(),
-                role: Role::Operator
+                role: Role::Operator,
+                on_behalf: None,
             })
         );
         assert_eq!(

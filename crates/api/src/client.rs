@@ -20,12 +20,12 @@ use std::time::Duration;
 use exo_writeback_agent::config::{Config, Role};
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
-    Action, CycleId, CycleKind, CycleStatus, JobState, LogEntryId, LogStatus, ModifiedProperty,
-    ProvisioningLogEntry, Reason, SourceIdentity, Step, StepStatus, Steps, TargetIdentity,
-    Watermark,
+    Action, CycleId, CycleKind, CycleStatus, LogEntryId, LogStatus, ModifiedProperty, Pause,
+    PinCount, ProvisioningLogEntry, Reason, SourceIdentity, Step, StepStatus, Steps,
+    TargetIdentity, Watermark,
 };
 use exo_writeback_core::secret::Secret;
-use exo_writeback_engine::{CycleReport, ProvisionReport};
+use exo_writeback_engine::{CycleReport, ProvisionReport, UnreadableAttribute};
 use exo_writeback_store_sqlite::RestartReport;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -34,8 +34,10 @@ use crate::error::ErrorBody;
 use crate::model::cycle::CycleResult;
 use crate::model::log::{LogEntry, Value};
 use crate::model::ops::{
-    ProvisionRequest, ProvisionResult, RestartRequest, RestartResult, RestartScopeName, UndoRequest,
+    PauseRequest, PauseResult, ProvisionRequest, ProvisionResult, RejectRequest, RestartRequest,
+    RestartResult, RestartScopeName, ResumeResult, UndoRequest, UnpinRequest, UnpinResult,
 };
+use crate::model::status::PauseView;
 use crate::server::{ENDPOINT_FILE, Endpoint};
 
 /// The environment variable naming an operator token file for the CLI.
@@ -114,11 +116,14 @@ pub fn find(config: &Config) -> Result<Option<AgentClient>, ClientError> {
     }))
 }
 
-/// The endpoint of the agent running on this state directory (a stale file is ignored).
+/// The endpoint of the agent running on this state directory: `api.json` names a live
+/// process that holds the cycle runner's lock (a stale file is ignored).
 pub fn running(state_dir: &Path) -> Option<Endpoint> {
     let text = std::fs::read_to_string(state_dir.join(ENDPOINT_FILE)).ok()?;
     let endpoint: Endpoint = serde_json::from_str(&text).ok()?;
-    alive(endpoint.pid).then_some(endpoint)
+    let runner = exo_writeback_agent::lock::cycle_runner(state_dir).ok()??;
+    let same = runner.is_none_or(|r| r.pid == endpoint.pid);
+    (same && alive(endpoint.pid)).then_some(endpoint)
 }
 
 #[cfg(unix)]
@@ -173,6 +178,10 @@ impl AgentClient {
             .http
             .post(&url)
             .bearer_auth(self.token.expose())
+            .header(
+                crate::auth::ON_BEHALF_HEADER,
+                exo_writeback_agent::admin::operator(),
+            )
             .json(body)
             .send()
             .await
@@ -237,6 +246,63 @@ impl AgentClient {
         })
     }
 
+    pub async fn pause(&self, reason: Option<&str>) -> Result<(Pause, Option<Pause>), ClientError> {
+        let r: PauseResult = self
+            .post(
+                "/api/v1/pause",
+                &PauseRequest {
+                    reason: reason.map(str::to_string),
+                },
+            )
+            .await?;
+        Ok((
+            pause_of(&r.pause)?,
+            r.replaced.as_ref().map(pause_of).transpose()?,
+        ))
+    }
+
+    pub async fn resume(&self) -> Result<Option<Pause>, ClientError> {
+        let r: ResumeResult = self.post("/api/v1/resume", &()).await?;
+        r.lifted.as_ref().map(pause_of).transpose()
+    }
+
+    pub async fn reject(
+        &self,
+        cycle: i64,
+        reason: Option<&str>,
+    ) -> Result<CycleReport, ClientError> {
+        let r: CycleResult = self
+            .post(
+                &format!("/api/v1/held/{cycle}/reject"),
+                &RejectRequest {
+                    reason: reason.map(str::to_string),
+                },
+            )
+            .await?;
+        report_of(&r)
+    }
+
+    pub async fn unpin(
+        &self,
+        object: Option<String>,
+    ) -> Result<(PinCount, Option<uuid::Uuid>), ClientError> {
+        let all = object.is_none();
+        let r: UnpinResult = self
+            .post("/api/v1/unpin", &UnpinRequest { object, all })
+            .await?;
+        let guid = match &r.object_guid {
+            Some(g) => Some(uuid::Uuid::parse_str(g).map_err(|_| bad("objectGUID"))?),
+            None => None,
+        };
+        Ok((
+            PinCount {
+                attributes: r.attributes,
+                objects: r.objects,
+            },
+            guid,
+        ))
+    }
+
     pub async fn restart(&self, scope: RestartScopeName) -> Result<RestartReport, ClientError> {
         let r: RestartResult = self
             .post("/api/v1/restart", &RestartRequest { scope })
@@ -246,7 +312,7 @@ impl AgentClient {
             joins_removed: r.joins_removed,
             escrow_removed: r.escrow_removed,
             staged_cycles_discarded: r.held_cycles_discarded,
-            job_state: job_state_named(&r.job_state),
+            job_state: r.job.job_state().ok_or_else(|| bad("job state"))?,
         })
     }
 }
@@ -255,13 +321,12 @@ fn bad(what: &str) -> ClientError {
     ClientError::Answer(format!("unexpected {what}"))
 }
 
-/// A job state by name (a restart's answer: the states without details).
-fn job_state_named(name: &str) -> JobState {
-    match name {
-        "Active" => JobState::Active,
-        "Paused" => JobState::Paused,
-        _ => JobState::NotRun,
-    }
+fn pause_of(p: &PauseView) -> Result<Pause, ClientError> {
+    Ok(Pause {
+        by: p.by.clone(),
+        since: p.since.parse().map_err(|_| bad("time"))?,
+        reason: p.reason.clone(),
+    })
 }
 
 /// The agent library's report of a cycle from the API's answer.
@@ -274,36 +339,43 @@ pub fn report_of(r: &CycleResult) -> Result<CycleReport, ClientError> {
         "Quarantined" => CycleStatus::Quarantined { reason },
         "Failed" => CycleStatus::Failed { reason },
         "Interrupted" => CycleStatus::Interrupted,
+        "NothingInScope" => CycleStatus::NothingInScope { reason },
         _ => return Err(bad("cycle status")),
     };
-    let mut failure_causes = BTreeMap::new();
-    for (code, n) in &r.failure_causes {
-        failure_causes.insert(OutcomeCode::parse(code).ok_or_else(|| bad("code"))?, *n);
-    }
-    let c = &r.counts;
+    let codes = |m: &BTreeMap<String, u64>| -> Result<BTreeMap<OutcomeCode, u64>, ClientError> {
+        m.iter()
+            .map(|(code, n)| Ok((OutcomeCode::parse(code).ok_or_else(|| bad("code"))?, *n)))
+            .collect()
+    };
     Ok(CycleReport {
         cycle: CycleId(r.cycle),
         kind: CycleKind::from_name(&r.kind).ok_or_else(|| bad("cycle kind"))?,
-        counts: exo_writeback_core::provisioning::CycleCounts {
-            imported: c.imported,
-            in_scope: c.in_scope,
-            written: c.written,
-            unchanged: c.unchanged,
-            skipped: c.skipped,
-            failed: c.failed,
-        },
+        counts: (&r.counts).into(),
         status,
         watermark: match &r.watermark {
             Some(w) => Some(Watermark {
                 changed_since: w.parse().map_err(|_| bad("watermark"))?,
-                // Not in the answer; the CLI prints the instant only.
-                overlap: jiff::SignedDuration::ZERO,
+                overlap: jiff::SignedDuration::from_secs(r.watermark_overlap_seconds.unwrap_or(0)),
                 cycle: CycleId(r.cycle),
             }),
             None => None,
         },
         removing: r.removing,
-        failure_causes,
+        failure_causes: codes(&r.failure_causes)?,
+        skipped_causes: codes(&r.skipped_causes)?,
+        pins_set: PinCount {
+            attributes: r.pins_set.attributes,
+            objects: r.pins_set.objects,
+        },
+        pins_released: r.pins_released,
+        unreadable_attributes: r
+            .unreadable_attributes
+            .iter()
+            .map(|u| UnreadableAttribute {
+                attribute: u.attribute.clone(),
+                message: u.message.clone(),
+            })
+            .collect(),
     })
 }
 
@@ -353,6 +425,7 @@ pub fn entry_of(e: &LogEntry) -> Result<ProvisioningLogEntry, ClientError> {
         source: SourceIdentity {
             external_directory_object_id: e.source_identity.id.clone(),
             primary_smtp_address: e.source_identity.display_name.clone(),
+            user_principal_name: e.source_identity.user_principal_name.clone(),
         },
         target: TargetIdentity {
             dn: e.target_identity.display_name.clone(),

@@ -62,7 +62,7 @@ pub async fn run(
     let stop = stop_on_signals();
     let hangup = reload_on_hangup();
     let state_dir = config.sync.state_dir.clone();
-    let _runner = CycleRunnerLock::acquire(&state_dir)?;
+    let _runner = CycleRunnerLock::acquire_as(&state_dir, "exo-writeback run")?;
     let tokens = Tokens::new(&config.api.load_tokens()?);
     if tokens.is_empty() {
         tracing::warn!(

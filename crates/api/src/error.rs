@@ -83,7 +83,7 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
         let (status, code) = match &e {
             EngineError::Held { .. } => (StatusCode::CONFLICT, "Held"),
-            EngineError::Paused => (StatusCode::CONFLICT, "Paused"),
+            EngineError::Paused(_) => (StatusCode::CONFLICT, "Paused"),
             EngineError::NotHeld { .. } => (StatusCode::CONFLICT, "NotHeld"),
             EngineError::NothingToUndo(_) => (StatusCode::CONFLICT, "NothingToUndo"),
             EngineError::Quarantined { .. } => (StatusCode::CONFLICT, "Quarantined"),

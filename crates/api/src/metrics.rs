@@ -9,9 +9,9 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use exo_writeback_agent::observe::{ExoEvent, Observer};
-use exo_writeback_core::provisioning::{CycleKind, CycleStatus, JobState};
+use exo_writeback_core::provisioning::{CycleStatus, JobState};
 use exo_writeback_engine::CycleReport;
-use exo_writeback_store_sqlite::{CycleStore, EscrowStore, JobStore, StagingStore};
+use exo_writeback_store_sqlite::{CycleStore, EscrowStore, JobStore, PauseStore, StagingStore};
 use jiff::Timestamp;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -219,6 +219,7 @@ impl Metrics {
             CycleStatus::Quarantined { .. } => "quarantined",
             CycleStatus::Failed { .. } => "failed",
             CycleStatus::Interrupted | CycleStatus::Running => "stopped",
+            CycleStatus::NothingInScope { .. } => "nothing_in_scope",
         };
         self.cycle_result(report.kind.as_str(), result);
         self.cycle_seconds
@@ -272,7 +273,7 @@ impl Metrics {
     }
 
     /// The text exposition of every metric, the state's gauges read from `store` first.
-    pub fn encode<S: JobStore + CycleStore + EscrowStore + StagingStore>(
+    pub fn encode<S: JobStore + CycleStore + EscrowStore + StagingStore + PauseStore>(
         &self,
         store: &S,
         now: Timestamp,
@@ -281,8 +282,7 @@ impl Metrics {
         let state = store.job_state()?;
         self.quarantined
             .set(i64::from(matches!(state, JobState::Quarantine { .. })));
-        self.paused
-            .set(i64::from(matches!(state, JobState::Paused)));
+        self.paused.set(i64::from(store.pause()?.is_some()));
         self.held.set(
             store
                 .pending_staged_cycles()?
@@ -300,12 +300,7 @@ impl Metrics {
         let last = store
             .recent_cycles(200)?
             .into_iter()
-            .find(|c| {
-                matches!(
-                    c.kind,
-                    CycleKind::Initial | CycleKind::Delta | CycleKind::FullReconcile
-                ) && c.status == CycleStatus::Completed
-            })
+            .find(|c| c.kind.is_scheduled() && c.status == CycleStatus::Completed)
             .and_then(|c| c.finished_at)
             .map(|t| t.as_millisecond() as f64 / 1000.0);
         // Keep what an earlier scrape saw when the newest cycles hold no completed one.

@@ -47,6 +47,10 @@ impl Modify for Bearer {
         routes::held::list,
         routes::held::changes,
         routes::held::approve,
+        routes::held::reject,
+        routes::pause::pause,
+        routes::pause::resume,
+        routes::unpin::unpin,
         routes::undo::undo,
         routes::escrow::list,
         routes::escrow::retry,
@@ -59,7 +63,7 @@ impl Modify for Bearer {
         (name = "cycles"), (name = "logs", description = "Provisioning logs"),
         (name = "held", description = "Cycles held by the change threshold"),
         (name = "escrow", description = "Objects that failed, waiting for a retry"),
-        (name = "operations", description = "Provision, preview, undo, restart"),
+        (name = "operations", description = "Provision, preview, undo, unpin, pause and resume, restart"),
         (name = "metrics", description = "Prometheus"),
     )
 )]

@@ -168,7 +168,13 @@ where
 /// Runs `f` over an engine that writes — behind the state lock, like every writer, waiting
 /// for a running cycle — on a thread of its own. `holder` names the operation in the lock
 /// file; the engine stops with the process.
-pub async fn writing<T, F, Fut>(state: &Arc<AppState>, holder: String, f: F) -> Result<T, ApiError>
+/// `who` is recorded as the operator of what the engine does.
+pub async fn writing<T, F, Fut>(
+    state: &Arc<AppState>,
+    who: String,
+    holder: String,
+    f: F,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(RealEngine) -> Fut + Send + 'static,
@@ -179,6 +185,7 @@ where
     on_own_thread(move || async move {
         let (mut engine, _lock) = compose::writing_engine(&config, &holder).await?;
         engine.set_cancel_flag(stop);
+        engine.set_operator(who);
         f(engine).await
     })
     .await

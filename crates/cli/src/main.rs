@@ -38,13 +38,21 @@ enum Command {
     Preview(cmd::preview::Args),
     /// Apply the changes a cycle held by the change threshold.
     Approve(cmd::approve::Args),
+    /// Refuse the changes a cycle held by the change threshold (logged; nothing written).
+    Reject(cmd::reject::Args),
     /// Show provisioning logs.
     Logs(cmd::logs::Args),
     /// Provision one mailbox now and show the four steps (import, scope, match, action).
     Provision(cmd::provision::Args),
-    /// Restore the previous values of a cycle or an object from the journal.
+    /// Restore the previous values of a cycle or an object from the journal, and pin them.
     Undo(cmd::undo::Args),
-    /// Show the job state, the last cycle, the watermark and the escrow.
+    /// Release attributes pinned by undo or reject, so their Exchange Online values are written.
+    Unpin(cmd::unpin::Args),
+    /// Stop cycles (the agent keeps running and waits) until `resume`.
+    Pause(cmd::pause::Args),
+    /// Let cycles run again after `pause`.
+    Resume(cmd::resume::Args),
+    /// Show the job state, whether an agent runs, the last cycles, the watermark, escrow and pins.
     Status(cmd::status::Args),
     /// Show the effective mapping table of the enabled profiles and custom mappings.
     Profiles(cmd::profiles::Args),
@@ -71,9 +79,13 @@ fn main() -> ExitCode {
             Command::Restart(args) => cmd::restart::run(args).await,
             Command::Preview(args) => cmd::preview::run(args).await,
             Command::Approve(args) => cmd::approve::run(args).await,
+            Command::Reject(args) => cmd::reject::run(args).await,
             Command::Logs(args) => cmd::logs::run(args).await,
             Command::Provision(args) => cmd::provision::run(args).await,
             Command::Undo(args) => cmd::undo::run(args).await,
+            Command::Unpin(args) => cmd::unpin::run(args).await,
+            Command::Pause(args) => cmd::pause::run(args).await,
+            Command::Resume(args) => cmd::resume::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
             Command::Profiles(args) => cmd::profiles::run(args).await,
         }

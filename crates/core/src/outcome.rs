@@ -27,6 +27,10 @@ pub enum OutcomeCode {
     TargetNotFound,
     /// More than one AD object matched the mailbox.
     DuplicateTargetEntries,
+    /// A security event: an AD object holds the mailbox's `msDS-ExternalDirectoryObjectId`
+    /// key (which every user may write on their own account) without being the object of the
+    /// mailbox's immutable anchor. The key is not followed.
+    SpoofedMatchKey,
     /// The cloud's EmailAddresses cannot be written (no or several primaries, bad syntax).
     InvalidProxyAddresses,
     /// A value does not fit the AD schema (missing attribute, syntax, size, single-valued).
@@ -43,6 +47,9 @@ pub enum OutcomeCode {
     AlreadyInSync,
     /// A full reconcile re-asserted cloud values over on-premises edits.
     DriftCorrected,
+    /// The recipient type changed and the object's `targetAddress` (never written by the
+    /// agent) is missing or not the mailbox's `*.mail.onmicrosoft.com` routing address.
+    TargetAddressUnexpected,
     /// The cycle would remove values from more objects than the threshold allows.
     ThresholdExceeded,
     /// The domain controller refused the modification.
@@ -54,20 +61,30 @@ pub enum OutcomeCode {
     /// the change was planned from: it was not written (approving it would overwrite a newer
     /// on-premises change).
     ChangedSinceHeld,
-    /// A change held by the change threshold, waiting for `exo-writeback approve` (in
-    /// `preview`).
+    /// A change held by the change threshold, waiting for `exo-writeback approve` or
+    /// `reject` (status `held` in the log, `Held` in `preview`).
     Held,
     /// Provision on demand: Exchange Online has no such mailbox, or the AD object named has no
     /// mailbox identity.
     MailboxNotFound,
+    /// The attributes the cycle would change were restored by `exo-writeback undo` and
+    /// Exchange Online still holds the values that were undone: left as they are.
+    PinnedByUndo,
+    /// The change was refused with `exo-writeback reject` and Exchange Online still holds the
+    /// values it would have written: not written.
+    Rejected,
+    /// The agent's own state database could not be read for this object (e.g. its pins):
+    /// nothing was written, the object is retried from escrow.
+    StateError,
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 18] = [
+    pub const ALL: [OutcomeCode; 23] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
         OutcomeCode::DuplicateTargetEntries,
+        OutcomeCode::SpoofedMatchKey,
         OutcomeCode::InvalidProxyAddresses,
         OutcomeCode::SchemaConstraint,
         OutcomeCode::ProxyAddressConflict,
@@ -76,12 +93,16 @@ impl OutcomeCode {
         OutcomeCode::Updated,
         OutcomeCode::AlreadyInSync,
         OutcomeCode::DriftCorrected,
+        OutcomeCode::TargetAddressUnexpected,
         OutcomeCode::ThresholdExceeded,
         OutcomeCode::LdapError,
         OutcomeCode::MalformedMailboxRecord,
         OutcomeCode::ChangedSinceHeld,
         OutcomeCode::Held,
         OutcomeCode::MailboxNotFound,
+        OutcomeCode::PinnedByUndo,
+        OutcomeCode::Rejected,
+        OutcomeCode::StateError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +111,7 @@ impl OutcomeCode {
             OutcomeCode::OutsideContainerScope => "OutsideContainerScope",
             OutcomeCode::TargetNotFound => "TargetNotFound",
             OutcomeCode::DuplicateTargetEntries => "DuplicateTargetEntries",
+            OutcomeCode::SpoofedMatchKey => "SpoofedMatchKey",
             OutcomeCode::InvalidProxyAddresses => "InvalidProxyAddresses",
             OutcomeCode::SchemaConstraint => "SchemaConstraint",
             OutcomeCode::ProxyAddressConflict => "ProxyAddressConflict",
@@ -98,12 +120,16 @@ impl OutcomeCode {
             OutcomeCode::Updated => "Updated",
             OutcomeCode::AlreadyInSync => "AlreadyInSync",
             OutcomeCode::DriftCorrected => "DriftCorrected",
+            OutcomeCode::TargetAddressUnexpected => "TargetAddressUnexpected",
             OutcomeCode::ThresholdExceeded => "ThresholdExceeded",
             OutcomeCode::LdapError => "LdapError",
             OutcomeCode::MalformedMailboxRecord => "MalformedMailboxRecord",
             OutcomeCode::ChangedSinceHeld => "ChangedSinceHeld",
             OutcomeCode::Held => "Held",
             OutcomeCode::MailboxNotFound => "MailboxNotFound",
+            OutcomeCode::PinnedByUndo => "PinnedByUndo",
+            OutcomeCode::Rejected => "Rejected",
+            OutcomeCode::StateError => "StateError",
         }
     }
 
@@ -117,11 +143,15 @@ impl OutcomeCode {
         match self {
             OutcomeCode::NotInScope
             | OutcomeCode::OutsideContainerScope
-            | OutcomeCode::TargetNotFound => LogStatus::Skipped,
+            | OutcomeCode::TargetNotFound
+            | OutcomeCode::PinnedByUndo
+            | OutcomeCode::Rejected => LogStatus::Skipped,
             OutcomeCode::Updated | OutcomeCode::AlreadyInSync => LogStatus::Success,
-            OutcomeCode::DriftCorrected | OutcomeCode::ThresholdExceeded | OutcomeCode::Held => {
-                LogStatus::Warning
-            }
+            OutcomeCode::Held => LogStatus::Held,
+            OutcomeCode::DriftCorrected
+            | OutcomeCode::ThresholdExceeded
+            | OutcomeCode::SpoofedMatchKey
+            | OutcomeCode::TargetAddressUnexpected => LogStatus::Warning,
             OutcomeCode::DuplicateTargetEntries
             | OutcomeCode::InvalidProxyAddresses
             | OutcomeCode::SchemaConstraint
@@ -131,7 +161,8 @@ impl OutcomeCode {
             | OutcomeCode::LdapError
             | OutcomeCode::MalformedMailboxRecord
             | OutcomeCode::ChangedSinceHeld
-            | OutcomeCode::MailboxNotFound => LogStatus::Failure,
+            | OutcomeCode::MailboxNotFound
+            | OutcomeCode::StateError => LogStatus::Failure,
         }
     }
 
@@ -155,6 +186,14 @@ impl OutcomeCode {
             OutcomeCode::DuplicateTargetEntries => {
                 "Make the matching attribute unique: clear it on the AD objects listed that do \
                  not belong to this mailbox."
+            }
+            OutcomeCode::SpoofedMatchKey => {
+                "Investigate the AD object(s) named as holding the key: find who wrote \
+                 msDS-ExternalDirectoryObjectId on them (repadmin /showobjmeta <DC> <DN>, or \
+                 Get-ADReplicationAttributeMetadata, gives when and on which DC) and clear it \
+                 (Set-ADUser <DN> -Clear msDS-ExternalDirectoryObjectId). The agent matched by \
+                 the immutable anchor and never follows this key. To stop users writing it, \
+                 deny SELF Write Property on it (docs/windows-ad.md)."
             }
             OutcomeCode::InvalidProxyAddresses => {
                 "Fix the mailbox's EmailAddresses in Exchange Online so that it has exactly one \
@@ -182,9 +221,17 @@ impl OutcomeCode {
                 "Stop editing this attribute on-premises: Exchange Online is its source of \
                  authority and the agent restores the cloud value."
             }
+            OutcomeCode::TargetAddressUnexpected => {
+                "Check the remote mailbox's routing on the Exchange server: Get-RemoteMailbox \
+                 <identity> | Format-List RemoteRoutingAddress, then Set-RemoteMailbox \
+                 <identity> -RemoteRoutingAddress <alias>@<tenant>.mail.onmicrosoft.com with an \
+                 address the cloud mailbox has. The agent wrote the recipient type and never \
+                 writes targetAddress."
+            }
             OutcomeCode::ThresholdExceeded => {
                 "Review the held changes with `exo-writeback preview`, then run \
-                 `exo-writeback approve <cycle>` or raise `threshold`."
+                 `exo-writeback approve <cycle>` or `exo-writeback reject <cycle>`, or raise \
+                 `threshold`."
             }
             OutcomeCode::LdapError => {
                 "Read the LDAP result code and message; grant the agent's account the missing \
@@ -204,12 +251,26 @@ impl OutcomeCode {
             }
             OutcomeCode::Held => {
                 "Review the held changes with `exo-writeback preview`, then run \
-                 `exo-writeback approve <cycle>` (or `exo-writeback restart --scope full` to drop \
-                 them)."
+                 `exo-writeback approve <cycle>` to write them or `exo-writeback reject <cycle>` \
+                 to refuse them."
             }
             OutcomeCode::MailboxNotFound => {
                 "Check the identity: a UPN or SMTP address, an ExternalDirectoryObjectId, \
                  User_<id>, or the DN of a synced AD user."
+            }
+            OutcomeCode::PinnedByUndo => {
+                "Nothing, if the undone values should stay. Change the value in Exchange Online \
+                 (the new value is written), or run `exo-writeback unpin --object <identity>` \
+                 to write the current Exchange Online value again."
+            }
+            OutcomeCode::Rejected => {
+                "Nothing, if the change should stay refused. Change the value in Exchange Online \
+                 (the new value is written), or run `exo-writeback unpin --object <identity>` \
+                 to write the refused value after all."
+            }
+            OutcomeCode::StateError => {
+                "Check the state directory (disk space, permissions, another process holding \
+                 the database); the object is retried from escrow."
             }
         }
     }
@@ -301,6 +362,16 @@ impl From<OutcomeDetail> for Reason {
             code: d.code,
             message: d.reason,
             recommended_action: d.recommended_action,
+        }
+    }
+}
+
+impl From<Reason> for OutcomeDetail {
+    fn from(r: Reason) -> OutcomeDetail {
+        OutcomeDetail {
+            code: r.code,
+            reason: r.message,
+            recommended_action: r.recommended_action,
         }
     }
 }

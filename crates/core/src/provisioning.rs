@@ -15,6 +15,7 @@ use crate::directory::AttrValue;
 
 mod escrow;
 mod log;
+mod pin;
 mod watermark;
 
 pub use escrow::{
@@ -25,6 +26,7 @@ pub use log::{
     Action, LogEntryId, LogStatus, ModifiedProperty, ProvisioningLogEntry, Reason, SourceIdentity,
     Step, StepStatus, Steps, TargetIdentity, attr_values_serde,
 };
+pub use pin::{Pin, PinCheck, PinCount, PinKey, PinOrigin, PinUpdate, check_pins};
 pub use watermark::{DEFAULT_WATERMARK_OVERLAP, Watermark, WatermarkTracker};
 
 // ---------------------------------------------------------------------------------------------
@@ -57,16 +59,19 @@ pub enum CycleKind {
     Undo,
     /// `exo-writeback approve <cycle>`: applies the changes a held cycle staged.
     Approve,
+    /// `exo-writeback reject <cycle>`: refuses the changes a held cycle staged.
+    Reject,
 }
 
 impl CycleKind {
-    pub const ALL: [CycleKind; 6] = [
+    pub const ALL: [CycleKind; 7] = [
         CycleKind::Initial,
         CycleKind::Delta,
         CycleKind::FullReconcile,
         CycleKind::OnDemand,
         CycleKind::Undo,
         CycleKind::Approve,
+        CycleKind::Reject,
     ];
 
     /// The stable name used in storage and output.
@@ -78,6 +83,7 @@ impl CycleKind {
             CycleKind::OnDemand => "OnDemand",
             CycleKind::Undo => "Undo",
             CycleKind::Approve => "Approve",
+            CycleKind::Reject => "Reject",
         }
     }
 
@@ -85,23 +91,71 @@ impl CycleKind {
     pub fn from_name(name: &str) -> Option<CycleKind> {
         CycleKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
+
+    /// Whether the agent's schedule runs cycles of this kind (`sync`, `run`), as opposed to
+    /// a command run by hand on some objects (provision, approve, reject, undo).
+    pub fn is_scheduled(self) -> bool {
+        matches!(
+            self,
+            CycleKind::Initial | CycleKind::Delta | CycleKind::FullReconcile
+        )
+    }
 }
 
-/// What a cycle did, counted per object.
+/// What a cycle did, counted per object. The counts add up:
+///
+/// - `imported = in_scope + skipped`, and
+/// - `in_scope = written + unchanged + held + pinned + failed + pending`.
+///
+/// For approve, reject and undo, `imported` and `in_scope` are the objects taken up (the held
+/// or journaled ones).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CycleCounts {
-    /// Mailboxes read from Exchange Online.
+    /// Mailboxes read from Exchange Online (with those retried from escrow).
     pub imported: u64,
-    /// Of those, in scope.
+    /// Of those, read again only because of the overlap window: unchanged in Exchange Online
+    /// since the watermark the delta started from (already processed).
+    #[serde(default)]
+    pub reread: u64,
+    /// Of those, read again because they wait in escrow for a retry.
+    #[serde(default)]
+    pub retried: u64,
+    /// Of those, in scope (matched to an AD object in the container scope).
     pub in_scope: u64,
     /// Objects written to AD.
     pub written: u64,
     /// Objects already in sync (action `Other`).
     pub unchanged: u64,
-    /// Objects skipped (not in scope, target not found …).
+    /// Objects whose changes the change threshold holds for `approve` or `reject`.
+    #[serde(default)]
+    pub held: u64,
+    /// Objects left as they are because every change planned for them is pinned (undone or
+    /// rejected, and unchanged in Exchange Online since).
+    #[serde(default)]
+    pub pinned: u64,
+    /// Objects planned but not written because the cycle stopped early (the next cycle
+    /// writes them).
+    #[serde(default)]
+    pub pending: u64,
+    /// Mailboxes not in scope: not in the scope of a profile or scoping filter
+    /// (`NotInScope`), no AD object (`TargetNotFound`), or outside the container scope
+    /// (`OutsideContainerScope`).
     pub skipped: u64,
     /// Objects that failed (and went to escrow).
     pub failed: u64,
+    /// Security events (`SpoofedMatchKey`: a match key held by an object the mailbox's
+    /// immutable anchor does not designate), whatever became of the object.
+    #[serde(default)]
+    pub security_events: u64,
+}
+
+impl CycleCounts {
+    /// Mailboxes read because they changed (not re-read in the overlap, not escrow retries).
+    pub fn changed(&self) -> u64 {
+        self.imported
+            .saturating_sub(self.reread)
+            .saturating_sub(self.retried)
+    }
 }
 
 /// How a cycle ended.
@@ -119,6 +173,10 @@ pub enum CycleStatus {
     Failed { reason: String },
     /// Found `Running` when the agent started again: the process stopped mid-cycle.
     Interrupted,
+    /// An initial or full cycle read mailboxes but none was in scope: the scope (scoping
+    /// filters, container scope, search bases) most likely matches nothing. Nothing was written
+    /// and the watermark did not move.
+    NothingInScope { reason: String },
 }
 
 /// One cycle as the store keeps it.
@@ -138,10 +196,9 @@ pub enum JobState {
     /// No cycle has run yet (or state was restarted in full).
     #[default]
     NotRun,
-    /// Cycles run.
+    /// Cycles run. (A pause is kept beside the state, [`Pause`]: `status` shows `Paused`
+    /// over whichever state the job is in, and `resume` returns to it.)
     Active,
-    /// An administrator paused the job.
-    Paused,
     /// `cycle` would have removed values on more objects than the threshold allows; its
     /// changes are staged until `exo-writeback approve <cycle>`.
     ThresholdExceeded { cycle: CycleId },
@@ -159,11 +216,20 @@ impl JobState {
         match self {
             JobState::NotRun => "NotRun",
             JobState::Active => "Active",
-            JobState::Paused => "Paused",
             JobState::ThresholdExceeded { .. } => "ThresholdExceeded",
             JobState::Quarantine { .. } => "Quarantine",
         }
     }
+}
+
+/// An administrator paused the job (`exo-writeback pause`): no cycle runs until `resume`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    /// Who paused it.
+    pub by: String,
+    pub since: Timestamp,
+    /// The reason given with `pause --reason`.
+    pub reason: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,6 +298,39 @@ pub enum StagedDecision {
     Approved { at: Timestamp, by: CycleId },
     /// Dropped (e.g. by `restart --scope full`) at `at`.
     Discarded { at: Timestamp },
+    /// Rejected by `by` at `at` (`exo-writeback reject`), logged in cycle `cycle`; the
+    /// objects' changes are pinned until their Exchange Online values change.
+    Rejected {
+        at: Timestamp,
+        cycle: CycleId,
+        by: String,
+        reason: Option<String>,
+    },
+}
+
+impl StagedDecision {
+    /// The decision in plain words, e.g. `approved at … (applied by cycle 9)`.
+    pub fn describe(&self) -> String {
+        match self {
+            StagedDecision::Pending => "waiting for approve or reject".into(),
+            StagedDecision::Approved { at, by } => {
+                format!("approved at {at} (applied by cycle {by})")
+            }
+            StagedDecision::Discarded { at } => format!("discarded by a restart at {at}"),
+            StagedDecision::Rejected {
+                at,
+                cycle,
+                by,
+                reason,
+            } => format!(
+                "rejected by {by} at {at} (cycle {cycle}){}",
+                reason
+                    .as_deref()
+                    .map(|r| format!(": \"{r}\""))
+                    .unwrap_or_default()
+            ),
+        }
+    }
 }
 
 /// The staged changes of one held cycle.
@@ -275,14 +374,16 @@ pub enum EscrowUpdate {
 }
 
 /// Everything the store records for one object of one cycle, in one transaction: the log entry,
-/// the journal of what was written, the join and the escrow change. After the store returns,
-/// all of it is durable; if it returns an error, none of it was stored.
+/// the journal of what was written, the join, the escrow change and the pins set or released.
+/// After the store returns, all of it is durable; if it returns an error, none of it was
+/// stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectOutcome {
     pub log: ProvisioningLogEntry,
     pub journal: Vec<JournalRecord>,
     pub join: JoinUpdate,
     pub escrow: EscrowUpdate,
+    pub pins: PinUpdate,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,7 +395,8 @@ pub struct ObjectOutcome {
 #[serde(rename_all = "lowercase")]
 pub enum RestartScope {
     /// Forget the watermark, joins, escrow, quarantine and pending staged changes: the next
-    /// cycle is an initial one. Logs, journal and cycle history are kept.
+    /// cycle is an initial one. Logs, journal and cycle history are kept, and so are pins and
+    /// a pause (administrators' decisions: `unpin` and `resume` release them).
     Full,
     /// Forget the watermark only: the next cycle is an initial one.
     Watermark,
@@ -305,6 +407,35 @@ pub enum RestartScope {
 }
 
 impl RestartScope {
+    pub const ALL: [RestartScope; 4] = [
+        RestartScope::Full,
+        RestartScope::Watermark,
+        RestartScope::Escrow,
+        RestartScope::Quarantine,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartScope::Full => "full",
+            RestartScope::Watermark => "watermark",
+            RestartScope::Escrow => "escrow",
+            RestartScope::Quarantine => "quarantine",
+        }
+    }
+
+    /// What a restart of this scope forgets, in an administrator's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RestartScope::Full => {
+                "forget the watermark, joins, escrow, quarantine and held changes: the next \
+                 cycle is an initial one (logs, journal, pins and a pause are kept)"
+            }
+            RestartScope::Watermark => "forget the watermark: the next cycle is an initial one",
+            RestartScope::Escrow => "empty the escrow: failed objects are no longer retried",
+            RestartScope::Quarantine => "leave quarantine now: the next cycle runs at once",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<RestartScope> {
         match name.to_ascii_lowercase().as_str() {
             "full" => Some(RestartScope::Full),

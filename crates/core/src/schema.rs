@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::directory::AttrValue;
+
 /// An attribute syntax, from `attributeSyntax` + `oMSyntax` of an `attributeSchema` object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Syntax {
@@ -54,6 +56,34 @@ impl Syntax {
             Syntax::OctetString | Syntax::Sid | Syntax::OtherBinary(_)
         )
     }
+}
+
+/// Whether the values an attribute holds are exactly the planned ones: the same values,
+/// byte for byte, in any order (AD does not keep the order of multi-valued attributes). A
+/// single value of an Integer or Boolean attribute compares as the planner compares it (AD
+/// returns `TRUE` for `true`, `7` for `007`).
+pub fn same_values(syntax: Option<&Syntax>, current: &[AttrValue], planned: &[AttrValue]) -> bool {
+    if current.len() != planned.len() {
+        return false;
+    }
+    if let ([c], [p]) = (current, planned)
+        && let (Some(c), Some(p)) = (c.as_text(), p.as_text())
+    {
+        match syntax {
+            Some(Syntax::Boolean) => return c.eq_ignore_ascii_case(p),
+            Some(Syntax::Integer | Syntax::LargeInteger) => {
+                if let (Ok(x), Ok(y)) = (c.trim().parse::<i64>(), p.trim().parse::<i64>()) {
+                    return x == y;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut a: Vec<&[u8]> = current.iter().map(AttrValue::as_bytes).collect();
+    let mut b: Vec<&[u8]> = planned.iter().map(AttrValue::as_bytes).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
 }
 
 /// One `attributeSchema` object.

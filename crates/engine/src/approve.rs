@@ -5,14 +5,14 @@ use exo_writeback_core::provisioning::{
     Action, CycleCounts, CycleId, CycleKind, JobState, StagedDecision, StepStatus,
 };
 use exo_writeback_core::schema::Schema;
-use exo_writeback_store::Store;
+use exo_writeback_store::{StagingStore, Store};
 use jiff::Timestamp;
 
 use crate::cycle::CycleReport;
 use crate::engine::{Engine, stopped};
 use crate::error::EngineError;
 use crate::ports::Directory;
-use crate::record::{Escrow, Outcome, journal_of, ldap_failure, step};
+use crate::record::{Escrow, in_sync, journal_of, ldap_failure, step};
 use crate::staged::StagedObject;
 use crate::write::WriteItem;
 
@@ -29,41 +29,21 @@ pub(crate) enum HeldState {
 impl<S, D: Directory, St: Store> Engine<S, D, St> {
     /// Apply the changes a held cycle staged, and release the job.
     pub async fn approve(&mut self, held: CycleId) -> Result<CycleReport, EngineError> {
-        let objects = self.held_objects(held)?;
+        let objects = held_objects(&self.store, held)?;
         let cycle = self
             .store
             .begin_cycle(CycleKind::Approve, Timestamp::now())?;
-        let mut counts = CycleCounts::default();
+        let mut counts = CycleCounts {
+            imported: objects.len() as u64,
+            in_scope: objects.len() as u64,
+            ..CycleCounts::default()
+        };
         let result = self.apply_held(held, cycle, &objects, &mut counts).await;
+        counts.pending = counts
+            .in_scope
+            .saturating_sub(counts.written + counts.unchanged + counts.failed);
         self.close(cycle, &counts, result)?;
         Ok(CycleReport::of(cycle, CycleKind::Approve, counts))
-    }
-
-    /// The staged objects of a cycle whose changes wait for approval.
-    fn held_objects(&self, held: CycleId) -> Result<Vec<StagedObject>, EngineError> {
-        let staged = self
-            .store
-            .staged_changes(held)?
-            .ok_or_else(|| EngineError::NotHeld {
-                cycle: held,
-                why: " (no staged changes)".into(),
-            })?;
-        if staged.decision != StagedDecision::Pending {
-            return Err(EngineError::NotHeld {
-                cycle: held,
-                why: format!(" (already {:?})", staged.decision),
-            });
-        }
-        staged
-            .plans
-            .iter()
-            .map(|plan| {
-                StagedObject::from_staged_plan(plan).map_err(|e| EngineError::StagedPlan {
-                    cycle: held,
-                    problem: e.to_string(),
-                })
-            })
-            .collect()
     }
 
     /// Writes the held objects in chunks, like a cycle's write phase, then marks the changes
@@ -154,6 +134,37 @@ impl<S, D: Directory, St: Store> Engine<S, D, St> {
     }
 }
 
+/// The staged objects of a cycle whose changes wait for approval (or rejection).
+pub(crate) fn held_objects<St: StagingStore>(
+    store: &St,
+    held: CycleId,
+) -> Result<Vec<StagedObject>, EngineError> {
+    let staged = store
+        .staged_changes(held)?
+        .ok_or_else(|| EngineError::NotHeld {
+            cycle: held,
+            why: " (the change threshold did not hold it; `exo-writeback status` names the held \
+                  cycle)"
+                .into(),
+        })?;
+    if staged.decision != StagedDecision::Pending {
+        return Err(EngineError::NotHeld {
+            cycle: held,
+            why: format!(": they were {}", staged.decision.describe()),
+        });
+    }
+    staged
+        .plans
+        .iter()
+        .map(|plan| {
+            StagedObject::from_staged_plan(plan).map_err(|e| EngineError::StagedPlan {
+                cycle: held,
+                problem: e.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// The write of one held object in the approving `cycle`: its modify when it still holds the
 /// values its change was planned from, else its final outcome (already applied: nothing
 /// written; changed since: refused, into escrow).
@@ -164,13 +175,12 @@ fn held_item(
     state: HeldState,
     counts: &mut CycleCounts,
 ) -> WriteItem {
-    let mut draft = Outcome::new(cycle, Timestamp::now(), Escrow::Track(obj.cloud_id.clone()));
-    draft.source = obj.source.clone();
-    draft.target = obj.target.clone();
-    draft.steps.import = step(StepStatus::Skipped, format!("staged by cycle {held}"));
-    draft.steps.scoping = step(StepStatus::Skipped, format!("staged by cycle {held}"));
-    draft.steps.matching = step(StepStatus::Success, obj.dn.to_string());
-    draft.modified = obj.modified.clone();
+    let mut draft = obj.draft(
+        held,
+        cycle,
+        Timestamp::now(),
+        Escrow::Track(obj.cloud_id.clone()),
+    );
     let id = obj.cloud_id.clone();
     match state {
         HeldState::Unchanged => {
@@ -194,11 +204,9 @@ fn held_item(
         }
         HeldState::AlreadyApplied => {
             counts.unchanged += 1;
-            draft.steps.export = step(
-                StepStatus::Skipped,
-                format!("already holds the values held by cycle {held}; nothing written"),
-            );
-            WriteItem::done(id, draft.finish(Action::Other, None))
+            let what = format!("already holds the values held by cycle {held}; nothing written");
+            draft.steps.export = step(StepStatus::Skipped, what.clone());
+            WriteItem::done(id, draft.finish(Action::Other, Some(in_sync(what))))
         }
         HeldState::Refused(d) => {
             counts.failed += 1;

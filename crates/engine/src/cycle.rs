@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleStatus, JobState, LogStatus, ObjectOutcome, ObjectRef,
-    Watermark, WatermarkTracker,
+    PinCount, Watermark, WatermarkTracker,
 };
 use exo_writeback_store::{JournalStore, Store};
 use jiff::Timestamp;
@@ -18,7 +18,7 @@ use crate::error::EngineError;
 use crate::evaluate::Processed;
 use crate::match_index::MatchIndex;
 use crate::options::{CycleMode, Progress};
-use crate::ports::{Directory, DirectoryError, MailboxSource};
+use crate::ports::{Directory, DirectoryError, MailboxSource, UnreadableAttribute};
 use crate::spill::Spill;
 use crate::write::{Chunk, Stop};
 
@@ -35,11 +35,21 @@ pub struct CycleReport {
     pub removing: u64,
     /// Failed objects by outcome code (`LdapError`, `SchemaConstraint` …).
     pub failure_causes: BTreeMap<OutcomeCode, u64>,
+    /// Mailboxes not in scope by outcome code (`NotInScope`, `TargetNotFound`,
+    /// `OutsideContainerScope`); they add up to `counts.skipped`.
+    pub skipped_causes: BTreeMap<OutcomeCode, u64>,
+    /// Pins the cycle set (undo, reject): attributes left as they are until their Exchange
+    /// Online value changes.
+    pub pins_set: PinCount,
+    /// Pins the cycle released (an undo of an undo).
+    pub pins_released: u64,
+    /// Attributes the directory account may not read: not planned by this cycle.
+    pub unreadable_attributes: Vec<UnreadableAttribute>,
 }
 
 impl CycleReport {
-    /// The report of a cycle that is not a sync cycle (approve, undo): no watermark, no
-    /// threshold count, no quarantine input.
+    /// The report of a cycle that is not a sync cycle (approve, reject, undo): no watermark,
+    /// no threshold count, no quarantine input.
     pub(crate) fn of(cycle: CycleId, kind: CycleKind, counts: CycleCounts) -> CycleReport {
         CycleReport {
             cycle,
@@ -49,6 +59,10 @@ impl CycleReport {
             watermark: None,
             removing: 0,
             failure_causes: BTreeMap::new(),
+            skipped_causes: BTreeMap::new(),
+            pins_set: PinCount::default(),
+            pins_released: 0,
+            unreadable_attributes: Vec::new(),
         }
     }
 }
@@ -80,6 +94,12 @@ pub(crate) struct CycleRun {
     pub spill: Option<Spill>,
     /// Objects whose plans remove values (the threshold's count).
     pub removing: u64,
+    /// Objects planned for writing, and those whose write came to an end (written or refused
+    /// by AD): the rest is pending when the cycle stops early.
+    pub planned: u64,
+    pub sent: u64,
+    /// Mailboxes not in scope, by outcome code.
+    pub skipped_causes: BTreeMap<OutcomeCode, u64>,
     /// Objects waiting to be written as the next chunk.
     pub queue: Vec<Processed>,
     /// Failures by outcome code, and one reason of each (the quarantine decision's input).
@@ -88,6 +108,8 @@ pub(crate) struct CycleRun {
     /// Set when the writes stopped early (a stop request, AD unreachable): the cycle writes
     /// nothing more.
     pub stopped: Option<Stop>,
+    /// Attributes the directory account may not read (not planned).
+    pub unreadable: Vec<UnreadableAttribute>,
 }
 
 impl CycleRun {
@@ -115,10 +137,14 @@ impl CycleRun {
             to_write: Vec::new(),
             spill: None,
             removing: 0,
+            planned: 0,
+            sent: 0,
+            skipped_causes: BTreeMap::new(),
             queue: Vec::new(),
             failure_causes: BTreeMap::new(),
             failure_examples: BTreeMap::new(),
             stopped: None,
+            unreadable: Vec::new(),
         }
     }
 
@@ -150,7 +176,57 @@ impl CycleRun {
             watermark,
             removing: self.removing,
             failure_causes: self.failure_causes.clone(),
+            skipped_causes: self.skipped_causes.clone(),
+            pins_set: PinCount::default(),
+            pins_released: 0,
+            unreadable_attributes: self.unreadable.clone(),
         }
+    }
+
+    /// Whether a mailbox changed at `when_changed` is read again only because of a delta's
+    /// overlap window: not changed since the watermark the delta started from.
+    pub(crate) fn rereads(&self, when_changed: Option<Timestamp>) -> bool {
+        match (self.kind, &self.previous, when_changed) {
+            (CycleKind::Delta, Some(w), Some(t)) => t <= w.changed_since,
+            _ => false,
+        }
+    }
+
+    /// Why a cycle that read every mailbox found none in scope, naming each condition and
+    /// what to check; `None` when some mailbox was in scope (or none was read).
+    fn nothing_in_scope(&self) -> Option<String> {
+        let reads_all = matches!(self.kind, CycleKind::Initial | CycleKind::FullReconcile);
+        if !reads_all || self.counts.imported == 0 || self.counts.in_scope > 0 {
+            return None;
+        }
+        let causes = self
+            .skipped_causes
+            .iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut check = Vec::new();
+        for code in self.skipped_causes.keys() {
+            check.push(match code {
+                OutcomeCode::NotInScope => {
+                    "the scoping filters and the profiles' scope (IsExchangeCloudManaged, \
+                     IsDirSynced)"
+                }
+                OutcomeCode::OutsideContainerScope => "writeback.container_scope",
+                OutcomeCode::TargetNotFound => {
+                    "ad.base_dn and ad.search_bases (and that the users are synced from this \
+                     forest)"
+                }
+                _ => "the provisioning log",
+            });
+        }
+        Some(format!(
+            "none of the {} mailboxes read is in scope ({causes}): check {} — \
+             `exo-writeback check` verifies the containers. Nothing was written and the \
+             watermark did not move",
+            self.counts.imported,
+            check.join("; ")
+        ))
     }
 }
 
@@ -218,6 +294,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         } else {
             self.schema().await?
         };
+        run.unreadable = self.probe_read_rights().await;
         // Initial and full cycles match every mailbox: read the match keys once.
         if full {
             run.index = self.load_match_index().await;
@@ -305,6 +382,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let chunk = self.write_chunk(items, with).await?;
         run.counts.written += chunk.written;
         run.counts.failed += chunk.failed;
+        run.sent += chunk.written + chunk.failed;
         if chunk.stopped.is_some() {
             run.stopped = chunk.stopped.clone();
         }
@@ -336,6 +414,15 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         complete: bool,
     ) -> Result<CycleReport, EngineError> {
         let now = Timestamp::now();
+        run.counts.pending = run.planned.saturating_sub(run.sent);
+        if complete && let Some(reason) = run.nothing_in_scope() {
+            // Most likely a scope that matches nothing: keep the watermark, so the cycle after
+            // the fix reads the same mailboxes again.
+            tracing::warn!(cycle = %run.id, "{reason}");
+            let status = CycleStatus::NothingInScope { reason };
+            self.store.finish_cycle(run.id, now, &run.counts, &status)?;
+            return Ok(run.report(status, None));
+        }
         let watermark = if stream_complete {
             // Everything read has a durable outcome or stays pending (cancelled writes):
             // the tracker never passes a pending object.

@@ -10,7 +10,7 @@ use exo_writeback_core::provisioning::{
 use exo_writeback_core::schema::Schema;
 use exo_writeback_core::settings::WritebackPlanSettings;
 use exo_writeback_expr::EvalContext;
-use exo_writeback_store::{CycleStore, JobStore, JoinStore, OutcomeStore};
+use exo_writeback_store::{CycleStore, JobStore, JoinStore, OutcomeStore, PauseStore};
 use jiff::Timestamp;
 
 use crate::error::EngineError;
@@ -29,6 +29,10 @@ pub struct Engine<S, D, St> {
     pub options: EngineOptions,
     pub(crate) cancel: Arc<AtomicBool>,
     pub(crate) progress: Box<dyn Fn(Progress) + Send + Sync>,
+    /// Who runs the commands (recorded with pins and rejections).
+    pub(crate) operator: String,
+    /// The attributes the account may not read, as the last probe found (`read_rights.rs`).
+    pub(crate) unreadable: std::sync::RwLock<Vec<String>>,
 }
 
 impl<S, D, St> Engine<S, D, St> {
@@ -47,7 +51,15 @@ impl<S, D, St> Engine<S, D, St> {
             options,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Box::new(|_| {}),
+            operator: "an unnamed operator".into(),
+            unreadable: std::sync::RwLock::new(Vec::new()),
         }
+    }
+
+    /// Who runs this engine's commands (an administrator's account name): recorded with the
+    /// pins an undo sets.
+    pub fn set_operator(&mut self, who: impl Into<String>) {
+        self.operator = who.into();
     }
 
     /// Set to true (e.g. on SIGTERM) to stop after the current object. The watermark never
@@ -106,12 +118,16 @@ impl<S: MailboxSource, D: Directory, St: JobStore> Engine<S, D, St> {
             _ => self.source.all(),
         }
     }
+}
 
-    /// Whether the job may run a cycle now: not held, paused or quarantined.
+impl<S, D, St: JobStore + PauseStore> Engine<S, D, St> {
+    /// Whether the job may run a cycle now: not paused, held or quarantined.
     pub(crate) fn check_job(&self) -> Result<(), EngineError> {
+        if let Some(pause) = self.store.pause()? {
+            return Err(EngineError::Paused(pause));
+        }
         match self.store.job_state()? {
             JobState::ThresholdExceeded { cycle } => Err(EngineError::Held { cycle }),
-            JobState::Paused => Err(EngineError::Paused),
             state => crate::quarantine::check(&state, Timestamp::now())
                 .map_err(|(reason, next_retry)| EngineError::Quarantined { reason, next_retry }),
         }

@@ -1,6 +1,6 @@
 //! Why an engine operation could not run.
 
-use exo_writeback_core::provisioning::CycleId;
+use exo_writeback_core::provisioning::{CycleId, Pause};
 use exo_writeback_store::StoreError;
 use jiff::Timestamp;
 
@@ -19,9 +19,14 @@ pub enum EngineError {
         "cycle {cycle} is held by the change threshold: review it with `exo-writeback preview`, then run `exo-writeback approve {cycle}` (or `exo-writeback restart --scope full` to drop it)"
     )]
     Held { cycle: CycleId },
-    #[error("the job is paused; nothing was done")]
-    Paused,
-    #[error("cycle {cycle} has no changes waiting for approval{why}")]
+    #[error(
+        "the job was paused by {} at {}{}: no cycle runs until `exo-writeback resume`",
+        .0.by,
+        .0.since,
+        .0.reason.as_deref().map(|r| format!(" (\"{r}\")")).unwrap_or_default()
+    )]
+    Paused(Pause),
+    #[error("cycle {cycle} has no changes waiting for approve or reject{why}")]
     NotHeld { cycle: CycleId, why: String },
     #[error("a staged plan of cycle {cycle} cannot be read: {problem}")]
     StagedPlan { cycle: CycleId, problem: String },

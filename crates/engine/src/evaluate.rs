@@ -4,19 +4,19 @@ use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::plan::{ObjectPlan, PlanInput, check_address_conflicts, plan_object};
 use exo_writeback_core::provisioning::{
-    Action, CycleId, JoinUpdate, LogStatus, ObjectOutcome, SourceIdentity, Step, StepStatus, Steps,
-    TargetIdentity,
+    Action, CycleId, JoinUpdate, LogStatus, ObjectOutcome, PinCheck, PinOrigin, SourceIdentity,
+    Step, StepStatus, Steps, TargetIdentity, check_pins,
 };
 use exo_writeback_core::schema::Schema;
 use exo_writeback_core::scope::{check_container_scope, evaluate_scope};
-use exo_writeback_store::JoinStore;
+use exo_writeback_store::{JoinStore, PinStore};
 use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::engine::Engine;
 use crate::match_index::MatchIndex;
 use crate::ports::Directory;
-use crate::record::{Escrow, Outcome, journal_of, ldap_failure, modified_of, step};
+use crate::record::{Escrow, Outcome, in_sync, journal_of, ldap_failure, modified_of, step};
 use crate::write::WriteItem;
 
 /// What became of one object before writing.
@@ -25,7 +25,12 @@ pub enum Disposition {
     Skipped(OutcomeDetail),
     Failed(OutcomeDetail),
     InSync,
-    Write { plan: ObjectPlan, object_guid: Uuid },
+    /// Every change planned is pinned (`PinnedByUndo` or `Rejected`): nothing to write.
+    Pinned(OutcomeDetail),
+    Write {
+        plan: ObjectPlan,
+        object_guid: Uuid,
+    },
 }
 
 /// One object after import, scope, match, plan and the address guard.
@@ -38,7 +43,18 @@ pub struct Processed {
     pub target: TargetIdentity,
     pub steps: Steps,
     pub join: JoinUpdate,
+    /// The change to the join if the object fails (a new pairing is not stored then).
+    pub join_if_failed: JoinUpdate,
+    /// A security event of the matching (`SpoofedMatchKey`): the outcome's code when the
+    /// object is written or in sync.
+    pub security: Option<OutcomeDetail>,
+    /// A warning of the plan (`TargetAddressUnexpected`): the outcome's code when the object is
+    /// written, unless a security event takes its place.
+    pub advisory: Option<OutcomeDetail>,
     pub disposition: Disposition,
+    /// The object's pins: those still holding (their attributes taken out of the plan) and
+    /// those released because the cloud value changed.
+    pub pins: PinCheck,
 }
 
 /// The identity of a mailbox: its ExternalDirectoryObjectId, else its primary address.
@@ -61,10 +77,11 @@ pub(crate) fn source_identity(mailbox: &Mailbox) -> SourceIdentity {
     SourceIdentity {
         external_directory_object_id: mailbox.external_directory_object_id.clone(),
         primary_smtp_address: mailbox.primary_smtp_address.clone(),
+        user_principal_name: mailbox.user_principal_name.clone(),
     }
 }
 
-impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
+impl<S, D: Directory, St: JoinStore + PinStore> Engine<S, D, St> {
     /// Import, scope, match, plan and guard one mailbox. Writes nothing. `index`: the match
     /// keys of the search scope, read once by an initial or full cycle (else the rules search
     /// per mailbox).
@@ -107,7 +124,11 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 export: Step::not_reached(),
             },
             join: JoinUpdate::Keep,
+            join_if_failed: JoinUpdate::Keep,
+            security: None,
+            advisory: None,
             disposition: Disposition::InSync,
+            pins: PinCheck::default(),
         };
         let in_scope = match evaluate_scope(&self.settings, mailbox) {
             Ok(s) => s,
@@ -130,7 +151,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
             ),
         );
         let attrs = self.settings.required_ad_attributes();
-        let (matched, join) = match self.find_target(mailbox, &cloud_id, &attrs, index).await {
+        let target = match self.find_target(mailbox, &cloud_id, &attrs, index).await {
             Ok(r) => r,
             Err(e) => {
                 let d = ldap_failure(&e);
@@ -139,14 +160,17 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 return p;
             }
         };
-        p.join = join;
-        let (current, how) = match matched {
+        p.join = target.join;
+        p.join_if_failed = target.join_if_failed;
+        p.security = target.security;
+        let (current, how) = match target.matched {
             Ok(m) => m,
             Err(detail) => {
-                let status = if detail.status() == LogStatus::Skipped {
-                    StepStatus::Skipped
-                } else {
+                // A key not followed (a Warning) writes nothing, as a skip.
+                let status = if detail.status() == LogStatus::Failure {
                     StepStatus::Failure
+                } else {
+                    StepStatus::Skipped
                 };
                 p.steps.matching = step(status, detail.to_string());
                 p.disposition = if status == StepStatus::Skipped {
@@ -166,15 +190,25 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
             p.disposition = Disposition::Skipped(skip.outcome());
             return p;
         }
-        p.steps.matching = step(StepStatus::Success, format!("matched {} {how}", current.dn));
+        let security = p
+            .security
+            .as_ref()
+            .map(|e| format!("; {e}"))
+            .unwrap_or_default();
+        p.steps.matching = step(
+            StepStatus::Success,
+            format!("matched {} {how}{security}", current.dn),
+        );
         let ctx = self.ctx();
-        let plan = match plan_object(&PlanInput {
+        let unreadable = self.unreadable_names();
+        let mut plan = match plan_object(&PlanInput {
             settings: &self.settings,
             scope: &in_scope,
             mailbox,
             current: &current,
             schema,
             ctx: &ctx,
+            unreadable: &unreadable,
         }) {
             Ok(plan) => plan,
             Err(f) => {
@@ -184,9 +218,39 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 return p;
             }
         };
+        // Attributes an administrator undid or rejected stay as they are while Exchange
+        // Online still holds the value that was undone or rejected.
+        let had_changes = !plan.is_in_sync();
+        match self.store.pins_of(&current.object_guid) {
+            Ok(pins) if pins.is_empty() => {}
+            Ok(pins) => {
+                p.pins = check_pins(&mut plan, pins, &current, |a| {
+                    schema.get(a).map(|s| &s.syntax)
+                })
+            }
+            Err(e) => {
+                let d = OutcomeDetail::new(
+                    OutcomeCode::StateError,
+                    format!("the pins of {} could not be read: {e}", current.dn),
+                );
+                p.steps.export = step(StepStatus::Failure, d.to_string());
+                p.disposition = Disposition::Failed(d);
+                return p;
+            }
+        }
+        p.advisory = plan.warnings.first().cloned();
         if plan.is_in_sync() {
-            p.steps.export = step(StepStatus::Success, "already in sync: nothing to write");
-            p.disposition = Disposition::InSync;
+            if had_changes {
+                let d = pinned_detail(&p.pins);
+                p.steps.export = step(StepStatus::Skipped, d.to_string());
+                p.disposition = Disposition::Pinned(d);
+            } else {
+                p.steps.export = step(
+                    StepStatus::Success,
+                    format!("already in sync: nothing to write{}", pin_notes(&p.pins)),
+                );
+                p.disposition = Disposition::InSync;
+            }
             return p;
         }
         // The duplicate-address guard.
@@ -234,6 +298,7 @@ impl Processed {
             journal: Vec::new(),
             join: self.join,
             escrow: Escrow::Track(self.cloud_id),
+            pins: self.pins.update(),
         };
         (draft, self.disposition)
     }
@@ -241,8 +306,12 @@ impl Processed {
     /// The outcome of an object with nothing to write: skipped, failed before writing, or
     /// already in sync.
     pub(crate) fn not_written(self, cycle: CycleId) -> ObjectOutcome {
-        let (draft, disposition) = self.into_draft(cycle);
-        finish_unwritten(draft, disposition)
+        let (if_failed, security) = (self.join_if_failed.clone(), self.security.clone());
+        let (mut draft, disposition) = self.into_draft(cycle);
+        if matches!(disposition, Disposition::Failed(_)) {
+            draft.join = if_failed;
+        }
+        finish_unwritten(draft, disposition, security)
     }
 
     /// The outcome a dry run shows: what would be written, nothing journaled.
@@ -255,10 +324,40 @@ impl Processed {
             StepStatus::Success,
             format!("dry run: would update {} attribute(s)", plan.changes.len()),
         );
+        let detail = self.security.clone().or(self.advisory.clone());
         let (mut draft, _) = self.into_draft(cycle);
         draft.modified = modified;
         draft.steps.export = export;
-        draft.finish(Action::Update, None)
+        draft.finish(Action::Update, detail)
+    }
+
+    /// The outcome of a planned object the change threshold holds: status `held`, with the
+    /// changes it waits to write; nothing is written or journaled, its escrow is left alone.
+    pub(crate) fn held(self, cycle: CycleId, threshold: u32) -> ObjectOutcome {
+        let notes = pin_notes(&self.pins);
+        let security = self.security.clone();
+        let (mut draft, disposition) = self.into_draft(cycle);
+        let Disposition::Write { plan, .. } = disposition else {
+            return finish_unwritten(draft, disposition, security);
+        };
+        draft.modified = modified_of(&plan);
+        draft.escrow = Escrow::Keep;
+        let d = OutcomeDetail::new(
+            OutcomeCode::Held,
+            format!(
+                "held by the change threshold ({threshold}): cycle {cycle} would remove values \
+                 from more objects; `exo-writeback approve {cycle}` writes this change, \
+                 `exo-writeback reject {cycle}` refuses it"
+            ),
+        );
+        draft.steps.export = step(
+            StepStatus::Skipped,
+            format!(
+                "held: {} attribute(s) wait for approve or reject{notes}",
+                plan.changes.len()
+            ),
+        );
+        draft.finish(Action::Skip, Some(d))
     }
 
     /// The write of a planned object: its modify, and its outcome if AD applies it (journal,
@@ -267,10 +366,18 @@ impl Processed {
     /// outcome and no modify.
     pub(crate) fn into_write(self, cycle: CycleId, drift: bool) -> WriteItem {
         let id = self.cloud_id.clone();
+        let notes = pin_notes(&self.pins);
+        let (if_failed, security) = (self.join_if_failed.clone(), self.security.clone());
+        let advisory = self.advisory.clone();
         let (mut draft, disposition) = self.into_draft(cycle);
         let (plan, object_guid) = match disposition {
             Disposition::Write { plan, object_guid } => (plan, object_guid),
-            other => return WriteItem::done(id, finish_unwritten(draft, other)),
+            other => {
+                if matches!(other, Disposition::Failed(_)) {
+                    draft.join = if_failed;
+                }
+                return WriteItem::done(id, finish_unwritten(draft, other, security));
+            }
         };
         draft.modified = modified_of(&plan);
         let names = plan
@@ -290,7 +397,7 @@ impl Processed {
         let detail = if drift {
             success.steps.export = step(
                 StepStatus::Success,
-                format!("DriftCorrected: restored the cloud values of {names}"),
+                format!("DriftCorrected: restored the cloud values of {names}{notes}"),
             );
             Some(OutcomeDetail::new(
                 OutcomeCode::DriftCorrected,
@@ -299,10 +406,13 @@ impl Processed {
                 ),
             ))
         } else {
-            success.steps.export = step(StepStatus::Success, format!("updated {names}"));
+            success.steps.export = step(StepStatus::Success, format!("updated {names}{notes}"));
             None
         };
-        let success = success.finish(Action::Update, detail);
+        // A security event is what the entry is about; a drift correction stays in the step.
+        let success = success.finish(Action::Update, security.or(advisory).or(detail));
+        // A refused modify leaves no new join behind.
+        draft.join = if_failed;
         match plan.modify {
             Some(modify) => WriteItem {
                 id,
@@ -314,11 +424,88 @@ impl Processed {
     }
 }
 
-/// The outcome of an object that is not written: a skip or failure with its detail, else
-/// nothing to do.
-fn finish_unwritten(draft: Outcome, disposition: Disposition) -> ObjectOutcome {
+/// The outcome of an object that is not written: a skip or failure with its detail, kept by
+/// its pins, else nothing to do — with the matching's security event, if any, else "already
+/// in sync".
+fn finish_unwritten(
+    draft: Outcome,
+    disposition: Disposition,
+    security: Option<OutcomeDetail>,
+) -> ObjectOutcome {
     match disposition {
-        Disposition::Skipped(d) | Disposition::Failed(d) => draft.finish(Action::Skip, Some(d)),
-        Disposition::InSync | Disposition::Write { .. } => draft.finish(Action::Other, None),
+        Disposition::Skipped(d) | Disposition::Failed(d) | Disposition::Pinned(d) => {
+            draft.finish(Action::Skip, Some(d))
+        }
+        Disposition::InSync | Disposition::Write { .. } => draft.finish(
+            Action::Other,
+            security.or_else(|| {
+                Some(in_sync(
+                    "already in sync: every mapped attribute holds its Exchange Online value",
+                ))
+            }),
+        ),
     }
+}
+
+/// Why an object whose every planned change is pinned is left as it is: `Rejected` when a
+/// rejection pins one of them, else `PinnedByUndo`.
+fn pinned_detail(pins: &PinCheck) -> OutcomeDetail {
+    let list = pins
+        .kept
+        .iter()
+        .map(|p| p.describe())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if pins.kept.iter().any(|p| p.origin == PinOrigin::Reject) {
+        OutcomeDetail::new(
+            OutcomeCode::Rejected,
+            format!(
+                "not written: {list}; Exchange Online still holds the values that were \
+                 rejected{}",
+                released_note(pins)
+            ),
+        )
+    } else {
+        OutcomeDetail::new(
+            OutcomeCode::PinnedByUndo,
+            format!(
+                "left as undone: {list}; Exchange Online still holds the values that were \
+                 undone{}",
+                released_note(pins)
+            ),
+        )
+    }
+}
+
+/// `; released the pin of …` for the pins whose cloud value changed.
+fn released_note(pins: &PinCheck) -> String {
+    if pins.released.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; released the pin of {} (its Exchange Online value changed)",
+        pins.released
+            .iter()
+            .map(|p| p.attribute.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// What the export step says about pins beside a write (or nothing to write).
+pub(crate) fn pin_notes(pins: &PinCheck) -> String {
+    let mut out = String::new();
+    if !pins.kept.is_empty() {
+        out.push_str("; left as they are (pinned): ");
+        out.push_str(
+            &pins
+                .kept
+                .iter()
+                .map(|p| p.describe())
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
+    out.push_str(&released_note(pins));
+    out
 }

@@ -23,9 +23,7 @@
 //! that intent. An intent that could not be read for longer than the log retention
 //! ([`DEFAULT_RETENTION`]) is dropped with a warning, so nothing piles up forever.
 
-use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{CycleId, JoinUpdate};
-use exo_writeback_core::schema::Syntax;
 use exo_writeback_store::{DEFAULT_RETENTION, JoinStore, OutcomeStore, StoreError, WriteIntent};
 use jiff::Timestamp;
 use uuid::Uuid;
@@ -47,33 +45,9 @@ pub struct Reconciled {
     pub expired: u64,
 }
 
-/// Whether the values an attribute holds are exactly the planned ones: the same values,
-/// byte for byte, in any order (AD does not keep the order of multi-valued attributes). A
-/// single value of an Integer or Boolean attribute compares as the planner compares it (AD
-/// returns `TRUE` for `true`, `7` for `007`).
-pub(crate) fn holds(syntax: Option<&Syntax>, current: &[AttrValue], planned: &[AttrValue]) -> bool {
-    if current.len() != planned.len() {
-        return false;
-    }
-    if let ([c], [p]) = (current, planned)
-        && let (Some(c), Some(p)) = (c.as_text(), p.as_text())
-    {
-        match syntax {
-            Some(Syntax::Boolean) => return c.eq_ignore_ascii_case(p),
-            Some(Syntax::Integer | Syntax::LargeInteger) => {
-                if let (Ok(x), Ok(y)) = (c.trim().parse::<i64>(), p.trim().parse::<i64>()) {
-                    return x == y;
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut a: Vec<&[u8]> = current.iter().map(AttrValue::as_bytes).collect();
-    let mut b: Vec<&[u8]> = planned.iter().map(AttrValue::as_bytes).collect();
-    a.sort_unstable();
-    b.sort_unstable();
-    a == b
-}
+/// Whether the values an attribute holds are exactly the planned ones (core's rule, shared
+/// with approve and the pins of undo and reject).
+pub(crate) use exo_writeback_core::schema::same_values as holds;
 
 /// Logs or drops the intents left by a process that stopped mid-chunk (see the module docs).
 /// `by` is the cycle doing it, named in the log entries (`None`: `undo`, before its cycle).

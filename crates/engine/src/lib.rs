@@ -10,8 +10,8 @@
 //! Writes go in chunks behind write-ahead intents (`intents.rs`): a process killed between a
 //! modify and the commit of its outcome has the change logged, once, by the next cycle.
 //!
-//! One file per operation — `cycle` (with `read` and `hold`), `preview`, `approve`, `undo`,
-//! `provision` — over what they share: `evaluate` (one object), `record` (every outcome) and
+//! One file per operation — `cycle` (with `read` and `hold`), `preview`, `approve`, `reject`,
+//! `undo`, `provision` — over what they share: `evaluate` (one object), `record` (every outcome) and
 //! `write` (the one write path, with its retry policy).
 //!
 //! Architecture invariant: decisions come from `exo_writeback_core`; this crate sequences
@@ -32,7 +32,9 @@ mod preview;
 mod provision;
 pub mod quarantine;
 mod read;
+mod read_rights;
 mod record;
+pub mod reject;
 mod spill;
 pub mod staged;
 mod target;
@@ -51,8 +53,9 @@ pub use evaluate::{Disposition, Processed, cloud_id};
 pub use options::{CycleMode, EngineOptions, Progress};
 pub use ports::{
     Directory, DirectoryError, DirectoryErrorKind, MailboxSource, MailboxStream, SourceError,
+    UnreadableAttribute,
 };
 pub use preview::{HeldChanges, Preview, PreviewItem};
 pub use provision::ProvisionReport;
 pub use record::describe_change;
-pub use undo::UndoTarget;
+pub use undo::{UndoTarget, describe_pins};

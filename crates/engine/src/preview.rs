@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{CycleId, CycleKind, JobState, ModifiedProperty};
-use exo_writeback_store::{JobStore, JoinStore, StagingStore};
+use exo_writeback_store::{JobStore, JoinStore, PinStore, StagingStore};
 use futures::StreamExt;
 
 use crate::engine::Engine;
@@ -53,13 +53,23 @@ impl PreviewItem {
     /// The preview of one evaluated object (`None`: in sync, nothing to show).
     fn of(p: &Processed) -> Option<PreviewItem> {
         let (code, reason, removes, changes) = match &p.disposition {
-            Disposition::InSync => return None,
-            Disposition::Skipped(d) | Disposition::Failed(d) => {
+            // In sync, but the matching had a security event: shown.
+            Disposition::InSync => {
+                let event = p.security.as_ref()?;
+                (event.code, Some(event.reason.clone()), false, Vec::new())
+            }
+            Disposition::Skipped(d) | Disposition::Failed(d) | Disposition::Pinned(d) => {
                 (d.code, Some(d.reason.clone()), false, Vec::new())
             }
             Disposition::Write { plan, .. } => (
-                OutcomeCode::Updated,
-                None,
+                p.security
+                    .as_ref()
+                    .or(p.advisory.as_ref())
+                    .map_or(OutcomeCode::Updated, |e| e.code),
+                p.security
+                    .as_ref()
+                    .or(p.advisory.as_ref())
+                    .map(|e| e.reason.clone()),
                 plan.removes_values,
                 modified_of(plan),
             ),
@@ -76,12 +86,15 @@ impl PreviewItem {
     }
 }
 
-impl<S: MailboxSource, D: Directory, St: JobStore + JoinStore + StagingStore> Engine<S, D, St> {
+impl<S: MailboxSource, D: Directory, St: JobStore + JoinStore + StagingStore + PinStore>
+    Engine<S, D, St>
+{
     /// What the next cycle would write, per object and attribute; writes nothing (not even to
     /// the store). Also lists the changes of a held cycle.
     pub async fn preview(&self, mode: CycleMode) -> Result<Preview, EngineError> {
         let (kind, previous) = self.next_kind(mode)?;
         let schema = self.schema().await?;
+        self.probe_read_rights().await;
         let index = if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
             self.load_match_index().await
         } else {

@@ -92,6 +92,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             });
         };
         let schema = self.schema().await?;
+        self.probe_read_rights().await;
         let mut p = self.evaluate(&mailbox, &schema, None).await;
         p.started = started;
         if dry_run {
@@ -125,20 +126,24 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         counts: &mut CycleCounts,
     ) -> Result<ObjectOutcome, EngineError> {
         self.reconcile_intents(Some(cycle)).await?;
-        if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
-            counts.in_scope = 1;
-        }
+        let planned = matches!(&p.disposition, Disposition::Write { .. });
         match &p.disposition {
-            Disposition::Write { .. } => {}
-            Disposition::Failed(_) => counts.failed = 1,
             Disposition::Skipped(_) => counts.skipped = 1,
+            _ => counts.in_scope = 1,
+        }
+        counts.security_events = u64::from(p.security.is_some());
+        match &p.disposition {
+            Disposition::Write { .. } | Disposition::Skipped(_) => {}
+            Disposition::Failed(_) => counts.failed = 1,
             Disposition::InSync => counts.unchanged = 1,
+            Disposition::Pinned(_) => counts.pinned = 1,
         }
         let item = p.into_write(cycle, false);
         let mut chunk = self.write_chunk(vec![item], Vec::new()).await?;
         counts.written += chunk.written;
         counts.failed += chunk.failed;
         if let Some(stop) = chunk.stopped {
+            counts.pending = u64::from(planned);
             return Err(stopped(cycle, stop));
         }
         // Not stopped: the one object has its outcome.

@@ -22,7 +22,8 @@ pub const MIN_FAILED_OBJECTS: u64 = 3;
 const HISTORY: usize = 16;
 
 /// The cause that quarantines a completed cycle, if any: one cause accounts for more than
-/// half of the objects the cycle read, and for at least [`MIN_FAILED_OBJECTS`].
+/// half of the objects in scope (mailboxes out of scope do not dilute it), and for at least
+/// [`MIN_FAILED_OBJECTS`].
 /// `causes` counts failed objects by outcome code; `examples` holds one reason per code.
 pub fn dominant_cause(
     counts: &CycleCounts,
@@ -30,7 +31,7 @@ pub fn dominant_cause(
     examples: &BTreeMap<OutcomeCode, String>,
 ) -> Option<String> {
     let (code, n) = causes.iter().max_by_key(|(_, n)| **n)?;
-    if *n < MIN_FAILED_OBJECTS || *n * 2 <= counts.imported {
+    if *n < MIN_FAILED_OBJECTS || *n * 2 <= counts.in_scope {
         return None;
     }
     let example = examples
@@ -38,8 +39,8 @@ pub fn dominant_cause(
         .map(|e| format!(" — e.g. {e}"))
         .unwrap_or_default();
     Some(format!(
-        "{n} of {} objects failed with {code}{example}",
-        counts.imported
+        "{n} of {} objects in scope failed with {code}{example}",
+        counts.in_scope
     ))
 }
 
@@ -117,9 +118,31 @@ mod tests {
     fn counts(imported: u64, failed: u64) -> CycleCounts {
         CycleCounts {
             imported,
+            in_scope: imported,
             failed,
             ..CycleCounts::default()
         }
+    }
+
+    /// Mailboxes out of scope do not dilute a systemic failure: the cause counts against the
+    /// objects in scope (issue 18).
+    #[test]
+    fn the_dominant_cause_counts_against_the_objects_in_scope() {
+        let causes: BTreeMap<OutcomeCode, u64> = [(OutcomeCode::LdapError, 4)].into();
+        let ex: BTreeMap<OutcomeCode, String> =
+            [(OutcomeCode::LdapError, "LDAP result 50".to_string())].into();
+        let c = CycleCounts {
+            imported: 20,
+            in_scope: 6,
+            skipped: 14,
+            failed: 4,
+            ..CycleCounts::default()
+        };
+        let reason = dominant_cause(&c, &causes, &ex).expect("quarantined");
+        assert!(
+            reason.starts_with("4 of 6 objects in scope failed with LdapError"),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use exo_writeback_core::mailbox::Mailbox;
-use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::CycleStatus;
 use exo_writeback_core::schema::Schema;
 use exo_writeback_store::Store;
@@ -61,11 +60,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 Err(e) if e.per_record => {
                     tracing::warn!(error = %e, "a mailbox record could not be read; skipped");
                     let (id, outcome) = unreadable_outcome(&e, run.id);
+                    run.streamed += 1;
                     // Once per cycle (a listing may repeat a record); not retried from escrow
-                    // in this cycle.
+                    // in this cycle. Counted in scope: it failed, whatever its scope.
                     if run.seen.insert(id.clone()) {
                         run.counts.imported += 1;
-                        run.streamed = run.counts.imported;
+                        run.counts.in_scope += 1;
                         run.counts.failed += 1;
                         run.batch.push((id, outcome));
                     }
@@ -77,20 +77,19 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     break;
                 }
             };
-            run.counts.imported += 1;
-            run.streamed = run.counts.imported;
-            if run.counts.imported.is_multiple_of(100) {
-                (self.progress)(Progress::Imported(run.counts.imported));
+            run.streamed += 1;
+            if run.streamed.is_multiple_of(100) {
+                (self.progress)(Progress::Imported(run.streamed));
             }
             pending.push(mailbox);
             if pending.len() >= self.options.evaluate_concurrency.max(1) {
-                self.take_all(run, &mut pending, schema).await?;
+                self.take_all(run, &mut pending, schema, false).await?;
                 if run.batch.len() >= self.options.batch {
                     self.flush(run)?;
                 }
             }
         }
-        self.take_all(run, &mut pending, schema).await?;
+        self.take_all(run, &mut pending, schema, false).await?;
         drop(stream);
         if self.cancelled() {
             stream_complete = false;
@@ -99,11 +98,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             self.retry_escrow(run, schema).await?;
         }
         self.flush(run)?;
-        (self.progress)(Progress::Imported(run.counts.imported));
+        (self.progress)(Progress::Imported(run.streamed));
         if let Some(e) = fatal {
             let reason = format!("reading Exchange Online failed: {e}");
             let now = Timestamp::now();
-            if run.counts.imported == 0 {
+            if run.streamed == 0 {
                 // Nothing could be read (token refused, service unreachable): quarantine.
                 let status = CycleStatus::Quarantined {
                     reason: reason.clone(),
@@ -137,8 +136,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
             match self.source.get(&entry.cloud_id).await {
                 Ok(Some(mailbox)) => {
-                    run.counts.imported += 1;
-                    self.take_all(run, &mut vec![mailbox], schema).await?;
+                    self.take_all(run, &mut vec![mailbox], schema, true).await?;
                 }
                 Ok(None) => {
                     self.store.clear_escrow(&entry.cloud_id)?;
@@ -147,6 +145,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     // Still unreadable: one more failed attempt (the back-off grows).
                     tracing::warn!(cloud_id = %entry.cloud_id, error = %e, "escrow retry: the mailbox record still cannot be read");
                     run.counts.imported += 1;
+                    run.counts.retried += 1;
+                    run.counts.in_scope += 1;
                     run.counts.failed += 1;
                     run.batch.push(unreadable_outcome(&e, run.id));
                 }
@@ -160,18 +160,27 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
 
     /// Evaluates the `pending` mailboxes concurrently (their AD reads overlap; nothing is
     /// written here), then takes each result in the order read. A mailbox already taken in
-    /// this cycle is passed over.
+    /// this cycle is passed over (a listing may repeat one); each taken one is counted as
+    /// imported — as retried from escrow (`retried`), re-read in a delta's overlap window
+    /// (unchanged since the watermark), or changed.
     async fn take_all(
         &self,
         run: &mut CycleRun,
         pending: &mut Vec<Mailbox>,
         schema: &Schema,
+        retried: bool,
     ) -> Result<(), EngineError> {
         let mut admitted = Vec::new();
         for mailbox in pending.drain(..) {
             let id = cloud_id(&mailbox);
             if !run.seen.insert(id.clone()) {
                 continue;
+            }
+            run.counts.imported += 1;
+            if retried {
+                run.counts.retried += 1;
+            } else if run.rereads(mailbox.when_changed_utc) {
+                run.counts.reread += 1;
             }
             if let Some(t) = mailbox.when_changed_utc {
                 run.tracker.seen(&id, t);
@@ -194,11 +203,19 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     /// Counts one evaluated object; a plan waits for the threshold decision, anything else
     /// gets its outcome.
     fn take(&self, run: &mut CycleRun, id: String, p: Processed) -> Result<(), EngineError> {
-        if !matches!(&p.disposition, Disposition::Skipped(d) if d.code == OutcomeCode::NotInScope) {
-            run.counts.in_scope += 1;
+        match &p.disposition {
+            Disposition::Skipped(d) => {
+                run.counts.skipped += 1;
+                *run.skipped_causes.entry(d.code).or_default() += 1;
+            }
+            _ => run.counts.in_scope += 1,
+        }
+        if p.security.is_some() {
+            run.counts.security_events += 1;
         }
         match &p.disposition {
             Disposition::Write { plan, .. } => {
+                run.planned += 1;
                 if plan.removes_values {
                     run.removing += 1;
                 }
@@ -216,9 +233,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 spill.push(&p).map_err(EngineError::Spill)?;
                 return Ok(());
             }
-            Disposition::Skipped(_) => run.counts.skipped += 1,
+            Disposition::Skipped(_) => {}
             Disposition::Failed(_) => run.counts.failed += 1,
             Disposition::InSync => run.counts.unchanged += 1,
+            Disposition::Pinned(_) => run.counts.pinned += 1,
         }
         run.batch.push((id, p.not_written(run.id)));
         Ok(())

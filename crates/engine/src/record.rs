@@ -6,7 +6,7 @@ use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::plan::ObjectPlan;
 use exo_writeback_core::provisioning::{
     Action, CycleId, EscrowFailure, EscrowUpdate, JoinUpdate, JournalRecord, LogEntryId, LogStatus,
-    ModifiedProperty, ObjectOutcome, ProvisioningLogEntry, Reason, SourceIdentity, Step,
+    ModifiedProperty, ObjectOutcome, PinUpdate, ProvisioningLogEntry, Reason, SourceIdentity, Step,
     StepStatus, Steps, TargetIdentity,
 };
 use jiff::Timestamp;
@@ -93,6 +93,12 @@ pub(crate) enum Escrow {
     Keep,
 }
 
+/// The reason of an object that needed nothing: every mapped attribute already holds its
+/// Exchange Online value (`what` says so in the operation's words).
+pub(crate) fn in_sync(what: impl Into<String>) -> OutcomeDetail {
+    OutcomeDetail::new(OutcomeCode::AlreadyInSync, what)
+}
+
 /// One object's outcome being built: everything but the action and the skip or failure
 /// detail, which [`Outcome::finish`] takes.
 #[derive(Debug, Clone)]
@@ -108,6 +114,8 @@ pub(crate) struct Outcome {
     pub journal: Vec<JournalRecord>,
     pub join: JoinUpdate,
     pub escrow: Escrow,
+    /// Pins set (undo, reject) or released (a cloud value that changed since).
+    pub pins: PinUpdate,
 }
 
 impl Outcome {
@@ -128,11 +136,12 @@ impl Outcome {
             journal: Vec::new(),
             join: JoinUpdate::Keep,
             escrow,
+            pins: PinUpdate::default(),
         }
     }
 
-    /// The log entry (status from `detail`: success without one), with the journal, join and
-    /// escrow change, stored together.
+    /// The log entry (status from `detail`: success without one), with the journal, join,
+    /// escrow change and pins, stored together.
     pub(crate) fn finish(self, action: Action, detail: Option<OutcomeDetail>) -> ObjectOutcome {
         let now = Timestamp::now();
         let status = detail.as_ref().map_or(LogStatus::Success, |d| d.status());
@@ -168,14 +177,17 @@ impl Outcome {
             journal: self.journal,
             join: self.join,
             escrow,
+            pins: self.pins,
         }
     }
 
     /// The outcome of a modify the directory refused: a failure of the export step, nothing
-    /// journaled (escrowed when the object is a mailbox).
+    /// journaled or pinned (escrowed when the object is a mailbox).
     pub(crate) fn refused(mut self, e: &DirectoryError) -> ObjectOutcome {
         let d = ldap_failure(e);
         self.journal.clear();
+        // A pin comes with a change AD applied (an undo's); releases stand.
+        self.pins.set.clear();
         self.steps.export = step(StepStatus::Failure, d.to_string());
         self.finish(Action::Update, Some(d))
     }

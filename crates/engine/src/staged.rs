@@ -2,10 +2,14 @@
 
 use exo_writeback_core::directory::{AttrChange, AttrValue, ModOp, ObjectModify};
 use exo_writeback_core::provisioning::{
-    ModifiedProperty, SourceIdentity, StagedPlan, TargetIdentity, attr_values_serde,
+    CycleId, ModifiedProperty, SourceIdentity, StagedPlan, StepStatus, TargetIdentity,
+    attr_values_serde,
 };
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::record::{Escrow, Outcome, step};
 
 /// One attribute change of a staged modify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +120,25 @@ impl StagedObject {
 
     pub fn from_staged_plan(plan: &StagedPlan) -> Result<StagedObject, serde_json::Error> {
         serde_json::from_value(plan.plan.clone())
+    }
+
+    /// This object's outcome being built in `cycle` (approve, reject), which takes up the
+    /// change `held` staged: its identities, steps so far and the change.
+    pub(crate) fn draft(
+        &self,
+        held: CycleId,
+        cycle: CycleId,
+        started: Timestamp,
+        escrow: Escrow,
+    ) -> Outcome {
+        let mut draft = Outcome::new(cycle, started, escrow);
+        draft.source = self.source.clone();
+        draft.target = self.target.clone();
+        draft.steps.import = step(StepStatus::Skipped, format!("staged by cycle {held}"));
+        draft.steps.scoping = step(StepStatus::Skipped, format!("staged by cycle {held}"));
+        draft.steps.matching = step(StepStatus::Success, self.dn.clone());
+        draft.modified = self.modified.clone();
+        draft
     }
 }
 

@@ -1,13 +1,18 @@
 //! Restoring the journaled previous values of a cycle or an object. The undo is itself a cycle
 //! (kind `Undo`) with log entries and journal, so it can be undone too.
+//!
+//! Exchange Online still holds the values that were undone, so each restored attribute is
+//! pinned (`core::provisioning::Pin`) with the value the undone change wrote: cycles leave it
+//! alone until Exchange Online maps to something else, or `exo-writeback unpin` releases it.
+//! Undoing an undo writes the cloud values back and releases those pins instead.
 
 use std::collections::BTreeMap;
 
 use exo_writeback_core::directory::{AttrChange, AttrValue, ModOp, ObjectModify};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{
-    Action, CycleCounts, CycleId, CycleKind, ModifiedProperty, ObjectRef, StepStatus,
-    TargetIdentity,
+    Action, CycleCounts, CycleId, CycleKind, ModifiedProperty, ObjectRef, Pin, PinCount, PinKey,
+    PinOrigin, PinUpdate, StepStatus, TargetIdentity,
 };
 use exo_writeback_store::Store;
 use jiff::Timestamp;
@@ -18,7 +23,7 @@ use crate::engine::{Engine, stopped};
 use crate::error::EngineError;
 use crate::evaluate::cloud_id;
 use crate::ports::{Directory, MailboxSource};
-use crate::record::{Escrow, Outcome, journal_of, ldap_failure, step};
+use crate::record::{Escrow, Outcome, in_sync, journal_of, ldap_failure, step};
 use crate::write::WriteItem;
 
 /// What `undo` restores.
@@ -28,8 +33,25 @@ pub enum UndoTarget {
     Object(ObjectRef),
 }
 
-/// Attribute → values to put back, for one object.
-type Restore = Vec<(String, Vec<AttrValue>)>;
+/// One attribute to restore: the values to put back, and those the undone change wrote (the
+/// cloud's, which the pin holds back).
+struct Restored {
+    attribute: String,
+    previous: Vec<AttrValue>,
+    undone: Vec<AttrValue>,
+}
+
+/// What undo restores for one object.
+type Restore = Vec<Restored>;
+
+/// What an undo does to the pins of the attributes it restores.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pinning {
+    /// Pin them: Exchange Online still holds the values undone.
+    Set,
+    /// Release them: undoing an undo writes the cloud values back.
+    Release,
+}
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     /// Resolve an identity (objectGUID, DN, ExternalDirectoryObjectId, `User_<id>`, UPN or
@@ -73,14 +95,23 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 }
             }
         };
-        if records.is_empty() {
+        let Some(first) = records.first() else {
             return Err(EngineError::NothingToUndo(match target {
                 UndoTarget::Cycle(c) => format!("cycle {c} wrote nothing to AD"),
-                UndoTarget::Object(r) => format!("no journaled change for {r:?}"),
+                UndoTarget::Object(ObjectRef::Guid(g)) => {
+                    format!("no change to the object with objectGUID {g} is journaled")
+                }
+                UndoTarget::Object(ObjectRef::Dn(dn)) => {
+                    format!("no change to {dn} is journaled")
+                }
             }));
-        }
-        // Per object (in journal order), per attribute: the oldest previous value wins
-        // (records are newest first).
+        };
+        let pinning = match self.store.cycle(first.cycle)? {
+            Some(c) if c.kind == CycleKind::Undo => Pinning::Release,
+            _ => Pinning::Set,
+        };
+        // Per object (in journal order), per attribute: the oldest previous value wins, the
+        // newest value written is the one undone (records are newest first).
         let mut order: Vec<Uuid> = Vec::new();
         let mut restore: BTreeMap<Uuid, (String, Restore)> = BTreeMap::new();
         for r in &records {
@@ -93,17 +124,32 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             match entry
                 .1
                 .iter_mut()
-                .find(|(a, _)| a.eq_ignore_ascii_case(&r.attribute))
+                .find(|a| a.attribute.eq_ignore_ascii_case(&r.attribute))
             {
-                Some(slot) => slot.1 = r.previous.clone(),
-                None => entry.1.push((r.attribute.clone(), r.previous.clone())),
+                Some(slot) => slot.previous = r.previous.clone(),
+                None => entry.1.push(Restored {
+                    attribute: r.attribute.clone(),
+                    previous: r.previous.clone(),
+                    undone: r.new.clone(),
+                }),
             }
         }
         let cycle = self.store.begin_cycle(CycleKind::Undo, Timestamp::now())?;
-        let mut counts = CycleCounts::default();
-        let result = self.restore(cycle, &order, restore, &mut counts).await;
+        let objects = order.len() as u64;
+        let mut counts = CycleCounts {
+            imported: objects,
+            in_scope: objects,
+            ..CycleCounts::default()
+        };
+        let mut report = CycleReport::of(cycle, CycleKind::Undo, counts);
+        let result = self
+            .restore(cycle, &order, restore, pinning, &mut report)
+            .await;
+        counts = report.counts;
+        counts.pending = objects.saturating_sub(counts.written + counts.unchanged + counts.failed);
+        report.counts = counts;
         self.close(cycle, &counts, result)?;
-        Ok(CycleReport::of(cycle, CycleKind::Undo, counts))
+        Ok(report)
     }
 
     /// Restores the objects in chunks, like a cycle's write phase: read and plan the chunk,
@@ -113,7 +159,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         cycle: CycleId,
         order: &[Uuid],
         mut restore: BTreeMap<Uuid, (String, Restore)>,
-        counts: &mut CycleCounts,
+        pinning: Pinning,
+        report: &mut CycleReport,
     ) -> Result<(), EngineError> {
         for chunk in order.chunks(self.options.batch.max(1)) {
             let mut items = Vec::new();
@@ -121,11 +168,17 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 let Some((dn, attrs)) = restore.remove(guid) else {
                     continue;
                 };
-                items.push(self.plan_undo(cycle, *guid, dn, &attrs, counts).await);
+                let item = self.plan_undo(cycle, *guid, dn, &attrs, pinning, &mut report.counts);
+                items.push(item.await);
             }
             let written = self.write_chunk(items, Vec::new()).await?;
-            counts.written += written.written;
-            counts.failed += written.failed;
+            report.counts.written += written.written;
+            report.counts.failed += written.failed;
+            for o in &written.outcomes {
+                report.pins_set.attributes += o.pins.set.len() as u64;
+                report.pins_set.objects += u64::from(!o.pins.set.is_empty());
+                report.pins_released += o.pins.release.len() as u64;
+            }
             if let Some(stop) = written.stopped {
                 return Err(stopped(cycle, stop));
             }
@@ -143,9 +196,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         guid: Uuid,
         dn: String,
         attrs: &Restore,
+        pinning: Pinning,
         counts: &mut CycleCounts,
     ) -> WriteItem {
-        let names: Vec<String> = attrs.iter().map(|(a, _)| a.clone()).collect();
+        let names: Vec<String> = attrs.iter().map(|a| a.attribute.clone()).collect();
         let mut draft = Outcome::new(cycle, Timestamp::now(), Escrow::Keep);
         draft.steps.import = step(StepStatus::Skipped, "undo restores journaled values");
         draft.steps.scoping = step(StepStatus::Skipped, "");
@@ -172,34 +226,43 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             StepStatus::Success,
             format!("found {} by objectGUID {guid}", obj.dn),
         );
+        draft.pins = self.undo_pins(cycle, guid, &obj.dn, attrs, pinning);
+        let pin_note = match pinning {
+            Pinning::Set => "; pinned until its Exchange Online value changes",
+            Pinning::Release => "; the pins of the undone undo are released",
+        };
         let mut changes = Vec::new();
-        for (attribute, previous) in attrs {
-            let now_values = obj.attributes.get(attribute).to_vec();
-            if now_values == *previous {
+        for a in attrs {
+            let now_values = obj.attributes.get(&a.attribute).to_vec();
+            if now_values == a.previous {
                 continue;
             }
             changes.push(AttrChange {
                 op: ModOp::Replace,
-                attribute: attribute.clone(),
-                values: previous.clone(),
+                attribute: a.attribute.clone(),
+                values: a.previous.clone(),
             });
             draft.modified.push(ModifiedProperty {
-                attribute: attribute.clone(),
+                attribute: a.attribute.clone(),
                 old: now_values,
-                new: previous.clone(),
+                new: a.previous.clone(),
             });
         }
         if changes.is_empty() {
             counts.unchanged += 1;
-            draft.steps.export = step(StepStatus::Success, "already holds the previous values");
-            return WriteItem::done(String::new(), draft.finish(Action::Other, None));
+            let what = format!("already holds the previous values{pin_note}");
+            draft.steps.export = step(StepStatus::Success, what.clone());
+            return WriteItem::done(
+                String::new(),
+                draft.finish(Action::Other, Some(in_sync(what))),
+            );
         }
         let mut success = draft.clone();
         success.journal = journal_of(cycle, Timestamp::now(), guid, &obj.dn, &draft.modified);
         success.steps.export = step(
             StepStatus::Success,
             format!(
-                "restored {}",
+                "restored {}{pin_note}",
                 draft
                     .modified
                     .iter()
@@ -218,4 +281,58 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             send: Some((modify, draft)),
         }
     }
+}
+
+impl<S, D, St> Engine<S, D, St> {
+    /// The pins an undo sets on (or releases from) the attributes it restores of one object.
+    fn undo_pins(
+        &self,
+        cycle: CycleId,
+        guid: Uuid,
+        dn: &str,
+        attrs: &Restore,
+        pinning: Pinning,
+    ) -> PinUpdate {
+        match pinning {
+            Pinning::Release => PinUpdate {
+                set: Vec::new(),
+                release: attrs
+                    .iter()
+                    .map(|a| PinKey {
+                        object_guid: guid,
+                        attribute: a.attribute.clone(),
+                    })
+                    .collect(),
+            },
+            Pinning::Set => PinUpdate {
+                set: attrs
+                    .iter()
+                    .map(|a| Pin {
+                        object_guid: guid,
+                        dn: dn.to_string(),
+                        cloud_id: None,
+                        primary_smtp_address: None,
+                        attribute: a.attribute.clone(),
+                        cloud_value: a.undone.clone(),
+                        origin: PinOrigin::Undo,
+                        cycle,
+                        at: Timestamp::now(),
+                        by: self.operator.clone(),
+                        note: None,
+                    })
+                    .collect(),
+                release: Vec::new(),
+            },
+        }
+    }
+}
+
+/// `3 attributes on 2 objects` (singular for one).
+pub fn describe_pins(count: PinCount) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{} on {}",
+        plural(count.attributes, "attribute", "attributes"),
+        plural(count.objects, "object", "objects")
+    )
 }

@@ -49,6 +49,7 @@ fn outcome(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
             source: SourceIdentity {
                 external_directory_object_id: Some(cloud_id.clone()),
                 primary_smtp_address: Some(smtp.clone()),
+                user_principal_name: None,
             },
             target: TargetIdentity {
                 dn: Some(dn.clone()),
@@ -91,6 +92,7 @@ fn outcome(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
             updated_at: time,
         }),
         escrow: EscrowUpdate::Clear { cloud_id },
+        pins: Default::default(),
     }
 }
 

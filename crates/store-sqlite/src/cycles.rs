@@ -126,6 +126,37 @@ impl CycleStore for SqliteStore {
             .collect()
     }
 
+    fn last_cycle_of(&self, kinds: &[CycleKind], completed: bool) -> Result<Option<CycleRecord>> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let mut sql = format!("SELECT {CYCLE_COLUMNS} FROM cycles WHERE kind IN (");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        for (i, k) in kinds.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            args.push(rusqlite::types::Value::Text(k.as_str().to_owned()));
+        }
+        sql.push(')');
+        if completed {
+            sql.push_str(" AND status = ?");
+            args.push(rusqlite::types::Value::Text(to_json(
+                &self.path,
+                "cycle status",
+                &CycleStatus::Completed,
+            )?));
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT 1");
+        let row = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_row(rusqlite::params_from_iter(args), cycle_row)
+                    .optional()
+            })
+            .map_err(|e| self.err("read cycle", e))?;
+        row.map(|r| decode_cycle(&self.path, r)).transpose()
+    }
+
     fn interrupt_running_cycles(&mut self, at: Timestamp) -> Result<u64> {
         let running = to_json(&self.path, "cycle status", &CycleStatus::Running)?;
         let interrupted = to_json(&self.path, "cycle status", &CycleStatus::Interrupted)?;

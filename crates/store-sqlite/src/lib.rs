@@ -2,7 +2,7 @@
 //! `state.db` in the configured `state_dir`, WAL mode, `synchronous=FULL`.
 //!
 //! Tables (migrations in [`migrations`]): `job` (state, watermark), `cycles`, `log_entries`,
-//! `journal`, `joins`, `escrow`, `staged_cycles`, `staged_plans`, `intents`.
+//! `journal`, `joins`, `escrow`, `staged_cycles`, `staged_plans`, `intents`, `pins`.
 //!
 //! The trait it implements, and the records it stores, are `exo-writeback-store`'s (re-exported
 //! here, so a user of this backend needs one crate).
@@ -19,6 +19,7 @@ mod joins;
 mod logs;
 pub mod migrations;
 mod outcomes;
+mod pins;
 mod sqlite;
 mod staging;
 

@@ -33,11 +33,15 @@ impl LogStore for SqliteStore {
             let guid = Uuid::parse_str(identity)
                 .map(|g| guid_text(&g))
                 .unwrap_or_default();
-            sql.push_str(" AND (source_id = ? OR smtp = ? OR dn = ? OR guid = ?)");
+            sql.push_str(" AND (source_id = ? OR smtp = ? OR upn = ? OR dn = ? OR guid = ?)");
             args.push(SqlValue::Text(source_key(identity)));
+            args.push(SqlValue::Text(folded.clone()));
             args.push(SqlValue::Text(folded.clone()));
             args.push(SqlValue::Text(folded));
             args.push(SqlValue::Text(guid));
+        }
+        if query.hide_in_sync {
+            sql.push_str(" AND in_sync = 0");
         }
         if let Some(cycle) = query.cycle {
             sql.push_str(" AND cycle = ?");

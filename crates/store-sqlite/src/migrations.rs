@@ -109,6 +109,54 @@ pub const MIGRATIONS: &[&str] = &[
         intent       TEXT NOT NULL
     );
     "#,
+    // 5: an administrator's decisions and a quieter log (issue 18). Log entries may have the
+    // status `held`; they keep the UserPrincipalName (`logs --identity <UPN>`) and whether the
+    // object was already in sync (hidden from the default listing, filled in here for the rows
+    // already stored). SQLite cannot change a CHECK constraint, so the table is rebuilt with
+    // its rows and their sequence numbers. Pinned attributes (undo, reject) and a pause.
+    r#"
+    CREATE TABLE log_entries_v5 (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        id         TEXT NOT NULL UNIQUE,
+        cycle      INTEGER NOT NULL REFERENCES cycles (id),
+        time       INTEGER NOT NULL,
+        status     TEXT NOT NULL
+                   CHECK (status IN ('success', 'skipped', 'failure', 'warning', 'held')),
+        source_id  TEXT,
+        smtp       TEXT,
+        upn        TEXT,
+        dn         TEXT,
+        guid       TEXT,
+        in_sync    INTEGER NOT NULL DEFAULT 0 CHECK (in_sync IN (0, 1)),
+        entry      TEXT NOT NULL
+    );
+    INSERT INTO log_entries_v5
+        (seq, id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry)
+    SELECT seq, id, cycle, time, status, source_id, smtp, NULL, dn, guid,
+           CASE WHEN status = 'success' AND json_extract(entry, '$.action') = 'Other'
+                THEN 1 ELSE 0 END,
+           entry
+    FROM log_entries;
+    DROP TABLE log_entries;
+    ALTER TABLE log_entries_v5 RENAME TO log_entries;
+    CREATE INDEX log_entries_cycle ON log_entries (cycle);
+    CREATE INDEX log_entries_time ON log_entries (time);
+    CREATE INDEX log_entries_source_id ON log_entries (source_id);
+    CREATE INDEX log_entries_smtp ON log_entries (smtp);
+    CREATE INDEX log_entries_upn ON log_entries (upn);
+    CREATE INDEX log_entries_dn ON log_entries (dn);
+    CREATE INDEX log_entries_guid ON log_entries (guid);
+    CREATE INDEX log_entries_status_time ON log_entries (status, time);
+
+    CREATE TABLE pins (
+        object_guid  TEXT NOT NULL,
+        attribute    TEXT NOT NULL,
+        pin          TEXT NOT NULL,
+        PRIMARY KEY (object_guid, attribute)
+    );
+
+    ALTER TABLE job ADD COLUMN pause TEXT;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use exo_writeback_core::provisioning::{
-    EscrowEntry, EscrowUpdate, JoinUpdate, ObjectOutcome, Watermark,
+    Action, EscrowEntry, EscrowUpdate, JoinUpdate, LogStatus, ObjectOutcome, Watermark,
 };
 use exo_writeback_store::{OutcomeStore, Result, StoreError, WriteIntent};
 use rusqlite::{OptionalExtension, params};
@@ -27,9 +27,11 @@ pub(crate) fn insert_outcome(
     let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(path, op, err);
     let log = &o.log;
     let entry = to_json(path, "provisioning log entry", log)?;
+    let in_sync = log.action == Action::Other && log.status == LogStatus::Success;
     tx.prepare_cached(
-        "INSERT INTO log_entries (id, cycle, time, status, source_id, smtp, dn, guid, entry)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO log_entries
+           (id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -42,8 +44,10 @@ pub(crate) fn insert_outcome(
                 .as_deref()
                 .map(source_key),
             log.source.primary_smtp_address.as_deref().map(fold),
+            log.source.user_principal_name.as_deref().map(fold),
             log.target.dn.as_deref().map(fold),
             log.target.object_guid.as_ref().map(guid_text),
+            in_sync,
             entry,
         ])
     })
@@ -126,6 +130,27 @@ pub(crate) fn insert_outcome(
                 .and_then(|mut s| s.execute(params![cloud_id]))
                 .map_err(e("clear escrow entry"))?;
         }
+    }
+
+    for key in &o.pins.release {
+        tx.prepare_cached("DELETE FROM pins WHERE object_guid = ?1 AND attribute = ?2")
+            .and_then(|mut s| s.execute(params![guid_text(&key.object_guid), fold(&key.attribute)]))
+            .map_err(e("release pin"))?;
+    }
+    for pin in &o.pins.set {
+        let text = to_json(path, "pin", pin)?;
+        tx.prepare_cached(
+            "INSERT INTO pins (object_guid, attribute, pin) VALUES (?1, ?2, ?3)
+             ON CONFLICT (object_guid, attribute) DO UPDATE SET pin = excluded.pin",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                guid_text(&pin.object_guid),
+                fold(&pin.attribute),
+                text
+            ])
+        })
+        .map_err(e("store pin"))?;
     }
     Ok(())
 }

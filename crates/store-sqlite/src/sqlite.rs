@@ -347,6 +347,7 @@ mod tests {
             journal: vec![],
             join: JoinUpdate::Keep,
             escrow: EscrowUpdate::Keep,
+            pins: Default::default(),
         }
     }
 

@@ -153,16 +153,38 @@ impl StagingStore for SqliteStore {
     }
 
     fn mark_staged_approved(&mut self, cycle: CycleId, by: CycleId, at: Timestamp) -> Result<()> {
+        self.decide(cycle, &StagedDecision::Approved { at, by })
+    }
+
+    fn mark_staged_rejected(
+        &mut self,
+        cycle: CycleId,
+        logged_in: CycleId,
+        at: Timestamp,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        self.decide(
+            cycle,
+            &StagedDecision::Rejected {
+                at,
+                cycle: logged_in,
+                by: by.to_string(),
+                reason: reason.map(str::to_string),
+            },
+        )
+    }
+}
+
+impl SqliteStore {
+    /// Records the decision on a held cycle's changes, which must still be pending.
+    fn decide(&mut self, cycle: CycleId, decision: &StagedDecision) -> Result<()> {
         let path = self.path.clone();
-        let approved = to_json(
-            &path,
-            "staged decision",
-            &StagedDecision::Approved { at, by },
-        )?;
-        let tx = self.write_tx("begin approving staged changes")?;
+        let text = to_json(&path, "staged decision", decision)?;
+        let tx = self.write_tx("begin deciding staged changes")?;
         let p: &Path = &path;
         let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(p, op, err);
-        let decision: Option<String> = tx
+        let current: Option<String> = tx
             .query_row(
                 "SELECT decision FROM staged_cycles WHERE cycle = ?1",
                 params![cycle.0],
@@ -170,7 +192,7 @@ impl StagingStore for SqliteStore {
             )
             .optional()
             .map_err(e("read staged changes"))?;
-        let Some(decision) = decision else {
+        let Some(current) = current else {
             return Err(StoreError::Invalid {
                 path: path.clone(),
                 message: format!(
@@ -179,32 +201,21 @@ impl StagingStore for SqliteStore {
                 ),
             });
         };
-        match from_json::<StagedDecision>(&path, "staged decision", &decision)? {
-            StagedDecision::Pending => {}
-            StagedDecision::Approved { by: earlier, .. } => {
-                return Err(StoreError::Invalid {
-                    path: path.clone(),
-                    message: format!(
-                        "the changes of cycle {cycle} were already approved (applied by cycle \
-                         {earlier})"
-                    ),
-                });
-            }
-            StagedDecision::Discarded { .. } => {
-                return Err(StoreError::Invalid {
-                    path: path.clone(),
-                    message: format!(
-                        "the changes of cycle {cycle} were discarded by a restart; run a new \
-                         cycle"
-                    ),
-                });
-            }
+        let current: StagedDecision = from_json(&path, "staged decision", &current)?;
+        if current != StagedDecision::Pending {
+            return Err(StoreError::Invalid {
+                path: path.clone(),
+                message: format!(
+                    "the changes held by cycle {cycle} were already {}",
+                    current.describe()
+                ),
+            });
         }
         tx.execute(
             "UPDATE staged_cycles SET decision = ?2 WHERE cycle = ?1",
-            params![cycle.0, approved],
+            params![cycle.0, text],
         )
-        .map_err(e("approve staged changes"))?;
-        tx.commit().map_err(e("commit approval"))
+        .map_err(e("record the decision on staged changes"))?;
+        tx.commit().map_err(e("commit the decision"))
     }
 }

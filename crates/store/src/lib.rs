@@ -5,7 +5,8 @@
 //! and its watermark ([`JobStore`]), cycles ([`CycleStore`]), outcomes and their write-ahead
 //! intents ([`OutcomeStore`]), joins ([`JoinStore`]), escrow ([`EscrowStore`]), changes staged
 //! by the change threshold ([`StagingStore`]), the journal ([`JournalStore`]), log queries
-//! ([`LogStore`]) and restarts ([`RestartStore`]) — so an operation says which part of the
+//! ([`LogStore`]), restarts ([`RestartStore`]), pinned attributes ([`PinStore`]) and a pause
+//! ([`PauseStore`]) — so an operation says which part of the
 //! state it needs, and a backend implements each. Bring them into scope with
 //! `use exo_writeback_store::prelude::*`. The embedded SQLite backend
 //! (`SqliteStore`: one file, `state.db` in the configured `state_dir`, WAL mode,
@@ -58,8 +59,8 @@ mod roles;
 pub use error::{Result, StoreError};
 pub use records::{DEFAULT_RETENTION, LogQuery, PurgeReport, RestartReport, WriteIntent};
 pub use roles::{
-    CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogStore, OutcomeStore,
-    RestartStore, StagingStore,
+    CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogStore, OutcomeStore, PauseStore,
+    PinStore, RestartStore, StagingStore,
 };
 
 /// The durable state of the agent: every role. Writes take `&mut self`; each write is one
@@ -75,6 +76,8 @@ pub trait Store:
     + JournalStore
     + LogStore
     + RestartStore
+    + PinStore
+    + PauseStore
     + Send
 {
 }
@@ -83,6 +86,6 @@ pub trait Store:
 pub mod prelude {
     pub use crate::{
         CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogStore, OutcomeStore,
-        RestartStore, StagingStore, Store,
+        PauseStore, PinStore, RestartStore, StagingStore, Store,
     };
 }

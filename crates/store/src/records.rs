@@ -4,7 +4,7 @@
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{
     CycleId, EscrowUpdate, JobState, Join, JoinUpdate, JournalRecord, LogEntryId, LogStatus,
-    ObjectOutcome, ProvisioningLogEntry,
+    ObjectOutcome, PinUpdate, ProvisioningLogEntry,
 };
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
@@ -18,13 +18,17 @@ pub struct LogQuery {
     /// Any of these statuses (empty: any status).
     pub statuses: Vec<LogStatus>,
     /// Matches the source ExternalDirectoryObjectId (with or without `User_`), the primary
-    /// SMTP address, the target DN or the target objectGUID; case-insensitive, exact.
+    /// SMTP address, the UserPrincipalName, the target DN or the target objectGUID;
+    /// case-insensitive, exact.
     pub identity: Option<String>,
     pub cycle: Option<CycleId>,
     /// Entries at or after this instant.
     pub since: Option<Timestamp>,
     /// At most this many entries (newest first).
     pub limit: usize,
+    /// Leave out the entries of objects that were already in sync (action `Other`, status
+    /// `success`: nothing to write), which are most of a quiet delta's entries.
+    pub hide_in_sync: bool,
     /// Only entries after this one in the newest-first order (keyset paging: the id of the
     /// last entry of the previous page). An unknown id matches nothing.
     pub after: Option<LogEntryId>,
@@ -38,6 +42,7 @@ impl Default for LogQuery {
             cycle: None,
             since: None,
             limit: 100,
+            hide_in_sync: false,
             after: None,
         }
     }
@@ -89,6 +94,9 @@ pub struct WriteIntent {
     pub journal: Vec<JournalRecord>,
     /// The join recorded with it, if the cycle sets one.
     pub join: Option<Join>,
+    /// The pins recorded with it (an undo pins what it restores).
+    #[serde(default)]
+    pub pins: PinUpdate,
 }
 
 impl WriteIntent {
@@ -111,6 +119,7 @@ impl WriteIntent {
                 JoinUpdate::Set(j) => Some(j.clone()),
                 _ => None,
             },
+            pins: outcome.pins.clone(),
         })
     }
 
@@ -121,14 +130,15 @@ impl WriteIntent {
             .map(|j| (j.attribute.as_str(), j.new.as_slice()))
     }
 
-    /// The outcome the normal path would have recorded: the log entry, its journal and join;
-    /// the escrow is left as it is (a later cycle may have escrowed the object since).
+    /// The outcome the normal path would have recorded: the log entry, its journal, join and
+    /// pins; the escrow is left as it is (a later cycle may have escrowed the object since).
     pub fn into_outcome(self) -> ObjectOutcome {
         ObjectOutcome {
             log: self.log,
             journal: self.journal,
             join: self.join.map_or(JoinUpdate::Keep, JoinUpdate::Set),
             escrow: EscrowUpdate::Keep,
+            pins: self.pins,
         }
     }
 }

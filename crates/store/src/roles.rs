@@ -2,8 +2,8 @@
 
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleRecord, CycleStatus, EscrowEntry, JobState, Join,
-    JournalRecord, LogEntryId, ObjectOutcome, ObjectRef, ProvisioningLogEntry, RestartScope,
-    StagedCycle, StagedPlan, Watermark,
+    JournalRecord, LogEntryId, ObjectOutcome, ObjectRef, Pause, Pin, PinCount,
+    ProvisioningLogEntry, RestartScope, StagedCycle, StagedPlan, Watermark,
 };
 use jiff::Timestamp;
 use uuid::Uuid;
@@ -36,6 +36,8 @@ pub trait CycleStore {
     fn cycle(&self, cycle: CycleId) -> Result<Option<CycleRecord>>;
     /// The latest cycles, newest first.
     fn recent_cycles(&self, limit: usize) -> Result<Vec<CycleRecord>>;
+    /// The latest cycle of one of these kinds (`completed`: only one that ended `Completed`).
+    fn last_cycle_of(&self, kinds: &[CycleKind], completed: bool) -> Result<Option<CycleRecord>>;
     /// Marks cycles still `Running` as `Interrupted` (call once at agent start, before the
     /// first new cycle). Returns how many there were.
     fn interrupt_running_cycles(&mut self, at: Timestamp) -> Result<u64>;
@@ -133,6 +135,17 @@ pub trait StagingStore {
     /// Marks a held cycle's changes approved and applied by cycle `by`. Error if the cycle has
     /// no staged changes or they were already approved or discarded.
     fn mark_staged_approved(&mut self, cycle: CycleId, by: CycleId, at: Timestamp) -> Result<()>;
+    /// Marks a held cycle's changes rejected by `by` at `at` (logged in cycle `logged_in`),
+    /// with the reason given. Error if the cycle has no staged changes or they were already
+    /// approved, rejected or discarded.
+    fn mark_staged_rejected(
+        &mut self,
+        cycle: CycleId,
+        logged_in: CycleId,
+        at: Timestamp,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<()>;
 }
 
 /// Log queries and the retention purge.
@@ -152,6 +165,30 @@ pub trait JournalStore {
     fn journal_for_cycle(&self, cycle: CycleId) -> Result<Vec<JournalRecord>>;
     /// The journal records of one object, newest first.
     fn journal_for_object(&self, object: &ObjectRef) -> Result<Vec<JournalRecord>>;
+}
+
+/// Pinned attributes (`exo-writeback undo` and `reject`; see `core::provisioning::Pin`). Pins
+/// are set and released with an object's outcome ([`ObjectOutcome::pins`], through
+/// [`OutcomeStore`]), in its transaction; this role reads them and releases them by hand.
+pub trait PinStore {
+    /// The pins of one object.
+    fn pins_of(&self, object_guid: &Uuid) -> Result<Vec<Pin>>;
+    /// Pins ordered by object and attribute, at most `limit`.
+    fn pins(&self, limit: usize) -> Result<Vec<Pin>>;
+    /// How many attributes on how many objects are pinned.
+    fn pin_count(&self) -> Result<PinCount>;
+    /// Releases the pins of one object (`None`: every pin), in one transaction; returns what
+    /// was released.
+    fn unpin(&mut self, object_guid: Option<&Uuid>) -> Result<PinCount>;
+}
+
+/// Pausing the job (`exo-writeback pause`, `resume`): kept beside the job state, which a pause
+/// does not change.
+pub trait PauseStore {
+    /// The pause in effect, if any.
+    fn pause(&self) -> Result<Option<Pause>>;
+    /// Pauses the job (`Some`) or resumes it (`None`); returns the pause there was before.
+    fn set_pause(&mut self, pause: Option<&Pause>) -> Result<Option<Pause>>;
 }
 
 /// `exo-writeback restart`.

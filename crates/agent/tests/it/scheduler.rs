@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use exo_writeback_agent::lock::StateLock;
 use exo_writeback_agent::scheduler::{Clock, Schedule, Scheduler, Turn};
-use exo_writeback_core::provisioning::{CycleKind, JobState};
+use exo_writeback_core::provisioning::{CycleKind, JobState, Pause};
 use exo_writeback_core::settings::WritebackSettings;
 use exo_writeback_engine::testing::{FakeDirectory, FakeSource, users};
 use exo_writeback_engine::{Engine, EngineOptions};
@@ -128,6 +128,7 @@ async fn a_quarantined_job_sleeps_until_its_next_retry() {
                 Turn::Cycle(r) => format!("cycle {:?}", r.status),
                 Turn::Quarantined { .. } => "quarantined".to_string(),
                 Turn::Held(c) => format!("held {c}"),
+                Turn::Paused(p) => format!("paused by {}", p.by),
                 Turn::Failed(e) => format!("failed: {e}"),
             })
         })
@@ -148,4 +149,49 @@ async fn a_quarantined_job_sleeps_until_its_next_retry() {
         wakes[0], next_retry,
         "the agent sleeps until the next retry (a minute), beyond its interval (5 s)"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_job_runs_no_cycle_and_says_so_every_turn_until_resumed() {
+    let lab = users(3, Timestamp::now(), &[]);
+    let modifies = lab.dir.modifies.clone();
+    let mut a = agent(3, 60, lab.source, lab.dir);
+    let pause = Pause {
+        by: "alice".into(),
+        since: Timestamp::now(),
+        reason: Some("moving the DCs".into()),
+    };
+    a.engine.store.set_pause(Some(&pause)).expect("pause");
+    let mut turns = Vec::new();
+    a.scheduler
+        .run(&mut a.engine, |turn| {
+            turns.push(match turn {
+                Turn::Paused(p) => format!("paused by {}", p.by),
+                other => format!("{other:?}"),
+            })
+        })
+        .await
+        .expect("run");
+    assert_eq!(
+        turns,
+        vec!["paused by alice"; 3],
+        "one turn per interval, no cycle"
+    );
+    assert!(modifies.lock().expect("lock").is_empty());
+    assert!(a.engine.store.recent_cycles(5).expect("cycles").is_empty());
+    // The state was kept; resumed, the next turn runs the initial cycle.
+    assert_eq!(a.engine.store.job_state().expect("state"), JobState::NotRun);
+    a.engine.store.set_pause(None).expect("resume");
+    a.clock.wakes.lock().expect("lock").clear();
+    let mut kinds = Vec::new();
+    a.scheduler
+        .run(&mut a.engine, |turn| {
+            if let Turn::Cycle(r) = turn {
+                kinds.push(r.kind);
+            }
+        })
+        .await
+        .expect("run");
+    assert_eq!(kinds.first(), Some(&CycleKind::Initial));
+    assert_eq!(modifies.lock().expect("lock").len(), 3);
 }

@@ -76,6 +76,9 @@ pub fn react(state: &Arc<AppState>, reads: Option<&SqliteStore>, turn: &Turn<'_>
             held(state, cycle.0, None);
             super::systemd::status(&format!("held: cycle {cycle} waits for approval"));
         }
+        Turn::Paused(p) => {
+            super::systemd::status(&format!("paused by {} since {}", p.by, p.since));
+        }
         Turn::Quarantined { reason, next_retry } => {
             quarantine(state, reason, Some(next_retry.to_string()));
             super::systemd::status(&format!("quarantine until {next_retry}: {reason}"));

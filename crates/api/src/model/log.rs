@@ -38,7 +38,7 @@ pub struct LogEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusInfo {
-    /// `success`, `skipped`, `failure` or `warning`.
+    /// `success`, `skipped`, `failure`, `warning` or `held`.
     pub status: String,
     pub error_information: Option<ErrorInformation>,
 }
@@ -61,6 +61,9 @@ pub struct Identity {
     pub id: Option<String>,
     /// Primary SMTP address (source) or DN (target).
     pub display_name: Option<String>,
+    /// The mailbox's UserPrincipalName (source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
     /// `Mailbox` or `user`.
     pub identity_type: String,
 }
@@ -184,11 +187,13 @@ impl From<&ProvisioningLogEntry> for LogEntry {
             source_identity: Identity {
                 id: e.source.external_directory_object_id.clone(),
                 display_name: e.source.primary_smtp_address.clone(),
+                user_principal_name: e.source.user_principal_name.clone(),
                 identity_type: "Mailbox".into(),
             },
             target_identity: Identity {
                 id: e.target.object_guid.map(|g| g.to_string()),
                 display_name: e.target.dn.clone(),
+                user_principal_name: None,
                 identity_type: "user".into(),
             },
             source_system: System {

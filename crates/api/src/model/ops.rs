@@ -180,7 +180,8 @@ pub struct RestartResult {
     pub joins_removed: u64,
     pub escrow_removed: u64,
     pub held_cycles_discarded: u64,
-    pub job_state: String,
+    /// The job after the restart.
+    pub job: super::status::Job,
 }
 
 /// One object the next cycle would write (or skip).
@@ -235,4 +236,52 @@ impl From<&Preview> for PreviewView {
             value: p.items.iter().map(Into::into).collect(),
         }
     }
+}
+
+/// Pause the job: no cycle runs until it is resumed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PauseRequest {
+    /// Why (shown by the status and in the agent's log).
+    pub reason: Option<String>,
+}
+
+/// The pause in effect, and the one it replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseResult {
+    pub pause: super::status::PauseView,
+    pub replaced: Option<super::status::PauseView>,
+}
+
+/// The pause that was lifted (none: the job was not paused).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ResumeResult {
+    pub lifted: Option<super::status::PauseView>,
+}
+
+/// Reject a held cycle's changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RejectRequest {
+    /// Why (kept in the log entries and shown by the status).
+    pub reason: Option<String>,
+}
+
+/// Release pins: of one object, or all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UnpinRequest {
+    /// objectGUID, DN, ExternalDirectoryObjectId, primary SMTP address or UPN.
+    pub object: Option<String>,
+    /// Release every pin.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// What was released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnpinResult {
+    pub attributes: u64,
+    pub objects: u64,
+    /// The object the identity was resolved to.
+    pub object_guid: Option<String>,
 }

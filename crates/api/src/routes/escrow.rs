@@ -44,7 +44,7 @@ pub async fn retry(
         .ok_or_else(|| ApiError::not_found(format!("{cloud_id} is not in escrow")))?;
     tracing::info!(token = %caller.name, cloud_id = %entry.cloud_id, "escrow retry through the API");
     let holder = format!("exo-writeback API ({}): retry from escrow", caller.name);
-    let report = writing(&state, holder, move |mut engine| async move {
+    let report = writing(&state, caller.who(), holder, move |mut engine| async move {
         Ok(engine.provision(&entry.cloud_id, false).await?)
     })
     .await?;

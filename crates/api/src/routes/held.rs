@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use exo_writeback_agent::admin;
 use exo_writeback_core::provisioning::{CycleId, StagedDecision};
 use exo_writeback_store_sqlite::StagingStore;
 use serde::Deserialize;
@@ -14,8 +15,8 @@ use utoipa::IntoParams;
 use crate::auth::{Operator, Reader};
 use crate::error::{ApiError, ErrorBody};
 use crate::model::cycle::CycleResult;
-use crate::model::ops::{HeldChanges, HeldCycle, HeldList, StagedChangeView};
-use crate::state::{AppState, writing};
+use crate::model::ops::{HeldChanges, HeldCycle, HeldList, RejectRequest, StagedChangeView};
+use crate::state::{AppState, on_own_thread, writing};
 
 #[utoipa::path(get, path = "/api/v1/held", tag = "held",
     security(("bearer" = [])),
@@ -102,8 +103,34 @@ pub async fn approve(
     tracing::info!(token = %caller.name, cycle, "approve through the API");
     let holder = format!("exo-writeback API ({}): approve {cycle}", caller.name);
     let started = Instant::now();
-    let report = writing(&state, holder, move |mut engine| async move {
+    let report = writing(&state, caller.who(), holder, move |mut engine| async move {
         Ok(engine.approve(CycleId(cycle)).await?)
+    })
+    .await?;
+    state.metrics.cycle(&report, started.elapsed());
+    Ok(Json((&report).into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/held/{cycle}/reject", tag = "held",
+    security(("bearer" = [])), params(("cycle" = i64, Path, description = "the held cycle")),
+    request_body = RejectRequest,
+    responses(
+        (status = 200, body = CycleResult, description = "the cycle that logged the rejection; its attributes are pinned"),
+        (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the cycle holds no changes waiting"),
+    ))]
+pub async fn reject(
+    State(state): State<Arc<AppState>>,
+    Operator(caller): Operator,
+    Path(cycle): Path<i64>,
+    Json(req): Json<RejectRequest>,
+) -> Result<Json<CycleResult>, ApiError> {
+    let by = caller.who();
+    tracing::info!(by = %by, cycle, "reject through the API");
+    let config = state.config();
+    let started = Instant::now();
+    let report = on_own_thread(move || async move {
+        Ok(admin::reject(&config, CycleId(cycle), &by, req.reason.as_deref()).await?)
     })
     .await?;
     state.metrics.cycle(&report, started.elapsed());

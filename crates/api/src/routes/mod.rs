@@ -16,11 +16,13 @@ pub mod health;
 pub mod held;
 pub mod logs;
 pub mod metrics;
+pub mod pause;
 pub mod preview;
 pub mod provision;
 pub mod restart;
 pub mod status;
 pub mod undo;
+pub mod unpin;
 
 /// The console's content security policy: its own files only, no inline script.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
@@ -65,6 +67,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/held", get(held::list))
         .route("/api/v1/held/{cycle}", get(held::changes))
         .route("/api/v1/held/{cycle}/approve", post(held::approve))
+        .route("/api/v1/held/{cycle}/reject", post(held::reject))
+        .route("/api/v1/pause", post(pause::pause))
+        .route("/api/v1/resume", post(pause::resume))
+        .route("/api/v1/unpin", post(unpin::unpin))
         .route("/api/v1/undo", post(undo::undo))
         .route("/api/v1/escrow", get(escrow::list))
         .route("/api/v1/escrow/{cloud_id}/retry", post(escrow::retry))

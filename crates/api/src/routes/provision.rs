@@ -36,7 +36,7 @@ pub async fn provision(
         .await?
     } else {
         let holder = format!("exo-writeback API ({}): provision", caller.name);
-        writing(&state, holder, move |mut engine| async move {
+        writing(&state, caller.who(), holder, move |mut engine| async move {
             Ok(engine.provision(&identity, false).await?)
         })
         .await?

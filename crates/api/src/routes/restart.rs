@@ -13,6 +13,7 @@ use exo_writeback_store_sqlite::RestartStore;
 use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody};
 use crate::model::ops::{RestartRequest, RestartResult, RestartScopeName};
+use crate::model::status::Job;
 use crate::state::{AppState, on_own_thread};
 
 #[utoipa::path(post, path = "/api/v1/restart", tag = "operations",
@@ -43,6 +44,6 @@ pub async fn restart(
         joins_removed: r.joins_removed,
         escrow_removed: r.escrow_removed,
         held_cycles_discarded: r.staged_cycles_discarded,
-        job_state: r.job_state.name().to_string(),
+        job: Job::of(&r.job_state, None),
     }))
 }

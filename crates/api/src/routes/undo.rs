@@ -38,7 +38,7 @@ pub async fn undo(
     tracing::info!(token = %caller.name, what = ?what, "undo through the API");
     let holder = format!("exo-writeback API ({}): undo", caller.name);
     let started = Instant::now();
-    let report = writing(&state, holder, move |mut engine| async move {
+    let report = writing(&state, caller.who(), holder, move |mut engine| async move {
         let target = match what {
             Ok(c) => UndoTarget::Cycle(CycleId(c)),
             Err(o) => UndoTarget::Object(engine.object_ref(&o).await?),

@@ -1,9 +1,12 @@
-//! `exo-writeback logs [--status …] [--identity …] [--cycle …] [--since …]
-//! [--format table|json|csv]`: provisioning logs, newest first.
+//! `exo-writeback logs [--status …] [--identity …] [--cycle …] [--since …] [--all]
+//! [--format table|json|csv]`: provisioning logs, newest first, with the kind of each entry's
+//! cycle. Objects that were already in sync (nothing to write) are left out unless `--all`.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
+use std::collections::BTreeMap;
+
 use exo_writeback_core::provisioning::{CycleId, LogStatus, ProvisioningLogEntry};
 use exo_writeback_store_sqlite::LogQuery;
 use exo_writeback_store_sqlite::prelude::*;
@@ -25,12 +28,15 @@ pub enum Format {
 pub struct Args {
     #[command(flatten)]
     pub config: ConfigArg,
-    /// success, skipped, failure or warning (repeat or comma-separate for several).
+    /// success, skipped, failure, warning or held (repeat or comma-separate for several).
     #[arg(long, value_delimiter = ',')]
     pub status: Vec<String>,
-    /// ExternalDirectoryObjectId, primary SMTP address, DN or objectGUID.
+    /// UPN, primary SMTP address, ExternalDirectoryObjectId (or User_<id>), DN or objectGUID.
     #[arg(long)]
     pub identity: Option<String>,
+    /// Show the objects that were already in sync too (left out by default).
+    #[arg(long)]
+    pub all: bool,
     #[arg(long)]
     pub cycle: Option<i64>,
     /// Entries at or after this time (RFC 3339, e.g. 2026-05-01T00:00:00Z) or this long ago
@@ -71,10 +77,14 @@ pub fn action_text(e: &ProvisioningLogEntry) -> &'static str {
     }
 }
 
-fn summary(e: &ProvisioningLogEntry) -> [String; 8] {
+/// The kind of each cycle the entries belong to (`Delta`, `Undo`, `Reject` …).
+type Kinds = BTreeMap<CycleId, String>;
+
+fn summary(e: &ProvisioningLogEntry, kinds: &Kinds) -> [String; 9] {
     [
         e.time.to_string(),
         e.cycle.to_string(),
+        kinds.get(&e.cycle).cloned().unwrap_or_default(),
         e.source
             .primary_smtp_address
             .clone()
@@ -102,7 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut statuses = Vec::new();
     for s in &args.status {
         statuses.push(LogStatus::from_name(s.trim()).with_context(|| {
-            format!("--status {s:?}: use success, skipped, failure or warning")
+            format!("--status {s:?}: use success, skipped, failure, warning or held")
         })?);
     }
     let query = LogQuery {
@@ -111,9 +121,34 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         cycle: args.cycle.map(CycleId),
         since: args.since.as_deref().map(parse_since).transpose()?,
         limit: args.limit,
+        hide_in_sync: !args.all,
         ..LogQuery::default()
     };
     let entries = store.query_logs(&query)?;
+    let mut kinds = Kinds::new();
+    for e in &entries {
+        if let std::collections::btree_map::Entry::Vacant(slot) = kinds.entry(e.cycle) {
+            let kind = store.cycle(e.cycle)?.map(|c| c.kind.as_str().to_string());
+            slot.insert(kind.unwrap_or_default());
+        }
+    }
+    if entries.is_empty() {
+        let hidden = if args.all {
+            ""
+        } else {
+            " (objects already in sync are left out; --all shows them)"
+        };
+        let what = match &args.identity {
+            Some(identity) => format!("no entries for {identity}{hidden}"),
+            None => format!("no entries{hidden}"),
+        };
+        // Machine-readable formats stay empty on stdout.
+        match args.format {
+            Format::Table => outln!("{what}"),
+            Format::Json | Format::Csv => eprintln!("{what}"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     match args.format {
         Format::Json => {
             for e in &entries {
@@ -121,11 +156,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Format::Csv => {
-            outln!("time,cycle,source,target,action,status,reason,modified");
+            outln!("time,cycle,kind,source,target,action,status,reason,modified");
             for e in &entries {
                 outln!(
                     "{}",
-                    summary(e)
+                    summary(e, &kinds)
                         .iter()
                         .map(|f| csv_field(f))
                         .collect::<Vec<_>>()
@@ -136,11 +171,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Format::Table => {
             crate::output::print_table(
                 &[
-                    "time", "cycle", "source", "target", "action", "status", "reason", "modified",
+                    "time", "cycle", "kind", "source", "target", "action", "status", "reason",
+                    "modified",
                 ],
                 &entries
                     .iter()
-                    .map(|e| summary(e).to_vec())
+                    .map(|e| summary(e, &kinds).to_vec())
                     .collect::<Vec<_>>(),
             );
         }

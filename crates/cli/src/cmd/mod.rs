@@ -7,14 +7,18 @@ pub mod approve;
 pub mod check;
 pub mod expr;
 pub mod logs;
+pub mod pause;
 pub mod preview;
 pub mod profiles;
 pub mod provision;
+pub mod reject;
 pub mod restart;
+pub mod resume;
 pub mod run;
 pub mod status;
 pub mod sync;
 pub mod undo;
+pub mod unpin;
 
 /// `--config FILE`, shared by every writeback command.
 #[derive(clap::Args, Debug, Clone)]

@@ -69,10 +69,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(held) = &preview.held {
         outln!(
-            "cycle {} is held by the change threshold; `exo-writeback approve {}` applies these {} objects:",
+            "cycle {} is held by the change threshold; `exo-writeback approve {}` writes these {} objects, `exo-writeback reject {}` refuses them:",
             held.cycle,
             held.cycle,
-            held.items.len()
+            held.items.len(),
+            held.cycle
         );
         crate::output::print_table(
             &["mailbox", "AD object", "state", "attribute", "old → new"],

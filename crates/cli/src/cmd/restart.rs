@@ -1,4 +1,5 @@
-//! `exo-writeback restart --scope full|watermark|escrow|quarantine`.
+//! `exo-writeback restart --scope full|watermark|escrow|quarantine`: forget part of the state.
+//! The scope is required: a restart without one used to forget everything.
 
 use std::process::ExitCode;
 
@@ -23,31 +24,49 @@ pub enum Scope {
     Quarantine,
 }
 
+impl Scope {
+    fn scope(self) -> RestartScope {
+        match self {
+            Scope::Full => RestartScope::Full,
+            Scope::Watermark => RestartScope::Watermark,
+            Scope::Escrow => RestartScope::Escrow,
+            Scope::Quarantine => RestartScope::Quarantine,
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub config: ConfigArg,
-    #[arg(long, value_enum, default_value = "full")]
-    pub scope: Scope,
+    /// What to forget (required).
+    #[arg(long, value_enum)]
+    pub scope: Option<Scope>,
+}
+
+/// The error of a restart without `--scope`: the scopes, each with what it forgets.
+fn scopes_needed() -> anyhow::Error {
+    let list = RestartScope::ALL
+        .iter()
+        .map(|s| format!("  --scope {:<11} {}", s.as_str(), s.describe()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    anyhow::anyhow!("restart needs --scope, one of:\n{list}\nnothing was changed")
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = compose::load_config(&args.config.config)?;
-    let _lock = StateLock::acquire(&config.sync.state_dir, "exo-writeback restart").await?;
+    let scope = args.scope.ok_or_else(scopes_needed)?.scope();
+    let holder = format!("exo-writeback restart --scope {}", scope.as_str());
+    let _lock = StateLock::acquire(&config.sync.state_dir, &holder).await?;
     let mut store = compose::open_store(&config)?;
-    let scope = match args.scope {
-        Scope::Full => RestartScope::Full,
-        Scope::Watermark => RestartScope::Watermark,
-        Scope::Escrow => RestartScope::Escrow,
-        Scope::Quarantine => RestartScope::Quarantine,
-    };
     use exo_writeback_store_sqlite::prelude::*;
     let r = store.restart(scope, jiff::Timestamp::now())?;
     outln!(
-        "restarted ({:?}): watermark cleared: {}, joins removed: {}, escrow removed: {}, held cycles discarded: {}; job state now {}",
-        args.scope,
-        r.watermark_cleared,
+        "restarted (scope {}): watermark cleared: {}, joins removed: {}, escrow removed: {}, held cycles discarded: {}; job state now {}",
+        scope.as_str(),
+        if r.watermark_cleared { "yes" } else { "no" },
         r.joins_removed,
         r.escrow_removed,
         r.staged_cycles_discarded,

@@ -24,7 +24,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = compose::load_config(&args.config.config)?;
     let stop = stop_on_signals();
-    let _runner = CycleRunnerLock::acquire(&config.sync.state_dir)?;
+    let _runner = CycleRunnerLock::acquire_as(&config.sync.state_dir, "exo-writeback run")?;
     // The agent keeps trying while the job is quarantined (cannot bind, DC unreachable):
     // it waits for each next retry instead of exiting.
     let Some(mut engine) = compose::start_agent(&config, &SystemClock, &stop).await? else {
@@ -43,7 +43,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .run(&mut engine, |turn| match turn {
             Turn::Cycle(report) => crate::cmd::sync::print_report(report),
             Turn::Held(cycle) => {
-                tracing::warn!(%cycle, "the job is held by the change threshold; waiting for `exo-writeback approve {cycle}`");
+                tracing::warn!(%cycle, "the job is held by the change threshold; waiting for `exo-writeback approve {cycle}` or `exo-writeback reject {cycle}`");
+            }
+            Turn::Paused(pause) => {
+                tracing::warn!(
+                    by = %pause.by,
+                    since = %pause.since,
+                    reason = pause.reason.as_deref().unwrap_or(""),
+                    "the job is paused: no cycle runs until `exo-writeback resume`"
+                );
             }
             Turn::Quarantined { reason, next_retry } => {
                 tracing::warn!(reason, %next_retry, "the job is in quarantine; waiting for the next retry");

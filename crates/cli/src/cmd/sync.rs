@@ -1,20 +1,25 @@
 //! `exo-writeback sync [--full]`: one cycle — initial when there is no watermark, else delta;
 //! `--full` forces a full reconcile.
 //!
-//! Exit status: 0 when every object was written, in sync or skipped; 1 when some object
-//! failed, the cycle was held by the change threshold or stopped by a signal; 2 when no cycle
-//! could run (configuration, connection, a held job, another cycle runner).
+//! Exit status: 0 when every object was written, in sync, pinned or skipped; 1 when some
+//! object failed, the cycle was held by the change threshold, found nothing in scope or was
+//! stopped by a signal; 2 when no cycle could run (configuration, connection, a held or paused
+//! job, another cycle runner).
 
 use std::process::ExitCode;
 
-use exo_writeback_core::provisioning::CycleStatus;
-use exo_writeback_engine::{CycleMode, CycleReport};
+use std::collections::BTreeMap;
+
+use exo_writeback_core::outcome::OutcomeCode;
+use exo_writeback_core::provisioning::{CycleCounts, CycleStatus};
+use exo_writeback_engine::{CycleMode, CycleReport, describe_pins};
 use serde_json::json;
 
 use exo_writeback_agent::compose;
 use exo_writeback_agent::lock::{CycleRunnerLock, StateLock};
 use exo_writeback_agent::scheduler::{interrupt_stale_cycles, purge_old_logs};
 use exo_writeback_agent::signals::stop_on_signals;
+use exo_writeback_store_sqlite::prelude::*;
 
 use crate::cmd::ConfigArg;
 use crate::logging::init_logging;
@@ -40,7 +45,14 @@ pub fn report_json(r: &CycleReport) -> serde_json::Value {
         "counts": r.counts,
         "removing": r.removing,
         "failure_causes": r.failure_causes,
+        "skipped_causes": r.skipped_causes,
+        "pins_set": r.pins_set,
+        "pins_released": r.pins_released,
         "watermark": r.watermark.as_ref().map(|w| w.changed_since.to_string()),
+        "unreadable_attributes": r.unreadable_attributes.iter().map(|u| json!({
+            "attribute": u.attribute,
+            "message": u.message,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -52,22 +64,66 @@ pub fn status_text(s: &CycleStatus) -> String {
         CycleStatus::Quarantined { reason } => format!("Quarantined: {reason}"),
         CycleStatus::Failed { reason } => format!("Failed: {reason}"),
         CycleStatus::Interrupted => "Interrupted".into(),
+        CycleStatus::NothingInScope { reason } => format!("NothingInScope: {reason}"),
     }
 }
 
+/// `imported 40 (1 changed, 39 re-read in the overlap window); in scope 25: written 1,
+/// unchanged 24; skipped 15 (NotInScope 15)` — parts that are zero left out, but for
+/// written, unchanged and failed.
+pub fn counts_text(c: &CycleCounts, skipped_causes: &BTreeMap<OutcomeCode, u64>) -> String {
+    let mut imported = format!("imported {}", c.imported);
+    let mut origin = Vec::new();
+    if c.reread > 0 || c.retried > 0 {
+        origin.push(format!("{} changed", c.changed()));
+    }
+    if c.reread > 0 {
+        origin.push(format!("{} re-read in the overlap window", c.reread));
+    }
+    if c.retried > 0 {
+        origin.push(format!("{} retried from escrow", c.retried));
+    }
+    if !origin.is_empty() {
+        imported.push_str(&format!(" ({})", origin.join(", ")));
+    }
+    let mut in_scope = vec![
+        format!("written {}", c.written),
+        format!("unchanged {}", c.unchanged),
+    ];
+    for (name, n) in [("held", c.held), ("pinned", c.pinned)] {
+        if n > 0 {
+            in_scope.push(format!("{name} {n}"));
+        }
+    }
+    in_scope.push(format!("failed {}", c.failed));
+    if c.pending > 0 {
+        in_scope.push(format!("pending {}", c.pending));
+    }
+    let mut skipped = format!("skipped {}", c.skipped);
+    if !skipped_causes.is_empty() {
+        skipped.push_str(&format!(
+            " ({})",
+            skipped_causes
+                .iter()
+                .map(|(code, n)| format!("{code} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    format!(
+        "{imported}; in scope {}: {}; {skipped}",
+        c.in_scope,
+        in_scope.join(", ")
+    )
+}
+
 pub fn print_report(r: &CycleReport) {
-    let c = &r.counts;
     outln!(
-        "cycle {} ({}): {} — imported {}, in scope {}, written {}, unchanged {}, skipped {}, failed {}",
+        "cycle {} ({}): {} — {}",
         r.cycle,
         r.kind.as_str(),
         status_text(&r.status),
-        c.imported,
-        c.in_scope,
-        c.written,
-        c.unchanged,
-        c.skipped,
-        c.failed
+        counts_text(&r.counts, &r.skipped_causes)
     );
     if !r.failure_causes.is_empty() {
         outln!(
@@ -82,13 +138,29 @@ pub fn print_report(r: &CycleReport) {
     }
     if r.status == CycleStatus::ThresholdExceeded {
         outln!(
-            "held: {} objects would lose values; nothing was written. Review with `exo-writeback preview`, apply with `exo-writeback approve {}`.",
+            "held: {} objects would lose values; nothing was written. Review with `exo-writeback preview`, then write them with `exo-writeback approve {}` or refuse them with `exo-writeback reject {}`.",
             r.removing,
+            r.cycle,
             r.cycle
+        );
+    }
+    if r.pins_set.attributes > 0 {
+        outln!(
+            "{} pinned until their Exchange Online value changes; release with `exo-writeback unpin --object <identity>` (or `--all`)",
+            describe_pins(r.pins_set)
+        );
+    }
+    if r.pins_released > 0 {
+        outln!(
+            "released {} pinned attribute(s): the next cycles write their Exchange Online values again",
+            r.pins_released
         );
     }
     if let Some(w) = &r.watermark {
         outln!("watermark: {}", w.changed_since);
+    }
+    for u in &r.unreadable_attributes {
+        outln!("not planned: {}", u.message);
     }
 }
 
@@ -96,8 +168,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = compose::load_config(&args.config.config)?;
     let dir = &config.sync.state_dir;
-    let _runner = CycleRunnerLock::acquire(dir)?;
+    let _runner = CycleRunnerLock::acquire_as(dir, "exo-writeback sync")?;
     let lock = StateLock::acquire(dir, "exo-writeback sync").await?;
+    // A paused job refuses before anything is connected (there is no --force: a pause is a
+    // promise that nothing is written; resume, sync, pause again).
+    if let Some(pause) = compose::open_store(&config)?.pause()? {
+        return Err(exo_writeback_engine::EngineError::Paused(pause).into());
+    }
     let mut engine = compose::cycle_engine(&config, &lock).await?;
     interrupt_stale_cycles(&mut engine, jiff::Timestamp::now())?;
     if !args.json {

@@ -269,7 +269,7 @@ async fn writeback_end_to_end() {
     let csv = lab.run(&["logs", "--format", "csv", "--cycle", "1"]).await;
     assert!(
         csv.stdout
-            .starts_with("time,cycle,source,target,action,status,reason,modified")
+            .starts_with("time,cycle,kind,source,target,action,status,reason,modified")
     );
     assert_eq!(
         csv.stdout.lines().count(),
@@ -460,8 +460,15 @@ async fn writeback_end_to_end() {
         without(&before[&1].attributes, &BTreeSet::new())
     );
 
-    // --- a full reconcile re-asserts the cloud values over the undone (drifted) ones --------
+    // --- the undone values stick: a full reconcile leaves them (pinned) ----------------------
     lab.write_config("", ""); // back to the default threshold (500)
+    let r = lab.run(&["sync", "--full", "--json"]).await.json();
+    assert_eq!(r["counts"]["written"], 0, "{r}");
+    assert_eq!(r["counts"]["pinned"], 7, "{r}"); // user 1 and users 10..=15
+    let unpinned = lab.run(&["unpin", "--all"]).await;
+    assert_eq!(unpinned.code, 0, "{}{}", unpinned.stdout, unpinned.stderr);
+
+    // --- released, a full reconcile re-asserts the cloud values over the undone ones --------
     let r = lab.run(&["sync", "--full", "--json"]).await.json();
     assert_eq!(r["kind"], "FullReconcile");
     assert_eq!(r["counts"]["written"], 7, "{r}"); // user 1 and users 10..=15

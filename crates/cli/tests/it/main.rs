@@ -1,5 +1,6 @@
 //! Integration tests of the exo-writeback binary, over one harness (`harness.rs`).
 
+mod admin;
 mod check;
 mod check_exo;
 mod check_identity;
@@ -12,5 +13,8 @@ mod harness;
 mod hostile;
 mod manners;
 mod page_errors;
+mod read_rights;
+mod recipient_type;
 mod rights;
+mod spoofing;
 mod writers;

@@ -18,7 +18,7 @@ use exo_writeback_store_sqlite::prelude::*;
 const BIN: &str = env!("CARGO_BIN_EXE_exo-writeback");
 
 /// A configuration that needs no DC (nothing here connects) with `extra` appended.
-fn config(dir: &Path, extra: &str) -> PathBuf {
+pub(crate) fn config(dir: &Path, extra: &str) -> PathBuf {
     let password = dir.join("password");
     std::fs::write(&password, "unused").unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -92,6 +92,7 @@ fn fill_logs(state: &Path, n: u128) {
             journal: vec![],
             join: JoinUpdate::Keep,
             escrow: EscrowUpdate::Keep,
+            pins: Default::default(),
         })
         .collect();
     store.record_outcomes(&outcomes).expect("record");

@@ -12,7 +12,7 @@ use exo_writeback_store_sqlite::prelude::*;
 use crate::harness::{DOMAIN, Lab, cn, dn};
 
 /// Starts `exo-writeback run` on the lab's configuration.
-fn spawn_run(lab: &Lab) -> std::process::Child {
+pub(crate) fn spawn_run(lab: &Lab) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_exo-writeback"))
         .args(["run", "--config"])
         .arg(&lab.config)
@@ -22,8 +22,8 @@ fn spawn_run(lab: &Lab) -> std::process::Child {
         .expect("spawn run")
 }
 
-/// SIGTERM, then the agent's exit (it finishes the current object).
-async fn stop(mut child: std::process::Child) -> String {
+/// SIGTERM, then the agent's exit (it finishes the current object); its stderr.
+pub(crate) async fn stop(mut child: std::process::Child) -> String {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -33,6 +33,9 @@ pub struct SourceIdentity {
     /// ExternalDirectoryObjectId (the Entra ID object id), without any `User_` prefix.
     pub external_directory_object_id: Option<String>,
     pub primary_smtp_address: Option<String>,
+    /// The mailbox's UserPrincipalName (`logs --identity` finds entries by it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
 }
 
 /// The AD side of an entry; empty when no object was matched.
@@ -61,14 +64,17 @@ pub enum LogStatus {
     Skipped,
     Failure,
     Warning,
+    /// Planned, but held by the change threshold until `approve` or `reject`.
+    Held,
 }
 
 impl LogStatus {
-    pub const ALL: [LogStatus; 4] = [
+    pub const ALL: [LogStatus; 5] = [
         LogStatus::Success,
         LogStatus::Skipped,
         LogStatus::Failure,
         LogStatus::Warning,
+        LogStatus::Held,
     ];
 
     /// The lower-case name used in storage, filters and output.
@@ -78,6 +84,7 @@ impl LogStatus {
             LogStatus::Skipped => "skipped",
             LogStatus::Failure => "failure",
             LogStatus::Warning => "warning",
+            LogStatus::Held => "held",
         }
     }
 
@@ -167,7 +174,8 @@ pub struct ProvisioningLogEntry {
     pub target: TargetIdentity,
     pub action: Action,
     pub status: LogStatus,
-    /// The skip reason or the error; `None` on plain success.
+    /// What happened: the skip reason, the error, why nothing was written (`AlreadyInSync`,
+    /// `Held`, `PinnedByUndo`, `Rejected`); `None` on a plain write.
     pub reason: Option<Reason>,
     pub steps: Steps,
     pub modified: Vec<ModifiedProperty>,

@@ -130,6 +130,7 @@ fn log_entries_round_trip_through_json_with_bytes_exact() {
         source: SourceIdentity {
             external_directory_object_id: Some("e1".into()),
             primary_smtp_address: Some("a@contoso.com".into()),
+            user_principal_name: None,
         },
         target: TargetIdentity {
             dn: Some("CN=A,DC=x".into()),
@@ -191,4 +192,11 @@ fn names_parse_back() {
         Some(RestartScope::Escrow)
     );
     assert_eq!(RestartScope::from_name("all"), None);
+}
+
+#[test]
+fn cycle_counts_written_before_security_events_were_counted_still_read() {
+    let old = r#"{"imported":3,"in_scope":3,"written":2,"unchanged":1,"skipped":0,"failed":0}"#;
+    let counts: CycleCounts = serde_json::from_str(old).expect("old counts");
+    assert_eq!((counts.written, counts.security_events), (2, 0));
 }

@@ -772,6 +772,8 @@ async fn approve_undo_and_provision_send_a_modify_again_once_ad_answers() {
     assert_eq!((u.counts.written, u.counts.failed), (3, 0));
     assert_eq!(lab.dir.sent.load(Ordering::SeqCst), 5);
 
+    // The undo pinned what it restored; released, provision writes the cloud values again.
+    engine.store.unpin(None).expect("unpin");
     lab.dir.sent.store(0, Ordering::SeqCst);
     lab.dir.refusals.store(2, Ordering::SeqCst);
     let p = engine

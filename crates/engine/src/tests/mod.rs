@@ -12,10 +12,13 @@ use crate::{CycleMode, Engine, EngineError, EngineOptions, SourceError, UndoTarg
 
 type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
+mod decisions;
 mod intents;
 mod matching;
 mod quarantine;
+mod read_rights;
 mod spill;
+mod spoofing;
 mod support;
 
 use support::mailbox;
@@ -208,6 +211,7 @@ async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_w
         record: Some(SourceIdentity {
             external_directory_object_id: Some(bad_id.clone()),
             primary_smtp_address: bad.primary_smtp_address.clone(),
+            ..SourceIdentity::default()
         }),
     };
     // Listed twice (paging may repeat a record): one failure.

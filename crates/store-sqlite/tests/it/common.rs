@@ -77,6 +77,7 @@ pub fn log_entry(
         LogStatus::Skipped => (Action::Skip, Some(reason("NotInScope"))),
         LogStatus::Failure => (Action::Update, Some(reason("SchemaConstraint"))),
         LogStatus::Warning => (Action::Other, Some(reason("DriftCorrected"))),
+        LogStatus::Held => (Action::Skip, Some(reason("Held"))),
     };
     ProvisioningLogEntry {
         id: LogEntryId(Uuid::from_u128(
@@ -88,6 +89,7 @@ pub fn log_entry(
         source: SourceIdentity {
             external_directory_object_id: Some(cloud_id(n)),
             primary_smtp_address: Some(smtp(n)),
+            user_principal_name: Some(format!("Upn{n}@Corp.Example")),
         },
         target: TargetIdentity {
             dn: Some(dn(n)),
@@ -173,6 +175,7 @@ pub fn failure(n: u64) -> EscrowFailure {
         source: SourceIdentity {
             external_directory_object_id: Some(cloud_id(n)),
             primary_smtp_address: Some(smtp(n)),
+            user_principal_name: None,
         },
         target: TargetIdentity {
             dn: Some(dn(n)),
@@ -191,6 +194,7 @@ pub fn success(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
         escrow: EscrowUpdate::Clear {
             cloud_id: cloud_id(n),
         },
+        pins: Default::default(),
     }
 }
 
@@ -204,5 +208,53 @@ pub fn failed(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
             failure: failure(n),
             failed_at: time,
         },
+        pins: Default::default(),
+    }
+}
+
+/// Stores an outcome's log entry and journal in a database of schema version 1 to 4, as
+/// those versions did (raw SQL: the store's own code writes the current schema).
+pub fn insert_as_version_4(path: &std::path::Path, o: &ObjectOutcome) {
+    let conn = rusqlite::Connection::open(path).expect("raw open");
+    let ns = |t: Timestamp| i64::try_from(t.as_nanosecond()).expect("nanoseconds");
+    let log = &o.log;
+    let id = log.id.0.hyphenated().to_string();
+    conn.execute(
+        "INSERT INTO log_entries (id, cycle, time, status, source_id, smtp, dn, guid, entry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        rusqlite::params![
+            id,
+            log.cycle.0,
+            ns(log.time),
+            log.status.as_str(),
+            log.source
+                .external_directory_object_id
+                .as_deref()
+                .map(str::to_lowercase),
+            log.source
+                .primary_smtp_address
+                .as_deref()
+                .map(str::to_lowercase),
+            log.target.dn.as_deref().map(str::to_lowercase),
+            log.target.object_guid.map(|g| g.hyphenated().to_string()),
+            serde_json::to_string(log).expect("entry"),
+        ],
+    )
+    .expect("insert a version 4 log entry");
+    for j in &o.journal {
+        conn.execute(
+            "INSERT INTO journal (cycle, log_entry, time, object_guid, dn, attribute, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![
+                j.cycle.0,
+                id,
+                ns(j.time),
+                j.object_guid.hyphenated().to_string(),
+                j.dn.to_lowercase(),
+                j.attribute,
+                serde_json::to_string(j).expect("record"),
+            ],
+        )
+        .expect("insert a version 4 journal record");
     }
 }

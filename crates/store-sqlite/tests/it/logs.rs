@@ -21,6 +21,7 @@ fn seeded() -> (tempfile::TempDir, SqliteStore, CycleId, CycleId) {
         journal: vec![],
         join: JoinUpdate::Keep,
         escrow: EscrowUpdate::Keep,
+        pins: Default::default(),
     };
     let batch: Vec<_> = (1..=8).map(|n| outcome(a, n, n as i64 * 10)).collect();
     store.record_outcomes(&batch).expect("record A");

@@ -3,6 +3,7 @@
 mod common;
 mod crash;
 mod cycles;
+mod decisions;
 mod escrow;
 mod intents;
 mod journal;

@@ -1,6 +1,6 @@
 //! Opening, migrating and refusing state databases.
 
-use crate::common::{at, open_temp, success};
+use crate::common::{at, insert_as_version_4, open_temp, success};
 use exo_writeback_core::provisioning::{CycleKind, JobState};
 use exo_writeback_store_sqlite::migrations::SCHEMA_VERSION;
 use exo_writeback_store_sqlite::prelude::*;
@@ -63,8 +63,7 @@ fn an_older_database_is_migrated_with_its_data() {
         let mut old = SqliteStore::open_at_schema_version(&path, 1).expect("open at v1");
         assert_eq!(old.schema_version().expect("version"), 1);
         let cycle = old.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
-        old.record_outcome(&success(cycle, 7, at(1)))
-            .expect("record");
+        insert_as_version_4(&path, &success(cycle, 7, at(1)));
     }
     let store = SqliteStore::open(&path).expect("migrate");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
@@ -73,7 +72,11 @@ fn an_older_database_is_migrated_with_its_data() {
     assert_eq!(logs[0], success(logs[0].cycle, 7, at(1)).log);
     // The indexes of later migrations exist.
     let conn = rusqlite::Connection::open(&path).expect("raw open");
-    for index in ["log_entries_smtp", "log_entries_status_time"] {
+    for index in [
+        "log_entries_smtp",
+        "log_entries_status_time",
+        "log_entries_upn",
+    ] {
         let n: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
@@ -83,6 +86,77 @@ fn an_older_database_is_migrated_with_its_data() {
             .expect("query");
         assert_eq!(n, 1, "index {index} of a later migration");
     }
+}
+
+/// Version 5 rebuilds the log table (a new status, two columns): the rows, their order and
+/// their sequence survive; entries of objects already in sync are marked as such; pins and a
+/// pause can be stored.
+#[test]
+fn a_version_4_database_keeps_its_log_and_gains_held_entries_pins_and_a_pause() {
+    use exo_writeback_core::provisioning::{Action, LogStatus, Pause, PinUpdate};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(DB_FILE_NAME);
+    let cycle;
+    {
+        let mut old = SqliteStore::open_at_schema_version(&path, 4).expect("open at v4");
+        cycle = old.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
+    }
+    let written = success(cycle, 1, at(1));
+    let mut in_sync = success(cycle, 2, at(2));
+    in_sync.log.action = Action::Other;
+    in_sync.journal.clear();
+    let failed = crate::common::failed(cycle, 3, at(3));
+    for o in [&written, &in_sync, &failed] {
+        insert_as_version_4(&path, o);
+    }
+    let max_seq = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .expect("raw open")
+            .query_row("SELECT max(seq) FROM log_entries", [], |r| r.get(0))
+            .expect("max seq")
+    };
+    let before = max_seq(&path);
+
+    let mut store = SqliteStore::open(&path).expect("migrate");
+    assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+    let all = store.query_logs(&LogQuery::default()).expect("logs");
+    assert_eq!(
+        all,
+        vec![failed.log.clone(), in_sync.log.clone(), written.log.clone()]
+    );
+    let quiet = store
+        .query_logs(&LogQuery {
+            hide_in_sync: true,
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    assert_eq!(quiet, vec![failed.log.clone(), written.log.clone()]);
+    store.integrity_check().expect("integrity");
+
+    // New rows continue the sequence, may be held, and are found by their UPN.
+    let mut held = success(cycle, 4, at(4));
+    held.log.status = LogStatus::Held;
+    held.journal.clear();
+    held.pins = PinUpdate::default();
+    store.record_outcome(&held).expect("a held entry");
+    assert!(max_seq(&path) > before);
+    let by_upn = store
+        .query_logs(&LogQuery {
+            identity: Some("upn4@corp.example".into()),
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    assert_eq!(by_upn, vec![held.log.clone()]);
+    assert_eq!(store.pin_count().expect("pins").attributes, 0);
+    let pause = Pause {
+        by: "alice".into(),
+        since: at(9),
+        reason: None,
+    };
+    assert_eq!(store.set_pause(Some(&pause)).expect("pause"), None);
+    drop(store);
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(store.pause().expect("pause"), Some(pause));
 }
 
 #[test]
