@@ -165,7 +165,7 @@ pub async fn run(
     systemd::stopping();
     state.set_ready(false);
     server.stop(REQUEST_GRACE).await;
-    Ok(outcome.map_err(DaemonError::Agent)?)
+    outcome.map_err(DaemonError::Agent)
 }
 
 /// Sets `pause` on SIGTERM (the stop flag) or SIGHUP.

@@ -81,3 +81,48 @@ pub fn document() -> String {
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    /// `docs/openapi.json`, beside the workspace's other documents.
+    fn committed_path() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json")
+    }
+
+    /// The committed document is what the code says. After changing a route or a shape, write
+    /// it anew with `UPDATE_OPENAPI=1 cargo test -p exo-writeback-api --lib openapi`.
+    #[test]
+    fn the_committed_openapi_document_is_not_stale() {
+        let path = committed_path();
+        let generated = super::document();
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(&path, &generated).expect("write docs/openapi.json");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p exo-writeback-api --lib openapi` and commit it"
+        );
+    }
+
+    #[test]
+    fn the_document_says_every_route_but_health_needs_a_token() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&super::document()).expect("the document is JSON");
+        let paths = doc["paths"].as_object().expect("paths");
+        assert!(paths.contains_key("/api/v1/pause"), "{paths:?}");
+        for (path, ops) in paths {
+            for (method, op) in ops.as_object().expect("operations") {
+                let open = path == "/healthz" || path == "/readyz";
+                assert_eq!(
+                    op["security"].is_null(),
+                    open,
+                    "{method} {path}: security {}",
+                    op["security"]
+                );
+            }
+        }
+    }
+}

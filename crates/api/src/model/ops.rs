@@ -166,6 +166,18 @@ pub enum RestartScopeName {
     Quarantine,
 }
 
+impl From<exo_writeback_core::provisioning::RestartScope> for RestartScopeName {
+    fn from(scope: exo_writeback_core::provisioning::RestartScope) -> Self {
+        use exo_writeback_core::provisioning::RestartScope;
+        match scope {
+            RestartScope::Full => Self::Full,
+            RestartScope::Watermark => Self::Watermark,
+            RestartScope::Escrow => Self::Escrow,
+            RestartScope::Quarantine => Self::Quarantine,
+        }
+    }
+}
+
 /// `exo-writeback restart --scope …`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RestartRequest {

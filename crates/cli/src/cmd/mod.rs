@@ -20,6 +20,18 @@ pub mod sync;
 pub mod undo;
 pub mod unpin;
 
+/// The agent running on `config`'s state, if any. A command that writes asks it, so the
+/// agent stays the single writer of its state; without one it works on the state directly.
+pub fn running_agent(
+    config: &exo_writeback_agent::config::Config,
+) -> anyhow::Result<Option<exo_writeback_api::client::AgentClient>> {
+    let agent = exo_writeback_api::client::find(config)?;
+    if let Some(a) = &agent {
+        tracing::info!(pid = a.pid(), url = a.url(), "asking the running agent");
+    }
+    Ok(agent)
+}
+
 /// `--config FILE`, shared by every writeback command.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConfigArg {

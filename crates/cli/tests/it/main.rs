@@ -16,5 +16,6 @@ mod page_errors;
 mod read_rights;
 mod recipient_type;
 mod rights;
+mod service;
 mod spoofing;
 mod writers;
