@@ -7,6 +7,7 @@ pub mod approve;
 pub mod check;
 pub mod expr;
 pub mod logs;
+pub mod manual;
 pub mod pause;
 pub mod preview;
 pub mod profiles;

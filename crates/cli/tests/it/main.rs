@@ -12,6 +12,7 @@ mod files;
 mod harness;
 mod hostile;
 mod manners;
+mod packaging;
 mod page_errors;
 mod read_rights;
 mod recipient_type;

@@ -17,7 +17,7 @@ const READER: &str = "reader-token-0123456789abcdef0123456789abcdef";
 const OPERATOR: &str = "operator-token-0123456789abcdef0123456789abcd";
 
 /// The lab's configuration with a reader token (`console`) and an operator token (`ops`).
-fn add_tokens(lab: &Lab) {
+pub(crate) fn add_tokens(lab: &Lab) {
     use std::os::unix::fs::PermissionsExt;
     let mut config = std::fs::read_to_string(&lab.config).expect("config");
     for (name, role, token) in [("console", "reader", READER), ("ops", "operator", OPERATOR)] {
