@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::schema::Schema;
-use exo_writeback_engine::{Directory, DirectoryError, DirectoryErrorKind};
+use exo_writeback_engine::{Directory, DirectoryError, DirectoryErrorKind, UnreadableAttribute};
 pub use exo_writeback_exo::ExoEvent;
 use uuid::Uuid;
 
@@ -136,6 +136,16 @@ impl<D: Directory> Directory for Observed<D> {
         let t = Instant::now();
         let r = self.inner.address_holders(addresses).await;
         self.note("search", t, &r);
+        r
+    }
+
+    async fn unreadable_attributes(
+        &self,
+        attributes: &[String],
+    ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
+        let t = Instant::now();
+        let r = self.inner.unreadable_attributes(attributes).await;
+        self.note("read_rights", t, &r);
         r
     }
 

@@ -28,7 +28,7 @@ pub fn running_agent(
 ) -> anyhow::Result<Option<exo_writeback_api::client::AgentClient>> {
     let agent = exo_writeback_api::client::find(config)?;
     if let Some(a) = &agent {
-        tracing::info!(pid = a.pid(), url = a.url(), "asking the running agent");
+        eprintln!("asking the running agent (pid {}, {})", a.pid(), a.url());
     }
     Ok(agent)
 }

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::harness::{DOMAIN, Lab, cn, texts};
 use crate::writers::{spawn_run, stop};
 
-const READER: &str = "reader-token-0123456789abcdef0123456789abcdef";
-const OPERATOR: &str = "operator-token-0123456789abcdef0123456789abcd";
+pub(crate) const READER: &str = "reader-token-0123456789abcdef0123456789abcdef";
+pub(crate) const OPERATOR: &str = "operator-token-0123456789abcdef0123456789abcd";
 
 /// The lab's configuration with a reader token (`console`) and an operator token (`ops`).
 pub(crate) fn add_tokens(lab: &Lab) {
@@ -33,15 +33,15 @@ pub(crate) fn add_tokens(lab: &Lab) {
 }
 
 /// A running agent and an HTTP client for its API.
-struct Agent {
+pub(crate) struct Agent {
     child: Option<Child>,
-    url: String,
+    pub url: String,
     http: reqwest::Client,
 }
 
 impl Agent {
     /// Starts `exo-writeback run` and waits until it is ready and its first cycle ended.
-    async fn start(lab: &Lab) -> Agent {
+    pub async fn start(lab: &Lab) -> Agent {
         let child = spawn_run(lab);
         let endpoint_file: PathBuf = lab.state_dir().join("api.json");
         let started = Instant::now();
@@ -77,7 +77,7 @@ impl Agent {
         agent
     }
 
-    async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.http.get(format!("{}{path}", self.url));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -127,7 +127,7 @@ impl Agent {
     }
 
     /// SIGTERM; the agent's standard error.
-    async fn stop(mut self) -> String {
+    pub async fn stop(mut self) -> String {
         stop(self.child.take().expect("running")).await
     }
 }
@@ -327,6 +327,11 @@ async fn the_cli_asks_the_running_agent_to_write() {
     // `pause` goes through the agent with the operator token it can read.
     let r = lab.run(&["pause", "--reason", "from the CLI"]).await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("asking the running agent"),
+        "{}",
+        r.stderr
+    );
     let (_, status) = agent.get("/api/v1/status", Some(READER)).await;
     let by = status["job"]["paused"]["by"].as_str().unwrap_or_default();
     assert!(by.contains("through API token \"ops\""), "{status}");
