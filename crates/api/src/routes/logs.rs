@@ -1,6 +1,7 @@
 //! `GET /api/v1/logs` (JSON or CSV, the filters of `exo-writeback logs`, keyset paging) and
 //! `GET /api/v1/logs/{id}` (one entry with its steps and old → new values).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use exo_writeback_core::provisioning::{
     Action, CycleId, LogEntryId, LogStatus, ProvisioningLogEntry,
 };
-use exo_writeback_store_sqlite::{LogQuery, LogStore};
+use exo_writeback_store_sqlite::{CycleStore, LogQuery, LogStore};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -119,7 +120,8 @@ fn encode(v: &str) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
+/// A CSV field, quoted only when it must be (RFC 4180).
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -127,26 +129,34 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// The columns of `exo-writeback logs --format csv`.
-pub const CSV_HEADER: &str = "time,cycle,source,target,action,status,reason,modified";
+/// The columns of a log entry's summary: `exo-writeback logs` (table and CSV) and the CSV
+/// of `GET /api/v1/logs`.
+pub const COLUMNS: [&str; 9] = [
+    "time", "cycle", "kind", "source", "target", "action", "status", "reason", "modified",
+];
 
-/// One entry as a CSV row (the columns of [`CSV_HEADER`]).
-pub fn csv_row(e: &ProvisioningLogEntry) -> String {
-    let action = match e.action {
+/// An entry's action as the log shows it.
+pub fn action_text(e: &ProvisioningLogEntry) -> &'static str {
+    match e.action {
         Action::Update => "Update",
         Action::Other => "Other",
         Action::Skip => "Skip",
-    };
+    }
+}
+
+/// One entry's summary (the [`COLUMNS`]); `kind` is its cycle's kind (`Delta`, `Undo` …).
+pub fn summary(e: &ProvisioningLogEntry, kind: &str) -> [String; 9] {
     [
         e.time.to_string(),
         e.cycle.to_string(),
+        kind.to_string(),
         e.source
             .primary_smtp_address
             .clone()
             .or_else(|| e.source.external_directory_object_id.clone())
             .unwrap_or_default(),
         e.target.dn.clone().unwrap_or_default(),
-        action.to_string(),
+        action_text(e).to_string(),
         e.status.as_str().to_string(),
         e.reason
             .as_ref()
@@ -158,10 +168,15 @@ pub fn csv_row(e: &ProvisioningLogEntry) -> String {
             .collect::<Vec<_>>()
             .join(" "),
     ]
-    .iter()
-    .map(|f| csv_field(f))
-    .collect::<Vec<_>>()
-    .join(",")
+}
+
+/// One entry as a CSV row (the [`COLUMNS`]).
+pub fn csv_row(e: &ProvisioningLogEntry, kind: &str) -> String {
+    summary(e, kind)
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[utoipa::path(get, path = "/api/v1/logs", tag = "logs",
@@ -179,8 +194,18 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let query = q.to_store()?;
     let limit = query.limit;
-    let entries = state
-        .read(move |store, _| Ok(store.query_logs(&query)?))
+    let (entries, kinds) = state
+        .read(move |store, _| {
+            let entries = store.query_logs(&query)?;
+            let mut kinds = BTreeMap::new();
+            for e in &entries {
+                if let std::collections::btree_map::Entry::Vacant(slot) = kinds.entry(e.cycle) {
+                    let kind = store.cycle(e.cycle)?.map(|c| c.kind.as_str().to_string());
+                    slot.insert(kind.unwrap_or_default());
+                }
+            }
+            Ok((entries, kinds))
+        })
         .await?;
     let next = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.id.to_string()))
@@ -199,10 +224,11 @@ pub async fn list(
             .is_some_and(|a| a.contains("text/csv")),
     };
     if csv {
-        let mut body = String::from(CSV_HEADER);
+        let mut body = COLUMNS.join(",");
         body.push('\n');
         for e in &entries {
-            body.push_str(&csv_row(e));
+            let kind = kinds.get(&e.cycle).map(String::as_str).unwrap_or_default();
+            body.push_str(&csv_row(e, kind));
             body.push('\n');
         }
         let mut response = body.into_response();
@@ -248,6 +274,19 @@ pub async fn one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        let cases = [
+            ("plain", "plain"),
+            ("a,b", "\"a,b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("two\nlines", "\"two\nlines\""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(csv_field(input), want, "{input:?}");
+        }
+    }
 
     #[test]
     fn since_takes_a_time_or_a_duration_ago() {

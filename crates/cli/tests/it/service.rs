@@ -231,6 +231,15 @@ async fn the_running_agent_serves_its_api_to_tokens_by_role() {
     assert_eq!(code, 200);
     assert!(kind.starts_with("text/csv"), "{kind}");
     assert!(csv.lines().count() > 2, "{csv}");
+    // The same columns as `exo-writeback logs --format csv`, the cycle's kind among them.
+    let cli = lab
+        .run(&["logs", "--format", "csv", "--status", "success"])
+        .await;
+    assert_eq!(csv.lines().next(), cli.stdout.lines().next(), "{csv}");
+    assert!(
+        csv.lines().nth(1).is_some_and(|l| l.contains(",Initial,")),
+        "{csv}"
+    );
 
     // Provision on demand writes AD and returns the steps.
     lab.update(2, |m| {
