@@ -368,3 +368,62 @@ async fn the_cli_asks_the_running_agent_to_write() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(lab.store().pause().expect("pause").is_some());
 }
+
+/// SIGHUP to the agent.
+fn hangup(agent: &Agent) {
+    let pid = agent.child.as_ref().expect("running").id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_takes_a_valid_configuration_and_refuses_an_invalid_one() {
+    let lab = Lab::start(2).await;
+    add_tokens(&lab);
+    let agent = Agent::start(&lab).await;
+    let good = std::fs::read_to_string(&lab.config).expect("config");
+
+    // An invalid file is refused: the running configuration (and its tokens) stays.
+    std::fs::write(
+        &lab.config,
+        format!("{good}\n[api]\nlisten = \"nowhere\"\n"),
+    )
+    .expect("write");
+    hangup(&agent);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(agent.get("/api/v1/status", Some(READER)).await.0, 200);
+
+    // A valid one is taken at the next pause between cycles: a new token works.
+    const LATE: &str = "late-reader-token-0123456789abcdef0123456789ab";
+    let file = lab.dir.path().join("late.token");
+    std::fs::write(&file, LATE).expect("token");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::write(
+        &lab.config,
+        format!(
+            "{good}\n[[api.tokens]]\nname = \"late\"\nrole = \"reader\"\nfile = \"{}\"\n",
+            file.display()
+        ),
+    )
+    .expect("write");
+    assert_eq!(agent.get("/api/v1/status", Some(LATE)).await.0, 401);
+    hangup(&agent);
+    let started = Instant::now();
+    while agent.get("/api/v1/status", Some(LATE)).await.0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the reloaded token was never accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(agent.get("/api/v1/status", Some(READER)).await.0, 200);
+    let log = agent.stop().await;
+    assert!(
+        log.contains("refused the changed configuration"),
+        "the refusal is not logged:\n{log}"
+    );
+}
