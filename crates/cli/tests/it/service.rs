@@ -273,6 +273,44 @@ async fn the_running_agent_serves_its_api_to_tokens_by_role() {
     assert!(!lab.state_dir().join("api.json").exists());
 }
 
+/// A webhook receiver on loopback: every request body it got, each answered 200.
+fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/hooks/secret-key-in-the-url",
+        listener.local_addr().expect("addr")
+    );
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                seen.lock()
+                    .expect("lock")
+                    .push(String::from_utf8_lossy(&body).into_owned());
+            }
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, bodies)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_cycle_is_reviewed_and_approved_through_the_api() {
     let lab = Lab::start(6).await;
@@ -281,6 +319,18 @@ async fn a_held_cycle_is_reviewed_and_approved_through_the_api() {
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
     lab.write_config("", "threshold = 2");
     add_tokens(&lab);
+    // A webhook announces the held cycle; its URL (which carries its key) is a secret file.
+    let (hook, bodies) = webhook_receiver();
+    let hook_file = lab.dir.path().join("hook-url");
+    std::fs::write(&hook_file, &hook).expect("hook url");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let mut config = std::fs::read_to_string(&lab.config).expect("config");
+    config.push_str(&format!(
+        "\n[notify]\n\n[[notify.webhooks]]\nname = \"ops\"\nurl_file = \"{}\"\n",
+        hook_file.display()
+    ));
+    std::fs::write(&lab.config, config).expect("config");
     for i in 1..=4 {
         lab.update(i, |m| m.set_custom_attribute(5, ""));
     }
@@ -297,6 +347,28 @@ async fn a_held_cycle_is_reviewed_and_approved_through_the_api() {
     };
     let (_, _, metrics) = agent.text("/metrics", READER).await;
     assert_eq!(metric(&metrics, "held_cycles"), Some(1.0), "{metrics}");
+    let started = Instant::now();
+    let held_event: Value = loop {
+        let got = bodies.lock().expect("lock").clone();
+        if let Some(b) = got.iter().find(|b| b.contains("\"held\"")) {
+            break serde_json::from_str(b).expect("the webhook body is JSON");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no held event: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(held_event["event"], "held", "{held_event}");
+    assert!(
+        held_event["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains(&cycle.to_string())),
+        "{held_event}"
+    );
+    for secret in ["secret-key-in-the-url", READER, OPERATOR] {
+        assert!(!held_event.to_string().contains(secret), "{held_event}");
+    }
     let (code, held) = agent
         .get(&format!("/api/v1/held/{cycle}"), Some(READER))
         .await;
