@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::harness::{DOMAIN, Lab, cn, texts};
-use crate::service::{Agent, OPERATOR, add_tokens};
+use crate::harness::{DOMAIN, cn, texts};
+use crate::service::{Agent, OPERATOR, lab_with_a_cycle_to_hold};
 
 /// chromedriver on a free port, stopped with the test.
 struct Driver {
@@ -142,16 +142,8 @@ async fn screenshot(c: &Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_filters_provisions_and_approves_in_chromium() {
-    let lab = Lab::start(6).await;
-    lab.write_config("", "threshold = 1000000");
-    let first = lab.run(&["sync"]).await;
-    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
-    lab.write_config("", "threshold = 2");
-    add_tokens(&lab);
     // The agent's first cycle removes a value on 4 objects: held by the threshold.
-    for i in 1..=4 {
-        lab.update(i, |m| m.set_custom_attribute(5, ""));
-    }
+    let lab = lab_with_a_cycle_to_hold().await;
     let agent = Agent::start(&lab).await;
     let profile = tempfile::tempdir().expect("profile");
     let (_driver, c) = browser(profile.path()).await;

@@ -273,6 +273,21 @@ async fn the_running_agent_serves_its_api_to_tokens_by_role() {
     assert!(!lab.state_dir().join("api.json").exists());
 }
 
+/// A lab of 6 mailboxes written once, with tokens and a threshold of 2, where 4 mailboxes
+/// have since lost a value: the agent's first cycle is held by the threshold.
+pub(crate) async fn lab_with_a_cycle_to_hold() -> Lab {
+    let lab = Lab::start(6).await;
+    lab.write_config("", "threshold = 1000000");
+    let first = lab.run(&["sync"]).await;
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    lab.write_config("", "threshold = 2");
+    add_tokens(&lab);
+    for i in 1..=4 {
+        lab.update(i, |m| m.set_custom_attribute(5, ""));
+    }
+    lab
+}
+
 /// A webhook receiver on loopback: every request body it got, each answered 200.
 fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{BufRead, BufReader, Read, Write};
@@ -313,12 +328,7 @@ fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_cycle_is_reviewed_and_approved_through_the_api() {
-    let lab = Lab::start(6).await;
-    lab.write_config("", "threshold = 1000000");
-    let first = lab.run(&["sync"]).await;
-    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
-    lab.write_config("", "threshold = 2");
-    add_tokens(&lab);
+    let lab = lab_with_a_cycle_to_hold().await;
     // A webhook announces the held cycle; its URL (which carries its key) is a secret file.
     let (hook, bodies) = webhook_receiver();
     let hook_file = lab.dir.path().join("hook-url");
@@ -331,11 +341,7 @@ async fn a_held_cycle_is_reviewed_and_approved_through_the_api() {
         hook_file.display()
     ));
     std::fs::write(&lab.config, config).expect("config");
-    for i in 1..=4 {
-        lab.update(i, |m| m.set_custom_attribute(5, ""));
-    }
     let agent = Agent::start(&lab).await;
-    // The agent's first cycle here is a delta removing 4 values: held by the threshold.
     let started = Instant::now();
     let cycle = loop {
         let (_, status) = agent.get("/api/v1/status", Some(READER)).await;
