@@ -19,5 +19,6 @@ mod read_rights;
 mod recipient_type;
 mod rights;
 mod service;
+mod service_config;
 mod spoofing;
 mod writers;
