@@ -57,13 +57,15 @@ async fn locked_store(
 /// Pauses the job: cycles stop (a running `run` keeps running and says so each interval;
 /// `sync` refuses) until [`resume`]. Returns the pause, and the one already in effect if the
 /// job was paused before (it is replaced).
+/// `by` names who pauses it (the [`operator`] of a command, an API token's holder).
 pub async fn pause(
     config: &Config,
+    by: &str,
     reason: Option<&str>,
 ) -> Result<(Pause, Option<Pause>), AgentError> {
     let (mut store, _lock) = locked_store(config, "exo-writeback pause").await?;
     let pause = Pause {
-        by: operator(),
+        by: by.to_string(),
         since: Timestamp::now(),
         reason: reason.map(str::to_string),
     };
@@ -77,19 +79,18 @@ pub async fn resume(config: &Config) -> Result<Option<Pause>, AgentError> {
     Ok(store.set_pause(None)?)
 }
 
-/// Rejects the changes held by `cycle` (see `exo_writeback_engine::reject`).
+/// Rejects the changes held by `cycle` (see `exo_writeback_engine::reject`); `by` names who
+/// rejects them.
 pub async fn reject(
     config: &Config,
     cycle: CycleId,
+    by: &str,
     reason: Option<&str>,
 ) -> Result<CycleReport, AgentError> {
     let holder = format!("exo-writeback reject {cycle}");
     let (mut store, _lock) = locked_store(config, &holder).await?;
     Ok(exo_writeback_engine::reject::reject(
-        &mut store,
-        cycle,
-        &operator(),
-        reason,
+        &mut store, cycle, by, reason,
     )?)
 }
 

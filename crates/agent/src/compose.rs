@@ -21,13 +21,20 @@ use crate::config::Config;
 use crate::error::AgentError;
 use crate::exo::ExoSource;
 use crate::lock::StateLock;
+use crate::observe::Observed;
 use crate::scheduler::{Clock, interrupt_stale_cycles};
 
-pub type RealEngine = Engine<ExoSource, AdDirectory, SqliteStore>;
+/// The engine over Exchange Online, AD (its operations reported to the installed observer,
+/// `crate::observe`) and the SQLite state.
+pub type RealEngine = Engine<ExoSource, Observed<AdDirectory>, SqliteStore>;
 
 /// Load the configuration file and check the parts the writeback needs.
+/// Every secret file it names is made private (fixed with a warning when ours, refused
+/// otherwise: `crate::files`).
 pub fn load_config(path: &Path) -> Result<Config, AgentError> {
-    Ok(Config::load(path)?)
+    let config = Config::load(path)?;
+    config.secure_secret_files()?;
+    Ok(config)
 }
 
 /// The resolved writeback settings (deny-list and expressions checked).
@@ -35,13 +42,11 @@ pub fn plan_settings(config: &Config) -> Result<WritebackPlanSettings, AgentErro
     Ok(config.writeback_plan()?)
 }
 
-/// Open (and create) the state database in `sync.state_dir`.
+/// Open (and create) the state database in `sync.state_dir`, created private (0700); an
+/// existing one open to others is restricted with a warning, or refused when not ours.
 pub fn open_store(config: &Config) -> Result<SqliteStore, AgentError> {
     let dir = &config.sync.state_dir;
-    std::fs::create_dir_all(dir).map_err(|source| AgentError::StateDir {
-        dir: dir.clone(),
-        source,
-    })?;
+    crate::files::private_state_dir(dir)?;
     Ok(SqliteStore::open_in(dir)?)
 }
 
@@ -51,6 +56,9 @@ pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
     let settings = plan_settings(config)?;
     let exo_config = config.exo.as_ref().ok_or(AgentError::NoExo)?;
     let exo = ExoClient::from_config(exo_config)?;
+    if let Some(observer) = crate::observe::exo_observer() {
+        exo.set_observer(observer);
+    }
     let password = config.ad_password()?;
     let store = open_store(config)?;
     let forest = ForestDirectory::open(&config.ad, password).await?;
@@ -61,7 +69,7 @@ pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
             client: exo,
             safelist_hashes,
         },
-        ad,
+        Observed::new(ad),
         store,
         settings,
         EngineOptions {

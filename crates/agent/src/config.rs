@@ -12,6 +12,14 @@ use exo_writeback_core::secret::Secret;
 use exo_writeback_core::settings::SettingsError;
 use serde::Deserialize;
 
+mod service;
+
+pub use service::{
+    ApiSettings, ApiSettingsError, ApiToken, DEFAULT_LISTEN, EventKind, MIN_TOKEN_LEN,
+    NotifySettings, NotifySettingsError, Role, TokenSettings, Webhook, WebhookFormat,
+    WebhookSettings,
+};
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +35,12 @@ pub struct Config {
     /// `[sync]`: where state lives and how often cycles run.
     #[serde(default)]
     pub sync: SyncSettings,
+    /// `[api]`: the HTTP API and console the agent serves while it runs.
+    #[serde(default)]
+    pub api: ApiSettings,
+    /// `[notify]`: webhooks.
+    #[serde(default)]
+    pub notify: NotifySettings,
     /// `[writeback]` resolved at load time (deny-list checked, expressions parsed), so a
     /// mistake is reported with the file's name before anything connects.
     #[serde(skip)]
@@ -47,6 +61,10 @@ pub struct SyncSettings {
     pub overlap: jiff::SignedDuration,
     /// Days provisioning logs and the journal are kept (default 30).
     pub log_retention_days: u32,
+    /// How long `run` may take to stop after SIGTERM (default 30 s): the current chunk is
+    /// finished or, past this bound, abandoned — its write-ahead intents let the next start
+    /// log what reached AD.
+    pub stop_timeout: jiff::SignedDuration,
 }
 
 impl Default for SyncSettings {
@@ -57,6 +75,7 @@ impl Default for SyncSettings {
             reconcile_interval: jiff::SignedDuration::from_hours(24),
             overlap: jiff::SignedDuration::from_mins(5),
             log_retention_days: 30,
+            stop_timeout: jiff::SignedDuration::from_secs(30),
         }
     }
 }
@@ -70,6 +89,8 @@ pub enum SyncError {
     ReconcileIntervalNotPositive,
     #[error("sync.overlap must not be negative")]
     NegativeOverlap,
+    #[error("sync.stop_timeout must be between 1s and 1h")]
+    StopTimeout,
 }
 
 impl SyncSettings {
@@ -85,6 +106,11 @@ impl SyncSettings {
         }
         if self.overlap < jiff::SignedDuration::ZERO {
             return Err(SyncError::NegativeOverlap);
+        }
+        if self.stop_timeout < jiff::SignedDuration::from_secs(1)
+            || self.stop_timeout > jiff::SignedDuration::from_hours(1)
+        {
+            return Err(SyncError::StopTimeout);
         }
         Ok(())
     }
@@ -128,6 +154,9 @@ pub enum SecretError {
     EnvNotUnicode { what: String, var: String },
     #[error("{what} is empty")]
     Empty { what: String },
+    /// A secret file others may read, which this process cannot make private.
+    #[error(transparent)]
+    Exposed(#[from] crate::files::FileError),
 }
 
 impl Config {
@@ -153,6 +182,9 @@ impl Config {
         self.sync
             .validate()
             .map_err(|e| invalid(format!("[sync]: {e}")))?;
+        self.api
+            .validate()
+            .map_err(|e| invalid(format!("[api]: {e}")))?;
         // Every DN of [ad], each named (`check` then verifies that they exist on the DC).
         let dns = self.ad.base_dn.iter().map(|dn| ("ad.base_dn", dn)).chain(
             self.ad
@@ -227,6 +259,37 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Every secret file the configuration names, each with its setting: the AD password,
+    /// the Exchange Online client secret or private key, API tokens and TLS key, webhook URLs.
+    pub fn secret_files(&self) -> Vec<(&'static str, &Path)> {
+        let mut files: Vec<(&'static str, &Path)> = Vec::new();
+        if let Some(f) = &self.ad.password_file {
+            files.push(("ad.password_file", f));
+        }
+        if let Some(exo) = &self.exo {
+            if let Some(f) = &exo.client_secret_file {
+                files.push(("exo.client_secret_file", f));
+            }
+            if let Some(f) = &exo.private_key_file {
+                files.push(("exo.private_key_file", f));
+            }
+        }
+        files.extend(self.api.secret_files());
+        files.extend(self.notify.secret_files());
+        files
+    }
+
+    /// Makes every secret file private (`crate::files`): fixed with a warning when this
+    /// process owns it, refused otherwise.
+    pub fn secure_secret_files(&self) -> Result<(), crate::files::FileError> {
+        for (what, path) in self.secret_files() {
+            crate::files::private_secret_file(what, path)?;
+        }
+        Ok(())
+    }
+}
+
 /// For serde's "unknown field `x`, expected one of `a`, `b`" (and "unknown variant …"), the
 /// expected name closest to the unknown one: ` (did you mean `a`?)`.
 fn did_you_mean(message: &str) -> Option<String> {
@@ -257,7 +320,7 @@ pub fn load_secret(
             });
         }
         (Some(path), None) => {
-            warn_if_readable_by_others(what, path);
+            crate::files::private_secret_file(&format!("{what}_file"), path)?;
             let text = std::fs::read_to_string(path).map_err(|io| SecretError::Unreadable {
                 what: what.to_string(),
                 path: path.to_path_buf(),
@@ -288,24 +351,6 @@ pub fn load_secret(
     }
     Ok(Secret::new(value))
 }
-
-#[cfg(unix)]
-fn warn_if_readable_by_others(what: &str, path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                "{what}_file {} is readable by group or others (mode {mode:04o}); restrict it with: chmod 600 {}",
-                path.display(),
-                path.display()
-            );
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_readable_by_others(_what: &str, _path: &Path) {}
 
 #[cfg(test)]
 mod tests {

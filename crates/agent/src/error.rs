@@ -21,12 +21,9 @@ pub enum AgentError {
         "the configuration has no [exo] section: the writeback needs an Exchange Online tenant to read"
     )]
     NoExo,
-    #[error("cannot create sync.state_dir {}", dir.display())]
-    StateDir {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A state directory or secret file open to others that cannot be made private.
+    #[error(transparent)]
+    Files(#[from] crate::files::FileError),
     #[error("cannot open the {what} {}", path.display())]
     LockFile {
         what: &'static str,

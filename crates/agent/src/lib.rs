@@ -9,7 +9,9 @@
 //! - [`compose`]: the configuration turned into an engine — for reading, for writing (behind
 //!   the state lock), for cycles.
 //! - [`lock`]: one writer per state (the cycle runner's lock and the state lock).
+//! - [`observe`]: the edges' requests (LDAP, Exchange Online) reported for metrics.
 //! - [`scheduler`]: the agent's loop over an engine, with an injected clock.
+//! - [`files`]: the state directory and secret files, private to the agent's user.
 //! - [`signals`]: SIGTERM and Ctrl-C as a stop flag.
 //! - [`check`]: both sides checked, as a [`check::CheckReport`] the CLI prints.
 //! - [`test_pause`]: a pause after the n-th modify, for the fault tests (inert unless its
@@ -26,7 +28,9 @@ pub mod config;
 pub mod dc_status;
 mod error;
 pub mod exo;
+pub mod files;
 pub mod lock;
+pub mod observe;
 pub mod read_rights;
 pub mod scheduler;
 pub mod signals;

@@ -29,10 +29,7 @@ pub const CYCLE_LOCK: &str = "cycle.lock";
 pub const STATE_LOCK: &str = "state.lock";
 
 fn open(dir: &Path, name: &str, what: &'static str) -> Result<(File, PathBuf), AgentError> {
-    std::fs::create_dir_all(dir).map_err(|source| AgentError::StateDir {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
+    crate::files::private_state_dir(dir)?;
     let path = dir.join(name);
     let file = OpenOptions::new()
         .create(true)

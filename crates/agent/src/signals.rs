@@ -1,5 +1,6 @@
 //! Stopping cleanly: SIGTERM or Ctrl-C sets a stop flag — the engine finishes the current
-//! object, and the watermark never passes unfinished work.
+//! object, and the watermark never passes unfinished work. SIGHUP asks `run` to reload its
+//! configuration.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,4 +37,26 @@ pub fn stop_on_signals() -> Arc<AtomicBool> {
         set.store(true, Ordering::SeqCst);
     });
     flag
+}
+
+/// A notification each time SIGHUP arrives (listening starts now): `run` reloads its
+/// configuration. Without SIGHUP (not Unix), it never fires.
+pub fn reload_on_hangup() -> Arc<tokio::sync::Notify> {
+    let notify = Arc::new(tokio::sync::Notify::new());
+    #[cfg(unix)]
+    {
+        let fire = notify.clone();
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        tracing::info!("SIGHUP: reloading the configuration");
+                        fire.notify_one();
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP; reload by restarting"),
+        }
+    }
+    notify
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cmd;
 mod logging;
@@ -56,10 +56,22 @@ enum Command {
     Status(cmd::status::Args),
     /// Show the effective mapping table of the enabled profiles and custom mappings.
     Profiles(cmd::profiles::Args),
+    /// Write the man pages and shell completions (for packaging).
+    #[command(hide = true)]
+    Manual(cmd::manual::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Manual(args) = cli.command {
+        return match cmd::manual::run(args, Cli::command()) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -88,6 +100,7 @@ fn main() -> ExitCode {
             Command::Resume(args) => cmd::resume::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
             Command::Profiles(args) => cmd::profiles::run(args).await,
+            Command::Manual(_) => Ok(ExitCode::SUCCESS),
         }
     });
     match result {

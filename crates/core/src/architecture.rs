@@ -133,8 +133,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "agent",
         &["core", "expr", "ad", "exo", "engine", "store-sqlite"],
     ),
-    // The binary parses and prints: it reaches AD and Exchange Online through the agent.
-    ("cli", &["core", "expr", "store-sqlite", "engine", "agent"]),
+    // The agent's HTTP service (API, metrics, console, daemon, the CLI's client).
+    ("api", &["core", "store-sqlite", "engine", "agent"]),
+    // The binary parses and prints: it reaches AD and Exchange Online through the agent, a
+    // running agent through the API's client.
+    (
+        "cli",
+        &["core", "expr", "store-sqlite", "engine", "agent", "api"],
+    ),
     (
         "bench",
         &[

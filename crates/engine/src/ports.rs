@@ -172,39 +172,30 @@ pub trait Directory {
         &self,
         addresses: &[String],
     ) -> Result<Vec<(String, String)>, DirectoryError>;
+    /// Of `attributes` (what the plans read), those the account may not read on the objects
+    /// the engine writes (empty for a directory that hides nothing). No default: a wrapper
+    /// that forgot to forward it would let the engine write attributes it cannot read.
+    async fn unreadable_attributes(
+        &self,
+        attributes: &[String],
+    ) -> Result<Vec<UnreadableAttribute>, DirectoryError>;
     /// Every object in the search scope holding at least one of `attributes` (`objectGUID`
     /// selects every object), with its objectGUID, DN and those attributes, handed to
     /// `on_object` as the result pages arrive: one paged search per search base instead of
     /// one search per mailbox. The engine builds its match index from it on initial and full
-    /// cycles. The default reports it unsupported; the engine then searches per mailbox.
-    /// Of `attributes` (what the plans read), those the account may not read on the objects
-    /// the engine writes. The default: none known (a directory that hides nothing).
-    async fn unreadable_attributes(
-        &self,
-        attributes: &[String],
-    ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
-        let _ = attributes;
-        Ok(Vec::new())
-    }
+    /// cycles; a directory that cannot list them answers an error and the engine then searches
+    /// per mailbox.
     async fn scan_match_keys(
         &self,
         attributes: &[&str],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<(), DirectoryError> {
-        let _ = (attributes, on_object);
-        Err(DirectoryError::new(
-            "this directory cannot list its match keys",
-        ))
-    }
+    ) -> Result<(), DirectoryError>;
     /// When and on which DC each of `attributes` of the object at `dn` last changed
-    /// (`msDS-ReplAttributeMetaData`), for the log entry of an on-premises edit. The default:
-    /// unknown (a directory that does not serve it — Samba does not).
+    /// (`msDS-ReplAttributeMetaData`), for the log entry of an on-premises edit: empty when
+    /// the directory does not serve it (Samba does not).
     async fn attribute_origins(
         &self,
         dn: &str,
         attributes: &[String],
-    ) -> Result<Vec<ChangeOrigin>, DirectoryError> {
-        let _ = (dn, attributes);
-        Ok(Vec::new())
-    }
+    ) -> Result<Vec<ChangeOrigin>, DirectoryError>;
 }

@@ -501,6 +501,14 @@ impl Directory for FakeDirectory {
         }
         Ok(out)
     }
+    /// The fake keeps no replication metadata (as Samba): origins are unknown.
+    async fn attribute_origins(
+        &self,
+        _dn: &str,
+        _attributes: &[String],
+    ) -> Result<Vec<exo_writeback_core::drift::ChangeOrigin>, DirectoryError> {
+        Ok(Vec::new())
+    }
     async fn scan_match_keys(
         &self,
         attributes: &[&str],

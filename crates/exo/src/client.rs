@@ -50,6 +50,7 @@ struct Inner {
     tokens: TokenSource,
     connection_id: String,
     api_requests: AtomicU64,
+    observer: std::sync::OnceLock<crate::observe::ExoObserver>,
 }
 
 impl std::fmt::Debug for ExoClient {
@@ -134,8 +135,21 @@ impl ExoClient {
                 tokens,
                 connection_id: uuid::Uuid::new_v4().to_string(),
                 api_requests: AtomicU64::new(0),
+                observer: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Reports every request attempt and throttling wait to `observer` (metrics). Set once;
+    /// a second observer is ignored.
+    pub fn set_observer(&self, observer: crate::observe::ExoObserver) {
+        let _ = self.inner.observer.set(observer);
+    }
+
+    pub(crate) fn observe(&self, event: crate::observe::ExoEvent) {
+        if let Some(o) = self.inner.observer.get() {
+            o(&event);
+        }
     }
 
     pub fn settings(&self) -> &ExoSettings {

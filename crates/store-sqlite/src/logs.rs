@@ -1,6 +1,8 @@
 //! Provisioning log queries, the retention purge, and the journal.
 
-use exo_writeback_core::provisioning::{CycleId, JournalRecord, ObjectRef, ProvisioningLogEntry};
+use exo_writeback_core::provisioning::{
+    CycleId, JournalRecord, LogEntryId, ObjectRef, ProvisioningLogEntry,
+};
 use exo_writeback_store::{JournalStore, LogQuery, LogStore, PurgeReport, Result};
 use jiff::Timestamp;
 use rusqlite::types::Value as SqlValue;
@@ -49,6 +51,11 @@ impl LogStore for SqliteStore {
             sql.push_str(" AND time >= ?");
             args.push(SqlValue::Integer(time_key(since)));
         }
+        if let Some(after) = query.after {
+            // The order below, as a row value: entries strictly after the given one.
+            sql.push_str(" AND (time, seq) < (SELECT time, seq FROM log_entries WHERE id = ?)");
+            args.push(SqlValue::Text(after.0.to_string()));
+        }
         sql.push_str(" ORDER BY time DESC, seq DESC LIMIT ?");
         args.push(SqlValue::Integer(limit_param(query.limit)));
         let texts: Vec<String> = self
@@ -57,6 +64,20 @@ impl LogStore for SqliteStore {
             .and_then(|mut s| s.query_map(params_from_iter(args), |r| r.get(0))?.collect())
             .map_err(|e| self.err("query provisioning logs", e))?;
         collect_json(&self.path, "provisioning log entry", texts)
+    }
+
+    fn log_entry(&self, id: LogEntryId) -> Result<Option<ProvisioningLogEntry>> {
+        let texts: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT entry FROM log_entries WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_map(params![id.0.to_string()], |r| r.get(0))?
+                    .collect()
+            })
+            .map_err(|e| self.err("read a provisioning log entry", e))?;
+        Ok(collect_json(&self.path, "provisioning log entry", texts)?
+            .into_iter()
+            .next())
     }
 
     fn purge_older_than(&mut self, cutoff: Timestamp) -> Result<PurgeReport> {

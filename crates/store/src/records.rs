@@ -3,8 +3,8 @@
 
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{
-    CycleId, EscrowUpdate, JobState, Join, JoinUpdate, JournalRecord, LogStatus, ObjectOutcome,
-    PinUpdate, ProvisioningLogEntry,
+    CycleId, EscrowUpdate, JobState, Join, JoinUpdate, JournalRecord, LogEntryId, LogStatus,
+    ObjectOutcome, PinUpdate, ProvisioningLogEntry,
 };
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
@@ -29,6 +29,9 @@ pub struct LogQuery {
     /// Leave out the entries of objects that were already in sync (action `Other`, status
     /// `success`: nothing to write), which are most of a quiet delta's entries.
     pub hide_in_sync: bool,
+    /// Only entries after this one in the newest-first order (keyset paging: the id of the
+    /// last entry of the previous page). An unknown id matches nothing.
+    pub after: Option<LogEntryId>,
 }
 
 impl Default for LogQuery {
@@ -40,6 +43,7 @@ impl Default for LogQuery {
             since: None,
             limit: 100,
             hide_in_sync: false,
+            after: None,
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleRecord, CycleStatus, EscrowEntry, JobState, Join,
-    JournalRecord, ObjectOutcome, ObjectRef, Pause, Pin, PinCount, ProvisioningLogEntry,
-    RestartScope, StagedCycle, StagedPlan, Watermark,
+    JournalRecord, LogEntryId, ObjectOutcome, ObjectRef, Pause, Pin, PinCount,
+    ProvisioningLogEntry, RestartScope, StagedCycle, StagedPlan, Watermark,
 };
 use jiff::Timestamp;
 use uuid::Uuid;
@@ -152,6 +152,8 @@ pub trait StagingStore {
 pub trait LogStore {
     /// Log entries matching the query, newest first.
     fn query_logs(&self, query: &LogQuery) -> Result<Vec<ProvisioningLogEntry>>;
+    /// One log entry by its id.
+    fn log_entry(&self, id: LogEntryId) -> Result<Option<ProvisioningLogEntry>>;
     /// Removes log entries and journal records older than `cutoff` (retention; see
     /// [`crate::DEFAULT_RETENTION`]).
     fn purge_older_than(&mut self, cutoff: Timestamp) -> Result<PurgeReport>;

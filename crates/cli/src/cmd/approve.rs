@@ -24,9 +24,13 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = compose::load_config(&args.config.config)?;
-    let holder = format!("exo-writeback approve {}", args.cycle);
-    let (mut engine, _lock) = compose::writing_engine(&config, &holder).await?;
-    let report = engine.approve(CycleId(args.cycle)).await?;
+    let report = if let Some(agent) = crate::cmd::running_agent(&config)? {
+        agent.approve(args.cycle).await?
+    } else {
+        let holder = format!("exo-writeback approve {}", args.cycle);
+        let (mut engine, _lock) = compose::writing_engine(&config, &holder).await?;
+        engine.approve(CycleId(args.cycle)).await?
+    };
     if args.json {
         outln!("{}", crate::cmd::sync::report_json(&report));
     } else {

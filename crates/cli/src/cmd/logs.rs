@@ -61,48 +61,18 @@ fn parse_since(text: &str) -> anyhow::Result<jiff::Timestamp> {
         .unwrap_or(jiff::Timestamp::MIN))
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-pub fn action_text(e: &ProvisioningLogEntry) -> &'static str {
-    match e.action {
-        exo_writeback_core::provisioning::Action::Update => "Update",
-        exo_writeback_core::provisioning::Action::Other => "Other",
-        exo_writeback_core::provisioning::Action::Skip => "Skip",
-    }
-}
+pub use exo_writeback_api::routes::logs::action_text;
+use exo_writeback_api::routes::logs::{COLUMNS, csv_row};
 
 /// The kind of each cycle the entries belong to (`Delta`, `Undo`, `Reject` …).
 type Kinds = BTreeMap<CycleId, String>;
 
 fn summary(e: &ProvisioningLogEntry, kinds: &Kinds) -> [String; 9] {
-    [
-        e.time.to_string(),
-        e.cycle.to_string(),
-        kinds.get(&e.cycle).cloned().unwrap_or_default(),
-        e.source
-            .primary_smtp_address
-            .clone()
-            .or_else(|| e.source.external_directory_object_id.clone())
-            .unwrap_or_default(),
-        e.target.dn.clone().unwrap_or_default(),
-        action_text(e).to_string(),
-        e.status.as_str().to_string(),
-        e.reason
-            .as_ref()
-            .map(|r| format!("{}: {}", r.code, r.message))
-            .unwrap_or_default(),
-        e.modified
-            .iter()
-            .map(|m| m.attribute.clone())
-            .collect::<Vec<_>>()
-            .join(" "),
-    ]
+    exo_writeback_api::routes::logs::summary(e, kind_of(e, kinds))
+}
+
+fn kind_of<'k>(e: &ProvisioningLogEntry, kinds: &'k Kinds) -> &'k str {
+    kinds.get(&e.cycle).map(String::as_str).unwrap_or_default()
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -122,6 +92,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         since: args.since.as_deref().map(parse_since).transpose()?,
         limit: args.limit,
         hide_in_sync: !args.all,
+        ..LogQuery::default()
     };
     let entries = store.query_logs(&query)?;
     let mut kinds = Kinds::new();
@@ -155,24 +126,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Format::Csv => {
-            outln!("time,cycle,kind,source,target,action,status,reason,modified");
+            outln!("{}", COLUMNS.join(","));
             for e in &entries {
-                outln!(
-                    "{}",
-                    summary(e, &kinds)
-                        .iter()
-                        .map(|f| csv_field(f))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
+                outln!("{}", csv_row(e, kind_of(e, &kinds)));
             }
         }
         Format::Table => {
             crate::output::print_table(
-                &[
-                    "time", "cycle", "kind", "source", "target", "action", "status", "reason",
-                    "modified",
-                ],
+                &COLUMNS,
                 &entries
                     .iter()
                     .map(|e| summary(e, &kinds).to_vec())
@@ -198,18 +159,5 @@ mod tests {
         assert!(diff <= jiff::SignedDuration::from_mins(121), "{diff:?}");
         let err = parse_since("yesterday-ish").unwrap_err().to_string();
         assert!(err.contains("yesterday-ish"), "{err}");
-    }
-
-    #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
-        let cases = [
-            ("plain", "plain"),
-            ("a,b", "\"a,b\""),
-            ("say \"hi\"", "\"say \"\"hi\"\"\""),
-            ("two\nlines", "\"two\nlines\""),
-        ];
-        for (input, want) in cases {
-            assert_eq!(csv_field(input), want, "{input:?}");
-        }
     }
 }

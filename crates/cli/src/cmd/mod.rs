@@ -7,6 +7,7 @@ pub mod approve;
 pub mod check;
 pub mod expr;
 pub mod logs;
+pub mod manual;
 pub mod pause;
 pub mod preview;
 pub mod profiles;
@@ -19,6 +20,18 @@ pub mod status;
 pub mod sync;
 pub mod undo;
 pub mod unpin;
+
+/// The agent running on `config`'s state, if any. A command that writes asks it, so the
+/// agent stays the single writer of its state; without one it works on the state directly.
+pub fn running_agent(
+    config: &exo_writeback_agent::config::Config,
+) -> anyhow::Result<Option<exo_writeback_api::client::AgentClient>> {
+    let agent = exo_writeback_api::client::find(config)?;
+    if let Some(a) = &agent {
+        eprintln!("asking the running agent (pid {}, {})", a.pid(), a.url());
+    }
+    Ok(agent)
+}
 
 /// `--config FILE`, shared by every writeback command.
 #[derive(clap::Args, Debug, Clone)]

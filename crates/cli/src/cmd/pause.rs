@@ -27,7 +27,10 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = compose::load_config(&args.config.config)?;
-    let (pause, before) = admin::pause(&config, args.reason.as_deref()).await?;
+    let (pause, before) = match crate::cmd::running_agent(&config)? {
+        Some(agent) => agent.pause(args.reason.as_deref()).await?,
+        None => admin::pause(&config, &admin::operator(), args.reason.as_deref()).await?,
+    };
     if args.json {
         outln!(
             "{}",

@@ -42,6 +42,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         // Writes nothing: no state lock.
         let mut engine = compose::engine(&config).await?;
         engine.provision(&args.identity, true).await?
+    } else if let Some(agent) = crate::cmd::running_agent(&config)? {
+        agent.provision(&args.identity, false).await?
     } else {
         let (mut engine, _lock) =
             compose::writing_engine(&config, "exo-writeback provision").await?;

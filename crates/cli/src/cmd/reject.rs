@@ -30,7 +30,18 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = compose::load_config(&args.config.config)?;
-    let report = admin::reject(&config, CycleId(args.cycle), args.reason.as_deref()).await?;
+    let report = match crate::cmd::running_agent(&config)? {
+        Some(agent) => agent.reject(args.cycle, args.reason.as_deref()).await?,
+        None => {
+            admin::reject(
+                &config,
+                CycleId(args.cycle),
+                &admin::operator(),
+                args.reason.as_deref(),
+            )
+            .await?
+        }
+    };
     if args.json {
         let mut v = crate::cmd::sync::report_json(&report);
         v["rejected_cycle"] = args.cycle.into();

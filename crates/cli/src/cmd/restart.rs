@@ -58,11 +58,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = compose::load_config(&args.config.config)?;
     let scope = args.scope.ok_or_else(scopes_needed)?.scope();
-    let holder = format!("exo-writeback restart --scope {}", scope.as_str());
-    let _lock = StateLock::acquire(&config.sync.state_dir, &holder).await?;
-    let mut store = compose::open_store(&config)?;
-    use exo_writeback_store_sqlite::prelude::*;
-    let r = store.restart(scope, jiff::Timestamp::now())?;
+    let r = if let Some(agent) = crate::cmd::running_agent(&config)? {
+        agent.restart(scope.into()).await?
+    } else {
+        let holder = format!("exo-writeback restart --scope {}", scope.as_str());
+        let _lock = StateLock::acquire(&config.sync.state_dir, &holder).await?;
+        let mut store = compose::open_store(&config)?;
+        use exo_writeback_store_sqlite::prelude::*;
+        store.restart(scope, jiff::Timestamp::now())?
+    };
     outln!(
         "restarted (scope {}): watermark cleared: {}, joins removed: {}, escrow removed: {}, held cycles discarded: {}; job state now {}",
         scope.as_str(),

@@ -18,7 +18,11 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = compose::load_config(&args.config.config)?;
-    match admin::resume(&config).await? {
+    let lifted = match crate::cmd::running_agent(&config)? {
+        Some(agent) => agent.resume().await?,
+        None => admin::resume(&config).await?,
+    };
+    match lifted {
         Some(p) => outln!(
             "resumed (paused by {} since {}): cycles run again — a running agent at its next interval",
             p.by,

@@ -1,14 +1,13 @@
 //! `exo-writeback run`: the agent — an initial cycle (when needed), then a delta cycle every
-//! `sync.interval`, and a full reconcile every `sync.reconcile_interval`. Stops cleanly on
+//! `sync.interval`, and a full reconcile every `sync.reconcile_interval` — with its HTTP
+//! service beside it (`[api]`: the JSON API, `/metrics`, the console). Stops cleanly on
 //! SIGTERM or Ctrl-C (the current object is finished; the watermark never passes unfinished
-//! work). The loop is the agent library's (`scheduler`); this prints what it does.
+//! work); SIGHUP reloads a configuration checked whole. The service is the `api` crate's
+//! daemon; this prints what it does.
 
 use std::process::ExitCode;
 
-use exo_writeback_agent::compose;
-use exo_writeback_agent::lock::CycleRunnerLock;
-use exo_writeback_agent::scheduler::{Schedule, Scheduler, SystemClock, Turn};
-use exo_writeback_agent::signals::stop_on_signals;
+use exo_writeback_agent::scheduler::Turn;
 
 use crate::cmd::ConfigArg;
 use crate::logging::init_logging;
@@ -22,45 +21,33 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = compose::load_config(&args.config.config)?;
-    let stop = stop_on_signals();
-    let _runner = CycleRunnerLock::acquire_as(&config.sync.state_dir, "exo-writeback run")?;
-    // The agent keeps trying while the job is quarantined (cannot bind, DC unreachable):
-    // it waits for each next retry instead of exiting.
-    let Some(mut engine) = compose::start_agent(&config, &SystemClock, &stop).await? else {
-        outln!("stopped");
-        return Ok(ExitCode::SUCCESS);
-    };
-    engine.set_cancel_flag(stop.clone());
-    crate::output::attach_progress(&mut engine);
-    let scheduler = Scheduler {
-        clock: SystemClock,
-        schedule: Schedule::of(&config.sync),
-        state_dir: config.sync.state_dir.clone(),
-        stop,
-    };
-    scheduler
-        .run(&mut engine, |turn| match turn {
-            Turn::Cycle(report) => crate::cmd::sync::print_report(report),
-            Turn::Held(cycle) => {
-                tracing::warn!(%cycle, "the job is held by the change threshold; waiting for `exo-writeback approve {cycle}` or `exo-writeback reject {cycle}`");
-            }
-            Turn::Paused(pause) => {
-                tracing::warn!(
-                    by = %pause.by,
-                    since = %pause.since,
-                    reason = pause.reason.as_deref().unwrap_or(""),
-                    "the job is paused: no cycle runs until `exo-writeback resume`"
-                );
-            }
-            Turn::Quarantined { reason, next_retry } => {
-                tracing::warn!(reason, %next_retry, "the job is in quarantine; waiting for the next retry");
-            }
-            Turn::Failed(e) => {
-                tracing::error!(error = %e, "cycle failed; retrying at the next interval");
-            }
-        })
-        .await?;
+    exo_writeback_api::daemon::run(&args.config.config, print_turn, |engine| {
+        crate::output::attach_progress(engine)
+    })
+    .await?;
     outln!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_turn(turn: Turn<'_>) {
+    match turn {
+        Turn::Cycle(report) => crate::cmd::sync::print_report(report),
+        Turn::Held(cycle) => {
+            tracing::warn!(%cycle, "the job is held by the change threshold; waiting for `exo-writeback approve {cycle}` or `exo-writeback reject {cycle}`");
+        }
+        Turn::Paused(pause) => {
+            tracing::warn!(
+                by = %pause.by,
+                since = %pause.since,
+                reason = pause.reason.as_deref().unwrap_or(""),
+                "the job is paused: no cycle runs until `exo-writeback resume`"
+            );
+        }
+        Turn::Quarantined { reason, next_retry } => {
+            tracing::warn!(reason, %next_retry, "the job is in quarantine; waiting for the next retry");
+        }
+        Turn::Failed(e) => {
+            tracing::error!(error = %e, "cycle failed; retrying at the next interval");
+        }
+    }
 }

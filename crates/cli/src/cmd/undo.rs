@@ -31,13 +31,25 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = compose::load_config(&args.config.config)?;
-    let (mut engine, _lock) = compose::writing_engine(&config, "exo-writeback undo").await?;
-    let target = match (&args.cycle, &args.object) {
-        (Some(c), _) => UndoTarget::Cycle(CycleId(*c)),
-        (None, Some(o)) => UndoTarget::Object(engine.object_ref(o).await?),
-        (None, None) => anyhow::bail!("give --cycle N or --object <identity>"),
+    if args.cycle.is_none() && args.object.is_none() {
+        anyhow::bail!("give --cycle N or --object <identity>");
+    }
+    let report = if let Some(agent) = crate::cmd::running_agent(&config)? {
+        let object = if args.cycle.is_some() {
+            None
+        } else {
+            args.object.clone()
+        };
+        agent.undo(args.cycle, object).await?
+    } else {
+        let (mut engine, _lock) = compose::writing_engine(&config, "exo-writeback undo").await?;
+        let target = match (&args.cycle, &args.object) {
+            (Some(c), _) => UndoTarget::Cycle(CycleId(*c)),
+            (None, Some(o)) => UndoTarget::Object(engine.object_ref(o).await?),
+            (None, None) => anyhow::bail!("give --cycle N or --object <identity>"),
+        };
+        engine.undo(target).await?
     };
-    let report = engine.undo(target).await?;
     if args.json {
         outln!("{}", crate::cmd::sync::report_json(&report));
     } else {

@@ -38,7 +38,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(o) => Unpin::Object(o.clone()),
         None => Unpin::All,
     };
-    let (released, object) = admin::unpin(&config, &what).await?;
+    let (released, object) = match crate::cmd::running_agent(&config)? {
+        Some(agent) => agent.unpin(args.object.clone()).await?,
+        None => admin::unpin(&config, &what).await?,
+    };
     if args.json {
         outln!(
             "{}",

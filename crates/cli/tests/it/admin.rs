@@ -576,6 +576,8 @@ async fn logs_hide_objects_already_in_sync_and_show_the_cycle_kind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_says_whether_an_agent_runs() {
     let lab = Lab::start(3).await;
+    // `provision` below asks the running agent, with the operator token it can read.
+    crate::service::add_tokens(&lab);
     assert_eq!(lab.run(&["sync"]).await.code, 0);
     let idle = lab.run(&["status", "--json"]).await.json();
     assert!(idle["agent"].is_null(), "{idle}");

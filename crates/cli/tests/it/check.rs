@@ -246,8 +246,10 @@ fn mapping_mistakes_are_refused_at_load_naming_file_mapping_and_position() {
     );
 }
 
+/// A secret file open to others is restricted to 0600, with a warning naming it (the agent
+/// owns it; another user's is refused: `agent::files`).
 #[test]
-fn world_readable_password_file_gets_a_warning() {
+fn world_readable_password_file_is_restricted_with_a_warning() {
     let dc = LabDc::shared();
     let config = config_for(dc, |t, _| t);
     std::fs::set_permissions(
@@ -269,12 +271,12 @@ fn world_readable_password_file_gets_a_warning() {
         run.stderr
     );
     assert_no_password(&run, &dc.password());
+    let mode = std::fs::metadata(&config.password_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "restricted: {mode:o}");
 
-    std::fs::set_permissions(
-        &config.password_file,
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
     let run = check(&config.path, &["--only", "ad"]);
     assert!(
         !run.stderr.contains("readable by group or others"),

@@ -240,6 +240,9 @@ page_size = {page_size}
 [sync]
 state_dir = "{state}"
 interval = "5s"
+
+[api]
+listen = "127.0.0.1:0"
 "#,
             url = self.dc.url,
             ca = self.dc.ca_file.display(),

@@ -161,6 +161,12 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
 
     // A terminal (script(1) runs the command on a pseudo-terminal): colour, unless NO_COLOR.
     let on_tty = |no_color: bool| {
+        // The warning restricts the file: open it again for each run.
+        std::fs::set_permissions(
+            dir.path().join("password"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         let mut cmd = Command::new("script");
         cmd.args(["-q", "-e", "-c"])
             .arg(format!(

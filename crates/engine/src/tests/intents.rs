@@ -19,9 +19,10 @@ use uuid::Uuid;
 
 use super::support::{engine, users};
 use crate::intents::{Reconciled, holds, reconcile};
-use crate::ports::{Directory, DirectoryError};
+use crate::ports::{Directory, DirectoryError, UnreadableAttribute};
 use crate::testing::{FakeDirectory, FakeSource};
 use crate::{CycleMode, Engine, EngineError, EngineOptions, UndoTarget};
+use exo_writeback_core::drift::ChangeOrigin;
 use exo_writeback_core::schema::Syntax;
 
 /// The modify after which a stop request is raised, and the flag it is raised on.
@@ -136,6 +137,19 @@ impl Directory for Dying {
     ) -> Result<(), DirectoryError> {
         self.check()?;
         self.inner.scan_match_keys(attributes, on_object).await
+    }
+    async fn unreadable_attributes(
+        &self,
+        attributes: &[String],
+    ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
+        self.inner.unreadable_attributes(attributes).await
+    }
+    async fn attribute_origins(
+        &self,
+        dn: &str,
+        attributes: &[String],
+    ) -> Result<Vec<ChangeOrigin>, DirectoryError> {
+        self.inner.attribute_origins(dn, attributes).await
     }
 }
 

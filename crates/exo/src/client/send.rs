@@ -10,6 +10,7 @@ use url::Url;
 
 use super::{ExoClient, describe_transport};
 use crate::error::{ExoError, ServiceError};
+use crate::observe::{ExoEvent, outcome_of};
 use crate::retry::{retry_after_of, retryable_status};
 
 /// Whether a transport failure is a time-out waiting for the answer: the request reached the
@@ -48,6 +49,14 @@ impl ExoClient {
             attempt += 1;
             let (token, generation) = inner.tokens.get().await?;
             inner.api_requests.fetch_add(1, Ordering::Relaxed);
+            let started = std::time::Instant::now();
+            let attempted = |outcome: &'static str| {
+                self.observe(ExoEvent::Request {
+                    cmdlet: cmdlet.to_owned(),
+                    elapsed: started.elapsed(),
+                    outcome,
+                });
+            };
             let result = inner
                 .http
                 .post(url.clone())
@@ -70,6 +79,11 @@ impl ExoClient {
                 .send()
                 .await;
             drop(token);
+            match &result {
+                Err(e) if is_answer_timeout(e) => attempted("timeout"),
+                Err(_) => attempted("transport"),
+                Ok(_) => {}
+            }
             let (last, wait) = match result {
                 Err(e) if is_answer_timeout(&e) => {
                     answer_timeouts += 1;
@@ -88,7 +102,13 @@ impl ExoClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = retry_after_of(&resp);
-                    match resp.bytes().await {
+                    let body = resp.bytes().await;
+                    match &body {
+                        Ok(_) => attempted(outcome_of(status)),
+                        Err(e) if is_answer_timeout(e) => attempted("timeout"),
+                        Err(_) => attempted("transport"),
+                    }
+                    match body {
                         Err(e) if is_answer_timeout(&e) => {
                             answer_timeouts += 1;
                             if answer_timeouts >= ANSWER_TIMEOUT_TRIES
@@ -155,6 +175,7 @@ impl ExoClient {
                                     "Exchange Online is throttling; waiting as asked"
                                 );
                                 attempt -= 1;
+                                self.observe(ExoEvent::Throttled { wait });
                                 tokio::time::sleep(wait).await;
                                 continue;
                             }
