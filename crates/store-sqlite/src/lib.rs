@@ -11,6 +11,7 @@
 //! core's `provisioning` types and never interprets staged plans (opaque JSON).
 
 mod codec;
+mod copy;
 mod cycles;
 mod error;
 mod escrow;
