@@ -9,12 +9,12 @@ use exo_writeback_core::provisioning::{
 use exo_writeback_store::{Result, StateCopy, StateCounts, StateRow, StoreError, WriteIntent};
 use rusqlite::params;
 
-use crate::codec::{
-    decode_join, fold, from_json, guid_text, parse_time, source_key, time_key, to_json,
-};
 use crate::cycles::{CYCLE_COLUMNS, cycle_row, decode_cycle};
 use crate::error::Classify;
 use crate::sqlite::SqliteStore;
+use exo_writeback_store::codec::{
+    decode_join, fold, from_json, guid_text, parse_time, source_key, time_key, to_json,
+};
 
 /// Rows read per query while exporting (bounded memory on large states).
 const PAGE: i64 = 5_000;

@@ -12,10 +12,10 @@ use exo_writeback_core::provisioning::{ObjectOutcome, Watermark};
 use rusqlite::{Connection, TransactionBehavior, params};
 use uuid::Uuid;
 
-use crate::codec::{count, to_json};
 use crate::error::Classify;
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::outcomes::{delete_intent_rows, insert_outcome};
+use exo_writeback_store::codec::{count, to_json};
 use exo_writeback_store::{Result, StoreError};
 
 /// Where the agent keeps its state unless configured otherwise.

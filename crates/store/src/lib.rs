@@ -53,6 +53,7 @@
 //! core's `provisioning` types and never interprets staged plans (opaque JSON).
 
 mod boxed;
+pub mod codec;
 mod copy;
 mod error;
 mod records;
