@@ -166,7 +166,17 @@ impl AdConnection {
         let entries = self
             .sample_with_dacl(
                 base,
-                &format!("(objectClass={object_class})"),
+                // AdminSDHolder-protected objects (adminCount=1) inherit no grant, and a user
+                // sample is no computer (another default security descriptor): neither says
+                // what the account may read on the objects it writes.
+                &format!(
+                    "(&(objectClass={object_class})(!(adminCount=1)){})",
+                    if object_class.eq_ignore_ascii_case("user") {
+                        "(!(objectClass=computer))"
+                    } else {
+                        ""
+                    }
+                ),
                 &wanted,
                 samples,
             )

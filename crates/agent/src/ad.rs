@@ -5,7 +5,7 @@ use std::sync::Arc;
 use exo_writeback_ad::{AdConnection, AdError};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::schema::Schema;
-use exo_writeback_engine::{Directory, DirectoryError, DirectoryErrorKind};
+use exo_writeback_engine::{Directory, DirectoryError, DirectoryErrorKind, UnreadableAttribute};
 use uuid::Uuid;
 
 /// AD as the engine's directory.
@@ -151,6 +151,25 @@ impl Directory for AdDirectory {
             }
         }
         Ok(out)
+    }
+    async fn unreadable_attributes(
+        &self,
+        attributes: &[String],
+    ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
+        let rights = crate::read_rights::probe(&self.0, attributes)
+            .await
+            .map_err(directory_error)?;
+        if let Some(why) = rights.unverified {
+            return Err(DirectoryError::new(why));
+        }
+        Ok(rights
+            .unreadable
+            .into_iter()
+            .map(|u| UnreadableAttribute {
+                attribute: u.attribute,
+                message: u.message,
+            })
+            .collect())
     }
     async fn scan_match_keys(
         &self,

@@ -21,6 +21,7 @@ pub mod config;
 mod error;
 pub mod exo;
 pub mod lock;
+pub mod read_rights;
 pub mod scheduler;
 pub mod signals;
 

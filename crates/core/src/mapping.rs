@@ -53,6 +53,10 @@ pub enum ValuePolicy {
     /// Hybrid writeback: add the desired value unless present (case-insensitively), keep
     /// every other value.
     AddIfMissing,
+    /// `msExchRemoteRecipientType`: the desired value is the type bits; they replace the type
+    /// bits of the value AD holds, every other bit kept; nothing written when AD holds none
+    /// ([`crate::recipient_type::remote_recipient_type`]).
+    RemoteRecipientTypeBits,
 }
 
 /// When a mapping applies at all.
@@ -228,6 +232,11 @@ impl Mapping {
             ValuePolicy::AddIfMissing => {
                 notes.push("add if missing (case-insensitive), keep every other value")
             }
+            ValuePolicy::RemoteRecipientTypeBits => notes.push(
+                "the type bits (Room 32, Equipment 64, Shared 96) replace those of the value AD \
+                 holds, the provisioned/migrated and archive bits kept; never written where AD \
+                 holds no value",
+            ),
         }
         if self.when_empty == WhenEmpty::LeaveAlone {
             notes.push("empty cloud value leaves AD alone");

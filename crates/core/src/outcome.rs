@@ -27,6 +27,10 @@ pub enum OutcomeCode {
     TargetNotFound,
     /// More than one AD object matched the mailbox.
     DuplicateTargetEntries,
+    /// A security event: an AD object holds the mailbox's `msDS-ExternalDirectoryObjectId`
+    /// key (which every user may write on their own account) without being the object of the
+    /// mailbox's immutable anchor. The key is not followed.
+    SpoofedMatchKey,
     /// The cloud's EmailAddresses cannot be written (no or several primaries, bad syntax).
     InvalidProxyAddresses,
     /// A value does not fit the AD schema (missing attribute, syntax, size, single-valued).
@@ -43,6 +47,9 @@ pub enum OutcomeCode {
     AlreadyInSync,
     /// A full reconcile re-asserted cloud values over on-premises edits.
     DriftCorrected,
+    /// The recipient type changed and the object's `targetAddress` (never written by the
+    /// agent) is missing or not the mailbox's `*.mail.onmicrosoft.com` routing address.
+    TargetAddressUnexpected,
     /// The cycle would remove values from more objects than the threshold allows.
     ThresholdExceeded,
     /// The domain controller refused the modification.
@@ -72,11 +79,12 @@ pub enum OutcomeCode {
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 21] = [
+    pub const ALL: [OutcomeCode; 23] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
         OutcomeCode::DuplicateTargetEntries,
+        OutcomeCode::SpoofedMatchKey,
         OutcomeCode::InvalidProxyAddresses,
         OutcomeCode::SchemaConstraint,
         OutcomeCode::ProxyAddressConflict,
@@ -85,6 +93,7 @@ impl OutcomeCode {
         OutcomeCode::Updated,
         OutcomeCode::AlreadyInSync,
         OutcomeCode::DriftCorrected,
+        OutcomeCode::TargetAddressUnexpected,
         OutcomeCode::ThresholdExceeded,
         OutcomeCode::LdapError,
         OutcomeCode::MalformedMailboxRecord,
@@ -102,6 +111,7 @@ impl OutcomeCode {
             OutcomeCode::OutsideContainerScope => "OutsideContainerScope",
             OutcomeCode::TargetNotFound => "TargetNotFound",
             OutcomeCode::DuplicateTargetEntries => "DuplicateTargetEntries",
+            OutcomeCode::SpoofedMatchKey => "SpoofedMatchKey",
             OutcomeCode::InvalidProxyAddresses => "InvalidProxyAddresses",
             OutcomeCode::SchemaConstraint => "SchemaConstraint",
             OutcomeCode::ProxyAddressConflict => "ProxyAddressConflict",
@@ -110,6 +120,7 @@ impl OutcomeCode {
             OutcomeCode::Updated => "Updated",
             OutcomeCode::AlreadyInSync => "AlreadyInSync",
             OutcomeCode::DriftCorrected => "DriftCorrected",
+            OutcomeCode::TargetAddressUnexpected => "TargetAddressUnexpected",
             OutcomeCode::ThresholdExceeded => "ThresholdExceeded",
             OutcomeCode::LdapError => "LdapError",
             OutcomeCode::MalformedMailboxRecord => "MalformedMailboxRecord",
@@ -137,7 +148,10 @@ impl OutcomeCode {
             | OutcomeCode::Rejected => LogStatus::Skipped,
             OutcomeCode::Updated | OutcomeCode::AlreadyInSync => LogStatus::Success,
             OutcomeCode::Held => LogStatus::Held,
-            OutcomeCode::DriftCorrected | OutcomeCode::ThresholdExceeded => LogStatus::Warning,
+            OutcomeCode::DriftCorrected
+            | OutcomeCode::ThresholdExceeded
+            | OutcomeCode::SpoofedMatchKey
+            | OutcomeCode::TargetAddressUnexpected => LogStatus::Warning,
             OutcomeCode::DuplicateTargetEntries
             | OutcomeCode::InvalidProxyAddresses
             | OutcomeCode::SchemaConstraint
@@ -173,6 +187,14 @@ impl OutcomeCode {
                 "Make the matching attribute unique: clear it on the AD objects listed that do \
                  not belong to this mailbox."
             }
+            OutcomeCode::SpoofedMatchKey => {
+                "Investigate the AD object(s) named as holding the key: find who wrote \
+                 msDS-ExternalDirectoryObjectId on them (repadmin /showobjmeta <DC> <DN>, or \
+                 Get-ADReplicationAttributeMetadata, gives when and on which DC) and clear it \
+                 (Set-ADUser <DN> -Clear msDS-ExternalDirectoryObjectId). The agent matched by \
+                 the immutable anchor and never follows this key. To stop users writing it, \
+                 deny SELF Write Property on it (docs/windows-ad.md)."
+            }
             OutcomeCode::InvalidProxyAddresses => {
                 "Fix the mailbox's EmailAddresses in Exchange Online so that it has exactly one \
                  primary SMTP: address and every SMTP address is valid."
@@ -198,6 +220,13 @@ impl OutcomeCode {
             OutcomeCode::DriftCorrected => {
                 "Stop editing this attribute on-premises: Exchange Online is its source of \
                  authority and the agent restores the cloud value."
+            }
+            OutcomeCode::TargetAddressUnexpected => {
+                "Check the remote mailbox's routing on the Exchange server: Get-RemoteMailbox \
+                 <identity> | Format-List RemoteRoutingAddress, then Set-RemoteMailbox \
+                 <identity> -RemoteRoutingAddress <alias>@<tenant>.mail.onmicrosoft.com with an \
+                 address the cloud mailbox has. The agent wrote the recipient type and never \
+                 writes targetAddress."
             }
             OutcomeCode::ThresholdExceeded => {
                 "Review the held changes with `exo-writeback preview`, then run \
@@ -333,6 +362,16 @@ impl From<OutcomeDetail> for Reason {
             code: d.code,
             message: d.reason,
             recommended_action: d.recommended_action,
+        }
+    }
+}
+
+impl From<Reason> for OutcomeDetail {
+    fn from(r: Reason) -> OutcomeDetail {
+        OutcomeDetail {
+            code: r.code,
+            reason: r.message,
+            recommended_action: r.recommended_action,
         }
     }
 }

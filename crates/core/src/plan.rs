@@ -30,6 +30,7 @@ use crate::mailbox::Mailbox;
 use crate::mapping::{Desired, Mapping, MappingError, MappingOrigin, ValuePolicy};
 use crate::outcome::{OutcomeCode, OutcomeDetail};
 use crate::proxy::{self, ProxyAddress};
+use crate::recipient_type;
 use crate::schema::{AttributeSchema, Schema};
 use crate::scope::InScope;
 use crate::settings::WritebackPlanSettings;
@@ -50,6 +51,8 @@ pub struct PlanInput<'a> {
     pub current: &'a DirectoryObject,
     pub schema: &'a Schema,
     pub ctx: &'a EvalContext,
+    /// Attributes the account may not read (they would look empty): not planned.
+    pub unreadable: &'a [String],
 }
 
 /// One attribute's change, for logs, preview and the journal (undo restores `old`).
@@ -84,6 +87,9 @@ pub struct ObjectPlan {
     /// SMTP addresses (without prefix) the plan adds to proxyAddresses: check them with
     /// [`check_address_conflicts`] before writing.
     pub added_smtp_addresses: Vec<String>,
+    /// What the object's log entry should warn about (a Warning code), written or not: the
+    /// `targetAddress` check of a recipient-type change.
+    pub warnings: Vec<OutcomeDetail>,
 }
 
 impl ObjectPlan {
@@ -228,6 +234,10 @@ fn desired_values(
                 }
                 out.into_iter().map(AttrValue::Text).collect()
             }
+            ValuePolicy::RemoteRecipientTypeBits => recipient_type::remote_recipient_type_values(
+                base,
+                &input.mailbox.recipient_type_details,
+            ),
         });
     }
     Ok(desired)
@@ -242,7 +252,8 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
             MappingOrigin::Profile(p) => input.scope.includes(p),
             MappingOrigin::Custom => true,
         };
-        if !applies {
+        let hidden = |u: &String| u.eq_ignore_ascii_case(&mapping.target);
+        if !applies || input.unreadable.iter().any(hidden) {
             continue;
         }
         check_allowed(mapping, input.settings)?;
@@ -379,6 +390,9 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
         });
     }
 
+    let warnings = recipient_type::type_change_warning(&changes, input.current, input.mailbox)
+        .into_iter()
+        .collect();
     Ok(ObjectPlan {
         dn: input.current.dn.clone(),
         modify: (!attr_changes.is_empty()).then(|| ObjectModify {
@@ -388,6 +402,7 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
         changes,
         removes_values,
         added_smtp_addresses,
+        warnings,
     })
 }
 

@@ -231,6 +231,7 @@ fn plan_with(
         current,
         schema,
         ctx: &ctx(),
+        unreadable: &[],
     })
 }
 
@@ -453,6 +454,166 @@ fn recipient_type_values_are_the_remote_ones() {
             ("msExchRecipientDisplayType", &["1073741824"]),
         ],
         "replace msExchRecipientTypeDetails: 2147483648\nreplace msExchRecipientDisplayType: -2147483642",
+    );
+}
+
+/// Every recipient-type transition of a remote mailbox (User ↔ Room ↔ Equipment ↔ Shared), from
+/// each origin `msExchRemoteRecipientType` records: the three type attributes change together
+/// in one modify, the provisioned/migrated and archive bits stay, an object without the
+/// attribute is not given one, and `targetAddress` is only checked.
+#[test]
+fn recipient_type_transitions_keep_the_three_attributes_consistent() {
+    let types = [
+        ("UserMailbox", "2147483648", "-2147483642", 0),
+        ("RoomMailbox", "8589934592", "-2147481850", 32),
+        ("EquipmentMailbox", "17179869184", "-2147481594", 64),
+        ("SharedMailbox", "34359738368", "-2147483642", 96),
+    ];
+    let routing = "SMTP:ann@contoso.mail.onmicrosoft.com";
+    let addresses = json!([
+        "SMTP:ann@contoso.com",
+        "smtp:ann@contoso.mail.onmicrosoft.com"
+    ]);
+    // (origin bits held, or none)
+    for origin in [Some(1i64), Some(4), Some(6), Some(0x14), None] {
+        for (from, from_details, from_display, from_bits) in types {
+            for (to, to_details, to_display, to_bits) in types {
+                let held_remote = origin.map(|o| (o | from_bits).to_string());
+                let mut ad_values: Vec<(&str, Vec<String>)> = vec![
+                    (
+                        "proxyAddresses",
+                        vec![
+                            "SMTP:ann@contoso.com".into(),
+                            "smtp:ann@contoso.mail.onmicrosoft.com".into(),
+                        ],
+                    ),
+                    ("msExchRecipientTypeDetails", vec![from_details.into()]),
+                    ("msExchRecipientDisplayType", vec![from_display.into()]),
+                    ("targetAddress", vec![routing.into()]),
+                ];
+                ad_values.push((
+                    "msExchRemoteRecipientType",
+                    held_remote.iter().cloned().collect(),
+                ));
+                let refs: Vec<Vec<&str>> = ad_values
+                    .iter()
+                    .map(|(_, v)| v.iter().map(String::as_str).collect())
+                    .collect();
+                let overrides: Vec<(&str, &[&str])> = ad_values
+                    .iter()
+                    .zip(&refs)
+                    .map(|((a, _), v)| (*a, v.as_slice()))
+                    .collect();
+                let mut expected = Vec::new();
+                if from_details != to_details {
+                    expected.push(format!("replace msExchRecipientTypeDetails: {to_details}"));
+                }
+                if from_display != to_display {
+                    expected.push(format!("replace msExchRecipientDisplayType: {to_display}"));
+                }
+                if let Some(o) = origin
+                    && from_bits != to_bits
+                {
+                    expected.push(format!(
+                        "replace msExchRemoteRecipientType: {}",
+                        o | to_bits
+                    ));
+                }
+                let m = json!({"RecipientTypeDetails": to, "EmailAddresses": addresses});
+                check(&cloud(), m.clone(), &overrides, &expected.join("\n"));
+                // The routing address is fine: no warning.
+                let plan = plan_with(
+                    &cloud(),
+                    &lab_schema(),
+                    &mailbox(m.clone()),
+                    &ad(&overrides),
+                )
+                .expect("plans");
+                assert!(
+                    plan.warnings.is_empty(),
+                    "{from} → {to}: {:?}",
+                    plan.warnings
+                );
+                // Without targetAddress the same modify, and a warning when the type changed.
+                let mut no_target = overrides.clone();
+                no_target.retain(|(a, _)| *a != "targetAddress");
+                no_target.push(("targetAddress", &[]));
+                let plan = plan_with(&cloud(), &lab_schema(), &mailbox(m), &ad(&no_target))
+                    .expect("plans");
+                assert_eq!(
+                    render(&Ok(plan.clone())),
+                    expected.join("\n"),
+                    "{from} → {to}"
+                );
+                assert!(
+                    !plan.changes.iter().any(|c| c.attribute == "targetAddress"),
+                    "targetAddress is never written"
+                );
+                let codes: Vec<OutcomeCode> = plan.warnings.iter().map(|w| w.code).collect();
+                let want = if from == to {
+                    vec![]
+                } else {
+                    vec![OutcomeCode::TargetAddressUnexpected]
+                };
+                assert_eq!(codes, want, "{from} → {to}, origin {origin:?}");
+            }
+        }
+    }
+    // A mailbox written for the first time (no type yet on-premises) gets no targetAddress
+    // warning: only a change between remote types is checked.
+    let plan = plan_with(
+        &cloud(),
+        &lab_schema(),
+        &mailbox(json!({"RecipientTypeDetails": "SharedMailbox"})),
+        &ad(&[
+            ("msExchRecipientTypeDetails", &[]),
+            ("msExchRecipientDisplayType", &[]),
+        ]),
+    )
+    .expect("plans");
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    // A value that is not a number is left as it is.
+    check(
+        &cloud(),
+        json!({"RecipientTypeDetails": "UserMailbox"}),
+        &[("msExchRemoteRecipientType", &["not a number"])],
+        "",
+    );
+}
+
+/// An attribute the account may not read looks empty: it is not planned at all (no blind
+/// write, no wrong previous value), whatever the cloud holds.
+#[test]
+fn unreadable_attributes_are_not_planned() {
+    let m = mailbox(json!({"CustomAttribute15": "cloud", "CustomAttribute1": "one"}));
+    let current = ad(&[]);
+    let scope = evaluate_scope(&cloud(), &m).expect("in scope");
+    let plan = |unreadable: &[String]| {
+        plan_object(&PlanInput {
+            settings: &cloud(),
+            scope: &scope,
+            mailbox: &m,
+            current: &current,
+            schema: &lab_schema(),
+            ctx: &ctx(),
+            unreadable,
+        })
+        .expect("plans")
+    };
+    assert_eq!(
+        render(&Ok(plan(&[]))),
+        "replace extensionAttribute1: one\nreplace extensionAttribute15: cloud"
+    );
+    let hidden = plan(&["EXTENSIONATTRIBUTE15".to_string()]);
+    assert_eq!(
+        render(&Ok(hidden.clone())),
+        "replace extensionAttribute1: one"
+    );
+    assert!(
+        hidden
+            .changes
+            .iter()
+            .all(|c| c.attribute != "extensionAttribute15")
     );
 }
 

@@ -152,6 +152,21 @@ impl Profile {
                     direct("HiddenFromAddressListsEnabled"),
                     false,
                 ));
+                rows.push(Mapping {
+                    policy: ValuePolicy::RemoteRecipientTypeBits,
+                    when_empty: WhenEmpty::LeaveAlone,
+                    ..row(
+                        "msExchRemoteRecipientType",
+                        MappingKind::Lookup {
+                            source: "RecipientTypeDetails".into(),
+                            table: crate::recipient_type::REMOTE_TYPE_BITS
+                                .iter()
+                                .map(|(t, bits)| (t.to_string(), bits.to_string()))
+                                .collect(),
+                        },
+                        false,
+                    )
+                });
             }
             Profile::Hybrid => {
                 use hybrid_expressions::*;
@@ -217,9 +232,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cloud_managed_has_the_24_ga_rows_plus_hide() {
+    fn cloud_managed_has_the_24_ga_rows_plus_hide_and_the_remote_type() {
         let rows = Profile::CloudManaged.mappings().expect("no expressions");
-        assert_eq!(rows.len(), 25);
+        assert_eq!(rows.len(), 26);
+        let remote = &rows[25];
+        assert_eq!(remote.target, "msExchRemoteRecipientType");
+        assert_eq!(remote.policy, ValuePolicy::RemoteRecipientTypeBits);
+        assert_eq!(remote.when_empty, WhenEmpty::LeaveAlone);
         let targets: Vec<&str> = rows.iter().map(|m| m.target.as_str()).collect();
         assert_eq!(targets, Profile::CloudManaged.target_attributes());
         let ea11 = &rows[10];

@@ -28,6 +28,7 @@ pub const CLOUD_MANAGED_ATTRIBUTES: &[&str] = &[
     "msExchRecipientTypeDetails",
     "msExchRecipientDisplayType",
     "msExchHideFromAddressLists",
+    "msExchRemoteRecipientType",
 ];
 
 /// Profile `hybrid` (§3b).
@@ -61,7 +62,7 @@ mod tests {
             lower.dedup();
             assert_eq!(before, lower.len(), "duplicate attribute in profile {name}");
         }
-        assert_eq!(CLOUD_MANAGED_ATTRIBUTES.len(), 25);
+        assert_eq!(CLOUD_MANAGED_ATTRIBUTES.len(), 26);
         assert_eq!(HYBRID_ATTRIBUTES.len(), 8);
     }
 }

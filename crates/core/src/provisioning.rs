@@ -143,6 +143,10 @@ pub struct CycleCounts {
     pub skipped: u64,
     /// Objects that failed (and went to escrow).
     pub failed: u64,
+    /// Security events (`SpoofedMatchKey`: a match key held by an object the mailbox's
+    /// immutable anchor does not designate), whatever became of the object.
+    #[serde(default)]
+    pub security_events: u64,
 }
 
 impl CycleCounts {

@@ -12,7 +12,7 @@
 //! disabled_attributes = ["extensionAttribute15"]
 //! preserve_prefixes = ["X500"]
 //! threshold = 500
-//! match_rules = ["msDS-ExternalDirectoryObjectId", "mS-DS-ConsistencyGuid", "objectGUID"]
+//! match_rules = ["mS-DS-ConsistencyGuid", "objectGUID", "msDS-ExternalDirectoryObjectId"]
 //! container_scope = ["OU=Staff,DC=corp,DC=example"]
 //! allow_extra_targets = ["info"]        # custom mapping targets beyond the safe list
 //!
@@ -72,7 +72,9 @@ pub struct WritebackSettings {
     /// A cycle removing values from more objects than this is held; default 500.
     #[serde(default = "default_threshold")]
     pub threshold: u32,
-    /// Matching rules, tried in order.
+    /// Matching rules: the anchor rules (`mS-DS-ConsistencyGuid`, `objectGUID`) in this
+    /// order, then `msDS-ExternalDirectoryObjectId`, which may not come before an anchor rule
+    /// (see [`crate::matching`]).
     #[serde(default = "default_match_rules")]
     pub match_rules: Vec<MatchRule>,
     /// Scoping filters on source properties (OR-ed; each filter's clauses AND-ed).
@@ -212,6 +214,8 @@ pub enum SettingsError {
     InvalidPrefix { prefix: String },
     #[error("writeback.match_rules is empty: list at least one rule")]
     NoMatchRules,
+    #[error("writeback.match_rules: {problem}")]
+    MatchRuleOrder { problem: String },
     /// Every malformed DN, each with its own message.
     #[error("writeback.container_scope: {}", .problems.join("; "))]
     InvalidContainers { problems: Vec<String> },
@@ -455,6 +459,8 @@ impl WritebackSettings {
                 match_rules.push(*r);
             }
         }
+        crate::matching::check_rule_order(&match_rules)
+            .map_err(|problem| SettingsError::MatchRuleOrder { problem })?;
 
         let mut scoping_filters = Vec::new();
         for (fi, filter) in self.scoping_filters.iter().enumerate() {
@@ -528,7 +534,8 @@ impl WritebackPlanSettings {
     }
 
     /// The AD attributes the engine must read on a matched object to plan it: every mapped
-    /// target (current values) plus the attributes the match rules compare. Sorted, unique.
+    /// target (current values), the attributes the match rules compare, and `targetAddress`
+    /// (cloud-managed: checked on a recipient-type change). Sorted, unique.
     pub fn required_ad_attributes(&self) -> Vec<String> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
@@ -537,7 +544,13 @@ impl WritebackPlanSettings {
             .iter()
             .map(|m| m.target.clone())
             .chain(self.match_rules.iter().map(|r| r.attribute().to_string()))
-            .chain(["objectGUID".to_string()]);
+            .chain(["objectGUID".to_string()])
+            // Checked (never written) when a remote mailbox's recipient type changes.
+            .chain(
+                self.profiles
+                    .contains(&Profile::CloudManaged)
+                    .then(|| "targetAddress".to_string()),
+            );
         for name in names {
             if seen.insert(name.to_ascii_lowercase()) {
                 out.push(name);

@@ -17,9 +17,37 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(s.threshold, 500);
     assert_eq!(s.match_rules, MatchRule::DEFAULT.to_vec());
     let r = s.resolve().expect("defaults resolve");
-    assert_eq!(r.mappings.len(), 25);
+    assert_eq!(r.mappings.len(), 26);
     assert!(r.is_allowed("msExchHideFromAddressLists"));
     assert!(!r.is_allowed("msExchArchiveStatus"));
+}
+
+#[test]
+fn the_self_writable_key_comes_after_the_anchors_or_alone() {
+    // The default: anchors first.
+    assert_eq!(
+        MatchRule::DEFAULT,
+        [
+            MatchRule::ConsistencyGuid,
+            MatchRule::ObjectGuid,
+            MatchRule::ExternalDirectoryObjectId
+        ]
+    );
+    for rules in [
+        serde_json::json!([
+            "objectGUID",
+            "mS-DS-ConsistencyGuid",
+            "msDS-ExternalDirectoryObjectId"
+        ]),
+        serde_json::json!(["mS-DS-ConsistencyGuid"]),
+        // Alone: the configuration of a forest whose ImmutableId is not an AD GUID.
+        serde_json::json!(["msDS-ExternalDirectoryObjectId"]),
+        // A repeated rule counts once.
+        serde_json::json!(["objectGUID", "msDS-ExternalDirectoryObjectId", "objectGUID"]),
+    ] {
+        let s = parse(serde_json::json!({ "match_rules": rules.clone() })).expect("parses");
+        assert!(s.resolve().is_ok(), "{rules} is accepted");
+    }
 }
 
 #[test]
@@ -125,6 +153,15 @@ fn invalid_settings_are_rejected_naming_the_entry() {
             "match_rules is empty",
         ),
         (
+            // The order of the old default: the key every user may write on itself first.
+            serde_json::json!({"match_rules": ["msDS-ExternalDirectoryObjectId", "mS-DS-ConsistencyGuid", "objectGUID"]}),
+            "writeback.match_rules: msDS-ExternalDirectoryObjectId is listed before mS-DS-ConsistencyGuid: every user may write msDS-ExternalDirectoryObjectId on their own account (it is in the Personal-Information property set)",
+        ),
+        (
+            serde_json::json!({"match_rules": ["objectGUID", "msDS-ExternalDirectoryObjectId", "mS-DS-ConsistencyGuid"]}),
+            "msDS-ExternalDirectoryObjectId is listed before mS-DS-ConsistencyGuid",
+        ),
+        (
             serde_json::json!({"container_scope": ["not a dn"]}),
             "not a dn",
         ),
@@ -167,7 +204,7 @@ fn switches_shape_the_effective_table() {
         .collect();
     assert_eq!(ea1.len(), 1, "custom overrides the profile row");
     assert_eq!(ea1[0].kind, MappingKind::Direct("Alias".into()));
-    assert_eq!(s.mappings.len(), 25 - 2 + 1);
+    assert_eq!(s.mappings.len(), 26 - 2 + 1);
     let table = s.mapping_table();
     assert_eq!(table.last().map(|r| r.origin.as_str()), Some("custom"));
     let required = s.required_ad_attributes();

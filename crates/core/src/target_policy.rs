@@ -270,6 +270,7 @@ pub const NEVER_WRITTEN: &[(&str, Sensitive)] = &[
     ("proxyAddresses", MailRouting),
     ("mail", MailRouting),
     ("targetAddress", MailRouting),
+    ("msExchRemoteRecipientType", MailRouting),
     ("mailNickname", MailRouting),
     ("legacyExchangeDN", MailRouting),
     ("textEncodedORAddress", MailRouting),
@@ -388,7 +389,12 @@ mod tests {
 
     #[test]
     fn safe_targets_are_the_profiles_attributes_but_addresses_and_the_match_key() {
-        let kept_for_profiles = ["proxyAddresses", "mail", "msDS-ExternalDirectoryObjectId"];
+        let kept_for_profiles = [
+            "proxyAddresses",
+            "mail",
+            "msDS-ExternalDirectoryObjectId",
+            "msExchRemoteRecipientType",
+        ];
         let mut expected: Vec<&str> = crate::profile_attrs::PROFILES
             .iter()
             .flat_map(|(_, attributes)| attributes.iter().copied())

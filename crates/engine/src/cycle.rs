@@ -18,7 +18,7 @@ use crate::error::EngineError;
 use crate::evaluate::Processed;
 use crate::match_index::MatchIndex;
 use crate::options::{CycleMode, Progress};
-use crate::ports::{Directory, DirectoryError, MailboxSource};
+use crate::ports::{Directory, DirectoryError, MailboxSource, UnreadableAttribute};
 use crate::spill::Spill;
 use crate::write::{Chunk, Stop};
 
@@ -43,6 +43,8 @@ pub struct CycleReport {
     pub pins_set: PinCount,
     /// Pins the cycle released (an undo of an undo).
     pub pins_released: u64,
+    /// Attributes the directory account may not read: not planned by this cycle.
+    pub unreadable_attributes: Vec<UnreadableAttribute>,
 }
 
 impl CycleReport {
@@ -60,6 +62,7 @@ impl CycleReport {
             skipped_causes: BTreeMap::new(),
             pins_set: PinCount::default(),
             pins_released: 0,
+            unreadable_attributes: Vec::new(),
         }
     }
 }
@@ -105,6 +108,8 @@ pub(crate) struct CycleRun {
     /// Set when the writes stopped early (a stop request, AD unreachable): the cycle writes
     /// nothing more.
     pub stopped: Option<Stop>,
+    /// Attributes the directory account may not read (not planned).
+    pub unreadable: Vec<UnreadableAttribute>,
 }
 
 impl CycleRun {
@@ -139,6 +144,7 @@ impl CycleRun {
             failure_causes: BTreeMap::new(),
             failure_examples: BTreeMap::new(),
             stopped: None,
+            unreadable: Vec::new(),
         }
     }
 
@@ -173,6 +179,7 @@ impl CycleRun {
             skipped_causes: self.skipped_causes.clone(),
             pins_set: PinCount::default(),
             pins_released: 0,
+            unreadable_attributes: self.unreadable.clone(),
         }
     }
 
@@ -287,6 +294,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         } else {
             self.schema().await?
         };
+        run.unreadable = self.probe_read_rights().await;
         // Initial and full cycles match every mailbox: read the match keys once.
         if full {
             run.index = self.load_match_index().await;

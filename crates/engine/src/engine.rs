@@ -31,6 +31,8 @@ pub struct Engine<S, D, St> {
     pub(crate) progress: Box<dyn Fn(Progress) + Send + Sync>,
     /// Who runs the commands (recorded with pins and rejections).
     pub(crate) operator: String,
+    /// The attributes the account may not read, as the last probe found (`read_rights.rs`).
+    pub(crate) unreadable: std::sync::RwLock<Vec<String>>,
 }
 
 impl<S, D, St> Engine<S, D, St> {
@@ -50,6 +52,7 @@ impl<S, D, St> Engine<S, D, St> {
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Box::new(|_| {}),
             operator: "an unnamed operator".into(),
+            unreadable: std::sync::RwLock::new(Vec::new()),
         }
     }
 

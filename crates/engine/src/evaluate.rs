@@ -43,6 +43,14 @@ pub struct Processed {
     pub target: TargetIdentity,
     pub steps: Steps,
     pub join: JoinUpdate,
+    /// The change to the join if the object fails (a new pairing is not stored then).
+    pub join_if_failed: JoinUpdate,
+    /// A security event of the matching (`SpoofedMatchKey`): the outcome's code when the
+    /// object is written or in sync.
+    pub security: Option<OutcomeDetail>,
+    /// A warning of the plan (`TargetAddressUnexpected`): the outcome's code when the object is
+    /// written, unless a security event takes its place.
+    pub advisory: Option<OutcomeDetail>,
     pub disposition: Disposition,
     /// The object's pins: those still holding (their attributes taken out of the plan) and
     /// those released because the cloud value changed.
@@ -116,6 +124,9 @@ impl<S, D: Directory, St: JoinStore + PinStore> Engine<S, D, St> {
                 export: Step::not_reached(),
             },
             join: JoinUpdate::Keep,
+            join_if_failed: JoinUpdate::Keep,
+            security: None,
+            advisory: None,
             disposition: Disposition::InSync,
             pins: PinCheck::default(),
         };
@@ -140,7 +151,7 @@ impl<S, D: Directory, St: JoinStore + PinStore> Engine<S, D, St> {
             ),
         );
         let attrs = self.settings.required_ad_attributes();
-        let (matched, join) = match self.find_target(mailbox, &cloud_id, &attrs, index).await {
+        let target = match self.find_target(mailbox, &cloud_id, &attrs, index).await {
             Ok(r) => r,
             Err(e) => {
                 let d = ldap_failure(&e);
@@ -149,14 +160,17 @@ impl<S, D: Directory, St: JoinStore + PinStore> Engine<S, D, St> {
                 return p;
             }
         };
-        p.join = join;
-        let (current, how) = match matched {
+        p.join = target.join;
+        p.join_if_failed = target.join_if_failed;
+        p.security = target.security;
+        let (current, how) = match target.matched {
             Ok(m) => m,
             Err(detail) => {
-                let status = if detail.status() == LogStatus::Skipped {
-                    StepStatus::Skipped
-                } else {
+                // A key not followed (a Warning) writes nothing, as a skip.
+                let status = if detail.status() == LogStatus::Failure {
                     StepStatus::Failure
+                } else {
+                    StepStatus::Skipped
                 };
                 p.steps.matching = step(status, detail.to_string());
                 p.disposition = if status == StepStatus::Skipped {
@@ -176,8 +190,17 @@ impl<S, D: Directory, St: JoinStore + PinStore> Engine<S, D, St> {
             p.disposition = Disposition::Skipped(skip.outcome());
             return p;
         }
-        p.steps.matching = step(StepStatus::Success, format!("matched {} {how}", current.dn));
+        let security = p
+            .security
+            .as_ref()
+            .map(|e| format!("; {e}"))
+            .unwrap_or_default();
+        p.steps.matching = step(
+            StepStatus::Success,
+            format!("matched {} {how}{security}", current.dn),
+        );
         let ctx = self.ctx();
+        let unreadable = self.unreadable_names();
         let mut plan = match plan_object(&PlanInput {
             settings: &self.settings,
             scope: &in_scope,
@@ -185,6 +208,7 @@ impl<S, D: Directory, St: JoinStore + PinStore> Engine<S, D, St> {
             current: &current,
             schema,
             ctx: &ctx,
+            unreadable: &unreadable,
         }) {
             Ok(plan) => plan,
             Err(f) => {
@@ -214,6 +238,7 @@ impl<S, D: Directory, St: JoinStore + PinStore> Engine<S, D, St> {
                 return p;
             }
         }
+        p.advisory = plan.warnings.first().cloned();
         if plan.is_in_sync() {
             if had_changes {
                 let d = pinned_detail(&p.pins);
@@ -281,8 +306,12 @@ impl Processed {
     /// The outcome of an object with nothing to write: skipped, failed before writing, or
     /// already in sync.
     pub(crate) fn not_written(self, cycle: CycleId) -> ObjectOutcome {
-        let (draft, disposition) = self.into_draft(cycle);
-        finish_unwritten(draft, disposition)
+        let (if_failed, security) = (self.join_if_failed.clone(), self.security.clone());
+        let (mut draft, disposition) = self.into_draft(cycle);
+        if matches!(disposition, Disposition::Failed(_)) {
+            draft.join = if_failed;
+        }
+        finish_unwritten(draft, disposition, security)
     }
 
     /// The outcome a dry run shows: what would be written, nothing journaled.
@@ -295,19 +324,21 @@ impl Processed {
             StepStatus::Success,
             format!("dry run: would update {} attribute(s)", plan.changes.len()),
         );
+        let detail = self.security.clone().or(self.advisory.clone());
         let (mut draft, _) = self.into_draft(cycle);
         draft.modified = modified;
         draft.steps.export = export;
-        draft.finish(Action::Update, None)
+        draft.finish(Action::Update, detail)
     }
 
     /// The outcome of a planned object the change threshold holds: status `held`, with the
     /// changes it waits to write; nothing is written or journaled, its escrow is left alone.
     pub(crate) fn held(self, cycle: CycleId, threshold: u32) -> ObjectOutcome {
         let notes = pin_notes(&self.pins);
+        let security = self.security.clone();
         let (mut draft, disposition) = self.into_draft(cycle);
         let Disposition::Write { plan, .. } = disposition else {
-            return finish_unwritten(draft, disposition);
+            return finish_unwritten(draft, disposition, security);
         };
         draft.modified = modified_of(&plan);
         draft.escrow = Escrow::Keep;
@@ -336,10 +367,17 @@ impl Processed {
     pub(crate) fn into_write(self, cycle: CycleId, drift: bool) -> WriteItem {
         let id = self.cloud_id.clone();
         let notes = pin_notes(&self.pins);
+        let (if_failed, security) = (self.join_if_failed.clone(), self.security.clone());
+        let advisory = self.advisory.clone();
         let (mut draft, disposition) = self.into_draft(cycle);
         let (plan, object_guid) = match disposition {
             Disposition::Write { plan, object_guid } => (plan, object_guid),
-            other => return WriteItem::done(id, finish_unwritten(draft, other)),
+            other => {
+                if matches!(other, Disposition::Failed(_)) {
+                    draft.join = if_failed;
+                }
+                return WriteItem::done(id, finish_unwritten(draft, other, security));
+            }
         };
         draft.modified = modified_of(&plan);
         let names = plan
@@ -371,7 +409,10 @@ impl Processed {
             success.steps.export = step(StepStatus::Success, format!("updated {names}{notes}"));
             None
         };
-        let success = success.finish(Action::Update, detail);
+        // A security event is what the entry is about; a drift correction stays in the step.
+        let success = success.finish(Action::Update, security.or(advisory).or(detail));
+        // A refused modify leaves no new join behind.
+        draft.join = if_failed;
         match plan.modify {
             Some(modify) => WriteItem {
                 id,
@@ -384,17 +425,24 @@ impl Processed {
 }
 
 /// The outcome of an object that is not written: a skip or failure with its detail, kept by
-/// its pins, else nothing to do.
-fn finish_unwritten(draft: Outcome, disposition: Disposition) -> ObjectOutcome {
+/// its pins, else nothing to do — with the matching's security event, if any, else "already
+/// in sync".
+fn finish_unwritten(
+    draft: Outcome,
+    disposition: Disposition,
+    security: Option<OutcomeDetail>,
+) -> ObjectOutcome {
     match disposition {
         Disposition::Skipped(d) | Disposition::Failed(d) | Disposition::Pinned(d) => {
             draft.finish(Action::Skip, Some(d))
         }
         Disposition::InSync | Disposition::Write { .. } => draft.finish(
             Action::Other,
-            Some(in_sync(
-                "already in sync: every mapped attribute holds its Exchange Online value",
-            )),
+            security.or_else(|| {
+                Some(in_sync(
+                    "already in sync: every mapped attribute holds its Exchange Online value",
+                ))
+            }),
         ),
     }
 }

@@ -32,6 +32,7 @@ mod preview;
 mod provision;
 pub mod quarantine;
 mod read;
+mod read_rights;
 mod record;
 pub mod reject;
 mod spill;
@@ -52,6 +53,7 @@ pub use evaluate::{Disposition, Processed, cloud_id};
 pub use options::{CycleMode, EngineOptions, Progress};
 pub use ports::{
     Directory, DirectoryError, DirectoryErrorKind, MailboxSource, MailboxStream, SourceError,
+    UnreadableAttribute,
 };
 pub use preview::{HeldChanges, Preview, PreviewItem};
 pub use provision::ProvisionReport;

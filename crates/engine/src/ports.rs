@@ -97,6 +97,15 @@ impl DirectoryError {
     }
 }
 
+/// An attribute the plans need that the directory account may not read (the directory leaves
+/// it out of its answers without an error): it is not planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableAttribute {
+    pub attribute: String,
+    /// Which account, on which objects, why, and the command that grants the right.
+    pub message: String,
+}
+
 /// The directory the engine writes (AD). Every value put into a filter is escaped by the
 /// implementation.
 #[allow(async_fn_in_trait)]
@@ -136,6 +145,15 @@ pub trait Directory {
     /// `on_object` as the result pages arrive: one paged search per search base instead of
     /// one search per mailbox. The engine builds its match index from it on initial and full
     /// cycles. The default reports it unsupported; the engine then searches per mailbox.
+    /// Of `attributes` (what the plans read), those the account may not read on the objects
+    /// the engine writes. The default: none known (a directory that hides nothing).
+    async fn unreadable_attributes(
+        &self,
+        attributes: &[String],
+    ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
+        let _ = attributes;
+        Ok(Vec::new())
+    }
     async fn scan_match_keys(
         &self,
         attributes: &[&str],

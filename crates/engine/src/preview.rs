@@ -53,13 +53,23 @@ impl PreviewItem {
     /// The preview of one evaluated object (`None`: in sync, nothing to show).
     fn of(p: &Processed) -> Option<PreviewItem> {
         let (code, reason, removes, changes) = match &p.disposition {
-            Disposition::InSync => return None,
+            // In sync, but the matching had a security event: shown.
+            Disposition::InSync => {
+                let event = p.security.as_ref()?;
+                (event.code, Some(event.reason.clone()), false, Vec::new())
+            }
             Disposition::Skipped(d) | Disposition::Failed(d) | Disposition::Pinned(d) => {
                 (d.code, Some(d.reason.clone()), false, Vec::new())
             }
             Disposition::Write { plan, .. } => (
-                OutcomeCode::Updated,
-                None,
+                p.security
+                    .as_ref()
+                    .or(p.advisory.as_ref())
+                    .map_or(OutcomeCode::Updated, |e| e.code),
+                p.security
+                    .as_ref()
+                    .or(p.advisory.as_ref())
+                    .map(|e| e.reason.clone()),
                 plan.removes_values,
                 modified_of(plan),
             ),
@@ -84,6 +94,7 @@ impl<S: MailboxSource, D: Directory, St: JobStore + JoinStore + StagingStore + P
     pub async fn preview(&self, mode: CycleMode) -> Result<Preview, EngineError> {
         let (kind, previous) = self.next_kind(mode)?;
         let schema = self.schema().await?;
+        self.probe_read_rights().await;
         let index = if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
             self.load_match_index().await
         } else {

@@ -92,6 +92,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             });
         };
         let schema = self.schema().await?;
+        self.probe_read_rights().await;
         let mut p = self.evaluate(&mailbox, &schema, None).await;
         p.started = started;
         if dry_run {
@@ -130,6 +131,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             Disposition::Skipped(_) => counts.skipped = 1,
             _ => counts.in_scope = 1,
         }
+        counts.security_events = u64::from(p.security.is_some());
         match &p.disposition {
             Disposition::Write { .. } | Disposition::Skipped(_) => {}
             Disposition::Failed(_) => counts.failed = 1,

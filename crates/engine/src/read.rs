@@ -210,6 +210,9 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
             _ => run.counts.in_scope += 1,
         }
+        if p.security.is_some() {
+            run.counts.security_events += 1;
+        }
         match &p.disposition {
             Disposition::Write { plan, .. } => {
                 run.planned += 1;

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use exo_writeback_core::plan::{ObjectPlan, PropertyChange};
-use exo_writeback_core::provisioning::{Join, JoinUpdate, PinCheck, Steps};
+use exo_writeback_core::provisioning::{Join, JoinUpdate, PinCheck, Reason, Steps};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,24 @@ enum SpilledJoin {
     Remove(String),
 }
 
+impl SpilledJoin {
+    fn of(j: &JoinUpdate) -> SpilledJoin {
+        match j {
+            JoinUpdate::Keep => SpilledJoin::Keep,
+            JoinUpdate::Set(j) => SpilledJoin::Set(j.clone()),
+            JoinUpdate::Remove { cloud_id } => SpilledJoin::Remove(cloud_id.clone()),
+        }
+    }
+
+    fn into_update(self) -> JoinUpdate {
+        match self {
+            SpilledJoin::Keep => JoinUpdate::Keep,
+            SpilledJoin::Set(j) => JoinUpdate::Set(j),
+            SpilledJoin::Remove(cloud_id) => JoinUpdate::Remove { cloud_id },
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Spilled {
     object: StagedObject,
@@ -37,6 +55,9 @@ struct Spilled {
     /// The object's pins (kept and released), for its log entry.
     #[serde(default)]
     pins: PinCheck,
+    join_if_failed: SpilledJoin,
+    security: Option<Reason>,
+    advisory: Option<Reason>,
 }
 
 /// The spill file of one cycle.
@@ -79,12 +100,11 @@ impl Spill {
             when_changed: p.when_changed,
             started: p.started,
             steps: p.steps.clone(),
-            join: match &p.join {
-                JoinUpdate::Keep => SpilledJoin::Keep,
-                JoinUpdate::Set(j) => SpilledJoin::Set(j.clone()),
-                JoinUpdate::Remove { cloud_id } => SpilledJoin::Remove(cloud_id.clone()),
-            },
+            join: SpilledJoin::of(&p.join),
             pins: p.pins.clone(),
+            join_if_failed: SpilledJoin::of(&p.join_if_failed),
+            security: p.security.clone().map(Reason::from),
+            advisory: p.advisory.clone().map(Reason::from),
         };
         serde_json::to_writer(&mut self.file, &record).map_err(|e| io("writing", &self.dir, e))?;
         self.file
@@ -144,6 +164,8 @@ impl SpillReader {
             removes_values: r.object.removes_values,
             // Checked by the address guard before the plan was kept.
             added_smtp_addresses: Vec::new(),
+            // Kept in the Processed (`advisory`).
+            warnings: Vec::new(),
         };
         let p = Processed {
             cloud_id: r.object.cloud_id.clone(),
@@ -152,11 +174,10 @@ impl SpillReader {
             source: r.object.source.clone(),
             target: r.object.target.clone(),
             steps: r.steps,
-            join: match r.join {
-                SpilledJoin::Keep => JoinUpdate::Keep,
-                SpilledJoin::Set(j) => JoinUpdate::Set(j),
-                SpilledJoin::Remove(cloud_id) => JoinUpdate::Remove { cloud_id },
-            },
+            join: r.join.into_update(),
+            join_if_failed: r.join_if_failed.into_update(),
+            security: r.security.map(Into::into),
+            advisory: r.advisory.map(Into::into),
             disposition: Disposition::Write {
                 plan,
                 object_guid: r.object.object_guid,

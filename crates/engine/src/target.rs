@@ -1,8 +1,14 @@
-//! Finding the AD object of a mailbox: the stored join, the match index, the ordered rules.
+//! Finding the AD object of a mailbox: the stored join (checked against the immutable anchor),
+//! else the rules of `core::matching` — each lookup answered by the cycle's match index or a
+//! search.
 
 use exo_writeback_core::directory::DirectoryObject;
+use exo_writeback_core::guid::object_guid_bytes;
 use exo_writeback_core::mailbox::Mailbox;
-use exo_writeback_core::matching::{MatchDecision, RuleResult, decide_match, match_lookups};
+use exo_writeback_core::matching::{
+    Lookup, MatchDecision, MatchLookups, MatchRule, MatchStep, RuleResult, match_lookups,
+    next_match_step,
+};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{Join, JoinUpdate};
 use exo_writeback_store::JoinStore;
@@ -13,25 +19,68 @@ use crate::match_index::{Candidates, MatchIndex};
 use crate::ports::{Directory, DirectoryError};
 
 /// The AD object a mailbox matched and how (or why none), with the change to its join.
-pub(crate) type Matched = (Result<(DirectoryObject, String), OutcomeDetail>, JoinUpdate);
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub matched: Result<(DirectoryObject, String), OutcomeDetail>,
+    pub join: JoinUpdate,
+    /// The change to the join when the object's outcome is a failure: a new pairing found by
+    /// the rules is stored only with an outcome that is not a failure, so a write that failed
+    /// leaves no join behind to be followed without matching again (a stale or distrusted
+    /// join is still removed).
+    pub join_if_failed: JoinUpdate,
+    /// A security event of the matching (`SpoofedMatchKey`), also when the object matched.
+    pub security: Option<OutcomeDetail>,
+}
+
+/// Whether `object` holds the mailbox's ImmutableId as one of the configured anchors.
+fn holds_anchor(object: &DirectoryObject, lookups: &MatchLookups, anchor: &[u8]) -> bool {
+    lookups.anchors.iter().any(|l| match l.rule {
+        MatchRule::ObjectGuid => object_guid_bytes(&object.object_guid) == anchor,
+        rule => object
+            .attributes
+            .get(rule.attribute())
+            .iter()
+            .any(|v| v.as_bytes() == anchor),
+    })
+}
 
 impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
-    /// Match by the stored join (re-validated by reading the object by GUID), else by the
-    /// ordered rules.
+    /// Match by the stored join (re-validated by reading the object by GUID, and against the
+    /// mailbox's immutable anchor), else by the rules.
     pub(crate) async fn find_target(
         &self,
         mailbox: &Mailbox,
         cloud_id: &str,
         attrs: &[String],
         index: Option<&MatchIndex>,
-    ) -> Result<Matched, DirectoryError> {
+    ) -> Result<Target, DirectoryError> {
+        let lookups = match_lookups(&self.settings.match_rules, mailbox);
         let mut join_update = JoinUpdate::Keep;
+        let mut doubt = None;
         if let Ok(Some(join)) = self.store.join(cloud_id) {
             match self
                 .directory
                 .read_by_guid(&join.object_guid, attrs)
                 .await?
             {
+                // A join never moves because a key appeared elsewhere; it is only left when the
+                // mailbox's immutable anchor designates another object (a join made by a
+                // spoofable key, or an anchor changed in the cloud).
+                Some(obj)
+                    if lookups
+                        .anchor_bytes()
+                        .is_some_and(|a| !holds_anchor(&obj, &lookups, a)) =>
+                {
+                    tracing::warn!(%cloud_id, dn = %obj.dn, "the stored join's object does not hold the mailbox's immutable anchor: matching again");
+                    doubt = Some(format!(
+                        "the stored join pointed at {} (objectGUID {}), which does not hold the \
+                         mailbox's immutable anchor: matched again; ",
+                        obj.dn, join.object_guid
+                    ));
+                    join_update = JoinUpdate::Remove {
+                        cloud_id: cloud_id.to_string(),
+                    };
+                }
                 Some(obj) => {
                     let how = format!("by the stored join (objectGUID {})", join.object_guid);
                     if !obj.dn.eq_ignore_ascii_case(&join.dn) {
@@ -42,7 +91,12 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                             updated_at: Timestamp::now(),
                         });
                     }
-                    return Ok((Ok((obj, how)), join_update));
+                    return Ok(Target {
+                        matched: Ok((obj, how)),
+                        join: join_update.clone(),
+                        join_if_failed: join_update,
+                        security: None,
+                    });
                 }
                 None => {
                     join_update = JoinUpdate::Remove {
@@ -51,120 +105,99 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 }
             }
         }
-        let lookups = match_lookups(&self.settings.match_rules, mailbox);
-        if let Some(index) = index
-            && let Some(decided) = self
-                .match_by_index(index, &lookups, cloud_id, attrs, &join_update)
-                .await?
-        {
-            return Ok(decided);
-        }
         let mut results = Vec::new();
         let mut found: Vec<DirectoryObject> = Vec::new();
-        for lookup in &lookups.lookups {
-            let objects = self
-                .directory
-                .find_by_attribute(lookup.attribute, &lookup.value, attrs)
-                .await?;
-            results.push(RuleResult {
-                rule: lookup.rule,
-                dns: objects.iter().map(|o| o.dn.clone()).collect(),
-            });
-            found.extend(objects);
-            if let Some(decision) = decide_match(&lookups, &results, false) {
-                return Ok(match decision {
-                    MatchDecision::Matched { rule, dn } => {
-                        let Some(obj) = found.into_iter().find(|o| o.dn.eq_ignore_ascii_case(&dn))
-                        else {
-                            return Err(DirectoryError::new(format!(
-                                "matched {dn} but could not read it"
-                            )));
-                        };
-                        let join = JoinUpdate::Set(Join {
-                            cloud_id: cloud_id.to_string(),
-                            object_guid: obj.object_guid,
-                            dn: obj.dn.clone(),
-                            updated_at: Timestamp::now(),
-                        });
-                        (Ok((obj, format!("by {rule}"))), join)
-                    }
-                    other => (
-                        Err(other.outcome().unwrap_or_else(|| {
-                            OutcomeDetail::new(OutcomeCode::TargetNotFound, "no AD object matched")
-                        })),
-                        join_update,
-                    ),
-                });
-            }
-        }
-        let decision = decide_match(&lookups, &results, true);
-        let detail = decision.and_then(|d| d.outcome()).unwrap_or_else(|| {
-            OutcomeDetail::new(OutcomeCode::TargetNotFound, "no AD object matched")
-        });
-        Ok((Err(detail), join_update))
-    }
-
-    /// The ordered rules answered from the cycle's match index: the same decisions as the
-    /// per-mailbox searches ([`decide_match`] over the rules in order), each candidate read
-    /// again by objectGUID. `None` (search per mailbox instead) when a rule has several
-    /// candidates (the searches name their DNs), a candidate no longer holds the key, or
-    /// the index cannot answer a rule.
-    pub(crate) async fn match_by_index(
-        &self,
-        index: &MatchIndex,
-        lookups: &exo_writeback_core::matching::MatchLookups,
-        cloud_id: &str,
-        attrs: &[String],
-        join_update: &JoinUpdate,
-    ) -> Result<Option<Matched>, DirectoryError> {
-        let mut results = Vec::new();
-        for lookup in &lookups.lookups {
-            let dns = match index.candidates(lookup.rule, &lookup.value) {
-                None | Some(Candidates::Several) => return Ok(None),
-                Some(Candidates::None) => Vec::new(),
-                Some(Candidates::One(guid)) => {
-                    let mut read_attrs = attrs.to_vec();
-                    if !read_attrs
-                        .iter()
-                        .any(|a| a.eq_ignore_ascii_case(lookup.attribute))
-                    {
-                        read_attrs.push(lookup.attribute.to_string());
-                    }
-                    match self.directory.read_by_guid(&guid, &read_attrs).await? {
-                        Some(obj) if MatchIndex::still_holds(lookup.rule, &lookup.value, &obj) => {
-                            results.push(RuleResult {
-                                rule: lookup.rule,
-                                dns: vec![obj.dn.clone()],
-                            });
-                            return Ok(match decide_match(lookups, &results, false) {
-                                Some(MatchDecision::Matched { rule, .. }) => {
-                                    let join = JoinUpdate::Set(Join {
-                                        cloud_id: cloud_id.to_string(),
-                                        object_guid: obj.object_guid,
-                                        dn: obj.dn.clone(),
-                                        updated_at: Timestamp::now(),
-                                    });
-                                    Some((Ok((obj, format!("by {rule}"))), join))
-                                }
-                                _ => None,
-                            });
-                        }
-                        // Gone or changed since the index was read: search.
-                        _ => return Ok(None),
-                    }
+        let decision = loop {
+            match next_match_step(&lookups, &results) {
+                MatchStep::Run(lookup) => {
+                    let objects = self.run_lookup(lookup, index, attrs, &found).await?;
+                    results.push(RuleResult {
+                        rule: lookup.rule,
+                        dns: objects.iter().map(|o| o.dn.clone()).collect(),
+                    });
+                    found.extend(objects);
                 }
-            };
-            results.push(RuleResult {
-                rule: lookup.rule,
-                dns,
-            });
+                MatchStep::Decided(decision) => break decision,
+            }
+        };
+        let security = decision.security_event();
+        if let Some(event) = &security {
+            tracing::warn!(%cloud_id, code = %event.code, reason = %event.reason, "security event: a match key points at an object the immutable anchor does not designate");
         }
-        let detail = decide_match(lookups, &results, true)
-            .and_then(|d| d.outcome())
-            .unwrap_or_else(|| {
+        let doubt = doubt.unwrap_or_default();
+        let MatchDecision::Matched { rule, dn, .. } = decision else {
+            let detail = decision.outcome().unwrap_or_else(|| {
                 OutcomeDetail::new(OutcomeCode::TargetNotFound, "no AD object matched")
             });
-        Ok(Some((Err(detail), join_update.clone())))
+            let detail = OutcomeDetail {
+                reason: format!("{doubt}{}", detail.reason),
+                ..detail
+            };
+            return Ok(Target {
+                matched: Err(detail),
+                join: join_update.clone(),
+                join_if_failed: join_update,
+                security,
+            });
+        };
+        let Some(obj) = found.into_iter().find(|o| o.dn.eq_ignore_ascii_case(&dn)) else {
+            return Err(DirectoryError::new(format!(
+                "matched {dn} but could not read it"
+            )));
+        };
+        let join = JoinUpdate::Set(Join {
+            cloud_id: cloud_id.to_string(),
+            object_guid: obj.object_guid,
+            dn: obj.dn.clone(),
+            updated_at: Timestamp::now(),
+        });
+        Ok(Target {
+            matched: Ok((obj, format!("{doubt}by {rule}"))),
+            join,
+            join_if_failed: join_update,
+            security,
+        })
+    }
+
+    /// The objects holding `lookup`'s value: from the cycle's match index when it can answer
+    /// (its one candidate read again by objectGUID — or taken from `found` — and checked to
+    /// still hold the value), else by a search (several candidates, a candidate gone or
+    /// changed since the index was read, or no index).
+    async fn run_lookup(
+        &self,
+        lookup: &Lookup,
+        index: Option<&MatchIndex>,
+        attrs: &[String],
+        found: &[DirectoryObject],
+    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        match index.and_then(|ix| ix.candidates(lookup.rule, &lookup.value)) {
+            Some(Candidates::None) => return Ok(Vec::new()),
+            Some(Candidates::One(guid)) => {
+                let obj = match found.iter().find(|o| o.object_guid == guid) {
+                    Some(o) => Some(o.clone()),
+                    None => {
+                        let mut read_attrs = attrs.to_vec();
+                        if !read_attrs
+                            .iter()
+                            .any(|a| a.eq_ignore_ascii_case(lookup.attribute))
+                        {
+                            read_attrs.push(lookup.attribute.to_string());
+                        }
+                        self.directory.read_by_guid(&guid, &read_attrs).await?
+                    }
+                };
+                if let Some(obj) = obj
+                    && MatchIndex::still_holds(lookup.rule, &lookup.value, &obj)
+                {
+                    return Ok(vec![obj]);
+                }
+                // Gone or changed since the index was read: search.
+            }
+            Some(Candidates::Several) | None => {}
+        }
+        self.directory
+            .find_by_attribute(lookup.attribute, &lookup.value, attrs)
+            .await
     }
 
     /// Read the match keys of every object in the search scope into the match index (initial

@@ -17,7 +17,9 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use crate::ports::{Directory, DirectoryError, MailboxSource, MailboxStream, SourceError};
+use crate::ports::{
+    Directory, DirectoryError, MailboxSource, MailboxStream, SourceError, UnreadableAttribute,
+};
 
 /// Mailboxes held in memory; cloned handles share them.
 #[derive(Clone, Default)]
@@ -201,6 +203,9 @@ pub struct FakeDirectory {
     pub searches: Arc<AtomicUsize>,
     /// `scan_match_keys` calls.
     pub scans: Arc<AtomicUsize>,
+    /// Attributes the account "may not read": left out of every answer, as AD does, and
+    /// reported by `unreadable_attributes`.
+    pub unreadable: Arc<Mutex<Vec<String>>>,
     /// When set, `scan_match_keys` fails (as a directory that cannot list its keys).
     pub no_scan: Arc<Mutex<bool>>,
 }
@@ -227,7 +232,16 @@ impl FakeDirectory {
             searches: Arc::default(),
             scans: Arc::default(),
             no_scan: Arc::default(),
+            unreadable: Arc::default(),
         }
+    }
+
+    /// `obj` as the account sees it: without the attributes it may not read.
+    fn visible(&self, mut obj: DirectoryObject) -> DirectoryObject {
+        for a in self.unreadable.lock().expect("lock").iter() {
+            obj.attributes.insert(a, Vec::new());
+        }
+        obj
     }
 
     fn objects(&self) -> MutexGuard<'_, Objects> {
@@ -336,7 +350,7 @@ impl Directory for FakeDirectory {
         Ok(objects
             .holding(attribute, value)
             .into_iter()
-            .cloned()
+            .map(|o| self.visible(o.clone()))
             .collect())
     }
     async fn read_by_guid(
@@ -344,19 +358,37 @@ impl Directory for FakeDirectory {
         guid: &Uuid,
         _attrs: &[String],
     ) -> Result<Option<DirectoryObject>, DirectoryError> {
-        Ok(self.objects().by_guid.get(guid).cloned())
+        let found = self.objects().by_guid.get(guid).cloned();
+        Ok(found.map(|o| self.visible(o)))
     }
     async fn read_by_dn(
         &self,
         dn: &str,
         _attrs: &[String],
     ) -> Result<Option<DirectoryObject>, DirectoryError> {
-        let objects = self.objects();
-        Ok(objects
-            .by_dn
-            .get(&dn.to_lowercase())
-            .and_then(|g| objects.by_guid.get(g))
-            .cloned())
+        let found = {
+            let objects = self.objects();
+            objects
+                .by_dn
+                .get(&dn.to_lowercase())
+                .and_then(|g| objects.by_guid.get(g))
+                .cloned()
+        };
+        Ok(found.map(|o| self.visible(o)))
+    }
+    async fn unreadable_attributes(
+        &self,
+        attributes: &[String],
+    ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
+        let hidden = self.unreadable.lock().expect("lock").clone();
+        Ok(attributes
+            .iter()
+            .filter(|a| hidden.iter().any(|h| h.eq_ignore_ascii_case(a)))
+            .map(|a| UnreadableAttribute {
+                attribute: a.clone(),
+                message: format!("the account may not read {a}"),
+            })
+            .collect())
     }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
         if let Some(code) = self.fail_dns.lock().expect("lock").get(&modify.dn) {

@@ -1,5 +1,6 @@
 //! The AD side of `check`: the connection (transport, bind identity), the bind account, where
-//! the agent looks, and whether the schema carries each writeback profile's attributes.
+//! the agent looks, whether the schema carries each writeback profile's attributes, and whether
+//! the account may read the attributes the plans need.
 
 use exo_writeback_ad::{AdConnection, Transport};
 use exo_writeback_core::profile_attrs::PROFILES;
@@ -9,6 +10,7 @@ use serde::Serialize;
 use super::identity::{self, BindAccountReport};
 use super::scope::{self, BaseDnReport, ContainerReport};
 use crate::config::Config;
+use crate::read_rights::{self, ReadRights};
 
 /// The AD half.
 #[derive(Debug, Serialize)]
@@ -37,6 +39,10 @@ pub struct AdReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema_attributes: Option<usize>,
     pub profiles: Vec<ProfileReport>,
+    /// May the bind account read the attributes the plans need? Unreadable ones fail the
+    /// check (`read_rights.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_rights: Option<ReadRights>,
 }
 
 /// Whether the schema carries a writeback profile's attributes.
@@ -61,6 +67,7 @@ pub(super) async fn check_ad_side(config: &Config) -> AdReport {
         dns_host_name: None,
         schema_attributes: None,
         profiles: Vec::new(),
+        read_rights: None,
     };
     let password = match config.ad_password() {
         Ok(p) => p,
@@ -96,6 +103,16 @@ pub(super) async fn check_ad_side(config: &Config) -> AdReport {
             report.ok = places_ok && report.profiles.iter().all(|p| p.exchange_schema_detected);
         }
         Err(e) => report.error = Some(format!("cannot read the schema: {e}")),
+    }
+    if let Ok(plan) = config.writeback_plan() {
+        let rights = read_rights::probe(&conn, &plan.required_ad_attributes())
+            .await
+            .unwrap_or_else(|e| ReadRights {
+                unverified: Some(e.to_string()),
+                ..ReadRights::default()
+            });
+        report.ok &= rights.unreadable.is_empty();
+        report.read_rights = Some(rights);
     }
     report
 }

@@ -3,9 +3,9 @@
 //! its `tokenGroups` (every group, transitively, with the primary group) and `adminCount`
 //! are read; `core::privilege` decides. A privileged identity is a warning, not a failure.
 
-use exo_writeback_ad::{AdConnection, AdError, SearchScope};
+use crate::read_rights::{bind_account, domain_root};
+use exo_writeback_ad::{AdConnection, AdError};
 use exo_writeback_core::directory::AttrValue;
-use exo_writeback_core::ldap_text::{Dn, equality_filter};
 use exo_writeback_core::privilege::privileged_reasons;
 use serde::Serialize;
 
@@ -62,51 +62,8 @@ pub async fn examine(conn: &AdConnection) -> BindAccountReport {
     }
 }
 
-fn domain_root(conn: &AdConnection) -> String {
-    conn.root_dse()
-        .default_naming_context
-        .clone()
-        .unwrap_or_else(|| conn.base_dn().to_string())
-}
-
 async fn find_and_read(conn: &AdConnection) -> Result<Option<(String, Vec<String>)>, AdError> {
-    let identity = conn.bind_identity().trim();
-    let dn = if identity.contains('=') && Dn::parse(identity).is_ok() {
-        Some(identity.to_string())
-    } else {
-        let root = domain_root(conn);
-        let mut filters = Vec::new();
-        if let Some((_, user)) = identity.split_once('\\') {
-            filters.push(equality_filter("sAMAccountName", user));
-        } else if let Some((user, _)) = identity.split_once('@') {
-            filters.push(equality_filter("userPrincipalName", identity));
-            filters.push(equality_filter("sAMAccountName", user));
-        } else {
-            filters.push(equality_filter("sAMAccountName", identity));
-        }
-        let mut found = None;
-        for filter in filters {
-            let hits = conn
-                .search(
-                    &root,
-                    SearchScope::Subtree,
-                    &format!("(&(objectClass=user){filter})"),
-                    &["objectSid"],
-                )
-                .await?;
-            if let [one] = hits.as_slice() {
-                found = Some(one.dn.clone());
-                break;
-            }
-        }
-        found
-    };
-    let Some(dn) = dn else {
-        return Ok(None);
-    };
-    let Some(account) = conn
-        .read_by_dn(&dn, &["tokenGroups", "adminCount", "objectSid"])
-        .await?
+    let Some(account) = bind_account(conn, &["tokenGroups", "adminCount", "objectSid"]).await?
     else {
         return Ok(None);
     };

@@ -121,6 +121,22 @@ fn render(report: &CheckReport) -> String {
                 ));
             }
         }
+        if let Some(rights) = &ad.read_rights {
+            match &rights.unverified {
+                Some(why) => out.push_str(&format!(
+                    "  warning: cannot verify that the bind account may read the attributes the plans need: {why}\n"
+                )),
+                None if rights.unreadable.is_empty() => out.push_str(&format!(
+                    "  read rights: every attribute the plans need is readable ({})\n",
+                    rights.samples.join("; ")
+                )),
+                None => {
+                    for u in &rights.unreadable {
+                        out.push_str(&format!("  cannot read {}: {}\n", u.attribute, u.message));
+                    }
+                }
+            }
+        }
     }
     if let Some(exo) = &report.exo {
         out.push_str(&format!("Exchange Online: {}\n", exo.status));
@@ -180,6 +196,7 @@ pub fn extra_targets_line(extra_targets: &[String]) -> Option<String> {
 mod tests {
     use super::*;
     use exo_writeback_agent::check::{AdReport, ProfileReport};
+    use exo_writeback_agent::read_rights::{ReadRights, UnreadableAttribute};
 
     #[test]
     fn render_names_what_the_schema_lacks() {
@@ -212,6 +229,16 @@ mod tests {
                 dns_host_name: None,
                 schema_attributes: Some(2),
                 profiles: base,
+                read_rights: Some(ReadRights {
+                    account: Some("CN=svc,DC=x".into()),
+                    samples: vec!["CN=u,DC=x".into()],
+                    unreadable: vec![UnreadableAttribute {
+                        attribute: "extensionAttribute15".into(),
+                        sample_dn: "CN=u,DC=x".into(),
+                        message: "the bind account CN=svc,DC=x may not read it".into(),
+                    }],
+                    unverified: None,
+                }),
             }),
             exo: None,
             extra_targets: Vec::new(),
@@ -219,5 +246,9 @@ mod tests {
         assert!(text.contains("bind identity: me"), "{text}");
         assert!(text.contains("msExchHideFromAddressLists"), "{text}");
         assert!(!text.contains("Exchange schema detected"), "{text}");
+        assert!(
+            text.contains("cannot read extensionAttribute15: the bind account CN=svc,DC=x"),
+            "{text}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! `exo-writeback status [--json]`: the job state (and a pause), whether an agent runs, the
 //! last scheduled cycle and the last successful one, the last command run by hand, the
-//! watermark, escrow, pins, and the next run.
+//! watermark, escrow, pins, security events of the recent cycles, and the next run.
 
 use std::process::ExitCode;
 
@@ -117,6 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pins = store.pin_count()?;
     let pin_list = store.pins(PINS_SHOWN)?;
     let extra_targets = config.writeback_plan()?.extra_targets;
+    let cycles = store.recent_cycles(20)?;
     let agent = runner.as_ref().map(|r| r.as_ref());
     let next = next_run(
         agent.flatten(),
@@ -130,6 +131,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         state.name()
     };
+    // Security events (SpoofedMatchKey) of the recent cycles, and the latest cycle with one.
+    let security_count: u64 = cycles.iter().map(|c| c.counts.security_events).sum();
+    let security_latest = cycles
+        .iter()
+        .find(|c| c.counts.security_events > 0)
+        .map(|c| c.id);
     if args.json {
         let v = json!({
             "job_state": job_state,
@@ -169,6 +176,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
             "next_run": next.map(|t| t.to_string()),
             "extra_targets": extra_targets,
+            "security_events": {
+                "count": security_count,
+                "cycles": cycles.len(),
+                "latest_cycle": security_latest.map(|c| c.0),
+                "code": "SpoofedMatchKey",
+            },
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -214,6 +227,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             outln!(
                 "            {}",
                 crate::cmd::sync::counts_text(&c.counts, &Default::default())
+                    + &match c.counts.security_events {
+                        0 => String::new(),
+                        k => format!(", security events {k}"),
+                    }
             );
         }
         None => outln!("last cycle: none"),
@@ -265,6 +282,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, Some(_), None, _) => "when the running `exo-writeback sync` is done".into(),
         (None, None, None, _) => "none: no agent is running (`exo-writeback run`)".into(),
     };
+    if let Some(latest) = security_latest {
+        outln!(
+            "security:   {security_count} security event(s) (SpoofedMatchKey: a user-writable match \
+             key pointing at another mailbox's object) in the last {} cycles, latest in cycle \
+             {latest}: `exo-writeback logs --cycle {} --status warning`",
+            cycles.len(),
+            latest.0
+        );
+    }
     outln!("next run:   {next_text}");
     if let Some(line) = crate::cmd::check::extra_targets_line(&extra_targets) {
         outln!("{line}");

@@ -49,6 +49,10 @@ pub fn report_json(r: &CycleReport) -> serde_json::Value {
         "pins_set": r.pins_set,
         "pins_released": r.pins_released,
         "watermark": r.watermark.as_ref().map(|w| w.changed_since.to_string()),
+        "unreadable_attributes": r.unreadable_attributes.iter().map(|u| json!({
+            "attribute": u.attribute,
+            "message": u.message,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -154,6 +158,9 @@ pub fn print_report(r: &CycleReport) {
     }
     if let Some(w) = &r.watermark {
         outln!("watermark: {}", w.changed_since);
+    }
+    for u in &r.unreadable_attributes {
+        outln!("not planned: {}", u.message);
     }
 }
 

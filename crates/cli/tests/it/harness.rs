@@ -244,6 +244,20 @@ interval = "5s"
         std::fs::write(&self.config, text).expect("config");
     }
 
+    /// Make the agent bind as `dn` with `password` (the configuration's bind DN and password
+    /// file).
+    pub fn bind_agent_as(&self, dn: &str, password: &str) {
+        self.set_password(password);
+        let config = std::fs::read_to_string(&self.config).expect("config");
+        let bind_line = format!("bind_dn = \"{}\"", self.dc.bind_dn);
+        assert!(config.contains(&bind_line), "{config}");
+        std::fs::write(
+            &self.config,
+            config.replace(&bind_line, &format!("bind_dn = \"{dn}\"")),
+        )
+        .expect("config");
+    }
+
     pub fn password_file(&self) -> PathBuf {
         self.dir.path().join("ad-password")
     }

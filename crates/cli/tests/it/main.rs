@@ -12,5 +12,8 @@ mod harness;
 mod hostile;
 mod manners;
 mod page_errors;
+mod read_rights;
+mod recipient_type;
 mod rights;
+mod spoofing;
 mod writers;

@@ -149,15 +149,7 @@ async fn a_protected_object_the_service_account_may_not_write_fails_alone_into_e
         .expect("an unprotected object is writable");
 
     // The agent binds as the service account; every mailbox has a change.
-    lab.set_password(&svc_password);
-    let config = std::fs::read_to_string(&lab.config).expect("config");
-    let bind_line = format!("bind_dn = \"{}\"", lab.dc.bind_dn);
-    assert!(config.contains(&bind_line), "{config}");
-    std::fs::write(
-        &lab.config,
-        config.replace(&bind_line, &format!("bind_dn = \"{svc_dn}\"")),
-    )
-    .expect("config");
+    lab.bind_agent_as(&svc_dn, &svc_password);
     for i in 1..=USERS {
         lab.update(i, |m| m.set_custom_attribute(2, &format!("rights-{i}")));
     }

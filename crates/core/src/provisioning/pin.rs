@@ -297,6 +297,7 @@ mod tests {
             ],
             removes_values: true,
             added_smtp_addresses: vec![],
+            warnings: vec![],
         };
         (plan, current)
     }

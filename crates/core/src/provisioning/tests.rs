@@ -193,3 +193,10 @@ fn names_parse_back() {
     );
     assert_eq!(RestartScope::from_name("all"), None);
 }
+
+#[test]
+fn cycle_counts_written_before_security_events_were_counted_still_read() {
+    let old = r#"{"imported":3,"in_scope":3,"written":2,"unchanged":1,"skipped":0,"failed":0}"#;
+    let counts: CycleCounts = serde_json::from_str(old).expect("old counts");
+    assert_eq!((counts.written, counts.security_events), (2, 0));
+}

@@ -69,7 +69,7 @@ async fn the_index_decides_as_the_searches_do_for_every_case() {
     // 3: nothing anywhere: TargetNotFound listing each rule.
     // 4: only the objectGUID rule finds it.
     let g4 = add(&dir, "byguid", None, None);
-    // 5: the first rule wins over a later rule finding another object.
+    // 5: the anchor wins over the key held by another object (a spoofing attempt, named).
     add(&dir, "first", Some(&format!("User_{}", id(5))), None);
     add(&dir, "second", None, Some(&c1));
     // 6: two objects with the same ExternalDirectoryObjectId.
@@ -92,10 +92,11 @@ async fn the_index_decides_as_the_searches_do_for_every_case() {
         mailbox(9, Some(id(9)), Some(immutable_id(&c3))),
         mailbox(10, None, None),
     ];
-    let orders: [&[MatchRule]; 3] = [
+    let orders: [&[MatchRule]; 4] = [
         &MatchRule::DEFAULT,
         &[MatchRule::ObjectGuid, MatchRule::ExternalDirectoryObjectId],
         &[MatchRule::ConsistencyGuid],
+        &[MatchRule::ExternalDirectoryObjectId],
     ];
     for rules in orders {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -178,7 +179,15 @@ async fn the_index_decides_as_the_searches_do_for_every_case() {
         "{}",
         all[3]
     );
-    assert!(all[4].contains("CN=first,"), "{}", all[4]);
+    assert!(
+        all[4].starts_with("write ")
+            && all[4].contains("matched CN=second,")
+            && all[4].contains("by mS-DS-ConsistencyGuid")
+            && all[4].contains("SpoofedMatchKey")
+            && all[4].contains("also held by CN=first,"),
+        "{}",
+        all[4]
+    );
     assert!(
         all[5].contains("DuplicateTargetEntries")
             && all[5].contains("CN=twinA")

@@ -16,7 +16,9 @@ mod decisions;
 mod intents;
 mod matching;
 mod quarantine;
+mod read_rights;
 mod spill;
+mod spoofing;
 mod support;
 
 use support::mailbox;

@@ -29,6 +29,7 @@ pub fn cycles_are_numbered_finished_and_listed_newest_first(b: &impl Backend) {
         pending: 1,
         skipped: 2,
         failed: 1,
+        security_events: 1,
     };
     store
         .finish_cycle(ids[0], at(30), &counts, &CycleStatus::Completed)
