@@ -51,9 +51,27 @@ profile_value() {
     echo "${value:-$3}"
 }
 
-# write_smb_conf ROOT [ADDR]: the DC's own smb.conf, every path inside ROOT.
+# socket_dir ROOT: where ROOT's DC puts its Unix sockets. A socket's path holds at most 107
+# bytes (sun_path in unix(7)); samba's longest is <ncalrpc dir>/np/protected_storage. Inside
+# ROOT when that fits, else in a short directory under /tmp named after ROOT (a deep checkout,
+# such as a CI runner's, otherwise fails with NT_STATUS_OBJECT_PATH_INVALID at start).
+# stop_dc removes the short directory.
+socket_dir() {
+    local root=$1
+    if ((${#root} + ${#LAB_LONGEST_SOCKET} <= 100)); then
+        echo "$root/run"
+    else
+        echo "/tmp/exwb-$(printf '%s' "$root" | sha256sum | cut -c1-16)"
+    fi
+}
+LAB_LONGEST_SOCKET=/run/ncalrpc/np/protected_storage
+
+# write_smb_conf ROOT [ADDR]: the DC's own smb.conf, every path inside ROOT (sockets aside, see
+# socket_dir).
 write_smb_conf() {
-    local root=$1 addr=${2:-} netbios services
+    local root=$1 addr=${2:-} netbios services sockets
+    sockets=$(socket_dir "$root")
+    mkdir -p "$sockets"
     netbios=$(profile_value "$root" NETBIOS DC1)
     services=$(profile_value "$root" SERVICES "$LAB_SERVICES")
     mkdir -p "$root/etc"
@@ -73,9 +91,9 @@ write_smb_conf() {
 	cache directory = $root/cache
 	binddns dir = $root/bind-dns
 	pid directory = $root/run
-	ncalrpc dir = $root/run/ncalrpc
-	winbindd socket directory = $root/run/winbindd
-	ntp signd socket directory = $root/run/ntp_signd
+	ncalrpc dir = $sockets/ncalrpc
+	winbindd socket directory = $sockets/winbindd
+	ntp signd socket directory = $sockets/ntp_signd
 	log file = $root/log/log.samba
 	log level = 1
 	tls enabled = yes
@@ -270,6 +288,10 @@ stop_dc() {
         [[ -n "$pgid" ]] && kill -0 -- "-$pgid" 2>/dev/null || break
         sleep 0.1
     done
+    # Sockets kept outside DIR (a deep DIR, see socket_dir) go with the DC.
+    local sockets
+    sockets=$(socket_dir "$dir")
+    [[ "$sockets" == "$dir"/* ]] || rm -rf -- "$sockets"
 }
 
 # ldaps_answers DIR ADDR: the rootDSE over LDAPS, CA verified
