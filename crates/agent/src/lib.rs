@@ -7,6 +7,9 @@
 //! - [`compose`]: the configuration turned into an engine — for reading, for writing (behind
 //!   the state lock), for cycles.
 //! - [`lock`]: one writer per state (the cycle runner's lock and the state lock).
+//! - [`state`]: where the state lives (`[state]`: SQLite, or PostgreSQL shared by several
+//!   agents, one leading and writing through leases with fencing).
+//! - [`migrate`]: a SQLite state copied into PostgreSQL, its counts verified.
 //! - [`scheduler`]: the agent's loop over an engine, with an injected clock.
 //! - [`signals`]: SIGTERM and Ctrl-C as a stop flag.
 //! - [`check`]: both sides checked, as a [`check::CheckReport`] the CLI prints.
@@ -21,8 +24,10 @@ pub mod config;
 mod error;
 pub mod exo;
 pub mod lock;
+pub mod migrate;
 pub mod read_rights;
 pub mod scheduler;
 pub mod signals;
+pub mod state;
 
 pub use error::AgentError;

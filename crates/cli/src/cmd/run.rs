@@ -4,11 +4,13 @@
 //! work). The loop is the agent library's (`scheduler`); this prints what it does.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use exo_writeback_agent::compose;
 use exo_writeback_agent::lock::CycleRunnerLock;
 use exo_writeback_agent::scheduler::{Schedule, Scheduler, SystemClock, Turn};
 use exo_writeback_agent::signals::stop_on_signals;
+use exo_writeback_agent::state::State;
 
 use crate::cmd::ConfigArg;
 use crate::logging::init_logging;
@@ -25,9 +27,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = compose::load_config(&args.config.config)?;
     let stop = stop_on_signals();
     let _runner = CycleRunnerLock::acquire_as(&config.sync.state_dir, "exo-writeback run")?;
-    // The agent keeps trying while the job is quarantined (cannot bind, DC unreachable):
-    // it waits for each next retry instead of exiting.
-    let Some(mut engine) = compose::start_agent(&config, &SystemClock, &stop).await? else {
+    let state = Arc::new(State::open(&config, "exo-writeback run")?);
+    // On a shared state a standby waits here until it leads. The agent keeps trying while the
+    // job is quarantined (cannot bind, DC unreachable): it waits for each next retry.
+    let Some(mut engine) = compose::start_agent(&config, &state, &SystemClock, &stop).await? else {
+        state.step_down().await;
         outln!("stopped");
         return Ok(ExitCode::SUCCESS);
     };
@@ -36,10 +40,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let scheduler = Scheduler {
         clock: SystemClock,
         schedule: Schedule::of(&config.sync),
-        state_dir: config.sync.state_dir.clone(),
+        state: state.clone(),
         stop,
     };
-    scheduler
+    let ran = scheduler
         .run(&mut engine, |turn| match turn {
             Turn::Cycle(report) => crate::cmd::sync::print_report(report),
             Turn::Held(cycle) => {
@@ -60,7 +64,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 tracing::error!(error = %e, "cycle failed; retrying at the next interval");
             }
         })
-        .await?;
+        .await;
+    state.step_down().await;
+    ran?;
     outln!("stopped");
     Ok(ExitCode::SUCCESS)
 }
