@@ -163,6 +163,7 @@ impl<D: Directory> Writer<'_, D> {
                 chunk.stopped = Some(Stop::Fenced(why));
                 break;
             }
+            tracing::debug!(dn = %modify.dn, "sending a modify");
             match self.send(&modify).await {
                 Ok(()) => {
                     chunk.written += 1;

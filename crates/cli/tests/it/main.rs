@@ -7,6 +7,7 @@ mod check_identity;
 mod check_scope;
 mod engine;
 mod expr;
+mod failover;
 mod faults;
 mod harness;
 mod hostile;
