@@ -71,7 +71,7 @@ LAB_LONGEST_SOCKET=/run/ncalrpc/np/protected_storage
 write_smb_conf() {
     local root=$1 addr=${2:-} netbios services sockets
     sockets=$(socket_dir "$root")
-    mkdir -p "$sockets"
+    [[ "$sockets" != "$root"/* ]] || mkdir -p "$sockets" # one outside ROOT: made by start_dc
     netbios=$(profile_value "$root" NETBIOS DC1)
     services=$(profile_value "$root" SERVICES "$LAB_SERVICES")
     mkdir -p "$root/etc"
@@ -309,6 +309,7 @@ start_dc() {
     samba_bin=$(command -v samba || echo /usr/sbin/samba) # /usr/sbin may be missing from PATH
     runtime_opt=()
     [[ -n "$max_runtime" ]] && runtime_opt=("--maximum-runtime=$max_runtime")
+    mkdir -p "$(socket_dir "$dir")"
 
     # setsid: own session and process group (pgid = pid), so lab/down can kill the whole tree.
     # Every inherited descriptor is redirected or closed: a caller reading our output must see EOF.

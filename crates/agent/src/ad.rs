@@ -86,7 +86,9 @@ impl Directory for AdDirectory {
             .map_err(directory_error)
     }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
-        self.0.modify(modify).await.map_err(directory_error)
+        self.0.modify(modify).await.map_err(directory_error)?;
+        crate::test_pause::after_modify().await;
+        Ok(())
     }
     async fn address_holders(
         &self,

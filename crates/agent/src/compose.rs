@@ -151,7 +151,10 @@ pub async fn start_agent(
     }
 }
 
-/// Cannot bind or reach the DC: the cycle failed as a whole.
+/// Cannot bind or reach the DC, or TLS with it fails (its certificate rejected — expired,
+/// another name, an issuer the trust store does not know — or the handshake): the cycle failed
+/// as a whole. Mistakes in the configuration file (a missing CA file, plain LDAP not allowed)
+/// are not: they fail before any connection.
 fn is_failed_start(e: &AdError) -> bool {
     matches!(
         e,
@@ -159,6 +162,7 @@ fn is_failed_start(e: &AdError) -> bool {
             | AdError::InvalidCredentials { .. }
             | AdError::AccountUnusable { .. }
             | AdError::BindRefused { .. }
+            | AdError::Certificate { .. }
             | AdError::Tls { .. }
             | AdError::ConnectionLost { .. }
             | AdError::Timeout { .. }

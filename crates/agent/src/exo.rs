@@ -2,7 +2,7 @@
 
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::provisioning::SourceIdentity;
-use exo_writeback_engine::{MailboxSource, MailboxStream, SourceError};
+use exo_writeback_engine::{MailboxSource, MailboxStream, SourceError, SourceErrorKind};
 use exo_writeback_exo::{ExoClient, ExoError};
 use futures::StreamExt;
 
@@ -28,8 +28,15 @@ fn source_error(e: ExoError) -> SourceError {
         }),
         _ => None,
     };
+    let kind = match &e {
+        _ if e.is_record_error() => SourceErrorKind::Record,
+        // The service answered the page and reported errors with it: its records were handed
+        // on; the listing ends here.
+        ExoError::CmdletErrors { .. } => SourceErrorKind::Reported,
+        _ => SourceErrorKind::Broken,
+    };
     SourceError {
-        per_record: e.is_record_error(),
+        kind,
         message: e.to_string(),
         record,
     }

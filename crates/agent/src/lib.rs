@@ -13,6 +13,8 @@
 //! - [`scheduler`]: the agent's loop over an engine, with an injected clock.
 //! - [`signals`]: SIGTERM and Ctrl-C as a stop flag.
 //! - [`check`]: both sides checked, as a [`check::CheckReport`] the CLI prints.
+//! - [`test_pause`]: a pause after the n-th modify, for the fault tests (inert unless its
+//!   environment variable is set).
 //!
 //! Architecture invariant: no printing (the CLI prints); errors are typed ([`AgentError`]).
 
@@ -29,5 +31,6 @@ pub mod read_rights;
 pub mod scheduler;
 pub mod signals;
 pub mod state;
+pub mod test_pause;
 
 pub use error::AgentError;

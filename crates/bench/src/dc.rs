@@ -250,7 +250,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let out = std::fs::canonicalize(&out)?;
     let work = out.join(format!("dc-{}", args.users));
     std::fs::create_dir_all(&work)?;
-    let machine = util::machine();
+    let conditions = util::conditions();
     let n = args.users;
 
     eprintln!("starting two lab DCs from the {n}-user template (built on first use)…");
@@ -453,7 +453,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let initial_secs = initial.elapsed.as_secs_f64();
     let result = json!({
         "benchmark": "dc",
-        "machine": machine,
+        "conditions": util::finish(conditions),
         "users": n,
         "mailboxes": ids.len(),
         "first_dc_start_secs": template_secs,

@@ -27,6 +27,9 @@ pub struct Args {
     /// Directory for the JSON results and the chart.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// File name of the JSON results in `--out`.
+    #[arg(long, default_value = "scale.json")]
+    name: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -111,9 +114,22 @@ page_size = 1000
         WritebackPlanSettings::default(),
         EngineOptions::default(),
     );
+    let io_before = util::own_io()?;
+    let load_before = util::loadavg();
     let t = Instant::now();
     let report = engine.run_cycle(CycleMode::Auto).await?;
     let secs = t.elapsed().as_secs_f64();
+    let load_after = util::loadavg();
+    // The cycle's I/O: the SQLite store (database and write-ahead log) and the spill file.
+    let io_after = util::own_io()?;
+    let mut io = serde_json::Map::new();
+    for (key, after) in io_after.as_object().into_iter().flatten() {
+        let before = io_before[key.as_str()].as_u64().unwrap_or(0);
+        io.insert(
+            key.clone(),
+            json!(after.as_u64().unwrap_or(0).saturating_sub(before)),
+        );
+    }
     let hwm_kib = util::proc_status_kib(None, "VmHWM").unwrap_or(0);
     let modifies = engine
         .directory
@@ -144,6 +160,9 @@ page_size = 1000
         "peak_rss_kib": hwm_kib,
         "agent_peak_kib": hwm_kib.saturating_sub(baseline_kib),
         "state_db_bytes": store_bytes,
+        "cycle_io": io,
+        "loadavg_before_cycle": load_before,
+        "loadavg_after_cycle": load_after,
     });
     println!("{out}");
     Ok(())
@@ -195,11 +214,17 @@ fn one_size(me: &std::path::Path, size: usize, out: &std::path::Path) -> anyhow:
     result
 }
 
+/// One of a size's cycle I/O counters per object, in KB.
+fn per_object_kb(row: &Value, counter: &str) -> f64 {
+    let bytes = row["cycle_io"][counter].as_f64().unwrap_or(f64::NAN);
+    bytes / 1000.0 / row["size"].as_f64().unwrap_or(f64::NAN)
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let out = args.out.clone().unwrap_or_else(crate::default_out);
     std::fs::create_dir_all(&out)?;
     let me = std::env::current_exe()?;
-    let machine = util::machine();
+    let conditions = util::conditions();
     let mut rows: Vec<Value> = Vec::new();
     for &size in &args.sizes {
         eprintln!("size {size}…");
@@ -229,6 +254,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 format!("{:.0}", f("peak_rss_kib") / 1024.0),
                 format!("{:.0}", f("agent_peak_kib") / 1024.0),
                 r["written"].to_string(),
+                format!("{:.1}", per_object_kb(r, "write_bytes")),
+                format!("{:.1}", per_object_kb(r, "rchar")),
             ]
         })
         .collect();
@@ -242,6 +269,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "peak RSS MiB",
             "agent (above directory) MiB",
             "written",
+            "written to storage KB/object",
+            "read (rchar) KB/object",
         ],
         &table,
     );
@@ -255,18 +284,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             )
         })
         .collect();
+    let svg = args.name.trim_end_matches(".json").to_string() + ".svg";
     std::fs::write(
-        out.join("scale.svg"),
+        out.join(&svg),
         util::svg_chart(
             &points,
             "exo-writeback initial cycle: throughput and peak RSS against size",
         ),
     )?;
-    let result = json!({"benchmark": "scale", "machine": machine, "sizes": rows});
-    std::fs::write(
-        out.join("scale.json"),
-        serde_json::to_string_pretty(&result)?,
-    )?;
-    eprintln!("wrote {}/scale.json and scale.svg", out.display());
+    let result =
+        json!({"benchmark": "scale", "conditions": util::finish(conditions), "sizes": rows});
+    std::fs::write(out.join(&args.name), serde_json::to_string_pretty(&result)?)?;
+    eprintln!("wrote {}/{} and {svg}", out.display(), args.name);
     Ok(())
 }

@@ -101,8 +101,17 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Machine facts for the results.
-pub fn machine() -> serde_json::Value {
+/// The load average line of /proc/loadavg (1, 5, 15 min, runnable/total, last pid).
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.trim().to_string())
+        .unwrap_or_else(|e| format!("unreadable: {e}"))
+}
+
+/// What a result was measured on: the commit the benchmark was built from (and whether tracked
+/// files differed from it), the machine, the date and the load at the start. Add
+/// `load_at_end` when the measurement ends ([`finish`]).
+pub fn conditions() -> serde_json::Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -125,14 +134,48 @@ pub fn machine() -> serde_json::Value {
             })
         })
         .unwrap_or(0);
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| k.trim().to_string())
+        .unwrap_or_default();
     serde_json::json!({
-        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "cpu": cpu,
-        "mem_gib": mem_kib as f64 / 1024.0 / 1024.0,
-        "loadavg_at_start": load.trim(),
+        "commit": env!("EXO_BENCH_COMMIT"),
+        "tracked_files_modified": env!("EXO_BENCH_DIRTY") == "true",
+        "machine": {
+            "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "cpu": cpu,
+            "mem_gib": mem_kib as f64 / 1024.0 / 1024.0,
+            "kernel": kernel,
+        },
         "date": jiff::Timestamp::now().to_string(),
+        "loadavg_at_start": loadavg(),
     })
+}
+
+/// `conditions` with the end of the measurement: its date and load.
+pub fn finish(mut conditions: serde_json::Value) -> serde_json::Value {
+    conditions["finished"] = serde_json::json!(jiff::Timestamp::now().to_string());
+    conditions["loadavg_at_end"] = serde_json::json!(loadavg());
+    conditions
+}
+
+/// The I/O counters of this process (/proc/self/io): bytes read and written through system
+/// calls (`rchar`, `wchar`), from and to the storage layer (`read_bytes`, `write_bytes`), and
+/// the calls (`syscr`, `syscw`). An error when the file cannot be read: a figure the bench
+/// cannot collect is not reported.
+pub fn own_io() -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string("/proc/self/io").context("/proc/self/io")?;
+    let mut out = serde_json::Map::new();
+    for line in text.lines() {
+        if let Some((key, value)) = line.split_once(':')
+            && let Ok(n) = value.trim().parse::<u64>()
+        {
+            out.insert(key.trim().to_string(), serde_json::json!(n));
+        }
+    }
+    for key in ["rchar", "wchar", "read_bytes", "write_bytes"] {
+        anyhow::ensure!(out.contains_key(key), "/proc/self/io has no {key}");
+    }
+    Ok(serde_json::Value::Object(out))
 }
 
 /// A two-panel SVG: objects/s and peak RSS (MiB) against size (log x axis).

@@ -5,6 +5,7 @@
 //! `rusqlite` or `tokio`; time is passed in.
 
 pub mod directory;
+pub mod equality;
 pub mod guid;
 pub mod ldap_text;
 pub mod mailbox;

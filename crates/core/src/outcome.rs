@@ -57,6 +57,9 @@ pub enum OutcomeCode {
     /// Exchange Online sent a mailbox record that cannot be read safely (a property of the
     /// wrong JSON type, bytes that are not UTF-8): the record is skipped, nothing written.
     MalformedMailboxRecord,
+    /// Exchange Online answered a result page but reported errors with it
+    /// (`@adminapi.errors`): the page's records were processed, the listing stopped there.
+    ServiceReportedErrors,
     /// A change held by the threshold was approved, but the AD object no longer holds the values
     /// the change was planned from: it was not written (approving it would overwrite a newer
     /// on-premises change).
@@ -79,7 +82,7 @@ pub enum OutcomeCode {
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 23] = [
+    pub const ALL: [OutcomeCode; 24] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
@@ -97,6 +100,7 @@ impl OutcomeCode {
         OutcomeCode::ThresholdExceeded,
         OutcomeCode::LdapError,
         OutcomeCode::MalformedMailboxRecord,
+        OutcomeCode::ServiceReportedErrors,
         OutcomeCode::ChangedSinceHeld,
         OutcomeCode::Held,
         OutcomeCode::MailboxNotFound,
@@ -124,6 +128,7 @@ impl OutcomeCode {
             OutcomeCode::ThresholdExceeded => "ThresholdExceeded",
             OutcomeCode::LdapError => "LdapError",
             OutcomeCode::MalformedMailboxRecord => "MalformedMailboxRecord",
+            OutcomeCode::ServiceReportedErrors => "ServiceReportedErrors",
             OutcomeCode::ChangedSinceHeld => "ChangedSinceHeld",
             OutcomeCode::Held => "Held",
             OutcomeCode::MailboxNotFound => "MailboxNotFound",
@@ -160,6 +165,7 @@ impl OutcomeCode {
             | OutcomeCode::AttributeNotAllowed
             | OutcomeCode::LdapError
             | OutcomeCode::MalformedMailboxRecord
+            | OutcomeCode::ServiceReportedErrors
             | OutcomeCode::ChangedSinceHeld
             | OutcomeCode::MailboxNotFound
             | OutcomeCode::StateError => LogStatus::Failure,
@@ -242,6 +248,13 @@ impl OutcomeCode {
                  <property>) and correct the property named. Nothing was written for it; the \
                  record is read again when the mailbox changes, and retried from escrow \
                  meanwhile."
+            }
+            OutcomeCode::ServiceReportedErrors => {
+                "Read the service's text: it usually names the mailbox or object Exchange \
+                 Online could not read. The mailboxes read before the error were written; the \
+                 watermark stays, so the next cycle reads the rest again. If the error repeats, \
+                 run Get-Mailbox for the object named in an Exchange Online PowerShell session \
+                 and correct it there."
             }
             OutcomeCode::ChangedSinceHeld => {
                 "Nothing was written: the AD object changed after the cycle held its changes. \

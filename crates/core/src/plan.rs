@@ -26,6 +26,7 @@
 use exo_writeback_expr::EvalContext;
 
 use crate::directory::{AttrChange, AttrValue, DirectoryObject, ModOp, ObjectModify};
+use crate::equality::{ad_equal, same_value};
 use crate::mailbox::Mailbox;
 use crate::mapping::{Desired, Mapping, MappingError, MappingOrigin, ValuePolicy};
 use crate::outcome::{OutcomeCode, OutcomeDetail};
@@ -38,7 +39,7 @@ use crate::target_policy::{Refusal, admit_custom_target, is_denied};
 
 mod syntax;
 
-use syntax::{ad_equal, check_range, same_value, schema_error, texts, to_attr_value, value_texts};
+use syntax::{check_range, schema_error, texts, to_attr_value, value_texts};
 
 /// Everything planning one object needs. `scope` comes from
 /// [`crate::scope::evaluate_scope`]; `current` holds at least

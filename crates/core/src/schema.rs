@@ -132,7 +132,9 @@ impl Schema {
 /// The schema of the lab DC as far as the writeback touches it: every attribute of
 /// `exchange-schema.md` (as `lab/exchange-schema.ldif` installs it) plus the base-schema
 /// attributes the profiles read or must refuse. For unit tests, in-memory directories and
-/// benchmarks that plan without a DC; attributeIDs are placeholders (`lab:<name>`).
+/// benchmarks that plan without a DC; attributeIDs are placeholders (`lab:<name>`). The AD
+/// connector's tests compare it with the schema read from the lab DC (`ad` test
+/// `lab_schema.rs`): names, syntaxes, single-valuedness and range limits agree.
 pub fn exchange_lab_schema() -> Schema {
     let attr = |name: &str, syntax: Syntax, single: bool, upper: Option<u64>| AttributeSchema {
         ldap_display_name: name.to_string(),
@@ -142,13 +144,20 @@ pub fn exchange_lab_schema() -> Schema {
         range_lower: None,
         range_upper: upper,
     };
+    let lower = |a: AttributeSchema, lower: u64| AttributeSchema {
+        range_lower: Some(lower),
+        ..a
+    };
     let mut attrs = vec![
         attr("msExchHideFromAddressLists", Syntax::Boolean, true, None),
-        attr("proxyAddresses", Syntax::Unicode, false, Some(1123)),
-        attr("mail", Syntax::Unicode, true, Some(256)),
+        lower(
+            attr("proxyAddresses", Syntax::Unicode, false, Some(1123)),
+            1,
+        ),
+        lower(attr("mail", Syntax::Unicode, true, Some(256)), 0),
         attr("userPrincipalName", Syntax::Unicode, true, Some(1024)),
-        attr("objectGUID", Syntax::OctetString, true, Some(16)),
-        attr("info", Syntax::Unicode, true, Some(1024)),
+        lower(attr("objectGUID", Syntax::OctetString, true, Some(16)), 16),
+        lower(attr("info", Syntax::Unicode, true, Some(1024)), 1),
         attr("mS-DS-ConsistencyGuid", Syntax::OctetString, true, None),
         attr("msExchArchiveStatus", Syntax::Integer, true, None),
         attr("msExchSafeSendersHash", Syntax::OctetString, true, None),

@@ -18,7 +18,7 @@ use crate::error::EngineError;
 use crate::evaluate::Processed;
 use crate::match_index::MatchIndex;
 use crate::options::{CycleMode, Progress};
-use crate::ports::{Directory, DirectoryError, MailboxSource, UnreadableAttribute};
+use crate::ports::{Directory, DirectoryError, MailboxSource, SourceError, UnreadableAttribute};
 use crate::spill::Spill;
 use crate::write::{Chunk, Stop};
 
@@ -110,6 +110,9 @@ pub(crate) struct CycleRun {
     pub stopped: Option<Stop>,
     /// Attributes the directory account may not read (not planned).
     pub unreadable: Vec<UnreadableAttribute>,
+    /// Errors the source reported beside a result page: the read ended there (the mailboxes
+    /// before them are written; the watermark waits), and the cycle fails with their text.
+    pub reported: Option<SourceError>,
 }
 
 impl CycleRun {
@@ -145,6 +148,7 @@ impl CycleRun {
             failure_examples: BTreeMap::new(),
             stopped: None,
             unreadable: Vec::new(),
+            reported: None,
         }
     }
 
@@ -302,7 +306,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let read = self.read_phase(run, &schema).await;
         run.index = None;
         let stream_complete = read?;
-        if stream_complete && run.removing > u64::from(self.settings.threshold) {
+        // The threshold guards whatever is about to be written, also the part of a listing
+        // read before the service reported errors.
+        let to_decide = stream_complete || run.reported.is_some();
+        if to_decide && run.removing > u64::from(self.settings.threshold) {
             return self.hold(run);
         }
         let complete = self.write_phase(run).await? && stream_complete;
@@ -453,6 +460,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let status = if let Some(reason) = &quarantine {
             CycleStatus::Quarantined {
                 reason: reason.clone(),
+            }
+        } else if let Some(e) = &run.reported {
+            CycleStatus::Failed {
+                reason: format!(
+                    "reading Exchange Online stopped at errors the service reported: {e}; the \
+                     mailboxes read before them were processed, the watermark stays"
+                ),
             }
         } else if complete {
             CycleStatus::Completed

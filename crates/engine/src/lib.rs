@@ -53,7 +53,7 @@ pub use evaluate::{Disposition, Processed, cloud_id};
 pub use options::{CycleMode, EngineOptions, Progress};
 pub use ports::{
     Directory, DirectoryError, DirectoryErrorKind, MailboxSource, MailboxStream, SourceError,
-    Unfenced, UnreadableAttribute, WriteFence,
+    SourceErrorKind, Unfenced, UnreadableAttribute, WriteFence,
 };
 pub use preview::{HeldChanges, Preview, PreviewItem};
 pub use provision::ProvisionReport;

@@ -11,15 +11,43 @@ use exo_writeback_core::schema::Schema;
 use futures::stream::BoxStream;
 use uuid::Uuid;
 
+/// What a [`SourceError`] means for the listing it ends or interrupts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceErrorKind {
+    /// Only this record is bad: the stream goes on.
+    Record,
+    /// The service answered, and reported errors beside a page's records (Exchange Online's
+    /// `@adminapi.errors`): the records before the error were handed on and are processed;
+    /// the stream ends here, incomplete.
+    Reported,
+    /// The listing broke off (the service unreachable, a refused token, a broken page): the
+    /// stream ends here, incomplete.
+    Broken,
+}
+
 /// An error reading mailboxes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct SourceError {
     pub message: String,
-    /// Only this record is bad (the stream goes on); otherwise the stream ended.
-    pub per_record: bool,
+    pub kind: SourceErrorKind,
     /// A bad record's identity, as far as it could be read (per-record errors only).
     pub record: Option<SourceIdentity>,
+}
+
+impl SourceError {
+    /// The listing broke off with this message.
+    pub fn broken(message: impl Into<String>) -> Self {
+        SourceError {
+            message: message.into(),
+            kind: SourceErrorKind::Broken,
+            record: None,
+        }
+    }
+    /// Only this record is bad (the stream goes on).
+    pub fn is_per_record(&self) -> bool {
+        self.kind == SourceErrorKind::Record
+    }
 }
 
 /// Whether this process may still send modifies to AD: one writer per state. A state shared by

@@ -107,7 +107,7 @@ impl<S: MailboxSource, D: Directory, St: JobStore + JoinStore + StagingStore + P
         while let Some(item) = stream.next().await {
             let mailbox = match item {
                 Ok(m) => m,
-                Err(e) if e.per_record => {
+                Err(e) if e.is_per_record() => {
                     let record = e.record.clone().unwrap_or_default();
                     items.push(PreviewItem {
                         cloud_id: record.external_directory_object_id.unwrap_or_default(),

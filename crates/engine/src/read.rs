@@ -17,8 +17,8 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::evaluate::{Disposition, Processed, cloud_id};
 use crate::options::Progress;
-use crate::ports::{Directory, MailboxSource, SourceError};
-use crate::record::unreadable_outcome;
+use crate::ports::{Directory, MailboxSource, SourceError, SourceErrorKind};
+use crate::record::{reported_outcome, unreadable_outcome};
 use crate::spill::Spill;
 
 /// Resolves once `flag` is set (polled; cancellation is rare and coarse).
@@ -30,8 +30,10 @@ async fn wait_for(flag: Arc<AtomicBool>) {
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     /// Reads and evaluates the cycle's mailboxes, then the escrowed ones that are due.
-    /// Returns whether every mailbox was read (not stopped); a fatal source error ends the
-    /// cycle (quarantined when nothing could be read) and is returned.
+    /// Returns whether every mailbox was read (not stopped). Errors the source reported beside
+    /// a page end the read (logged, kept in `run.reported`); the mailboxes read before them go
+    /// on to the write phase. A listing that broke off ends the cycle (quarantined when
+    /// nothing could be read) and is returned.
     pub(crate) async fn read_phase(
         &mut self,
         run: &mut CycleRun,
@@ -57,7 +59,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
             let mailbox = match item {
                 Ok(m) => m,
-                Err(e) if e.per_record => {
+                Err(e) if e.is_per_record() => {
                     tracing::warn!(error = %e, "a mailbox record could not be read; skipped");
                     let (id, outcome) = unreadable_outcome(&e, run.id);
                     run.streamed += 1;
@@ -70,6 +72,15 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                         run.batch.push((id, outcome));
                     }
                     continue;
+                }
+                Err(e) if e.kind == SourceErrorKind::Reported => {
+                    // The page's records came before the error: they are processed (and
+                    // written); the listing ends here, so the watermark waits.
+                    tracing::error!(error = %e, "Exchange Online reported errors with a result page; the mailboxes read so far are processed, the rest waits for the next poll");
+                    run.batch.push(reported_outcome(&e, run.id));
+                    run.reported = Some(e);
+                    stream_complete = false;
+                    break;
                 }
                 Err(e) => {
                     fatal = Some(e);
@@ -141,7 +152,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 Ok(None) => {
                     self.store.clear_escrow(&entry.cloud_id)?;
                 }
-                Err(e) if e.per_record => {
+                Err(e) if e.is_per_record() => {
                     // Still unreadable: one more failed attempt (the back-off grows).
                     tracing::warn!(cloud_id = %entry.cloud_id, error = %e, "escrow retry: the mailbox record still cannot be read");
                     run.counts.imported += 1;

@@ -215,3 +215,15 @@ pub(crate) fn unreadable_outcome(e: &SourceError, cycle: CycleId) -> (String, Ob
     let id = cloud_id.unwrap_or_else(|| format!("unreadable:{}", outcome.log.id));
     (id, outcome)
 }
+
+/// The provisioning-log entry of errors the source reported beside a result page: a Failure
+/// of the import step with the service's text, for no object (the page's records have their
+/// own outcomes); nothing escrowed. Returns an id for the batch (tracked by no watermark) and
+/// the outcome.
+pub(crate) fn reported_outcome(e: &SourceError, cycle: CycleId) -> (String, ObjectOutcome) {
+    let mut outcome = Outcome::new(cycle, Timestamp::now(), Escrow::Keep);
+    outcome.steps.import = step(StepStatus::Failure, e.message.clone());
+    let detail = OutcomeDetail::new(OutcomeCode::ServiceReportedErrors, e.message.clone());
+    let outcome = outcome.finish(Action::Skip, Some(detail));
+    (format!("reported:{}", outcome.log.id), outcome)
+}

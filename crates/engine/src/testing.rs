@@ -18,7 +18,8 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::ports::{
-    Directory, DirectoryError, MailboxSource, MailboxStream, SourceError, UnreadableAttribute,
+    Directory, DirectoryError, MailboxSource, MailboxStream, SourceError, SourceErrorKind,
+    UnreadableAttribute,
 };
 
 /// Mailboxes held in memory; cloned handles share them.
@@ -30,6 +31,9 @@ pub struct FakeSource {
     /// Records that cannot be read (per-record errors): every stream starts with them, and
     /// `get` of their ExternalDirectoryObjectId answers with them.
     pub unreadable: Arc<Mutex<Vec<SourceError>>>,
+    /// When set, streams hand on this many mailboxes, then end with an error the service
+    /// reported beside them ([`SourceErrorKind::Reported`]) with this text.
+    pub reported_after: Arc<Mutex<Option<(usize, String)>>>,
     /// Streams opened (`all` and `changed_since`).
     pub streams: Arc<AtomicUsize>,
 }
@@ -48,6 +52,22 @@ impl FakeSource {
 }
 
 impl FakeSource {
+    /// `items` cut after the mailboxes the service reported errors beside, then that error.
+    fn with_reported(
+        &self,
+        mut items: Vec<Result<Mailbox, SourceError>>,
+    ) -> Vec<Result<Mailbox, SourceError>> {
+        if let Some((n, text)) = self.reported_after.lock().expect("lock").clone() {
+            items.truncate(n);
+            items.push(Err(SourceError {
+                message: text,
+                kind: SourceErrorKind::Reported,
+                record: None,
+            }));
+        }
+        items
+    }
+
     /// The unreadable records, as a stream starts with them.
     fn unreadable_items(&self) -> Vec<Result<Mailbox, SourceError>> {
         self.unreadable
@@ -68,13 +88,9 @@ impl MailboxSource for FakeSource {
         items.extend(all.into_iter().map(Ok));
         if let Some(n) = *self.fail_after.lock().expect("lock") {
             items.truncate(n);
-            items.push(Err(SourceError {
-                message: "connection reset".into(),
-                per_record: false,
-                record: None,
-            }));
+            items.push(Err(SourceError::broken("connection reset")));
         }
-        futures::stream::iter(items).boxed()
+        futures::stream::iter(self.with_reported(items)).boxed()
     }
     fn changed_since(
         &self,
@@ -84,14 +100,16 @@ impl MailboxSource for FakeSource {
         self.streams.fetch_add(1, Ordering::SeqCst);
         let from = since.checked_sub(overlap).unwrap_or(jiff::Timestamp::MIN);
         let all = self.mailboxes.lock().expect("lock").clone();
-        futures::stream::iter(
-            self.unreadable_items().into_iter().chain(
+        let items: Vec<_> = self
+            .unreadable_items()
+            .into_iter()
+            .chain(
                 all.into_iter()
                     .filter(move |m| m.when_changed_utc.is_some_and(|t| t >= from))
                     .map(Ok),
-            ),
-        )
-        .boxed()
+            )
+            .collect();
+        futures::stream::iter(self.with_reported(items)).boxed()
     }
     async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError> {
         if let Some(e) = self.unreadable.lock().expect("lock").iter().find(|e| {

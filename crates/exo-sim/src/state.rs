@@ -191,6 +191,8 @@ pub(crate) struct Counters {
 pub(crate) struct Faults {
     pub rules: Vec<(u64, FaultRule, u32 /* seen */, u32 /* fired */)>,
     pub next_id: u64,
+    /// How often each rule fired, also after a count-limited rule was used up and removed.
+    pub fired: std::collections::HashMap<u64, u32>,
     pub rng: StdRng,
 }
 
@@ -223,6 +225,7 @@ impl SimState {
                 faults: Mutex::new(Faults {
                     rules: Vec::new(),
                     next_id: 1,
+                    fired: std::collections::HashMap::new(),
                     rng: StdRng::seed_from_u64(fault_seed),
                 }),
                 counters: Counters::default(),
@@ -418,6 +421,13 @@ impl SimState {
             .collect()
     }
 
+    /// How often the rule `id` fired so far — also once it was used up (a count-limited rule
+    /// is removed then) or cleared: the proof that a fault reached the client.
+    pub fn fired(&self, id: u64) -> u32 {
+        let f = self.inner.faults.lock().unwrap_or_else(|p| p.into_inner());
+        f.fired.get(&id).copied().unwrap_or(0)
+    }
+
     /// Decides which fault (if any) applies to a request on `endpoint`. Count-limited rules
     /// are removed once used up.
     pub(crate) fn take_fault(&self, endpoint: Endpoint) -> Option<FaultKind> {
@@ -425,7 +435,7 @@ impl SimState {
         let f = &mut *guard;
         let mut chosen = None;
         let mut exhausted = None;
-        for (i, (_, rule, seen, fired)) in f.rules.iter_mut().enumerate() {
+        for (i, (id, rule, seen, fired)) in f.rules.iter_mut().enumerate() {
             if !rule.endpoint.covers(endpoint) || !rule.kind.applies_to(endpoint) {
                 continue;
             }
@@ -441,6 +451,7 @@ impl SimState {
                 continue;
             }
             *fired += 1;
+            *f.fired.entry(*id).or_default() += 1;
             chosen = Some(rule.kind.clone());
             if rule.count.is_some_and(|c| *fired >= c) {
                 exhausted = Some(i);

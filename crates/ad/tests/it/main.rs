@@ -1,9 +1,11 @@
 //! Integration tests of the AD connector against a real lab Samba AD DC (`lab/up`).
 //! Tests share one DC (`LabDc::shared()`) and create objects under names of their own.
 
+mod equality;
 mod errors;
 mod forest_routing;
 mod kerberos;
+mod lab_schema;
 mod least_privilege;
 mod limits;
 mod locator;

@@ -149,7 +149,12 @@ impl Lab {
     /// A lab DC with `users` mailbox users and an emulator seeded from them
     /// ([`mailbox_for`]), pages of 50.
     pub async fn start(users: u32) -> Lab {
-        let lab = Lab::empty(users, 50).await;
+        Lab::start_paged(users, 50).await
+    }
+
+    /// [`Lab::start`] with result pages of `page_size` mailboxes.
+    pub async fn start_paged(users: u32, page_size: u32) -> Lab {
+        let lab = Lab::empty(users, page_size).await;
         let found = lab.all_users().await;
         assert_eq!(found.len() as u32, users, "lab users");
         for (&i, obj) in &found {
@@ -196,6 +201,11 @@ impl Lab {
     /// The configuration file: `ad_extra` lines go into `[ad]`, `writeback` into
     /// `[writeback]`. The password file holds the DC's password unless overwritten.
     pub fn write_config(&self, ad_extra: &str, writeback: &str) {
+        self.write_config_with(ad_extra, "", writeback);
+    }
+
+    /// [`Lab::write_config`] with `exo_extra` lines in `[exo]`.
+    pub fn write_config_with(&self, ad_extra: &str, exo_extra: &str, writeback: &str) {
         let secret_file = self.dir.path().join("client-secret");
         std::fs::write(&secret_file, SECRET).expect("secret");
         let password_file = self.password_file();
@@ -222,6 +232,7 @@ login_base = "{sim}"
 api_base = "{sim}"
 allow_insecure_http = true
 page_size = {page_size}
+{exo_extra}
 
 [writeback]
 {writeback}

@@ -13,6 +13,7 @@ mod harness;
 mod hostile;
 mod manners;
 mod page_errors;
+mod quarantine;
 mod read_rights;
 mod recipient_type;
 mod rights;

@@ -151,38 +151,6 @@ pub(super) fn check_range(schema: &AttributeSchema, value: &AttrValue) -> Result
     Ok(())
 }
 
-/// Whether two values of a syntax mean the same (text: exactly, so case-only changes are
-/// written; Boolean: ignoring case; integers: numerically; binary: byte-wise).
-pub(super) fn same_value(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
-    match syntax {
-        Syntax::Boolean => match (a.as_text(), b.as_text()) {
-            (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
-            _ => a.as_bytes() == b.as_bytes(),
-        },
-        Syntax::Integer | Syntax::LargeInteger => {
-            match (
-                a.as_text().and_then(|t| t.trim().parse::<i64>().ok()),
-                b.as_text().and_then(|t| t.trim().parse::<i64>().ok()),
-            ) {
-                (Some(x), Some(y)) => x == y,
-                _ => a.as_bytes() == b.as_bytes(),
-            }
-        }
-        _ => a.as_bytes() == b.as_bytes(),
-    }
-}
-
-/// Whether AD's equality rule considers two values equal (case-insensitive for text).
-pub(super) fn ad_equal(syntax: &Syntax, a: &AttrValue, b: &AttrValue) -> bool {
-    if syntax.is_binary() {
-        return a.as_bytes() == b.as_bytes();
-    }
-    match (a.as_text(), b.as_text()) {
-        (Some(x), Some(y)) => x.to_lowercase() == y.to_lowercase(),
-        _ => a.as_bytes() == b.as_bytes(),
-    }
-}
-
 pub(super) fn texts(attribute: &str, values: &[AttrValue]) -> Result<Vec<String>, PlanFailure> {
     values
         .iter()

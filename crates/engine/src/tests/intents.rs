@@ -24,6 +24,9 @@ use crate::testing::{FakeDirectory, FakeSource};
 use crate::{CycleMode, Engine, EngineError, EngineOptions, UndoTarget};
 use exo_writeback_core::schema::Syntax;
 
+/// The modify after which a stop request is raised, and the flag it is raised on.
+type StopAfter = (usize, Arc<AtomicBool>);
+
 /// The fake directory, plus a process "killed" (a panic, which drops the engine mid-cycle
 /// like kill -9: nothing after it runs) when the `die_at`-th modify is about to be sent,
 /// and reads that fail while `unreachable` is set.
@@ -39,6 +42,9 @@ struct Dying {
     /// while `refusals` (counted down per refusal) is above zero.
     refuse_after: Arc<AtomicUsize>,
     refusals: Arc<AtomicUsize>,
+    /// A stop request (as SIGTERM sets it) raised on this flag once the `n`-th modify is
+    /// applied.
+    stop_after: Arc<std::sync::Mutex<Option<StopAfter>>>,
 }
 
 impl Dying {
@@ -51,6 +57,7 @@ impl Dying {
             apply_then_die: Arc::default(),
             refuse_after: Arc::default(),
             refusals: Arc::default(),
+            stop_after: Arc::default(),
         }
     }
     fn check(&self) -> Result<(), DirectoryError> {
@@ -101,7 +108,13 @@ impl Directory for Dying {
             return Err(DirectoryError::unreachable("connection refused"));
         }
         if n < self.die_at.load(Ordering::SeqCst) {
-            return self.inner.modify(modify).await;
+            self.inner.modify(modify).await?;
+            if let Some((at, stop)) = &*self.stop_after.lock().expect("lock")
+                && n == *at
+            {
+                stop.store(true, Ordering::SeqCst);
+            }
+            return Ok(());
         }
         if self.apply_then_die.load(Ordering::SeqCst) {
             self.inner.modify(modify).await?;
@@ -413,6 +426,76 @@ async fn a_cycle_that_completes_or_is_cancelled_leaves_no_intent() {
     let r = engine.run_cycle(CycleMode::Full).await.expect("cycle");
     assert_ne!(r.status, CycleStatus::Completed);
     assert!(engine.store.intents().expect("intents").is_empty());
+}
+
+/// A stop request (SIGTERM) raised right after the 5th modify, inside the second chunk of 3
+/// (objects 4, 5 | 6): the writer sends no further modify; the outcomes of 4 and 5 are
+/// committed with the deletion of the whole chunk's intents (6 included, never sent); 6 and 7
+/// stay pending — no outcome, the watermark not past them — and the next cycle writes them.
+#[tokio::test]
+async fn a_stop_after_the_nth_modify_inside_a_chunk_ends_the_writes_there_and_leaves_the_rest_pending()
+ {
+    let lab = lab(7);
+    let stop = Arc::new(AtomicBool::new(false));
+    *lab.dir.stop_after.lock().expect("lock") = Some((5, stop.clone()));
+    let mut engine = lab.engine();
+    engine.set_cancel_flag(stop.clone());
+    let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    assert_eq!(
+        lab.dir.sent.load(Ordering::SeqCst),
+        5,
+        "no modify after the stop"
+    );
+    assert_eq!((r.counts.written, r.counts.failed), (5, 0));
+    assert!(
+        matches!(&r.status, CycleStatus::Failed { reason } if reason.contains("stopped before the end")),
+        "{:?}",
+        r.status
+    );
+    // Every mailbox was read: a watermark is stored, but not past the two left pending.
+    let pending_changed = lab.source.mailboxes.lock().expect("lock")[5]
+        .when_changed_utc
+        .expect("changed");
+    let w = engine.store.watermark().expect("wm").expect("a watermark");
+    assert!(w.changed_since <= pending_changed, "{w:?}");
+    assert!(
+        engine.store.intents().expect("intents").is_empty(),
+        "the chunk's intents (also of the object not reached) are deleted with its outcomes"
+    );
+    for i in 0..5 {
+        assert_eq!(lab.ca1(i), [format!("ca1-{}", i + 1)]);
+        assert_eq!(
+            applied(&engine.store, lab.guids[i]).len(),
+            1,
+            "object {}",
+            i + 1
+        );
+    }
+    for i in 5..7 {
+        assert!(
+            lab.ca1(i).is_empty(),
+            "object {} written after the stop",
+            i + 1
+        );
+        assert!(
+            all_logs(&engine.store)
+                .iter()
+                .all(|e| e.target.object_guid != Some(lab.guids[i])),
+            "object {} has an outcome though it was not written",
+            i + 1
+        );
+    }
+    drop(engine);
+
+    // The next run writes the two left; every change is logged as applied once.
+    *lab.dir.stop_after.lock().expect("lock") = None;
+    let mut engine = lab.engine();
+    let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    assert_eq!(r.status, CycleStatus::Completed);
+    assert_eq!((r.counts.written, r.counts.unchanged), (2, 5));
+    for (i, guid) in lab.guids.iter().enumerate() {
+        assert_eq!(applied(&engine.store, *guid).len(), 1, "object {}", i + 1);
+    }
 }
 
 fn t(v: &[&str]) -> Vec<AttrValue> {

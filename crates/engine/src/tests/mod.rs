@@ -8,15 +8,19 @@ use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::testing::{FakeDirectory, FakeSource};
-use crate::{CycleMode, Engine, EngineError, EngineOptions, SourceError, UndoTarget};
+use crate::{
+    CycleMode, Engine, EngineError, EngineOptions, SourceError, SourceErrorKind, UndoTarget,
+};
 
 type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
 mod decisions;
 mod intents;
 mod matching;
+mod old_state;
 mod quarantine;
 mod read_rights;
+mod reported;
 mod spill;
 mod spoofing;
 mod support;
@@ -29,6 +33,16 @@ struct Fixture {
     dir: FakeDirectory,
     guids: Vec<uuid::Uuid>,
     _tmp: tempfile::TempDir,
+}
+
+/// The Failure entries of the provisioning log (at most 100, newest first).
+fn failures(store: &SqliteStore) -> Vec<exo_writeback_core::provisioning::ProvisioningLogEntry> {
+    store
+        .query_logs(&LogQuery {
+            statuses: vec![LogStatus::Failure],
+            ..LogQuery::default()
+        })
+        .expect("logs")
 }
 
 fn fixture(n: u32, threshold: u32) -> Fixture {
@@ -207,7 +221,7 @@ async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_w
                    that are not valid UTF-8 text; this record is skipped";
     let unreadable = SourceError {
         message: message.into(),
-        per_record: true,
+        kind: SourceErrorKind::Record,
         record: Some(SourceIdentity {
             external_directory_object_id: Some(bad_id.clone()),
             primary_smtp_address: bad.primary_smtp_address.clone(),
@@ -220,7 +234,7 @@ async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_w
         unreadable,
         SourceError {
             message: "mailbox (a record whose identity is not readable): the record …".into(),
-            per_record: true,
+            kind: SourceErrorKind::Record,
             record: None,
         },
     ]);
@@ -233,14 +247,7 @@ async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_w
     assert_eq!(r.failure_causes.get("MalformedMailboxRecord"), Some(&2));
     assert!(r.watermark.is_some(), "the cycle completes");
     assert!(f.dir.values(&f.guids[1], "extensionAttribute1").is_empty());
-    let failed = f
-        .engine
-        .store
-        .query_logs(&LogQuery {
-            statuses: vec![LogStatus::Failure],
-            ..LogQuery::default()
-        })
-        .expect("logs");
+    let failed = failures(&f.engine.store);
     assert_eq!(failed.len(), 2, "{failed:?}");
     let entry = failed
         .iter()

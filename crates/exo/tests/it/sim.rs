@@ -356,22 +356,41 @@ async fn transient_failures_are_retried() {
     }
 }
 
+/// An answer slower than `timeout` is given up at the time-out (not waited out) and the
+/// request is sent once more, which is answered: two requests, the first held by the fault.
 #[tokio::test]
 async fn a_slow_answer_times_out_and_is_retried() {
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    const SLOW: Duration = Duration::from_secs(30);
     let sim = start(2, None).await;
     let mut s = settings(&sim, secret(), 100);
-    s.timeout = Duration::from_millis(500);
+    s.timeout = TIMEOUT;
     let c = ExoClient::new(s).expect("client");
     c.check_token().await.expect("token");
-    fault(
-        &sim,
+    let rule = sim.state().add_fault(exo_sim::FaultRule::times(
         Endpoint::Invoke,
-        FaultKind::Delay { ms: 2000 },
-        Some(1),
-    );
+        FaultKind::Delay {
+            ms: SLOW.as_millis() as u64,
+        },
+        1,
+    ));
+    let started = std::time::Instant::now();
     let (mailboxes, errors) = collect_all(&c).await;
+    let elapsed = started.elapsed();
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(mailboxes.len(), 2);
+    assert_eq!(sim.state().fired(rule), 1, "the slow answer was met");
+    assert_eq!(
+        sim.state().request_count(Endpoint::Invoke),
+        2,
+        "the timed-out request and the one sent again"
+    );
+    // Not a speed figure: the bounds say the client waited for the time-out and then gave the
+    // slow answer up instead of waiting it out.
+    assert!(
+        elapsed >= TIMEOUT && elapsed < SLOW,
+        "{elapsed:?}: waited for {TIMEOUT:?}, not for {SLOW:?}"
+    );
 }
 
 #[tokio::test]

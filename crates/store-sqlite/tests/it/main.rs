@@ -5,6 +5,7 @@
 mod common;
 mod crash;
 mod migrations;
+mod old_states;
 
 use exo_writeback_store::testing::{Backend, TestStore};
 use exo_writeback_store_sqlite::SqliteStore;

@@ -1,0 +1,229 @@
+//! Real state databases written by earlier versions — by the store of the commit that
+//! introduced schema version 2 and by `exo-writeback sync` of released commits writing version
+//! 3 (`tests/fixtures/`, how each was made: its README.md) — opened by today's store: migrated
+//! to the current schema with every record readable as it was written, and usable for new
+//! cycles. The migration tests of `migrations.rs` build their "old" databases with today's
+//! code; these were written by the old code itself.
+
+use std::path::Path;
+
+use exo_writeback_core::outcome::OutcomeCode;
+use exo_writeback_core::provisioning::{
+    CycleId, CycleKind, CycleStatus, JobState, LogStatus, ObjectRef, StagedDecision,
+};
+use exo_writeback_store_sqlite::migrations::SCHEMA_VERSION;
+use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{DB_FILE_NAME, LogQuery, SqliteStore};
+
+use crate::common::{at, success};
+
+/// One cycle of a fixture: kind, status, its (success, skipped, failure) log entries and its
+/// journal records.
+type CycleHeld = (CycleKind, CycleStatus, (usize, usize, usize), usize);
+
+/// What a fixture holds.
+struct Expected {
+    file: &'static str,
+    version: i64,
+    job: JobState,
+    /// Watermark set by this cycle.
+    watermark_cycle: i64,
+    cycles: &'static [CycleHeld],
+    joins: usize,
+    /// Escrowed mailboxes and their failure code.
+    escrow: usize,
+    /// A held cycle's staged plans.
+    staged: Option<(i64, usize)>,
+}
+
+fn fixture_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
+}
+
+/// A copy of the fixture as the state database of a temporary state directory, opened.
+fn open_copy(file: &str) -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(fixture_dir().join(file), dir.path().join(DB_FILE_NAME))
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    let store = SqliteStore::open_in(dir.path()).unwrap_or_else(|e| panic!("{file}: {e}"));
+    (dir, store)
+}
+
+/// The user_version the fixture file itself carries: the big-endian integer at offset 60 of
+/// the database header (read from the bytes: opening the committed file with SQLite would
+/// leave its -wal and -shm files beside it).
+fn written_version(file: &str) -> i64 {
+    let bytes = std::fs::read(fixture_dir().join(file)).expect("fixture");
+    assert!(bytes.starts_with(b"SQLite format 3\0"), "{file}");
+    let field: [u8; 4] = bytes[60..64].try_into().expect("header");
+    i64::from(i32::from_be_bytes(field))
+}
+
+fn check(e: &Expected) {
+    let file = e.file;
+    assert_eq!(written_version(file), e.version, "{file}: written at");
+    let (_dir, mut store) = open_copy(file);
+    assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+    store.integrity_check().expect("integrity");
+    assert_eq!(store.job_state().expect("job"), e.job, "{file}");
+    let w = store.watermark().expect("watermark").expect("a watermark");
+    assert_eq!(w.cycle, CycleId(e.watermark_cycle), "{file}");
+
+    let mut cycles = store.recent_cycles(100).expect("cycles");
+    cycles.reverse();
+    assert_eq!(cycles.len(), e.cycles.len(), "{file}: cycles");
+    let every = store
+        .query_logs(&LogQuery {
+            limit: 100_000,
+            ..LogQuery::default()
+        })
+        .expect("every log entry reads");
+    for (record, (kind, status, (ok, skipped, failed), journal)) in cycles.iter().zip(e.cycles) {
+        let id = record.id;
+        assert_eq!(
+            (&record.kind, &record.status),
+            (kind, status),
+            "{file}: {id}"
+        );
+        let count = |s: LogStatus| {
+            every
+                .iter()
+                .filter(|l| l.cycle == id && l.status == s)
+                .count()
+        };
+        assert_eq!(
+            (
+                count(LogStatus::Success),
+                count(LogStatus::Skipped),
+                count(LogStatus::Failure)
+            ),
+            (*ok, *skipped, *failed),
+            "{file}: log entries of cycle {id}"
+        );
+        assert_eq!(
+            store.journal_for_cycle(id).expect("journal").len(),
+            *journal,
+            "{file}: journal of cycle {id}"
+        );
+    }
+    // Journal by object: what `undo` reads.
+    let written = every
+        .iter()
+        .find(|l| l.status == LogStatus::Success && !l.modified.is_empty())
+        .expect("a written object");
+    let guid = written.target.object_guid.expect("objectGUID");
+    assert!(
+        !store
+            .journal_for_object(&ObjectRef::Guid(guid))
+            .expect("journal")
+            .is_empty(),
+        "{file}"
+    );
+    assert_eq!(
+        store.joins(None, 1000).expect("joins").len(),
+        e.joins,
+        "{file}"
+    );
+    let escrow = store.escrow().expect("escrow");
+    assert_eq!(escrow.len(), e.escrow, "{file}");
+    for entry in &escrow {
+        assert_eq!(entry.error.code, OutcomeCode::SchemaConstraint, "{file}");
+    }
+    match e.staged {
+        Some((cycle, plans)) => {
+            let cycle = CycleId(cycle);
+            assert_eq!(store.pending_staged_cycles().expect("staged"), [cycle]);
+            let staged = store
+                .staged_changes(cycle)
+                .expect("staged")
+                .expect("held cycle");
+            assert_eq!(staged.decision, StagedDecision::Pending, "{file}");
+            assert_eq!(staged.plans.len(), plans, "{file}");
+        }
+        None => assert!(store.pending_staged_cycles().expect("staged").is_empty()),
+    }
+    assert!(store.intents().expect("intents").is_empty(), "{file}");
+
+    // Still a working state: a new cycle and its outcome are stored beside the old ones.
+    let next = store
+        .begin_cycle(CycleKind::Delta, at(0))
+        .expect("new cycle");
+    assert!(next.0 > e.cycles.len() as i64, "{file}: {next}");
+    store
+        .record_outcome(&success(next, 9_001, at(1)))
+        .expect("record");
+    assert_eq!(
+        store
+            .query_logs(&LogQuery {
+                cycle: Some(next),
+                ..LogQuery::default()
+            })
+            .expect("logs")
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_version_2_database_written_by_the_first_store_is_migrated_with_its_data() {
+    check(&Expected {
+        file: "v2-store-3066245.sqlite",
+        version: 2,
+        job: JobState::Active,
+        watermark_cycle: 1,
+        cycles: &[(CycleKind::Initial, CycleStatus::Completed, (4, 0, 1), 8)],
+        joins: 4,
+        escrow: 1,
+        staged: None,
+    });
+}
+
+#[test]
+fn version_3_databases_written_by_released_binaries_are_migrated_with_their_data() {
+    // The first binary that wrote state; its later cycles are full reconciles (its delta
+    // filter is one the service refuses).
+    check(&Expected {
+        file: "v3-sync-e409437.sqlite",
+        version: 3,
+        job: JobState::ThresholdExceeded { cycle: CycleId(3) },
+        watermark_cycle: 2,
+        cycles: &[
+            (CycleKind::Initial, CycleStatus::Completed, (8, 2, 0), 32),
+            (
+                CycleKind::FullReconcile,
+                CycleStatus::Completed,
+                (7, 2, 1),
+                1,
+            ),
+            (
+                CycleKind::FullReconcile,
+                CycleStatus::ThresholdExceeded,
+                (4, 2, 1),
+                0,
+            ),
+        ],
+        joins: 8,
+        escrow: 1,
+        staged: Some((3, 3)),
+    });
+    // The last binary before migration 4.
+    check(&Expected {
+        file: "v3-sync-3f38b5f.sqlite",
+        version: 3,
+        job: JobState::ThresholdExceeded { cycle: CycleId(3) },
+        watermark_cycle: 2,
+        cycles: &[
+            (CycleKind::Initial, CycleStatus::Completed, (8, 2, 0), 32),
+            (CycleKind::Delta, CycleStatus::Completed, (7, 2, 1), 1),
+            (
+                CycleKind::Delta,
+                CycleStatus::ThresholdExceeded,
+                (4, 2, 1),
+                0,
+            ),
+        ],
+        joins: 8,
+        escrow: 1,
+        staged: Some((3, 3)),
+    });
+}
