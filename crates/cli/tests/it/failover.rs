@@ -108,6 +108,18 @@ async fn wait_for_leader(config: &Path, among: &[u32], within: Duration) -> (u32
     }
 }
 
+/// The index of the agent that leads, and the pids of the others.
+async fn leading(agents: &[Agent], config: &Path, lease: Duration) -> (usize, Vec<u32>) {
+    let pids: Vec<u32> = agents.iter().map(Agent::pid).collect();
+    let (leader, _) = wait_for_leader(config, &pids, 4 * lease).await;
+    let k = agents
+        .iter()
+        .position(|a| a.pid() == leader)
+        .expect("leader");
+    let others = pids.into_iter().filter(|p| *p != leader).collect();
+    (k, others)
+}
+
 /// Waits until the state holds write-ahead intents: a chunk of modifies is being sent.
 async fn wait_for_writes(store: &PgStore) {
     let started = Instant::now();
@@ -242,15 +254,9 @@ async fn three_agents_on_postgres_survive_kill_freeze_and_restart_with_nothing_l
         wait_for_writes(&store).await;
         match fault {
             Fault::Kill => {
-                let pids: Vec<u32> = agents.iter().map(Agent::pid).collect();
-                let (leader, _) = wait_for_leader(&configs[0], &pids, 4 * lease).await;
-                let k = agents
-                    .iter()
-                    .position(|a| a.pid() == leader)
-                    .expect("leader");
+                let (k, others) = leading(&agents, &configs[0], lease).await;
                 agents[k].signal("-KILL");
                 let killed = Instant::now();
-                let others: Vec<u32> = pids.iter().copied().filter(|p| *p != leader).collect();
                 wait_for_leader(&configs[0], &others, 4 * lease).await;
                 takeovers.push(killed.elapsed());
                 // The killed agent's server comes back: a new standby.
@@ -258,15 +264,9 @@ async fn three_agents_on_postgres_survive_kill_freeze_and_restart_with_nothing_l
                 agents[k] = spawn_agent(&lab, &configs[k], name);
             }
             Fault::Freeze => {
-                let pids: Vec<u32> = agents.iter().map(Agent::pid).collect();
-                let (leader, _) = wait_for_leader(&configs[0], &pids, 4 * lease).await;
-                let k = agents
-                    .iter()
-                    .position(|a| a.pid() == leader)
-                    .expect("leader");
+                let (k, others) = leading(&agents, &configs[0], lease).await;
                 agents[k].signal("-STOP");
                 let stopped = Instant::now();
-                let others: Vec<u32> = pids.iter().copied().filter(|p| *p != leader).collect();
                 wait_for_leader(&configs[0], &others, 4 * lease).await;
                 takeovers.push(stopped.elapsed());
                 tokio::time::sleep(lease).await;
