@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use exo_writeback_ad::{AdConnection, AdError};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
+use exo_writeback_core::drift::{ChangeOrigin, parse_repl_attr_metadata};
 use exo_writeback_core::schema::Schema;
 use exo_writeback_engine::{Directory, DirectoryError, DirectoryErrorKind, UnreadableAttribute};
 use uuid::Uuid;
@@ -185,6 +186,35 @@ impl Directory for AdDirectory {
             })
             .await
             .map_err(directory_error)
+    }
+    async fn attribute_origins(
+        &self,
+        dn: &str,
+        attributes: &[String],
+    ) -> Result<Vec<ChangeOrigin>, DirectoryError> {
+        // A constructed attribute (MS-ADTS): one XML value per attribute of the object. Samba
+        // does not construct it; the answer is then empty and the drift says so.
+        const META: &str = "msDS-ReplAttributeMetaData";
+        let Some(object) = self
+            .0
+            .read_by_dn(dn, &[META])
+            .await
+            .map_err(directory_error)?
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(object
+            .attributes
+            .get(META)
+            .iter()
+            .filter_map(AttrValue::as_text)
+            .filter_map(parse_repl_attr_metadata)
+            .filter(|o| {
+                attributes
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(&o.attribute))
+            })
+            .collect())
     }
 }
 

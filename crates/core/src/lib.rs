@@ -5,6 +5,7 @@
 //! `rusqlite` or `tokio`; time is passed in.
 
 pub mod directory;
+pub mod drift;
 pub mod equality;
 pub mod guid;
 pub mod ldap_text;

@@ -45,8 +45,12 @@ pub enum OutcomeCode {
     Updated,
     /// The object already held every mapped value: nothing written.
     AlreadyInSync,
-    /// A full reconcile re-asserted cloud values over on-premises edits.
+    /// An on-premises edit of an attribute the agent wrote was overwritten with the cloud value
+    /// (`drift = "correct"`; journaled, undoable).
     DriftCorrected,
+    /// An on-premises edit of an attribute the agent wrote, while Exchange Online still holds
+    /// the value the agent wrote: left as it is (`drift = "report"`, the default).
+    DriftDetected,
     /// The recipient type changed and the object's `targetAddress` (never written by the
     /// agent) is missing or not the mailbox's `*.mail.onmicrosoft.com` routing address.
     TargetAddressUnexpected,
@@ -82,7 +86,7 @@ pub enum OutcomeCode {
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 24] = [
+    pub const ALL: [OutcomeCode; 25] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
@@ -96,6 +100,7 @@ impl OutcomeCode {
         OutcomeCode::Updated,
         OutcomeCode::AlreadyInSync,
         OutcomeCode::DriftCorrected,
+        OutcomeCode::DriftDetected,
         OutcomeCode::TargetAddressUnexpected,
         OutcomeCode::ThresholdExceeded,
         OutcomeCode::LdapError,
@@ -124,6 +129,7 @@ impl OutcomeCode {
             OutcomeCode::Updated => "Updated",
             OutcomeCode::AlreadyInSync => "AlreadyInSync",
             OutcomeCode::DriftCorrected => "DriftCorrected",
+            OutcomeCode::DriftDetected => "DriftDetected",
             OutcomeCode::TargetAddressUnexpected => "TargetAddressUnexpected",
             OutcomeCode::ThresholdExceeded => "ThresholdExceeded",
             OutcomeCode::LdapError => "LdapError",
@@ -154,6 +160,7 @@ impl OutcomeCode {
             OutcomeCode::Updated | OutcomeCode::AlreadyInSync => LogStatus::Success,
             OutcomeCode::Held => LogStatus::Held,
             OutcomeCode::DriftCorrected
+            | OutcomeCode::DriftDetected
             | OutcomeCode::ThresholdExceeded
             | OutcomeCode::SpoofedMatchKey
             | OutcomeCode::TargetAddressUnexpected => LogStatus::Warning,
@@ -225,7 +232,14 @@ impl OutcomeCode {
             OutcomeCode::Updated | OutcomeCode::AlreadyInSync => "None.",
             OutcomeCode::DriftCorrected => {
                 "Stop editing this attribute on-premises: Exchange Online is its source of \
-                 authority and the agent restores the cloud value."
+                 authority and the agent restores the cloud value. `exo-writeback undo` \
+                 restores the on-premises edit."
+            }
+            OutcomeCode::DriftDetected => {
+                "Find who edited the attribute on-premises (the entry names the DC and time \
+                 when AD reports them; repadmin /showobjmeta <DC> <DN> otherwise). Make the \
+                 change in Exchange Online if it should stay, or set drift = \"correct\" for \
+                 the profile to have the agent write the cloud value back."
             }
             OutcomeCode::TargetAddressUnexpected => {
                 "Check the remote mailbox's routing on the Exchange server: Get-RemoteMailbox \

@@ -26,6 +26,7 @@ pub use log::{
     Action, LogEntryId, LogStatus, ModifiedProperty, ProvisioningLogEntry, Reason, SourceIdentity,
     Step, StepStatus, Steps, TargetIdentity, attr_values_serde,
 };
+pub(crate) use pin::without_attributes;
 pub use pin::{Pin, PinCheck, PinCount, PinKey, PinOrigin, PinUpdate, check_pins};
 pub use watermark::{DEFAULT_WATERMARK_OVERLAP, Watermark, WatermarkTracker};
 
@@ -105,7 +106,7 @@ impl CycleKind {
 /// What a cycle did, counted per object. The counts add up:
 ///
 /// - `imported = in_scope + skipped`, and
-/// - `in_scope = written + unchanged + held + pinned + failed + pending`.
+/// - `in_scope = written + unchanged + held + pinned + drift_reported + failed + pending`.
 ///
 /// For approve, reject and undo, `imported` and `in_scope` are the objects taken up (the held
 /// or journaled ones).
@@ -133,6 +134,11 @@ pub struct CycleCounts {
     /// rejected, and unchanged in Exchange Online since).
     #[serde(default)]
     pub pinned: u64,
+    /// Objects left as they are because every change planned for them would have overwritten
+    /// an on-premises edit of an attribute the agent wrote, and their profile reports drift
+    /// (`DriftDetected`, `drift = "report"`).
+    #[serde(default)]
+    pub drift_reported: u64,
     /// Objects planned but not written because the cycle stopped early (the next cycle
     /// writes them).
     #[serde(default)]
@@ -147,6 +153,14 @@ pub struct CycleCounts {
     /// immutable anchor does not designate), whatever became of the object.
     #[serde(default)]
     pub security_events: u64,
+    /// Objects on which an on-premises edit of an attribute the agent wrote was found (drift,
+    /// reported or corrected), whatever became of the object.
+    #[serde(default)]
+    pub drift_detected: u64,
+    /// Of those, objects written with the cloud values restored over the edits
+    /// (`DriftCorrected`).
+    #[serde(default)]
+    pub drift_corrected: u64,
 }
 
 impl CycleCounts {

@@ -15,6 +15,7 @@
 //! match_rules = ["mS-DS-ConsistencyGuid", "objectGUID", "msDS-ExternalDirectoryObjectId"]
 //! container_scope = ["OU=Staff,DC=corp,DC=example"]
 //! allow_extra_targets = ["info"]        # custom mapping targets beyond the safe list
+//! drift = "report"                      # or "correct"; or { cloud-managed = "correct" }
 //!
 //! [[writeback.scoping_filters]]          # filters are OR-ed, clauses AND-ed
 //! clauses = [{ property = "CustomAttribute1", operator = "NOT EQUALS", value = "nosync" }]
@@ -28,6 +29,7 @@ use std::collections::BTreeSet;
 
 use exo_writeback_expr::Expr;
 
+use crate::drift::{DriftPolicy, DriftSetting};
 use crate::mailbox::{Mailbox, suggest_property};
 use crate::mapping::{Condition, Mapping, MappingKind, MappingOrigin, ValuePolicy, WhenEmpty};
 use crate::matching::MatchRule;
@@ -90,6 +92,10 @@ pub struct WritebackSettings {
     /// by one (never a security-sensitive attribute).
     #[serde(default)]
     pub allow_extra_targets: Vec<String>,
+    /// An on-premises edit of a written attribute: `"report"` (default) or `"correct"`, for
+    /// every profile or per profile (`crate::drift`).
+    #[serde(default)]
+    pub drift: DriftSetting,
 }
 
 impl Default for WritebackSettings {
@@ -105,6 +111,7 @@ impl Default for WritebackSettings {
             container_scope: Vec::new(),
             mappings: Vec::new(),
             allow_extra_targets: Vec::new(),
+            drift: DriftSetting::default(),
         }
     }
 }
@@ -219,6 +226,8 @@ pub enum SettingsError {
     /// Every malformed DN, each with its own message.
     #[error("writeback.container_scope: {}", .problems.join("; "))]
     InvalidContainers { problems: Vec<String> },
+    #[error("writeback.drift: {problem} (\"report\" or \"correct\", or one per profile)")]
+    Drift { problem: String },
     #[error(transparent)]
     Builtin(#[from] BuiltinExpressionError),
 }
@@ -240,6 +249,8 @@ pub struct WritebackPlanSettings {
     /// The opted-in custom mapping targets (`allow_extra_targets`) that custom mappings
     /// use, as configured: `check` and `status` show them.
     pub extra_targets: Vec<String>,
+    /// What each profile does with an on-premises edit of a written attribute.
+    pub drift: DriftPolicy,
 }
 
 impl Default for WritebackPlanSettings {
@@ -513,6 +524,10 @@ impl WritebackSettings {
             scoping_filters,
             container_scope: self.container_scope.clone(),
             extra_targets,
+            drift: self
+                .drift
+                .resolve()
+                .map_err(|problem| SettingsError::Drift { problem })?,
         })
     }
 }

@@ -6,12 +6,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
-    CycleCounts, CycleId, CycleKind, CycleStatus, JobState, LogStatus, ObjectOutcome, ObjectRef,
-    PinCount, Watermark, WatermarkTracker,
+    CycleCounts, CycleId, CycleKind, CycleStatus, JobState, LogStatus, ObjectOutcome, PinCount,
+    Watermark, WatermarkTracker,
 };
-use exo_writeback_store::{JournalStore, Store};
+use exo_writeback_store::Store;
 use jiff::Timestamp;
-use uuid::Uuid;
 
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -73,9 +72,6 @@ pub(crate) struct CycleRun {
     pub kind: CycleKind,
     /// The watermark the cycle starts from.
     pub previous: Option<Watermark>,
-    /// A full reconcile's writes to mailboxes unchanged since before this instant correct
-    /// on-premises drift.
-    pub drift_before: Option<Timestamp>,
     pub started: Timestamp,
     /// The match keys of the search scope (initial and full cycles).
     pub index: Option<MatchIndex>,
@@ -121,15 +117,10 @@ impl CycleRun {
             (Some(w), CycleKind::Delta | CycleKind::FullReconcile) => w.changed_since,
             _ => Timestamp::MIN,
         };
-        let drift_before = match kind {
-            CycleKind::FullReconcile => previous.as_ref().map(|w| w.query_from()),
-            _ => None,
-        };
         CycleRun {
             id,
             kind,
             previous,
-            drift_before,
             started: Timestamp::now(),
             index: None,
             seen: HashSet::new(),
@@ -156,6 +147,11 @@ impl CycleRun {
     /// watermark.
     pub(crate) fn committed(&mut self, chunk: &Chunk) {
         for o in &chunk.outcomes {
+            if o.log.status != LogStatus::Failure
+                && o.log.reason.as_ref().map(|r| r.code) == Some(OutcomeCode::DriftCorrected)
+            {
+                self.counts.drift_corrected += 1;
+            }
             if o.log.status == LogStatus::Failure
                 && let Some(r) = &o.log.reason
             {
@@ -382,8 +378,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         let mut items = Vec::with_capacity(queue.len());
         for p in queue {
-            let drift = run.drift_before.is_some() && self.is_drift(&p, run.drift_before);
-            items.push(p.into_write(run.id, drift));
+            items.push(p.into_write(run.id));
         }
         let with = std::mem::take(&mut run.batch);
         let chunk = self.write_chunk(items, with).await?;
@@ -501,29 +496,4 @@ fn unreachable_reason(e: &DirectoryError) -> String {
         "AD became unreachable while writing ({e}); the objects not yet written stay pending \
          for the next cycle"
     )
-}
-
-impl<S, D, St: JournalStore> Engine<S, D, St> {
-    /// Whether a full reconcile's write corrects on-premises drift: the mailbox has not
-    /// changed in Exchange Online since the agent last wrote the object (journal), or —
-    /// never written — since before the watermark's window. Only a label for the log.
-    fn is_drift(&self, p: &Processed, watermark_from: Option<Timestamp>) -> bool {
-        let Some(changed) = p.when_changed else {
-            return false;
-        };
-        let Some(object_guid) = p.target.object_guid else {
-            return false;
-        };
-        self.was_written_since(object_guid, changed)
-            .unwrap_or_else(|| watermark_from.is_some_and(|limit| changed < limit))
-    }
-
-    /// Whether the journal holds a write of the object after `changed` (`None`: never written,
-    /// or the journal cannot be read).
-    fn was_written_since(&self, object_guid: Uuid, changed: Timestamp) -> Option<bool> {
-        match self.store.journal_for_object(&ObjectRef::Guid(object_guid)) {
-            Ok(records) if !records.is_empty() => Some(records.iter().any(|r| r.time > changed)),
-            _ => None,
-        }
-    }
 }

@@ -9,7 +9,7 @@ use exo_writeback_core::provisioning::{
 };
 use exo_writeback_core::schema::Schema;
 use exo_writeback_core::scope::{check_container_scope, evaluate_scope};
-use exo_writeback_store::{JoinStore, PinStore};
+use exo_writeback_store::{JoinStore, JournalStore, PinStore};
 use jiff::Timestamp;
 use uuid::Uuid;
 
@@ -27,6 +27,9 @@ pub enum Disposition {
     InSync,
     /// Every change planned is pinned (`PinnedByUndo` or `Rejected`): nothing to write.
     Pinned(OutcomeDetail),
+    /// Every change left planned is an on-premises edit reported, not corrected
+    /// (`DriftDetected`, `drift = "report"`): nothing to write.
+    Drifted(OutcomeDetail),
     Write {
         plan: ObjectPlan,
         object_guid: Uuid,
@@ -51,6 +54,10 @@ pub struct Processed {
     /// A warning of the plan (`TargetAddressUnexpected`): the outcome's code when the object is
     /// written, unless a security event takes its place.
     pub advisory: Option<OutcomeDetail>,
+    /// On-premises edits of attributes the agent wrote (`DriftDetected` when one is left as it
+    /// is, `DriftCorrected` when all are written back): the outcome's code when the object is
+    /// written, unless a security event takes its place.
+    pub drift: Option<OutcomeDetail>,
     pub disposition: Disposition,
     /// The object's pins: those still holding (their attributes taken out of the plan) and
     /// those released because the cloud value changed.
@@ -81,7 +88,7 @@ pub(crate) fn source_identity(mailbox: &Mailbox) -> SourceIdentity {
     }
 }
 
-impl<S, D: Directory, St: JoinStore + PinStore> Engine<S, D, St> {
+impl<S, D: Directory, St: JoinStore + PinStore + JournalStore> Engine<S, D, St> {
     /// Import, scope, match, plan and guard one mailbox. Writes nothing. `index`: the match
     /// keys of the search scope, read once by an initial or full cycle (else the rules search
     /// per mailbox).
@@ -127,6 +134,7 @@ impl<S, D: Directory, St: JoinStore + PinStore> Engine<S, D, St> {
             join_if_failed: JoinUpdate::Keep,
             security: None,
             advisory: None,
+            drift: None,
             disposition: Disposition::InSync,
             pins: PinCheck::default(),
         };
@@ -239,8 +247,21 @@ impl<S, D: Directory, St: JoinStore + PinStore> Engine<S, D, St> {
             }
         }
         p.advisory = plan.warnings.first().cloned();
+        // On-premises edits of attributes the agent wrote: reported ones leave the plan.
+        let before_drift = !plan.is_in_sync();
+        match self.check_drift(&mut plan, &current, schema).await {
+            Ok(drift) => p.drift = drift.map(|d| d.detail),
+            Err(d) => {
+                p.steps.export = step(StepStatus::Failure, d.to_string());
+                p.disposition = Disposition::Failed(d);
+                return p;
+            }
+        }
         if plan.is_in_sync() {
-            if had_changes {
+            if before_drift && let Some(d) = p.drift.clone() {
+                p.steps.export = step(StepStatus::Skipped, format!("{d}{}", pin_notes(&p.pins)));
+                p.disposition = Disposition::Drifted(d);
+            } else if had_changes {
                 let d = pinned_detail(&p.pins);
                 p.steps.export = step(StepStatus::Skipped, d.to_string());
                 p.disposition = Disposition::Pinned(d);
@@ -324,7 +345,11 @@ impl Processed {
             StepStatus::Success,
             format!("dry run: would update {} attribute(s)", plan.changes.len()),
         );
-        let detail = self.security.clone().or(self.advisory.clone());
+        let detail = self
+            .security
+            .clone()
+            .or(self.drift.clone())
+            .or(self.advisory.clone());
         let (mut draft, _) = self.into_draft(cycle);
         draft.modified = modified;
         draft.steps.export = export;
@@ -361,14 +386,13 @@ impl Processed {
     }
 
     /// The write of a planned object: its modify, and its outcome if AD applies it (journal,
-    /// `updated …` — with `drift`, a full reconcile restoring on-premises edits, a
-    /// DriftCorrected warning) or refuses it. An object with nothing to write gets its final
-    /// outcome and no modify.
-    pub(crate) fn into_write(self, cycle: CycleId, drift: bool) -> WriteItem {
+    /// `updated …` — with a drift, the on-premises edits corrected or left as they are) or
+    /// refuses it. An object with nothing to write gets its final outcome and no modify.
+    pub(crate) fn into_write(self, cycle: CycleId) -> WriteItem {
         let id = self.cloud_id.clone();
         let notes = pin_notes(&self.pins);
         let (if_failed, security) = (self.join_if_failed.clone(), self.security.clone());
-        let advisory = self.advisory.clone();
+        let (advisory, drift) = (self.advisory.clone(), self.drift.clone());
         let (mut draft, disposition) = self.into_draft(cycle);
         let (plan, object_guid) = match disposition {
             Disposition::Write { plan, object_guid } => (plan, object_guid),
@@ -394,23 +418,13 @@ impl Processed {
             &plan.dn,
             &draft.modified,
         );
-        let detail = if drift {
-            success.steps.export = step(
-                StepStatus::Success,
-                format!("DriftCorrected: restored the cloud values of {names}{notes}"),
-            );
-            Some(OutcomeDetail::new(
-                OutcomeCode::DriftCorrected,
-                format!(
-                    "on-premises values of {names} differed from Exchange Online and were restored"
-                ),
-            ))
-        } else {
-            success.steps.export = step(StepStatus::Success, format!("updated {names}{notes}"));
-            None
-        };
-        // A security event is what the entry is about; a drift correction stays in the step.
-        let success = success.finish(Action::Update, security.or(advisory).or(detail));
+        let drift_note = drift.as_ref().map(|d| format!("; {d}")).unwrap_or_default();
+        success.steps.export = step(
+            StepStatus::Success,
+            format!("updated {names}{notes}{drift_note}"),
+        );
+        // A security event is what the entry is about; then an on-premises edit.
+        let success = success.finish(Action::Update, security.or(drift).or(advisory));
         // A refused modify leaves no new join behind.
         draft.join = if_failed;
         match plan.modify {
@@ -433,9 +447,10 @@ fn finish_unwritten(
     security: Option<OutcomeDetail>,
 ) -> ObjectOutcome {
     match disposition {
-        Disposition::Skipped(d) | Disposition::Failed(d) | Disposition::Pinned(d) => {
-            draft.finish(Action::Skip, Some(d))
-        }
+        Disposition::Skipped(d)
+        | Disposition::Failed(d)
+        | Disposition::Pinned(d)
+        | Disposition::Drifted(d) => draft.finish(Action::Skip, Some(d)),
         Disposition::InSync | Disposition::Write { .. } => draft.finish(
             Action::Other,
             security.or_else(|| {

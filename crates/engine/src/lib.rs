@@ -20,6 +20,7 @@
 
 mod approve;
 mod cycle;
+mod drift;
 mod engine;
 mod error;
 mod evaluate;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
+use exo_writeback_core::drift::ChangeOrigin;
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::provisioning::SourceIdentity;
 use exo_writeback_core::schema::Schema;
@@ -210,5 +211,16 @@ pub trait Directory {
         Err(DirectoryError::new(
             "this directory cannot list its match keys",
         ))
+    }
+    /// When and on which DC each of `attributes` of the object at `dn` last changed
+    /// (`msDS-ReplAttributeMetaData`), for the log entry of an on-premises edit. The default:
+    /// unknown (a directory that does not serve it — Samba does not).
+    async fn attribute_origins(
+        &self,
+        dn: &str,
+        attributes: &[String],
+    ) -> Result<Vec<ChangeOrigin>, DirectoryError> {
+        let _ = (dn, attributes);
+        Ok(Vec::new())
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{CycleId, CycleKind, JobState, ModifiedProperty};
-use exo_writeback_store::{JobStore, JoinStore, PinStore, StagingStore};
+use exo_writeback_store::{JobStore, JoinStore, JournalStore, PinStore, StagingStore};
 use futures::StreamExt;
 
 use crate::engine::Engine;
@@ -58,16 +58,19 @@ impl PreviewItem {
                 let event = p.security.as_ref()?;
                 (event.code, Some(event.reason.clone()), false, Vec::new())
             }
-            Disposition::Skipped(d) | Disposition::Failed(d) | Disposition::Pinned(d) => {
-                (d.code, Some(d.reason.clone()), false, Vec::new())
-            }
+            Disposition::Skipped(d)
+            | Disposition::Failed(d)
+            | Disposition::Pinned(d)
+            | Disposition::Drifted(d) => (d.code, Some(d.reason.clone()), false, Vec::new()),
             Disposition::Write { plan, .. } => (
                 p.security
                     .as_ref()
+                    .or(p.drift.as_ref())
                     .or(p.advisory.as_ref())
                     .map_or(OutcomeCode::Updated, |e| e.code),
                 p.security
                     .as_ref()
+                    .or(p.drift.as_ref())
                     .or(p.advisory.as_ref())
                     .map(|e| e.reason.clone()),
                 plan.removes_values,
@@ -86,8 +89,11 @@ impl PreviewItem {
     }
 }
 
-impl<S: MailboxSource, D: Directory, St: JobStore + JoinStore + StagingStore + PinStore>
-    Engine<S, D, St>
+impl<
+    S: MailboxSource,
+    D: Directory,
+    St: JobStore + JoinStore + StagingStore + PinStore + JournalStore,
+> Engine<S, D, St>
 {
     /// What the next cycle would write, per object and attribute; writes nothing (not even to
     /// the store). Also lists the changes of a held cycle.

@@ -132,13 +132,15 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             _ => counts.in_scope = 1,
         }
         counts.security_events = u64::from(p.security.is_some());
+        counts.drift_detected = u64::from(p.drift.is_some());
         match &p.disposition {
             Disposition::Write { .. } | Disposition::Skipped(_) => {}
             Disposition::Failed(_) => counts.failed = 1,
             Disposition::InSync => counts.unchanged = 1,
             Disposition::Pinned(_) => counts.pinned = 1,
+            Disposition::Drifted(_) => counts.drift_reported = 1,
         }
-        let item = p.into_write(cycle, false);
+        let item = p.into_write(cycle);
         let mut chunk = self.write_chunk(vec![item], Vec::new()).await?;
         counts.written += chunk.written;
         counts.failed += chunk.failed;

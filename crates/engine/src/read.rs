@@ -224,6 +224,9 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         if p.security.is_some() {
             run.counts.security_events += 1;
         }
+        if p.drift.is_some() {
+            run.counts.drift_detected += 1;
+        }
         match &p.disposition {
             Disposition::Write { plan, .. } => {
                 run.planned += 1;
@@ -248,6 +251,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             Disposition::Failed(_) => run.counts.failed += 1,
             Disposition::InSync => run.counts.unchanged += 1,
             Disposition::Pinned(_) => run.counts.pinned += 1,
+            Disposition::Drifted(_) => run.counts.drift_reported += 1,
         }
         run.batch.push((id, p.not_written(run.id)));
         Ok(())

@@ -58,6 +58,8 @@ struct Spilled {
     join_if_failed: SpilledJoin,
     security: Option<Reason>,
     advisory: Option<Reason>,
+    #[serde(default)]
+    drift: Option<Reason>,
 }
 
 /// The spill file of one cycle.
@@ -105,6 +107,7 @@ impl Spill {
             join_if_failed: SpilledJoin::of(&p.join_if_failed),
             security: p.security.clone().map(Reason::from),
             advisory: p.advisory.clone().map(Reason::from),
+            drift: p.drift.clone().map(Reason::from),
         };
         serde_json::to_writer(&mut self.file, &record).map_err(|e| io("writing", &self.dir, e))?;
         self.file
@@ -178,6 +181,7 @@ impl SpillReader {
             join_if_failed: r.join_if_failed.into_update(),
             security: r.security.map(Into::into),
             advisory: r.advisory.map(Into::into),
+            drift: r.drift.map(Into::into),
             disposition: Disposition::Write {
                 plan,
                 object_guid: r.object.object_guid,

@@ -120,7 +120,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pending = store.pending_staged_cycles()?;
     let pins = store.pin_count()?;
     let pin_list = store.pins(PINS_SHOWN)?;
-    let extra_targets = config.writeback_plan()?.extra_targets;
+    let plan = config.writeback_plan()?;
+    let drift_modes = plan.drift.describe();
+    let extra_targets = plan.extra_targets;
     let cycles = store.recent_cycles(20)?;
     let agent = runner.as_ref().map(|r| r.as_ref());
     let next = next_run(
@@ -140,6 +142,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let security_latest = cycles
         .iter()
         .find(|c| c.counts.security_events > 0)
+        .map(|c| c.id);
+    // On-premises edits of written attributes (drift) in the recent cycles.
+    let drift_found: u64 = cycles.iter().map(|c| c.counts.drift_detected).sum();
+    let drift_corrected: u64 = cycles.iter().map(|c| c.counts.drift_corrected).sum();
+    let drift_latest = cycles
+        .iter()
+        .find(|c| c.counts.drift_detected > 0)
         .map(|c| c.id);
     if args.json {
         let v = json!({
@@ -186,6 +195,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "cycles": cycles.len(),
                 "latest_cycle": security_latest.map(|c| c.0),
                 "code": "SpoofedMatchKey",
+            },
+            "drift": {
+                "detected": drift_found,
+                "corrected": drift_corrected,
+                "cycles": cycles.len(),
+                "latest_cycle": drift_latest.map(|c| c.0),
+                "modes": drift_modes,
             },
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -298,6 +314,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
              key pointing at another mailbox's object) in the last {} cycles, latest in cycle \
              {latest}: `exo-writeback logs --cycle {} --status warning`",
             cycles.len(),
+            latest.0
+        );
+    }
+    if let Some(latest) = drift_latest {
+        outln!(
+            "drift:      {drift_found} object(s) edited on-premises over written attributes in the \
+             last {} cycles, {drift_corrected} corrected ({}), latest in cycle {latest}: \
+             `exo-writeback logs --cycle {} --status warning`",
+            cycles.len(),
+            drift_modes,
             latest.0
         );
     }

@@ -91,7 +91,11 @@ pub fn counts_text(c: &CycleCounts, skipped_causes: &BTreeMap<OutcomeCode, u64>)
         format!("written {}", c.written),
         format!("unchanged {}", c.unchanged),
     ];
-    for (name, n) in [("held", c.held), ("pinned", c.pinned)] {
+    for (name, n) in [
+        ("held", c.held),
+        ("pinned", c.pinned),
+        ("left as edited on-premises", c.drift_reported),
+    ] {
         if n > 0 {
             in_scope.push(format!("{name} {n}"));
         }
@@ -111,8 +115,15 @@ pub fn counts_text(c: &CycleCounts, skipped_causes: &BTreeMap<OutcomeCode, u64>)
                 .join(", ")
         ));
     }
+    let drift = match (c.drift_detected, c.drift_corrected) {
+        (0, _) => String::new(),
+        (found, 0) => format!("; drift: {found} object(s) edited on-premises (DriftDetected)"),
+        (found, corrected) => format!(
+            "; drift: {found} object(s) edited on-premises, {corrected} corrected (DriftCorrected)"
+        ),
+    };
     format!(
-        "{imported}; in scope {}: {}; {skipped}",
+        "{imported}; in scope {}: {}; {skipped}{drift}",
         c.in_scope,
         in_scope.join(", ")
     )

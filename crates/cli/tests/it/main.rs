@@ -5,6 +5,7 @@ mod check;
 mod check_exo;
 mod check_identity;
 mod check_scope;
+mod drift;
 mod engine;
 mod expr;
 mod failover;

@@ -182,18 +182,18 @@ pub fn check_pins<'a>(
         }
     }
     if !check.kept.is_empty() {
-        without_attributes(plan, &check.kept);
+        let kept = &check.kept;
+        without_attributes(plan, |a| {
+            kept.iter().any(|p| p.attribute.eq_ignore_ascii_case(a))
+        });
     }
     check
 }
 
-/// Takes the pinned attributes out of the plan's modify, and counts again whether it removes
-/// values and which addresses it adds.
-fn without_attributes(plan: &mut ObjectPlan, kept: &[Pin]) {
-    let pinned = |attribute: &str| {
-        kept.iter()
-            .any(|p| p.attribute.eq_ignore_ascii_case(attribute))
-    };
+/// Takes the attributes `pinned` names out of the plan's modify (pins, or drift left as it is),
+/// and counts again whether it removes values and which addresses it adds. The plan's
+/// `changes` are the caller's to trim.
+pub(crate) fn without_attributes(plan: &mut ObjectPlan, pinned: impl Fn(&str) -> bool) {
     if let Some(modify) = &mut plan.modify {
         modify.changes.retain(|c| !pinned(&c.attribute));
         if modify.changes.is_empty() {

@@ -15,6 +15,7 @@ use crate::{
 type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
 mod decisions;
+mod drift;
 mod intents;
 mod matching;
 mod old_state;
@@ -373,48 +374,6 @@ async fn a_cancelled_cycle_does_not_advance_the_watermark() {
     let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
     assert_eq!(r.kind, CycleKind::Initial);
     assert_eq!(r.counts.written, 3);
-}
-
-#[tokio::test]
-async fn full_reconcile_corrects_drift_and_logs_it() {
-    let mut f = fixture(2, 500);
-    f.engine.run_cycle(CycleMode::Auto).await.expect("initial");
-    // Let the watermark pass the mailboxes' change time, then edit AD on-premises.
-    let later: Timestamp = "2026-01-01T02:00:00Z".parse().expect("ts");
-    let mut m = mailbox(2, later);
-    m.custom_attributes[1] = Some("x".into());
-    f.source.set(m);
-    f.engine.run_cycle(CycleMode::Auto).await.expect("delta");
-    f.dir.set(
-        &f.guids[0],
-        "extensionAttribute1",
-        vec![exo_writeback_core::directory::AttrValue::Text(
-            "edited on-prem".into(),
-        )],
-    );
-    f.engine.run_cycle(CycleMode::Auto).await.expect("delta 2");
-    assert_eq!(
-        f.dir.values(&f.guids[0], "extensionAttribute1"),
-        ["edited on-prem"],
-        "delta does not see AD edits"
-    );
-    let r = f.engine.run_cycle(CycleMode::Full).await.expect("full");
-    assert_eq!(r.kind, CycleKind::FullReconcile);
-    assert_eq!(f.dir.values(&f.guids[0], "extensionAttribute1"), ["ca1-1"]);
-    let warnings = f
-        .engine
-        .store
-        .query_logs(&LogQuery {
-            statuses: vec![LogStatus::Warning],
-            cycle: Some(r.cycle),
-            ..LogQuery::default()
-        })
-        .expect("logs");
-    assert_eq!(warnings.len(), 1);
-    assert_eq!(
-        warnings[0].reason.as_ref().expect("reason").code,
-        "DriftCorrected"
-    );
 }
 
 #[tokio::test]

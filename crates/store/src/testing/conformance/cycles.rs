@@ -26,10 +26,13 @@ pub fn cycles_are_numbered_finished_and_listed_newest_first(b: &impl Backend) {
         unchanged: 1,
         held: 0,
         pinned: 1,
+        drift_reported: 0,
         pending: 1,
         skipped: 2,
         failed: 1,
         security_events: 1,
+        drift_detected: 2,
+        drift_corrected: 1,
     };
     store
         .finish_cycle(ids[0], at(30), &counts, &CycleStatus::Completed)
