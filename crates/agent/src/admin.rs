@@ -4,15 +4,14 @@
 
 use exo_writeback_core::provisioning::{CycleId, Pause, PinCount};
 use exo_writeback_engine::CycleReport;
+use exo_writeback_store_sqlite::LogQuery;
 use exo_writeback_store_sqlite::prelude::*;
-use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use crate::compose::open_store;
 use crate::config::Config;
 use crate::error::AgentError;
-use crate::lock::StateLock;
+use crate::state::WriteLock;
 
 /// Who runs this command: the account behind `sudo` (`SUDO_USER`), else `USER` or `LOGNAME`,
 /// else the process's user as the system names it.
@@ -45,13 +44,13 @@ fn system_user() -> Option<String> {
     Some(name.unwrap_or_else(|| format!("uid {uid}")))
 }
 
-/// The store, behind the state lock (held as long as the returned lock lives).
+/// The store, behind the state lock or writer lease (held as long as the returned lock lives).
 async fn locked_store(
     config: &Config,
     holder: &str,
-) -> Result<(SqliteStore, StateLock), AgentError> {
-    let lock = StateLock::acquire(&config.sync.state_dir, holder).await?;
-    Ok((open_store(config)?, lock))
+) -> Result<(Box<dyn Store>, WriteLock), AgentError> {
+    let lock = WriteLock::acquire(config, holder).await?;
+    Ok((lock.store()?, lock))
 }
 
 /// Pauses the job: cycles stop (a running `run` keeps running and says so each interval;
@@ -124,7 +123,7 @@ pub async fn unpin(config: &Config, what: &Unpin) -> Result<(PinCount, Option<Uu
 
 /// The AD object an identity names: an objectGUID, a pinned object's DN, or the target of the
 /// newest log entry found by that identity (ExternalDirectoryObjectId, SMTP address, UPN, DN).
-fn object_of(store: &SqliteStore, identity: &str) -> Result<Option<Uuid>, AgentError> {
+fn object_of(store: &dyn Store, identity: &str) -> Result<Option<Uuid>, AgentError> {
     let id = identity.trim();
     if let Ok(g) = Uuid::parse_str(id)
         && store.join(id)?.is_none()

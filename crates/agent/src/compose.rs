@@ -1,6 +1,7 @@
 //! The composition root: the configuration file turned into an engine over the real
-//! Exchange Online and AD clients and the SQLite store — for a command that only reads, for
-//! one that writes (behind the state lock), and for the agent's cycles.
+//! Exchange Online and AD clients and the state (`[state]`: SQLite by default, or a PostgreSQL
+//! database several agents share) — for a command that only reads, for one that writes
+//! (behind the state lock or the writer lease), and for the agent's cycles.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -12,7 +13,6 @@ use exo_writeback_core::provisioning::JobState;
 use exo_writeback_core::settings::WritebackPlanSettings;
 use exo_writeback_engine::{Engine, EngineError, EngineOptions};
 use exo_writeback_exo::ExoClient;
-use exo_writeback_store_sqlite::SqliteStore;
 use exo_writeback_store_sqlite::prelude::*;
 use jiff::Timestamp;
 
@@ -20,13 +20,13 @@ use crate::ad::AdDirectory;
 use crate::config::Config;
 use crate::error::AgentError;
 use crate::exo::ExoSource;
-use crate::lock::StateLock;
 use crate::observe::Observed;
 use crate::scheduler::{Clock, interrupt_stale_cycles};
+use crate::state::{State, WriteLock, WriterGuard};
 
 /// The engine over Exchange Online, AD (its operations reported to the installed observer,
-/// `crate::observe`) and the SQLite state.
-pub type RealEngine = Engine<ExoSource, Observed<AdDirectory>, SqliteStore>;
+/// `crate::observe`) and the state (SQLite, or PostgreSQL shared by several agents).
+pub type RealEngine = Engine<ExoSource, Observed<AdDirectory>, Box<dyn Store>>;
 
 /// Load the configuration file and check the parts the writeback needs.
 /// Every secret file it names is made private (fixed with a warning when ours, refused
@@ -42,17 +42,21 @@ pub fn plan_settings(config: &Config) -> Result<WritebackPlanSettings, AgentErro
     Ok(config.writeback_plan()?)
 }
 
-/// Open (and create) the state database in `sync.state_dir`, created private (0700); an
-/// existing one open to others is restricted with a warning, or refused when not ours.
-pub fn open_store(config: &Config) -> Result<SqliteStore, AgentError> {
-    let dir = &config.sync.state_dir;
-    crate::files::private_state_dir(dir)?;
-    Ok(SqliteStore::open_in(dir)?)
+/// Open (and create) the state `config` names, to read it: on PostgreSQL its writes are
+/// refused (they need the writer lease: [`WriteLock`]).
+pub fn open_store(config: &Config) -> Result<Box<dyn Store>, AgentError> {
+    State::open(config, "exo-writeback")?.store()
 }
 
 /// Connect to both sides and build the engine. For commands that write nothing (`preview`,
 /// `provision --dry-run`); one that writes takes the state lock first ([`writing_engine`]).
 pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
+    engine_on(config, &State::open(config, "exo-writeback")?).await
+}
+
+/// The engine over `state`: its store, and its fence before each modify (the running agent's
+/// state, for an engine built anew on a reload).
+pub async fn engine_on(config: &Config, state: &State) -> Result<RealEngine, AgentError> {
     let settings = plan_settings(config)?;
     let exo_config = config.exo.as_ref().ok_or(AgentError::NoExo)?;
     let exo = ExoClient::from_config(exo_config)?;
@@ -60,9 +64,9 @@ pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
         exo.set_observer(observer);
     }
     let password = config.ad_password()?;
-    let store = open_store(config)?;
     let forest = ForestDirectory::open(&config.ad, password).await?;
     let ad = AdDirectory::new(forest, Some(config.sync.state_dir.clone())).await;
+    let store = state.store()?;
     let safelist_hashes = settings.profiles.contains(&Profile::Hybrid);
     let mut engine = Engine::new(
         ExoSource {
@@ -80,39 +84,46 @@ pub async fn engine(config: &Config) -> Result<RealEngine, AgentError> {
         },
     );
     engine.set_operator(crate::admin::operator());
+    engine.set_fence(state.write_fence());
     Ok(engine)
 }
 
-/// The engine of a command that writes (`approve`, `undo`, `provision`): the state lock is
-/// taken first (waiting for a running cycle, saying so), then cycles a stopped process left
-/// running are marked interrupted, then both sides are connected. Keep the lock while writing.
+/// The engine of a command that writes (`approve`, `undo`, `provision`): the state lock (or,
+/// on PostgreSQL, the writer lease) is taken first (waiting for a running cycle, saying so),
+/// then cycles a stopped process left running are marked interrupted, then both sides are
+/// connected. Keep the lock while writing.
 pub async fn writing_engine(
     config: &Config,
     holder: &str,
-) -> Result<(RealEngine, StateLock), AgentError> {
-    let lock = StateLock::acquire(&config.sync.state_dir, holder).await?;
-    let mut engine = engine(config).await?;
+) -> Result<(RealEngine, WriteLock), AgentError> {
+    let lock = WriteLock::acquire(config, holder).await?;
+    let mut engine = engine_on(config, lock.state()).await?;
     interrupt_stale_cycles(&mut engine, Timestamp::now())?;
     Ok((engine, lock))
 }
 
-/// The engine of a cycle runner (`sync`, `run`), built while the caller holds the state lock.
+/// The engine of a cycle runner (`sync`, `run`) on `state`, built while the caller holds the
+/// right to write it (`_writer`).
 /// A quarantined job refuses cycles until its next retry — before connecting: a wrong password
 /// is not tried again, and the back-off does not grow, until then. A start that cannot bind or
 /// reach the DC is a cycle that failed as a whole (a quarantine cause).
-pub async fn cycle_engine(config: &Config, _lock: &StateLock) -> Result<RealEngine, AgentError> {
+pub async fn cycle_engine(
+    config: &Config,
+    state: &State,
+    _writer: &WriterGuard,
+) -> Result<RealEngine, AgentError> {
     {
-        let store = open_store(config)?;
+        let store = state.store()?;
         if let Err((reason, next_retry)) =
             exo_writeback_engine::quarantine::check(&store.job_state()?, Timestamp::now())
         {
             return Err(EngineError::Quarantined { reason, next_retry }.into());
         }
     }
-    match engine(config).await {
+    match engine_on(config, state).await {
         Ok(engine) => Ok(engine),
         Err(AgentError::Ad(ad)) if is_failed_start(&ad) => {
-            let mut store = open_store(config)?;
+            let mut store = state.store()?;
             exo_writeback_engine::quarantine::record_failed_start(
                 &mut store,
                 &ad.to_string(),
@@ -124,21 +135,26 @@ pub async fn cycle_engine(config: &Config, _lock: &StateLock) -> Result<RealEngi
     }
 }
 
-/// The agent's engine (`run`): built like [`cycle_engine`]; while the job is quarantined the
-/// agent waits for each next retry instead of giving up. `None` when asked to stop meanwhile.
+/// The agent's engine (`run`) on `state`: on a shared state, once this agent leads (a standby
+/// waits here); then built like [`cycle_engine`]; while the job is quarantined the agent waits
+/// for each next retry instead of giving up. `None` when asked to stop meanwhile.
 pub async fn start_agent(
     config: &Config,
+    state: &State,
     clock: &impl Clock,
     stop: &AtomicBool,
 ) -> Result<Option<RealEngine>, AgentError> {
     loop {
-        let lock = StateLock::acquire(&config.sync.state_dir, "exo-writeback run").await?;
-        let error = match cycle_engine(config, &lock).await {
+        if state.lead(stop).await? {
+            return Ok(None);
+        }
+        let lock = state.writer("exo-writeback run").await?;
+        let error = match cycle_engine(config, state, &lock).await {
             Ok(engine) => return Ok(Some(engine)),
             Err(e) => e,
         };
         drop(lock);
-        let JobState::Quarantine { next_retry, .. } = open_store(config)?.job_state()? else {
+        let JobState::Quarantine { next_retry, .. } = state.store()?.job_state()? else {
             return Err(error);
         };
         tracing::error!(error = %error, %next_retry, "the agent cannot start a cycle; waiting for the quarantine's next retry");

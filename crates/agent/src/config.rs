@@ -41,6 +41,10 @@ pub struct Config {
     /// `[notify]`: webhooks.
     #[serde(default)]
     pub notify: NotifySettings,
+    /// `[state]`: a PostgreSQL state shared by several agents (absent: SQLite in
+    /// `sync.state_dir`).
+    #[serde(default)]
+    pub state: Option<crate::state::StateSettings>,
     /// `[writeback]` resolved at load time (deny-list checked, expressions parsed), so a
     /// mistake is reported with the file's name before anything connects.
     #[serde(skip)]
@@ -185,6 +189,11 @@ impl Config {
         self.api
             .validate()
             .map_err(|e| invalid(format!("[api]: {e}")))?;
+        if let Some(state) = &self.state {
+            state
+                .validate()
+                .map_err(|e| invalid(format!("[state]: {e}")))?;
+        }
         // Every DN of [ad], each named (`check` then verifies that they exist on the DC).
         let dns = self.ad.base_dn.iter().map(|dn| ("ad.base_dn", dn)).chain(
             self.ad

@@ -54,6 +54,8 @@ pub enum AgentError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Migrate(#[from] crate::migrate::MigrateError),
 }
 
 impl From<AdError> for AgentError {

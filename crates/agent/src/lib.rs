@@ -10,6 +10,9 @@
 //!   the state lock), for cycles.
 //! - [`lock`]: one writer per state (the cycle runner's lock and the state lock).
 //! - [`observe`]: the edges' requests (LDAP, Exchange Online) reported for metrics.
+//! - [`state`]: where the state lives (`[state]`: SQLite, or PostgreSQL shared by several
+//!   agents, one leading and writing through leases with fencing).
+//! - [`migrate`]: a SQLite state copied into PostgreSQL, its counts verified.
 //! - [`scheduler`]: the agent's loop over an engine, with an injected clock.
 //! - [`files`]: the state directory and secret files, private to the agent's user.
 //! - [`signals`]: SIGTERM and Ctrl-C as a stop flag.
@@ -30,10 +33,12 @@ mod error;
 pub mod exo;
 pub mod files;
 pub mod lock;
+pub mod migrate;
 pub mod observe;
 pub mod read_rights;
 pub mod scheduler;
 pub mod signals;
+pub mod state;
 pub mod test_pause;
 
 pub use error::AgentError;

@@ -1,12 +1,14 @@
 //! The agent's loop (`exo-writeback run`): a cycle (initial when there is no watermark, else
 //! delta) every `sync.interval`, a full reconcile every `sync.reconcile_interval`, the log
 //! retention purge after each, and — while the job is quarantined — no cycle before its next
-//! retry; while it is paused, no cycle at all (each turn says so, and the loop goes on). Each cycle holds the state lock ([`StateLock`]); between cycles the lock is free, so
-//! `approve`, `undo` and `provision` run beside the agent. Time comes from a [`Clock`], so the
-//! loop runs in tests without waiting.
+//! retry; while it is paused, no cycle at all (each turn says so, and the loop goes on). Each
+//! cycle holds the right to write the state ([`State::writer`]: the state lock, or on
+//! PostgreSQL the writer lease); between cycles it is free, so `approve`, `undo` and
+//! `provision` run beside the agent. On a shared state the loop runs only while this agent
+//! leads ([`State::lead`]: a standby waits there). Time comes from a [`Clock`], so the loop
+//! runs in tests without waiting.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,7 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::config::SyncSettings;
 use crate::error::AgentError;
-use crate::lock::StateLock;
+use crate::state::State;
 
 /// The time the loop reads and waits on.
 pub trait Clock {
@@ -92,8 +94,8 @@ pub enum Turn<'a> {
 pub struct Scheduler<C> {
     pub clock: C,
     pub schedule: Schedule,
-    /// The state directory (its state lock).
-    pub state_dir: PathBuf,
+    /// The state (its writer, and on a shared state the leadership).
+    pub state: Arc<State>,
     /// Set (SIGTERM, Ctrl-C) to stop after the current object, or during a wait.
     pub stop: Arc<AtomicBool>,
 }
@@ -115,9 +117,28 @@ impl<C: Clock> Scheduler<C> {
             } else {
                 CycleMode::Auto
             };
-            let lock = StateLock::acquire(&self.state_dir, "exo-writeback run").await?;
-            interrupt_stale_cycles(engine, now)?;
-            match engine.run_cycle(mode).await {
+            if self.state.lead(&self.stop).await? {
+                return Ok(());
+            }
+            let lock = match self.state.writer("exo-writeback run").await {
+                Ok(lock) => lock,
+                // A shared state's database down: no agent writes; the next turn tries again.
+                Err(AgentError::Store(e)) if self.state.is_shared() => {
+                    on_turn(Turn::Failed(&EngineError::Store(e)));
+                    let wake = self.clock.now() + self.schedule.interval;
+                    if self.clock.sleep_until(wake, &self.stop).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let started = match interrupt_stale_cycles(engine, now) {
+                Ok(()) => engine.run_cycle(mode).await,
+                Err(AgentError::Store(e)) if self.state.is_shared() => Err(EngineError::Store(e)),
+                Err(e) => return Err(e),
+            };
+            match started {
                 Ok(report) => {
                     if last_full.is_none() || full_due {
                         last_full = Some(now);
@@ -153,7 +174,7 @@ impl<C: Clock> Scheduler<C> {
 }
 
 /// Marks cycles a stopped process left `Running` as `Interrupted`. Only the holder of the state
-/// lock may: no other command is writing then.
+/// lock (or writer lease) may: no other command is writing then.
 pub fn interrupt_stale_cycles<S, D, St: Store>(
     engine: &mut Engine<S, D, St>,
     now: Timestamp,

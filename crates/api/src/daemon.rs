@@ -23,6 +23,7 @@ use exo_writeback_agent::lock::CycleRunnerLock;
 use exo_writeback_agent::observe;
 use exo_writeback_agent::scheduler::{Schedule, Scheduler, SystemClock, Turn};
 use exo_writeback_agent::signals::{reload_on_hangup, stop_on_signals};
+use exo_writeback_agent::state::State;
 use jiff::Timestamp;
 
 use crate::auth::Tokens;
@@ -63,6 +64,8 @@ pub async fn run(
     let hangup = reload_on_hangup();
     let state_dir = config.sync.state_dir.clone();
     let _runner = CycleRunnerLock::acquire_as(&state_dir, "exo-writeback run")?;
+    // SQLite in the state directory, or PostgreSQL shared by several agents (one leads).
+    let shared = Arc::new(State::open(&config, "exo-writeback run")?);
     let tokens = Tokens::new(&config.api.load_tokens()?);
     if tokens.is_empty() {
         tracing::warn!(
@@ -92,7 +95,10 @@ pub async fn run(
     let _watchdog = systemd::watchdog();
     credentials::announce(&config, &notifier, Timestamp::now());
 
-    let Some(mut engine) = compose::start_agent(&config, &SystemClock, &stop).await? else {
+    // On a shared state a standby waits here until it leads.
+    let Some(mut engine) = compose::start_agent(&config, &shared, &SystemClock, &stop).await?
+    else {
+        shared.step_down().await;
         server.stop(REQUEST_GRACE).await;
         return Ok(());
     };
@@ -110,11 +116,11 @@ pub async fn run(
         let scheduler = Scheduler {
             clock: SystemClock,
             schedule: Schedule::of(&config.sync),
-            state_dir: state_dir.clone(),
+            state: shared.clone(),
             stop: pause,
         };
         let turns = scheduler.run(&mut engine, |turn| {
-            turns::react(&state, reads.as_ref(), &turn);
+            turns::react(&state, reads.as_deref(), &turn);
             on_turn(turn);
         });
         let finished = bounded(turns, &stop, config.sync.stop_timeout.unsigned_abs()).await;
@@ -136,7 +142,7 @@ pub async fn run(
             last_announce = Timestamp::now();
         }
         systemd::reloading();
-        match prepare(config_path, &config).await {
+        match prepare(config_path, &config, &shared).await {
             Ok(next) => {
                 if next.config.api.listen != config.api.listen {
                     tracing::warn!(
@@ -162,6 +168,7 @@ pub async fn run(
         }
         systemd::ready("running");
     };
+    shared.step_down().await;
     systemd::stopping();
     state.set_ready(false);
     server.stop(REQUEST_GRACE).await;
@@ -214,13 +221,16 @@ struct Prepared {
 
 /// Everything of the changed file, used: parsed, secret files private and read, TLS files
 /// loaded, both sides connected.
-async fn prepare(path: &Path, running: &Config) -> Result<Prepared, String> {
+async fn prepare(path: &Path, running: &Config, shared: &State) -> Result<Prepared, String> {
     let config = compose::load_config(path).map_err(|e| e.to_string())?;
     if config.sync.state_dir != running.sync.state_dir {
         return Err(format!(
             "sync.state_dir cannot change while the agent runs (it is {}); restart the agent",
             running.sync.state_dir.display()
         ));
+    }
+    if config.state != running.state {
+        return Err("[state] cannot change while the agent runs; restart the agent".into());
     }
     let tokens = Tokens::new(
         &config
@@ -235,7 +245,7 @@ async fn prepare(path: &Path, running: &Config) -> Result<Prepared, String> {
     if let (Some(cert), Some(key)) = (&config.api.tls_cert_file, &config.api.tls_key_file) {
         crate::server::tls_config(cert, key).map_err(|e| e.to_string())?;
     }
-    let engine = compose::engine(&config)
+    let engine = compose::engine_on(&config, shared)
         .await
         .map_err(|e| format!("cannot use it: {e}"))?;
     Ok(Prepared {

@@ -273,7 +273,7 @@ impl Metrics {
     }
 
     /// The text exposition of every metric, the state's gauges read from `store` first.
-    pub fn encode<S: JobStore + CycleStore + EscrowStore + StagingStore + PauseStore>(
+    pub fn encode<S: JobStore + CycleStore + EscrowStore + StagingStore + PauseStore + ?Sized>(
         &self,
         store: &S,
         now: Timestamp,

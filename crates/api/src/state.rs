@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use exo_writeback_agent::compose::{self, RealEngine};
 use exo_writeback_agent::config::{Config, EventKind};
-use exo_writeback_store_sqlite::SqliteStore;
+use exo_writeback_store_sqlite::Store;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::auth::Tokens;
@@ -21,7 +21,7 @@ pub struct AppState {
     config: RwLock<Arc<Config>>,
     tokens: RwLock<Tokens>,
     /// The connection requests read the state with (opened on first use).
-    reads: Mutex<Option<SqliteStore>>,
+    reads: Mutex<Option<Box<dyn Store>>>,
     pub metrics: Arc<Metrics>,
     pub notifier: Notifier,
     /// This agent: version, pid, host, start, URL.
@@ -119,7 +119,7 @@ impl AppState {
     pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&SqliteStore, &Config) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&dyn Store, &Config) -> Result<T, ApiError> + Send + 'static,
     {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -129,7 +129,7 @@ impl AppState {
                 *reads = Some(compose::open_store(&config)?);
             }
             match reads.as_ref() {
-                Some(store) => f(store, &config),
+                Some(store) => f(store.as_ref(), &config),
                 None => Err(ApiError::internal("the state is not open")),
             }
         })

@@ -54,6 +54,8 @@ enum Command {
     Resume(cmd::resume::Args),
     /// Show the job state, whether an agent runs, the last cycles, the watermark, escrow and pins.
     Status(cmd::status::Args),
+    /// The state's database: `state migrate --to postgres://…` copies a SQLite state into PostgreSQL.
+    State(cmd::state::Args),
     /// Show the effective mapping table of the enabled profiles and custom mappings.
     Profiles(cmd::profiles::Args),
     /// Write the man pages and shell completions (for packaging).
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
             Command::Pause(args) => cmd::pause::run(args).await,
             Command::Resume(args) => cmd::resume::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
+            Command::State(args) => cmd::state::run(args).await,
             Command::Profiles(args) => cmd::profiles::run(args).await,
             Command::Manual(_) => Ok(ExitCode::SUCCESS),
         }

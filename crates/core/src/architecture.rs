@@ -127,11 +127,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("exo", &["core"]),
     ("store", &["core"]),
     ("store-sqlite", &["core", "store"]),
+    ("store-postgres", &["core", "store"]),
     ("exo-sim", &["core", "ad"]),
     ("engine", &["core", "expr", "store"]),
     (
         "agent",
-        &["core", "expr", "ad", "exo", "engine", "store-sqlite"],
+        &[
+            "core",
+            "expr",
+            "ad",
+            "exo",
+            "engine",
+            "store-sqlite",
+            "store-postgres",
+        ],
     ),
     // The agent's HTTP service (API, metrics, console, daemon, the CLI's client).
     ("api", &["core", "store-sqlite", "engine", "agent"]),
@@ -192,16 +201,26 @@ fn io_crates_stay_at_the_edges() {
     let rules: &[(&str, &[&str])] = &[
         (
             "expr",
-            &["ldap3", "reqwest", "rusqlite", "tokio", "axum", "hyper"],
+            &[
+                "ldap3", "reqwest", "rusqlite", "postgres", "tokio", "axum", "hyper",
+            ],
         ),
         (
             "core",
-            &["ldap3", "reqwest", "rusqlite", "tokio", "axum", "hyper"],
+            &[
+                "ldap3", "reqwest", "rusqlite", "postgres", "tokio", "axum", "hyper",
+            ],
         ),
-        ("engine", &["ldap3", "reqwest", "rusqlite", "axum", "hyper"]),
-        ("store", &["ldap3", "reqwest", "rusqlite", "tokio"]),
-        ("ad", &["reqwest", "rusqlite"]),
-        ("exo", &["ldap3", "rusqlite"]),
+        (
+            "engine",
+            &["ldap3", "reqwest", "rusqlite", "postgres", "axum", "hyper"],
+        ),
+        (
+            "store",
+            &["ldap3", "reqwest", "rusqlite", "postgres", "tokio"],
+        ),
+        ("ad", &["reqwest", "rusqlite", "postgres"]),
+        ("exo", &["ldap3", "rusqlite", "postgres"]),
     ];
     let all = crates();
     for (name, forbidden) in rules {
@@ -217,7 +236,7 @@ fn io_crates_stay_at_the_edges() {
     }
     // The binary parses and prints; the protocols are the agent's.
     let cli = dependencies(&all["cli"], "dependencies");
-    for f in ["ldap3", "reqwest", "rusqlite"] {
+    for f in ["ldap3", "reqwest", "rusqlite", "postgres"] {
         assert!(!cli.contains(f), "crates/cli must not depend on {f}");
     }
 }
@@ -247,7 +266,14 @@ fn the_engine_links_no_ldap_http_or_sqlite_crate() {
     );
     let tree = String::from_utf8_lossy(&out.stdout);
     assert!(tree.contains("exo-writeback-engine"), "{tree}");
-    for f in ["ldap3 ", "reqwest ", "rusqlite ", "hyper "] {
+    for f in [
+        "ldap3 ",
+        "reqwest ",
+        "rusqlite ",
+        "postgres ",
+        "tokio-postgres ",
+        "hyper ",
+    ] {
         assert!(
             !tree.lines().any(|l| l.starts_with(f)),
             "`cargo tree -p exo-writeback-engine -e normal` shows {f}"
@@ -278,7 +304,14 @@ fn pure_crates_import_no_io_crates() {
 fn the_engine_knows_no_protocol() {
     let all = crates();
     for (path, code) in sources(&all["engine"]) {
-        for word in ["ldap3", "reqwest", "rusqlite", "ldap_code", "LdapResult"] {
+        for word in [
+            "ldap3",
+            "reqwest",
+            "rusqlite",
+            "postgres::",
+            "ldap_code",
+            "LdapResult",
+        ] {
             assert!(
                 !code.contains(word),
                 "{} mentions {word}: the engine talks through its ports and knows no protocol",

@@ -465,6 +465,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
         } else if complete {
             CycleStatus::Completed
+        } else if let Some(Stop::Fenced(why)) = &run.stopped {
+            CycleStatus::Failed {
+                reason: format!(
+                    "this agent lost the right to write ({why}); the objects not yet written stay \
+                     pending for the agent that writes now"
+                ),
+            }
         } else {
             CycleStatus::Failed {
                 reason:

@@ -15,7 +15,7 @@ use jiff::Timestamp;
 
 use crate::error::EngineError;
 use crate::options::{CycleMode, EngineOptions, Progress};
-use crate::ports::{Directory, MailboxSource, MailboxStream};
+use crate::ports::{Directory, MailboxSource, MailboxStream, Unfenced, WriteFence};
 use crate::write::{Chunk, Stop, WriteItem, Writer};
 
 /// The engine over its ports and store. Each operation lives in its own module (`cycle`,
@@ -33,6 +33,9 @@ pub struct Engine<S, D, St> {
     pub(crate) operator: String,
     /// The attributes the account may not read, as the last probe found (`read_rights.rs`).
     pub(crate) unreadable: std::sync::RwLock<Vec<String>>,
+    /// Asked before each chunk of modifies and each modify: whether this process may still
+    /// write ([`WriteFence`]; [`Unfenced`] unless a shared state sets one).
+    pub(crate) fence: Arc<dyn WriteFence>,
 }
 
 impl<S, D, St> Engine<S, D, St> {
@@ -53,7 +56,13 @@ impl<S, D, St> Engine<S, D, St> {
             progress: Box::new(|_| {}),
             operator: "an unnamed operator".into(),
             unreadable: std::sync::RwLock::new(Vec::new()),
+            fence: Arc::new(Unfenced),
         }
+    }
+
+    /// Check this fence before every modify (a state several agents share: the writer lease).
+    pub fn set_fence(&mut self, fence: Arc<dyn WriteFence>) {
+        self.fence = fence;
     }
 
     /// Who runs this engine's commands (an administrator's account name): recorded with the
@@ -160,6 +169,7 @@ impl<S, D: Directory, St: OutcomeStore + JoinStore> Engine<S, D, St> {
             directory: &self.directory,
             waits: &self.options.reconnect_waits,
             cancel: &self.cancel,
+            fence: self.fence.as_ref(),
         };
         Ok(writer.write(&mut self.store, items, with).await?)
     }
@@ -211,6 +221,7 @@ pub(crate) fn stopped(cycle: CycleId, stop: Stop) -> EngineError {
     let reason = match stop {
         Stop::Cancelled => "a stop was requested".to_string(),
         Stop::Unreachable(e) => format!("AD stayed unreachable ({e})"),
+        Stop::Fenced(why) => format!("this agent may no longer write ({why})"),
     };
     EngineError::Stopped { cycle, reason }
 }

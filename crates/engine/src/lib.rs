@@ -54,7 +54,7 @@ pub use evaluate::{Disposition, Processed, cloud_id};
 pub use options::{CycleMode, EngineOptions, Progress};
 pub use ports::{
     Directory, DirectoryError, DirectoryErrorKind, MailboxSource, MailboxStream, SourceError,
-    SourceErrorKind, UnreadableAttribute,
+    SourceErrorKind, Unfenced, UnreadableAttribute, WriteFence,
 };
 pub use preview::{HeldChanges, Preview, PreviewItem};
 pub use provision::ProvisionReport;

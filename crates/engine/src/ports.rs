@@ -51,6 +51,25 @@ impl SourceError {
     }
 }
 
+/// Whether this process may still send modifies to AD: one writer per state. A state shared by
+/// several agents (PostgreSQL) answers from its writer lease — a lease that lapsed or was taken
+/// over stops the writes before the next modify; a state of one process (SQLite, behind its
+/// file lock) always may ([`Unfenced`]). The store's own writes are fenced by the store.
+pub trait WriteFence: Send + Sync {
+    /// `Err(why)` when this process no longer holds the right to write.
+    fn may_write(&self) -> Result<(), String>;
+}
+
+/// The fence of a state no other process writes (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unfenced;
+
+impl WriteFence for Unfenced {
+    fn may_write(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// A stream of mailboxes that holds at most one result page in memory.
 pub type MailboxStream = BoxStream<'static, Result<Mailbox, SourceError>>;
 

@@ -13,7 +13,7 @@ use exo_writeback_store::{OutcomeStore, StoreError, WriteIntent};
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use crate::ports::{Directory, DirectoryError};
+use crate::ports::{Directory, DirectoryError, WriteFence};
 use crate::record::Outcome;
 
 /// One object to write.
@@ -50,6 +50,10 @@ pub(crate) enum Stop {
     /// the modify may have reached AD before the connection broke, and the next
     /// reconciliation logs it if it did.
     Unreachable(DirectoryError),
+    /// This process lost the right to write (its writer lease lapsed or was taken over): no
+    /// further modify is sent; what was sent is logged if the store still takes it, else the
+    /// next writer reconciles its intents.
+    Fenced(String),
 }
 
 /// What a chunk came to.
@@ -78,6 +82,8 @@ pub(crate) struct Writer<'a, D> {
     /// A modify that cannot reach AD is sent again after each of these waits.
     pub waits: &'a [Duration],
     pub cancel: &'a AtomicBool,
+    /// Asked before each chunk's modifies and before each modify.
+    pub fence: &'a dyn WriteFence,
 }
 
 impl<D: Directory> Writer<'_, D> {
@@ -97,6 +103,10 @@ impl<D: Directory> Writer<'_, D> {
             }
             tracing::warn!(dn = %modify.dn, wait_ms = wait.as_millis() as u64, "AD cannot be reached; sending the modify again after a wait");
             tokio::time::sleep(wait).await;
+            if self.fence.may_write().is_err() {
+                // The lease lapsed while waiting: the modify is not sent again.
+                break;
+            }
             result = self.directory.modify(modify).await;
         }
         if let Err(e) = &result
@@ -129,6 +139,8 @@ impl<D: Directory> Writer<'_, D> {
             intent_of.push(intent.as_ref().map(|i| i.id));
             intents.extend(intent);
         }
+        // The chunk's intents (a shared state checks its fence in this transaction too), then
+        // the fence again before the first modify and before each one after it.
         store.record_intents(&intents)?;
         let mut clear: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
         let mut chunk = Chunk::default();
@@ -146,6 +158,12 @@ impl<D: Directory> Writer<'_, D> {
                 chunk.stopped = Some(Stop::Cancelled);
                 break;
             }
+            if let Err(why) = self.fence.may_write() {
+                tracing::error!(dn = %modify.dn, reason = %why, "this agent may no longer write: no further modify is sent");
+                chunk.stopped = Some(Stop::Fenced(why));
+                break;
+            }
+            tracing::debug!(dn = %modify.dn, "sending a modify");
             match self.send(&modify).await {
                 Ok(()) => {
                     chunk.written += 1;

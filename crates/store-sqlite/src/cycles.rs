@@ -7,8 +7,8 @@ use exo_writeback_store::{CycleStore, Result, StoreError};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use crate::codec::{count, from_json, limit_param, parse_time, to_json};
 use crate::sqlite::SqliteStore;
+use exo_writeback_store::codec::{count, from_json, limit_param, parse_time, to_json};
 
 // ---------------------------------------------------------------------------------------------
 // Row decoding

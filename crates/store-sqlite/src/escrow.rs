@@ -5,8 +5,8 @@ use exo_writeback_store::{EscrowStore, Result};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use crate::codec::{collect_json, count, from_json, limit_param, time_key};
 use crate::sqlite::SqliteStore;
+use exo_writeback_store::codec::{collect_json, count, from_json, limit_param, time_key};
 
 impl EscrowStore for SqliteStore {
     fn escrow_due(&self, now: Timestamp, limit: usize) -> Result<Vec<EscrowEntry>> {

@@ -7,9 +7,9 @@ use exo_writeback_store::{JobStore, RestartReport, RestartStore, Result, StoreEr
 use jiff::Timestamp;
 use rusqlite::params;
 
-use crate::codec::{count, from_json, to_json};
 use crate::error::Classify;
 use crate::sqlite::SqliteStore;
+use exo_writeback_store::codec::{count, from_json, to_json};
 
 impl JobStore for SqliteStore {
     fn job_state(&self) -> Result<JobState> {

@@ -4,8 +4,8 @@ use exo_writeback_core::provisioning::Join;
 use exo_writeback_store::{JoinStore, Result};
 use rusqlite::{OptionalExtension, params};
 
-use crate::codec::{decode_join, limit_param};
 use crate::sqlite::SqliteStore;
+use exo_writeback_store::codec::{decode_join, limit_param};
 
 impl JoinStore for SqliteStore {
     fn join(&self, cloud_id: &str) -> Result<Option<Join>> {

@@ -10,7 +10,7 @@
 //! Architecture invariant: the store knows nothing of LDAP or Exchange Online; it persists the
 //! core's `provisioning` types and never interprets staged plans (opaque JSON).
 
-mod codec;
+mod copy;
 mod cycles;
 mod error;
 mod escrow;

@@ -9,8 +9,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter};
 use uuid::Uuid;
 
-use crate::codec::{collect_json, fold, guid_text, limit_param, source_key, time_key};
 use crate::sqlite::SqliteStore;
+use exo_writeback_store::codec::{
+    collect_json, fold, guid_text, limit_param, source_key, time_key,
+};
 
 impl LogStore for SqliteStore {
     fn query_logs(&self, query: &LogQuery) -> Result<Vec<ProvisioningLogEntry>> {

@@ -9,11 +9,11 @@ use exo_writeback_store::{OutcomeStore, Result, StoreError, WriteIntent};
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
-use crate::codec::{
-    collect_json, count, fold, from_json, guid_text, source_key, time_key, to_json,
-};
 use crate::error::Classify;
 use crate::sqlite::SqliteStore;
+use exo_writeback_store::codec::{
+    collect_json, count, fold, from_json, guid_text, source_key, time_key, to_json,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Outcomes

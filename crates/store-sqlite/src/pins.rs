@@ -5,9 +5,9 @@ use exo_writeback_store::{PauseStore, PinStore, Result, StoreError};
 use rusqlite::params;
 use uuid::Uuid;
 
-use crate::codec::{collect_json, count, from_json, guid_text, limit_param, to_json};
 use crate::error::Classify;
 use crate::sqlite::SqliteStore;
+use exo_writeback_store::codec::{collect_json, count, from_json, guid_text, limit_param, to_json};
 
 impl PinStore for SqliteStore {
     fn pins_of(&self, object_guid: &Uuid) -> Result<Vec<Pin>> {

@@ -12,10 +12,10 @@ use exo_writeback_core::provisioning::{ObjectOutcome, Watermark};
 use rusqlite::{Connection, TransactionBehavior, params};
 use uuid::Uuid;
 
-use crate::codec::{count, to_json};
 use crate::error::Classify;
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::outcomes::{delete_intent_rows, insert_outcome};
+use exo_writeback_store::codec::{count, to_json};
 use exo_writeback_store::{Result, StoreError};
 
 /// Where the agent keeps its state unless configured otherwise.
@@ -317,7 +317,7 @@ mod tests {
         TargetIdentity,
     };
     use exo_writeback_core::provisioning::{
-        CycleId, CycleKind, ObjectOutcome, ProvisioningLogEntry, Watermark,
+        CycleId, CycleKind, ObjectOutcome, ProvisioningLogEntry,
     };
     use exo_writeback_store::prelude::*;
     use jiff::SignedDuration;
@@ -377,28 +377,5 @@ mod tests {
             left.iter()
                 .all(|e| e.time >= t0 + SignedDuration::from_secs(11))
         );
-    }
-
-    #[test]
-    fn a_watermark_committed_with_a_failing_batch_is_not_stored() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut store = SqliteStore::open_in(dir.path()).expect("open");
-        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
-        let cycle = store.begin_cycle(CycleKind::Delta, t0).expect("cycle");
-        let wm = Watermark {
-            changed_since: t0,
-            overlap: SignedDuration::from_secs(60),
-            cycle,
-        };
-        // Two outcomes with the same log id: the batch fails, and so does the watermark.
-        let bad = [entry(1, t0), entry(1, t0)];
-        store
-            .record_outcomes_then_watermark(&bad, Some(&wm))
-            .expect_err("duplicate");
-        assert_eq!(store.watermark().expect("watermark"), None);
-        store
-            .record_outcomes_then_watermark(&bad[..1], Some(&wm))
-            .expect("record");
-        assert_eq!(store.watermark().expect("watermark"), Some(wm));
     }
 }

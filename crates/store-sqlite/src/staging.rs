@@ -7,9 +7,9 @@ use exo_writeback_store::{Result, StagingStore, StoreError};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use crate::codec::{collect_json, from_json, limit_param, parse_time, to_json};
 use crate::error::Classify;
 use crate::sqlite::SqliteStore;
+use exo_writeback_store::codec::{collect_json, from_json, limit_param, parse_time, to_json};
 
 impl StagingStore for SqliteStore {
     fn stage_changes(

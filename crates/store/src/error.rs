@@ -87,6 +87,42 @@ pub enum StoreError {
     /// The request refers to something that is not there, or is in the wrong state.
     #[error("state database {path}: {message}")]
     Invalid { path: PathBuf, message: String },
+
+    /// The database server cannot be reached (a shared state: PostgreSQL). Nothing was stored.
+    #[error(
+        "cannot reach the state database {path} ({op}: {detail}); nothing was stored: this agent \
+         writes nothing until the database answers again"
+    )]
+    Unavailable {
+        path: PathBuf,
+        op: &'static str,
+        detail: String,
+    },
+
+    /// A shared state refused a write because this process no longer holds the writer lease
+    /// (another agent took over, or the lease lapsed): a fenced writer stores nothing.
+    #[error(
+        "state database {path}: {op} refused: this process no longer holds the writer lease \
+         ({detail}); nothing was stored — another agent writes now, or the lease lapsed while \
+         this one could not renew it"
+    )]
+    Fenced {
+        path: PathBuf,
+        op: &'static str,
+        detail: String,
+    },
+}
+
+impl StoreError {
+    /// Whether the write was refused because this process lost the writer lease.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, StoreError::Fenced { .. })
+    }
+
+    /// Whether the database server could not be reached.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
 }
 
 /// The store's result type.

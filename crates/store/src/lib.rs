@@ -52,10 +52,16 @@
 //! Architecture invariant: the store knows nothing of LDAP or Exchange Online; it persists the
 //! core's `provisioning` types and never interprets staged plans (opaque JSON).
 
+mod boxed;
+pub mod codec;
+mod copy;
 mod error;
 mod records;
 mod roles;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use copy::{StateCopy, StateCounts, StateRow};
 pub use error::{Result, StoreError};
 pub use records::{DEFAULT_RETENTION, LogQuery, PurgeReport, RestartReport, WriteIntent};
 pub use roles::{

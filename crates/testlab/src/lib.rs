@@ -1,4 +1,5 @@
-//! Test support: a real Samba AD domain controller for integration tests.
+//! Test support: a real Samba AD domain controller for integration tests (and a real
+//! PostgreSQL, [`LabPostgres`], for the tests of the PostgreSQL state).
 //!
 //! [`LabDc::start`] runs `lab/up` into a fresh directory under `<repo>/target/lab-run/` on a
 //! loopback address of its own, and `lab/down` when the [`LabDc`] is dropped (also when a test
@@ -28,8 +29,10 @@ pub const BIND_DN: &str = "Administrator@lab.example.test";
 pub const MAILBOXES_OU: &str = "OU=Mailboxes,DC=lab,DC=example,DC=test";
 
 mod forest;
+mod postgres;
 mod proxy;
 pub use forest::{ACCOUNTS, ForestMember, ForestOptions, LabForest, REALM};
+pub use postgres::{LabDatabase, LabPostgres};
 pub use proxy::TcpProxy;
 
 /// What kind of DC to start.
@@ -452,7 +455,7 @@ pub(crate) fn run_root() -> PathBuf {
         .unwrap_or_else(|| LabDc::repo_root().join("target/lab-run"))
 }
 
-fn run(cmd: &mut Command, program: &Path) -> Result<std::process::Output, LabError> {
+pub(crate) fn run(cmd: &mut Command, program: &Path) -> Result<std::process::Output, LabError> {
     cmd.stdin(Stdio::null())
         .output()
         .map_err(|source| LabError::Io {
@@ -462,7 +465,7 @@ fn run(cmd: &mut Command, program: &Path) -> Result<std::process::Output, LabErr
         })
 }
 
-fn combined(output: &std::process::Output) -> String {
+pub(crate) fn combined(output: &std::process::Output) -> String {
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
     text
@@ -482,7 +485,7 @@ pub(crate) fn run_down(repo: &Path, dir: &Path) -> Result<(), LabError> {
     }
 }
 
-fn lab_env_value<'a>(env: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn lab_env_value<'a>(env: &'a str, key: &str) -> Option<&'a str> {
     env.lines().find_map(|line| {
         let value = line.strip_prefix(key)?.strip_prefix('=')?;
         Some(value.trim_matches('\''))
@@ -503,13 +506,18 @@ pub fn candidate_address(pid: u32, attempt: u32) -> Ipv4Addr {
 
 /// A candidate address with nothing listening on the ports a DC serves.
 pub(crate) fn free_address(pid: u32, first: u32) -> Result<Ipv4Addr, LabError> {
+    free_address_on(pid, first, &[53, 88, 135, 389, 636, 3268, 3269])
+}
+
+/// A candidate address with nothing listening on `ports`.
+pub(crate) fn free_address_on(pid: u32, first: u32, ports: &[u16]) -> Result<Ipv4Addr, LabError> {
     const TRIES: u32 = 64;
     let listeners = tcp_listeners();
     for i in 0..TRIES {
         let addr = candidate_address(pid, first.wrapping_add(i.wrapping_mul(4096)));
         if !listeners
             .iter()
-            .any(|(a, port)| *a == addr && [53, 88, 135, 389, 636, 3268, 3269].contains(port))
+            .any(|(a, port)| *a == addr && ports.contains(port))
         {
             return Ok(addr);
         }

@@ -77,7 +77,9 @@ fn agent(turns: usize, interval_secs: i64, source: FakeSource, dir: FakeDirector
             reconcile_interval: SignedDuration::from_secs(180),
             log_retention_days: 30,
         },
-        state_dir: tmp.path().to_path_buf(),
+        state: std::sync::Arc::new(exo_writeback_agent::state::State::sqlite(
+            tmp.path().to_path_buf(),
+        )),
         stop: Arc::default(),
     };
     Agent {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use exo_writeback_agent::config::EventKind;
 use exo_writeback_agent::scheduler::Turn;
 use exo_writeback_core::provisioning::CycleStatus;
-use exo_writeback_store_sqlite::{CycleStore, SqliteStore};
+use exo_writeback_store_sqlite::Store;
 use jiff::SignedDuration;
 
 use crate::state::AppState;
@@ -44,7 +44,7 @@ fn quarantine(state: &AppState, reason: &str, next_retry: Option<String>) {
 }
 
 /// Reacts to one turn; `reads` gives a cycle's duration.
-pub fn react(state: &Arc<AppState>, reads: Option<&SqliteStore>, turn: &Turn<'_>) {
+pub fn react(state: &Arc<AppState>, reads: Option<&dyn Store>, turn: &Turn<'_>) {
     match turn {
         Turn::Cycle(report) => {
             let took = reads

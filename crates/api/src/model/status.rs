@@ -145,7 +145,9 @@ fn is_sync(c: &CycleRecord) -> bool {
 }
 
 /// The status from the store; `interval` is `sync.interval`.
-pub fn status_of<S: JobStore + CycleStore + EscrowStore + StagingStore + PauseStore + PinStore>(
+pub fn status_of<
+    S: JobStore + CycleStore + EscrowStore + StagingStore + PauseStore + PinStore + ?Sized,
+>(
     store: &S,
     interval: SignedDuration,
     agent: Agent,

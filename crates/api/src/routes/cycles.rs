@@ -5,7 +5,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use exo_writeback_core::provisioning::CycleId;
-use exo_writeback_store_sqlite::CycleStore;
 use serde::Deserialize;
 use utoipa::IntoParams;
 

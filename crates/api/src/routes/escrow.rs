@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use exo_writeback_store_sqlite::EscrowStore;
 
 use crate::auth::{Operator, Reader};
 use crate::error::{ApiError, ErrorBody};

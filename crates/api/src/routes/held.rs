@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use exo_writeback_agent::admin;
 use exo_writeback_core::provisioning::{CycleId, StagedDecision};
-use exo_writeback_store_sqlite::StagingStore;
 use serde::Deserialize;
 use utoipa::IntoParams;
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use exo_writeback_core::provisioning::{
     Action, CycleId, LogEntryId, LogStatus, ProvisioningLogEntry,
 };
-use exo_writeback_store_sqlite::{CycleStore, LogQuery, LogStore};
+use exo_writeback_store_sqlite::LogQuery;
 use serde::Deserialize;
 use utoipa::IntoParams;
 

@@ -1,12 +1,11 @@
 //! `POST /api/v1/restart`: forget state so the next cycle starts over (full, watermark,
-//! escrow or quarantine), behind the state lock.
+//! escrow or quarantine), behind the state lock (or a PostgreSQL state's writer lease).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use exo_writeback_agent::compose;
-use exo_writeback_agent::lock::StateLock;
+use exo_writeback_agent::state::WriteLock;
 use exo_writeback_core::provisioning::RestartScope;
 use exo_writeback_store_sqlite::RestartStore;
 
@@ -34,8 +33,8 @@ pub async fn restart(
     let config = state.config();
     let holder = format!("exo-writeback API ({}): restart", caller.name);
     let r = on_own_thread(move || async move {
-        let _lock = StateLock::acquire(&config.sync.state_dir, &holder).await?;
-        let mut store = compose::open_store(&config)?;
+        let lock = WriteLock::acquire(&config, &holder).await?;
+        let mut store = lock.store()?;
         Ok(store.restart(scope, jiff::Timestamp::now())?)
     })
     .await?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 pub mod approve;
 pub mod check;
+pub mod cluster;
 pub mod expr;
 pub mod logs;
 pub mod manual;
@@ -16,6 +17,7 @@ pub mod reject;
 pub mod restart;
 pub mod resume;
 pub mod run;
+pub mod state;
 pub mod status;
 pub mod sync;
 pub mod undo;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use exo_writeback_core::provisioning::RestartScope;
 
 use exo_writeback_agent::compose;
-use exo_writeback_agent::lock::StateLock;
+use exo_writeback_agent::state::WriteLock;
 
 use crate::cmd::ConfigArg;
 use crate::logging::init_logging;
@@ -62,8 +62,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         agent.restart(scope.into()).await?
     } else {
         let holder = format!("exo-writeback restart --scope {}", scope.as_str());
-        let _lock = StateLock::acquire(&config.sync.state_dir, &holder).await?;
-        let mut store = compose::open_store(&config)?;
+        let lock = WriteLock::acquire(&config, &holder).await?;
+        let mut store = lock.store()?;
         use exo_writeback_store_sqlite::prelude::*;
         store.restart(scope, jiff::Timestamp::now())?
     };

@@ -1,7 +1,8 @@
 //! `exo-writeback status [--json]`: the job state (and a pause), whether an agent runs, the
 //! last scheduled cycle and the last successful one, the last command run by hand, the
-//! watermark, escrow, pins, security events of the recent cycles, the next run, and the DCs
-//! the agent last used with its last failover (`agent::dc_status`).
+//! watermark, escrow, pins, security events of the recent cycles, the next run, the DCs the
+//! agent last used with its last failover (`agent::dc_status`), and on a shared (PostgreSQL)
+//! state the cluster: who leads, the standbys, the last takeover.
 
 use std::process::ExitCode;
 
@@ -12,6 +13,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use exo_writeback_agent::lock::{Runner, cycle_runner};
+use exo_writeback_agent::state::State;
 use exo_writeback_agent::{compose, dc_status};
 
 use crate::cmd::ConfigArg;
@@ -105,7 +107,9 @@ fn pin_json(p: &Pin) -> Value {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = compose::load_config(&args.config.config)?;
-    let store = compose::open_store(&config)?;
+    let shared = State::open(&config, "exo-writeback status")?;
+    let cluster = shared.cluster()?;
+    let store = shared.store()?;
     let state = store.job_state()?;
     let pause = store.pause()?;
     let runner = cycle_runner(&config.sync.state_dir)?;
@@ -188,6 +192,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "next_run": next.map(|t| t.to_string()),
             "extra_targets": extra_targets,
             "directory": dcs,
+            "cluster": cluster,
             "security_events": {
                 "count": security_count,
                 "cycles": cycles.len(),
@@ -229,6 +234,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         None => outln!("job state:  {state_text}"),
+    }
+    if let Some(cluster) = &cluster {
+        for line in crate::cmd::cluster::lines(cluster, &shared.location()) {
+            outln!("{line}");
+        }
     }
     match &agent {
         Some(Some(r)) => outln!(

@@ -16,9 +16,10 @@ use exo_writeback_engine::{CycleMode, CycleReport, describe_pins};
 use serde_json::json;
 
 use exo_writeback_agent::compose;
-use exo_writeback_agent::lock::{CycleRunnerLock, StateLock};
+use exo_writeback_agent::lock::CycleRunnerLock;
 use exo_writeback_agent::scheduler::{interrupt_stale_cycles, purge_old_logs};
 use exo_writeback_agent::signals::stop_on_signals;
+use exo_writeback_agent::state::WriteLock;
 use exo_writeback_store_sqlite::prelude::*;
 
 use crate::cmd::ConfigArg;
@@ -180,13 +181,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = compose::load_config(&args.config.config)?;
     let dir = &config.sync.state_dir;
     let _runner = CycleRunnerLock::acquire_as(dir, "exo-writeback sync")?;
-    let lock = StateLock::acquire(dir, "exo-writeback sync").await?;
+    let lock = WriteLock::acquire(&config, "exo-writeback sync").await?;
     // A paused job refuses before anything is connected (there is no --force: a pause is a
     // promise that nothing is written; resume, sync, pause again).
-    if let Some(pause) = compose::open_store(&config)?.pause()? {
+    if let Some(pause) = lock.store()?.pause()? {
         return Err(exo_writeback_engine::EngineError::Paused(pause).into());
     }
-    let mut engine = compose::cycle_engine(&config, &lock).await?;
+    let mut engine = compose::cycle_engine(&config, lock.state(), lock.guard()).await?;
     interrupt_stale_cycles(&mut engine, jiff::Timestamp::now())?;
     if !args.json {
         crate::output::attach_progress(&mut engine);

@@ -9,6 +9,7 @@ mod console;
 mod drift;
 mod engine;
 mod expr;
+mod failover;
 mod faults;
 mod files;
 mod harness;

@@ -198,7 +198,9 @@ async fn the_agent_waits_out_a_quarantine_it_cannot_start_from_then_starts() {
         fix: Arc::new(fix),
     };
     let stop = AtomicBool::new(false);
-    let engine = compose::start_agent(&config, &clock, &stop)
+    let state =
+        exo_writeback_agent::state::State::open(&config, "exo-writeback run").expect("state");
+    let engine = compose::start_agent(&config, &state, &clock, &stop)
         .await
         .expect("start")
         .expect("started, not stopped");

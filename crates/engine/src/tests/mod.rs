@@ -468,3 +468,43 @@ async fn plans_beyond_the_memory_bound_are_planned_again_and_written() {
     let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle 2");
     assert_eq!(r.counts.written, 0);
 }
+
+/// A fence that lets `allowed` modifies through, then says the lease was lost.
+struct LapsingFence {
+    allowed: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::WriteFence for LapsingFence {
+    fn may_write(&self) -> Result<(), String> {
+        let left = self.allowed.load(std::sync::atomic::Ordering::SeqCst);
+        if left == 0 {
+            return Err("the writer lease was taken over by another agent".into());
+        }
+        self.allowed
+            .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_writer_that_loses_its_lease_sends_no_further_modify_and_keeps_the_rest_pending() {
+    let mut f = fixture(6, 500);
+    f.engine
+        .set_fence(std::sync::Arc::new(LapsingFence { allowed: 3.into() }));
+    let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    assert_eq!(
+        f.dir.modifies.lock().expect("modifies").len(),
+        3,
+        "modifies after the lease was lost"
+    );
+    assert_eq!(r.counts.written, 3);
+    let CycleStatus::Failed { reason } = &r.status else {
+        panic!("{:?}", r.status);
+    };
+    assert!(reason.contains("lost the right to write"), "{reason}");
+    // The next writer writes the rest, and only the rest: the watermark did not pass them.
+    f.engine.set_fence(std::sync::Arc::new(crate::Unfenced));
+    let r = f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    assert_eq!(r.counts.written, 3);
+    assert_eq!(f.dir.modifies.lock().expect("modifies").len(), 6);
+}

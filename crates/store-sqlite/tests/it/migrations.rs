@@ -240,3 +240,38 @@ fn a_write_lock_held_elsewhere_is_reported_as_locked() {
         .record_outcome(&success(cycle, 1, at(1)))
         .expect("writes once the lock is gone");
 }
+
+#[test]
+fn intents_survive_a_reopen_and_a_database_of_version_3_is_migrated_with_its_data() {
+    use exo_writeback_store_sqlite::WriteIntent;
+    let intent8 = |cycle| {
+        WriteIntent::from_success(&crate::common::cloud_id(8), &success(cycle, 8, at(8)))
+            .expect("intent")
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(DB_FILE_NAME);
+    let cycle;
+    {
+        let mut old = SqliteStore::open_at_schema_version(&path, 3).expect("open at v3");
+        assert_eq!(old.schema_version().expect("version"), 3);
+        cycle = old.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+        insert_as_version_4(&path, &success(cycle, 7, at(1)));
+        assert!(old.intents().is_err(), "no intents table before version 4");
+    }
+    {
+        let mut store = SqliteStore::open(&path).expect("migrate");
+        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+        const { assert!(SCHEMA_VERSION >= 4) };
+        let logs = store.query_logs(&LogQuery::default()).expect("logs");
+        assert_eq!(logs, vec![success(cycle, 7, at(1)).log]);
+        assert_eq!(
+            store.journal_for_cycle(cycle).expect("journal").len(),
+            success(cycle, 7, at(1)).journal.len()
+        );
+        store.record_intents(&[intent8(cycle)]).expect("record");
+    }
+    // A kill after recording intents: they are there when the next process opens the file.
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(store.intents().expect("intents"), vec![intent8(cycle)]);
+    store.integrity_check().expect("integrity");
+}

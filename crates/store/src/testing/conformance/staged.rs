@@ -1,9 +1,10 @@
 //! Changes held by the change threshold: staged, previewed, approved once.
 
-use crate::common::{at, open_temp};
+use crate::StoreError;
+use crate::prelude::*;
+use crate::testing::Backend;
+use crate::testing::fixtures::at;
 use exo_writeback_core::provisioning::{CycleId, CycleKind, StagedDecision, StagedPlan};
-use exo_writeback_store_sqlite::StoreError;
-use exo_writeback_store_sqlite::prelude::*;
 use uuid::Uuid;
 
 fn plans() -> Vec<StagedPlan> {
@@ -22,9 +23,8 @@ fn plans() -> Vec<StagedPlan> {
         .collect()
 }
 
-#[test]
-fn staged_plans_round_trip_in_order_and_are_approved_once() {
-    let (_dir, mut store) = open_temp();
+pub fn staged_plans_round_trip_in_order_and_are_approved_once(b: &impl Backend) {
+    let mut store = b.open();
     let held = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
     // Staged in two chunks.
     let all = plans();
@@ -78,9 +78,8 @@ fn staged_plans_round_trip_in_order_and_are_approved_once() {
     assert_eq!(store.staged_count(held).expect("count"), 50);
 }
 
-#[test]
-fn staging_needs_an_existing_cycle_and_approval_needs_staged_changes() {
-    let (_dir, mut store) = open_temp();
+pub fn staging_needs_an_existing_cycle_and_approval_needs_staged_changes(b: &impl Backend) {
+    let mut store = b.open();
     let err = store
         .stage_changes(CycleId(77), at(0), &plans())
         .expect_err("no such cycle");

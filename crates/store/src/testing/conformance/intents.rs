@@ -1,18 +1,17 @@
 //! Write-ahead intents: recorded before a batch's modifies, deleted with its outcomes.
 
-use crate::common::{at, cloud_id, failed, open_temp, success};
+use crate::prelude::*;
+use crate::testing::Backend;
+use crate::testing::fixtures::{at, cloud_id, failed, success};
+use crate::{LogQuery, WriteIntent};
 use exo_writeback_core::provisioning::{CycleId, CycleKind, LogStatus, ObjectRef};
-use exo_writeback_store_sqlite::migrations::SCHEMA_VERSION;
-use exo_writeback_store_sqlite::prelude::*;
-use exo_writeback_store_sqlite::{DB_FILE_NAME, LogQuery, SqliteStore, WriteIntent};
 
 fn intent(cycle: CycleId, n: u64) -> WriteIntent {
     WriteIntent::from_success(&cloud_id(n), &success(cycle, n, at(n as i64))).expect("intent")
 }
 
-#[test]
-fn intents_round_trip_in_the_order_recorded() {
-    let (_dir, mut store) = open_temp();
+pub fn intents_round_trip_in_the_order_recorded(b: &impl Backend) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
     let batch: Vec<WriteIntent> = [5, 1, 3].iter().map(|n| intent(cycle, *n)).collect();
     store.record_intents(&batch).expect("record");
@@ -42,9 +41,8 @@ fn intents_round_trip_in_the_order_recorded() {
     );
 }
 
-#[test]
-fn outcomes_and_the_deletion_of_their_intents_commit_together() {
-    let (_dir, mut store) = open_temp();
+pub fn outcomes_and_the_deletion_of_their_intents_commit_together(b: &impl Backend) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
     let batch: Vec<WriteIntent> = (1..=3).map(|n| intent(cycle, n)).collect();
     store.record_intents(&batch).expect("record");
@@ -81,9 +79,8 @@ fn outcomes_and_the_deletion_of_their_intents_commit_together() {
     assert!(logs.iter().any(|l| l.status == LogStatus::Failure));
 }
 
-#[test]
-fn deleting_intents_counts_only_those_that_existed() {
-    let (_dir, mut store) = open_temp();
+pub fn deleting_intents_counts_only_those_that_existed(b: &impl Backend) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
     let batch: Vec<WriteIntent> = (1..=4).map(|n| intent(cycle, n)).collect();
     store.record_intents(&batch).expect("record");
@@ -104,32 +101,11 @@ fn deleting_intents_counts_only_those_that_existed() {
     assert_eq!(store.intents().expect("intents").len(), 2);
 }
 
-#[test]
-fn intents_survive_a_reopen_and_a_database_of_version_3_is_migrated_with_its_data() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join(DB_FILE_NAME);
-    let cycle;
-    {
-        let mut old = SqliteStore::open_at_schema_version(&path, 3).expect("open at v3");
-        assert_eq!(old.schema_version().expect("version"), 3);
-        cycle = old.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
-        crate::common::insert_as_version_4(&path, &success(cycle, 7, at(1)));
-        assert!(old.intents().is_err(), "no intents table before version 4");
-    }
-    {
-        let mut store = SqliteStore::open(&path).expect("migrate");
-        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
-        const { assert!(SCHEMA_VERSION >= 4) };
-        let logs = store.query_logs(&LogQuery::default()).expect("logs");
-        assert_eq!(logs, vec![success(cycle, 7, at(1)).log]);
-        assert_eq!(
-            store.journal_for_cycle(cycle).expect("journal").len(),
-            success(cycle, 7, at(1)).journal.len()
-        );
-        store.record_intents(&[intent(cycle, 8)]).expect("record");
-    }
-    // A kill after recording intents: they are there when the next process opens the file.
-    let store = SqliteStore::open(&path).expect("reopen");
-    assert_eq!(store.intents().expect("intents"), vec![intent(cycle, 8)]);
-    store.integrity_check().expect("integrity");
+pub fn intents_survive_a_reopen(b: &impl Backend) {
+    let mut store = b.open();
+    let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+    store.record_intents(&[intent(cycle, 8)]).expect("record");
+    // A kill after recording intents: they are there when the next process opens the state.
+    let other = b.reopen(&store);
+    assert_eq!(other.intents().expect("intents"), vec![intent(cycle, 8)]);
 }

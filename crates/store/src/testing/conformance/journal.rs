@@ -1,14 +1,14 @@
 //! The journal keeps exact previous values for undo.
 
-use crate::common::{at, awkward_bytes, dn, guid, journal, open_temp, success};
+use crate::prelude::*;
+use crate::testing::Backend;
+use crate::testing::fixtures::{at, awkward_bytes, dn, guid, journal, success};
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{CycleKind, LogEntryId, ObjectRef};
-use exo_writeback_store_sqlite::prelude::*;
 use uuid::Uuid;
 
-#[test]
-fn binary_and_text_values_round_trip_byte_exact() {
-    let (_dir, mut store) = open_temp();
+pub fn binary_and_text_values_round_trip_byte_exact(b: &impl Backend) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
     store
         .record_outcome(&success(cycle, 1, at(1)))
@@ -36,9 +36,8 @@ fn binary_and_text_values_round_trip_byte_exact() {
     );
 }
 
-#[test]
-fn journal_by_cycle_and_by_object_newest_first() {
-    let (_dir, mut store) = open_temp();
+pub fn journal_by_cycle_and_by_object_newest_first(b: &impl Backend) {
+    let mut store = b.open();
     let c1 = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
     let c2 = store.begin_cycle(CycleKind::Delta, at(100)).expect("cycle");
     store

@@ -1,16 +1,17 @@
 //! Provisioning-log queries and retention.
 
-use crate::common::{at, cloud_id, dn, guid, log_entry, open_temp, smtp, success};
+use crate::LogQuery;
+use crate::prelude::*;
+use crate::testing::fixtures::{at, cloud_id, dn, guid, log_entry, smtp, success};
+use crate::testing::{Backend, TestStore};
 use exo_writeback_core::provisioning::{
     CycleId, CycleKind, EscrowUpdate, JoinUpdate, LogStatus, ObjectOutcome,
 };
-use exo_writeback_store_sqlite::prelude::*;
-use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 
 /// Two cycles; objects 1..=8 in cycle A at t = n·10 s, objects 1..=4 again in cycle B at
 /// t = 1000 + n s. Status by n: 1,5 success; 2,6 skipped; 3,7 failure; 4,8 warning.
-fn seeded() -> (tempfile::TempDir, SqliteStore, CycleId, CycleId) {
-    let (dir, mut store) = open_temp();
+fn seeded<B: Backend>(b: &B) -> (TestStore<B::Store>, CycleId, CycleId) {
+    let mut store = b.open();
     let status = |n: u64| LogStatus::ALL[((n - 1) % 4) as usize];
     let a = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
     let b = store
@@ -30,11 +31,11 @@ fn seeded() -> (tempfile::TempDir, SqliteStore, CycleId, CycleId) {
             .record_outcome(&outcome(b, n, 1000 + n as i64))
             .expect("record B");
     }
-    (dir, store, a, b)
+    (store, a, b)
 }
 
 /// (cycle letter, object) of each entry the query returns, in order.
-fn run(store: &SqliteStore, a: CycleId, q: LogQuery) -> Vec<(char, u64)> {
+fn run(store: &dyn Store, a: CycleId, q: LogQuery) -> Vec<(char, u64)> {
     store
         .query_logs(&q)
         .expect("query")
@@ -47,9 +48,8 @@ fn run(store: &SqliteStore, a: CycleId, q: LogQuery) -> Vec<(char, u64)> {
         .collect()
 }
 
-#[test]
-fn log_filters() {
-    let (_dir, store, a, b) = seeded();
+pub fn log_filters(b: &impl Backend) {
+    let (store, a, b_) = seeded(b);
     let q = |f: &dyn Fn(&mut LogQuery)| {
         let mut q = LogQuery {
             limit: 100,
@@ -95,7 +95,7 @@ fn log_filters() {
         (
             "cycle and status",
             q(&|q| {
-                q.cycle = Some(b);
+                q.cycle = Some(b_);
                 q.statuses = vec![LogStatus::Skipped];
             }),
             vec![('B', 2)],
@@ -157,13 +157,12 @@ fn log_filters() {
         ),
     ];
     for (name, query, want) in cases {
-        assert_eq!(run(&store, a, query), want, "{name}");
+        assert_eq!(run(&*store, a, query), want, "{name}");
     }
 }
 
-#[test]
-fn entries_round_trip_exactly() {
-    let (_dir, mut store) = open_temp();
+pub fn entries_round_trip_exactly(b: &impl Backend) {
+    let mut store = b.open();
     let c = store
         .begin_cycle(CycleKind::OnDemand, at(0))
         .expect("cycle");
@@ -176,9 +175,8 @@ fn entries_round_trip_exactly() {
     assert_eq!(got, vec![o.log]);
 }
 
-#[test]
-fn retention_purges_old_entries_and_journal_only() {
-    let (_dir, mut store) = open_temp();
+pub fn retention_purges_old_entries_and_journal_only(b: &impl Backend) {
+    let mut store = b.open();
     let c = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
     let batch: Vec<_> = (1..=6).map(|n| success(c, n, at(n as i64 * 100))).collect();
     store.record_outcomes(&batch).expect("record");
@@ -205,10 +203,9 @@ fn retention_purges_old_entries_and_journal_only() {
 /// Keyset paging: each page starts after the previous page's last entry, with the filters
 /// kept, so pages neither repeat nor skip an entry (even entries of one instant); one entry
 /// is read by its id.
-#[test]
-fn pages_follow_each_other_and_one_entry_is_read_by_id() {
-    let (_dir, store, a, _b) = seeded();
-    let all = run(&store, a, LogQuery::default());
+pub fn pages_follow_each_other_and_one_entry_is_read_by_id(b: &impl Backend) {
+    let (store, a, _b) = seeded(b);
+    let all = run(&*store, a, LogQuery::default());
     let mut paged = Vec::new();
     let mut after = None;
     loop {
@@ -218,7 +215,7 @@ fn pages_follow_each_other_and_one_entry_is_read_by_id() {
             ..LogQuery::default()
         };
         let page = store.query_logs(&q).expect("page");
-        paged.extend(run(&store, a, q));
+        paged.extend(run(&*store, a, q));
         match page.last() {
             Some(last) => after = Some(last.id),
             None => break,
@@ -233,7 +230,7 @@ fn pages_follow_each_other_and_one_entry_is_read_by_id() {
     };
     let first = store.query_logs(&failures).expect("first");
     let second = run(
-        &store,
+        &*store,
         a,
         LogQuery {
             after: Some(first[0].id),
@@ -251,4 +248,30 @@ fn pages_follow_each_other_and_one_entry_is_read_by_id() {
         ..LogQuery::default()
     };
     assert!(store.query_logs(&none).expect("query").is_empty());
+}
+
+/// More entries than a purge deletes per transaction (SQLite: 5,000): all the old ones go.
+pub fn a_large_purge_removes_everything_older(b: &impl Backend) {
+    let mut store = b.open();
+    let c = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
+    let batch: Vec<_> = (1..=6_000)
+        .map(|n| ObjectOutcome {
+            log: log_entry(c, n, at(n as i64), LogStatus::Success),
+            journal: vec![],
+            join: JoinUpdate::Keep,
+            escrow: EscrowUpdate::Keep,
+            pins: Default::default(),
+        })
+        .collect();
+    store.record_outcomes(&batch).expect("record");
+    let report = store.purge_older_than(at(5_501)).expect("purge");
+    assert_eq!(report.log_entries, 5_500);
+    let left = store
+        .query_logs(&LogQuery {
+            limit: 10_000,
+            ..LogQuery::default()
+        })
+        .expect("query");
+    assert_eq!(left.len(), 500);
+    assert!(left.iter().all(|e| e.time >= at(5_501)));
 }

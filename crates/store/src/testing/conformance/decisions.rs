@@ -1,13 +1,14 @@
 //! An administrator's decisions kept in the state: pins set and released with outcomes (one
 //! transaction), released by hand; a held cycle rejected once; the last cycle of some kinds.
 
-use crate::common::{at, guid, open_temp, success};
+use crate::prelude::*;
+use crate::testing::Backend;
+use crate::testing::fixtures::{at, guid, success};
 use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleStatus, Pin, PinCount, PinOrigin, PinUpdate,
     StagedDecision, StagedPlan,
 };
-use exo_writeback_store_sqlite::prelude::*;
 
 fn pin(n: u64, attribute: &str, cycle: CycleId) -> Pin {
     Pin {
@@ -25,9 +26,8 @@ fn pin(n: u64, attribute: &str, cycle: CycleId) -> Pin {
     }
 }
 
-#[test]
-fn pins_come_and_go_with_outcomes_and_by_hand() {
-    let (_dir, mut store) = open_temp();
+pub fn pins_come_and_go_with_outcomes_and_by_hand(b: &impl Backend) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Undo, at(0)).expect("cycle");
     let mut o = success(cycle, 1, at(1));
     o.pins = PinUpdate {
@@ -78,9 +78,8 @@ fn pins_come_and_go_with_outcomes_and_by_hand() {
     assert_eq!(store.pin_count().expect("count"), PinCount::default());
 }
 
-#[test]
-fn a_held_cycle_is_rejected_once_and_cannot_be_approved_after() {
-    let (_dir, mut store) = open_temp();
+pub fn a_held_cycle_is_rejected_once_and_cannot_be_approved_after(b: &impl Backend) {
+    let mut store = b.open();
     let held = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
     let plan = StagedPlan {
         cloud_id: "c1".into(),
@@ -122,9 +121,8 @@ fn a_held_cycle_is_rejected_once_and_cannot_be_approved_after() {
         .expect_err("reject twice");
 }
 
-#[test]
-fn the_last_cycle_of_some_kinds_skips_the_others() {
-    let (_dir, mut store) = open_temp();
+pub fn the_last_cycle_of_some_kinds_skips_the_others(b: &impl Backend) {
+    let mut store = b.open();
     let delta = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
     store
         .finish_cycle(
@@ -165,4 +163,32 @@ fn the_last_cycle_of_some_kinds_skips_the_others() {
             .expect("read"),
         None
     );
+}
+
+pub fn a_pause_is_kept_and_lifted(b: &impl Backend) {
+    use exo_writeback_core::provisioning::{JobState, Pause};
+    let mut store = b.open();
+    assert_eq!(store.pause().expect("pause"), None);
+    store.set_job_state(&JobState::Active).expect("state");
+    let first = Pause {
+        by: "alice".into(),
+        since: at(9),
+        reason: Some("AD migration ✓".into()),
+    };
+    assert_eq!(store.set_pause(Some(&first)).expect("pause"), None);
+    let second = Pause {
+        by: "bob".into(),
+        since: at(10),
+        reason: None,
+    };
+    assert_eq!(
+        store.set_pause(Some(&second)).expect("pause again"),
+        Some(first)
+    );
+    // Another process sees it; the job state under it is unchanged.
+    let other = b.reopen(&store);
+    assert_eq!(other.pause().expect("pause"), Some(second.clone()));
+    assert_eq!(other.job_state().expect("state"), JobState::Active);
+    assert_eq!(store.set_pause(None).expect("resume"), Some(second));
+    assert_eq!(store.pause().expect("pause"), None);
 }

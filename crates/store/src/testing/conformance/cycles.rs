@@ -1,17 +1,17 @@
 //! Cycles, job state, watermark and restart.
 
-use crate::common::{at, failed, open_temp, success};
+use crate::StoreError;
+use crate::prelude::*;
+use crate::testing::fixtures::{at, failed, success};
+use crate::testing::{Backend, TestStore};
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleStatus, JobState, RestartScope, StagedDecision,
     StagedPlan, Watermark,
 };
-use exo_writeback_store_sqlite::StoreError;
-use exo_writeback_store_sqlite::prelude::*;
 use jiff::SignedDuration;
 
-#[test]
-fn cycles_are_numbered_finished_and_listed_newest_first() {
-    let (_dir, mut store) = open_temp();
+pub fn cycles_are_numbered_finished_and_listed_newest_first(b: &impl Backend) {
+    let mut store = b.open();
     let mut ids = Vec::new();
     for (i, kind) in CycleKind::ALL.into_iter().enumerate() {
         ids.push(store.begin_cycle(kind, at(i as i64 * 60)).expect("begin"));
@@ -80,9 +80,8 @@ fn cycles_are_numbered_finished_and_listed_newest_first() {
     assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
 }
 
-#[test]
-fn job_states_and_watermarks_round_trip_exactly() {
-    let (_dir, mut store) = open_temp();
+pub fn job_states_and_watermarks_round_trip_exactly(b: &impl Backend) {
+    let mut store = b.open();
     let states = [
         JobState::NotRun,
         JobState::Active,
@@ -116,12 +115,8 @@ fn watermark(cycle: CycleId) -> Watermark {
 }
 
 /// A store with a watermark, joins, escrow, pending staged changes and a quarantine.
-fn busy_store() -> (
-    tempfile::TempDir,
-    exo_writeback_store_sqlite::SqliteStore,
-    CycleId,
-) {
-    let (dir, mut store) = open_temp();
+fn busy_store<B: Backend>(b: &B) -> (TestStore<B::Store>, CycleId) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
     store
         .record_outcomes(&[
@@ -150,12 +145,11 @@ fn busy_store() -> (
             next_retry: at(65),
         })
         .expect("state");
-    (dir, store, cycle)
+    (store, cycle)
 }
 
-#[test]
-fn restart_full_forgets_progress_but_keeps_history() {
-    let (_dir, mut store, cycle) = busy_store();
+pub fn restart_full_forgets_progress_but_keeps_history(b: &impl Backend) {
+    let (mut store, cycle) = busy_store(b);
     let report = store.restart(RestartScope::Full, at(500)).expect("restart");
     assert!(report.watermark_cleared);
     assert_eq!(report.joins_removed, 2);
@@ -179,8 +173,7 @@ fn restart_full_forgets_progress_but_keeps_history() {
     assert!(store.cycle(cycle).expect("cycle").is_some());
 }
 
-#[test]
-fn restart_scopes_touch_only_their_part() {
+pub fn restart_scopes_touch_only_their_part(b: &impl Backend) {
     // (scope, watermark kept, escrow entries left, joins left, job state after)
     let cases = [
         (RestartScope::Watermark, false, 1, 2, "Quarantine"),
@@ -188,7 +181,7 @@ fn restart_scopes_touch_only_their_part() {
         (RestartScope::Quarantine, true, 1, 2, "Active"),
     ];
     for (scope, watermark_kept, escrow_left, joins_left, state) in cases {
-        let (_dir, mut store, _cycle) = busy_store();
+        let (mut store, _cycle) = busy_store(b);
         let report = store.restart(scope, at(500)).expect("restart");
         assert_eq!(
             store.watermark().expect("watermark").is_some(),
@@ -210,7 +203,7 @@ fn restart_scopes_touch_only_their_part() {
         assert_eq!(store.pending_staged_cycles().expect("staged").len(), 1);
     }
     // Leaving quarantine without a watermark means the next cycle is an initial one.
-    let (_dir, mut store, _cycle) = busy_store();
+    let (mut store, _cycle) = busy_store(b);
     store
         .restart(RestartScope::Watermark, at(1))
         .expect("restart");

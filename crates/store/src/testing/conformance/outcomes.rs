@@ -1,11 +1,12 @@
 //! `record_outcome(s)`: one transaction, all or nothing.
 
-use crate::common::{at, cloud_id, failed, guid, open_temp, success};
+use crate::LogQuery;
+use crate::prelude::*;
+use crate::testing::Backend;
+use crate::testing::fixtures::{at, cloud_id, failed, guid, success};
 use exo_writeback_core::provisioning::{
     CycleId, CycleKind, EscrowUpdate, JoinUpdate, LogEntryId, ObjectRef,
 };
-use exo_writeback_store_sqlite::LogQuery;
-use exo_writeback_store_sqlite::prelude::*;
 use uuid::Uuid;
 
 /// Everything the store holds about fixture object `n`, for before/after comparisons.
@@ -28,11 +29,10 @@ fn footprint(store: &dyn Store, n: u64) -> (usize, usize, bool, Option<u32>) {
     (logs.len(), journal.len(), join, escrow)
 }
 
-#[test]
-fn an_outcome_is_stored_whole() {
-    let (_dir, mut sqlite) = open_temp();
+pub fn an_outcome_is_stored_whole(b: &impl Backend) {
+    let mut sqlite = b.open();
     // The engine holds the store as a trait object (another backend can follow).
-    let store: &mut dyn Store = &mut sqlite;
+    let store: &mut dyn Store = &mut *sqlite;
     let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
     let outcome = success(cycle, 1, at(1));
     store.record_outcome(&outcome).expect("record");
@@ -45,15 +45,14 @@ fn an_outcome_is_stored_whole() {
     assert_eq!(store.join(&cloud_id(1)).expect("join").as_ref(), Some(join));
 }
 
-#[test]
-fn a_constraint_violation_in_the_middle_stores_nothing_of_the_outcome() {
-    let (_dir, mut store) = open_temp();
+pub fn a_constraint_violation_in_the_middle_stores_nothing_of_the_outcome(b: &impl Backend) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
     // Object 1 is already in escrow with one attempt.
     store
         .record_outcome(&failed(cycle, 1, at(1)))
         .expect("first failure");
-    let before = footprint(&store, 1);
+    let before = footprint(&*store, 1);
     assert_eq!(before, (1, 0, false, Some(1)));
 
     // Now it succeeds, but its second journal record is invalid (no attribute name): the
@@ -66,7 +65,7 @@ fn a_constraint_violation_in_the_middle_stores_nothing_of_the_outcome() {
         .expect_err("constraint violation");
     assert!(err.to_string().contains("journal"), "{err}");
     assert_eq!(
-        footprint(&store, 1),
+        footprint(&*store, 1),
         before,
         "no log entry, journal record, join or escrow change of the failed outcome"
     );
@@ -76,30 +75,28 @@ fn a_constraint_violation_in_the_middle_stores_nothing_of_the_outcome() {
     bad.log.id = LogEntryId(Uuid::from_u128(1000));
     bad.journal[2].cycle = CycleId(4242);
     store.record_outcome(&bad).expect_err("unknown cycle");
-    assert_eq!(footprint(&store, 1), before);
+    assert_eq!(footprint(&*store, 1), before);
 }
 
-#[test]
-fn a_batch_is_all_or_nothing() {
-    let (_dir, mut store) = open_temp();
+pub fn a_batch_is_all_or_nothing(b: &impl Backend) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
     let mut batch: Vec<_> = (1..=5).map(|n| success(cycle, n, at(n as i64))).collect();
     // The fourth repeats the first's log id: a unique-constraint violation late in the batch.
     batch[3].log.id = batch[0].log.id;
     store.record_outcomes(&batch).expect_err("duplicate id");
     for n in 1..=5 {
-        assert_eq!(footprint(&store, n), (0, 0, false, None), "object {n}");
+        assert_eq!(footprint(&*store, n), (0, 0, false, None), "object {n}");
     }
     batch[3] = success(cycle, 4, at(4));
     store.record_outcomes(&batch).expect("valid batch");
     for n in 1..=5 {
-        assert_eq!(footprint(&store, n), (1, 3, true, None), "object {n}");
+        assert_eq!(footprint(&*store, n), (1, 3, true, None), "object {n}");
     }
 }
 
-#[test]
-fn joins_are_set_replaced_listed_and_removed() {
-    let (_dir, mut store) = open_temp();
+pub fn joins_are_set_replaced_listed_and_removed(b: &impl Backend) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
     let batch: Vec<_> = (1..=5).map(|n| success(cycle, n, at(n as i64))).collect();
     store.record_outcomes(&batch).expect("record");
@@ -140,4 +137,25 @@ fn joins_are_set_replaced_listed_and_removed() {
     assert!(store.remove_join(&cloud_id(4)).expect("remove"));
     assert!(!store.remove_join(&cloud_id(4)).expect("remove again"));
     assert_eq!(store.joins(None, 100).expect("list").len(), 3);
+}
+
+pub fn a_watermark_committed_with_a_failing_batch_is_not_stored(b: &impl Backend) {
+    use exo_writeback_core::provisioning::Watermark;
+    let mut store = b.open();
+    let cycle = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
+    let wm = Watermark {
+        changed_since: at(0),
+        overlap: jiff::SignedDuration::from_secs(60),
+        cycle,
+    };
+    // Two outcomes with the same log id: the batch fails, and so does the watermark.
+    let bad = [success(cycle, 1, at(1)), success(cycle, 1, at(1))];
+    store
+        .record_outcomes_then_watermark(&bad, Some(&wm))
+        .expect_err("duplicate");
+    assert_eq!(store.watermark().expect("watermark"), None);
+    store
+        .record_outcomes_then_watermark(&bad[..1], Some(&wm))
+        .expect("record");
+    assert_eq!(store.watermark().expect("watermark"), Some(wm));
 }

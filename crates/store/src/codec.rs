@@ -1,4 +1,5 @@
-//! Encoding helpers: time keys, JSON columns, identity folding.
+//! Encoding helpers every backend shares, so the backends store, fold and order alike: time
+//! keys, JSON columns, identity folding.
 
 use std::path::Path;
 
@@ -7,20 +8,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::{Result, StoreError};
 use exo_writeback_core::provisioning::Join;
-use exo_writeback_store::{Result, StoreError};
-
-// ---------------------------------------------------------------------------------------------
-// Encoding helpers
-// ---------------------------------------------------------------------------------------------
 
 /// The ordering key of an instant: nanoseconds since the epoch, clamped to `i64`.
-pub(crate) fn time_key(t: Timestamp) -> i64 {
+pub fn time_key(t: Timestamp) -> i64 {
     let n = t.as_nanosecond();
     i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
 }
 
-pub(crate) fn to_json<T: Serialize>(path: &Path, what: &'static str, value: &T) -> Result<String> {
+pub fn to_json<T: Serialize>(path: &Path, what: &'static str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Unstorable {
         path: path.to_path_buf(),
         what,
@@ -28,11 +25,7 @@ pub(crate) fn to_json<T: Serialize>(path: &Path, what: &'static str, value: &T) 
     })
 }
 
-pub(crate) fn from_json<T: DeserializeOwned>(
-    path: &Path,
-    what: &'static str,
-    text: &str,
-) -> Result<T> {
+pub fn from_json<T: DeserializeOwned>(path: &Path, what: &'static str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::BadRow {
         path: path.to_path_buf(),
         what,
@@ -40,7 +33,7 @@ pub(crate) fn from_json<T: DeserializeOwned>(
     })
 }
 
-pub(crate) fn parse_time(path: &Path, what: &'static str, text: &str) -> Result<Timestamp> {
+pub fn parse_time(path: &Path, what: &'static str, text: &str) -> Result<Timestamp> {
     text.parse().map_err(|e: jiff::Error| StoreError::BadRow {
         path: path.to_path_buf(),
         what,
@@ -48,25 +41,25 @@ pub(crate) fn parse_time(path: &Path, what: &'static str, text: &str) -> Result<
     })
 }
 
-pub(crate) fn limit_param(limit: usize) -> i64 {
+pub fn limit_param(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn count(n: usize) -> u64 {
+pub fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// Case folding for identity columns (DNs and SMTP addresses compare case-insensitively).
-pub(crate) fn fold(s: &str) -> String {
+pub fn fold(s: &str) -> String {
     s.to_lowercase()
 }
 
-pub(crate) fn guid_text(g: &Uuid) -> String {
+pub fn guid_text(g: &Uuid) -> String {
     g.hyphenated().to_string()
 }
 
 /// The ExternalDirectoryObjectId in the form stored for look-ups: lower case, no `User_`.
-pub(crate) fn source_key(id: &str) -> String {
+pub fn source_key(id: &str) -> String {
     let folded = fold(id.trim());
     match folded.strip_prefix("user_") {
         Some(rest) => rest.to_owned(),
@@ -74,7 +67,7 @@ pub(crate) fn source_key(id: &str) -> String {
     }
 }
 
-pub(crate) fn decode_join(
+pub fn decode_join(
     path: &Path,
     (cloud_id, guid, dn, updated_at): (String, String, String, String),
 ) -> Result<Join> {
@@ -90,7 +83,7 @@ pub(crate) fn decode_join(
     })
 }
 
-pub(crate) fn collect_json<T: DeserializeOwned>(
+pub fn collect_json<T: DeserializeOwned>(
     path: &Path,
     what: &'static str,
     texts: Vec<String>,

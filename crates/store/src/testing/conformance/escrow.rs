@@ -1,14 +1,14 @@
 //! Escrow: failures accumulate attempts and back off; success clears.
 
-use crate::common::{at, cloud_id, failed, open_temp, success};
+use crate::prelude::*;
+use crate::testing::Backend;
+use crate::testing::fixtures::{at, cloud_id, failed, success};
 use exo_writeback_core::provisioning::{CycleKind, LogEntryId, escrow_next_retry};
-use exo_writeback_store_sqlite::prelude::*;
 use jiff::SignedDuration;
 use uuid::Uuid;
 
-#[test]
-fn repeated_failures_follow_the_back_off_schedule() {
-    let (_dir, mut store) = open_temp();
+pub fn repeated_failures_follow_the_back_off_schedule(b: &impl Backend) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
     // (failure instant in seconds, attempts after it, retry delay in seconds)
     let cases = [
@@ -42,9 +42,8 @@ fn repeated_failures_follow_the_back_off_schedule() {
     assert_eq!(store.escrow_count().expect("count"), 0);
 }
 
-#[test]
-fn due_entries_are_those_whose_retry_time_has_come() {
-    let (_dir, mut store) = open_temp();
+pub fn due_entries_are_those_whose_retry_time_has_come(b: &impl Backend) {
+    let mut store = b.open();
     let cycle = store.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
     // Objects 1..=3 fail once (due next cycle); object 2 fails a second time (due +60 s).
     store
@@ -58,7 +57,7 @@ fn due_entries_are_those_whose_retry_time_has_come() {
     again.log.id = LogEntryId(Uuid::from_u128(55));
     store.record_outcome(&again).expect("record");
 
-    fn due_ids(store: &exo_writeback_store_sqlite::SqliteStore, t: i64) -> Vec<String> {
+    fn due_ids(store: &dyn Store, t: i64) -> Vec<String> {
         store
             .escrow_due(at(t), 100)
             .expect("due")
@@ -66,7 +65,7 @@ fn due_entries_are_those_whose_retry_time_has_come() {
             .map(|e| e.cloud_id)
             .collect()
     }
-    let due = |t| due_ids(&store, t);
+    let due = |t| due_ids(&*store, t);
     assert_eq!(due(9), Vec::<String>::new());
     assert_eq!(due(10), vec![cloud_id(1)]);
     assert_eq!(due(25), vec![cloud_id(1), cloud_id(3)]);
@@ -77,7 +76,7 @@ fn due_entries_are_those_whose_retry_time_has_come() {
 
     assert!(store.clear_escrow(&cloud_id(3)).expect("clear"));
     assert!(!store.clear_escrow(&cloud_id(3)).expect("clear again"));
-    assert_eq!(due_ids(&store, 1000), vec![cloud_id(1), cloud_id(2)]);
+    assert_eq!(due_ids(&*store, 1000), vec![cloud_id(1), cloud_id(2)]);
     assert_eq!(store.clear_all_escrow().expect("clear all"), 2);
     assert!(store.escrow().expect("all").is_empty());
 }
