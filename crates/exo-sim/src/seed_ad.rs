@@ -24,7 +24,7 @@ use crate::state::{SimState, StateError};
 mod recipients;
 
 pub use recipients::{
-    CONTACT_FILTER, GROUP_FILTER, RECIPIENT_ATTRIBUTES, recipient_for, recipients_for, sim_guid,
+    CONTACT_FILTER, GROUP_FILTER, recipient_attributes, recipient_for, recipients_for, sim_guid,
 };
 
 /// Namespace of the ExternalDirectoryObjectIds derived from objectGUIDs.
@@ -267,6 +267,7 @@ pub async fn seed_from_ad(
     let mut added = AdSeeded::default();
     let mut known = std::collections::HashMap::new();
     let (mut contacts, mut groups) = (Vec::new(), Vec::new());
+    let attrs = recipient_attributes();
     for base in conn.search_bases() {
         let users = conn
             .search(&base, SearchScope::Subtree, USER_FILTER, USER_ATTRIBUTES)
@@ -283,22 +284,12 @@ pub async fn seed_from_ad(
         }
         added.mailboxes += state.add_mailboxes(new)?;
         contacts.extend(
-            conn.search(
-                &base,
-                SearchScope::Subtree,
-                CONTACT_FILTER,
-                RECIPIENT_ATTRIBUTES,
-            )
-            .await?,
+            conn.search(&base, SearchScope::Subtree, CONTACT_FILTER, &attrs)
+                .await?,
         );
         groups.extend(
-            conn.search(
-                &base,
-                SearchScope::Subtree,
-                GROUP_FILTER,
-                RECIPIENT_ATTRIBUTES,
-            )
-            .await?,
+            conn.search(&base, SearchScope::Subtree, GROUP_FILTER, &attrs)
+                .await?,
         );
     }
     let recipients: Vec<_> = recipients_for(&contacts, &groups, known, options, now)

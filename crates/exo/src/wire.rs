@@ -473,7 +473,7 @@ fn convert(r: &Reader<'_>) -> Result<Mailbox, String> {
 mod recipients;
 
 pub use recipients::{
-    GROUP_PROPERTIES, MEMBER_PROPERTIES, contact_properties, member_from_record,
+    MEMBER_PROPERTIES, contact_properties, group_properties, member_from_record,
     recipient_from_record,
 };
 

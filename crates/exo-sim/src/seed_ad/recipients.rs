@@ -15,7 +15,7 @@ use exo_writeback_core::directory::DirectoryObject;
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use super::{AdSeedOptions, EDOID_NAMESPACE, GUID_NAMESPACE, text, texts};
+use super::{AdSeedOptions, EDOID_NAMESPACE, GUID_NAMESPACE, USER_ATTRIBUTES, text, texts};
 use crate::recipient::{RecipientDetails, SimRecipient};
 
 /// The groups read: mail-enabled ones.
@@ -23,39 +23,25 @@ pub const GROUP_FILTER: &str = "(&(objectCategory=group)(mail=*))";
 /// The contacts read: mail contacts.
 pub const CONTACT_FILTER: &str = "(&(objectClass=contact)(targetAddress=*))";
 
-/// The attributes read from each group and contact.
-pub const RECIPIENT_ATTRIBUTES: &[&str] = &[
-    "objectGUID",
-    "mail",
-    "proxyAddresses",
-    "mailNickname",
-    "displayName",
-    "cn",
-    "groupType",
-    "member",
-    "targetAddress",
-    "msExchHideFromAddressLists",
-    "extensionAttribute1",
-    "extensionAttribute2",
-    "extensionAttribute3",
-    "extensionAttribute4",
-    "extensionAttribute5",
-    "extensionAttribute6",
-    "extensionAttribute7",
-    "extensionAttribute8",
-    "extensionAttribute9",
-    "extensionAttribute10",
-    "extensionAttribute11",
-    "extensionAttribute12",
-    "extensionAttribute13",
-    "extensionAttribute14",
-    "extensionAttribute15",
-    "msExchExtensionCustomAttribute1",
-    "msExchExtensionCustomAttribute2",
-    "msExchExtensionCustomAttribute3",
-    "msExchExtensionCustomAttribute4",
-    "msExchExtensionCustomAttribute5",
-];
+/// The attributes read from each group and contact: the users' custom attributes and these.
+pub fn recipient_attributes() -> Vec<&'static str> {
+    let mut a = vec![
+        "objectGUID",
+        "mail",
+        "proxyAddresses",
+        "mailNickname",
+        "displayName",
+        "cn",
+        "groupType",
+        "member",
+        "targetAddress",
+        "msExchHideFromAddressLists",
+    ];
+    a.extend(USER_ATTRIBUTES.iter().copied().filter(|n| {
+        n.starts_with("extensionAttribute") || n.starts_with("msExchExtensionCustomAttribute")
+    }));
+    a
+}
 
 /// The Guid the emulator gives the recipient of an AD object (mailboxes alike).
 pub fn sim_guid(object_guid: &Uuid) -> Uuid {

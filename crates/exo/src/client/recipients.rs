@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{ExoClient, ResultStream, record_error};
 use crate::wire::{
-    GROUP_PROPERTIES, MEMBER_PROPERTIES, contact_properties, member_from_record,
+    MEMBER_PROPERTIES, contact_properties, group_properties, member_from_record,
     recipient_from_record,
 };
 
@@ -28,13 +28,10 @@ impl ExoClient {
     /// record is an [`ExoError::MalformedRecord`](crate::ExoError::MalformedRecord) item and
     /// the stream goes on.
     pub fn distribution_groups(&self, filter: Option<&str>) -> ResultStream<MailRecipient> {
-        self.invoke_selecting(
-            "Get-DistributionGroup",
-            listing(filter),
-            Some(GROUP_PROPERTIES),
-        )
-        .map(|r| r.and_then(|v| recipient_from_record(&v).map_err(|e| record_error(&v, e))))
-        .boxed()
+        let select = group_properties();
+        self.invoke_selecting("Get-DistributionGroup", listing(filter), Some(&select))
+            .map(|r| r.and_then(|v| recipient_from_record(&v).map_err(|e| record_error(&v, e))))
+            .boxed()
     }
 
     /// Every mail contact matching an optional OPATH filter (`Get-MailContact -ResultSize

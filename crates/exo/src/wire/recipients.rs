@@ -9,45 +9,32 @@
 use exo_writeback_core::mail_recipient::{GroupMember, MailRecipient};
 use serde_json::{Map, Value};
 
-use super::{Reader, kind, record_name};
+use super::{MAILBOX_PROPERTIES, Reader, kind, record_name};
 
-/// Properties requested (`$select`) from Get-DistributionGroup.
-pub const GROUP_PROPERTIES: &[&str] = &[
-    "ExternalDirectoryObjectId",
-    "PrimarySmtpAddress",
-    "WindowsEmailAddress",
-    "DisplayName",
-    "Alias",
-    "EmailAddresses",
-    "CustomAttribute1",
-    "CustomAttribute2",
-    "CustomAttribute3",
-    "CustomAttribute4",
-    "CustomAttribute5",
-    "CustomAttribute6",
-    "CustomAttribute7",
-    "CustomAttribute8",
-    "CustomAttribute9",
-    "CustomAttribute10",
-    "CustomAttribute11",
-    "CustomAttribute12",
-    "CustomAttribute13",
-    "CustomAttribute14",
-    "CustomAttribute15",
-    "ExtensionCustomAttribute1",
-    "ExtensionCustomAttribute2",
-    "ExtensionCustomAttribute3",
-    "ExtensionCustomAttribute4",
-    "ExtensionCustomAttribute5",
-    "HiddenFromAddressListsEnabled",
-    "RecipientTypeDetails",
-    "IsDirSynced",
-    "WhenChangedUTC",
+/// The Get-Mailbox properties a group or contact does not have, or that no public source
+/// shows on them (`IsExchangeCloudManaged`).
+const MAILBOX_ONLY: &[&str] = &[
+    "ImmutableId",
+    "UserPrincipalName",
+    "IsExchangeCloudManaged",
+    "LegacyExchangeDN",
+    "ArchiveStatus",
+    "InPlaceHolds",
 ];
+
+/// Properties requested (`$select`) from Get-DistributionGroup: the mailboxes' common
+/// recipient properties.
+pub fn group_properties() -> Vec<&'static str> {
+    MAILBOX_PROPERTIES
+        .iter()
+        .copied()
+        .filter(|p| !MAILBOX_ONLY.contains(p))
+        .collect()
+}
 
 /// Properties requested from Get-MailContact: the groups' and `ExternalEmailAddress`.
 pub fn contact_properties() -> Vec<&'static str> {
-    let mut p = GROUP_PROPERTIES.to_vec();
+    let mut p = group_properties();
     p.push("ExternalEmailAddress");
     p
 }
@@ -203,6 +190,14 @@ mod tests {
         bad["IsExchangeCloudManaged"] = json!("maybe");
         assert!(recipient_from_record(&bad).is_err());
         assert!(recipient_from_record(&json!(["x"])).is_err());
+    }
+
+    #[test]
+    fn groups_and_contacts_are_asked_only_for_properties_they_have() {
+        let g = group_properties();
+        assert!(g.contains(&"CustomAttribute15") && g.contains(&"WhenChangedUTC"));
+        assert!(!g.contains(&"IsExchangeCloudManaged") && !g.contains(&"UserPrincipalName"));
+        assert!(contact_properties().contains(&"ExternalEmailAddress"));
     }
 
     #[test]
