@@ -268,8 +268,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     let config_a = write_config(&dc_a, &sim, &work.join("raw"), args.interval)?;
     let config_b = write_config(&dc_b, &sim, &work.join("agent"), args.interval)?;
-    let seeded =
-        exo_sim::seed_ad::seed_from_ad(&sim.state(), &config_a, &Default::default()).await?;
+    let seeded = exo_sim::seed_ad::seed_from_ad(&sim.state(), &config_a, &Default::default())
+        .await?
+        .mailboxes;
     // Cloud-side changes that make every mailbox need a write: a custom attribute and an alias.
     // Stamped in the past, spread over days as an administrator's earlier edits would be
     // (the newest an hour ago): the no-change delta cycle's overlap window then holds none.

@@ -9,6 +9,7 @@ pub mod drift;
 pub mod equality;
 pub mod guid;
 pub mod ldap_text;
+pub mod mail_recipient;
 pub mod mailbox;
 pub mod mapping;
 pub mod matching;

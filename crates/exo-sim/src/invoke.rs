@@ -1,9 +1,12 @@
-//! `POST /adminapi/beta/{tenant}/InvokeCommand`: Get-Mailbox and Set-Mailbox.
+//! `POST /adminapi/beta/{tenant}/InvokeCommand`: Get-Mailbox, Set-Mailbox,
+//! Get-DistributionGroup, Get-MailContact and Get-DistributionGroupMember.
 //!
-//! This file reads the request, holds what both cmdlets share (parameter lookup and checks,
-//! the errors of a parameter's value, multi-valued changes) and writes the result envelope;
-//! each cmdlet is in its own file (`invoke/get_mailbox.rs`, `invoke/set_mailbox.rs`), the
-//! rules of an address list in `invoke/addresses.rs`.
+//! This file reads the request, holds what the cmdlets share (parameter lookup and checks,
+//! `-Identity`, `-Filter`, `-RecipientTypeDetails` and `$select`, the errors of a parameter's
+//! value, multi-valued changes) and writes the result envelope; each cmdlet is in its own file
+//! (`invoke/get_mailbox.rs`, `invoke/set_mailbox.rs`, `invoke/get_recipients.rs` for groups
+//! and contacts, `invoke/get_distribution_group_member.rs`), the paging every listing shares in
+//! `invoke/paging.rs`, the rules of an address list in `invoke/addresses.rs`.
 
 use std::fmt::Write as _;
 
@@ -11,14 +14,20 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::errors::InvokeError;
+use crate::opath;
 use crate::routing::Route;
 use crate::state::SimState;
 
 mod addresses;
+mod get_distribution_group_member;
 mod get_mailbox;
+mod get_recipients;
+mod paging;
 mod set_mailbox;
 
+use get_distribution_group_member::get_distribution_group_member;
 use get_mailbox::get_mailbox;
+use get_recipients::{get_distribution_group, get_mail_contact};
 use set_mailbox::set_mailbox;
 
 /// The Content-Type the service answers with (fixture A2).
@@ -88,6 +97,9 @@ pub fn invoke(ctx: &InvokeContext<'_>, body: &[u8]) -> Result<InvokeOk, InvokeEr
     match name.to_ascii_lowercase().as_str() {
         "get-mailbox" => get_mailbox(ctx, params, fingerprint),
         "set-mailbox" => set_mailbox(ctx, params),
+        "get-distributiongroup" => get_distribution_group(ctx, params, fingerprint),
+        "get-mailcontact" => get_mail_contact(ctx, params, fingerprint),
+        "get-distributiongroupmember" => get_distribution_group_member(ctx, params, fingerprint),
         _ => Err(InvokeError::UnknownCmdlet(name.to_string())),
     }
 }
@@ -125,6 +137,133 @@ fn check_known(params: &Map<String, Value>, known: &[&str]) -> Result<(), Invoke
             detail: format!("Invalid cmdlet parameters specified. {}", unknown.join(",")),
         })
     }
+}
+
+/// `-Identity`, when given: a string (else C1's transformation error naming `id_type`), never
+/// together with `-Filter` (another parameter set).
+fn identity_param(
+    params: &Map<String, Value>,
+    id_type: &str,
+) -> Result<Option<String>, InvokeError> {
+    let Some(id) = param(params, "Identity") else {
+        return Ok(None);
+    };
+    if param(params, "Filter").is_some() {
+        return Err(InvokeError::ParameterSet {
+            detail: "Identity and Filter belong to different parameter sets.".into(),
+        });
+    }
+    match id {
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Err(transformation(
+            "Identity",
+            other,
+            &format!("Microsoft.Exchange.Configuration.Tasks.{id_type}"),
+            "Identity must be a string.",
+        )),
+    }
+}
+
+/// Several objects answer to one `-Identity` (modelled: no capture).
+fn ambiguous(id: &str) -> InvokeError {
+    InvokeError::Cmdlet {
+        error_id: "Ex0F9BBE",
+        exception: "Microsoft.Exchange.Configuration.Tasks.ManagementObjectAmbiguousException",
+        message: format!(
+            "The operation couldn't be performed because '{id}' matches multiple entries."
+        ),
+    }
+}
+
+/// `-Filter`, parsed for the properties of one recipient family.
+fn filter_param(
+    params: &Map<String, Value>,
+    family: opath::Family,
+) -> Result<Option<opath::Filter>, InvokeError> {
+    match param(params, "Filter") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(f)) => {
+            opath::parse_for(f, family)
+                .map(Some)
+                .map_err(|e| InvokeError::BadFilter {
+                    filter: f.clone(),
+                    message: e.message.clone(),
+                    position: e.position,
+                })
+        }
+        Some(other) => Err(transformation(
+            "Filter",
+            other,
+            "System.String",
+            "Filter must be a string.",
+        )),
+    }
+}
+
+/// `-RecipientTypeDetails`: one value, a list, or a comma-separated string of the cmdlet's
+/// types (`from_details`); anything else names the accepted ones (`accepted`).
+fn recipient_types<T>(
+    v: &Value,
+    from_details: impl Fn(&str) -> Option<T>,
+    accepted: &str,
+) -> Result<Vec<T>, InvokeError> {
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    let mut kinds = Vec::new();
+    for it in items {
+        let kind = it
+            .as_str()
+            .and_then(|s| {
+                s.split(',')
+                    .map(|p| from_details(p.trim()))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| {
+                transformation(
+                    "RecipientTypeDetails",
+                    it,
+                    "Microsoft.Exchange.Data.Directory.Recipient.RecipientTypeDetails[]",
+                    &format!(
+                        "Specify one of the following enumerator names and try again: {accepted}"
+                    ),
+                )
+            })?;
+        kinds.extend(kind);
+    }
+    Ok(kinds)
+}
+
+/// Property names to keep: the `$select` query option (SOURCES.md §E; the Get- cmdlets have
+/// no `Properties` parameter, that is Get-EXOMailbox's), plus the identity properties, each
+/// spelled as `canonical` names it for the cmdlet's records. `None` = every property. A name
+/// the records do not have is refused.
+fn selection(
+    select: Option<&str>,
+    canonical: impl Fn(&str) -> Option<&'static str>,
+    what: &str,
+) -> Result<Option<Vec<&'static str>>, InvokeError> {
+    let names: Vec<&str> = select
+        .map(|s| s.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    let names: Vec<&str> = names
+        .into_iter()
+        .filter(|n| !n.is_empty() && *n != "*")
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut out: Vec<&'static str> = vec!["Identity", "Guid", "ExternalDirectoryObjectId"];
+    for n in names {
+        let c = canonical(n).ok_or_else(|| InvokeError::ParameterSet {
+            detail: format!("The property '{n}' isn't a property of a {what}."),
+        })?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(Some(out))
 }
 
 fn transformation(parameter: &str, value: &Value, target: &str, reason: &str) -> InvokeError {

@@ -21,6 +21,7 @@ pub mod faults;
 pub mod invoke;
 pub mod mailbox;
 pub mod opath;
+pub mod recipient;
 pub mod routing;
 pub mod seed;
 pub mod seed_ad;
@@ -42,6 +43,7 @@ use axum::routing::post;
 pub use cloud::SimCloud;
 pub use faults::{Endpoint, FaultKind, FaultRule};
 pub use mailbox::{RecipientKind, SimMailbox};
+pub use recipient::{RecipientDetails, SimRecipient};
 pub use seed::SeedSpec;
 pub use state::{SimState, StateError};
 

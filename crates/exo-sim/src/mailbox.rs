@@ -55,6 +55,51 @@ impl RecipientKind {
     }
 }
 
+/// `PrimarySmtpAddress` of an address list: its `SMTP:` entry, without the prefix.
+pub(crate) fn primary_smtp_address(addresses: &[String]) -> &str {
+    addresses
+        .iter()
+        .find_map(|a| a.strip_prefix("SMTP:"))
+        .unwrap_or("")
+}
+
+/// CustomAttribute`n` of a sparse list; `""` when unset.
+pub(crate) fn custom_attribute(list: &[(u8, String)], n: u8) -> &str {
+    list.iter()
+        .find(|(i, _)| *i == n)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+pub(crate) fn set_custom_attribute(list: &mut Vec<(u8, String)>, n: u8, value: &str) {
+    list.retain(|(i, _)| *i != n);
+    if !value.is_empty() {
+        list.push((n, value.to_string()));
+        list.sort_by_key(|(i, _)| *i);
+    }
+}
+
+/// ExtensionCustomAttribute`n` of a sparse list; empty when unset.
+pub(crate) fn extension_custom_attribute(list: &[(u8, Vec<String>)], n: u8) -> &[String] {
+    list.iter()
+        .find(|(i, _)| *i == n)
+        .map(|(_, v)| v.as_slice())
+        .unwrap_or(&[])
+}
+
+pub(crate) fn set_extension_custom_attribute(
+    list: &mut Vec<(u8, Vec<String>)>,
+    n: u8,
+    values: Vec<String>,
+) {
+    list.retain(|(i, _)| *i != n);
+    let values: Vec<String> = values.into_iter().filter(|v| !v.is_empty()).collect();
+    if !values.is_empty() {
+        list.push((n, values));
+        list.sort_by_key(|(i, _)| *i);
+    }
+}
+
 /// One mailbox of the emulator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimMailbox {
@@ -120,10 +165,7 @@ impl SimMailbox {
 
     /// `PrimarySmtpAddress`: the `SMTP:` entry of EmailAddresses (without its prefix).
     pub fn primary_smtp_address(&self) -> &str {
-        self.email_addresses
-            .iter()
-            .find_map(|a| a.strip_prefix("SMTP:"))
-            .unwrap_or("")
+        primary_smtp_address(&self.email_addresses)
     }
 
     /// `Identity`: the Entra object id when there is one (as the service shows it since
@@ -137,36 +179,19 @@ impl SimMailbox {
     }
 
     pub fn custom_attribute(&self, n: u8) -> &str {
-        self.custom_attributes
-            .iter()
-            .find(|(i, _)| *i == n)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
+        custom_attribute(&self.custom_attributes, n)
     }
 
     pub fn set_custom_attribute(&mut self, n: u8, value: &str) {
-        self.custom_attributes.retain(|(i, _)| *i != n);
-        if !value.is_empty() {
-            self.custom_attributes.push((n, value.to_string()));
-            self.custom_attributes.sort_by_key(|(i, _)| *i);
-        }
+        set_custom_attribute(&mut self.custom_attributes, n, value)
     }
 
     pub fn extension_custom_attribute(&self, n: u8) -> &[String] {
-        self.extension_custom_attributes
-            .iter()
-            .find(|(i, _)| *i == n)
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or(&[])
+        extension_custom_attribute(&self.extension_custom_attributes, n)
     }
 
     pub fn set_extension_custom_attribute(&mut self, n: u8, values: Vec<String>) {
-        self.extension_custom_attributes.retain(|(i, _)| *i != n);
-        let values: Vec<String> = values.into_iter().filter(|v| !v.is_empty()).collect();
-        if !values.is_empty() {
-            self.extension_custom_attributes.push((n, values));
-            self.extension_custom_attributes.sort_by_key(|(i, _)| *i);
-        }
+        set_extension_custom_attribute(&mut self.extension_custom_attributes, n, values)
     }
 
     pub fn legacy_exchange_dn(&self) -> String {

@@ -143,7 +143,11 @@ async fn serve(args: Serve) -> Result<()> {
         let added = exo_sim::seed_ad::seed_from_ad(&handle.state(), path, &options)
             .await
             .with_context(|| format!("cannot seed from the AD in {}", path.display()))?;
-        tracing::info!(added, "mailboxes created from AD users");
+        tracing::info!(
+            mailboxes = added.mailboxes,
+            groups_and_contacts = added.recipients,
+            "recipients created from AD"
+        );
     }
     println!("listening on {}", handle.base_url());
     use std::io::Write as _;

@@ -7,10 +7,88 @@
 //! `IsDirSynced`, `HiddenFromAddressListsEnabled` (booleans), `RecipientTypeDetails`,
 //! `CustomAttribute1..15`, `PrimarySmtpAddress`, `UserPrincipalName`, `Alias`,
 //! `DisplayName`, `ExternalDirectoryObjectId` (strings, compared case-insensitively).
+//!
+//! Each cmdlet parses for its recipient [`Family`]: groups and contacts have no
+//! `UserPrincipalName`, and no public capture shows `IsExchangeCloudManaged` on them
+//! (`docs/groups-and-contacts.md`), so a filter naming either is refused there, and
+//! `RecipientTypeDetails` takes the family's own types only.
 
 use jiff::Timestamp;
 
-use crate::mailbox::SimMailbox;
+use crate::mailbox::{RecipientKind, SimMailbox};
+
+/// Which recipients a filter is for: the cmdlet's family decides the properties it may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Get-Mailbox.
+    Mailbox,
+    /// Get-DistributionGroup.
+    Group,
+    /// Get-MailContact.
+    Contact,
+}
+
+impl Family {
+    fn has(self, prop: &Prop) -> bool {
+        self == Family::Mailbox
+            || !matches!(prop, Prop::UserPrincipalName | Prop::IsExchangeCloudManaged)
+    }
+
+    /// The family's `RecipientTypeDetails` value spelled as Exchange writes it.
+    fn type_details(self, s: &str) -> Option<&'static str> {
+        match self {
+            Family::Mailbox => RecipientKind::from_details(s).map(RecipientKind::details),
+            Family::Group => crate::recipient::GROUP_TYPE_DETAILS
+                .iter()
+                .find(|t| t.eq_ignore_ascii_case(s))
+                .copied(),
+            Family::Contact => crate::recipient::CONTACT_TYPE_DETAILS
+                .iter()
+                .find(|t| t.eq_ignore_ascii_case(s))
+                .copied(),
+        }
+    }
+}
+
+/// What a filter reads from a record.
+pub trait Subject {
+    /// `WhenChangedUTC` (`created` false) or `WhenCreatedUTC`.
+    fn date(&self, created: bool) -> Timestamp;
+    /// A Boolean property (`IsExchangeCloudManaged`, `IsDirSynced`,
+    /// `HiddenFromAddressListsEnabled`).
+    fn flag(&self, prop: &Prop) -> bool;
+    /// A text property; `""` when empty.
+    fn text(&self, prop: &Prop) -> &str;
+}
+
+impl Subject for SimMailbox {
+    fn date(&self, created: bool) -> Timestamp {
+        if created {
+            self.when_created
+        } else {
+            self.when_changed
+        }
+    }
+    fn flag(&self, prop: &Prop) -> bool {
+        match prop {
+            Prop::IsExchangeCloudManaged => self.is_exchange_cloud_managed,
+            Prop::IsDirSynced => self.is_dir_synced,
+            _ => self.hidden_from_address_lists_enabled,
+        }
+    }
+    fn text(&self, prop: &Prop) -> &str {
+        match prop {
+            Prop::RecipientTypeDetails => self.kind.details(),
+            Prop::CustomAttribute(n) => self.custom_attribute(*n),
+            Prop::PrimarySmtpAddress => self.primary_smtp_address(),
+            Prop::UserPrincipalName => &self.user_principal_name,
+            Prop::Alias => &self.alias,
+            Prop::DisplayName => &self.display_name,
+            Prop::ExternalDirectoryObjectId => &self.external_directory_object_id,
+            _ => "",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -150,6 +228,7 @@ fn lex(input: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
 }
 
 struct Parser {
+    family: Family,
     toks: Vec<(usize, Tok)>,
     pos: usize,
     len: usize,
@@ -204,10 +283,12 @@ impl Parser {
                 }
             }
             Some((_, Tok::Word(name))) => {
-                let prop = prop_named(&name).ok_or_else(|| FilterError {
-                    message: format!("The property '{name}' is not supported by this filter"),
-                    position: self.here(),
-                })?;
+                let prop = prop_named(&name)
+                    .filter(|p| self.family.has(p))
+                    .ok_or_else(|| FilterError {
+                        message: format!("The property '{name}' is not supported by this filter"),
+                        position: self.here(),
+                    })?;
                 self.pos += 1;
                 let op = match self.toks.get(self.pos) {
                     Some((_, Tok::Dash(o))) => match o.to_ascii_lowercase().as_str() {
@@ -232,7 +313,7 @@ impl Parser {
                     },
                     _ => return Err(self.err("Expected a value")),
                 };
-                let operand = typed_operand(&prop, raw).map_err(|m| self.err(&m))?;
+                let operand = typed_operand(&prop, raw, self.family).map_err(|m| self.err(&m))?;
                 self.pos += 1;
                 Ok(Filter::Cmp(prop, op, operand))
             }
@@ -327,7 +408,7 @@ pub fn parse_filter_date(s: &str) -> Option<Timestamp> {
     }
 }
 
-fn typed_operand(prop: &Prop, raw: RawOperand) -> Result<Operand, String> {
+fn typed_operand(prop: &Prop, raw: RawOperand, family: Family) -> Result<Operand, String> {
     match (prop, raw) {
         (_, RawOperand::Null) => Ok(Operand::Null),
         (Prop::WhenChanged | Prop::WhenCreated, RawOperand::Text(s)) => parse_filter_date(&s)
@@ -347,18 +428,22 @@ fn typed_operand(prop: &Prop, raw: RawOperand) -> Result<Operand, String> {
                 "The value '{s}' could not be converted to a boolean"
             )),
         },
-        (Prop::RecipientTypeDetails, RawOperand::Text(s)) => {
-            crate::mailbox::RecipientKind::from_details(&s)
-                .map(|k| Operand::Str(k.details().to_string()))
-                .ok_or_else(|| format!("The value '{s}' is not a valid RecipientTypeDetails"))
-        }
+        (Prop::RecipientTypeDetails, RawOperand::Text(s)) => family
+            .type_details(&s)
+            .map(|k| Operand::Str(k.to_string()))
+            .ok_or_else(|| format!("The value '{s}' is not a valid RecipientTypeDetails")),
         (_, RawOperand::Text(s)) => Ok(Operand::Str(s)),
         (_, RawOperand::Bool(_)) => Err("A boolean cannot be compared with this property".into()),
     }
 }
 
-/// Parses a filter string.
+/// Parses a Get-Mailbox filter string.
 pub fn parse(input: &str) -> Result<Filter, FilterError> {
+    parse_for(input, Family::Mailbox)
+}
+
+/// Parses a filter string for one recipient family's cmdlet.
+pub fn parse_for(input: &str, family: Family) -> Result<Filter, FilterError> {
     let toks = lex(input)?;
     if toks.is_empty() {
         return Err(FilterError {
@@ -367,6 +452,7 @@ pub fn parse(input: &str) -> Result<Filter, FilterError> {
         });
     }
     let mut p = Parser {
+        family,
         toks,
         pos: 0,
         len: input.chars().count(),
@@ -390,54 +476,32 @@ fn cmp<T: PartialOrd>(a: &T, op: Op, b: &T) -> bool {
 }
 
 impl Filter {
-    /// True when the mailbox matches.
-    pub fn matches(&self, m: &SimMailbox) -> bool {
+    /// True when the record matches.
+    pub fn matches<S: Subject + ?Sized>(&self, m: &S) -> bool {
         match self {
             Filter::And(a, b) => a.matches(m) && b.matches(m),
             Filter::Or(a, b) => a.matches(m) || b.matches(m),
             Filter::Not(a) => !a.matches(m),
-            Filter::Cmp(prop, op, operand) => {
-                let text = |v: &str| -> bool {
+            Filter::Cmp(prop, op, operand) => match prop {
+                Prop::WhenChanged | Prop::WhenCreated => match operand {
+                    Operand::Date(d) => cmp(&m.date(*prop == Prop::WhenCreated), *op, d),
+                    _ => false,
+                },
+                Prop::IsExchangeCloudManaged
+                | Prop::IsDirSynced
+                | Prop::HiddenFromAddressListsEnabled => match operand {
+                    Operand::Bool(b) => cmp(&m.flag(prop), *op, b),
+                    _ => false,
+                },
+                _ => {
+                    let v = m.text(prop);
                     match operand {
                         Operand::Null => cmp(&v.is_empty(), *op, &true),
                         Operand::Str(s) => cmp(&v.to_lowercase(), *op, &s.to_lowercase()),
                         _ => false,
                     }
-                };
-                match prop {
-                    Prop::WhenChanged | Prop::WhenCreated => {
-                        let v = if *prop == Prop::WhenChanged {
-                            m.when_changed
-                        } else {
-                            m.when_created
-                        };
-                        match operand {
-                            Operand::Date(d) => cmp(&v, *op, d),
-                            _ => false,
-                        }
-                    }
-                    Prop::IsExchangeCloudManaged
-                    | Prop::IsDirSynced
-                    | Prop::HiddenFromAddressListsEnabled => {
-                        let v = match prop {
-                            Prop::IsExchangeCloudManaged => m.is_exchange_cloud_managed,
-                            Prop::IsDirSynced => m.is_dir_synced,
-                            _ => m.hidden_from_address_lists_enabled,
-                        };
-                        match operand {
-                            Operand::Bool(b) => cmp(&v, *op, b),
-                            _ => false,
-                        }
-                    }
-                    Prop::RecipientTypeDetails => text(m.kind.details()),
-                    Prop::CustomAttribute(n) => text(m.custom_attribute(*n)),
-                    Prop::PrimarySmtpAddress => text(m.primary_smtp_address()),
-                    Prop::UserPrincipalName => text(&m.user_principal_name),
-                    Prop::Alias => text(&m.alias),
-                    Prop::DisplayName => text(&m.display_name),
-                    Prop::ExternalDirectoryObjectId => text(&m.external_directory_object_id),
                 }
-            }
+            },
         }
     }
 }

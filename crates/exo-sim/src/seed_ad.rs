@@ -4,7 +4,8 @@
 //! For each user: ExternalDirectoryObjectId is a deterministic UUID (v5 of the objectGUID),
 //! ImmutableId is base64 of the objectGUID in AD byte order, UPN and addresses come from
 //! `userPrincipalName`, `mail` and `proxyAddresses`, and `smtp:<alias>@<tenant domain>` is
-//! added like Exchange Online's routing address.
+//! added like Exchange Online's routing address. Then the mail-enabled groups and mail
+//! contacts, with their members (`seed_ad/recipients.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,12 @@ use uuid::Uuid;
 
 use crate::mailbox::{RecipientKind, SimMailbox};
 use crate::state::{SimState, StateError};
+
+mod recipients;
+
+pub use recipients::{
+    CONTACT_FILTER, GROUP_FILTER, recipient_attributes, recipient_for, recipients_for, sim_guid,
+};
 
 /// Namespace of the ExternalDirectoryObjectIds derived from objectGUIDs.
 pub const EDOID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a7e_0b5d_4e61_9a3c_5e2d_7b10_4c8f);
@@ -172,7 +179,7 @@ pub fn mailbox_for_user(
             addresses.push(x500);
         }
     }
-    let guid = Uuid::new_v5(&GUID_NAMESPACE, g.as_bytes());
+    let guid = sim_guid(&g);
     let mut primary = String::new();
     if let Some(p) = addresses.iter().find_map(|a| a.strip_prefix("SMTP:")) {
         primary = p.to_string();
@@ -207,13 +214,22 @@ pub fn mailbox_for_user(
     Some(m)
 }
 
-/// Reads the `[ad]` section of `config_path`, reads every user and adds their mailboxes.
-/// Returns how many were added.
+/// What [`seed_from_ad`] added.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdSeeded {
+    pub mailboxes: usize,
+    /// Groups and mail contacts.
+    pub recipients: usize,
+}
+
+/// Reads the `[ad]` section of `config_path`, reads every user and adds their mailboxes, then
+/// the mail-enabled groups and mail contacts. Objects already in the emulator are left as
+/// they are.
 pub async fn seed_from_ad(
     state: &SimState,
     config_path: &Path,
     options: &AdSeedOptions,
-) -> Result<usize, AdSeedError> {
+) -> Result<AdSeeded, AdSeedError> {
     let text = std::fs::read_to_string(config_path).map_err(|source| AdSeedError::Read {
         path: config_path.to_path_buf(),
         source,
@@ -248,18 +264,39 @@ pub async fn seed_from_ad(
     ad.password_file = ad.password_file.as_ref().map(relative);
     let conn = AdConnection::connect(&ad, Secret::new(password)).await?;
     let now = state.now();
-    let mut added = 0;
+    let mut added = AdSeeded::default();
+    let mut known = std::collections::HashMap::new();
+    let (mut contacts, mut groups) = (Vec::new(), Vec::new());
+    let attrs = recipient_attributes();
     for base in conn.search_bases() {
         let users = conn
             .search(&base, SearchScope::Subtree, USER_FILTER, USER_ATTRIBUTES)
             .await?;
-        let mailboxes: Vec<SimMailbox> = users
+        let mut new: Vec<SimMailbox> = Vec::new();
+        for (u, m) in users
             .iter()
-            .filter_map(|u| mailbox_for_user(u, options, now))
-            .filter(|m| state.mailbox(&m.guid.to_string()).is_none())
-            .collect();
-        added += state.add_mailboxes(mailboxes)?;
+            .filter_map(|u| Some((u, mailbox_for_user(u, options, now)?)))
+        {
+            known.insert(u.dn.to_lowercase(), m.guid);
+            if state.mailbox(&m.guid.to_string()).is_none() {
+                new.push(m);
+            }
+        }
+        added.mailboxes += state.add_mailboxes(new)?;
+        contacts.extend(
+            conn.search(&base, SearchScope::Subtree, CONTACT_FILTER, &attrs)
+                .await?,
+        );
+        groups.extend(
+            conn.search(&base, SearchScope::Subtree, GROUP_FILTER, &attrs)
+                .await?,
+        );
     }
+    let recipients: Vec<_> = recipients_for(&contacts, &groups, known, options, now)
+        .into_iter()
+        .filter(|r| state.recipient(&r.guid.to_string(), r.is_group()).is_err())
+        .collect();
+    added.recipients = state.add_recipients(recipients)?;
     Ok(added)
 }
 

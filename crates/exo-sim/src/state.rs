@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::faults::{Endpoint, FaultKind, FaultRule};
 use crate::mailbox::SimMailbox;
 use crate::opath::Filter;
+use crate::recipient::SimRecipient;
 use crate::routing::{BACKENDS, Route};
 
 /// Errors from the state API.
@@ -35,9 +36,13 @@ pub enum StateError {
     Invalid(String),
 }
 
+mod recipients;
+
 #[derive(Default)]
 struct Store {
     by_guid: BTreeMap<Uuid, SimMailbox>,
+    /// Groups and mail contacts (`state/recipients.rs`), by Guid.
+    recipients: BTreeMap<Uuid, SimRecipient>,
     /// Hash of a lower-cased identity key → Guids (candidates; verified on lookup).
     index: HashMap<u64, IndexEntry>,
 }
@@ -136,8 +141,9 @@ impl Store {
         }
     }
 
-    /// Refuses SMTP addresses another mailbox already holds.
+    /// Refuses SMTP addresses another mailbox, group or contact already holds.
     fn check_addresses(&self, m: &SimMailbox) -> Result<(), StateError> {
+        self.check_recipient_addresses(m.guid, &m.email_addresses)?;
         for a in &m.email_addresses {
             let Some((prefix, addr)) = a.split_once(':') else {
                 continue;

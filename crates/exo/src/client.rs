@@ -20,6 +20,7 @@ use crate::wire::{
     record_key,
 };
 
+mod recipients;
 mod send;
 
 pub use send::ANSWER_TIMEOUT_TRIES;
@@ -421,15 +422,18 @@ pub fn junk_email_from_record(
 }
 
 fn to_mailbox(record: Value) -> Result<Mailbox, ExoError> {
-    mailbox_from_record(&record).map_err(|(mailbox, problem)| {
-        let (external_directory_object_id, primary_smtp_address) = record_identity(&record);
-        ExoError::MalformedRecord {
-            mailbox,
-            problem,
-            external_directory_object_id,
-            primary_smtp_address,
-        }
-    })
+    mailbox_from_record(&record).map_err(|e| record_error(&record, e))
+}
+
+/// A record that could not be read: `(name, problem)` with the ids still readable in it.
+fn record_error(record: &Value, (mailbox, problem): (String, String)) -> ExoError {
+    let (external_directory_object_id, primary_smtp_address) = record_identity(record);
+    ExoError::MalformedRecord {
+        mailbox,
+        problem,
+        external_directory_object_id,
+        primary_smtp_address,
+    }
 }
 
 fn unreadable_error(r: UnreadableRecord) -> ExoError {

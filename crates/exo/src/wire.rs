@@ -470,6 +470,13 @@ fn convert(r: &Reader<'_>) -> Result<Mailbox, String> {
     })
 }
 
+mod recipients;
+
+pub use recipients::{
+    MEMBER_PROPERTIES, contact_properties, group_properties, member_from_record,
+    recipient_from_record,
+};
+
 #[cfg(test)]
 #[path = "wire_tests.rs"]
 mod tests;

@@ -124,12 +124,23 @@ impl Sim {
 
     /// Follows nextLinks; returns every record and the number of pages.
     pub async fn get_all(&self, token: &str, params: Value, page: usize) -> (Vec<Value>, usize) {
+        self.get_all_of(token, "Get-Mailbox", params, page).await
+    }
+
+    /// [`get_all`](Self::get_all) for any listing cmdlet.
+    pub async fn get_all_of(
+        &self,
+        token: &str,
+        cmdlet: &str,
+        params: Value,
+        page: usize,
+    ) -> (Vec<Value>, usize) {
         let mut url = self.invoke_url();
         let mut out = Vec::new();
         let mut pages = 0;
         loop {
             let r = self
-                .invoke_at(&url, token, "Get-Mailbox", params.clone(), Some(page))
+                .invoke_at(&url, token, cmdlet, params.clone(), Some(page))
                 .await;
             assert_eq!(r.status(), 200);
             let v: Value = r.json().await.unwrap();

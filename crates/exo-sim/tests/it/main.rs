@@ -3,6 +3,7 @@
 mod common;
 mod faults;
 mod get_mailbox;
+mod groups;
 mod process;
 mod routing;
 mod scale;

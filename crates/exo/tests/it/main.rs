@@ -9,6 +9,7 @@ mod filters;
 mod fixtures;
 mod page_errors;
 mod plain_http;
+mod recipients;
 mod resilience;
 mod robustness;
 mod routing;
