@@ -23,5 +23,6 @@ mod recipient_type;
 mod rights;
 mod service;
 mod service_config;
+mod shutdown;
 mod spoofing;
 mod writers;
