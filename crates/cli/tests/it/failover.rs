@@ -1,9 +1,10 @@
 //! High availability on PostgreSQL (issue 16): three `exo-writeback run` processes on one
 //! PostgreSQL state (a real PostgreSQL 15 from `lab/pg-up`), the lab DC and exo-sim. The SQLite
 //! state of a first `sync` is migrated into PostgreSQL first (`state migrate`). Then, in each
-//! round, every mailbox changes in the cloud and, in the middle of a chunk of modifies, the
-//! leader is killed with SIGKILL (and its server comes back as a standby), or frozen with
-//! SIGSTOP past its lease and woken up, or PostgreSQL itself is restarted — twice each. Every
+//! round, all 300 mailboxes change in the cloud — half before the fault, the other half while
+//! it lasts — and, in the middle of a chunk of modifies, the leader is killed with SIGKILL (and
+//! its server comes back as a standby), or frozen with SIGSTOP past its lease and woken up, or
+//! PostgreSQL itself is restarted as after a crash — twice each. Every
 //! change reaches AD, each exactly once in the log with its journal; a standby takes over within
 //! two lease times (as `status` sees it); a woken former leader sends no modify.
 
@@ -19,7 +20,7 @@ use exo_writeback_testlab::{LabDatabase, LabPostgres};
 
 use crate::harness::{Lab, cn, exo_writeback, texts};
 
-const USERS: u32 = 150;
+const USERS: u32 = 300;
 const LEASE_SECS: u64 = 3;
 
 /// One agent process; its log goes to a file (a pipe nobody reads would stop it).
@@ -155,8 +156,9 @@ async fn wait_for_ad(lab: &Lab, value: impl Fn(u32) -> String) {
     }
 }
 
-fn change_every_mailbox(lab: &Lab, round: &str) {
-    for i in 1..=USERS {
+/// Changes the mailboxes of `range` in the cloud: extensionAttribute3 becomes `"{round} {i}"`.
+fn change_mailboxes(lab: &Lab, round: &str, range: std::ops::RangeInclusive<u32>) {
+    for i in range {
         lab.update(i, |m| m.set_custom_attribute(3, &format!("{round} {i}")));
     }
 }
@@ -250,13 +252,18 @@ async fn three_agents_on_postgres_survive_kill_freeze_and_restart_with_nothing_l
     let mut sent_by_fenced = 0;
     for (round, fault) in faults.iter().enumerate() {
         let value = |i: u32| format!("round {round} {i}");
-        change_every_mailbox(&lab, &format!("round {round}"));
+        // The cloud keeps changing through the fault: half of the mailboxes change before it
+        // (the leader is writing them when it strikes), the other half while it lasts.
+        let label = format!("round {round}");
+        change_mailboxes(&lab, &label, 1..=USERS / 2);
         wait_for_writes(&store).await;
+        let during = || change_mailboxes(&lab, &label, USERS / 2 + 1..=USERS);
         match fault {
             Fault::Kill => {
                 let (k, others) = leading(&agents, &configs[0], lease).await;
                 agents[k].signal("-KILL");
                 let killed = Instant::now();
+                during();
                 wait_for_leader(&configs[0], &others, 4 * lease).await;
                 takeovers.push(killed.elapsed());
                 // The killed agent's server comes back: a new standby.
@@ -267,6 +274,7 @@ async fn three_agents_on_postgres_survive_kill_freeze_and_restart_with_nothing_l
                 let (k, others) = leading(&agents, &configs[0], lease).await;
                 agents[k].signal("-STOP");
                 let stopped = Instant::now();
+                during();
                 wait_for_leader(&configs[0], &others, 4 * lease).await;
                 takeovers.push(stopped.elapsed());
                 tokio::time::sleep(lease).await;
@@ -295,7 +303,13 @@ async fn three_agents_on_postgres_survive_kill_freeze_and_restart_with_nothing_l
                 );
             }
             Fault::RestartPostgres => {
-                pg.restart(Duration::from_secs(2), true)
+                let restart = std::thread::scope(|s| {
+                    let restart = s.spawn(|| pg.restart(Duration::from_secs(2), true));
+                    during();
+                    restart.join()
+                });
+                restart
+                    .expect("the restart thread")
                     .expect("restart PostgreSQL");
             }
         }
