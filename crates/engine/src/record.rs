@@ -162,7 +162,7 @@ impl Outcome {
         };
         ObjectOutcome {
             log: ProvisioningLogEntry {
-                id: LogEntryId(Uuid::new_v4()),
+                id: LogEntryId(Uuid::now_v7()),
                 cycle: self.cycle,
                 time: self.started,
                 duration: now.duration_since(self.started),

@@ -192,6 +192,8 @@ impl StateCopy for SqliteStore {
             counts.add(&row);
             insert_row(&tx, &path, &row)
         })?;
+        crate::keys::rebuild(&tx)
+            .map_err(|e| StoreError::sqlite(&path, "index identity keys", e))?;
         tx.commit()
             .map_err(|e| StoreError::sqlite(&path, "commit import", e))?;
         Ok(counts)

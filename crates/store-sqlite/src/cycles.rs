@@ -7,6 +7,7 @@ use exo_writeback_store::{CycleStore, Result, StoreError};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
+use crate::error::Classify;
 use crate::sqlite::SqliteStore;
 use exo_writeback_store::codec::{count, from_json, limit_param, parse_time, to_json};
 
@@ -85,13 +86,19 @@ impl CycleStore for SqliteStore {
     ) -> Result<()> {
         let counts = to_json(&self.path, "cycle counts", counts)?;
         let status = to_json(&self.path, "cycle status", status)?;
-        let changed = self
-            .conn
+        let path = self.path.clone();
+        let tx = self.write_tx("begin finishing cycle")?;
+        let changed = tx
             .prepare_cached(
                 "UPDATE cycles SET finished_at = ?2, counts = ?3, status = ?4 WHERE id = ?1",
             )
             .and_then(|mut s| s.execute(params![cycle.0, finished_at.to_string(), counts, status]))
-            .map_err(|e| self.err("finish cycle", e))?;
+            .map_err(|e| StoreError::sqlite(&path, "finish cycle", e))?;
+        // The cycle's identity keys into the index, so look-ups between cycles use it only.
+        crate::keys::merge(&tx, 0)
+            .map_err(|e| StoreError::sqlite(&path, "merge identity keys", e))?;
+        tx.commit()
+            .map_err(|e| StoreError::sqlite(&path, "commit finishing cycle", e))?;
         if changed == 0 {
             return Err(StoreError::Invalid {
                 path: self.path.clone(),

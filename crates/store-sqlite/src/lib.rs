@@ -2,7 +2,8 @@
 //! `state.db` in the configured `state_dir`, WAL mode, `synchronous=FULL`.
 //!
 //! Tables (migrations in [`migrations`]): `job` (state, watermark), `cycles`, `log_entries`,
-//! `journal`, `joins`, `escrow`, `staged_cycles`, `staged_plans`, `intents`, `pins`.
+//! `journal`, `joins`, `escrow`, `staged_cycles`, `staged_plans`, `intents`, `pins`, and
+//! `identity_keys` / `identity_keys_new` (how identities are found: `keys.rs`).
 //!
 //! The trait it implements, and the records it stores, are `exo-writeback-store`'s (re-exported
 //! here, so a user of this backend needs one crate).
@@ -16,6 +17,7 @@ mod error;
 mod escrow;
 mod job;
 mod joins;
+mod keys;
 mod logs;
 pub mod migrations;
 mod outcomes;

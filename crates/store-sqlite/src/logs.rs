@@ -3,12 +3,14 @@
 use exo_writeback_core::provisioning::{
     CycleId, JournalRecord, LogEntryId, ObjectRef, ProvisioningLogEntry,
 };
-use exo_writeback_store::{JournalStore, LogQuery, LogStore, PurgeReport, Result};
+use exo_writeback_store::{JournalStore, LogQuery, LogStore, PurgeReport, Result, StoreError};
 use jiff::Timestamp;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter};
 use uuid::Uuid;
 
+use crate::error::Classify;
+use crate::keys;
 use crate::sqlite::SqliteStore;
 use exo_writeback_store::codec::{
     collect_json, fold, guid_text, limit_param, source_key, time_key,
@@ -35,8 +37,11 @@ impl LogStore for SqliteStore {
             let guid = Uuid::parse_str(identity)
                 .map(|g| guid_text(&g))
                 .unwrap_or_default();
-            sql.push_str(" AND (source_id = ? OR smtp = ? OR upn = ? OR dn = ? OR guid = ?)");
-            args.push(SqlValue::Text(source_key(identity)));
+            let source = source_key(identity);
+            sql.push_str(" AND seq IN (");
+            sql.push_str(&keys::seqs_sql(keys::LOG, &[&source, &folded, &guid]));
+            sql.push_str(") AND (source_id = ? OR smtp = ? OR upn = ? OR dn = ? OR guid = ?)");
+            args.push(SqlValue::Text(source));
             args.push(SqlValue::Text(folded.clone()));
             args.push(SqlValue::Text(folded.clone()));
             args.push(SqlValue::Text(folded));
@@ -98,6 +103,12 @@ impl LogStore for SqliteStore {
             key,
             "purge journal",
         )?;
+        let path = self.path.clone();
+        let p: &std::path::Path = &path;
+        let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(p, op, err);
+        let tx = self.write_tx("begin forgetting purged keys")?;
+        keys::forget_purged(&tx).map_err(e("forget purged identity keys"))?;
+        tx.commit().map_err(e("commit forgetting purged keys"))?;
         Ok(PurgeReport {
             log_entries,
             journal_records,
@@ -116,19 +127,20 @@ impl JournalStore for SqliteStore {
     }
 
     fn journal_for_object(&self, object: &ObjectRef) -> Result<Vec<JournalRecord>> {
-        let (sql, key) = match object {
-            ObjectRef::Guid(g) => (
-                "SELECT record FROM journal WHERE object_guid = ?1 ORDER BY seq DESC",
-                guid_text(g),
-            ),
-            ObjectRef::Dn(dn) => (
-                "SELECT record FROM journal WHERE dn = ?1 ORDER BY seq DESC",
-                fold(dn.trim()),
-            ),
+        // The records of the outcomes whose keys match (see `keys.rs`), then the real column.
+        let (column, key) = match object {
+            ObjectRef::Guid(g) => ("object_guid", guid_text(g)),
+            ObjectRef::Dn(dn) => ("dn", fold(dn.trim())),
         };
+        let sql = format!(
+            "SELECT record FROM journal WHERE log_entry IN
+               (SELECT log_entry FROM journal WHERE seq IN ({}))
+             AND {column} = ?1 ORDER BY seq DESC",
+            keys::seqs_sql(keys::JOURNAL, &[&key])
+        );
         let texts: Vec<String> = self
             .conn
-            .prepare_cached(sql)
+            .prepare(&sql)
             .and_then(|mut s| s.query_map(params![key], |r| r.get(0))?.collect())
             .map_err(|e| self.err("read journal", e))?;
         collect_json(&self.path, "journal record", texts)

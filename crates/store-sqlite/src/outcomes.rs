@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::error::Classify;
+use crate::keys;
 use crate::sqlite::SqliteStore;
 use exo_writeback_store::codec::{
     collect_json, count, fold, from_json, guid_text, source_key, time_key, to_json,
@@ -28,50 +29,85 @@ pub(crate) fn insert_outcome(
     let log = &o.log;
     let entry = to_json(path, "provisioning log entry", log)?;
     let in_sync = log.action == Action::Other && log.status == LogStatus::Success;
-    tx.prepare_cached(
-        "INSERT INTO log_entries
-           (id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    let source_id = log
+        .source
+        .external_directory_object_id
+        .as_deref()
+        .map(source_key);
+    let smtp = log.source.primary_smtp_address.as_deref().map(fold);
+    let upn = log.source.user_principal_name.as_deref().map(fold);
+    let dn = log.target.dn.as_deref().map(fold);
+    let guid = log.target.object_guid.as_ref().map(guid_text);
+    let seq: i64 = tx
+        .prepare_cached(
+            "INSERT INTO log_entries
+               (id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING seq",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    log.id.0.hyphenated().to_string(),
+                    log.cycle.0,
+                    time_key(log.time),
+                    log.status.as_str(),
+                    source_id,
+                    smtp,
+                    upn,
+                    dn,
+                    guid,
+                    in_sync,
+                    entry,
+                ],
+                |r| r.get(0),
+            )
+        })
+        .map_err(e("store provisioning log entry"))?;
+    keys::add(
+        tx,
+        keys::LOG,
+        seq,
+        &[
+            source_id.as_deref(),
+            smtp.as_deref(),
+            upn.as_deref(),
+            dn.as_deref(),
+            guid.as_deref(),
+        ],
     )
-    .and_then(|mut s| {
-        s.execute(params![
-            log.id.0.hyphenated().to_string(),
-            log.cycle.0,
-            time_key(log.time),
-            log.status.as_str(),
-            log.source
-                .external_directory_object_id
-                .as_deref()
-                .map(source_key),
-            log.source.primary_smtp_address.as_deref().map(fold),
-            log.source.user_principal_name.as_deref().map(fold),
-            log.target.dn.as_deref().map(fold),
-            log.target.object_guid.as_ref().map(guid_text),
-            in_sync,
-            entry,
-        ])
-    })
-    .map_err(e("store provisioning log entry"))?;
+    .map_err(e("store provisioning log keys"))?;
 
+    let mut keyed: Vec<(String, String)> = Vec::new();
     if !o.journal.is_empty() {
         let mut stmt = tx
             .prepare_cached(
                 "INSERT INTO journal (cycle, log_entry, time, object_guid, dn, attribute, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq",
             )
             .map_err(e("store journal record"))?;
         for j in &o.journal {
             let record = to_json(path, "journal record", j)?;
-            stmt.execute(params![
-                j.cycle.0,
-                log.id.0.hyphenated().to_string(),
-                time_key(j.time),
-                guid_text(&j.object_guid),
-                fold(&j.dn),
-                j.attribute,
-                record,
-            ])
-            .map_err(e("store journal record"))?;
+            let (guid, dn) = (guid_text(&j.object_guid), fold(&j.dn));
+            let seq: i64 = stmt
+                .query_row(
+                    params![
+                        j.cycle.0,
+                        log.id.0.hyphenated().to_string(),
+                        time_key(j.time),
+                        guid,
+                        dn,
+                        j.attribute,
+                        record,
+                    ],
+                    |r| r.get(0),
+                )
+                .map_err(e("store journal record"))?;
+            // One record of the outcome per object carries the keys (see `keys.rs`).
+            if !keyed.iter().any(|(g, d)| *g == guid && *d == dn) {
+                keys::add(tx, keys::JOURNAL, seq, &[Some(&guid), Some(&dn)])
+                    .map_err(e("store journal keys"))?;
+                keyed.push((guid, dn));
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use uuid::Uuid;
 
 use crate::error::Classify;
-use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
+use crate::migrations::{MIGRATIONS, Migration, SCHEMA_VERSION};
 use crate::outcomes::{delete_intent_rows, insert_outcome};
 use exo_writeback_store::codec::{count, to_json};
 use exo_writeback_store::{Result, StoreError};
@@ -35,6 +35,8 @@ pub struct SqliteStore {
     pub(crate) path: PathBuf,
     /// Rows deleted per transaction by a retention purge.
     pub(crate) purge_chunk: i64,
+    /// Unmerged identity keys that make a commit merge them (`keys::MERGE_AT`).
+    pub(crate) merge_keys_at: i64,
 }
 
 /// Every role of the store (each in its own module).
@@ -89,6 +91,7 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             purge_chunk: 5_000,
+            merge_keys_at: crate::keys::MERGE_AT,
         };
         store.configure()?;
         Ok(store)
@@ -146,11 +149,14 @@ impl SqliteStore {
                 continue;
             }
             let index = usize::try_from(version - 1).unwrap_or(usize::MAX);
-            let Some(sql) = MIGRATIONS.get(index) else {
+            let Some(migration) = MIGRATIONS.get(index) else {
                 break;
             };
-            tx.execute_batch(sql)
-                .map_err(|e| StoreError::sqlite(&path, "apply migration", e))?;
+            match migration {
+                Migration::Sql(sql) => tx.execute_batch(sql),
+                Migration::SqlThen(sql, then) => tx.execute_batch(sql).and_then(|()| then(&tx)),
+            }
+            .map_err(|e| StoreError::sqlite(&path, "apply migration", e))?;
             tx.pragma_update(None, "user_version", version)
                 .map_err(|e| StoreError::sqlite(&path, "record schema version", e))?;
             tx.commit()
@@ -243,11 +249,14 @@ impl SqliteStore {
         let watermark = watermark
             .map(|w| to_json(&path, "watermark", w))
             .transpose()?;
+        let merge_keys_at = self.merge_keys_at;
         let tx = self.write_tx("begin recording outcomes")?;
         for o in outcomes {
             insert_outcome(&tx, &path, o)?;
         }
         delete_intent_rows(&tx, &path, intents)?;
+        crate::keys::merge(&tx, merge_keys_at)
+            .map_err(|e| StoreError::sqlite(&path, "merge identity keys", e))?;
         if let Some(w) = watermark {
             tx.prepare_cached("UPDATE job SET watermark = ?1 WHERE id = 1")
                 .and_then(|mut s| s.execute(params![w]))

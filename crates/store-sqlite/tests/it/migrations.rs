@@ -70,13 +70,23 @@ fn an_older_database_is_migrated_with_its_data() {
     let logs = store.query_logs(&LogQuery::default()).expect("logs");
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0], success(logs[0].cycle, 7, at(1)).log);
+    // Found by its identities through the keys migration 6 computed.
+    for identity in [
+        "USER7@contoso.com",
+        "cn=user 7,ou=staff,dc=lab,dc=example",
+        "0000AAAA-0000-0000-0000-000000000007",
+    ] {
+        let found = store
+            .query_logs(&LogQuery {
+                identity: Some(identity.into()),
+                ..LogQuery::default()
+            })
+            .expect("logs");
+        assert_eq!(found, logs, "{identity}");
+    }
     // The indexes of later migrations exist.
     let conn = rusqlite::Connection::open(&path).expect("raw open");
-    for index in [
-        "log_entries_smtp",
-        "log_entries_status_time",
-        "log_entries_upn",
-    ] {
+    for index in ["log_entries_status_time", "journal_log_entry"] {
         let n: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
@@ -274,4 +284,31 @@ fn intents_survive_a_reopen_and_a_database_of_version_3_is_migrated_with_its_dat
     let store = SqliteStore::open(&path).expect("reopen");
     assert_eq!(store.intents().expect("intents"), vec![intent8(cycle)]);
     store.integrity_check().expect("integrity");
+}
+
+/// Issue 15: no index takes a random identity value (each insert would dirty a random page
+/// of it once it outgrows the page cache); identities are found through `identity_keys`.
+#[test]
+fn no_index_is_keyed_by_a_random_identity_column() {
+    let (dir, store) = open_temp();
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).expect("raw open");
+    let mut stmt = conn
+        .prepare(
+            "SELECT m.name, i.name FROM sqlite_master m, pragma_index_info(m.name) i
+             WHERE m.type = 'index' AND m.tbl_name IN ('log_entries', 'journal')",
+        )
+        .expect("prepare");
+    let columns: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    for (index, column) in &columns {
+        assert!(
+            !["source_id", "smtp", "upn", "dn", "guid", "object_guid"].contains(&column.as_str()),
+            "index {index} on {column}"
+        );
+    }
+    assert!(columns.iter().any(|(_, c)| c == "log_entry"), "{columns:?}");
 }

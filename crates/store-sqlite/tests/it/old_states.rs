@@ -1,6 +1,6 @@
 //! Real state databases written by earlier versions — by the store of the commit that
 //! introduced schema version 2 and by `exo-writeback sync` of released commits writing version
-//! 3 (`tests/fixtures/`, how each was made: its README.md) — opened by today's store: migrated
+//! 3 and 5 (`tests/fixtures/`, how each was made: its README.md) — opened by today's store: migrated
 //! to the current schema with every record readable as it was written, and usable for new
 //! cycles. The migration tests of `migrations.rs` build their "old" databases with today's
 //! code; these were written by the old code itself.
@@ -106,6 +106,54 @@ fn check(e: &Expected) {
             "{file}: journal of cycle {id}"
         );
     }
+    // Every entry is found by each of its identities (the identity keys the migration
+    // computed), and every journal record by its object, as `undo` reads it.
+    for entry in &every {
+        let identities = [
+            entry.source.external_directory_object_id.clone(),
+            entry.source.primary_smtp_address.clone(),
+            entry.source.user_principal_name.clone(),
+            entry.target.dn.clone(),
+            entry.target.object_guid.map(|g| g.to_string()),
+        ];
+        for identity in identities.into_iter().flatten() {
+            let found = store
+                .query_logs(&LogQuery {
+                    identity: Some(identity.to_uppercase()),
+                    limit: 100_000,
+                    ..LogQuery::default()
+                })
+                .expect("logs by identity");
+            assert!(
+                found.contains(entry),
+                "{file}: {identity} finds {}",
+                entry.id.0
+            );
+        }
+    }
+    let journal: Vec<_> = cycles
+        .iter()
+        .flat_map(|c| store.journal_for_cycle(c.id).expect("journal"))
+        .collect();
+    for record in &journal {
+        for object in [
+            ObjectRef::Guid(record.object_guid),
+            ObjectRef::Dn(record.dn.to_uppercase()),
+        ] {
+            let mut found = store.journal_for_object(&object).expect("journal");
+            let mut expected: Vec<_> = journal
+                .iter()
+                .filter(|j| j.object_guid == record.object_guid)
+                .cloned()
+                .collect();
+            let key = |j: &exo_writeback_core::provisioning::JournalRecord| {
+                (j.time, j.attribute.clone(), j.cycle)
+            };
+            found.sort_by_key(key);
+            expected.sort_by_key(key);
+            assert_eq!(found, expected, "{file}: journal of {object:?}");
+        }
+    }
     // Journal by object: what `undo` reads.
     let written = every
         .iter()
@@ -210,6 +258,30 @@ fn version_3_databases_written_by_released_binaries_are_migrated_with_their_data
     check(&Expected {
         file: "v3-sync-3f38b5f.sqlite",
         version: 3,
+        job: JobState::ThresholdExceeded { cycle: CycleId(3) },
+        watermark_cycle: 2,
+        cycles: &[
+            (CycleKind::Initial, CycleStatus::Completed, (8, 2, 0), 32),
+            (CycleKind::Delta, CycleStatus::Completed, (7, 2, 1), 1),
+            (
+                CycleKind::Delta,
+                CycleStatus::ThresholdExceeded,
+                (4, 2, 1),
+                0,
+            ),
+        ],
+        joins: 8,
+        escrow: 1,
+        staged: Some((3, 3)),
+    });
+}
+
+#[test]
+fn a_version_5_database_written_by_the_last_binary_before_identity_keys_is_migrated() {
+    // The last binary before migration 6 (one index per identity column).
+    check(&Expected {
+        file: "v5-sync-58541a9.sqlite",
+        version: 5,
         job: JobState::ThresholdExceeded { cycle: CycleId(3) },
         watermark_cycle: 2,
         cycles: &[
