@@ -3,13 +3,14 @@
 //! fresh process per size so peak RSS is per size.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use exo_sim::{SeedSpec, SimConfig};
 use exo_writeback_agent::exo::ExoSource;
 use exo_writeback_core::settings::WritebackPlanSettings;
-use exo_writeback_engine::{CycleMode, Engine, EngineOptions};
+use exo_writeback_engine::{CycleMode, Engine, EngineOptions, Progress};
 use exo_writeback_exo::{ExoClient, ExoConfig};
 use exo_writeback_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
@@ -39,6 +40,11 @@ pub struct OneArgs {
     /// exo-sim's base URL.
     #[arg(long)]
     url: String,
+    /// Where the engine's spill file goes. On tmpfs (the default, `/dev/shm` when present)
+    /// its writes do not count in `write_bytes`, which then measures the state database
+    /// (database file and write-ahead log) alone.
+    #[arg(long)]
+    spill_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -104,6 +110,14 @@ page_size = 1000
     let client = ExoClient::from_config(&config)?;
     let store = SqliteStore::open_in(&dir.path().join("state"))?;
     let baseline_kib = util::proc_status_kib(None, "VmRSS").unwrap_or(0);
+    let spill_dir = args.spill_dir.clone().or_else(|| {
+        let shm = std::path::Path::new("/dev/shm");
+        shm.is_dir().then(|| shm.to_path_buf())
+    });
+    let options = EngineOptions {
+        spill_dir: spill_dir.clone(),
+        ..EngineOptions::default()
+    };
     let mut engine = Engine::new(
         ExoSource {
             client,
@@ -112,15 +126,44 @@ page_size = 1000
         directory,
         store,
         WritebackPlanSettings::default(),
-        EngineOptions::default(),
+        options,
     );
-    let io_before = util::own_io()?;
-    let load_before = util::loadavg();
+    // Phases: when the read phase ends (the first write) and the elapsed time at every
+    // 100,000 mailboxes read and objects written, to see which part grows with size.
     let t = Instant::now();
+    let marks: Arc<Mutex<Vec<Value>>> = Arc::default();
+    {
+        let marks = marks.clone();
+        let last = (0u64, 0u64);
+        let last = Mutex::new(last);
+        engine.on_progress(move |p| {
+            let at = t.elapsed().as_secs_f64();
+            let mut last = last.lock().expect("lock");
+            let mark = match p {
+                Progress::Imported(n) if n / 100_000 > last.0 / 100_000 => {
+                    last.0 = n;
+                    json!({"read": n, "secs": at})
+                }
+                Progress::Writing { done, .. }
+                    if done == 0 || done / 100_000 > last.1 / 100_000 =>
+                {
+                    last.1 = done.max(1);
+                    json!({"written": done, "secs": at})
+                }
+                _ => return,
+            };
+            marks.lock().expect("lock").push(mark);
+        });
+    }
+    let io_before = util::own_io()?;
+    let cpu_before = util::own_cpu_secs();
+    let load_before = util::loadavg();
     let report = engine.run_cycle(CycleMode::Auto).await?;
     let secs = t.elapsed().as_secs_f64();
+    let cpu_secs = util::own_cpu_secs() - cpu_before;
     let load_after = util::loadavg();
-    // The cycle's I/O: the SQLite store (database and write-ahead log) and the spill file.
+    // The cycle's I/O: the SQLite store (database and write-ahead log), and the spill file
+    // unless it is on tmpfs.
     let io_after = util::own_io()?;
     let mut io = serde_json::Map::new();
     for (key, after) in io_after.as_object().into_iter().flatten() {
@@ -156,10 +199,14 @@ page_size = 1000
         "status": format!("{:?}", report.status),
         "objects_per_sec": report.counts.imported as f64 / secs,
         "us_per_object": secs * 1e6 / report.counts.imported.max(1) as f64,
+        "cycle_cpu_secs": cpu_secs,
+        "cpu_us_per_object": cpu_secs * 1e6 / report.counts.imported.max(1) as f64,
+        "phases": *marks.lock().expect("lock"),
         "rss_before_cycle_kib": baseline_kib,
         "peak_rss_kib": hwm_kib,
         "agent_peak_kib": hwm_kib.saturating_sub(baseline_kib),
         "state_db_bytes": store_bytes,
+        "spill_dir": spill_dir.map(|d| d.display().to_string()),
         "cycle_io": io,
         "loadavg_before_cycle": load_before,
         "loadavg_after_cycle": load_after,
@@ -237,9 +284,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .first()
         .and_then(|r| r["us_per_object"].as_f64())
         .unwrap_or(f64::NAN);
+    let base_cpu = rows
+        .first()
+        .and_then(|r| r["cpu_us_per_object"].as_f64())
+        .unwrap_or(f64::NAN);
     for r in &mut rows {
         let us = r["us_per_object"].as_f64().unwrap_or(f64::NAN);
         r["cost_vs_smallest"] = json!(us / base_us);
+        let cpu = r["cpu_us_per_object"].as_f64().unwrap_or(f64::NAN);
+        r["cpu_cost_vs_smallest"] = json!(cpu / base_cpu);
     }
     let table: Vec<Vec<String>> = rows
         .iter()
@@ -251,6 +304,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 format!("{:.0}", f("objects_per_sec")),
                 format!("{:.1}", f("us_per_object")),
                 format!("{:.2}", f("cost_vs_smallest")),
+                format!("{:.1}", f("cpu_us_per_object")),
+                format!("{:.2}", f("cpu_cost_vs_smallest")),
                 format!("{:.0}", f("peak_rss_kib") / 1024.0),
                 format!("{:.0}", f("agent_peak_kib") / 1024.0),
                 r["written"].to_string(),
@@ -266,10 +321,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "objects/s",
             "µs/object",
             "× smallest",
+            "CPU µs/object",
+            "CPU × smallest",
             "peak RSS MiB",
             "agent (above directory) MiB",
             "written",
-            "written to storage KB/object",
+            "state DB written KB/object",
             "read (rchar) KB/object",
         ],
         &table,

@@ -178,6 +178,19 @@ pub fn own_io() -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::Value::Object(out))
 }
 
+/// CPU seconds (user + system) this process has used so far: on a shared machine a steadier
+/// measure of the work than elapsed time.
+pub fn own_cpu_secs() -> f64 {
+    // SAFETY: rusage is plain old data; zeroed is a valid value that getrusage overwrites.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a local; RUSAGE_SELF is always valid.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return f64::NAN;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 /// A two-panel SVG: objects/s and peak RSS (MiB) against size (log x axis).
 pub fn svg_chart(points: &[(u64, f64, f64)], title: &str) -> String {
     let (w, h, pad) = (760.0_f64, 300.0_f64, 60.0_f64);
