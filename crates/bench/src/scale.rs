@@ -331,22 +331,38 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ],
         &table,
     );
-    let points: Vec<(u64, f64, f64)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["size"].as_u64().unwrap_or(0),
-                r["objects_per_sec"].as_f64().unwrap_or(0.0),
-                r["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
-            )
-        })
-        .collect();
+    let sizes: Vec<u64> = rows.iter().map(|r| r["size"].as_u64().unwrap_or(0)).collect();
+    let column = |f: &dyn Fn(&Value) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let num = |r: &Value, k: &str| r[k].as_f64().unwrap_or(0.0);
+    let panels = [
+        util::Panel {
+            label: "objects/s",
+            color: "#1f77b4",
+            values: column(&|r| num(r, "objects_per_sec")),
+        },
+        util::Panel {
+            label: "CPU µs per object",
+            color: "#2ca02c",
+            values: column(&|r| num(r, "cpu_us_per_object")),
+        },
+        util::Panel {
+            label: "state DB written, KB per object",
+            color: "#9467bd",
+            values: column(&|r| per_object_kb(r, "write_bytes")),
+        },
+        util::Panel {
+            label: "agent memory (above directory), MiB",
+            color: "#d62728",
+            values: column(&|r| num(r, "agent_peak_kib") / 1024.0),
+        },
+    ];
     let svg = args.name.trim_end_matches(".json").to_string() + ".svg";
     std::fs::write(
         out.join(&svg),
         util::svg_chart(
-            &points,
-            "exo-writeback initial cycle: throughput and peak RSS against size",
+            &sizes,
+            &panels,
+            "exo-writeback initial cycle against size (no DC)",
         ),
     )?;
     let result =

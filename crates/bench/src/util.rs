@@ -191,30 +191,31 @@ pub fn own_cpu_secs() -> f64 {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-/// A two-panel SVG: objects/s and peak RSS (MiB) against size (log x axis).
-pub fn svg_chart(points: &[(u64, f64, f64)], title: &str) -> String {
+/// One panel of [`svg_chart`]: its label, colour and one value per size.
+pub struct Panel<'a> {
+    pub label: &'a str,
+    pub color: &'a str,
+    pub values: Vec<f64>,
+}
+
+/// Panels stacked, each a value against size (log x axis).
+pub fn svg_chart(sizes: &[u64], panels: &[Panel<'_>], title: &str) -> String {
     let (w, h, pad) = (760.0_f64, 300.0_f64, 60.0_f64);
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" font-family="sans-serif" font-size="12">
 <text x="{}" y="20" text-anchor="middle" font-size="15">{title}</text>
 "#,
-        2.0 * h + 40.0,
+        panels.len() as f64 * h + 40.0,
         w / 2.0
     );
-    let xs: Vec<f64> = points.iter().map(|p| (p.0 as f64).log10()).collect();
+    let xs: Vec<f64> = sizes.iter().map(|n| (*n as f64).log10()).collect();
     let (xmin, xmax) = (
         xs.iter().cloned().fold(f64::INFINITY, f64::min) - 0.1,
         xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max) + 0.1,
     );
-    for (panel, (label, color)) in [("objects/s", "#1f77b4"), ("peak RSS, MiB", "#d62728")]
-        .into_iter()
-        .enumerate()
-    {
+    for (panel, Panel { label, color, values }) in panels.iter().enumerate() {
         let top = 40.0 + panel as f64 * h;
-        let ys: Vec<f64> = points
-            .iter()
-            .map(|p| if panel == 0 { p.1 } else { p.2 })
-            .collect();
+        let ys = values;
         let ymax = ys.iter().cloned().fold(0.0, f64::max) * 1.15 + 1e-9;
         let x_of = |x: f64| pad + (x - xmin) / (xmax - xmin) * (w - 2.0 * pad);
         let y_of = |y: f64| top + h - pad - y / ymax * (h - 2.0 * pad);
@@ -227,10 +228,11 @@ pub fn svg_chart(points: &[(u64, f64, f64)], title: &str) -> String {
             t = top + pad / 2.0,
             m = top + h / 2.0,
         ));
+        let digits = if ymax < 10.0 { 1 } else { 0 };
         for k in 0..=4 {
             let v = ymax * k as f64 / 4.0;
             svg.push_str(&format!(
-                r##"<text x="{}" y="{}" text-anchor="end">{:.0}</text><line x1="{pad}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>
+                r##"<text x="{}" y="{}" text-anchor="end">{:.digits$}</text><line x1="{pad}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>
 "##,
                 pad - 4.0,
                 y_of(v) + 4.0,
@@ -241,7 +243,7 @@ pub fn svg_chart(points: &[(u64, f64, f64)], title: &str) -> String {
         }
         let path: Vec<String> = xs
             .iter()
-            .zip(&ys)
+            .zip(ys)
             .map(|(x, y)| format!("{:.1},{:.1}", x_of(*x), y_of(*y)))
             .collect();
         svg.push_str(&format!(
@@ -249,9 +251,9 @@ pub fn svg_chart(points: &[(u64, f64, f64)], title: &str) -> String {
 "#,
             path.join(" ")
         ));
-        for ((x, y), p) in xs.iter().zip(&ys).zip(points) {
+        for ((x, y), n) in xs.iter().zip(ys).zip(sizes) {
             svg.push_str(&format!(
-                r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" text-anchor="middle">{:.0}</text><text x="{:.1}" y="{}" text-anchor="middle">{} mailboxes</text>
+                r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" text-anchor="middle">{:.digits$}</text><text x="{:.1}" y="{}" text-anchor="middle">{} mailboxes</text>
 "#,
                 x_of(*x),
                 y_of(*y),
@@ -260,7 +262,7 @@ pub fn svg_chart(points: &[(u64, f64, f64)], title: &str) -> String {
                 y,
                 x_of(*x),
                 top + h - pad + 16.0,
-                p.0
+                n
             ));
         }
     }
