@@ -18,8 +18,9 @@ use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
 
 fn outcome(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
-    let guid = Uuid::from_u128(u128::from(n) | (7 << 100));
-    let cloud_id = format!("{:08x}-0000-0000-0000-{n:012}", n as u32);
+    // Random-looking ids, as real objectGUIDs and cloud ids are (a v5 UUID of n).
+    let guid = Uuid::new_v5(&Uuid::NAMESPACE_OID, &n.to_le_bytes());
+    let cloud_id = Uuid::new_v5(&Uuid::NAMESPACE_URL, &n.to_le_bytes()).to_string();
     let dn = format!("CN=User {n},OU=Staff,DC=lab,DC=example");
     let smtp = format!("user{n}@contoso.com");
     let old = vec![AttrValue::Text(format!("SMTP:{smtp}"))];
@@ -42,7 +43,7 @@ fn outcome(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
     };
     ObjectOutcome {
         log: ProvisioningLogEntry {
-            id: LogEntryId(Uuid::new_v4()),
+            id: LogEntryId(Uuid::now_v7()),
             cycle,
             time,
             duration: SignedDuration::from_micros(800),
@@ -85,12 +86,16 @@ fn outcome(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
                 vec![AttrValue::Text(format!("v{n}"))],
             ),
         ],
-        join: JoinUpdate::Set(Join {
-            cloud_id: cloud_id.clone(),
-            object_guid: guid,
-            dn,
-            updated_at: time,
-        }),
+        join: if std::env::var_os("NO_JOINS").is_some() {
+            JoinUpdate::Keep
+        } else {
+            JoinUpdate::Set(Join {
+                cloud_id: cloud_id.clone(),
+                object_guid: guid,
+                dn,
+                updated_at: time,
+            })
+        },
         escrow: EscrowUpdate::Clear { cloud_id },
         pins: Default::default(),
     }
@@ -109,6 +114,18 @@ fn cpu_seconds() -> f64 {
     let u = unsafe { usage.assume_init() };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Bytes this process caused to be written to storage so far (`write_bytes`, /proc/self/io).
+fn write_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("write_bytes:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn arg(i: usize, default: u64) -> u64 {
@@ -147,6 +164,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut built = 0.0;
     let mut built_cpu = 0.0;
+    let written_before = write_bytes();
     let start = Instant::now();
     let cpu = cpu_seconds();
     let mut n = single;
@@ -172,6 +190,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          = {:.0} outcomes/s (CPU {:.0} µs per outcome)",
         batched as f64 / secs,
         cpu * 1e6 / batched as f64
+    );
+
+    let written = write_bytes() - written_before;
+    println!(
+        "state DB written (write_bytes of /proc/self/io) by the batched outcomes: {:.1} KB per outcome",
+        written as f64 / 1000.0 / batched as f64
     );
 
     let start = Instant::now();
