@@ -331,7 +331,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ],
         &table,
     );
-    let sizes: Vec<u64> = rows.iter().map(|r| r["size"].as_u64().unwrap_or(0)).collect();
+    let sizes: Vec<u64> = rows
+        .iter()
+        .map(|r| r["size"].as_u64().unwrap_or(0))
+        .collect();
     let column = |f: &dyn Fn(&Value) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let num = |r: &Value, k: &str| r[k].as_f64().unwrap_or(0.0);
     let panels = [

@@ -213,7 +213,15 @@ pub fn svg_chart(sizes: &[u64], panels: &[Panel<'_>], title: &str) -> String {
         xs.iter().cloned().fold(f64::INFINITY, f64::min) - 0.1,
         xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max) + 0.1,
     );
-    for (panel, Panel { label, color, values }) in panels.iter().enumerate() {
+    for (
+        panel,
+        Panel {
+            label,
+            color,
+            values,
+        },
+    ) in panels.iter().enumerate()
+    {
         let top = 40.0 + panel as f64 * h;
         let ys = values;
         let ymax = ys.iter().cloned().fold(0.0, f64::max) * 1.15 + 1e-9;
