@@ -1,5 +1,6 @@
 //! Exchange Online as the engine's mailbox source, over the `exo` client.
 
+use exo_writeback_core::mail_recipient::GroupMember;
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::provisioning::SourceIdentity;
 use exo_writeback_engine::{MailboxSource, MailboxStream, SourceError, SourceErrorKind};
@@ -97,5 +98,18 @@ impl MailboxSource for ExoSource {
             tracing::warn!(identity, error = %e, "cannot read the junk email configuration; the safelist hashes are left alone");
         }
         Ok(found)
+    }
+    async fn group_members(&self, group: &str) -> Result<Vec<GroupMember>, SourceError> {
+        let mut stream = self.client.group_members(group);
+        let mut members = Vec::new();
+        while let Some(member) = stream.next().await {
+            // A record that cannot be read fails the whole list: a member missing from it
+            // would be deleted from the group.
+            members.push(member.map_err(|e| SourceError {
+                kind: SourceErrorKind::Broken,
+                ..source_error(e)
+            })?);
+        }
+        Ok(members)
     }
 }

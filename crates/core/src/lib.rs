@@ -13,6 +13,7 @@ pub mod mail_recipient;
 pub mod mailbox;
 pub mod mapping;
 pub mod matching;
+pub mod membership;
 pub mod outcome;
 pub mod plan;
 pub mod privilege;

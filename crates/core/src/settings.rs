@@ -96,6 +96,11 @@ pub struct WritebackSettings {
     /// every profile or per profile (`crate::drift`).
     #[serde(default)]
     pub drift: DriftSetting,
+    /// Write a group's `member` from its cloud membership (the `cloud-managed-groups`
+    /// profile; `crate::membership`): members resolved through the joins and match rules,
+    /// incremental adds and deletes. Default false: `member` is never written.
+    #[serde(default)]
+    pub write_membership: bool,
 }
 
 impl Default for WritebackSettings {
@@ -112,6 +117,7 @@ impl Default for WritebackSettings {
             mappings: Vec::new(),
             allow_extra_targets: Vec::new(),
             drift: DriftSetting::default(),
+            write_membership: false,
         }
     }
 }
@@ -251,6 +257,8 @@ pub struct WritebackPlanSettings {
     pub extra_targets: Vec<String>,
     /// What each profile does with an on-premises edit of a written attribute.
     pub drift: DriftPolicy,
+    /// See [`WritebackSettings::write_membership`].
+    pub write_membership: bool,
 }
 
 impl Default for WritebackPlanSettings {
@@ -528,6 +536,7 @@ impl WritebackSettings {
                 .drift
                 .resolve()
                 .map_err(|problem| SettingsError::Drift { problem })?,
+            write_membership: self.write_membership,
         })
     }
 }
@@ -565,6 +574,11 @@ impl WritebackPlanSettings {
                 self.profiles
                     .contains(&Profile::CloudManaged)
                     .then(|| "targetAddress".to_string()),
+            )
+            // A group's members, read whole (ranged retrieval) to plan single adds and deletes.
+            .chain(
+                self.write_membership
+                    .then(|| crate::membership::MEMBER_ATTRIBUTE.to_string()),
             );
         for name in names {
             if seen.insert(name.to_ascii_lowercase()) {

@@ -27,6 +27,7 @@ mod evaluate;
 mod hold;
 mod intents;
 pub mod match_index;
+mod membership;
 mod options;
 pub mod ports;
 mod preview;

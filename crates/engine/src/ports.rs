@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::drift::ChangeOrigin;
+use exo_writeback_core::mail_recipient::GroupMember;
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::provisioning::SourceIdentity;
 use exo_writeback_core::schema::Schema;
@@ -84,6 +85,11 @@ pub trait MailboxSource {
     /// One mailbox by identity (ExternalDirectoryObjectId, UPN, SMTP address …); `None` when
     /// the service says there is none.
     async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError>;
+    /// Every member of the group `group` (its ExternalDirectoryObjectId), nested groups as
+    /// members, all pages (`write_membership`, issue 17). Any error — a page the service
+    /// refused, a record that cannot be read — is the answer: an incomplete list would delete
+    /// members that are still there. No default: a source that forgot it would write nothing.
+    async fn group_members(&self, group: &str) -> Result<Vec<GroupMember>, SourceError>;
 }
 
 /// What kind of directory error it is: it decides what the engine does next. The adapter

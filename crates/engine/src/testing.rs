@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ModOp, ObjectModify};
+use exo_writeback_core::mail_recipient::GroupMember;
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::schema::Schema;
 use futures::StreamExt;
@@ -36,6 +37,8 @@ pub struct FakeSource {
     pub reported_after: Arc<Mutex<Option<(usize, String)>>>,
     /// Streams opened (`all` and `changed_since`).
     pub streams: Arc<AtomicUsize>,
+    /// Group members by the group's ExternalDirectoryObjectId (an unknown group has none).
+    pub members: Arc<Mutex<HashMap<String, Vec<GroupMember>>>>,
 }
 
 impl FakeSource {
@@ -133,6 +136,15 @@ impl MailboxSource for FakeSource {
                         .is_some_and(|p| p.eq_ignore_ascii_case(identity))
             })
             .cloned())
+    }
+    async fn group_members(&self, group: &str) -> Result<Vec<GroupMember>, SourceError> {
+        Ok(self
+            .members
+            .lock()
+            .expect("lock")
+            .get(group)
+            .cloned()
+            .unwrap_or_default())
     }
 }
 

@@ -4,6 +4,7 @@ mod common;
 mod faults;
 mod get_mailbox;
 mod groups;
+mod large_group;
 mod process;
 mod routing;
 mod scale;
