@@ -39,6 +39,8 @@ pub struct FakeSource {
     pub streams: Arc<AtomicUsize>,
     /// Group members by the group's ExternalDirectoryObjectId (an unknown group has none).
     pub members: Arc<Mutex<HashMap<String, Vec<GroupMember>>>>,
+    /// When set, every member list answers this error (a page the service refused).
+    pub members_error: Arc<Mutex<Option<String>>>,
 }
 
 impl FakeSource {
@@ -138,6 +140,9 @@ impl MailboxSource for FakeSource {
             .cloned())
     }
     async fn group_members(&self, group: &str) -> Result<Vec<GroupMember>, SourceError> {
+        if let Some(e) = self.members_error.lock().expect("lock").clone() {
+            return Err(SourceError::broken(e));
+        }
         Ok(self
             .members
             .lock()

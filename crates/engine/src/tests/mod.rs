@@ -18,6 +18,7 @@ mod decisions;
 mod drift;
 mod intents;
 mod matching;
+mod membership;
 mod old_state;
 mod quarantine;
 mod read_rights;

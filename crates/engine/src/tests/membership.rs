@@ -1,0 +1,131 @@
+//! A group's membership (`write_membership`): members resolved through the joins a cycle
+//! stored, else the corroborated key; unresolved ones reported; only joined objects removed.
+
+use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ModOp};
+use exo_writeback_core::mail_recipient::GroupMember;
+use exo_writeback_core::outcome::OutcomeCode;
+use exo_writeback_core::plan::{ObjectPlan, removal_count};
+
+use super::fixture;
+use crate::CycleMode;
+
+fn member(id: &str, smtp: &str) -> GroupMember {
+    GroupMember {
+        external_directory_object_id: Some(id.into()),
+        primary_smtp_address: Some(smtp.into()),
+        recipient_type_details: "UserMailbox".into(),
+        ..GroupMember::default()
+    }
+}
+
+fn edoid(n: u32) -> String {
+    format!("00000000-0000-0000-0000-{n:012}")
+}
+
+fn text(v: &str) -> AttrValue {
+    AttrValue::Text(v.to_string())
+}
+
+#[tokio::test]
+async fn members_resolve_through_joins_and_corroborated_keys_and_only_joined_ones_leave() {
+    let mut f = fixture(4, 500);
+    f.engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    let dn = |i: usize| f.dir.get(&f.guids[i]).dn;
+    // user5: synced, no mailbox read by the agent, but holding its key and address.
+    let five = f.dir.add_user(
+        "user5",
+        &edoid(5),
+        &[("proxyAddresses", &["SMTP:user5@contoso.com"])],
+    );
+    // mallory wrote user6's key on her own account: no address to back it.
+    f.dir.add_user(
+        "mallory",
+        &edoid(6),
+        &[("proxyAddresses", &["SMTP:mallory@contoso.com"])],
+    );
+    let onprem = f.dir.add("svc-onprem", Attributes::new());
+    let mut attrs = Attributes::new();
+    attrs.insert(
+        "member",
+        vec![text(&dn(0)), text(&dn(1)), text(&f.dir.get(&onprem).dn)],
+    );
+    let group_guid = f.dir.add("dl-sales", attrs);
+    let group: DirectoryObject = f.dir.get(&group_guid);
+    f.source.members.lock().expect("lock").insert(
+        "group-1".into(),
+        vec![
+            member(&edoid(1), "user1@contoso.com"),
+            member(&edoid(3), "user3@contoso.com"),
+            member(&edoid(5), "user5@contoso.com"),
+            member(&edoid(6), "user6@contoso.com"),
+            member("ghost", "ghost@contoso.com"),
+        ],
+    );
+    let mut plan = ObjectPlan {
+        dn: group.dn.clone(),
+        modify: None,
+        changes: Vec::new(),
+        removes_values: false,
+        added_smtp_addresses: Vec::new(),
+        added_other_proxies: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let m = f
+        .engine
+        .add_membership("group-1", &group, &mut plan)
+        .await
+        .expect("membership");
+    let five_dn = f.dir.get(&five).dn;
+    assert_eq!(m.add, vec![dn(2), five_dn.clone()]);
+    assert_eq!(
+        m.delete,
+        vec![dn(1)],
+        "user2 is joined and no longer listed"
+    );
+    assert_eq!(m.kept, vec![f.dir.get(&onprem).dn], "never joined: kept");
+    assert_eq!(m.unresolved.len(), 2, "{:?}", m.unresolved);
+    assert!(m.unresolved[0].reason().contains("user6@contoso.com"));
+    assert!(m.unresolved[1].reason().contains("ghost@contoso.com"));
+
+    let modify = plan.modify.as_ref().expect("a modify");
+    assert_eq!(
+        modify
+            .changes
+            .iter()
+            .map(|c| (c.op, c.attribute.as_str(), c.values.len()))
+            .collect::<Vec<_>>(),
+        vec![(ModOp::Delete, "member", 1), (ModOp::Add, "member", 2)]
+    );
+    assert!(plan.removes_values);
+    assert_eq!(removal_count(&plan), 1);
+    assert_eq!(plan.warnings.len(), 1);
+    assert_eq!(plan.warnings[0].code, OutcomeCode::MemberNotResolved);
+    let change = &plan.changes[0];
+    assert_eq!(change.attribute, "member");
+    assert_eq!(change.old.len(), 3);
+    assert_eq!(change.new.len(), 4, "user1, svc-onprem, user3, user5");
+}
+
+#[tokio::test]
+async fn an_unreadable_member_list_fails_the_group_and_writes_nothing() {
+    let f = fixture(1, 500);
+    let group_guid = f.dir.add("dl-x", Attributes::new());
+    let group = f.dir.get(&group_guid);
+    *f.source.members_error.lock().expect("lock") = Some("page 2 refused".into());
+    let mut plan = ObjectPlan {
+        dn: group.dn.clone(),
+        modify: None,
+        changes: Vec::new(),
+        removes_values: false,
+        added_smtp_addresses: Vec::new(),
+        added_other_proxies: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let err = f
+        .engine
+        .add_membership("group-1", &group, &mut plan)
+        .await
+        .expect_err("an incomplete list is no list");
+    assert!(err.reason.contains("page 2 refused"), "{err}");
+    assert!(plan.modify.is_none() && plan.changes.is_empty());
+}
