@@ -7,7 +7,8 @@
 //!
 //! ```toml
 //! [writeback]
-//! profiles = ["cloud-managed"]          # and/or "hybrid"
+//! profiles = ["cloud-managed"]          # and/or "hybrid", "cloud-managed-groups", "cloud-managed-contacts"
+//! assume_cloud_managed_recipients = false # groups/contacts whose record lacks IsExchangeCloudManaged
 //! hide_from_address_lists = true
 //! disabled_attributes = ["extensionAttribute15"]
 //! preserve_prefixes = ["X500"]
@@ -96,6 +97,12 @@ pub struct WritebackSettings {
     /// every profile or per profile (`crate::drift`).
     #[serde(default)]
     pub drift: DriftSetting,
+    /// Groups and contacts whose record does not carry `IsExchangeCloudManaged` (no public
+    /// capture shows it on them) count as cloud-managed when directory-synced: the tenant's
+    /// explicit statement that their source of authority is the cloud. Default false: such a
+    /// record is `NotInScope`.
+    #[serde(default)]
+    pub assume_cloud_managed_recipients: bool,
 }
 
 impl Default for WritebackSettings {
@@ -112,6 +119,7 @@ impl Default for WritebackSettings {
             mappings: Vec::new(),
             allow_extra_targets: Vec::new(),
             drift: DriftSetting::default(),
+            assume_cloud_managed_recipients: false,
         }
     }
 }
@@ -158,7 +166,9 @@ pub struct MappingSettings {
 /// A `[writeback]` section that cannot be used. Each variant names the entry to fix.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SettingsError {
-    #[error("writeback.profiles is empty: enable \"cloud-managed\", \"hybrid\" or both")]
+    #[error(
+        "writeback.profiles is empty: enable \"cloud-managed\", \"hybrid\", \"cloud-managed-groups\" or \"cloud-managed-contacts\""
+    )]
     NoProfiles,
     #[error(
         "writeback.mappings[{index}]: {target} is never written by a custom mapping: {why} (docs/writeback-targets.md)"
@@ -251,6 +261,8 @@ pub struct WritebackPlanSettings {
     pub extra_targets: Vec<String>,
     /// What each profile does with an on-premises edit of a written attribute.
     pub drift: DriftPolicy,
+    /// See [`WritebackSettings::assume_cloud_managed_recipients`].
+    pub assume_cloud_managed_recipients: bool,
 }
 
 impl Default for WritebackPlanSettings {
@@ -528,6 +540,7 @@ impl WritebackSettings {
                 .drift
                 .resolve()
                 .map_err(|problem| SettingsError::Drift { problem })?,
+            assume_cloud_managed_recipients: self.assume_cloud_managed_recipients,
         })
     }
 }
@@ -565,6 +578,13 @@ impl WritebackPlanSettings {
                 self.profiles
                     .contains(&Profile::CloudManaged)
                     .then(|| "targetAddress".to_string()),
+            )
+            // A group or contact is written only on an object of its class.
+            .chain(
+                self.profiles
+                    .iter()
+                    .any(|p| p.kind() != crate::mailbox::RecipientKind::Mailbox)
+                    .then(|| "objectClass".to_string()),
             );
         for name in names {
             if seen.insert(name.to_ascii_lowercase()) {

@@ -1,6 +1,6 @@
 //! One object: import, scope, match, plan and the address guard (writes nothing).
 
-use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::plan::{ObjectPlan, PlanInput, check_address_conflicts, plan_object};
 use exo_writeback_core::provisioning::{
@@ -82,6 +82,7 @@ pub fn cloud_id(mailbox: &Mailbox) -> String {
 
 pub(crate) fn source_identity(mailbox: &Mailbox) -> SourceIdentity {
     SourceIdentity {
+        kind: mailbox.kind,
         external_directory_object_id: mailbox.external_directory_object_id.clone(),
         primary_smtp_address: mailbox.primary_smtp_address.clone(),
         user_principal_name: mailbox.user_principal_name.clone(),
@@ -110,7 +111,11 @@ impl<S, D: Directory, St: JoinStore + PinStore + JournalStore> Engine<S, D, St> 
                 import: step(
                     StepStatus::Success,
                     format!(
-                        "read {} (ExternalDirectoryObjectId {}, {}, WhenChangedUTC {})",
+                        "read {}{} (ExternalDirectoryObjectId {}, {}, WhenChangedUTC {})",
+                        match mailbox.kind {
+                            RecipientKind::Mailbox => String::new(),
+                            kind => format!("{kind} "),
+                        },
                         mailbox
                             .primary_smtp_address
                             .as_deref()

@@ -34,6 +34,7 @@ mod provision;
 pub mod quarantine;
 mod read;
 mod read_rights;
+mod recipient_target;
 mod record;
 pub mod reject;
 mod spill;
