@@ -21,6 +21,7 @@ pub mod profile;
 pub mod profile_attrs;
 pub mod provisioning;
 pub mod proxy;
+pub mod recipient_profile;
 pub mod recipient_type;
 pub mod schema;
 pub mod scope;

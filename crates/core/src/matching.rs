@@ -39,6 +39,7 @@
 use std::fmt;
 
 mod corroborate;
+pub mod recipient;
 pub use corroborate::{WITNESS_ATTRIBUTES, corroborate_key_match};
 
 use crate::directory::AttrValue;

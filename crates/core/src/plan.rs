@@ -265,7 +265,9 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
     for mapping in &input.settings.mappings {
         let applies = match mapping.origin {
             MappingOrigin::Profile(p) => input.scope.includes(p),
-            MappingOrigin::Custom => true,
+            // Custom mappings are written for mailboxes: a group or contact gets its
+            // profile's rows only.
+            MappingOrigin::Custom => input.scope.is_mailbox(),
         };
         let hidden = |u: &String| u.eq_ignore_ascii_case(&mapping.target);
         if !applies || input.unreadable.iter().any(hidden) {

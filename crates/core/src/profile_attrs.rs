@@ -43,10 +43,80 @@ pub const HYBRID_ATTRIBUTES: &[&str] = &[
     "msExchUserHoldPolicies",
 ];
 
+/// Profile `cloud-managed-groups` (issue 17): a cloud-managed distribution group's or
+/// mail-enabled security group's addresses, alias, custom attributes and hide flag
+/// (`docs/groups-and-contacts.md`, "Mapping to AD"). Membership is not among them.
+pub const CLOUD_MANAGED_GROUP_ATTRIBUTES: &[&str] = &[
+    "extensionAttribute1",
+    "extensionAttribute2",
+    "extensionAttribute3",
+    "extensionAttribute4",
+    "extensionAttribute5",
+    "extensionAttribute6",
+    "extensionAttribute7",
+    "extensionAttribute8",
+    "extensionAttribute9",
+    "extensionAttribute10",
+    "extensionAttribute11",
+    "extensionAttribute12",
+    "extensionAttribute13",
+    "extensionAttribute14",
+    "extensionAttribute15",
+    "msExchExtensionCustomAttribute1",
+    "msExchExtensionCustomAttribute2",
+    "msExchExtensionCustomAttribute3",
+    "msExchExtensionCustomAttribute4",
+    "msExchExtensionCustomAttribute5",
+    "proxyAddresses",
+    "mail",
+    "mailNickname",
+    "msExchHideFromAddressLists",
+];
+
+/// Profile `cloud-managed-contacts` (issue 17): the group attributes, and `targetAddress`
+/// from the contact's ExternalEmailAddress — on a contact only, where it is where its mail
+/// goes (on a user it is the routing address and never written).
+pub const CLOUD_MANAGED_CONTACT_ATTRIBUTES: &[&str] = &[
+    "extensionAttribute1",
+    "extensionAttribute2",
+    "extensionAttribute3",
+    "extensionAttribute4",
+    "extensionAttribute5",
+    "extensionAttribute6",
+    "extensionAttribute7",
+    "extensionAttribute8",
+    "extensionAttribute9",
+    "extensionAttribute10",
+    "extensionAttribute11",
+    "extensionAttribute12",
+    "extensionAttribute13",
+    "extensionAttribute14",
+    "extensionAttribute15",
+    "msExchExtensionCustomAttribute1",
+    "msExchExtensionCustomAttribute2",
+    "msExchExtensionCustomAttribute3",
+    "msExchExtensionCustomAttribute4",
+    "msExchExtensionCustomAttribute5",
+    "proxyAddresses",
+    "mail",
+    "mailNickname",
+    "msExchHideFromAddressLists",
+    "targetAddress",
+];
+
 /// The writeback profiles with their names as used in the configuration and in reports.
 pub const PROFILES: &[(&str, &[&str])] = &[
     ("cloud-managed", CLOUD_MANAGED_ATTRIBUTES),
     ("hybrid", HYBRID_ATTRIBUTES),
+];
+
+/// The profiles of groups and mail contacts (issue 17), apart from [`PROFILES`]: they write
+/// group and contact objects, whose rights `docs/least-privilege.md` does not grant yet, and
+/// add no custom mapping target (their attributes are the cloud-managed profile's or on the
+/// never list: `mailNickname`, `targetAddress`).
+pub const RECIPIENT_PROFILES: &[(&str, &[&str])] = &[
+    ("cloud-managed-groups", CLOUD_MANAGED_GROUP_ATTRIBUTES),
+    ("cloud-managed-contacts", CLOUD_MANAGED_CONTACT_ATTRIBUTES),
 ];
 
 #[cfg(test)]
@@ -55,7 +125,7 @@ mod tests {
 
     #[test]
     fn lists_have_no_duplicates() {
-        for (name, attrs) in PROFILES {
+        for (name, attrs) in PROFILES.iter().chain(RECIPIENT_PROFILES) {
             let mut lower: Vec<String> = attrs.iter().map(|a| a.to_ascii_lowercase()).collect();
             lower.sort();
             let before = lower.len();
@@ -64,5 +134,10 @@ mod tests {
         }
         assert_eq!(CLOUD_MANAGED_ATTRIBUTES.len(), 26);
         assert_eq!(HYBRID_ATTRIBUTES.len(), 8);
+        assert_eq!(CLOUD_MANAGED_GROUP_ATTRIBUTES.len(), 24);
+        assert_eq!(
+            CLOUD_MANAGED_CONTACT_ATTRIBUTES[..24],
+            CLOUD_MANAGED_GROUP_ATTRIBUTES[..]
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! One object: import, scope, match, plan and the address guard (writes nothing).
 
-use exo_writeback_core::mail_recipient::GROUP_TYPES;
-use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
 use exo_writeback_core::membership::MembershipPlan;
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::plan::{ObjectPlan, PlanInput, check_address_conflicts, plan_object};
@@ -84,17 +83,16 @@ pub fn cloud_id(mailbox: &Mailbox) -> String {
 
 pub(crate) fn source_identity(mailbox: &Mailbox) -> SourceIdentity {
     SourceIdentity {
+        kind: mailbox.kind,
         external_directory_object_id: mailbox.external_directory_object_id.clone(),
         primary_smtp_address: mailbox.primary_smtp_address.clone(),
         user_principal_name: mailbox.user_principal_name.clone(),
     }
 }
 
-/// A distribution group or mail-enabled security group (by its RecipientTypeDetails).
+/// A distribution group or mail-enabled security group.
 fn is_group(mailbox: &Mailbox) -> bool {
-    GROUP_TYPES
-        .iter()
-        .any(|t| t.eq_ignore_ascii_case(&mailbox.recipient_type_details))
+    mailbox.kind == RecipientKind::Group
 }
 
 /// What the matching step says about a group's members: how many resolved, each one that did
@@ -148,7 +146,11 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                 import: step(
                     StepStatus::Success,
                     format!(
-                        "read {} (ExternalDirectoryObjectId {}, {}, WhenChangedUTC {})",
+                        "read {}{} (ExternalDirectoryObjectId {}, {}, WhenChangedUTC {})",
+                        match mailbox.kind {
+                            RecipientKind::Mailbox => String::new(),
+                            kind => format!("{kind} "),
+                        },
                         mailbox
                             .primary_smtp_address
                             .as_deref()

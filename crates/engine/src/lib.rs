@@ -35,6 +35,7 @@ mod provision;
 pub mod quarantine;
 mod read;
 mod read_rights;
+mod recipient_target;
 mod record;
 pub mod reject;
 mod spill;

@@ -4,7 +4,7 @@
 
 use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::guid::object_guid_bytes;
-use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
 use exo_writeback_core::matching::{
     Lookup, MatchDecision, MatchLookups, MatchRule, MatchStep, RuleResult, WITNESS_ATTRIBUTES,
     corroborate_key_match, match_lookups, next_match_step,
@@ -54,6 +54,9 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
         attrs: &[String],
         index: Option<&MatchIndex>,
     ) -> Result<Target, DirectoryError> {
+        if mailbox.kind != RecipientKind::Mailbox {
+            return self.find_recipient_target(mailbox, cloud_id, attrs).await;
+        }
         let lookups = match_lookups(&self.settings.match_rules, mailbox);
         let mut join_update = JoinUpdate::Keep;
         let mut doubt = None;

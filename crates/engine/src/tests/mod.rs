@@ -225,6 +225,7 @@ async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_w
         message: message.into(),
         kind: SourceErrorKind::Record,
         record: Some(SourceIdentity {
+            kind: Default::default(),
             external_directory_object_id: Some(bad_id.clone()),
             primary_smtp_address: bad.primary_smtp_address.clone(),
             ..SourceIdentity::default()

@@ -7,6 +7,7 @@ use futures::stream::StreamExt;
 use serde_json::{Map, Value};
 
 use super::{ExoClient, ResultStream, record_error};
+use crate::error::{ExoError, ServiceError};
 use crate::wire::{
     MEMBER_PROPERTIES, contact_properties, group_properties, member_from_record,
     recipient_from_record,
@@ -41,6 +42,59 @@ impl ExoClient {
         self.invoke_selecting("Get-MailContact", listing(filter), Some(&select))
             .map(|r| r.and_then(|v| recipient_from_record(&v).map_err(|e| record_error(&v, e))))
             .boxed()
+    }
+
+    /// One distribution group or mail-enabled security group by identity
+    /// (`Get-DistributionGroup -Identity`); `None` when the service says there is none.
+    pub async fn get_distribution_group(
+        &self,
+        identity: &str,
+    ) -> Result<Option<MailRecipient>, ExoError> {
+        let select = group_properties();
+        self.get_recipient("Get-DistributionGroup", identity, &select)
+            .await
+    }
+
+    /// One mail contact by identity (`Get-MailContact -Identity`); `None` when the service
+    /// says there is none.
+    pub async fn get_mail_contact(
+        &self,
+        identity: &str,
+    ) -> Result<Option<MailRecipient>, ExoError> {
+        let select = contact_properties();
+        self.get_recipient("Get-MailContact", identity, &select)
+            .await
+    }
+
+    /// One recipient of `cmdlet` by identity, as `get_mailbox` reads a mailbox: the first
+    /// record of the one-page answer, `None` on the service's "not found".
+    async fn get_recipient(
+        &self,
+        cmdlet: &str,
+        identity: &str,
+        select: &[&str],
+    ) -> Result<Option<MailRecipient>, ExoError> {
+        let mut params = Map::new();
+        params.insert("Identity".into(), Value::String(identity.to_owned()));
+        let mut stream = self.invoke_selecting(cmdlet, params, Some(select));
+        let mut found = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(record) if found.is_none() => found = Some(record),
+                Ok(_) => {}
+                Err(e)
+                    if found.is_none()
+                        && e.service_error()
+                            .is_some_and(ServiceError::is_object_not_found) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        found
+            .map(|v| recipient_from_record(&v).map_err(|e| record_error(&v, e)))
+            .transpose()
     }
 
     /// The members of the group `group` (any identity the service accepts — its
