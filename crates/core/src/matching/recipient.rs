@@ -265,7 +265,7 @@ mod tests {
             &group(),
             std::slice::from_ref(&user),
             Some("Group_abc"),
-            &[user],
+            std::slice::from_ref(&user),
         )
         .expect_err("not followed");
         assert_eq!(e.code, OutcomeCode::UncorroboratedMatchKey);
