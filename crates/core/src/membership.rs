@@ -363,6 +363,47 @@ pub fn restore_changes(now: &[AttrValue], previous: &[AttrValue]) -> Vec<AttrCha
     .changes()
 }
 
+/// A `member` change for people to read: the members removed and added (at most ten of each
+/// named), not two lists of thousands of DNs.
+pub fn describe_member_change(old: &[AttrValue], new: &[AttrValue]) -> String {
+    let changes = restore_changes(old, new);
+    let of = |op: ModOp| -> Vec<String> {
+        changes
+            .iter()
+            .filter(|c| c.op == op)
+            .flat_map(|c| c.values.iter().filter_map(AttrValue::as_text))
+            .map(str::to_string)
+            .collect()
+    };
+    let list = |sign: &str, dns: Vec<String>| -> Option<String> {
+        if dns.is_empty() {
+            return None;
+        }
+        let shown: Vec<&str> = dns.iter().take(10).map(String::as_str).collect();
+        let more = dns.len().saturating_sub(shown.len());
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        Some(format!("{sign}{} ({}{tail})", dns.len(), shown.join("; ")))
+    };
+    let parts: Vec<String> = [list("−", of(ModOp::Delete)), list("+", of(ModOp::Add))]
+        .into_iter()
+        .flatten()
+        .collect();
+    format!(
+        "{} → {} members: {}",
+        old.len(),
+        new.len(),
+        if parts.is_empty() {
+            "the same".to_string()
+        } else {
+            parts.join(", ")
+        }
+    )
+}
+
 #[cfg(test)]
 #[path = "membership_tests.rs"]
 mod tests;

@@ -281,3 +281,14 @@ fn undo_restores_the_list_exactly_with_single_values() {
     assert!(!same_members(&before, &after));
     assert!(restore_changes(&before, &before).is_empty());
 }
+
+#[test]
+fn a_member_change_reads_as_who_left_and_who_joined() {
+    let old: Vec<String> = (0..30).map(|i| dn(&format!("u{i:02}"))).collect();
+    let mut new = old[..18].to_vec();
+    new.push(dn("joiner"));
+    let text = describe_member_change(&texts(&old), &texts(&new));
+    assert!(text.starts_with("30 → 19 members: −12 ("), "{text}");
+    assert!(text.contains("and 2 more"), "{text}");
+    assert!(text.ends_with(&format!("+1 ({})", dn("joiner"))), "{text}");
+}

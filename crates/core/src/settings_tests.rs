@@ -397,9 +397,13 @@ fn misspelt_properties_get_a_suggestion() {
 fn write_membership_needs_the_groups_profile() {
     let s = parse(serde_json::json!({"profiles": ["cloud-managed"], "write_membership": true}))
         .expect("parses");
-    assert_eq!(s.resolve().unwrap_err(), SettingsError::MembershipWithoutGroups);
-    let s = parse(serde_json::json!({"profiles": ["cloud-managed-groups"], "write_membership": true}))
-        .expect("parses");
+    assert_eq!(
+        s.resolve().unwrap_err(),
+        SettingsError::MembershipWithoutGroups
+    );
+    let s =
+        parse(serde_json::json!({"profiles": ["cloud-managed-groups"], "write_membership": true}))
+            .expect("parses");
     let r = s.resolve().expect("valid");
     assert!(r.write_membership);
     assert!(

@@ -15,6 +15,7 @@ mod files;
 mod harness;
 mod hostile;
 mod manners;
+mod membership;
 mod packaging;
 mod page_errors;
 mod quarantine;
