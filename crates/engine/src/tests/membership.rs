@@ -129,3 +129,107 @@ async fn an_unreadable_member_list_fails_the_group_and_writes_nothing() {
     assert!(err.reason.contains("page 2 refused"), "{err}");
     assert!(plan.modify.is_none() && plan.changes.is_empty());
 }
+
+/// A group through whole cycles: its membership written by single values, and `undo` putting
+/// the previous list back by single values too — never a replace of `member`.
+#[tokio::test]
+async fn a_group_cycle_writes_single_member_values_and_undo_restores_them_the_same_way() {
+    use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
+    use exo_writeback_core::profile::Profile;
+    use exo_writeback_core::settings::WritebackSettings;
+    use exo_writeback_store_sqlite::SqliteStore;
+
+    use crate::testing::users;
+    use crate::{Engine, EngineOptions, UndoTarget};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let u = users(3, t0, &[]);
+    let mut attrs = Attributes::new();
+    attrs.insert("objectClass", vec![text("top"), text("group")]);
+    attrs.insert("proxyAddresses", vec![text("SMTP:dl@contoso.com")]);
+    attrs.insert("mail", vec![text("dl@contoso.com")]);
+    attrs.insert("member", vec![text(&u.dns[0]), text(&u.dns[1])]);
+    let group_guid = u.dir.add("dl", attrs);
+    let group = Mailbox {
+        kind: RecipientKind::Group,
+        external_directory_object_id: Some("group-1".into()),
+        primary_smtp_address: Some("dl@contoso.com".into()),
+        windows_email_address: Some("dl@contoso.com".into()),
+        email_addresses: vec!["SMTP:dl@contoso.com".into()],
+        recipient_type_details: "MailUniversalDistributionGroup".into(),
+        is_dir_synced: true,
+        is_exchange_cloud_managed: true,
+        when_changed_utc: Some(t0),
+        ..Mailbox::default()
+    };
+    u.source.set(group);
+    let members = |ids: &[u32]| -> Vec<GroupMember> {
+        ids.iter()
+            .map(|&i| member(&edoid(i), &format!("user{i}@contoso.com")))
+            .collect()
+    };
+    u.source
+        .members
+        .lock()
+        .expect("lock")
+        .insert("group-1".into(), members(&[1, 2]));
+    let settings = WritebackSettings {
+        profiles: vec![Profile::CloudManaged, Profile::CloudManagedGroups],
+        write_membership: true,
+        ..WritebackSettings::default()
+    }
+    .resolve()
+    .expect("settings");
+    let store = SqliteStore::open_in(tmp.path()).expect("store");
+    let mut engine = Engine::new(
+        u.source.clone(),
+        u.dir.clone(),
+        store,
+        settings,
+        EngineOptions::default(),
+    );
+    // The first cycle stores the joins; the membership is then in sync.
+    engine.run_cycle(CycleMode::Auto).await.expect("cycle 1");
+    engine.run_cycle(CycleMode::Full).await.expect("cycle 2");
+    let before = u.dir.values(&group_guid, "member");
+    assert_eq!(before.len(), 2);
+
+    // user2 leaves, user3 joins.
+    u.source
+        .members
+        .lock()
+        .expect("lock")
+        .insert("group-1".into(), members(&[1, 3]));
+    u.dir.modifies.lock().expect("lock").clear();
+    let r = engine.run_cycle(CycleMode::Full).await.expect("cycle 3");
+    assert_eq!(r.counts.written, 1, "{r:?}");
+    assert_eq!(r.removing, 1);
+    let mut now = u.dir.values(&group_guid, "member");
+    now.sort();
+    let mut want = vec![u.dns[0].clone(), u.dns[2].clone()];
+    want.sort();
+    assert_eq!(now, want);
+    let member_ops = |u: &crate::testing::Users| -> Vec<(ModOp, usize)> {
+        u.dir
+            .modifies
+            .lock()
+            .expect("lock")
+            .iter()
+            .flat_map(|m| m.changes.iter())
+            .filter(|c| c.attribute.eq_ignore_ascii_case("member"))
+            .map(|c| (c.op, c.values.len()))
+            .collect()
+    };
+    assert_eq!(member_ops(&u), vec![(ModOp::Delete, 1), (ModOp::Add, 1)]);
+
+    // Undo: the previous list exactly, by single values.
+    u.dir.modifies.lock().expect("lock").clear();
+    engine.undo(UndoTarget::Cycle(r.cycle)).await.expect("undo");
+    let mut restored = u.dir.values(&group_guid, "member");
+    restored.sort();
+    let mut before = before;
+    before.sort();
+    assert_eq!(restored, before);
+    assert_eq!(member_ops(&u), vec![(ModOp::Delete, 1), (ModOp::Add, 1)]);
+}
