@@ -242,9 +242,9 @@ fn created(app: &App, r: SimRecipient) -> Response {
     }
 }
 
-fn new_guid(doc: &Map<String, Value>) -> Result<Uuid, Response> {
+fn new_guid(doc: &Map<String, Value>) -> Result<Uuid, String> {
     match doc.iter().find(|(k, _)| k.eq_ignore_ascii_case("guid")) {
-        Some((k, v)) => want_guid(k, v).map_err(|e| error(StatusCode::BAD_REQUEST, e)),
+        Some((k, v)) => want_guid(k, v),
         None => Ok(Uuid::new_v4()),
     }
 }
@@ -270,7 +270,7 @@ async fn create_group(State(app): State<App>, Json(doc): Json<Map<String, Value>
     app.state.count(Endpoint::Any);
     let guid = match new_guid(&doc) {
         Ok(g) => g,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let Some(primary) = primary_of(&doc) else {
         return error(
@@ -306,7 +306,7 @@ async fn create_contact(State(app): State<App>, Json(doc): Json<Map<String, Valu
     app.state.count(Endpoint::Any);
     let guid = match new_guid(&doc) {
         Ok(g) => g,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let external = match field(&doc, "ExternalEmailAddress") {
         Some(v) => match external_address("ExternalEmailAddress", v) {
