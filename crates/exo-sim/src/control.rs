@@ -16,8 +16,13 @@ use crate::mailbox::{RecipientKind, SimMailbox, format_exchange_date};
 use crate::seed::{SeedSpec, generate};
 use crate::state::StateError;
 
+mod recipients;
+
+pub use recipients::recipient_doc;
+
 pub(crate) fn routes() -> Router<App> {
     Router::new()
+        .merge(recipients::routes())
         .route("/_sim/health", get(|| async { "ok" }))
         .route("/_sim/seed", post(seed))
         .route("/_sim/mailboxes", get(list).post(create))

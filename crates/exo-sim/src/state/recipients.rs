@@ -140,6 +140,26 @@ impl SimState {
         F: FnOnce(&mut SimRecipient),
     {
         let now = self.now();
+        self.try_update_recipient(id, groups, |r| {
+            f(r);
+            r.when_changed = now;
+            Ok(())
+        })
+    }
+
+    /// As [`SimState::update_recipient`], WhenChanged set to the clock **before** `f` (which
+    /// may set it itself), and `f` may refuse the change: `Err(why)` is
+    /// [`StateError::Invalid`] and nothing is stored.
+    pub fn try_update_recipient<F>(
+        &self,
+        id: &str,
+        groups: bool,
+        f: F,
+    ) -> Result<SimRecipient, StateError>
+    where
+        F: FnOnce(&mut SimRecipient) -> Result<(), String>,
+    {
+        let now = self.now();
         let mut store = self.write();
         let g = store.resolve_recipient(id, groups)?;
         let mut new = store
@@ -147,13 +167,13 @@ impl SimState {
             .get(&g)
             .cloned()
             .ok_or_else(|| StateError::NotFound(id.to_string()))?;
-        f(&mut new);
+        new.when_changed = now;
+        f(&mut new).map_err(StateError::Invalid)?;
         if new.guid != g || new.is_group() != groups {
             return Err(StateError::Invalid(
                 "the Guid and the kind of a recipient cannot change".into(),
             ));
         }
-        new.when_changed = now;
         store.check_recipient(&new, false)?;
         store.recipients.insert(g, new.clone());
         Ok(new)

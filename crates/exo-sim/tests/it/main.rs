@@ -1,6 +1,7 @@
 //! Integration tests: the emulator over real HTTP.
 
 mod common;
+mod control_recipients;
 mod faults;
 mod get_mailbox;
 mod groups;
