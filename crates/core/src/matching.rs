@@ -40,6 +40,7 @@ use std::fmt;
 
 mod corroborate;
 pub mod recipient;
+pub(crate) use corroborate::smtp_of;
 pub use corroborate::{WITNESS_ATTRIBUTES, corroborate_key_match};
 
 use crate::directory::AttrValue;

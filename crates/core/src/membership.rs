@@ -36,6 +36,7 @@ use std::collections::BTreeSet;
 use crate::directory::{AttrChange, AttrValue, DirectoryObject, ModOp};
 use crate::ldap_text::Dn;
 use crate::mail_recipient::GroupMember;
+use crate::matching::smtp_of;
 use crate::outcome::{OutcomeCode, OutcomeDetail};
 
 /// The AD attribute written.
@@ -157,16 +158,6 @@ pub enum Resolution {
         how: String,
     },
     Unresolved(UnresolvedMember),
-}
-
-fn smtp_of(value: &str) -> Option<String> {
-    match value.split_once(':') {
-        Some((prefix, address)) if prefix.eq_ignore_ascii_case("smtp") => {
-            Some(address.trim().to_lowercase())
-        }
-        Some(_) => None,
-        None => Some(value.trim().to_lowercase()),
-    }
 }
 
 /// Whether `object` holds `address` in `proxyAddresses` (as `smtp:`) or `mail`.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use exo_sim::seed_ad::{AdSeedOptions, seed_from_ad};
 use exo_sim::{RecipientDetails, SimMailbox};
-use exo_writeback_core::directory::{AttrValue, Attributes};
+use exo_writeback_core::directory::{AttrChange, AttrValue, Attributes, ModOp, ObjectModify};
 use exo_writeback_testlab::MAILBOXES_OU;
 use serde_json::Value;
 use uuid::Uuid;
@@ -69,6 +69,26 @@ fn lower(dns: &[String]) -> Vec<String> {
     m
 }
 
+/// A user with no mailbox (so no join) created in AD and added to `group` there; its DN.
+async fn add_onprem_member(lab: &Lab, cn: &str, group: &str) -> String {
+    let dn = format!("CN={cn},{MAILBOXES_OU}");
+    let mut attrs = Attributes::new();
+    attrs.insert("objectClass", vec![AttrValue::Text("user".into())]);
+    lab.ad.add(&dn, &attrs).await.expect("an on-premises user");
+    lab.ad
+        .modify(&ObjectModify {
+            dn: group_dn(group),
+            changes: vec![AttrChange {
+                op: ModOp::Add,
+                attribute: "member".into(),
+                values: vec![AttrValue::Text(dn.clone())],
+            }],
+        })
+        .await
+        .expect("add the on-premises member");
+    dn
+}
+
 /// The emulator's Guid of a mailbox (by alias).
 fn mailbox_guid(lab: &Lab, alias: &str) -> Uuid {
     lab.sim
@@ -97,18 +117,6 @@ async fn sync(lab: &Lab, args: &[&str]) -> Value {
     // 0, or 1 when the cycle is held or an object failed (the report says which).
     assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
     r.json()
-}
-
-/// The log entries of `cycle` for the object `dn`, as JSON lines.
-async fn entries(lab: &Lab, cycle: &str) -> Vec<Value> {
-    let out = lab
-        .run(&["logs", "--format", "json", "--cycle", cycle])
-        .await;
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    out.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,34 +151,26 @@ async fn cloud_membership_reaches_member_unresolved_members_are_reported_and_und
         .state()
         .add_mailbox(cloud_only)
         .expect("a cloud-only mailbox");
-    let (two, four) = (
-        mailbox_guid(&lab, "mbx00002"),
-        mailbox_guid(&lab, "mbx00004"),
-    );
-    set_cloud_members(&lab, "dl-sales", |m| {
-        m.remove(&two);
-        m.insert(four);
-        m.insert(cloud_only_guid);
-    });
+    // Over the emulator's control API, as an administrator changes a group.
+    let http = reqwest::Client::new();
+    let members_url = format!("{}/_sim/groups/dl-sales/members", lab.sim.base_url());
+    for joining in ["mbx00004".to_string(), cloud_only_guid.to_string()] {
+        let r = http
+            .post(&members_url)
+            .json(&serde_json::json!({ "Member": joining }))
+            .send()
+            .await
+            .expect("add a member");
+        assert!(r.status().is_success(), "{:?}", r.text().await);
+    }
+    let r = http
+        .delete(format!("{members_url}/mbx00002"))
+        .send()
+        .await
+        .expect("remove a member");
+    assert!(r.status().is_success(), "{:?}", r.text().await);
     // An on-premises-only member (no mailbox, no join) added in AD: never removed.
-    let onprem = format!("CN=svc-onprem,{MAILBOXES_OU}");
-    let mut attrs = Attributes::new();
-    attrs.insert("objectClass", vec![AttrValue::Text("user".into())]);
-    lab.ad
-        .add(&onprem, &attrs)
-        .await
-        .expect("an on-premises user");
-    lab.ad
-        .modify(&exo_writeback_core::directory::ObjectModify {
-            dn: group_dn("dl-sales"),
-            changes: vec![exo_writeback_core::directory::AttrChange {
-                op: exo_writeback_core::directory::ModOp::Add,
-                attribute: "member".into(),
-                values: vec![AttrValue::Text(onprem.clone())],
-            }],
-        })
-        .await
-        .expect("add the on-premises member");
+    let onprem = add_onprem_member(&lab, "svc-onprem", "dl-sales").await;
     let before_change = members(&lab, "dl-sales").await;
 
     let r = sync(&lab, &["--full"]).await;
@@ -186,7 +186,7 @@ async fn cloud_membership_reaches_member_unresolved_members_are_reported_and_und
         "mbx00002 removed, mbx00004 added, the on-premises member kept, the cloud-only one not guessed"
     );
     let cycle = r["cycle"].to_string();
-    let e = entries(&lab, &cycle).await;
+    let e = lab.log_lines(&["--cycle", &cycle]).await;
     let sales = e
         .iter()
         .find(|e| {
@@ -243,24 +243,7 @@ async fn the_5000_member_group_changes_by_single_values() {
     let before = members(&lab, "dl-big").await;
     assert_eq!(before.len(), 5000);
     // An on-premises-only member: a replace with the cloud's list would drop it.
-    let onprem = format!("CN=svc-big,{MAILBOXES_OU}");
-    let mut attrs = Attributes::new();
-    attrs.insert("objectClass", vec![AttrValue::Text("user".into())]);
-    lab.ad
-        .add(&onprem, &attrs)
-        .await
-        .expect("an on-premises user");
-    lab.ad
-        .modify(&exo_writeback_core::directory::ObjectModify {
-            dn: group_dn("dl-big"),
-            changes: vec![exo_writeback_core::directory::AttrChange {
-                op: exo_writeback_core::directory::ModOp::Add,
-                attribute: "member".into(),
-                values: vec![AttrValue::Text(onprem.clone())],
-            }],
-        })
-        .await
-        .expect("add the on-premises member");
+    let onprem = add_onprem_member(&lab, "svc-big", "dl-big").await;
     // Ten leave in the cloud.
     let leaving: Vec<Uuid> = (1..=10)
         .map(|i| mailbox_guid(&lab, &format!("mbx{i:05}")))

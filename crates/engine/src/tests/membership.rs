@@ -22,6 +22,19 @@ fn edoid(n: u32) -> String {
     format!("00000000-0000-0000-0000-{n:012}")
 }
 
+/// A group's plan before its membership is added: nothing else to write.
+fn empty_plan(dn: &str) -> ObjectPlan {
+    ObjectPlan {
+        dn: dn.to_string(),
+        modify: None,
+        changes: Vec::new(),
+        removes_values: false,
+        added_smtp_addresses: Vec::new(),
+        added_other_proxies: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
 fn text(v: &str) -> AttrValue {
     AttrValue::Text(v.to_string())
 }
@@ -61,15 +74,7 @@ async fn members_resolve_through_joins_and_corroborated_keys_and_only_joined_one
             member("ghost", "ghost@contoso.com"),
         ],
     );
-    let mut plan = ObjectPlan {
-        dn: group.dn.clone(),
-        modify: None,
-        changes: Vec::new(),
-        removes_values: false,
-        added_smtp_addresses: Vec::new(),
-        added_other_proxies: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut plan = empty_plan(&group.dn);
     let m = f
         .engine
         .add_membership("group-1", &group, &mut plan)
@@ -112,15 +117,7 @@ async fn an_unreadable_member_list_fails_the_group_and_writes_nothing() {
     let group_guid = f.dir.add("dl-x", Attributes::new());
     let group = f.dir.get(&group_guid);
     *f.source.members_error.lock().expect("lock") = Some("page 2 refused".into());
-    let mut plan = ObjectPlan {
-        dn: group.dn.clone(),
-        modify: None,
-        changes: Vec::new(),
-        removes_values: false,
-        added_smtp_addresses: Vec::new(),
-        added_other_proxies: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut plan = empty_plan(&group.dn);
     let err = f
         .engine
         .add_membership("group-1", &group, &mut plan)
