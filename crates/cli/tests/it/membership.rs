@@ -172,6 +172,22 @@ async fn cloud_membership_reaches_member_unresolved_members_are_reported_and_und
     // An on-premises-only member (no mailbox, no join) added in AD: never removed.
     let onprem = add_onprem_member(&lab, "svc-onprem", "dl-sales").await;
     let before_change = members(&lab, "dl-sales").await;
+    // Provision on demand, dry: who would leave and who would join, nothing written.
+    let dry = lab
+        .run(&["provision", "--dry-run", "dl-sales@contoso.example"])
+        .await;
+    assert!(
+        dry.stdout.contains("member: 4 → 4 members: −1 (") && dry.stdout.contains("+1 ("),
+        "{}{}",
+        dry.stdout,
+        dry.stderr
+    );
+    assert!(
+        dry.stdout.contains("cloudonly@contoso.example"),
+        "the unresolved member is named: {}",
+        dry.stdout
+    );
+    assert_eq!(members(&lab, "dl-sales").await, before_change);
 
     let r = sync(&lab, &["--full"]).await;
     assert_eq!(r["counts"]["written"], 1, "only dl-sales changes: {r}");
