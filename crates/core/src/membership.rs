@@ -46,6 +46,9 @@ pub const MEMBER_ATTRIBUTE: &str = "member";
 /// several items of one modify (still one LDAP request, so written whole or not at all).
 pub const MEMBER_CHUNK: usize = 1000;
 
+/// How many unresolved members a log entry names one by one.
+pub const REPORTED_IN_ENTRY: usize = 20;
+
 /// The attributes a key holder is read with, to corroborate it.
 pub const MEMBER_WITNESS_ATTRIBUTES: [&str; 2] = ["proxyAddresses", "mail"];
 
@@ -243,6 +246,25 @@ pub struct MembershipPlan {
 }
 
 impl MembershipPlan {
+    /// The unresolved members' reports for a log entry: at most [`REPORTED_IN_ENTRY`] named,
+    /// then how many more (the agent's log has one line per member).
+    pub fn unresolved_report(&self) -> String {
+        let mut out = self
+            .unresolved
+            .iter()
+            .take(REPORTED_IN_ENTRY)
+            .map(UnresolvedMember::reason)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let more = self.unresolved.len().saturating_sub(REPORTED_IN_ENTRY);
+        if more > 0 {
+            out.push_str(&format!(
+                "; and {more} more member(s) not resolved (one warning each in the agent's log)"
+            ));
+        }
+        out
+    }
+
     /// Nothing to add or delete.
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.delete.is_empty()
@@ -264,12 +286,10 @@ impl MembershipPlan {
         out
     }
 
-    /// The log entry's warnings: one per unresolved member.
-    pub fn warnings(&self) -> Vec<OutcomeDetail> {
-        self.unresolved
-            .iter()
-            .map(UnresolvedMember::outcome)
-            .collect()
+    /// The log entry's warning about the members not written (`None`: every one resolved).
+    pub fn warning(&self) -> Option<OutcomeDetail> {
+        (!self.unresolved.is_empty())
+            .then(|| OutcomeDetail::new(OutcomeCode::MemberNotResolved, self.unresolved_report()))
     }
 }
 

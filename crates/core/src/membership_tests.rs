@@ -177,7 +177,10 @@ fn adds_and_deletes_single_values_and_keeps_what_it_cannot_account_for() {
         vec![(ModOp::Delete, 1), (ModOp::Add, 1)]
     );
     assert!(changes.iter().all(|c| c.op != ModOp::Replace));
-    assert_eq!(plan.warnings().len(), 1);
+    assert_eq!(
+        plan.warning().map(|w| w.code),
+        Some(OutcomeCode::MemberNotResolved)
+    );
 }
 
 #[test]
@@ -291,4 +294,28 @@ fn a_member_change_reads_as_who_left_and_who_joined() {
     assert!(text.starts_with("30 → 19 members: −12 ("), "{text}");
     assert!(text.contains("and 2 more"), "{text}");
     assert!(text.ends_with(&format!("+1 ({})", dn("joiner"))), "{text}");
+}
+
+#[test]
+fn a_log_entry_names_twenty_unresolved_members_then_counts() {
+    let resolutions: Vec<Resolution> = (0..25)
+        .map(|i| {
+            Resolution::Unresolved(UnresolvedMember {
+                member: format!("m{i:02}@x"),
+                why: Unresolved::NotFound { key: None },
+            })
+        })
+        .collect();
+    let plan = plan_membership(&[], &resolutions, &|_| true);
+    let w = plan.warning().expect("a warning");
+    assert!(
+        w.reason.contains("m19@x") && !w.reason.contains("m20@x"),
+        "{}",
+        w.reason
+    );
+    assert!(
+        w.reason
+            .ends_with("and 5 more member(s) not resolved (one warning each in the agent's log)")
+    );
+    assert!(plan_membership(&[], &[], &|_| true).warning().is_none());
 }

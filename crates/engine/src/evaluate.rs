@@ -1,7 +1,7 @@
 //! One object: import, scope, match, plan and the address guard (writes nothing).
 
 use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
-use exo_writeback_core::membership::MembershipPlan;
+use exo_writeback_core::membership::{MEMBER_ATTRIBUTE, MembershipPlan};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::plan::{ObjectPlan, PlanInput, check_address_conflicts, plan_object};
 use exo_writeback_core::provisioning::{
@@ -107,11 +107,7 @@ fn membership_note(m: &MembershipPlan) -> String {
         out.push_str(&format!(
             "; {} not resolved, not written: {}",
             m.unresolved.len(),
-            m.unresolved
-                .iter()
-                .map(|u| u.reason())
-                .collect::<Vec<_>>()
-                .join("; ")
+            m.unresolved_report()
         ));
     }
     if !m.kept.is_empty() {
@@ -268,7 +264,16 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         };
         // A group's membership (`write_membership`): its incremental change joins the plan,
         // so pins, drift, the threshold and the journal treat `member` as any attribute.
-        if self.settings.write_membership && is_group(mailbox) {
+        let member_unreadable = unreadable
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(MEMBER_ATTRIBUTE));
+        if self.settings.write_membership && is_group(mailbox) && member_unreadable {
+            // A list the account cannot read looks empty: nothing would be planned right.
+            p.steps.matching.details.push_str(
+                "; member is not readable by the agent's account: the membership is not written \
+                 (`exo-writeback check` names the grant)",
+            );
+        } else if self.settings.write_membership && is_group(mailbox) {
             let group = mailbox
                 .external_directory_object_id
                 .as_deref()

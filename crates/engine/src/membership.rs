@@ -82,18 +82,8 @@ impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
         for u in &membership.unresolved {
             tracing::warn!(group = %current.dn, "{}", u.reason());
         }
-        // The entry's code when the group is written: its members not written, each named.
-        if !membership.unresolved.is_empty() {
-            plan.warnings.push(OutcomeDetail::new(
-                OutcomeCode::MemberNotResolved,
-                membership
-                    .unresolved
-                    .iter()
-                    .map(|u| u.reason())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ));
-        }
+        // The entry's code when the group is written: its members not written, named.
+        plan.warnings.extend(membership.warning());
         if membership.is_empty() {
             return Ok(membership);
         }

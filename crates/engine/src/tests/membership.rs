@@ -127,106 +127,159 @@ async fn an_unreadable_member_list_fails_the_group_and_writes_nothing() {
     assert!(plan.modify.is_none() && plan.changes.is_empty());
 }
 
-/// A group through whole cycles: its membership written by single values, and `undo` putting
-/// the previous list back by single values too — never a replace of `member`.
-#[tokio::test]
-async fn a_group_cycle_writes_single_member_values_and_undo_restores_them_the_same_way() {
-    use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
-    use exo_writeback_core::profile::Profile;
-    use exo_writeback_core::settings::WritebackSettings;
-    use exo_writeback_store_sqlite::SqliteStore;
+/// Three synced users and `dl` (members user1 and user2) in the fake directory, the group's
+/// record with the same members in the fake source, and an engine with the groups profile and
+/// `write_membership`; two cycles run (the joins stored, the membership in sync).
+struct GroupLab {
+    users: crate::testing::Users,
+    group: uuid::Uuid,
+    engine: crate::Engine<
+        crate::testing::FakeSource,
+        crate::testing::FakeDirectory,
+        exo_writeback_store_sqlite::SqliteStore,
+    >,
+    _tmp: tempfile::TempDir,
+}
 
-    use crate::testing::users;
-    use crate::{Engine, EngineOptions, UndoTarget};
+fn cloud_members(ids: &[u32]) -> Vec<GroupMember> {
+    ids.iter()
+        .map(|&i| member(&edoid(i), &format!("user{i}@contoso.com")))
+        .collect()
+}
 
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
-    let u = users(3, t0, &[]);
-    let mut attrs = Attributes::new();
-    attrs.insert("objectClass", vec![text("top"), text("group")]);
-    attrs.insert("proxyAddresses", vec![text("SMTP:dl@contoso.com")]);
-    attrs.insert("mail", vec![text("dl@contoso.com")]);
-    attrs.insert("member", vec![text(&u.dns[0]), text(&u.dns[1])]);
-    let group_guid = u.dir.add("dl", attrs);
-    let group = Mailbox {
-        kind: RecipientKind::Group,
-        external_directory_object_id: Some("group-1".into()),
-        primary_smtp_address: Some("dl@contoso.com".into()),
-        windows_email_address: Some("dl@contoso.com".into()),
-        email_addresses: vec!["SMTP:dl@contoso.com".into()],
-        recipient_type_details: "MailUniversalDistributionGroup".into(),
-        is_dir_synced: true,
-        is_exchange_cloud_managed: true,
-        when_changed_utc: Some(t0),
-        ..Mailbox::default()
-    };
-    u.source.set(group);
-    let members = |ids: &[u32]| -> Vec<GroupMember> {
-        ids.iter()
-            .map(|&i| member(&edoid(i), &format!("user{i}@contoso.com")))
-            .collect()
-    };
-    u.source
-        .members
-        .lock()
-        .expect("lock")
-        .insert("group-1".into(), members(&[1, 2]));
-    let settings = WritebackSettings {
-        profiles: vec![Profile::CloudManaged, Profile::CloudManagedGroups],
-        write_membership: true,
-        ..WritebackSettings::default()
-    }
-    .resolve()
-    .expect("settings");
-    let store = SqliteStore::open_in(tmp.path()).expect("store");
-    let mut engine = Engine::new(
-        u.source.clone(),
-        u.dir.clone(),
-        store,
-        settings,
-        EngineOptions::default(),
-    );
-    // The first cycle stores the joins; the membership is then in sync.
-    engine.run_cycle(CycleMode::Auto).await.expect("cycle 1");
-    engine.run_cycle(CycleMode::Full).await.expect("cycle 2");
-    let before = u.dir.values(&group_guid, "member");
-    assert_eq!(before.len(), 2);
+impl GroupLab {
+    async fn start() -> GroupLab {
+        use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
+        use exo_writeback_core::profile::Profile;
+        use exo_writeback_core::settings::WritebackSettings;
+        use exo_writeback_store_sqlite::SqliteStore;
 
-    // user2 leaves, user3 joins.
-    u.source
-        .members
-        .lock()
-        .expect("lock")
-        .insert("group-1".into(), members(&[1, 3]));
-    u.dir.modifies.lock().expect("lock").clear();
-    let r = engine.run_cycle(CycleMode::Full).await.expect("cycle 3");
-    assert_eq!(r.counts.written, 1, "{r:?}");
-    assert_eq!(r.removing, 1);
-    let mut now = u.dir.values(&group_guid, "member");
-    now.sort();
-    let mut want = vec![u.dns[0].clone(), u.dns[2].clone()];
-    want.sort();
-    assert_eq!(now, want);
-    let member_ops = |u: &crate::testing::Users| -> Vec<(ModOp, usize)> {
-        u.dir
-            .modifies
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+        let u = crate::testing::users(3, t0, &[]);
+        let mut attrs = Attributes::new();
+        attrs.insert("objectClass", vec![text("top"), text("group")]);
+        attrs.insert("proxyAddresses", vec![text("SMTP:dl@contoso.com")]);
+        attrs.insert("mail", vec![text("dl@contoso.com")]);
+        attrs.insert("member", vec![text(&u.dns[0]), text(&u.dns[1])]);
+        let group = u.dir.add("dl", attrs);
+        u.source.set(Mailbox {
+            kind: RecipientKind::Group,
+            external_directory_object_id: Some("group-1".into()),
+            primary_smtp_address: Some("dl@contoso.com".into()),
+            windows_email_address: Some("dl@contoso.com".into()),
+            email_addresses: vec!["SMTP:dl@contoso.com".into()],
+            recipient_type_details: "MailUniversalDistributionGroup".into(),
+            is_dir_synced: true,
+            is_exchange_cloud_managed: true,
+            when_changed_utc: Some(t0),
+            ..Mailbox::default()
+        });
+        u.source
+            .members
             .lock()
             .expect("lock")
+            .insert("group-1".into(), cloud_members(&[1, 2]));
+        let settings = WritebackSettings {
+            profiles: vec![Profile::CloudManaged, Profile::CloudManagedGroups],
+            write_membership: true,
+            ..WritebackSettings::default()
+        }
+        .resolve()
+        .expect("settings");
+        let store = SqliteStore::open_in(tmp.path()).expect("store");
+        let mut engine = crate::Engine::new(
+            u.source.clone(),
+            u.dir.clone(),
+            store,
+            settings,
+            crate::EngineOptions::default(),
+        );
+        engine.run_cycle(CycleMode::Auto).await.expect("cycle 1");
+        engine.run_cycle(CycleMode::Full).await.expect("cycle 2");
+        assert_eq!(u.dir.values(&group, "member").len(), 2);
+        GroupLab {
+            users: u,
+            group,
+            engine,
+            _tmp: tmp,
+        }
+    }
+
+    fn set_cloud_members(&self, ids: &[u32]) {
+        self.users
+            .source
+            .members
+            .lock()
+            .expect("lock")
+            .insert("group-1".into(), cloud_members(ids));
+    }
+
+    fn members(&self) -> Vec<String> {
+        let mut m = self.users.dir.values(&self.group, "member");
+        m.sort();
+        m
+    }
+
+    /// The `member` items of the modifies sent since the last call: (op, value count).
+    fn member_ops(&self) -> Vec<(ModOp, usize)> {
+        let mut sent = self.users.dir.modifies.lock().expect("lock");
+        let ops = sent
             .iter()
             .flat_map(|m| m.changes.iter())
             .filter(|c| c.attribute.eq_ignore_ascii_case("member"))
             .map(|c| (c.op, c.values.len()))
-            .collect()
-    };
-    assert_eq!(member_ops(&u), vec![(ModOp::Delete, 1), (ModOp::Add, 1)]);
+            .collect();
+        sent.clear();
+        ops
+    }
+}
+
+/// A group through whole cycles: its membership written by single values, and `undo` putting
+/// the previous list back by single values too — never a replace of `member`.
+#[tokio::test]
+async fn a_group_cycle_writes_single_member_values_and_undo_restores_them_the_same_way() {
+    let mut lab = GroupLab::start().await;
+    let before = lab.members();
+    lab.member_ops();
+    // user2 leaves, user3 joins.
+    lab.set_cloud_members(&[1, 3]);
+    let r = lab
+        .engine
+        .run_cycle(CycleMode::Full)
+        .await
+        .expect("cycle 3");
+    assert_eq!(r.counts.written, 1, "{r:?}");
+    assert_eq!(r.removing, 1);
+    let dns = &lab.users.dns;
+    let mut want = vec![dns[0].clone(), dns[2].clone()];
+    want.sort();
+    assert_eq!(lab.members(), want);
+    assert_eq!(lab.member_ops(), vec![(ModOp::Delete, 1), (ModOp::Add, 1)]);
 
     // Undo: the previous list exactly, by single values.
-    u.dir.modifies.lock().expect("lock").clear();
-    engine.undo(UndoTarget::Cycle(r.cycle)).await.expect("undo");
-    let mut restored = u.dir.values(&group_guid, "member");
-    restored.sort();
-    let mut before = before;
-    before.sort();
-    assert_eq!(restored, before);
-    assert_eq!(member_ops(&u), vec![(ModOp::Delete, 1), (ModOp::Add, 1)]);
+    lab.engine
+        .undo(crate::UndoTarget::Cycle(r.cycle))
+        .await
+        .expect("undo");
+    assert_eq!(lab.members(), before);
+    assert_eq!(lab.member_ops(), vec![(ModOp::Delete, 1), (ModOp::Add, 1)]);
+}
+
+/// An account that may not read `member` sees every group empty: nothing is planned from that.
+#[tokio::test]
+async fn an_unreadable_member_attribute_writes_no_membership() {
+    let mut lab = GroupLab::start().await;
+    let before = lab.members();
+    lab.member_ops();
+    lab.users
+        .dir
+        .unreadable
+        .lock()
+        .expect("lock")
+        .push("member".into());
+    lab.set_cloud_members(&[1, 3]);
+    lab.engine.run_cycle(CycleMode::Full).await.expect("cycle");
+    assert_eq!(lab.members(), before, "nothing written blind");
+    assert!(lab.member_ops().is_empty());
 }
