@@ -279,7 +279,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                 .as_deref()
                 .or(mailbox.primary_smtp_address.as_deref())
                 .unwrap_or(&cloud_id);
-            match self.add_membership(group, &current, &mut plan).await {
+            match self.add_membership(group, &current, &mut plan, index).await {
                 Ok(m) => p.steps.matching.details.push_str(&membership_note(&m)),
                 Err(d) => {
                     p.steps.export = step(StepStatus::Failure, d.to_string());

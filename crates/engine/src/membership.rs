@@ -18,6 +18,7 @@ use exo_writeback_core::plan::{ObjectPlan, PropertyChange};
 use exo_writeback_store::JoinStore;
 
 use crate::engine::Engine;
+use crate::match_index::{Candidates, MatchIndex};
 use crate::ports::{Directory, MailboxSource};
 use crate::record::ldap_failure;
 
@@ -28,12 +29,13 @@ impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
     /// Adds the membership change of `group` (its ExternalDirectoryObjectId `group_id`, its AD
     /// object `current`, read with `member`) to `plan`. Nothing is added when the members cannot
     /// be read or a directory lookup fails: the group fails as a whole (an incomplete list would
-    /// delete members that are still there).
+    /// delete members that are still there). `index`: the cycle's match index, if any.
     pub(crate) async fn add_membership(
         &self,
         group_id: &str,
         current: &DirectoryObject,
         plan: &mut ObjectPlan,
+        index: Option<&MatchIndex>,
     ) -> Result<MembershipPlan, OutcomeDetail> {
         let members = self.source.group_members(group_id).await.map_err(|e| {
             OutcomeDetail::new(
@@ -52,7 +54,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
             .collect();
         let mut resolutions = Vec::with_capacity(members.len());
         for member in &members {
-            let evidence = self.member_evidence(member, &held_keys).await?;
+            let evidence = self.member_evidence(member, &held_keys, index).await?;
             resolutions.push(resolve_member(member, &evidence));
         }
         let wanted: HashSet<String> = resolutions
@@ -117,6 +119,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
         &self,
         member: &GroupMember,
         held: &HashSet<String>,
+        index: Option<&MatchIndex>,
     ) -> Result<MemberEvidence, OutcomeDetail> {
         let mut evidence = MemberEvidence::default();
         let id = member
@@ -145,21 +148,40 @@ impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
             .settings
             .match_rules
             .contains(&MatchRule::ExternalDirectoryObjectId);
-        if key_rule && let Some(key) = member_key(member) {
-            let attrs: Vec<String> = MEMBER_WITNESS_ATTRIBUTES
-                .iter()
-                .map(|a| a.to_string())
-                .collect();
-            evidence.key_holders = self
-                .directory
-                .find_by_attribute(
-                    MatchRule::ExternalDirectoryObjectId.attribute(),
-                    &AttrValue::Text(key),
-                    &attrs,
-                )
-                .await
-                .map_err(|e| ldap_failure(&e))?;
+        let Some(key) = member_key(member).filter(|_| key_rule) else {
+            return Ok(evidence);
+        };
+        let rule = MatchRule::ExternalDirectoryObjectId;
+        let value = AttrValue::Text(key);
+        let mut attrs: Vec<String> = MEMBER_WITNESS_ATTRIBUTES
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        attrs.push(rule.attribute().to_string());
+        // An initial or full cycle's index answers without a search per member; a candidate
+        // is read again and must still hold the key (`match_index`).
+        match index.and_then(|i| i.candidates(rule, &value)) {
+            Some(Candidates::None) => return Ok(evidence),
+            Some(Candidates::One(guid)) => {
+                let found = self
+                    .directory
+                    .read_by_guid(&guid, &attrs)
+                    .await
+                    .map_err(|e| ldap_failure(&e))?;
+                if let Some(obj) = found
+                    && MatchIndex::still_holds(rule, &value, &obj)
+                {
+                    evidence.key_holders = vec![obj];
+                    return Ok(evidence);
+                }
+            }
+            Some(Candidates::Several) | None => {}
         }
+        evidence.key_holders = self
+            .directory
+            .find_by_attribute(rule.attribute(), &value, &attrs)
+            .await
+            .map_err(|e| ldap_failure(&e))?;
         Ok(evidence)
     }
 

@@ -3,6 +3,7 @@
 
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ModOp};
 use exo_writeback_core::mail_recipient::GroupMember;
+use exo_writeback_core::matching::MatchRule;
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::plan::{ObjectPlan, removal_count};
 
@@ -51,7 +52,7 @@ async fn members_resolve_through_joins_and_corroborated_keys_and_only_joined_one
         &[("proxyAddresses", &["SMTP:user5@contoso.com"])],
     );
     // mallory wrote user6's key on her own account: no address to back it.
-    f.dir.add_user(
+    let mallory = f.dir.add_user(
         "mallory",
         &edoid(6),
         &[("proxyAddresses", &["SMTP:mallory@contoso.com"])],
@@ -77,10 +78,28 @@ async fn members_resolve_through_joins_and_corroborated_keys_and_only_joined_one
     let mut plan = empty_plan(&group.dn);
     let m = f
         .engine
-        .add_membership("group-1", &group, &mut plan)
+        .add_membership("group-1", &group, &mut plan, None)
         .await
         .expect("membership");
     let five_dn = f.dir.get(&five).dn;
+    // A full cycle's match index answers the key look-ups the same, without a search each.
+    let mut index = crate::match_index::MatchIndex::new(&[MatchRule::ExternalDirectoryObjectId]);
+    for g in f.guids.iter().chain([&five, &mallory]) {
+        index.add(&f.dir.get(g));
+    }
+    let searches = f.dir.searches.load(std::sync::atomic::Ordering::SeqCst);
+    let mut indexed_plan = empty_plan(&group.dn);
+    let indexed = f
+        .engine
+        .add_membership("group-1", &group, &mut indexed_plan, Some(&index))
+        .await
+        .expect("membership");
+    assert_eq!(indexed, m);
+    assert_eq!(
+        f.dir.searches.load(std::sync::atomic::Ordering::SeqCst),
+        searches,
+        "no search per member"
+    );
     assert_eq!(m.add, vec![dn(2), five_dn.clone()]);
     assert_eq!(
         m.delete,
@@ -120,7 +139,7 @@ async fn an_unreadable_member_list_fails_the_group_and_writes_nothing() {
     let mut plan = empty_plan(&group.dn);
     let err = f
         .engine
-        .add_membership("group-1", &group, &mut plan)
+        .add_membership("group-1", &group, &mut plan, None)
         .await
         .expect_err("an incomplete list is no list");
     assert!(err.reason.contains("page 2 refused"), "{err}");
