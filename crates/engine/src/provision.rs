@@ -75,7 +75,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         };
         for name in &attrs {
             if let Some(v) = obj.attributes.get(name).first().and_then(|v| v.as_text()) {
-                let v = v.strip_prefix("User_").unwrap_or(v);
+                // A mailbox's key, or a group's (issue 17).
+                let v = v
+                    .strip_prefix("User_")
+                    .or_else(|| v.strip_prefix("Group_"))
+                    .unwrap_or(v);
                 if !v.is_empty() {
                     return Ok(Some(v.to_string()));
                 }
