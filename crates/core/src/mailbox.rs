@@ -70,6 +70,15 @@ impl std::fmt::Display for RecipientKind {
     }
 }
 
+/// An ExternalDirectoryObjectId as given by an administrator, without the prefix AD's
+/// `msDS-ExternalDirectoryObjectId` carries (`User_` for a mailbox's user, `Group_` for a
+/// group).
+pub fn bare_cloud_id(id: &str) -> &str {
+    id.strip_prefix("User_")
+        .or_else(|| id.strip_prefix("Group_"))
+        .unwrap_or(id)
+}
+
 /// A mailbox with every property the writeback profiles read. Empty strings from the service
 /// (`CustomAttribute1: ""`, `ExternalDirectoryObjectId: ""`) are `None` here.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -241,6 +250,14 @@ mod tests {
             ]))
         );
         assert_eq!(m.property("NoSuchProperty"), None);
+    }
+
+    #[test]
+    fn the_prefixes_of_the_ad_key_are_taken_off() {
+        assert_eq!(bare_cloud_id("User_abc"), "abc");
+        assert_eq!(bare_cloud_id("Group_abc"), "abc");
+        assert_eq!(bare_cloud_id("abc"), "abc");
+        assert_eq!(bare_cloud_id("Contact_abc"), "Contact_abc");
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         if id.contains('=') && exo_writeback_core::ldap_text::Dn::parse(id).is_ok() {
             return Ok(ObjectRef::Dn(id.to_string()));
         }
-        let bare = id.strip_prefix("User_").unwrap_or(id);
+        let bare = exo_writeback_core::mailbox::bare_cloud_id(id);
         if let Some(join) = self.store.join(bare)? {
             return Ok(ObjectRef::Guid(join.object_guid));
         }

@@ -12,6 +12,7 @@ mod expr;
 mod failover;
 mod faults;
 mod files;
+mod groups;
 mod harness;
 mod hostile;
 mod manners;

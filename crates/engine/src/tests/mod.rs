@@ -16,6 +16,7 @@ type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
 mod decisions;
 mod drift;
+mod groups;
 mod intents;
 mod matching;
 mod membership;
