@@ -17,21 +17,7 @@ pub(crate) fn rows(
     row: impl Fn(&str, MappingKind, bool) -> Mapping,
 ) -> Vec<Mapping> {
     let direct = |p: &str| MappingKind::Direct(p.to_string());
-    let mut rows = Vec::new();
-    for i in 1..=15 {
-        rows.push(row(
-            &format!("extensionAttribute{i}"),
-            direct(&format!("CustomAttribute{i}")),
-            false,
-        ));
-    }
-    for i in 1..=5 {
-        rows.push(row(
-            &format!("msExchExtensionCustomAttribute{i}"),
-            direct(&format!("ExtensionCustomAttribute{i}")),
-            true,
-        ));
-    }
+    let mut rows = crate::profile::custom_attribute_rows(&row);
     rows.push(Mapping {
         policy: ValuePolicy::ProxyAddresses,
         ..row("proxyAddresses", direct("EmailAddresses"), true)

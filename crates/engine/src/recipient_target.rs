@@ -45,21 +45,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 .await?
             {
                 Some(obj) if has_class(&obj, kind) => {
-                    let how = format!("by the stored join (objectGUID {})", join.object_guid);
-                    if !obj.dn.eq_ignore_ascii_case(&join.dn) {
-                        join_update = JoinUpdate::Set(Join {
-                            cloud_id: cloud_id.to_string(),
-                            object_guid: obj.object_guid,
-                            dn: obj.dn.clone(),
-                            updated_at: Timestamp::now(),
-                        });
-                    }
-                    return Ok(Target {
-                        matched: Ok((obj, how)),
-                        join: join_update.clone(),
-                        join_if_failed: join_update,
-                        security: None,
-                    });
+                    return Ok(Target::by_join(obj, &join, cloud_id));
                 }
                 Some(obj) => {
                     tracing::warn!(%cloud_id, dn = %obj.dn, "the stored join's object is not of the recipient's class: matching again");
