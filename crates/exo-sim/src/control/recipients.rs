@@ -26,7 +26,10 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{error, state_error, want_bool, want_date, want_guid, want_list, want_str};
+use super::{
+    CustomValue, custom_value, error, state_error, want_bool, want_date, want_guid, want_list,
+    want_str,
+};
 use crate::App;
 use crate::faults::Endpoint;
 use crate::invoke::valid_smtp;
@@ -134,25 +137,18 @@ fn apply_recipient_doc(r: &mut SimRecipient, doc: &Map<String, Value>) -> Result
     let sets_addresses = doc.keys().any(|k| k.eq_ignore_ascii_case("emailaddresses"));
     let mut primary = None;
     for (k, v) in doc {
+        match custom_value(k, v)? {
+            Some(CustomValue::Custom(n, value)) => {
+                r.set_custom_attribute(n, &value);
+                continue;
+            }
+            Some(CustomValue::Extension(n, values)) => {
+                r.set_extension_custom_attribute(n, values);
+                continue;
+            }
+            None => {}
+        }
         let lk = k.to_ascii_lowercase();
-        if let Some(n) = lk.strip_prefix("extensioncustomattribute") {
-            let n: u8 = n
-                .parse()
-                .ok()
-                .filter(|n| (1..=5).contains(n))
-                .ok_or_else(|| format!("unknown property {k}"))?;
-            r.set_extension_custom_attribute(n, want_list(k, v)?);
-            continue;
-        }
-        if let Some(n) = lk.strip_prefix("customattribute") {
-            let n: u8 = n
-                .parse()
-                .ok()
-                .filter(|n| (1..=15).contains(n))
-                .ok_or_else(|| format!("unknown property {k}"))?;
-            r.set_custom_attribute(n, &want_str(k, v)?);
-            continue;
-        }
         match lk.as_str() {
             "guid" => {
                 if want_guid(k, v)? != r.guid {
