@@ -8,13 +8,12 @@ use exo_writeback_core::matching::MatchRule;
 use exo_writeback_core::matching::recipient::{
     anchor_addresses, decide_recipient_match, has_class, recipient_key,
 };
-use exo_writeback_core::provisioning::{Join, JoinUpdate};
+use exo_writeback_core::provisioning::JoinUpdate;
 use exo_writeback_store::JoinStore;
-use jiff::Timestamp;
 
 use crate::engine::Engine;
 use crate::ports::{Directory, DirectoryError};
-use crate::target::Target;
+use crate::target::{Target, pairing};
 
 /// What a group's or contact's look-ups read besides the plan's attributes.
 const MATCH_ATTRIBUTES: [&str; 3] = ["objectClass", "proxyAddresses", "mail"];
@@ -127,12 +126,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 m.dn
             )));
         };
-        let join = JoinUpdate::Set(Join {
-            cloud_id: cloud_id.to_string(),
-            object_guid: obj.object_guid,
-            dn: obj.dn.clone(),
-            updated_at: Timestamp::now(),
-        });
+        let join = JoinUpdate::Set(pairing(&obj, cloud_id));
         Ok(Target {
             matched: Ok((obj, format!("{doubt}{}", m.how))),
             join,

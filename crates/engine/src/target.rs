@@ -32,6 +32,16 @@ pub(crate) struct Target {
     pub security: Option<OutcomeDetail>,
 }
 
+/// The join of `cloud_id` with `obj`, made now.
+pub(crate) fn pairing(obj: &DirectoryObject, cloud_id: &str) -> Join {
+    Join {
+        cloud_id: cloud_id.to_string(),
+        object_guid: obj.object_guid,
+        dn: obj.dn.clone(),
+        updated_at: Timestamp::now(),
+    }
+}
+
 impl Target {
     /// Matched by the stored `join`: the join follows the object when it moved (a new DN).
     pub(crate) fn by_join(obj: DirectoryObject, join: &Join, cloud_id: &str) -> Target {
@@ -39,12 +49,7 @@ impl Target {
         let update = if obj.dn.eq_ignore_ascii_case(&join.dn) {
             JoinUpdate::Keep
         } else {
-            JoinUpdate::Set(Join {
-                cloud_id: cloud_id.to_string(),
-                object_guid: obj.object_guid,
-                dn: obj.dn.clone(),
-                updated_at: Timestamp::now(),
-            })
+            JoinUpdate::Set(pairing(&obj, cloud_id))
         };
         Target {
             matched: Ok((obj, how)),
@@ -185,12 +190,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 }
             }
         }
-        let join = JoinUpdate::Set(Join {
-            cloud_id: cloud_id.to_string(),
-            object_guid: obj.object_guid,
-            dn: obj.dn.clone(),
-            updated_at: Timestamp::now(),
-        });
+        let join = JoinUpdate::Set(pairing(&obj, cloud_id));
         Ok(Target {
             matched: Ok((obj, how)),
             join,
