@@ -148,6 +148,31 @@ mod tests {
     }
 
     #[test]
+    fn the_group_and_contact_profiles_are_off_by_default_and_named_in_configuration() {
+        let default = crate::settings::WritebackPlanSettings::default();
+        assert!(
+            default
+                .profiles
+                .iter()
+                .all(|p| p.kind() == RecipientKind::Mailbox)
+        );
+        assert!(!default.assume_cloud_managed_recipients);
+        for (name, p) in [
+            ("cloud-managed-groups", Profile::CloudManagedGroups),
+            ("Cloud-Managed-Contacts", Profile::CloudManagedContacts),
+        ] {
+            assert_eq!(Profile::from_name(name), Some(p));
+        }
+        // A group with only the mailbox profiles enabled is not in scope, and says why.
+        let skip = crate::scope::evaluate_scope(&default, &group()).expect_err("not in scope");
+        assert!(
+            skip.to_string()
+                .contains("no enabled profile writes back a group"),
+            "{skip}"
+        );
+    }
+
+    #[test]
     fn only_the_contact_profile_writes_target_address() {
         let targets = |p: Profile| -> Vec<String> {
             p.mappings()
