@@ -295,6 +295,18 @@ listen = "127.0.0.1:0"
         exo_writeback(&self.config, args).await
     }
 
+    /// `exo-writeback logs --format json <filters>`: the entries, one JSON value each.
+    pub async fn log_entries(&self, filters: &[&str]) -> Vec<Value> {
+        let mut args = vec!["logs", "--format", "json"];
+        args.extend_from_slice(filters);
+        let out = self.run(&args).await;
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        out.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect()
+    }
+
     pub async fn all_users(&self) -> BTreeMap<u32, DirectoryObject> {
         let found = self
             .ad
