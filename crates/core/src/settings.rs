@@ -466,13 +466,16 @@ impl WritebackSettings {
             });
         }
 
-        // profile rows, minus disabled and overridden ones, then custom rows
+        // profile rows, minus disabled and overridden ones, then custom rows (custom mappings
+        // are the mailboxes': they override a mailbox profile's rows, never a group's or
+        // contact's, which they do not apply to)
         let mut mappings = Vec::new();
         for profile in &profiles {
             for m in profile.mappings()? {
-                let overridden = custom
-                    .iter()
-                    .any(|c: &Mapping| c.target.eq_ignore_ascii_case(&m.target));
+                let overridden = profile.kind() == crate::mailbox::RecipientKind::Mailbox
+                    && custom
+                        .iter()
+                        .any(|c: &Mapping| c.target.eq_ignore_ascii_case(&m.target));
                 if !disabled(&m.target) && !overridden {
                     mappings.push(m);
                 }

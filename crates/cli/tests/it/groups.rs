@@ -120,15 +120,8 @@ async fn sync(lab: &Lab, args: &[&str]) -> Value {
 
 /// The log entries of `cycle` (all of them, in sync too), as JSON.
 async fn entries(lab: &Lab, cycle: &Value) -> Vec<Value> {
-    let cycle = cycle.to_string();
-    let out = lab
-        .run(&["logs", "--format", "json", "--all", "--cycle", &cycle])
-        .await;
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    out.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
+    lab.log_lines(&["--all", "--cycle", &cycle.to_string()])
+        .await
 }
 
 async fn edit_on_premises(lab: &Lab, dn: &str, attribute: &str, value: &str) {
