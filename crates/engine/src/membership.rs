@@ -127,9 +127,16 @@ impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
             .as_deref()
             .map(str::trim)
             .filter(|i| !i.is_empty());
-        if let Some(id) = id
-            && let Ok(Some(join)) = self.store.join(id)
-        {
+        let join = match id {
+            Some(id) => self.store.join(id).map_err(|e| {
+                OutcomeDetail::new(
+                    OutcomeCode::StateError,
+                    format!("the join of member {id} could not be read: {e}"),
+                )
+            })?,
+            None => None,
+        };
+        if let Some(join) = join {
             if held.contains(&dn_key(&join.dn)) {
                 evidence.joined_dn = Some(join.dn);
                 return Ok(evidence);
