@@ -132,20 +132,7 @@ impl Profile {
         let mut rows = Vec::new();
         match self {
             Profile::CloudManaged => {
-                for i in 1..=15 {
-                    rows.push(row(
-                        &format!("extensionAttribute{i}"),
-                        direct(&format!("CustomAttribute{i}")),
-                        false,
-                    ));
-                }
-                for i in 1..=5 {
-                    rows.push(row(
-                        &format!("msExchExtensionCustomAttribute{i}"),
-                        direct(&format!("ExtensionCustomAttribute{i}")),
-                        true,
-                    ));
-                }
+                rows.extend(custom_attribute_rows(row));
                 rows.push(Mapping {
                     policy: ValuePolicy::ProxyAddresses,
                     ..row("proxyAddresses", direct("EmailAddresses"), true)
@@ -250,6 +237,31 @@ impl Profile {
             Profile::CloudManagedContacts => crate::profile_attrs::CLOUD_MANAGED_CONTACT_ATTRIBUTES,
         }
     }
+}
+
+/// extensionAttribute1–15 from CustomAttribute1–15 and msExchExtensionCustomAttribute1–5
+/// (multi-valued) from ExtensionCustomAttribute1–5, built with a profile's `row` constructor
+/// (target, kind, multi-valued): the first rows of every profile but `hybrid`.
+pub(crate) fn custom_attribute_rows(
+    row: impl Fn(&str, MappingKind, bool) -> Mapping,
+) -> Vec<Mapping> {
+    let direct = |p: String| MappingKind::Direct(p);
+    (1..=15)
+        .map(|i| {
+            row(
+                &format!("extensionAttribute{i}"),
+                direct(format!("CustomAttribute{i}")),
+                false,
+            )
+        })
+        .chain((1..=5).map(|i| {
+            row(
+                &format!("msExchExtensionCustomAttribute{i}"),
+                direct(format!("ExtensionCustomAttribute{i}")),
+                true,
+            )
+        }))
+        .collect()
 }
 
 impl fmt::Display for Profile {

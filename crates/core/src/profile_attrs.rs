@@ -43,66 +43,42 @@ pub const HYBRID_ATTRIBUTES: &[&str] = &[
     "msExchUserHoldPolicies",
 ];
 
+/// `a` then `b`, as one array of `N` names (`N` = their lengths together).
+const fn concat<const N: usize>(a: &[&'static str], b: &[&'static str]) -> [&'static str; N] {
+    assert!(a.len() + b.len() == N, "N is the length of both lists");
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[i + j] = b[j];
+        j += 1;
+    }
+    out
+}
+
+/// Profile `cloud-managed-contacts` (issue 17): the custom and extension custom attributes,
+/// proxyAddresses and mail of the cloud-managed profile (its first 22), then mailNickname, the
+/// hide flag and `targetAddress` from the contact's ExternalEmailAddress — on a contact only,
+/// where it is where its mail goes (on a user it is the routing address and never written).
+const CONTACT_ATTRIBUTES: [&str; 25] = concat(
+    CLOUD_MANAGED_ATTRIBUTES.split_at(22).0,
+    &[
+        "mailNickname",
+        "msExchHideFromAddressLists",
+        "targetAddress",
+    ],
+);
+pub const CLOUD_MANAGED_CONTACT_ATTRIBUTES: &[&str] = &CONTACT_ATTRIBUTES;
+
 /// Profile `cloud-managed-groups` (issue 17): a cloud-managed distribution group's or
 /// mail-enabled security group's addresses, alias, custom attributes and hide flag
-/// (`docs/groups-and-contacts.md`, "Mapping to AD"). Membership is not among them.
-pub const CLOUD_MANAGED_GROUP_ATTRIBUTES: &[&str] = &[
-    "extensionAttribute1",
-    "extensionAttribute2",
-    "extensionAttribute3",
-    "extensionAttribute4",
-    "extensionAttribute5",
-    "extensionAttribute6",
-    "extensionAttribute7",
-    "extensionAttribute8",
-    "extensionAttribute9",
-    "extensionAttribute10",
-    "extensionAttribute11",
-    "extensionAttribute12",
-    "extensionAttribute13",
-    "extensionAttribute14",
-    "extensionAttribute15",
-    "msExchExtensionCustomAttribute1",
-    "msExchExtensionCustomAttribute2",
-    "msExchExtensionCustomAttribute3",
-    "msExchExtensionCustomAttribute4",
-    "msExchExtensionCustomAttribute5",
-    "proxyAddresses",
-    "mail",
-    "mailNickname",
-    "msExchHideFromAddressLists",
-];
-
-/// Profile `cloud-managed-contacts` (issue 17): the group attributes, and `targetAddress`
-/// from the contact's ExternalEmailAddress — on a contact only, where it is where its mail
-/// goes (on a user it is the routing address and never written).
-pub const CLOUD_MANAGED_CONTACT_ATTRIBUTES: &[&str] = &[
-    "extensionAttribute1",
-    "extensionAttribute2",
-    "extensionAttribute3",
-    "extensionAttribute4",
-    "extensionAttribute5",
-    "extensionAttribute6",
-    "extensionAttribute7",
-    "extensionAttribute8",
-    "extensionAttribute9",
-    "extensionAttribute10",
-    "extensionAttribute11",
-    "extensionAttribute12",
-    "extensionAttribute13",
-    "extensionAttribute14",
-    "extensionAttribute15",
-    "msExchExtensionCustomAttribute1",
-    "msExchExtensionCustomAttribute2",
-    "msExchExtensionCustomAttribute3",
-    "msExchExtensionCustomAttribute4",
-    "msExchExtensionCustomAttribute5",
-    "proxyAddresses",
-    "mail",
-    "mailNickname",
-    "msExchHideFromAddressLists",
-    "targetAddress",
-];
+/// (`docs/groups-and-contacts.md`, "Mapping to AD") — the contacts' list without
+/// `targetAddress`. Membership is not among them.
+pub const CLOUD_MANAGED_GROUP_ATTRIBUTES: &[&str] = CONTACT_ATTRIBUTES.as_slice().split_at(24).0;
 
 /// The writeback profiles with their names as used in the configuration and in reports.
 pub const PROFILES: &[(&str, &[&str])] = &[

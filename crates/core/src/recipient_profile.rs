@@ -17,21 +17,7 @@ pub(crate) fn rows(
     row: impl Fn(&str, MappingKind, bool) -> Mapping,
 ) -> Vec<Mapping> {
     let direct = |p: &str| MappingKind::Direct(p.to_string());
-    let mut rows = Vec::new();
-    for i in 1..=15 {
-        rows.push(row(
-            &format!("extensionAttribute{i}"),
-            direct(&format!("CustomAttribute{i}")),
-            false,
-        ));
-    }
-    for i in 1..=5 {
-        rows.push(row(
-            &format!("msExchExtensionCustomAttribute{i}"),
-            direct(&format!("ExtensionCustomAttribute{i}")),
-            true,
-        ));
-    }
+    let mut rows = crate::profile::custom_attribute_rows(&row);
     rows.push(Mapping {
         policy: ValuePolicy::ProxyAddresses,
         ..row("proxyAddresses", direct("EmailAddresses"), true)
@@ -158,6 +144,31 @@ mod tests {
         assert_eq!(
             scope_failures(Profile::CloudManagedContacts, &group(), true),
             vec!["a group, not a contact".to_string()]
+        );
+    }
+
+    #[test]
+    fn the_group_and_contact_profiles_are_off_by_default_and_named_in_configuration() {
+        let default = crate::settings::WritebackPlanSettings::default();
+        assert!(
+            default
+                .profiles
+                .iter()
+                .all(|p| p.kind() == RecipientKind::Mailbox)
+        );
+        assert!(!default.assume_cloud_managed_recipients);
+        for (name, p) in [
+            ("cloud-managed-groups", Profile::CloudManagedGroups),
+            ("Cloud-Managed-Contacts", Profile::CloudManagedContacts),
+        ] {
+            assert_eq!(Profile::from_name(name), Some(p));
+        }
+        // A group with only the mailbox profiles enabled is not in scope, and says why.
+        let skip = crate::scope::evaluate_scope(&default, &group()).expect_err("not in scope");
+        assert!(
+            skip.to_string()
+                .contains("no enabled profile writes back a group"),
+            "{skip}"
         );
     }
 

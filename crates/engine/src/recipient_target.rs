@@ -8,13 +8,12 @@ use exo_writeback_core::matching::MatchRule;
 use exo_writeback_core::matching::recipient::{
     anchor_addresses, decide_recipient_match, has_class, recipient_key,
 };
-use exo_writeback_core::provisioning::{Join, JoinUpdate};
+use exo_writeback_core::provisioning::JoinUpdate;
 use exo_writeback_store::JoinStore;
-use jiff::Timestamp;
 
 use crate::engine::Engine;
 use crate::ports::{Directory, DirectoryError};
-use crate::target::Target;
+use crate::target::{Target, pairing};
 
 /// What a group's or contact's look-ups read besides the plan's attributes.
 const MATCH_ATTRIBUTES: [&str; 3] = ["objectClass", "proxyAddresses", "mail"];
@@ -45,21 +44,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 .await?
             {
                 Some(obj) if has_class(&obj, kind) => {
-                    let how = format!("by the stored join (objectGUID {})", join.object_guid);
-                    if !obj.dn.eq_ignore_ascii_case(&join.dn) {
-                        join_update = JoinUpdate::Set(Join {
-                            cloud_id: cloud_id.to_string(),
-                            object_guid: obj.object_guid,
-                            dn: obj.dn.clone(),
-                            updated_at: Timestamp::now(),
-                        });
-                    }
-                    return Ok(Target {
-                        matched: Ok((obj, how)),
-                        join: join_update.clone(),
-                        join_if_failed: join_update,
-                        security: None,
-                    });
+                    return Ok(Target::by_join(obj, &join, cloud_id));
                 }
                 Some(obj) => {
                     tracing::warn!(%cloud_id, dn = %obj.dn, "the stored join's object is not of the recipient's class: matching again");
@@ -141,12 +126,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 m.dn
             )));
         };
-        let join = JoinUpdate::Set(Join {
-            cloud_id: cloud_id.to_string(),
-            object_guid: obj.object_guid,
-            dn: obj.dn.clone(),
-            updated_at: Timestamp::now(),
-        });
+        let join = JoinUpdate::Set(pairing(&obj, cloud_id));
         Ok(Target {
             matched: Ok((obj, format!("{doubt}{}", m.how))),
             join,

@@ -26,9 +26,13 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{error, state_error, want_bool, want_date, want_guid, want_list, want_str};
+use super::{
+    CustomValue, custom_value, error, state_error, want_bool, want_date, want_guid, want_list,
+    want_str,
+};
 use crate::App;
 use crate::faults::Endpoint;
+use crate::invoke::valid_smtp;
 use crate::mailbox::format_exchange_date;
 use crate::recipient::{GROUP_TYPE_DETAILS, RecipientDetails, SimRecipient};
 use crate::state::StateError;
@@ -95,24 +99,6 @@ pub fn recipient_doc(r: &SimRecipient) -> Value {
     Value::Object(o)
 }
 
-/// A valid SMTP address: one `@`, a local part, a dotted domain, no spaces or separators
-/// (the rule `Set-Mailbox` applies to EmailAddresses here, `invoke/addresses.rs`).
-fn valid_address(addr: &str) -> bool {
-    match addr.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !addr
-                    .chars()
-                    .any(|c| c.is_whitespace() || c == ',' || c == ';')
-        }
-        None => false,
-    }
-}
-
 /// `SMTP:x@y` from `x@y` or `smtp:x@y`; `Err` when it is no valid SMTP address.
 fn external_address(k: &str, v: &Value) -> Result<String, String> {
     let text = want_str(k, v)?;
@@ -121,7 +107,7 @@ fn external_address(k: &str, v: &Value) -> Result<String, String> {
         Some(_) => return Err(format!("{k} must be an SMTP address, not {text:?}")),
         None => text.clone(),
     };
-    if !valid_address(&address) {
+    if !valid_smtp(&address) {
         return Err(format!("{k}: {address:?} is not a valid SMTP address"));
     }
     Ok(format!("SMTP:{address}"))
@@ -129,7 +115,7 @@ fn external_address(k: &str, v: &Value) -> Result<String, String> {
 
 /// Makes `address` the primary SMTP address, the old primary kept as a secondary one.
 fn set_primary(r: &mut SimRecipient, address: &str) -> Result<(), String> {
-    if !valid_address(address) {
+    if !valid_smtp(address) {
         return Err(format!("{address:?} is not a valid SMTP address"));
     }
     for a in r.email_addresses.iter_mut() {
@@ -151,25 +137,18 @@ fn apply_recipient_doc(r: &mut SimRecipient, doc: &Map<String, Value>) -> Result
     let sets_addresses = doc.keys().any(|k| k.eq_ignore_ascii_case("emailaddresses"));
     let mut primary = None;
     for (k, v) in doc {
+        match custom_value(k, v)? {
+            Some(CustomValue::Custom(n, value)) => {
+                r.set_custom_attribute(n, &value);
+                continue;
+            }
+            Some(CustomValue::Extension(n, values)) => {
+                r.set_extension_custom_attribute(n, values);
+                continue;
+            }
+            None => {}
+        }
         let lk = k.to_ascii_lowercase();
-        if let Some(n) = lk.strip_prefix("extensioncustomattribute") {
-            let n: u8 = n
-                .parse()
-                .ok()
-                .filter(|n| (1..=5).contains(n))
-                .ok_or_else(|| format!("unknown property {k}"))?;
-            r.set_extension_custom_attribute(n, want_list(k, v)?);
-            continue;
-        }
-        if let Some(n) = lk.strip_prefix("customattribute") {
-            let n: u8 = n
-                .parse()
-                .ok()
-                .filter(|n| (1..=15).contains(n))
-                .ok_or_else(|| format!("unknown property {k}"))?;
-            r.set_custom_attribute(n, &want_str(k, v)?);
-            continue;
-        }
         match lk.as_str() {
             "guid" => {
                 if want_guid(k, v)? != r.guid {

@@ -82,6 +82,16 @@ impl Store {
         Ok(())
     }
 
+    /// The group (`groups` true) or contact identified by `key`, with its Guid.
+    fn find_recipient(&self, key: &str, groups: bool) -> Result<(Uuid, SimRecipient), StateError> {
+        let g = self.resolve_recipient(key, groups)?;
+        self.recipients
+            .get(&g)
+            .cloned()
+            .map(|r| (g, r))
+            .ok_or_else(|| StateError::NotFound(key.to_string()))
+    }
+
     /// The groups (`groups` true) or contacts identified by `key`.
     fn resolve_recipient(&self, key: &str, groups: bool) -> Result<Uuid, StateError> {
         let found: Vec<Uuid> = self
@@ -118,13 +128,7 @@ impl SimState {
     /// The group (`groups` true) or contact identified by `id`: its Guid,
     /// ExternalDirectoryObjectId, alias, name, display name or an SMTP address.
     pub fn recipient(&self, id: &str, groups: bool) -> Result<SimRecipient, StateError> {
-        let store = self.read();
-        let g = store.resolve_recipient(id, groups)?;
-        store
-            .recipients
-            .get(&g)
-            .cloned()
-            .ok_or_else(|| StateError::NotFound(id.to_string()))
+        self.read().find_recipient(id, groups).map(|(_, r)| r)
     }
 
     /// Changes a group or contact as an administrator would: `f` edits it, then WhenChanged
@@ -161,12 +165,7 @@ impl SimState {
     {
         let now = self.now();
         let mut store = self.write();
-        let g = store.resolve_recipient(id, groups)?;
-        let mut new = store
-            .recipients
-            .get(&g)
-            .cloned()
-            .ok_or_else(|| StateError::NotFound(id.to_string()))?;
+        let (g, mut new) = store.find_recipient(id, groups)?;
         new.when_changed = now;
         f(&mut new).map_err(StateError::Invalid)?;
         if new.guid != g || new.is_group() != groups {

@@ -7,7 +7,7 @@ use futures::stream::StreamExt;
 use serde_json::{Map, Value};
 
 use super::{ExoClient, ResultStream, record_error};
-use crate::error::{ExoError, ServiceError};
+use crate::error::ExoError;
 use crate::wire::{
     MEMBER_PROPERTIES, contact_properties, group_properties, member_from_record,
     recipient_from_record,
@@ -66,33 +66,15 @@ impl ExoClient {
             .await
     }
 
-    /// One recipient of `cmdlet` by identity, as `get_mailbox` reads a mailbox: the first
-    /// record of the one-page answer, `None` on the service's "not found".
+    /// One recipient of `cmdlet` by identity, as `get_mailbox` reads a mailbox.
     async fn get_recipient(
         &self,
         cmdlet: &str,
         identity: &str,
         select: &[&str],
     ) -> Result<Option<MailRecipient>, ExoError> {
-        let mut params = Map::new();
-        params.insert("Identity".into(), Value::String(identity.to_owned()));
-        let mut stream = self.invoke_selecting(cmdlet, params, Some(select));
-        let mut found = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(record) if found.is_none() => found = Some(record),
-                Ok(_) => {}
-                Err(e)
-                    if found.is_none()
-                        && e.service_error()
-                            .is_some_and(ServiceError::is_object_not_found) =>
-                {
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        found
+        self.get_one(cmdlet, identity, select)
+            .await?
             .map(|v| recipient_from_record(&v).map_err(|e| record_error(&v, e)))
             .transpose()
     }
