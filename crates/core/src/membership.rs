@@ -7,13 +7,17 @@
 //! 1. **the stored join** of its ExternalDirectoryObjectId — made when the agent matched that
 //!    mailbox, group or contact by its immutable anchor — read by objectGUID now, so a renamed
 //!    or moved object is followed;
-//! 2. otherwise the **match key** Entra writes on the objects it provisions,
+//! 2. for a group or contact member, its **address anchor** — the rule its own profile matches
+//!    by ([`crate::matching::recipient`]): one object *of its class* holding its
+//!    PrimarySmtpAddress in `proxyAddresses`, which no user can write on themselves and
+//!    Exchange keeps unique (several: reported, never one picked);
+//! 3. otherwise the **match key** Entra writes on the objects it provisions,
 //!    `msDS-ExternalDirectoryObjectId = User_<id>` / `Group_<id>` (contacts carry none): one
 //!    holder is believed only when it also holds the member's PrimarySmtpAddress in
 //!    `proxyAddresses` or `mail` — attributes a user cannot write on themselves (see
 //!    [`crate::matching::corroborate_key_match`]), because the key is self-writable and would
 //!    otherwise let a user put themselves into any group a victim joins;
-//! 3. no holder, several holders, or an uncorroborated holder: the member is **unresolved** —
+//! 4. no holder, several holders, or an uncorroborated holder: the member is **unresolved** —
 //!    reported by name in the group's log entry ([`OutcomeCode::MemberNotResolved`]) and left
 //!    out of the change.
 //!
@@ -36,6 +40,8 @@ use std::collections::BTreeSet;
 use crate::directory::{AttrChange, AttrValue, DirectoryObject, ModOp};
 use crate::ldap_text::Dn;
 use crate::mail_recipient::GroupMember;
+use crate::mailbox::RecipientKind;
+use crate::matching::recipient::has_class;
 use crate::matching::smtp_of;
 use crate::outcome::{OutcomeCode, OutcomeDetail};
 
@@ -73,6 +79,36 @@ pub fn member_key(member: &GroupMember) -> Option<String> {
     }
 }
 
+/// The kind of AD object a member is: a group, a mail contact, else a mailbox's user.
+pub fn member_kind(member: &GroupMember) -> RecipientKind {
+    if member.is_group() {
+        RecipientKind::Group
+    } else if member
+        .recipient_type_details
+        .eq_ignore_ascii_case(crate::mail_recipient::CONTACT_TYPE)
+    {
+        RecipientKind::Contact
+    } else {
+        RecipientKind::Mailbox
+    }
+}
+
+/// The `proxyAddresses` value a group or contact member is looked up by — its address anchor
+/// (`smtp:<PrimarySmtpAddress>`, lower case; `crate::matching::recipient`) — or `None` for a
+/// mailbox member (whose anchor, the ImmutableId, a member record does not carry) or a member
+/// without an address.
+pub fn member_anchor(member: &GroupMember) -> Option<String> {
+    if member_kind(member) == RecipientKind::Mailbox {
+        return None;
+    }
+    member
+        .primary_smtp_address
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| format!("smtp:{}", a.to_lowercase()))
+}
+
 /// How a member is named in logs: its address, id and type.
 pub fn describe(member: &GroupMember) -> String {
     let name = member
@@ -101,8 +137,11 @@ pub struct MemberEvidence {
     /// The current DN of the object the member's stored join names (read by objectGUID); `None`
     /// without a join, or when its object is gone.
     pub joined_dn: Option<String>,
+    /// The objects holding [`member_anchor`] in `proxyAddresses`, read with `objectClass`;
+    /// empty for a mailbox member or when a join decided.
+    pub address_holders: Vec<DirectoryObject>,
     /// The objects holding [`member_key`], read with [`MEMBER_WITNESS_ATTRIBUTES`]; empty when
-    /// the member has no key or a join decided.
+    /// the member has no key or a join or its address decided.
     pub key_holders: Vec<DirectoryObject>,
 }
 
@@ -113,6 +152,8 @@ pub enum Unresolved {
     NotFound { key: Option<String> },
     /// Several AD objects hold its key.
     Ambiguous { key: String, dns: Vec<String> },
+    /// Several AD objects of its class hold its address.
+    AmbiguousAddress { address: String, dns: Vec<String> },
     /// One AD object holds its key, but not its address: the key alone is not followed.
     Uncorroborated { key: String, dn: String },
 }
@@ -136,6 +177,11 @@ impl UnresolvedMember {
             }
             Unresolved::Ambiguous { key, dns } => format!(
                 "{} AD objects hold msDS-ExternalDirectoryObjectId {key}: {}",
+                dns.len(),
+                dns.join("; ")
+            ),
+            Unresolved::AmbiguousAddress { address, dns } => format!(
+                "{} AD objects of its class hold proxyAddresses {address}: {}",
                 dns.len(),
                 dns.join("; ")
             ),
@@ -200,6 +246,30 @@ pub fn resolve_member(member: &GroupMember, evidence: &MemberEvidence) -> Resolu
             why,
         })
     };
+    // A group or contact: its address, held by an object of its class, is its anchor.
+    if let Some(address) = member_anchor(member) {
+        let kind = member_kind(member);
+        let of_class: Vec<&DirectoryObject> = evidence
+            .address_holders
+            .iter()
+            .filter(|o| has_class(o, kind))
+            .collect();
+        match of_class.as_slice() {
+            [one] => {
+                return Resolution::Resolved {
+                    dn: one.dn.clone(),
+                    how: format!("its address {address}, held by the {kind}"),
+                };
+            }
+            [] => {}
+            many => {
+                return unresolved(Unresolved::AmbiguousAddress {
+                    address,
+                    dns: many.iter().map(|o| o.dn.clone()).collect(),
+                });
+            }
+        }
+    }
     let Some(key) = member_key(member) else {
         return unresolved(Unresolved::NotFound { key: None });
     };

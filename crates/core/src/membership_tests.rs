@@ -55,6 +55,7 @@ fn keys_follow_the_member_type() {
 fn a_join_decides() {
     let m = mailbox("id1", "a@x");
     let e = MemberEvidence {
+        address_holders: Vec::new(),
         joined_dn: Some(dn("mbx1")),
         key_holders: vec![object(&dn("other"), &["SMTP:a@x"])],
     };
@@ -72,6 +73,7 @@ fn a_key_holder_is_believed_only_with_the_address() {
     let m = mailbox("id1", "Ann@Contoso.example");
     let holder = object(&dn("mbx1"), &["SMTP:ann@contoso.example", "X500:/o=x"]);
     let e = MemberEvidence {
+        address_holders: Vec::new(),
         joined_dn: None,
         key_holders: vec![holder],
     };
@@ -81,6 +83,7 @@ fn a_key_holder_is_believed_only_with_the_address() {
 
     // The key alone (the attacker wrote User_id1 on their own account): not followed.
     let spoof = MemberEvidence {
+        address_holders: Vec::new(),
         joined_dn: None,
         key_holders: vec![object(&dn("mallory"), &["SMTP:mallory@contoso.example"])],
     };
@@ -112,6 +115,7 @@ fn none_or_several_holders_are_reported_not_guessed() {
         }
     );
     let two = MemberEvidence {
+        address_holders: Vec::new(),
         joined_dn: None,
         key_holders: vec![
             object(&dn("a"), &["SMTP:a@x"]),
@@ -131,6 +135,7 @@ fn nested_groups_resolve_to_group_dns() {
     g.recipient_type_details = "MailUniversalDistributionGroup".into();
     let group_dn = "CN=dl-sales,OU=Groups,DC=lab,DC=example,DC=test";
     let e = MemberEvidence {
+        address_holders: Vec::new(),
         joined_dn: None,
         key_holders: vec![object(group_dn, &["SMTP:dl-sales@contoso.example"])],
     };
@@ -318,4 +323,63 @@ fn a_log_entry_names_twenty_unresolved_members_then_counts() {
             .ends_with("and 5 more member(s) not resolved (one warning each in the agent's log)")
     );
     assert!(plan_membership(&[], &[], &|_| true).warning().is_none());
+}
+
+fn of_class(dn: &str, class: &str) -> DirectoryObject {
+    let mut o = object(dn, &[]);
+    o.attributes.insert(
+        "objectClass",
+        vec![AttrValue::Text("top".into()), AttrValue::Text(class.into())],
+    );
+    o
+}
+
+#[test]
+fn a_group_or_contact_member_resolves_by_its_address_held_by_an_object_of_its_class() {
+    let mut contact = mailbox("cid", "Ann.Partner@Fabrikam.example");
+    contact.recipient_type_details = "MailContact".into();
+    assert_eq!(
+        member_anchor(&contact).as_deref(),
+        Some("smtp:ann.partner@fabrikam.example")
+    );
+    let ct = "CN=ct-partner-a,OU=Contacts,DC=lab,DC=example,DC=test";
+    // A user holding the contact's address is never the contact.
+    let e = MemberEvidence {
+        joined_dn: None,
+        address_holders: vec![of_class(&dn("eve"), "user"), of_class(ct, "contact")],
+        key_holders: Vec::new(),
+    };
+    let Resolution::Resolved { dn: got, how } = resolve_member(&contact, &e) else {
+        panic!("the contact holds its address");
+    };
+    assert_eq!(got, ct);
+    assert!(how.contains("held by the contact"), "{how}");
+    // Only a user holds it: not the contact's object, and a contact has no key.
+    let e = MemberEvidence {
+        joined_dn: None,
+        address_holders: vec![of_class(&dn("eve"), "user")],
+        key_holders: Vec::new(),
+    };
+    assert!(matches!(
+        resolve_member(&contact, &e),
+        Resolution::Unresolved(UnresolvedMember {
+            why: Unresolved::NotFound { key: None },
+            ..
+        })
+    ));
+    // Two contacts hold it: reported, none picked.
+    let e = MemberEvidence {
+        joined_dn: None,
+        address_holders: vec![
+            of_class(ct, "contact"),
+            of_class("CN=ct2,OU=Contacts", "contact"),
+        ],
+        key_holders: Vec::new(),
+    };
+    let Resolution::Unresolved(u) = resolve_member(&contact, &e) else {
+        panic!("two holders must not resolve");
+    };
+    assert!(matches!(&u.why, Unresolved::AmbiguousAddress { dns, .. } if dns.len() == 2));
+    // A mailbox member has no address anchor: its address alone never resolves it.
+    assert_eq!(member_anchor(&mailbox("uid", "a@x")), None);
 }

@@ -9,9 +9,10 @@ use std::collections::HashSet;
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::mail_recipient::GroupMember;
 use exo_writeback_core::matching::MatchRule;
+use exo_writeback_core::matching::recipient::has_class;
 use exo_writeback_core::membership::{
     MEMBER_ATTRIBUTE, MEMBER_WITNESS_ATTRIBUTES, MemberEvidence, MembershipPlan, Resolution,
-    dn_key, member_key, plan_membership, resolve_member,
+    dn_key, member_anchor, member_key, member_kind, plan_membership, resolve_member,
 };
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::plan::{ObjectPlan, PropertyChange};
@@ -114,7 +115,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
 
     /// What the directory and the joins tell about one member: its join's object (by the DN
     /// the join stored when the group holds it, else read by objectGUID: moved or renamed), else
-    /// the holders of its key.
+    /// for a group or contact the holders of its address, else the holders of its key.
     async fn member_evidence(
         &self,
         member: &GroupMember,
@@ -127,9 +128,16 @@ impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
             .as_deref()
             .map(str::trim)
             .filter(|i| !i.is_empty());
-        if let Some(id) = id
-            && let Ok(Some(join)) = self.store.join(id)
-        {
+        let join = match id {
+            Some(id) => self.store.join(id).map_err(|e| {
+                OutcomeDetail::new(
+                    OutcomeCode::StateError,
+                    format!("the join of member {id} could not be read: {e}"),
+                )
+            })?,
+            None => None,
+        };
+        if let Some(join) = join {
             if held.contains(&dn_key(&join.dn)) {
                 evidence.joined_dn = Some(join.dn);
                 return Ok(evidence);
@@ -141,6 +149,28 @@ impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
                 .map_err(|e| ldap_failure(&e))?
             {
                 evidence.joined_dn = Some(obj.dn);
+                return Ok(evidence);
+            }
+        }
+        if let Some(address) = member_anchor(member) {
+            let kind = member_kind(member);
+            evidence.address_holders = self
+                .directory
+                .find_by_attribute(
+                    "proxyAddresses",
+                    &AttrValue::Text(address),
+                    &["objectClass".to_string()],
+                )
+                .await
+                .map_err(|e| ldap_failure(&e))?;
+            // Its address decides (one object of its class), or refuses (several).
+            if evidence
+                .address_holders
+                .iter()
+                .filter(|o| has_class(o, kind))
+                .count()
+                > 0
+            {
                 return Ok(evidence);
             }
         }

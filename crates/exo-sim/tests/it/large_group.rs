@@ -5,10 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use exo_sim::seed_ad::{AdSeedOptions, seed_from_ad};
 use exo_writeback_ad::{AdConfig, AdConnection};
 use exo_writeback_core::secret::Secret;
-use exo_writeback_testlab::{LabDc, LabOptions};
 use serde_json::json;
 
 use crate::common::*;
@@ -17,10 +15,8 @@ const MEMBERS: &str = "Get-DistributionGroupMember";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_5000_member_group_is_seeded_and_paged() {
-    let dc = tokio::task::spawn_blocking(|| LabDc::start(LabOptions::default().with_users(5000)))
-        .await
-        .unwrap()
-        .expect("lab DC with 5,000 users starts");
+    let (dc, sim, added) = seeded_from_lab(5000).await;
+    assert_eq!(added.recipients, 7, "4 groups and 3 contacts: {added:?}");
 
     // The DC's own view, read 1,500 values at a time as Windows does above MaxValRange.
     let mut cfg = AdConfig::new(dc.url.clone(), dc.bind_dn.clone());
@@ -42,17 +38,6 @@ async fn the_5000_member_group_is_seeded_and_paged() {
         3,
         "1,500 + 3 more ranges (1500-2999, 3000-4499, 4500-5999)"
     );
-
-    let sim = start(0).await;
-    let state = sim.handle.state();
-    let options = AdSeedOptions {
-        tenant_domain: TENANT.into(),
-        not_cloud_managed: 0.0,
-    };
-    let added = seed_from_ad(&state, &dc.config_file, &options)
-        .await
-        .expect("seeding from AD");
-    assert_eq!(added.recipients, 7, "4 groups and 3 contacts: {added:?}");
 
     let token = sim.token().await;
     let params = json!({"Identity": "dl-big@contoso.example", "ResultSize": "Unlimited"});
