@@ -138,7 +138,7 @@ fn object_of(store: &dyn Store, identity: &str) -> Result<Option<Uuid>, AgentErr
     if let Some(g) = entries.iter().find_map(|e| e.target.object_guid) {
         return Ok(Some(g));
     }
-    let bare = id.strip_prefix("User_").unwrap_or(id);
+    let bare = exo_writeback_core::mailbox::bare_cloud_id(id);
     Ok(store.join(bare)?.map(|j| j.object_guid))
 }
 

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use exo_writeback_ad::AdError;
 use exo_writeback_ad::forest_directory::ForestDirectory;
+use exo_writeback_core::mailbox::RecipientKind;
 use exo_writeback_core::profile::Profile;
 use exo_writeback_core::provisioning::JobState;
 use exo_writeback_core::settings::WritebackPlanSettings;
@@ -72,6 +73,12 @@ pub async fn engine_on(config: &Config, state: &State) -> Result<RealEngine, Age
         ExoSource {
             client: exo,
             safelist_hashes,
+            recipient_kinds: settings
+                .profiles
+                .iter()
+                .map(|p| p.kind())
+                .filter(|k| *k != RecipientKind::Mailbox)
+                .collect(),
         },
         Observed::new(ad),
         store,

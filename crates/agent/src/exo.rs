@@ -1,8 +1,10 @@
 //! Exchange Online as the engine's mailbox source, over the `exo` client.
 
-use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::mail_recipient::{GroupMember, MailRecipient};
+use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
 use exo_writeback_core::provisioning::SourceIdentity;
 use exo_writeback_engine::{MailboxSource, MailboxStream, SourceError, SourceErrorKind};
+use exo_writeback_exo::filter::when_changed_filter;
 use exo_writeback_exo::{ExoClient, ExoError};
 use futures::StreamExt;
 
@@ -13,6 +15,9 @@ use futures::StreamExt;
 pub struct ExoSource {
     pub client: ExoClient,
     pub safelist_hashes: bool,
+    /// The kinds besides mailboxes the enabled profiles write back (groups, contacts): `get`
+    /// looks an identity up among them too, after the mailboxes.
+    pub recipient_kinds: Vec<RecipientKind>,
 }
 
 fn source_error(e: ExoError) -> SourceError {
@@ -22,6 +27,7 @@ fn source_error(e: ExoError) -> SourceError {
             primary_smtp_address,
             ..
         } => Some(SourceIdentity {
+            kind: Default::default(),
             external_directory_object_id: external_directory_object_id.clone(),
             primary_smtp_address: primary_smtp_address.clone(),
             user_principal_name: None,
@@ -65,7 +71,35 @@ fn with_hashes(
         .boxed()
 }
 
+/// Groups or contacts as the engine's records, each record's error as the mailboxes'.
+fn as_records(stream: exo_writeback_exo::ResultStream<MailRecipient>) -> MailboxStream {
+    stream
+        .map(|r| r.map(MailRecipient::into_record).map_err(source_error))
+        .boxed()
+}
+
 impl MailboxSource for ExoSource {
+    fn recipients(
+        &self,
+        kind: RecipientKind,
+        changed: Option<(jiff::Timestamp, jiff::SignedDuration)>,
+    ) -> MailboxStream {
+        let filter = changed.map(|(since, overlap)| {
+            when_changed_filter(
+                since
+                    .checked_sub(overlap.abs())
+                    .unwrap_or(jiff::Timestamp::MIN),
+            )
+        });
+        match kind {
+            RecipientKind::Group => as_records(self.client.distribution_groups(filter.as_deref())),
+            RecipientKind::Contact => as_records(self.client.mail_contacts(filter.as_deref())),
+            RecipientKind::Mailbox => match changed {
+                Some((since, overlap)) => self.changed_since(since, overlap),
+                None => self.all(),
+            },
+        }
+    }
     fn all(&self) -> MailboxStream {
         with_hashes(
             &self.client,
@@ -96,6 +130,33 @@ impl MailboxSource for ExoSource {
         {
             tracing::warn!(identity, error = %e, "cannot read the junk email configuration; the safelist hashes are left alone");
         }
-        Ok(found)
+        if found.is_some() {
+            return Ok(found);
+        }
+        for kind in &self.recipient_kinds {
+            let recipient = match kind {
+                RecipientKind::Group => self.client.get_distribution_group(identity).await,
+                RecipientKind::Contact => self.client.get_mail_contact(identity).await,
+                RecipientKind::Mailbox => continue,
+            }
+            .map_err(source_error)?;
+            if let Some(r) = recipient {
+                return Ok(Some(r.into_record()));
+            }
+        }
+        Ok(None)
+    }
+    async fn group_members(&self, group: &str) -> Result<Vec<GroupMember>, SourceError> {
+        let mut stream = self.client.group_members(group);
+        let mut members = Vec::new();
+        while let Some(member) = stream.next().await {
+            // A record that cannot be read fails the whole list: a member missing from it
+            // would be deleted from the group.
+            members.push(member.map_err(|e| SourceError {
+                kind: SourceErrorKind::Broken,
+                ..source_error(e)
+            })?);
+        }
+        Ok(members)
     }
 }

@@ -423,6 +423,7 @@ pub fn entry_of(e: &LogEntry) -> Result<ProvisioningLogEntry, ClientError> {
         time: e.activity_date_time.parse().map_err(|_| bad("time"))?,
         duration: jiff::SignedDuration::from_millis(e.duration_in_milliseconds),
         source: SourceIdentity {
+            kind: Default::default(),
             external_directory_object_id: e.source_identity.id.clone(),
             primary_smtp_address: e.source_identity.display_name.clone(),
             user_principal_name: e.source_identity.user_principal_name.clone(),

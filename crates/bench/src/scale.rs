@@ -122,6 +122,7 @@ page_size = 1000
         ExoSource {
             client,
             safelist_hashes: false,
+            recipient_kinds: Vec::new(),
         },
         directory,
         store,

@@ -2,6 +2,8 @@
 //! Online (issue 17), in the core's terms; the wire shape lives in the Exchange Online
 //! adapter. What each property maps to in AD: `docs/groups-and-contacts.md`.
 
+use crate::mailbox::{Mailbox, RecipientKind};
+
 /// `RecipientTypeDetails` of the groups the writeback reads: distribution groups and
 /// mail-enabled security groups (Get-DistributionGroup also lists room lists, not ours).
 pub const GROUP_TYPES: [&str; 2] = [
@@ -40,6 +42,38 @@ pub struct MailRecipient {
 }
 
 impl MailRecipient {
+    /// The record the engine evaluates: a [`Mailbox`] of kind group or contact (by its
+    /// `RecipientTypeDetails`; anything else — a room list — is kept as a group record that no
+    /// profile's scope admits). No ImmutableId or UserPrincipalName: Exchange Online gives
+    /// groups and contacts neither. An absent `IsExchangeCloudManaged` stays visible as
+    /// [`Mailbox::cloud_managed_unreported`].
+    pub fn into_record(self) -> Mailbox {
+        let kind = if self.is_contact() {
+            RecipientKind::Contact
+        } else {
+            RecipientKind::Group
+        };
+        Mailbox {
+            kind,
+            external_directory_object_id: self.external_directory_object_id,
+            primary_smtp_address: self.primary_smtp_address,
+            windows_email_address: self.windows_email_address,
+            display_name: self.display_name,
+            alias: self.alias,
+            email_addresses: self.email_addresses,
+            custom_attributes: self.custom_attributes,
+            extension_custom_attributes: self.extension_custom_attributes,
+            hidden_from_address_lists_enabled: self.hidden_from_address_lists_enabled,
+            recipient_type_details: self.recipient_type_details,
+            is_dir_synced: self.is_dir_synced,
+            is_exchange_cloud_managed: self.is_exchange_cloud_managed.unwrap_or(false),
+            cloud_managed_unreported: self.is_exchange_cloud_managed.is_none(),
+            external_email_address: self.external_email_address,
+            when_changed_utc: self.when_changed_utc,
+            ..Mailbox::default()
+        }
+    }
+
     /// A distribution group or mail-enabled security group.
     pub fn is_group(&self) -> bool {
         GROUP_TYPES

@@ -11,10 +11,81 @@ pub const RECIPIENT_TYPES: [&str; 4] = [
     "SharedMailbox",
 ];
 
+/// What kind of Exchange Online recipient a record is: the engine evaluates mailboxes, groups
+/// and mail contacts as one record type, told apart by this (issue 17). A profile handles one
+/// kind only ([`crate::profile::Profile::kind`]), so a mailbox profile never touches a group
+/// or a contact, nor a group profile a mailbox.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RecipientKind {
+    /// A mailbox (Get-Mailbox).
+    #[default]
+    Mailbox,
+    /// A distribution group or mail-enabled security group (Get-DistributionGroup).
+    Group,
+    /// A mail contact (Get-MailContact).
+    Contact,
+}
+
+impl RecipientKind {
+    /// The lower-case name logs and messages use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientKind::Mailbox => "mailbox",
+            RecipientKind::Group => "group",
+            RecipientKind::Contact => "contact",
+        }
+    }
+
+    /// The `objectClass` its AD object has (a mailbox's is `user`).
+    pub fn object_class(self) -> &'static str {
+        match self {
+            RecipientKind::Mailbox => "user",
+            RecipientKind::Group => "group",
+            RecipientKind::Contact => "contact",
+        }
+    }
+
+    /// The default kind (a mailbox) is left out of serialised records.
+    pub fn is_mailbox(&self) -> bool {
+        *self == RecipientKind::Mailbox
+    }
+}
+
+impl std::fmt::Display for RecipientKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An ExternalDirectoryObjectId as given by an administrator, without the prefix AD's
+/// `msDS-ExternalDirectoryObjectId` carries (`User_` for a mailbox's user, `Group_` for a
+/// group).
+pub fn bare_cloud_id(id: &str) -> &str {
+    id.strip_prefix("User_")
+        .or_else(|| id.strip_prefix("Group_"))
+        .unwrap_or(id)
+}
+
 /// A mailbox with every property the writeback profiles read. Empty strings from the service
 /// (`CustomAttribute1: ""`, `ExternalDirectoryObjectId: ""`) are `None` here.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Mailbox {
+    /// A mailbox, or a group or mail contact read into the same record
+    /// ([`crate::mail_recipient::MailRecipient::into_record`]).
+    pub kind: RecipientKind,
     pub external_directory_object_id: Option<String>,
     pub immutable_id: Option<String>,
     pub user_principal_name: Option<String>,
@@ -32,6 +103,12 @@ pub struct Mailbox {
     pub recipient_type_details: String,
     pub is_dir_synced: bool,
     pub is_exchange_cloud_managed: bool,
+    /// The record did not carry `IsExchangeCloudManaged` (groups and contacts, where no public
+    /// capture shows it): `is_exchange_cloud_managed` is then `false`, not read from the
+    /// service, and scope says so.
+    pub cloud_managed_unreported: bool,
+    /// A mail contact's `ExternalEmailAddress` (`SMTP:x@y`); `None` for other kinds.
+    pub external_email_address: Option<String>,
     pub legacy_exchange_dn: Option<String>,
     /// `None`, `Active` … as the service writes it.
     pub archive_status: Option<String>,
@@ -73,7 +150,7 @@ type Getter = fn(&Mailbox) -> Value;
 /// The Get-Mailbox properties a mapping or scoping filter may name besides
 /// CustomAttribute1–15 and ExtensionCustomAttribute1–5, as Get-Mailbox spells them: the one
 /// list [`Mailbox::property`] looks names up in (case-insensitively).
-const NAMED_PROPERTIES: [(&str, Getter); 20] = [
+const NAMED_PROPERTIES: [(&str, Getter); 21] = [
     ("ExternalDirectoryObjectId", |m| {
         opt_str(&m.external_directory_object_id)
     }),
@@ -105,6 +182,9 @@ const NAMED_PROPERTIES: [(&str, Getter); 20] = [
     ("BlockedSendersHash", |m| bytes(&m.blocked_senders_hash)),
     ("SafeRecipientsHash", |m| bytes(&m.safe_recipients_hash)),
     ("UCVoiceMailSettings", |m| list(&m.uc_voice_mail_settings)),
+    ("ExternalEmailAddress", |m| {
+        opt_str(&m.external_email_address)
+    }),
 ];
 
 /// Every property name [`Mailbox::property`] knows, as Get-Mailbox spells it (for "did you
@@ -173,12 +253,20 @@ mod tests {
     }
 
     #[test]
+    fn the_prefixes_of_the_ad_key_are_taken_off() {
+        assert_eq!(bare_cloud_id("User_abc"), "abc");
+        assert_eq!(bare_cloud_id("Group_abc"), "abc");
+        assert_eq!(bare_cloud_id("abc"), "abc");
+        assert_eq!(bare_cloud_id("Contact_abc"), "Contact_abc");
+    }
+
+    #[test]
     fn every_listed_name_is_a_property() {
         let m = Mailbox::default();
         for name in property_names() {
             assert!(m.property(&name).is_some(), "{name}");
         }
-        assert_eq!(property_names().len(), 40);
+        assert_eq!(property_names().len(), 41);
         assert_eq!(
             suggest_property("CustomAtribute1").as_deref(),
             Some("CustomAttribute1")

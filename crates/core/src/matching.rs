@@ -39,6 +39,8 @@
 use std::fmt;
 
 mod corroborate;
+pub mod recipient;
+pub(crate) use corroborate::smtp_of;
 pub use corroborate::{WITNESS_ATTRIBUTES, corroborate_key_match};
 
 use crate::directory::AttrValue;

@@ -59,6 +59,10 @@ pub enum OutcomeCode {
     /// The recipient type changed and the object's `targetAddress` (never written by the
     /// agent) is missing or not the mailbox's `*.mail.onmicrosoft.com` routing address.
     TargetAddressUnexpected,
+    /// A member of a group's cloud membership resolves to no AD object (or to several, or only
+    /// through a key nothing corroborates): it is not written, never guessed; the rest of the
+    /// group's change is (`write_membership = true`, `docs/groups-and-contacts.md`).
+    MemberNotResolved,
     /// The cycle would remove values from more objects than the threshold allows.
     ThresholdExceeded,
     /// The domain controller refused the modification.
@@ -91,7 +95,7 @@ pub enum OutcomeCode {
 }
 
 impl OutcomeCode {
-    pub const ALL: [OutcomeCode; 26] = [
+    pub const ALL: [OutcomeCode; 27] = [
         OutcomeCode::NotInScope,
         OutcomeCode::OutsideContainerScope,
         OutcomeCode::TargetNotFound,
@@ -118,6 +122,7 @@ impl OutcomeCode {
         OutcomeCode::PinnedByUndo,
         OutcomeCode::Rejected,
         OutcomeCode::StateError,
+        OutcomeCode::MemberNotResolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +143,7 @@ impl OutcomeCode {
             OutcomeCode::DriftCorrected => "DriftCorrected",
             OutcomeCode::DriftDetected => "DriftDetected",
             OutcomeCode::TargetAddressUnexpected => "TargetAddressUnexpected",
+            OutcomeCode::MemberNotResolved => "MemberNotResolved",
             OutcomeCode::ThresholdExceeded => "ThresholdExceeded",
             OutcomeCode::LdapError => "LdapError",
             OutcomeCode::MalformedMailboxRecord => "MalformedMailboxRecord",
@@ -170,7 +176,8 @@ impl OutcomeCode {
             | OutcomeCode::DriftDetected
             | OutcomeCode::ThresholdExceeded
             | OutcomeCode::SpoofedMatchKey
-            | OutcomeCode::TargetAddressUnexpected => LogStatus::Warning,
+            | OutcomeCode::TargetAddressUnexpected
+            | OutcomeCode::MemberNotResolved => LogStatus::Warning,
             OutcomeCode::DuplicateTargetEntries
             | OutcomeCode::UncorroboratedMatchKey
             | OutcomeCode::InvalidProxyAddresses
@@ -264,6 +271,13 @@ impl OutcomeCode {
                  <identity> -RemoteRoutingAddress <alias>@<tenant>.mail.onmicrosoft.com with an \
                  address the cloud mailbox has. The agent wrote the recipient type and never \
                  writes targetAddress."
+            }
+            OutcomeCode::MemberNotResolved => {
+                "Make the member resolvable: let the agent match it first (enable the profile \
+                 of its kind — mailboxes, groups or contacts — so its join is stored), or give \
+                 the AD object named the member's primary SMTP address, or clear \
+                 msDS-ExternalDirectoryObjectId on the objects that wrongly hold its key. Until \
+                 then the member is left out of the group's member attribute; nothing is guessed."
             }
             OutcomeCode::ThresholdExceeded => {
                 "Review the held changes with `exo-writeback preview`, then run \

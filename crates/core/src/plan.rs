@@ -265,7 +265,9 @@ pub fn plan_object(input: &PlanInput<'_>) -> Result<ObjectPlan, PlanFailure> {
     for mapping in &input.settings.mappings {
         let applies = match mapping.origin {
             MappingOrigin::Profile(p) => input.scope.includes(p),
-            MappingOrigin::Custom => true,
+            // Custom mappings are written for mailboxes: a group or contact gets its
+            // profile's rows only.
+            MappingOrigin::Custom => input.scope.is_mailbox(),
         };
         let hidden = |u: &String| u.eq_ignore_ascii_case(&mapping.target);
         if !applies || input.unreadable.iter().any(hidden) {
@@ -468,13 +470,31 @@ pub fn check_address_conflicts(
     Ok(())
 }
 
-/// How many plans remove values or clear attributes.
-pub fn count_removing<'a>(plans: impl IntoIterator<Item = &'a ObjectPlan>) -> usize {
-    plans.into_iter().filter(|p| p.removes_values).count()
+/// How much one plan counts toward the change threshold: 1 for an object that loses values,
+/// and for a group's membership one per `member` value deleted — a mass removal from one large
+/// group is as much a mass change as the same number of objects losing a value.
+pub fn removal_count(plan: &ObjectPlan) -> usize {
+    let members: usize = plan
+        .modify
+        .iter()
+        .flat_map(|m| &m.changes)
+        .filter(|c| {
+            c.op == ModOp::Delete
+                && c.attribute
+                    .eq_ignore_ascii_case(crate::membership::MEMBER_ATTRIBUTE)
+        })
+        .map(|c| c.values.len())
+        .sum();
+    members.max(usize::from(plan.removes_values))
 }
 
-/// Whether a cycle's plans must be held (`ThresholdExceeded`): more than `threshold` objects
-/// would lose values.
+/// How many removals the plans make ([`removal_count`] summed).
+pub fn count_removing<'a>(plans: impl IntoIterator<Item = &'a ObjectPlan>) -> usize {
+    plans.into_iter().map(removal_count).sum()
+}
+
+/// Whether a cycle's plans must be held (`ThresholdExceeded`): more than `threshold` removals
+/// (objects losing values, members removed from groups).
 pub fn exceeds_threshold<'a>(
     plans: impl IntoIterator<Item = &'a ObjectPlan>,
     threshold: u32,

@@ -6,6 +6,12 @@
 //!   msExchHideFromAddressLists.
 //! - [`Profile::Hybrid`]: classic Exchange hybrid writeback. Its transforms are expressions in
 //!   the provisioning expression language, so users can read and copy them.
+//! - [`Profile::CloudManagedGroups`] and [`Profile::CloudManagedContacts`] (issue 17, off by
+//!   default): cloud-managed distribution groups, mail-enabled security groups and mail
+//!   contacts — their addresses, alias, custom attributes and hide flag, and a contact's
+//!   targetAddress (`docs/groups-and-contacts.md`). Each profile handles one
+//!   [`RecipientKind`]: a mailbox profile never touches a group or contact, nor these a
+//!   mailbox.
 //!
 //! [`Profile::mappings`] builds the table; [`crate::settings`] combines the enabled profiles
 //! with custom mappings and switches into the effective table.
@@ -14,6 +20,7 @@ use std::fmt;
 
 use exo_writeback_expr::{Expr, ParseError};
 
+use crate::mailbox::RecipientKind;
 use crate::mapping::{Condition, Mapping, MappingKind, MappingOrigin, ValuePolicy, WhenEmpty};
 
 /// A writeback profile.
@@ -24,6 +31,8 @@ use crate::mapping::{Condition, Mapping, MappingKind, MappingOrigin, ValuePolicy
 pub enum Profile {
     CloudManaged,
     Hybrid,
+    CloudManagedGroups,
+    CloudManagedContacts,
 }
 
 /// RecipientTypeDetails → (msExchRecipientTypeDetails, msExchRecipientDisplayType), the values
@@ -62,13 +71,30 @@ pub struct BuiltinExpressionError {
 }
 
 impl Profile {
-    pub const ALL: [Profile; 2] = [Profile::CloudManaged, Profile::Hybrid];
+    pub const ALL: [Profile; 4] = [
+        Profile::CloudManaged,
+        Profile::Hybrid,
+        Profile::CloudManagedGroups,
+        Profile::CloudManagedContacts,
+    ];
 
     /// The name used in configuration and logs.
     pub fn name(self) -> &'static str {
         match self {
             Profile::CloudManaged => "cloud-managed",
             Profile::Hybrid => "hybrid",
+            Profile::CloudManagedGroups => "cloud-managed-groups",
+            Profile::CloudManagedContacts => "cloud-managed-contacts",
+        }
+    }
+
+    /// The kind of recipient the profile writes back; records of another kind are never in
+    /// its scope.
+    pub fn kind(self) -> RecipientKind {
+        match self {
+            Profile::CloudManaged | Profile::Hybrid => RecipientKind::Mailbox,
+            Profile::CloudManagedGroups => RecipientKind::Group,
+            Profile::CloudManagedContacts => RecipientKind::Contact,
         }
     }
 
@@ -106,20 +132,7 @@ impl Profile {
         let mut rows = Vec::new();
         match self {
             Profile::CloudManaged => {
-                for i in 1..=15 {
-                    rows.push(row(
-                        &format!("extensionAttribute{i}"),
-                        direct(&format!("CustomAttribute{i}")),
-                        false,
-                    ));
-                }
-                for i in 1..=5 {
-                    rows.push(row(
-                        &format!("msExchExtensionCustomAttribute{i}"),
-                        direct(&format!("ExtensionCustomAttribute{i}")),
-                        true,
-                    ));
-                }
+                rows.extend(custom_attribute_rows(row));
                 rows.push(Mapping {
                     policy: ValuePolicy::ProxyAddresses,
                     ..row("proxyAddresses", direct("EmailAddresses"), true)
@@ -167,6 +180,9 @@ impl Profile {
                         false,
                     )
                 });
+            }
+            Profile::CloudManagedGroups | Profile::CloudManagedContacts => {
+                rows.extend(crate::recipient_profile::rows(self, row));
             }
             Profile::Hybrid => {
                 use hybrid_expressions::*;
@@ -217,8 +233,35 @@ impl Profile {
         match self {
             Profile::CloudManaged => crate::profile_attrs::CLOUD_MANAGED_ATTRIBUTES,
             Profile::Hybrid => crate::profile_attrs::HYBRID_ATTRIBUTES,
+            Profile::CloudManagedGroups => crate::profile_attrs::CLOUD_MANAGED_GROUP_ATTRIBUTES,
+            Profile::CloudManagedContacts => crate::profile_attrs::CLOUD_MANAGED_CONTACT_ATTRIBUTES,
         }
     }
+}
+
+/// extensionAttribute1–15 from CustomAttribute1–15 and msExchExtensionCustomAttribute1–5
+/// (multi-valued) from ExtensionCustomAttribute1–5, built with a profile's `row` constructor
+/// (target, kind, multi-valued): the first rows of every profile but `hybrid`.
+pub(crate) fn custom_attribute_rows(
+    row: impl Fn(&str, MappingKind, bool) -> Mapping,
+) -> Vec<Mapping> {
+    let direct = |p: String| MappingKind::Direct(p);
+    (1..=15)
+        .map(|i| {
+            row(
+                &format!("extensionAttribute{i}"),
+                direct(format!("CustomAttribute{i}")),
+                false,
+            )
+        })
+        .chain((1..=5).map(|i| {
+            row(
+                &format!("msExchExtensionCustomAttribute{i}"),
+                direct(format!("ExtensionCustomAttribute{i}")),
+                true,
+            )
+        }))
+        .collect()
 }
 
 impl fmt::Display for Profile {

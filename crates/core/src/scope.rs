@@ -15,7 +15,7 @@ use std::fmt;
 use exo_writeback_expr::Value;
 use regex::Regex;
 
-use crate::mailbox::{Mailbox, RECIPIENT_TYPES};
+use crate::mailbox::{Mailbox, RECIPIENT_TYPES, RecipientKind};
 use crate::mapping::mailbox_in_exchange_online;
 use crate::outcome::{OutcomeCode, OutcomeDetail};
 use crate::profile::Profile;
@@ -313,14 +313,40 @@ impl InScope {
     pub fn includes(&self, profile: Profile) -> bool {
         self.profiles.contains(&profile)
     }
+    /// Whether a mailbox profile admitted the record: custom mappings (written for mailboxes)
+    /// apply only then, never to a group or contact.
+    pub fn is_mailbox(&self) -> bool {
+        self.profiles
+            .iter()
+            .any(|p| p.kind() == RecipientKind::Mailbox)
+    }
 }
 
 fn bool_text(b: bool) -> &'static str {
     if b { "True" } else { "False" }
 }
 
-/// The conditions of a profile's scope that fail for this mailbox (empty: in scope).
-pub fn profile_scope_failures(profile: Profile, mailbox: &Mailbox) -> Vec<String> {
+/// The conditions of a profile's scope that fail for this record (empty: in scope). A
+/// profile admits records of its own kind only ([`Profile::kind`]): a mailbox profile never a
+/// group or contact, a group or contact profile never a mailbox.
+pub fn profile_scope_failures(
+    settings: &WritebackPlanSettings,
+    profile: Profile,
+    mailbox: &Mailbox,
+) -> Vec<String> {
+    if matches!(
+        profile,
+        Profile::CloudManagedGroups | Profile::CloudManagedContacts
+    ) {
+        return crate::recipient_profile::scope_failures(
+            profile,
+            mailbox,
+            settings.assume_cloud_managed_recipients,
+        );
+    }
+    if mailbox.kind != RecipientKind::Mailbox {
+        return vec![format!("a {}, not a mailbox", mailbox.kind)];
+    }
     let mut failed = Vec::new();
     if !mailbox.is_dir_synced {
         failed.push(format!("IsDirSynced is {}", bool_text(false)));
@@ -346,6 +372,8 @@ pub fn profile_scope_failures(profile: Profile, mailbox: &Mailbox) -> Vec<String
                 ));
             }
         }
+        // Handled above.
+        Profile::CloudManagedGroups | Profile::CloudManagedContacts => {}
     }
     failed
 }
@@ -355,16 +383,35 @@ pub fn profile_scope_failures(profile: Profile, mailbox: &Mailbox) -> Vec<String
 /// Every enabled profile's conditions are checked; the mailbox is in scope for the profiles
 /// whose conditions all hold, provided at least one scoping filter (if any are configured)
 /// holds. Otherwise [`SkipReason::NotInScope`] lists each failed condition; with several
-/// profiles enabled each is prefixed with the profile name.
+/// profiles of the record's kind enabled each is prefixed with the profile name. Only the
+/// profiles of the record's kind (mailbox, group, contact) are asked; with none enabled the
+/// record is not in scope.
 pub fn evaluate_scope(
     settings: &WritebackPlanSettings,
     mailbox: &Mailbox,
 ) -> Result<InScope, SkipReason> {
     let mut profiles = BTreeSet::new();
     let mut conditions = Vec::new();
-    let several = settings.profiles.len() > 1;
-    for &profile in &settings.profiles {
-        let failed = profile_scope_failures(profile, mailbox);
+    let of_kind: Vec<Profile> = settings
+        .profiles
+        .iter()
+        .copied()
+        .filter(|p| p.kind() == mailbox.kind)
+        .collect();
+    if of_kind.is_empty() {
+        let enabled: Vec<&str> = settings.profiles.iter().map(|p| p.name()).collect();
+        return Err(SkipReason::NotInScope {
+            conditions: vec![format!(
+                "a {}, and no enabled profile writes back a {} (enabled: {})",
+                mailbox.kind,
+                mailbox.kind,
+                enabled.join(", ")
+            )],
+        });
+    }
+    let several = of_kind.len() > 1;
+    for profile in of_kind {
+        let failed = profile_scope_failures(settings, profile, mailbox);
         if failed.is_empty() {
             profiles.insert(profile);
         } else if several {

@@ -7,7 +7,8 @@
 //!
 //! ```toml
 //! [writeback]
-//! profiles = ["cloud-managed"]          # and/or "hybrid"
+//! profiles = ["cloud-managed"]          # and/or "hybrid", "cloud-managed-groups", "cloud-managed-contacts"
+//! assume_cloud_managed_recipients = false # groups/contacts whose record lacks IsExchangeCloudManaged
 //! hide_from_address_lists = true
 //! disabled_attributes = ["extensionAttribute15"]
 //! preserve_prefixes = ["X500"]
@@ -96,6 +97,17 @@ pub struct WritebackSettings {
     /// every profile or per profile (`crate::drift`).
     #[serde(default)]
     pub drift: DriftSetting,
+    /// Write a group's `member` from its cloud membership (the `cloud-managed-groups`
+    /// profile; `crate::membership`): members resolved through the joins and match rules,
+    /// incremental adds and deletes. Default false: `member` is never written.
+    #[serde(default)]
+    pub write_membership: bool,
+    /// Groups and contacts whose record does not carry `IsExchangeCloudManaged` (no public
+    /// capture shows it on them) count as cloud-managed when directory-synced: the tenant's
+    /// explicit statement that their source of authority is the cloud. Default false: such a
+    /// record is `NotInScope`.
+    #[serde(default)]
+    pub assume_cloud_managed_recipients: bool,
 }
 
 impl Default for WritebackSettings {
@@ -112,6 +124,8 @@ impl Default for WritebackSettings {
             mappings: Vec::new(),
             allow_extra_targets: Vec::new(),
             drift: DriftSetting::default(),
+            write_membership: false,
+            assume_cloud_managed_recipients: false,
         }
     }
 }
@@ -158,8 +172,14 @@ pub struct MappingSettings {
 /// A `[writeback]` section that cannot be used. Each variant names the entry to fix.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SettingsError {
-    #[error("writeback.profiles is empty: enable \"cloud-managed\", \"hybrid\" or both")]
+    #[error(
+        "writeback.profiles is empty: enable \"cloud-managed\", \"hybrid\", \"cloud-managed-groups\" or \"cloud-managed-contacts\""
+    )]
     NoProfiles,
+    #[error(
+        "writeback.write_membership = true writes the members of groups, but the profile \"cloud-managed-groups\" is not enabled: add it to writeback.profiles, or remove write_membership"
+    )]
+    MembershipWithoutGroups,
     #[error(
         "writeback.mappings[{index}]: {target} is never written by a custom mapping: {why} (docs/writeback-targets.md)"
     )]
@@ -251,6 +271,10 @@ pub struct WritebackPlanSettings {
     pub extra_targets: Vec<String>,
     /// What each profile does with an on-premises edit of a written attribute.
     pub drift: DriftPolicy,
+    /// See [`WritebackSettings::write_membership`].
+    pub write_membership: bool,
+    /// See [`WritebackSettings::assume_cloud_managed_recipients`].
+    pub assume_cloud_managed_recipients: bool,
 }
 
 impl Default for WritebackPlanSettings {
@@ -296,6 +320,9 @@ impl WritebackSettings {
             return Err(SettingsError::NoProfiles);
         }
         let profiles: BTreeSet<Profile> = self.profiles.iter().copied().collect();
+        if self.write_membership && !profiles.contains(&Profile::CloudManagedGroups) {
+            return Err(SettingsError::MembershipWithoutGroups);
+        }
 
         // disabled attributes must name something a profile writes
         let all_profile_targets: Vec<String> = Profile::ALL
@@ -439,13 +466,16 @@ impl WritebackSettings {
             });
         }
 
-        // profile rows, minus disabled and overridden ones, then custom rows
+        // profile rows, minus disabled and overridden ones, then custom rows (custom mappings
+        // are the mailboxes': they override a mailbox profile's rows, never a group's or
+        // contact's, which they do not apply to)
         let mut mappings = Vec::new();
         for profile in &profiles {
             for m in profile.mappings()? {
-                let overridden = custom
-                    .iter()
-                    .any(|c: &Mapping| c.target.eq_ignore_ascii_case(&m.target));
+                let overridden = profile.kind() == crate::mailbox::RecipientKind::Mailbox
+                    && custom
+                        .iter()
+                        .any(|c: &Mapping| c.target.eq_ignore_ascii_case(&m.target));
                 if !disabled(&m.target) && !overridden {
                     mappings.push(m);
                 }
@@ -528,6 +558,8 @@ impl WritebackSettings {
                 .drift
                 .resolve()
                 .map_err(|problem| SettingsError::Drift { problem })?,
+            write_membership: self.write_membership,
+            assume_cloud_managed_recipients: self.assume_cloud_managed_recipients,
         })
     }
 }
@@ -565,6 +597,18 @@ impl WritebackPlanSettings {
                 self.profiles
                     .contains(&Profile::CloudManaged)
                     .then(|| "targetAddress".to_string()),
+            )
+            // A group's members, read whole (ranged retrieval) to plan single adds and deletes.
+            .chain(
+                self.write_membership
+                    .then(|| crate::membership::MEMBER_ATTRIBUTE.to_string()),
+            )
+            // A group or contact is written only on an object of its class.
+            .chain(
+                self.profiles
+                    .iter()
+                    .any(|p| p.kind() != crate::mailbox::RecipientKind::Mailbox)
+                    .then(|| "objectClass".to_string()),
             );
         for name in names {
             if seen.insert(name.to_ascii_lowercase()) {

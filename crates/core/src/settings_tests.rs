@@ -392,3 +392,28 @@ fn misspelt_properties_get_a_suggestion() {
     .to_string();
     assert!(!err.contains("did you mean"), "{err}");
 }
+
+#[test]
+fn write_membership_needs_the_groups_profile() {
+    let s = parse(serde_json::json!({"profiles": ["cloud-managed"], "write_membership": true}))
+        .expect("parses");
+    assert_eq!(
+        s.resolve().unwrap_err(),
+        SettingsError::MembershipWithoutGroups
+    );
+    let s =
+        parse(serde_json::json!({"profiles": ["cloud-managed-groups"], "write_membership": true}))
+            .expect("parses");
+    let r = s.resolve().expect("valid");
+    assert!(r.write_membership);
+    assert!(
+        r.required_ad_attributes().iter().any(|a| a == "member"),
+        "member is read to plan single adds and deletes"
+    );
+    let off = parse(serde_json::json!({"profiles": ["cloud-managed-groups"]}))
+        .expect("parses")
+        .resolve()
+        .expect("valid");
+    assert!(!off.write_membership, "off by default");
+    assert!(!off.required_ad_attributes().iter().any(|a| a == "member"));
+}

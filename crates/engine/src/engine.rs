@@ -1,9 +1,11 @@
 //! The engine over its ports and store, and what every operation shares: the schema, the next
 //! cycle's kind, the reconciliation of intents left by a stopped process, and the writer.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use exo_writeback_core::mailbox::RecipientKind;
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleStatus, JobState, ObjectOutcome, Watermark,
 };
@@ -11,6 +13,7 @@ use exo_writeback_core::schema::Schema;
 use exo_writeback_core::settings::WritebackPlanSettings;
 use exo_writeback_expr::EvalContext;
 use exo_writeback_store::{CycleStore, JobStore, JoinStore, OutcomeStore, PauseStore};
+use futures::StreamExt;
 use jiff::Timestamp;
 
 use crate::error::EngineError;
@@ -113,19 +116,33 @@ impl<S: MailboxSource, D: Directory, St: JobStore> Engine<S, D, St> {
         Ok((kind, previous))
     }
 
-    /// The mailboxes a cycle of `kind` reads: those changed since the watermark (delta), or
-    /// all of them.
+    /// The records a cycle of `kind` reads: those changed since the watermark (delta), or
+    /// all of them — the mailboxes when a mailbox profile is enabled, then the groups and the
+    /// mail contacts when their profiles are (issue 17), one after the other.
     pub(crate) fn stream_for(
         &self,
         kind: CycleKind,
         previous: Option<&Watermark>,
     ) -> MailboxStream {
-        match (kind, previous) {
-            (CycleKind::Delta, Some(w)) => self
-                .source
-                .changed_since(w.changed_since, self.options.overlap),
-            _ => self.source.all(),
+        let changed = match (kind, previous) {
+            (CycleKind::Delta, Some(w)) => Some((w.changed_since, self.options.overlap)),
+            _ => None,
+        };
+        let kinds: BTreeSet<RecipientKind> =
+            self.settings.profiles.iter().map(|p| p.kind()).collect();
+        let mut streams: Vec<MailboxStream> = Vec::new();
+        if kinds.contains(&RecipientKind::Mailbox) {
+            streams.push(match changed {
+                Some((since, overlap)) => self.source.changed_since(since, overlap),
+                None => self.source.all(),
+            });
         }
+        for other in [RecipientKind::Group, RecipientKind::Contact] {
+            if kinds.contains(&other) {
+                streams.push(self.source.recipients(other, changed));
+            }
+        }
+        futures::stream::iter(streams).flatten().boxed()
     }
 }
 

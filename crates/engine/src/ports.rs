@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::drift::ChangeOrigin;
-use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::mail_recipient::GroupMember;
+use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
 use exo_writeback_core::provisioning::SourceIdentity;
 use exo_writeback_core::schema::Schema;
 use futures::stream::BoxStream;
@@ -73,7 +74,8 @@ impl WriteFence for Unfenced {
 /// A stream of mailboxes that holds at most one result page in memory.
 pub type MailboxStream = BoxStream<'static, Result<Mailbox, SourceError>>;
 
-/// Where mailboxes come from (Exchange Online).
+/// Where mailboxes come from (Exchange Online) — and groups and mail contacts, read into the
+/// same record with their [`RecipientKind`] (issue 17).
 #[allow(async_fn_in_trait)]
 pub trait MailboxSource {
     /// Every mailbox (initial and full cycles).
@@ -81,9 +83,25 @@ pub trait MailboxSource {
     /// Mailboxes with `WhenChangedUTC >= since - overlap`, each at most once.
     fn changed_since(&self, since: jiff::Timestamp, overlap: jiff::SignedDuration)
     -> MailboxStream;
-    /// One mailbox by identity (ExternalDirectoryObjectId, UPN, SMTP address …); `None` when
-    /// the service says there is none.
+    /// The groups (`RecipientKind::Group`: distribution groups and mail-enabled security
+    /// groups) or mail contacts (`RecipientKind::Contact`) as records of that kind: every one,
+    /// or with `changed = Some((since, overlap))` those with `WhenChangedUTC >= since -
+    /// overlap`, each at most once. No default: a source that forgot it would silently never
+    /// write a group back.
+    fn recipients(
+        &self,
+        kind: RecipientKind,
+        changed: Option<(jiff::Timestamp, jiff::SignedDuration)>,
+    ) -> MailboxStream;
+    /// One recipient by identity (ExternalDirectoryObjectId, UPN, SMTP address …) — a mailbox,
+    /// else a group or contact of the kinds the source reads; `None` when the service says
+    /// there is none.
     async fn get(&self, identity: &str) -> Result<Option<Mailbox>, SourceError>;
+    /// Every member of the group `group` (its ExternalDirectoryObjectId), nested groups as
+    /// members, all pages (`write_membership`, issue 17). Any error — a page the service
+    /// refused, a record that cannot be read — is the answer: an incomplete list would delete
+    /// members that are still there. No default: a source that forgot it would write nothing.
+    async fn group_members(&self, group: &str) -> Result<Vec<GroupMember>, SourceError>;
 }
 
 /// What kind of directory error it is: it decides what the engine does next. The adapter

@@ -134,9 +134,8 @@ impl<
             let p = self.evaluate(&mailbox, &schema, index.as_ref()).await;
             if let Disposition::Write { plan, .. } = &p.disposition {
                 would_write += 1;
-                if plan.removes_values {
-                    removing += 1;
-                }
+                // As the cycle counts it: a group's removed members one by one.
+                removing += exo_writeback_core::plan::removal_count(plan) as u64;
             }
             items.extend(PreviewItem::of(&p));
         }

@@ -75,7 +75,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         };
         for name in &attrs {
             if let Some(v) = obj.attributes.get(name).first().and_then(|v| v.as_text()) {
-                let v = v.strip_prefix("User_").unwrap_or(v);
+                // A mailbox's key, or a group's (issue 17).
+                let v = exo_writeback_core::mailbox::bare_cloud_id(v);
                 if !v.is_empty() {
                     return Ok(Some(v.to_string()));
                 }
@@ -85,7 +86,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     }
 
     /// Run the four steps for one mailbox now. `identity`: UPN or SMTP address,
-    /// ExternalDirectoryObjectId, `User_<id>`, or an AD DN.
+    /// ExternalDirectoryObjectId, `User_<id>` (a group's `Group_<id>`), or an AD DN.
     pub async fn provision(
         &mut self,
         identity: &str,
@@ -111,7 +112,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 .map_err(EngineError::Directory)?
         } else {
             let id = identity.trim();
-            Some(id.strip_prefix("User_").unwrap_or(id).to_string())
+            Some(exo_writeback_core::mailbox::bare_cloud_id(id).to_string())
         };
         let mailbox = match &resolved {
             Some(id) if !id.is_empty() => self.source.get(id).await.map_err(EngineError::Source)?,

@@ -230,9 +230,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         match &p.disposition {
             Disposition::Write { plan, .. } => {
                 run.planned += 1;
-                if plan.removes_values {
-                    run.removing += 1;
-                }
+                run.removing += exo_writeback_core::plan::removal_count(plan) as u64;
                 if run.to_write.len() < self.options.max_plans_in_memory {
                     run.to_write.push(p);
                     return Ok(());

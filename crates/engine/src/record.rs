@@ -40,6 +40,11 @@ fn describe_values(values: &[AttrValue]) -> String {
 
 /// The text of a modified property, `old → new`, for tables.
 pub fn describe_change(p: &ModifiedProperty) -> String {
+    if p.attribute
+        .eq_ignore_ascii_case(exo_writeback_core::membership::MEMBER_ATTRIBUTE)
+    {
+        return exo_writeback_core::membership::describe_member_change(&p.old, &p.new);
+    }
     format!("{} → {}", describe_values(&p.old), describe_values(&p.new))
 }
 

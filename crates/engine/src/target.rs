@@ -4,7 +4,7 @@
 
 use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::guid::object_guid_bytes;
-use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
 use exo_writeback_core::matching::{
     Lookup, MatchDecision, MatchLookups, MatchRule, MatchStep, RuleResult, WITNESS_ATTRIBUTES,
     corroborate_key_match, match_lookups, next_match_step,
@@ -32,6 +32,34 @@ pub(crate) struct Target {
     pub security: Option<OutcomeDetail>,
 }
 
+/// The join of `cloud_id` with `obj`, made now.
+pub(crate) fn pairing(obj: &DirectoryObject, cloud_id: &str) -> Join {
+    Join {
+        cloud_id: cloud_id.to_string(),
+        object_guid: obj.object_guid,
+        dn: obj.dn.clone(),
+        updated_at: Timestamp::now(),
+    }
+}
+
+impl Target {
+    /// Matched by the stored `join`: the join follows the object when it moved (a new DN).
+    pub(crate) fn by_join(obj: DirectoryObject, join: &Join, cloud_id: &str) -> Target {
+        let how = format!("by the stored join (objectGUID {})", join.object_guid);
+        let update = if obj.dn.eq_ignore_ascii_case(&join.dn) {
+            JoinUpdate::Keep
+        } else {
+            JoinUpdate::Set(pairing(&obj, cloud_id))
+        };
+        Target {
+            matched: Ok((obj, how)),
+            join: update.clone(),
+            join_if_failed: update,
+            security: None,
+        }
+    }
+}
+
 /// Whether `object` holds the mailbox's ImmutableId as one of the configured anchors.
 fn holds_anchor(object: &DirectoryObject, lookups: &MatchLookups, anchor: &[u8]) -> bool {
     lookups.anchors.iter().any(|l| match l.rule {
@@ -54,6 +82,9 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
         attrs: &[String],
         index: Option<&MatchIndex>,
     ) -> Result<Target, DirectoryError> {
+        if mailbox.kind != RecipientKind::Mailbox {
+            return self.find_recipient_target(mailbox, cloud_id, attrs).await;
+        }
         let lookups = match_lookups(&self.settings.match_rules, mailbox);
         let mut join_update = JoinUpdate::Keep;
         let mut doubt = None;
@@ -81,23 +112,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                         cloud_id: cloud_id.to_string(),
                     };
                 }
-                Some(obj) => {
-                    let how = format!("by the stored join (objectGUID {})", join.object_guid);
-                    if !obj.dn.eq_ignore_ascii_case(&join.dn) {
-                        join_update = JoinUpdate::Set(Join {
-                            cloud_id: cloud_id.to_string(),
-                            object_guid: obj.object_guid,
-                            dn: obj.dn.clone(),
-                            updated_at: Timestamp::now(),
-                        });
-                    }
-                    return Ok(Target {
-                        matched: Ok((obj, how)),
-                        join: join_update.clone(),
-                        join_if_failed: join_update,
-                        security: None,
-                    });
-                }
+                Some(obj) => return Ok(Target::by_join(obj, &join, cloud_id)),
                 None => {
                     join_update = JoinUpdate::Remove {
                         cloud_id: cloud_id.to_string(),
@@ -175,12 +190,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 }
             }
         }
-        let join = JoinUpdate::Set(Join {
-            cloud_id: cloud_id.to_string(),
-            object_guid: obj.object_guid,
-            dn: obj.dn.clone(),
-            updated_at: Timestamp::now(),
-        });
+        let join = JoinUpdate::Set(pairing(&obj, cloud_id));
         Ok(Target {
             matched: Ok((obj, how)),
             join,

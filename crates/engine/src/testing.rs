@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ModOp, ObjectModify};
-use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::mail_recipient::GroupMember;
+use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
 use exo_writeback_core::schema::Schema;
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -36,6 +37,10 @@ pub struct FakeSource {
     pub reported_after: Arc<Mutex<Option<(usize, String)>>>,
     /// Streams opened (`all` and `changed_since`).
     pub streams: Arc<AtomicUsize>,
+    /// Group members by the group's ExternalDirectoryObjectId (an unknown group has none).
+    pub members: Arc<Mutex<HashMap<String, Vec<GroupMember>>>>,
+    /// When set, every member list answers this error (a page the service refused).
+    pub members_error: Arc<Mutex<Option<String>>>,
 }
 
 impl FakeSource {
@@ -80,10 +85,34 @@ impl FakeSource {
     }
 }
 
+impl FakeSource {
+    /// The records of one kind (mailboxes, groups, contacts).
+    fn of_kind(&self, kind: RecipientKind) -> Vec<Mailbox> {
+        let all = self.mailboxes.lock().expect("lock");
+        all.iter().filter(|m| m.kind == kind).cloned().collect()
+    }
+}
+
 impl MailboxSource for FakeSource {
+    fn recipients(
+        &self,
+        kind: RecipientKind,
+        changed: Option<(jiff::Timestamp, jiff::SignedDuration)>,
+    ) -> MailboxStream {
+        self.streams.fetch_add(1, Ordering::SeqCst);
+        let from = changed
+            .map(|(since, overlap)| since.checked_sub(overlap).unwrap_or(jiff::Timestamp::MIN));
+        let items: Vec<_> = self
+            .of_kind(kind)
+            .into_iter()
+            .filter(|m| from.is_none_or(|f| m.when_changed_utc.is_some_and(|t| t >= f)))
+            .map(Ok)
+            .collect();
+        futures::stream::iter(items).boxed()
+    }
     fn all(&self) -> MailboxStream {
         self.streams.fetch_add(1, Ordering::SeqCst);
-        let all = self.mailboxes.lock().expect("lock").clone();
+        let all = self.of_kind(RecipientKind::Mailbox);
         let mut items = self.unreadable_items();
         items.extend(all.into_iter().map(Ok));
         if let Some(n) = *self.fail_after.lock().expect("lock") {
@@ -99,7 +128,7 @@ impl MailboxSource for FakeSource {
     ) -> MailboxStream {
         self.streams.fetch_add(1, Ordering::SeqCst);
         let from = since.checked_sub(overlap).unwrap_or(jiff::Timestamp::MIN);
-        let all = self.mailboxes.lock().expect("lock").clone();
+        let all = self.of_kind(RecipientKind::Mailbox);
         let items: Vec<_> = self
             .unreadable_items()
             .into_iter()
@@ -133,6 +162,18 @@ impl MailboxSource for FakeSource {
                         .is_some_and(|p| p.eq_ignore_ascii_case(identity))
             })
             .cloned())
+    }
+    async fn group_members(&self, group: &str) -> Result<Vec<GroupMember>, SourceError> {
+        if let Some(e) = self.members_error.lock().expect("lock").clone() {
+            return Err(SourceError::broken(e));
+        }
+        Ok(self
+            .members
+            .lock()
+            .expect("lock")
+            .get(group)
+            .cloned()
+            .unwrap_or_default())
     }
 }
 

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use exo_writeback_core::directory::{AttrChange, AttrValue, ModOp, ObjectModify};
+use exo_writeback_core::membership::{MEMBER_ATTRIBUTE, restore_changes, same_members};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{
     Action, CycleCounts, CycleId, CycleKind, ModifiedProperty, ObjectRef, Pin, PinCount, PinKey,
@@ -66,7 +67,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         if id.contains('=') && exo_writeback_core::ldap_text::Dn::parse(id).is_ok() {
             return Ok(ObjectRef::Dn(id.to_string()));
         }
-        let bare = id.strip_prefix("User_").unwrap_or(id);
+        let bare = exo_writeback_core::mailbox::bare_cloud_id(id);
         if let Some(join) = self.store.join(bare)? {
             return Ok(ObjectRef::Guid(join.object_guid));
         }
@@ -234,14 +235,21 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let mut changes = Vec::new();
         for a in attrs {
             let now_values = obj.attributes.get(&a.attribute).to_vec();
-            if now_values == a.previous {
+            // A group's members: the list put back exactly, by single deletes and adds (a
+            // replace of a 10,000-value list is what membership writing never sends).
+            let members = a.attribute.eq_ignore_ascii_case(MEMBER_ATTRIBUTE);
+            if now_values == a.previous || members && same_members(&now_values, &a.previous) {
                 continue;
             }
-            changes.push(AttrChange {
-                op: ModOp::Replace,
-                attribute: a.attribute.clone(),
-                values: a.previous.clone(),
-            });
+            if members {
+                changes.extend(restore_changes(&now_values, &a.previous));
+            } else {
+                changes.push(AttrChange {
+                    op: ModOp::Replace,
+                    attribute: a.attribute.clone(),
+                    values: a.previous.clone(),
+                });
+            }
             draft.modified.push(ModifiedProperty {
                 attribute: a.attribute.clone(),
                 old: now_values,

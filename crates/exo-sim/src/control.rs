@@ -16,8 +16,13 @@ use crate::mailbox::{RecipientKind, SimMailbox, format_exchange_date};
 use crate::seed::{SeedSpec, generate};
 use crate::state::StateError;
 
+mod recipients;
+
+pub use recipients::recipient_doc;
+
 pub(crate) fn routes() -> Router<App> {
     Router::new()
+        .merge(recipients::routes())
         .route("/_sim/health", get(|| async { "ok" }))
         .route("/_sim/seed", post(seed))
         .route("/_sim/mailboxes", get(list).post(create))
@@ -153,30 +158,53 @@ fn want_date(k: &str, v: &Value) -> Result<jiff::Timestamp, String> {
         .ok_or_else(|| format!("{k} must be an ISO 8601 date"))
 }
 
+/// A doc's custom attribute, its value checked.
+enum CustomValue {
+    /// `CustomAttributeN` (1–15).
+    Custom(u8, String),
+    /// `ExtensionCustomAttributeN` (1–5).
+    Extension(u8, Vec<String>),
+}
+
+/// `Some` when `k` names a custom or extension custom attribute (a number out of range is an
+/// unknown property), `None` for any other name.
+fn custom_value(k: &str, v: &Value) -> Result<Option<CustomValue>, String> {
+    let lk = k.to_ascii_lowercase();
+    let number = |n: &str, max: u8| {
+        n.parse::<u8>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| format!("unknown property {k}"))
+    };
+    if let Some(n) = lk.strip_prefix("extensioncustomattribute") {
+        return Ok(Some(CustomValue::Extension(
+            number(n, 5)?,
+            want_list(k, v)?,
+        )));
+    }
+    if let Some(n) = lk.strip_prefix("customattribute") {
+        return Ok(Some(CustomValue::Custom(number(n, 15)?, want_str(k, v)?)));
+    }
+    Ok(None)
+}
+
 /// Applies a (partial) doc to a mailbox. `Guid` is accepted only when equal to the
 /// mailbox's; computed properties (`PrimarySmtpAddress`, `ArchiveStatus`, `Identity`) are
 /// refused unless equal to the current value.
 pub fn apply_doc(m: &mut SimMailbox, doc: &Map<String, Value>) -> Result<(), String> {
     for (k, v) in doc {
+        match custom_value(k, v)? {
+            Some(CustomValue::Custom(n, value)) => {
+                m.set_custom_attribute(n, &value);
+                continue;
+            }
+            Some(CustomValue::Extension(n, values)) => {
+                m.set_extension_custom_attribute(n, values);
+                continue;
+            }
+            None => {}
+        }
         let lk = k.to_ascii_lowercase();
-        if let Some(n) = lk.strip_prefix("extensioncustomattribute") {
-            let n: u8 = n
-                .parse()
-                .ok()
-                .filter(|n| (1..=5).contains(n))
-                .ok_or_else(|| format!("unknown property {k}"))?;
-            m.set_extension_custom_attribute(n, want_list(k, v)?);
-            continue;
-        }
-        if let Some(n) = lk.strip_prefix("customattribute") {
-            let n: u8 = n
-                .parse()
-                .ok()
-                .filter(|n| (1..=15).contains(n))
-                .ok_or_else(|| format!("unknown property {k}"))?;
-            m.set_custom_attribute(n, &want_str(k, v)?);
-            continue;
-        }
         match lk.as_str() {
             "guid" => {
                 if want_guid(k, v)? != m.guid {

@@ -19,6 +19,8 @@ use crate::routing::Route;
 use crate::state::SimState;
 
 mod addresses;
+
+pub(crate) use addresses::valid_smtp;
 mod get_distribution_group_member;
 mod get_mailbox;
 mod get_recipients;

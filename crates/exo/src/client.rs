@@ -245,9 +245,23 @@ impl ExoClient {
     /// One mailbox by identity (GUID, UPN, address, alias…). `Ok(None)` when Exchange Online
     /// says it does not exist.
     pub async fn get_mailbox(&self, identity: &str) -> Result<Option<Mailbox>, ExoError> {
+        self.get_one("Get-Mailbox", identity, MAILBOX_PROPERTIES)
+            .await?
+            .map(to_mailbox)
+            .transpose()
+    }
+
+    /// The record of `cmdlet -Identity <identity>` (`$select`ing `select`); `Ok(None)` when
+    /// Exchange Online says it does not exist.
+    pub(crate) async fn get_one(
+        &self,
+        cmdlet: &str,
+        identity: &str,
+        select: &[&str],
+    ) -> Result<Option<Value>, ExoError> {
         let mut params = Map::new();
         params.insert("Identity".into(), Value::String(identity.to_owned()));
-        let mut stream = self.invoke_selecting("Get-Mailbox", params, Some(MAILBOX_PROPERTIES));
+        let mut stream = self.invoke_selecting(cmdlet, params, Some(select));
         // Every item of the (one-page) answer: errors reported beside the record count too.
         let mut found = None;
         while let Some(item) = stream.next().await {
@@ -264,7 +278,7 @@ impl ExoClient {
                 Err(e) => return Err(e),
             }
         }
-        found.map(to_mailbox).transpose()
+        Ok(found)
     }
 
     /// All mailboxes matching an optional OPATH filter (`-ResultSize Unlimited`). A malformed

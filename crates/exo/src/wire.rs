@@ -467,6 +467,7 @@ fn convert(r: &Reader<'_>) -> Result<Mailbox, String> {
         blocked_senders_hash: None,
         safe_recipients_hash: None,
         uc_voice_mail_settings: Vec::new(),
+        ..Mailbox::default()
     })
 }
 

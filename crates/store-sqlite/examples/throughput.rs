@@ -48,6 +48,7 @@ fn outcome(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
             time,
             duration: SignedDuration::from_micros(800),
             source: SourceIdentity {
+                kind: Default::default(),
                 external_directory_object_id: Some(cloud_id.clone()),
                 primary_smtp_address: Some(smtp.clone()),
                 user_principal_name: None,

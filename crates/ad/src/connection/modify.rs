@@ -21,6 +21,10 @@ impl AdConnection {
     /// with permissive modify every change is idempotent (adding a present value or deleting
     /// an absent one succeeds; replace sets the same final values), so sending the same modify
     /// again yields the same object whether or not the first attempt reached the server.
+    /// Except on Samba for a linked attribute (`member`): Samba 4.17 ignores the control there
+    /// and refuses a present value added (68) or an absent one deleted (53), so the second
+    /// send fails whole — nothing half-applied; the caller plans again from a fresh read
+    /// (`crates/ad/tests/it/writes.rs`).
     pub async fn modify(&self, modify: &ObjectModify) -> Result<(), AdError> {
         let mut names: Vec<&str> = Vec::new();
         for c in &modify.changes {

@@ -229,3 +229,85 @@ async fn constraint_errors_name_the_result_code() {
     );
     conn.delete(&dn).await.unwrap();
 }
+
+/// A group's membership is written as single `member` values added and deleted (issue 17),
+/// never a replace of the list: deletes of values the group holds and adds of values it lacks,
+/// planned from the list just read, in one modify — the exact list results.
+///
+/// `member` is a linked attribute, which Samba handles apart from other attributes (its
+/// repl_meta_data link code), and the lab's Samba does **not** honour the permissive-modify
+/// control for it: adding a member the group already has fails the whole modify with
+/// entryAlreadyExists (68), deleting one it lacks with unwillingToPerform (53) — where Windows,
+/// with the control, succeeds (MS-ADTS 3.1.1.3.4.1.8 LDAP_SERVER_PERMISSIVE_MODIFY_OID). The
+/// lab is the stricter of the two, so the agent must send exactly the difference from a fresh
+/// read, never a blind add or delete; this test pins both facts.
+#[tokio::test]
+async fn member_values_are_added_and_deleted_one_by_one() {
+    let dc = LabDc::shared();
+    let conn = connect(dc).await;
+    let a = new_contact(&conn, &unique("mem-a"), &[]).await;
+    let b = new_contact(&conn, &unique("mem-b"), &[]).await;
+    let c = new_contact(&conn, &unique("mem-c"), &[]).await;
+    let group = format!("CN={},CN=Users,{}", unique("mem-group"), conn.base_dn());
+    let mut attrs = exo_writeback_core::directory::Attributes::new();
+    attrs.insert("objectClass", vec![text("group")]);
+    attrs.insert("member", vec![text(&a), text(&b)]);
+    conn.add(&group, &attrs).await.expect("create test group");
+    let members = || async {
+        let obj = conn.read_by_dn(&group, &["member"]).await.unwrap().unwrap();
+        let mut m: Vec<String> = obj
+            .attributes
+            .get("member")
+            .iter()
+            .map(|v| v.as_text().unwrap().to_lowercase())
+            .collect();
+        m.sort();
+        m
+    };
+
+    // b leaves, c joins: the difference from what the group holds.
+    conn.modify(&ObjectModify {
+        dn: group.clone(),
+        changes: vec![
+            change(ModOp::Delete, "member", vec![text(&b)]),
+            change(ModOp::Add, "member", vec![text(&c)]),
+        ],
+    })
+    .await
+    .expect("incremental member modify");
+    let mut want = vec![a.to_lowercase(), c.to_lowercase()];
+    want.sort();
+    assert_eq!(members().await, want);
+
+    // The same modify again (a retry after the first one reached the DC): refused whole,
+    // nothing changed — a stale plan fails, it never half-applies.
+    let again = conn
+        .modify(&ObjectModify {
+            dn: group.clone(),
+            changes: vec![
+                change(ModOp::Delete, "member", vec![text(&b)]),
+                change(ModOp::Add, "member", vec![text(&c)]),
+            ],
+        })
+        .await
+        .expect_err("Samba refuses deleting an absent member even with permissive modify");
+    assert!(
+        matches!(&again, AdError::Ldap { code: 53, .. }),
+        "{again:?}"
+    );
+    let present = conn
+        .modify(&ObjectModify {
+            dn: group.clone(),
+            changes: vec![change(ModOp::Add, "member", vec![text(&a)])],
+        })
+        .await
+        .expect_err("Samba refuses adding a present member even with permissive modify");
+    assert!(
+        matches!(&present, AdError::Ldap { code: 68, .. }),
+        "{present:?}"
+    );
+    assert_eq!(members().await, want);
+    for dn in [&group, &a, &b, &c] {
+        conn.delete(dn).await.unwrap();
+    }
+}

@@ -144,17 +144,29 @@ pub fn action_text(e: &ProvisioningLogEntry) -> &'static str {
     }
 }
 
+/// An entry's source: its address (else its id), with the kind of a group or contact
+/// (`dl-sales@contoso.example (group)`; a mailbox is shown bare).
+fn source_text(e: &ProvisioningLogEntry) -> String {
+    let id = e
+        .source
+        .primary_smtp_address
+        .clone()
+        .or_else(|| e.source.external_directory_object_id.clone())
+        .unwrap_or_default();
+    if e.source.kind.is_mailbox() {
+        id
+    } else {
+        format!("{id} ({})", e.source.kind)
+    }
+}
+
 /// One entry's summary (the [`COLUMNS`]); `kind` is its cycle's kind (`Delta`, `Undo` …).
 pub fn summary(e: &ProvisioningLogEntry, kind: &str) -> [String; 9] {
     [
         e.time.to_string(),
         e.cycle.to_string(),
         kind.to_string(),
-        e.source
-            .primary_smtp_address
-            .clone()
-            .or_else(|| e.source.external_directory_object_id.clone())
-            .unwrap_or_default(),
+        source_text(e),
         e.target.dn.clone().unwrap_or_default(),
         action_text(e).to_string(),
         e.status.as_str().to_string(),

@@ -28,16 +28,8 @@ async fn edit_on_premises(lab: &Lab, value: &str) {
 
 /// The warning entries of `cycle`, as JSON lines.
 async fn warnings(lab: &Lab, cycle: &str) -> Vec<Value> {
-    let out = lab
-        .run(&[
-            "logs", "--format", "json", "--status", "warning", "--cycle", cycle,
-        ])
-        .await;
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    out.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
+    lab.log_lines(&["--status", "warning", "--cycle", cycle])
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -295,6 +295,18 @@ listen = "127.0.0.1:0"
         exo_writeback(&self.config, args).await
     }
 
+    /// `logs --format json <args>`: the entries, one JSON value a line.
+    pub async fn log_lines(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["logs", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all).await;
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        out.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect()
+    }
+
     pub async fn all_users(&self) -> BTreeMap<u32, DirectoryObject> {
         let found = self
             .ad

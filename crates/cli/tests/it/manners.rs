@@ -67,6 +67,7 @@ fn fill_logs(state: &Path, n: u128) {
                 time: t0 + jiff::SignedDuration::from_millis(i as i64),
                 duration: jiff::SignedDuration::ZERO,
                 source: SourceIdentity {
+                    kind: Default::default(),
                     primary_smtp_address: Some(format!("user{i:05}@contoso.example")),
                     ..SourceIdentity::default()
                 },

@@ -27,7 +27,9 @@ use crate::outcome::{OutcomeCode, OutcomeDetail};
 /// The attributes the witness is read from (add them to the attributes of a key look-up).
 pub const WITNESS_ATTRIBUTES: [&str; 3] = ["userPrincipalName", "proxyAddresses", "mail"];
 
-fn smtp_of(value: &str) -> Option<String> {
+/// The address of an SMTP proxy value (`smtp:` or `SMTP:`), or of a bare address, lower case;
+/// `None` for another prefix.
+pub(crate) fn smtp_of(value: &str) -> Option<String> {
     match value.split_once(':') {
         Some((prefix, address)) if prefix.eq_ignore_ascii_case("smtp") => {
             Some(address.trim().to_lowercase())

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::directory::AttrValue;
+use crate::mailbox::RecipientKind;
 
 use super::CycleId;
 
@@ -30,6 +31,10 @@ impl fmt::Display for LogEntryId {
 /// The Exchange Online side of an entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceIdentity {
+    /// A mailbox, group or mail contact (issue 17); a mailbox is left out of the stored entry,
+    /// so entries written before groups and contacts existed read as mailboxes.
+    #[serde(default, skip_serializing_if = "RecipientKind::is_mailbox")]
+    pub kind: RecipientKind,
     /// ExternalDirectoryObjectId (the Entra ID object id), without any `User_` prefix.
     pub external_directory_object_id: Option<String>,
     pub primary_smtp_address: Option<String>,

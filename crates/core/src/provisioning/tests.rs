@@ -128,6 +128,7 @@ fn log_entries_round_trip_through_json_with_bytes_exact() {
         time: ts("2026-01-01T00:00:00.123456789Z"),
         duration: SignedDuration::from_millis(12),
         source: SourceIdentity {
+            kind: Default::default(),
             external_directory_object_id: Some("e1".into()),
             primary_smtp_address: Some("a@contoso.com".into()),
             user_principal_name: None,

@@ -16,8 +16,10 @@ type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
 mod decisions;
 mod drift;
+mod groups;
 mod intents;
 mod matching;
+mod membership;
 mod old_state;
 mod quarantine;
 mod read_rights;
@@ -224,6 +226,7 @@ async fn an_unreadable_record_is_a_logged_failure_in_escrow_and_the_others_are_w
         message: message.into(),
         kind: SourceErrorKind::Record,
         record: Some(SourceIdentity {
+            kind: Default::default(),
             external_directory_object_id: Some(bad_id.clone()),
             primary_smtp_address: bad.primary_smtp_address.clone(),
             ..SourceIdentity::default()

@@ -14,7 +14,7 @@ pub(super) fn split_address(a: &str) -> (String, String) {
     }
 }
 
-pub(super) fn valid_smtp(addr: &str) -> bool {
+pub(crate) fn valid_smtp(addr: &str) -> bool {
     let mut parts = addr.split('@');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(local), Some(domain), None) => {

@@ -82,6 +82,16 @@ impl Store {
         Ok(())
     }
 
+    /// The group (`groups` true) or contact identified by `key`, with its Guid.
+    fn find_recipient(&self, key: &str, groups: bool) -> Result<(Uuid, SimRecipient), StateError> {
+        let g = self.resolve_recipient(key, groups)?;
+        self.recipients
+            .get(&g)
+            .cloned()
+            .map(|r| (g, r))
+            .ok_or_else(|| StateError::NotFound(key.to_string()))
+    }
+
     /// The groups (`groups` true) or contacts identified by `key`.
     fn resolve_recipient(&self, key: &str, groups: bool) -> Result<Uuid, StateError> {
         let found: Vec<Uuid> = self
@@ -118,13 +128,7 @@ impl SimState {
     /// The group (`groups` true) or contact identified by `id`: its Guid,
     /// ExternalDirectoryObjectId, alias, name, display name or an SMTP address.
     pub fn recipient(&self, id: &str, groups: bool) -> Result<SimRecipient, StateError> {
-        let store = self.read();
-        let g = store.resolve_recipient(id, groups)?;
-        store
-            .recipients
-            .get(&g)
-            .cloned()
-            .ok_or_else(|| StateError::NotFound(id.to_string()))
+        self.read().find_recipient(id, groups).map(|(_, r)| r)
     }
 
     /// Changes a group or contact as an administrator would: `f` edits it, then WhenChanged
@@ -140,20 +144,35 @@ impl SimState {
         F: FnOnce(&mut SimRecipient),
     {
         let now = self.now();
+        self.try_update_recipient(id, groups, |r| {
+            f(r);
+            r.when_changed = now;
+            Ok(())
+        })
+    }
+
+    /// As [`SimState::update_recipient`], WhenChanged set to the clock **before** `f` (which
+    /// may set it itself), and `f` may refuse the change: `Err(why)` is
+    /// [`StateError::Invalid`] and nothing is stored.
+    pub fn try_update_recipient<F>(
+        &self,
+        id: &str,
+        groups: bool,
+        f: F,
+    ) -> Result<SimRecipient, StateError>
+    where
+        F: FnOnce(&mut SimRecipient) -> Result<(), String>,
+    {
+        let now = self.now();
         let mut store = self.write();
-        let g = store.resolve_recipient(id, groups)?;
-        let mut new = store
-            .recipients
-            .get(&g)
-            .cloned()
-            .ok_or_else(|| StateError::NotFound(id.to_string()))?;
-        f(&mut new);
+        let (g, mut new) = store.find_recipient(id, groups)?;
+        new.when_changed = now;
+        f(&mut new).map_err(StateError::Invalid)?;
         if new.guid != g || new.is_group() != groups {
             return Err(StateError::Invalid(
                 "the Guid and the kind of a recipient cannot change".into(),
             ));
         }
-        new.when_changed = now;
         store.check_recipient(&new, false)?;
         store.recipients.insert(g, new.clone());
         Ok(new)

@@ -61,6 +61,37 @@ pub async fn start_with(config: SimConfig) -> Sim {
     }
 }
 
+/// How the tests seed an emulator from a lab DC: the test tenant, every mailbox cloud-managed.
+pub fn lab_seed_options() -> exo_sim::seed_ad::AdSeedOptions {
+    exo_sim::seed_ad::AdSeedOptions {
+        tenant_domain: TENANT.into(),
+        not_cloud_managed: 0.0,
+    }
+}
+
+/// A lab DC with `users` users and an emulator seeded from it (users, groups, contacts), with
+/// what the seeding added.
+pub async fn seeded_from_lab(
+    users: u32,
+) -> (
+    exo_writeback_testlab::LabDc,
+    Sim,
+    exo_sim::seed_ad::AdSeeded,
+) {
+    use exo_writeback_testlab::{LabDc, LabOptions};
+    let dc =
+        tokio::task::spawn_blocking(move || LabDc::start(LabOptions::default().with_users(users)))
+            .await
+            .expect("join")
+            .expect("lab DC starts");
+    let sim = start(0).await;
+    let added =
+        exo_sim::seed_ad::seed_from_ad(&sim.handle.state(), &dc.config_file, &lab_seed_options())
+            .await
+            .expect("seeding from AD");
+    (dc, sim, added)
+}
+
 impl Sim {
     pub fn base(&self) -> String {
         self.handle.base_url()

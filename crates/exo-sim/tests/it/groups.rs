@@ -4,11 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use exo_sim::seed_ad::{AdSeedOptions, CONTACT_FILTER, GROUP_FILTER, seed_from_ad};
+use exo_sim::seed_ad::{CONTACT_FILTER, GROUP_FILTER, seed_from_ad};
 use exo_sim::{Endpoint, FaultKind, FaultRule, RecipientDetails, SimRecipient, StateError};
 use exo_writeback_ad::{AdConfig, AdConnection, SearchScope};
 use exo_writeback_core::secret::Secret;
-use exo_writeback_testlab::{LabDc, LabOptions};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -34,22 +33,11 @@ fn names(records: &[Value], key: &str) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_contacts_and_members_come_from_the_dc() {
-    let dc = tokio::task::spawn_blocking(|| LabDc::start(LabOptions::default().with_users(12)))
-        .await
-        .unwrap()
-        .expect("lab DC starts");
-    let sim = start(0).await;
+    let (dc, sim, added) = seeded_from_lab(12).await;
     let state = sim.handle.state();
-    let options = AdSeedOptions {
-        tenant_domain: TENANT.into(),
-        not_cloud_managed: 0.0,
-    };
-    let added = seed_from_ad(&state, &dc.config_file, &options)
-        .await
-        .expect("seeding from AD");
     assert_eq!(added.recipients, 6, "3 groups and 3 contacts: {added:?}");
     assert_eq!(
-        seed_from_ad(&state, &dc.config_file, &options)
+        seed_from_ad(&state, &dc.config_file, &lab_seed_options())
             .await
             .unwrap()
             .recipients,

@@ -1,9 +1,11 @@
 //! Integration tests: the emulator over real HTTP.
 
 mod common;
+mod control_recipients;
 mod faults;
 mod get_mailbox;
 mod groups;
+mod large_group;
 mod process;
 mod routing;
 mod scale;

@@ -7,6 +7,7 @@ use futures::stream::StreamExt;
 use serde_json::{Map, Value};
 
 use super::{ExoClient, ResultStream, record_error};
+use crate::error::ExoError;
 use crate::wire::{
     MEMBER_PROPERTIES, contact_properties, group_properties, member_from_record,
     recipient_from_record,
@@ -41,6 +42,41 @@ impl ExoClient {
         self.invoke_selecting("Get-MailContact", listing(filter), Some(&select))
             .map(|r| r.and_then(|v| recipient_from_record(&v).map_err(|e| record_error(&v, e))))
             .boxed()
+    }
+
+    /// One distribution group or mail-enabled security group by identity
+    /// (`Get-DistributionGroup -Identity`); `None` when the service says there is none.
+    pub async fn get_distribution_group(
+        &self,
+        identity: &str,
+    ) -> Result<Option<MailRecipient>, ExoError> {
+        let select = group_properties();
+        self.get_recipient("Get-DistributionGroup", identity, &select)
+            .await
+    }
+
+    /// One mail contact by identity (`Get-MailContact -Identity`); `None` when the service
+    /// says there is none.
+    pub async fn get_mail_contact(
+        &self,
+        identity: &str,
+    ) -> Result<Option<MailRecipient>, ExoError> {
+        let select = contact_properties();
+        self.get_recipient("Get-MailContact", identity, &select)
+            .await
+    }
+
+    /// One recipient of `cmdlet` by identity, as `get_mailbox` reads a mailbox.
+    async fn get_recipient(
+        &self,
+        cmdlet: &str,
+        identity: &str,
+        select: &[&str],
+    ) -> Result<Option<MailRecipient>, ExoError> {
+        self.get_one(cmdlet, identity, select)
+            .await?
+            .map(|v| recipient_from_record(&v).map_err(|e| record_error(&v, e)))
+            .transpose()
     }
 
     /// The members of the group `group` (any identity the service accepts — its

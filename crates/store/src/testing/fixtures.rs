@@ -78,6 +78,7 @@ pub fn log_entry(
         time,
         duration: SignedDuration::from_millis(3),
         source: SourceIdentity {
+            kind: Default::default(),
             external_directory_object_id: Some(cloud_id(n)),
             primary_smtp_address: Some(smtp(n)),
             user_principal_name: Some(format!("Upn{n}@Corp.Example")),
@@ -164,6 +165,7 @@ pub fn failure(n: u64) -> EscrowFailure {
     EscrowFailure {
         cloud_id: cloud_id(n),
         source: SourceIdentity {
+            kind: Default::default(),
             external_directory_object_id: Some(cloud_id(n)),
             primary_smtp_address: Some(smtp(n)),
             user_principal_name: None,
