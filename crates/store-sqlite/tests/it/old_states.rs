@@ -36,6 +36,19 @@ struct Expected {
     staged: Option<(i64, usize)>,
 }
 
+/// The three cycles `make-state` runs: initial (8 written, 2 skipped), a delta (1 written, 1
+/// failed), a delta held by the change threshold.
+const MAKE_STATE_CYCLES: &[CycleHeld] = &[
+    (CycleKind::Initial, CycleStatus::Completed, (8, 2, 0), 32),
+    (CycleKind::Delta, CycleStatus::Completed, (7, 2, 1), 1),
+    (
+        CycleKind::Delta,
+        CycleStatus::ThresholdExceeded,
+        (4, 2, 1),
+        0,
+    ),
+];
+
 fn fixture_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
 }
@@ -260,16 +273,7 @@ fn version_3_databases_written_by_released_binaries_are_migrated_with_their_data
         version: 3,
         job: JobState::ThresholdExceeded { cycle: CycleId(3) },
         watermark_cycle: 2,
-        cycles: &[
-            (CycleKind::Initial, CycleStatus::Completed, (8, 2, 0), 32),
-            (CycleKind::Delta, CycleStatus::Completed, (7, 2, 1), 1),
-            (
-                CycleKind::Delta,
-                CycleStatus::ThresholdExceeded,
-                (4, 2, 1),
-                0,
-            ),
-        ],
+        cycles: MAKE_STATE_CYCLES,
         joins: 8,
         escrow: 1,
         staged: Some((3, 3)),
@@ -284,16 +288,7 @@ fn a_version_5_database_written_by_the_last_binary_before_identity_keys_is_migra
         version: 5,
         job: JobState::ThresholdExceeded { cycle: CycleId(3) },
         watermark_cycle: 2,
-        cycles: &[
-            (CycleKind::Initial, CycleStatus::Completed, (8, 2, 0), 32),
-            (CycleKind::Delta, CycleStatus::Completed, (7, 2, 1), 1),
-            (
-                CycleKind::Delta,
-                CycleStatus::ThresholdExceeded,
-                (4, 2, 1),
-                0,
-            ),
-        ],
+        cycles: MAKE_STATE_CYCLES,
         joins: 8,
         escrow: 1,
         staged: Some((3, 3)),
