@@ -12,6 +12,7 @@ use exo_writeback_core::provisioning::{
 use exo_writeback_store::Store;
 use jiff::Timestamp;
 
+use crate::address_index::{AddressIndex, Claims};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::evaluate::Processed;
@@ -75,6 +76,10 @@ pub(crate) struct CycleRun {
     pub started: Timestamp,
     /// The match keys of the search scope (initial and full cycles).
     pub index: Option<MatchIndex>,
+    /// The addresses held in the forest (initial and full cycles).
+    pub addresses: Option<AddressIndex>,
+    /// The addresses this cycle's plans add, by the object that gets them.
+    pub claims: Claims,
     /// Mailboxes taken (each once per cycle).
     pub seen: HashSet<String>,
     pub tracker: WatermarkTracker,
@@ -123,6 +128,8 @@ impl CycleRun {
             previous,
             started: Timestamp::now(),
             index: None,
+            addresses: None,
+            claims: Claims::default(),
             seen: HashSet::new(),
             tracker: WatermarkTracker::new(floor),
             counts: CycleCounts::default(),
@@ -298,9 +305,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         // Initial and full cycles match every mailbox: read the match keys once.
         if full {
             run.index = self.load_match_index().await;
+            run.addresses = self.load_address_index().await;
         }
         let read = self.read_phase(run, &schema).await;
         run.index = None;
+        run.addresses = None;
         let stream_complete = read?;
         // The threshold guards whatever is about to be written, also the part of a listing
         // read before the service reported errors.

@@ -12,6 +12,7 @@ use exo_writeback_store::Store;
 use futures::StreamExt;
 use jiff::Timestamp;
 
+use crate::bulk::{Bulk, claim};
 use crate::cycle::CycleRun;
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -93,7 +94,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 (self.progress)(Progress::Imported(run.streamed));
             }
             pending.push(mailbox);
-            if pending.len() >= self.options.evaluate_concurrency.max(1) {
+            // With the match index the batch's candidates are read together: a larger batch.
+            let batch = match run.index {
+                Some(_) => self.options.bulk_read,
+                None => self.options.evaluate_concurrency,
+            };
+            if pending.len() >= batch.max(1) {
                 self.take_all(run, &mut pending, schema, false).await?;
                 if run.batch.len() >= self.options.batch {
                     self.flush(run)?;
@@ -198,14 +204,21 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
             admitted.push((id, mailbox));
         }
-        let index = run.index.as_ref();
+        let mailboxes: Vec<&Mailbox> = admitted.iter().map(|(_, m)| m).collect();
+        let read = self.read_candidates(&mailboxes, run.index.as_ref()).await;
+        let bulk = Bulk {
+            matches: run.index.as_ref(),
+            addresses: run.addresses.as_ref(),
+            read: &read,
+        };
         let evaluated = futures::future::join_all(
             admitted
                 .iter()
-                .map(|(_, m)| self.evaluate(m, schema, index)),
+                .map(|(_, m)| self.evaluate_in(m, schema, bulk)),
         )
         .await;
-        for ((id, _), p) in admitted.into_iter().zip(evaluated) {
+        for ((id, _), mut p) in admitted.into_iter().zip(evaluated) {
+            claim(&mut run.claims, &mut p);
             self.take(run, id, p)?;
         }
         Ok(())

@@ -14,6 +14,7 @@ use crate::{
 
 type TestEngine = Engine<FakeSource, FakeDirectory, SqliteStore>;
 
+mod addresses;
 mod decisions;
 mod drift;
 mod intents;
