@@ -13,6 +13,7 @@ use exo_writeback_store::Store;
 use jiff::Timestamp;
 
 use crate::address_index::{AddressIndex, Claims};
+use crate::edge::Edge;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::evaluate::Processed;
@@ -83,6 +84,9 @@ pub(crate) struct CycleRun {
     /// Mailboxes taken (each once per cycle).
     pub seen: HashSet<String>,
     pub tracker: WatermarkTracker,
+    /// What the previous watermark's edge lets a delta pass over, and the edge this cycle
+    /// builds (`edge.rs`).
+    pub edge: Edge,
     pub counts: CycleCounts,
     /// Mailboxes read from the stream (a failure before any is a quarantine cause).
     pub streamed: u64,
@@ -132,6 +136,7 @@ impl CycleRun {
             claims: Claims::default(),
             seen: HashSet::new(),
             tracker: WatermarkTracker::new(floor),
+            edge: Edge::default(),
             counts: CycleCounts::default(),
             streamed: 0,
             batch: Vec::new(),
@@ -245,6 +250,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let (kind, previous) = self.next_kind(mode)?;
         let id = self.store.begin_cycle(kind, Timestamp::now())?;
         let mut run = CycleRun::new(id, kind, previous);
+        run.edge = Edge::new(
+            run.previous.as_ref(),
+            kind == CycleKind::Delta,
+            self.options.overlap,
+        );
         let result = match self.reconcile_intents(Some(id)).await {
             Ok(()) => self.cycle_body(&mut run).await,
             Err(e) => Err(e),
@@ -442,6 +452,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 // A full read that saw no mailbox: everything changed before it began is
                 // processed (there was nothing); the overlap covers clock skew.
                 wm.changed_since = run.started;
+            }
+            // The edge of a cycle that wrote everything it planned; after a stop the next
+            // delta processes the whole overlap again.
+            if complete {
+                wm.edge = run.edge.for_watermark(&wm, &run.tracker);
             }
             self.store.set_watermark(&wm)?;
             Some(wm)

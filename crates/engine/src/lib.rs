@@ -23,6 +23,7 @@ mod approve;
 mod bulk;
 mod cycle;
 mod drift;
+mod edge;
 mod engine;
 mod error;
 mod evaluate;

@@ -190,6 +190,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let mut admitted = Vec::new();
         for mailbox in pending.drain(..) {
             let id = cloud_id(&mailbox);
+            // Processed at this very WhenChangedUTC by the cycle that set the watermark: a
+            // delta's overlap reads it again, and passes it over (not taken: an escrowed one is
+            // still retried after the listing).
+            if !retried && run.edge.processed(&id, mailbox.when_changed_utc) {
+                continue;
+            }
             if !run.seen.insert(id.clone()) {
                 continue;
             }
@@ -201,6 +207,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
             if let Some(t) = mailbox.when_changed_utc {
                 run.tracker.seen(&id, t);
+                run.edge.note(&id, t);
             }
             admitted.push((id, mailbox));
         }

@@ -664,6 +664,7 @@ async fn restart_needs_an_explicit_scope_and_waits_for_a_running_cycle() {
                 changed_since: jiff::Timestamp::now(),
                 overlap: jiff::SignedDuration::from_mins(5),
                 cycle,
+                edge: Vec::new(),
             })
             .expect("watermark");
     }
