@@ -161,6 +161,7 @@ impl Directory for AdDirectory {
         self.noted(r).await
     }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        let _gate = crate::test_pause::one_at_a_time().await;
         let r = self.forest.modify(modify).await;
         self.noted(r).await?;
         crate::test_pause::after_modify().await;

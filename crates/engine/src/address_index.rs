@@ -7,7 +7,7 @@
 //!   confirmed by the forest-wide search, which names the holder. An address added in AD after
 //!   the scan is not seen — as an address added after today's per-mailbox search, before the
 //!   write, was not: AD does not enforce the uniqueness of proxyAddresses itself.
-//! - [`Claims`]: the addresses the cycle's own plans add, by the DN that gets them, so that a
+//! - [`Claims`]: the addresses the cycle's own plans add, by the object that gets them, so that a
 //!   second mailbox adding the same new address in the same cycle is refused although AD holds
 //!   it on neither object yet. The first in read order takes it.
 //!
@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use exo_writeback_core::directory::DirectoryObject;
+use uuid::Uuid;
 
 /// The comparison key of an address as a plan names it (a bare SMTP address, or a whole proxy
 /// value with its prefix).
@@ -105,31 +106,30 @@ impl AddressIndex {
     }
 }
 
-/// The addresses this cycle's plans add, by the DN that gets them (see the module
-/// documentation).
+/// The addresses this cycle's plans add, by the object that gets them (see the module
+/// documentation): 64-bit hashes to objectGUIDs, about 30 bytes per address, so that an
+/// initial cycle where every mailbox adds an address stays small. A hash collision (about one
+/// in 10^8 cycles of a million addresses) refuses an object that the next cycle writes.
 #[derive(Debug, Default)]
 pub struct Claims {
-    by_address: HashMap<String, String>,
+    by_address: HashMap<u64, Uuid>,
 }
 
 impl Claims {
-    /// `(address, DN)` of each of `addresses` another object of this cycle already takes.
-    pub fn taken(&self, addresses: &[String], dn: &str) -> Vec<(String, String)> {
-        addresses
-            .iter()
-            .filter_map(|a| {
-                let other = self.by_address.get(&planned_key(a))?;
-                (!other.eq_ignore_ascii_case(dn)).then(|| (a.clone(), other.clone()))
-            })
-            .collect()
+    /// The first of `addresses` another object of this cycle already takes, with that object.
+    pub fn taken(&self, addresses: &[String], object: Uuid) -> Option<(String, Uuid)> {
+        addresses.iter().find_map(|a| {
+            let other = *self.by_address.get(&hash(&planned_key(a)))?;
+            (other != object).then(|| (a.clone(), other))
+        })
     }
 
-    /// `dn` takes `addresses` (its plan goes on to the write phase).
-    pub fn take(&mut self, addresses: &[String], dn: &str) {
+    /// `object` takes `addresses` (its plan goes on to the write phase).
+    pub fn take(&mut self, addresses: &[String], object: Uuid) {
         for a in addresses {
             self.by_address
-                .entry(planned_key(a))
-                .or_insert_with(|| dn.to_string());
+                .entry(hash(&planned_key(a)))
+                .or_insert(object);
         }
     }
 }
@@ -176,16 +176,17 @@ mod tests {
 
     #[test]
     fn the_first_claim_wins_and_an_object_never_conflicts_with_itself() {
+        let (one, two, three) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let mut c = Claims::default();
         let a = vec!["Shared@contoso.com".to_string()];
-        assert!(c.taken(&a, "CN=one").is_empty());
-        c.take(&a, "CN=one");
-        assert!(c.taken(&a, "cn=ONE").is_empty());
+        assert!(c.taken(&a, one).is_none());
+        c.take(&a, one);
+        assert!(c.taken(&a, one).is_none());
         assert_eq!(
-            c.taken(&["shared@CONTOSO.com".to_string()], "CN=two"),
-            [("shared@CONTOSO.com".to_string(), "CN=one".to_string())]
+            c.taken(&["shared@CONTOSO.com".to_string()], two),
+            Some(("shared@CONTOSO.com".to_string(), one))
         );
-        c.take(&a, "CN=two");
-        assert_eq!(c.taken(&a, "CN=three")[0].1, "CN=one");
+        c.take(&a, two);
+        assert_eq!(c.taken(&a, three).map(|t| t.1), Some(one));
     }
 }

@@ -106,18 +106,27 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     }
 }
 
-/// The duplicate-address guard within the cycle: a plan adding an address another object of
-/// this cycle already takes fails (`ProxyAddressConflict`, naming that object); otherwise its
-/// plan takes its added addresses. Called in read order, so the first mailbox wins.
-pub(crate) fn claim(claims: &mut Claims, p: &mut Processed) {
-    let Disposition::Write { plan, .. } = &p.disposition else {
-        return;
-    };
-    let added = plan.guarded_addresses();
-    if added.is_empty() {
-        return;
-    }
-    if let Some((address, other)) = claims.taken(&added, &plan.dn).into_iter().next() {
+impl<S, D: Directory, St> Engine<S, D, St> {
+    /// The duplicate-address guard within the cycle: a plan adding an address another object
+    /// of this cycle already takes fails (`ProxyAddressConflict`, naming that object, read by
+    /// objectGUID for its DN); otherwise its plan takes its added addresses. Called in read
+    /// order, so the first mailbox wins.
+    pub(crate) async fn claim(&self, claims: &mut Claims, p: &mut Processed) {
+        let Disposition::Write { plan, object_guid } = &p.disposition else {
+            return;
+        };
+        let added = plan.guarded_addresses();
+        if added.is_empty() {
+            return;
+        }
+        let Some((address, other)) = claims.taken(&added, *object_guid) else {
+            claims.take(&added, *object_guid);
+            return;
+        };
+        let other = match self.directory.read_by_guid(&other, &[]).await {
+            Ok(Some(o)) => o.dn,
+            _ => format!("the object with objectGUID {other}"),
+        };
         let d = OutcomeDetail::new(
             OutcomeCode::ProxyAddressConflict,
             format!(
@@ -128,7 +137,5 @@ pub(crate) fn claim(claims: &mut Claims, p: &mut Processed) {
         );
         p.steps.export = step(StepStatus::Failure, d.to_string());
         p.disposition = Disposition::Failed(d);
-        return;
     }
-    claims.take(&added, &plan.dn);
 }

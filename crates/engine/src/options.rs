@@ -32,8 +32,8 @@ pub struct EngineOptions {
     /// (`EngineError::Stopped`: what they wrote is logged; run them again).
     pub reconnect_waits: Vec<std::time::Duration>,
     /// Mailboxes evaluated (matched, planned, guarded: AD reads only) at the same time in
-    /// the read phase of a cycle; 1 = one after the other. Writes stay one at a time, in
-    /// order.
+    /// the read phase of a delta; 1 = one after the other (initial and full cycles evaluate
+    /// `bulk_read` at once).
     pub evaluate_concurrency: usize,
     /// Modifies in flight at once in the write phase (pipelined on the connection, in order
     /// per object; outcomes committed per chunk behind the chunk's write-ahead intents);

@@ -8,7 +8,7 @@ use exo_writeback_store::{JobStore, JoinStore, JournalStore, PinStore, StagingSt
 use futures::StreamExt;
 
 use crate::address_index::Claims;
-use crate::bulk::{Bulk, claim};
+use crate::bulk::Bulk;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::evaluate::{Disposition, Processed, cloud_id};
@@ -143,7 +143,7 @@ impl<
                 read: &[],
             };
             let mut p = self.evaluate_in(&mailbox, &schema, bulk).await;
-            claim(&mut claims, &mut p);
+            self.claim(&mut claims, &mut p).await;
             if let Disposition::Write { plan, .. } = &p.disposition {
                 would_write += 1;
                 if plan.removes_values {

@@ -12,7 +12,7 @@ use exo_writeback_store::Store;
 use futures::StreamExt;
 use jiff::Timestamp;
 
-use crate::bulk::{Bulk, claim};
+use crate::bulk::Bulk;
 use crate::cycle::CycleRun;
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -225,7 +225,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         )
         .await;
         for ((id, _), mut p) in admitted.into_iter().zip(evaluated) {
-            claim(&mut run.claims, &mut p);
+            self.claim(&mut run.claims, &mut p).await;
             self.take(run, id, p)?;
         }
         Ok(())

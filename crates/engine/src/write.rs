@@ -1,6 +1,7 @@
 //! The one write path of cycles, approve, undo and provision on demand: a chunk's write-ahead
-//! intents committed (one transaction), then one modify per object — sent again while AD cannot
-//! be reached — then the chunk's outcomes committed with the deletion of its intents (one
+//! intents committed (one transaction), then one modify per object — pipelined, a few in flight
+//! on the connection, never two of one object at once; sent again while AD cannot be reached —
+//! then the chunk's outcomes committed with the deletion of its intents (one
 //! transaction). A process killed in between leaves the intents for the next command's
 //! reconciliation (`crate::intents`).
 
