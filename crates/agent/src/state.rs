@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use exo_writeback_engine::{Unfenced, WriteFence};
 pub use exo_writeback_store_postgres::cluster::{AgentSeen, Cluster, Takeover};
+pub use exo_writeback_store_postgres::lease::Holder;
 use exo_writeback_store_postgres::lease::{Acquired, Identity, LeaseGuard, LeaseName, Leases};
 use exo_writeback_store_postgres::{Fence, PgSettings, PgStore};
 use exo_writeback_store_sqlite::{SqliteStore, Store, StoreError};

@@ -89,6 +89,7 @@ pub async fn run(
         notifier.clone(),
         stop.clone(),
     ));
+    state.set_shared(shared.clone());
     let server = Server::start(state.clone(), &config.api, &state_dir).await?;
     tracing::info!(url = %server.endpoint().url, "serving the API and the console");
     systemd::status("starting: connecting to AD and Exchange Online");

@@ -70,6 +70,14 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", what)
     }
 
+    /// The body's `error`.
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code.to_string(),
+            message: self.message.clone(),
+        }
+    }
+
     pub fn internal(what: impl std::fmt::Display) -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

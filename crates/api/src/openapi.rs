@@ -44,6 +44,7 @@ impl Modify for Bearer {
         routes::logs::one,
         routes::preview::preview,
         routes::provision::provision,
+        routes::provision::provision_stream,
         routes::held::list,
         routes::held::changes,
         routes::held::approve,

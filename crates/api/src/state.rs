@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use exo_writeback_agent::compose::{self, RealEngine};
 use exo_writeback_agent::config::{Config, EventKind};
@@ -29,6 +29,8 @@ pub struct AppState {
     ready: AtomicBool,
     /// The process's stop flag (SIGTERM): operations stop with it, as cycles do.
     pub stop: Arc<AtomicBool>,
+    /// The agent's state (its cluster, on PostgreSQL), once opened.
+    shared: OnceLock<Arc<exo_writeback_agent::state::State>>,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
             }),
             ready: AtomicBool::new(false),
             stop,
+            shared: OnceLock::new(),
         }
     }
 
@@ -86,6 +89,22 @@ impl AppState {
         if let Ok(mut a) = self.agent.write() {
             a.url = url;
         }
+    }
+
+    /// The agent's state, whose cluster `status` shows.
+    pub fn set_shared(&self, shared: Arc<exo_writeback_agent::state::State>) {
+        let _ = self.shared.set(shared);
+    }
+
+    /// The agents sharing the state (`None` on SQLite, or before the state is open).
+    pub async fn cluster(&self) -> Result<Option<exo_writeback_agent::state::Cluster>, ApiError> {
+        let Some(shared) = self.shared.get().cloned() else {
+            return Ok(None);
+        };
+        tokio::task::spawn_blocking(move || shared.cluster())
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::from)
     }
 
     /// The agent has started its loop: `/readyz` answers 200.

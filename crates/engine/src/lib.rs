@@ -60,6 +60,6 @@ pub use ports::{
     SourceErrorKind, Unfenced, UnreadableAttribute, WriteFence,
 };
 pub use preview::{HeldChanges, Preview, PreviewItem};
-pub use provision::ProvisionReport;
+pub use provision::{ProvisionReport, StepKind, StepTrace};
 pub use record::describe_change;
 pub use undo::{UndoTarget, describe_pins};

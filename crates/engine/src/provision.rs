@@ -1,8 +1,10 @@
-//! Provision on demand: the four steps for one mailbox, now.
+//! Provision on demand: the four steps for one mailbox, now — each step reported as soon as it
+//! is decided ([`StepTrace`]), so a console shows the trace live.
 
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{
-    Action, CycleCounts, CycleId, CycleKind, ObjectOutcome, ProvisioningLogEntry, StepStatus,
+    Action, CycleCounts, CycleId, CycleKind, ObjectOutcome, ProvisioningLogEntry, Step, StepStatus,
+    Steps,
 };
 use exo_writeback_store::Store;
 use jiff::Timestamp;
@@ -23,6 +25,39 @@ pub struct ProvisionReport {
     pub cycle: Option<CycleId>,
     pub entry: ProvisioningLogEntry,
 }
+
+/// One of the four steps of a log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Import,
+    Scoping,
+    Matching,
+    Export,
+}
+
+impl StepKind {
+    pub const ALL: [StepKind; 4] = [
+        StepKind::Import,
+        StepKind::Scoping,
+        StepKind::Matching,
+        StepKind::Export,
+    ];
+
+    /// This step of `steps`.
+    pub fn of(self, steps: &Steps) -> &Step {
+        match self {
+            StepKind::Import => &steps.import,
+            StepKind::Scoping => &steps.scoping,
+            StepKind::Matching => &steps.matching,
+            StepKind::Export => &steps.export,
+        }
+    }
+}
+
+/// Told each step of a provision on demand once it is decided: import, scoping and matching
+/// after the mailbox is read and evaluated (before anything is written), export once the
+/// modify was sent (or not). The report's entry holds the same steps.
+pub type StepTrace<'a> = &'a (dyn Fn(StepKind, &Step) + Send + Sync);
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     /// Turn a DN into a mailbox identity (its ExternalDirectoryObjectId, mail or UPN).
@@ -56,6 +91,16 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         identity: &str,
         dry_run: bool,
     ) -> Result<ProvisionReport, EngineError> {
+        self.provision_traced(identity, dry_run, &|_, _| {}).await
+    }
+
+    /// [`Engine::provision`], telling `trace` each step as soon as it is decided.
+    pub async fn provision_traced(
+        &mut self,
+        identity: &str,
+        dry_run: bool,
+        trace: StepTrace<'_>,
+    ) -> Result<ProvisionReport, EngineError> {
         let started = Timestamp::now();
         let looks_like_dn = identity.contains('=')
             && identity.contains(',')
@@ -82,6 +127,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             };
             let mut outcome = Outcome::new(CycleId(0), started, Escrow::Keep);
             outcome.steps.import = step(StepStatus::Failure, why.clone());
+            trace(StepKind::Import, &outcome.steps.import);
             let detail = OutcomeDetail::new(OutcomeCode::MailboxNotFound, why);
             let entry = outcome.finish(Action::Skip, Some(detail)).log;
             return Ok(ProvisionReport {
@@ -95,12 +141,17 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         self.probe_read_rights().await;
         let mut p = self.evaluate(&mailbox, &schema, None).await;
         p.started = started;
+        for kind in [StepKind::Import, StepKind::Scoping, StepKind::Matching] {
+            trace(kind, kind.of(&p.steps));
+        }
         if dry_run {
+            let entry = p.dry_run(CycleId(0)).log;
+            trace(StepKind::Export, &entry.steps.export);
             return Ok(ProvisionReport {
                 identity: identity.to_string(),
                 dry_run,
                 cycle: None,
-                entry: p.dry_run(CycleId(0)).log,
+                entry,
             });
         }
         let cycle = self.store.begin_cycle(CycleKind::OnDemand, started)?;
@@ -110,6 +161,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         };
         let result = self.provision_one(cycle, p, &mut counts).await;
         let outcome = self.close(cycle, &counts, result)?;
+        trace(StepKind::Export, &outcome.log.steps.export);
         Ok(ProvisionReport {
             identity: identity.to_string(),
             dry_run,

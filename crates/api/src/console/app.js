@@ -161,18 +161,53 @@ async function detail(id) {
     changesTable(e.modifiedProperties));
 }
 
-// Provision on demand, with its steps.
+// Provision on demand, its steps shown as they are decided (one JSON object per line from
+// /api/v1/provision/stream), then the result.
 async function provision() {
-  $("provision-steps").replaceChildren();
+  const steps = $("provision-steps");
+  steps.replaceChildren();
   $("provision-result").textContent = "provisioning…";
-  const r = await api("/api/v1/provision", {
+  const r = await fetch("/api/v1/provision/stream", {
     method: "POST",
-    body: { identity: $("provision-identity").value.trim(), dryRun: $("provision-dry").checked },
+    headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+    body: JSON.stringify({ identity: $("provision-identity").value.trim(), dryRun: $("provision-dry").checked }),
   });
-  $("provision-steps").replaceChildren(...stepsList(r.entry.provisioningSteps));
-  $("provision-result").replaceChildren(
-    el("span", {}, r.entry.action + ": " + r.entry.provisioningStatusInfo.status + (r.dryRun ? " (dry run: nothing written)" : "")),
-    changesTable(r.entry.modifiedProperties));
+  if (!r.ok) {
+    let message = "HTTP " + r.status;
+    try { message = (await r.json()).error.message; } catch (_) { /* not JSON */ }
+    const e = new Error(message);
+    e.status = r.status;
+    throw e;
+  }
+  const reader = r.body.getReader();
+  const decoder = new TextDecoder();
+  let pending = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    pending += decoder.decode(value || new Uint8Array(), { stream: !done });
+    let newline;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      if (line) showProvisionEvent(JSON.parse(line));
+    }
+    if (done) break;
+  }
+}
+
+function showProvisionEvent(event) {
+  if (event.step) {
+    $("provision-steps").append(...stepsList([event.step]));
+  } else if (event.result) {
+    const r = event.result;
+    $("provision-steps").replaceChildren(...stepsList(r.entry.provisioningSteps));
+    $("provision-result").replaceChildren(
+      el("span", {}, r.entry.action + ": " + r.entry.provisioningStatusInfo.status + (r.dryRun ? " (dry run: nothing written)" : "")),
+      changesTable(r.entry.modifiedProperties));
+  } else if (event.error) {
+    const e = new Error(event.error.message);
+    throw e;
+  }
 }
 
 // Held cycles: the list, every staged change of one, approve or reject.

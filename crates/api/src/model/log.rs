@@ -7,6 +7,7 @@ use exo_writeback_core::directory::AttrValue;
 use exo_writeback_core::provisioning::{
     Action, ModifiedProperty, ProvisioningLogEntry, Step, StepStatus,
 };
+use exo_writeback_engine::StepKind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -144,6 +145,18 @@ impl From<&ModifiedProperty> for ModifiedPropertyView {
     }
 }
 
+impl ProvisioningStep {
+    /// One step of an entry, named as in `provisioningSteps`.
+    pub fn of(kind: exo_writeback_engine::StepKind, s: &Step) -> ProvisioningStep {
+        match kind {
+            StepKind::Import => step("Import from Exchange Online", "import", s),
+            StepKind::Scoping => step("Determine if in scope", "scoping", s),
+            StepKind::Matching => step("Match in Active Directory", "matching", s),
+            StepKind::Export => step("Perform action", "export", s),
+        }
+    }
+}
+
 fn step(name: &str, kind: &str, s: &Step) -> ProvisioningStep {
     ProvisioningStep {
         name: name.to_string(),
@@ -203,10 +216,10 @@ impl From<&ProvisioningLogEntry> for LogEntry {
                 display_name: "Active Directory".into(),
             },
             provisioning_steps: vec![
-                step("Import from Exchange Online", "import", &e.steps.import),
-                step("Determine if in scope", "scoping", &e.steps.scoping),
-                step("Match in Active Directory", "matching", &e.steps.matching),
-                step("Perform action", "export", &e.steps.export),
+                ProvisioningStep::of(StepKind::Import, &e.steps.import),
+                ProvisioningStep::of(StepKind::Scoping, &e.steps.scoping),
+                ProvisioningStep::of(StepKind::Matching, &e.steps.matching),
+                ProvisioningStep::of(StepKind::Export, &e.steps.export),
             ],
             modified_properties: e.modified.iter().map(Into::into).collect(),
         }

@@ -34,9 +34,107 @@ pub struct Status {
     pub next_run: String,
     /// This agent.
     pub agent: Agent,
-    /// Every agent serving this state. One agent serves a state directory at a time (the
-    /// cycle lock), so this lists the one answering.
+    /// The agent answering. One agent serves a state directory at a time (the cycle lock);
+    /// the agents sharing a PostgreSQL state are in `cluster`.
     pub agents: Vec<Agent>,
+    /// On a PostgreSQL state several agents share: who leads, who writes, every agent seen
+    /// and the last takeover (`None` on a SQLite state).
+    pub cluster: Option<ClusterView>,
+}
+
+/// The agents sharing one PostgreSQL state, as `exo-writeback status` shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    /// The agent running cycles (`None`: none, or its lease lapsed).
+    pub leader: Option<LeaseHolder>,
+    /// Who writes the state and AD at this instant (a cycle, a command), if anyone.
+    pub writer: Option<LeaseHolder>,
+    /// Every agent seen renewing within the last three lease times, oldest first; those that
+    /// do not lead stand by.
+    pub agents: Vec<ClusterAgent>,
+    /// The latest change of leader.
+    pub last_takeover: Option<TakeoverView>,
+    /// How many changes of leader the state has seen.
+    pub takeovers: u64,
+}
+
+/// The holder of a lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseHolder {
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    pub since: String,
+    pub expires_at: String,
+    /// The fencing epoch: it grows with every takeover.
+    pub epoch: i64,
+}
+
+/// An agent of a shared state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterAgent {
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    pub started_at: String,
+    pub seen_at: String,
+    pub leader: bool,
+}
+
+/// A change of leader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TakeoverView {
+    pub at: String,
+    pub epoch: i64,
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    /// The leader before (`host pid N`), if there was one.
+    pub previous: Option<String>,
+    pub reason: String,
+}
+
+impl From<&exo_writeback_agent::state::Cluster> for ClusterView {
+    fn from(c: &exo_writeback_agent::state::Cluster) -> ClusterView {
+        let holder = |h: &exo_writeback_agent::state::Holder| LeaseHolder {
+            host: h.host.clone(),
+            pid: h.pid,
+            command: h.command.clone(),
+            since: h.since.to_string(),
+            expires_at: h.expires_at.to_string(),
+            epoch: h.epoch,
+        };
+        ClusterView {
+            leader: c.leader.as_ref().map(holder),
+            writer: c.writer.as_ref().map(holder),
+            agents: c
+                .agents
+                .iter()
+                .map(|a| ClusterAgent {
+                    host: a.host.clone(),
+                    pid: a.pid,
+                    command: a.command.clone(),
+                    started_at: a.started_at.to_string(),
+                    seen_at: a.seen_at.to_string(),
+                    leader: a.leader,
+                })
+                .collect(),
+            last_takeover: c.last_takeover.as_ref().map(|t| TakeoverView {
+                at: t.at.to_string(),
+                epoch: t.epoch,
+                host: t.host.clone(),
+                pid: t.pid,
+                command: t.command.clone(),
+                previous: t.previous.clone(),
+                reason: t.reason.clone(),
+            }),
+            takeovers: c.takeovers,
+        }
+    }
 }
 
 /// The job's state (PRODUCT.md §8).
@@ -191,5 +289,6 @@ pub fn status_of<
         next_run,
         agents: vec![agent.clone()],
         agent,
+        cluster: None,
     })
 }

@@ -64,6 +64,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/logs/{id}", get(logs::one))
         .route("/api/v1/preview", get(preview::preview))
         .route("/api/v1/provision", post(provision::provision))
+        .route(
+            "/api/v1/provision/stream",
+            post(provision::provision_stream),
+        )
         .route("/api/v1/held", get(held::list))
         .route("/api/v1/held/{cycle}", get(held::changes))
         .route("/api/v1/held/{cycle}/approve", post(held::approve))

@@ -22,7 +22,8 @@ pub async fn status(
     _caller: Reader,
 ) -> Result<Json<Status>, ApiError> {
     let agent = state.agent();
-    let status = state
+    let cluster = state.cluster().await?;
+    let mut status = state
         .read(move |store, config| {
             Ok(status_of(
                 store,
@@ -32,5 +33,6 @@ pub async fn status(
             )?)
         })
         .await?;
+    status.cluster = cluster.as_ref().map(Into::into);
     Ok(Json(status))
 }

@@ -84,6 +84,41 @@ fn spawn_agent(lab: &Lab, config: &Path, name: &'static str) -> Agent {
     Agent { name, child, log }
 }
 
+/// `cluster` of `GET /api/v1/status` on agent `name` (its URL from its state directory's
+/// `api.json`).
+async fn api_cluster(lab: &Lab, name: &str) -> serde_json::Value {
+    let endpoint = lab
+        .dir
+        .path()
+        .join(format!("state-{name}"))
+        .join("api.json");
+    let started = Instant::now();
+    let url = loop {
+        if let Ok(text) = std::fs::read_to_string(&endpoint)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            && let Some(url) = v["url"].as_str()
+        {
+            break url.to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no {}",
+            endpoint.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let status: serde_json::Value = reqwest::Client::new()
+        .get(format!("{url}/api/v1/status"))
+        .bearer_auth(crate::service::READER)
+        .send()
+        .await
+        .expect("GET /api/v1/status")
+        .json()
+        .await
+        .expect("status JSON");
+    status["cluster"].clone()
+}
+
 /// The pid of the agent that leads, as `status` shows it.
 async fn leader(config: &Path) -> Option<u32> {
     let status = exo_writeback(config, &["status", "--json"]).await;
@@ -218,7 +253,8 @@ async fn three_agents_on_postgres_survive_kill_freeze_and_restart_with_nothing_l
     );
     let migrated_cycle = store.recent_cycles(1).expect("cycles")[0].id;
 
-    // Three agents: one leads, two stand by.
+    // Three agents: one leads, two stand by. Each serves the API (a reader token for it).
+    crate::service::add_tokens(&lab);
     let names = ["a", "b", "c"];
     let configs: Vec<PathBuf> = names.iter().map(|n| agent_config(&lab, &db, n)).collect();
     let mut agents = vec![spawn_agent(&lab, &configs[0], "a")];
@@ -238,6 +274,20 @@ async fn three_agents_on_postgres_survive_kill_freeze_and_restart_with_nothing_l
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A standby's API shows the cluster as `status` does: three agents, `a` leading.
+    let pids: Vec<u32> = agents.iter().map(Agent::pid).collect();
+    let cluster = api_cluster(&lab, "b").await;
+    assert_eq!(cluster["leader"]["pid"], pids[0], "{cluster}");
+    let mut seen: Vec<u64> = cluster["agents"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no agents: {cluster}"))
+        .iter()
+        .filter_map(|a| a["pid"].as_u64())
+        .collect();
+    seen.sort_unstable();
+    let mut want: Vec<u64> = pids.iter().map(|&p| u64::from(p)).collect();
+    want.sort_unstable();
+    assert_eq!(seen, want, "{cluster}");
 
     let lease = Duration::from_secs(LEASE_SECS);
     let faults = [

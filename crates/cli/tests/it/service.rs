@@ -109,6 +109,26 @@ impl Agent {
         (code, kind, r.text().await.expect("body"))
     }
 
+    /// POST; the status, the content type and the body as text.
+    pub async fn post_text(&self, path: &str, token: &str, body: Value) -> (u16, String, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        let code = r.status().as_u16();
+        let kind = r
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (code, kind, r.text().await.expect("body"))
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
@@ -267,6 +287,54 @@ async fn the_running_agent_serves_its_api_to_tokens_by_role() {
         texts(&lab.user(2).await, "extensionAttribute3"),
         ["provisioned through the API"]
     );
+
+    // The streamed form: each step on a line of its own, then the result with the same steps.
+    lab.update(3, |m| m.set_custom_attribute(3, "provisioned live"));
+    let smtp = format!("{}@{DOMAIN}", cn(3));
+    let (code, kind, body) = agent
+        .post_text(
+            "/api/v1/provision/stream",
+            OPERATOR,
+            json!({"identity": smtp}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(kind, "application/x-ndjson");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 5, "{body}");
+    let streamed: Vec<&Value> = lines[..4].iter().map(|l| &l["step"]).collect();
+    let kinds: Vec<&str> = streamed
+        .iter()
+        .filter_map(|s| s["provisioningStepType"].as_str())
+        .collect();
+    assert_eq!(kinds, ["import", "scoping", "matching", "export"], "{body}");
+    let result = &lines[4]["result"];
+    assert_eq!(
+        result["entry"]["provisioningSteps"]
+            .as_array()
+            .map(|s| s.iter().collect::<Vec<_>>()),
+        Some(streamed),
+        "{body}"
+    );
+    assert_eq!(
+        result["entry"]["provisioningStatusInfo"]["status"], "success",
+        "{body}"
+    );
+    assert_eq!(
+        texts(&lab.user(3).await, "extensionAttribute3"),
+        ["provisioned live"]
+    );
+    let (code, _, body) = agent
+        .post_text(
+            "/api/v1/provision/stream",
+            READER,
+            json!({"identity": smtp}),
+        )
+        .await;
+    assert_eq!(code, 403, "{body}");
 
     let log = agent.stop().await;
     // A refused request is logged with its source; no token is ever logged.

@@ -381,6 +381,41 @@ async fn a_cancelled_cycle_does_not_advance_the_watermark() {
     assert_eq!(r.counts.written, 3);
 }
 
+/// Provision on demand tells each step as soon as it is decided: import, scoping and matching
+/// before anything is written, export after the modify — the same steps as the entry's.
+#[tokio::test]
+async fn provision_traces_each_step_before_the_write_and_the_export_after_it() {
+    use crate::provision::StepKind;
+    let mut f = fixture(2, 500);
+    let modifies = f.dir.modifies.clone();
+    let seen: std::sync::Mutex<Vec<(StepKind, String, usize)>> = Default::default();
+    let trace = |kind: StepKind, step: &exo_writeback_core::provisioning::Step| {
+        let applied = modifies.lock().expect("modifies").len();
+        seen.lock()
+            .expect("seen")
+            .push((kind, step.details.clone(), applied));
+    };
+    let before = modifies.lock().expect("modifies").len();
+    let r = f
+        .engine
+        .provision_traced("user2@contoso.com", false, &trace)
+        .await
+        .expect("provision");
+    assert_eq!(r.entry.status, LogStatus::Success);
+    let seen = seen.into_inner().expect("seen");
+    let kinds: Vec<StepKind> = seen.iter().map(|s| s.0).collect();
+    assert_eq!(kinds, StepKind::ALL, "{seen:?}");
+    for (kind, details, applied) in &seen {
+        assert_eq!(details, &kind.of(&r.entry.steps).details, "{kind:?}");
+        let want = if *kind == StepKind::Export {
+            before + 1
+        } else {
+            before
+        };
+        assert_eq!(*applied, want, "modifies applied when {kind:?} was told");
+    }
+}
+
 #[tokio::test]
 async fn provision_dry_run_writes_nothing_and_a_real_run_logs_the_steps() {
     let mut f = fixture(2, 500);
