@@ -1,9 +1,6 @@
 //! The duplicate-address guard within one cycle: two mailboxes that add the same new address
 //! in the same cycle — AD holds it on neither yet, so no search can see the clash.
 
-use exo_writeback_store_sqlite::LogQuery;
-use exo_writeback_store_sqlite::prelude::*;
-
 use super::*;
 
 /// Mailboxes 1 and 2 both add `smtp:shared@contoso.com` (Exchange Online would refuse the
@@ -27,14 +24,7 @@ async fn check_only_the_first_gets_it(f: &mut Fixture, r: &crate::CycleReport) {
         })
         .collect();
     assert_eq!(holders, [0], "the address is written to one object only");
-    let logs = f
-        .engine
-        .store
-        .query_logs(&LogQuery {
-            statuses: vec![LogStatus::Failure],
-            ..LogQuery::default()
-        })
-        .expect("logs");
+    let logs = failures(&f.engine.store);
     let reason = logs[0].reason.clone().expect("reason");
     assert_eq!(reason.code, "ProxyAddressConflict");
     assert!(
