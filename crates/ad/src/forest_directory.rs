@@ -19,6 +19,8 @@ use crate::forest::{Domain, Forest};
 use crate::gc::GlobalCatalog;
 use crate::locator::DcLocator;
 
+mod bulk;
+
 /// Which DC serves each domain, and the global catalog, for `check` and `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForestStatus {

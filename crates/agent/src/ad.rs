@@ -139,7 +139,29 @@ impl Directory for AdDirectory {
         let r = self.forest.read_by_dn(dn, &refs(attributes)).await;
         self.noted(r).await
     }
+    async fn read_by_guids(
+        &self,
+        guids: &[Uuid],
+        attributes: &[String],
+    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        let r = self.forest.read_by_guids(guids, &refs(attributes)).await;
+        self.noted(r).await
+    }
+    async fn scan_addresses(
+        &self,
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        let r = self
+            .forest
+            .scan_addresses(&mut |page| {
+                page.into_iter().for_each(&mut *on_object);
+                Ok(())
+            })
+            .await;
+        self.noted(r).await
+    }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        let _gate = crate::test_pause::one_at_a_time().await;
         let r = self.forest.modify(modify).await;
         self.noted(r).await?;
         crate::test_pause::after_modify().await;

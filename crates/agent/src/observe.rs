@@ -150,6 +150,27 @@ impl<D: Directory> Directory for Observed<D> {
         r
     }
 
+    async fn read_by_guids(
+        &self,
+        guids: &[Uuid],
+        attributes: &[String],
+    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        let t = Instant::now();
+        let r = self.inner.read_by_guids(guids, attributes).await;
+        self.note("read", t, &r);
+        r
+    }
+
+    async fn scan_addresses(
+        &self,
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        let t = Instant::now();
+        let r = self.inner.scan_addresses(on_object).await;
+        self.note("scan", t, &r);
+        r
+    }
+
     async fn scan_match_keys(
         &self,
         attributes: &[&str],

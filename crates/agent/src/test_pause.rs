@@ -4,6 +4,8 @@
 //! until the file is removed. A test then knows the cycle is running, in its write phase, with
 //! exactly `n` objects written, and stops the DC or kills the process at that point instead of
 //! guessing the instant from timing (`crates/cli/tests/it/faults.rs`). Once per process.
+//! While the variable is set, modifies are sent one at a time ([`one_at_a_time`]): the writer
+//! otherwise keeps several in flight, and "exactly `n` written" must hold when it pauses.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -22,6 +24,14 @@ fn setting() -> Option<&'static (u64, PathBuf)> {
             Some((n.trim().parse().ok()?, PathBuf::from(file)))
         })
         .as_ref()
+}
+
+/// Held across each modify while the pause is set (`None`, nothing held, otherwise): a later
+/// modify is not sent before the one ahead of it returned — also not while it is paused.
+pub(crate) async fn one_at_a_time() -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    static GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    setting()?;
+    Some(GATE.lock().await)
 }
 
 /// Called after each modify AD applied.

@@ -357,6 +357,7 @@ pub fn report_of(r: &CycleResult) -> Result<CycleReport, ClientError> {
                 changed_since: w.parse().map_err(|_| bad("watermark"))?,
                 overlap: jiff::SignedDuration::from_secs(r.watermark_overlap_seconds.unwrap_or(0)),
                 cycle: CycleId(r.cycle),
+                edge: Vec::new(),
             }),
             None => None,
         },

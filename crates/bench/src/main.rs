@@ -10,6 +10,7 @@
 
 mod dc;
 mod memdir;
+mod replay;
 mod scale;
 mod util;
 

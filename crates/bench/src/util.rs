@@ -147,6 +147,7 @@ pub fn conditions() -> serde_json::Value {
             "kernel": kernel,
         },
         "date": jiff::Timestamp::now().to_string(),
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
         "loadavg_at_start": loadavg(),
     })
 }

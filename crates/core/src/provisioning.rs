@@ -28,7 +28,7 @@ pub use log::{
 };
 pub(crate) use pin::without_attributes;
 pub use pin::{Pin, PinCheck, PinCount, PinKey, PinOrigin, PinUpdate, check_pins};
-pub use watermark::{DEFAULT_WATERMARK_OVERLAP, Watermark, WatermarkTracker};
+pub use watermark::{DEFAULT_WATERMARK_OVERLAP, MAX_EDGE, Watermark, WatermarkTracker};
 
 // ---------------------------------------------------------------------------------------------
 // Cycles and job state

@@ -12,6 +12,8 @@ use exo_writeback_core::provisioning::{
 use exo_writeback_store::Store;
 use jiff::Timestamp;
 
+use crate::address_index::{AddressIndex, Claims};
+use crate::edge::Edge;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::evaluate::Processed;
@@ -75,9 +77,16 @@ pub(crate) struct CycleRun {
     pub started: Timestamp,
     /// The match keys of the search scope (initial and full cycles).
     pub index: Option<MatchIndex>,
+    /// The addresses held in the forest (initial and full cycles).
+    pub addresses: Option<AddressIndex>,
+    /// The addresses this cycle's plans add, by the object that gets them.
+    pub claims: Claims,
     /// Mailboxes taken (each once per cycle).
     pub seen: HashSet<String>,
     pub tracker: WatermarkTracker,
+    /// What the previous watermark's edge lets a delta pass over, and the edge this cycle
+    /// builds (`edge.rs`).
+    pub edge: Edge,
     pub counts: CycleCounts,
     /// Mailboxes read from the stream (a failure before any is a quarantine cause).
     pub streamed: u64,
@@ -123,8 +132,11 @@ impl CycleRun {
             previous,
             started: Timestamp::now(),
             index: None,
+            addresses: None,
+            claims: Claims::default(),
             seen: HashSet::new(),
             tracker: WatermarkTracker::new(floor),
+            edge: Edge::default(),
             counts: CycleCounts::default(),
             streamed: 0,
             batch: Vec::new(),
@@ -238,6 +250,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let (kind, previous) = self.next_kind(mode)?;
         let id = self.store.begin_cycle(kind, Timestamp::now())?;
         let mut run = CycleRun::new(id, kind, previous);
+        run.edge = Edge::new(
+            run.previous.as_ref(),
+            kind == CycleKind::Delta,
+            self.options.overlap,
+        );
         let result = match self.reconcile_intents(Some(id)).await {
             Ok(()) => self.cycle_body(&mut run).await,
             Err(e) => Err(e),
@@ -298,9 +315,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         // Initial and full cycles match every mailbox: read the match keys once.
         if full {
             run.index = self.load_match_index().await;
+            run.addresses = self.load_address_index().await;
         }
         let read = self.read_phase(run, &schema).await;
         run.index = None;
+        run.addresses = None;
         let stream_complete = read?;
         // The threshold guards whatever is about to be written, also the part of a listing
         // read before the service reported errors.
@@ -433,6 +452,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 // A full read that saw no mailbox: everything changed before it began is
                 // processed (there was nothing); the overlap covers clock skew.
                 wm.changed_since = run.started;
+            }
+            // The edge of a cycle that wrote everything it planned; after a stop the next
+            // delta processes the whole overlap again.
+            if complete {
+                wm.edge = run.edge.for_watermark(&wm, &run.tracker);
             }
             self.store.set_watermark(&wm)?;
             Some(wm)

@@ -187,6 +187,7 @@ impl<S, D: Directory, St: OutcomeStore + JoinStore> Engine<S, D, St> {
             waits: &self.options.reconnect_waits,
             cancel: &self.cancel,
             fence: self.fence.as_ref(),
+            in_flight: self.options.writes_in_flight,
         };
         Ok(writer.write(&mut self.store, items, with).await?)
     }

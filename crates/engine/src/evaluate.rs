@@ -14,6 +14,7 @@ use exo_writeback_store::{JoinStore, JournalStore, PinStore};
 use jiff::Timestamp;
 use uuid::Uuid;
 
+use crate::bulk::Bulk;
 use crate::engine::Engine;
 use crate::match_index::MatchIndex;
 use crate::ports::{Directory, MailboxSource};
@@ -130,6 +131,20 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         schema: &Schema,
         index: Option<&MatchIndex>,
     ) -> Processed {
+        let bulk = Bulk {
+            matches: index,
+            ..Bulk::default()
+        };
+        self.evaluate_in(mailbox, schema, bulk).await
+    }
+
+    /// [`Engine::evaluate`] with what the cycle read in bulk ([`Bulk`]).
+    pub(crate) async fn evaluate_in(
+        &self,
+        mailbox: &Mailbox,
+        schema: &Schema,
+        bulk: Bulk<'_>,
+    ) -> Processed {
         let started = Timestamp::now();
         let cloud_id = cloud_id(mailbox);
         let mut p = Processed {
@@ -195,7 +210,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             ),
         );
         let attrs = self.settings.required_ad_attributes();
-        let target = match self.find_target(mailbox, &cloud_id, &attrs, index).await {
+        let target = match self.find_target(mailbox, &cloud_id, &attrs, bulk).await {
             Ok(r) => r,
             Err(e) => {
                 let d = ldap_failure(&e);
@@ -336,9 +351,13 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             }
             return p;
         }
-        // The duplicate-address guard.
+        // The duplicate-address guard: a search for the added addresses some object of the
+        // forest may hold (all of them without the cycle's address index).
         let mut holders = Vec::new();
-        let guarded = plan.guarded_addresses();
+        let guarded = match bulk.addresses {
+            Some(ix) => ix.maybe_held(&plan.guarded_addresses()),
+            None => plan.guarded_addresses(),
+        };
         if !guarded.is_empty() {
             match self.directory.address_holders(&guarded).await {
                 Ok(h) => holders = h,

@@ -18,9 +18,12 @@
 //! them and talks only through the ports and the store, so it runs against in-memory fakes
 //! (`testing`, feature `testing`) and links no LDAP, HTTP or SQLite crate.
 
+pub mod address_index;
 mod approve;
+mod bulk;
 mod cycle;
 mod drift;
+mod edge;
 mod engine;
 mod error;
 mod evaluate;

@@ -32,9 +32,17 @@ pub struct EngineOptions {
     /// (`EngineError::Stopped`: what they wrote is logged; run them again).
     pub reconnect_waits: Vec<std::time::Duration>,
     /// Mailboxes evaluated (matched, planned, guarded: AD reads only) at the same time in
-    /// the read phase of a cycle; 1 = one after the other. Writes stay one at a time, in
-    /// order.
+    /// the read phase of a delta; 1 = one after the other (initial and full cycles evaluate
+    /// `bulk_read` at once).
     pub evaluate_concurrency: usize,
+    /// Modifies in flight at once in the write phase (pipelined on the connection, in order
+    /// per object; outcomes committed per chunk behind the chunk's write-ahead intents);
+    /// 1 = each modify awaited before the next is sent.
+    pub writes_in_flight: usize,
+    /// Mailboxes of an initial or full cycle evaluated together: their candidates read with
+    /// one request (`Directory::read_by_guids`), their address checks answered by the cycle's
+    /// address index.
+    pub bulk_read: usize,
 }
 
 impl Default for EngineOptions {
@@ -49,6 +57,8 @@ impl Default for EngineOptions {
             // after 1, 2, 4 and 8 s (a DC restarting).
             reconnect_waits: [0, 1, 2, 4, 8].map(std::time::Duration::from_secs).to_vec(),
             evaluate_concurrency: 8,
+            writes_in_flight: 8,
+            bulk_read: 100,
         }
     }
 }

@@ -197,6 +197,20 @@ pub trait Directory {
         dn: &str,
         attributes: &[String],
     ) -> Result<Option<DirectoryObject>, DirectoryError>;
+    /// The objects of `guids` that exist, read at once where the directory allows (one search
+    /// `(|(objectGUID=…)…)`): a cycle reads the candidates of a batch of mailboxes together
+    /// instead of one request per mailbox. By default one read per GUID.
+    async fn read_by_guids(
+        &self,
+        guids: &[Uuid],
+        attributes: &[String],
+    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        let mut out = Vec::with_capacity(guids.len());
+        for guid in guids {
+            out.extend(self.read_by_guid(guid, attributes).await?);
+        }
+        Ok(out)
+    }
     /// One modify, atomically, with the permissive-modify control.
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError>;
     /// `(proxy value or mail, DN)` of every object **of the whole forest** (outside the search
@@ -227,6 +241,20 @@ pub trait Directory {
         attributes: &[&str],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<(), DirectoryError>;
+    /// Every object **of the whole forest** (the scope of [`Directory::address_holders`])
+    /// holding proxyAddresses or mail, with those two attributes, handed to `on_object` as the
+    /// result pages arrive: the address guard of initial and full cycles then searches only
+    /// for the addresses some object may hold. A directory that cannot list them answers an
+    /// error (the default) and the guard searches per mailbox.
+    async fn scan_addresses(
+        &self,
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        let _ = on_object;
+        Err(DirectoryError::new(
+            "this directory cannot list the addresses of the forest",
+        ))
+    }
     /// When and on which DC each of `attributes` of the object at `dn` last changed
     /// (`msDS-ReplAttributeMetaData`), for the log entry of an on-premises edit: empty when
     /// the directory does not serve it (Samba does not).

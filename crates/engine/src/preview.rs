@@ -7,6 +7,8 @@ use exo_writeback_core::provisioning::{CycleId, CycleKind, JobState, ModifiedPro
 use exo_writeback_store::{JobStore, JoinStore, JournalStore, PinStore, StagingStore};
 use futures::StreamExt;
 
+use crate::address_index::Claims;
+use crate::bulk::Bulk;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::evaluate::{Disposition, Processed, cloud_id};
@@ -101,11 +103,15 @@ impl<
         let (kind, previous) = self.next_kind(mode)?;
         let schema = self.schema().await?;
         self.probe_read_rights().await;
-        let index = if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
-            self.load_match_index().await
+        let (index, addresses) = if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
+            (
+                self.load_match_index().await,
+                self.load_address_index().await,
+            )
         } else {
-            None
+            (None, None)
         };
+        let mut claims = Claims::default();
         let mut stream = self.stream_for(kind, previous.as_ref());
         let mut items = Vec::new();
         let mut seen = HashSet::new();
@@ -131,7 +137,13 @@ impl<
             if !seen.insert(cloud_id(&mailbox)) {
                 continue;
             }
-            let p = self.evaluate(&mailbox, &schema, index.as_ref()).await;
+            let bulk = Bulk {
+                matches: index.as_ref(),
+                addresses: addresses.as_ref(),
+                read: &[],
+            };
+            let mut p = self.evaluate_in(&mailbox, &schema, bulk).await;
+            self.claim(&mut claims, &mut p).await;
             if let Disposition::Write { plan, .. } = &p.disposition {
                 would_write += 1;
                 // As the cycle counts it: a group's removed members one by one.

@@ -12,6 +12,7 @@ use exo_writeback_store::Store;
 use futures::StreamExt;
 use jiff::Timestamp;
 
+use crate::bulk::Bulk;
 use crate::cycle::CycleRun;
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -93,7 +94,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 (self.progress)(Progress::Imported(run.streamed));
             }
             pending.push(mailbox);
-            if pending.len() >= self.options.evaluate_concurrency.max(1) {
+            // With the match index the batch's candidates are read together: a larger batch.
+            let batch = match run.index {
+                Some(_) => self.options.bulk_read,
+                None => self.options.evaluate_concurrency,
+            };
+            if pending.len() >= batch.max(1) {
                 self.take_all(run, &mut pending, schema, false).await?;
                 if run.batch.len() >= self.options.batch {
                     self.flush(run)?;
@@ -184,6 +190,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let mut admitted = Vec::new();
         for mailbox in pending.drain(..) {
             let id = cloud_id(&mailbox);
+            // Processed at this very WhenChangedUTC by the cycle that set the watermark: a
+            // delta's overlap reads it again, and passes it over (not taken: an escrowed one is
+            // still retried after the listing).
+            if !retried && run.edge.processed(&id, mailbox.when_changed_utc) {
+                continue;
+            }
             if !run.seen.insert(id.clone()) {
                 continue;
             }
@@ -195,17 +207,25 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             }
             if let Some(t) = mailbox.when_changed_utc {
                 run.tracker.seen(&id, t);
+                run.edge.note(&id, t);
             }
             admitted.push((id, mailbox));
         }
-        let index = run.index.as_ref();
+        let mailboxes: Vec<&Mailbox> = admitted.iter().map(|(_, m)| m).collect();
+        let read = self.read_candidates(&mailboxes, run.index.as_ref()).await;
+        let bulk = Bulk {
+            matches: run.index.as_ref(),
+            addresses: run.addresses.as_ref(),
+            read: &read,
+        };
         let evaluated = futures::future::join_all(
             admitted
                 .iter()
-                .map(|(_, m)| self.evaluate(m, schema, index)),
+                .map(|(_, m)| self.evaluate_in(m, schema, bulk)),
         )
         .await;
-        for ((id, _), p) in admitted.into_iter().zip(evaluated) {
+        for ((id, _), mut p) in admitted.into_iter().zip(evaluated) {
+            self.claim(&mut run.claims, &mut p).await;
             self.take(run, id, p)?;
         }
         Ok(())

@@ -6,14 +6,15 @@ use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::guid::object_guid_bytes;
 use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
 use exo_writeback_core::matching::{
-    Lookup, MatchDecision, MatchLookups, MatchRule, MatchStep, RuleResult, WITNESS_ATTRIBUTES,
-    corroborate_key_match, match_lookups, next_match_step,
+    Lookup, MatchDecision, MatchLookups, MatchRule, MatchStep, RuleResult, corroborate_key_match,
+    match_lookups, next_match_step,
 };
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::provisioning::{Join, JoinUpdate};
 use exo_writeback_store::JoinStore;
 use jiff::Timestamp;
 
+use crate::bulk::{Bulk, candidate_attributes};
 use crate::engine::Engine;
 use crate::match_index::{Candidates, MatchIndex};
 use crate::ports::{Directory, DirectoryError};
@@ -80,7 +81,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
         mailbox: &Mailbox,
         cloud_id: &str,
         attrs: &[String],
-        index: Option<&MatchIndex>,
+        bulk: Bulk<'_>,
     ) -> Result<Target, DirectoryError> {
         if mailbox.kind != RecipientKind::Mailbox {
             return self.find_recipient_target(mailbox, cloud_id, attrs).await;
@@ -89,11 +90,15 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
         let mut join_update = JoinUpdate::Keep;
         let mut doubt = None;
         if let Ok(Some(join)) = self.store.join(cloud_id) {
-            match self
-                .directory
-                .read_by_guid(&join.object_guid, attrs)
-                .await?
-            {
+            let read = match bulk.read.iter().find(|o| o.object_guid == join.object_guid) {
+                Some(o) => Some(o.clone()),
+                None => {
+                    self.directory
+                        .read_by_guid(&join.object_guid, attrs)
+                        .await?
+                }
+            };
+            match read {
                 // A join never moves because a key appeared elsewhere; it is only left when the
                 // mailbox's immutable anchor designates another object (a join made by a
                 // spoofable key, or an anchor changed in the cloud).
@@ -121,19 +126,14 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
             }
         }
         // A match by the key alone is checked against a witness the user cannot write.
-        let mut attrs = attrs.to_vec();
-        for witness in WITNESS_ATTRIBUTES {
-            if !attrs.iter().any(|a| a.eq_ignore_ascii_case(witness)) {
-                attrs.push(witness.to_string());
-            }
-        }
+        let attrs = candidate_attributes(attrs.to_vec());
         let attrs = attrs.as_slice();
         let mut results = Vec::new();
         let mut found: Vec<DirectoryObject> = Vec::new();
         let decision = loop {
             match next_match_step(&lookups, &results) {
                 MatchStep::Run(lookup) => {
-                    let objects = self.run_lookup(lookup, index, attrs, &found).await?;
+                    let objects = self.run_lookup(lookup, bulk, attrs, &found).await?;
                     results.push(RuleResult {
                         rule: lookup.rule,
                         dns: objects.iter().map(|o| o.dn.clone()).collect(),
@@ -200,20 +200,28 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     }
 
     /// The objects holding `lookup`'s value: from the cycle's match index when it can answer
-    /// (its one candidate read again by objectGUID — or taken from `found` — and checked to
+    /// (its one candidate read again by objectGUID — or taken from `found` or the batch's bulk
+    /// read — and checked to
     /// still hold the value), else by a search (several candidates, a candidate gone or
     /// changed since the index was read, or no index).
     async fn run_lookup(
         &self,
         lookup: &Lookup,
-        index: Option<&MatchIndex>,
+        bulk: Bulk<'_>,
         attrs: &[String],
         found: &[DirectoryObject],
     ) -> Result<Vec<DirectoryObject>, DirectoryError> {
-        match index.and_then(|ix| ix.candidates(lookup.rule, &lookup.value)) {
+        match bulk
+            .matches
+            .and_then(|ix| ix.candidates(lookup.rule, &lookup.value))
+        {
             Some(Candidates::None) => return Ok(Vec::new()),
             Some(Candidates::One(guid)) => {
-                let obj = match found.iter().find(|o| o.object_guid == guid) {
+                let obj = match found
+                    .iter()
+                    .chain(bulk.read)
+                    .find(|o| o.object_guid == guid)
+                {
                     Some(o) => Some(o.clone()),
                     None => {
                         let mut read_attrs = attrs.to_vec();

@@ -262,6 +262,8 @@ pub struct FakeDirectory {
     pub searches: Arc<AtomicUsize>,
     /// `scan_match_keys` calls.
     pub scans: Arc<AtomicUsize>,
+    /// Address scans served (`scan_addresses`).
+    pub address_scans: Arc<AtomicUsize>,
     /// Attributes the account "may not read": left out of every answer, as AD does, and
     /// reported by `unreadable_attributes`.
     pub unreadable: Arc<Mutex<Vec<String>>>,
@@ -290,6 +292,7 @@ impl FakeDirectory {
             keep_modifies: Arc::new(AtomicBool::new(true)),
             searches: Arc::default(),
             scans: Arc::default(),
+            address_scans: Arc::default(),
             no_scan: Arc::default(),
             unreadable: Arc::default(),
         }
@@ -550,7 +553,27 @@ impl Directory for FakeDirectory {
     ) -> Result<Vec<exo_writeback_core::drift::ChangeOrigin>, DirectoryError> {
         Ok(Vec::new())
     }
+    async fn scan_addresses(
+        &self,
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        // The fake's search scope is its whole forest.
+        self.address_scans.fetch_add(1, Ordering::SeqCst);
+        self.scan(&crate::address_index::AddressIndex::ATTRIBUTES, on_object)
+    }
     async fn scan_match_keys(
+        &self,
+        attributes: &[&str],
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        self.scans.fetch_add(1, Ordering::SeqCst);
+        self.scan(attributes, on_object)
+    }
+}
+
+impl FakeDirectory {
+    /// Every object holding one of `attributes` (`objectGUID`: every object), with those.
+    fn scan(
         &self,
         attributes: &[&str],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
@@ -558,7 +581,6 @@ impl Directory for FakeDirectory {
         if *self.no_scan.lock().expect("lock") {
             return Err(DirectoryError::new("scan refused"));
         }
-        self.scans.fetch_add(1, Ordering::SeqCst);
         let objects: Vec<DirectoryObject> = self.objects().by_guid.values().cloned().collect();
         let every = attributes
             .iter()

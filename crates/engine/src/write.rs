@@ -1,15 +1,21 @@
 //! The one write path of cycles, approve, undo and provision on demand: a chunk's write-ahead
-//! intents committed (one transaction), then one modify per object — sent again while AD cannot
-//! be reached — then the chunk's outcomes committed with the deletion of its intents (one
+//! intents committed (one transaction), then one modify per object — pipelined, a few in flight
+//! on the connection, never two of one object at once; sent again while AD cannot be reached —
+//! then the chunk's outcomes committed with the deletion of its intents (one
 //! transaction). A process killed in between leaves the intents for the next command's
 //! reconciliation (`crate::intents`).
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use exo_writeback_core::directory::ObjectModify;
 use exo_writeback_core::provisioning::ObjectOutcome;
 use exo_writeback_store::{OutcomeStore, StoreError, WriteIntent};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use jiff::Timestamp;
 use uuid::Uuid;
 
@@ -84,6 +90,9 @@ pub(crate) struct Writer<'a, D> {
     pub cancel: &'a AtomicBool,
     /// Asked before each chunk's modifies and before each modify.
     pub fence: &'a dyn WriteFence,
+    /// Modifies in flight at once (pipelined on the connection); 1 = each awaited before the
+    /// next is sent.
+    pub in_flight: usize,
 }
 
 impl<D: Directory> Writer<'_, D> {
@@ -119,10 +128,13 @@ impl<D: Directory> Writer<'_, D> {
     }
 
     /// Writes one chunk: the intents of its modifies committed in one transaction, the
-    /// modifies sent in order, then every outcome — `with` first (outcomes of objects with
-    /// nothing to write, waiting for a commit) — committed with the deletion of the chunk's
-    /// intents in one transaction. A refused modify gets its failure outcome; a stop request or
-    /// AD unreachable ends the chunk early ([`Stop`]).
+    /// modifies sent in order — up to `in_flight` at a time on the connection (pipelined; two
+    /// modifies of the same object never at once), each one only while no stop was asked and
+    /// the fence holds — then every outcome — `with` first (outcomes of objects with nothing
+    /// to write, waiting for a commit) — committed with the deletion of the chunk's intents in
+    /// one transaction. A refused modify gets its failure outcome; a stop request, a lost
+    /// fence or AD unreachable ends the chunk early ([`Stop`]): no further modify is sent,
+    /// those in flight are awaited and logged.
     pub(crate) async fn write<St: OutcomeStore>(
         &self,
         store: &mut St,
@@ -140,55 +152,124 @@ impl<D: Directory> Writer<'_, D> {
             intents.extend(intent);
         }
         // The chunk's intents (a shared state checks its fence in this transaction too), then
-        // the fence again before the first modify and before each one after it.
+        // the fence again before each modify.
         store.record_intents(&intents)?;
         let mut clear: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
         let mut chunk = Chunk::default();
         for (id, outcome) in with {
             chunk.push(id, outcome);
         }
+        let mut flight = Flight {
+            sending: FuturesOrdered::new(),
+            waiting: VecDeque::new(),
+        };
         for (item, intent) in items.into_iter().zip(intent_of) {
             let Some((modify, draft)) = item.send else {
                 chunk.push(item.id, item.success);
                 continue;
             };
-            if self.cancelled() {
-                // Stop after the current object; the intents of the rest are deleted with the
-                // outcomes of those written.
-                chunk.stopped = Some(Stop::Cancelled);
+            // In order per object: a modify of an object still in flight waits for it.
+            while flight.waiting.len() >= self.in_flight.max(1)
+                || flight
+                    .waiting
+                    .iter()
+                    .any(|w| w.dn.eq_ignore_ascii_case(&modify.dn))
+            {
+                self.settle_next(&mut flight, &mut chunk, &mut clear).await;
+            }
+            if chunk.stopped.is_some() {
                 break;
             }
-            if let Err(why) = self.fence.may_write() {
-                tracing::error!(dn = %modify.dn, reason = %why, "this agent may no longer write: no further modify is sent");
-                chunk.stopped = Some(Stop::Fenced(why));
-                break;
-            }
-            tracing::debug!(dn = %modify.dn, "sending a modify");
-            match self.send(&modify).await {
-                Ok(()) => {
-                    chunk.written += 1;
-                    let mut outcome = item.success;
-                    outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
-                    chunk.push(item.id, outcome);
-                }
-                Err(e) if e.is_unreachable() => {
-                    tracing::error!(dn = %modify.dn, error = %e, "AD stayed unreachable; writing stops and the rest waits for the next run");
-                    if let Some(id) = intent {
-                        clear.retain(|i| *i != id);
-                    }
-                    chunk.stopped = Some(Stop::Unreachable(e));
-                    break;
-                }
-                Err(e) => {
-                    chunk.failed += 1;
-                    tracing::warn!(id = %item.id, dn = %modify.dn, error = %e, "write failed; the object's outcome is a failure");
-                    chunk.push(item.id, draft.refused(&e));
-                }
-            }
+            let dn = modify.dn.clone();
+            flight
+                .sending
+                .push_back(Box::pin(self.send_if_allowed(modify)));
+            flight.waiting.push_back(Waiting {
+                id: item.id,
+                dn,
+                success: item.success,
+                draft,
+                intent,
+            });
+        }
+        while !flight.waiting.is_empty() {
+            self.settle_next(&mut flight, &mut chunk, &mut clear).await;
         }
         if !chunk.outcomes.is_empty() || !clear.is_empty() {
             store.record_outcomes_clearing_intents(&chunk.outcomes, &clear)?;
         }
         Ok(chunk)
     }
+
+    /// One modify, sent only if no stop was asked and the fence still holds at the moment it
+    /// would be sent (a pipelined modify is queued before the ones ahead of it are answered).
+    async fn send_if_allowed(&self, modify: ObjectModify) -> Sent {
+        if self.cancelled() {
+            return Sent::Not(Stop::Cancelled);
+        }
+        if let Err(why) = self.fence.may_write() {
+            tracing::error!(dn = %modify.dn, reason = %why, "this agent may no longer write: no further modify is sent");
+            return Sent::Not(Stop::Fenced(why));
+        }
+        tracing::debug!(dn = %modify.dn, "sending a modify");
+        Sent::Answered(self.send(&modify).await)
+    }
+
+    /// Awaits the oldest modify in flight and records what became of it.
+    async fn settle_next(&self, flight: &mut Flight<'_>, chunk: &mut Chunk, clear: &mut Vec<Uuid>) {
+        let (Some(sent), Some(w)) = (flight.sending.next().await, flight.waiting.pop_front())
+        else {
+            return;
+        };
+        match sent {
+            Sent::Not(stop) => {
+                // Not sent: no outcome, its intent is deleted with the chunk's.
+                chunk.stopped.get_or_insert(stop);
+            }
+            Sent::Answered(Ok(())) => {
+                chunk.written += 1;
+                let mut outcome = w.success;
+                outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
+                chunk.push(w.id, outcome);
+            }
+            Sent::Answered(Err(e)) if e.is_unreachable() => {
+                tracing::error!(dn = %w.dn, error = %e, "AD stayed unreachable; writing stops and the rest waits for the next run");
+                // The modify may have reached AD before the connection broke: its intent
+                // stays for the next reconciliation.
+                if let Some(id) = w.intent {
+                    clear.retain(|i| *i != id);
+                }
+                if !matches!(chunk.stopped, Some(Stop::Unreachable(_))) {
+                    chunk.stopped = Some(Stop::Unreachable(e));
+                }
+            }
+            Sent::Answered(Err(e)) => {
+                chunk.failed += 1;
+                tracing::warn!(id = %w.id, dn = %w.dn, error = %e, "write failed; the object's outcome is a failure");
+                chunk.push(w.id, w.draft.refused(&e));
+            }
+        }
+    }
+}
+
+/// What became of a modify in flight.
+enum Sent {
+    /// Not sent: a stop was asked or the fence no longer held.
+    Not(Stop),
+    Answered(Result<(), DirectoryError>),
+}
+
+/// An object whose modify is in flight.
+struct Waiting {
+    id: String,
+    dn: String,
+    success: ObjectOutcome,
+    draft: Outcome,
+    intent: Option<Uuid>,
+}
+
+/// The modifies in flight (answered in the order sent) and their objects, in the same order.
+struct Flight<'a> {
+    sending: FuturesOrdered<Pin<Box<dyn Future<Output = Sent> + 'a>>>,
+    waiting: VecDeque<Waiting>,
 }

@@ -180,6 +180,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             changed_since: t0,
             overlap: SignedDuration::from_secs(120),
             cycle,
+            edge: Vec::new(),
         };
         store.record_outcomes_then_watermark(&batch, Some(&wm))?;
         n = end;

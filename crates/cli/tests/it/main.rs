@@ -1,5 +1,6 @@
 //! Integration tests of the exo-writeback binary, over one harness (`harness.rs`).
 
+mod addresses;
 mod admin;
 mod check;
 mod check_exo;

@@ -26,7 +26,20 @@ pub struct Watermark {
     pub overlap: SignedDuration,
     /// The cycle that set it.
     pub cycle: CycleId,
+    /// The mailboxes changed within the overlap before `changed_since` that have a durable
+    /// outcome, each with the `WhenChangedUTC` it was processed at: the next delta reads them
+    /// again (the overlap) and passes over those still at that instant, so a delta is
+    /// proportional to the changes. A mailbox changed again, or changed at an instant inside
+    /// the overlap that was not processed (it became visible late), is not passed over.
+    /// Empty: every mailbox of the overlap is processed again (a watermark stored before the
+    /// edge existed, or an edge too large to keep: [`MAX_EDGE`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edge: Vec<(String, Timestamp)>,
 }
+
+/// The largest edge a watermark keeps; beyond it the next delta processes the whole overlap
+/// again (as before the edge existed) rather than store a huge watermark.
+pub const MAX_EDGE: usize = 10_000;
 
 /// The default overlap re-read by each delta cycle.
 pub const DEFAULT_WATERMARK_OVERLAP: SignedDuration = SignedDuration::from_mins(2);
@@ -121,6 +134,12 @@ impl WatermarkTracker {
             changed_since: self.safe_changed_since(),
             overlap,
             cycle,
+            edge: Vec::new(),
         }
+    }
+
+    /// Whether this mailbox was read and has no durable outcome yet.
+    pub fn is_pending(&self, cloud_id: &str) -> bool {
+        self.pending.contains_key(cloud_id)
     }
 }

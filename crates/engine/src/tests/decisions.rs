@@ -83,7 +83,12 @@ async fn an_undo_sticks_until_the_cloud_value_changes_and_undoing_it_releases_th
     assert_eq!(u.pins_set.objects, 2, "{u:?}");
     assert!(ext3(&f, 1).is_empty());
 
-    // The next delta re-reads them (overlap): left as undone, logged as such.
+    // Touched again in Exchange Online, the values unchanged: the next delta reads them (a
+    // delta passes over what it processed at the same WhenChangedUTC) and leaves them as
+    // undone, logged as such.
+    let touched = t(1) + SignedDuration::from_mins(30);
+    with_ca3(&f, 1, touched, "three-1");
+    with_ca3(&f, 2, touched, "three-2");
     let next = f.engine.run_cycle(CycleMode::Auto).await.expect("delta");
     assert_eq!(
         (next.counts.written, next.counts.pinned),

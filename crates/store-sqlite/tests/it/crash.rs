@@ -102,6 +102,7 @@ fn write_objects(path: &Path, seed: u64, limit: Option<u64>) {
             changed_since: changed_at(batch_end - 1),
             overlap: SignedDuration::from_secs(60),
             cycle,
+            edge: Vec::new(),
         };
         match rng.below(3) {
             0 => {

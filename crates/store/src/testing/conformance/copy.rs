@@ -64,6 +64,7 @@ where
         changed_since: "2026-03-01T08:00:00.1234567Z".parse().expect("ts"),
         overlap: SignedDuration::from_secs(300),
         cycle: c1,
+        edge: Vec::new(),
     };
     source.set_watermark(&wm).expect("watermark");
     source

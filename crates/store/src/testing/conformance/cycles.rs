@@ -101,6 +101,7 @@ pub fn job_states_and_watermarks_round_trip_exactly(b: &impl Backend) {
         changed_since: "2026-03-01T08:00:00.1234567Z".parse().expect("ts"),
         overlap: SignedDuration::from_secs(120),
         cycle: CycleId(3),
+        edge: Vec::new(),
     };
     store.set_watermark(&watermark).expect("set");
     assert_eq!(store.watermark().expect("get"), Some(watermark));
@@ -111,6 +112,7 @@ fn watermark(cycle: CycleId) -> Watermark {
         changed_since: at(100),
         overlap: SignedDuration::from_secs(60),
         cycle,
+        edge: Vec::new(),
     }
 }
 

@@ -147,6 +147,7 @@ pub fn a_watermark_committed_with_a_failing_batch_is_not_stored(b: &impl Backend
         changed_since: at(0),
         overlap: jiff::SignedDuration::from_secs(60),
         cycle,
+        edge: Vec::new(),
     };
     // Two outcomes with the same log id: the batch fails, and so does the watermark.
     let bad = [success(cycle, 1, at(1)), success(cycle, 1, at(1))];

@@ -1,0 +1,141 @@
+//! What a cycle reads from AD in bulk instead of per mailbox: the addresses of the forest (one
+//! paged scan, initial and full cycles), the candidates of a batch of mailboxes (one read of
+//! all their objectGUIDs), and the addresses the cycle's own plans take.
+
+use exo_writeback_core::directory::DirectoryObject;
+use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::matching::{WITNESS_ATTRIBUTES, match_lookups};
+use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
+use exo_writeback_core::provisioning::StepStatus;
+use exo_writeback_store::JoinStore;
+use uuid::Uuid;
+
+use crate::address_index::{AddressIndex, Claims};
+use crate::engine::Engine;
+use crate::evaluate::{Disposition, Processed, cloud_id};
+use crate::match_index::{Candidates, MatchIndex};
+use crate::ports::Directory;
+use crate::record::step;
+
+/// What the evaluation of a batch of mailboxes may use instead of asking AD again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bulk<'a> {
+    /// The match keys of the search scope (initial and full cycles).
+    pub matches: Option<&'a MatchIndex>,
+    /// The addresses held in the forest (initial and full cycles).
+    pub addresses: Option<&'a AddressIndex>,
+    /// The batch's candidate objects, read together when the batch began: as fresh as the
+    /// read per mailbox they replace, and checked the same way (still holding the key, still
+    /// holding the anchor).
+    pub read: &'a [DirectoryObject],
+}
+
+/// The attributes a candidate is read with: what the plans read, and the witnesses of a match
+/// by key.
+pub(crate) fn candidate_attributes(required: Vec<String>) -> Vec<String> {
+    let mut attrs = required;
+    for witness in WITNESS_ATTRIBUTES {
+        if !attrs.iter().any(|a| a.eq_ignore_ascii_case(witness)) {
+            attrs.push(witness.to_string());
+        }
+    }
+    attrs
+}
+
+impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
+    /// Read every address of the forest into the address index (initial and full cycles,
+    /// preview of them). A directory that cannot list them leaves the index off: the guard
+    /// then searches per mailbox.
+    pub(crate) async fn load_address_index(&self) -> Option<AddressIndex> {
+        let started = std::time::Instant::now();
+        let mut index = AddressIndex::default();
+        match self.directory.scan_addresses(&mut |o| index.add(&o)).await {
+            Ok(()) => {
+                index.seal();
+                tracing::info!(
+                    objects = index.objects(),
+                    addresses = index.len(),
+                    secs = started.elapsed().as_secs_f64(),
+                    "read the addresses of the forest"
+                );
+                Some(index)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the addresses of the forest at once; the address guard searches per mailbox");
+                None
+            }
+        }
+    }
+
+    /// The objects the batch's mailboxes will be matched to — their stored joins and the one
+    /// candidate the match index names for each lookup — read with one request. Empty when
+    /// there is no index (deltas read per mailbox) or the read fails (each mailbox then reads
+    /// its own, and fails on its own account).
+    pub(crate) async fn read_candidates(
+        &self,
+        mailboxes: &[&Mailbox],
+        index: Option<&MatchIndex>,
+    ) -> Vec<DirectoryObject> {
+        let Some(index) = index else {
+            return Vec::new();
+        };
+        let mut guids: Vec<Uuid> = Vec::new();
+        for m in mailboxes {
+            if let Ok(Some(join)) = self.store.join(&cloud_id(m)) {
+                guids.push(join.object_guid);
+            }
+            for l in match_lookups(&self.settings.match_rules, m).all() {
+                if let Some(Candidates::One(g)) = index.candidates(l.rule, &l.value) {
+                    guids.push(g);
+                }
+            }
+        }
+        guids.sort_unstable();
+        guids.dedup();
+        if guids.is_empty() {
+            return Vec::new();
+        }
+        let attrs = candidate_attributes(self.settings.required_ad_attributes());
+        match self.directory.read_by_guids(&guids, &attrs).await {
+            Ok(objects) => objects,
+            Err(e) => {
+                tracing::debug!(error = %e, "reading a batch's candidates at once failed; each is read on its own");
+                Vec::new()
+            }
+        }
+    }
+}
+
+impl<S, D: Directory, St> Engine<S, D, St> {
+    /// The duplicate-address guard within the cycle: a plan adding an address another object
+    /// of this cycle already takes fails (`ProxyAddressConflict`, naming that object, read by
+    /// objectGUID for its DN); otherwise its plan takes its added addresses. Called in read
+    /// order, so the first mailbox wins.
+    pub(crate) async fn claim(&self, claims: &mut Claims, p: &mut Processed) {
+        let Disposition::Write { plan, object_guid } = &p.disposition else {
+            return;
+        };
+        let added = plan.guarded_addresses();
+        if added.is_empty() {
+            return;
+        }
+        let Some((address, other)) = claims.taken(&added, *object_guid) else {
+            claims.take(&added, *object_guid);
+            return;
+        };
+        let other = match self.directory.read_by_guid(&other, &[]).await {
+            Ok(Some(o)) => o.dn,
+            _ => format!("the object with objectGUID {other}"),
+        };
+        let d = OutcomeDetail::new(
+            OutcomeCode::ProxyAddressConflict,
+            format!(
+                "{address} is also added to {other} by this cycle (another mailbox with the same \
+                 address): an address belongs to one recipient only; remove it from one of the \
+                 two mailboxes in Exchange Online"
+            ),
+        );
+        p.steps.export = step(StepStatus::Failure, d.to_string());
+        p.disposition = Disposition::Failed(d);
+    }
+}
