@@ -294,7 +294,10 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                 .as_deref()
                 .or(mailbox.primary_smtp_address.as_deref())
                 .unwrap_or(&cloud_id);
-            match self.add_membership(group, &current, &mut plan, index).await {
+            match self
+                .add_membership(group, &current, &mut plan, bulk.matches)
+                .await
+            {
                 Ok(m) => p.steps.matching.details.push_str(&membership_note(&m)),
                 Err(d) => {
                     p.steps.export = step(StepStatus::Failure, d.to_string());
