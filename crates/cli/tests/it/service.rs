@@ -130,16 +130,7 @@ impl Agent {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
-        let code = r.status().as_u16();
-        let text = r.text().await.expect("body");
+        let (code, _, text) = self.post_text(path, token, body).await;
         (
             code,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
