@@ -1,7 +1,6 @@
 //! One object: import, scope, match, plan and the address guard (writes nothing).
 
 use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
-use exo_writeback_core::membership::{MEMBER_ATTRIBUTE, MembershipPlan};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
 use exo_writeback_core::plan::{ObjectPlan, PlanInput, check_address_conflicts, plan_object};
 use exo_writeback_core::provisioning::{
@@ -89,36 +88,6 @@ pub(crate) fn source_identity(mailbox: &Mailbox) -> SourceIdentity {
         primary_smtp_address: mailbox.primary_smtp_address.clone(),
         user_principal_name: mailbox.user_principal_name.clone(),
     }
-}
-
-/// A distribution group or mail-enabled security group.
-fn is_group(mailbox: &Mailbox) -> bool {
-    mailbox.kind == RecipientKind::Group
-}
-
-/// What the matching step says about a group's members: how many resolved, each one that did
-/// not (and why), the on-premises members kept.
-fn membership_note(m: &MembershipPlan) -> String {
-    let mut out = format!(
-        "; members: {} to add, {} to remove",
-        m.add.len(),
-        m.delete.len()
-    );
-    if !m.unresolved.is_empty() {
-        out.push_str(&format!(
-            "; {} not resolved, not written: {}",
-            m.unresolved.len(),
-            m.unresolved_report()
-        ));
-    }
-    if !m.kept.is_empty() {
-        out.push_str(&format!(
-            "; {} member(s) not in Exchange Online kept (no stored join names them: on-premises \
-             objects are never removed)",
-            m.kept.len()
-        ));
-    }
-    out
 }
 
 impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> Engine<S, D, St> {
@@ -279,31 +248,22 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         };
         // A group's membership (`write_membership`): its incremental change joins the plan,
         // so pins, drift, the threshold and the journal treat `member` as any attribute.
-        let member_unreadable = unreadable
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(MEMBER_ATTRIBUTE));
-        if self.settings.write_membership && is_group(mailbox) && member_unreadable {
-            // A list the account cannot read looks empty: nothing would be planned right.
-            p.steps.matching.details.push_str(
-                "; member is not readable by the agent's account: the membership is not written \
-                 (`exo-writeback check` names the grant)",
-            );
-        } else if self.settings.write_membership && is_group(mailbox) {
-            let group = mailbox
-                .external_directory_object_id
-                .as_deref()
-                .or(mailbox.primary_smtp_address.as_deref())
-                .unwrap_or(&cloud_id);
-            match self
-                .add_membership(group, &current, &mut plan, bulk.matches)
-                .await
-            {
-                Ok(m) => p.steps.matching.details.push_str(&membership_note(&m)),
-                Err(d) => {
-                    p.steps.export = step(StepStatus::Failure, d.to_string());
-                    p.disposition = Disposition::Failed(d);
-                    return p;
-                }
+        match self
+            .membership_step(
+                mailbox,
+                &cloud_id,
+                &current,
+                &mut plan,
+                &unreadable,
+                bulk.matches,
+            )
+            .await
+        {
+            Ok(note) => p.steps.matching.details.push_str(&note),
+            Err(d) => {
+                p.steps.export = step(StepStatus::Failure, d.to_string());
+                p.disposition = Disposition::Failed(d);
+                return p;
             }
         }
         // Attributes an administrator undid or rejected stay as they are while Exchange

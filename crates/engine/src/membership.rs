@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::mail_recipient::GroupMember;
+use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
 use exo_writeback_core::matching::MatchRule;
 use exo_writeback_core::matching::recipient::has_class;
 use exo_writeback_core::membership::{
@@ -27,6 +28,40 @@ use crate::record::ldap_failure;
 const JOIN_PAGE: usize = 1000;
 
 impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
+    /// The membership step of a group's evaluation: what the matching step says of it
+    /// (nothing for a mailbox, a contact, or with `write_membership` off), or why the group
+    /// fails. A `member` the account cannot read looks empty, so nothing is planned then.
+    pub(crate) async fn membership_step(
+        &self,
+        mailbox: &Mailbox,
+        cloud_id: &str,
+        current: &DirectoryObject,
+        plan: &mut ObjectPlan,
+        unreadable: &[String],
+        index: Option<&MatchIndex>,
+    ) -> Result<String, OutcomeDetail> {
+        if !self.settings.write_membership || !is_group(mailbox) {
+            return Ok(String::new());
+        }
+        if unreadable
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(MEMBER_ATTRIBUTE))
+        {
+            return Ok(
+                "; member is not readable by the agent's account: the membership is not \
+                 written (`exo-writeback check` names the grant)"
+                    .to_string(),
+            );
+        }
+        let group = mailbox
+            .external_directory_object_id
+            .as_deref()
+            .or(mailbox.primary_smtp_address.as_deref())
+            .unwrap_or(cloud_id);
+        let m = self.add_membership(group, current, plan, index).await?;
+        Ok(membership_note(&m))
+    }
+
     /// Adds the membership change of `group` (its ExternalDirectoryObjectId `group_id`, its AD
     /// object `current`, read with `member`) to `plan`. Nothing is added when the members cannot
     /// be read or a directory lookup fails: the group fails as a whole (an incomplete list would
@@ -232,4 +267,34 @@ impl<S: MailboxSource, D: Directory, St: JoinStore> Engine<S, D, St> {
             }
         }
     }
+}
+
+/// A distribution group or mail-enabled security group.
+fn is_group(mailbox: &Mailbox) -> bool {
+    mailbox.kind == RecipientKind::Group
+}
+
+/// What the matching step says about a group's members: how many resolved, each one that did
+/// not (and why), the on-premises members kept.
+fn membership_note(m: &MembershipPlan) -> String {
+    let mut out = format!(
+        "; members: {} to add, {} to remove",
+        m.add.len(),
+        m.delete.len()
+    );
+    if !m.unresolved.is_empty() {
+        out.push_str(&format!(
+            "; {} not resolved, not written: {}",
+            m.unresolved.len(),
+            m.unresolved_report()
+        ));
+    }
+    if !m.kept.is_empty() {
+        out.push_str(&format!(
+            "; {} member(s) not in Exchange Online kept (no stored join names them: on-premises \
+             objects are never removed)",
+            m.kept.len()
+        ));
+    }
+    out
 }
