@@ -87,26 +87,7 @@ fn spawn_agent(lab: &Lab, config: &Path, name: &'static str) -> Agent {
 /// `cluster` of `GET /api/v1/status` on agent `name` (its URL from its state directory's
 /// `api.json`).
 async fn api_cluster(lab: &Lab, name: &str) -> serde_json::Value {
-    let endpoint = lab
-        .dir
-        .path()
-        .join(format!("state-{name}"))
-        .join("api.json");
-    let started = Instant::now();
-    let url = loop {
-        if let Ok(text) = std::fs::read_to_string(&endpoint)
-            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-            && let Some(url) = v["url"].as_str()
-        {
-            break url.to_string();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no {}",
-            endpoint.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let url = crate::service::api_url(&lab.dir.path().join(format!("state-{name}"))).await;
     let status: serde_json::Value = reqwest::Client::new()
         .get(format!("{url}/api/v1/status"))
         .bearer_auth(crate::service::READER)

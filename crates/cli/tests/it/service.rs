@@ -3,7 +3,7 @@
 //! the status and the metrics, logs paged as JSON and CSV, provision on demand, a held cycle
 //! approved through the API, and the CLI asking the running agent instead of writing beside it.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,27 @@ pub(crate) fn add_tokens(lab: &Lab) {
     std::fs::write(&lab.config, config).expect("config");
 }
 
+/// The URL of the API an agent serves, from `api.json` in its state directory (waiting for it
+/// up to a minute).
+pub(crate) async fn api_url(state_dir: &Path) -> String {
+    let endpoint_file = state_dir.join("api.json");
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&endpoint_file)
+            && let Ok(v) = serde_json::from_str::<Value>(&text)
+            && let Some(url) = v["url"].as_str()
+        {
+            return url.to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no {}",
+            endpoint_file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A running agent and an HTTP client for its API.
 pub(crate) struct Agent {
     child: Option<Child>,
@@ -43,17 +64,8 @@ impl Agent {
     /// Starts `exo-writeback run` and waits until it is ready and its first cycle ended.
     pub async fn start(lab: &Lab) -> Agent {
         let child = spawn_run(lab);
-        let endpoint_file: PathBuf = lab.state_dir().join("api.json");
         let started = Instant::now();
-        let url = loop {
-            if let Ok(text) = std::fs::read_to_string(&endpoint_file)
-                && let Ok(v) = serde_json::from_str::<Value>(&text)
-            {
-                break v["url"].as_str().expect("url").to_string();
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "no api.json");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let url = api_url(&lab.state_dir()).await;
         let agent = Agent {
             child: Some(child),
             url,
