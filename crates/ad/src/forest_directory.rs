@@ -369,16 +369,36 @@ impl ForestDirectory {
         attributes: &[&str],
         on_page: &mut (dyn FnMut(Vec<DirectoryObject>) -> Result<(), AdError> + Send),
     ) -> Result<(), AdError> {
-        if attributes.is_empty() {
-            return Ok(());
+        self.scan_search_scope(attributes, attributes, on_page)
+            .await
+            .map(|_| ())
+    }
+
+    /// Every object below the search bases holding one of `present`, with `attributes`, page
+    /// by page (as [`ForestDirectory::scan_present`]). Returns whether that scope was the
+    /// whole forest's — one domain, searched from its naming context, the scope of
+    /// [`ForestDirectory::scan_addresses`] — so that a scan with proxyAddresses and mail in
+    /// `present` and `attributes` also read every address of the forest.
+    pub async fn scan_search_scope(
+        &self,
+        present: &[&str],
+        attributes: &[&str],
+        on_page: &mut (dyn FnMut(Vec<DirectoryObject>) -> Result<(), AdError> + Send),
+    ) -> Result<bool, AdError> {
+        if present.is_empty() {
+            return Ok(false);
         }
-        let filter = crate::connection::present_filter(attributes)?;
-        for base in self.search_bases().await {
-            let conn = self.route(&base).await?;
-            conn.search_pages(&base, SearchScope::Subtree, &filter, attributes, on_page)
+        let filter = crate::connection::present_filter(present)?;
+        let bases = self.search_bases().await;
+        for base in &bases {
+            let conn = self.route(base).await?;
+            conn.search_pages(base, SearchScope::Subtree, &filter, attributes, on_page)
                 .await?;
         }
-        Ok(())
+        Ok(match (self.forest.domains.as_slice(), bases.as_slice()) {
+            ([domain], [base]) => base.eq_ignore_ascii_case(&domain.nc),
+            _ => false,
+        })
     }
 
     /// How many connections are open: the configured domain's, the other domains' opened so

@@ -15,7 +15,9 @@ use exo_writeback_ad::forest_directory::ForestDirectory;
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::drift::{ChangeOrigin, parse_repl_attr_metadata};
 use exo_writeback_core::schema::Schema;
-use exo_writeback_engine::{Directory, DirectoryError, DirectoryErrorKind, UnreadableAttribute};
+use exo_writeback_engine::{
+    Directory, DirectoryError, DirectoryErrorKind, ScanScope, UnreadableAttribute,
+};
 use uuid::Uuid;
 
 /// AD as the engine's directory.
@@ -194,17 +196,23 @@ impl Directory for AdDirectory {
     }
     async fn scan_match_keys(
         &self,
-        attributes: &[&str],
+        present: &[&str],
+        attributes: &[String],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<(), DirectoryError> {
+    ) -> Result<ScanScope, DirectoryError> {
         let r = self
             .forest
-            .scan_present(attributes, &mut |page| {
+            .scan_search_scope(present, &refs(attributes), &mut |page| {
                 page.into_iter().for_each(&mut *on_object);
                 Ok(())
             })
             .await;
-        self.noted(r).await
+        let forest = self.noted(r).await?;
+        Ok(if forest {
+            ScanScope::Forest
+        } else {
+            ScanScope::SearchBases
+        })
     }
     async fn attribute_origins(
         &self,

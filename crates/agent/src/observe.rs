@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::drift::ChangeOrigin;
 use exo_writeback_core::schema::Schema;
-use exo_writeback_engine::{Directory, DirectoryError, DirectoryErrorKind, UnreadableAttribute};
+use exo_writeback_engine::{
+    Directory, DirectoryError, DirectoryErrorKind, ScanScope, UnreadableAttribute,
+};
 pub use exo_writeback_exo::ExoEvent;
 use uuid::Uuid;
 
@@ -173,11 +175,15 @@ impl<D: Directory> Directory for Observed<D> {
 
     async fn scan_match_keys(
         &self,
-        attributes: &[&str],
+        present: &[&str],
+        attributes: &[String],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<(), DirectoryError> {
+    ) -> Result<ScanScope, DirectoryError> {
         let t = Instant::now();
-        let r = self.inner.scan_match_keys(attributes, on_object).await;
+        let r = self
+            .inner
+            .scan_match_keys(present, attributes, on_object)
+            .await;
         self.note("scan", t, &r);
         r
     }

@@ -1,20 +1,22 @@
 //! What a cycle reads from AD in bulk instead of per mailbox: the addresses of the forest (one
-//! paged scan, initial and full cycles), the candidates of a batch of mailboxes (one read of
-//! all their objectGUIDs), and the addresses the cycle's own plans take.
+//! paged scan, initial and full cycles, unless the scan of the search scope covered them:
+//! `scan.rs`), the candidates of a batch of mailboxes (one read of all their objectGUIDs, for
+//! those the scan's objects do not settle), and the addresses the cycle's own plans take.
 
 use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::matching::{WITNESS_ATTRIBUTES, match_lookups};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
-use exo_writeback_core::provisioning::StepStatus;
-use exo_writeback_store::JoinStore;
+use exo_writeback_core::provisioning::{JoinUpdate, PinCheck, StepStatus};
+use exo_writeback_core::schema::Schema;
+use exo_writeback_store::{JoinStore, JournalStore, PinStore};
 use uuid::Uuid;
 
 use crate::address_index::{AddressIndex, Claims};
 use crate::engine::Engine;
 use crate::evaluate::{Disposition, Processed, cloud_id};
 use crate::match_index::{Candidates, MatchIndex};
-use crate::ports::Directory;
+use crate::ports::{Directory, MailboxSource};
 use crate::record::step;
 
 /// What the evaluation of a batch of mailboxes may use instead of asking AD again.
@@ -28,6 +30,31 @@ pub struct Bulk<'a> {
     /// read per mailbox they replace, and checked the same way (still holding the key, still
     /// holding the anchor).
     pub read: &'a [DirectoryObject],
+    /// Whether the objects the match index kept from its scan may be used (a first
+    /// evaluation, kept only when it finds nothing to do: [`settled_by_scan`]).
+    pub from_scan: bool,
+}
+
+impl<'a> Bulk<'a> {
+    /// The object `guid` as the cycle's scan read it, when kept and allowed.
+    pub fn kept(&self, guid: &Uuid) -> Option<&'a DirectoryObject> {
+        if !self.from_scan {
+            return None;
+        }
+        self.matches?.cached(guid)
+    }
+}
+
+/// Whether an evaluation on the scan's objects may stand: nothing to do — in sync, the join
+/// kept as it is, nothing to report. Anything else is decided again on objects read fresh.
+fn settled_by_scan(p: &Processed) -> bool {
+    matches!(p.disposition, Disposition::InSync)
+        && p.join == JoinUpdate::Keep
+        && p.join_if_failed == JoinUpdate::Keep
+        && p.security.is_none()
+        && p.advisory.is_none()
+        && p.drift.is_none()
+        && p.pins == PinCheck::default()
 }
 
 /// The attributes a candidate is read with: what the plans read, and the witnesses of a match
@@ -103,6 +130,74 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 Vec::new()
             }
         }
+    }
+}
+
+impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> Engine<S, D, St> {
+    /// Evaluates a batch of mailboxes (nothing is written), in order. With a match index that
+    /// kept the scan's objects, a mailbox whose stored join names a kept object is first
+    /// evaluated on it, reading nothing from AD; that evaluation stands only when it finds
+    /// nothing to do ([`settled_by_scan`]). Every other mailbox is evaluated on its candidates
+    /// read fresh, together ([`Engine::read_candidates`]) — as a write, a new join or a
+    /// failure always was.
+    pub(crate) async fn evaluate_batch(
+        &self,
+        mailboxes: &[&Mailbox],
+        schema: &Schema,
+        matches: Option<&MatchIndex>,
+        addresses: Option<&AddressIndex>,
+    ) -> Vec<Processed> {
+        let mut out: Vec<Option<Processed>> = vec![None; mailboxes.len()];
+        if let Some(index) = matches.filter(|ix| ix.kept() > 0) {
+            let on_kept: Vec<usize> = (0..mailboxes.len())
+                .filter(|&i| {
+                    matches!(
+                        self.store.join(&cloud_id(mailboxes[i])),
+                        Ok(Some(join)) if index.cached(&join.object_guid).is_some()
+                    )
+                })
+                .collect();
+            let bulk = Bulk {
+                matches,
+                addresses,
+                read: &[],
+                from_scan: true,
+            };
+            let first = futures::future::join_all(
+                on_kept
+                    .iter()
+                    .map(|&i| self.evaluate_in(mailboxes[i], schema, bulk)),
+            )
+            .await;
+            for (i, p) in on_kept.into_iter().zip(first) {
+                if settled_by_scan(&p) {
+                    out[i] = Some(p);
+                }
+            }
+        }
+        let rest: Vec<&Mailbox> = mailboxes
+            .iter()
+            .zip(&out)
+            .filter(|(_, p)| p.is_none())
+            .map(|(m, _)| *m)
+            .collect();
+        if !rest.is_empty() {
+            let read = self.read_candidates(&rest, matches).await;
+            let bulk = Bulk {
+                matches,
+                addresses,
+                read: &read,
+                from_scan: false,
+            };
+            let fresh =
+                futures::future::join_all(rest.iter().map(|m| self.evaluate_in(m, schema, bulk)))
+                    .await;
+            let mut fresh = fresh.into_iter();
+            for slot in out.iter_mut().filter(|p| p.is_none()) {
+                *slot = fresh.next();
+            }
+        }
+        out.into_iter().flatten().collect()
     }
 }
 

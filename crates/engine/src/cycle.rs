@@ -20,6 +20,7 @@ use crate::evaluate::Processed;
 use crate::match_index::MatchIndex;
 use crate::options::{CycleMode, Progress};
 use crate::ports::{Directory, DirectoryError, MailboxSource, SourceError, UnreadableAttribute};
+use crate::read::ReadAhead;
 use crate::spill::Spill;
 use crate::write::{Chunk, Stop};
 
@@ -312,12 +313,17 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             self.schema().await?
         };
         run.unreadable = self.probe_read_rights().await;
-        // Initial and full cycles match every mailbox: read the match keys once.
+        // Initial and full cycles match every mailbox: scan the directory once, while the
+        // listing of Exchange Online starts (read ahead, bounded).
+        let mut ahead = None;
         if full {
-            run.index = self.load_match_index().await;
-            run.addresses = self.load_address_index().await;
+            let stream = self.stream_for(run.kind, run.previous.as_ref());
+            let (scans, read) =
+                ReadAhead::during(self.load_scans(), stream, self.options.read_ahead).await;
+            (run.index, run.addresses) = scans;
+            ahead = Some(read);
         }
-        let read = self.read_phase(run, &schema).await;
+        let read = self.read_phase(run, &schema, ahead).await;
         run.index = None;
         run.addresses = None;
         let stream_complete = read?;

@@ -100,11 +100,8 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         schema: &Schema,
         index: Option<&MatchIndex>,
     ) -> Processed {
-        let bulk = Bulk {
-            matches: index,
-            ..Bulk::default()
-        };
-        self.evaluate_in(mailbox, schema, bulk).await
+        let mut one = self.evaluate_batch(&[mailbox], schema, index, None).await;
+        one.pop().expect("one mailbox evaluated")
     }
 
     /// [`Engine::evaluate`] with what the cycle read in bulk ([`Bulk`]).

@@ -41,6 +41,7 @@ mod read_rights;
 mod recipient_target;
 mod record;
 pub mod reject;
+mod scan;
 mod spill;
 pub mod staged;
 mod target;
@@ -58,8 +59,8 @@ pub use error::EngineError;
 pub use evaluate::{Disposition, Processed, cloud_id};
 pub use options::{CycleMode, EngineOptions, Progress};
 pub use ports::{
-    Directory, DirectoryError, DirectoryErrorKind, MailboxSource, MailboxStream, SourceError,
-    SourceErrorKind, Unfenced, UnreadableAttribute, WriteFence,
+    Directory, DirectoryError, DirectoryErrorKind, MailboxSource, MailboxStream, ScanScope,
+    SourceError, SourceErrorKind, Unfenced, UnreadableAttribute, WriteFence,
 };
 pub use preview::{HeldChanges, Preview, PreviewItem};
 pub use provision::{ProvisionReport, StepKind, StepTrace};

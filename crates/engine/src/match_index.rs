@@ -10,10 +10,19 @@
 //! falls back to the per-mailbox searches when the index has several candidates or the
 //! candidate changed; an object that gained a key during the cycle is found by the next cycle.
 //!
+//! The same scan also brings every attribute the plans read, and the index keeps those objects
+//! ([`MatchIndex::cached`]) up to a memory budget: a mailbox whose object is kept is matched and
+//! planned without reading AD again. Only a finding of "nothing to do" (in sync, the join kept,
+//! nothing to report) is taken from those objects; anything else — a write, a new join, a
+//! failure, a drift — is decided again on objects read fresh, as without them (`bulk.rs`).
+//!
 //! Memory: per object 16 bytes (objectGUID set) plus, per key held (ConsistencyGuid,
 //! ExternalDirectoryObjectId), a 40-byte map entry (a `User_<GUID>` or 16-byte value is stored
 //! as 16 bytes) and hash-table slack: about 20 bytes for an object without keys, 60–110 with.
-//! DNs are not kept.
+//! DNs are not kept, except in the objects kept whole, which stop at the budget
+//! ([`EngineOptions::scan_cache_bytes`]); a larger directory keeps the rest compact.
+//!
+//! [`EngineOptions::scan_cache_bytes`]: crate::EngineOptions::scan_cache_bytes
 //!
 //! [`Directory::scan_match_keys`]: crate::ports::Directory::scan_match_keys
 
@@ -75,6 +84,28 @@ pub struct MatchIndex {
     guids: HashSet<Uuid>,
     guid_rule: bool,
     objects: u64,
+    /// Objects of the scan kept whole, with what the plans read (see the module documentation).
+    cache: HashMap<Uuid, DirectoryObject>,
+    /// What the objects kept may take, estimated (bytes); 0: none is kept.
+    cache_budget: usize,
+    cache_bytes: usize,
+}
+
+/// An estimate of the memory `object` takes when kept (heap and map entries).
+fn object_bytes(object: &DirectoryObject) -> usize {
+    let values: usize = object
+        .attributes
+        .iter()
+        .map(|(name, values)| {
+            name.len()
+                + 64
+                + values
+                    .iter()
+                    .map(|v| 32 + v.as_bytes().len())
+                    .sum::<usize>()
+        })
+        .sum();
+    object.dn.len() + 96 + values
 }
 
 impl MatchIndex {
@@ -101,6 +132,40 @@ impl MatchIndex {
             guid_rule: rules.contains(&MatchRule::ObjectGuid),
             ..MatchIndex::default()
         }
+    }
+
+    /// An index that also keeps the objects of the scan whole, up to `budget` bytes.
+    pub fn keeping(rules: &[MatchRule], budget: usize) -> Self {
+        MatchIndex {
+            cache_budget: budget,
+            ..MatchIndex::new(rules)
+        }
+    }
+
+    /// Add one object of the scan, and keep it whole while the budget allows.
+    pub fn add_kept(&mut self, object: DirectoryObject) {
+        self.add(&object);
+        if self.cache_bytes >= self.cache_budget {
+            return;
+        }
+        let bytes = object_bytes(&object);
+        if self.cache_bytes + bytes > self.cache_budget {
+            // Full: the rest of the scan stays compact.
+            self.cache_bytes = self.cache_budget;
+            return;
+        }
+        self.cache_bytes += bytes;
+        self.cache.insert(object.object_guid, object);
+    }
+
+    /// The object `guid` as the scan read it, when kept.
+    pub fn cached(&self, guid: &Uuid) -> Option<&DirectoryObject> {
+        self.cache.get(guid)
+    }
+
+    /// Objects kept whole.
+    pub fn kept(&self) -> usize {
+        self.cache.len()
     }
 
     /// Add one object of the scan.

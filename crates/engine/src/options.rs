@@ -43,6 +43,14 @@ pub struct EngineOptions {
     /// one request (`Directory::read_by_guids`), their address checks answered by the cycle's
     /// address index.
     pub bulk_read: usize,
+    /// What the objects of an initial or full cycle's scan kept whole may take (estimated
+    /// bytes): a mailbox whose object is kept and in sync is decided without reading AD again
+    /// (`match_index.rs`); beyond it the rest of the directory is read per batch
+    /// (`bulk_read`). 0: none is kept.
+    pub scan_cache_bytes: usize,
+    /// Mailbox records an initial or full cycle reads ahead from Exchange Online while it
+    /// scans the directory (the two overlap); the rest is read as the cycle goes.
+    pub read_ahead: usize,
 }
 
 impl Default for EngineOptions {
@@ -59,6 +67,10 @@ impl Default for EngineOptions {
             evaluate_concurrency: 8,
             writes_in_flight: 8,
             bulk_read: 100,
+            // About 50,000 users' objects.
+            scan_cache_bytes: 64 << 20,
+            // Ten result pages of 1,000.
+            read_ahead: 10_000,
         }
     }
 }

@@ -172,6 +172,15 @@ pub struct UnreadableAttribute {
     pub message: String,
 }
 
+/// What a scan of the search scope ([`Directory::scan_match_keys`]) covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanScope {
+    /// The search bases, not the whole forest.
+    SearchBases,
+    /// The whole forest: the scope of [`Directory::scan_addresses`].
+    Forest,
+}
+
 /// The directory the engine writes (AD). Every value put into a filter is escaped by the
 /// implementation.
 #[allow(async_fn_in_trait)]
@@ -230,17 +239,21 @@ pub trait Directory {
         &self,
         attributes: &[String],
     ) -> Result<Vec<UnreadableAttribute>, DirectoryError>;
-    /// Every object in the search scope holding at least one of `attributes` (`objectGUID`
-    /// selects every object), with its objectGUID, DN and those attributes, handed to
-    /// `on_object` as the result pages arrive: one paged search per search base instead of
-    /// one search per mailbox. The engine builds its match index from it on initial and full
-    /// cycles; a directory that cannot list them answers an error and the engine then searches
-    /// per mailbox.
+    /// Every object in the search scope holding at least one of `present` (`objectGUID`
+    /// selects every object), with its objectGUID, DN and `attributes` (which include
+    /// `present`), handed to `on_object` as the result pages arrive: one paged search per
+    /// search base instead of one search per mailbox. The engine builds its match index from
+    /// it on initial and full cycles, and keeps the objects to match and plan without reading
+    /// them again; a directory that cannot list them answers an error and the engine then
+    /// searches per mailbox. The answer says whether the search scope was the whole forest
+    /// (the scope of [`Directory::scan_addresses`]): then a scan for proxyAddresses and mail
+    /// also read every address the guard needs.
     async fn scan_match_keys(
         &self,
-        attributes: &[&str],
+        present: &[&str],
+        attributes: &[String],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<(), DirectoryError>;
+    ) -> Result<ScanScope, DirectoryError>;
     /// Every object **of the whole forest** (the scope of [`Directory::address_holders`])
     /// holding proxyAddresses or mail, with those two attributes, handed to `on_object` as the
     /// result pages arrive: the address guard of initial and full cycles then searches only

@@ -8,7 +8,6 @@ use exo_writeback_store::{JobStore, JoinStore, JournalStore, PinStore, StagingSt
 use futures::StreamExt;
 
 use crate::address_index::Claims;
-use crate::bulk::Bulk;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::evaluate::{Disposition, Processed, cloud_id};
@@ -104,10 +103,7 @@ impl<
         let schema = self.schema().await?;
         self.probe_read_rights().await;
         let (index, addresses) = if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
-            (
-                self.load_match_index().await,
-                self.load_address_index().await,
-            )
+            self.load_scans().await
         } else {
             (None, None)
         };
@@ -137,12 +133,13 @@ impl<
             if !seen.insert(cloud_id(&mailbox)) {
                 continue;
             }
-            let bulk = Bulk {
-                matches: index.as_ref(),
-                addresses: addresses.as_ref(),
-                read: &[],
+            let Some(mut p) = self
+                .evaluate_batch(&[&mailbox], &schema, index.as_ref(), addresses.as_ref())
+                .await
+                .pop()
+            else {
+                continue;
             };
-            let mut p = self.evaluate_in(&mailbox, &schema, bulk).await;
             self.claim(&mut claims, &mut p).await;
             if let Disposition::Write { plan, .. } = &p.disposition {
                 would_write += 1;

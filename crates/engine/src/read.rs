@@ -11,16 +11,65 @@ use exo_writeback_core::schema::Schema;
 use exo_writeback_store::Store;
 use futures::StreamExt;
 use jiff::Timestamp;
+use std::future::Future;
 
-use crate::bulk::Bulk;
 use crate::cycle::CycleRun;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::evaluate::{Disposition, Processed, cloud_id};
 use crate::options::Progress;
-use crate::ports::{Directory, MailboxSource, SourceError, SourceErrorKind};
+use crate::ports::{Directory, MailboxSource, MailboxStream, SourceError, SourceErrorKind};
 use crate::record::{reported_outcome, unreadable_outcome};
 use crate::spill::Spill;
+
+/// The start of a cycle's listing, read while the directory was scanned (initial and full
+/// cycles): the records read so far, in order, and the rest of the stream (`None`: it ended).
+pub(crate) struct ReadAhead {
+    pub read: Vec<Result<Mailbox, SourceError>>,
+    pub rest: Option<MailboxStream>,
+}
+
+impl ReadAhead {
+    /// Runs `work` while reading up to `limit` records of `stream` ahead (the listing of
+    /// Exchange Online and the scan of AD overlap; memory stays bounded by `limit`).
+    pub(crate) async fn during<F: Future>(
+        work: F,
+        mut stream: MailboxStream,
+        limit: usize,
+    ) -> (F::Output, ReadAhead) {
+        let mut read = Vec::new();
+        let mut ended = false;
+        let output = {
+            let fill = async {
+                while read.len() < limit {
+                    match stream.next().await {
+                        Some(item) => read.push(item),
+                        None => {
+                            ended = true;
+                            break;
+                        }
+                    }
+                }
+                std::future::pending::<()>().await
+            };
+            futures::pin_mut!(work, fill);
+            match futures::future::select(work, fill).await {
+                futures::future::Either::Left((output, _)) => output,
+                futures::future::Either::Right(((), _)) => unreachable!("the filler never ends"),
+            }
+        };
+        let rest = (!ended).then_some(stream);
+        (output, ReadAhead { read, rest })
+    }
+
+    fn into_stream(self) -> MailboxStream {
+        let read = futures::stream::iter(self.read);
+        match self.rest {
+            Some(rest) => read.chain(rest).boxed(),
+            None => read.boxed(),
+        }
+    }
+}
 
 /// Resolves once `flag` is set (polled; cancellation is rare and coarse).
 async fn wait_for(flag: Arc<AtomicBool>) {
@@ -39,8 +88,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         &mut self,
         run: &mut CycleRun,
         schema: &Schema,
+        ahead: Option<ReadAhead>,
     ) -> Result<bool, EngineError> {
-        let mut stream = self.stream_for(run.kind, run.previous.as_ref());
+        let mut stream = match ahead {
+            Some(ahead) => ahead.into_stream(),
+            None => self.stream_for(run.kind, run.previous.as_ref()),
+        };
         let mut fatal: Option<SourceError> = None;
         let mut stream_complete = true;
         // Mailboxes read and not yet evaluated (evaluated `evaluate_concurrency` at a time).
@@ -212,18 +265,14 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             admitted.push((id, mailbox));
         }
         let mailboxes: Vec<&Mailbox> = admitted.iter().map(|(_, m)| m).collect();
-        let read = self.read_candidates(&mailboxes, run.index.as_ref()).await;
-        let bulk = Bulk {
-            matches: run.index.as_ref(),
-            addresses: run.addresses.as_ref(),
-            read: &read,
-        };
-        let evaluated = futures::future::join_all(
-            admitted
-                .iter()
-                .map(|(_, m)| self.evaluate_in(m, schema, bulk)),
-        )
-        .await;
+        let evaluated = self
+            .evaluate_batch(
+                &mailboxes,
+                schema,
+                run.index.as_ref(),
+                run.addresses.as_ref(),
+            )
+            .await;
         for ((id, _), mut p) in admitted.into_iter().zip(evaluated) {
             self.claim(&mut run.claims, &mut p).await;
             self.take(run, id, p)?;

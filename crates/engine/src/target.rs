@@ -90,7 +90,12 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
         let mut join_update = JoinUpdate::Keep;
         let mut doubt = None;
         if let Ok(Some(join)) = self.store.join(cloud_id) {
-            let read = match bulk.read.iter().find(|o| o.object_guid == join.object_guid) {
+            let read = match bulk
+                .read
+                .iter()
+                .find(|o| o.object_guid == join.object_guid)
+                .or_else(|| bulk.kept(&join.object_guid))
+            {
                 Some(o) => Some(o.clone()),
                 None => {
                     self.directory
@@ -221,6 +226,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                     .iter()
                     .chain(bulk.read)
                     .find(|o| o.object_guid == guid)
+                    .or_else(|| bulk.kept(&guid))
                 {
                     Some(o) => Some(o.clone()),
                     None => {
@@ -246,36 +252,5 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
         self.directory
             .find_by_attribute(lookup.attribute, &lookup.value, attrs)
             .await
-    }
-
-    /// Read the match keys of every object in the search scope into the match index (initial
-    /// and full cycles, preview of them). A directory that cannot list them leaves the index
-    /// off: matching then searches per mailbox.
-    pub(crate) async fn load_match_index(&self) -> Option<MatchIndex> {
-        let rules = &self.settings.match_rules;
-        if rules.is_empty() {
-            return None;
-        }
-        let started = std::time::Instant::now();
-        let mut index = MatchIndex::new(rules);
-        let attributes = MatchIndex::attributes(rules);
-        match self
-            .directory
-            .scan_match_keys(&attributes, &mut |o| index.add(&o))
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(
-                    objects = index.len(),
-                    secs = started.elapsed().as_secs_f64(),
-                    "read the match keys of the search scope"
-                );
-                Some(index)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the match keys at once; matching searches per mailbox");
-                None
-            }
-        }
     }
 }

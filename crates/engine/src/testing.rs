@@ -107,6 +107,8 @@ pub struct FakeDirectory {
     pub searches: Arc<AtomicUsize>,
     /// `scan_match_keys` calls.
     pub scans: Arc<AtomicUsize>,
+    /// Objects read by objectGUID (`read_by_guid`, `read_by_guids`).
+    pub reads: Arc<AtomicUsize>,
     /// Address scans served (`scan_addresses`).
     pub address_scans: Arc<AtomicUsize>,
     /// Attributes the account "may not read": left out of every answer, as AD does, and
@@ -137,6 +139,7 @@ impl FakeDirectory {
             keep_modifies: Arc::new(AtomicBool::new(true)),
             searches: Arc::default(),
             scans: Arc::default(),
+            reads: Arc::default(),
             address_scans: Arc::default(),
             no_scan: Arc::default(),
             unreadable: Arc::default(),
@@ -271,6 +274,7 @@ impl Directory for FakeDirectory {
         guid: &Uuid,
         _attrs: &[String],
     ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         let found = self.objects().by_guid.get(guid).cloned();
         Ok(found.map(|o| self.visible(o)))
     }
@@ -404,22 +408,29 @@ impl Directory for FakeDirectory {
     ) -> Result<(), DirectoryError> {
         // The fake's search scope is its whole forest.
         self.address_scans.fetch_add(1, Ordering::SeqCst);
-        self.scan(&crate::address_index::AddressIndex::ATTRIBUTES, on_object)
+        let attributes = crate::address_index::AddressIndex::ATTRIBUTES;
+        self.scan(&attributes, &attributes, on_object)
     }
     async fn scan_match_keys(
         &self,
-        attributes: &[&str],
+        present: &[&str],
+        attributes: &[String],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<(), DirectoryError> {
+    ) -> Result<crate::ScanScope, DirectoryError> {
         self.scans.fetch_add(1, Ordering::SeqCst);
-        self.scan(attributes, on_object)
+        let attributes: Vec<&str> = attributes.iter().map(String::as_str).collect();
+        self.scan(present, &attributes, on_object)?;
+        // The fake's search scope is its whole forest.
+        Ok(crate::ScanScope::Forest)
     }
 }
 
 impl FakeDirectory {
-    /// Every object holding one of `attributes` (`objectGUID`: every object), with those.
+    /// Every object holding one of `present` (`objectGUID`: every object), with `attributes`
+    /// (those the account may read).
     fn scan(
         &self,
+        present: &[&str],
         attributes: &[&str],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<(), DirectoryError> {
@@ -427,24 +438,25 @@ impl FakeDirectory {
             return Err(DirectoryError::new("scan refused"));
         }
         let objects: Vec<DirectoryObject> = self.objects().by_guid.values().cloned().collect();
-        let every = attributes
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case("objectGUID"));
+        let unreadable = self.unreadable.lock().expect("lock").clone();
+        let every = present.iter().any(|a| a.eq_ignore_ascii_case("objectGUID"));
         for o in objects {
-            let mut keys = Attributes::new();
+            let holds = present.iter().any(|a| !o.attributes.get(a).is_empty());
+            if !every && !holds {
+                continue;
+            }
+            let mut read = Attributes::new();
             for a in attributes {
                 let values = o.attributes.get(a);
-                if !values.is_empty() {
-                    keys.insert(a, values.to_vec());
+                if !values.is_empty() && !unreadable.iter().any(|u| u.eq_ignore_ascii_case(a)) {
+                    read.insert(a, values.to_vec());
                 }
             }
-            if every || keys.iter().next().is_some() {
-                on_object(DirectoryObject {
-                    dn: o.dn,
-                    object_guid: o.object_guid,
-                    attributes: keys,
-                });
-            }
+            on_object(DirectoryObject {
+                dn: o.dn,
+                object_guid: o.object_guid,
+                attributes: read,
+            });
         }
         Ok(())
     }

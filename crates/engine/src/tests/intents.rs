@@ -132,11 +132,14 @@ impl Directory for Dying {
     }
     async fn scan_match_keys(
         &self,
-        attributes: &[&str],
+        present: &[&str],
+        attributes: &[String],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<(), DirectoryError> {
+    ) -> Result<crate::ScanScope, DirectoryError> {
         self.check()?;
-        self.inner.scan_match_keys(attributes, on_object).await
+        self.inner
+            .scan_match_keys(present, attributes, on_object)
+            .await
     }
     async fn unreadable_attributes(
         &self,

@@ -26,6 +26,7 @@ mod old_state;
 mod quarantine;
 mod read_rights;
 mod reported;
+mod scan;
 mod spill;
 mod spoofing;
 mod support;

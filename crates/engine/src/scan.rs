@@ -1,0 +1,99 @@
+//! The scans of an initial or full cycle (and of a preview of one): one paged read of the
+//! search scope that brings the match keys, every attribute the plans read and — when the
+//! search scope is the whole forest — the addresses of the address guard, so that no object is
+//! read again to decide that it is in sync. A forest the search scope does not cover gets its
+//! own address scan, as before.
+
+use exo_writeback_store::JoinStore;
+
+use crate::address_index::AddressIndex;
+use crate::bulk::candidate_attributes;
+use crate::engine::Engine;
+use crate::match_index::MatchIndex;
+use crate::ports::{Directory, ScanScope};
+
+impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
+    /// The match index (keeping the objects of the scan, up to `scan_cache_bytes`) and the
+    /// address index of an initial or full cycle. Either is `None` when the directory cannot
+    /// list it: matching, or the address guard, then searches per mailbox.
+    pub(crate) async fn load_scans(&self) -> (Option<MatchIndex>, Option<AddressIndex>) {
+        let (index, addresses) = self.scan_search_scope(true).await;
+        let addresses = match addresses {
+            Some(a) => Some(a),
+            None => self.load_address_index().await,
+        };
+        (index, addresses)
+    }
+
+    /// The match index alone (see [`Engine::load_scans`]).
+    #[cfg(test)]
+    pub(crate) async fn load_match_index(&self) -> Option<MatchIndex> {
+        self.scan_search_scope(false).await.0
+    }
+
+    /// One paged read of the search scope: the match index, and with `with_addresses` the
+    /// address index when the scope was the whole forest.
+    async fn scan_search_scope(
+        &self,
+        with_addresses: bool,
+    ) -> (Option<MatchIndex>, Option<AddressIndex>) {
+        let rules = &self.settings.match_rules;
+        if rules.is_empty() {
+            return (None, None);
+        }
+        let started = std::time::Instant::now();
+        let mut index = MatchIndex::keeping(rules, self.options.scan_cache_bytes);
+        let mut present = MatchIndex::attributes(rules);
+        // What a candidate is read with, and the keys.
+        let mut attributes = candidate_attributes(self.settings.required_ad_attributes());
+        let mut want = present.clone();
+        if with_addresses {
+            want.extend(AddressIndex::ATTRIBUTES);
+            for a in AddressIndex::ATTRIBUTES {
+                if !present.iter().any(|p| p.eq_ignore_ascii_case(a)) {
+                    present.push(a);
+                }
+            }
+        }
+        for a in want {
+            if !attributes.iter().any(|have| have.eq_ignore_ascii_case(a)) {
+                attributes.push(a.to_string());
+            }
+        }
+        let mut addresses = AddressIndex::default();
+        let scanned = self
+            .directory
+            .scan_match_keys(&present, &attributes, &mut |o| {
+                if with_addresses {
+                    addresses.add(&o);
+                }
+                index.add_kept(o);
+            })
+            .await;
+        match scanned {
+            Ok(scope) => {
+                let addresses = (with_addresses && scope == ScanScope::Forest).then(|| {
+                    addresses.seal();
+                    addresses
+                });
+                tracing::info!(
+                    objects = index.len(),
+                    kept = index.kept(),
+                    addresses = addresses.as_ref().map(AddressIndex::len),
+                    secs = started.elapsed().as_secs_f64(),
+                    "read the search scope: match keys, the attributes the plans read{}",
+                    if addresses.is_some() {
+                        ", the addresses of the forest"
+                    } else {
+                        ""
+                    }
+                );
+                (Some(index), addresses)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the match keys at once; matching searches per mailbox");
+                (None, None)
+            }
+        }
+    }
+}
