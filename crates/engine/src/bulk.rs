@@ -33,6 +33,9 @@ pub struct Bulk<'a> {
     /// Whether the objects the match index kept from its scan may be used (a first
     /// evaluation, kept only when it finds nothing to do: [`settled_by_scan`]).
     pub from_scan: bool,
+    /// What the plans read (`required_ad_attributes`), once per batch; empty: computed per
+    /// mailbox.
+    pub attributes: &'a [String],
 }
 
 impl<'a> Bulk<'a> {
@@ -148,6 +151,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         addresses: Option<&AddressIndex>,
     ) -> Vec<Processed> {
         let mut out: Vec<Option<Processed>> = vec![None; mailboxes.len()];
+        let attributes = self.settings.required_ad_attributes();
         if let Some(index) = matches.filter(|ix| ix.kept() > 0) {
             let on_kept: Vec<usize> = (0..mailboxes.len())
                 .filter(|&i| {
@@ -162,6 +166,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                 addresses,
                 read: &[],
                 from_scan: true,
+                attributes: &attributes,
             };
             let first = futures::future::join_all(
                 on_kept
@@ -188,6 +193,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                 addresses,
                 read: &read,
                 from_scan: false,
+                attributes: &attributes,
             };
             let fresh =
                 futures::future::join_all(rest.iter().map(|m| self.evaluate_in(m, schema, bulk)))

@@ -175,8 +175,14 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                     .join(", ")
             ),
         );
-        let attrs = self.settings.required_ad_attributes();
-        let target = match self.find_target(mailbox, &cloud_id, &attrs, bulk).await {
+        let computed;
+        let attrs = if bulk.attributes.is_empty() {
+            computed = self.settings.required_ad_attributes();
+            computed.as_slice()
+        } else {
+            bulk.attributes
+        };
+        let target = match self.find_target(mailbox, &cloud_id, attrs, bulk).await {
             Ok(r) => r,
             Err(e) => {
                 let d = ldap_failure(&e);

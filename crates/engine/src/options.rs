@@ -51,6 +51,11 @@ pub struct EngineOptions {
     /// Mailbox records an initial or full cycle reads ahead from Exchange Online while it
     /// scans the directory (the two overlap); the rest is read as the cycle goes.
     pub read_ahead: usize,
+    /// Outcomes of the read phase that need no write (in sync, skipped, failed before any
+    /// write) committed together: one commit — one flush of the write-ahead log to disk — per
+    /// this many (at least `batch`). An outcome not yet committed when the process stops is
+    /// processed again by the next cycle (the watermark waits for it).
+    pub read_batch: usize,
 }
 
 impl Default for EngineOptions {
@@ -71,6 +76,7 @@ impl Default for EngineOptions {
             scan_cache_bytes: 64 << 20,
             // Ten result pages of 1,000.
             read_ahead: 10_000,
+            read_batch: 2_000,
         }
     }
 }

@@ -154,7 +154,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             };
             if pending.len() >= batch.max(1) {
                 self.take_all(run, &mut pending, schema, false).await?;
-                if run.batch.len() >= self.options.batch {
+                if run.batch.len() >= self.options.read_batch.max(self.options.batch) {
                     self.flush(run)?;
                 }
             }

@@ -99,7 +99,8 @@ impl WritebackPlanSettings {
                 out.push(name);
             }
         }
-        out.sort_by_key(|a| a.to_ascii_lowercase());
+        // One lower-cased key per name (a key per comparison allocated on every call).
+        out.sort_by_cached_key(|a| a.to_ascii_lowercase());
         out
     }
 }
