@@ -50,12 +50,13 @@ impl ReadAhead {
                         }
                     }
                 }
-                std::future::pending::<()>().await
+                // Full or ended: waits for `work`.
+                std::future::pending::<std::convert::Infallible>().await
             };
             futures::pin_mut!(work, fill);
             match futures::future::select(work, fill).await {
                 futures::future::Either::Left((output, _)) => output,
-                futures::future::Either::Right(((), _)) => unreachable!("the filler never ends"),
+                futures::future::Either::Right((never, _)) => match never {},
             }
         };
         let rest = (!ended).then_some(stream);

@@ -205,9 +205,9 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     }
 
     /// The objects holding `lookup`'s value: from the cycle's match index when it can answer
-    /// (its one candidate read again by objectGUID — or taken from `found` or the batch's bulk
-    /// read — and checked to
-    /// still hold the value), else by a search (several candidates, a candidate gone or
+    /// (its one candidate read again by objectGUID — or taken from `found`, the batch's bulk
+    /// read or, on a first evaluation, the scan's kept objects — and checked to still hold the
+    /// value), else by a search (several candidates, a candidate gone or
     /// changed since the index was read, or no index).
     async fn run_lookup(
         &self,
