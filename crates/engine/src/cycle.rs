@@ -318,8 +318,9 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let mut ahead = None;
         if full {
             let stream = self.stream_for(run.kind, run.previous.as_ref());
+            let keep = run.kind == CycleKind::FullReconcile;
             let (scans, read) =
-                ReadAhead::during(self.load_scans(), stream, self.options.read_ahead).await;
+                ReadAhead::during(self.load_scans(keep), stream, self.options.read_ahead).await;
             (run.index, run.addresses) = scans;
             ahead = Some(read);
         }

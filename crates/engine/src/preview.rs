@@ -103,7 +103,7 @@ impl<
         let schema = self.schema().await?;
         self.probe_read_rights().await;
         let (index, addresses) = if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
-            self.load_scans().await
+            self.load_scans(kind == CycleKind::FullReconcile).await
         } else {
             (None, None)
         };

@@ -13,11 +13,21 @@ use crate::match_index::MatchIndex;
 use crate::ports::{Directory, ScanScope};
 
 impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
-    /// The match index (keeping the objects of the scan, up to `scan_cache_bytes`) and the
-    /// address index of an initial or full cycle. Either is `None` when the directory cannot
-    /// list it: matching, or the address guard, then searches per mailbox.
-    pub(crate) async fn load_scans(&self) -> (Option<MatchIndex>, Option<AddressIndex>) {
-        let (index, addresses) = self.scan_search_scope(true).await;
+    /// The match index and the address index of an initial or full cycle; with `keep` (a
+    /// full reconcile: its mailboxes have joins) the index keeps the objects of the scan, up
+    /// to `scan_cache_bytes` — an initial cycle has no join to find them by. Either index is
+    /// `None` when the directory cannot list it: matching, or the address guard, then searches
+    /// per mailbox.
+    pub(crate) async fn load_scans(
+        &self,
+        keep: bool,
+    ) -> (Option<MatchIndex>, Option<AddressIndex>) {
+        let budget = if keep {
+            self.options.scan_cache_bytes
+        } else {
+            0
+        };
+        let (index, addresses) = self.scan_search_scope(true, budget).await;
         let addresses = match addresses {
             Some(a) => Some(a),
             None => self.load_address_index().await,
@@ -28,7 +38,9 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     /// The match index alone (see [`Engine::load_scans`]).
     #[cfg(test)]
     pub(crate) async fn load_match_index(&self) -> Option<MatchIndex> {
-        self.scan_search_scope(false).await.0
+        self.scan_search_scope(false, self.options.scan_cache_bytes)
+            .await
+            .0
     }
 
     /// One paged read of the search scope: the match index, and with `with_addresses` the
@@ -36,13 +48,14 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     async fn scan_search_scope(
         &self,
         with_addresses: bool,
+        budget: usize,
     ) -> (Option<MatchIndex>, Option<AddressIndex>) {
         let rules = &self.settings.match_rules;
         if rules.is_empty() {
             return (None, None);
         }
         let started = std::time::Instant::now();
-        let mut index = MatchIndex::keeping(rules, self.options.scan_cache_bytes);
+        let mut index = MatchIndex::keeping(rules, budget);
         let mut present = MatchIndex::attributes(rules);
         // What a candidate is read with, and the keys.
         let mut attributes = candidate_attributes(self.settings.required_ad_attributes());
