@@ -11,8 +11,8 @@
 //! candidate changed; an object that gained a key during the cycle is found by the next cycle.
 //!
 //! The same scan also brings every attribute the plans read, and a full reconcile's index
-//! keeps those objects ([`MatchIndex::cached`]) up to a memory budget: a mailbox whose object is kept is matched and
-//! planned without reading AD again. Only a finding of "nothing to do" (in sync, the join kept,
+//! keeps those objects ([`MatchIndex::cached`]) up to a memory budget: a mailbox whose object
+//! is kept is matched and planned without reading AD again. Only a finding of "nothing to do" (in sync, the join kept,
 //! nothing to report) is taken from those objects; anything else — a write, a new join, a
 //! failure, a drift — is decided again on objects read fresh, as without them (`bulk.rs`).
 //!
