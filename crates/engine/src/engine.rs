@@ -188,6 +188,7 @@ impl<S, D: Directory, St: OutcomeStore + JoinStore> Engine<S, D, St> {
             cancel: &self.cancel,
             fence: self.fence.as_ref(),
             in_flight: self.options.writes_in_flight,
+            held: Default::default(),
         };
         Ok(writer.write(&mut self.store, items, with).await?)
     }
