@@ -355,14 +355,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             Some(spill) => Some(spill.read().map_err(EngineError::Spill)?),
             None => None,
         };
-        let writer = Writer {
-            directory: &self.directory,
-            waits: &self.options.reconnect_waits,
-            cancel: &self.cancel,
-            fence: self.fence.as_ref(),
-            in_flight: self.options.writes_in_flight,
-            held: Default::default(),
-        };
+        let writer = Writer::new(
+            &self.directory,
+            &self.options,
+            &self.cancel,
+            self.fence.as_ref(),
+        );
         let mut pipeline = Pipeline::new(&writer);
         let size = self.options.batch.max(1);
         let mut queue = Vec::with_capacity(size.min(total as usize));

@@ -118,7 +118,24 @@ impl Held {
     }
 }
 
-impl<D: Directory> Writer<'_, D> {
+impl<'a, D: Directory> Writer<'a, D> {
+    /// The writer of an engine: its directory, retry policy, stop flag, fence and window.
+    pub(crate) fn new(
+        directory: &'a D,
+        options: &'a crate::EngineOptions,
+        cancel: &'a AtomicBool,
+        fence: &'a dyn WriteFence,
+    ) -> Self {
+        Writer {
+            directory,
+            waits: &options.reconnect_waits,
+            cancel,
+            fence,
+            in_flight: options.writes_in_flight,
+            held: Held::default(),
+        }
+    }
+
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
     }
