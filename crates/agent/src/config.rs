@@ -57,7 +57,8 @@ pub struct Config {
 pub struct SyncSettings {
     /// Directory of the state database (default `/var/lib/exo-writeback`).
     pub state_dir: PathBuf,
-    /// Time between delta cycles of `exo-writeback run` (default 60 s, at least 5 s).
+    /// Time from the start of one cycle of `exo-writeback run` to the start of the next
+    /// (default 60 s, at least 5 s); a cycle that takes longer is followed at once.
     pub interval: jiff::SignedDuration,
     /// Time between full reconciles of `exo-writeback run` (default 24 h).
     pub reconcile_interval: jiff::SignedDuration,

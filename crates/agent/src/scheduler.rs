@@ -1,5 +1,6 @@
 //! The agent's loop (`exo-writeback run`): a cycle (initial when there is no watermark, else
-//! delta) every `sync.interval`, a full reconcile every `sync.reconcile_interval`, the log
+//! delta) every `sync.interval`, start to start (a cycle that takes longer than the interval
+//! is followed at once by the next: never two at a time, none skipped), a full reconcile every `sync.reconcile_interval`, the log
 //! retention purge after each, and — while the job is quarantined — no cycle before its next
 //! retry; while it is paused, no cycle at all (each turn says so, and the loop goes on). Each
 //! cycle holds the right to write the state ([`State::writer`]: the state lock, or on
@@ -133,6 +134,8 @@ impl<C: Clock> Scheduler<C> {
                 }
                 Err(e) => return Err(e),
             };
+            // Cycles start an interval apart, start to start (not interval + cycle time).
+            let begun = self.clock.now();
             let started = match interrupt_stale_cycles(engine, now) {
                 Ok(()) => engine.run_cycle(mode).await,
                 Err(AgentError::Store(e)) if self.state.is_shared() => Err(EngineError::Store(e)),
@@ -160,8 +163,10 @@ impl<C: Clock> Scheduler<C> {
                 self.schedule.log_retention_days,
                 self.clock.now(),
             );
-            // The next cycle: after the interval, or at the quarantine's next retry when later.
-            let mut wake = self.clock.now() + self.schedule.interval;
+            // The next cycle: an interval after this one began — at once when this one took
+            // longer (never two at a time, none skipped) — or at the quarantine's next retry
+            // when later.
+            let mut wake = (begun + self.schedule.interval).max(self.clock.now());
             if let Ok(JobState::Quarantine { next_retry, .. }) = engine.store.job_state() {
                 wake = wake.max(next_retry);
             }

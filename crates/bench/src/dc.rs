@@ -15,6 +15,7 @@ use exo_writeback_testlab::{LabDc, LabOptions, MAILBOXES_OU};
 use ldap3::Mod;
 use serde_json::{Value, json};
 
+use crate::probe::{self, DcCpu};
 use crate::replay::{self, ObjectMods};
 use crate::util::{self, Finished};
 
@@ -198,6 +199,13 @@ async fn connect(dc: &LabDc) -> anyhow::Result<AdConnection> {
     Ok(AdConnection::connect(&c, Secret::new(dc.password())).await?)
 }
 
+fn cycle_id(report: &str) -> i64 {
+    serde_json::from_str::<Value>(report)
+        .ok()
+        .and_then(|v| v["cycle"].as_i64())
+        .unwrap_or(0)
+}
+
 fn cycle_counts(report: &str) -> Value {
     serde_json::from_str::<Value>(report)
         .map(|v| v["counts"].clone())
@@ -265,8 +273,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let preview: Value = serde_json::from_str(&preview_text).context("preview --json")?;
     let mods = preview_mods(&preview)?;
     let raw_objects = mods.len();
+    let cpu = DcCpu::start(dc_a.pid);
     let sequential = replay::modifies(&dc_a, mods.clone(), 1).await?;
+    let sequential_dc_cpu = cpu.secs();
+    let cpu = DcCpu::start(dc_c.pid);
     let pipelined = replay::modifies(&dc_c, mods, RAW_IN_FLIGHT).await?;
+    let pipelined_dc_cpu = cpu.secs();
     let rate_of = |d: Duration| raw_objects as f64 / d.as_secs_f64();
     let raw = sequential.min(pipelined);
     let raw_rate = rate_of(raw);
@@ -283,8 +295,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let (bin, c, w) = (bin.clone(), config_b.clone(), work.clone());
         blocking(move || agent(&bin, &c, &["sync", "--json"], &w, name))
     };
+    let cpu = DcCpu::start(dc_b.pid);
     let (initial, initial_report) = sync("initial").await??;
+    let initial_dc_cpu = cpu.secs();
     let initial_counts = cycle_counts(&initial_report);
+    let state_dir = work.join("agent").join("state");
+    let initial_phases = probe::cycle_phases(
+        &state_dir,
+        cycle_id(&initial_report),
+        initial.started_at,
+        initial.ended_at,
+    )?;
     let written = initial_counts["written"].as_u64().unwrap_or(0);
     let engine_rate = raw_objects as f64 / initial.elapsed.as_secs_f64();
     eprintln!(
@@ -318,7 +339,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             read_attrs.push(w.to_string());
         }
     }
+    let cpu = DcCpu::start(dc_b.pid);
     let (read_objects, raw_read) = replay::paged_read(&dc_b, &dc_b.base_dn, &read_attrs).await?;
+    let read_dc_cpu = cpu.secs();
     let full_ratio = full.elapsed.as_secs_f64() / raw_read.as_secs_f64();
     eprintln!(
         "full reconcile, nothing to change: {:.2}s; raw paged read of {read_objects} objects {:.2}s: {full_ratio:.2}x",
@@ -355,6 +378,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .stdout(std::fs::File::create(work.join("run.out"))?)
         .stderr(std::fs::File::create(work.join("run.err"))?);
     let run_started = Instant::now();
+    let run_started_at = jiff::Timestamp::now();
     let child = cmd.spawn()?;
     let run_pid = child.id();
     // Let the agent start its first cycle before load starts.
@@ -422,6 +446,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     util::terminate(run_pid);
     let run_finished = blocking(move || util::wait_rusage(run_pid, run_started)).await??;
     let missing = pending.lock().expect("lock").len();
+    let run_cycles = probe::run_cycles(&state_dir, run_started_at)?;
     let mut lat = latencies.lock().expect("lock").clone();
     lat.sort_by(f64::total_cmp);
     let (p50, p95, p99) = (
@@ -443,6 +468,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .unwrap_or(0) as f64
         / 1024.0;
     let initial_secs = initial.elapsed.as_secs_f64();
+    let raw_secs = raw.as_secs_f64();
+    // An engine that must read what it plans from before it writes cannot beat a raw paged
+    // read followed by the raw replay.
+    let ceiling = raw_secs / (raw_read.as_secs_f64() + raw_secs);
+    let per_object_ms = |secs: f64| 1000.0 * secs / raw_objects.max(1) as f64;
+    let cpu = json!({
+        "raw_paged_read_secs": raw_read.as_secs_f64(),
+        "agent_initial_secs": initial.cpu_secs,
+        "dc_initial_secs": initial_dc_cpu,
+        "dc_raw_sequential_secs": sequential_dc_cpu,
+        "dc_raw_pipelined_secs": pipelined_dc_cpu,
+        "dc_raw_paged_read_secs": read_dc_cpu,
+        "ms_per_object": {"agent_initial": per_object_ms(initial.cpu_secs), "dc_initial": per_object_ms(initial_dc_cpu),
+                          "dc_raw_sequential": per_object_ms(sequential_dc_cpu), "dc_raw_pipelined": per_object_ms(pipelined_dc_cpu)},
+    });
     let result = json!({
         "benchmark": "dc",
         "conditions": util::finish(conditions),
@@ -454,12 +494,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 "pipelined": {"in_flight": RAW_IN_FLIGHT, "secs": pipelined.as_secs_f64(), "objects_per_sec": rate_of(pipelined)}},
         "engine_initial": {"objects": written, "secs": initial_secs, "objects_per_sec": engine_rate, "counts": initial_counts, "max_rss_kib": initial.max_rss_kib},
         "ratio_engine_to_raw": engine_rate / raw_rate,
+        "engine_initial_phases": initial_phases,
+        "cpu": cpu,
+        "ceiling_read_then_write": {"ratio": ceiling, "formula": "raw / (raw paged read + raw)"},
         "delta_no_change": {"secs": nochange.elapsed.as_secs_f64(), "fraction_of_initial": nochange.elapsed.as_secs_f64() / initial_secs, "counts": cycle_counts(&nochange_report)},
         "delta_1pct": {"changed": k, "secs": delta.elapsed.as_secs_f64(), "ms_per_change": delta.elapsed.as_secs_f64() * 1000.0 / k as f64, "counts": cycle_counts(&delta_report)},
         "full_no_change": {"secs": full.elapsed.as_secs_f64(), "counts": cycle_counts(&full_report), "max_rss_kib": full.max_rss_kib,
                 "raw_paged_read": {"objects": read_objects, "secs": raw_read.as_secs_f64(), "attributes": read_attrs},
                 "ratio_to_raw_read": full_ratio},
-        "propagation": {"interval_secs": args.interval, "rate_per_sec": args.rate, "changes": total, "measured": lat.len(), "missing": missing, "p50_secs": p50, "p95_secs": p95, "p99_secs": p99, "max_secs": lat.last().copied()},
+        "propagation": {"run_cycles": run_cycles, "interval_secs": args.interval, "rate_per_sec": args.rate, "changes": total, "measured": lat.len(), "missing": missing, "p50_secs": p50, "p95_secs": p95, "p99_secs": p99, "max_secs": lat.last().copied()},
         "agent_peak_rss_mib": peak_rss_mib,
         "agent": bin.display().to_string(),
         "note": "each agent figure is the exo-writeback binary run as a child process: process start, connections, token and the cycle; raw is modifies only over one already-bound connection (the best of one at a time on DC A and pipelined on DC C, same template); the raw paged read is on DC B",
@@ -467,78 +510,82 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let json_path = out.join(format!("dc-{n}.json"));
     std::fs::write(&json_path, serde_json::to_string_pretty(&result)?)?;
 
-    util::print_table(
-        &["measure", "value"],
-        &[
-            vec!["mailboxes".into(), ids.len().to_string()],
-            vec![
-                "raw DC limit (1 connection, best of)".into(),
-                format!(
-                    "{raw_rate:.0} objects/s ({raw_objects} in {:.2} s)",
-                    raw.as_secs_f64()
-                ),
-            ],
-            vec![
-                "  raw, one at a time".into(),
-                format!(
-                    "{:.0} objects/s ({:.2} s)",
-                    rate_of(sequential),
-                    sequential.as_secs_f64()
-                ),
-            ],
-            vec![
-                format!("  raw, {RAW_IN_FLIGHT} in flight"),
-                format!(
-                    "{:.0} objects/s ({:.2} s)",
-                    rate_of(pipelined),
-                    pipelined.as_secs_f64()
-                ),
-            ],
-            vec![
-                "engine initial cycle".into(),
-                format!("{engine_rate:.0} objects/s ({written} written in {initial_secs:.2} s)"),
-            ],
-            vec![
-                "engine / raw".into(),
-                format!("{:.2}", engine_rate / raw_rate),
-            ],
-            vec![
-                "delta, no change".into(),
-                format!(
-                    "{:.3} s ({:.2} % of initial)",
-                    nochange.elapsed.as_secs_f64(),
-                    100.0 * nochange.elapsed.as_secs_f64() / initial_secs
-                ),
-            ],
-            vec![
-                "delta, 1 % changed".into(),
-                format!(
-                    "{:.3} s for {k} ({:.2} ms/change)",
-                    delta.elapsed.as_secs_f64(),
-                    delta.elapsed.as_secs_f64() * 1000.0 / k as f64
-                ),
-            ],
-            vec![
-                format!(
-                    "propagation ({}/s, interval {} s)",
-                    args.rate, args.interval
-                ),
-                format!(
-                    "p50 {p50:.2} s  p95 {p95:.2} s  p99 {p99:.2} s  ({} measured, {missing} missing)",
-                    lat.len()
-                ),
-            ],
-            vec![
-                "full reconcile, nothing to change".into(),
-                format!(
-                    "{:.2} s = {full_ratio:.2} x a raw paged read ({read_objects} objects, {:.2} s)",
-                    full.elapsed.as_secs_f64(),
-                    raw_read.as_secs_f64()
-                ),
-            ],
-            vec!["agent peak RSS".into(), format!("{peak_rss_mib:.1} MiB")],
+    let mut rows = vec![
+        vec!["mailboxes".into(), ids.len().to_string()],
+        vec![
+            "raw DC limit (1 connection, best of)".into(),
+            format!(
+                "{raw_rate:.0} objects/s ({raw_objects} in {:.2} s)",
+                raw.as_secs_f64()
+            ),
         ],
-    );
+        vec![
+            "  raw, one at a time".into(),
+            format!(
+                "{:.0} objects/s ({:.2} s)",
+                rate_of(sequential),
+                sequential.as_secs_f64()
+            ),
+        ],
+        vec![
+            format!("  raw, {RAW_IN_FLIGHT} in flight"),
+            format!(
+                "{:.0} objects/s ({:.2} s)",
+                rate_of(pipelined),
+                pipelined.as_secs_f64()
+            ),
+        ],
+        vec![
+            "engine initial cycle".into(),
+            format!("{engine_rate:.0} objects/s ({written} written in {initial_secs:.2} s)"),
+        ],
+        vec![
+            "engine / raw".into(),
+            format!("{:.2}", engine_rate / raw_rate),
+        ],
+        vec![
+            "delta, no change".into(),
+            format!(
+                "{:.3} s ({:.2} % of initial)",
+                nochange.elapsed.as_secs_f64(),
+                100.0 * nochange.elapsed.as_secs_f64() / initial_secs
+            ),
+        ],
+        vec![
+            "delta, 1 % changed".into(),
+            format!(
+                "{:.3} s for {k} ({:.2} ms/change)",
+                delta.elapsed.as_secs_f64(),
+                delta.elapsed.as_secs_f64() * 1000.0 / k as f64
+            ),
+        ],
+        vec![
+            format!(
+                "propagation ({}/s, interval {} s)",
+                args.rate, args.interval
+            ),
+            format!(
+                "p50 {p50:.2} s  p95 {p95:.2} s  p99 {p99:.2} s  ({} measured, {missing} missing)",
+                lat.len()
+            ),
+        ],
+        vec![
+            "  run's delta cycles".into(),
+            probe::run_cycles_text(&run_cycles),
+        ],
+        vec![
+            "full reconcile, nothing to change".into(),
+            format!(
+                "{:.2} s = {full_ratio:.2} x a raw paged read ({read_objects} objects, {:.2} s)",
+                full.elapsed.as_secs_f64(),
+                raw_read.as_secs_f64()
+            ),
+        ],
+        vec!["agent peak RSS".into(), format!("{peak_rss_mib:.1} MiB")],
+    ];
+    // After "engine / raw": where the initial cycle's time and CPU went.
+    rows.splice(6..6, probe::phase_rows(&initial_phases, &cpu, ceiling));
+    util::print_table(&["measure", "value"], &rows);
     eprintln!("wrote {}", json_path.display());
     sim.shutdown().await;
     let _ = blocking(move || {

@@ -10,6 +10,7 @@
 
 mod dc;
 mod memdir;
+mod probe;
 mod replay;
 mod scale;
 mod util;

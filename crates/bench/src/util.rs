@@ -18,11 +18,15 @@ pub fn proc_status_kib(pid: Option<u32>, key: &str) -> Option<u64> {
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
 }
 
-/// A finished child: exit code, elapsed time, peak RSS (ru_maxrss, KiB).
+/// A finished child: exit code, elapsed time, peak RSS (ru_maxrss, KiB), CPU seconds (user +
+/// system), and when it started and ended.
 pub struct Finished {
     pub code: i32,
     pub elapsed: Duration,
     pub max_rss_kib: u64,
+    pub cpu_secs: f64,
+    pub started_at: jiff::Timestamp,
+    pub ended_at: jiff::Timestamp,
 }
 
 /// Waits for `pid` with wait4 to get its own ru_maxrss.
@@ -41,10 +45,16 @@ pub fn wait_rusage(pid: u32, started: Instant) -> anyhow::Result<Finished> {
     } else {
         -libc::WTERMSIG(status)
     };
+    let elapsed = started.elapsed();
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let ended_at = jiff::Timestamp::now();
     Ok(Finished {
         code,
-        elapsed: started.elapsed(),
+        elapsed,
         max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        cpu_secs: tv(usage.ru_utime) + tv(usage.ru_stime),
+        started_at: ended_at - elapsed,
+        ended_at,
     })
 }
 

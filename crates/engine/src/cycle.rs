@@ -3,6 +3,7 @@
 //! report.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
@@ -19,10 +20,11 @@ use crate::error::EngineError;
 use crate::evaluate::Processed;
 use crate::match_index::MatchIndex;
 use crate::options::{CycleMode, Progress};
+use crate::pipeline::Pipeline;
 use crate::ports::{Directory, DirectoryError, MailboxSource, SourceError, UnreadableAttribute};
 use crate::read::ReadAhead;
 use crate::spill::Spill;
-use crate::write::{Chunk, Stop};
+use crate::write::{Chunk, Stop, Writer};
 
 /// What a cycle did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,8 +108,6 @@ pub(crate) struct CycleRun {
     pub sent: u64,
     /// Mailboxes not in scope, by outcome code.
     pub skipped_causes: BTreeMap<OutcomeCode, u64>,
-    /// Objects waiting to be written as the next chunk.
-    pub queue: Vec<Processed>,
     /// Failures by outcome code, and one reason of each (the quarantine decision's input).
     pub failure_causes: BTreeMap<OutcomeCode, u64>,
     pub failure_examples: BTreeMap<OutcomeCode, String>,
@@ -147,13 +147,24 @@ impl CycleRun {
             planned: 0,
             sent: 0,
             skipped_causes: BTreeMap::new(),
-            queue: Vec::new(),
             failure_causes: BTreeMap::new(),
             failure_examples: BTreeMap::new(),
             stopped: None,
             unreadable: Vec::new(),
             reported: None,
         }
+    }
+
+    /// A chunk of the write phase whose outcomes the store committed: its writes counted, its
+    /// stop (if any) ends the writes.
+    fn written(&mut self, chunk: Chunk) {
+        self.counts.written += chunk.written;
+        self.counts.failed += chunk.failed;
+        self.sent += chunk.written + chunk.failed;
+        if chunk.stopped.is_some() {
+            self.stopped = chunk.stopped.clone();
+        }
+        self.committed(&chunk);
     }
 
     /// Outcomes the store committed: their failures counted, their mailboxes durable for the
@@ -339,7 +350,10 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     }
 
     /// Write: one modify per object, in chunks (planned in memory, then read back from the
-    /// spill file). Returns whether every planned object was written (or refused).
+    /// spill file) through one [`Pipeline`]: a chunk's outcomes are committed while the next
+    /// chunk's modifies are in flight. Objects left unwritten by a stop have no outcome: the
+    /// watermark stays before them. Returns whether every planned object was written (or
+    /// refused).
     async fn write_phase(&mut self, run: &mut CycleRun) -> Result<bool, EngineError> {
         let total = (run.to_write.len() as u64) + run.spill.as_ref().map_or(0, Spill::len);
         let mut done = 0u64;
@@ -348,74 +362,63 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             Some(spill) => Some(spill.read().map_err(EngineError::Spill)?),
             None => None,
         };
+        let writer = Writer::new(
+            &self.directory,
+            &self.options,
+            &self.cancel,
+            self.fence.as_ref(),
+        );
+        let mut pipeline = Pipeline::new(&writer);
+        let size = self.options.batch.max(1);
+        let mut queue = Vec::with_capacity(size.min(total as usize));
         loop {
-            let p = match planned.next() {
-                Some(p) => p,
+            let next = match planned.next() {
+                Some(p) => Some(p),
                 None => match spilled.as_mut() {
-                    Some(reader) => match reader.next_object().map_err(EngineError::Spill)? {
-                        Some((p, _)) => p,
-                        None => break,
-                    },
-                    None => break,
+                    Some(reader) => reader
+                        .next_object()
+                        .map_err(EngineError::Spill)?
+                        .map(|(p, _)| p),
+                    None => None,
                 },
             };
-            if !self.queue_write(run, p).await? {
+            if pipeline.stopped() || run.stopped.is_some() {
                 break;
             }
+            if self.cancel.load(Ordering::SeqCst) {
+                if next.is_some() || !queue.is_empty() {
+                    run.stopped = Some(Stop::Cancelled);
+                }
+                break;
+            }
+            let Some(p) = next else {
+                if !queue.is_empty() {
+                    let with = std::mem::take(&mut run.batch);
+                    let items = std::mem::take(&mut queue);
+                    for chunk in pipeline.feed(&mut self.store, items, with).await? {
+                        run.written(chunk);
+                    }
+                }
+                break;
+            };
+            queue.push(p.into_write(run.id));
             done += 1;
             if done.is_multiple_of(50) || done == total {
                 (self.progress)(Progress::Writing { done, total });
             }
+            if queue.len() >= size || run.batch.len() >= size {
+                let with = std::mem::take(&mut run.batch);
+                let items = std::mem::replace(&mut queue, Vec::with_capacity(size));
+                for chunk in pipeline.feed(&mut self.store, items, with).await? {
+                    run.written(chunk);
+                }
+            }
         }
-        self.write_queued(run).await?;
+        for chunk in pipeline.finish(&mut self.store).await? {
+            run.written(chunk);
+        }
         self.flush(run)?;
         Ok(run.stopped.is_none())
-    }
-
-    /// Queues one planned object; a full queue (or a full batch of outcomes) is written as one
-    /// chunk. `false` once the writes stopped (the object is not queued).
-    async fn queue_write(&mut self, run: &mut CycleRun, p: Processed) -> Result<bool, EngineError> {
-        if run.stopped.is_none() && self.cancelled() {
-            run.stopped = Some(Stop::Cancelled);
-        }
-        if run.stopped.is_some() {
-            return Ok(false);
-        }
-        run.queue.push(p);
-        if run.queue.len() >= self.options.batch.max(1) || run.batch.len() >= self.options.batch {
-            self.write_queued(run).await?;
-        }
-        Ok(true)
-    }
-
-    /// Writes the queued objects as one chunk through the writer, their outcomes committed
-    /// with the batch waiting for a commit. Objects left unwritten by a stop have no outcome:
-    /// the watermark stays before them.
-    pub(crate) async fn write_queued(&mut self, run: &mut CycleRun) -> Result<(), EngineError> {
-        let queue = std::mem::take(&mut run.queue);
-        if run.stopped.is_some() {
-            return Ok(());
-        }
-        if self.cancelled() {
-            if !queue.is_empty() {
-                run.stopped = Some(Stop::Cancelled);
-            }
-            return Ok(());
-        }
-        let mut items = Vec::with_capacity(queue.len());
-        for p in queue {
-            items.push(p.into_write(run.id));
-        }
-        let with = std::mem::take(&mut run.batch);
-        let chunk = self.write_chunk(items, with).await?;
-        run.counts.written += chunk.written;
-        run.counts.failed += chunk.failed;
-        run.sent += chunk.written + chunk.failed;
-        if chunk.stopped.is_some() {
-            run.stopped = chunk.stopped.clone();
-        }
-        run.committed(&chunk);
-        Ok(())
     }
 
     /// Commits the outcomes waiting in the batch (nothing is written).

@@ -182,13 +182,12 @@ impl<S, D: Directory, St: OutcomeStore + JoinStore> Engine<S, D, St> {
         items: Vec<WriteItem>,
         with: Vec<(String, ObjectOutcome)>,
     ) -> Result<Chunk, EngineError> {
-        let writer = Writer {
-            directory: &self.directory,
-            waits: &self.options.reconnect_waits,
-            cancel: &self.cancel,
-            fence: self.fence.as_ref(),
-            in_flight: self.options.writes_in_flight,
-        };
+        let writer = Writer::new(
+            &self.directory,
+            &self.options,
+            &self.cancel,
+            self.fence.as_ref(),
+        );
         Ok(writer.write(&mut self.store, items, with).await?)
     }
 

@@ -32,6 +32,7 @@ mod intents;
 pub mod match_index;
 mod membership;
 mod options;
+mod pipeline;
 pub mod ports;
 mod preview;
 mod provision;

@@ -36,8 +36,9 @@ pub struct EngineOptions {
     /// `bulk_read` at once).
     pub evaluate_concurrency: usize,
     /// Modifies in flight at once in the write phase (pipelined on the connection, in order
-    /// per object; outcomes committed per chunk behind the chunk's write-ahead intents);
-    /// 1 = each modify awaited before the next is sent.
+    /// per object; outcomes committed per chunk behind the chunk's write-ahead intents, while
+    /// the next chunk's modifies are in flight — enough of them to keep the DC busy during
+    /// the commit); 1 = each modify awaited before the next is sent.
     pub writes_in_flight: usize,
     /// Mailboxes of an initial or full cycle evaluated together: their candidates read with
     /// one request (`Directory::read_by_guids`), their address checks answered by the cycle's
@@ -70,7 +71,7 @@ impl Default for EngineOptions {
             // after 1, 2, 4 and 8 s (a DC restarting).
             reconnect_waits: [0, 1, 2, 4, 8].map(std::time::Duration::from_secs).to_vec(),
             evaluate_concurrency: 8,
-            writes_in_flight: 8,
+            writes_in_flight: 32,
             bulk_read: 100,
             // About 50,000 users' objects.
             scan_cache_bytes: 64 << 20,

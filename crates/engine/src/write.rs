@@ -5,20 +5,14 @@
 //! transaction). A process killed in between leaves the intents for the next command's
 //! reconciliation (`crate::intents`).
 
-use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use exo_writeback_core::directory::ObjectModify;
 use exo_writeback_core::provisioning::ObjectOutcome;
-use exo_writeback_store::{OutcomeStore, StoreError, WriteIntent};
-use futures::StreamExt;
-use futures::stream::FuturesOrdered;
-use jiff::Timestamp;
-use uuid::Uuid;
+use exo_writeback_store::{OutcomeStore, StoreError};
 
+use crate::pipeline::Pipeline;
 use crate::ports::{Directory, DirectoryError, WriteFence};
 use crate::record::Outcome;
 
@@ -76,7 +70,7 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    fn push(&mut self, id: String, outcome: ObjectOutcome) {
+    pub(crate) fn push(&mut self, id: String, outcome: ObjectOutcome) {
         self.ids.push(id);
         self.outcomes.push(outcome);
     }
@@ -93,9 +87,55 @@ pub(crate) struct Writer<'a, D> {
     /// Modifies in flight at once (pipelined on the connection); 1 = each awaited before the
     /// next is sent.
     pub in_flight: usize,
+    /// While a modify waits for AD to come back, no other is sent.
+    pub held: Held,
 }
 
-impl<D: Directory> Writer<'_, D> {
+/// Whether AD could not be reached by a modify sent before: while one waits to be sent again,
+/// the modifies queued behind it wait too; once one gave up, they are not sent.
+#[derive(Default)]
+pub(crate) struct Held {
+    waiting: std::sync::atomic::AtomicUsize,
+    gave_up: std::sync::Mutex<Option<DirectoryError>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Held {
+    /// Waits while a modify waits for AD; the error of one that gave up, if any.
+    async fn clear(&self) -> Option<DirectoryError> {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(e) = self.gave_up.lock().map(|g| g.clone()).unwrap_or(None) {
+                return Some(e);
+            }
+            if self.waiting.load(Ordering::SeqCst) == 0 {
+                return None;
+            }
+            changed.await;
+        }
+    }
+}
+
+impl<'a, D: Directory> Writer<'a, D> {
+    /// The writer of an engine: its directory, retry policy, stop flag, fence and window.
+    pub(crate) fn new(
+        directory: &'a D,
+        options: &'a crate::EngineOptions,
+        cancel: &'a AtomicBool,
+        fence: &'a dyn WriteFence,
+    ) -> Self {
+        Writer {
+            directory,
+            waits: &options.reconnect_waits,
+            cancel,
+            fence,
+            in_flight: options.writes_in_flight,
+            held: Held::default(),
+        }
+    }
+
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::SeqCst)
     }
@@ -105,10 +145,15 @@ impl<D: Directory> Writer<'_, D> {
     /// A schema-like or connection error refreshes the cached schema for the next object.
     pub(crate) async fn send(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
         let mut result = self.directory.modify(modify).await;
+        let mut waited = false;
         for &wait in self.waits {
             match &result {
                 Err(e) if e.is_unreachable() && !self.cancelled() => {}
                 _ => break,
+            }
+            if !waited {
+                waited = true;
+                self.held.waiting.fetch_add(1, Ordering::SeqCst);
             }
             tracing::warn!(dn = %modify.dn, wait_ms = wait.as_millis() as u64, "AD cannot be reached; sending the modify again after a wait");
             tokio::time::sleep(wait).await;
@@ -119,6 +164,16 @@ impl<D: Directory> Writer<'_, D> {
             result = self.directory.modify(modify).await;
         }
         if let Err(e) = &result
+            && e.is_unreachable()
+            && let Ok(mut gave_up) = self.held.gave_up.lock()
+        {
+            gave_up.get_or_insert_with(|| e.clone());
+        }
+        if waited {
+            self.held.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.held.changed.notify_waiters();
+        }
+        if let Err(e) = &result
             && (e.suggests_schema_change() || e.is_unreachable())
             && let Err(re) = self.directory.refresh_schema().await
         {
@@ -127,83 +182,27 @@ impl<D: Directory> Writer<'_, D> {
         result
     }
 
-    /// Writes one chunk: the intents of its modifies committed in one transaction, the
-    /// modifies sent in order — up to `in_flight` at a time on the connection (pipelined; two
-    /// modifies of the same object never at once), each one only while no stop was asked and
-    /// the fence holds — then every outcome — `with` first (outcomes of objects with nothing
-    /// to write, waiting for a commit) — committed with the deletion of the chunk's intents in
-    /// one transaction. A refused modify gets its failure outcome; a stop request, a lost
-    /// fence or AD unreachable ends the chunk early ([`Stop`]): no further modify is sent,
-    /// those in flight are awaited and logged.
+    /// Writes one chunk (see [`Pipeline`]): its intents committed in one transaction, its
+    /// modifies sent, then its outcomes — `with` first — committed with the deletion of its
+    /// intents in one transaction.
     pub(crate) async fn write<St: OutcomeStore>(
         &self,
         store: &mut St,
         items: Vec<WriteItem>,
         with: Vec<(String, ObjectOutcome)>,
     ) -> Result<Chunk, StoreError> {
-        let mut intents: Vec<WriteIntent> = Vec::new();
-        let mut intent_of = Vec::with_capacity(items.len());
-        for item in &items {
-            let intent = item
-                .send
-                .as_ref()
-                .and_then(|_| WriteIntent::from_success(&item.id, &item.success));
-            intent_of.push(intent.as_ref().map(|i| i.id));
-            intents.extend(intent);
-        }
-        // The chunk's intents (a shared state checks its fence in this transaction too), then
-        // the fence again before each modify.
-        store.record_intents(&intents)?;
-        let mut clear: Vec<Uuid> = intents.iter().map(|i| i.id).collect();
-        let mut chunk = Chunk::default();
-        for (id, outcome) in with {
-            chunk.push(id, outcome);
-        }
-        let mut flight = Flight {
-            sending: FuturesOrdered::new(),
-            waiting: VecDeque::new(),
-        };
-        for (item, intent) in items.into_iter().zip(intent_of) {
-            let Some((modify, draft)) = item.send else {
-                chunk.push(item.id, item.success);
-                continue;
-            };
-            // In order per object: a modify of an object still in flight waits for it.
-            while flight.waiting.len() >= self.in_flight.max(1)
-                || flight
-                    .waiting
-                    .iter()
-                    .any(|w| w.dn.eq_ignore_ascii_case(&modify.dn))
-            {
-                self.settle_next(&mut flight, &mut chunk, &mut clear).await;
-            }
-            if chunk.stopped.is_some() {
-                break;
-            }
-            let dn = modify.dn.clone();
-            flight
-                .sending
-                .push_back(Box::pin(self.send_if_allowed(modify)));
-            flight.waiting.push_back(Waiting {
-                id: item.id,
-                dn,
-                success: item.success,
-                draft,
-                intent,
-            });
-        }
-        while !flight.waiting.is_empty() {
-            self.settle_next(&mut flight, &mut chunk, &mut clear).await;
-        }
-        if !chunk.outcomes.is_empty() || !clear.is_empty() {
-            store.record_outcomes_clearing_intents(&chunk.outcomes, &clear)?;
-        }
-        Ok(chunk)
+        let mut pipeline = Pipeline::new(self);
+        let mut chunks = pipeline.feed(store, items, with).await?;
+        chunks.extend(pipeline.finish(store).await?);
+        Ok(chunks.pop().unwrap_or_default())
     }
 
     /// One modify, sent only if no stop was asked and the fence still holds at the moment it
     /// would be sent (a pipelined modify is queued before the ones ahead of it are answered).
-    async fn send_if_allowed(&self, modify: ObjectModify) -> Sent {
+    pub(crate) async fn send_if_allowed(&self, modify: ObjectModify) -> Sent {
+        if let Some(e) = self.held.clear().await {
+            return Sent::Not(Stop::Unreachable(e));
+        }
         if self.cancelled() {
             return Sent::Not(Stop::Cancelled);
         }
@@ -214,62 +213,11 @@ impl<D: Directory> Writer<'_, D> {
         tracing::debug!(dn = %modify.dn, "sending a modify");
         Sent::Answered(self.send(&modify).await)
     }
-
-    /// Awaits the oldest modify in flight and records what became of it.
-    async fn settle_next(&self, flight: &mut Flight<'_>, chunk: &mut Chunk, clear: &mut Vec<Uuid>) {
-        let (Some(sent), Some(w)) = (flight.sending.next().await, flight.waiting.pop_front())
-        else {
-            return;
-        };
-        match sent {
-            Sent::Not(stop) => {
-                // Not sent: no outcome, its intent is deleted with the chunk's.
-                chunk.stopped.get_or_insert(stop);
-            }
-            Sent::Answered(Ok(())) => {
-                chunk.written += 1;
-                let mut outcome = w.success;
-                outcome.log.duration = Timestamp::now().duration_since(outcome.log.time);
-                chunk.push(w.id, outcome);
-            }
-            Sent::Answered(Err(e)) if e.is_unreachable() => {
-                tracing::error!(dn = %w.dn, error = %e, "AD stayed unreachable; writing stops and the rest waits for the next run");
-                // The modify may have reached AD before the connection broke: its intent
-                // stays for the next reconciliation.
-                if let Some(id) = w.intent {
-                    clear.retain(|i| *i != id);
-                }
-                if !matches!(chunk.stopped, Some(Stop::Unreachable(_))) {
-                    chunk.stopped = Some(Stop::Unreachable(e));
-                }
-            }
-            Sent::Answered(Err(e)) => {
-                chunk.failed += 1;
-                tracing::warn!(id = %w.id, dn = %w.dn, error = %e, "write failed; the object's outcome is a failure");
-                chunk.push(w.id, w.draft.refused(&e));
-            }
-        }
-    }
 }
 
 /// What became of a modify in flight.
-enum Sent {
+pub(crate) enum Sent {
     /// Not sent: a stop was asked or the fence no longer held.
     Not(Stop),
     Answered(Result<(), DirectoryError>),
-}
-
-/// An object whose modify is in flight.
-struct Waiting {
-    id: String,
-    dn: String,
-    success: ObjectOutcome,
-    draft: Outcome,
-    intent: Option<Uuid>,
-}
-
-/// The modifies in flight (answered in the order sent) and their objects, in the same order.
-struct Flight<'a> {
-    sending: FuturesOrdered<Pin<Box<dyn Future<Output = Sent> + 'a>>>,
-    waiting: VecDeque<Waiting>,
 }

@@ -197,3 +197,33 @@ async fn a_paused_job_runs_no_cycle_and_says_so_every_turn_until_resumed() {
     assert_eq!(kinds.first(), Some(&CycleKind::Initial));
     assert_eq!(modifies.lock().expect("lock").len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_start_an_interval_apart_and_one_that_overruns_is_followed_at_once() {
+    let lab = users(3, Timestamp::now(), &[]);
+    let mut a = agent(4, 5, lab.source, lab.dir);
+    let started = a.clock.now();
+    // Each turn's cycle "takes" the time given here: the clock moves on while it runs (the
+    // callback hears each turn after its cycle and before the loop decides when to wake).
+    let takes = [3, 7, 5, 1];
+    let mut turn = 0;
+    let now = a.clock.now.clone();
+    a.scheduler
+        .run(&mut a.engine, |t| {
+            assert!(matches!(t, Turn::Cycle(_)), "{t:?}");
+            let mut now = now.lock().expect("lock");
+            *now += SignedDuration::from_secs(takes[turn]);
+            turn += 1;
+        })
+        .await
+        .expect("run");
+    let wakes = a.clock.wakes.lock().expect("lock").clone();
+    let offsets: Vec<i64> = wakes
+        .iter()
+        .map(|w| w.duration_since(started).as_secs())
+        .collect();
+    // Start to start: 0 → 5 (a 3 s cycle waits 2 s); 5 → 12 (a 7 s cycle overran its 5 s:
+    // the next starts when it ends, none skipped, none at once beside it); 12 → 17 (a cycle
+    // of exactly the interval); 17 → 22.
+    assert_eq!(offsets, [5, 12, 17, 22]);
+}

@@ -23,6 +23,7 @@ mod intents;
 mod matching;
 mod membership;
 mod old_state;
+mod pipeline;
 mod quarantine;
 mod read_rights;
 mod reported;
