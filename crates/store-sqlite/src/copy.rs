@@ -6,14 +6,16 @@ use std::path::Path;
 use exo_writeback_core::provisioning::{
     Action, CycleId, JournalRecord, LogStatus, ProvisioningLogEntry, StagedDecision,
 };
-use exo_writeback_store::{Result, StateCopy, StateCounts, StateRow, StoreError, WriteIntent};
+use exo_writeback_store::{
+    JoinStore, Result, StateCopy, StateCounts, StateRow, StoreError, WriteIntent,
+};
 use rusqlite::params;
 
 use crate::cycles::{CYCLE_COLUMNS, cycle_row, decode_cycle};
 use crate::error::Classify;
 use crate::sqlite::SqliteStore;
 use exo_writeback_store::codec::{
-    decode_join, fold, from_json, guid_text, parse_time, source_key, time_key, to_json,
+    fold, from_json, guid_text, parse_time, source_key, time_key, to_json,
 };
 
 /// Rows read per query while exporting (bounded memory on large states).
@@ -113,13 +115,16 @@ impl StateCopy for SqliteStore {
                 })
             },
         )?;
-        self.pages(
-            "SELECT rowid, cloud_id, object_guid, dn, updated_at FROM joins
-             WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-            "export joins",
-            |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))),
-            &mut |row| each(StateRow::Join(decode_join(path, row)?)),
-        )?;
+        // Merged and unmerged (`joins.rs`), in cloud id order.
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.joins(after.as_deref(), PAGE as usize)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.cloud_id.clone());
+            for join in page {
+                each(StateRow::Join(join))?;
+            }
+        }
         self.pages(
             "SELECT rowid, entry FROM escrow WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
             "export escrow",
@@ -196,6 +201,7 @@ impl StateCopy for SqliteStore {
             .map_err(|e| StoreError::sqlite(&path, "index identity keys", e))?;
         tx.commit()
             .map_err(|e| StoreError::sqlite(&path, "commit import", e))?;
+        self.forget_pending_joins();
         Ok(counts)
     }
 
@@ -204,7 +210,7 @@ impl StateCopy for SqliteStore {
             cycles: self.count_of("cycles")?,
             log_entries: self.count_of("log_entries")?,
             journal: self.count_of("journal")?,
-            joins: self.count_of("joins")?,
+            joins: self.count_joins()?,
             escrow: self.count_of("escrow")?,
             staged_cycles: self.count_of("staged_cycles")?,
             staged_plans: self.count_of("staged_plans")?,

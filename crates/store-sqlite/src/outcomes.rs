@@ -24,6 +24,7 @@ pub(crate) fn insert_outcome(
     tx: &rusqlite::Transaction<'_>,
     path: &Path,
     o: &ObjectOutcome,
+    joins: &mut Vec<crate::joins::Added>,
 ) -> Result<()> {
     let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(path, op, err);
     let log = &o.log;
@@ -113,27 +114,12 @@ pub(crate) fn insert_outcome(
 
     match &o.join {
         JoinUpdate::Keep => {}
+        // Appended, merged in bulk (`joins.rs`).
         JoinUpdate::Set(join) => {
-            tx.prepare_cached(
-                "INSERT INTO joins (cloud_id, object_guid, dn, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (cloud_id) DO UPDATE SET
-                   object_guid = excluded.object_guid, dn = excluded.dn,
-                   updated_at = excluded.updated_at",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    join.cloud_id,
-                    guid_text(&join.object_guid),
-                    join.dn,
-                    join.updated_at.to_string(),
-                ])
-            })
-            .map_err(e("store join"))?;
+            joins.push(crate::joins::add(tx, &join.cloud_id, Some(join)).map_err(e("store join"))?);
         }
         JoinUpdate::Remove { cloud_id } => {
-            tx.prepare_cached("DELETE FROM joins WHERE cloud_id = ?1")
-                .and_then(|mut s| s.execute(params![cloud_id]))
-                .map_err(e("remove join"))?;
+            joins.push(crate::joins::add(tx, cloud_id, None).map_err(e("remove join"))?);
         }
     }
 

@@ -37,6 +37,10 @@ pub struct SqliteStore {
     pub(crate) purge_chunk: i64,
     /// Unmerged identity keys that make a commit merge them (`keys::MERGE_AT`).
     pub(crate) merge_keys_at: i64,
+    /// Unmerged join changes that make a commit merge them (`joins::MERGE_AT`).
+    pub(crate) merge_joins_at: i64,
+    /// Where the unmerged join changes are (`joins.rs`); built when first needed.
+    pub(crate) pending_joins: std::cell::RefCell<Option<crate::joins::Pending>>,
 }
 
 /// Every role of the store (each in its own module).
@@ -92,6 +96,8 @@ impl SqliteStore {
             path: path.to_path_buf(),
             purge_chunk: 5_000,
             merge_keys_at: crate::keys::MERGE_AT,
+            merge_joins_at: crate::joins::MERGE_AT,
+            pending_joins: Default::default(),
         };
         store.configure()?;
         Ok(store)
@@ -249,21 +255,26 @@ impl SqliteStore {
         let watermark = watermark
             .map(|w| to_json(&path, "watermark", w))
             .transpose()?;
-        let merge_keys_at = self.merge_keys_at;
+        let (merge_keys_at, merge_joins_at) = (self.merge_keys_at, self.merge_joins_at);
+        let mut joins = Vec::new();
         let tx = self.write_tx("begin recording outcomes")?;
         for o in outcomes {
-            insert_outcome(&tx, &path, o)?;
+            insert_outcome(&tx, &path, o, &mut joins)?;
         }
         delete_intent_rows(&tx, &path, intents)?;
         crate::keys::merge(&tx, merge_keys_at)
             .map_err(|e| StoreError::sqlite(&path, "merge identity keys", e))?;
+        let merged = crate::joins::merge(&tx, merge_joins_at)
+            .map_err(|e| StoreError::sqlite(&path, "merge joins", e))?;
         if let Some(w) = watermark {
             tx.prepare_cached("UPDATE job SET watermark = ?1 WHERE id = 1")
                 .and_then(|mut s| s.execute(params![w]))
                 .map_err(|e| StoreError::sqlite(&path, "store watermark", e))?;
         }
         tx.commit()
-            .map_err(|e| StoreError::sqlite(&path, "commit outcomes", e))
+            .map_err(|e| StoreError::sqlite(&path, "commit outcomes", e))?;
+        self.joins_committed(joins, merged);
+        Ok(())
     }
 
     pub(crate) fn job_row(&self) -> Result<(String, Option<String>)> {
