@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use exo_writeback_core::provisioning::{
-    Action, CycleId, JournalRecord, LogStatus, ProvisioningLogEntry, StagedDecision,
-};
+use exo_writeback_core::provisioning::{Action, CycleId, JournalRecord, LogStatus, StagedDecision};
 use exo_writeback_store::{
     JoinStore, Result, StateCopy, StateCounts, StateRow, StoreError, WriteIntent,
 };
@@ -83,11 +81,18 @@ impl StateCopy for SqliteStore {
             &mut |row| each(StateRow::Cycle(decode_cycle(path, row)?)),
         )?;
         self.pages(
-            "SELECT seq, entry FROM log_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, entry, modified_in_journal FROM log_entries
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             "export log entries",
-            |r| Ok((r.get(0)?, (r.get(0)?, r.get::<_, String>(1)?))),
-            &mut |(seq, text): (i64, String)| {
-                let entry: ProvisioningLogEntry = from_json(path, "provisioning log entry", &text)?;
+            |r| Ok((r.get(0)?, (r.get(0)?, (r.get(1)?, r.get(2)?)))),
+            &mut |(seq, row): (i64, crate::modified::Row)| {
+                let entry = crate::modified::read(&self.conn, path, vec![row])?
+                    .pop()
+                    .ok_or_else(|| StoreError::BadRow {
+                        path: path.clone(),
+                        what: "provisioning log entry",
+                        detail: format!("entry {seq} did not read"),
+                    })?;
                 each(StateRow::Log { seq, entry })
             },
         )?;

@@ -20,6 +20,7 @@ mod joins;
 mod keys;
 mod logs;
 pub mod migrations;
+mod modified;
 mod outcomes;
 mod pins;
 mod sqlite;

@@ -18,7 +18,8 @@ use exo_writeback_store::codec::{
 
 impl LogStore for SqliteStore {
     fn query_logs(&self, query: &LogQuery) -> Result<Vec<ProvisioningLogEntry>> {
-        let mut sql = String::from("SELECT entry FROM log_entries WHERE 1 = 1");
+        let mut sql =
+            String::from("SELECT entry, modified_in_journal FROM log_entries WHERE 1 = 1");
         let mut args: Vec<SqlValue> = Vec::new();
         if !query.statuses.is_empty() {
             sql.push_str(" AND status IN (");
@@ -65,24 +66,27 @@ impl LogStore for SqliteStore {
         }
         sql.push_str(" ORDER BY time DESC, seq DESC LIMIT ?");
         args.push(SqlValue::Integer(limit_param(query.limit)));
-        let texts: Vec<String> = self
+        let rows: Vec<crate::modified::Row> = self
             .conn
             .prepare_cached(&sql)
-            .and_then(|mut s| s.query_map(params_from_iter(args), |r| r.get(0))?.collect())
+            .and_then(|mut s| {
+                s.query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
             .map_err(|e| self.err("query provisioning logs", e))?;
-        collect_json(&self.path, "provisioning log entry", texts)
+        crate::modified::read(&self.conn, &self.path, rows)
     }
 
     fn log_entry(&self, id: LogEntryId) -> Result<Option<ProvisioningLogEntry>> {
-        let texts: Vec<String> = self
+        let rows: Vec<crate::modified::Row> = self
             .conn
-            .prepare_cached("SELECT entry FROM log_entries WHERE id = ?1")
+            .prepare_cached("SELECT entry, modified_in_journal FROM log_entries WHERE id = ?1")
             .and_then(|mut s| {
-                s.query_map(params![id.0.to_string()], |r| r.get(0))?
+                s.query_map(params![id.0.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect()
             })
             .map_err(|e| self.err("read a provisioning log entry", e))?;
-        Ok(collect_json(&self.path, "provisioning log entry", texts)?
+        Ok(crate::modified::read(&self.conn, &self.path, rows)?
             .into_iter()
             .next())
     }

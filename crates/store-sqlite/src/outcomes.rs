@@ -28,7 +28,14 @@ pub(crate) fn insert_outcome(
 ) -> Result<()> {
     let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(path, op, err);
     let log = &o.log;
-    let entry = to_json(path, "provisioning log entry", log)?;
+    // The values of the write once, in the journal (`modified.rs`).
+    let (stripped, modified_in_journal) =
+        crate::modified::stored(log, &crate::modified::in_journal(o));
+    let entry = to_json(
+        path,
+        "provisioning log entry",
+        stripped.as_ref().unwrap_or(log),
+    )?;
     let in_sync = log.action == Action::Other && log.status == LogStatus::Success;
     let source_id = log
         .source
@@ -42,8 +49,9 @@ pub(crate) fn insert_outcome(
     let seq: i64 = tx
         .prepare_cached(
             "INSERT INTO log_entries
-               (id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING seq",
+               (id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry,
+                modified_in_journal)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING seq",
         )
         .and_then(|mut s| {
             s.query_row(
@@ -59,6 +67,7 @@ pub(crate) fn insert_outcome(
                     guid,
                     in_sync,
                     entry,
+                    modified_in_journal,
                 ],
                 |r| r.get(0),
             )
