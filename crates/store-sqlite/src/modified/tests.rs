@@ -30,7 +30,7 @@ fn read_back(store: &SqliteStore, o: &ObjectOutcome) {
             ..LogQuery::default()
         })
         .expect("logs");
-    assert_eq!(logs, [o.log.clone()]);
+    assert_eq!(logs, std::slice::from_ref(&o.log));
     let mut exported = Vec::new();
     store
         .export(&mut |row| {
@@ -42,7 +42,7 @@ fn read_back(store: &SqliteStore, o: &ObjectOutcome) {
             Ok(())
         })
         .expect("export");
-    assert_eq!(exported, [o.log.clone()]);
+    assert_eq!(exported, std::slice::from_ref(&o.log));
     let guid = o.log.target.object_guid.expect("guid");
     let mut journal = store
         .journal_for_object(&ObjectRef::Guid(guid))
