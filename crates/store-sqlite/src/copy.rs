@@ -97,16 +97,15 @@ impl StateCopy for SqliteStore {
             },
         )?;
         self.pages(
-            "SELECT seq, log_entry, record FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, log_entry, record, cycle, object_guid, attribute, time FROM journal
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             "export journal",
             |r| {
-                Ok((
-                    r.get(0)?,
-                    (r.get(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?),
-                ))
+                let record = (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+                Ok((r.get(0)?, (r.get(0)?, r.get::<_, String>(1)?, record)))
             },
-            &mut |(seq, log_entry, text): (i64, String, String)| {
-                let record: JournalRecord = from_json(path, "journal record", &text)?;
+            &mut |(seq, log_entry, row): (i64, String, crate::records::Row)| {
+                let record: JournalRecord = crate::records::decode(path, row)?;
                 let log_entry =
                     uuid::Uuid::parse_str(&log_entry).map_err(|e| StoreError::BadRow {
                         path: path.clone(),
@@ -305,7 +304,7 @@ fn insert_row(tx: &rusqlite::Transaction<'_>, path: &Path, row: &StateRow) -> Re
             log_entry,
             record: j,
         } => {
-            let text = to_json(path, "journal record", j)?;
+            let text = crate::records::encode(path, j)?;
             tx.prepare_cached(
                 "INSERT INTO journal (seq, cycle, log_entry, time, object_guid, dn, attribute, record)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -23,6 +23,7 @@ pub mod migrations;
 mod modified;
 mod outcomes;
 mod pins;
+mod records;
 mod sqlite;
 mod staging;
 

@@ -10,11 +10,9 @@ use rusqlite::{params, params_from_iter};
 use uuid::Uuid;
 
 use crate::error::Classify;
-use crate::keys;
 use crate::sqlite::SqliteStore;
-use exo_writeback_store::codec::{
-    collect_json, fold, guid_text, limit_param, source_key, time_key,
-};
+use crate::{keys, records};
+use exo_writeback_store::codec::{fold, guid_text, limit_param, source_key, time_key};
 
 impl LogStore for SqliteStore {
     fn query_logs(&self, query: &LogQuery) -> Result<Vec<ProvisioningLogEntry>> {
@@ -122,12 +120,15 @@ impl LogStore for SqliteStore {
 
 impl JournalStore for SqliteStore {
     fn journal_for_cycle(&self, cycle: CycleId) -> Result<Vec<JournalRecord>> {
-        let texts: Vec<String> = self
+        let rows: Vec<records::Row> = self
             .conn
-            .prepare_cached("SELECT record FROM journal WHERE cycle = ?1 ORDER BY seq DESC")
-            .and_then(|mut s| s.query_map(params![cycle.0], |r| r.get(0))?.collect())
+            .prepare_cached(&format!(
+                "SELECT {} FROM journal WHERE cycle = ?1 ORDER BY seq DESC",
+                records::COLUMNS
+            ))
+            .and_then(|mut s| s.query_map(params![cycle.0], records::row)?.collect())
             .map_err(|e| self.err("read journal", e))?;
-        collect_json(&self.path, "journal record", texts)
+        records::decode_all(&self.path, rows)
     }
 
     fn journal_for_object(&self, object: &ObjectRef) -> Result<Vec<JournalRecord>> {
@@ -137,16 +138,17 @@ impl JournalStore for SqliteStore {
             ObjectRef::Dn(dn) => ("dn", fold(dn.trim())),
         };
         let sql = format!(
-            "SELECT record FROM journal WHERE log_entry IN
+            "SELECT {} FROM journal WHERE log_entry IN
                (SELECT log_entry FROM journal WHERE seq IN ({}))
              AND {column} = ?1 ORDER BY seq DESC",
+            records::COLUMNS,
             keys::seqs_sql(keys::JOURNAL, &[&key])
         );
-        let texts: Vec<String> = self
+        let rows: Vec<records::Row> = self
             .conn
             .prepare(&sql)
-            .and_then(|mut s| s.query_map(params![key], |r| r.get(0))?.collect())
+            .and_then(|mut s| s.query_map(params![key], records::row)?.collect())
             .map_err(|e| self.err("read journal", e))?;
-        collect_json(&self.path, "journal record", texts)
+        records::decode_all(&self.path, rows)
     }
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 use exo_writeback_core::provisioning::{
     JournalRecord, ModifiedProperty, ObjectOutcome, ProvisioningLogEntry,
 };
-use exo_writeback_store::codec::{collect_json, from_json};
+use exo_writeback_store::codec::from_json;
 use exo_writeback_store::{Result, StoreError};
 use rusqlite::{Connection, params};
 
@@ -101,14 +101,20 @@ fn fill(
         what: "log entry's modified values",
         detail,
     };
-    let texts: Vec<String> = conn
-        .prepare_cached("SELECT record FROM journal WHERE log_entry = ?1 ORDER BY seq")
+    let rows: Vec<crate::records::Row> = conn
+        .prepare_cached(&format!(
+            "SELECT {} FROM journal WHERE log_entry = ?1 ORDER BY seq",
+            crate::records::COLUMNS
+        ))
         .and_then(|mut s| {
-            s.query_map(params![entry.id.0.hyphenated().to_string()], |r| r.get(0))?
-                .collect()
+            s.query_map(
+                params![entry.id.0.hyphenated().to_string()],
+                crate::records::row,
+            )?
+            .collect()
         })
         .map_err(|e| StoreError::sqlite(path, "read the journal of a log entry", e))?;
-    let records: Vec<JournalRecord> = collect_json(path, "journal record", texts)?;
+    let records: Vec<JournalRecord> = crate::records::decode_all(path, rows)?;
     for pair in column.split(',') {
         let (i, k) = pair
             .split_once(':')

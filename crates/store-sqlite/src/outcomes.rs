@@ -96,7 +96,7 @@ pub(crate) fn insert_outcome(
             )
             .map_err(e("store journal record"))?;
         for j in &o.journal {
-            let record = to_json(path, "journal record", j)?;
+            let record = crate::records::encode(path, j)?;
             let (guid, dn) = (guid_text(&j.object_guid), fold(&j.dn));
             let seq: i64 = stmt
                 .query_row(
