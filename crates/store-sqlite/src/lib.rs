@@ -15,6 +15,7 @@ mod copy;
 mod cycles;
 mod error;
 mod escrow;
+mod intents;
 mod job;
 mod joins;
 mod keys;
