@@ -27,6 +27,9 @@ pub const DB_FILE_NAME: &str = "state.db";
 /// [`StoreError::Locked`].
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// WAL pages between automatic checkpoints (see `configure`).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
 /// The SQLite state store. One per process; readers in other processes (e.g.
 /// `exo-writeback status` while `run` is active) are fine thanks to WAL.
 #[derive(Debug)]
@@ -128,6 +131,14 @@ impl SqliteStore {
             .map_err(|e| self.err("set cache size", e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| self.err("enable foreign keys", e))?;
+        // Checkpoint every 10,000 pages (≈ 40 MiB of WAL) instead of SQLite's 1,000: a page
+        // changed by several transactions between two checkpoints (the tail page of each
+        // table, the intents' pages reused by every chunk) is copied into the database once
+        // per checkpoint. Measured with the `throughput` example (100,000 outcomes in chunks
+        // of 200, intents first): 9.1 KB written per outcome at 1,000 pages, 8.5 at 4,000,
+        // 8.2 at 10,000, 8.0 at 20,000.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .map_err(|e| self.err("set WAL checkpoint interval", e))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(())
     }
