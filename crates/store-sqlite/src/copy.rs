@@ -175,7 +175,7 @@ impl StateCopy for SqliteStore {
             "export intents",
             |r| Ok((r.get(0)?, (r.get(0)?, r.get::<_, String>(1)?))),
             &mut |(seq, text): (i64, String)| {
-                let intent: WriteIntent = crate::intents::decode(path, &text)?;
+                let intent: WriteIntent = from_json(path, "write intent", &text)?;
                 each(StateRow::Intent { seq, intent })
             },
         )?;
@@ -370,7 +370,7 @@ fn insert_row(tx: &rusqlite::Transaction<'_>, path: &Path, row: &StateRow) -> Re
             .map_err(e("import held change"))?;
         }
         StateRow::Intent { seq, intent: i } => {
-            let text = crate::intents::encode(path, i)?;
+            let text = to_json(path, "write intent", i)?;
             tx.prepare_cached(
                 "INSERT INTO intents (seq, id, cycle, cloud_id, object_guid, dn, intent)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -15,7 +15,6 @@ mod copy;
 mod cycles;
 mod error;
 mod escrow;
-mod intents;
 mod job;
 mod joins;
 mod keys;

@@ -13,7 +13,7 @@ use crate::error::Classify;
 use crate::keys;
 use crate::sqlite::SqliteStore;
 use exo_writeback_store::codec::{
-    count, fold, from_json, guid_text, source_key, time_key, to_json,
+    collect_json, count, fold, from_json, guid_text, source_key, time_key, to_json,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ impl OutcomeStore for SqliteStore {
                 )
                 .map_err(e("store intent"))?;
             for i in intents {
-                let text = crate::intents::encode(&path, i)?;
+                let text = to_json(&path, "write intent", i)?;
                 stmt.execute(params![
                     guid_text(&i.id),
                     i.cycle.0,
@@ -265,10 +265,7 @@ impl OutcomeStore for SqliteStore {
             .prepare_cached("SELECT intent FROM intents ORDER BY seq")
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .map_err(|e| self.err("read intents", e))?;
-        texts
-            .iter()
-            .map(|t| crate::intents::decode(&self.path, t))
-            .collect()
+        collect_json(&self.path, "write intent", texts)
     }
 
     fn delete_intents(&mut self, ids: &[Uuid]) -> Result<u64> {
