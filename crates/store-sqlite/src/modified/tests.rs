@@ -1,5 +1,7 @@
 use exo_writeback_core::directory::AttrValue;
-use exo_writeback_core::provisioning::{CycleKind, ModifiedProperty, ObjectOutcome, ObjectRef};
+use exo_writeback_core::provisioning::{
+    CycleKind, JournalRecord, ModifiedProperty, ObjectOutcome, ObjectRef,
+};
 use exo_writeback_store::prelude::*;
 use exo_writeback_store::testing::fixtures::{at, success};
 use exo_writeback_store::{LogQuery, StateCopy, StateRow};
@@ -16,6 +18,15 @@ fn stored_row(store: &SqliteStore, o: &ObjectOutcome) -> (String, Option<String>
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .expect("row")
+}
+
+/// The modified property a journal record describes.
+fn property(j: &JournalRecord) -> ModifiedProperty {
+    ModifiedProperty {
+        attribute: j.attribute.clone(),
+        old: j.previous.clone(),
+        new: j.new.clone(),
+    }
 }
 
 /// Every way the store reads a log entry back.
@@ -64,21 +75,13 @@ fn modified_values_are_stored_once_and_read_back_exactly() {
     // property of the entry no record holds.
     let j = &o.journal;
     o.log.modified = vec![
-        ModifiedProperty {
-            attribute: j[2].attribute.clone(),
-            old: j[2].previous.clone(),
-            new: j[2].new.clone(),
-        },
+        property(&j[2]),
         ModifiedProperty {
             attribute: "description".into(),
             old: vec![AttrValue::Text("only in the entry".into())],
             new: vec![],
         },
-        ModifiedProperty {
-            attribute: j[1].attribute.clone(),
-            old: j[1].previous.clone(),
-            new: j[1].new.clone(),
-        },
+        property(&j[1]),
     ];
     store.record_outcome(&o).expect("record");
     let (entry, column) = stored_row(&store, &o);
@@ -107,15 +110,7 @@ fn an_entry_keeps_its_values_when_a_journal_record_is_older() {
     let mut store = SqliteStore::open_in(dir.path()).expect("open");
     let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
     let mut o = success(cycle, 1, at(10));
-    o.log.modified = o
-        .journal
-        .iter()
-        .map(|j| ModifiedProperty {
-            attribute: j.attribute.clone(),
-            old: j.previous.clone(),
-            new: j.new.clone(),
-        })
-        .collect();
+    o.log.modified = o.journal.iter().map(property).collect();
     o.journal[1].time = at(9);
     store.record_outcome(&o).expect("record");
     assert_eq!(stored_row(&store, &o).1, None);
@@ -124,11 +119,7 @@ fn an_entry_keeps_its_values_when_a_journal_record_is_older() {
     // The same outcome a second later (every record as recent as the entry): stored once, and
     // a purge that removes the entry leaves no record pointing nowhere.
     let mut later = success(cycle, 2, at(20));
-    later.log.modified = o.log.modified.clone();
-    for (m, j) in later.log.modified.iter_mut().zip(&later.journal) {
-        m.old = j.previous.clone();
-        m.new = j.new.clone();
-    }
+    later.log.modified = later.journal.iter().map(property).collect();
     store.record_outcome(&later).expect("record");
     assert_eq!(stored_row(&store, &later).1.as_deref(), Some("0:0,1:1,2:2"));
     read_back(&store, &later);
