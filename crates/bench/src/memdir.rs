@@ -9,6 +9,11 @@
 //! directory, so the process's memory growth during the cycle is the agent's own (how the
 //! 2026-12-02 figures were taken); `apply` applies and indexes every written value, as the
 //! fake does for the engine's tests, so the directory grows with the cycle.
+//!
+//! Its scans (`scan_match_keys`, `scan_addresses`) hand the objects out a page of
+//! [`SCAN_PAGE`] at a time, as AD's paged search does; the fake's own scan clones every object
+//! before the first is handed out (a second copy of the directory at the peak, which the peak
+//! RSS above the directory counted as the agent's).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +22,7 @@ use exo_sim::SimMailbox;
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ObjectModify};
 use exo_writeback_core::drift::ChangeOrigin;
 use exo_writeback_core::schema::Schema;
+use exo_writeback_engine::address_index::AddressIndex;
 use exo_writeback_engine::ports::{Directory, DirectoryError, UnreadableAttribute};
 use exo_writeback_engine::testing::FakeDirectory;
 use uuid::Uuid;
@@ -31,22 +37,61 @@ pub enum Modifies {
     Apply,
 }
 
+/// Objects per page of a scan (AD's default MaxPageSize).
+pub const SCAN_PAGE: usize = 1000;
+
 /// The directory `scale` gives the engine: [`FakeDirectory`] for every read; modifies
-/// counted or applied ([`Modifies`]).
+/// counted or applied ([`Modifies`]); scans paged.
 pub struct BenchDirectory {
     pub inner: FakeDirectory,
     pub mode: Modifies,
     /// Modifies accepted (counted or applied).
     pub modifies: Arc<AtomicUsize>,
+    /// Every object, in the order scans return them.
+    guids: Vec<Uuid>,
 }
 
 impl BenchDirectory {
-    pub fn new(inner: FakeDirectory, mode: Modifies) -> BenchDirectory {
+    /// `guids`: the objects of `inner` (as [`directory_of`] returns them).
+    pub fn new(inner: FakeDirectory, guids: Vec<Uuid>, mode: Modifies) -> BenchDirectory {
         BenchDirectory {
             inner,
             mode,
             modifies: Arc::default(),
+            guids,
         }
+    }
+
+    /// Every object holding one of `attributes` (`objectGUID`: every object), with those
+    /// attributes, a page at a time (what the fake's scan returns, without its copy of all).
+    async fn scan(
+        &self,
+        attributes: &[&str],
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) -> Result<(), DirectoryError> {
+        let every = attributes
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("objectGUID"));
+        let wanted: Vec<String> = attributes.iter().map(|a| a.to_string()).collect();
+        for page in self.guids.chunks(SCAN_PAGE) {
+            for o in self.inner.read_by_guids(page, &wanted).await? {
+                let mut keys = Attributes::new();
+                for a in attributes {
+                    let values = o.attributes.get(a);
+                    if !values.is_empty() {
+                        keys.insert(a, values.to_vec());
+                    }
+                }
+                if every || keys.iter().next().is_some() {
+                    on_object(DirectoryObject {
+                        dn: o.dn,
+                        object_guid: o.object_guid,
+                        attributes: keys,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -121,13 +166,14 @@ impl Directory for BenchDirectory {
         attributes: &[&str],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<(), DirectoryError> {
-        self.inner.scan_match_keys(attributes, on_object).await
+        self.scan(attributes, on_object).await
     }
     async fn scan_addresses(
         &self,
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<(), DirectoryError> {
-        self.inner.scan_addresses(on_object).await
+        // The fake's search scope is its whole forest.
+        self.scan(&AddressIndex::ATTRIBUTES, on_object).await
     }
     async fn attribute_origins(
         &self,
@@ -139,9 +185,10 @@ impl Directory for BenchDirectory {
 }
 
 /// The object AD holds for each dir-synced mailbox, before writeback: the primary address
-/// only (so every cloud-managed mailbox needs a write).
-pub fn directory_of(mailboxes: impl Iterator<Item = SimMailbox>) -> FakeDirectory {
+/// only (so every cloud-managed mailbox needs a write); with the objects' GUIDs.
+pub fn directory_of(mailboxes: impl Iterator<Item = SimMailbox>) -> (FakeDirectory, Vec<Uuid>) {
     let directory = FakeDirectory::new();
+    let mut guids = Vec::new();
     directory.forget_modifies();
     for m in mailboxes {
         let Ok(guid) = exo_writeback_core::guid::uuid_from_immutable_id(&m.immutable_id) else {
@@ -168,6 +215,7 @@ pub fn directory_of(mailboxes: impl Iterator<Item = SimMailbox>) -> FakeDirector
             object_guid: guid,
             attributes: a,
         });
+        guids.push(guid);
     }
-    directory
+    (directory, guids)
 }
