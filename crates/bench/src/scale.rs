@@ -15,7 +15,7 @@ use exo_writeback_exo::{ExoClient, ExoConfig};
 use exo_writeback_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
-use crate::memdir::directory_of;
+use crate::memdir::{BenchDirectory, Modifies, directory_of};
 use crate::util;
 
 const SECRET: &str = "bench-client-secret";
@@ -31,6 +31,10 @@ pub struct Args {
     /// File name of the JSON results in `--out`.
     #[arg(long, default_value = "scale.json")]
     name: String,
+    /// What the in-memory directory does with each modify: `count` (checked and counted, the
+    /// directory stays as built, so the memory above it is the agent's) or `apply`.
+    #[arg(long, value_enum, default_value = "count")]
+    modifies: Modifies,
 }
 
 #[derive(clap::Args, Debug)]
@@ -45,6 +49,11 @@ pub struct OneArgs {
     /// (database file and write-ahead log) alone.
     #[arg(long)]
     spill_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "count")]
+    modifies: Modifies,
+    /// Keep the state database here (to inspect it) instead of a temporary directory.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -88,7 +97,7 @@ pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
 /// One size, in this process: prints one JSON object.
 pub async fn run_one(args: OneArgs) -> anyhow::Result<()> {
     let t = Instant::now();
-    let directory = directory_of(exo_sim::seed::generate(&spec(args.size)));
+    let (directory, guids) = directory_of(exo_sim::seed::generate(&spec(args.size)));
     let objects = directory.len();
     let build_secs = t.elapsed().as_secs_f64();
     let dir = tempfile::tempdir()?;
@@ -108,7 +117,11 @@ page_size = 1000
         url = args.url,
     ))?;
     let client = ExoClient::from_config(&config)?;
-    let store = SqliteStore::open_in(&dir.path().join("state"))?;
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| dir.path().join("state"));
+    let store = SqliteStore::open_in(&state_dir)?;
     let baseline_kib = util::proc_status_kib(None, "VmRSS").unwrap_or(0);
     let spill_dir = args.spill_dir.clone().or_else(|| {
         let shm = std::path::Path::new("/dev/shm");
@@ -124,7 +137,7 @@ page_size = 1000
             safelist_hashes: false,
             recipient_kinds: Vec::new(),
         },
-        directory,
+        BenchDirectory::new(directory, guids, args.modifies),
         store,
         WritebackPlanSettings::default(),
         options,
@@ -177,9 +190,9 @@ page_size = 1000
     let hwm_kib = util::proc_status_kib(None, "VmHWM").unwrap_or(0);
     let modifies = engine
         .directory
-        .applied
+        .modifies
         .load(std::sync::atomic::Ordering::Relaxed);
-    let store_bytes: u64 = std::fs::read_dir(dir.path().join("state"))
+    let store_bytes: u64 = std::fs::read_dir(&state_dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok()?.metadata().ok())
                 .map(|m| m.len())
@@ -197,6 +210,7 @@ page_size = 1000
         "skipped": report.counts.skipped,
         "failed": report.counts.failed,
         "modifies_received": modifies,
+        "directory_modifies": args.modifies,
         "status": format!("{:?}", report.status),
         "objects_per_sec": report.counts.imported as f64 / secs,
         "us_per_object": secs * 1e6 / report.counts.imported.max(1) as f64,
@@ -227,7 +241,12 @@ fn wait_for_file(path: &std::path::Path, limit: Duration) -> anyhow::Result<Stri
     bail!("exo-sim did not start within {limit:?}")
 }
 
-fn one_size(me: &std::path::Path, size: usize, out: &std::path::Path) -> anyhow::Result<Value> {
+fn one_size(
+    me: &std::path::Path,
+    size: usize,
+    modifies: Modifies,
+    out: &std::path::Path,
+) -> anyhow::Result<Value> {
     let url_file = out.join(format!("scale-sim-{size}.url"));
     let _ = std::fs::remove_file(&url_file);
     let mut sim = std::process::Command::new(me)
@@ -244,6 +263,10 @@ fn one_size(me: &std::path::Path, size: usize, out: &std::path::Path) -> anyhow:
         let sim_secs = sim_started.elapsed().as_secs_f64();
         let mut cmd = std::process::Command::new(me);
         cmd.args(["scale-one", "--size", &size.to_string(), "--url", &url]);
+        cmd.arg("--modifies").arg(match modifies {
+            Modifies::Count => "count",
+            Modifies::Apply => "apply",
+        });
         let stdout = out.join(format!("scale-{size}.out"));
         let f = util::run_measured(cmd, &stdout, &out.join(format!("scale-{size}.err")))?;
         if f.code != 0 {
@@ -268,6 +291,59 @@ fn per_object_kb(row: &Value, counter: &str) -> f64 {
     bytes / 1000.0 / row["size"].as_f64().unwrap_or(f64::NAN)
 }
 
+/// Issue 15's targets of this benchmark.
+const TARGET_COST_RATIO: f64 = 1.1;
+const TARGET_WRITTEN_KB: f64 = 8.0;
+const TARGET_AGENT_MIB: f64 = 512.0;
+
+/// The ratios against issue 15's targets, one line each: per-object cost of the largest size
+/// against the smallest (wall and CPU), state DB bytes written per object and the agent's
+/// memory at each size.
+fn against_targets(rows: &[Value], modifies: Modifies) -> Vec<String> {
+    let f = |r: &Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    let mut lines = Vec::new();
+    if let (Some(small), Some(large)) = (rows.first(), rows.last())
+        && rows.len() > 1
+    {
+        lines.push(format!(
+            "per-object cost at {} / at {}: wall {:.2}×, CPU {:.2}× (target ≤ {TARGET_COST_RATIO}×)",
+            large["size"],
+            small["size"],
+            f(large, "us_per_object") / f(small, "us_per_object"),
+            f(large, "cpu_us_per_object") / f(small, "cpu_us_per_object"),
+        ));
+    }
+    for r in rows {
+        let kb = per_object_kb(r, "write_bytes");
+        let stored = f(r, "state_db_bytes") / 1000.0 / f(r, "size");
+        lines.push(format!(
+            "state DB written at {}: {kb:.1} KB per object = {:.2} of the {TARGET_WRITTEN_KB} KB \
+             target (the database holds {stored:.1} KB per object)",
+            r["size"],
+            kb / TARGET_WRITTEN_KB,
+        ));
+    }
+    for r in rows {
+        let mib = f(r, "agent_peak_kib") / 1024.0;
+        let line = match modifies {
+            Modifies::Count => format!(
+                "agent memory at {} (peak RSS above the directory built before the cycle): \
+                 {mib:.0} MiB = {:.2} of the {TARGET_AGENT_MIB} MiB target",
+                r["size"],
+                mib / TARGET_AGENT_MIB,
+            ),
+            Modifies::Apply => format!(
+                "peak RSS above the directory built before the cycle at {}: {mib:.0} MiB — \
+                 includes the directory's growth by the applied modifies (not the agent's \
+                 memory: run with --modifies count)",
+                r["size"],
+            ),
+        };
+        lines.push(line);
+    }
+    lines
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let out = args.out.clone().unwrap_or_else(crate::default_out);
     std::fs::create_dir_all(&out)?;
@@ -276,8 +352,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut rows: Vec<Value> = Vec::new();
     for &size in &args.sizes {
         eprintln!("size {size}…");
-        let (me, o) = (me.clone(), out.clone());
-        let v = tokio::task::spawn_blocking(move || one_size(&me, size, &o)).await??;
+        let (me, o, modifies) = (me.clone(), out.clone(), args.modifies);
+        let v = tokio::task::spawn_blocking(move || one_size(&me, size, modifies, &o)).await??;
         eprintln!("  {v}");
         rows.push(v);
     }
@@ -332,6 +408,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ],
         &table,
     );
+    for line in against_targets(&rows, args.modifies) {
+        eprintln!("{line}");
+    }
     let sizes: Vec<u64> = rows
         .iter()
         .map(|r| r["size"].as_u64().unwrap_or(0))
@@ -369,8 +448,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "exo-writeback initial cycle against size (no DC)",
         ),
     )?;
-    let result =
-        json!({"benchmark": "scale", "conditions": util::finish(conditions), "sizes": rows});
+    let result = json!({
+        "benchmark": "scale",
+        "conditions": util::finish(conditions),
+        "directory_modifies": args.modifies,
+        "sizes": rows,
+    });
     std::fs::write(out.join(&args.name), serde_json::to_string_pretty(&result)?)?;
     eprintln!("wrote {}/{} and {svg}", out.display(), args.name);
     Ok(())

@@ -3,17 +3,17 @@
 
 use std::path::Path;
 
-use exo_writeback_core::provisioning::{
-    Action, CycleId, JournalRecord, LogStatus, ProvisioningLogEntry, StagedDecision,
+use exo_writeback_core::provisioning::{Action, CycleId, JournalRecord, LogStatus, StagedDecision};
+use exo_writeback_store::{
+    JoinStore, Result, StateCopy, StateCounts, StateRow, StoreError, WriteIntent,
 };
-use exo_writeback_store::{Result, StateCopy, StateCounts, StateRow, StoreError, WriteIntent};
 use rusqlite::params;
 
 use crate::cycles::{CYCLE_COLUMNS, cycle_row, decode_cycle};
 use crate::error::Classify;
 use crate::sqlite::SqliteStore;
 use exo_writeback_store::codec::{
-    decode_join, fold, from_json, guid_text, parse_time, source_key, time_key, to_json,
+    fold, from_json, guid_text, parse_time, source_key, time_key, to_json,
 };
 
 /// Rows read per query while exporting (bounded memory on large states).
@@ -81,25 +81,31 @@ impl StateCopy for SqliteStore {
             &mut |row| each(StateRow::Cycle(decode_cycle(path, row)?)),
         )?;
         self.pages(
-            "SELECT seq, entry FROM log_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, entry, modified_in_journal FROM log_entries
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             "export log entries",
-            |r| Ok((r.get(0)?, (r.get(0)?, r.get::<_, String>(1)?))),
-            &mut |(seq, text): (i64, String)| {
-                let entry: ProvisioningLogEntry = from_json(path, "provisioning log entry", &text)?;
+            |r| Ok((r.get(0)?, (r.get(0)?, (r.get(1)?, r.get(2)?)))),
+            &mut |(seq, row): (i64, crate::modified::Row)| {
+                let entry = crate::modified::read(&self.conn, path, vec![row])?
+                    .pop()
+                    .ok_or_else(|| StoreError::BadRow {
+                        path: path.clone(),
+                        what: "provisioning log entry",
+                        detail: format!("entry {seq} did not read"),
+                    })?;
                 each(StateRow::Log { seq, entry })
             },
         )?;
         self.pages(
-            "SELECT seq, log_entry, record FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, log_entry, record, cycle, object_guid, attribute, time FROM journal
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             "export journal",
             |r| {
-                Ok((
-                    r.get(0)?,
-                    (r.get(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?),
-                ))
+                let record = (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+                Ok((r.get(0)?, (r.get(0)?, r.get::<_, String>(1)?, record)))
             },
-            &mut |(seq, log_entry, text): (i64, String, String)| {
-                let record: JournalRecord = from_json(path, "journal record", &text)?;
+            &mut |(seq, log_entry, row): (i64, String, crate::records::Row)| {
+                let record: JournalRecord = crate::records::decode(path, row)?;
                 let log_entry =
                     uuid::Uuid::parse_str(&log_entry).map_err(|e| StoreError::BadRow {
                         path: path.clone(),
@@ -113,13 +119,16 @@ impl StateCopy for SqliteStore {
                 })
             },
         )?;
-        self.pages(
-            "SELECT rowid, cloud_id, object_guid, dn, updated_at FROM joins
-             WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-            "export joins",
-            |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))),
-            &mut |row| each(StateRow::Join(decode_join(path, row)?)),
-        )?;
+        // Merged and unmerged (`joins.rs`), in cloud id order.
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.joins(after.as_deref(), PAGE as usize)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.cloud_id.clone());
+            for join in page {
+                each(StateRow::Join(join))?;
+            }
+        }
         self.pages(
             "SELECT rowid, entry FROM escrow WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
             "export escrow",
@@ -196,6 +205,7 @@ impl StateCopy for SqliteStore {
             .map_err(|e| StoreError::sqlite(&path, "index identity keys", e))?;
         tx.commit()
             .map_err(|e| StoreError::sqlite(&path, "commit import", e))?;
+        self.forget_pending_joins();
         Ok(counts)
     }
 
@@ -204,7 +214,7 @@ impl StateCopy for SqliteStore {
             cycles: self.count_of("cycles")?,
             log_entries: self.count_of("log_entries")?,
             journal: self.count_of("journal")?,
-            joins: self.count_of("joins")?,
+            joins: self.count_joins()?,
             escrow: self.count_of("escrow")?,
             staged_cycles: self.count_of("staged_cycles")?,
             staged_plans: self.count_of("staged_plans")?,
@@ -294,7 +304,7 @@ fn insert_row(tx: &rusqlite::Transaction<'_>, path: &Path, row: &StateRow) -> Re
             log_entry,
             record: j,
         } => {
-            let text = to_json(path, "journal record", j)?;
+            let text = crate::records::encode(path, j)?;
             tx.prepare_cached(
                 "INSERT INTO journal (seq, cycle, log_entry, time, object_guid, dn, attribute, record)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -94,11 +94,14 @@ impl CycleStore for SqliteStore {
             )
             .and_then(|mut s| s.execute(params![cycle.0, finished_at.to_string(), counts, status]))
             .map_err(|e| StoreError::sqlite(&path, "finish cycle", e))?;
-        // The cycle's identity keys into the index, so look-ups between cycles use it only.
+        // The cycle's identity keys and joins into their indexes, so look-ups between cycles use it only.
         crate::keys::merge(&tx, 0)
             .map_err(|e| StoreError::sqlite(&path, "merge identity keys", e))?;
+        let merged =
+            crate::joins::merge(&tx, 0).map_err(|e| StoreError::sqlite(&path, "merge joins", e))?;
         tx.commit()
             .map_err(|e| StoreError::sqlite(&path, "commit finishing cycle", e))?;
+        self.joins_committed(Vec::new(), merged);
         if changed == 0 {
             return Err(StoreError::Invalid {
                 path: self.path.clone(),

@@ -70,6 +70,8 @@ impl RestartStore for SqliteStore {
             RestartScope::Full => {
                 clear_watermark(&tx)?;
                 report.watermark_cleared = watermark.is_some();
+                // Unmerged changes first, so the count is of joins.
+                crate::joins::merge(&tx, 0).map_err(e("merge joins"))?;
                 report.joins_removed = count(
                     tx.execute("DELETE FROM joins", [])
                         .map_err(e("clear joins"))?,
@@ -111,6 +113,7 @@ impl RestartStore for SqliteStore {
         tx.execute("UPDATE job SET state = ?1 WHERE id = 1", params![text])
             .map_err(e("store job state"))?;
         tx.commit().map_err(e("commit restart"))?;
+        self.forget_pending_joins();
         Ok(report)
     }
 }

@@ -20,8 +20,10 @@ mod joins;
 mod keys;
 mod logs;
 pub mod migrations;
+mod modified;
 mod outcomes;
 mod pins;
+mod records;
 mod sqlite;
 mod staging;
 

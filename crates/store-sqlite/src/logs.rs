@@ -10,15 +10,14 @@ use rusqlite::{params, params_from_iter};
 use uuid::Uuid;
 
 use crate::error::Classify;
-use crate::keys;
 use crate::sqlite::SqliteStore;
-use exo_writeback_store::codec::{
-    collect_json, fold, guid_text, limit_param, source_key, time_key,
-};
+use crate::{keys, records};
+use exo_writeback_store::codec::{fold, guid_text, limit_param, source_key, time_key};
 
 impl LogStore for SqliteStore {
     fn query_logs(&self, query: &LogQuery) -> Result<Vec<ProvisioningLogEntry>> {
-        let mut sql = String::from("SELECT entry FROM log_entries WHERE 1 = 1");
+        let mut sql =
+            String::from("SELECT entry, modified_in_journal FROM log_entries WHERE 1 = 1");
         let mut args: Vec<SqlValue> = Vec::new();
         if !query.statuses.is_empty() {
             sql.push_str(" AND status IN (");
@@ -65,24 +64,27 @@ impl LogStore for SqliteStore {
         }
         sql.push_str(" ORDER BY time DESC, seq DESC LIMIT ?");
         args.push(SqlValue::Integer(limit_param(query.limit)));
-        let texts: Vec<String> = self
+        let rows: Vec<crate::modified::Row> = self
             .conn
             .prepare_cached(&sql)
-            .and_then(|mut s| s.query_map(params_from_iter(args), |r| r.get(0))?.collect())
+            .and_then(|mut s| {
+                s.query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
             .map_err(|e| self.err("query provisioning logs", e))?;
-        collect_json(&self.path, "provisioning log entry", texts)
+        crate::modified::read(&self.conn, &self.path, rows)
     }
 
     fn log_entry(&self, id: LogEntryId) -> Result<Option<ProvisioningLogEntry>> {
-        let texts: Vec<String> = self
+        let rows: Vec<crate::modified::Row> = self
             .conn
-            .prepare_cached("SELECT entry FROM log_entries WHERE id = ?1")
+            .prepare_cached("SELECT entry, modified_in_journal FROM log_entries WHERE id = ?1")
             .and_then(|mut s| {
-                s.query_map(params![id.0.to_string()], |r| r.get(0))?
+                s.query_map(params![id.0.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect()
             })
             .map_err(|e| self.err("read a provisioning log entry", e))?;
-        Ok(collect_json(&self.path, "provisioning log entry", texts)?
+        Ok(crate::modified::read(&self.conn, &self.path, rows)?
             .into_iter()
             .next())
     }
@@ -118,12 +120,15 @@ impl LogStore for SqliteStore {
 
 impl JournalStore for SqliteStore {
     fn journal_for_cycle(&self, cycle: CycleId) -> Result<Vec<JournalRecord>> {
-        let texts: Vec<String> = self
+        let rows: Vec<records::Row> = self
             .conn
-            .prepare_cached("SELECT record FROM journal WHERE cycle = ?1 ORDER BY seq DESC")
-            .and_then(|mut s| s.query_map(params![cycle.0], |r| r.get(0))?.collect())
+            .prepare_cached(&format!(
+                "SELECT {} FROM journal WHERE cycle = ?1 ORDER BY seq DESC",
+                records::COLUMNS
+            ))
+            .and_then(|mut s| s.query_map(params![cycle.0], records::row)?.collect())
             .map_err(|e| self.err("read journal", e))?;
-        collect_json(&self.path, "journal record", texts)
+        records::decode_all(&self.path, rows)
     }
 
     fn journal_for_object(&self, object: &ObjectRef) -> Result<Vec<JournalRecord>> {
@@ -133,16 +138,17 @@ impl JournalStore for SqliteStore {
             ObjectRef::Dn(dn) => ("dn", fold(dn.trim())),
         };
         let sql = format!(
-            "SELECT record FROM journal WHERE log_entry IN
+            "SELECT {} FROM journal WHERE log_entry IN
                (SELECT log_entry FROM journal WHERE seq IN ({}))
              AND {column} = ?1 ORDER BY seq DESC",
+            records::COLUMNS,
             keys::seqs_sql(keys::JOURNAL, &[&key])
         );
-        let texts: Vec<String> = self
+        let rows: Vec<records::Row> = self
             .conn
             .prepare(&sql)
-            .and_then(|mut s| s.query_map(params![key], |r| r.get(0))?.collect())
+            .and_then(|mut s| s.query_map(params![key], records::row)?.collect())
             .map_err(|e| self.err("read journal", e))?;
-        collect_json(&self.path, "journal record", texts)
+        records::decode_all(&self.path, rows)
     }
 }

@@ -24,10 +24,18 @@ pub(crate) fn insert_outcome(
     tx: &rusqlite::Transaction<'_>,
     path: &Path,
     o: &ObjectOutcome,
+    joins: &mut Vec<crate::joins::Added>,
 ) -> Result<()> {
     let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(path, op, err);
     let log = &o.log;
-    let entry = to_json(path, "provisioning log entry", log)?;
+    // The values of the write once, in the journal (`modified.rs`).
+    let (stripped, modified_in_journal) =
+        crate::modified::stored(log, &crate::modified::in_journal(o));
+    let entry = to_json(
+        path,
+        "provisioning log entry",
+        stripped.as_ref().unwrap_or(log),
+    )?;
     let in_sync = log.action == Action::Other && log.status == LogStatus::Success;
     let source_id = log
         .source
@@ -41,8 +49,9 @@ pub(crate) fn insert_outcome(
     let seq: i64 = tx
         .prepare_cached(
             "INSERT INTO log_entries
-               (id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING seq",
+               (id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry,
+                modified_in_journal)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING seq",
         )
         .and_then(|mut s| {
             s.query_row(
@@ -58,6 +67,7 @@ pub(crate) fn insert_outcome(
                     guid,
                     in_sync,
                     entry,
+                    modified_in_journal,
                 ],
                 |r| r.get(0),
             )
@@ -86,7 +96,7 @@ pub(crate) fn insert_outcome(
             )
             .map_err(e("store journal record"))?;
         for j in &o.journal {
-            let record = to_json(path, "journal record", j)?;
+            let record = crate::records::encode(path, j)?;
             let (guid, dn) = (guid_text(&j.object_guid), fold(&j.dn));
             let seq: i64 = stmt
                 .query_row(
@@ -113,27 +123,12 @@ pub(crate) fn insert_outcome(
 
     match &o.join {
         JoinUpdate::Keep => {}
+        // Appended, merged in bulk (`joins.rs`).
         JoinUpdate::Set(join) => {
-            tx.prepare_cached(
-                "INSERT INTO joins (cloud_id, object_guid, dn, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (cloud_id) DO UPDATE SET
-                   object_guid = excluded.object_guid, dn = excluded.dn,
-                   updated_at = excluded.updated_at",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    join.cloud_id,
-                    guid_text(&join.object_guid),
-                    join.dn,
-                    join.updated_at.to_string(),
-                ])
-            })
-            .map_err(e("store join"))?;
+            joins.push(crate::joins::add(tx, &join.cloud_id, Some(join)).map_err(e("store join"))?);
         }
         JoinUpdate::Remove { cloud_id } => {
-            tx.prepare_cached("DELETE FROM joins WHERE cloud_id = ?1")
-                .and_then(|mut s| s.execute(params![cloud_id]))
-                .map_err(e("remove join"))?;
+            joins.push(crate::joins::add(tx, cloud_id, None).map_err(e("remove join"))?);
         }
     }
 

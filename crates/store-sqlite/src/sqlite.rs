@@ -27,6 +27,9 @@ pub const DB_FILE_NAME: &str = "state.db";
 /// [`StoreError::Locked`].
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// WAL pages between automatic checkpoints (see `configure`).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
 /// The SQLite state store. One per process; readers in other processes (e.g.
 /// `exo-writeback status` while `run` is active) are fine thanks to WAL.
 #[derive(Debug)]
@@ -37,6 +40,10 @@ pub struct SqliteStore {
     pub(crate) purge_chunk: i64,
     /// Unmerged identity keys that make a commit merge them (`keys::MERGE_AT`).
     pub(crate) merge_keys_at: i64,
+    /// Unmerged join changes that make a commit merge them (`joins::MERGE_AT`).
+    pub(crate) merge_joins_at: i64,
+    /// Where the unmerged join changes are (`joins.rs`); built when first needed.
+    pub(crate) pending_joins: std::cell::RefCell<Option<crate::joins::Pending>>,
 }
 
 /// Every role of the store (each in its own module).
@@ -92,6 +99,8 @@ impl SqliteStore {
             path: path.to_path_buf(),
             purge_chunk: 5_000,
             merge_keys_at: crate::keys::MERGE_AT,
+            merge_joins_at: crate::joins::MERGE_AT,
+            pending_joins: Default::default(),
         };
         store.configure()?;
         Ok(store)
@@ -122,6 +131,14 @@ impl SqliteStore {
             .map_err(|e| self.err("set cache size", e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| self.err("enable foreign keys", e))?;
+        // Checkpoint every 10,000 pages (≈ 40 MiB of WAL) instead of SQLite's 1,000: a page
+        // changed by several transactions between two checkpoints (the tail page of each
+        // table, the intents' pages reused by every chunk) is copied into the database once
+        // per checkpoint. Measured with the `throughput` example (100,000 outcomes in chunks
+        // of 200, intents first): 9.1 KB written per outcome at 1,000 pages, 8.5 at 4,000,
+        // 8.2 at 10,000, 8.0 at 20,000.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .map_err(|e| self.err("set WAL checkpoint interval", e))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(())
     }
@@ -249,21 +266,26 @@ impl SqliteStore {
         let watermark = watermark
             .map(|w| to_json(&path, "watermark", w))
             .transpose()?;
-        let merge_keys_at = self.merge_keys_at;
+        let (merge_keys_at, merge_joins_at) = (self.merge_keys_at, self.merge_joins_at);
+        let mut joins = Vec::new();
         let tx = self.write_tx("begin recording outcomes")?;
         for o in outcomes {
-            insert_outcome(&tx, &path, o)?;
+            insert_outcome(&tx, &path, o, &mut joins)?;
         }
         delete_intent_rows(&tx, &path, intents)?;
         crate::keys::merge(&tx, merge_keys_at)
             .map_err(|e| StoreError::sqlite(&path, "merge identity keys", e))?;
+        let merged = crate::joins::merge(&tx, merge_joins_at)
+            .map_err(|e| StoreError::sqlite(&path, "merge joins", e))?;
         if let Some(w) = watermark {
             tx.prepare_cached("UPDATE job SET watermark = ?1 WHERE id = 1")
                 .and_then(|mut s| s.execute(params![w]))
                 .map_err(|e| StoreError::sqlite(&path, "store watermark", e))?;
         }
         tx.commit()
-            .map_err(|e| StoreError::sqlite(&path, "commit outcomes", e))
+            .map_err(|e| StoreError::sqlite(&path, "commit outcomes", e))?;
+        self.joins_committed(joins, merged);
+        Ok(())
     }
 
     pub(crate) fn job_row(&self) -> Result<(String, Option<String>)> {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
-    CycleId, CycleKind, CycleStatus, JobState, LogStatus, ObjectRef, StagedDecision,
+    CycleId, CycleKind, CycleStatus, JobState, JoinUpdate, LogStatus, ObjectRef, StagedDecision,
 };
 use exo_writeback_store_sqlite::migrations::SCHEMA_VERSION;
 use exo_writeback_store_sqlite::prelude::*;
@@ -180,11 +180,15 @@ fn check(e: &Expected) {
             .is_empty(),
         "{file}"
     );
-    assert_eq!(
-        store.joins(None, 1000).expect("joins").len(),
-        e.joins,
-        "{file}"
-    );
+    let joins = store.joins(None, 1000).expect("joins");
+    assert_eq!(joins.len(), e.joins, "{file}");
+    for join in &joins {
+        assert_eq!(
+            store.join(&join.cloud_id).expect("join").as_ref(),
+            Some(join),
+            "{file}"
+        );
+    }
     let escrow = store.escrow().expect("escrow");
     assert_eq!(escrow.len(), e.escrow, "{file}");
     for entry in &escrow {
@@ -210,9 +214,24 @@ fn check(e: &Expected) {
         .begin_cycle(CycleKind::Delta, at(0))
         .expect("new cycle");
     assert!(next.0 > e.cycles.len() as i64, "{file}: {next}");
+    let new = success(next, 9_001, at(1));
+    store.record_outcome(&new).expect("record");
+    // Its join (unmerged until the cycle finishes, migration 7) is found beside the old ones.
+    let JoinUpdate::Set(join) = &new.join else {
+        panic!("the fixture outcome sets a join")
+    };
+    assert_eq!(
+        store.join(&join.cloud_id).expect("join").as_ref(),
+        Some(join)
+    );
+    assert_eq!(store.joins(None, 1000).expect("joins").len(), e.joins + 1);
     store
-        .record_outcome(&success(next, 9_001, at(1)))
-        .expect("record");
+        .finish_cycle(next, at(2), &Default::default(), &CycleStatus::Completed)
+        .expect("finish");
+    assert_eq!(store.joins(None, 1000).expect("joins").len(), e.joins + 1);
+    for old in &joins {
+        assert_eq!(store.join(&old.cloud_id).expect("join").as_ref(), Some(old));
+    }
     assert_eq!(
         store
             .query_logs(&LogQuery {
