@@ -23,7 +23,7 @@ use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, Obje
 use exo_writeback_core::drift::ChangeOrigin;
 use exo_writeback_core::schema::Schema;
 use exo_writeback_engine::address_index::AddressIndex;
-use exo_writeback_engine::ports::{Directory, DirectoryError, UnreadableAttribute};
+use exo_writeback_engine::ports::{Directory, DirectoryError, ScanScope, UnreadableAttribute};
 use exo_writeback_engine::testing::FakeDirectory;
 use uuid::Uuid;
 
@@ -64,31 +64,35 @@ impl BenchDirectory {
 
     /// Every object holding one of `attributes` (`objectGUID`: every object), with those
     /// attributes, a page at a time (what the fake's scan returns, without its copy of all).
+    /// Every object holding one of `present` (`objectGUID`: every object), with `attributes`,
+    /// a page of objects at a time.
     async fn scan(
         &self,
+        present: &[&str],
         attributes: &[&str],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<(), DirectoryError> {
-        let every = attributes
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case("objectGUID"));
-        let wanted: Vec<String> = attributes.iter().map(|a| a.to_string()).collect();
+        let every = present.iter().any(|a| a.eq_ignore_ascii_case("objectGUID"));
+        let mut wanted: Vec<String> = attributes.iter().map(|a| a.to_string()).collect();
+        wanted.extend(present.iter().map(|a| a.to_string()));
         for page in self.guids.chunks(SCAN_PAGE) {
             for o in self.inner.read_by_guids(page, &wanted).await? {
-                let mut keys = Attributes::new();
+                let holds = present.iter().any(|a| !o.attributes.get(a).is_empty());
+                if !every && !holds {
+                    continue;
+                }
+                let mut read = Attributes::new();
                 for a in attributes {
                     let values = o.attributes.get(a);
                     if !values.is_empty() {
-                        keys.insert(a, values.to_vec());
+                        read.insert(a, values.to_vec());
                     }
                 }
-                if every || keys.iter().next().is_some() {
-                    on_object(DirectoryObject {
-                        dn: o.dn,
-                        object_guid: o.object_guid,
-                        attributes: keys,
-                    });
-                }
+                on_object(DirectoryObject {
+                    dn: o.dn,
+                    object_guid: o.object_guid,
+                    attributes: read,
+                });
             }
         }
         Ok(())
@@ -163,17 +167,26 @@ impl Directory for BenchDirectory {
     }
     async fn scan_match_keys(
         &self,
-        attributes: &[&str],
+        present: &[&str],
+        attributes: &[String],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<(), DirectoryError> {
-        self.scan(attributes, on_object).await
+    ) -> Result<ScanScope, DirectoryError> {
+        let attributes: Vec<&str> = attributes.iter().map(String::as_str).collect();
+        self.scan(present, &attributes, on_object).await?;
+        // The bench directory's search scope is its whole forest.
+        Ok(ScanScope::Forest)
     }
     async fn scan_addresses(
         &self,
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<(), DirectoryError> {
         // The fake's search scope is its whole forest.
-        self.scan(&AddressIndex::ATTRIBUTES, on_object).await
+        self.scan(
+            &AddressIndex::ATTRIBUTES,
+            &AddressIndex::ATTRIBUTES,
+            on_object,
+        )
+        .await
     }
     async fn attribute_origins(
         &self,
