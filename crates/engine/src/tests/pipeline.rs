@@ -93,10 +93,13 @@ impl Directory for Gated {
     }
     async fn scan_match_keys(
         &self,
-        attributes: &[&str],
+        present: &[&str],
+        attributes: &[String],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<(), DirectoryError> {
-        self.inner.scan_match_keys(attributes, on_object).await
+    ) -> Result<crate::ScanScope, DirectoryError> {
+        self.inner
+            .scan_match_keys(present, attributes, on_object)
+            .await
     }
     async fn unreadable_attributes(
         &self,
