@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use exo_writeback_core::provisioning::{CycleId, CycleKind};
-use exo_writeback_store::LogQuery;
+use exo_writeback_store_sqlite::LogQuery;
 use exo_writeback_store_sqlite::SqliteStore;
 use exo_writeback_store_sqlite::prelude::*;
 use jiff::Timestamp;
