@@ -10,10 +10,10 @@
 //! 2026-12-02 figures were taken); `apply` applies and indexes every written value, as the
 //! fake does for the engine's tests, so the directory grows with the cycle.
 //!
-//! Its scans (`scan_match_keys`, `scan_addresses`) hand the objects out a page of
-//! [`SCAN_PAGE`] at a time, as AD's paged search does; the fake's own scan clones every object
-//! before the first is handed out (a second copy of the directory at the peak, which the peak
-//! RSS above the directory counted as the agent's).
+//! Its scans (`scan_match_keys`, `scan_addresses`) are the fake's, which copy a page of
+//! objects at a time out of the directory, as AD's paged search hands them out (a scan that
+//! copied every object first would hold a second directory at the peak, which the peak RSS
+//! above the directory would count as the agent's).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +22,6 @@ use exo_sim::SimMailbox;
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ObjectModify};
 use exo_writeback_core::drift::ChangeOrigin;
 use exo_writeback_core::schema::Schema;
-use exo_writeback_engine::address_index::AddressIndex;
 use exo_writeback_engine::ports::{Directory, DirectoryError, ScanScope, UnreadableAttribute};
 use exo_writeback_engine::testing::FakeDirectory;
 use uuid::Uuid;
@@ -37,65 +36,22 @@ pub enum Modifies {
     Apply,
 }
 
-/// Objects per page of a scan (AD's default MaxPageSize).
-pub const SCAN_PAGE: usize = 1000;
-
 /// The directory `scale` gives the engine: [`FakeDirectory`] for every read; modifies
-/// counted or applied ([`Modifies`]); scans paged.
+/// counted or applied ([`Modifies`]).
 pub struct BenchDirectory {
     pub inner: FakeDirectory,
     pub mode: Modifies,
     /// Modifies accepted (counted or applied).
     pub modifies: Arc<AtomicUsize>,
-    /// Every object, in the order scans return them.
-    guids: Vec<Uuid>,
 }
 
 impl BenchDirectory {
-    /// `guids`: the objects of `inner` (as [`directory_of`] returns them).
-    pub fn new(inner: FakeDirectory, guids: Vec<Uuid>, mode: Modifies) -> BenchDirectory {
+    pub fn new(inner: FakeDirectory, mode: Modifies) -> BenchDirectory {
         BenchDirectory {
             inner,
             mode,
             modifies: Arc::default(),
-            guids,
         }
-    }
-
-    /// Every object holding one of `attributes` (`objectGUID`: every object), with those
-    /// attributes, a page at a time (what the fake's scan returns, without its copy of all).
-    /// Every object holding one of `present` (`objectGUID`: every object), with `attributes`,
-    /// a page of objects at a time.
-    async fn scan(
-        &self,
-        present: &[&str],
-        attributes: &[&str],
-        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<(), DirectoryError> {
-        let every = present.iter().any(|a| a.eq_ignore_ascii_case("objectGUID"));
-        let mut wanted: Vec<String> = attributes.iter().map(|a| a.to_string()).collect();
-        wanted.extend(present.iter().map(|a| a.to_string()));
-        for page in self.guids.chunks(SCAN_PAGE) {
-            for o in self.inner.read_by_guids(page, &wanted).await? {
-                let holds = present.iter().any(|a| !o.attributes.get(a).is_empty());
-                if !every && !holds {
-                    continue;
-                }
-                let mut read = Attributes::new();
-                for a in attributes {
-                    let values = o.attributes.get(a);
-                    if !values.is_empty() {
-                        read.insert(a, values.to_vec());
-                    }
-                }
-                on_object(DirectoryObject {
-                    dn: o.dn,
-                    object_guid: o.object_guid,
-                    attributes: read,
-                });
-            }
-        }
-        Ok(())
     }
 }
 
@@ -171,22 +127,15 @@ impl Directory for BenchDirectory {
         attributes: &[String],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<ScanScope, DirectoryError> {
-        let attributes: Vec<&str> = attributes.iter().map(String::as_str).collect();
-        self.scan(present, &attributes, on_object).await?;
-        // The bench directory's search scope is its whole forest.
-        Ok(ScanScope::Forest)
+        self.inner
+            .scan_match_keys(present, attributes, on_object)
+            .await
     }
     async fn scan_addresses(
         &self,
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<(), DirectoryError> {
-        // The fake's search scope is its whole forest.
-        self.scan(
-            &AddressIndex::ATTRIBUTES,
-            &AddressIndex::ATTRIBUTES,
-            on_object,
-        )
-        .await
+        self.inner.scan_addresses(on_object).await
     }
     async fn attribute_origins(
         &self,
@@ -198,10 +147,9 @@ impl Directory for BenchDirectory {
 }
 
 /// The object AD holds for each dir-synced mailbox, before writeback: the primary address
-/// only (so every cloud-managed mailbox needs a write); with the objects' GUIDs.
-pub fn directory_of(mailboxes: impl Iterator<Item = SimMailbox>) -> (FakeDirectory, Vec<Uuid>) {
+/// only (so every cloud-managed mailbox needs a write).
+pub fn directory_of(mailboxes: impl Iterator<Item = SimMailbox>) -> FakeDirectory {
     let directory = FakeDirectory::new();
-    let mut guids = Vec::new();
     directory.forget_modifies();
     for m in mailboxes {
         let Ok(guid) = exo_writeback_core::guid::uuid_from_immutable_id(&m.immutable_id) else {
@@ -228,7 +176,6 @@ pub fn directory_of(mailboxes: impl Iterator<Item = SimMailbox>) -> (FakeDirecto
             object_guid: guid,
             attributes: a,
         });
-        guids.push(guid);
     }
-    (directory, guids)
+    directory
 }

@@ -97,7 +97,7 @@ pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
 /// One size, in this process: prints one JSON object.
 pub async fn run_one(args: OneArgs) -> anyhow::Result<()> {
     let t = Instant::now();
-    let (directory, guids) = directory_of(exo_sim::seed::generate(&spec(args.size)));
+    let directory = directory_of(exo_sim::seed::generate(&spec(args.size)));
     let objects = directory.len();
     let build_secs = t.elapsed().as_secs_f64();
     let dir = tempfile::tempdir()?;
@@ -137,7 +137,7 @@ page_size = 1000
             safelist_hashes: false,
             recipient_kinds: Vec::new(),
         },
-        BenchDirectory::new(directory, guids, args.modifies),
+        BenchDirectory::new(directory, args.modifies),
         store,
         WritebackPlanSettings::default(),
         options,

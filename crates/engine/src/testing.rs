@@ -427,7 +427,8 @@ impl Directory for FakeDirectory {
 
 impl FakeDirectory {
     /// Every object holding one of `present` (`objectGUID`: every object), with `attributes`
-    /// (those the account may read).
+    /// (those the account may read), a page of [`SCAN_PAGE`] objects at a time as AD's paged
+    /// search: only a page is copied out of the directory at once.
     fn scan(
         &self,
         present: &[&str],
@@ -437,30 +438,62 @@ impl FakeDirectory {
         if *self.no_scan.lock().expect("lock") {
             return Err(DirectoryError::new("scan refused"));
         }
-        let objects: Vec<DirectoryObject> = self.objects().by_guid.values().cloned().collect();
         let unreadable = self.unreadable.lock().expect("lock").clone();
         let every = present.iter().any(|a| a.eq_ignore_ascii_case("objectGUID"));
-        for o in objects {
-            let holds = present.iter().any(|a| !o.attributes.get(a).is_empty());
-            if !every && !holds {
-                continue;
+        let mut after: Option<Uuid> = None;
+        loop {
+            let page: Vec<DirectoryObject> = {
+                let objects = self.objects();
+                let rest = match after {
+                    None => objects.by_guid.range(..),
+                    Some(last) => objects
+                        .by_guid
+                        .range((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded)),
+                };
+                rest.take(SCAN_PAGE).map(|(_, o)| o.clone()).collect()
+            };
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.object_guid);
+            for o in page {
+                self.scan_one(o, present, attributes, every, &unreadable, on_object);
             }
-            let mut read = Attributes::new();
-            for a in attributes {
-                let values = o.attributes.get(a);
-                if !values.is_empty() && !unreadable.iter().any(|u| u.eq_ignore_ascii_case(a)) {
-                    read.insert(a, values.to_vec());
-                }
-            }
-            on_object(DirectoryObject {
-                dn: o.dn,
-                object_guid: o.object_guid,
-                attributes: read,
-            });
         }
-        Ok(())
+    }
+
+    /// One object of [`FakeDirectory::scan`]'s page, handed out when it holds a `present`
+    /// attribute (or `every`), with the readable ones of `attributes`.
+    fn scan_one(
+        &self,
+        o: DirectoryObject,
+        present: &[&str],
+        attributes: &[&str],
+        every: bool,
+        unreadable: &[String],
+        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
+    ) {
+        let holds = present.iter().any(|a| !o.attributes.get(a).is_empty());
+        if !every && !holds {
+            return;
+        }
+        let mut read = Attributes::new();
+        for a in attributes {
+            let values = o.attributes.get(a);
+            if !values.is_empty() && !unreadable.iter().any(|u| u.eq_ignore_ascii_case(a)) {
+                read.insert(a, values.to_vec());
+            }
+        }
+        on_object(DirectoryObject {
+            dn: o.dn,
+            object_guid: o.object_guid,
+            attributes: read,
+        });
     }
 }
+
+/// Objects per page of [`FakeDirectory`]'s scans (AD's default MaxPageSize).
+pub const SCAN_PAGE: usize = 1000;
 
 /// The mailbox of synced user `n`: ExternalDirectoryObjectId `00000000-…-n`, UPN
 /// `user{n}@contoso.com` (as [`FakeDirectory::add_user`]'s object `user{n}`), primary address
