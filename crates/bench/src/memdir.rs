@@ -4,7 +4,8 @@
 //! object per directory-synchronised mailbox of the emulator's generator (matched by
 //! objectGUID, as the DC would).
 //!
-//! [`BenchDirectory`] serves it to the engine in one of two modes ([`Modifies`]): `count`
+//! [`BenchDirectory`] (the fake behind the [`Counting`] hook) serves it to the engine in one of
+//! two modes ([`Modifies`]): `count`
 //! (the default) checks that each modify's DN exists and counts it without changing the
 //! directory, so the process's memory growth during the cycle is the agent's own (how the
 //! 2026-12-02 figures were taken); `apply` applies and indexes every written value, as the
@@ -20,11 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use exo_sim::SimMailbox;
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ObjectModify};
-use exo_writeback_core::drift::ChangeOrigin;
-use exo_writeback_core::schema::Schema;
-use exo_writeback_engine::ports::{Directory, DirectoryError, ScanScope, UnreadableAttribute};
-use exo_writeback_engine::testing::FakeDirectory;
-use uuid::Uuid;
+use exo_writeback_engine::ports::{Directory, DirectoryError};
+use exo_writeback_engine::testing::{FakeDirectory, Hook, Hooked};
 
 /// What the bench directory does with a modify.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -36,69 +34,40 @@ pub enum Modifies {
     Apply,
 }
 
-/// The directory `scale` gives the engine: [`FakeDirectory`] for every read; modifies
-/// counted or applied ([`Modifies`]).
-pub struct BenchDirectory {
-    pub inner: FakeDirectory,
+/// The directory `scale` gives the engine: [`FakeDirectory`] for every read and scan;
+/// modifies counted or applied ([`Counting`]).
+pub type BenchDirectory = Hooked<Counting>;
+
+/// What the bench directory does with a modify ([`Modifies`]), and how many it accepted.
+#[derive(Clone)]
+pub struct Counting {
     pub mode: Modifies,
     /// Modifies accepted (counted or applied).
     pub modifies: Arc<AtomicUsize>,
 }
 
-impl BenchDirectory {
-    pub fn new(inner: FakeDirectory, mode: Modifies) -> BenchDirectory {
-        BenchDirectory {
-            inner,
+/// `inner` served to the engine, its modifies handled as `mode` says.
+pub fn bench_directory(inner: FakeDirectory, mode: Modifies) -> BenchDirectory {
+    Hooked {
+        inner,
+        hook: Counting {
             mode,
             modifies: Arc::default(),
-        }
+        },
     }
 }
 
-impl Directory for BenchDirectory {
-    async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
-        self.inner.schema().await
-    }
-    async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
-        self.inner.refresh_schema().await
-    }
-    async fn find_by_attribute(
+impl Hook for Counting {
+    async fn modify(
         &self,
-        attribute: &str,
-        value: &AttrValue,
-        attributes: &[String],
-    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
-        self.inner
-            .find_by_attribute(attribute, value, attributes)
-            .await
-    }
-    async fn read_by_guid(
-        &self,
-        guid: &Uuid,
-        attributes: &[String],
-    ) -> Result<Option<DirectoryObject>, DirectoryError> {
-        self.inner.read_by_guid(guid, attributes).await
-    }
-    async fn read_by_dn(
-        &self,
-        dn: &str,
-        attributes: &[String],
-    ) -> Result<Option<DirectoryObject>, DirectoryError> {
-        self.inner.read_by_dn(dn, attributes).await
-    }
-    async fn read_by_guids(
-        &self,
-        guids: &[Uuid],
-        attributes: &[String],
-    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
-        self.inner.read_by_guids(guids, attributes).await
-    }
-    async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        inner: &FakeDirectory,
+        modify: &ObjectModify,
+    ) -> Result<(), DirectoryError> {
         match self.mode {
-            Modifies::Apply => self.inner.modify(modify).await?,
+            Modifies::Apply => inner.modify(modify).await?,
             Modifies::Count => {
                 // As the DC: a modify of an object that does not exist fails (noSuchObject).
-                if self.inner.read_by_dn(&modify.dn, &[]).await?.is_none() {
+                if inner.read_by_dn(&modify.dn, &[]).await?.is_none() {
                     return Err(DirectoryError {
                         result: Some("LDAP result 32".into()),
                         ..DirectoryError::new(format!("no such object {}", modify.dn))
@@ -108,41 +77,6 @@ impl Directory for BenchDirectory {
         }
         self.modifies.fetch_add(1, Ordering::Relaxed);
         Ok(())
-    }
-    async fn address_holders(
-        &self,
-        addresses: &[String],
-    ) -> Result<Vec<(String, String)>, DirectoryError> {
-        self.inner.address_holders(addresses).await
-    }
-    async fn unreadable_attributes(
-        &self,
-        attributes: &[String],
-    ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
-        self.inner.unreadable_attributes(attributes).await
-    }
-    async fn scan_match_keys(
-        &self,
-        present: &[&str],
-        attributes: &[String],
-        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<ScanScope, DirectoryError> {
-        self.inner
-            .scan_match_keys(present, attributes, on_object)
-            .await
-    }
-    async fn scan_addresses(
-        &self,
-        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<(), DirectoryError> {
-        self.inner.scan_addresses(on_object).await
-    }
-    async fn attribute_origins(
-        &self,
-        dn: &str,
-        attributes: &[String],
-    ) -> Result<Vec<ChangeOrigin>, DirectoryError> {
-        self.inner.attribute_origins(dn, attributes).await
     }
 }
 

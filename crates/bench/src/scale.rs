@@ -15,7 +15,7 @@ use exo_writeback_exo::{ExoClient, ExoConfig};
 use exo_writeback_store_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
-use crate::memdir::{BenchDirectory, Modifies, directory_of};
+use crate::memdir::{Modifies, bench_directory, directory_of};
 use crate::util;
 
 const SECRET: &str = "bench-client-secret";
@@ -137,7 +137,7 @@ page_size = 1000
             safelist_hashes: false,
             recipient_kinds: Vec::new(),
         },
-        BenchDirectory::new(directory, args.modifies),
+        bench_directory(directory, args.modifies),
         store,
         WritebackPlanSettings::default(),
         options,

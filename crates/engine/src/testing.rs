@@ -16,8 +16,10 @@ use exo_writeback_core::schema::Schema;
 use jiff::Timestamp;
 use uuid::Uuid;
 
+mod hooked;
 mod source;
 
+pub use hooked::{Hook, Hooked};
 pub use source::FakeSource;
 
 use crate::ports::{Directory, DirectoryError, UnreadableAttribute};

@@ -4,12 +4,11 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
+use exo_writeback_core::directory::{AttrValue, ObjectModify};
 use exo_writeback_core::provisioning::{
     Action, CycleId, CycleStatus, JobState, LogStatus, ObjectRef, ProvisioningLogEntry,
     RestartScope,
 };
-use exo_writeback_core::schema::Schema;
 use exo_writeback_core::settings::WritebackSettings;
 use exo_writeback_store_sqlite::prelude::*;
 use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
@@ -19,10 +18,9 @@ use uuid::Uuid;
 
 use super::support::{engine, users};
 use crate::intents::{Reconciled, holds, reconcile};
-use crate::ports::{Directory, DirectoryError, UnreadableAttribute};
-use crate::testing::{FakeDirectory, FakeSource};
+use crate::ports::{Directory, DirectoryError};
+use crate::testing::{FakeDirectory, FakeSource, Hook, Hooked};
 use crate::{CycleMode, Engine, EngineError, EngineOptions, UndoTarget};
-use exo_writeback_core::drift::ChangeOrigin;
 use exo_writeback_core::schema::Syntax;
 
 /// The modify after which a stop request is raised, and the flag it is raised on.
@@ -31,9 +29,11 @@ type StopAfter = (usize, Arc<AtomicBool>);
 /// The fake directory, plus a process "killed" (a panic, which drops the engine mid-cycle
 /// like kill -9: nothing after it runs) when the `die_at`-th modify is about to be sent,
 /// and reads that fail while `unreachable` is set.
+type Dying = Hooked<Faults>;
+
+/// The faults of [`Dying`].
 #[derive(Clone)]
-struct Dying {
-    inner: FakeDirectory,
+struct Faults {
     die_at: Arc<AtomicUsize>,
     sent: Arc<AtomicUsize>,
     unreachable: Arc<AtomicBool>,
@@ -48,10 +48,10 @@ struct Dying {
     stop_after: Arc<std::sync::Mutex<Option<StopAfter>>>,
 }
 
-impl Dying {
-    fn new(inner: FakeDirectory) -> Self {
-        Dying {
-            inner,
+fn dying(inner: FakeDirectory) -> Dying {
+    Hooked {
+        inner,
+        hook: Faults {
             die_at: Arc::new(AtomicUsize::new(usize::MAX)),
             sent: Arc::default(),
             unreachable: Arc::default(),
@@ -59,49 +59,22 @@ impl Dying {
             refuse_after: Arc::default(),
             refusals: Arc::default(),
             stop_after: Arc::default(),
-        }
+        },
     }
-    fn check(&self) -> Result<(), DirectoryError> {
+}
+
+impl Hook for Faults {
+    fn before_read(&self) -> Result<(), DirectoryError> {
         if self.unreachable.load(Ordering::SeqCst) {
             return Err(DirectoryError::unreachable("connection refused"));
         }
         Ok(())
     }
-}
-
-impl Directory for Dying {
-    async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
-        self.inner.schema().await
-    }
-    async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
-        self.inner.refresh_schema().await
-    }
-    async fn find_by_attribute(
+    async fn modify(
         &self,
-        attribute: &str,
-        value: &AttrValue,
-        attrs: &[String],
-    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
-        self.check()?;
-        self.inner.find_by_attribute(attribute, value, attrs).await
-    }
-    async fn read_by_guid(
-        &self,
-        guid: &Uuid,
-        attrs: &[String],
-    ) -> Result<Option<DirectoryObject>, DirectoryError> {
-        self.check()?;
-        self.inner.read_by_guid(guid, attrs).await
-    }
-    async fn read_by_dn(
-        &self,
-        dn: &str,
-        attrs: &[String],
-    ) -> Result<Option<DirectoryObject>, DirectoryError> {
-        self.check()?;
-        self.inner.read_by_dn(dn, attrs).await
-    }
-    async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        inner: &FakeDirectory,
+        modify: &ObjectModify,
+    ) -> Result<(), DirectoryError> {
         let n = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
         if n > self.refuse_after.load(Ordering::SeqCst) && self.refusals.load(Ordering::SeqCst) > 0
         {
@@ -109,7 +82,7 @@ impl Directory for Dying {
             return Err(DirectoryError::unreachable("connection refused"));
         }
         if n < self.die_at.load(Ordering::SeqCst) {
-            self.inner.modify(modify).await?;
+            inner.modify(modify).await?;
             if let Some((at, stop)) = &*self.stop_after.lock().expect("lock")
                 && n == *at
             {
@@ -118,41 +91,10 @@ impl Directory for Dying {
             return Ok(());
         }
         if self.apply_then_die.load(Ordering::SeqCst) {
-            self.inner.modify(modify).await?;
+            inner.modify(modify).await?;
             panic!("kill -9 after modify {n}");
         }
         panic!("kill -9 before modify {n}");
-    }
-    async fn address_holders(
-        &self,
-        addresses: &[String],
-    ) -> Result<Vec<(String, String)>, DirectoryError> {
-        self.check()?;
-        self.inner.address_holders(addresses).await
-    }
-    async fn scan_match_keys(
-        &self,
-        present: &[&str],
-        attributes: &[String],
-        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<crate::ScanScope, DirectoryError> {
-        self.check()?;
-        self.inner
-            .scan_match_keys(present, attributes, on_object)
-            .await
-    }
-    async fn unreadable_attributes(
-        &self,
-        attributes: &[String],
-    ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
-        self.inner.unreadable_attributes(attributes).await
-    }
-    async fn attribute_origins(
-        &self,
-        dn: &str,
-        attributes: &[String],
-    ) -> Result<Vec<ChangeOrigin>, DirectoryError> {
-        self.inner.attribute_origins(dn, attributes).await
     }
 }
 
@@ -172,7 +114,7 @@ fn lab(n: u32) -> Lab {
     Lab {
         tmp: tempfile::tempdir().expect("tempdir"),
         source: users.source,
-        dir: Dying::new(users.dir.clone()),
+        dir: dying(users.dir.clone()),
         fake: users.dir,
         guids: users.guids,
     }

@@ -7,25 +7,24 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
-use exo_writeback_core::drift::ChangeOrigin;
+use exo_writeback_core::directory::ObjectModify;
 use exo_writeback_core::provisioning::{Action, CycleStatus, LogStatus};
-use exo_writeback_core::schema::Schema;
 use exo_writeback_store_sqlite::prelude::*;
 use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use jiff::{SignedDuration, Timestamp};
-use uuid::Uuid;
 
 use super::support::{engine, users};
-use crate::ports::{Directory, DirectoryError, UnreadableAttribute};
-use crate::testing::FakeDirectory;
+use crate::ports::{Directory, DirectoryError};
+use crate::testing::{FakeDirectory, Hook, Hooked};
 use crate::{CycleMode, EngineOptions};
 
 /// The fake directory, whose first `hold` modifies are answered only once modify `hold + 1`
 /// was sent; each modify notes how many write-ahead intents the state held when it was sent.
+type Gated = Hooked<Gate>;
+
+/// The gate of [`Gated`].
 #[derive(Clone)]
-struct Gated {
-    inner: FakeDirectory,
+struct Gate {
     hold: usize,
     sent: Arc<AtomicUsize>,
     open: Arc<AtomicBool>,
@@ -34,36 +33,12 @@ struct Gated {
     state_dir: PathBuf,
 }
 
-impl Directory for Gated {
-    async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
-        self.inner.schema().await
-    }
-    async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
-        self.inner.refresh_schema().await
-    }
-    async fn find_by_attribute(
+impl Hook for Gate {
+    async fn modify(
         &self,
-        attribute: &str,
-        value: &AttrValue,
-        attrs: &[String],
-    ) -> Result<Vec<DirectoryObject>, DirectoryError> {
-        self.inner.find_by_attribute(attribute, value, attrs).await
-    }
-    async fn read_by_guid(
-        &self,
-        guid: &Uuid,
-        attrs: &[String],
-    ) -> Result<Option<DirectoryObject>, DirectoryError> {
-        self.inner.read_by_guid(guid, attrs).await
-    }
-    async fn read_by_dn(
-        &self,
-        dn: &str,
-        attrs: &[String],
-    ) -> Result<Option<DirectoryObject>, DirectoryError> {
-        self.inner.read_by_dn(dn, attrs).await
-    }
-    async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        inner: &FakeDirectory,
+        modify: &ObjectModify,
+    ) -> Result<(), DirectoryError> {
         let intents = SqliteStore::open_in(&self.state_dir)
             .and_then(|s| s.intents())
             .expect("intents")
@@ -83,36 +58,7 @@ impl Directory for Gated {
             }
             opened.await;
         }
-        self.inner.modify(modify).await
-    }
-    async fn address_holders(
-        &self,
-        addresses: &[String],
-    ) -> Result<Vec<(String, String)>, DirectoryError> {
-        self.inner.address_holders(addresses).await
-    }
-    async fn scan_match_keys(
-        &self,
-        present: &[&str],
-        attributes: &[String],
-        on_object: &mut (dyn FnMut(DirectoryObject) + Send),
-    ) -> Result<crate::ScanScope, DirectoryError> {
-        self.inner
-            .scan_match_keys(present, attributes, on_object)
-            .await
-    }
-    async fn unreadable_attributes(
-        &self,
-        attributes: &[String],
-    ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
-        self.inner.unreadable_attributes(attributes).await
-    }
-    async fn attribute_origins(
-        &self,
-        dn: &str,
-        attributes: &[String],
-    ) -> Result<Vec<ChangeOrigin>, DirectoryError> {
-        self.inner.attribute_origins(dn, attributes).await
+        inner.modify(modify).await
     }
 }
 
@@ -126,14 +72,16 @@ async fn the_next_chunks_modifies_are_sent_while_a_chunks_outcomes_wait_for_thei
     let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
     let lab = users(7, t0, &[]);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = Gated {
+    let dir: Gated = Hooked {
         inner: lab.dir.clone(),
-        hold: 3,
-        sent: Arc::default(),
-        open: Arc::default(),
-        opened: Arc::default(),
-        intents_at_send: Arc::default(),
-        state_dir: tmp.path().to_path_buf(),
+        hook: Gate {
+            hold: 3,
+            sent: Arc::default(),
+            open: Arc::default(),
+            opened: Arc::default(),
+            intents_at_send: Arc::default(),
+            state_dir: tmp.path().to_path_buf(),
+        },
     };
     let mut engine = engine(
         &lab.source,
