@@ -33,6 +33,9 @@ pub struct Bulk<'a> {
     /// Whether the objects the match index kept from its scan may be used (a first
     /// evaluation, kept only when it finds nothing to do: [`settled_by_scan`]).
     pub from_scan: bool,
+    /// Objects of the scan handed over as they arrived (a full reconcile evaluating during
+    /// its scan, `settle.rs`): used as the kept ones, with `from_scan`.
+    pub scanned: &'a [DirectoryObject],
     /// What the plans read (`required_ad_attributes`), once per batch; empty: computed per
     /// mailbox.
     pub attributes: &'a [String],
@@ -44,13 +47,16 @@ impl<'a> Bulk<'a> {
         if !self.from_scan {
             return None;
         }
-        self.matches?.cached(guid)
+        self.scanned
+            .iter()
+            .find(|o| o.object_guid == *guid)
+            .or_else(|| self.matches?.cached(guid))
     }
 }
 
 /// Whether an evaluation on the scan's objects may stand: nothing to do — in sync, the join
 /// kept as it is, nothing to report. Anything else is decided again on objects read fresh.
-fn settled_by_scan(p: &Processed) -> bool {
+pub(crate) fn settled_by_scan(p: &Processed) -> bool {
     matches!(p.disposition, Disposition::InSync)
         && p.join == JoinUpdate::Keep
         && p.join_if_failed == JoinUpdate::Keep
@@ -142,13 +148,15 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
     /// evaluated on it, reading nothing from AD; that evaluation stands only when it finds
     /// nothing to do ([`settled_by_scan`]). Every other mailbox is evaluated on its candidates
     /// read fresh, together ([`Engine::read_candidates`]) — as a write, a new join or a
-    /// failure always was.
+    /// failure always was; `read`: those candidates, already read after the scan (the read
+    /// phase reads a batch's while the batch before is evaluated: `take.rs`).
     pub(crate) async fn evaluate_batch(
         &self,
         mailboxes: &[&Mailbox],
         schema: &Schema,
         matches: Option<&MatchIndex>,
         addresses: Option<&AddressIndex>,
+        read: Option<Vec<DirectoryObject>>,
     ) -> Vec<Processed> {
         let mut out: Vec<Option<Processed>> = vec![None; mailboxes.len()];
         let attributes = self.settings.required_ad_attributes();
@@ -166,6 +174,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                 addresses,
                 read: &[],
                 from_scan: true,
+                scanned: &[],
                 attributes: &attributes,
             };
             let first = futures::future::join_all(
@@ -187,12 +196,16 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             .map(|(m, _)| *m)
             .collect();
         if !rest.is_empty() {
-            let read = self.read_candidates(&rest, matches).await;
+            let read = match read {
+                Some(read) => read,
+                None => self.read_candidates(&rest, matches).await,
+            };
             let bulk = Bulk {
                 matches,
                 addresses,
                 read: &read,
                 from_scan: false,
+                scanned: &[],
                 attributes: &attributes,
             };
             let fresh =

@@ -2,7 +2,7 @@
 //! write → record → watermark. A [`CycleRun`] carries the cycle's state from its start to its
 //! report.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use exo_writeback_core::outcome::OutcomeCode;
@@ -82,6 +82,9 @@ pub(crate) struct CycleRun {
     pub index: Option<MatchIndex>,
     /// The addresses held in the forest (initial and full cycles).
     pub addresses: Option<AddressIndex>,
+    /// Mailboxes a full reconcile found in sync while it scanned (`settle.rs`), by cloud id:
+    /// taken in the read phase without being evaluated again.
+    pub settled: HashMap<String, Processed>,
     /// The addresses this cycle's plans add, by the object that gets them.
     pub claims: Claims,
     /// Mailboxes taken (each once per cycle).
@@ -134,6 +137,7 @@ impl CycleRun {
             started: Timestamp::now(),
             index: None,
             addresses: None,
+            settled: HashMap::new(),
             claims: Claims::default(),
             seen: HashSet::new(),
             tracker: WatermarkTracker::new(floor),
@@ -312,32 +316,45 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
     }
 
     async fn cycle_body(&mut self, run: &mut CycleRun) -> Result<CycleReport, EngineError> {
-        // Full cycles re-read the schema (picking up an extension without a restart); deltas
-        // use the cache, which a schema-like write error refreshes.
+        // Full cycles re-read the schema (picking up an extension without a restart) and probe
+        // the read rights beside the one scan of the directory, while the listing of Exchange
+        // Online starts (read ahead, bounded); a full reconcile evaluates the mailboxes read
+        // ahead on the scan's objects as they arrive (`settle.rs`). Deltas use the cached
+        // schema, which a schema-like write error refreshes.
         let full = matches!(run.kind, CycleKind::Initial | CycleKind::FullReconcile);
-        let schema = if full {
-            self.directory
-                .refresh_schema()
-                .await
-                .map_err(EngineError::Directory)?
-        } else {
-            self.schema().await?
-        };
-        run.unreadable = self.probe_read_rights().await;
-        // Initial and full cycles match every mailbox: scan the directory once, while the
-        // listing of Exchange Online starts (read ahead, bounded).
         let mut ahead = None;
-        if full {
+        let schema = if full {
             let stream = self.stream_for(run.kind, run.previous.as_ref());
             let keep = run.kind == CycleKind::FullReconcile;
-            let (scans, read) =
-                ReadAhead::during(self.load_scans(keep), stream, self.options.read_ahead).await;
-            (run.index, run.addresses) = scans;
+            let (tap, mailboxes) = match keep {
+                true => {
+                    let (tap, mailboxes) = futures::channel::mpsc::unbounded();
+                    (Some(tap), Some(mailboxes))
+                }
+                false => (None, None),
+            };
+            let (start, read) = ReadAhead::during(
+                self.start_scans(keep, mailboxes),
+                stream,
+                self.options.read_ahead,
+                tap,
+            )
+            .await;
             ahead = Some(read);
-        }
+            run.unreadable = start.unreadable;
+            run.index = start.index;
+            run.addresses = start.addresses;
+            run.settled = start.settled;
+            start.schema.map_err(EngineError::Directory)?
+        } else {
+            let schema = self.schema().await?;
+            run.unreadable = self.probe_read_rights().await;
+            schema
+        };
         let read = self.read_phase(run, &schema, ahead).await;
         run.index = None;
         run.addresses = None;
+        run.settled = HashMap::new();
         let stream_complete = read?;
         // The threshold guards whatever is about to be written, also the part of a listing
         // read before the service reported errors.

@@ -100,7 +100,9 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         schema: &Schema,
         index: Option<&MatchIndex>,
     ) -> Processed {
-        let mut one = self.evaluate_batch(&[mailbox], schema, index, None).await;
+        let mut one = self
+            .evaluate_batch(&[mailbox], schema, index, None, None)
+            .await;
         one.pop().expect("one mailbox evaluated")
     }
 
@@ -315,6 +317,15 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                 );
                 p.disposition = Disposition::InSync;
             }
+            return p;
+        }
+        if bulk.from_scan {
+            // A plan on the scan's objects is never written (`bulk::settled_by_scan`): it is
+            // planned and guarded again on objects read fresh.
+            p.disposition = Disposition::Write {
+                object_guid: current.object_guid,
+                plan,
+            };
             return p;
         }
         // The duplicate-address guard: a search for the added addresses some object of the

@@ -43,8 +43,10 @@ mod recipient_target;
 mod record;
 pub mod reject;
 mod scan;
+mod settle;
 mod spill;
 pub mod staged;
+mod take;
 mod target;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -134,7 +134,13 @@ impl<
                 continue;
             }
             let Some(mut p) = self
-                .evaluate_batch(&[&mailbox], &schema, index.as_ref(), addresses.as_ref())
+                .evaluate_batch(
+                    &[&mailbox],
+                    &schema,
+                    index.as_ref(),
+                    addresses.as_ref(),
+                    None,
+                )
                 .await
                 .pop()
             else {

@@ -10,17 +10,16 @@ use exo_writeback_core::provisioning::CycleStatus;
 use exo_writeback_core::schema::Schema;
 use exo_writeback_store::Store;
 use futures::StreamExt;
+use futures::channel::mpsc::UnboundedSender;
 use jiff::Timestamp;
 use std::future::Future;
 
 use crate::cycle::CycleRun;
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::evaluate::{Disposition, Processed, cloud_id};
 use crate::options::Progress;
 use crate::ports::{Directory, MailboxSource, MailboxStream, SourceError, SourceErrorKind};
 use crate::record::{reported_outcome, unreadable_outcome};
-use crate::spill::Spill;
 
 /// The start of a cycle's listing, read while the directory was scanned (initial and full
 /// cycles): the records read so far, in order, and the rest of the stream (`None`: it ended).
@@ -31,11 +30,13 @@ pub(crate) struct ReadAhead {
 
 impl ReadAhead {
     /// Runs `work` while reading up to `limit` records of `stream` ahead (the listing of
-    /// Exchange Online and the scan of AD overlap; memory stays bounded by `limit`).
+    /// Exchange Online and the scan of AD overlap; memory stays bounded by `limit`); with
+    /// `tap`, a copy of each mailbox read is handed to `work` as it is read.
     pub(crate) async fn during<F: Future>(
         work: F,
         mut stream: MailboxStream,
         limit: usize,
+        tap: Option<UnboundedSender<Mailbox>>,
     ) -> (F::Output, ReadAhead) {
         let mut read = Vec::new();
         let mut ended = false;
@@ -43,7 +44,13 @@ impl ReadAhead {
             let fill = async {
                 while read.len() < limit {
                     match stream.next().await {
-                        Some(item) => read.push(item),
+                        Some(item) => {
+                            if let (Some(tap), Ok(m)) = (&tap, &item) {
+                                // `work` stopped listening: nothing more to hand on.
+                                let _ = tap.unbounded_send(m.clone());
+                            }
+                            read.push(item);
+                        }
                         None => {
                             ended = true;
                             break;
@@ -99,6 +106,8 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let mut stream_complete = true;
         // Mailboxes read and not yet evaluated (evaluated `evaluate_concurrency` at a time).
         let mut pending: Vec<Mailbox> = Vec::new();
+        // A batch whose candidates were read while the batch before was evaluated (`take.rs`).
+        let mut waiting = None;
         loop {
             // A stop request abandons a page still being read (nothing was written for it).
             let item = tokio::select! {
@@ -154,13 +163,16 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 None => self.options.evaluate_concurrency,
             };
             if pending.len() >= batch.max(1) {
-                self.take_all(run, &mut pending, schema, false).await?;
+                self.take_batch(run, &mut pending, schema, &mut waiting)
+                    .await?;
                 if run.batch.len() >= self.options.read_batch.max(self.options.batch) {
                     self.flush(run)?;
                 }
             }
         }
-        self.take_all(run, &mut pending, schema, false).await?;
+        self.take_batch(run, &mut pending, schema, &mut waiting)
+            .await?;
+        self.finish_batches(run, schema, &mut waiting).await?;
         drop(stream);
         if self.cancelled() {
             stream_complete = false;
@@ -226,102 +238,6 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 }
             }
         }
-        Ok(())
-    }
-
-    /// Evaluates the `pending` mailboxes concurrently (their AD reads overlap; nothing is
-    /// written here), then takes each result in the order read. A mailbox already taken in
-    /// this cycle is passed over (a listing may repeat one); each taken one is counted as
-    /// imported — as retried from escrow (`retried`), re-read in a delta's overlap window
-    /// (unchanged since the watermark), or changed.
-    async fn take_all(
-        &self,
-        run: &mut CycleRun,
-        pending: &mut Vec<Mailbox>,
-        schema: &Schema,
-        retried: bool,
-    ) -> Result<(), EngineError> {
-        let mut admitted = Vec::new();
-        for mailbox in pending.drain(..) {
-            let id = cloud_id(&mailbox);
-            // Processed at this very WhenChangedUTC by the cycle that set the watermark: a
-            // delta's overlap reads it again, and passes it over (not taken: an escrowed one is
-            // still retried after the listing).
-            if !retried && run.edge.processed(&id, mailbox.when_changed_utc) {
-                continue;
-            }
-            if !run.seen.insert(id.clone()) {
-                continue;
-            }
-            run.counts.imported += 1;
-            if retried {
-                run.counts.retried += 1;
-            } else if run.rereads(mailbox.when_changed_utc) {
-                run.counts.reread += 1;
-            }
-            if let Some(t) = mailbox.when_changed_utc {
-                run.tracker.seen(&id, t);
-                run.edge.note(&id, t);
-            }
-            admitted.push((id, mailbox));
-        }
-        let mailboxes: Vec<&Mailbox> = admitted.iter().map(|(_, m)| m).collect();
-        let evaluated = self
-            .evaluate_batch(
-                &mailboxes,
-                schema,
-                run.index.as_ref(),
-                run.addresses.as_ref(),
-            )
-            .await;
-        for ((id, _), mut p) in admitted.into_iter().zip(evaluated) {
-            self.claim(&mut run.claims, &mut p).await;
-            self.take(run, id, p)?;
-        }
-        Ok(())
-    }
-
-    /// Counts one evaluated object; a plan waits for the threshold decision, anything else
-    /// gets its outcome.
-    fn take(&self, run: &mut CycleRun, id: String, p: Processed) -> Result<(), EngineError> {
-        match &p.disposition {
-            Disposition::Skipped(d) => {
-                run.counts.skipped += 1;
-                *run.skipped_causes.entry(d.code).or_default() += 1;
-            }
-            _ => run.counts.in_scope += 1,
-        }
-        if p.security.is_some() {
-            run.counts.security_events += 1;
-        }
-        if p.drift.is_some() {
-            run.counts.drift_detected += 1;
-        }
-        match &p.disposition {
-            Disposition::Write { plan, .. } => {
-                run.planned += 1;
-                run.removing += exo_writeback_core::plan::removal_count(plan) as u64;
-                if run.to_write.len() < self.options.max_plans_in_memory {
-                    run.to_write.push(p);
-                    return Ok(());
-                }
-                let spill = match &mut run.spill {
-                    Some(spill) => spill,
-                    None => run.spill.insert(
-                        Spill::new(self.options.spill_dir.as_deref())
-                            .map_err(EngineError::Spill)?,
-                    ),
-                };
-                spill.push(&p).map_err(EngineError::Spill)?;
-                return Ok(());
-            }
-            Disposition::Skipped(_) => {}
-            Disposition::Failed(_) => run.counts.failed += 1,
-            Disposition::InSync => run.counts.unchanged += 1,
-            Disposition::Pinned(_) => run.counts.pinned += 1,
-            Disposition::Drifted(_) => run.counts.drift_reported += 1,
-        }
-        run.batch.push((id, p.not_written(run.id)));
         Ok(())
     }
 }

@@ -4,7 +4,9 @@
 //! read again to decide that it is in sync. A forest the search scope does not cover gets its
 //! own address scan, as before.
 
+use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_store::JoinStore;
+use futures::channel::mpsc::UnboundedSender;
 
 use crate::address_index::AddressIndex;
 use crate::bulk::candidate_attributes;
@@ -27,7 +29,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
         } else {
             0
         };
-        let (index, addresses) = self.scan_search_scope(true, budget).await;
+        let (index, addresses) = self.scan_search_scope(true, budget, None).await;
         let addresses = match addresses {
             Some(a) => Some(a),
             None => self.load_address_index().await,
@@ -38,17 +40,20 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     /// The match index alone (see [`Engine::load_scans`]).
     #[cfg(test)]
     pub(crate) async fn load_match_index(&self) -> Option<MatchIndex> {
-        self.scan_search_scope(false, self.options.scan_cache_bytes)
+        self.scan_search_scope(false, self.options.scan_cache_bytes, None)
             .await
             .0
     }
 
     /// One paged read of the search scope: the match index, and with `with_addresses` the
-    /// address index when the scope was the whole forest.
-    async fn scan_search_scope(
+    /// address index when the scope was the whole forest. With `tap`, a copy of each object
+    /// the index keeps is handed on as it arrives (a full reconcile evaluates on them during
+    /// the scan: `settle.rs`); the sender is dropped when the scan ends.
+    pub(crate) async fn scan_search_scope(
         &self,
         with_addresses: bool,
         budget: usize,
+        tap: Option<UnboundedSender<DirectoryObject>>,
     ) -> (Option<MatchIndex>, Option<AddressIndex>) {
         let rules = &self.settings.match_rules;
         if rules.is_empty() {
@@ -80,7 +85,16 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 if with_addresses {
                     addresses.add(&o);
                 }
+                let guid = o.object_guid;
+                let kept = index.kept();
                 index.add_kept(o);
+                if let Some(tap) = &tap
+                    && index.kept() > kept
+                    && let Some(o) = index.cached(&guid)
+                {
+                    // The receiver gone (it stopped at an error): nothing more to hand on.
+                    let _ = tap.unbounded_send(o.clone());
+                }
             })
             .await;
         match scanned {

@@ -130,6 +130,20 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 }
             }
         }
+        if bulk.from_scan {
+            // A first evaluation on the scan's objects stands only when the stored join settles
+            // it (`bulk::settled_by_scan`); anything else is matched again on objects read
+            // fresh: not settled here, and nothing searched for a result that is dropped.
+            return Ok(Target {
+                matched: Err(OutcomeDetail::new(
+                    OutcomeCode::TargetNotFound,
+                    "not settled by the scan's objects: matched on objects read fresh",
+                )),
+                join: join_update.clone(),
+                join_if_failed: join_update,
+                security: None,
+            });
+        }
         // A match by the key alone is checked against a witness the user cannot write.
         let attrs = candidate_attributes(attrs.to_vec());
         let attrs = attrs.as_slice();

@@ -21,6 +21,18 @@ pub trait Hook {
     fn before_read(&self) -> Result<(), DirectoryError> {
         Ok(())
     }
+    /// Before a refresh of the schema.
+    async fn before_schema(&self) {}
+    /// Before a probe of the attributes the account may read.
+    async fn before_rights(&self) {}
+    /// Before a scan of the search scope (after `before_read`).
+    async fn before_scan(&self) {}
+    /// After a scan of the search scope handed over its last object, before it returns.
+    async fn after_scan(&self) {}
+    /// Before a read of objects by their objectGUIDs (`read_by_guids`), after `before_read`.
+    async fn before_read_by_guids(&self) {}
+    /// Before a search for the holders of addresses, after `before_read`.
+    async fn before_address_holders(&self) {}
     /// A modify, instead of the fake's: `inner` applies it.
     async fn modify(
         &self,
@@ -48,6 +60,7 @@ impl<H: Hook> Directory for Hooked<H> {
         self.inner.schema().await
     }
     async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+        self.hook.before_schema().await;
         self.inner.refresh_schema().await
     }
     async fn find_by_attribute(
@@ -83,6 +96,7 @@ impl<H: Hook> Directory for Hooked<H> {
         attributes: &[String],
     ) -> Result<Vec<DirectoryObject>, DirectoryError> {
         self.hook.before_read()?;
+        self.hook.before_read_by_guids().await;
         self.inner.read_by_guids(guids, attributes).await
     }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
@@ -93,12 +107,14 @@ impl<H: Hook> Directory for Hooked<H> {
         addresses: &[String],
     ) -> Result<Vec<(String, String)>, DirectoryError> {
         self.hook.before_read()?;
+        self.hook.before_address_holders().await;
         self.inner.address_holders(addresses).await
     }
     async fn unreadable_attributes(
         &self,
         attributes: &[String],
     ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
+        self.hook.before_rights().await;
         self.inner.unreadable_attributes(attributes).await
     }
     async fn scan_match_keys(
@@ -108,9 +124,13 @@ impl<H: Hook> Directory for Hooked<H> {
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<ScanScope, DirectoryError> {
         self.hook.before_read()?;
-        self.inner
+        self.hook.before_scan().await;
+        let scanned = self
+            .inner
             .scan_match_keys(present, attributes, on_object)
-            .await
+            .await;
+        self.hook.after_scan().await;
+        scanned
     }
     async fn scan_addresses(
         &self,

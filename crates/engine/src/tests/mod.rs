@@ -30,6 +30,7 @@ mod reported;
 mod scan;
 mod spill;
 mod spoofing;
+mod start;
 mod support;
 
 use support::mailbox;

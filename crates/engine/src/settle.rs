@@ -1,0 +1,233 @@
+//! The start of an initial or full cycle: the schema refresh and the read-rights probe run
+//! beside the one scan of the search scope (not before it), and a full reconcile evaluates its
+//! mailboxes on the scan's objects as they arrive, so the agent's CPU overlaps the DC's
+//! reading instead of following it.
+//!
+//! What is decided during the scan is only what the scan's objects may decide after it
+//! (`bulk::settled_by_scan`): a mailbox matched by its stored join to an object of the scan,
+//! in sync, the join kept, nothing to report. That needs the mailbox, its joined object and
+//! nothing else of the scan — no other object's keys (no match by the rules), no address index
+//! (no write, so no guard). Anything else — a write, a new join, a failure, a drift — is left
+//! to the read phase, which decides it after the whole scan on objects read fresh, as before.
+//! Only mailboxes (not groups or contacts) read ahead while the directory is scanned
+//! (`read_ahead`) are evaluated early; the rest is evaluated in the read phase.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+
+use exo_writeback_core::directory::DirectoryObject;
+use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
+use exo_writeback_core::schema::Schema;
+use exo_writeback_store::{JoinStore, JournalStore, PinStore};
+use futures::channel::mpsc::{TryRecvError, UnboundedReceiver, unbounded};
+use futures::{FutureExt, StreamExt};
+use uuid::Uuid;
+
+use crate::address_index::AddressIndex;
+use crate::bulk::{Bulk, settled_by_scan};
+use crate::engine::Engine;
+use crate::evaluate::{Processed, cloud_id};
+use crate::match_index::MatchIndex;
+use crate::ports::{Directory, DirectoryError, MailboxSource, UnreadableAttribute};
+
+/// Mailboxes evaluated between two turns of the scan (it sends its next page request).
+const PER_TURN: usize = 32;
+
+/// What the start of an initial or full cycle read.
+pub(crate) struct Start {
+    pub schema: Result<Arc<Schema>, DirectoryError>,
+    pub unreadable: Vec<UnreadableAttribute>,
+    pub index: Option<MatchIndex>,
+    pub addresses: Option<AddressIndex>,
+    /// Mailboxes found in sync during the scan, by cloud id (the first record of each).
+    pub settled: HashMap<String, Processed>,
+}
+
+/// Mailboxes and the objects their stored joins name, paired as either arrives.
+struct Pairs {
+    /// Mailboxes waiting for their joined object, by its objectGUID.
+    mailboxes: HashMap<Uuid, Mailbox>,
+    /// Objects of the scan waiting for their mailbox (at most `cap`).
+    objects: HashMap<Uuid, DirectoryObject>,
+    /// Cloud ids taken (a listing may repeat a mailbox: the first record is the one taken).
+    ids: HashSet<String>,
+    ready: VecDeque<(Mailbox, DirectoryObject)>,
+    cap: usize,
+}
+
+impl Pairs {
+    fn object(&mut self, o: DirectoryObject) {
+        if let Some(m) = self.mailboxes.remove(&o.object_guid) {
+            self.ready.push_back((m, o));
+        } else if self.objects.len() < self.cap {
+            self.objects.insert(o.object_guid, o);
+        }
+    }
+
+    fn mailbox(&mut self, guid: Uuid, m: Mailbox) {
+        if let Some(o) = self.objects.remove(&guid) {
+            self.ready.push_back((m, o));
+        } else {
+            // Two mailboxes joined to one object: the second is left to the read phase.
+            self.mailboxes.entry(guid).or_insert(m);
+        }
+    }
+}
+
+impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> Engine<S, D, St> {
+    /// The schema (read again), the read-rights probe and the scan of the search scope, at
+    /// once; with `mailboxes` (a full reconcile: the records read ahead from Exchange Online)
+    /// the mailboxes the scan's objects settle are evaluated as the pages arrive.
+    pub(crate) async fn start_scans(
+        &self,
+        keep: bool,
+        mailboxes: Option<UnboundedReceiver<Mailbox>>,
+    ) -> Start {
+        let budget = if keep {
+            self.options.scan_cache_bytes
+        } else {
+            0
+        };
+        let prep =
+            async { futures::join!(self.directory.refresh_schema(), self.probe_read_rights()) };
+        let ((index, addresses), (schema, unreadable), settled) = match mailboxes {
+            Some(mailboxes) if budget > 0 => {
+                let (tap, objects) = unbounded();
+                let scan = self.scan_search_scope(true, budget, Some(tap));
+                let (scans, (prep, settled)) =
+                    futures::join!(scan, self.settle_during_scan(prep, objects, mailboxes));
+                (scans, prep, settled)
+            }
+            _ => {
+                let (scans, prep) =
+                    futures::join!(self.scan_search_scope(true, budget, None), prep);
+                (scans, prep, HashMap::new())
+            }
+        };
+        let addresses = match addresses {
+            Some(a) => Some(a),
+            None => self.load_address_index().await,
+        };
+        if !settled.is_empty() {
+            tracing::debug!(
+                settled = settled.len(),
+                "mailboxes found in sync during the scan"
+            );
+        }
+        Start {
+            schema,
+            unreadable,
+            index,
+            addresses,
+            settled,
+        }
+    }
+
+    /// Pairs the mailboxes read ahead with the objects of the scan their stored joins name,
+    /// and — once `prep` (schema, read rights) is done — evaluates each pair, a few between
+    /// two turns of the scan; keeps the evaluations that settle the mailbox. Ends with the
+    /// scan: pairs not evaluated by then are left to the read phase.
+    async fn settle_during_scan(
+        &self,
+        prep: impl Future<Output = Prepared>,
+        mut objects: UnboundedReceiver<DirectoryObject>,
+        mut mailboxes: UnboundedReceiver<Mailbox>,
+    ) -> (Prepared, HashMap<String, Processed>) {
+        let mut pairs = Pairs {
+            mailboxes: HashMap::new(),
+            objects: HashMap::new(),
+            ids: HashSet::new(),
+            ready: VecDeque::new(),
+            cap: self.options.read_ahead,
+        };
+        let mut settled = HashMap::new();
+        let attributes = self.settings.required_ad_attributes();
+        let prep = prep.fuse();
+        futures::pin_mut!(prep);
+        let mut prepared: Option<Prepared> = None;
+        let mut scan_ended = false;
+        loop {
+            let schema = prepared
+                .as_ref()
+                .and_then(|(schema, _)| schema.as_ref().ok().cloned());
+            if let Some(schema) = schema
+                && !pairs.ready.is_empty()
+            {
+                for _ in 0..PER_TURN {
+                    let Some((m, o)) = pairs.ready.pop_front() else {
+                        break;
+                    };
+                    let bulk = Bulk {
+                        from_scan: true,
+                        scanned: std::slice::from_ref(&o),
+                        attributes: &attributes,
+                        ..Bulk::default()
+                    };
+                    let p = self.evaluate_in(&m, &schema, bulk).await;
+                    if settled_by_scan(&p) {
+                        settled.insert(p.cloud_id.clone(), p);
+                    }
+                }
+                // Lets the scan take its next page (and send the request for the one after).
+                tokio::task::yield_now().await;
+                loop {
+                    match objects.try_recv() {
+                        Ok(o) => pairs.object(o),
+                        Err(TryRecvError::Closed) => {
+                            scan_ended = true;
+                            break;
+                        }
+                        Err(TryRecvError::Empty) => break,
+                    }
+                }
+                while let Ok(m) = mailboxes.try_recv() {
+                    self.pair_mailbox(&mut pairs, m);
+                }
+            } else {
+                futures::select! {
+                    out = prep => prepared = Some(out),
+                    o = objects.next() => match o {
+                        Some(o) => pairs.object(o),
+                        None => scan_ended = true,
+                    },
+                    m = mailboxes.next() => {
+                        if let Some(m) = m {
+                            self.pair_mailbox(&mut pairs, m);
+                        }
+                    }
+                    complete => scan_ended = true,
+                }
+            }
+            if scan_ended {
+                break;
+            }
+        }
+        let prepared = match prepared {
+            Some(p) => p,
+            None => prep.await,
+        };
+        (prepared, settled)
+    }
+
+    /// A mailbox read ahead: paired with its joined object (first record of a cloud id,
+    /// mailboxes only — a group's or contact's target is found another way).
+    fn pair_mailbox(&self, pairs: &mut Pairs, m: Mailbox) {
+        if m.kind != RecipientKind::Mailbox {
+            return;
+        }
+        let id = cloud_id(&m);
+        if !pairs.ids.insert(id.clone()) {
+            return;
+        }
+        if let Ok(Some(join)) = self.store.join(&id) {
+            pairs.mailbox(join.object_guid, m);
+        }
+    }
+}
+
+/// What the schema refresh and the read-rights probe give.
+type Prepared = (
+    Result<Arc<Schema>, DirectoryError>,
+    Vec<UnreadableAttribute>,
+);

@@ -1,0 +1,268 @@
+//! The start of an initial or full cycle (`settle.rs`): the schema refresh and the read-rights
+//! probe run beside the scan, and a full reconcile decides what is in sync while the scan still
+//! runs — every write is still planned after the scan, on objects read fresh; the read phase
+//! reads a batch's candidates while the batch before is evaluated (`take.rs`).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use exo_writeback_core::directory::ObjectModify;
+use exo_writeback_core::outcome::OutcomeCode;
+use exo_writeback_core::provisioning::{CycleKind, CycleStatus};
+use exo_writeback_store_sqlite::LogQuery;
+use exo_writeback_store_sqlite::prelude::*;
+use jiff::Timestamp;
+
+use super::support::{engine, users};
+use crate::ports::{Directory, DirectoryError};
+use crate::testing::{FakeDirectory, Hook, Hooked};
+use crate::{CycleMode, EngineOptions};
+
+/// Each of the schema refresh, the read-rights probe and the scan waits until the other two
+/// have begun: a cycle that runs them one after the other never gets past the first.
+#[derive(Clone)]
+struct Together {
+    met: Arc<tokio::sync::Barrier>,
+}
+
+impl Hook for Together {
+    async fn before_schema(&self) {
+        self.met.wait().await;
+    }
+    async fn before_rights(&self) {
+        self.met.wait().await;
+    }
+    async fn before_scan(&self) {
+        self.met.wait().await;
+    }
+    async fn modify(
+        &self,
+        inner: &FakeDirectory,
+        modify: &ObjectModify,
+    ) -> Result<(), DirectoryError> {
+        inner.modify(modify).await
+    }
+}
+
+#[tokio::test]
+async fn the_schema_refresh_and_the_read_rights_probe_run_beside_the_scan() {
+    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let lab = users(4, t0, &[]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = Hooked {
+        inner: lab.dir.clone(),
+        hook: Together {
+            met: Arc::new(tokio::sync::Barrier::new(3)),
+        },
+    };
+    let mut engine = engine(&lab.source, dir, tmp.path(), 1000, EngineOptions::default());
+    for (mode, kind) in [
+        (CycleMode::Auto, CycleKind::Initial),
+        (CycleMode::Full, CycleKind::FullReconcile),
+    ] {
+        let r = tokio::time::timeout(Duration::from_secs(10), engine.run_cycle(mode))
+            .await
+            .expect(
+                "the schema refresh, the read-rights probe and the scan ran one after the other",
+            )
+            .expect("cycle");
+        assert_eq!((r.kind, r.status), (kind, CycleStatus::Completed));
+        assert_eq!(r.counts.written + r.counts.unchanged, 4);
+    }
+}
+
+/// The scan's last page is followed by a pause (a DC still reading); notes when the scan
+/// returned, and on the scan numbered `move_on` moves the object `moving` to a new DN just
+/// before returning (an administrator's rename after the scan read it).
+#[derive(Clone)]
+struct SlowEnd {
+    ended: Arc<Mutex<Option<Timestamp>>>,
+    scans: Arc<AtomicUsize>,
+    move_on: usize,
+    moving: Option<(FakeDirectory, uuid::Uuid)>,
+}
+
+impl SlowEnd {
+    fn new() -> SlowEnd {
+        SlowEnd {
+            ended: Arc::default(),
+            scans: Arc::default(),
+            move_on: usize::MAX,
+            moving: None,
+        }
+    }
+}
+
+const MOVED: &str = "CN=moved after the scan,OU=Mailboxes,DC=lab,DC=test";
+
+impl Hook for SlowEnd {
+    async fn after_scan(&self) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        *self.ended.lock().expect("lock") = Some(Timestamp::now());
+        let n = self.scans.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.move_on
+            && let Some((dir, guid)) = &self.moving
+        {
+            let mut o = dir.get(guid);
+            o.dn = MOVED.into();
+            dir.insert(o);
+        }
+    }
+    async fn modify(
+        &self,
+        inner: &FakeDirectory,
+        modify: &ObjectModify,
+    ) -> Result<(), DirectoryError> {
+        inner.modify(modify).await
+    }
+}
+
+#[tokio::test]
+async fn a_full_reconcile_finds_mailboxes_in_sync_while_the_scan_still_runs() {
+    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let lab = users(6, t0, &[]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let hook = SlowEnd::new();
+    let dir = Hooked {
+        inner: lab.dir.clone(),
+        hook: hook.clone(),
+    };
+    let mut engine = engine(&lab.source, dir, tmp.path(), 1000, EngineOptions::default());
+    let r = engine.run_cycle(CycleMode::Auto).await.expect("initial");
+    assert_eq!(r.counts.written, 6);
+    let reads = lab.dir.reads.load(Ordering::SeqCst);
+    let r = engine.run_cycle(CycleMode::Full).await.expect("full");
+    assert_eq!((r.counts.unchanged, r.counts.written), (6, 0));
+    assert_eq!(
+        lab.dir.reads.load(Ordering::SeqCst),
+        reads,
+        "no object read again"
+    );
+    let ended = hook.ended.lock().expect("lock").expect("scanned");
+    let entries = engine
+        .store
+        .query_logs(&LogQuery {
+            cycle: Some(r.cycle),
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    assert_eq!(entries.len(), 6);
+    for e in &entries {
+        assert_eq!(
+            e.reason.as_ref().map(|r| r.code),
+            Some(OutcomeCode::AlreadyInSync)
+        );
+        assert!(
+            e.time < ended,
+            "{:?} was evaluated at {}, after the scan ended at {ended}",
+            e.source.primary_smtp_address,
+            e.time
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_full_reconcile_writes_a_change_at_the_name_its_object_took_after_the_scan() {
+    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let lab = users(3, t0, &[]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let hook = SlowEnd {
+        move_on: 2,
+        moving: Some((lab.dir.clone(), lab.guids[0])),
+        ..SlowEnd::new()
+    };
+    let dir = Hooked {
+        inner: lab.dir.clone(),
+        hook,
+    };
+    let mut engine = engine(&lab.source, dir, tmp.path(), 1000, EngineOptions::default());
+    let r = engine.run_cycle(CycleMode::Auto).await.expect("initial");
+    assert_eq!(r.counts.written, 3);
+    let mut m = lab.source.mailboxes.lock().expect("lock")[0].clone();
+    m.custom_attributes[0] = Some("changed in the cloud".into());
+    lab.source.set(m);
+    let r = engine.run_cycle(CycleMode::Full).await.expect("full");
+    assert_eq!((r.counts.written, r.counts.unchanged), (1, 2));
+    let last = lab.dir.modifies.lock().expect("lock").last().cloned();
+    assert_eq!(last.map(|m| m.dn), Some(MOVED.to_string()));
+    assert_eq!(
+        lab.dir.values(&lab.guids[0], "extensionAttribute1"),
+        ["changed in the cloud"]
+    );
+}
+
+/// A search for an address's holders (made while a batch is evaluated) waits until the bulk
+/// read of `reads` batches' candidates has begun.
+#[derive(Clone)]
+struct ReadWhileEvaluating {
+    reads: usize,
+    begun: Arc<AtomicUsize>,
+    read: Arc<tokio::sync::Notify>,
+}
+
+impl Hook for ReadWhileEvaluating {
+    async fn before_read_by_guids(&self) {
+        self.begun.fetch_add(1, Ordering::SeqCst);
+        self.read.notify_waiters();
+    }
+    async fn before_address_holders(&self) {
+        loop {
+            let read = self.read.notified();
+            tokio::pin!(read);
+            read.as_mut().enable();
+            if self.begun.load(Ordering::SeqCst) >= self.reads {
+                return;
+            }
+            read.await;
+        }
+    }
+    async fn modify(
+        &self,
+        inner: &FakeDirectory,
+        modify: &ObjectModify,
+    ) -> Result<(), DirectoryError> {
+        inner.modify(modify).await
+    }
+}
+
+#[tokio::test]
+async fn an_initial_cycle_reads_the_next_batchs_candidates_while_a_batch_is_evaluated() {
+    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let lab = users(4, t0, &[]);
+    // Another object holds an address the first mailbox adds: its evaluation searches.
+    lab.dir.add_user(
+        "holder",
+        "holder",
+        &[("proxyAddresses", &["smtp:user1@contoso.onmicrosoft.com"])],
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = Hooked {
+        inner: lab.dir.clone(),
+        hook: ReadWhileEvaluating {
+            reads: 2,
+            begun: Arc::default(),
+            read: Arc::default(),
+        },
+    };
+    let mut engine = engine(
+        &lab.source,
+        dir,
+        tmp.path(),
+        1000,
+        EngineOptions {
+            bulk_read: 2,
+            ..EngineOptions::default()
+        },
+    );
+    let r = tokio::time::timeout(Duration::from_secs(10), engine.run_cycle(CycleMode::Auto))
+        .await
+        .expect("the second batch's candidates were read only after the first batch was evaluated")
+        .expect("cycle");
+    assert_eq!(r.kind, CycleKind::Initial);
+    assert_eq!((r.counts.written, r.counts.failed), (3, 1));
+    assert_eq!(
+        r.failure_causes.keys().collect::<Vec<_>>(),
+        [&OutcomeCode::ProxyAddressConflict]
+    );
+}
