@@ -326,12 +326,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         let schema = if full {
             let stream = self.stream_for(run.kind, run.previous.as_ref());
             let keep = run.kind == CycleKind::FullReconcile;
-            let (tap, mailboxes) = match keep {
-                true => {
-                    let (tap, mailboxes) = futures::channel::mpsc::unbounded();
-                    (Some(tap), Some(mailboxes))
-                }
-                false => (None, None),
+            let (tap, mailboxes) = if keep {
+                let (tap, mailboxes) = futures::channel::mpsc::unbounded();
+                (Some(tap), Some(mailboxes))
+            } else {
+                (None, None)
             };
             let (start, read) = ReadAhead::during(
                 self.start_scans(keep, mailboxes),

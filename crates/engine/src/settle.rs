@@ -91,7 +91,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         };
         let prep =
             async { futures::join!(self.directory.refresh_schema(), self.probe_read_rights()) };
-        let ((index, addresses), (schema, unreadable), settled) = match mailboxes {
+        let ((index, addresses), (schema, unreadable), mut settled) = match mailboxes {
             Some(mailboxes) if budget > 0 => {
                 let (tap, objects) = unbounded();
                 let scan = self.scan_search_scope(true, budget, Some(tap));
@@ -105,6 +105,10 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                 (scans, prep, HashMap::new())
             }
         };
+        if index.is_none() {
+            // The scan broke off: the read phase decides every mailbox as without a scan.
+            settled.clear();
+        }
         let addresses = match addresses {
             Some(a) => Some(a),
             None => self.load_address_index().await,
