@@ -33,12 +33,14 @@ pub trait Hook {
     async fn before_read_by_guids(&self) {}
     /// Before a search for the holders of addresses, after `before_read`.
     async fn before_address_holders(&self) {}
-    /// A modify, instead of the fake's: `inner` applies it.
+    /// A modify, instead of the fake's: `inner` applies it (by default, as it is).
     async fn modify(
         &self,
         inner: &FakeDirectory,
         modify: &ObjectModify,
-    ) -> Result<(), DirectoryError>;
+    ) -> Result<(), DirectoryError> {
+        inner.modify(modify).await
+    }
 }
 
 /// [`FakeDirectory`] behind `hook`; the hook's fields are reached through it (`Deref`).

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use exo_writeback_core::directory::ObjectModify;
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{CycleKind, CycleStatus};
 use exo_writeback_store_sqlite::LogQuery;
@@ -15,9 +14,28 @@ use exo_writeback_store_sqlite::prelude::*;
 use jiff::Timestamp;
 
 use super::support::{engine, users};
-use crate::ports::{Directory, DirectoryError};
-use crate::testing::{FakeDirectory, Hook, Hooked};
+use crate::testing::{FakeDirectory, Hook, Hooked, Users};
 use crate::{CycleMode, EngineOptions};
+
+/// `n` users in the fake directory behind `hook`, and an engine on them (its state in `tmp`).
+fn hooked<H: Hook + Clone>(
+    n: u32,
+    hook: H,
+    tmp: &tempfile::TempDir,
+    options: EngineOptions,
+) -> (
+    Users,
+    crate::Engine<crate::testing::FakeSource, Hooked<H>, exo_writeback_store_sqlite::SqliteStore>,
+) {
+    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let lab = users(n, t0, &[]);
+    let dir = Hooked {
+        inner: lab.dir.clone(),
+        hook,
+    };
+    let engine = engine(&lab.source, dir, tmp.path(), 1000, options);
+    (lab, engine)
+}
 
 /// Each of the schema refresh, the read-rights probe and the scan waits until the other two
 /// have begun: a cycle that runs them one after the other never gets past the first.
@@ -36,27 +54,15 @@ impl Hook for Together {
     async fn before_scan(&self) {
         self.met.wait().await;
     }
-    async fn modify(
-        &self,
-        inner: &FakeDirectory,
-        modify: &ObjectModify,
-    ) -> Result<(), DirectoryError> {
-        inner.modify(modify).await
-    }
 }
 
 #[tokio::test]
 async fn the_schema_refresh_and_the_read_rights_probe_run_beside_the_scan() {
-    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
-    let lab = users(4, t0, &[]);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = Hooked {
-        inner: lab.dir.clone(),
-        hook: Together {
-            met: Arc::new(tokio::sync::Barrier::new(3)),
-        },
+    let hook = Together {
+        met: Arc::new(tokio::sync::Barrier::new(3)),
     };
-    let mut engine = engine(&lab.source, dir, tmp.path(), 1000, EngineOptions::default());
+    let (_lab, mut engine) = hooked(4, hook, &tmp, EngineOptions::default());
     for (mode, kind) in [
         (CycleMode::Auto, CycleKind::Initial),
         (CycleMode::Full, CycleKind::FullReconcile),
@@ -80,7 +86,7 @@ struct SlowEnd {
     ended: Arc<Mutex<Option<Timestamp>>>,
     scans: Arc<AtomicUsize>,
     move_on: usize,
-    moving: Option<(FakeDirectory, uuid::Uuid)>,
+    moving: Arc<Mutex<Option<(FakeDirectory, uuid::Uuid)>>>,
 }
 
 impl SlowEnd {
@@ -89,7 +95,7 @@ impl SlowEnd {
             ended: Arc::default(),
             scans: Arc::default(),
             move_on: usize::MAX,
-            moving: None,
+            moving: Arc::default(),
         }
     }
 }
@@ -102,33 +108,20 @@ impl Hook for SlowEnd {
         *self.ended.lock().expect("lock") = Some(Timestamp::now());
         let n = self.scans.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.move_on
-            && let Some((dir, guid)) = &self.moving
+            && let Some((dir, guid)) = self.moving.lock().expect("lock").as_ref()
         {
             let mut o = dir.get(guid);
             o.dn = MOVED.into();
             dir.insert(o);
         }
     }
-    async fn modify(
-        &self,
-        inner: &FakeDirectory,
-        modify: &ObjectModify,
-    ) -> Result<(), DirectoryError> {
-        inner.modify(modify).await
-    }
 }
 
 #[tokio::test]
 async fn a_full_reconcile_finds_mailboxes_in_sync_while_the_scan_still_runs() {
-    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
-    let lab = users(6, t0, &[]);
     let tmp = tempfile::tempdir().expect("tempdir");
     let hook = SlowEnd::new();
-    let dir = Hooked {
-        inner: lab.dir.clone(),
-        hook: hook.clone(),
-    };
-    let mut engine = engine(&lab.source, dir, tmp.path(), 1000, EngineOptions::default());
+    let (lab, mut engine) = hooked(6, hook.clone(), &tmp, EngineOptions::default());
     let r = engine.run_cycle(CycleMode::Auto).await.expect("initial");
     assert_eq!(r.counts.written, 6);
     let reads = lab.dir.reads.load(Ordering::SeqCst);
@@ -164,19 +157,13 @@ async fn a_full_reconcile_finds_mailboxes_in_sync_while_the_scan_still_runs() {
 
 #[tokio::test]
 async fn a_full_reconcile_writes_a_change_at_the_name_its_object_took_after_the_scan() {
-    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
-    let lab = users(3, t0, &[]);
     let tmp = tempfile::tempdir().expect("tempdir");
     let hook = SlowEnd {
         move_on: 2,
-        moving: Some((lab.dir.clone(), lab.guids[0])),
         ..SlowEnd::new()
     };
-    let dir = Hooked {
-        inner: lab.dir.clone(),
-        hook,
-    };
-    let mut engine = engine(&lab.source, dir, tmp.path(), 1000, EngineOptions::default());
+    let (lab, mut engine) = hooked(3, hook.clone(), &tmp, EngineOptions::default());
+    *hook.moving.lock().expect("lock") = Some((lab.dir.clone(), lab.guids[0]));
     let r = engine.run_cycle(CycleMode::Auto).await.expect("initial");
     assert_eq!(r.counts.written, 3);
     let mut m = lab.source.mailboxes.lock().expect("lock")[0].clone();
@@ -217,43 +204,26 @@ impl Hook for ReadWhileEvaluating {
             read.await;
         }
     }
-    async fn modify(
-        &self,
-        inner: &FakeDirectory,
-        modify: &ObjectModify,
-    ) -> Result<(), DirectoryError> {
-        inner.modify(modify).await
-    }
 }
 
 #[tokio::test]
 async fn an_initial_cycle_reads_the_next_batchs_candidates_while_a_batch_is_evaluated() {
-    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
-    let lab = users(4, t0, &[]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let hook = ReadWhileEvaluating {
+        reads: 2,
+        begun: Arc::default(),
+        read: Arc::default(),
+    };
+    let options = EngineOptions {
+        bulk_read: 2,
+        ..EngineOptions::default()
+    };
+    let (lab, mut engine) = hooked(4, hook, &tmp, options);
     // Another object holds an address the first mailbox adds: its evaluation searches.
     lab.dir.add_user(
         "holder",
         "holder",
         &[("proxyAddresses", &["smtp:user1@contoso.onmicrosoft.com"])],
-    );
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = Hooked {
-        inner: lab.dir.clone(),
-        hook: ReadWhileEvaluating {
-            reads: 2,
-            begun: Arc::default(),
-            read: Arc::default(),
-        },
-    };
-    let mut engine = engine(
-        &lab.source,
-        dir,
-        tmp.path(),
-        1000,
-        EngineOptions {
-            bulk_read: 2,
-            ..EngineOptions::default()
-        },
     );
     let r = tokio::time::timeout(Duration::from_secs(10), engine.run_cycle(CycleMode::Auto))
         .await
