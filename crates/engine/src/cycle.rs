@@ -2,13 +2,13 @@
 //! write → record → watermark. A [`CycleRun`] carries the cycle's state from its start to its
 //! report.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
-    CycleCounts, CycleId, CycleKind, CycleStatus, JobState, LogStatus, ObjectOutcome, PinCount,
-    Watermark, WatermarkTracker,
+    CloudIdSet, CycleCounts, CycleId, CycleKind, CycleStatus, JobState, LogStatus, ObjectOutcome,
+    PinCount, Watermark, WatermarkTracker,
 };
 use exo_writeback_store::Store;
 use jiff::Timestamp;
@@ -84,8 +84,8 @@ pub(crate) struct CycleRun {
     pub addresses: Option<AddressIndex>,
     /// The addresses this cycle's plans add, by the object that gets them.
     pub claims: Claims,
-    /// Mailboxes taken (each once per cycle).
-    pub seen: HashSet<String>,
+    /// Mailboxes taken (each once per cycle), by cloud id, compact (16 bytes per GUID id).
+    pub seen: CloudIdSet,
     pub tracker: WatermarkTracker,
     /// What the previous watermark's edge lets a delta pass over, and the edge this cycle
     /// builds (`edge.rs`).
@@ -135,7 +135,7 @@ impl CycleRun {
             index: None,
             addresses: None,
             claims: Claims::default(),
-            seen: HashSet::new(),
+            seen: CloudIdSet::new(),
             tracker: WatermarkTracker::new(floor),
             edge: Edge::default(),
             counts: CycleCounts::default(),
@@ -336,8 +336,12 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             ahead = Some(read);
         }
         let read = self.read_phase(run, &schema, ahead).await;
+        // What only the read phase uses, freed before the writes (an initial cycle of a
+        // million mailboxes holds a million of each).
         run.index = None;
         run.addresses = None;
+        run.claims = Claims::default();
+        run.seen = CloudIdSet::new();
         let stream_complete = read?;
         // The threshold guards whatever is about to be written, also the part of a listing
         // read before the service reported errors.
