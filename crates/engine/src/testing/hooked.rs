@@ -21,6 +21,13 @@ pub trait Hook {
     fn before_read(&self) -> Result<(), DirectoryError> {
         Ok(())
     }
+    /// When the fake (or the hook's `modify`) starts serving a call, and when it stops: around
+    /// each call of the port, and around a scan's pages but not the caller's handling of each
+    /// object (the caller's work is not the directory's). The fake serves every call
+    /// synchronously, on the calling thread, within one poll (a hook's `modify` that waits
+    /// spans polls). The benchmark measures the directory's CPU time with them.
+    fn enter(&self) {}
+    fn leave(&self) {}
     /// A modify, instead of the fake's: `inner` applies it.
     async fn modify(
         &self,
@@ -36,6 +43,22 @@ pub struct Hooked<H> {
     pub hook: H,
 }
 
+/// `H::leave` when dropped: a call ends however it returns.
+struct Serving<'a, H: Hook>(&'a H);
+
+impl<'a, H: Hook> Serving<'a, H> {
+    fn start(hook: &'a H) -> Self {
+        hook.enter();
+        Serving(hook)
+    }
+}
+
+impl<H: Hook> Drop for Serving<'_, H> {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
 impl<H> Deref for Hooked<H> {
     type Target = H;
     fn deref(&self) -> &H {
@@ -43,11 +66,13 @@ impl<H> Deref for Hooked<H> {
     }
 }
 
-impl<H: Hook> Directory for Hooked<H> {
+impl<H: Hook + Sync> Directory for Hooked<H> {
     async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.inner.schema().await
     }
     async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.inner.refresh_schema().await
     }
     async fn find_by_attribute(
@@ -56,6 +81,7 @@ impl<H: Hook> Directory for Hooked<H> {
         value: &AttrValue,
         attributes: &[String],
     ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
         self.inner
             .find_by_attribute(attribute, value, attributes)
@@ -66,6 +92,7 @@ impl<H: Hook> Directory for Hooked<H> {
         guid: &Uuid,
         attributes: &[String],
     ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
         self.inner.read_by_guid(guid, attributes).await
     }
@@ -74,6 +101,7 @@ impl<H: Hook> Directory for Hooked<H> {
         dn: &str,
         attributes: &[String],
     ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
         self.inner.read_by_dn(dn, attributes).await
     }
@@ -82,16 +110,19 @@ impl<H: Hook> Directory for Hooked<H> {
         guids: &[Uuid],
         attributes: &[String],
     ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
         self.inner.read_by_guids(guids, attributes).await
     }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.modify(&self.inner, modify).await
     }
     async fn address_holders(
         &self,
         addresses: &[String],
     ) -> Result<Vec<(String, String)>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
         self.inner.address_holders(addresses).await
     }
@@ -99,6 +130,7 @@ impl<H: Hook> Directory for Hooked<H> {
         &self,
         attributes: &[String],
     ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.inner.unreadable_attributes(attributes).await
     }
     async fn scan_match_keys(
@@ -107,23 +139,99 @@ impl<H: Hook> Directory for Hooked<H> {
         attributes: &[String],
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<ScanScope, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
+        let hook = &self.hook;
+        let mut on_object = |o: DirectoryObject| {
+            hook.leave();
+            on_object(o);
+            hook.enter();
+        };
         self.inner
-            .scan_match_keys(present, attributes, on_object)
+            .scan_match_keys(present, attributes, &mut on_object)
             .await
     }
     async fn scan_addresses(
         &self,
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<(), DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
-        self.inner.scan_addresses(on_object).await
+        let hook = &self.hook;
+        let mut on_object = |o: DirectoryObject| {
+            hook.leave();
+            on_object(o);
+            hook.enter();
+        };
+        self.inner.scan_addresses(&mut on_object).await
     }
     async fn attribute_origins(
         &self,
         dn: &str,
         attributes: &[String],
     ) -> Result<Vec<ChangeOrigin>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.inner.attribute_origins(dn, attributes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use exo_writeback_core::directory::Attributes;
+
+    use super::*;
+
+    /// Records when the directory serves and when the caller handles an object.
+    #[derive(Default)]
+    struct Trace(Mutex<Vec<&'static str>>);
+
+    impl Trace {
+        fn push(&self, event: &'static str) {
+            self.0.lock().expect("lock").push(event);
+        }
+    }
+
+    impl Hook for Trace {
+        fn enter(&self) {
+            self.push("enter");
+        }
+        fn leave(&self) {
+            self.push("leave");
+        }
+        async fn modify(
+            &self,
+            inner: &FakeDirectory,
+            modify: &ObjectModify,
+        ) -> Result<(), DirectoryError> {
+            inner.modify(modify).await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_directory_serves_between_enter_and_leave_and_the_callers_work_is_outside() {
+        let inner = FakeDirectory::new();
+        for cn in ["a", "b"] {
+            inner.add(cn, Attributes::new());
+        }
+        let dir = Hooked {
+            inner,
+            hook: Trace::default(),
+        };
+        let trace = &dir.hook;
+        let mut on_object = |_: DirectoryObject| trace.push("caller");
+        dir.scan_match_keys(&["objectGUID"], &[], &mut on_object)
+            .await
+            .expect("scan");
+        dir.read_by_guid(&Uuid::new_v4(), &[]).await.expect("read");
+        assert_eq!(
+            *dir.hook.0.lock().expect("lock"),
+            [
+                "enter", "leave", "caller", "enter", "leave", "caller", "enter",
+                "leave", // scan
+                "enter", "leave", // read
+            ]
+        );
     }
 }
