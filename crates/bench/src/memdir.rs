@@ -11,13 +11,19 @@
 //! 2026-12-02 figures were taken); `apply` applies and indexes every written value, as the
 //! fake does for the engine's tests, so the directory grows with the cycle.
 //!
+//! The CPU time the directory spends serving the engine's calls is measured on the serving
+//! thread ([`Counting::directory_cpu_ns`], `CLOCK_THREAD_CPUTIME_ID` around each call through
+//! [`Hook::enter`]/[`Hook::leave`], a scan's pages without the engine's handling of each
+//! object): the DC's share of the process's CPU, which a real DC spends in its own process.
+//!
 //! Its scans (`scan_match_keys`, `scan_addresses`) are the fake's, which copy a page of
 //! objects at a time out of the directory, as AD's paged search hands them out (a scan that
 //! copied every object first would hold a second directory at the peak, which the peak RSS
 //! above the directory would count as the agent's).
 
+use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use exo_sim::SimMailbox;
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject, ObjectModify};
@@ -44,6 +50,29 @@ pub struct Counting {
     pub mode: Modifies,
     /// Modifies accepted (counted or applied).
     pub modifies: Arc<AtomicUsize>,
+    /// CPU time the directory spent serving calls, in nanoseconds (see the module
+    /// documentation).
+    pub directory_cpu_ns: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// This thread's CPU time when the directory began serving its current call, and how
+    /// deep in calls it is (a call made while serving one is part of it).
+    static SERVING: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
+}
+
+/// This thread's CPU time, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// `inner` served to the engine, its modifies handled as `mode` says.
@@ -53,11 +82,34 @@ pub fn bench_directory(inner: FakeDirectory, mode: Modifies) -> BenchDirectory {
         hook: Counting {
             mode,
             modifies: Arc::default(),
+            directory_cpu_ns: Arc::default(),
         },
     }
 }
 
 impl Hook for Counting {
+    fn enter(&self) {
+        SERVING.with(|s| {
+            let (start, depth) = s.get();
+            s.set(if depth == 0 {
+                (thread_cpu_ns(), 1)
+            } else {
+                (start, depth + 1)
+            });
+        });
+    }
+
+    fn leave(&self) {
+        SERVING.with(|s| {
+            let (start, depth) = s.get();
+            if depth == 1 {
+                let spent = thread_cpu_ns().saturating_sub(start);
+                self.directory_cpu_ns.fetch_add(spent, Ordering::Relaxed);
+            }
+            s.set((start, depth.saturating_sub(1)));
+        });
+    }
+
     async fn modify(
         &self,
         inner: &FakeDirectory,

@@ -97,7 +97,15 @@ pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
 /// One size, in this process: prints one JSON object.
 pub async fn run_one(args: OneArgs) -> anyhow::Result<()> {
     let t = Instant::now();
-    let directory = directory_of(exo_sim::seed::generate(&spec(args.size)));
+    // Built on its own thread, so that its objects live in their own malloc arena (glibc
+    // gives each new thread one): the directory stands for the DC, whose memory is not in
+    // the agent's heap, and millions of its objects and of the build's freed temporaries in
+    // the arena the cycle allocates from (this thread's) made every allocation of the agent
+    // search longer free lists at 1M than at 100k.
+    let size = args.size;
+    let directory = std::thread::spawn(move || directory_of(exo_sim::seed::generate(&spec(size))))
+        .join()
+        .map_err(|_| anyhow::anyhow!("building the in-memory directory panicked"))?;
     let objects = directory.len();
     let build_secs = t.elapsed().as_secs_f64();
     let dir = tempfile::tempdir()?;
@@ -142,19 +150,26 @@ page_size = 1000
         WritebackPlanSettings::default(),
         options,
     );
-    // Phases: when the read phase ends (the first write) and the elapsed time at every
-    // 100,000 mailboxes read and objects written, to see which part grows with size.
+    // Phases: when the read phase ends (the first write) and the elapsed time, the process's
+    // CPU time and the directory's at every 100,000 mailboxes read and objects written, to see
+    // which part grows with size.
+    let size = args.size as u64;
+    let directory_cpu_ns = engine.directory.directory_cpu_ns.clone();
+    let directory_cpu =
+        move || directory_cpu_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
     let t = Instant::now();
     let marks: Arc<Mutex<Vec<Value>>> = Arc::default();
     {
         let marks = marks.clone();
+        let directory_cpu = directory_cpu.clone();
         let last = (0u64, 0u64);
         let last = Mutex::new(last);
         engine.on_progress(move |p| {
             let at = t.elapsed().as_secs_f64();
             let mut last = last.lock().expect("lock");
             let mark = match p {
-                Progress::Imported(n) if n / 100_000 > last.0 / 100_000 => {
+                // The last mark at the size is the listing's end (the read phase's).
+                Progress::Imported(n) if n / 100_000 > last.0 / 100_000 || n >= size => {
                     last.0 = n;
                     json!({"read": n, "secs": at})
                 }
@@ -166,15 +181,23 @@ page_size = 1000
                 }
                 _ => return,
             };
+            let mut mark = mark;
+            mark["cpu"] = json!(util::own_cpu_secs());
+            mark["directory_cpu"] = json!(directory_cpu());
             marks.lock().expect("lock").push(mark);
         });
     }
     let io_before = util::own_io()?;
+    let directory_cpu_before = directory_cpu();
     let cpu_before = util::own_cpu_secs();
     let load_before = util::loadavg();
     let report = engine.run_cycle(CycleMode::Auto).await?;
     let secs = t.elapsed().as_secs_f64();
     let cpu_secs = util::own_cpu_secs() - cpu_before;
+    // The in-memory directory stands for the DC, which serves the agent from its own process:
+    // its CPU time is measured apart, and the agent's is the rest.
+    let directory_cpu_secs = directory_cpu() - directory_cpu_before;
+    let agent_cpu_secs = cpu_secs - directory_cpu_secs;
     let load_after = util::loadavg();
     // The cycle's I/O: the SQLite store (database and write-ahead log), and the spill file
     // unless it is on tmpfs.
@@ -199,6 +222,12 @@ page_size = 1000
                 .sum()
         })
         .unwrap_or(0);
+    let phases = std::mem::take(&mut *marks.lock().expect("lock"));
+    let n = report.counts.imported;
+    let (cpu_end, directory_end) = (
+        cpu_before + cpu_secs,
+        directory_cpu_before + directory_cpu_secs,
+    );
     let out = json!({
         "size": args.size,
         "directory_objects": objects,
@@ -216,7 +245,12 @@ page_size = 1000
         "us_per_object": secs * 1e6 / report.counts.imported.max(1) as f64,
         "cycle_cpu_secs": cpu_secs,
         "cpu_us_per_object": cpu_secs * 1e6 / report.counts.imported.max(1) as f64,
-        "phases": *marks.lock().expect("lock"),
+        "directory_cpu_secs": directory_cpu_secs,
+        "agent_cpu_secs": agent_cpu_secs,
+        "agent_cpu_us_per_object": agent_cpu_secs * 1e6 / report.counts.imported.max(1) as f64,
+        "read_phase": phase_cpu(&phases, cpu_before, directory_cpu_before, true, n),
+        "write_phase": phase_cpu(&phases, cpu_end, directory_end, false, n),
+        "phases": phases,
         "rss_before_cycle_kib": baseline_kib,
         "peak_rss_kib": hwm_kib,
         "agent_peak_kib": hwm_kib.saturating_sub(baseline_kib),
@@ -228,6 +262,34 @@ page_size = 1000
     });
     println!("{out}");
     Ok(())
+}
+
+/// The CPU per object of the read phase (from the cycle's start to the mark of its last
+/// 100,000 mailboxes read, at the end of the listing) or the write phase (from there to the
+/// end): the process's, the directory's and the agent's (the rest), in µs.
+fn phase_cpu(
+    marks: &[Value],
+    start_cpu: f64,
+    start_directory: f64,
+    read: bool,
+    objects: u64,
+) -> Value {
+    let read_end = marks.iter().rev().find(|m| m["read"].as_u64().is_some());
+    let Some(w) = read_end else {
+        return Value::Null;
+    };
+    let f = |k: &str| w[k].as_f64().unwrap_or(f64::NAN);
+    let (cpu, directory) = if read {
+        (f("cpu") - start_cpu, f("directory_cpu") - start_directory)
+    } else {
+        (start_cpu - f("cpu"), start_directory - f("directory_cpu"))
+    };
+    let per = |x: f64| x * 1e6 / objects.max(1) as f64;
+    json!({
+        "cpu_us_per_object": per(cpu),
+        "directory_cpu_us_per_object": per(directory),
+        "agent_cpu_us_per_object": per(cpu - directory),
+    })
 }
 
 fn wait_for_file(path: &std::path::Path, limit: Duration) -> anyhow::Result<String> {
@@ -312,6 +374,28 @@ fn against_targets(rows: &[Value], modifies: Modifies) -> Vec<String> {
             f(large, "us_per_object") / f(small, "us_per_object"),
             f(large, "cpu_us_per_object") / f(small, "cpu_us_per_object"),
         ));
+        lines.push(format!(
+            "  of which the agent's (the process's CPU less the in-memory directory's, which a \
+             DC spends in its own process): {:.1} / {:.1} µs per object = {:.2}×; the \
+             directory's: {:.1} / {:.1} µs per object",
+            f(large, "agent_cpu_us_per_object"),
+            f(small, "agent_cpu_us_per_object"),
+            f(large, "agent_cpu_us_per_object") / f(small, "agent_cpu_us_per_object"),
+            f(large, "directory_cpu_secs") * 1e6 / f(large, "imported"),
+            f(small, "directory_cpu_secs") * 1e6 / f(small, "imported"),
+        ));
+        for phase in ["read_phase", "write_phase"] {
+            let g = |r: &Value, k: &str| r[phase][k].as_f64().unwrap_or(f64::NAN);
+            lines.push(format!(
+                "  {phase}: agent CPU {:.1} / {:.1} µs per object = {:.2}× (directory {:.1} / \
+                 {:.1})",
+                g(large, "agent_cpu_us_per_object"),
+                g(small, "agent_cpu_us_per_object"),
+                g(large, "agent_cpu_us_per_object") / g(small, "agent_cpu_us_per_object"),
+                g(large, "directory_cpu_us_per_object"),
+                g(small, "directory_cpu_us_per_object"),
+            ));
+        }
     }
     for r in rows {
         let kb = per_object_kb(r, "write_bytes");
@@ -383,6 +467,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 format!("{:.2}", f("cost_vs_smallest")),
                 format!("{:.1}", f("cpu_us_per_object")),
                 format!("{:.2}", f("cpu_cost_vs_smallest")),
+                format!("{:.1}", f("agent_cpu_us_per_object")),
                 format!("{:.0}", f("peak_rss_kib") / 1024.0),
                 format!("{:.0}", f("agent_peak_kib") / 1024.0),
                 r["written"].to_string(),
@@ -400,6 +485,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "× smallest",
             "CPU µs/object",
             "CPU × smallest",
+            "agent CPU µs/object (less the directory's)",
             "peak RSS MiB",
             "agent (above directory) MiB",
             "written",

@@ -13,11 +13,13 @@ use uuid::Uuid;
 
 use crate::directory::AttrValue;
 
+mod cloud_ids;
 mod escrow;
 mod log;
 mod pin;
 mod watermark;
 
+pub use cloud_ids::{CloudIdMap, CloudIdSet};
 pub use escrow::{
     Backoff, ESCROW_BACKOFF_CAP, EscrowEntry, EscrowFailure, escrow_backoff, escrow_next_retry,
     quarantine_backoff,

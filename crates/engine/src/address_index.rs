@@ -44,6 +44,33 @@ fn hash(key: &str) -> u64 {
     h.finish()
 }
 
+/// Whether the sorted `hashes` hold `h`. The hashes are spread evenly over the 64-bit range
+/// (SipHash), so the position of `h` is estimated from its value and the search starts there,
+/// widening its window until it brackets `h`: about one cache line read per look-up where a
+/// binary search over a million hashes reads twenty scattered ones. Exact whatever the
+/// spread (an uneven one only widens the window more often).
+fn holds(hashes: &[u64], h: u64) -> bool {
+    let n = hashes.len();
+    if n == 0 {
+        return false;
+    }
+    // h / 2^64 of the way along: below n.
+    let guess = ((u128::from(h) * n as u128) >> 64) as usize;
+    let (mut lo, mut hi) = (guess, guess + 1);
+    let mut step = 8;
+    // Widen until hashes[lo] <= h < hashes[hi] (or an end is reached).
+    while lo > 0 && hashes[lo] > h {
+        lo = lo.saturating_sub(step);
+        step *= 2;
+    }
+    step = 8;
+    while hi < n && hashes[hi - 1] < h {
+        hi = (hi + step).min(n);
+        step *= 2;
+    }
+    hashes[lo..hi].binary_search(&h).is_ok()
+}
+
 /// Every address held in the forest when the cycle began (see the module documentation).
 #[derive(Debug, Default)]
 pub struct AddressIndex {
@@ -100,38 +127,58 @@ impl AddressIndex {
         debug_assert!(self.sorted, "seal() before looking up");
         addresses
             .iter()
-            .filter(|a| self.hashes.binary_search(&hash(&planned_key(a))).is_ok())
+            .filter(|a| holds(&self.hashes, hash(&planned_key(a))))
             .cloned()
             .collect()
     }
 }
 
 /// The addresses this cycle's plans add, by the object that gets them (see the module
-/// documentation): 64-bit hashes to objectGUIDs, about 30 bytes per address, so that an
-/// initial cycle where every mailbox adds an address stays small. A hash collision (about one
-/// in 10^8 cycles of a million addresses) refuses an object that the next cycle writes.
+/// documentation): 64-bit hashes to the number of the object that took them, and each such
+/// object's objectGUID once — about 13 bytes per address plus the hash table's slack, and 16
+/// per object, so that an initial cycle where every mailbox adds addresses stays small. A hash
+/// collision (about one in 10^8 cycles of a million addresses) refuses an object that the next
+/// cycle writes.
 #[derive(Debug, Default)]
 pub struct Claims {
-    by_address: HashMap<u64, Uuid>,
+    /// Address hash (as bytes: no padding beside the `u32`) → index in `objects`.
+    by_address: HashMap<[u8; 8], u32>,
+    /// The objects that took addresses, in the order they took them.
+    objects: Vec<Uuid>,
 }
 
 impl Claims {
     /// The first of `addresses` another object of this cycle already takes, with that object.
     pub fn taken(&self, addresses: &[String], object: Uuid) -> Option<(String, Uuid)> {
         addresses.iter().find_map(|a| {
-            let other = *self.by_address.get(&hash(&planned_key(a)))?;
+            let n = *self.by_address.get(&key(a))?;
+            let other = *self.objects.get(n as usize)?;
             (other != object).then(|| (a.clone(), other))
         })
     }
 
     /// `object` takes `addresses` (its plan goes on to the write phase).
     pub fn take(&mut self, addresses: &[String], object: Uuid) {
+        // Numbered with a u32: a cycle takes one object per mailbox, far below 4 billion.
+        let Ok(n) = u32::try_from(self.objects.len()) else {
+            return;
+        };
+        let mut took = false;
         for a in addresses {
-            self.by_address
-                .entry(hash(&planned_key(a)))
-                .or_insert(object);
+            self.by_address.entry(key(a)).or_insert_with(|| {
+                took = true;
+                n
+            });
+        }
+        if took {
+            self.objects.push(object);
         }
     }
+}
+
+/// The key of a claimed address.
+fn key(address: &str) -> [u8; 8] {
+    hash(&planned_key(address)).to_le_bytes()
 }
 
 #[cfg(test)]
@@ -188,5 +235,79 @@ mod tests {
         );
         c.take(&a, two);
         assert_eq!(c.taken(&a, three).map(|t| t.1), Some(one));
+    }
+
+    /// The claims as they were kept before they were packed: hash → objectGUID.
+    #[derive(Default)]
+    struct Unpacked(HashMap<u64, Uuid>);
+
+    impl Unpacked {
+        fn taken(&self, addresses: &[String], object: Uuid) -> Option<(String, Uuid)> {
+            addresses.iter().find_map(|a| {
+                let other = *self.0.get(&hash(&planned_key(a)))?;
+                (other != object).then(|| (a.clone(), other))
+            })
+        }
+        fn take(&mut self, addresses: &[String], object: Uuid) {
+            for a in addresses {
+                self.0.entry(hash(&planned_key(a))).or_insert(object);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The packed claims answer every question as the unpacked ones did.
+        #[test]
+        fn packed_claims_answer_as_the_unpacked(
+            steps in proptest::collection::vec(
+                (0u8..6, proptest::collection::vec((0u8..8, proptest::bool::ANY), 0..4)),
+                0..100,
+            )
+        ) {
+            let mut packed = Claims::default();
+            let mut unpacked = Unpacked::default();
+            for (object, addresses) in steps {
+                let object = Uuid::from_bytes([object; 16]);
+                let addresses: Vec<String> = addresses
+                    .into_iter()
+                    .map(|(n, upper)| {
+                        let a = format!("user{n}@contoso.com");
+                        if upper { a.to_uppercase() } else { a }
+                    })
+                    .collect();
+                let answer = packed.taken(&addresses, object);
+                proptest::prop_assert_eq!(&answer, &unpacked.taken(&addresses, object));
+                if answer.is_none() {
+                    packed.take(&addresses, object);
+                    unpacked.take(&addresses, object);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The estimated-position search answers as a binary search, for hashes spread evenly
+        /// or bunched at one end.
+        #[test]
+        fn the_positioned_search_answers_as_a_binary_search(
+            mut hashes in proptest::collection::vec(proptest::num::u64::ANY, 0..300),
+            bunched in proptest::bool::ANY,
+            probes in proptest::collection::vec(proptest::num::u64::ANY, 0..50),
+        ) {
+            if bunched {
+                for h in &mut hashes {
+                    *h >>= 40;
+                }
+            }
+            hashes.sort_unstable();
+            hashes.dedup();
+            let mut asked = probes;
+            asked.extend(hashes.iter().copied());
+            asked.extend(hashes.iter().map(|h| h.wrapping_add(1)));
+            asked.extend([0, u64::MAX]);
+            for h in asked {
+                proptest::prop_assert_eq!(holds(&hashes, h), hashes.binary_search(&h).is_ok());
+            }
+        }
     }
 }

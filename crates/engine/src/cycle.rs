@@ -2,13 +2,13 @@
 //! write → record → watermark. A [`CycleRun`] carries the cycle's state from its start to its
 //! report.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
-    CycleCounts, CycleId, CycleKind, CycleStatus, JobState, LogStatus, ObjectOutcome, PinCount,
-    Watermark, WatermarkTracker,
+    CloudIdSet, CycleCounts, CycleId, CycleKind, CycleStatus, JobState, LogStatus, ObjectOutcome,
+    PinCount, Watermark, WatermarkTracker,
 };
 use exo_writeback_store::Store;
 use jiff::Timestamp;
@@ -87,8 +87,8 @@ pub(crate) struct CycleRun {
     pub settled: HashMap<String, Processed>,
     /// The addresses this cycle's plans add, by the object that gets them.
     pub claims: Claims,
-    /// Mailboxes taken (each once per cycle).
-    pub seen: HashSet<String>,
+    /// Mailboxes taken (each once per cycle), by cloud id, compact (16 bytes per GUID id).
+    pub seen: CloudIdSet,
     pub tracker: WatermarkTracker,
     /// What the previous watermark's edge lets a delta pass over, and the edge this cycle
     /// builds (`edge.rs`).
@@ -139,7 +139,7 @@ impl CycleRun {
             addresses: None,
             settled: HashMap::new(),
             claims: Claims::default(),
-            seen: HashSet::new(),
+            seen: CloudIdSet::new(),
             tracker: WatermarkTracker::new(floor),
             edge: Edge::default(),
             counts: CycleCounts::default(),
@@ -351,9 +351,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             schema
         };
         let read = self.read_phase(run, &schema, ahead).await;
+        // What only the read phase uses, freed before the writes (an initial cycle of a
+        // million mailboxes holds a million of each).
         run.index = None;
         run.addresses = None;
         run.settled = HashMap::new();
+        run.claims = Claims::default();
+        run.seen = CloudIdSet::new();
         let stream_complete = read?;
         // The threshold guards whatever is about to be written, also the part of a listing
         // read before the service reported errors.

@@ -129,7 +129,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                     run.streamed += 1;
                     // Once per cycle (a listing may repeat a record); not retried from escrow
                     // in this cycle. Counted in scope: it failed, whatever its scope.
-                    if run.seen.insert(id.clone()) {
+                    if run.seen.insert(&id) {
                         run.counts.imported += 1;
                         run.counts.in_scope += 1;
                         run.counts.failed += 1;

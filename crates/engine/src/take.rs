@@ -53,7 +53,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             if !retried && run.edge.processed(&id, mailbox.when_changed_utc) {
                 continue;
             }
-            if !run.seen.insert(id.clone()) {
+            if !run.seen.insert(&id) {
                 continue;
             }
             run.counts.imported += 1;

@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::CycleId;
+use super::cloud_ids::CloudIdMap;
 
 // ---------------------------------------------------------------------------------------------
 // Watermark
@@ -63,8 +64,9 @@ pub struct WatermarkTracker {
     floor: Timestamp,
     /// The greatest WhenChangedUTC seen.
     high: Option<Timestamp>,
-    /// Seen but not yet durable: cloud id → WhenChangedUTC.
-    pending: BTreeMap<String, Timestamp>,
+    /// Seen but not yet durable: cloud id → WhenChangedUTC (compact: an initial cycle holds
+    /// every mailbox here until its write).
+    pending: CloudIdMap<Timestamp>,
     /// Count of pending ids per instant, for the minimum.
     pending_at: BTreeMap<Timestamp, usize>,
 }
@@ -77,7 +79,7 @@ impl WatermarkTracker {
         WatermarkTracker {
             floor,
             high: None,
-            pending: BTreeMap::new(),
+            pending: CloudIdMap::new(),
             pending_at: BTreeMap::new(),
         }
     }
@@ -93,7 +95,7 @@ impl WatermarkTracker {
             let old = *existing;
             self.unpend_instant(old);
         }
-        self.pending.insert(cloud_id.to_owned(), when_changed);
+        self.pending.insert(cloud_id, when_changed);
         *self.pending_at.entry(when_changed).or_default() += 1;
     }
 

@@ -33,6 +33,13 @@ pub trait Hook {
     async fn before_read_by_guids(&self) {}
     /// Before a search for the holders of addresses, after `before_read`.
     async fn before_address_holders(&self) {}
+    /// When the fake (or the hook's `modify`) starts serving a call, and when it stops: around
+    /// each call of the port, and around a scan's pages but not the caller's handling of each
+    /// object (the caller's work is not the directory's). The fake serves every call
+    /// synchronously, on the calling thread, within one poll (a hook's `modify` that waits
+    /// spans polls). The benchmark measures the directory's CPU time with them.
+    fn enter(&self) {}
+    fn leave(&self) {}
     /// A modify, instead of the fake's: `inner` applies it (by default, as it is).
     async fn modify(
         &self,
@@ -50,6 +57,22 @@ pub struct Hooked<H> {
     pub hook: H,
 }
 
+/// `H::leave` when dropped: a call ends however it returns.
+struct Serving<'a, H: Hook>(&'a H);
+
+impl<'a, H: Hook> Serving<'a, H> {
+    fn start(hook: &'a H) -> Self {
+        hook.enter();
+        Serving(hook)
+    }
+}
+
+impl<H: Hook> Drop for Serving<'_, H> {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
 impl<H> Deref for Hooked<H> {
     type Target = H;
     fn deref(&self) -> &H {
@@ -57,12 +80,14 @@ impl<H> Deref for Hooked<H> {
     }
 }
 
-impl<H: Hook> Directory for Hooked<H> {
+impl<H: Hook + Sync> Directory for Hooked<H> {
     async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.inner.schema().await
     }
     async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
         self.hook.before_schema().await;
+        let _serving = Serving::start(&self.hook);
         self.inner.refresh_schema().await
     }
     async fn find_by_attribute(
@@ -71,6 +96,7 @@ impl<H: Hook> Directory for Hooked<H> {
         value: &AttrValue,
         attributes: &[String],
     ) -> Result<Vec<DirectoryObject>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
         self.inner
             .find_by_attribute(attribute, value, attributes)
@@ -81,6 +107,7 @@ impl<H: Hook> Directory for Hooked<H> {
         guid: &Uuid,
         attributes: &[String],
     ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
         self.inner.read_by_guid(guid, attributes).await
     }
@@ -89,6 +116,7 @@ impl<H: Hook> Directory for Hooked<H> {
         dn: &str,
         attributes: &[String],
     ) -> Result<Option<DirectoryObject>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
         self.inner.read_by_dn(dn, attributes).await
     }
@@ -99,9 +127,11 @@ impl<H: Hook> Directory for Hooked<H> {
     ) -> Result<Vec<DirectoryObject>, DirectoryError> {
         self.hook.before_read()?;
         self.hook.before_read_by_guids().await;
+        let _serving = Serving::start(&self.hook);
         self.inner.read_by_guids(guids, attributes).await
     }
     async fn modify(&self, modify: &ObjectModify) -> Result<(), DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.modify(&self.inner, modify).await
     }
     async fn address_holders(
@@ -110,6 +140,7 @@ impl<H: Hook> Directory for Hooked<H> {
     ) -> Result<Vec<(String, String)>, DirectoryError> {
         self.hook.before_read()?;
         self.hook.before_address_holders().await;
+        let _serving = Serving::start(&self.hook);
         self.inner.address_holders(addresses).await
     }
     async fn unreadable_attributes(
@@ -117,6 +148,7 @@ impl<H: Hook> Directory for Hooked<H> {
         attributes: &[String],
     ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
         self.hook.before_rights().await;
+        let _serving = Serving::start(&self.hook);
         self.inner.unreadable_attributes(attributes).await
     }
     async fn scan_match_keys(
@@ -127,10 +159,18 @@ impl<H: Hook> Directory for Hooked<H> {
     ) -> Result<ScanScope, DirectoryError> {
         self.hook.before_read()?;
         self.hook.before_scan().await;
-        let scanned = self
-            .inner
-            .scan_match_keys(present, attributes, on_object)
-            .await;
+        let hook = &self.hook;
+        let mut on_object = |o: DirectoryObject| {
+            hook.leave();
+            on_object(o);
+            hook.enter();
+        };
+        let scanned = {
+            let _serving = Serving::start(&self.hook);
+            self.inner
+                .scan_match_keys(present, attributes, &mut on_object)
+                .await
+        };
         self.hook.after_scan().await;
         scanned
     }
@@ -138,14 +178,83 @@ impl<H: Hook> Directory for Hooked<H> {
         &self,
         on_object: &mut (dyn FnMut(DirectoryObject) + Send),
     ) -> Result<(), DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
-        self.inner.scan_addresses(on_object).await
+        let hook = &self.hook;
+        let mut on_object = |o: DirectoryObject| {
+            hook.leave();
+            on_object(o);
+            hook.enter();
+        };
+        self.inner.scan_addresses(&mut on_object).await
     }
     async fn attribute_origins(
         &self,
         dn: &str,
         attributes: &[String],
     ) -> Result<Vec<ChangeOrigin>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
         self.inner.attribute_origins(dn, attributes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use exo_writeback_core::directory::Attributes;
+
+    use super::*;
+
+    /// Records when the directory serves and when the caller handles an object.
+    #[derive(Default)]
+    struct Trace(Mutex<Vec<&'static str>>);
+
+    impl Trace {
+        fn push(&self, event: &'static str) {
+            self.0.lock().expect("lock").push(event);
+        }
+    }
+
+    impl Hook for Trace {
+        fn enter(&self) {
+            self.push("enter");
+        }
+        fn leave(&self) {
+            self.push("leave");
+        }
+        async fn modify(
+            &self,
+            inner: &FakeDirectory,
+            modify: &ObjectModify,
+        ) -> Result<(), DirectoryError> {
+            inner.modify(modify).await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_directory_serves_between_enter_and_leave_and_the_callers_work_is_outside() {
+        let inner = FakeDirectory::new();
+        for cn in ["a", "b"] {
+            inner.add(cn, Attributes::new());
+        }
+        let dir = Hooked {
+            inner,
+            hook: Trace::default(),
+        };
+        let trace = &dir.hook;
+        let mut on_object = |_: DirectoryObject| trace.push("caller");
+        dir.scan_match_keys(&["objectGUID"], &[], &mut on_object)
+            .await
+            .expect("scan");
+        dir.read_by_guid(&Uuid::new_v4(), &[]).await.expect("read");
+        assert_eq!(
+            *dir.hook.0.lock().expect("lock"),
+            [
+                "enter", "leave", "caller", "enter", "leave", "caller", "enter",
+                "leave", // scan
+                "enter", "leave", // read
+            ]
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::testing::{FakeDirectory, Hook, Hooked, Users};
 use crate::{CycleMode, EngineOptions};
 
 /// `n` users in the fake directory behind `hook`, and an engine on them (its state in `tmp`).
-fn hooked<H: Hook + Clone>(
+fn hooked<H: Hook + Clone + Sync>(
     n: u32,
     hook: H,
     tmp: &tempfile::TempDir,
