@@ -114,7 +114,7 @@ fn fill(
             .collect()
         })
         .map_err(|e| StoreError::sqlite(path, "read the journal of a log entry", e))?;
-    let records: Vec<JournalRecord> = crate::records::decode_all(path, rows)?;
+    let records: Vec<JournalRecord> = crate::records::decode_all(path, rows, false)?;
     for pair in column.split(',') {
         let (i, k) = pair
             .split_once(':')
