@@ -22,8 +22,6 @@ use std::path::Path;
 use crate::error::Classify;
 use exo_writeback_store::codec::{count, from_json, to_json};
 use exo_writeback_store::{Result, StoreError, WriteIntent};
-use std::io::{Read, Write};
-
 use rusqlite::{Connection, Transaction, params};
 use uuid::Uuid;
 
@@ -38,32 +36,22 @@ fn ids_of(blob: &[u8]) -> Vec<Uuid> {
         .collect()
 }
 
-/// The JSON array of intents, deflated.
-fn deflate(json: &str) -> std::io::Result<Vec<u8>> {
-    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    z.write_all(json.as_bytes())?;
-    z.finish()
-}
-
 /// The `intents` column of `intent_batches`.
 fn pack(path: &Path, intents: &[WriteIntent]) -> Result<Vec<u8>> {
-    deflate(&to_json(path, "write intents", &intents)?).map_err(|e| StoreError::Unstorable {
-        path: path.to_path_buf(),
-        what: "write intents",
-        detail: e.to_string(),
-    })
+    crate::packed::pack(
+        path,
+        "write intents",
+        &to_json(path, "write intents", &intents)?,
+    )
 }
 
 /// The intents of an `intents` column.
 fn unpack(path: &Path, stored: &[u8]) -> Result<Vec<WriteIntent>> {
-    let mut json = String::new();
-    flate2::read::DeflateDecoder::new(stored)
-        .read_to_string(&mut json)
-        .map_err(|e| StoreError::BadRow {
-            path: path.to_path_buf(),
-            what: "write intents",
-            detail: e.to_string(),
-        })?;
+    let json = crate::packed::inflate(stored).map_err(|e| StoreError::BadRow {
+        path: path.to_path_buf(),
+        what: "write intents",
+        detail: e.to_string(),
+    })?;
     from_json(path, "write intents", &json)
 }
 
@@ -176,7 +164,7 @@ pub(crate) fn migrate(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             seq,
             cycle,
             ids_blob(std::iter::once(&id)),
-            deflate(&format!("[{text}]"))
+            crate::packed::deflate(&format!("[{text}]"))
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?
         ])?;
     }

@@ -23,6 +23,7 @@ mod logs;
 pub mod migrations;
 mod modified;
 mod outcomes;
+mod packed;
 mod pins;
 mod records;
 mod sqlite;

@@ -29,10 +29,15 @@ pub(crate) fn insert_outcome(
     // The values of the write once, in the journal (`modified.rs`).
     let (stripped, modified_in_journal) =
         crate::modified::stored(log, &crate::modified::in_journal(o));
-    let entry = to_json(
+    // Deflated (`packed.rs`).
+    let entry = crate::packed::pack(
         path,
         "provisioning log entry",
-        stripped.as_ref().unwrap_or(log),
+        &to_json(
+            path,
+            "provisioning log entry",
+            stripped.as_ref().unwrap_or(log),
+        )?,
     )?;
     let in_sync = log.action == Action::Other && log.status == LogStatus::Success;
     let source_id = log
@@ -98,6 +103,7 @@ pub(crate) fn insert_outcome(
         for group in crate::records::group(&o.journal) {
             let j = &group[0];
             let (record, attributes) = crate::records::encode_group(path, group)?;
+            let record = crate::packed::pack(path, "journal record", &record)?;
             let (guid, dn) = (guid_text(&j.object_guid), fold(&j.dn));
             let seq: i64 = stmt
                 .query_row(

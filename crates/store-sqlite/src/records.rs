@@ -22,7 +22,7 @@ use serde_json::Value;
 pub(crate) const COLUMNS: &str = "record, cycle, object_guid, attribute, time";
 
 /// `(record, cycle, object_guid, attribute, time)` of a journal row.
-pub(crate) type Row = (String, i64, String, String, i64);
+pub(crate) type Row = (crate::packed::Json, i64, String, String, i64);
 
 pub(crate) fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -118,7 +118,7 @@ pub(crate) fn decode(
     path: &Path,
     (text, cycle, guid, attribute, time): Row,
 ) -> Result<Vec<JournalRecord>> {
-    let v: Value = serde_json::from_str(&text).map_err(|e| bad(path, e.to_string()))?;
+    let v: Value = serde_json::from_str(&text.0).map_err(|e| bad(path, e.to_string()))?;
     let items = match v {
         Value::Array(items) => items,
         single => vec![single],
@@ -181,7 +181,7 @@ mod tests {
 
     fn columns(j: &JournalRecord, record: String) -> Row {
         (
-            record,
+            crate::packed::Json(record),
             j.cycle.0,
             guid_text(&j.object_guid),
             j.attribute.clone(),

@@ -28,6 +28,25 @@ fn the_records_of_one_modify_share_a_row_and_read_as_before() {
         .expect("count");
     assert_eq!(rows, 2, "one row per modify");
     assert_eq!(records as usize, one.journal.len() + two.journal.len());
+    // The JSON columns are stored deflated (`packed.rs`), shorter than their text.
+    let (kind, stored): (String, i64) = conn
+        .query_row(
+            "SELECT typeof(entry), length(entry) FROM log_entries WHERE id = ?1",
+            [one.log.id.0.hyphenated().to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("entry");
+    let text = serde_json::to_string(&one.log).expect("json").len();
+    assert_eq!(kind, "blob");
+    assert!(
+        (stored as usize) < text,
+        "{stored} bytes for {text} of JSON"
+    );
+    let kinds: Vec<String> = conn
+        .prepare("SELECT DISTINCT typeof(record) FROM journal")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("records");
+    assert_eq!(kinds, ["blob"]);
 
     let newest_first = |o: &exo_writeback_core::provisioning::ObjectOutcome| {
         o.journal.iter().rev().cloned().collect::<Vec<_>>()
