@@ -4,9 +4,7 @@
 use std::path::Path;
 
 use exo_writeback_core::provisioning::{Action, CycleId, JournalRecord, LogStatus, StagedDecision};
-use exo_writeback_store::{
-    JoinStore, Result, StateCopy, StateCounts, StateRow, StoreError, WriteIntent,
-};
+use exo_writeback_store::{JoinStore, Result, StateCopy, StateCounts, StateRow, StoreError};
 use rusqlite::params;
 
 use crate::cycles::{CYCLE_COLUMNS, cycle_row, decode_cycle};
@@ -53,11 +51,23 @@ impl SqliteStore {
             .map_err(|e| self.err("count rows", e))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+
+    /// Journal records (a row holds those of one modify, `records.rs`).
+    fn count_journal(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT coalesce(sum(records), 0) FROM journal", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err("count rows", e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }
 
 impl StateCopy for SqliteStore {
     fn export(&self, each: &mut dyn FnMut(StateRow) -> Result<()>) -> Result<()> {
         let path = &self.path;
+        let mut journal_seq = 0i64;
         let (state, watermark): (String, Option<String>) = self.job_row()?;
         let pause: Option<String> = self
             .conn
@@ -104,19 +114,25 @@ impl StateCopy for SqliteStore {
                 let record = (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
                 Ok((r.get(0)?, (r.get(0)?, r.get::<_, String>(1)?, record)))
             },
-            &mut |(seq, log_entry, row): (i64, String, crate::records::Row)| {
-                let record: JournalRecord = crate::records::decode(path, row)?;
+            &mut |(_, log_entry, row): (i64, String, crate::records::Row)| {
+                let records: Vec<JournalRecord> = crate::records::decode(path, row)?;
                 let log_entry =
                     uuid::Uuid::parse_str(&log_entry).map_err(|e| StoreError::BadRow {
                         path: path.clone(),
                         what: "journal log entry id",
                         detail: e.to_string(),
                     })?;
-                each(StateRow::Journal {
-                    seq,
-                    log_entry,
-                    record,
-                })
+                // A row holds the records of one modify: each its own row in the copy,
+                // numbered in order.
+                for record in records {
+                    journal_seq += 1;
+                    each(StateRow::Journal {
+                        seq: journal_seq,
+                        log_entry,
+                        record,
+                    })?;
+                }
+                Ok(())
             },
         )?;
         // Merged and unmerged (`joins.rs`), in cloud id order.
@@ -170,15 +186,10 @@ impl StateCopy for SqliteStore {
                 })
             },
         )?;
-        self.pages(
-            "SELECT seq, intent FROM intents WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            "export intents",
-            |r| Ok((r.get(0)?, (r.get(0)?, r.get::<_, String>(1)?))),
-            &mut |(seq, text): (i64, String)| {
-                let intent: WriteIntent = from_json(path, "write intent", &text)?;
-                each(StateRow::Intent { seq, intent })
-            },
-        )?;
+        // The stored intents: the chunks in flight when the process stopped, a handful.
+        for (seq, intent) in (1..).zip(crate::intents::all(&self.conn, path)?) {
+            each(StateRow::Intent { seq, intent })?;
+        }
         self.pages(
             "SELECT rowid, pin FROM pins WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
             "export pins",
@@ -213,12 +224,12 @@ impl StateCopy for SqliteStore {
         Ok(StateCounts {
             cycles: self.count_of("cycles")?,
             log_entries: self.count_of("log_entries")?,
-            journal: self.count_of("journal")?,
+            journal: self.count_journal()?,
             joins: self.count_joins()?,
             escrow: self.count_of("escrow")?,
             staged_cycles: self.count_of("staged_cycles")?,
             staged_plans: self.count_of("staged_plans")?,
-            intents: self.count_of("intents")?,
+            intents: crate::intents::count_all(&self.conn, &self.path)?,
             pins: self.count_of("pins")?,
         })
     }
@@ -369,24 +380,8 @@ fn insert_row(tx: &rusqlite::Transaction<'_>, path: &Path, row: &StateRow) -> Re
             .and_then(|mut s| s.execute(params![cycle.0, seq, plan.cloud_id, text]))
             .map_err(e("import held change"))?;
         }
-        StateRow::Intent { seq, intent: i } => {
-            let text = to_json(path, "write intent", i)?;
-            tx.prepare_cached(
-                "INSERT INTO intents (seq, id, cycle, cloud_id, object_guid, dn, intent)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    seq,
-                    guid_text(&i.id),
-                    i.cycle.0,
-                    i.cloud_id,
-                    guid_text(&i.object_guid),
-                    i.dn,
-                    text
-                ])
-            })
-            .map_err(e("import intent"))?;
+        StateRow::Intent { seq, intent } => {
+            crate::intents::insert_batch(tx, path, Some(*seq), std::slice::from_ref(intent))?;
         }
         StateRow::Pin(pin) => {
             let text = to_json(path, "pin", pin)?;

@@ -2,7 +2,7 @@
 //! `state.db` in the configured `state_dir`, WAL mode, `synchronous=FULL`.
 //!
 //! Tables (migrations in [`migrations`]): `job` (state, watermark), `cycles`, `log_entries`,
-//! `journal`, `joins`, `escrow`, `staged_cycles`, `staged_plans`, `intents`, `pins`, and
+//! `journal`, `joins`, `escrow`, `staged_cycles`, `staged_plans`, `intent_batches`, `pins`, and
 //! `identity_keys` / `identity_keys_new` (how identities are found: `keys.rs`).
 //!
 //! The trait it implements, and the records it stores, are `exo-writeback-store`'s (re-exported
@@ -15,6 +15,7 @@ mod copy;
 mod cycles;
 mod error;
 mod escrow;
+mod intents;
 mod job;
 mod joins;
 mod keys;
@@ -22,6 +23,7 @@ mod logs;
 pub mod migrations;
 mod modified;
 mod outcomes;
+mod packed;
 mod pins;
 mod records;
 mod sqlite;

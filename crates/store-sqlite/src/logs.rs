@@ -95,13 +95,13 @@ impl LogStore for SqliteStore {
         let key = time_key(cutoff);
         let log_entries = self.purge_in_chunks(
             "DELETE FROM log_entries WHERE seq IN
-               (SELECT seq FROM log_entries WHERE time < ?1 LIMIT ?2)",
+               (SELECT seq FROM log_entries WHERE time < ?1 LIMIT ?2) RETURNING 1",
             key,
             "purge provisioning logs",
         )?;
         let journal_records = self.purge_in_chunks(
             "DELETE FROM journal WHERE seq IN
-               (SELECT seq FROM journal WHERE time < ?1 LIMIT ?2)",
+               (SELECT seq FROM journal WHERE time < ?1 LIMIT ?2) RETURNING records",
             key,
             "purge journal",
         )?;
@@ -128,7 +128,7 @@ impl JournalStore for SqliteStore {
             ))
             .and_then(|mut s| s.query_map(params![cycle.0], records::row)?.collect())
             .map_err(|e| self.err("read journal", e))?;
-        records::decode_all(&self.path, rows)
+        records::decode_all(&self.path, rows, true)
     }
 
     fn journal_for_object(&self, object: &ObjectRef) -> Result<Vec<JournalRecord>> {
@@ -149,6 +149,6 @@ impl JournalStore for SqliteStore {
             .prepare(&sql)
             .and_then(|mut s| s.query_map(params![key], records::row)?.collect())
             .map_err(|e| self.err("read journal", e))?;
-        records::decode_all(&self.path, rows)
+        records::decode_all(&self.path, rows, true)
     }
 }

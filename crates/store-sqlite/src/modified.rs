@@ -71,7 +71,7 @@ pub(crate) fn stored(
 }
 
 /// A stored entry read back: `(entry JSON, modified_in_journal)`.
-pub(crate) type Row = (String, Option<String>);
+pub(crate) type Row = (crate::packed::Json, Option<String>);
 
 /// The entries of `rows`, their values put back from the journal.
 pub(crate) fn read(
@@ -81,7 +81,7 @@ pub(crate) fn read(
 ) -> Result<Vec<ProvisioningLogEntry>> {
     let mut out = Vec::with_capacity(rows.len());
     for (text, column) in rows {
-        let mut entry: ProvisioningLogEntry = from_json(path, "provisioning log entry", &text)?;
+        let mut entry: ProvisioningLogEntry = from_json(path, "provisioning log entry", &text.0)?;
         if let Some(column) = column {
             fill(conn, path, &mut entry, &column)?;
         }
@@ -114,7 +114,7 @@ fn fill(
             .collect()
         })
         .map_err(|e| StoreError::sqlite(path, "read the journal of a log entry", e))?;
-    let records: Vec<JournalRecord> = crate::records::decode_all(path, rows)?;
+    let records: Vec<JournalRecord> = crate::records::decode_all(path, rows, false)?;
     for pair in column.split(',') {
         let (i, k) = pair
             .split_once(':')

@@ -12,9 +12,7 @@ use uuid::Uuid;
 use crate::error::Classify;
 use crate::keys;
 use crate::sqlite::SqliteStore;
-use exo_writeback_store::codec::{
-    collect_json, count, fold, from_json, guid_text, source_key, time_key, to_json,
-};
+use exo_writeback_store::codec::{fold, from_json, guid_text, source_key, time_key, to_json};
 
 // ---------------------------------------------------------------------------------------------
 // Outcomes
@@ -31,10 +29,15 @@ pub(crate) fn insert_outcome(
     // The values of the write once, in the journal (`modified.rs`).
     let (stripped, modified_in_journal) =
         crate::modified::stored(log, &crate::modified::in_journal(o));
-    let entry = to_json(
+    // Deflated (`packed.rs`).
+    let entry = crate::packed::pack(
         path,
         "provisioning log entry",
-        stripped.as_ref().unwrap_or(log),
+        &to_json(
+            path,
+            "provisioning log entry",
+            stripped.as_ref().unwrap_or(log),
+        )?,
     )?;
     let in_sync = log.action == Action::Other && log.status == LogStatus::Success;
     let source_id = log
@@ -91,12 +94,16 @@ pub(crate) fn insert_outcome(
     if !o.journal.is_empty() {
         let mut stmt = tx
             .prepare_cached(
-                "INSERT INTO journal (cycle, log_entry, time, object_guid, dn, attribute, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq",
+                "INSERT INTO journal
+                   (cycle, log_entry, time, object_guid, dn, attribute, record, records)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING seq",
             )
             .map_err(e("store journal record"))?;
-        for j in &o.journal {
-            let record = crate::records::encode(path, j)?;
+        // The records of one modify in one row (`records.rs`).
+        for group in crate::records::group(&o.journal) {
+            let j = &group[0];
+            let (record, attributes) = crate::records::encode_group(path, group)?;
+            let record = crate::packed::pack(path, "journal record", &record)?;
             let (guid, dn) = (guid_text(&j.object_guid), fold(&j.dn));
             let seq: i64 = stmt
                 .query_row(
@@ -106,8 +113,9 @@ pub(crate) fn insert_outcome(
                         time_key(j.time),
                         guid,
                         dn,
-                        j.attribute,
+                        attributes,
                         record,
+                        group.len() as i64,
                     ],
                     |r| r.get(0),
                 )
@@ -186,27 +194,6 @@ pub(crate) fn insert_outcome(
     Ok(())
 }
 
-pub(crate) fn delete_intent_rows(
-    tx: &rusqlite::Transaction<'_>,
-    path: &Path,
-    ids: &[Uuid],
-) -> Result<u64> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let mut stmt = tx
-        .prepare_cached("DELETE FROM intents WHERE id = ?1")
-        .map_err(|e| StoreError::sqlite(path, "delete intent", e))?;
-    let mut n = 0;
-    for id in ids {
-        n += count(
-            stmt.execute(params![guid_text(id)])
-                .map_err(|e| StoreError::sqlite(path, "delete intent", e))?,
-        );
-    }
-    Ok(n)
-}
-
 impl OutcomeStore for SqliteStore {
     fn record_outcomes(&mut self, outcomes: &[ObjectOutcome]) -> Result<()> {
         self.record_outcomes_then_watermark(outcomes, None)
@@ -225,30 +212,10 @@ impl OutcomeStore for SqliteStore {
             return Ok(());
         }
         let path = self.path.clone();
-        let p: &Path = &path;
-        let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(p, op, err);
         let tx = self.write_tx("begin recording intents")?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO intents (id, cycle, cloud_id, object_guid, dn, intent)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(e("store intent"))?;
-            for i in intents {
-                let text = to_json(&path, "write intent", i)?;
-                stmt.execute(params![
-                    guid_text(&i.id),
-                    i.cycle.0,
-                    i.cloud_id,
-                    guid_text(&i.object_guid),
-                    i.dn,
-                    text,
-                ])
-                .map_err(e("store intent"))?;
-            }
-        }
-        tx.commit().map_err(e("commit intents"))
+        crate::intents::insert_batch(&tx, &path, None, intents)?;
+        tx.commit()
+            .map_err(|e| StoreError::sqlite(&path, "commit intents", e))
     }
 
     fn record_outcomes_clearing_intents(
@@ -260,12 +227,7 @@ impl OutcomeStore for SqliteStore {
     }
 
     fn intents(&self) -> Result<Vec<WriteIntent>> {
-        let texts: Vec<String> = self
-            .conn
-            .prepare_cached("SELECT intent FROM intents ORDER BY seq")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .map_err(|e| self.err("read intents", e))?;
-        collect_json(&self.path, "write intent", texts)
+        crate::intents::all(&self.conn, &self.path)
     }
 
     fn delete_intents(&mut self, ids: &[Uuid]) -> Result<u64> {
@@ -274,7 +236,7 @@ impl OutcomeStore for SqliteStore {
         }
         let path = self.path.clone();
         let tx = self.write_tx("begin deleting intents")?;
-        let n = delete_intent_rows(&tx, &path, ids)?;
+        let n = crate::intents::delete(&tx, &path, ids)?;
         tx.commit()
             .map_err(|e| StoreError::sqlite(&path, "commit deleting intents", e))?;
         Ok(n)

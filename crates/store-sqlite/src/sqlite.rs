@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::error::Classify;
 use crate::migrations::{MIGRATIONS, Migration, SCHEMA_VERSION};
-use crate::outcomes::{delete_intent_rows, insert_outcome};
-use exo_writeback_store::codec::{count, to_json};
+use crate::outcomes::insert_outcome;
+use exo_writeback_store::codec::to_json;
 use exo_writeback_store::{Result, StoreError};
 
 /// Where the agent keeps its state unless configured otherwise.
@@ -234,21 +234,24 @@ impl SqliteStore {
             .map_err(|e| StoreError::sqlite(path, op, e))
     }
 
-    /// Runs a `DELETE … WHERE seq IN (SELECT … LIMIT ?2)` statement with `?1 = key` until it
-    /// deletes nothing; returns the rows deleted.
+    /// Runs a `DELETE … WHERE seq IN (SELECT … LIMIT ?2) RETURNING n` statement with
+    /// `?1 = key` until it deletes nothing; returns the sum of the `n`s (what a row counts for).
     pub(crate) fn purge_in_chunks(&mut self, sql: &str, key: i64, op: &'static str) -> Result<u64> {
         let chunk = self.purge_chunk;
         let mut total = 0;
         loop {
-            let n = self
+            let counted: Vec<i64> = self
                 .conn
                 .prepare_cached(sql)
-                .and_then(|mut s| s.execute(params![key, chunk]))
+                .and_then(|mut s| s.query_map(params![key, chunk], |r| r.get(0))?.collect())
                 .map_err(|e| self.err(op, e))?;
-            total += count(n);
-            if n == 0 {
+            if counted.is_empty() {
                 return Ok(total);
             }
+            total += counted
+                .iter()
+                .map(|n| u64::try_from(*n).unwrap_or(0))
+                .sum::<u64>();
         }
     }
 
@@ -272,7 +275,7 @@ impl SqliteStore {
         for o in outcomes {
             insert_outcome(&tx, &path, o, &mut joins)?;
         }
-        delete_intent_rows(&tx, &path, intents)?;
+        crate::intents::delete(&tx, &path, intents)?;
         crate::keys::merge(&tx, merge_keys_at)
             .map_err(|e| StoreError::sqlite(&path, "merge identity keys", e))?;
         let merged = crate::joins::merge(&tx, merge_joins_at)

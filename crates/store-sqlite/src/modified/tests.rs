@@ -15,7 +15,7 @@ fn stored_row(store: &SqliteStore, o: &ObjectOutcome) -> (String, Option<String>
         .query_row(
             "SELECT entry, modified_in_journal FROM log_entries WHERE id = ?1",
             [o.log.id.0.hyphenated().to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get::<_, crate::packed::Json>(0)?.0, r.get(1)?)),
         )
         .expect("row")
 }

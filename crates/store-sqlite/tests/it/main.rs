@@ -4,6 +4,8 @@
 
 mod common;
 mod crash;
+mod intents;
+mod journal;
 mod migrations;
 mod old_states;
 

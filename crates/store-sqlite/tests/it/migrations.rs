@@ -312,3 +312,71 @@ fn no_index_is_keyed_by_a_random_identity_column() {
     }
     assert!(columns.iter().any(|(_, c)| c == "log_entry"), "{columns:?}");
 }
+
+/// Migration 8: intents stored one row each (versions 4 to 7; a process killed mid-chunk
+/// leaves them) become batches, read back in the order recorded, counted, and deleted as
+/// before — some of a batch, then the rest with outcomes.
+#[test]
+fn intents_of_a_version_7_database_are_migrated_in_their_order() {
+    use exo_writeback_store_sqlite::{StateCopy, WriteIntent};
+    let intent = |cycle, n| {
+        WriteIntent::from_success(
+            &crate::common::cloud_id(n),
+            &success(cycle, n, at(n as i64)),
+        )
+        .expect("intent")
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(DB_FILE_NAME);
+    let (cycle, intents) = {
+        let mut old = SqliteStore::open_at_schema_version(&path, 7).expect("open at v7");
+        let cycle = old.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+        let intents: Vec<WriteIntent> = [5, 1, 3].iter().map(|n| intent(cycle, *n)).collect();
+        drop(old);
+        // As version 7 stored them (`record_intents` of 6f928c2).
+        let conn = rusqlite::Connection::open(&path).expect("raw open");
+        for i in &intents {
+            conn.execute(
+                "INSERT INTO intents (id, cycle, cloud_id, object_guid, dn, intent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![
+                    i.id.hyphenated().to_string(),
+                    i.cycle.0,
+                    i.cloud_id,
+                    i.object_guid.hyphenated().to_string(),
+                    i.dn,
+                    serde_json::to_string(i).expect("json"),
+                ],
+            )
+            .expect("insert v7 intent");
+        }
+        (cycle, intents)
+    };
+    let mut store = SqliteStore::open(&path).expect("migrate");
+    assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+    assert_eq!(store.intents().expect("intents"), intents);
+    assert_eq!(store.counts().expect("counts").intents, 3);
+    // A batch recorded after the migration comes after them.
+    let later = intent(cycle, 9);
+    store
+        .record_intents(std::slice::from_ref(&later))
+        .expect("record");
+    let mut all = intents.clone();
+    all.push(later.clone());
+    assert_eq!(store.intents().expect("intents"), all);
+    assert_eq!(
+        store
+            .delete_intents(&[intents[1].id, uuid::Uuid::from_u128(42)])
+            .expect("delete"),
+        1
+    );
+    store
+        .record_outcomes_clearing_intents(
+            &[success(cycle, 5, at(5))],
+            &[intents[0].id, intents[2].id, later.id],
+        )
+        .expect("outcomes");
+    assert!(store.intents().expect("intents").is_empty());
+    assert_eq!(store.counts().expect("counts").intents, 0);
+    store.integrity_check().expect("integrity");
+}
