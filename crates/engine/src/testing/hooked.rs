@@ -223,13 +223,6 @@ mod tests {
         fn leave(&self) {
             self.push("leave");
         }
-        async fn modify(
-            &self,
-            inner: &FakeDirectory,
-            modify: &ObjectModify,
-        ) -> Result<(), DirectoryError> {
-            inner.modify(modify).await
-        }
     }
 
     #[tokio::test]
