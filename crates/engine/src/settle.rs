@@ -12,12 +12,13 @@
 //! Only mailboxes (not groups or contacts) read ahead while the directory is scanned
 //! (`read_ahead`) are evaluated early; the rest is evaluated in the read phase.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 
 use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
+use exo_writeback_core::provisioning::CloudIdSet;
 use exo_writeback_core::schema::Schema;
 use exo_writeback_store::{JoinStore, JournalStore, PinStore};
 use futures::channel::mpsc::{TryRecvError, UnboundedReceiver, unbounded};
@@ -51,7 +52,7 @@ struct Pairs {
     /// Objects of the scan waiting for their mailbox (at most `cap`).
     objects: HashMap<Uuid, DirectoryObject>,
     /// Cloud ids taken (a listing may repeat a mailbox: the first record is the one taken).
-    ids: HashSet<String>,
+    ids: CloudIdSet,
     ready: VecDeque<(Mailbox, DirectoryObject)>,
     cap: usize,
 }
@@ -141,7 +142,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         let mut pairs = Pairs {
             mailboxes: HashMap::new(),
             objects: HashMap::new(),
-            ids: HashSet::new(),
+            ids: CloudIdSet::new(),
             ready: VecDeque::new(),
             cap: self.options.read_ahead,
         };
@@ -221,7 +222,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             return;
         }
         let id = cloud_id(&m);
-        if !pairs.ids.insert(id.clone()) {
+        if !pairs.ids.insert(&id) {
             return;
         }
         if let Ok(Some(join)) = self.store.join(&id) {
