@@ -236,3 +236,6 @@ type Prepared = (
     Result<Arc<Schema>, DirectoryError>,
     Vec<UnreadableAttribute>,
 );
+
+#[cfg(test)]
+mod tests;

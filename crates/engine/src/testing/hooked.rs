@@ -31,6 +31,12 @@ pub trait Hook {
     async fn after_scan(&self) {}
     /// Before a read of objects by their objectGUIDs (`read_by_guids`), after `before_read`.
     async fn before_read_by_guids(&self) {}
+    /// The objectGUIDs a read by objectGUID asks for — all of one `read_by_guids` request
+    /// (`together`), or the one of a `read_by_guid` — after `before_read`: an error answers
+    /// the call instead.
+    fn reading_guids(&self, _guids: &[Uuid], _together: bool) -> Result<(), DirectoryError> {
+        Ok(())
+    }
     /// Before a search for the holders of addresses, after `before_read`.
     async fn before_address_holders(&self) {}
     /// When the fake (or the hook's `modify`) starts serving a call, and when it stops: around
@@ -109,6 +115,7 @@ impl<H: Hook + Sync> Directory for Hooked<H> {
     ) -> Result<Option<DirectoryObject>, DirectoryError> {
         let _serving = Serving::start(&self.hook);
         self.hook.before_read()?;
+        self.hook.reading_guids(std::slice::from_ref(guid), false)?;
         self.inner.read_by_guid(guid, attributes).await
     }
     async fn read_by_dn(
@@ -126,6 +133,7 @@ impl<H: Hook + Sync> Directory for Hooked<H> {
         attributes: &[String],
     ) -> Result<Vec<DirectoryObject>, DirectoryError> {
         self.hook.before_read()?;
+        self.hook.reading_guids(guids, true)?;
         self.hook.before_read_by_guids().await;
         let _serving = Serving::start(&self.hook);
         self.inner.read_by_guids(guids, attributes).await

@@ -25,6 +25,8 @@ mod membership;
 mod old_state;
 mod pipeline;
 mod quarantine;
+mod read_ahead;
+mod read_batches;
 mod read_rights;
 mod reported;
 mod scan;

@@ -9,20 +9,19 @@ use exo_writeback_store_sqlite::SqliteStore;
 use exo_writeback_store_sqlite::prelude::*;
 use jiff::Timestamp;
 
-use crate::testing::FakeSource;
-use crate::{Directory, Engine, EngineOptions};
+use crate::{Directory, Engine, EngineOptions, MailboxSource};
 
 pub(crate) use crate::testing::{mailbox, users};
 
 /// An engine — a new agent process — on the state in `state_dir`, with change threshold
 /// `threshold`: cycles a previous process left running are marked interrupted first.
-pub(crate) fn engine<D: Directory>(
-    source: &FakeSource,
+pub(crate) fn engine<S: MailboxSource + Clone, D: Directory>(
+    source: &S,
     dir: D,
     state_dir: &Path,
     threshold: u32,
     options: EngineOptions,
-) -> Engine<FakeSource, D, SqliteStore> {
+) -> Engine<S, D, SqliteStore> {
     let mut store = SqliteStore::open_in(state_dir).expect("store");
     store
         .interrupt_running_cycles(Timestamp::now())
