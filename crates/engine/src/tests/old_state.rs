@@ -1,5 +1,6 @@
-//! States written by old binaries — `exo-writeback sync` of commits e409437 and 3f38b5f, schema
-//! version 3 (`crates/store-sqlite/tests/fixtures/`, made as its README says) —
+//! States written by old binaries — `exo-writeback sync` of commits e409437 and 3f38b5f (schema
+//! version 3), 58541a9 (5), 6de2e21 (6) and 701b54a (7) (`crates/store-sqlite/tests/fixtures/`,
+//! made as its README says) —
 //! taken over by today's engine: the plans its held cycle staged are shown by `preview` and
 //! written by `approve`, as plans staged today are.
 
@@ -13,7 +14,7 @@ use crate::staged::StagedObject;
 use crate::testing::{FakeDirectory, FakeSource};
 use crate::{CycleMode, Engine, EngineOptions};
 
-const FIXTURES: [&str; 2] = [
+const FIXTURES: [&str; 5] = [
     concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../store-sqlite/tests/fixtures/v3-sync-e409437.sqlite"
@@ -21,6 +22,18 @@ const FIXTURES: [&str; 2] = [
     concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../store-sqlite/tests/fixtures/v3-sync-3f38b5f.sqlite"
+    ),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../store-sqlite/tests/fixtures/v5-sync-58541a9.sqlite"
+    ),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../store-sqlite/tests/fixtures/v6-sync-6de2e21.sqlite"
+    ),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../store-sqlite/tests/fixtures/v7-sync-701b54a.sqlite"
     ),
 ];
 

@@ -1,6 +1,6 @@
 //! Real state databases written by earlier versions — by the store of the commit that
-//! introduced schema version 2 and by `exo-writeback sync` of released commits writing version
-//! 3 and 5 (`tests/fixtures/`, how each was made: its README.md) — opened by today's store: migrated
+//! introduced schema version 2 and by `exo-writeback sync` of released commits writing versions
+//! 3, 5, 6 and 7 (`tests/fixtures/`, how each was made: its README.md) — opened by today's store: migrated
 //! to the current schema with every record readable as it was written, and usable for new
 //! cycles. The migration tests of `migrations.rs` build their "old" databases with today's
 //! code; these were written by the old code itself.
@@ -167,6 +167,31 @@ fn check(e: &Expected) {
             assert_eq!(found, expected, "{file}: journal of {object:?}");
         }
     }
+    // A written entry's modified values read back as written: each property is one of the
+    // journal records of its object and cycle (where they are the same, a version-7 entry
+    // stores them only there, `modified_in_journal`).
+    let mut properties = 0;
+    for entry in every.iter().filter(|l| l.status == LogStatus::Success) {
+        for m in &entry.modified {
+            assert!(
+                journal.iter().any(|j| j.cycle == entry.cycle
+                    && Some(j.object_guid) == entry.target.object_guid
+                    && j.attribute == m.attribute
+                    && j.previous == m.old
+                    && j.new == m.new),
+                "{file}: {} of entry {} is not its journal's",
+                m.attribute,
+                entry.id.0
+            );
+            assert!(!(m.old.is_empty() && m.new.is_empty()), "{file}: {m:?}");
+            properties += 1;
+        }
+    }
+    assert_eq!(
+        properties,
+        e.cycles.iter().map(|c| c.3).sum::<usize>(),
+        "{file}: a property per journal record"
+    );
     // Journal by object: what `undo` reads.
     let written = every
         .iter()
@@ -312,4 +337,72 @@ fn a_version_5_database_written_by_the_last_binary_before_identity_keys_is_migra
         escrow: 1,
         staged: Some((3, 3)),
     });
+}
+
+/// `make-state`'s three cycles as a binary with the watermark's edge runs them (a delta passes
+/// over what the watermark's cycle processed) against today's `lab/env` (10 users, 4 not
+/// cloud-managed): initial (6 written, 4 skipped), a delta of the two changed mailboxes (1
+/// written, 1 failed into escrow), a delta held by the change threshold (the escrowed one
+/// failed again; the 3 held entries have the status `held`).
+const EDGE_CYCLES: &[CycleHeld] = &[
+    (CycleKind::Initial, CycleStatus::Completed, (6, 4, 0), 24),
+    (CycleKind::Delta, CycleStatus::Completed, (1, 0, 1), 1),
+    (
+        CycleKind::Delta,
+        CycleStatus::ThresholdExceeded,
+        (0, 0, 1),
+        0,
+    ),
+];
+
+/// What a fixture of [`EDGE_CYCLES`] holds besides [`check`]'s: the watermark's edge (the ten
+/// mailboxes processed at its instants, so the next delta passes over them) and the held
+/// cycle's entries.
+fn check_edge_and_held(file: &str) {
+    let (_dir, store) = open_copy(file);
+    let w = store.watermark().expect("watermark").expect("a watermark");
+    assert_eq!(w.edge.len(), 10, "{file}: the watermark's edge");
+    let held = store
+        .query_logs(&LogQuery {
+            cycle: Some(CycleId(3)),
+            statuses: vec![LogStatus::Held],
+            ..LogQuery::default()
+        })
+        .expect("held entries");
+    assert_eq!(held.len(), 3, "{file}: held entries");
+}
+
+#[test]
+fn a_version_6_database_written_by_the_last_binary_before_appended_joins_is_migrated() {
+    // The last binary before migration 7 (joins appended and merged in bulk).
+    let e = Expected {
+        file: "v6-sync-6de2e21.sqlite",
+        version: 6,
+        job: JobState::ThresholdExceeded { cycle: CycleId(3) },
+        watermark_cycle: 2,
+        cycles: EDGE_CYCLES,
+        joins: 6,
+        escrow: 1,
+        staged: Some((3, 3)),
+    };
+    check(&e);
+    check_edge_and_held(e.file);
+}
+
+#[test]
+fn a_version_7_database_written_by_the_last_binary_before_deflated_intents_is_migrated() {
+    // The last binary before migration 8 (write-ahead intents one deflated row per chunk, the
+    // journal one row per modify).
+    let e = Expected {
+        file: "v7-sync-701b54a.sqlite",
+        version: 7,
+        job: JobState::ThresholdExceeded { cycle: CycleId(3) },
+        watermark_cycle: 2,
+        cycles: EDGE_CYCLES,
+        joins: 6,
+        escrow: 1,
+        staged: Some((3, 3)),
+    };
+    check(&e);
+    check_edge_and_held(e.file);
 }
