@@ -12,13 +12,11 @@ use std::time::Duration;
 use exo_writeback_core::mail_recipient::GroupMember;
 use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
 use exo_writeback_core::provisioning::{CycleKind, CycleStatus};
-use exo_writeback_store_sqlite::LogQuery;
-use exo_writeback_store_sqlite::prelude::*;
 use futures::StreamExt;
 use jiff::Timestamp;
 
-use super::support::{engine, users};
-use crate::testing::{FakeSource, Hook, Hooked};
+use super::support::{cycle_entries, hooked_engine, users};
+use crate::testing::{FakeSource, Hook, Hooked, Users};
 use crate::{CycleMode, EngineOptions, MailboxSource, MailboxStream, SourceError};
 
 /// The fake source, counting the mailbox records taken from its listings.
@@ -77,31 +75,43 @@ impl Hook for ScanEnd {
     }
 }
 
+/// `n` users whose listing is counted and whose scan ends late ([`ScanEnd`]), and an engine
+/// on them with `options` (its state in `tmp`).
+fn counted(
+    n: u32,
+    tmp: &tempfile::TempDir,
+    options: EngineOptions,
+) -> (
+    Users,
+    Arc<AtomicUsize>,
+    ScanEnd,
+    crate::Engine<Counted, Hooked<ScanEnd>, exo_writeback_store_sqlite::SqliteStore>,
+) {
+    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let lab = users(n, t0, &[]);
+    let taken = Arc::new(AtomicUsize::new(0));
+    let source = Counted {
+        inner: lab.source.clone(),
+        taken: taken.clone(),
+    };
+    let hook = ScanEnd {
+        taken: taken.clone(),
+        at_end: Arc::default(),
+    };
+    let engine = hooked_engine(&source, &lab.dir, &hook, tmp.path(), options);
+    (lab, taken, hook, engine)
+}
+
 #[tokio::test]
 async fn an_initial_or_full_cycle_holds_at_most_read_ahead_records_read_during_the_scan() {
-    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
     for (read_ahead, n, ahead) in [(4, 10, 4), (9, 10, 9), (10, 10, 10), (25, 10, 10)] {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let lab = users(n, t0, &[]);
-        let taken = Arc::new(AtomicUsize::new(0));
-        let source = Counted {
-            inner: lab.source.clone(),
-            taken: taken.clone(),
-        };
-        let hook = ScanEnd {
-            taken: taken.clone(),
-            at_end: Arc::default(),
-        };
-        let dir = Hooked {
-            inner: lab.dir.clone(),
-            hook: hook.clone(),
-        };
         let options = EngineOptions {
             read_ahead,
             bulk_read: 3,
             ..EngineOptions::default()
         };
-        let mut engine = engine(&source, dir, tmp.path(), 1000, options);
+        let (_lab, taken, hook, mut engine) = counted(n, &tmp, options);
         for (mode, kind) in [
             (CycleMode::Auto, CycleKind::Initial),
             (CycleMode::Full, CycleKind::FullReconcile),
@@ -141,29 +151,14 @@ type Outcome = (
 /// An initial cycle, then — three mailboxes changed, at both ends of the listing and in its
 /// middle — a full reconcile, over `n` users with `read_ahead`; what each did.
 async fn initial_then_full(n: u32, read_ahead: usize) -> (Outcome, Outcome, Vec<Vec<String>>) {
-    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let lab = users(n, t0, &[]);
-    let taken = Arc::new(AtomicUsize::new(0));
-    let source = Counted {
-        inner: lab.source.clone(),
-        taken: taken.clone(),
-    };
-    // The scan ends after a pause: the listing is read ahead up to the bound meanwhile.
-    let hook = ScanEnd {
-        taken: taken.clone(),
-        at_end: Arc::default(),
-    };
-    let dir = Hooked {
-        inner: lab.dir.clone(),
-        hook: hook.clone(),
-    };
     let options = EngineOptions {
         read_ahead,
         bulk_read: 2,
         ..EngineOptions::default()
     };
-    let mut engine = engine(&source, dir, tmp.path(), 1000, options);
+    // The scan ends after a pause: the listing is read ahead up to the bound meanwhile.
+    let (lab, taken, hook, mut engine) = counted(n, &tmp, options);
     let mut outcomes = Vec::new();
     for mode in [CycleMode::Auto, CycleMode::Full] {
         if mode == CycleMode::Full {
@@ -188,14 +183,7 @@ async fn initial_then_full(n: u32, read_ahead: usize) -> (Outcome, Outcome, Vec<
             *modified.entry(m.dn.clone()).or_insert(0) += 1;
         }
         let mut logged = BTreeMap::new();
-        let entries = engine
-            .store
-            .query_logs(&LogQuery {
-                cycle: Some(r.cycle),
-                limit: 100_000,
-                ..LogQuery::default()
-            })
-            .expect("logs");
+        let entries = cycle_entries(&engine.store, r.cycle);
         for e in entries {
             let id = e.source.external_directory_object_id.unwrap_or_default();
             *logged.entry(id).or_insert(0) += 1;

@@ -7,14 +7,14 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use exo_writeback_core::provisioning::{CycleId, CycleKind, CycleStatus, LogStatus};
+use exo_writeback_core::provisioning::{CycleId, CycleKind, CycleStatus};
+use exo_writeback_store_sqlite::SqliteStore;
 use exo_writeback_store_sqlite::prelude::*;
-use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use super::support::{engine, users};
-use crate::testing::{Hook, Hooked};
+use super::support::{cycle_entries, hooked_engine, users};
+use crate::testing::Hook;
 use crate::{CycleMode, DirectoryError, EngineOptions};
 
 /// Records each read by objectGUID; fails those asking for `failing` (one request of several
@@ -62,10 +62,6 @@ async fn each_object_is_read_once_in_requests_of_at_most_bulk_read() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let lab = users(n, t0(), &[]);
         let hook = Reads::default();
-        let dir = Hooked {
-            inner: lab.dir.clone(),
-            hook: hook.clone(),
-        };
         let options = EngineOptions {
             bulk_read,
             // A full reconcile keeps none of its scan's objects: it reads them as an initial
@@ -73,7 +69,7 @@ async fn each_object_is_read_once_in_requests_of_at_most_bulk_read() {
             scan_cache_bytes: 0,
             ..EngineOptions::default()
         };
-        let mut engine = engine(&lab.source, dir, tmp.path(), 1000, options);
+        let mut engine = hooked_engine(&lab.source, &lab.dir, &hook, tmp.path(), options);
         for (mode, kind) in [
             (CycleMode::Auto, CycleKind::Initial),
             (CycleMode::Full, CycleKind::FullReconcile),
@@ -103,15 +99,11 @@ async fn a_failed_batch_read_fails_only_its_object_and_the_cycle_goes_on() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let lab = users(7, t0(), &[]);
     let hook = Reads::default();
-    let dir = Hooked {
-        inner: lab.dir.clone(),
-        hook: hook.clone(),
-    };
     let options = EngineOptions {
         bulk_read: 3,
         ..EngineOptions::default()
     };
-    let mut engine = engine(&lab.source, dir, tmp.path(), 1000, options);
+    let mut engine = hooked_engine(&lab.source, &lab.dir, &hook, tmp.path(), options);
     // The second batch (users 4 to 6) cannot be read together, nor user 5 alone.
     let bad = lab.guids[4];
     *hook.failing.lock().expect("lock") = Some(bad);
@@ -147,13 +139,7 @@ async fn a_failed_batch_read_fails_only_its_object_and_the_cycle_goes_on() {
     assert_eq!((modified.len(), unique.len()), (6, 6));
     assert!(!unique.contains(&lab.dns[4]));
     assert!(lab.dir.values(&bad, "extensionAttribute1").is_empty());
-    let failures = engine
-        .store
-        .query_logs(&LogQuery {
-            statuses: vec![LogStatus::Failure],
-            ..LogQuery::default()
-        })
-        .expect("logs");
+    let failures = super::failures(&engine.store);
     assert_eq!(failures.len(), 1);
     assert_eq!(
         failures[0].source.primary_smtp_address.as_deref(),
@@ -201,17 +187,7 @@ impl Hook for Committed {
         let Some(cycle) = *self.cycle.lock().expect("lock") else {
             return;
         };
-        let committed = self
-            .state
-            .lock()
-            .expect("lock")
-            .query_logs(&LogQuery {
-                cycle: Some(cycle),
-                limit: 100_000,
-                ..LogQuery::default()
-            })
-            .expect("logs")
-            .len();
+        let committed = cycle_entries(&self.state.lock().expect("lock"), cycle).len();
         let admitted = *self.admitted.lock().expect("lock");
         self.seen.lock().expect("lock").push((admitted, committed));
     }
@@ -232,10 +208,6 @@ async fn outcomes_without_a_write_are_committed_read_batch_at_a_time() {
             admitted: Arc::default(),
             seen: Arc::default(),
         };
-        let dir = Hooked {
-            inner: lab.dir.clone(),
-            hook: hook.clone(),
-        };
         let bulk_read = 1;
         let options = EngineOptions {
             bulk_read,
@@ -244,7 +216,7 @@ async fn outcomes_without_a_write_are_committed_read_batch_at_a_time() {
             scan_cache_bytes: 0,
             ..EngineOptions::default()
         };
-        let mut engine = engine(&lab.source, dir, tmp.path(), 1000, options);
+        let mut engine = hooked_engine(&lab.source, &lab.dir, &hook, tmp.path(), options);
         let r = engine.run_cycle(CycleMode::Auto).await.expect("initial");
         assert_eq!(r.counts.written, u64::from(n));
         // A full reconcile: every mailbox in sync, each outcome committed in the read phase.
@@ -269,14 +241,7 @@ async fn outcomes_without_a_write_are_committed_read_batch_at_a_time() {
                  committed ({seen:?})"
             );
         }
-        let logged = engine
-            .store
-            .query_logs(&LogQuery {
-                cycle: Some(r.cycle),
-                limit: 100_000,
-                ..LogQuery::default()
-            })
-            .expect("logs");
+        let logged = cycle_entries(&engine.store, r.cycle);
         assert_eq!(logged.len(), n as usize);
     }
 }

@@ -4,11 +4,13 @@
 
 use std::path::Path;
 
+use exo_writeback_core::provisioning::{CycleId, ProvisioningLogEntry};
 use exo_writeback_core::settings::WritebackSettings;
-use exo_writeback_store_sqlite::SqliteStore;
 use exo_writeback_store_sqlite::prelude::*;
+use exo_writeback_store_sqlite::{LogQuery, SqliteStore};
 use jiff::Timestamp;
 
+use crate::testing::{FakeDirectory, Hook, Hooked};
 use crate::{Directory, Engine, EngineOptions, MailboxSource};
 
 pub(crate) use crate::testing::{mailbox, users};
@@ -33,4 +35,30 @@ pub(crate) fn engine<S: MailboxSource + Clone, D: Directory>(
     .resolve()
     .expect("settings");
     Engine::new(source.clone(), dir, store, settings, options)
+}
+
+/// An engine (as [`engine`], threshold 1000) on the fake directory `dir` behind `hook`.
+pub(crate) fn hooked_engine<S: MailboxSource + Clone, H: Hook + Clone + Sync>(
+    source: &S,
+    dir: &FakeDirectory,
+    hook: &H,
+    state_dir: &Path,
+    options: EngineOptions,
+) -> Engine<S, Hooked<H>, SqliteStore> {
+    let dir = Hooked {
+        inner: dir.clone(),
+        hook: hook.clone(),
+    };
+    engine(source, dir, state_dir, 1000, options)
+}
+
+/// Every log entry of `cycle`.
+pub(crate) fn cycle_entries(store: &SqliteStore, cycle: CycleId) -> Vec<ProvisioningLogEntry> {
+    store
+        .query_logs(&LogQuery {
+            cycle: Some(cycle),
+            limit: 100_000,
+            ..LogQuery::default()
+        })
+        .expect("logs")
 }

@@ -355,10 +355,20 @@ const EDGE_CYCLES: &[CycleHeld] = &[
     ),
 ];
 
-/// What a fixture of [`EDGE_CYCLES`] holds besides [`check`]'s: the watermark's edge (the ten
-/// mailboxes processed at its instants, so the next delta passes over them) and the held
+/// A fixture of [`EDGE_CYCLES`] written at `version`: [`check`], then the watermark's edge (the
+/// ten mailboxes processed at its instants, so the next delta passes over them) and the held
 /// cycle's entries.
-fn check_edge_and_held(file: &str) {
+fn check_edge_fixture(file: &'static str, version: i64) {
+    check(&Expected {
+        file,
+        version,
+        job: JobState::ThresholdExceeded { cycle: CycleId(3) },
+        watermark_cycle: 2,
+        cycles: EDGE_CYCLES,
+        joins: 6,
+        escrow: 1,
+        staged: Some((3, 3)),
+    });
     let (_dir, store) = open_copy(file);
     let w = store.watermark().expect("watermark").expect("a watermark");
     assert_eq!(w.edge.len(), 10, "{file}: the watermark's edge");
@@ -375,34 +385,12 @@ fn check_edge_and_held(file: &str) {
 #[test]
 fn a_version_6_database_written_by_the_last_binary_before_appended_joins_is_migrated() {
     // The last binary before migration 7 (joins appended and merged in bulk).
-    let e = Expected {
-        file: "v6-sync-6de2e21.sqlite",
-        version: 6,
-        job: JobState::ThresholdExceeded { cycle: CycleId(3) },
-        watermark_cycle: 2,
-        cycles: EDGE_CYCLES,
-        joins: 6,
-        escrow: 1,
-        staged: Some((3, 3)),
-    };
-    check(&e);
-    check_edge_and_held(e.file);
+    check_edge_fixture("v6-sync-6de2e21.sqlite", 6);
 }
 
 #[test]
 fn a_version_7_database_written_by_the_last_binary_before_deflated_intents_is_migrated() {
     // The last binary before migration 8 (write-ahead intents one deflated row per chunk, the
-    // journal one row per modify).
-    let e = Expected {
-        file: "v7-sync-701b54a.sqlite",
-        version: 7,
-        job: JobState::ThresholdExceeded { cycle: CycleId(3) },
-        watermark_cycle: 2,
-        cycles: EDGE_CYCLES,
-        joins: 6,
-        escrow: 1,
-        staged: Some((3, 3)),
-    };
-    check(&e);
-    check_edge_and_held(e.file);
+    // journal one row per modify); its written entries keep their values in the journal only.
+    check_edge_fixture("v7-sync-701b54a.sqlite", 7);
 }
