@@ -2,14 +2,19 @@
 //! are read by objectGUID with one request (`take.rs`, `bulk.rs`) — every object read once, in
 //! requests of at most `bulk_read`; a request that fails leaves each of its mailboxes to read
 //! its own, so a failure fails only the objects it concerns and the cycle goes on — and
-//! `read_batch` outcomes that need no write committed together (`read.rs`).
+//! `read_batch` outcomes that need no write committed together (`read.rs`); those not yet
+//! committed when the process dies are processed again by the next cycle (the watermark moves
+//! only at the end of a cycle that read everything).
 
 use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use exo_writeback_core::provisioning::{CycleId, CycleKind, CycleStatus};
 use exo_writeback_store_sqlite::SqliteStore;
 use exo_writeback_store_sqlite::prelude::*;
+use futures::FutureExt;
 use jiff::Timestamp;
 use uuid::Uuid;
 
@@ -244,4 +249,108 @@ async fn outcomes_without_a_write_are_committed_read_batch_at_a_time() {
         let logged = cycle_entries(&engine.store, r.cycle);
         assert_eq!(logged.len(), n as usize);
     }
+}
+
+/// A process "killed" (a panic: nothing after it runs, as kill -9) when it asks for the
+/// `die_at`-th object read on its own.
+#[derive(Clone, Default)]
+struct DieAt {
+    alone: Arc<AtomicUsize>,
+    die_at: Arc<AtomicUsize>,
+}
+
+impl Hook for DieAt {
+    fn reading_guids(&self, _guids: &[Uuid], together: bool) -> Result<(), DirectoryError> {
+        if !together {
+            let n = self.alone.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == self.die_at.load(Ordering::SeqCst) {
+                panic!("kill -9 at the read of object {n}");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn outcomes_not_yet_committed_when_the_process_dies_are_processed_by_the_next_cycle() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lab = users(8, t0(), &[]);
+    let hook = DieAt::default();
+    // A delta evaluates one mailbox at a time; its outcomes are committed 3 at a time.
+    let options = EngineOptions {
+        evaluate_concurrency: 1,
+        read_batch: 3,
+        batch: 1,
+        ..EngineOptions::default()
+    };
+    let process = || hooked_engine(&lab.source, &lab.dir, &hook, tmp.path(), options.clone());
+    let r = process().run_cycle(CycleMode::Auto).await.expect("initial");
+    assert_eq!(r.counts.written, 8);
+    let first = r.cycle;
+    // Every mailbox changes to a value AD does not allow (a failure before any write: an
+    // outcome of the read phase), the listing newest first, as a listing may come.
+    let mut changed = Vec::new();
+    for (i, m) in lab
+        .source
+        .mailboxes
+        .lock()
+        .expect("lock")
+        .iter()
+        .enumerate()
+    {
+        let mut m = m.clone();
+        m.custom_attributes[0] = Some("x".repeat(1500));
+        m.when_changed_utc = Some(t0() + jiff::SignedDuration::from_hours(9 - i as i64));
+        changed.push(m);
+    }
+    for m in changed {
+        lab.source.set(m);
+    }
+    // The delta dies at the fifth mailbox: three outcomes committed, the fourth's not.
+    hook.alone.store(0, Ordering::SeqCst);
+    hook.die_at.store(5, Ordering::SeqCst);
+    let mut dying = process();
+    let died = AssertUnwindSafe(dying.run_cycle(CycleMode::Auto))
+        .catch_unwind()
+        .await;
+    assert!(died.is_err(), "the cycle was not killed");
+    drop(dying);
+    hook.die_at.store(usize::MAX, Ordering::SeqCst);
+    let mut engine = process();
+    let killed = CycleId(first.0 + 1);
+    let committed: Vec<_> = cycle_entries(&engine.store, killed)
+        .into_iter()
+        .map(|e| e.source.primary_smtp_address.unwrap_or_default())
+        .collect();
+    assert_eq!(
+        committed.iter().collect::<BTreeSet<_>>(),
+        BTreeSet::from([
+            &"user1@contoso.com".to_string(),
+            &"user2@contoso.com".to_string(),
+            &"user3@contoso.com".to_string()
+        ])
+    );
+    assert_eq!(engine.store.escrow_count().expect("escrow"), 3);
+    let watermark = engine
+        .store
+        .watermark()
+        .expect("watermark")
+        .map(|w| w.cycle);
+    assert_eq!(
+        watermark,
+        Some(first),
+        "the killed cycle moved the watermark"
+    );
+    // The next process's delta reads from the watermark the killed cycle never moved: the
+    // fourth mailbox (and those not read) are processed, none is lost.
+    let r = engine.run_cycle(CycleMode::Auto).await.expect("next delta");
+    assert_eq!(r.kind, CycleKind::Delta);
+    assert_eq!((r.counts.imported, r.counts.failed), (8, 8));
+    assert_eq!(engine.store.escrow_count().expect("escrow"), 8);
+    let logged: BTreeSet<String> = cycle_entries(&engine.store, r.cycle)
+        .into_iter()
+        .filter_map(|e| e.source.primary_smtp_address)
+        .collect();
+    assert!(logged.contains("user4@contoso.com"), "{logged:?}");
+    assert_eq!(logged.len(), 8);
 }
