@@ -94,7 +94,7 @@ fn a_mailbox_read_ahead_waits_for_its_object_whatever_the_cap() {
     p.object(object(1));
     p.mailbox(Uuid::from_u128(2), mailbox(2));
     p.mailbox(Uuid::from_u128(3), mailbox(3));
-    // The objects place is taken, yet the objects of waiting mailboxes pair.
+    // The one place for an object is taken, yet the objects of waiting mailboxes pair.
     p.object(object(3));
     p.object(object(2));
     assert_eq!(ready(&p), [3, 2]);

@@ -51,7 +51,8 @@ async fn held_by_an_old_binary(fixture: &str) {
     let held = CycleId(3);
     assert_eq!(
         store.job_state().expect("state"),
-        JobState::ThresholdExceeded { cycle: held }
+        JobState::ThresholdExceeded { cycle: held },
+        "{fixture}"
     );
     // The directory holds the objects as the old cycle planned them from.
     let dir = FakeDirectory::new();
@@ -82,11 +83,18 @@ async fn held_by_an_old_binary(fixture: &str) {
     let preview = engine.preview(CycleMode::Auto).await.expect("preview");
     let shown = preview.held.expect("the held changes");
     assert_eq!(shown.cycle, held);
-    assert_eq!(shown.items.len(), 3);
-    assert!(shown.items.iter().all(|i| i.removes_values), "{shown:?}");
+    assert_eq!(shown.items.len(), 3, "{fixture}");
+    assert!(
+        shown.items.iter().all(|i| i.removes_values),
+        "{fixture}: {shown:?}"
+    );
 
     let report = engine.approve(held).await.expect("approve");
-    assert_eq!((report.counts.written, report.counts.failed), (3, 0));
+    assert_eq!(
+        (report.counts.written, report.counts.failed),
+        (3, 0),
+        "{fixture}"
+    );
     for plan in &staged.plans {
         let obj = StagedObject::from_staged_plan(plan).expect("plan");
         assert!(
