@@ -6,6 +6,7 @@ mod paging;
 mod schema;
 mod search;
 mod session;
+mod side;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,7 +128,13 @@ pub struct AdConnection {
     root_dse: RootDse,
     base_dn: String,
     bind_identity: String,
-    schema: RwLock<Option<Arc<Schema>>>,
+    /// The schema, shared with the side connection.
+    schema: Arc<RwLock<Option<Arc<Schema>>>>,
+    /// One schema read at a time, shared with the side connection (`schema.rs`).
+    schema_reads: Arc<schema::SchemaReads>,
+    /// The second connection to the same DC for the start of a cycle (`side.rs`); `None` on
+    /// the side connection itself.
+    side: Option<std::sync::OnceLock<Box<AdConnection>>>,
     value_range: Option<u32>,
     /// Addresses to connect to instead of resolving the URL's host (from the DC locator).
     dial: Vec<IpAddr>,
@@ -183,7 +190,9 @@ impl AdConnection {
             root_dse: RootDse::default(),
             base_dn: String::new(),
             bind_identity: config.bind_dn.clone(),
-            schema: RwLock::new(None),
+            schema: Arc::new(RwLock::new(None)),
+            schema_reads: Arc::default(),
+            side: Some(std::sync::OnceLock::new()),
             value_range: None,
             dial: addrs,
             last_used: std::sync::Mutex::new(Instant::now()),

@@ -97,8 +97,10 @@ impl AdConnection {
         for a in attributes.iter().chain([&object_class]) {
             crate::connection::check_attribute_name(a)?;
         }
+        // On the side connection: a cycle probes beside its scan (`connection/side.rs`).
+        let side = self.side();
         // 1. The token.
-        let root = self
+        let root = side
             .raw_search(
                 "",
                 SearchScope::Base,
@@ -123,7 +125,7 @@ impl AdConnection {
             filter.push_str(&format!("(lDAPDisplayName={a})"));
         }
         filter.push(')');
-        let defs = self
+        let defs = side
             .raw_search(
                 &schema_nc,
                 SearchScope::OneLevel,
@@ -163,7 +165,7 @@ impl AdConnection {
         // 3. Sample objects with their DACL and the attributes themselves.
         let mut wanted: Vec<String> = attributes.iter().map(|a| a.to_string()).collect();
         wanted.push("nTSecurityDescriptor".into());
-        let entries = self
+        let entries = side
             .sample_with_dacl(
                 base,
                 // AdminSDHolder-protected objects (adminCount=1) inherit no grant, and a user

@@ -158,7 +158,13 @@ async fn probe_bases(
     attributes: &[String],
 ) -> Result<ReadRights, AdError> {
     let mut report = ReadRights::default();
-    let account = bind_account(conn, &["objectSid", "userPrincipalName", "sAMAccountName"]).await?;
+    // The account's lookups, as the samples' reads, on the side connection: a cycle probes
+    // beside its scan, which holds the main one (`exo_writeback_ad`'s `connection/side.rs`).
+    let account = bind_account(
+        conn.side(),
+        &["objectSid", "userPrincipalName", "sAMAccountName"],
+    )
+    .await?;
     let account_dn = account
         .as_ref()
         .map_or_else(|| conn.bind_identity().to_string(), |a| a.dn.clone());

@@ -329,10 +329,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     // (d) a full reconcile with nothing to change, against a raw paged read of the
     // attributes it reads (every attribute the plans and the matching read).
+    let full_cpu = DcCpu::start(dc_b.pid);
     let (full, full_report) = {
         let (bin, c, w) = (bin.clone(), config_b.clone(), work.clone());
         blocking(move || agent(&bin, &c, &["sync", "--full", "--json"], &w, "full-none")).await??
     };
+    let full_dc_cpu = (full_cpu.secs(), full_cpu.busiest_secs());
     let mut read_attrs = WritebackPlanSettings::default().required_ad_attributes();
     for w in WITNESS_ATTRIBUTES {
         if !read_attrs.iter().any(|a| a.eq_ignore_ascii_case(w)) {
@@ -500,6 +502,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "delta_no_change": {"secs": nochange.elapsed.as_secs_f64(), "fraction_of_initial": nochange.elapsed.as_secs_f64() / initial_secs, "counts": cycle_counts(&nochange_report)},
         "delta_1pct": {"changed": k, "secs": delta.elapsed.as_secs_f64(), "ms_per_change": delta.elapsed.as_secs_f64() * 1000.0 / k as f64, "counts": cycle_counts(&delta_report)},
         "full_no_change": {"secs": full.elapsed.as_secs_f64(), "counts": cycle_counts(&full_report), "max_rss_kib": full.max_rss_kib,
+                "dc_cpu_secs": full_dc_cpu.0, "dc_busiest_process_cpu_secs": full_dc_cpu.1,
                 "raw_paged_read": {"objects": read_objects, "secs": raw_read.as_secs_f64(), "attributes": read_attrs},
                 "ratio_to_raw_read": full_ratio},
         "propagation": {"run_cycles": run_cycles, "interval_secs": args.interval, "rate_per_sec": args.rate, "changes": total, "measured": lat.len(), "missing": missing, "p50_secs": p50, "p95_secs": p95, "p99_secs": p99, "max_secs": lat.last().copied()},
@@ -579,6 +582,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 "{:.2} s = {full_ratio:.2} x a raw paged read ({read_objects} objects, {:.2} s)",
                 full.elapsed.as_secs_f64(),
                 raw_read.as_secs_f64()
+            ),
+        ],
+        vec![
+            "  DC CPU: all / busiest process".into(),
+            format!(
+                "{:.2} / {:.2} s (the raw read: {read_dc_cpu:.2} s)",
+                full_dc_cpu.0, full_dc_cpu.1
             ),
         ],
         vec!["agent peak RSS".into(), format!("{peak_rss_mib:.1} MiB")],

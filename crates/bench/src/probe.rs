@@ -10,15 +10,16 @@ use exo_writeback_store_sqlite::prelude::*;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-/// CPU seconds (user + system, with reaped children) used so far by every process of a
-/// process group: a lab DC's samba processes share its root's group.
-pub fn group_cpu_secs(pgid: u32) -> f64 {
+/// CPU seconds (user + system, with reaped children) used so far by each process of a process
+/// group, by pid (a lab DC's samba processes share its root's group); empty when /proc cannot
+/// be read.
+fn group_cpu_by_process(pgid: u32) -> Vec<(u32, f64)> {
     // SAFETY: sysconf has no preconditions.
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let Ok(procs) = std::fs::read_dir("/proc") else {
-        return f64::NAN;
+        return Vec::new();
     };
-    let mut ticks = 0u64;
+    let mut out = Vec::new();
     for e in procs.filter_map(Result::ok) {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
@@ -32,33 +33,55 @@ pub fn group_cpu_secs(pgid: u32) -> f64 {
         };
         let f: Vec<&str> = rest.split_whitespace().collect();
         // state ppid pgrp …: pgrp is field 5, utime..cstime fields 14..17.
-        if f.get(2).and_then(|g| g.parse::<u32>().ok()) != Some(pgid) {
+        if f.get(2).and_then(|g| g.parse::<u32>().ok()) != Some(pgid) || f.len() < 15 {
             continue;
         }
-        ticks += f[11..15]
+        let ticks = f[11..15]
             .iter()
             .filter_map(|v| v.parse::<u64>().ok())
             .sum::<u64>();
+        out.push((pid, ticks as f64 / tick));
     }
-    ticks as f64 / tick
+    out
 }
 
 /// The DC's CPU seconds over a step: call `start` before it and `secs` after.
 pub struct DcCpu {
     pgid: u32,
-    at_start: f64,
+    at_start: Vec<(u32, f64)>,
 }
 
 impl DcCpu {
     pub fn start(pgid: u32) -> DcCpu {
         DcCpu {
             pgid,
-            at_start: group_cpu_secs(pgid),
+            at_start: group_cpu_by_process(pgid),
         }
     }
 
+    /// Every process of the DC together.
     pub fn secs(&self) -> f64 {
-        group_cpu_secs(self.pgid) - self.at_start
+        self.by_process().iter().sum()
+    }
+
+    /// The busiest process of the DC: a DC serves one LDAP connection in one process, so a
+    /// step over one connection cannot take less wall time than this.
+    pub fn busiest_secs(&self) -> f64 {
+        self.by_process().into_iter().fold(0.0, f64::max)
+    }
+
+    fn by_process(&self) -> Vec<f64> {
+        group_cpu_by_process(self.pgid)
+            .into_iter()
+            .map(|(pid, now)| {
+                let before = self
+                    .at_start
+                    .iter()
+                    .find(|(p, _)| *p == pid)
+                    .map_or(0.0, |(_, s)| *s);
+                now - before
+            })
+            .collect()
     }
 }
 

@@ -90,19 +90,22 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         } else {
             0
         };
+        // The schema refresh and the probe are polled before the scan, so that they start
+        // first: the scan's decoding then takes the schema the refresh reads (on the
+        // directory's side connection, beside the scan) instead of reading it once more.
         let prep =
             async { futures::join!(self.directory.refresh_schema(), self.probe_read_rights()) };
         let ((index, addresses), (schema, unreadable), mut settled) = match mailboxes {
             Some(mailboxes) if budget > 0 => {
                 let (tap, objects) = unbounded();
                 let scan = self.scan_search_scope(true, budget, Some(tap));
-                let (scans, (prep, settled)) =
-                    futures::join!(scan, self.settle_during_scan(prep, objects, mailboxes));
+                let ((prep, settled), scans) =
+                    futures::join!(self.settle_during_scan(prep, objects, mailboxes), scan);
                 (scans, prep, settled)
             }
             _ => {
-                let (scans, prep) =
-                    futures::join!(self.scan_search_scope(true, budget, None), prep);
+                let (prep, scans) =
+                    futures::join!(prep, self.scan_search_scope(true, budget, None));
                 (scans, prep, HashMap::new())
             }
         };

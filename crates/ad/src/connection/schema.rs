@@ -1,6 +1,7 @@
 //! The rootDSE, the bind identity (WhoAmI), the schema, and values decoded by its syntaxes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject};
 use exo_writeback_core::guid::uuid_from_object_guid;
@@ -9,6 +10,16 @@ use exo_writeback_core::schema::{AttributeSchema, Schema, Syntax};
 use super::{AdConnection, RootDse, SearchScope};
 use crate::error::AdError;
 use crate::wire::RawEntry;
+
+/// The schema reads of a connection and its side connection: one at a time, and counted, so
+/// that a caller who asked while a read was under way takes that read's result instead of
+/// reading the whole schema again (a fresh process's first cycle asked for it three times at
+/// once: the scan's decoding, the cycle's refresh and the rights probe's account lookup).
+#[derive(Debug, Default)]
+pub(super) struct SchemaReads {
+    gate: tokio::sync::Mutex<()>,
+    done: AtomicU64,
+}
 
 impl AdConnection {
     // ---- rootDSE, identity, schema ----
@@ -94,14 +105,18 @@ impl AdConnection {
         Ok(identity)
     }
 
-    /// The AD schema (every attributeSchema), read once and cached.
+    /// The AD schema (every attributeSchema), read once and cached: on this connection when
+    /// nothing has read it yet (a connection used once, e.g. the global catalog's, opens no
+    /// side connection for it), else the result of the read under way.
     pub async fn schema(&self) -> Result<Arc<Schema>, AdError> {
-        if let Ok(guard) = self.schema.read()
-            && let Some(schema) = guard.as_ref()
-        {
-            return Ok(schema.clone());
+        if let Some(schema) = self.cached_schema() {
+            return Ok(schema);
         }
-        self.refresh_schema().await
+        let _gate = self.schema_reads.gate.lock().await;
+        if let Some(schema) = self.cached_schema() {
+            return Ok(schema);
+        }
+        self.read_schema(self).await
     }
 
     /// The schema if it was read already.
@@ -117,8 +132,23 @@ impl AdConnection {
         }
     }
 
-    /// Read the schema again (e.g. after an error, or to pick up a schema extension).
+    /// Read the schema again (e.g. after an error, or to pick up a schema extension, at the
+    /// start of a cycle), on the side connection (`side.rs`); when a read is under way
+    /// already, its result.
     pub async fn refresh_schema(&self) -> Result<Arc<Schema>, AdError> {
+        let done = self.schema_reads.done.load(Ordering::Acquire);
+        let _gate = self.schema_reads.gate.lock().await;
+        if self.schema_reads.done.load(Ordering::Acquire) != done
+            && let Some(schema) = self.cached_schema()
+        {
+            return Ok(schema);
+        }
+        self.read_schema(self.side()).await
+    }
+
+    /// Reads the schema over `on` (this connection or its side one; the caller holds the
+    /// gate).
+    async fn read_schema(&self, on: &AdConnection) -> Result<Arc<Schema>, AdError> {
         const OP: &str = "reading the schema";
         let base =
             self.root_dse.schema_naming_context.clone().ok_or_else(|| {
@@ -136,7 +166,7 @@ impl AdConnection {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let entries = self
+        let entries = on
             .raw_search(
                 &base,
                 SearchScope::OneLevel,
@@ -167,6 +197,7 @@ impl AdConnection {
         if let Ok(mut guard) = self.schema.write() {
             *guard = Some(schema.clone());
         }
+        self.schema_reads.done.fetch_add(1, Ordering::Release);
         Ok(schema)
     }
 }

@@ -13,6 +13,7 @@ mod match_scan;
 mod paging_and_ranges;
 mod readable;
 mod reads;
+mod side_connection;
 mod winad_binds;
 mod writes;
 

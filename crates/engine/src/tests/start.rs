@@ -78,6 +78,37 @@ async fn the_schema_refresh_and_the_read_rights_probe_run_beside_the_scan() {
     }
 }
 
+/// The order in which the schema refresh and the scan began.
+#[derive(Clone, Default)]
+struct Order {
+    began: Arc<Mutex<Vec<&'static str>>>,
+}
+
+impl Hook for Order {
+    async fn before_schema(&self) {
+        self.began.lock().expect("lock").push("schema");
+    }
+    async fn before_scan(&self) {
+        self.began.lock().expect("lock").push("scan");
+    }
+}
+
+#[tokio::test]
+async fn the_schema_refresh_begins_before_the_scan() {
+    // The scan's first request needs the schema to decode its answer: begun first, the
+    // refresh (on AD's side connection) is the read the scan waits for, not a second one.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let hook = Order::default();
+    let (_lab, mut engine) = hooked(4, hook.clone(), &tmp, EngineOptions::default());
+    for mode in [CycleMode::Auto, CycleMode::Full] {
+        hook.began.lock().expect("lock").clear();
+        engine.run_cycle(mode).await.expect("cycle");
+        let began = hook.began.lock().expect("lock").clone();
+        assert_eq!(began.first(), Some(&"schema"), "{mode:?}: {began:?}");
+        assert!(began.contains(&"scan"), "{mode:?}: {began:?}");
+    }
+}
+
 /// The scan's last page is followed by a pause (a DC still reading); notes when the scan
 /// returned, and on the scan numbered `move_on` moves the object `moving` to a new DN just
 /// before returning (an administrator's rename after the scan read it).
