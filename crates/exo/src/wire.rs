@@ -435,14 +435,45 @@ pub fn mailbox_from_record(record: &Value) -> Result<Mailbox, (String, String)> 
     convert(&Reader { obj }).map_err(|problem| (name, problem))
 }
 
+/// `CustomAttribute1` … `CustomAttribute15`, in order (not formatted per record).
+const CUSTOM_ATTRIBUTES: [&str; 15] = [
+    "CustomAttribute1",
+    "CustomAttribute2",
+    "CustomAttribute3",
+    "CustomAttribute4",
+    "CustomAttribute5",
+    "CustomAttribute6",
+    "CustomAttribute7",
+    "CustomAttribute8",
+    "CustomAttribute9",
+    "CustomAttribute10",
+    "CustomAttribute11",
+    "CustomAttribute12",
+    "CustomAttribute13",
+    "CustomAttribute14",
+    "CustomAttribute15",
+];
+
+/// `ExtensionCustomAttribute1` … `ExtensionCustomAttribute5`, in order.
+const EXTENSION_CUSTOM_ATTRIBUTES: [&str; 5] = [
+    "ExtensionCustomAttribute1",
+    "ExtensionCustomAttribute2",
+    "ExtensionCustomAttribute3",
+    "ExtensionCustomAttribute4",
+    "ExtensionCustomAttribute5",
+];
+
 fn convert(r: &Reader<'_>) -> Result<Mailbox, String> {
     let mut custom_attributes: [Option<String>; 15] = Default::default();
-    for (i, slot) in custom_attributes.iter_mut().enumerate() {
-        *slot = r.string(&format!("CustomAttribute{}", i + 1))?;
+    for (slot, name) in custom_attributes.iter_mut().zip(CUSTOM_ATTRIBUTES) {
+        *slot = r.string(name)?;
     }
     let mut extension_custom_attributes: [Vec<String>; 5] = Default::default();
-    for (i, slot) in extension_custom_attributes.iter_mut().enumerate() {
-        *slot = r.list(&format!("ExtensionCustomAttribute{}", i + 1))?;
+    for (slot, name) in extension_custom_attributes
+        .iter_mut()
+        .zip(EXTENSION_CUSTOM_ATTRIBUTES)
+    {
+        *slot = r.list(name)?;
     }
     Ok(Mailbox {
         external_directory_object_id: r.string("ExternalDirectoryObjectId")?,
