@@ -435,43 +435,27 @@ pub fn mailbox_from_record(record: &Value) -> Result<Mailbox, (String, String)> 
     convert(&Reader { obj }).map_err(|problem| (name, problem))
 }
 
-/// `CustomAttribute1` … `CustomAttribute15`, in order (not formatted per record).
-const CUSTOM_ATTRIBUTES: [&str; 15] = [
-    "CustomAttribute1",
-    "CustomAttribute2",
-    "CustomAttribute3",
-    "CustomAttribute4",
-    "CustomAttribute5",
-    "CustomAttribute6",
-    "CustomAttribute7",
-    "CustomAttribute8",
-    "CustomAttribute9",
-    "CustomAttribute10",
-    "CustomAttribute11",
-    "CustomAttribute12",
-    "CustomAttribute13",
-    "CustomAttribute14",
-    "CustomAttribute15",
-];
-
-/// `ExtensionCustomAttribute1` … `ExtensionCustomAttribute5`, in order.
-const EXTENSION_CUSTOM_ATTRIBUTES: [&str; 5] = [
-    "ExtensionCustomAttribute1",
-    "ExtensionCustomAttribute2",
-    "ExtensionCustomAttribute3",
-    "ExtensionCustomAttribute4",
-    "ExtensionCustomAttribute5",
-];
+/// The names in [`MAILBOX_PROPERTIES`] that start with `prefix`, in its order (the custom
+/// attributes' keys, not formatted per record).
+fn numbered(prefix: &'static str) -> impl Iterator<Item = &'static str> {
+    MAILBOX_PROPERTIES
+        .iter()
+        .copied()
+        .filter(move |p| p.starts_with(prefix))
+}
 
 fn convert(r: &Reader<'_>) -> Result<Mailbox, String> {
     let mut custom_attributes: [Option<String>; 15] = Default::default();
-    for (slot, name) in custom_attributes.iter_mut().zip(CUSTOM_ATTRIBUTES) {
+    for (slot, name) in custom_attributes
+        .iter_mut()
+        .zip(numbered("CustomAttribute"))
+    {
         *slot = r.string(name)?;
     }
     let mut extension_custom_attributes: [Vec<String>; 5] = Default::default();
     for (slot, name) in extension_custom_attributes
         .iter_mut()
-        .zip(EXTENSION_CUSTOM_ATTRIBUTES)
+        .zip(numbered("ExtensionCustomAttribute"))
     {
         *slot = r.list(name)?;
     }
