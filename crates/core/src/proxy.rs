@@ -70,7 +70,7 @@ impl ProxyAddress {
     /// The same address of the same type, ignoring letter case (and so primary vs secondary).
     pub fn same_address(&self, other: &ProxyAddress) -> bool {
         self.prefix.eq_ignore_ascii_case(&other.prefix)
-            && self.address.to_lowercase() == other.address.to_lowercase()
+            && same_lowercase(&self.address, &other.address)
     }
 }
 
@@ -125,6 +125,16 @@ pub fn validate_smtp(address: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `a.to_lowercase() == b.to_lowercase()`, without allocating when both are ASCII (where
+/// lower-casing is ASCII's); other text is compared as `to_lowercase` folds it (a final sigma
+/// included).
+fn same_lowercase(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.to_lowercase() == b.to_lowercase()
+}
+
 fn prefix_preserved(prefix: &str, preserve_prefixes: &[String]) -> bool {
     preserve_prefixes
         .iter()
@@ -149,7 +159,7 @@ pub fn cloud_managed_policy(
     current: &[String],
     preserve_prefixes: &[String],
 ) -> Result<Vec<String>, ProxyError> {
-    let mut desired: Vec<ProxyAddress> = Vec::new();
+    let mut desired: Vec<ProxyAddress> = Vec::with_capacity(cloud.len() + current.len());
     // Counted over the whole cloud list (one per distinct address): a primary listed after a
     // secondary of the same address still counts.
     let mut primaries: Vec<String> = Vec::new();
@@ -220,6 +230,30 @@ pub fn add_if_missing(current: &[String], value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The comparison without allocation answers as `to_lowercase` on both sides does,
+        /// for ASCII, mixed and non-ASCII text (Σ/ς/σ, İ, K and the Kelvin sign among them).
+        #[test]
+        fn same_lowercase_is_to_lowercase_equality(
+            a in "[a-cA-C@.ΣσςİiKk\u{212A}ß]{0,6}",
+            flips in proptest::collection::vec(proptest::bool::ANY, 6),
+        ) {
+            let b: String = a
+                .chars()
+                .zip(flips.iter().chain(std::iter::repeat(&false)))
+                .map(|(c, f)| if *f { c.to_uppercase().next().unwrap_or(c) } else { c })
+                .collect();
+            proptest::prop_assert_eq!(
+                same_lowercase(&a, &b),
+                a.to_lowercase() == b.to_lowercase()
+            );
+            proptest::prop_assert_eq!(
+                same_lowercase(&a, "abc@c.a"),
+                a.to_lowercase() == "abc@c.a"
+            );
+        }
+    }
 
     fn v(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()

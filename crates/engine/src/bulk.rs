@@ -7,7 +7,7 @@ use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::matching::{WITNESS_ATTRIBUTES, match_lookups};
 use exo_writeback_core::outcome::{OutcomeCode, OutcomeDetail};
-use exo_writeback_core::provisioning::{JoinUpdate, PinCheck, StepStatus};
+use exo_writeback_core::provisioning::{Join, JoinUpdate, PinCheck, StepStatus};
 use exo_writeback_core::schema::Schema;
 use exo_writeback_store::{JoinStore, JournalStore, PinStore};
 use uuid::Uuid;
@@ -39,6 +39,18 @@ pub struct Bulk<'a> {
     /// What the plans read (`required_ad_attributes`), once per batch; empty: computed per
     /// mailbox.
     pub attributes: &'a [String],
+    /// The stored joins of the batch's mailboxes, read together with its candidates (each
+    /// under the cloud id it was read by; a mailbox of the batch not listed has none); `None`:
+    /// each mailbox reads its own.
+    pub joins: Option<&'a [(String, Join)]>,
+}
+
+/// What a batch of mailboxes read together before its evaluation: the candidate objects and
+/// the stored joins ([`Bulk::read`], [`Bulk::joins`]).
+#[derive(Debug, Default)]
+pub(crate) struct BatchRead {
+    pub objects: Vec<DirectoryObject>,
+    pub joins: Option<Vec<(String, Join)>>,
 }
 
 impl<'a> Bulk<'a> {
@@ -51,6 +63,13 @@ impl<'a> Bulk<'a> {
             .iter()
             .find(|o| o.object_guid == *guid)
             .or_else(|| self.matches?.cached(guid))
+    }
+
+    /// The stored join of `cloud_id` when the batch read it ([`Bulk::joins`]): `Some(None)`
+    /// when it has none; `None` when it was not read.
+    pub fn known_join(&self, cloud_id: &str) -> Option<Option<&'a Join>> {
+        let joins = self.joins?;
+        Some(joins.iter().find(|(id, _)| id == cloud_id).map(|(_, j)| j))
     }
 }
 
@@ -104,21 +123,26 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     }
 
     /// The objects the batch's mailboxes will be matched to — their stored joins and the one
-    /// candidate the match index names for each lookup — read with one request. Empty when
-    /// there is no index (deltas read per mailbox) or the read fails (each mailbox then reads
-    /// its own, and fails on its own account).
+    /// candidate the match index names for each lookup — read with one request, and the
+    /// stored joins (looked up once: the evaluation takes them from here). No objects when
+    /// there is no index (deltas read per mailbox; nor are the joins kept) or the read fails
+    /// (each mailbox then reads its own, and fails on its own account).
     pub(crate) async fn read_candidates(
         &self,
         mailboxes: &[&Mailbox],
         index: Option<&MatchIndex>,
-    ) -> Vec<DirectoryObject> {
+    ) -> BatchRead {
         let Some(index) = index else {
-            return Vec::new();
+            return BatchRead::default();
         };
         let mut guids: Vec<Uuid> = Vec::new();
+        let mut joins = Vec::new();
         for m in mailboxes {
-            if let Ok(Some(join)) = self.store.join(&cloud_id(m)) {
+            let id = cloud_id(m);
+            // An unreadable join counts as none, as in `find_target`.
+            if let Ok(Some(join)) = self.store.join(&id) {
                 guids.push(join.object_guid);
+                joins.push((id, join));
             }
             for l in match_lookups(&self.settings.match_rules, m).all() {
                 if let Some(Candidates::One(g)) = index.candidates(l.rule, &l.value) {
@@ -128,17 +152,22 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
         }
         guids.sort_unstable();
         guids.dedup();
+        let joins = Some(joins);
         if guids.is_empty() {
-            return Vec::new();
+            return BatchRead {
+                objects: Vec::new(),
+                joins,
+            };
         }
         let attrs = candidate_attributes(self.settings.required_ad_attributes());
-        match self.directory.read_by_guids(&guids, &attrs).await {
+        let objects = match self.directory.read_by_guids(&guids, &attrs).await {
             Ok(objects) => objects,
             Err(e) => {
                 tracing::debug!(error = %e, "reading a batch's candidates at once failed; each is read on its own");
                 Vec::new()
             }
-        }
+        };
+        BatchRead { objects, joins }
     }
 }
 
@@ -156,19 +185,23 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         schema: &Schema,
         matches: Option<&MatchIndex>,
         addresses: Option<&AddressIndex>,
-        read: Option<Vec<DirectoryObject>>,
+        read: Option<BatchRead>,
     ) -> Vec<Processed> {
         let mut out: Vec<Option<Processed>> = vec![None; mailboxes.len()];
         let attributes = self.settings.required_ad_attributes();
         if let Some(index) = matches.filter(|ix| ix.kept() > 0) {
-            let on_kept: Vec<usize> = (0..mailboxes.len())
-                .filter(|&i| {
-                    matches!(
-                        self.store.join(&cloud_id(mailboxes[i])),
-                        Ok(Some(join)) if index.cached(&join.object_guid).is_some()
-                    )
-                })
-                .collect();
+            // The stored joins, looked up once: the evaluations take them from here.
+            let mut joins = Vec::new();
+            let mut on_kept = Vec::new();
+            for (i, m) in mailboxes.iter().enumerate() {
+                let id = cloud_id(m);
+                if let Ok(Some(join)) = self.store.join(&id) {
+                    if index.cached(&join.object_guid).is_some() {
+                        on_kept.push(i);
+                    }
+                    joins.push((id, join));
+                }
+            }
             let bulk = Bulk {
                 matches,
                 addresses,
@@ -176,6 +209,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                 from_scan: true,
                 scanned: &[],
                 attributes: &attributes,
+                joins: Some(&joins),
             };
             let first = futures::future::join_all(
                 on_kept
@@ -203,10 +237,11 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             let bulk = Bulk {
                 matches,
                 addresses,
-                read: &read,
+                read: &read.objects,
                 from_scan: false,
                 scanned: &[],
                 attributes: &attributes,
+                joins: read.joins.as_deref(),
             };
             let fresh =
                 futures::future::join_all(rest.iter().map(|m| self.evaluate_in(m, schema, bulk)))

@@ -8,11 +8,11 @@
 //! read is still one made after the scan, for the batch it serves, at most one batch earlier
 //! than one at a time; every write is planned on it, as before.
 
-use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::schema::Schema;
 use exo_writeback_store::Store;
 
+use crate::bulk::BatchRead;
 use crate::cycle::CycleRun;
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -23,7 +23,7 @@ use crate::spill::Spill;
 /// A batch admitted, its candidates read, waiting for the evaluation of the batch before.
 pub(crate) struct Waiting {
     mailboxes: Vec<(String, Mailbox)>,
-    read: Vec<DirectoryObject>,
+    read: BatchRead,
 }
 
 /// Whether the read phase reads a batch's candidates while the batch before is evaluated: a
@@ -150,7 +150,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         run: &mut CycleRun,
         admitted: Vec<(String, Mailbox)>,
         schema: &Schema,
-        read: Option<Vec<DirectoryObject>>,
+        read: Option<BatchRead>,
     ) -> Result<(), EngineError> {
         // Mailboxes a full reconcile found in sync while it scanned (`settle.rs`) are not
         // evaluated again.

@@ -89,7 +89,12 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
         let lookups = match_lookups(&self.settings.match_rules, mailbox);
         let mut join_update = JoinUpdate::Keep;
         let mut doubt = None;
-        if let Ok(Some(join)) = self.store.join(cloud_id) {
+        // Read with the batch's candidates, or here; an unreadable join counts as none.
+        let stored = match bulk.known_join(cloud_id) {
+            Some(known) => known.cloned(),
+            None => self.store.join(cloud_id).ok().flatten(),
+        };
+        if let Some(join) = stored {
             let read = match bulk
                 .read
                 .iter()

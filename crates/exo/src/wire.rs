@@ -435,14 +435,29 @@ pub fn mailbox_from_record(record: &Value) -> Result<Mailbox, (String, String)> 
     convert(&Reader { obj }).map_err(|problem| (name, problem))
 }
 
+/// The names in [`MAILBOX_PROPERTIES`] that start with `prefix`, in its order (the custom
+/// attributes' keys, not formatted per record).
+fn numbered(prefix: &'static str) -> impl Iterator<Item = &'static str> {
+    MAILBOX_PROPERTIES
+        .iter()
+        .copied()
+        .filter(move |p| p.starts_with(prefix))
+}
+
 fn convert(r: &Reader<'_>) -> Result<Mailbox, String> {
     let mut custom_attributes: [Option<String>; 15] = Default::default();
-    for (i, slot) in custom_attributes.iter_mut().enumerate() {
-        *slot = r.string(&format!("CustomAttribute{}", i + 1))?;
+    for (slot, name) in custom_attributes
+        .iter_mut()
+        .zip(numbered("CustomAttribute"))
+    {
+        *slot = r.string(name)?;
     }
     let mut extension_custom_attributes: [Vec<String>; 5] = Default::default();
-    for (i, slot) in extension_custom_attributes.iter_mut().enumerate() {
-        *slot = r.list(&format!("ExtensionCustomAttribute{}", i + 1))?;
+    for (slot, name) in extension_custom_attributes
+        .iter_mut()
+        .zip(numbered("ExtensionCustomAttribute"))
+    {
+        *slot = r.list(name)?;
     }
     Ok(Mailbox {
         external_directory_object_id: r.string("ExternalDirectoryObjectId")?,

@@ -246,3 +246,24 @@ fn record_keys() {
     );
     assert_eq!(record_key(&json!({})), None);
 }
+
+#[test]
+fn every_custom_attribute_lands_in_its_own_slot() {
+    let mut rec = serde_json::Map::new();
+    for i in 1..=15 {
+        rec.insert(format!("CustomAttribute{i}"), json!(format!("c{i}")));
+    }
+    for i in 1..=5 {
+        rec.insert(
+            format!("ExtensionCustomAttribute{i}"),
+            json!([format!("e{i}")]),
+        );
+    }
+    let m = mailbox_from_record(&Value::Object(rec)).expect("decodes");
+    for (i, slot) in m.custom_attributes.iter().enumerate() {
+        assert_eq!(slot.as_deref(), Some(format!("c{}", i + 1).as_str()));
+    }
+    for (i, slot) in m.extension_custom_attributes.iter().enumerate() {
+        assert_eq!(slot, &vec![format!("e{}", i + 1)]);
+    }
+}

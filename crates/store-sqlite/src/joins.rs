@@ -117,8 +117,10 @@ impl SqliteStore {
     }
 
     fn data_version(&self) -> Result<i64> {
+        // Asked before every join look-up: prepared once.
         self.conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(|e| self.err("read data version", e))
     }
 

@@ -97,6 +97,15 @@ pub(crate) fn seqs_sql(kind: i64, values: &[&str]) -> String {
     )
 }
 
+/// SQL: the `seq`s of `kind` whose key is the statement's parameter `?{param}` (the key of one
+/// non-empty value): one text for every value, so the statement is prepared once and cached.
+pub(crate) fn seq_of_key_sql(kind: i64, param: usize) -> String {
+    format!(
+        "SELECT seq FROM identity_keys WHERE h = ?{param} AND kind = {kind} \
+         UNION ALL SELECT seq FROM identity_keys_new WHERE h = ?{param} AND kind = {kind}"
+    )
+}
+
 /// Computes the keys of every stored log entry and journal record (a migration, or after an
 /// import), merged.
 pub(crate) fn rebuild(tx: &Transaction<'_>) -> rusqlite::Result<()> {

@@ -137,17 +137,26 @@ impl JournalStore for SqliteStore {
             ObjectRef::Guid(g) => ("object_guid", guid_text(g)),
             ObjectRef::Dn(dn) => ("dn", fold(dn.trim())),
         };
+        if key.is_empty() {
+            // No key is stored for an empty value: no record.
+            return Ok(Vec::new());
+        }
+        // The key is a parameter, so the statement is prepared once per connection and
+        // cached: a cycle asks this of every object it plans a change for (drift).
         let sql = format!(
             "SELECT {} FROM journal WHERE log_entry IN
                (SELECT log_entry FROM journal WHERE seq IN ({}))
              AND {column} = ?1 ORDER BY seq DESC",
             records::COLUMNS,
-            keys::seqs_sql(keys::JOURNAL, &[&key])
+            keys::seq_of_key_sql(keys::JOURNAL, 2)
         );
         let rows: Vec<records::Row> = self
             .conn
-            .prepare(&sql)
-            .and_then(|mut s| s.query_map(params![key], records::row)?.collect())
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map(params![key, keys::key(&key)], records::row)?
+                    .collect()
+            })
             .map_err(|e| self.err("read journal", e))?;
         records::decode_all(&self.path, rows, true)
     }
