@@ -18,8 +18,8 @@ pub fn proc_status_kib(pid: Option<u32>, key: &str) -> Option<u64> {
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
 }
 
-/// A finished child: exit code, elapsed time, peak RSS (ru_maxrss, KiB), CPU seconds (user +
-/// system), and when it started and ended.
+/// A finished child: exit code, elapsed time, peak RSS of its own memory (KiB, see
+/// [`wait_rusage`]), CPU seconds (user + system), and when it started and ended.
 pub struct Finished {
     pub code: i32,
     pub elapsed: Duration,
@@ -29,12 +29,39 @@ pub struct Finished {
     pub ended_at: jiff::Timestamp,
 }
 
-/// Waits for `pid` with wait4 to get its own ru_maxrss.
+/// How often a child's `VmHWM` is read while it runs.
+const HWM_EVERY: Duration = Duration::from_millis(10);
+
+/// Waits for `pid` with wait4 for its CPU time; its peak RSS is the highest `VmHWM` of its
+/// /proc status, read every 10 ms until it has exited (`waitid` with `WNOWAIT`: the pid is
+/// not reaped, so not reused, while it is read). Not `ru_maxrss`: Linux carries the RSS
+/// high-water mark of the memory a process leaves at `execve` into it (`exec_mmap` →
+/// `setmax_mm_hiwater_rss`), and `Command::spawn` starts the child with `posix_spawn`, whose
+/// child runs in the parent's memory until its `execve` — so a child's `ru_maxrss` is at
+/// least the bench's own peak RSS (the Exchange Online emulator with every mailbox, the
+/// preview), not the agent's.
 pub fn wait_rusage(pid: u32, started: Instant) -> anyhow::Result<Finished> {
+    let pid_t = libc::pid_t::try_from(pid).context("pid out of range")?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let hwm = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut hwm = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Some(k) = proc_status_kib(Some(pid), "VmHWM") {
+                    hwm = hwm.max(k);
+                }
+                std::thread::sleep(HWM_EVERY);
+            }
+            hwm
+        });
+        let exited = wait_exited(pid_t);
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let hwm = sampler.join().unwrap_or(0);
+        exited.map(|()| hwm)
+    })?;
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain old data; zeroed is a valid value that wait4 overwrites.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid_t = libc::pid_t::try_from(pid).context("pid out of range")?;
     // SAFETY: valid pointers to locals; pid is our own child that nobody else waits for.
     let r = unsafe { libc::wait4(pid_t, &mut status, 0, &mut usage) };
     if r < 0 {
@@ -51,11 +78,29 @@ pub fn wait_rusage(pid: u32, started: Instant) -> anyhow::Result<Finished> {
     Ok(Finished {
         code,
         elapsed,
-        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        max_rss_kib: hwm,
         cpu_secs: tv(usage.ru_utime) + tv(usage.ru_stime),
         started_at: ended_at - elapsed,
         ended_at,
     })
+}
+
+/// Waits until the child `pid` has exited, leaving it to be reaped.
+fn wait_exited(pid: libc::pid_t) -> anyhow::Result<()> {
+    let id = libc::id_t::try_from(pid).context("pid out of range")?;
+    loop {
+        // SAFETY: siginfo_t is plain old data; zeroed is a valid value that waitid overwrites.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid pointer to a local; pid is our own child.
+        let r = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e).context("waitid");
+        }
+    }
 }
 
 /// Runs `cmd` to completion with stdout and stderr in files; returns the measurement.
@@ -287,4 +332,29 @@ pub fn svg_chart(sizes: &[u64], panels: &[Panel<'_>], title: &str) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A child's peak RSS is its own, not the bench's: with 256 MiB touched here, a `sleep`
+    /// started from this process measures a few MiB (`ru_maxrss` gave at least 256 MiB).
+    #[test]
+    fn a_childs_peak_rss_is_not_the_parents() {
+        let held = vec![1u8; 256 << 20];
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new("sleep");
+        cmd.arg("0.3");
+        let f = run_measured(cmd, &dir.path().join("out"), &dir.path().join("err"))
+            .expect("sleep runs");
+        assert_eq!(f.code, 0);
+        assert!(f.max_rss_kib > 0, "the child's VmHWM was read");
+        assert!(
+            f.max_rss_kib < 64 << 10,
+            "a sleep's peak RSS is {} KiB with {} MiB held by its parent",
+            f.max_rss_kib,
+            held.iter().map(|&b| b as usize).sum::<usize>() >> 20
+        );
+    }
 }
