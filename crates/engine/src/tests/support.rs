@@ -35,3 +35,11 @@ pub(crate) fn engine<D: Directory>(
     .expect("settings");
     Engine::new(source.clone(), dir, store, settings, options)
 }
+
+/// The attributes a cycle reported it may not read.
+pub(crate) fn unreadable(r: &crate::CycleReport) -> Vec<&str> {
+    r.unreadable_attributes
+        .iter()
+        .map(|u| u.attribute.as_str())
+        .collect()
+}
