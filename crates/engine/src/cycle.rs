@@ -119,6 +119,10 @@ pub(crate) struct CycleRun {
     pub stopped: Option<Stop>,
     /// Attributes the directory account may not read (not planned).
     pub unreadable: Vec<UnreadableAttribute>,
+    /// Whether the read rights were probed for this cycle: beside the scan (initial and full
+    /// cycles), before the first mailbox a delta evaluates (`take.rs`) — a delta with nothing
+    /// to evaluate does not probe.
+    pub probed: bool,
     /// Errors the source reported beside a result page: the read ended there (the mailboxes
     /// before them are written; the watermark waits), and the cycle fails with their text.
     pub reported: Option<SourceError>,
@@ -155,6 +159,7 @@ impl CycleRun {
             failure_examples: BTreeMap::new(),
             stopped: None,
             unreadable: Vec::new(),
+            probed: false,
             reported: None,
         }
     }
@@ -320,7 +325,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         // the read rights beside the one scan of the directory, while the listing of Exchange
         // Online starts (read ahead, bounded); a full reconcile evaluates the mailboxes read
         // ahead on the scan's objects as they arrive (`settle.rs`). Deltas use the cached
-        // schema, which a schema-like write error refreshes.
+        // schema, which a schema-like write error refreshes, and probe the read rights only
+        // when they have a mailbox to evaluate (`take.rs`): the probe searches sample objects
+        // of the search scope, which a DC may answer by evaluating every object in it (Samba
+        // does, under the paged results control), so a delta with nothing changed would cost
+        // in proportion to the directory.
         let full = matches!(run.kind, CycleKind::Initial | CycleKind::FullReconcile);
         let mut ahead = None;
         let schema = if full {
@@ -341,14 +350,13 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             .await;
             ahead = Some(read);
             run.unreadable = start.unreadable;
+            run.probed = true;
             run.index = start.index;
             run.addresses = start.addresses;
             run.settled = start.settled;
             start.schema.map_err(EngineError::Directory)?
         } else {
-            let schema = self.schema().await?;
-            run.unreadable = self.probe_read_rights().await;
-            schema
+            self.schema().await?
         };
         let read = self.read_phase(run, &schema, ahead).await;
         // What only the read phase uses, freed before the writes (an initial cycle of a

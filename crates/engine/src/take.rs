@@ -152,6 +152,11 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         schema: &Schema,
         read: Option<BatchRead>,
     ) -> Result<(), EngineError> {
+        // A delta's first mailbox to evaluate: the read rights, probed once (`cycle.rs`).
+        if !admitted.is_empty() && !run.probed {
+            run.unreadable = self.probe_read_rights().await;
+            run.probed = true;
+        }
         // Mailboxes a full reconcile found in sync while it scanned (`settle.rs`) are not
         // evaluated again.
         let mut early: Vec<Option<Processed>> = admitted

@@ -242,6 +242,41 @@ mod tests {
         found(&store, 3);
     }
 
+    /// A purge that deletes nothing leaves the keys alone (forgetting scans all of them: the
+    /// cost of every `sync` would grow with the state); a key without its row (a process
+    /// stopped between a purge and its forgetting) goes with the next purge that deletes rows.
+    #[test]
+    fn a_purge_that_deletes_nothing_does_not_touch_the_keys() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = SqliteStore::open_in(dir.path()).expect("open");
+        let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+        for n in 1..=2 {
+            store
+                .record_outcome(&success(cycle, n, at(n as i64)))
+                .expect("outcome");
+        }
+        let counts = Default::default();
+        let status = exo_writeback_core::provisioning::CycleStatus::Completed;
+        store
+            .finish_cycle(cycle, at(4), &counts, &status)
+            .expect("finish");
+        assert_eq!(keyed_rows(&store), 2);
+        // Keys of a row already deleted, left behind.
+        store
+            .conn
+            .execute("INSERT INTO identity_keys VALUES (42, 0, -1)", [])
+            .expect("orphan key");
+        assert_eq!(keyed_rows(&store), 3);
+        store.purge_older_than(at(0)).expect("purge nothing");
+        assert_eq!(keyed_rows(&store), 3, "a purge that deleted nothing");
+        store.purge_older_than(at(2)).expect("purge one");
+        assert_eq!(
+            keyed_rows(&store),
+            1,
+            "the purged entry's and the orphan's keys"
+        );
+    }
+
     #[test]
     fn keys_are_fnv1a_64_of_the_text() {
         // FNV-1a 64 test vectors (Fowler, Noll, Vo): stored keys must never change.

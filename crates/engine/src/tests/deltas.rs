@@ -37,3 +37,59 @@ async fn a_delta_passes_over_what_was_processed_at_the_edge_and_processes_the_re
     let r = f.engine.run_cycle(CycleMode::Full).await.expect("full");
     assert_eq!(r.counts.imported, 3);
 }
+
+/// Counts the read-rights probes.
+#[derive(Clone, Default)]
+struct Probes(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl crate::testing::Hook for Probes {
+    async fn before_rights(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_delta_with_nothing_to_evaluate_does_not_probe_the_read_rights() {
+    use std::sync::atomic::Ordering;
+    // The probe searches sample objects of the whole search scope, which a DC may answer by
+    // evaluating every object in it (Samba with the paged results control): a delta that has
+    // no mailbox to plan does not need it, one that has does.
+    let t0: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+    let lab = super::support::users(3, t0, &[("extensionAttribute15", &["on-premises"])]);
+    // An attribute the account may not read: never planned.
+    lab.dir
+        .unreadable
+        .lock()
+        .expect("lock")
+        .push("extensionAttribute15".into());
+    let probes = Probes::default();
+    let dir = crate::testing::Hooked {
+        inner: lab.dir.clone(),
+        hook: probes.clone(),
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut engine =
+        super::support::engine(&lab.source, dir, tmp.path(), 500, EngineOptions::default());
+    let r = engine.run_cycle(CycleMode::Auto).await.expect("initial");
+    assert_eq!(r.counts.written, 3, "{r:?}");
+    let after_initial = probes.0.load(Ordering::SeqCst);
+    let r = engine.run_cycle(CycleMode::Auto).await.expect("delta");
+    assert_eq!((r.kind, r.counts.imported), (CycleKind::Delta, 0), "{r:?}");
+    assert_eq!(
+        probes.0.load(Ordering::SeqCst),
+        after_initial,
+        "a delta with nothing changed probes no rights"
+    );
+    // A change: the delta probes, and reports the attribute it does not plan.
+    let mut m = mailbox(1, t0 + SignedDuration::from_mins(1));
+    m.custom_attributes[14] = Some("cloud".into());
+    lab.source.set(m);
+    let r = engine.run_cycle(CycleMode::Auto).await.expect("delta");
+    assert_eq!(r.counts.imported, 1, "{r:?}");
+    assert_eq!(probes.0.load(Ordering::SeqCst), after_initial + 1);
+    assert_eq!(super::support::unreadable(&r), ["extensionAttribute15"]);
+    assert_eq!(
+        lab.dir.values(&lab.guids[0], "extensionAttribute15"),
+        ["on-premises"]
+    );
+}

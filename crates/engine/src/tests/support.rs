@@ -62,3 +62,11 @@ pub(crate) fn cycle_entries(store: &SqliteStore, cycle: CycleId) -> Vec<Provisio
         })
         .expect("logs")
 }
+
+/// The attributes a cycle reported it may not read.
+pub(crate) fn unreadable(r: &crate::CycleReport) -> Vec<&str> {
+    r.unreadable_attributes
+        .iter()
+        .map(|u| u.attribute.as_str())
+        .collect()
+}
