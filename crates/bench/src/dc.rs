@@ -19,6 +19,8 @@ use crate::probe::{self, DcCpu};
 use crate::replay::{self, ObjectMods};
 use crate::util::{self, Finished};
 
+mod table;
+
 const SECRET: &str = "bench-client-secret";
 /// Modifies in flight in the pipelined raw replay.
 const RAW_IN_FLIGHT: usize = 16;
@@ -513,89 +515,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let json_path = out.join(format!("dc-{n}.json"));
     std::fs::write(&json_path, serde_json::to_string_pretty(&result)?)?;
 
-    let mut rows = vec![
-        vec!["mailboxes".into(), ids.len().to_string()],
-        vec![
-            "raw DC limit (1 connection, best of)".into(),
-            format!(
-                "{raw_rate:.0} objects/s ({raw_objects} in {:.2} s)",
-                raw.as_secs_f64()
-            ),
-        ],
-        vec![
-            "  raw, one at a time".into(),
-            format!(
-                "{:.0} objects/s ({:.2} s)",
-                rate_of(sequential),
-                sequential.as_secs_f64()
-            ),
-        ],
-        vec![
-            format!("  raw, {RAW_IN_FLIGHT} in flight"),
-            format!(
-                "{:.0} objects/s ({:.2} s)",
-                rate_of(pipelined),
-                pipelined.as_secs_f64()
-            ),
-        ],
-        vec![
-            "engine initial cycle".into(),
-            format!("{engine_rate:.0} objects/s ({written} written in {initial_secs:.2} s)"),
-        ],
-        vec![
-            "engine / raw".into(),
-            format!("{:.2}", engine_rate / raw_rate),
-        ],
-        vec![
-            "delta, no change".into(),
-            format!(
-                "{:.3} s ({:.2} % of initial)",
-                nochange.elapsed.as_secs_f64(),
-                100.0 * nochange.elapsed.as_secs_f64() / initial_secs
-            ),
-        ],
-        vec![
-            "delta, 1 % changed".into(),
-            format!(
-                "{:.3} s for {k} ({:.2} ms/change)",
-                delta.elapsed.as_secs_f64(),
-                delta.elapsed.as_secs_f64() * 1000.0 / k as f64
-            ),
-        ],
-        vec![
-            format!(
-                "propagation ({}/s, interval {} s)",
-                args.rate, args.interval
-            ),
-            format!(
-                "p50 {p50:.2} s  p95 {p95:.2} s  p99 {p99:.2} s  ({} measured, {missing} missing)",
-                lat.len()
-            ),
-        ],
-        vec![
-            "  run's delta cycles".into(),
-            probe::run_cycles_text(&run_cycles),
-        ],
-        vec![
-            "full reconcile, nothing to change".into(),
-            format!(
-                "{:.2} s = {full_ratio:.2} x a raw paged read ({read_objects} objects, {:.2} s)",
-                full.elapsed.as_secs_f64(),
-                raw_read.as_secs_f64()
-            ),
-        ],
-        vec![
-            "  DC CPU: all / busiest process".into(),
-            format!(
-                "{:.2} / {:.2} s (the raw read: {read_dc_cpu:.2} s)",
-                full_dc_cpu.0, full_dc_cpu.1
-            ),
-        ],
-        vec!["agent peak RSS".into(), format!("{peak_rss_mib:.1} MiB")],
-    ];
-    // After "engine / raw": where the initial cycle's time and CPU went.
-    rows.splice(6..6, probe::phase_rows(&initial_phases, &cpu, ceiling));
-    util::print_table(&["measure", "value"], &rows);
+    util::print_table(&["measure", "value"], &table::rows(&result));
     eprintln!("wrote {}", json_path.display());
     sim.shutdown().await;
     let _ = blocking(move || {
