@@ -91,10 +91,12 @@ impl StateCopy for SqliteStore {
             &mut |row| each(StateRow::Cycle(decode_cycle(path, row)?)),
         )?;
         self.pages(
-            "SELECT seq, entry, modified_in_journal FROM log_entries
-             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            &format!(
+                "SELECT seq, {} FROM log_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                crate::modified::columns()
+            ),
             "export log entries",
-            |r| Ok((r.get(0)?, (r.get(0)?, (r.get(1)?, r.get(2)?)))),
+            |r| Ok((r.get(0)?, (r.get(0)?, crate::modified::row(r, 1)?))),
             &mut |(seq, row): (i64, crate::modified::Row)| {
                 let entry = crate::modified::read(&self.conn, path, vec![row])?
                     .pop()

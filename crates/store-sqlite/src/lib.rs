@@ -2,7 +2,7 @@
 //! `state.db` in the configured `state_dir`, WAL mode, `synchronous=FULL`.
 //!
 //! Tables (migrations in [`migrations`]): `job` (state, watermark), `cycles`, `log_entries`,
-//! `journal`, `joins`, `escrow`, `staged_cycles`, `staged_plans`, `intent_batches`, `pins`, and
+//! `log_shapes`, `journal`, `joins`, `escrow`, `staged_cycles`, `staged_plans`, `intent_batches`, `pins`, and
 //! `identity_keys` / `identity_keys_new` (how identities are found: `keys.rs`).
 //!
 //! The trait it implements, and the records it stores, are `exo-writeback-store`'s (re-exported
@@ -11,6 +11,7 @@
 //! Architecture invariant: the store knows nothing of LDAP or Exchange Online; it persists the
 //! core's `provisioning` types and never interprets staged plans (opaque JSON).
 
+mod compact;
 mod copy;
 mod cycles;
 mod error;

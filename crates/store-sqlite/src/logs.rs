@@ -16,8 +16,10 @@ use exo_writeback_store::codec::{fold, guid_text, limit_param, source_key, time_
 
 impl LogStore for SqliteStore {
     fn query_logs(&self, query: &LogQuery) -> Result<Vec<ProvisioningLogEntry>> {
-        let mut sql =
-            String::from("SELECT entry, modified_in_journal FROM log_entries WHERE 1 = 1");
+        let mut sql = format!(
+            "SELECT {} FROM log_entries WHERE 1 = 1",
+            crate::modified::columns()
+        );
         let mut args: Vec<SqlValue> = Vec::new();
         if !query.statuses.is_empty() {
             sql.push_str(" AND status IN (");
@@ -68,7 +70,7 @@ impl LogStore for SqliteStore {
             .conn
             .prepare_cached(&sql)
             .and_then(|mut s| {
-                s.query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?
+                s.query_map(params_from_iter(args), |r| crate::modified::row(r, 0))?
                     .collect()
             })
             .map_err(|e| self.err("query provisioning logs", e))?;
@@ -78,9 +80,12 @@ impl LogStore for SqliteStore {
     fn log_entry(&self, id: LogEntryId) -> Result<Option<ProvisioningLogEntry>> {
         let rows: Vec<crate::modified::Row> = self
             .conn
-            .prepare_cached("SELECT entry, modified_in_journal FROM log_entries WHERE id = ?1")
+            .prepare_cached(&format!(
+                "SELECT {} FROM log_entries WHERE id = ?1",
+                crate::modified::columns()
+            ))
             .and_then(|mut s| {
-                s.query_map(params![id.0.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                s.query_map(params![id.0.to_string()], |r| crate::modified::row(r, 0))?
                     .collect()
             })
             .map_err(|e| self.err("read a provisioning log entry", e))?;
@@ -115,6 +120,9 @@ impl LogStore for SqliteStore {
             let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(p, op, err);
             let tx = self.write_tx("begin forgetting purged keys")?;
             keys::forget_purged(&tx).map_err(e("forget purged identity keys"))?;
+            if log_entries > 0 {
+                crate::compact::forget_unused(&tx).map_err(e("forget unused log shapes"))?;
+            }
             tx.commit().map_err(e("commit forgetting purged keys"))?;
         }
         Ok(PurgeReport {

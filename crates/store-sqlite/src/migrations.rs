@@ -242,6 +242,20 @@ pub const MIGRATIONS: &[Migration] = &[
     "#,
         crate::intents::migrate,
     ),
+    // 9: in-sync log entries stored compactly (issue 15). What the in-sync entries of a cycle
+    // share (action, status, reason, the steps' statuses, the scoping and export texts) is
+    // stored once per cycle in `log_shapes`; such an entry's row names its shape's hash in
+    // `shape` and keeps only the object's own part in `entry` (see `compact.rs`). NULL: the
+    // entry is whole, as every entry written before.
+    Sql(r#"
+    ALTER TABLE log_entries ADD COLUMN shape INTEGER;
+    CREATE TABLE log_shapes (
+        cycle  INTEGER NOT NULL,
+        h      INTEGER NOT NULL,
+        text   TEXT NOT NULL,
+        PRIMARY KEY (cycle, h)
+    ) WITHOUT ROWID;
+    "#),
 ];
 
 /// The schema version this binary writes.

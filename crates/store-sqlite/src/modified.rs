@@ -70,8 +70,26 @@ pub(crate) fn stored(
     (Some(entry), Some(column))
 }
 
-/// A stored entry read back: `(entry JSON, modified_in_journal)`.
-pub(crate) type Row = (crate::packed::Json, Option<String>);
+/// A stored entry read back: `(entry JSON, modified_in_journal, a compact entry's columns)`.
+pub(crate) type Row = (
+    crate::packed::Json,
+    Option<String>,
+    Option<crate::compact::Columns>,
+);
+
+/// The columns [`row`] reads.
+pub(crate) fn columns() -> String {
+    format!("entry, modified_in_journal, {}", crate::compact::COLUMNS)
+}
+
+/// A [`Row`] from [`columns`], from column `at` on.
+pub(crate) fn row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Row> {
+    Ok((
+        r.get(at)?,
+        r.get(at + 1)?,
+        crate::compact::columns(r, at + 2)?,
+    ))
+}
 
 /// The entries of `rows`, their values put back from the journal.
 pub(crate) fn read(
@@ -80,8 +98,11 @@ pub(crate) fn read(
     rows: Vec<Row>,
 ) -> Result<Vec<ProvisioningLogEntry>> {
     let mut out = Vec::with_capacity(rows.len());
-    for (text, column) in rows {
-        let mut entry: ProvisioningLogEntry = from_json(path, "provisioning log entry", &text.0)?;
+    for (text, column, compact) in rows {
+        let mut entry: ProvisioningLogEntry = match compact {
+            Some(c) => crate::compact::expand(path, &text.0, c)?,
+            None => from_json(path, "provisioning log entry", &text.0)?,
+        };
         if let Some(column) = column {
             fill(conn, path, &mut entry, &column)?;
         }

@@ -6,6 +6,7 @@ use exo_writeback_core::provisioning::{
     Action, EscrowEntry, EscrowUpdate, JoinUpdate, LogStatus, ObjectOutcome, Watermark,
 };
 use exo_writeback_store::{OutcomeStore, Result, StoreError, WriteIntent};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
@@ -23,22 +24,37 @@ pub(crate) fn insert_outcome(
     path: &Path,
     o: &ObjectOutcome,
     joins: &mut Vec<crate::joins::Added>,
+    shapes: &mut crate::compact::Seen,
 ) -> Result<()> {
     let e = |op: &'static str| move |err: rusqlite::Error| StoreError::sqlite(path, op, err);
     let log = &o.log;
-    // The values of the write once, in the journal (`modified.rs`).
-    let (stripped, modified_in_journal) =
-        crate::modified::stored(log, &crate::modified::in_journal(o));
-    // Deflated (`packed.rs`).
-    let entry = crate::packed::pack(
-        path,
-        "provisioning log entry",
-        &to_json(
-            path,
-            "provisioning log entry",
-            stripped.as_ref().unwrap_or(log),
-        )?,
-    )?;
+    // An in-sync entry: its cycle's shape once, its own part in the row (`compact.rs`).
+    let mut compact = None;
+    if let Some((h, shape, own)) = crate::compact::split(path, log)?
+        && crate::compact::intern(tx, shapes, log.cycle, h, &shape)
+            .map_err(e("store provisioning log shape"))?
+    {
+        compact = Some((h, own));
+    }
+    let (entry, modified_in_journal, shape) = match compact {
+        Some((h, own)) => (SqlValue::Text(own), None, Some(h)),
+        None => {
+            // The values of the write once, in the journal (`modified.rs`).
+            let (stripped, modified_in_journal) =
+                crate::modified::stored(log, &crate::modified::in_journal(o));
+            // Deflated (`packed.rs`).
+            let entry = crate::packed::pack(
+                path,
+                "provisioning log entry",
+                &to_json(
+                    path,
+                    "provisioning log entry",
+                    stripped.as_ref().unwrap_or(log),
+                )?,
+            )?;
+            (SqlValue::Blob(entry), modified_in_journal, None)
+        }
+    };
     let in_sync = log.action == Action::Other && log.status == LogStatus::Success;
     let source_id = log
         .source
@@ -53,8 +69,8 @@ pub(crate) fn insert_outcome(
         .prepare_cached(
             "INSERT INTO log_entries
                (id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry,
-                modified_in_journal)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING seq",
+                modified_in_journal, shape)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING seq",
         )
         .and_then(|mut s| {
             s.query_row(
@@ -71,6 +87,7 @@ pub(crate) fn insert_outcome(
                     in_sync,
                     entry,
                     modified_in_journal,
+                    shape,
                 ],
                 |r| r.get(0),
             )

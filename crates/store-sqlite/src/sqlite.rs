@@ -271,9 +271,11 @@ impl SqliteStore {
             .transpose()?;
         let (merge_keys_at, merge_joins_at) = (self.merge_keys_at, self.merge_joins_at);
         let mut joins = Vec::new();
+        // The log shapes this transaction stored or found (`compact.rs`).
+        let mut shapes = crate::compact::Seen::new();
         let tx = self.write_tx("begin recording outcomes")?;
         for o in outcomes {
-            insert_outcome(&tx, &path, o, &mut joins)?;
+            insert_outcome(&tx, &path, o, &mut joins, &mut shapes)?;
         }
         crate::intents::delete(&tx, &path, intents)?;
         crate::keys::merge(&tx, merge_keys_at)

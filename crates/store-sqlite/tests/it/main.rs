@@ -3,6 +3,7 @@
 //! migrations of older files, file modes, locks, corruption, crash safety.
 
 mod common;
+mod compact;
 mod crash;
 mod intents;
 mod journal;
