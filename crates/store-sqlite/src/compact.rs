@@ -245,3 +245,42 @@ fn text(path: &Path, v: &impl Serialize) -> Result<String> {
         detail: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shape's hash taken by another text of the cycle (stored before, or earlier in the
+    /// same transaction) is not used for it: the entry is then stored whole.
+    #[test]
+    fn a_hash_another_text_took_is_not_used() {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("db");
+        conn.execute_batch(
+            "CREATE TABLE log_entries (cycle INTEGER);
+             CREATE TABLE log_shapes (cycle INTEGER NOT NULL, h INTEGER NOT NULL,
+               text TEXT NOT NULL, PRIMARY KEY (cycle, h)) WITHOUT ROWID;",
+        )
+        .expect("schema");
+        let (c, other) = (CycleId(3), CycleId(4));
+        let tx = conn.transaction().expect("tx");
+        let mut seen = Seen::new();
+        assert!(intern(&tx, &mut seen, c, 7, "a").expect("a"));
+        assert!(intern(&tx, &mut seen, c, 7, "a").expect("a again"));
+        assert!(!intern(&tx, &mut seen, c, 7, "b").expect("b, same transaction"));
+        assert!(intern(&tx, &mut seen, other, 7, "b").expect("b, another cycle"));
+        tx.commit().expect("commit");
+        let tx = conn.transaction().expect("tx");
+        let mut seen = Seen::new();
+        assert!(!intern(&tx, &mut seen, c, 7, "b").expect("b, stored before"));
+        assert!(intern(&tx, &mut seen, c, 7, "a").expect("a, stored before"));
+        // Shapes of cycles without entries go; those of cycles with entries stay.
+        tx.execute("INSERT INTO log_entries (cycle) VALUES (4)", [])
+            .expect("entry");
+        assert_eq!(forget_unused(&tx).expect("forget"), 1);
+        let left: Vec<i64> = tx
+            .prepare("SELECT cycle FROM log_shapes")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("left");
+        assert_eq!(left, [4]);
+    }
+}
