@@ -504,6 +504,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "delta_no_change": {"secs": nochange.elapsed.as_secs_f64(), "fraction_of_initial": nochange.elapsed.as_secs_f64() / initial_secs, "counts": cycle_counts(&nochange_report)},
         "delta_1pct": {"changed": k, "secs": delta.elapsed.as_secs_f64(), "ms_per_change": delta.elapsed.as_secs_f64() * 1000.0 / k as f64, "counts": cycle_counts(&delta_report)},
         "full_no_change": {"secs": full.elapsed.as_secs_f64(), "counts": cycle_counts(&full_report), "max_rss_kib": full.max_rss_kib,
+                "agent_cpu_secs": full.cpu_secs,
                 "dc_cpu_secs": full_dc_cpu.0, "dc_busiest_process_cpu_secs": full_dc_cpu.1,
                 "raw_paged_read": {"objects": read_objects, "secs": raw_read.as_secs_f64(), "attributes": read_attrs},
                 "ratio_to_raw_read": full_ratio},

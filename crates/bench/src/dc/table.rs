@@ -112,11 +112,18 @@ pub fn rows(r: &Value) -> Vec<Vec<String>> {
                 f(&r["cpu"]["dc_raw_paged_read_secs"])
             ),
         ],
-        vec![
-            "agent peak RSS".into(),
-            format!("{:.1} MiB", f(&r["agent_peak_rss_mib"])),
-        ],
     ]);
+    // Runs before the agent's CPU was saved have no such row.
+    if let Some(agent) = full["agent_cpu_secs"].as_f64() {
+        rows.push(vec![
+            "  agent CPU".into(),
+            format!("{agent:.2} s (user + system, the whole process)"),
+        ]);
+    }
+    rows.extend([vec![
+        "agent peak RSS".into(),
+        format!("{:.1} MiB", f(&r["agent_peak_rss_mib"])),
+    ]]);
     rows
 }
 
@@ -201,5 +208,24 @@ mod tests {
         ];
         let rows: Vec<String> = super::rows(&result).iter().map(|r| r.join(" | ")).collect();
         assert_eq!(rows, printed);
+    }
+
+    /// A result that saved the full reconcile's agent CPU prints it after the DC's.
+    #[test]
+    fn the_full_reconciles_agent_cpu_is_printed_when_saved() {
+        let mut result: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../bench-results/dc-10000-session5-20261203.json"
+        ))
+        .expect("result JSON");
+        result["full_no_change"]["agent_cpu_secs"] = serde_json::json!(1.234);
+        let rows: Vec<String> = super::rows(&result).iter().map(|r| r.join(" | ")).collect();
+        let at = rows
+            .iter()
+            .position(|r| r.starts_with("  DC CPU: all / busiest process"))
+            .expect("DC CPU row");
+        assert_eq!(
+            rows[at + 1],
+            "  agent CPU | 1.23 s (user + system, the whole process)"
+        );
     }
 }
