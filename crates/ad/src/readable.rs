@@ -28,15 +28,14 @@
 
 use std::collections::HashMap;
 
-use exo_writeback_core::directory::AttrValue;
-use exo_writeback_core::guid::object_guid_bytes;
 use ldap3::Scope;
 use ldap3::controls::RawControl;
 use uuid::Uuid;
 
 use crate::acl::{CONFIDENTIAL, Verdict, may_read, parse_dacl};
-use crate::connection::{AdConnection, SearchScope, any_of_filter};
+use crate::connection::{AdConnection, SearchScope};
 use crate::error::AdError;
+use crate::forest_directory::any_object_guid_filter;
 use crate::wire::{RawEntry, parse_entry};
 
 /// LDAP_SERVER_SD_FLAGS_OID with DACL_SECURITY_INFORMATION (4): `SEQUENCE { INTEGER 4 }`.
@@ -251,16 +250,7 @@ impl AdConnection {
         let (filter, limit, paged) = match sampling {
             Sampling::First(n) => (format!("(&{class})"), n, true),
             Sampling::Guids(guids) => {
-                let equalities: Vec<(&str, AttrValue)> = guids
-                    .iter()
-                    .map(|g| {
-                        (
-                            "objectGUID",
-                            AttrValue::Bytes(object_guid_bytes(g).to_vec()),
-                        )
-                    })
-                    .collect();
-                let any = any_of_filter(&equalities)?;
+                let any = any_object_guid_filter(guids)?;
                 let n = u32::try_from(guids.len()).unwrap_or(u32::MAX);
                 (format!("(&{any}{class})"), n, false)
             }
