@@ -21,10 +21,10 @@
 //! ([`AdConnection::readable_attributes`]), or given objects, by objectGUID
 //! ([`AdConnection::readable_attributes_of`]) — the objects a delta is about to evaluate. The
 //! first is one search of the whole scope, which Samba evaluates in full before its first page
-//! (its paged-results module collects every match; a size limit is not honoured either: both
-//! measured on the 50,000-user lab DC, 5–20 s); the second is an indexed objectGUID equality
-//! per object, answered in milliseconds at any size (docs/PERFORMANCE.md, "The read-rights
-//! probe of a delta").
+//! (its paged-results module collects every match: the first page of 5 took 0.4–0.6 s at
+//! 10,000 users and 2.6–2.9 s at 50,000; without paging, a size limit of 5 returned all 50,002
+//! users); the second is an indexed objectGUID equality per object, answered in milliseconds
+//! at either size (docs/PERFORMANCE.md, "The read-rights probe of a delta").
 
 use std::collections::HashMap;
 
