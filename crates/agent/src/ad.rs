@@ -179,8 +179,9 @@ impl Directory for AdDirectory {
     async fn unreadable_attributes(
         &self,
         attributes: &[String],
+        samples: &[Uuid],
     ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
-        let r = crate::read_rights::probe_forest(&self.forest, attributes).await;
+        let r = crate::read_rights::probe_forest(&self.forest, attributes, samples).await;
         let rights = self.noted(r).await?;
         if let Some(why) = rights.unverified {
             return Err(DirectoryError::new(why));

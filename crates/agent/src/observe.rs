@@ -145,9 +145,10 @@ impl<D: Directory> Directory for Observed<D> {
     async fn unreadable_attributes(
         &self,
         attributes: &[String],
+        samples: &[Uuid],
     ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
         let t = Instant::now();
-        let r = self.inner.unreadable_attributes(attributes).await;
+        let r = self.inner.unreadable_attributes(attributes, samples).await;
         self.note("read_rights", t, &r);
         r
     }

@@ -10,10 +10,11 @@ use exo_writeback_ad::{AdConnection, AdError, SearchScope};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject};
 use exo_writeback_core::ldap_text::{Dn, DnValue, equality_filter};
 use exo_writeback_expr::sid_to_string;
+use uuid::Uuid;
 
 /// schemaIDGUID of the class `user` (the objects the agent writes).
 const USER_CLASS: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
-/// Sample users per search base.
+/// Sample users per search base, when no objects to evaluate are given.
 const SAMPLES: u32 = 5;
 
 /// An attribute the bind account may not read, and the message that says what to do.
@@ -132,14 +133,18 @@ pub async fn bind_account(
 pub async fn probe(conn: &AdConnection, attributes: &[String]) -> Result<ReadRights, AdError> {
     let bases: Vec<(String, &AdConnection)> =
         conn.search_bases().into_iter().map(|b| (b, conn)).collect();
-    probe_bases(conn, &bases, attributes).await
+    probe_bases(conn, &bases, attributes, &[]).await
 }
 
 /// [`probe`] over a forest: the account looked up in the configured domain, each search base's
-/// samples read on a DC of the base's own domain.
+/// samples read on a DC of the base's own domain. With `samples` (the objects a delta is about
+/// to evaluate, by objectGUID), a base's samples are those of them below it — a search that
+/// does not grow with the directory — and only a base holding none of them is sampled as
+/// [`probe`] does.
 pub async fn probe_forest(
     forest: &ForestDirectory,
     attributes: &[String],
+    samples: &[Uuid],
 ) -> Result<ReadRights, AdError> {
     let mut conns = Vec::new();
     for base in forest.search_bases().await {
@@ -149,13 +154,14 @@ pub async fn probe_forest(
     let bases: Vec<(String, &AdConnection)> =
         conns.iter().map(|(b, c)| (b.clone(), c.as_ref())).collect();
     let home = forest.home().connection().await;
-    probe_bases(&home, &bases, attributes).await
+    probe_bases(&home, &bases, attributes, samples).await
 }
 
 async fn probe_bases(
     conn: &AdConnection,
     bases: &[(String, &AdConnection)],
     attributes: &[String],
+    samples: &[Uuid],
 ) -> Result<ReadRights, AdError> {
     let mut report = ReadRights::default();
     // The account's lookups, as the samples' reads, on the side connection: a cycle probes
@@ -185,9 +191,14 @@ async fn probe_bases(
         .unwrap_or_else(|| "<the account's SID>".into());
     let names: Vec<&str> = attributes.iter().map(String::as_str).collect();
     for (base, base_conn) in bases {
-        let found = base_conn
-            .readable_attributes(base, "user", &names, SAMPLES)
+        let mut found = base_conn
+            .readable_attributes_of(base, "user", &names, samples)
             .await?;
+        if found.samples.is_empty() {
+            found = base_conn
+                .readable_attributes(base, "user", &names, SAMPLES)
+                .await?;
+        }
         report.samples.extend(found.samples.iter().cloned());
         for a in found.unreadable() {
             let Some(sample) = &a.sample_dn else {

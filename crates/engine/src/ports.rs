@@ -233,11 +233,15 @@ pub trait Directory {
         addresses: &[String],
     ) -> Result<Vec<(String, String)>, DirectoryError>;
     /// Of `attributes` (what the plans read), those the account may not read on the objects
-    /// the engine writes (empty for a directory that hides nothing). No default: a wrapper
-    /// that forgot to forward it would let the engine write attributes it cannot read.
+    /// the engine writes (empty for a directory that hides nothing). `samples`: the objects
+    /// about to be evaluated (a delta's stored joins), where it may check — a check whose cost
+    /// does not grow with the directory; empty, or none of them found, the directory samples
+    /// objects of its own. No default: a wrapper that forgot to forward it would let the
+    /// engine write attributes it cannot read.
     async fn unreadable_attributes(
         &self,
         attributes: &[String],
+        samples: &[Uuid],
     ) -> Result<Vec<UnreadableAttribute>, DirectoryError>;
     /// Every object in the search scope holding at least one of `present` (`objectGUID`
     /// selects every object), with its objectGUID, DN and `attributes` (which include

@@ -101,7 +101,7 @@ impl<
     pub async fn preview(&self, mode: CycleMode) -> Result<Preview, EngineError> {
         let (kind, previous) = self.next_kind(mode)?;
         let schema = self.schema().await?;
-        self.probe_read_rights().await;
+        self.probe_read_rights(&[]).await;
         let (index, addresses) = if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
             self.load_scans(kind == CycleKind::FullReconcile).await
         } else {

@@ -139,7 +139,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             });
         };
         let schema = self.schema().await?;
-        self.probe_read_rights().await;
+        self.probe_read_rights(&[]).await;
         let mut p = self.evaluate(&mailbox, &schema, None).await;
         p.started = started;
         for kind in [StepKind::Import, StepKind::Scoping, StepKind::Matching] {

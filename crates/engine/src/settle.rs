@@ -94,7 +94,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         // first: the scan's decoding then takes the schema the refresh reads (on the
         // directory's side connection, beside the scan) instead of reading it once more.
         let prep =
-            async { futures::join!(self.directory.refresh_schema(), self.probe_read_rights()) };
+            async { futures::join!(self.directory.refresh_schema(), self.probe_read_rights(&[])) };
         let ((index, addresses), (schema, unreadable), mut settled) = match mailboxes {
             Some(mailboxes) if budget > 0 => {
                 let (tap, objects) = unbounded();

@@ -11,6 +11,7 @@
 use exo_writeback_core::mailbox::Mailbox;
 use exo_writeback_core::schema::Schema;
 use exo_writeback_store::Store;
+use uuid::Uuid;
 
 use crate::bulk::BatchRead;
 use crate::cycle::CycleRun;
@@ -152,9 +153,16 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         schema: &Schema,
         read: Option<BatchRead>,
     ) -> Result<(), EngineError> {
-        // A delta's first mailbox to evaluate: the read rights, probed once (`cycle.rs`).
+        // A delta's first mailbox to evaluate: the read rights, probed once (`cycle.rs`), on
+        // the objects this batch's mailboxes are joined to — a search that does not grow with
+        // the directory (`Directory::unreadable_attributes`).
         if !admitted.is_empty() && !run.probed {
-            run.unreadable = self.probe_read_rights().await;
+            let samples: Vec<Uuid> = admitted
+                .iter()
+                .filter_map(|(id, _)| self.store.join(id).ok().flatten())
+                .map(|join| join.object_guid)
+                .collect();
+            run.unreadable = self.probe_read_rights(&samples).await;
             run.probed = true;
         }
         // Mailboxes a full reconcile found in sync while it scanned (`settle.rs`) are not

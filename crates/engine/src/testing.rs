@@ -116,6 +116,8 @@ pub struct FakeDirectory {
     /// Attributes the account "may not read": left out of every answer, as AD does, and
     /// reported by `unreadable_attributes`.
     pub unreadable: Arc<Mutex<Vec<String>>>,
+    /// The samples each `unreadable_attributes` call was given, in order.
+    pub probes: Arc<Mutex<Vec<Vec<Uuid>>>>,
     /// When set, `scan_match_keys` fails (as a directory that cannot list its keys).
     pub no_scan: Arc<Mutex<bool>>,
 }
@@ -145,6 +147,7 @@ impl FakeDirectory {
             address_scans: Arc::default(),
             no_scan: Arc::default(),
             unreadable: Arc::default(),
+            probes: Arc::default(),
         }
     }
 
@@ -298,7 +301,9 @@ impl Directory for FakeDirectory {
     async fn unreadable_attributes(
         &self,
         attributes: &[String],
+        samples: &[Uuid],
     ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
+        self.probes.lock().expect("lock").push(samples.to_vec());
         let hidden = self.unreadable.lock().expect("lock").clone();
         Ok(attributes
             .iter()

@@ -13,6 +13,20 @@ use crate::error::AdError;
 /// objectGUIDs per search: a bounded filter (servers bound request sizes).
 const GUIDS_PER_SEARCH: usize = 100;
 
+/// `(|(objectGUID=…)…)` of `guids`, the values escaped (objectGUID is indexed on every DC).
+pub(crate) fn any_object_guid_filter(guids: &[Uuid]) -> Result<String, AdError> {
+    let equalities: Vec<(&str, AttrValue)> = guids
+        .iter()
+        .map(|g| {
+            (
+                "objectGUID",
+                AttrValue::Bytes(object_guid_bytes(g).to_vec()),
+            )
+        })
+        .collect();
+    any_of_filter(&equalities)
+}
+
 /// The attributes of the address guard's scan.
 const ADDRESS_ATTRIBUTES: [&str; 2] = ["proxyAddresses", "mail"];
 
@@ -34,16 +48,7 @@ impl ForestDirectory {
             return Ok(out);
         };
         for chunk in guids.chunks(GUIDS_PER_SEARCH) {
-            let equalities: Vec<(&str, AttrValue)> = chunk
-                .iter()
-                .map(|g| {
-                    (
-                        "objectGUID",
-                        AttrValue::Bytes(object_guid_bytes(g).to_vec()),
-                    )
-                })
-                .collect();
-            let filter = any_of_filter(&equalities)?;
+            let filter = any_object_guid_filter(chunk)?;
             out.extend(subtree(&self.home, &domain.nc, &filter, attributes).await?);
         }
         Ok(out)

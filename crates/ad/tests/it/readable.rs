@@ -105,3 +105,62 @@ async fn an_attribute_the_account_may_not_read_is_found_although_ad_says_nothing
         .expect("the readability check");
     assert!(report.unreadable().is_empty(), "{report:?}");
 }
+
+/// The samples a delta gives, by objectGUID: the one object evaluated finds the deny as the
+/// per-base sampling does; an object the sampling excludes (AdminSDHolder-protected) or that
+/// is not below the base is no sample, and no sample says so ("no object to check on").
+#[tokio::test]
+async fn samples_given_by_object_guid_find_the_deny_and_keep_the_exclusions() {
+    let forest = LabForest::start(ForestOptions::default()).expect("the forest starts");
+    let admin = crate::connect(forest.dc(ForestMember::Dc1).expect("dc1")).await;
+    let guid = |dn: &'static str| {
+        let admin = &admin;
+        async move {
+            admin
+                .read_by_dn(dn, &["objectGUID"])
+                .await
+                .expect("read")
+                .expect("exists")
+                .object_guid
+        }
+    };
+    let plain = guid(PLAINUSER).await;
+    let administrator = guid("CN=Administrator,CN=Users,DC=lab,DC=example,DC=test").await;
+    let noread = as_account(&forest, "svc-noread").await;
+    let attributes = ["extensionAttribute15", "mail"];
+
+    let report = noread
+        .readable_attributes_of(USERS, "user", &attributes, &[plain, administrator])
+        .await
+        .expect("the readability check");
+    assert_eq!(report.samples, [PLAINUSER], "{report:?}");
+    let denied = &report.attributes[0];
+    assert!(
+        !denied.readable && denied.evidence.contains("denies Read Property"),
+        "{denied:?}"
+    );
+    assert_eq!(denied.sample_dn.as_deref(), Some(PLAINUSER));
+    assert!(report.attributes[1].readable, "{report:?}");
+
+    for (base, guids) in [
+        (USERS, vec![administrator]),
+        (
+            "OU=Domain Controllers,DC=lab,DC=example,DC=test",
+            vec![plain],
+        ),
+        (USERS, vec![]),
+    ] {
+        let report = noread
+            .readable_attributes_of(base, "user", &attributes, &guids)
+            .await
+            .expect("the readability check");
+        assert!(report.samples.is_empty(), "{base} {guids:?}: {report:?}");
+        assert!(
+            report
+                .attributes
+                .iter()
+                .all(|a| a.readable && a.evidence.contains("to check on")),
+            "{report:?}"
+        );
+    }
+}

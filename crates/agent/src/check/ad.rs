@@ -118,7 +118,7 @@ pub(super) async fn check_ad_side(config: &Config) -> AdReport {
     report.ok &= forest_report.ok();
     report.forest = Some(forest_report);
     if let Ok(plan) = config.writeback_plan() {
-        let rights = read_rights::probe_forest(&forest, &plan.required_ad_attributes())
+        let rights = read_rights::probe_forest(&forest, &plan.required_ad_attributes(), &[])
             .await
             .unwrap_or_else(|e| ReadRights {
                 unverified: Some(e.to_string()),

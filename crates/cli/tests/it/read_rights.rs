@@ -161,3 +161,113 @@ async fn the_probe_finds_what_the_forest_denies_svc_noread() {
     assert_eq!(found[0], ["extensionAttribute15"], "svc-noread");
     assert!(found[1].is_empty(), "svc-agent: {:?}", found[1]);
 }
+
+/// A right revoked after the initial cycle on the one object a delta then writes: a deny of Read
+/// Property on extensionAttribute15 on that user alone, which the probe's few samples per search
+/// base need not include. A delta probes the objects it evaluates (their stored joins, by
+/// objectGUID), so the very next delta that evaluates the object finds it, and the attribute is
+/// not planned (docs/windows-ad.md: the bound on finding a revoked right).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_revoked_on_the_object_a_delta_writes_is_found_by_that_delta() {
+    use exo_writeback_ad::{AdConfig, AdConnection};
+    use exo_writeback_agent::read_rights::probe;
+    use exo_writeback_core::directory::{AttrChange, AttrValue, ModOp, ObjectModify};
+    use exo_writeback_core::secret::Secret;
+
+    let lab = Lab::start(24).await;
+    let account = format!("CN=svc-delta,CN=Users,{}", lab.dc.base_dn);
+    let password = crate::check_identity::create_account(&lab.ad, &account, "svc-delta").await;
+    let sid = lab.dc.object_sid("svc-delta").expect("the account's SID");
+    let dsacl = |dn: &str, ace: &str| {
+        lab.dc
+            .admin_tool(
+                "samba-tool",
+                &[
+                    "dsacl",
+                    "set",
+                    &format!("--objectdn={dn}"),
+                    &format!("--sddl={ace}"),
+                ],
+                None,
+            )
+            .expect("samba-tool dsacl set");
+    };
+    dsacl(&lab.dc.base_dn, &format!("(A;CI;RPWP;;;{sid})"));
+    lab.bind_agent_as(&account, &password);
+    let initial = lab.run(&["sync", "--json"]).await;
+    assert_eq!(initial.code, 0, "{}{}", initial.stdout, initial.stderr);
+    assert!(
+        initial.json()["unreadable_attributes"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "{}",
+        initial.stdout
+    );
+
+    // A user the per-base sampling leaves out, holding a value set in AD after the initial
+    // cycle.
+    let mut config = AdConfig::new(lab.dc.url.clone(), account.clone());
+    config.ca_file = Some(lab.dc.ca_file.clone());
+    config.base_dn = Some(lab.dc.base_dn.clone());
+    config.password_file = Some(lab.password_file());
+    let conn = AdConnection::connect(&config, Secret::new(password.clone()))
+        .await
+        .expect("bind as the agent's account");
+    let sampled = probe(&conn, &["extensionAttribute15".to_string()])
+        .await
+        .expect("probe")
+        .samples;
+    let target = (1..=24)
+        .find(|&i| !sampled.contains(&crate::harness::dn(i)))
+        .expect("a user outside the per-base samples");
+    lab.ad
+        .modify(&ObjectModify {
+            dn: crate::harness::dn(target),
+            changes: vec![AttrChange {
+                op: ModOp::Replace,
+                attribute: "extensionAttribute15".into(),
+                values: vec![AttrValue::Text("set in AD".into())],
+            }],
+        })
+        .await
+        .expect("the administrator sets a value");
+    // The revocation, on that object alone; the cloud then changes the attribute there.
+    dsacl(
+        &crate::harness::dn(target),
+        &format!("(OD;;RP;{EXTENSION_ATTRIBUTE_15};;{sid})"),
+    );
+    lab.update(target, |m| m.set_custom_attribute(15, "cloud-15"));
+
+    let delta = lab.run(&["sync", "--json"]).await;
+    assert_eq!(delta.code, 0, "{}{}", delta.stdout, delta.stderr);
+    let guid = lab.user(target).await.object_guid;
+    let written: Vec<_> = lab
+        .store()
+        .journal_for_object(&ObjectRef::Guid(guid))
+        .expect("journal")
+        .into_iter()
+        .filter(|j| j.attribute.eq_ignore_ascii_case("extensionAttribute15"))
+        .map(|j| (j.cycle, j.previous))
+        .collect();
+    assert!(
+        written.is_empty(),
+        "the delta wrote extensionAttribute15 blind, journaled as {written:?} (AD held \
+         \"set in AD\")\n{}\n{}",
+        delta.stdout,
+        delta.stderr
+    );
+    assert_eq!(
+        texts(&lab.user(target).await, "extensionAttribute15"),
+        ["set in AD"]
+    );
+    let report = delta.json();
+    assert_eq!(
+        report["unreadable_attributes"][0]["attribute"], "extensionAttribute15",
+        "{report}"
+    );
+    assert!(
+        delta.stderr.contains(&crate::harness::dn(target)),
+        "the error names the object where it is unreadable:\n{}",
+        delta.stderr
+    );
+}

@@ -154,10 +154,11 @@ impl<H: Hook + Sync> Directory for Hooked<H> {
     async fn unreadable_attributes(
         &self,
         attributes: &[String],
+        samples: &[Uuid],
     ) -> Result<Vec<UnreadableAttribute>, DirectoryError> {
         self.hook.before_rights().await;
         let _serving = Serving::start(&self.hook);
-        self.inner.unreadable_attributes(attributes).await
+        self.inner.unreadable_attributes(attributes, samples).await
     }
     async fn scan_match_keys(
         &self,

@@ -62,3 +62,27 @@ async fn an_unreadable_attribute_is_not_planned_nor_journaled_and_is_reported() 
         ["cloud-1"]
     );
 }
+
+/// A delta probes the read rights on the objects its mailboxes are joined to (a check whose
+/// cost does not grow with the directory); the initial cycle lets the directory sample its own.
+#[tokio::test]
+async fn a_delta_probes_the_objects_it_evaluates() {
+    let mut f = super::fixture(3, 500);
+    f.engine.run_cycle(CycleMode::Auto).await.expect("initial");
+    assert_eq!(
+        *f.dir.probes.lock().expect("lock"),
+        [Vec::<uuid::Uuid>::new()],
+        "the initial cycle's probe"
+    );
+    let t1: Timestamp = "2026-01-01T01:00:00Z".parse().expect("ts");
+    let mut m = super::support::mailbox(2, t1);
+    m.custom_attributes[2] = Some("changed".into());
+    f.source.set(m);
+    let r = f.engine.run_cycle(CycleMode::Auto).await.expect("delta");
+    assert_eq!(r.counts.written, 1, "{r:?}");
+    assert_eq!(
+        f.dir.probes.lock().expect("lock").last(),
+        Some(&vec![f.guids[1]]),
+        "the delta's probe samples the one object it evaluates"
+    );
+}
