@@ -181,8 +181,11 @@ impl AdConnection {
                 }
             }
         };
-        let pages = self.raw_search_pages(base, scope, filter, &attrs, delivered, &mut receive);
-        futures::try_join!(schema, pages).map(|_| ())
+        // On the heap: both halves at once would make every caller's future (and a debug
+        // build's stack) as large as the two together.
+        let pages =
+            Box::pin(self.raw_search_pages(base, scope, filter, &attrs, delivered, &mut receive));
+        futures::try_join!(Box::pin(schema), pages).map(|_| ())
     }
 }
 

@@ -63,10 +63,16 @@ pub fn mailbox_from_raw(raw: &RawValue) -> MailboxRecord {
             };
         }
     };
-    let (external_directory_object_id, primary_smtp_address) = record_identity(&record);
+    from_tree(&record)
+}
+
+/// A record read as a tree, key by key ([`mailbox_from_record`]): what the direct decoder
+/// must agree with, and how a record it would refuse is read.
+pub(crate) fn from_tree(record: &serde_json::Value) -> MailboxRecord {
+    let (external_directory_object_id, primary_smtp_address) = record_identity(record);
     MailboxRecord {
-        key: record_key(&record),
-        mailbox: mailbox_from_record(&record).map_err(|(name, problem)| RecordProblem {
+        key: record_key(record),
+        mailbox: mailbox_from_record(record).map_err(|(name, problem)| RecordProblem {
             name,
             problem,
             external_directory_object_id,

@@ -9,17 +9,7 @@ use crate::wire::MAILBOX_PROPERTIES;
 
 /// What the listing did before: the record parsed into a tree, then read key by key.
 fn by_tree(text: &str) -> MailboxRecord {
-    let record: Value = serde_json::from_str(text).expect("JSON");
-    let (external_directory_object_id, primary_smtp_address) = record_identity(&record);
-    MailboxRecord {
-        key: record_key(&record),
-        mailbox: mailbox_from_record(&record).map_err(|(name, problem)| RecordProblem {
-            name,
-            problem,
-            external_directory_object_id,
-            primary_smtp_address,
-        }),
-    }
+    from_tree(&serde_json::from_str::<Value>(text).expect("JSON"))
 }
 
 fn direct(text: &str) -> MailboxRecord {
