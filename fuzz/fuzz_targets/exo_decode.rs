@@ -5,7 +5,9 @@
 #![no_main]
 
 use exo_writeback_exo::ServiceError;
-use exo_writeback_exo::wire::{decode_page, mailbox_from_record, record_key, record_name};
+use exo_writeback_exo::wire::{
+    decode_page, mailbox_from_raw, mailbox_from_record, record_key, record_name, record_value,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,13 +23,23 @@ fuzz_target!(|data: &[u8]| {
     let Ok(page) = decode_page(data) else {
         return;
     };
-    for record in &page.records {
-        let name = record_name(record);
+    for raw in &page.records {
+        let record = record_value(raw).expect("a page's record is JSON");
+        let name = record_name(&record);
         assert!(!name.is_empty());
-        let _ = record_key(record);
-        if let Err((who, problem)) = mailbox_from_record(record) {
-            assert_eq!(who, name, "a record error names the record");
+        let key = record_key(&record);
+        let tree = mailbox_from_record(&record);
+        if let Err((who, problem)) = &tree {
+            assert_eq!(who, &name, "a record error names the record");
             assert!(!problem.is_empty(), "a record error says what is wrong");
+        }
+        // The listing's direct decoder agrees with the tree's, errors included.
+        let direct = mailbox_from_raw(raw);
+        assert_eq!(direct.key, key);
+        match (direct.mailbox, tree) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err((who, problem))) => assert_eq!((a.name, a.problem), (who, problem)),
+            (a, b) => panic!("the decoders disagree: {a:?} against {b:?}"),
         }
     }
     // Records with invalid UTF-8 are set aside, each with a name and a problem to report.

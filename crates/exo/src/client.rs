@@ -1,13 +1,14 @@
 //! The InvokeCommand client: requests with retries, paging as a stream, typed helpers.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use exo_writeback_core::mailbox::Mailbox;
 use futures::stream::{BoxStream, StreamExt};
-use serde_json::{Map, Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 use url::Url;
 
 use crate::config::{ExoConfig, ExoSettings};
@@ -16,12 +17,15 @@ use crate::filter::when_changed_filter;
 use crate::safelist::JunkEmailConfiguration;
 use crate::token::TokenSource;
 use crate::wire::{
-    MAILBOX_PROPERTIES, UnreadableRecord, decode_page, mailbox_from_record, record_identity,
-    record_key,
+    MAILBOX_PROPERTIES, MailboxRecord, mailbox_from_raw, mailbox_from_record, record_identity,
+    record_value,
 };
 
+mod paging;
 mod recipients;
 mod send;
+
+use paging::Paging;
 
 pub use send::ANSWER_TIMEOUT_TRIES;
 
@@ -186,6 +190,27 @@ impl ExoClient {
         parameters: Map<String, Value>,
         select: Option<&[&str]>,
     ) -> ResultStream<Value> {
+        let request = format!("{cmdlet} (a result page)");
+        self.invoke_raw(cmdlet, parameters, select)
+            .map(move |r| {
+                r.and_then(|raw| {
+                    record_value(&raw).map_err(|problem| ExoError::MalformedPage {
+                        request: request.clone(),
+                        problem,
+                    })
+                })
+            })
+            .boxed()
+    }
+
+    /// [`ExoClient::invoke`]'s records as their JSON text, for a listing that decodes them
+    /// straight into its type (Get-Mailbox: `wire/mailbox.rs`).
+    fn invoke_raw(
+        &self,
+        cmdlet: &str,
+        parameters: Map<String, Value>,
+        select: Option<&[&str]>,
+    ) -> ResultStream<Box<RawValue>> {
         let valid_name = !cmdlet.is_empty()
             && cmdlet.len() <= 100
             && cmdlet
@@ -203,43 +228,7 @@ impl ExoClient {
                 .query_pairs_mut()
                 .append_pair("$select", &props.join(","));
         }
-        let state = Paging {
-            client: self.clone(),
-            cmdlet: cmdlet.to_owned(),
-            body: Arc::new(json!({
-                "CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}
-            })),
-            next: Some(first),
-            page_no: 0,
-            buffer: VecDeque::new(),
-            pending_error: None,
-            done: false,
-        };
-        futures::stream::unfold(state, |mut st| async move {
-            loop {
-                if let Some(item) = st.buffer.pop_front() {
-                    return Some((item, st));
-                }
-                if st.done {
-                    return None;
-                }
-                if let Some(e) = st.pending_error.take() {
-                    st.done = true;
-                    return Some((Err(e), st));
-                }
-                let url = st.next.take()?;
-                st.page_no += 1;
-                match st.fetch(url).await {
-                    Ok(()) => continue,
-                    Err(e) => {
-                        st.done = true;
-                        st.buffer.clear();
-                        return Some((Err(e), st));
-                    }
-                }
-            }
-        })
-        .boxed()
+        Paging::start(self.clone(), cmdlet, parameters, first)
     }
 
     /// One mailbox by identity (GUID, UPN, address, alias…). `Ok(None)` when Exchange Online
@@ -290,8 +279,8 @@ impl ExoClient {
         if let Some(f) = filter {
             params.insert("Filter".into(), Value::String(f.to_owned()));
         }
-        self.invoke_selecting("Get-Mailbox", params, Some(MAILBOX_PROPERTIES))
-            .map(|r| r.and_then(to_mailbox))
+        self.invoke_raw("Get-Mailbox", params, Some(MAILBOX_PROPERTIES))
+            .map(|r| r.and_then(|raw| read_mailbox(mailbox_from_raw(&raw))))
             .boxed()
     }
 
@@ -309,15 +298,15 @@ impl ExoClient {
         params.insert("ResultSize".into(), Value::String("Unlimited".into()));
         params.insert("Filter".into(), Value::String(when_changed_filter(since)));
         let mut seen: HashSet<String> = HashSet::new();
-        self.invoke_selecting("Get-Mailbox", params, Some(MAILBOX_PROPERTIES))
+        self.invoke_raw("Get-Mailbox", params, Some(MAILBOX_PROPERTIES))
             .filter_map(move |r| {
+                let r = r.map(|raw| mailbox_from_raw(&raw));
                 let keep = match &r {
-                    Ok(v) => record_key(v).is_none_or(|k| seen.insert(k)),
+                    Ok(record) => record.key.as_ref().is_none_or(|k| seen.insert(k.clone())),
                     Err(_) => true,
                 };
-                futures::future::ready(keep.then_some(r))
+                futures::future::ready(keep.then(|| r.and_then(read_mailbox)))
             })
-            .map(|r| r.and_then(to_mailbox))
             .boxed()
     }
 
@@ -435,6 +424,15 @@ pub fn junk_email_from_record(
     })
 }
 
+fn read_mailbox(record: MailboxRecord) -> Result<Mailbox, ExoError> {
+    record.mailbox.map_err(|p| ExoError::MalformedRecord {
+        mailbox: p.name,
+        problem: p.problem,
+        external_directory_object_id: p.external_directory_object_id,
+        primary_smtp_address: p.primary_smtp_address,
+    })
+}
+
 fn to_mailbox(record: Value) -> Result<Mailbox, ExoError> {
     mailbox_from_record(&record).map_err(|e| record_error(&record, e))
 }
@@ -450,100 +448,10 @@ fn record_error(record: &Value, (mailbox, problem): (String, String)) -> ExoErro
     }
 }
 
-fn unreadable_error(r: UnreadableRecord) -> ExoError {
-    ExoError::MalformedRecord {
-        problem: r.problem(),
-        mailbox: r.name,
-        external_directory_object_id: r.external_directory_object_id,
-        primary_smtp_address: r.primary_smtp_address,
-    }
-}
-
-struct Paging {
-    client: ExoClient,
-    cmdlet: String,
-    body: Arc<Value>,
-    next: Option<Url>,
-    page_no: u32,
-    /// The page's records in order; records that could not be read are errors.
-    buffer: VecDeque<Result<Value, ExoError>>,
-    pending_error: Option<ExoError>,
-    done: bool,
-}
-
-impl Paging {
-    async fn fetch(&mut self, url: Url) -> Result<(), ExoError> {
-        let request = format!("{} (result page {})", self.cmdlet, self.page_no);
-        let following = self.page_no > 1;
-        let bytes = match self
-            .client
-            .post(&url, &self.body, &self.cmdlet, &request)
-            .await
-        {
-            Ok(b) => b,
-            Err(ExoError::Service { status, error, .. })
-                if following && matches!(status, 400 | 404 | 410) =>
-            {
-                return Err(ExoError::BrokenNextLink {
-                    request,
-                    status,
-                    error,
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        let page = decode_page(&bytes).map_err(|problem| ExoError::MalformedPage {
-            request: request.clone(),
-            problem,
-        })?;
-        tracing::debug!(
-            request = %request,
-            records = page.records.len(),
-            unreadable = page.unreadable.len(),
-            more = page.next_link.is_some(),
-            "result page"
-        );
-        // Back into the page's order: the unreadable records are errors of their own.
-        let total = page.records.len() + page.unreadable.len();
-        let mut readable = page.records.into_iter();
-        let mut unreadable = page.unreadable.into_iter().peekable();
-        self.buffer = (0..total)
-            .filter_map(
-                |position| match unreadable.next_if(|u| u.position == position) {
-                    Some(u) => Some(Err(unreadable_error(u))),
-                    None => readable.next().map(Ok),
-                },
-            )
-            .collect();
-        if !page.errors.is_empty() {
-            // The module writes these as cmdlet errors and marks the run failed: after the
-            // page's records, one error, and no further page.
-            tracing::warn!(request = %request, errors = ?page.errors, "Exchange Online reported errors with a result page");
-            self.pending_error = Some(ExoError::CmdletErrors {
-                request,
-                errors: page.errors,
-            });
-            return Ok(());
-        }
-        if let Some(link) = page.next_link {
-            match self.client.next_link(&link, &request) {
-                Ok(u) if u == url => {
-                    self.pending_error = Some(ExoError::MalformedPage {
-                        request,
-                        problem: "@odata.nextLink points back to the page just read (paging would never end)".into(),
-                    });
-                }
-                Ok(u) => self.next = Some(u),
-                Err(e) => self.pending_error = Some(e),
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn junk_email_records() {

@@ -2,7 +2,10 @@
 //! [`Mailbox`]. The service returns open property bags (`Exchange.GenericHashTable`), so
 //! records are read key by key, tolerating every quirk seen in the real captures.
 
+use std::collections::HashMap;
+
 use exo_writeback_core::mailbox::Mailbox;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The Get-Mailbox properties the writeback profiles read (used for `$select`).
@@ -48,10 +51,11 @@ pub const MAILBOX_PROPERTIES: &[&str] = &[
 ];
 
 /// One decoded result page of InvokeCommand.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Page {
-    /// The readable records, in the page's order.
-    pub records: Vec<Value>,
+    /// The readable records, in the page's order, as their JSON text (checked JSON): a
+    /// listing decodes each straight into its type (`mailbox.rs`), without a tree of values.
+    pub records: Vec<Box<RawValue>>,
     pub next_link: Option<String>,
     pub warnings: Vec<String>,
     /// `@adminapi.errors`: cmdlet errors reported in a successful page. The module writes
@@ -205,8 +209,11 @@ pub fn decode_page(body: &[u8]) -> Result<Page, String> {
         }
         let records = std::mem::take(&mut page.records);
         for (position, record) in records.into_iter().enumerate() {
-            if holds_marker(&record) {
-                page.unreadable.push(unreadable(position, &record));
+            // A marker anywhere in a record's text is in one of its names or values (JSON's
+            // syntax is ASCII), as `holds_marker` would find it in the parsed record.
+            if record.get().contains(INVALID_UTF8_MARKER) {
+                let parsed = record_value(&record)?;
+                page.unreadable.push(unreadable(position, &parsed));
             } else {
                 page.records.push(record);
             }
@@ -216,8 +223,39 @@ pub fn decode_page(body: &[u8]) -> Result<Page, String> {
     decode_json_page(body).map(|(page, _)| page)
 }
 
-/// Decodes a page's JSON; also says whether its envelope holds the invalid-UTF-8 marker.
+/// A record's JSON text parsed into a tree (the generic cmdlets' records, and a record that
+/// failed the direct decoding, read again for the message).
+pub fn record_value(record: &RawValue) -> Result<Value, String> {
+    serde_json::from_str(record.get()).map_err(|e| format!("a record cannot be read: {e}"))
+}
+
+/// Decodes a page's JSON; also says whether its envelope holds the invalid-UTF-8 marker. The
+/// records are kept as their text; everything else is read as before, and a body that is not
+/// an object of JSON values is read as a whole for the same error as ever.
 fn decode_json_page(body: &[u8]) -> Result<(Page, bool), String> {
+    // Duplicate names: the last one counts, as in a parsed object.
+    let Ok(mut top) = serde_json::from_slice::<HashMap<String, Box<RawValue>>>(body) else {
+        return decode_json_value_page(body);
+    };
+    let records = match top.remove("value") {
+        Some(raw) => match serde_json::from_str::<Vec<Box<RawValue>>>(raw.get()) {
+            Ok(records) => records,
+            Err(_) => {
+                let other = record_value(&raw)?;
+                return Err(format!("\"value\" is {} instead of an array", kind(&other)));
+            }
+        },
+        None => return Err("the body has no \"value\" array".into()),
+    };
+    let mut obj = Map::new();
+    for (key, raw) in top {
+        obj.insert(key, record_value(&raw)?);
+    }
+    envelope(records, obj)
+}
+
+/// [`decode_json_page`] for a body that is not an object of JSON values: its error.
+fn decode_json_value_page(body: &[u8]) -> Result<(Page, bool), String> {
     let json: Value = serde_json::from_slice(body).map_err(|e| {
         if e.is_eof() {
             format!(
@@ -238,6 +276,17 @@ fn decode_json_page(body: &[u8]) -> Result<(Page, bool), String> {
         }
         None => return Err("the body has no \"value\" array".into()),
     };
+    let records = records
+        .iter()
+        .map(serde_json::value::to_raw_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("a record cannot be read: {e}"))?;
+    envelope(records, obj)
+}
+
+/// The page around its records: the next link, the warnings and errors, and whether the
+/// envelope holds the invalid-UTF-8 marker.
+fn envelope(records: Vec<Box<RawValue>>, obj: Map<String, Value>) -> Result<(Page, bool), String> {
     let next_link = match obj.get("@odata.nextLink") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
@@ -486,7 +535,10 @@ fn convert(r: &Reader<'_>) -> Result<Mailbox, String> {
     })
 }
 
+mod mailbox;
 mod recipients;
+
+pub use mailbox::{MailboxRecord, RecordProblem, mailbox_from_raw};
 
 pub use recipients::{
     MEMBER_PROPERTIES, contact_properties, group_properties, member_from_record,

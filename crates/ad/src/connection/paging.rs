@@ -7,8 +7,10 @@
 //! delivered — so every entry reaches the caller exactly once.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use exo_writeback_core::directory::DirectoryObject;
+use exo_writeback_core::schema::Schema;
 
 use super::{AdConnection, SearchScope, decode};
 use crate::error::AdError;
@@ -126,6 +128,11 @@ impl AdConnection {
     /// [`AdConnection::search_pages`] that skips the entries whose DNs (lower case) are in
     /// `delivered`, and adds those it hands over: a caller resuming a scan elsewhere (another
     /// DC after a failover) passes the same set, and no entry is handed over twice.
+    ///
+    /// The request does not wait for the schema when it does not need it (no ranged
+    /// retrieval asked for by name): a fresh process's scan goes out while the schema is read
+    /// (a DC may compute a whole paged result before its first page — Samba does), and the
+    /// pages that arrive before the schema wait for it, then are decoded by it in order.
     pub async fn search_pages_resumable(
         &self,
         base: &str,
@@ -135,21 +142,66 @@ impl AdConnection {
         delivered: &mut HashSet<String>,
         on_page: &mut (dyn FnMut(Vec<DirectoryObject>) -> Result<(), AdError> + Send),
     ) -> Result<(), AdError> {
-        let schema = self.schema().await?;
-        self.raw_search_pages(
-            base,
-            scope,
-            filter,
-            &self.request_attrs(attributes, &schema),
-            delivered,
-            &mut |page| {
-                let objects = page
-                    .into_iter()
-                    .map(|e| decode(e, &schema))
-                    .collect::<Result<Vec<_>, _>>()?;
-                on_page(objects)
-            },
-        )
-        .await
+        let ready = match self.cached_schema() {
+            Some(schema) => Some(schema),
+            None if self.value_range.is_some() => Some(self.schema().await?),
+            None => None,
+        };
+        if let Some(schema) = ready {
+            return self
+                .raw_search_pages(
+                    base,
+                    scope,
+                    filter,
+                    &self.request_attrs(attributes, &schema),
+                    delivered,
+                    &mut |page| on_page(decode_page(page, &schema)?),
+                )
+                .await;
+        }
+        let attrs = self.request_attrs(attributes, &Schema::default());
+        let waiting = Mutex::new(Waiting::default());
+        let on_page = Mutex::new(on_page);
+        let schema = async {
+            let schema = self.schema().await?;
+            let mut waiting = lock(&waiting);
+            for page in std::mem::take(&mut waiting.pages) {
+                (lock(&on_page))(decode_page(page, &schema)?)?;
+            }
+            waiting.schema = Some(schema);
+            Ok::<_, AdError>(())
+        };
+        let mut receive = |page: Vec<RawEntry>| {
+            let mut waiting = lock(&waiting);
+            match &waiting.schema {
+                Some(schema) => (lock(&on_page))(decode_page(page, schema)?),
+                None => {
+                    waiting.pages.push(page);
+                    Ok(())
+                }
+            }
+        };
+        // On the heap: both halves at once would make every caller's future (and a debug
+        // build's stack) as large as the two together.
+        let pages =
+            Box::pin(self.raw_search_pages(base, scope, filter, &attrs, delivered, &mut receive));
+        futures::try_join!(Box::pin(schema), pages).map(|_| ())
     }
+}
+
+/// The schema once it arrived; until then, the pages received, in order.
+#[derive(Default)]
+struct Waiting {
+    schema: Option<Arc<Schema>>,
+    pages: Vec<Vec<RawEntry>>,
+}
+
+fn decode_page(page: Vec<RawEntry>, schema: &Schema) -> Result<Vec<DirectoryObject>, AdError> {
+    page.into_iter().map(|e| decode(e, schema)).collect()
+}
+
+/// The lock of state only this search's two halves touch, one at a time in one task (a
+/// panic while it was held cannot leave it half-changed for the other).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

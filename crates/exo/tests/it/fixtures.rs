@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use exo_writeback_exo::config::default_anchor_mailbox;
 use exo_writeback_exo::error::ServiceError;
-use exo_writeback_exo::wire::{decode_page, mailbox_from_record};
+use exo_writeback_exo::wire::{decode_page, mailbox_from_raw, mailbox_from_record};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -121,7 +121,9 @@ fn envelopes_decode_and_their_records_become_mailboxes() {
         };
         assert_eq!(records.len(), count, "{name}");
         for r in &records {
-            mailbox_from_record(r).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            mailbox_from_raw(r)
+                .mailbox
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         }
     }
 }
@@ -131,7 +133,7 @@ fn the_full_capture_maps_every_profile_property() {
     let page = decode_page(&read(ENVELOPES[0].0)).expect("page");
     assert_eq!(page.next_link, None);
     assert!(page.warnings.is_empty());
-    let m = mailbox_from_record(&page.records[0]).expect("mailbox");
+    let m = mailbox_from_raw(&page.records[0]).mailbox.expect("mailbox");
     assert_eq!(
         m.external_directory_object_id.as_deref(),
         Some("7cdbe897-3c7f-4fb6-a369-56408d68081f")
