@@ -19,6 +19,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// The agent's allocator (`crates/cli/src/main.rs`): `scale` runs the engine in this process,
+/// so it measures the engine with the allocator the agent runs with.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "exo-writeback-bench", about = "Benchmarks of exo-writeback")]
 struct Cli {

@@ -11,6 +11,13 @@ mod output;
 
 use exo_writeback_agent::config;
 
+/// jemalloc, not glibc's malloc: an initial cycle at 1M keeps millions of small live objects
+/// (the cycle's sets, maps and B-trees) among its short-lived ones, and glibc's bins grew so
+/// fragmented that its allocations cost more per mailbox the more mailboxes the cycle had
+/// read (docs/PERFORMANCE.md, "The allocator at 1M").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "exo-writeback",
@@ -113,5 +120,26 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The agent's memory comes from jemalloc ([`ALLOCATOR`]), not from glibc's malloc: a
+    /// 64 MiB allocation through Rust's global allocator leaves glibc's count of its mapped
+    /// bytes as it was (glibc would map it: above its mmap threshold).
+    #[test]
+    fn the_global_allocator_is_not_glibc_malloc() {
+        const SIZE: usize = 64 << 20;
+        // SAFETY: mallinfo2 only reads glibc's counters.
+        let before = unsafe { libc::mallinfo2() }.hblkhd;
+        let block = vec![1u8; SIZE];
+        let after = unsafe { libc::mallinfo2() }.hblkhd;
+        assert_eq!(block.len(), SIZE);
+        assert!(
+            after < before + SIZE,
+            "glibc's malloc served a {SIZE}-byte allocation of the global allocator \
+             (mapped bytes {before} -> {after})"
+        );
     }
 }
