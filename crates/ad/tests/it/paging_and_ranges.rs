@@ -7,17 +7,24 @@ use exo_writeback_testlab::{LabDc, LabOptions, MAILBOXES_OU};
 
 use crate::{connect, lab_config, new_contact, text, unique};
 
-/// Samba does not cap unpaged searches, so the only proof of paging is what the client sent:
-/// with page size 100, the ~1,500 attributeSchema objects must arrive in ceil(n/100) pages.
-#[tokio::test]
-async fn searches_page_over_more_than_1000_entries() {
+/// A connection to the shared lab DC with pages of `page_size`, and the schema naming context
+/// (its ~1,500 attributeSchema objects: many pages).
+async fn paged_schema_reader(page_size: u32) -> (AdConnection, String) {
     let dc = LabDc::shared();
     let mut config = lab_config(dc);
-    config.page_size = 100;
+    config.page_size = page_size;
     let conn = AdConnection::connect(&config, Secret::new(dc.password()))
         .await
         .unwrap();
     let schema_nc = conn.root_dse().schema_naming_context.clone().unwrap();
+    (conn, schema_nc)
+}
+
+/// Samba does not cap unpaged searches, so the only proof of paging is what the client sent:
+/// with page size 100, the ~1,500 attributeSchema objects must arrive in ceil(n/100) pages.
+#[tokio::test]
+async fn searches_page_over_more_than_1000_entries() {
+    let (conn, schema_nc) = paged_schema_reader(100).await;
     conn.schema().await.unwrap(); // itself a paged search; count only the next one
     let before = conn.stats();
 
@@ -159,4 +166,39 @@ async fn pages_over_1500_users() {
     let requests = after.search_requests - before.search_requests;
     assert!((15..=16).contains(&requests), "{requests} requests");
     assert_eq!(after.pages - before.pages, requests);
+}
+
+/// The next page's request goes out before a page is handed over, so that the DC produces it
+/// while the caller decodes and indexes this one; pages still arrive one at a time, in order,
+/// each entry once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_pages_request_goes_out_before_a_page_is_handed_over() {
+    let (conn, schema_nc) = paged_schema_reader(100).await;
+    conn.schema().await.unwrap();
+    let before = conn.stats().search_requests;
+    // For each page handed over: the requests sent by then, and the page's entries.
+    let mut seen = Vec::new();
+    let mut dns = BTreeSet::new();
+    conn.search_pages(
+        &schema_nc,
+        SearchScope::OneLevel,
+        "(objectClass=attributeSchema)",
+        &["lDAPDisplayName"],
+        |page| {
+            seen.push(conn.stats().search_requests - before);
+            dns.extend(page.into_iter().map(|o| o.dn));
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    let pages = seen.len() as u64;
+    assert!(pages > 10, "{pages} pages");
+    assert!(dns.len() > 1000, "each entry once: {}", dns.len());
+    let want: Vec<u64> = (1..=pages).map(|i| (i + 1).min(pages)).collect();
+    assert_eq!(
+        seen, want,
+        "when page i was handed over, the request for page i + 1 had gone out"
+    );
+    assert_eq!(conn.stats().search_requests - before, pages);
 }

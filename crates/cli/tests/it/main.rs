@@ -21,6 +21,7 @@ mod membership;
 mod packaging;
 mod page_errors;
 mod quarantine;
+mod quiet_log;
 mod read_rights;
 mod recipient_type;
 mod rights;
