@@ -234,7 +234,8 @@ pub trait Directory {
     ) -> Result<Vec<(String, String)>, DirectoryError>;
     /// Of `attributes` (what the plans read), those the account may not read on the objects
     /// the engine writes (empty for a directory that hides nothing). `samples`: the objects
-    /// about to be evaluated (a delta's stored joins), where it may check — a check whose cost
+    /// about to be evaluated (a delta's stored joins; the first objects of an initial or full
+    /// cycle's scan), where it may check — a check whose cost
     /// does not grow with the directory; empty, or none of them found, the directory samples
     /// objects of its own. No default: a wrapper that forgot to forward it would let the
     /// engine write attributes it cannot read.

@@ -101,10 +101,17 @@ impl<
     pub async fn preview(&self, mode: CycleMode) -> Result<Preview, EngineError> {
         let (kind, previous) = self.next_kind(mode)?;
         let schema = self.schema().await?;
-        self.probe_read_rights(&[]).await;
+        // As the cycle: an initial or full cycle's probe evaluates the first objects of its
+        // scan (`read_rights.rs`), and is done before anything is evaluated.
         let (index, addresses) = if matches!(kind, CycleKind::Initial | CycleKind::FullReconcile) {
-            self.load_scans(kind == CycleKind::FullReconcile).await
+            let (samples, sampled) = crate::read_rights::scan_samples();
+            let (scans, _) = futures::join!(
+                self.load_scans(kind == CycleKind::FullReconcile, Some(samples)),
+                self.probe_scan_samples(sampled)
+            );
+            scans
         } else {
+            self.probe_read_rights(&[]).await;
             (None, None)
         };
         let mut claims = Claims::default();

@@ -5,6 +5,7 @@
 //! own address scan, as before.
 
 use exo_writeback_core::directory::DirectoryObject;
+use exo_writeback_core::matching::WITNESS_ATTRIBUTES;
 use exo_writeback_store::JoinStore;
 use futures::channel::mpsc::UnboundedSender;
 
@@ -13,23 +14,26 @@ use crate::bulk::candidate_attributes;
 use crate::engine::Engine;
 use crate::match_index::MatchIndex;
 use crate::ports::{Directory, ScanScope};
+use crate::read_rights::ScanSamples;
 
 impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     /// The match index and the address index of an initial or full cycle; with `keep` (a
     /// full reconcile: its mailboxes have joins) the index keeps the objects of the scan, up
     /// to `scan_cache_bytes` — an initial cycle has no join to find them by. Either index is
     /// `None` when the directory cannot list it: matching, or the address guard, then searches
-    /// per mailbox.
+    /// per mailbox. `samples`: where the first objects' GUIDs go, for the read-rights probe
+    /// (`read_rights.rs`'s `ScanSamples`).
     pub(crate) async fn load_scans(
         &self,
         keep: bool,
+        samples: Option<ScanSamples>,
     ) -> (Option<MatchIndex>, Option<AddressIndex>) {
         let budget = if keep {
             self.options.scan_cache_bytes
         } else {
             0
         };
-        let (index, addresses) = self.scan_search_scope(true, budget, None).await;
+        let (index, addresses) = self.scan_search_scope(true, budget, None, samples).await;
         let addresses = match addresses {
             Some(a) => Some(a),
             None => self.load_address_index().await,
@@ -40,7 +44,7 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     /// The match index alone (see [`Engine::load_scans`]).
     #[cfg(test)]
     pub(crate) async fn load_match_index(&self) -> Option<MatchIndex> {
-        self.scan_search_scope(false, self.options.scan_cache_bytes, None)
+        self.scan_search_scope(false, self.options.scan_cache_bytes, None, None)
             .await
             .0
     }
@@ -48,15 +52,24 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
     /// One paged read of the search scope: the match index, and with `with_addresses` the
     /// address index when the scope was the whole forest. With `tap`, a copy of each object
     /// the index keeps is handed on as it arrives (a full reconcile evaluates on them during
-    /// the scan: `settle.rs`); the sender is dropped when the scan ends.
+    /// the scan: `settle.rs`); the sender is dropped when the scan ends. With `samples`, the
+    /// GUIDs of the first objects that may be written go to the read-rights probe
+    /// (`ScanSamples`): those holding a witness (a UPN, mail or proxy addresses) — an object
+    /// without one is not written (`UncorroboratedMatchKey`), and with objectGUID among the
+    /// match keys the scan lists every object of the scope, containers and system objects
+    /// first.
     pub(crate) async fn scan_search_scope(
         &self,
         with_addresses: bool,
         budget: usize,
         tap: Option<UnboundedSender<DirectoryObject>>,
+        mut samples: Option<ScanSamples>,
     ) -> (Option<MatchIndex>, Option<AddressIndex>) {
         let rules = &self.settings.match_rules;
         if rules.is_empty() {
+            if let Some(s) = samples {
+                s.end();
+            }
             return (None, None);
         }
         let started = std::time::Instant::now();
@@ -86,6 +99,14 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                     addresses.add(&o);
                 }
                 let guid = o.object_guid;
+                if let Some(s) = samples.as_mut()
+                    && s.wants()
+                    && WITNESS_ATTRIBUTES
+                        .iter()
+                        .any(|a| !o.attributes.get(a).is_empty())
+                {
+                    s.add(guid);
+                }
                 let kept = index.kept();
                 index.add_kept(o);
                 if let Some(tap) = &tap
@@ -97,6 +118,9 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 }
             })
             .await;
+        if let Some(s) = samples {
+            s.end();
+        }
         match scanned {
             Ok(scope) => {
                 let addresses = (with_addresses && scope == ScanScope::Forest).then(|| {

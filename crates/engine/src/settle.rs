@@ -31,6 +31,7 @@ use crate::engine::Engine;
 use crate::evaluate::{Processed, cloud_id};
 use crate::match_index::MatchIndex;
 use crate::ports::{Directory, DirectoryError, MailboxSource, UnreadableAttribute};
+use crate::read_rights::scan_samples;
 
 /// Mailboxes evaluated between two turns of the scan (it sends its next page request).
 const PER_TURN: usize = 32;
@@ -90,22 +91,32 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         } else {
             0
         };
-        // The schema refresh and the probe are polled before the scan, so that they start
-        // first: the scan's decoding then takes the schema the refresh reads (on the
-        // directory's side connection, beside the scan) instead of reading it once more.
-        let prep =
-            async { futures::join!(self.directory.refresh_schema(), self.probe_read_rights(&[])) };
+        // The schema refresh is polled before the scan, so that it starts first: the scan's
+        // decoding then takes the schema the refresh reads (on the directory's side
+        // connection, beside the scan) instead of reading it once more. The read-rights probe
+        // waits for the scan's first objects and evaluates them (by objectGUID, beside the
+        // rest of the scan: `read_rights.rs`'s `ScanSamples`) — not a sample search of the
+        // whole scope, which a DC may answer by evaluating every object in it.
+        let (samples, sampled) = scan_samples();
+        // Each part boxed: joined inline, their futures outgrew a debug build's 2 MiB test
+        // thread stack (the agent's forest test, the CLI's quarantine test).
+        let prep = Box::pin(async {
+            futures::join!(
+                self.directory.refresh_schema(),
+                self.probe_scan_samples(sampled)
+            )
+        });
         let ((index, addresses), (schema, unreadable), mut settled) = match mailboxes {
             Some(mailboxes) if budget > 0 => {
                 let (tap, objects) = unbounded();
-                let scan = self.scan_search_scope(true, budget, Some(tap));
-                let ((prep, settled), scans) =
-                    futures::join!(self.settle_during_scan(prep, objects, mailboxes), scan);
+                let scan = Box::pin(self.scan_search_scope(true, budget, Some(tap), Some(samples)));
+                let settle = Box::pin(self.settle_during_scan(prep, objects, mailboxes));
+                let ((prep, settled), scans) = futures::join!(settle, scan);
                 (scans, prep, settled)
             }
             _ => {
-                let (prep, scans) =
-                    futures::join!(prep, self.scan_search_scope(true, budget, None));
+                let scan = Box::pin(self.scan_search_scope(true, budget, None, Some(samples)));
+                let (prep, scans) = futures::join!(prep, scan);
                 (scans, prep, HashMap::new())
             }
         };

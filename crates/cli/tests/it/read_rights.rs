@@ -25,18 +25,7 @@ async fn bind_as_svc_noread(lab: &Lab) -> String {
         format!("(A;CI;RPWP;;;{sid})"),
         format!("(OD;CI;RP;{EXTENSION_ATTRIBUTE_15};;{sid})"),
     ] {
-        lab.dc
-            .admin_tool(
-                "samba-tool",
-                &[
-                    "dsacl",
-                    "set",
-                    &format!("--objectdn={}", lab.dc.base_dn),
-                    &format!("--sddl={ace}"),
-                ],
-                None,
-            )
-            .expect("grant the lab forest's svc-noread rights");
+        dsacl(lab, &lab.dc.base_dn, &ace);
     }
     lab.bind_agent_as(&dn, &password);
     dn
@@ -162,67 +151,67 @@ async fn the_probe_finds_what_the_forest_denies_svc_noread() {
     assert!(found[1].is_empty(), "svc-agent: {:?}", found[1]);
 }
 
-/// A right revoked after the initial cycle on the one object a delta then writes: a deny of Read
-/// Property on extensionAttribute15 on that user alone, which the probe's few samples per search
-/// base need not include. A delta probes the objects it evaluates (their stored joins, by
-/// objectGUID), so the very next delta that evaluates the object finds it, and the attribute is
-/// not planned (docs/windows-ad.md: the bound on finding a revoked right).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_right_revoked_on_the_object_a_delta_writes_is_found_by_that_delta() {
+/// samba-tool dsacl set: `ace` on `dn`.
+fn dsacl(lab: &Lab, dn: &str, ace: &str) {
+    lab.dc
+        .admin_tool(
+            "samba-tool",
+            &[
+                "dsacl",
+                "set",
+                &format!("--objectdn={dn}"),
+                &format!("--sddl={ace}"),
+            ],
+            None,
+        )
+        .expect("samba-tool dsacl set");
+}
+
+/// A new account `name` with Read and Write Property on every object of the domain, and the
+/// agent bound as it: its DN, password and SID.
+async fn bind_as_granted(lab: &Lab, name: &str) -> (String, String, String) {
+    let account = format!("CN={name},CN=Users,{}", lab.dc.base_dn);
+    let password = crate::check_identity::create_account(&lab.ad, &account, name).await;
+    let sid = lab.dc.object_sid(name).expect("the account's SID");
+    dsacl(lab, &lab.dc.base_dn, &format!("(A;CI;RPWP;;;{sid})"));
+    lab.bind_agent_as(&account, &password);
+    (account, password, sid)
+}
+
+/// A lab user that the probe's old sampling — the first users of the search base, a search of
+/// the whole scope — leaves out, as the account sees them.
+async fn a_user_outside_the_per_base_samples(
+    lab: &Lab,
+    account: &str,
+    password: &str,
+    users: u32,
+) -> u32 {
     use exo_writeback_ad::{AdConfig, AdConnection};
     use exo_writeback_agent::read_rights::probe;
-    use exo_writeback_core::directory::{AttrChange, AttrValue, ModOp, ObjectModify};
     use exo_writeback_core::secret::Secret;
 
-    let lab = Lab::start(24).await;
-    let account = format!("CN=svc-delta,CN=Users,{}", lab.dc.base_dn);
-    let password = crate::check_identity::create_account(&lab.ad, &account, "svc-delta").await;
-    let sid = lab.dc.object_sid("svc-delta").expect("the account's SID");
-    let dsacl = |dn: &str, ace: &str| {
-        lab.dc
-            .admin_tool(
-                "samba-tool",
-                &[
-                    "dsacl",
-                    "set",
-                    &format!("--objectdn={dn}"),
-                    &format!("--sddl={ace}"),
-                ],
-                None,
-            )
-            .expect("samba-tool dsacl set");
-    };
-    dsacl(&lab.dc.base_dn, &format!("(A;CI;RPWP;;;{sid})"));
-    lab.bind_agent_as(&account, &password);
-    let initial = lab.run(&["sync", "--json"]).await;
-    assert_eq!(initial.code, 0, "{}{}", initial.stdout, initial.stderr);
-    assert!(
-        initial.json()["unreadable_attributes"]
-            .as_array()
-            .is_some_and(Vec::is_empty),
-        "{}",
-        initial.stdout
-    );
-
-    // A user the per-base sampling leaves out, holding a value set in AD after the initial
-    // cycle.
-    let mut config = AdConfig::new(lab.dc.url.clone(), account.clone());
+    let mut config = AdConfig::new(lab.dc.url.clone(), account.to_string());
     config.ca_file = Some(lab.dc.ca_file.clone());
     config.base_dn = Some(lab.dc.base_dn.clone());
     config.password_file = Some(lab.password_file());
-    let conn = AdConnection::connect(&config, Secret::new(password.clone()))
+    let conn = AdConnection::connect(&config, Secret::new(password.to_string()))
         .await
         .expect("bind as the agent's account");
     let sampled = probe(&conn, &["extensionAttribute15".to_string()])
         .await
         .expect("probe")
         .samples;
-    let target = (1..=24)
+    (1..=users)
         .find(|&i| !sampled.contains(&crate::harness::dn(i)))
-        .expect("a user outside the per-base samples");
+        .expect("a user outside the per-base samples")
+}
+
+/// An administrator sets extensionAttribute15 on lab user `i` in AD.
+async fn set_in_ad(lab: &Lab, i: u32) {
+    use exo_writeback_core::directory::{AttrChange, AttrValue, ModOp, ObjectModify};
     lab.ad
         .modify(&ObjectModify {
-            dn: crate::harness::dn(target),
+            dn: crate::harness::dn(i),
             changes: vec![AttrChange {
                 op: ModOp::Replace,
                 attribute: "extensionAttribute15".into(),
@@ -231,15 +220,32 @@ async fn a_right_revoked_on_the_object_a_delta_writes_is_found_by_that_delta() {
         })
         .await
         .expect("the administrator sets a value");
-    // The revocation, on that object alone; the cloud then changes the attribute there.
+}
+
+/// Of the lab's 24 users, one outside the old per-base samples: extensionAttribute15 set there
+/// in AD, Read Property on it denied to the account `sid` on that object alone, and another
+/// value for it in the cloud. Its number.
+async fn revoke_on_a_user_outside_the_samples(
+    lab: &Lab,
+    account: &str,
+    password: &str,
+    sid: &str,
+) -> u32 {
+    let target = a_user_outside_the_per_base_samples(lab, account, password, 24).await;
+    set_in_ad(lab, target).await;
     dsacl(
+        lab,
         &crate::harness::dn(target),
         &format!("(OD;;RP;{EXTENSION_ATTRIBUTE_15};;{sid})"),
     );
     lab.update(target, |m| m.set_custom_attribute(15, "cloud-15"));
+    target
+}
 
-    let delta = lab.run(&["sync", "--json"]).await;
-    assert_eq!(delta.code, 0, "{}{}", delta.stdout, delta.stderr);
+/// After `sync`: extensionAttribute15 of lab user `target` was neither written (nor journaled)
+/// nor planned, and the report and the log name it.
+async fn refused_not_written(lab: &Lab, target: u32, sync: &crate::harness::Run, what: &str) {
+    assert_eq!(sync.code, 0, "{what}: {}{}", sync.stdout, sync.stderr);
     let guid = lab.user(target).await.object_guid;
     let written: Vec<_> = lab
         .store()
@@ -251,23 +257,68 @@ async fn a_right_revoked_on_the_object_a_delta_writes_is_found_by_that_delta() {
         .collect();
     assert!(
         written.is_empty(),
-        "the delta wrote extensionAttribute15 blind, journaled as {written:?} (AD held \
+        "{what} wrote extensionAttribute15 blind, journaled as {written:?} (AD held \
          \"set in AD\")\n{}\n{}",
-        delta.stdout,
-        delta.stderr
+        sync.stdout,
+        sync.stderr
     );
     assert_eq!(
         texts(&lab.user(target).await, "extensionAttribute15"),
-        ["set in AD"]
+        ["set in AD"],
+        "{what}"
     );
-    let report = delta.json();
+    let report = sync.json();
     assert_eq!(
         report["unreadable_attributes"][0]["attribute"], "extensionAttribute15",
-        "{report}"
+        "{what}: {report}"
     );
     assert!(
-        delta.stderr.contains(&crate::harness::dn(target)),
-        "the error names the object where it is unreadable:\n{}",
-        delta.stderr
+        sync.stderr.contains(&crate::harness::dn(target)),
+        "{what}: the error names the object where it is unreadable:\n{}",
+        sync.stderr
     );
+}
+
+/// A right revoked after the initial cycle on the one object a delta then writes: a deny of Read
+/// Property on extensionAttribute15 on that user alone, which the probe's few samples per search
+/// base need not include. A delta probes the objects it evaluates (their stored joins, by
+/// objectGUID), so the very next delta that evaluates the object finds it, and the attribute is
+/// not planned (docs/windows-ad.md: the bound on finding a revoked right).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_revoked_on_the_object_a_delta_writes_is_found_by_that_delta() {
+    let lab = Lab::start(24).await;
+    let (account, password, sid) = bind_as_granted(&lab, "svc-delta").await;
+    let initial = lab.run(&["sync", "--json"]).await;
+    assert_eq!(initial.code, 0, "{}{}", initial.stdout, initial.stderr);
+    assert!(
+        initial.json()["unreadable_attributes"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "{}",
+        initial.stdout
+    );
+
+    // A user the per-base sampling leaves out, holding a value set in AD after the initial
+    // cycle, the right revoked there alone; the cloud then changes the attribute there.
+    let target = revoke_on_a_user_outside_the_samples(&lab, &account, &password, &sid).await;
+
+    let delta = lab.run(&["sync", "--json"]).await;
+    refused_not_written(&lab, target, &delta, "the delta").await;
+}
+
+/// A right denied on one object of the scope, not among the first users of the search base
+/// (which the probe of initial and full cycles sampled, a search of the whole scope): the
+/// initial cycle and a full reconcile probe the objects their own scan hands over first (by
+/// objectGUID), so each finds it and plans no blind write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_denied_on_an_object_a_full_cycle_scans_is_found_by_that_cycle() {
+    let lab = Lab::start(24).await;
+    let (account, password, sid) = bind_as_granted(&lab, "svc-full").await;
+    let target = revoke_on_a_user_outside_the_samples(&lab, &account, &password, &sid).await;
+
+    let initial = lab.run(&["sync", "--json"]).await;
+    refused_not_written(&lab, target, &initial, "the initial cycle").await;
+    lab.update(target, |m| m.set_custom_attribute(15, "cloud-15, changed"));
+    let full = lab.run(&["sync", "--full", "--json"]).await;
+    refused_not_written(&lab, target, &full, "the full reconcile").await;
 }

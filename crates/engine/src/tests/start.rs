@@ -37,22 +37,28 @@ fn hooked<H: Hook + Clone + Sync>(
     (lab, engine)
 }
 
-/// Each of the schema refresh, the read-rights probe and the scan waits until the other two
-/// have begun: a cycle that runs them one after the other never gets past the first.
+/// The schema refresh and the scan each wait until the other has begun; the read-rights probe,
+/// which evaluates the scan's first objects (`read_rights.rs`'s `ScanSamples`), and the scan's
+/// end each wait for the other: a cycle that runs them one after the other never gets past the
+/// first.
 #[derive(Clone)]
 struct Together {
-    met: Arc<tokio::sync::Barrier>,
+    started: Arc<tokio::sync::Barrier>,
+    sampled: Arc<tokio::sync::Barrier>,
 }
 
 impl Hook for Together {
     async fn before_schema(&self) {
-        self.met.wait().await;
-    }
-    async fn before_rights(&self) {
-        self.met.wait().await;
+        self.started.wait().await;
     }
     async fn before_scan(&self) {
-        self.met.wait().await;
+        self.started.wait().await;
+    }
+    async fn before_rights(&self) {
+        self.sampled.wait().await;
+    }
+    async fn after_scan(&self) {
+        self.sampled.wait().await;
     }
 }
 
@@ -60,21 +66,23 @@ impl Hook for Together {
 async fn the_schema_refresh_and_the_read_rights_probe_run_beside_the_scan() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let hook = Together {
-        met: Arc::new(tokio::sync::Barrier::new(3)),
+        started: Arc::new(tokio::sync::Barrier::new(2)),
+        sampled: Arc::new(tokio::sync::Barrier::new(2)),
     };
-    let (_lab, mut engine) = hooked(4, hook, &tmp, EngineOptions::default());
+    // More objects than the probe samples: it starts before the scan has handed over the last.
+    let (_lab, mut engine) = hooked(130, hook, &tmp, EngineOptions::default());
     for (mode, kind) in [
         (CycleMode::Auto, CycleKind::Initial),
         (CycleMode::Full, CycleKind::FullReconcile),
     ] {
-        let r = tokio::time::timeout(Duration::from_secs(10), engine.run_cycle(mode))
+        let r = tokio::time::timeout(Duration::from_secs(20), engine.run_cycle(mode))
             .await
             .expect(
                 "the schema refresh, the read-rights probe and the scan ran one after the other",
             )
             .expect("cycle");
         assert_eq!((r.kind, r.status), (kind, CycleStatus::Completed));
-        assert_eq!(r.counts.written + r.counts.unchanged, 4);
+        assert_eq!(r.counts.written + r.counts.unchanged, 130);
     }
 }
 
