@@ -17,8 +17,8 @@ pub struct EngineOptions {
     /// Escrow entries retried per cycle at most.
     pub escrow_per_cycle: usize,
     /// Plans held in memory until the threshold decision; beyond it plans wait in an
-    /// anonymous temporary file (in `spill_dir`, about 2.4 KB per object) so memory stays
-    /// bounded on huge cycles.
+    /// anonymous temporary file (in `spill_dir`, about 0.33 KB per object, deflated) so
+    /// memory stays bounded on huge cycles.
     pub max_plans_in_memory: usize,
     /// Where that file is created: the agent's state directory (sized for the state), or
     /// `TMPDIR` when `None`.

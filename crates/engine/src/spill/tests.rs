@@ -84,15 +84,15 @@ fn processed(i: u64, big: bool) -> Processed {
         dn: dn.clone(),
         updated_at: at,
     };
-    let detail = |code, why: String| (i % 3 == 0).then(|| OutcomeDetail::new(code, why));
+    let detail = |code, why: String| i.is_multiple_of(3).then(|| OutcomeDetail::new(code, why));
     let pin = Pin {
         object_guid: guid,
         dn: dn.clone(),
         cloud_id: Some(cloud.clone()),
-        primary_smtp_address: (i % 2 == 0).then(|| smtp.clone()),
+        primary_smtp_address: i.is_multiple_of(2).then(|| smtp.clone()),
         attribute: "extensionAttribute2".into(),
         cloud_value: vec![text("pinned"), AttrValue::Bytes(vec![0, 255, 10])],
-        origin: if i % 2 == 0 {
+        origin: if i.is_multiple_of(2) {
             PinOrigin::Undo
         } else {
             PinOrigin::Reject
@@ -104,13 +104,13 @@ fn processed(i: u64, big: bool) -> Processed {
     };
     Processed {
         cloud_id: cloud.clone(),
-        when_changed: (i % 5 != 0).then_some(at),
+        when_changed: (!i.is_multiple_of(5)).then_some(at),
         started: at,
         source: SourceIdentity {
             kind,
             external_directory_object_id: Some(cloud.clone()),
             primary_smtp_address: Some(smtp.clone()),
-            user_principal_name: (i % 2 == 0).then(|| format!("user{i}@contoso.com")),
+            user_principal_name: i.is_multiple_of(2).then(|| format!("user{i}@contoso.com")),
         },
         target: TargetIdentity {
             dn: Some(dn.clone()),
@@ -138,7 +138,7 @@ fn processed(i: u64, big: bool) -> Processed {
                 cloud_id: cloud.clone(),
             },
         },
-        join_if_failed: if i % 2 == 0 {
+        join_if_failed: if i.is_multiple_of(2) {
             JoinUpdate::Set(join)
         } else {
             JoinUpdate::Keep
