@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::address_index::{AddressIndex, Claims};
 use crate::engine::Engine;
 use crate::evaluate::{Disposition, Processed, cloud_id};
+use crate::mark::ScanMark;
 use crate::match_index::{Candidates, MatchIndex};
 use crate::ports::{Directory, MailboxSource};
 use crate::record::step;
@@ -124,13 +125,16 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
 
     /// The objects the batch's mailboxes will be matched to — their stored joins and the one
     /// candidate the match index names for each lookup — read with one request, and the
-    /// stored joins (looked up once: the evaluation takes them from here). No objects when
-    /// there is no index (deltas read per mailbox; nor are the joins kept) or the read fails
-    /// (each mailbox then reads its own, and fails on its own account).
+    /// stored joins (looked up once: the evaluation takes them from here). With the cycle's
+    /// `mark`, a candidate the scan kept and that has not changed since the mark is taken as
+    /// kept (what a read now returns: `mark.rs`), the rest read. No objects when there is no
+    /// index (deltas read per mailbox; nor are the joins kept) or the read fails (each mailbox
+    /// then reads its own, and fails on its own account).
     pub(crate) async fn read_candidates(
         &self,
         mailboxes: &[&Mailbox],
         index: Option<&MatchIndex>,
+        mark: Option<&ScanMark>,
     ) -> BatchRead {
         let Some(index) = index else {
             return BatchRead::default();
@@ -159,14 +163,18 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 joins,
             };
         }
+        let (mut objects, guids) = self.unchanged_kept(mark, index, guids).await;
+        if guids.is_empty() {
+            return BatchRead { objects, joins };
+        }
         let attrs = candidate_attributes(self.settings.required_ad_attributes());
-        let objects = match self.directory.read_by_guids(&guids, &attrs).await {
-            Ok(objects) => objects,
+        match self.directory.read_by_guids(&guids, &attrs).await {
+            Ok(read) => objects.extend(read),
             Err(e) => {
                 tracing::debug!(error = %e, "reading a batch's candidates at once failed; each is read on its own");
-                Vec::new()
+                objects.clear();
             }
-        };
+        }
         BatchRead { objects, joins }
     }
 }
@@ -186,6 +194,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         matches: Option<&MatchIndex>,
         addresses: Option<&AddressIndex>,
         read: Option<BatchRead>,
+        mark: Option<&ScanMark>,
     ) -> Vec<Processed> {
         let mut out: Vec<Option<Processed>> = vec![None; mailboxes.len()];
         let attributes = self.settings.required_ad_attributes();
@@ -232,7 +241,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         if !rest.is_empty() {
             let read = match read {
                 Some(read) => read,
-                None => self.read_candidates(&rest, matches).await,
+                None => self.read_candidates(&rest, matches, mark).await,
             };
             let bulk = Bulk {
                 matches,
