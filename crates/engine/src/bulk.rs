@@ -27,7 +27,8 @@ pub struct Bulk<'a> {
     pub matches: Option<&'a MatchIndex>,
     /// The addresses held in the forest (initial and full cycles).
     pub addresses: Option<&'a AddressIndex>,
-    /// The batch's candidate objects, read together when the batch began: as fresh as the
+    /// The batch's candidate objects, read together when the batch began — or kept by the
+    /// scan and unchanged since the DC's change mark, checked then (`mark.rs`): as fresh as the
     /// read per mailbox they replace, and checked the same way (still holding the key, still
     /// holding the anchor).
     pub read: &'a [DirectoryObject],
@@ -184,8 +185,8 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
     /// kept the scan's objects, a mailbox whose stored join names a kept object is first
     /// evaluated on it, reading nothing from AD; that evaluation stands only when it finds
     /// nothing to do ([`settled_by_scan`]). Every other mailbox is evaluated on its candidates
-    /// read fresh, together ([`Engine::read_candidates`]) — as a write, a new join or a
-    /// failure always was; `read`: those candidates, already read after the scan (the read
+    /// read fresh, together, or kept and unchanged since the cycle's `mark`
+    /// ([`Engine::read_candidates`]) — as a write, a new join or a failure always was; `read`: those candidates, already read after the scan (the read
     /// phase reads a batch's while the batch before is evaluated: `take.rs`).
     pub(crate) async fn evaluate_batch(
         &self,
