@@ -7,6 +7,7 @@ mod schema;
 mod search;
 mod session;
 mod side;
+mod usn;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,7 @@ pub use schema::decode;
 pub(crate) use search::{any_of_filter, check_attribute_name, equality_filter, present_filter};
 use session::tls_config;
 pub(crate) use session::{host_of, port_of};
+pub use usn::{DcIdentity, SHOW_DELETED_OID, UsnMark};
 
 /// The permissive-modify control: adding a present value or deleting an absent one succeeds.
 pub const PERMISSIVE_MODIFY_OID: &str = "1.2.840.113556.1.4.1413";

@@ -22,5 +22,7 @@ pub mod referral;
 pub mod wire;
 
 pub use config::{AdConfig, AuthMethod, Transport};
-pub use connection::{AdConnection, AdStats, PERMISSIVE_MODIFY_OID, RootDse, SearchScope, decode};
+pub use connection::{
+    AdConnection, AdStats, DcIdentity, PERMISSIVE_MODIFY_OID, RootDse, SearchScope, UsnMark, decode,
+};
 pub use error::AdError;

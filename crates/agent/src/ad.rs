@@ -6,17 +6,18 @@
 //! fails — said in the log and recorded for `status` ([`crate::dc_status`]). The
 //! duplicate-address guard looks in the whole forest.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use exo_writeback_ad::AdError;
 use exo_writeback_ad::forest_directory::ForestDirectory;
+use exo_writeback_ad::{AdError, UsnMark};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::drift::{ChangeOrigin, parse_repl_attr_metadata};
 use exo_writeback_core::schema::Schema;
 use exo_writeback_engine::{
-    Directory, DirectoryError, DirectoryErrorKind, ScanScope, UnreadableAttribute,
+    ChangeMark, Directory, DirectoryError, DirectoryErrorKind, ScanScope, UnreadableAttribute,
 };
 use uuid::Uuid;
 
@@ -27,6 +28,8 @@ pub struct AdDirectory {
     state_dir: Option<PathBuf>,
     /// The failovers and connections already recorded (`usize::MAX`: nothing yet).
     recorded: AtomicUsize,
+    /// The DCs whose change marks were read, by the name the engine's marks give them.
+    marks: std::sync::Mutex<HashMap<String, UsnMark>>,
 }
 
 /// An AD error as the engine sees it: its kind (unreachable, schema, refused) and, when the
@@ -76,6 +79,7 @@ impl AdDirectory {
             forest,
             state_dir,
             recorded: AtomicUsize::new(usize::MAX),
+            marks: std::sync::Mutex::default(),
         };
         directory.note_dcs().await;
         directory
@@ -214,6 +218,41 @@ impl Directory for AdDirectory {
         } else {
             ScanScope::SearchBases
         })
+    }
+    async fn change_mark(&self) -> Result<Option<ChangeMark>, DirectoryError> {
+        let r = self.forest.usn_mark().await;
+        let Some(mark) = self.noted(r).await? else {
+            return Ok(None);
+        };
+        let dc = mark.dc.to_string();
+        if let Ok(mut marks) = self.marks.lock() {
+            marks.insert(dc.clone(), mark.clone());
+        }
+        Ok(Some(ChangeMark { dc, usn: mark.usn }))
+    }
+    async fn changed_since(
+        &self,
+        mark: &ChangeMark,
+        guids: &[Uuid],
+    ) -> Result<Vec<Uuid>, DirectoryError> {
+        // The mark as the forest read it: its DC's identity is checked on each search.
+        let Some(usn) = self
+            .marks
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&mark.dc).cloned())
+        else {
+            return Err(DirectoryError::new(format!(
+                "no change mark of {} was read on this connection",
+                mark.dc
+            )));
+        };
+        let usn = UsnMark {
+            usn: mark.usn,
+            ..usn
+        };
+        let r = self.forest.changed_since(&usn, guids).await;
+        self.noted(r).await
     }
     async fn attribute_origins(
         &self,

@@ -11,7 +11,7 @@ use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
 use exo_writeback_core::drift::ChangeOrigin;
 use exo_writeback_core::schema::Schema;
 use exo_writeback_engine::{
-    Directory, DirectoryError, DirectoryErrorKind, ScanScope, UnreadableAttribute,
+    ChangeMark, Directory, DirectoryError, DirectoryErrorKind, ScanScope, UnreadableAttribute,
 };
 pub use exo_writeback_exo::ExoEvent;
 use uuid::Uuid;
@@ -161,6 +161,24 @@ impl<D: Directory> Directory for Observed<D> {
         let t = Instant::now();
         let r = self.inner.read_by_guids(guids, attributes).await;
         self.note("read", t, &r);
+        r
+    }
+
+    async fn change_mark(&self) -> Result<Option<ChangeMark>, DirectoryError> {
+        let t = Instant::now();
+        let r = self.inner.change_mark().await;
+        self.note("change_mark", t, &r);
+        r
+    }
+
+    async fn changed_since(
+        &self,
+        mark: &ChangeMark,
+        guids: &[Uuid],
+    ) -> Result<Vec<Uuid>, DirectoryError> {
+        let t = Instant::now();
+        let r = self.inner.changed_since(mark, guids).await;
+        self.note("changed_since", t, &r);
         r
     }
 

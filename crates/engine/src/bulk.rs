@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::address_index::{AddressIndex, Claims};
 use crate::engine::Engine;
 use crate::evaluate::{Disposition, Processed, cloud_id};
+use crate::mark::ScanMark;
 use crate::match_index::{Candidates, MatchIndex};
 use crate::ports::{Directory, MailboxSource};
 use crate::record::step;
@@ -26,7 +27,8 @@ pub struct Bulk<'a> {
     pub matches: Option<&'a MatchIndex>,
     /// The addresses held in the forest (initial and full cycles).
     pub addresses: Option<&'a AddressIndex>,
-    /// The batch's candidate objects, read together when the batch began: as fresh as the
+    /// The batch's candidate objects, read together when the batch began — or kept by the
+    /// scan and unchanged since the DC's change mark, checked then (`mark.rs`): as fresh as the
     /// read per mailbox they replace, and checked the same way (still holding the key, still
     /// holding the anchor).
     pub read: &'a [DirectoryObject],
@@ -124,13 +126,16 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
 
     /// The objects the batch's mailboxes will be matched to — their stored joins and the one
     /// candidate the match index names for each lookup — read with one request, and the
-    /// stored joins (looked up once: the evaluation takes them from here). No objects when
-    /// there is no index (deltas read per mailbox; nor are the joins kept) or the read fails
-    /// (each mailbox then reads its own, and fails on its own account).
+    /// stored joins (looked up once: the evaluation takes them from here). With the cycle's
+    /// `mark`, a candidate the scan kept and that has not changed since the mark is taken as
+    /// kept (what a read now returns: `mark.rs`), the rest read. No objects when there is no
+    /// index (deltas read per mailbox; nor are the joins kept) or the read fails (each mailbox
+    /// then reads its own, and fails on its own account).
     pub(crate) async fn read_candidates(
         &self,
         mailboxes: &[&Mailbox],
         index: Option<&MatchIndex>,
+        mark: Option<&ScanMark>,
     ) -> BatchRead {
         let Some(index) = index else {
             return BatchRead::default();
@@ -159,14 +164,18 @@ impl<S, D: Directory, St: JoinStore> Engine<S, D, St> {
                 joins,
             };
         }
+        let (mut objects, guids) = self.unchanged_kept(mark, index, guids).await;
+        if guids.is_empty() {
+            return BatchRead { objects, joins };
+        }
         let attrs = candidate_attributes(self.settings.required_ad_attributes());
-        let objects = match self.directory.read_by_guids(&guids, &attrs).await {
-            Ok(objects) => objects,
+        match self.directory.read_by_guids(&guids, &attrs).await {
+            Ok(read) => objects.extend(read),
             Err(e) => {
                 tracing::debug!(error = %e, "reading a batch's candidates at once failed; each is read on its own");
-                Vec::new()
+                objects.clear();
             }
-        };
+        }
         BatchRead { objects, joins }
     }
 }
@@ -176,8 +185,8 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
     /// kept the scan's objects, a mailbox whose stored join names a kept object is first
     /// evaluated on it, reading nothing from AD; that evaluation stands only when it finds
     /// nothing to do ([`settled_by_scan`]). Every other mailbox is evaluated on its candidates
-    /// read fresh, together ([`Engine::read_candidates`]) — as a write, a new join or a
-    /// failure always was; `read`: those candidates, already read after the scan (the read
+    /// read fresh, together, or kept and unchanged since the cycle's `mark`
+    /// ([`Engine::read_candidates`]) — as a write, a new join or a failure always was; `read`: those candidates, already read after the scan (the read
     /// phase reads a batch's while the batch before is evaluated: `take.rs`).
     pub(crate) async fn evaluate_batch(
         &self,
@@ -186,6 +195,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         matches: Option<&MatchIndex>,
         addresses: Option<&AddressIndex>,
         read: Option<BatchRead>,
+        mark: Option<&ScanMark>,
     ) -> Vec<Processed> {
         let mut out: Vec<Option<Processed>> = vec![None; mailboxes.len()];
         let attributes = self.settings.required_ad_attributes();
@@ -232,7 +242,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         if !rest.is_empty() {
             let read = match read {
                 Some(read) => read,
-                None => self.read_candidates(&rest, matches).await,
+                None => self.read_candidates(&rest, matches, mark).await,
             };
             let bulk = Bulk {
                 matches,

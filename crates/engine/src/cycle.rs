@@ -18,6 +18,7 @@ use crate::edge::Edge;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::evaluate::Processed;
+use crate::mark::ScanMark;
 use crate::match_index::MatchIndex;
 use crate::options::{CycleMode, Progress};
 use crate::pipeline::Pipeline;
@@ -82,6 +83,9 @@ pub(crate) struct CycleRun {
     pub index: Option<MatchIndex>,
     /// The addresses held in the forest (initial and full cycles).
     pub addresses: Option<AddressIndex>,
+    /// The DC's change mark from before the scan, when it still stands (`mark.rs`): a
+    /// candidate the scan kept and unchanged since is not read again.
+    pub mark: Option<ScanMark>,
     /// Mailboxes a full reconcile found in sync while it scanned (`settle.rs`), by cloud id:
     /// taken in the read phase without being evaluated again.
     pub settled: HashMap<String, Processed>,
@@ -141,6 +145,7 @@ impl CycleRun {
             started: Timestamp::now(),
             index: None,
             addresses: None,
+            mark: None,
             settled: HashMap::new(),
             claims: Claims::default(),
             seen: CloudIdSet::new(),
@@ -353,6 +358,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             run.probed = true;
             run.index = start.index;
             run.addresses = start.addresses;
+            run.mark = start.mark;
             run.settled = start.settled;
             start.schema.map_err(EngineError::Directory)?
         } else {
@@ -363,6 +369,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         // million mailboxes holds a million of each).
         run.index = None;
         run.addresses = None;
+        run.mark = None;
         run.settled = HashMap::new();
         run.claims = Claims::default();
         run.seen = CloudIdSet::new();

@@ -101,7 +101,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         index: Option<&MatchIndex>,
     ) -> Processed {
         let mut one = self
-            .evaluate_batch(&[mailbox], schema, index, None, None)
+            .evaluate_batch(&[mailbox], schema, index, None, None, None)
             .await;
         one.pop().expect("one mailbox evaluated")
     }

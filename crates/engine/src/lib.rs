@@ -29,6 +29,7 @@ mod error;
 mod evaluate;
 mod hold;
 mod intents;
+mod mark;
 pub mod match_index;
 mod membership;
 mod options;
@@ -62,8 +63,8 @@ pub use error::EngineError;
 pub use evaluate::{Disposition, Processed, cloud_id};
 pub use options::{CycleMode, EngineOptions, Progress};
 pub use ports::{
-    Directory, DirectoryError, DirectoryErrorKind, MailboxSource, MailboxStream, ScanScope,
-    SourceError, SourceErrorKind, Unfenced, UnreadableAttribute, WriteFence,
+    ChangeMark, Directory, DirectoryError, DirectoryErrorKind, MailboxSource, MailboxStream,
+    ScanScope, SourceError, SourceErrorKind, Unfenced, UnreadableAttribute, WriteFence,
 };
 pub use preview::{HeldChanges, Preview, PreviewItem};
 pub use provision::{ProvisionReport, StepKind, StepTrace};

@@ -11,10 +11,12 @@
 //! candidate changed; an object that gained a key during the cycle is found by the next cycle.
 //!
 //! The same scan also brings every attribute the plans read, and a full reconcile's index
-//! keeps those objects ([`MatchIndex::cached`]) up to a memory budget: a mailbox whose object
-//! is kept is matched and planned without reading AD again. Only a finding of "nothing to do" (in sync, the join kept,
-//! nothing to report) is taken from those objects; anything else — a write, a new join, a
-//! failure, a drift — is decided again on objects read fresh, as without them (`bulk.rs`).
+//! keeps those objects ([`MatchIndex::cached`]) up to a memory budget — an initial cycle's
+//! too, when the DC gave a change mark: a mailbox whose object is kept is matched and planned
+//! without reading AD again. Without a check against the mark only a finding of "nothing to
+//! do" (in sync, the join kept, nothing to report) is taken from those objects; anything else —
+//! a write, a new join, a failure, a drift — is decided again on objects read fresh, or kept
+//! and found unchanged since the mark (`bulk.rs`, `mark.rs`).
 //!
 //! Memory: per object 16 bytes (objectGUID set) plus, per key held (ConsistencyGuid,
 //! ExternalDirectoryObjectId), a 40-byte map entry (a `User_<GUID>` or 16-byte value is stored

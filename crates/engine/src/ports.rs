@@ -181,6 +181,18 @@ pub enum ScanScope {
     Forest,
 }
 
+/// Where the directory's change counter stood (Microsoft Learn, "Polling for Changes Using the
+/// USNChanged Attribute"): the DC that counts — its identity, which a restore from backup
+/// changes (the NTDS Settings object and its invocationId) — and its highestCommittedUSN. Every
+/// change of an object on that DC after the mark, its creation, move and deletion too, gives it
+/// a `uSNChanged` above `usn`. A mark of one DC means nothing on another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeMark {
+    /// The DC and the incarnation of its database, as the directory names them.
+    pub dc: String,
+    pub usn: u64,
+}
+
 /// The directory the engine writes (AD). Every value put into a filter is escaped by the
 /// implementation.
 #[allow(async_fn_in_trait)]
@@ -273,6 +285,21 @@ pub trait Directory {
             "this directory cannot list the addresses of the forest",
         ))
     }
+    /// The change mark of the DC the scan of the search scope ([`Directory::scan_match_keys`])
+    /// reads from, now; `None` when the directory has none the engine can use (no change
+    /// counter, or a scope served by several DCs). No default: a wrapper that forgot to
+    /// forward it would hide the mark, or pass another directory's.
+    async fn change_mark(&self) -> Result<Option<ChangeMark>, DirectoryError>;
+    /// Of `guids`, those changed since `mark` (`uSNChanged` above it) — modified, moved
+    /// (out of the search scope too) or deleted — asked of the mark's DC. An error when the
+    /// directory is now served by another DC, or another incarnation of it, or cannot tell:
+    /// the caller then reads every object fresh. No default: a wrapper that forgot to forward
+    /// it would answer "nothing changed".
+    async fn changed_since(
+        &self,
+        mark: &ChangeMark,
+        guids: &[Uuid],
+    ) -> Result<Vec<Uuid>, DirectoryError>;
     /// When and on which DC each of `attributes` of the object at `dn` last changed
     /// (`msDS-ReplAttributeMetaData`), for the log entry of an on-premises edit: empty when
     /// the directory does not serve it (Samba does not).

@@ -147,6 +147,7 @@ impl<
                     index.as_ref(),
                     addresses.as_ref(),
                     None,
+                    None,
                 )
                 .await
                 .pop()

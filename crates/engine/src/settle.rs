@@ -29,6 +29,7 @@ use crate::address_index::AddressIndex;
 use crate::bulk::{Bulk, settled_by_scan};
 use crate::engine::Engine;
 use crate::evaluate::{Processed, cloud_id};
+use crate::mark::ScanMark;
 use crate::match_index::MatchIndex;
 use crate::ports::{Directory, DirectoryError, MailboxSource, UnreadableAttribute};
 use crate::read_rights::scan_samples;
@@ -42,6 +43,8 @@ pub(crate) struct Start {
     pub unreadable: Vec<UnreadableAttribute>,
     pub index: Option<MatchIndex>,
     pub addresses: Option<AddressIndex>,
+    /// The DC's change mark from before the scan, when it still stands after it (`mark.rs`).
+    pub mark: Option<ScanMark>,
     /// Mailboxes found in sync during the scan, by cloud id (the first record of each).
     pub settled: HashMap<String, Processed>,
 }
@@ -80,14 +83,21 @@ impl Pairs {
 impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> Engine<S, D, St> {
     /// The schema (read again), the read-rights probe and the scan of the search scope, at
     /// once; with `mailboxes` (a full reconcile: the records read ahead from Exchange Online)
-    /// the mailboxes the scan's objects settle are evaluated as the pages arrive.
+    /// the mailboxes the scan's objects settle are evaluated as the pages arrive. The DC's
+    /// change mark is read before the scan (`mark.rs`); the scan keeps its objects whole up to
+    /// `scan_cache_bytes` with `keep` (a full reconcile), else up to
+    /// `initial_scan_cache_bytes` when there is a mark (an initial cycle: without one, a kept
+    /// object would serve nothing).
     pub(crate) async fn start_scans(
         &self,
         keep: bool,
         mailboxes: Option<UnboundedReceiver<Mailbox>>,
     ) -> Start {
+        let mark = self.read_mark().await;
         let budget = if keep {
             self.options.scan_cache_bytes
+        } else if mark.is_some() {
+            self.options.initial_scan_cache_bytes
         } else {
             0
         };
@@ -124,6 +134,10 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             // The scan broke off: the read phase decides every mailbox as without a scan.
             settled.clear();
         }
+        let mark = match index {
+            Some(_) => self.confirm_mark(mark).await,
+            None => None,
+        };
         let addresses = match addresses {
             Some(a) => Some(a),
             None => self.load_address_index().await,
@@ -139,6 +153,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             unreadable,
             index,
             addresses,
+            mark,
             settled,
         }
     }

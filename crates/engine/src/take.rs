@@ -6,9 +6,12 @@
 //! full reconcile that keeps none of its scan's objects), the next batch's candidates are read
 //! while the batch before is evaluated: the DC reads while the agent matches and plans. Each
 //! read is still one made after the scan, for the batch it serves, at most one batch earlier
-//! than one at a time; every write is planned on it, as before.
+//! than one at a time; every write is planned on it, as before. With the DC's change mark
+//! (`mark.rs`) that read is, for the candidates the scan kept, a check of what changed since
+//! the mark: the kept copies of the others are what it would have read.
 
 use exo_writeback_core::mailbox::Mailbox;
+use exo_writeback_core::provisioning::CycleKind;
 use exo_writeback_core::schema::Schema;
 use exo_writeback_store::Store;
 use uuid::Uuid;
@@ -28,10 +31,14 @@ pub(crate) struct Waiting {
 }
 
 /// Whether the read phase reads a batch's candidates while the batch before is evaluated: a
-/// match index that keeps none of the scan's objects (with kept objects, only the mailboxes
-/// they do not settle are read, known after their first evaluation).
+/// match index that keeps none of the scan's objects, or an initial cycle with the DC's change
+/// mark (its mailboxes have no joins for a first evaluation on the kept objects to settle).
+/// A full reconcile with kept objects reads only the mailboxes they do not settle, known after
+/// their first evaluation.
 fn reads_ahead(run: &CycleRun) -> bool {
-    run.index.as_ref().is_some_and(|ix| ix.kept() == 0)
+    run.index
+        .as_ref()
+        .is_some_and(|ix| ix.kept() == 0 || (run.mark.is_some() && run.kind == CycleKind::Initial))
 }
 
 impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
@@ -111,12 +118,17 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                         run.index.as_ref(),
                         run.addresses.as_ref(),
                         Some(before.read),
+                        run.mark.as_ref(),
                     ),
-                    self.read_candidates(&next, run.index.as_ref())
+                    self.read_candidates(&next, run.index.as_ref(), run.mark.as_ref())
                 );
                 (Some((before.mailboxes, evaluated)), read)
             }
-            None => (None, self.read_candidates(&next, run.index.as_ref()).await),
+            None => (
+                None,
+                self.read_candidates(&next, run.index.as_ref(), run.mark.as_ref())
+                    .await,
+            ),
         };
         *waiting = Some(Waiting {
             mailboxes: admitted,
@@ -184,6 +196,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 run.index.as_ref(),
                 run.addresses.as_ref(),
                 read,
+                run.mark.as_ref(),
             )
             .await
             .into_iter();

@@ -39,12 +39,16 @@ fn value_key(attribute: &str, value: &AttrValue) -> ValueKey {
     }
 }
 
-/// The objects, by objectGUID, with their indexes.
+/// The objects, by objectGUID, with their indexes, and the change counter: each insert
+/// (creation, a modify, a setter, a move) and each deletion gives the object the next USN, as
+/// AD's `uSNChanged` (a deleted object keeps its last one, as a tombstone does).
 #[derive(Default)]
 struct Objects {
     by_guid: BTreeMap<Uuid, DirectoryObject>,
     by_dn: HashMap<String, Uuid>,
     by_value: HashMap<ValueKey, BTreeSet<Uuid>>,
+    usn: u64,
+    usn_changed: HashMap<Uuid, u64>,
 }
 
 impl Objects {
@@ -69,8 +73,15 @@ impl Objects {
         Some(old)
     }
 
+    /// The next USN, to `guid`.
+    fn changed(&mut self, guid: Uuid) {
+        self.usn += 1;
+        self.usn_changed.insert(guid, self.usn);
+    }
+
     fn insert(&mut self, obj: DirectoryObject) {
         self.remove(&obj.object_guid);
+        self.changed(obj.object_guid);
         self.by_dn.insert(obj.dn.to_lowercase(), obj.object_guid);
         for key in Self::keys(&obj) {
             self.by_value
@@ -120,6 +131,12 @@ pub struct FakeDirectory {
     pub probes: Arc<Mutex<Vec<Vec<Uuid>>>>,
     /// When set, `scan_match_keys` fails (as a directory that cannot list its keys).
     pub no_scan: Arc<Mutex<bool>>,
+    /// The DC serving the directory, as its change marks name it: a test moves it to another
+    /// DC by changing it. `None`: the directory keeps no change mark.
+    pub dc: Arc<Mutex<Option<String>>>,
+    /// `changed_since` calls, and the objectGUIDs they asked about.
+    pub change_checks: Arc<AtomicUsize>,
+    pub checked: Arc<AtomicUsize>,
 }
 
 pub fn lab_schema() -> Schema {
@@ -148,6 +165,9 @@ impl FakeDirectory {
             no_scan: Arc::default(),
             unreadable: Arc::default(),
             probes: Arc::default(),
+            dc: Arc::new(Mutex::new(Some("fake-dc".into()))),
+            change_checks: Arc::default(),
+            checked: Arc::default(),
         }
     }
 
@@ -222,7 +242,19 @@ impl FakeDirectory {
 
     /// Deletes an object.
     pub fn remove(&self, guid: &Uuid) {
-        self.objects().remove(guid);
+        let mut objects = self.objects();
+        if objects.remove(guid).is_some() {
+            objects.changed(*guid);
+        }
+    }
+
+    /// Moves an object to `dn` (a rename or a move out of the search scope: a change).
+    pub fn move_to(&self, guid: &Uuid, dn: &str) {
+        let mut objects = self.objects();
+        if let Some(mut obj) = objects.by_guid.get(guid).cloned() {
+            obj.dn = dn.to_string();
+            objects.insert(obj);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -400,6 +432,35 @@ impl Directory for FakeDirectory {
             }
         }
         Ok(out)
+    }
+    async fn change_mark(&self) -> Result<Option<crate::ChangeMark>, DirectoryError> {
+        let dc = self.dc.lock().expect("lock").clone();
+        Ok(dc.map(|dc| crate::ChangeMark {
+            dc,
+            usn: self.objects().usn,
+        }))
+    }
+    async fn changed_since(
+        &self,
+        mark: &crate::ChangeMark,
+        guids: &[Uuid],
+    ) -> Result<Vec<Uuid>, DirectoryError> {
+        self.change_checks.fetch_add(1, Ordering::SeqCst);
+        self.checked.fetch_add(guids.len(), Ordering::SeqCst);
+        let dc = self.dc.lock().expect("lock").clone();
+        if dc.as_deref() != Some(mark.dc.as_str()) {
+            return Err(DirectoryError::new(format!(
+                "the change mark is of {}, the directory is served by {}",
+                mark.dc,
+                dc.as_deref().unwrap_or("a DC without change marks")
+            )));
+        }
+        let objects = self.objects();
+        Ok(guids
+            .iter()
+            .filter(|g| objects.usn_changed.get(g).is_some_and(|&u| u > mark.usn))
+            .copied()
+            .collect())
     }
     /// The fake keeps no replication metadata (as Samba): origins are unknown.
     async fn attribute_origins(

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{ForestDirectory, subtree};
 use crate::connection::SearchScope;
+use crate::connection::UsnMark;
 use crate::connection::{any_of_filter, present_filter};
 use crate::error::AdError;
 
@@ -52,6 +53,43 @@ impl ForestDirectory {
             out.extend(subtree(&self.home, &domain.nc, &filter, attributes).await?);
         }
         Ok(out)
+    }
+
+    /// The change mark of the DC the scan of the search scope reads from
+    /// ([`AdConnection::usn_mark`]), in a forest of one domain: there every search base is
+    /// searched on that domain's DC. `None` in a larger forest — the scan reads each domain on
+    /// its own DC, whose USNs a single mark cannot order — where the engine reads every
+    /// object fresh.
+    ///
+    /// [`AdConnection::usn_mark`]: crate::AdConnection::usn_mark
+    pub async fn usn_mark(&self) -> Result<Option<UsnMark>, AdError> {
+        let [_] = self.forest.domains.as_slice() else {
+            return Ok(None);
+        };
+        self.home.connection().await.usn_mark().await.map(Some)
+    }
+
+    /// Of `guids`, those changed, moved or deleted since `mark`, searched from the domain's
+    /// naming context on the DC in use, which must be the mark's
+    /// ([`AdConnection::changed_since`]).
+    ///
+    /// [`AdConnection::changed_since`]: crate::AdConnection::changed_since
+    pub async fn changed_since(
+        &self,
+        mark: &UsnMark,
+        guids: &[Uuid],
+    ) -> Result<Vec<Uuid>, AdError> {
+        let [domain] = self.forest.domains.as_slice() else {
+            return Err(AdError::InvalidInput {
+                what: "a change mark".into(),
+                problem: "a forest of several domains has no single change mark".into(),
+            });
+        };
+        self.home
+            .connection()
+            .await
+            .changed_since(mark, &domain.nc, guids)
+            .await
     }
 
     /// Every object of the forest holding proxyAddresses or mail, with those two, handed

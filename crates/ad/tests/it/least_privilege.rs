@@ -184,6 +184,14 @@ async fn the_documented_rights_allow_exactly_the_profile_writes() {
         .await
         .expect("bind as the service account");
 
+    // The DC's change mark (rootDSE, and its NTDS Settings object's invocationId) needs no
+    // grant: an authenticated account reads it, and checks its own objects against it.
+    let mark = svc
+        .usn_mark()
+        .await
+        .expect("the change mark, read unprivileged");
+    assert!(mark.usn > 0);
+
     // List/Read: it finds the user of its OU.
     let found = svc
         .search(

@@ -14,6 +14,7 @@ mod paging_and_ranges;
 mod readable;
 mod reads;
 mod side_connection;
+mod usn;
 mod winad_binds;
 mod writes;
 

@@ -6,3 +6,4 @@ mod forest;
 mod lab_forest;
 mod scheduler;
 mod state;
+mod usn_mark;

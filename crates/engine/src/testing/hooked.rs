@@ -11,7 +11,7 @@ use exo_writeback_core::schema::Schema;
 use uuid::Uuid;
 
 use super::FakeDirectory;
-use crate::ports::{Directory, DirectoryError, ScanScope, UnreadableAttribute};
+use crate::ports::{ChangeMark, Directory, DirectoryError, ScanScope, UnreadableAttribute};
 
 /// What a test changes of the fake directory.
 #[allow(async_fn_in_trait)]
@@ -37,6 +37,9 @@ pub trait Hook {
     fn reading_guids(&self, _guids: &[Uuid], _together: bool) -> Result<(), DirectoryError> {
         Ok(())
     }
+    /// Before a check of what changed since the scan's change mark (`changed_since`), after
+    /// `before_read`.
+    async fn before_changed_since(&self) {}
     /// Before a search for the holders of addresses, after `before_read`.
     async fn before_address_holders(&self) {}
     /// When the fake (or the hook's `modify`) starts serving a call, and when it stops: around
@@ -196,6 +199,20 @@ impl<H: Hook + Sync> Directory for Hooked<H> {
             hook.enter();
         };
         self.inner.scan_addresses(&mut on_object).await
+    }
+    async fn change_mark(&self) -> Result<Option<ChangeMark>, DirectoryError> {
+        let _serving = Serving::start(&self.hook);
+        self.inner.change_mark().await
+    }
+    async fn changed_since(
+        &self,
+        mark: &ChangeMark,
+        guids: &[Uuid],
+    ) -> Result<Vec<Uuid>, DirectoryError> {
+        self.hook.before_read()?;
+        self.hook.before_changed_since().await;
+        let _serving = Serving::start(&self.hook);
+        self.inner.changed_since(mark, guids).await
     }
     async fn attribute_origins(
         &self,

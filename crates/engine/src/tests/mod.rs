@@ -34,6 +34,7 @@ mod spill;
 mod spoofing;
 mod start;
 mod support;
+mod usn;
 
 use support::mailbox;
 

@@ -69,9 +69,9 @@ async fn each_object_is_read_once_in_requests_of_at_most_bulk_read() {
         let hook = Reads::default();
         let options = EngineOptions {
             bulk_read,
-            // A full reconcile keeps none of its scan's objects: it reads them as an initial
-            // cycle does.
+            // Neither cycle keeps its scan's objects: both read them.
             scan_cache_bytes: 0,
+            initial_scan_cache_bytes: 0,
             ..EngineOptions::default()
         };
         let mut engine = hooked_engine(&lab.source, &lab.dir, &hook, tmp.path(), options);
@@ -106,6 +106,8 @@ async fn a_failed_batch_read_fails_only_its_object_and_the_cycle_goes_on() {
     let hook = Reads::default();
     let options = EngineOptions {
         bulk_read: 3,
+        // The initial cycle reads every candidate (none kept).
+        initial_scan_cache_bytes: 0,
         ..EngineOptions::default()
     };
     let mut engine = hooked_engine(&lab.source, &lab.dir, &hook, tmp.path(), options);

@@ -232,6 +232,10 @@ impl Hook for ReadWhileEvaluating {
         self.begun.fetch_add(1, Ordering::SeqCst);
         self.read.notify_waiters();
     }
+    // With the DC's change mark, a batch's read of its kept candidates is this check.
+    async fn before_changed_since(&self) {
+        self.before_read_by_guids().await;
+    }
     async fn before_address_holders(&self) {
         loop {
             let read = self.read.notified();
@@ -247,17 +251,25 @@ impl Hook for ReadWhileEvaluating {
 
 #[tokio::test]
 async fn an_initial_cycle_reads_the_next_batchs_candidates_while_a_batch_is_evaluated() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let hook = ReadWhileEvaluating {
-        reads: 2,
-        begun: Arc::default(),
-        read: Arc::default(),
-    };
-    let options = EngineOptions {
-        bulk_read: 2,
-        ..EngineOptions::default()
-    };
-    let (lab, mut engine) = hooked(4, hook, &tmp, options);
+    // Read fresh (no object kept), and checked against the DC's change mark (all kept).
+    for initial_scan_cache_bytes in [0, EngineOptions::default().initial_scan_cache_bytes] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let hook = ReadWhileEvaluating {
+            reads: 2,
+            begun: Arc::default(),
+            read: Arc::default(),
+        };
+        let options = EngineOptions {
+            bulk_read: 2,
+            initial_scan_cache_bytes,
+            ..EngineOptions::default()
+        };
+        reads_ahead(hook, &tmp, options).await;
+    }
+}
+
+async fn reads_ahead(hook: ReadWhileEvaluating, tmp: &tempfile::TempDir, options: EngineOptions) {
+    let (lab, mut engine) = hooked(4, hook, tmp, options);
     // Another object holds an address the first mailbox adds: its evaluation searches.
     lab.dir.add_user(
         "holder",
