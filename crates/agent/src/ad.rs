@@ -224,8 +224,15 @@ impl Directory for AdDirectory {
         let Some(mark) = self.noted(r).await? else {
             return Ok(None);
         };
-        let dc = mark.dc.to_string();
+        // The session in the name: a mark read after a reconnect or a failover (and back) is
+        // another mark, so the engine's check after its scan (the same name before and after)
+        // also proves that every page came over one session to this DC.
+        let (failovers, connects) = mark.session;
+        let dc = format!("{} on session {failovers}.{connects}", mark.dc);
         if let Ok(mut marks) = self.marks.lock() {
+            // Only the newest is asked for (a cycle's marks are read one after another); an
+            // older one missing makes a check fail, and the engine reads fresh.
+            marks.retain(|name, _| name == &dc);
             marks.insert(dc.clone(), mark.clone());
         }
         Ok(Some(ChangeMark { dc, usn: mark.usn }))

@@ -31,6 +31,13 @@ pub struct UsnMark {
     pub dc: DcIdentity,
     /// Its `highestCommittedUSN` when the mark was read.
     pub usn: u64,
+    /// The LDAP session it was read on: the times the domain's connection moved to another DC
+    /// and the connects of the connection then in use. A scan is only known to have read every
+    /// page from the mark's DC when its session is the same after it: a reconnect (to a name
+    /// that resolves to several DCs) or a failover and back would mix another DC's objects,
+    /// whose changes this DC's counter does not order. Not part of what a check compares
+    /// (`dc`): a check may run on a later session to the same DC.
+    pub session: (usize, u64),
 }
 
 /// Which DC, and which incarnation of its database.
@@ -115,6 +122,7 @@ impl AdConnection {
                 )
             })?;
         Ok(UsnMark {
+            session: (0, self.stats().connects),
             dc: DcIdentity {
                 ds_service_name,
                 invocation_id,

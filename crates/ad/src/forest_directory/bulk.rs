@@ -59,14 +59,18 @@ impl ForestDirectory {
     /// ([`AdConnection::usn_mark`]), in a forest of one domain: there every search base is
     /// searched on that domain's DC. `None` in a larger forest — the scan reads each domain on
     /// its own DC, whose USNs a single mark cannot order — where the engine reads every
-    /// object fresh.
+    /// object fresh. Its `session` counts the domain's failovers too (a failover and back
+    /// opens a new connection whose connects start again).
     ///
     /// [`AdConnection::usn_mark`]: crate::AdConnection::usn_mark
     pub async fn usn_mark(&self) -> Result<Option<UsnMark>, AdError> {
         let [_] = self.forest.domains.as_slice() else {
             return Ok(None);
         };
-        self.home.connection().await.usn_mark().await.map(Some)
+        let failovers = self.home.failover_count();
+        let mut mark = self.home.connection().await.usn_mark().await?;
+        mark.session.0 = failovers;
+        Ok(Some(mark))
     }
 
     /// Of `guids`, those changed, moved or deleted since `mark`, searched from the domain's

@@ -116,7 +116,7 @@ async fn a_mark_of_another_dc_or_incarnation_is_refused() {
     ] {
         let foreign = UsnMark {
             dc: other,
-            usn: mark.usn,
+            ..mark.clone()
         };
         let e = conn
             .changed_since(&foreign, &dc.base_dn, &[Uuid::new_v4()])

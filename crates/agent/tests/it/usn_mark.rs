@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use exo_writeback_ad::domain::DomainConnection;
 use exo_writeback_ad::forest_directory::ForestDirectory;
 use exo_writeback_ad::{AdConfig, AdConnection};
 use exo_writeback_agent::ad::AdDirectory;
@@ -27,6 +28,8 @@ use uuid::Uuid;
 struct ChangedAfterScan {
     inner: AdDirectory,
     after_scan: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// The home domain's connection, dropped right after the scan (the next request reconnects).
+    lose_after_scan: Option<Arc<DomainConnection>>,
     read: Arc<Mutex<Vec<Uuid>>>,
     checks: Arc<Mutex<usize>>,
     modifies: Arc<Mutex<Vec<ObjectModify>>>,
@@ -103,6 +106,9 @@ impl Directory for ChangedAfterScan {
         if let Some(action) = action {
             action();
         }
+        if let Some(home) = &self.lose_after_scan {
+            home.connection().await.simulate_connection_loss().await;
+        }
         scanned
     }
     async fn scan_addresses(
@@ -131,29 +137,14 @@ impl Directory for ChangedAfterScan {
     }
 }
 
-fn lab_config(dc: &LabDc) -> AdConfig {
-    #[derive(serde::Deserialize)]
-    struct File {
-        ad: AdConfig,
-    }
-    let text = std::fs::read_to_string(&dc.config_file).expect("lab config file");
-    toml::from_str::<File>(&text).expect("lab config").ad
-}
-
-fn text(v: &str) -> AttrValue {
-    AttrValue::Text(v.to_string())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_initial_cycle_reads_again_only_the_objects_changed_after_its_scan() {
-    let dc = LabDc::shared();
-    let config = lab_config(dc);
-    let admin = AdConnection::connect(&config, Secret::new(dc.password()))
-        .await
-        .expect("connect");
-    // Users of their own, in an OU of their own (the search scope), numbered apart from
-    // other tests' (their addresses and keys are unique in the shared DC).
-    let base = 700_000 + std::process::id() % 100_000;
+/// Three users of their own, in an OU of their own (the search scope), numbered from `base`
+/// apart from other tests' (their addresses and keys are unique in the shared DC), and their
+/// mailboxes: the OU, the users' objectGUIDs and DNs, the source.
+async fn lab_users(
+    admin: &AdConnection,
+    dc: &LabDc,
+    base: u32,
+) -> (String, Vec<Uuid>, Vec<String>, FakeSource) {
     let ou = format!("OU=usn-{base},{}", dc.base_dn);
     let mut attrs = Attributes::new();
     attrs.insert("objectClass", vec![text("organizationalUnit")]);
@@ -185,6 +176,80 @@ async fn an_initial_cycle_reads_again_only_the_objects_changed_after_its_scan() 
         dns.push(dn);
         source.set(m);
     }
+    (ou, guids, dns, source)
+}
+
+/// A reconnect between the mark and the end of the scan (here: the connection dropped as the
+/// scan ends) may have brought pages from another DC — a name resolving to several DCs, or a
+/// failover and back: the mark is another session's, and every candidate is read fresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_during_the_scan_voids_the_mark() {
+    let dc = LabDc::shared();
+    let config = lab_config(dc);
+    let admin = AdConnection::connect(&config, Secret::new(dc.password()))
+        .await
+        .expect("connect");
+    let base = 900_000 + std::process::id() % 100_000;
+    let (ou, guids, dns, source) = lab_users(&admin, dc, base).await;
+    let mut scoped = config.clone();
+    scoped.search_bases = Some(vec![ou.clone()]);
+    let forest = ForestDirectory::open(&scoped, Secret::new(dc.password()))
+        .await
+        .expect("open");
+    let home = forest.home().clone();
+    let dir = ChangedAfterScan {
+        inner: AdDirectory::new(forest, None).await,
+        after_scan: Mutex::new(None),
+        lose_after_scan: Some(home),
+        read: Arc::default(),
+        checks: Arc::default(),
+        modifies: Arc::default(),
+    };
+    let (read, checks) = (dir.read.clone(), dir.checks.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut engine = Engine::new(
+        source,
+        dir,
+        SqliteStore::open_in(tmp.path()).expect("store"),
+        WritebackSettings::default().resolve().expect("settings"),
+        EngineOptions::default(),
+    );
+    let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    assert_eq!((r.counts.written, r.counts.failed), (3, 0), "{r:?}");
+    assert_eq!(*checks.lock().unwrap(), 0, "a check on a voided mark");
+    let mut read = read.lock().unwrap().clone();
+    read.sort();
+    read.dedup();
+    let mut all = guids.clone();
+    all.sort();
+    assert_eq!(read, all, "every candidate read fresh");
+    for dn in dns.iter().chain([&ou]) {
+        admin.delete(dn).await.expect("clean up");
+    }
+}
+
+fn lab_config(dc: &LabDc) -> AdConfig {
+    #[derive(serde::Deserialize)]
+    struct File {
+        ad: AdConfig,
+    }
+    let text = std::fs::read_to_string(&dc.config_file).expect("lab config file");
+    toml::from_str::<File>(&text).expect("lab config").ad
+}
+
+fn text(v: &str) -> AttrValue {
+    AttrValue::Text(v.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_initial_cycle_reads_again_only_the_objects_changed_after_its_scan() {
+    let dc = LabDc::shared();
+    let config = lab_config(dc);
+    let admin = AdConnection::connect(&config, Secret::new(dc.password()))
+        .await
+        .expect("connect");
+    let base = 700_000 + std::process::id() % 100_000;
+    let (ou, guids, dns, source) = lab_users(&admin, dc, base).await;
     let mut scoped = config.clone();
     scoped.search_bases = Some(vec![ou.clone()]);
     let forest = ForestDirectory::open(&scoped, Secret::new(dc.password()))
@@ -217,6 +282,7 @@ async fn an_initial_cycle_reads_again_only_the_objects_changed_after_its_scan() 
     let dir = ChangedAfterScan {
         inner: AdDirectory::new(forest, None).await,
         after_scan: Mutex::new(Some(Box::new(after_scan))),
+        lose_after_scan: None,
         read: Arc::default(),
         checks: Arc::default(),
         modifies: Arc::default(),
