@@ -137,6 +137,29 @@ impl Directory for ChangedAfterScan {
     }
 }
 
+/// An administrator's connection, three new users in an OU of their own ([`lab_users`]), and
+/// the agent's forest directory with that OU as its search scope.
+async fn scoped_to_new_users(
+    dc: &'static LabDc,
+    base: u32,
+) -> (
+    AdConnection,
+    ForestDirectory,
+    (String, Vec<Uuid>, Vec<String>, FakeSource),
+) {
+    let config = lab_config(dc);
+    let admin = AdConnection::connect(&config, Secret::new(dc.password()))
+        .await
+        .expect("connect");
+    let users = lab_users(&admin, dc, base).await;
+    let mut scoped = config.clone();
+    scoped.search_bases = Some(vec![users.0.clone()]);
+    let forest = ForestDirectory::open(&scoped, Secret::new(dc.password()))
+        .await
+        .expect("open");
+    (admin, forest, users)
+}
+
 /// Three users of their own, in an OU of their own (the search scope), numbered from `base`
 /// apart from other tests' (their addresses and keys are unique in the shared DC), and their
 /// mailboxes: the OU, the users' objectGUIDs and DNs, the source.
@@ -185,17 +208,8 @@ async fn lab_users(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_during_the_scan_voids_the_mark() {
     let dc = LabDc::shared();
-    let config = lab_config(dc);
-    let admin = AdConnection::connect(&config, Secret::new(dc.password()))
-        .await
-        .expect("connect");
     let base = 900_000 + std::process::id() % 100_000;
-    let (ou, guids, dns, source) = lab_users(&admin, dc, base).await;
-    let mut scoped = config.clone();
-    scoped.search_bases = Some(vec![ou.clone()]);
-    let forest = ForestDirectory::open(&scoped, Secret::new(dc.password()))
-        .await
-        .expect("open");
+    let (admin, forest, (ou, guids, dns, source)) = scoped_to_new_users(dc, base).await;
     let home = forest.home().clone();
     let dir = ChangedAfterScan {
         inner: AdDirectory::new(forest, None).await,
@@ -244,17 +258,8 @@ fn text(v: &str) -> AttrValue {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_initial_cycle_reads_again_only_the_objects_changed_after_its_scan() {
     let dc = LabDc::shared();
-    let config = lab_config(dc);
-    let admin = AdConnection::connect(&config, Secret::new(dc.password()))
-        .await
-        .expect("connect");
     let base = 700_000 + std::process::id() % 100_000;
-    let (ou, guids, dns, source) = lab_users(&admin, dc, base).await;
-    let mut scoped = config.clone();
-    scoped.search_bases = Some(vec![ou.clone()]);
-    let forest = ForestDirectory::open(&scoped, Secret::new(dc.password()))
-        .await
-        .expect("open");
+    let (admin, forest, (ou, guids, dns, source)) = scoped_to_new_users(dc, base).await;
     let (rename_from, edited_dn) = (dns[1].clone(), dns[2].clone());
     let edited_value = format!("ca1-{}", base + 2);
     let after_scan = move || {
