@@ -186,8 +186,9 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
     /// evaluated on it, reading nothing from AD; that evaluation stands only when it finds
     /// nothing to do ([`settled_by_scan`]). Every other mailbox is evaluated on its candidates
     /// read fresh, together, or kept and unchanged since the cycle's `mark`
-    /// ([`Engine::read_candidates`]) — as a write, a new join or a failure always was; `read`: those candidates, already read after the scan (the read
-    /// phase reads a batch's while the batch before is evaluated: `take.rs`).
+    /// ([`Engine::read_candidates`]) — as a write, a new join or a failure always was; `read`:
+    /// those candidates, already read after the scan (the read phase reads a batch's while the
+    /// batch before is evaluated: `take.rs`).
     pub(crate) async fn evaluate_batch(
         &self,
         mailboxes: &[&Mailbox],
