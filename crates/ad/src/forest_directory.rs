@@ -20,7 +20,7 @@ use crate::gc::GlobalCatalog;
 use crate::locator::DcLocator;
 
 mod bulk;
-pub(crate) use bulk::any_object_guid_filter;
+pub(crate) use bulk::{GUIDS_PER_SEARCH, any_object_guid_filter};
 
 /// Which DC serves each domain, and the global catalog, for `check` and `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,22 +7,19 @@
 //! request reads it again on the same LDAP session as the search it guards, so a reconnect to
 //! another DC — or to a restored one — between the mark and the check is seen, never mixed.
 
-use exo_writeback_core::directory::AttrValue;
-use exo_writeback_core::guid::{object_guid_bytes, uuid_from_object_guid};
+use exo_writeback_core::guid::uuid_from_object_guid;
 use ldap3::Ldap;
 use ldap3::controls::RawControl;
 use uuid::Uuid;
 
-use super::{AdConnection, SearchScope, any_of_filter};
+use super::{AdConnection, SearchScope};
 use crate::error::AdError;
+use crate::forest_directory::{GUIDS_PER_SEARCH, any_object_guid_filter};
 use crate::wire::{RawEntry, parse_entry};
 
 /// The Show Deleted control: a deleted object (a tombstone, whose `uSNChanged` its deletion
 /// raised) is found too.
 pub const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
-
-/// objectGUIDs per check: a bounded filter (servers bound request sizes).
-const GUIDS_PER_CHECK: usize = 100;
 
 /// A DC's change mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +140,7 @@ impl AdConnection {
         guids: &[Uuid],
     ) -> Result<Vec<Uuid>, AdError> {
         let mut changed = Vec::new();
-        for chunk in guids.chunks(GUIDS_PER_CHECK) {
+        for chunk in guids.chunks(GUIDS_PER_SEARCH) {
             let found = self
                 .run_once(|ldap| self.changed_on(ldap, mark, base, chunk))
                 .await?;
@@ -160,20 +157,11 @@ impl AdConnection {
         guids: &[Uuid],
     ) -> Result<Vec<Uuid>, AdError> {
         const OP: &str = "searching for objects changed since the change mark";
-        let equalities: Vec<(&str, AttrValue)> = guids
-            .iter()
-            .map(|g| {
-                (
-                    "objectGUID",
-                    AttrValue::Bytes(object_guid_bytes(g).to_vec()),
-                )
-            })
-            .collect();
         // A number, not a value from outside: nothing to escape; the GUIDs are escaped.
         let filter = format!(
             "(&(uSNChanged>={}){})",
             mark.usn.saturating_add(1),
-            any_of_filter(&equalities)?
+            any_object_guid_filter(guids)?
         );
         let (now, entries) = futures::join!(
             self.mark_on(ldap.clone()),

@@ -12,7 +12,7 @@ use crate::connection::{any_of_filter, present_filter};
 use crate::error::AdError;
 
 /// objectGUIDs per search: a bounded filter (servers bound request sizes).
-const GUIDS_PER_SEARCH: usize = 100;
+pub(crate) const GUIDS_PER_SEARCH: usize = 100;
 
 /// `(|(objectGUID=…)…)` of `guids`, the values escaped (objectGUID is indexed on every DC).
 pub(crate) fn any_object_guid_filter(guids: &[Uuid]) -> Result<String, AdError> {

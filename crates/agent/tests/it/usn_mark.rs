@@ -16,8 +16,8 @@ use exo_writeback_core::secret::Secret;
 use exo_writeback_core::settings::WritebackSettings;
 use exo_writeback_engine::testing::{FakeSource, mailbox};
 use exo_writeback_engine::{
-    ChangeMark, CycleMode, Directory, DirectoryError, Engine, EngineOptions, ScanScope,
-    UnreadableAttribute,
+    ChangeMark, CycleMode, CycleReport, Directory, DirectoryError, Engine, EngineOptions,
+    ScanScope, UnreadableAttribute,
 };
 use exo_writeback_store_sqlite::SqliteStore;
 use exo_writeback_testlab::LabDc;
@@ -137,6 +137,22 @@ impl Directory for ChangedAfterScan {
     }
 }
 
+/// One cycle (the first: initial) of an engine over `dir`, its state in `state_dir`.
+async fn initial_cycle(
+    source: FakeSource,
+    dir: ChangedAfterScan,
+    state_dir: &std::path::Path,
+) -> CycleReport {
+    let mut engine = Engine::new(
+        source,
+        dir,
+        SqliteStore::open_in(state_dir).expect("store"),
+        WritebackSettings::default().resolve().expect("settings"),
+        EngineOptions::default(),
+    );
+    engine.run_cycle(CycleMode::Auto).await.expect("cycle")
+}
+
 /// An administrator's connection, three new users in an OU of their own ([`lab_users`]), and
 /// the agent's forest directory with that OU as its search scope.
 async fn scoped_to_new_users(
@@ -221,14 +237,7 @@ async fn a_reconnect_during_the_scan_voids_the_mark() {
     };
     let (read, checks) = (dir.read.clone(), dir.checks.clone());
     let tmp = tempfile::tempdir().unwrap();
-    let mut engine = Engine::new(
-        source,
-        dir,
-        SqliteStore::open_in(tmp.path()).expect("store"),
-        WritebackSettings::default().resolve().expect("settings"),
-        EngineOptions::default(),
-    );
-    let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    let r = initial_cycle(source, dir, tmp.path()).await;
     assert_eq!((r.counts.written, r.counts.failed), (3, 0), "{r:?}");
     assert_eq!(*checks.lock().unwrap(), 0, "a check on a voided mark");
     let mut read = read.lock().unwrap().clone();
@@ -294,14 +303,7 @@ async fn an_initial_cycle_reads_again_only_the_objects_changed_after_its_scan() 
     };
     let (read, checks, modifies) = (dir.read.clone(), dir.checks.clone(), dir.modifies.clone());
     let tmp = tempfile::tempdir().unwrap();
-    let mut engine = Engine::new(
-        source,
-        dir,
-        SqliteStore::open_in(tmp.path()).expect("store"),
-        WritebackSettings::default().resolve().expect("settings"),
-        EngineOptions::default(),
-    );
-    let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
+    let r = initial_cycle(source, dir, tmp.path()).await;
     assert_eq!((r.counts.written, r.counts.failed), (3, 0), "{r:?}");
     assert!(*checks.lock().unwrap() >= 1, "the USN mark was not used");
     let mut read = read.lock().unwrap().clone();

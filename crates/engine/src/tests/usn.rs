@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::support::{hooked_engine, users};
+use crate::testing::Users;
 use crate::testing::{FakeDirectory, Hook};
 use crate::{CycleMode, DirectoryError, EngineOptions};
 
@@ -172,26 +173,31 @@ async fn an_object_deleted_after_the_scan_is_not_written() {
     assert!(modifies.iter().all(|m| m.dn != lab.dns[3]));
 }
 
-#[tokio::test]
-async fn a_scan_that_ended_on_another_dc_reads_every_candidate_fresh() {
+/// An initial cycle over `lab` with `hook`: every one of its 5 candidates read fresh, and the
+/// change checks made.
+async fn every_candidate_read_fresh(lab: &Users, hook: &Changes) -> usize {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let lab = users(5, t0(), &[]);
-    let mut hook = Changes::new(&lab.dir);
-    hook.after_scan = Some(Arc::new(|dir: &FakeDirectory| {
-        *dir.dc.lock().expect("lock") = Some("another-dc".into());
-    }));
-    let mut engine = hooked_engine(&lab.source, &lab.dir, &hook, tmp.path(), options());
+    let mut engine = hooked_engine(&lab.source, &lab.dir, hook, tmp.path(), options());
     let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
     assert_eq!(r.counts.written, 5);
     let mut all = lab.guids.clone();
     all.sort();
     assert_eq!(hook.read(), all);
-    assert_eq!(lab.dir.change_checks.load(Ordering::SeqCst), 0);
+    lab.dir.change_checks.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn a_scan_that_ended_on_another_dc_reads_every_candidate_fresh() {
+    let lab = users(5, t0(), &[]);
+    let mut hook = Changes::new(&lab.dir);
+    hook.after_scan = Some(Arc::new(|dir: &FakeDirectory| {
+        *dir.dc.lock().expect("lock") = Some("another-dc".into());
+    }));
+    assert_eq!(every_candidate_read_fresh(&lab, &hook).await, 0);
 }
 
 #[tokio::test]
 async fn a_check_on_another_dc_reads_fresh_from_then_on() {
-    let tmp = tempfile::tempdir().expect("tempdir");
     let lab = users(5, t0(), &[]);
     let mut hook = Changes::new(&lab.dir);
     // The connection moves to another DC before the first check: it fails, and the mark is
@@ -199,26 +205,15 @@ async fn a_check_on_another_dc_reads_fresh_from_then_on() {
     hook.at_check = Some(Arc::new(|dir: &FakeDirectory| {
         *dir.dc.lock().expect("lock") = Some("another-dc".into());
     }));
-    let mut engine = hooked_engine(&lab.source, &lab.dir, &hook, tmp.path(), options());
-    let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
-    assert_eq!(r.counts.written, 5);
-    let mut all = lab.guids.clone();
-    all.sort();
-    assert_eq!(hook.read(), all);
-    assert_eq!(lab.dir.change_checks.load(Ordering::SeqCst), 1);
+    assert_eq!(every_candidate_read_fresh(&lab, &hook).await, 1);
 }
 
 #[tokio::test]
 async fn a_directory_without_change_marks_reads_every_candidate_fresh() {
-    let tmp = tempfile::tempdir().expect("tempdir");
     let lab = users(5, t0(), &[]);
     *lab.dir.dc.lock().expect("lock") = None;
     let hook = Changes::new(&lab.dir);
-    let mut engine = hooked_engine(&lab.source, &lab.dir, &hook, tmp.path(), options());
-    let r = engine.run_cycle(CycleMode::Auto).await.expect("cycle");
-    assert_eq!(r.counts.written, 5);
-    assert_eq!(hook.read().len(), 5);
-    assert_eq!(lab.dir.change_checks.load(Ordering::SeqCst), 0);
+    assert_eq!(every_candidate_read_fresh(&lab, &hook).await, 0);
 }
 
 #[tokio::test]
