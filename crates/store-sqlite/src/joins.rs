@@ -51,21 +51,19 @@ pub(crate) fn add(
     cloud_id: &str,
     join: Option<&Join>,
 ) -> rusqlite::Result<Added> {
-    let rowid: i64 = tx
-        .prepare_cached(
-            "INSERT INTO joins_new (cloud_id, object_guid, dn, updated_at)
-             VALUES (?1, ?2, ?3, ?4) RETURNING rowid",
-        )?
-        .query_row(
-            params![
-                cloud_id,
-                join.map(|j| guid_text(&j.object_guid)),
-                join.map(|j| j.dn.as_str()),
-                join.map(|j| j.updated_at.to_string()),
-            ],
-            |r| r.get(0),
-        )?;
-    Ok((key(cloud_id), rowid))
+    // The rowid read back with `last_insert_rowid`: a `RETURNING` clause makes SQLite keep a
+    // statement journal (written to a temporary file) for every insert.
+    tx.prepare_cached(
+        "INSERT INTO joins_new (cloud_id, object_guid, dn, updated_at)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        cloud_id,
+        join.map(|j| guid_text(&j.object_guid)),
+        join.map(|j| j.dn.as_str()),
+        join.map(|j| j.updated_at.to_string()),
+    ])?;
+    Ok((key(cloud_id), tx.last_insert_rowid()))
 }
 
 /// Merges the unmerged changes into `joins` when there are at least `at` of them (all when

@@ -48,12 +48,31 @@ pub(crate) fn add(
     let mut keys: Vec<i64> = values.iter().flatten().map(|v| key(v)).collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut stmt =
-        tx.prepare_cached("INSERT INTO identity_keys_new (h, kind, seq) VALUES (?1, ?2, ?3)")?;
-    for k in keys {
-        stmt.execute(params![k, kind, seq])?;
+    // One statement for the row's keys (an entry has up to five): one step instead of one
+    // per key. Each count has its own text, prepared once and cached.
+    for chunk in keys.chunks(ROWS_PER_INSERT) {
+        let mut stmt = tx.prepare_cached(&insert_sql(chunk.len()))?;
+        stmt.raw_bind_parameter(1, kind)?;
+        stmt.raw_bind_parameter(2, seq)?;
+        for (i, k) in chunk.iter().enumerate() {
+            stmt.raw_bind_parameter(3 + i, k)?;
+        }
+        stmt.raw_execute()?;
     }
     Ok(())
+}
+
+/// Keys inserted by one statement at most.
+const ROWS_PER_INSERT: usize = 8;
+
+/// `INSERT INTO identity_keys_new … VALUES (?3, ?1, ?2), (?4, ?1, ?2), …` for `n` keys: the
+/// kind is `?1`, the row `?2`.
+fn insert_sql(n: usize) -> String {
+    let rows = (0..n)
+        .map(|i| format!("(?{}, ?1, ?2)", 3 + i))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("INSERT INTO identity_keys_new (h, kind, seq) VALUES {rows}")
 }
 
 /// Merges the unmerged keys into the index when there are at least `at` of them (all of them
@@ -240,6 +259,33 @@ mod tests {
         );
         found(&store, 2);
         found(&store, 3);
+    }
+
+    /// The keys of a row go in one statement per eight: ten values give ten keys (two
+    /// statements), a repeated value one.
+    #[test]
+    fn every_distinct_value_of_a_row_is_keyed_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = SqliteStore::open_in(dir.path()).expect("open");
+        let values: Vec<String> = (0..10).map(|i| format!("value {i}")).collect();
+        let mut refs: Vec<Option<&str>> = values.iter().map(|v| Some(v.as_str())).collect();
+        refs.push(Some("value 3"));
+        refs.push(None);
+        let tx = store.conn.transaction().expect("tx");
+        add(&tx, LOG, 77, &refs).expect("add");
+        tx.commit().expect("commit");
+        let mut stmt = store
+            .conn
+            .prepare("SELECT h, kind, seq FROM identity_keys_new ORDER BY h")
+            .expect("prepare");
+        let rows: Vec<(i64, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        let mut want: Vec<(i64, i64, i64)> = values.iter().map(|v| (key(v), LOG, 77)).collect();
+        want.sort_unstable();
+        assert_eq!(rows, want);
     }
 
     /// A purge that deletes nothing leaves the keys alone (forgetting scans all of them: the
