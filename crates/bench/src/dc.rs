@@ -19,6 +19,7 @@ use crate::probe::{self, DcCpu};
 use crate::replay::{self, ObjectMods};
 use crate::util::{self, Finished};
 
+mod full;
 mod table;
 
 const SECRET: &str = "bench-client-secret";
@@ -330,27 +331,53 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     // (d) a full reconcile with nothing to change, against a raw paged read of the
-    // attributes it reads (every attribute the plans and the matching read).
-    let full_cpu = DcCpu::start(dc_b.pid);
-    let (full, full_report) = {
-        let (bin, c, w) = (bin.clone(), config_b.clone(), work.clone());
-        blocking(move || agent(&bin, &c, &["sync", "--full", "--json"], &w, "full-none")).await??
-    };
-    let full_dc_cpu = (full_cpu.secs(), full_cpu.busiest_secs());
+    // attributes it reads (every attribute the plans and the matching read): `full::PAIRS`
+    // pairs, the median reported (`dc/full.rs`).
     let mut read_attrs = WritebackPlanSettings::default().required_ad_attributes();
     for w in WITNESS_ATTRIBUTES {
         if !read_attrs.iter().any(|a| a.eq_ignore_ascii_case(w)) {
             read_attrs.push(w.to_string());
         }
     }
-    let cpu = DcCpu::start(dc_b.pid);
-    let (read_objects, raw_read) = replay::paged_read(&dc_b, &dc_b.base_dn, &read_attrs).await?;
-    let read_dc_cpu = cpu.secs();
-    let full_ratio = full.elapsed.as_secs_f64() / raw_read.as_secs_f64();
+    let mut pairs = Vec::with_capacity(full::PAIRS);
+    for i in 1..=full::PAIRS {
+        let full_cpu = DcCpu::start(dc_b.pid);
+        let (finished, report) = {
+            let (bin, c, w) = (bin.clone(), config_b.clone(), work.clone());
+            let name = format!("full-none-{i}");
+            blocking(move || agent(&bin, &c, &["sync", "--full", "--json"], &w, &name)).await??
+        };
+        let dc_cpu = (full_cpu.secs(), full_cpu.busiest_secs());
+        let cpu = DcCpu::start(dc_b.pid);
+        let (raw_objects, raw_read) = replay::paged_read(&dc_b, &dc_b.base_dn, &read_attrs).await?;
+        let pair = full::Pair {
+            full: finished,
+            report,
+            dc_cpu,
+            raw_objects,
+            raw_secs: raw_read.as_secs_f64(),
+            raw_dc_cpu: cpu.secs(),
+        };
+        eprintln!(
+            "full reconcile {i}/{}, nothing to change: {:.2}s; raw paged read of {raw_objects} objects {:.2}s: {:.2}x",
+            full::PAIRS,
+            pair.full.elapsed.as_secs_f64(),
+            pair.raw_secs,
+            pair.ratio()
+        );
+        pairs.push(pair);
+    }
+    let full_median = full::median(&pairs);
+    let (full_secs, raw_read_secs, full_rss) = (
+        full_median.full.elapsed.as_secs_f64(),
+        full_median.raw_secs,
+        pairs.iter().map(|p| p.full.max_rss_kib).max().unwrap_or(0),
+    );
+    let full_json = full::json(&pairs, &read_attrs, cycle_counts(&full_median.report));
     eprintln!(
-        "full reconcile, nothing to change: {:.2}s; raw paged read of {read_objects} objects {:.2}s: {full_ratio:.2}x",
-        full.elapsed.as_secs_f64(),
-        raw_read.as_secs_f64()
+        "full reconcile, nothing to change, the median of {} pairs: {full_secs:.2}s / {raw_read_secs:.2}s = {:.2}x",
+        full::PAIRS,
+        full_median.ratio()
     );
 
     // (e) propagation latency with `run`.
@@ -463,7 +490,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         initial.max_rss_kib,
         nochange.max_rss_kib,
         delta.max_rss_kib,
-        full.max_rss_kib,
+        full_rss,
         run_finished.max_rss_kib,
         run_hwm,
     ]
@@ -475,15 +502,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let raw_secs = raw.as_secs_f64();
     // An engine that must read what it plans from before it writes cannot beat a raw paged
     // read followed by the raw replay.
-    let ceiling = raw_secs / (raw_read.as_secs_f64() + raw_secs);
+    let ceiling = raw_secs / (raw_read_secs + raw_secs);
     let per_object_ms = |secs: f64| 1000.0 * secs / raw_objects.max(1) as f64;
     let cpu = json!({
-        "raw_paged_read_secs": raw_read.as_secs_f64(),
+        "raw_paged_read_secs": raw_read_secs,
         "agent_initial_secs": initial.cpu_secs,
         "dc_initial_secs": initial_dc_cpu,
         "dc_raw_sequential_secs": sequential_dc_cpu,
         "dc_raw_pipelined_secs": pipelined_dc_cpu,
-        "dc_raw_paged_read_secs": read_dc_cpu,
+        "dc_raw_paged_read_secs": full_median.raw_dc_cpu,
         "ms_per_object": {"agent_initial": per_object_ms(initial.cpu_secs), "dc_initial": per_object_ms(initial_dc_cpu),
                           "dc_raw_sequential": per_object_ms(sequential_dc_cpu), "dc_raw_pipelined": per_object_ms(pipelined_dc_cpu)},
     });
@@ -503,11 +530,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "ceiling_read_then_write": {"ratio": ceiling, "formula": "raw / (raw paged read + raw)"},
         "delta_no_change": {"secs": nochange.elapsed.as_secs_f64(), "fraction_of_initial": nochange.elapsed.as_secs_f64() / initial_secs, "counts": cycle_counts(&nochange_report)},
         "delta_1pct": {"changed": k, "secs": delta.elapsed.as_secs_f64(), "ms_per_change": delta.elapsed.as_secs_f64() * 1000.0 / k as f64, "counts": cycle_counts(&delta_report)},
-        "full_no_change": {"secs": full.elapsed.as_secs_f64(), "counts": cycle_counts(&full_report), "max_rss_kib": full.max_rss_kib,
-                "agent_cpu_secs": full.cpu_secs,
-                "dc_cpu_secs": full_dc_cpu.0, "dc_busiest_process_cpu_secs": full_dc_cpu.1,
-                "raw_paged_read": {"objects": read_objects, "secs": raw_read.as_secs_f64(), "attributes": read_attrs},
-                "ratio_to_raw_read": full_ratio},
+        "full_no_change": full_json,
         "propagation": {"run_cycles": run_cycles, "interval_secs": args.interval, "rate_per_sec": args.rate, "changes": total, "measured": lat.len(), "missing": missing, "p50_secs": p50, "p95_secs": p95, "p99_secs": p99, "max_secs": lat.last().copied()},
         "agent_peak_rss_mib": peak_rss_mib,
         "agent": bin.display().to_string(),

@@ -113,6 +113,14 @@ pub fn rows(r: &Value) -> Vec<Vec<String>> {
             ),
         ],
     ]);
+    // Runs before the pairs were measured have no such row.
+    if let Some(pairs) = pairs_text(&full["pairs"]) {
+        let at = rows
+            .iter()
+            .position(|r| r[0] == "full reconcile, nothing to change")
+            .map_or(rows.len(), |i| i + 1);
+        rows.insert(at, vec!["  the pair of median ratio, of".into(), pairs]);
+    }
     // Runs before the agent's CPU was saved have no such row.
     if let Some(agent) = full["agent_cpu_secs"].as_f64() {
         rows.push(vec![
@@ -125,6 +133,26 @@ pub fn rows(r: &Value) -> Vec<Vec<String>> {
         format!("{:.1} MiB", f(&r["agent_peak_rss_mib"])),
     ]]);
     rows
+}
+
+/// Each pair's ratio, in the order measured (results saved before the pairs: none).
+fn pairs_text(pairs: &Value) -> Option<String> {
+    let pairs = pairs.as_array().filter(|p| !p.is_empty())?;
+    Some(
+        pairs
+            .iter()
+            .map(|p| {
+                let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+                format!(
+                    "{:.2}x ({:.2} / {:.2} s)",
+                    f(&p["ratio_to_raw_read"]),
+                    f(&p["secs"]),
+                    f(&p["raw_read_secs"])
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 /// The table rows of the initial cycle's phases, CPU per object and the read-then-write
@@ -208,6 +236,28 @@ mod tests {
         ];
         let rows: Vec<String> = super::rows(&result).iter().map(|r| r.join(" | ")).collect();
         assert_eq!(rows, printed);
+    }
+
+    /// A result with the full reconcile's pairs prints each pair's ratio under the median's.
+    #[test]
+    fn the_full_reconciles_pairs_are_printed_under_the_median() {
+        let mut result: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../bench-results/dc-10000-session5-20261203.json"
+        ))
+        .expect("result JSON");
+        result["full_no_change"]["pairs"] = serde_json::json!([
+            {"ratio_to_raw_read": 1.5, "secs": 2.1, "raw_read_secs": 1.4},
+            {"ratio_to_raw_read": 1.25, "secs": 2.0, "raw_read_secs": 1.6},
+        ]);
+        let rows: Vec<String> = super::rows(&result).iter().map(|r| r.join(" | ")).collect();
+        let at = rows
+            .iter()
+            .position(|r| r.starts_with("full reconcile, nothing to change |"))
+            .expect("full reconcile row");
+        assert_eq!(
+            rows[at + 1],
+            "  the pair of median ratio, of | 1.50x (2.10 / 1.40 s), 1.25x (2.00 / 1.60 s)"
+        );
     }
 
     /// A result that saved the full reconcile's agent CPU prints it after the DC's.
