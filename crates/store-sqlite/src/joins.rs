@@ -51,8 +51,8 @@ pub(crate) fn add(
     cloud_id: &str,
     join: Option<&Join>,
 ) -> rusqlite::Result<Added> {
-    // The rowid read back with `last_insert_rowid`: a `RETURNING` clause makes SQLite keep a
-    // statement journal (written to a temporary file) for every insert.
+    // The rowid read back with `last_insert_rowid`, as the log entry's (`outcomes.rs`): with
+    // `RETURNING`, SQLite wrote its statement journal to a temporary file.
     tx.prepare_cached(
         "INSERT INTO joins_new (cloud_id, object_guid, dn, updated_at)
          VALUES (?1, ?2, ?3, ?4)",

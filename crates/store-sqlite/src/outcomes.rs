@@ -65,9 +65,9 @@ pub(crate) fn insert_outcome(
     let upn = log.source.user_principal_name.as_deref().map(fold);
     let dn = log.target.dn.as_deref().map(fold);
     let guid = log.target.object_guid.as_ref().map(guid_text);
-    // `seq` is the rowid, read back with `last_insert_rowid`: a `RETURNING` clause made SQLite
-    // keep a statement journal for every insert, spilled to a temporary file (measured with
-    // the `throughput` example, `IN_SYNC=1`: 17 % of the CPU, with the writes it caused).
+    // `seq` is the rowid, read back with `last_insert_rowid`. With `RETURNING` these inserts
+    // wrote SQLite's statement journal to a temporary file: 17 % of the CPU in the `throughput`
+    // example (`IN_SYNC=1`), gone from its profile without it (docs/PERFORMANCE.md).
     tx.prepare_cached(
         "INSERT INTO log_entries
            (id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry,
