@@ -7,7 +7,9 @@
 //! Batches are written as the engine writes a chunk: the write-ahead intents committed first
 //! (`record_intents`), then the outcomes with the deletion of the intents
 //! (`record_outcomes_clearing_intents`); `NO_INTENTS=1` commits the outcomes alone
-//! (`record_outcomes_then_watermark`), `NO_JOINS=1` sets no join.
+//! (`record_outcomes_then_watermark`), `NO_JOINS=1` sets no join, `IN_SYNC=1` records
+//! "already in sync" outcomes (nothing modified, no journal, the join kept), as a full
+//! reconcile does for nearly every object.
 
 use std::time::Instant;
 
@@ -46,42 +48,7 @@ fn outcome(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
         previous,
         new,
     };
-    if std::env::var_os("IN_SYNC").is_some() {
-        // An "already in sync" outcome, as a full reconcile records for nearly every object.
-        return ObjectOutcome {
-            log: ProvisioningLogEntry {
-                id: LogEntryId(Uuid::now_v7()),
-                cycle,
-                time,
-                duration: SignedDuration::from_micros(80),
-                source: SourceIdentity {
-                    kind: Default::default(),
-                    external_directory_object_id: Some(cloud_id.clone()),
-                    primary_smtp_address: Some(smtp.clone()),
-                    user_principal_name: Some(smtp.clone()),
-                },
-                target: TargetIdentity {
-                    dn: Some(dn.clone()),
-                    object_guid: Some(guid),
-                },
-                action: Action::Other,
-                status: LogStatus::Success,
-                reason: None,
-                steps: Steps {
-                    import: step("read from Exchange Online"),
-                    scoping: step("IsDirSynced and IsExchangeCloudManaged are True"),
-                    matching: step("matched by msDS-ExternalDirectoryObjectId"),
-                    export: step("already in sync"),
-                },
-                modified: vec![],
-            },
-            journal: vec![],
-            join: JoinUpdate::Keep,
-            escrow: EscrowUpdate::Clear { cloud_id },
-            pins: Default::default(),
-        };
-    }
-    ObjectOutcome {
+    let mut o = ObjectOutcome {
         log: ProvisioningLogEntry {
             id: LogEntryId(Uuid::now_v7()),
             cycle,
@@ -139,7 +106,18 @@ fn outcome(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
         },
         escrow: EscrowUpdate::Clear { cloud_id },
         pins: Default::default(),
+    };
+    if std::env::var_os("IN_SYNC").is_some() {
+        // An "already in sync" outcome, as a full reconcile records for nearly every object.
+        o.log.action = Action::Other;
+        o.log.duration = SignedDuration::from_micros(80);
+        o.log.source.user_principal_name = o.log.source.primary_smtp_address.clone();
+        o.log.steps.export = step("already in sync");
+        o.log.modified.clear();
+        o.journal.clear();
+        o.join = JoinUpdate::Keep;
     }
+    o
 }
 
 /// CPU time (user + system) of this process so far, in seconds: on a shared machine wall time

@@ -207,15 +207,30 @@ fn run_cycles_text(c: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The printed row after the one that starts with `prefix`.
+    fn row_after(result: &serde_json::Value, prefix: &str) -> String {
+        let rows: Vec<String> = super::rows(result).iter().map(|r| r.join(" | ")).collect();
+        let at = rows
+            .iter()
+            .position(|r| r.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no row {prefix:?}"));
+        rows[at + 1].clone()
+    }
+
+    /// A result file the bench wrote (the 22:39 UTC run of 2026-12-03).
+    fn saved() -> serde_json::Value {
+        serde_json::from_str(include_str!(
+            "../../../../bench-results/dc-10000-session5-20261203.json"
+        ))
+        .expect("result JSON")
+    }
+
     /// The table read back from a result file the bench wrote (the 22:39 UTC run of
     /// 2026-12-03) gives the rows that run printed when the table was built from its own
     /// variables.
     #[test]
     fn the_table_of_a_saved_result_is_what_its_run_printed() {
-        let result: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../../bench-results/dc-10000-session5-20261203.json"
-        ))
-        .expect("result JSON");
+        let result = saved();
         let printed = [
             "mailboxes | 10000",
             "raw DC limit (1 connection, best of) | 1333 objects/s (10000 in 7.50 s)",
@@ -241,21 +256,13 @@ mod tests {
     /// A result with the full reconcile's pairs prints each pair's ratio under the median's.
     #[test]
     fn the_full_reconciles_pairs_are_printed_under_the_median() {
-        let mut result: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../../bench-results/dc-10000-session5-20261203.json"
-        ))
-        .expect("result JSON");
+        let mut result = saved();
         result["full_no_change"]["pairs"] = serde_json::json!([
             {"ratio_to_raw_read": 1.5, "secs": 2.1, "raw_read_secs": 1.4},
             {"ratio_to_raw_read": 1.25, "secs": 2.0, "raw_read_secs": 1.6},
         ]);
-        let rows: Vec<String> = super::rows(&result).iter().map(|r| r.join(" | ")).collect();
-        let at = rows
-            .iter()
-            .position(|r| r.starts_with("full reconcile, nothing to change |"))
-            .expect("full reconcile row");
         assert_eq!(
-            rows[at + 1],
+            row_after(&result, "full reconcile, nothing to change |"),
             "  the pair of median ratio, of | 1.50x (2.10 / 1.40 s), 1.25x (2.00 / 1.60 s)"
         );
     }
@@ -263,18 +270,10 @@ mod tests {
     /// A result that saved the full reconcile's agent CPU prints it after the DC's.
     #[test]
     fn the_full_reconciles_agent_cpu_is_printed_when_saved() {
-        let mut result: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../../bench-results/dc-10000-session5-20261203.json"
-        ))
-        .expect("result JSON");
+        let mut result = saved();
         result["full_no_change"]["agent_cpu_secs"] = serde_json::json!(1.234);
-        let rows: Vec<String> = super::rows(&result).iter().map(|r| r.join(" | ")).collect();
-        let at = rows
-            .iter()
-            .position(|r| r.starts_with("  DC CPU: all / busiest process"))
-            .expect("DC CPU row");
         assert_eq!(
-            rows[at + 1],
+            row_after(&result, "  DC CPU: all / busiest process"),
             "  agent CPU | 1.23 s (user + system, the whole process)"
         );
     }
