@@ -51,7 +51,7 @@ pub(crate) fn add(
     // One statement for the row's keys (an entry has up to five): one step instead of one
     // per key. Each count has its own text, prepared once and cached.
     for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let mut stmt = tx.prepare_cached(&insert_sql(chunk.len()))?;
+        let mut stmt = tx.prepare_cached(insert_sql(chunk.len()))?;
         stmt.raw_bind_parameter(1, kind)?;
         stmt.raw_bind_parameter(2, seq)?;
         for (i, k) in chunk.iter().enumerate() {
@@ -65,14 +65,22 @@ pub(crate) fn add(
 /// Keys inserted by one statement at most.
 const ROWS_PER_INSERT: usize = 8;
 
-/// `INSERT INTO identity_keys_new … VALUES (?3, ?1, ?2), (?4, ?1, ?2), …` for `n` keys: the
-/// kind is `?1`, the row `?2`.
-fn insert_sql(n: usize) -> String {
-    let rows = (0..n)
-        .map(|i| format!("(?{}, ?1, ?2)", 3 + i))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("INSERT INTO identity_keys_new (h, kind, seq) VALUES {rows}")
+/// `INSERT INTO identity_keys_new … VALUES (?3, ?1, ?2), (?4, ?1, ?2), …` for `n` keys (1 to
+/// [`ROWS_PER_INSERT`]): the kind is `?1`, the row `?2`. Built once, not per entry.
+fn insert_sql(n: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (1..=ROWS_PER_INSERT)
+            .map(|n| {
+                let rows = (0..n)
+                    .map(|i| format!("(?{}, ?1, ?2)", 3 + i))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("INSERT INTO identity_keys_new (h, kind, seq) VALUES {rows}")
+            })
+            .collect()
+    });
+    &all[n - 1]
 }
 
 /// Merges the unmerged keys into the index when there are at least `at` of them (all of them

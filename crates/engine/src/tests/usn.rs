@@ -11,8 +11,7 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::support::{hooked_engine, users};
-use crate::testing::Users;
-use crate::testing::{FakeDirectory, Hook};
+use crate::testing::{FakeDirectory, Hook, Users};
 use crate::{CycleMode, DirectoryError, EngineOptions};
 
 type Action = Arc<dyn Fn(&FakeDirectory) + Send + Sync>;
