@@ -24,6 +24,7 @@ use crate::options::{CycleMode, Progress};
 use crate::pipeline::Pipeline;
 use crate::ports::{Directory, DirectoryError, MailboxSource, SourceError, UnreadableAttribute};
 use crate::read::ReadAhead;
+use crate::settle::Settled;
 use crate::spill::Spill;
 use crate::write::{Chunk, Stop, Writer};
 
@@ -87,8 +88,9 @@ pub(crate) struct CycleRun {
     /// candidate the scan kept and unchanged since is not read again.
     pub mark: Option<ScanMark>,
     /// Mailboxes a full reconcile found in sync while it scanned (`settle.rs`), by cloud id:
-    /// taken in the read phase without being evaluated again.
-    pub settled: HashMap<String, Processed>,
+    /// taken in the read phase without being evaluated again, their outcomes recorded then
+    /// unless recorded during the scan.
+    pub settled: HashMap<String, Settled>,
     /// The addresses this cycle's plans add, by the object that gets them.
     pub claims: Claims,
     /// Mailboxes taken (each once per cycle), by cloud id, compact (16 bytes per GUID id).
@@ -347,7 +349,7 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
                 (None, None)
             };
             let (start, read) = ReadAhead::during(
-                self.start_scans(keep, mailboxes),
+                self.start_scans(keep, mailboxes, run.id),
                 stream,
                 self.options.read_ahead,
                 tap,

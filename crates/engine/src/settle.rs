@@ -10,7 +10,9 @@
 //! (no write, so no guard). Anything else — a write, a new join, a failure, a drift — is left
 //! to the read phase, which decides it after the whole scan on objects read fresh, as before.
 //! Only mailboxes (not groups or contacts) read ahead while the directory is scanned
-//! (`read_ahead`) are evaluated early; the rest is evaluated in the read phase.
+//! (`read_ahead`) are evaluated early; the rest is evaluated in the read phase. The outcomes of
+//! the mailboxes found in sync are recorded during the scan too, when the store has a log
+//! recorder (`recording.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -18,9 +20,9 @@ use std::sync::Arc;
 
 use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
-use exo_writeback_core::provisioning::CloudIdSet;
+use exo_writeback_core::provisioning::{CloudIdSet, CycleId};
 use exo_writeback_core::schema::Schema;
-use exo_writeback_store::{JoinStore, JournalStore, PinStore};
+use exo_writeback_store::{JoinStore, JournalStore, OutcomeStore, PinStore};
 use futures::channel::mpsc::{TryRecvError, UnboundedReceiver, unbounded};
 use futures::{FutureExt, StreamExt};
 use uuid::Uuid;
@@ -28,11 +30,16 @@ use uuid::Uuid;
 use crate::address_index::AddressIndex;
 use crate::bulk::{Bulk, settled_by_scan};
 use crate::engine::Engine;
-use crate::evaluate::{Processed, cloud_id};
+use crate::evaluate::cloud_id;
 use crate::mark::ScanMark;
 use crate::match_index::MatchIndex;
 use crate::ports::{Directory, DirectoryError, MailboxSource, UnreadableAttribute};
 use crate::read_rights::scan_samples;
+
+mod recording;
+
+use recording::Recording;
+pub(crate) use recording::Settled;
 
 /// Mailboxes evaluated between two turns of the scan (it sends its next page request).
 const PER_TURN: usize = 32;
@@ -45,8 +52,9 @@ pub(crate) struct Start {
     pub addresses: Option<AddressIndex>,
     /// The DC's change mark from before the scan, when it still stands after it (`mark.rs`).
     pub mark: Option<ScanMark>,
-    /// Mailboxes found in sync during the scan, by cloud id (the first record of each).
-    pub settled: HashMap<String, Processed>,
+    /// Mailboxes found in sync during the scan, by cloud id (the first record of each), with
+    /// their outcomes (recorded already, or for the read phase to record).
+    pub settled: HashMap<String, Settled>,
 }
 
 /// Mailboxes and the objects their stored joins name, paired as either arrives.
@@ -80,10 +88,14 @@ impl Pairs {
     }
 }
 
-impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> Engine<S, D, St> {
+impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore + OutcomeStore>
+    Engine<S, D, St>
+{
     /// The schema (read again), the read-rights probe and the scan of the search scope, at
     /// once; with `mailboxes` (a full reconcile: the records read ahead from Exchange Online)
-    /// the mailboxes the scan's objects settle are evaluated as the pages arrive. The DC's
+    /// the mailboxes the scan's objects settle are evaluated as the pages arrive, and those in
+    /// sync get their outcomes of cycle `cycle` (recorded meanwhile when the store has a log
+    /// recorder: `recording.rs`). The DC's
     /// change mark is read before the scan (`mark.rs`); the scan keeps its objects whole up to
     /// `scan_cache_bytes` with `keep` (a full reconcile), else up to
     /// `initial_scan_cache_bytes` when there is a mark (an initial cycle: without one, a kept
@@ -92,6 +104,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
         &self,
         keep: bool,
         mailboxes: Option<UnboundedReceiver<Mailbox>>,
+        cycle: CycleId,
     ) -> Start {
         let mark = self.read_mark().await;
         let budget = if keep {
@@ -120,7 +133,20 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             Some(mailboxes) if budget > 0 => {
                 let (tap, objects) = unbounded();
                 let scan = Box::pin(self.scan_search_scope(true, budget, Some(tap), Some(samples)));
-                let settle = Box::pin(self.settle_during_scan(prep, objects, mailboxes));
+                let recorder = match self.store.log_recorder() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no log recorder: the in-sync outcomes are recorded after the scan");
+                        None
+                    }
+                };
+                let settle = Box::pin(self.settle_during_scan(
+                    prep,
+                    objects,
+                    mailboxes,
+                    Recording::start(recorder),
+                    cycle,
+                ));
                 let ((prep, settled), scans) = futures::join!(settle, scan);
                 (scans, prep, settled)
             }
@@ -131,8 +157,10 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             }
         };
         if index.is_none() {
-            // The scan broke off: the read phase decides every mailbox as without a scan.
-            settled.clear();
+            // The scan broke off: the read phase decides every mailbox as without a scan — but
+            // those whose outcome is recorded already (their objects were read before the
+            // break, and found in sync): each mailbox has one outcome per cycle.
+            settled.retain(|_, s| s.recorded);
         }
         let mark = match index {
             Some(_) => self.confirm_mark(mark).await,
@@ -160,14 +188,17 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
 
     /// Pairs the mailboxes read ahead with the objects of the scan their stored joins name,
     /// and — once `prep` (schema, read rights) is done — evaluates each pair, a few between
-    /// two turns of the scan; keeps the evaluations that settle the mailbox. Ends with the
-    /// scan: pairs not evaluated by then are left to the read phase.
+    /// two turns of the scan; the evaluations that settle the mailbox go, as outcomes of
+    /// `cycle`, to `recording`. Ends with the scan: pairs not evaluated by then are left to the
+    /// read phase.
     async fn settle_during_scan(
         &self,
         prep: impl Future<Output = Prepared>,
         mut objects: UnboundedReceiver<DirectoryObject>,
         mut mailboxes: UnboundedReceiver<Mailbox>,
-    ) -> (Prepared, HashMap<String, Processed>) {
+        mut recording: Recording,
+        cycle: CycleId,
+    ) -> (Prepared, HashMap<String, Settled>) {
         let mut pairs = Pairs {
             mailboxes: HashMap::new(),
             objects: HashMap::new(),
@@ -175,7 +206,6 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             ready: VecDeque::new(),
             cap: self.options.read_ahead,
         };
-        let mut settled = HashMap::new();
         let attributes = self.settings.required_ad_attributes();
         let prep = prep.fuse();
         futures::pin_mut!(prep);
@@ -200,7 +230,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                     };
                     let p = self.evaluate_in(&m, &schema, bulk).await;
                     if settled_by_scan(&p) {
-                        settled.insert(p.cloud_id.clone(), p);
+                        recording.push(p.cloud_id.clone(), p.not_written(cycle));
                     }
                 }
                 // Lets the scan take its next page (and send the request for the one after).
@@ -219,6 +249,9 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
                     self.pair_mailbox(&mut pairs, m);
                 }
             } else {
+                // Nothing to evaluate until the next page: what was found in sync is recorded
+                // meanwhile.
+                recording.flush();
                 futures::select! {
                     out = prep => prepared = Some(out),
                     o = objects.next() => match o {
@@ -241,7 +274,7 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore> En
             Some(p) => p,
             None => prep.await,
         };
-        (prepared, settled)
+        (prepared, recording.finish().await)
     }
 
     /// A mailbox read ahead: paired with its joined object (first record of a cloud id,

@@ -22,6 +22,7 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::evaluate::{Disposition, Processed, cloud_id};
 use crate::ports::{Directory, MailboxSource};
+use crate::settle::Settled;
 use crate::spill::Spill;
 
 /// A batch admitted, its candidates read, waiting for the evaluation of the batch before.
@@ -179,14 +180,14 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         // Mailboxes a full reconcile found in sync while it scanned (`settle.rs`) are not
         // evaluated again.
-        let mut early: Vec<Option<Processed>> = admitted
+        let early: Vec<Option<Settled>> = admitted
             .iter()
             .map(|(id, _)| run.settled.remove(id))
             .collect();
         let mailboxes: Vec<&Mailbox> = admitted
             .iter()
             .zip(&early)
-            .filter(|(_, p)| p.is_none())
+            .filter(|(_, s)| s.is_none())
             .map(|((_, m), _)| m)
             .collect();
         let mut evaluated = self
@@ -200,11 +201,19 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
             )
             .await
             .into_iter();
-        let evaluated: Vec<Processed> = early
-            .iter_mut()
-            .filter_map(|p| p.take().or_else(|| evaluated.next()))
-            .collect();
-        self.take_evaluated(run, admitted, evaluated).await
+        for ((id, _), settled) in admitted.into_iter().zip(early) {
+            match settled {
+                Some(s) => take_settled(run, id, s),
+                None => {
+                    let Some(mut p) = evaluated.next() else {
+                        break;
+                    };
+                    self.claim(&mut run.claims, &mut p).await;
+                    self.take(run, id, p)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Takes evaluated mailboxes in order: the cycle's address claims, then [`Engine::take`].
@@ -263,5 +272,18 @@ impl<S: MailboxSource, D: Directory, St: Store> Engine<S, D, St> {
         }
         run.batch.push((id, p.not_written(run.id)));
         Ok(())
+    }
+}
+
+/// A mailbox the scan found in sync (`settle.rs`): counted as [`Engine::take`] counts one in
+/// sync (nothing to claim, report or write); its outcome is durable already, or waits in the
+/// batch as any other.
+fn take_settled(run: &mut CycleRun, id: String, s: Settled) {
+    run.counts.in_scope += 1;
+    run.counts.unchanged += 1;
+    if s.recorded {
+        run.tracker.durable(&id);
+    } else {
+        run.batch.push((id, s.outcome));
     }
 }

@@ -26,6 +26,7 @@ mod modified;
 mod outcomes;
 mod packed;
 mod pins;
+mod recorder;
 mod records;
 mod sqlite;
 mod staging;

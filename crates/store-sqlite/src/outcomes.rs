@@ -5,7 +5,7 @@ use std::path::Path;
 use exo_writeback_core::provisioning::{
     Action, EscrowEntry, EscrowUpdate, JoinUpdate, LogStatus, ObjectOutcome, Watermark,
 };
-use exo_writeback_store::{OutcomeStore, Result, StoreError, WriteIntent};
+use exo_writeback_store::{LogRecorder, OutcomeStore, Result, StoreError, WriteIntent};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
@@ -254,5 +254,9 @@ impl OutcomeStore for SqliteStore {
         tx.commit()
             .map_err(|e| StoreError::sqlite(&path, "commit deleting intents", e))?;
         Ok(n)
+    }
+
+    fn log_recorder(&self) -> Result<Option<Box<dyn LogRecorder>>> {
+        crate::recorder::log_recorder(self)
     }
 }

@@ -102,21 +102,23 @@ impl SqliteStore {
             merge_joins_at: crate::joins::MERGE_AT,
             pending_joins: Default::default(),
         };
-        store.configure()?;
+        Self::configure_connection(&store.conn, &store.path)?;
         Ok(store)
     }
 
-    fn configure(&self) -> Result<()> {
-        let conn = &self.conn;
+    /// Sets up a connection to the database at `path` (the store's own, or its log
+    /// recorder's: `recorder.rs`).
+    pub(crate) fn configure_connection(conn: &Connection, path: &Path) -> Result<()> {
+        let err = |op: &'static str| move |e: rusqlite::Error| StoreError::sqlite(path, op, e);
         conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| self.err("set busy timeout", e))?;
+            .map_err(err("set busy timeout"))?;
         // The first statement that reads the file: a non-database file fails here.
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| self.err("enable WAL", e))?;
+            .map_err(err("enable WAL"))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Invalid {
-                path: self.path.clone(),
+                path: path.to_path_buf(),
                 message: format!(
                     "cannot use write-ahead logging (journal mode stayed {mode:?}); put the \
                      state_dir on a local file system"
@@ -124,13 +126,13 @@ impl SqliteStore {
             });
         }
         conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| self.err("set synchronous=FULL", e))?;
+            .map_err(err("set synchronous=FULL"))?;
         // 64 MiB of page cache: the identity indexes take random keys, and with SQLite's
         // 2 MiB default every insert into a large table misses the cache.
         conn.pragma_update(None, "cache_size", -65_536)
-            .map_err(|e| self.err("set cache size", e))?;
+            .map_err(err("set cache size"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(|e| self.err("enable foreign keys", e))?;
+            .map_err(err("enable foreign keys"))?;
         // Checkpoint every 10,000 pages (≈ 40 MiB of WAL) instead of SQLite's 1,000: a page
         // changed by several transactions between two checkpoints (the tail page of each
         // table, the intents' pages reused by every chunk) is copied into the database once
@@ -138,7 +140,7 @@ impl SqliteStore {
         // of 200, intents first): 9.1 KB written per outcome at 1,000 pages, 8.5 at 4,000,
         // 8.2 at 10,000, 8.0 at 20,000.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
-            .map_err(|e| self.err("set WAL checkpoint interval", e))?;
+            .map_err(err("set WAL checkpoint interval"))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(())
     }

@@ -10,9 +10,9 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::{
-    CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogQuery, LogStore, OutcomeStore,
-    PauseStore, PinStore, PurgeReport, RestartReport, RestartStore, Result, StagingStore, Store,
-    WriteIntent,
+    CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogQuery, LogRecorder, LogStore,
+    OutcomeStore, PauseStore, PinStore, PurgeReport, RestartReport, RestartStore, Result,
+    StagingStore, Store, WriteIntent,
 };
 
 impl<T: JobStore + ?Sized> JobStore for Box<T> {
@@ -86,6 +86,9 @@ impl<T: OutcomeStore + ?Sized> OutcomeStore for Box<T> {
     }
     fn delete_intents(&mut self, ids: &[Uuid]) -> Result<u64> {
         (**self).delete_intents(ids)
+    }
+    fn log_recorder(&self) -> Result<Option<Box<dyn LogRecorder>>> {
+        (**self).log_recorder()
     }
 }
 

@@ -65,8 +65,8 @@ pub use copy::{StateCopy, StateCounts, StateRow};
 pub use error::{Result, StoreError};
 pub use records::{DEFAULT_RETENTION, LogQuery, PurgeReport, RestartReport, WriteIntent};
 pub use roles::{
-    CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogStore, OutcomeStore, PauseStore,
-    PinStore, RestartStore, StagingStore,
+    CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogRecorder, LogStore,
+    OutcomeStore, PauseStore, PinStore, RestartStore, StagingStore,
 };
 
 /// The durable state of the agent: every role. Writes take `&mut self`; each write is one

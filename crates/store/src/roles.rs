@@ -84,6 +84,27 @@ pub trait OutcomeStore {
     fn intents(&self) -> Result<Vec<WriteIntent>>;
     /// Deletes intents by id; returns how many there were.
     fn delete_intents(&mut self, ids: &[Uuid]) -> Result<u64>;
+    /// A [`LogRecorder`] on a connection of its own, to record outcomes beside this store's
+    /// own reads and writes (a full reconcile records the mailboxes its scan finds in sync
+    /// while the scan runs); `None` when the backend has none — the outcomes are then
+    /// recorded with the others, as before.
+    fn log_recorder(&self) -> Result<Option<Box<dyn LogRecorder>>> {
+        Ok(None)
+    }
+}
+
+/// Records outcomes that change no join (an object found in sync: its log entry, and the
+/// clearing of an escrow entry it may have had) on a connection of its own, from another
+/// thread, while the store's own connection goes on reading and writing.
+pub trait LogRecorder: Send {
+    /// Stores these outcomes in one transaction, as [`OutcomeStore::record_outcomes`] would:
+    /// all of them durable when this returns `Ok`, none when it returns an error. An outcome
+    /// that changes a join is refused (nothing stored): the store's own connection keeps the
+    /// joins.
+    fn record(&mut self, outcomes: &[ObjectOutcome]) -> Result<()>;
+    /// No more outcomes: what the store would do with the recorded ones when their cycle
+    /// finishes and can do now (SQLite: merge their identity keys) is done.
+    fn finish(self: Box<Self>) -> Result<()>;
 }
 
 /// Joins between cloud ids and AD objects.

@@ -19,6 +19,7 @@ mod decisions;
 mod deltas;
 mod drift;
 mod groups;
+mod in_sync_during_scan;
 mod intents;
 mod matching;
 mod membership;

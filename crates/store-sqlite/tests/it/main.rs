@@ -9,6 +9,7 @@ mod intents;
 mod journal;
 mod migrations;
 mod old_states;
+mod recorder;
 
 use exo_writeback_store::testing::{Backend, TestStore};
 use exo_writeback_store_sqlite::SqliteStore;
