@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use exo_writeback_core::directory::DirectoryObject;
 use exo_writeback_core::mailbox::{Mailbox, RecipientKind};
-use exo_writeback_core::provisioning::{CloudIdSet, CycleId};
+use exo_writeback_core::provisioning::{CloudIdSet, CycleId, Join};
 use exo_writeback_core::schema::Schema;
 use exo_writeback_store::{JoinStore, JournalStore, OutcomeStore, PinStore};
 use futures::channel::mpsc::{TryRecvError, UnboundedReceiver, unbounded};
@@ -57,15 +57,22 @@ pub(crate) struct Start {
     pub settled: HashMap<String, Settled>,
 }
 
+/// A mailbox read ahead and its stored join (by its cloud id): the evaluation takes the join
+/// from here instead of looking it up again.
+struct Joined {
+    mailbox: Mailbox,
+    join: (String, Join),
+}
+
 /// Mailboxes and the objects their stored joins name, paired as either arrives.
 struct Pairs {
     /// Mailboxes waiting for their joined object, by its objectGUID.
-    mailboxes: HashMap<Uuid, Mailbox>,
+    mailboxes: HashMap<Uuid, Joined>,
     /// Objects of the scan waiting for their mailbox (at most `cap`).
     objects: HashMap<Uuid, DirectoryObject>,
     /// Cloud ids taken (a listing may repeat a mailbox: the first record is the one taken).
     ids: CloudIdSet,
-    ready: VecDeque<(Mailbox, DirectoryObject)>,
+    ready: VecDeque<(Joined, DirectoryObject)>,
     cap: usize,
 }
 
@@ -78,7 +85,8 @@ impl Pairs {
         }
     }
 
-    fn mailbox(&mut self, guid: Uuid, m: Mailbox) {
+    fn mailbox(&mut self, m: Joined) {
+        let guid = m.join.1.object_guid;
         if let Some(o) = self.objects.remove(&guid) {
             self.ready.push_back((m, o));
         } else {
@@ -225,10 +233,11 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore + O
                     let bulk = Bulk {
                         from_scan: true,
                         scanned: std::slice::from_ref(&o),
+                        joins: Some(std::slice::from_ref(&m.join)),
                         attributes: &attributes,
                         ..Bulk::default()
                     };
-                    let p = self.evaluate_in(&m, &schema, bulk).await;
+                    let p = self.evaluate_in(&m.mailbox, &schema, bulk).await;
                     if settled_by_scan(&p) {
                         recording.push(p.cloud_id.clone(), p.not_written(cycle));
                     }
@@ -288,7 +297,10 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore + O
             return;
         }
         if let Ok(Some(join)) = self.store.join(&id) {
-            pairs.mailbox(join.object_guid, m);
+            pairs.mailbox(Joined {
+                mailbox: m,
+                join: (id, join),
+            });
         }
     }
 }

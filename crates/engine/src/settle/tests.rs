@@ -6,10 +6,10 @@ use std::collections::{HashMap, VecDeque};
 
 use exo_writeback_core::directory::{Attributes, DirectoryObject};
 use exo_writeback_core::mailbox::Mailbox;
-use exo_writeback_core::provisioning::CloudIdSet;
+use exo_writeback_core::provisioning::{CloudIdSet, Join};
 use uuid::Uuid;
 
-use super::Pairs;
+use super::{Joined, Pairs};
 
 fn pairs(cap: usize) -> Pairs {
     Pairs {
@@ -36,13 +36,29 @@ fn mailbox(n: u128) -> Mailbox {
     }
 }
 
+/// Mailbox `n`, joined to object `n`.
+fn joined(n: u128) -> Joined {
+    let m = mailbox(n);
+    let id = m.external_directory_object_id.clone().unwrap_or_default();
+    let join = Join {
+        cloud_id: id.clone(),
+        object_guid: Uuid::from_u128(n),
+        dn: object(n).dn,
+        updated_at: jiff::Timestamp::UNIX_EPOCH,
+    };
+    Joined {
+        mailbox: m,
+        join: (id, join),
+    }
+}
+
 /// The objectGUIDs paired, in order.
 fn ready(p: &Pairs) -> Vec<u128> {
     p.ready
         .iter()
         .map(|(m, o)| {
             assert_eq!(
-                m.external_directory_object_id,
+                m.mailbox.external_directory_object_id,
                 mailbox(o.object_guid.as_u128()).external_directory_object_id
             );
             o.object_guid.as_u128()
@@ -69,8 +85,8 @@ fn no_more_than_cap_objects_of_the_scan_wait_for_their_mailbox() {
         );
         // A mailbox whose object was held is paired; one whose object was let go waits (its
         // object will not come again: the read phase decides it).
-        p.mailbox(Uuid::from_u128(1), mailbox(1));
-        p.mailbox(Uuid::from_u128(cap as u128 + 3), mailbox(cap as u128 + 3));
+        p.mailbox(joined(1));
+        p.mailbox(joined(cap as u128 + 3));
         if cap > 0 {
             assert_eq!(ready(&p), [1], "cap {cap}");
             assert_eq!(
@@ -92,8 +108,8 @@ fn no_more_than_cap_objects_of_the_scan_wait_for_their_mailbox() {
 fn a_mailbox_read_ahead_waits_for_its_object_whatever_the_cap() {
     let mut p = pairs(1);
     p.object(object(1));
-    p.mailbox(Uuid::from_u128(2), mailbox(2));
-    p.mailbox(Uuid::from_u128(3), mailbox(3));
+    p.mailbox(joined(2));
+    p.mailbox(joined(3));
     // The one place for an object is taken, yet the objects of waiting mailboxes pair.
     p.object(object(3));
     p.object(object(2));
