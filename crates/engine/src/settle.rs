@@ -141,13 +141,10 @@ impl<S: MailboxSource, D: Directory, St: JoinStore + PinStore + JournalStore + O
             Some(mailboxes) if budget > 0 => {
                 let (tap, objects) = unbounded();
                 let scan = Box::pin(self.scan_search_scope(true, budget, Some(tap), Some(samples)));
-                let recorder = match self.store.log_recorder() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no log recorder: the in-sync outcomes are recorded after the scan");
-                        None
-                    }
-                };
+                let recorder = self.store.log_recorder().unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "no log recorder: the in-sync outcomes are recorded after the scan");
+                    None
+                });
                 let settle = Box::pin(self.settle_during_scan(
                     prep,
                     objects,

@@ -7,7 +7,7 @@ use exo_writeback_core::provisioning::{
     Action, EscrowEntry, EscrowUpdate, JoinUpdate, LogStatus, ObjectOutcome, Watermark,
 };
 use exo_writeback_store::codec::{fold, from_json, guid_text, source_key, time_key, to_json};
-use exo_writeback_store::{OutcomeStore, Result, WriteIntent};
+use exo_writeback_store::{LogRecorder, OutcomeStore, Result, WriteIntent};
 use postgres::Transaction;
 use uuid::Uuid;
 
@@ -129,7 +129,7 @@ fn delete_intent_rows(db: &mut Tx<'_, '_>, ids: &[Uuid]) -> Result<u64, E> {
 
 impl PgStore {
     /// Outcomes, the deletion of intents and the watermark, in one transaction.
-    fn commit_outcomes(
+    pub(crate) fn commit_outcomes(
         &mut self,
         outcomes: &[ObjectOutcome],
         intents: &[Uuid],
@@ -220,5 +220,9 @@ impl OutcomeStore for PgStore {
             return Ok(0);
         }
         self.write("delete intents", |db| delete_intent_rows(db, ids))
+    }
+
+    fn log_recorder(&self) -> Result<Option<Box<dyn LogRecorder>>> {
+        crate::recorder::log_recorder(self)
     }
 }

@@ -23,7 +23,7 @@ use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 /// The PostgreSQL state store: one connection, reopened when the server restarts.
 pub struct PgStore {
     pub(crate) connector: Arc<Connector>,
-    conn: RefCell<Option<Conn>>,
+    pub(crate) conn: RefCell<Option<Conn>>,
     pub(crate) fence: Fence,
     /// Rows deleted per transaction by a retention purge.
     pub(crate) purge_chunk: i64,

@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use exo_writeback_core::provisioning::{CycleKind, JobState};
+use exo_writeback_store::testing::fixtures::in_sync;
 use exo_writeback_store_postgres::lease::{Acquired, Identity, LeaseGuard, LeaseName, Leases};
 use exo_writeback_store_postgres::prelude::*;
-use exo_writeback_store_postgres::{Fence, PgSettings, PgStore, StoreError};
+use exo_writeback_store_postgres::{Fence, LogQuery, PgSettings, PgStore, StoreError};
 use exo_writeback_testlab::LabPostgres;
 
 use crate::database;
@@ -101,6 +102,11 @@ fn a_fenced_writer_stores_nothing_and_sends_nothing() {
     let cycle = store_a
         .begin_cycle(CycleKind::Delta, jiff::Timestamp::now())
         .expect("the holder writes");
+    // Its log recorder (a connection of its own) writes under the same lease.
+    let mut recorder = store_a.log_recorder().expect("recorder").expect("one");
+    recorder
+        .record(&[in_sync(cycle, 1, jiff::Timestamp::now())])
+        .expect("the holder's recorder writes");
 
     // Another agent takes the lease over (here: by hand, as if a's lease had lapsed while a
     // was frozen and its renewer never ran): a's next write is refused inside its transaction,
@@ -128,6 +134,17 @@ fn a_fenced_writer_stores_nothing_and_sends_nothing() {
         Some(exo_writeback_core::provisioning::CycleStatus::Running),
         "nothing of the fenced write was stored"
     );
+    let err = recorder
+        .record(&[in_sync(cycle, 2, jiff::Timestamp::now())])
+        .expect_err("the recorder is fenced too");
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err:?}");
+    let logged = store_a
+        .query_logs(&LogQuery {
+            cycle: Some(cycle),
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    assert_eq!(logged.len(), 1, "only the entry recorded under the lease");
     let start = Instant::now();
     while a.may_write().is_ok() {
         assert!(start.elapsed() < TTL, "the renewer never noticed");

@@ -22,7 +22,7 @@ const SCOPE: &str = "in scope of ProfileBasic, ProfileCustomAttributes";
 
 /// An object already in sync, as a cycle records it: the import and matching steps name the
 /// object, the reason, scoping and export texts are the cycle's.
-pub(crate) fn in_sync(cycle: CycleId, n: u64, time: Timestamp, export: &str) -> ObjectOutcome {
+fn in_sync(cycle: CycleId, n: u64, time: Timestamp, export: &str) -> ObjectOutcome {
     let mut log = log_entry(cycle, n, time, LogStatus::Success);
     log.action = Action::Other;
     log.reason = Some(Reason {

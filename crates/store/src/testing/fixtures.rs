@@ -191,6 +191,24 @@ pub fn success(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
     }
 }
 
+/// An outcome of object `n` found already in sync: its log entry, no journal, the join kept,
+/// its escrow entry (if any) cleared.
+pub fn in_sync(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
+    let mut log = log_entry(cycle, n, time, LogStatus::Success);
+    log.action = Action::Other;
+    log.reason = Some(reason("AlreadyInSync"));
+    log.modified = Vec::new();
+    ObjectOutcome {
+        log,
+        journal: vec![],
+        join: JoinUpdate::Keep,
+        escrow: EscrowUpdate::Clear {
+            cloud_id: cloud_id(n),
+        },
+        pins: Default::default(),
+    }
+}
+
 /// A failed outcome for object `n`: log, no journal, escrow failure.
 pub fn failed(cycle: CycleId, n: u64, time: Timestamp) -> ObjectOutcome {
     ObjectOutcome {

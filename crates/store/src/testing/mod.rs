@@ -82,6 +82,7 @@ macro_rules! conformance_tests {
             a_large_purge_removes_everything_older,
             an_outcome_is_stored_whole,
             a_constraint_violation_in_the_middle_stores_nothing_of_the_outcome,
+            outcomes_recorded_by_the_log_recorder_read_as_the_stores_own,
             a_batch_is_all_or_nothing,
             a_watermark_committed_with_a_failing_batch_is_not_stored,
             joins_are_set_replaced_listed_and_removed,

@@ -3,7 +3,7 @@
 use crate::LogQuery;
 use crate::prelude::*;
 use crate::testing::Backend;
-use crate::testing::fixtures::{at, cloud_id, failed, guid, success};
+use crate::testing::fixtures::{at, cloud_id, failed, guid, in_sync, success};
 use exo_writeback_core::provisioning::{
     CycleId, CycleKind, EscrowUpdate, JoinUpdate, LogEntryId, ObjectRef,
 };
@@ -159,4 +159,79 @@ pub fn a_watermark_committed_with_a_failing_batch_is_not_stored(b: &impl Backend
         .record_outcomes_then_watermark(&bad[..1], Some(&wm))
         .expect("record");
     assert_eq!(store.watermark().expect("watermark"), Some(wm));
+}
+
+/// The log recorder (`OutcomeStore::log_recorder`): in-sync outcomes recorded on its own
+/// connection, from another thread, while the store records others, are read back as the
+/// store's own (by cycle, by identity, the escrow entry they clear); an outcome that changes a
+/// join is refused, nothing of its chunk stored.
+pub fn outcomes_recorded_by_the_log_recorder_read_as_the_stores_own(b: &impl Backend) {
+    let mut store = b.open();
+    let cycle = store
+        .begin_cycle(CycleKind::FullReconcile, at(0))
+        .expect("cycle");
+    // Mailbox 7 failed before (a log entry of another id): its in-sync outcome clears it.
+    let mut failure = failed(cycle, 7, at(1));
+    failure.log.id = LogEntryId(Uuid::from_u128(7_000_000));
+    store.record_outcome(&failure).expect("failure");
+    let outcomes: Vec<_> = (1..=300)
+        .map(|n| in_sync(cycle, n, at(10 + n as i64)))
+        .collect();
+    let mut recorder = store
+        .log_recorder()
+        .expect("recorder")
+        .expect("this backend has a recorder");
+    let beside = outcomes.clone();
+    let thread = std::thread::spawn(move || {
+        for chunk in beside.chunks(120) {
+            recorder.record(chunk).expect("record");
+        }
+        let mut joined = success(cycle, 2_000, at(2));
+        joined.journal.clear();
+        let refused = recorder.record(&[in_sync(cycle, 3_000, at(3)), joined]);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("changes a join")),
+            "{refused:?}"
+        );
+        recorder.finish().expect("finish");
+    });
+    // The store's own connection records meanwhile: a write waits for the recorder's, it
+    // does not fail.
+    for n in 1001..=1020 {
+        store
+            .record_outcome(&success(cycle, n, at(n as i64)))
+            .expect("own outcome");
+    }
+    thread.join().expect("recorder thread");
+
+    let all = store
+        .query_logs(&LogQuery {
+            cycle: Some(cycle),
+            limit: 10_000,
+            ..LogQuery::default()
+        })
+        .expect("logs");
+    assert_eq!(all.len(), 1 + 300 + 20, "nothing of the refused chunk");
+    for o in &outcomes {
+        let found = all.iter().find(|e| e.id == o.log.id).expect("recorded");
+        assert_eq!(found, &o.log, "read back as recorded");
+    }
+    for n in [1, 150, 300] {
+        let by_identity = store
+            .query_logs(&LogQuery {
+                identity: Some(cloud_id(n)),
+                limit: 10,
+                ..LogQuery::default()
+            })
+            .expect("by identity");
+        assert_eq!(by_identity.len(), 1, "{}", cloud_id(n));
+        assert_eq!(by_identity[0].id, outcomes[n as usize - 1].log.id);
+    }
+    assert!(
+        store.escrow_entry(&cloud_id(7)).expect("escrow").is_none(),
+        "the in-sync outcome cleared the escrow entry"
+    );
+    assert!(store.join(&cloud_id(2_000)).expect("join").is_none());
 }
