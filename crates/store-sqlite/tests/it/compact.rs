@@ -6,11 +6,10 @@ use std::io::Write;
 
 use exo_writeback_core::outcome::OutcomeCode;
 use exo_writeback_core::provisioning::{
-    Action, CycleId, CycleKind, EscrowUpdate, JoinUpdate, LogStatus, ObjectOutcome,
-    ProvisioningLogEntry, Reason, StepStatus,
+    Action, CycleId, CycleKind, LogStatus, ObjectOutcome, ProvisioningLogEntry, Reason, StepStatus,
 };
 use exo_writeback_store::prelude::*;
-use exo_writeback_store::testing::fixtures::{at, cloud_id, dn, guid, log_entry, smtp, success};
+use exo_writeback_store::testing::fixtures::{self, at, cloud_id, dn, guid, smtp, success};
 use exo_writeback_store::{LogQuery, StateRow};
 use exo_writeback_store_sqlite::{DB_FILE_NAME, SqliteStore, StateCopy};
 use jiff::Timestamp;
@@ -23,14 +22,13 @@ const SCOPE: &str = "in scope of ProfileBasic, ProfileCustomAttributes";
 /// An object already in sync, as a cycle records it: the import and matching steps name the
 /// object, the reason, scoping and export texts are the cycle's.
 fn in_sync(cycle: CycleId, n: u64, time: Timestamp, export: &str) -> ObjectOutcome {
-    let mut log = log_entry(cycle, n, time, LogStatus::Success);
-    log.action = Action::Other;
+    let mut o = fixtures::in_sync(cycle, n, time);
+    let log = &mut o.log;
     log.reason = Some(Reason {
         code: OutcomeCode::AlreadyInSync,
         message: IN_SYNC.into(),
         recommended_action: "None.".into(),
     });
-    log.modified = Vec::new();
     log.duration = jiff::SignedDuration::from_nanos(1_234_567 + n as i64 * 7);
     log.steps.import.details = format!(
         "read {} (ExternalDirectoryObjectId {}, UserMailbox, WhenChangedUTC {time})",
@@ -41,15 +39,7 @@ fn in_sync(cycle: CycleId, n: u64, time: Timestamp, export: &str) -> ObjectOutco
     log.steps.matching.details = format!("matched {} by ExternalDirectoryObjectId", dn(n));
     log.steps.export.status = StepStatus::Success;
     log.steps.export.details = export.into();
-    ObjectOutcome {
-        log,
-        journal: vec![],
-        join: JoinUpdate::Keep,
-        escrow: EscrowUpdate::Clear {
-            cloud_id: cloud_id(n),
-        },
-        pins: Default::default(),
-    }
+    o
 }
 
 fn deflated_len(text: &str) -> usize {
