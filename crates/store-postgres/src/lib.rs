@@ -28,6 +28,7 @@ pub mod migrations;
 mod outcomes;
 mod pg;
 mod pins;
+mod schema_cache;
 mod staging;
 
 pub use connect::{PgSettings, PgSettingsError, redact};

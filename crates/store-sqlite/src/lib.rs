@@ -27,6 +27,7 @@ mod outcomes;
 mod packed;
 mod pins;
 mod records;
+mod schema_cache;
 mod sqlite;
 mod staging;
 
