@@ -17,14 +17,15 @@ use crate::wire::RawEntry;
 /// once: the scan's decoding, the cycle's refresh and the rights probe's account lookup).
 ///
 /// A refresh first reads the schema NC head's `schemaInfo` and keeps the cached schema when it
-/// was read under the same value (`still_current`): Microsoft Learn, "Schema-Info attribute",
-/// describes it as an internal binary value used to detect schema changes between DCs (on the
-/// class Dmd, the schema NC head; system-only). MS-DRSR gives its layout — 0xFF, a big-endian
-/// revision incremented by every originating schema change, the invocationId of the DC that
-/// made it — which is not relied on here: the value is compared byte for byte. Checked on the
-/// lab Samba 4.17 DC: readable as Administrator, and adding an attributeSchema moved its
-/// revision (`docs/PERFORMANCE.md`). A DC that does not show it (absent, or not readable by the
-/// bind account) gets the full read every time, as before.
+/// was read under the same value (`still_current`): Microsoft Learn, "Schema-Info attribute"
+/// (and MS-ADA3 2.228, "Attribute schemaInfo"), describes it as an internal binary value used
+/// to detect schema changes between DCs — on the class DMD (the schema NC head), system-only,
+/// an octet string, not single-valued. Its layout (0xFF, a big-endian revision incremented by
+/// every originating schema change, the invocationId of the DC that made it; MS-DRSR) is not
+/// relied on: the value is compared byte for byte. Checked on the lab Samba 4.17 DC: 21 bytes
+/// from 0xFF, readable as Administrator, and adding an attributeSchema changed it (the tests
+/// `schema_info.rs`). A DC that does not show it (absent, or not readable by the bind account)
+/// gets the full read every time, as before.
 #[derive(Debug, Default)]
 pub(super) struct SchemaReads {
     gate: tokio::sync::Mutex<()>,
