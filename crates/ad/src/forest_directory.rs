@@ -321,7 +321,17 @@ impl ForestDirectory {
         self.home.run(|c| async move { c.schema().await }).await
     }
 
-    /// Read the schema again; every connected domain adopts it.
+    /// Use `schema` (kept by an earlier process) until a refresh finds the DC's `schemaInfo`
+    /// differs from its tag; every domain connected later adopts it.
+    pub async fn adopt_schema(&self, schema: Arc<exo_writeback_core::schema::Schema>) {
+        self.home.connection().await.adopt_schema(schema.clone());
+        for conn in self.others.lock().await.values() {
+            conn.connection().await.adopt_schema(schema.clone());
+        }
+    }
+
+    /// Read the schema again if it changed (`AdConnection::refresh_schema`); every connected
+    /// domain adopts it.
     pub async fn refresh_schema(&self) -> Result<Arc<exo_writeback_core::schema::Schema>, AdError> {
         let schema = self
             .home

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::schema_cache::SchemaCache;
 use exo_writeback_ad::forest_directory::ForestDirectory;
 use exo_writeback_ad::{AdError, UsnMark};
 use exo_writeback_core::directory::{AttrValue, DirectoryObject, ObjectModify};
@@ -30,6 +31,9 @@ pub struct AdDirectory {
     recorded: AtomicUsize,
     /// The DCs whose change marks were read, by the name the engine's marks give them.
     marks: std::sync::Mutex<HashMap<String, UsnMark>>,
+    /// Where each schema read under a new `schemaInfo` is kept for the next process, if
+    /// anywhere.
+    schema_cache: Option<SchemaCache>,
 }
 
 /// An AD error as the engine sees it: its kind (unreachable, schema, refused) and, when the
@@ -80,9 +84,26 @@ impl AdDirectory {
             state_dir,
             recorded: AtomicUsize::new(usize::MAX),
             marks: std::sync::Mutex::default(),
+            schema_cache: None,
         };
         directory.note_dcs().await;
         directory
+    }
+
+    /// The same directory, keeping each schema it reads under a new `schemaInfo` in `cache`.
+    pub fn with_schema_cache(self, cache: SchemaCache) -> AdDirectory {
+        AdDirectory {
+            schema_cache: Some(cache),
+            ..self
+        }
+    }
+
+    /// `schema`, after keeping it for the next process when it is new.
+    fn kept(&self, schema: Result<Arc<Schema>, AdError>) -> Result<Arc<Schema>, AdError> {
+        if let (Ok(schema), Some(cache)) = (&schema, &self.schema_cache) {
+            cache.keep(schema);
+        }
+        schema
     }
 
     pub fn forest(&self) -> &ForestDirectory {
@@ -110,11 +131,11 @@ impl AdDirectory {
 
 impl Directory for AdDirectory {
     async fn schema(&self) -> Result<Arc<Schema>, DirectoryError> {
-        let r = self.forest.schema().await;
+        let r = self.kept(self.forest.schema().await);
         self.noted(r).await
     }
     async fn refresh_schema(&self) -> Result<Arc<Schema>, DirectoryError> {
-        let r = self.forest.refresh_schema().await;
+        let r = self.kept(self.forest.refresh_schema().await);
         self.noted(r).await
     }
     async fn find_by_attribute(

@@ -23,6 +23,7 @@ use crate::error::AgentError;
 use crate::exo::ExoSource;
 use crate::observe::Observed;
 use crate::scheduler::{Clock, interrupt_stale_cycles};
+use crate::schema_cache::SchemaCache;
 use crate::state::{State, WriteLock, WriterGuard};
 
 /// The engine over Exchange Online, AD (its operations reported to the installed observer,
@@ -64,9 +65,7 @@ pub async fn engine_on(config: &Config, state: &State) -> Result<RealEngine, Age
     if let Some(observer) = crate::observe::exo_observer() {
         exo.set_observer(observer);
     }
-    let password = config.ad_password()?;
-    let forest = ForestDirectory::open(&config.ad, password).await?;
-    let ad = AdDirectory::new(forest, Some(config.sync.state_dir.clone())).await;
+    let ad = directory_on(config, state).await?;
     let store = state.store()?;
     let safelist_hashes = settings.profiles.contains(&Profile::Hybrid);
     let mut engine = Engine::new(
@@ -93,6 +92,24 @@ pub async fn engine_on(config: &Config, state: &State) -> Result<RealEngine, Age
     engine.set_operator(crate::admin::operator());
     engine.set_fence(state.write_fence());
     Ok(engine)
+}
+
+/// AD as the engine's directory, with the schema kept in `state`: the one an earlier process
+/// kept is adopted before the first cycle (its refresh reads the schema again only when the
+/// DC's `schemaInfo` differs), and a schema read under a new `schemaInfo` is kept
+/// (`crate::schema_cache`).
+pub async fn directory_on(config: &Config, state: &State) -> Result<AdDirectory, AgentError> {
+    let password = config.ad_password()?;
+    let forest = ForestDirectory::open(&config.ad, password).await?;
+    let cache = SchemaCache::new(state.store()?);
+    if let Some(schema) = cache.load() {
+        forest.adopt_schema(schema).await;
+    }
+    Ok(
+        AdDirectory::new(forest, Some(config.sync.state_dir.clone()))
+            .await
+            .with_schema_cache(cache),
+    )
 }
 
 /// The engine of a command that writes (`approve`, `undo`, `provision`): the state lock (or,

@@ -37,6 +37,7 @@ pub mod migrate;
 pub mod observe;
 pub mod read_rights;
 pub mod scheduler;
+pub mod schema_cache;
 pub mod signals;
 pub mod state;
 pub mod test_pause;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::directory::AttrValue;
 
 /// An attribute syntax, from `attributeSyntax` + `oMSyntax` of an `attributeSchema` object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Syntax {
     /// 2.5.5.12 / 64 — Unicode string.
     Unicode,
@@ -87,7 +87,7 @@ pub fn same_values(syntax: Option<&Syntax>, current: &[AttrValue], planned: &[At
 }
 
 /// One `attributeSchema` object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AttributeSchema {
     pub ldap_display_name: String,
     pub attribute_id: String,
@@ -101,6 +101,9 @@ pub struct AttributeSchema {
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
     by_lower_name: BTreeMap<String, AttributeSchema>,
+    /// The schema NC head's `schemaInfo` the schema was read under, when the DC let it be read
+    /// (see [`Schema::schema_info`]).
+    schema_info: Option<Vec<u8>>,
 }
 
 impl Schema {
@@ -110,7 +113,22 @@ impl Schema {
                 .into_iter()
                 .map(|a| (a.ldap_display_name.to_ascii_lowercase(), a))
                 .collect(),
+            schema_info: None,
         }
+    }
+    /// The same schema, tagged with the `schemaInfo` value read before its attributes.
+    pub fn with_schema_info(self, schema_info: Option<Vec<u8>>) -> Self {
+        Schema {
+            schema_info,
+            ..self
+        }
+    }
+    /// The schema NC head's `schemaInfo` read just before this schema's attributes, if any:
+    /// a value that changes with every schema change (Microsoft Learn, "Schema-Info
+    /// attribute"), so a schema read under the value the DC shows now is still current.
+    /// Opaque here: compared byte for byte, never parsed.
+    pub fn schema_info(&self) -> Option<&[u8]> {
+        self.schema_info.as_deref()
     }
     pub fn get(&self, name: &str) -> Option<&AttributeSchema> {
         self.by_lower_name.get(&name.to_ascii_lowercase())

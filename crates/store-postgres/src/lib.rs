@@ -29,6 +29,7 @@ mod outcomes;
 mod pg;
 mod pins;
 mod recorder;
+mod schema_cache;
 mod staging;
 
 pub use connect::{PgSettings, PgSettingsError, redact};

@@ -155,6 +155,15 @@ pub const MIGRATIONS: &[&str] = &[
         reason         TEXT NOT NULL
     );
     "#,
+    // 3: the AD schema kept between processes (`schema_cache.rs`): read again only when the
+    // schema NC head's schemaInfo differs from the one kept here. One row; a cache, not copied.
+    r#"
+    CREATE TABLE schema_cache (
+        id           SMALLINT PRIMARY KEY CHECK (id = 1),
+        schema_info  BYTEA NOT NULL,
+        attributes   TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this binary writes.

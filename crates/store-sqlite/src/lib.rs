@@ -28,6 +28,7 @@ mod packed;
 mod pins;
 mod recorder;
 mod records;
+mod schema_cache;
 mod sqlite;
 mod staging;
 

@@ -256,6 +256,16 @@ pub const MIGRATIONS: &[Migration] = &[
         PRIMARY KEY (cycle, h)
     ) WITHOUT ROWID;
     "#),
+    // 10: the AD schema kept between processes (`schema_cache.rs`): each `sync` is a process of
+    // its own, and read the whole schema from the DC; it is read again only when the schema NC
+    // head's schemaInfo differs from the one kept here. One row; a cache, not copied.
+    Sql(r#"
+    CREATE TABLE schema_cache (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        schema_info  BLOB NOT NULL,
+        attributes   TEXT NOT NULL
+    );
+    "#),
 ];
 
 /// The schema version this binary writes.

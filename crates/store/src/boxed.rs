@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogQuery, LogRecorder, LogStore,
     OutcomeStore, PauseStore, PinStore, PurgeReport, RestartReport, RestartStore, Result,
-    StagingStore, Store, WriteIntent,
+    SchemaCacheStore, SchemaSnapshot, StagingStore, Store, WriteIntent,
 };
 
 impl<T: JobStore + ?Sized> JobStore for Box<T> {
@@ -209,6 +209,15 @@ impl<T: PauseStore + ?Sized> PauseStore for Box<T> {
 impl<T: RestartStore + ?Sized> RestartStore for Box<T> {
     fn restart(&mut self, scope: RestartScope, at: Timestamp) -> Result<RestartReport> {
         (**self).restart(scope, at)
+    }
+}
+
+impl<T: SchemaCacheStore + ?Sized> SchemaCacheStore for Box<T> {
+    fn schema_snapshot(&self) -> Result<Option<SchemaSnapshot>> {
+        (**self).schema_snapshot()
+    }
+    fn put_schema_snapshot(&mut self, snapshot: &SchemaSnapshot) -> Result<()> {
+        (**self).put_schema_snapshot(snapshot)
     }
 }
 

@@ -5,8 +5,8 @@
 //! and its watermark ([`JobStore`]), cycles ([`CycleStore`]), outcomes and their write-ahead
 //! intents ([`OutcomeStore`]), joins ([`JoinStore`]), escrow ([`EscrowStore`]), changes staged
 //! by the change threshold ([`StagingStore`]), the journal ([`JournalStore`]), log queries
-//! ([`LogStore`]), restarts ([`RestartStore`]), pinned attributes ([`PinStore`]) and a pause
-//! ([`PauseStore`]) — so an operation says which part of the
+//! ([`LogStore`]), restarts ([`RestartStore`]), pinned attributes ([`PinStore`]), a pause
+//! ([`PauseStore`]) and the AD schema kept between processes ([`SchemaCacheStore`]) — so an operation says which part of the
 //! state it needs, and a backend implements each. Bring them into scope with
 //! `use exo_writeback_store::prelude::*`. The embedded SQLite backend
 //! (`SqliteStore`: one file, `state.db` in the configured `state_dir`, WAL mode,
@@ -63,10 +63,12 @@ pub mod testing;
 
 pub use copy::{StateCopy, StateCounts, StateRow};
 pub use error::{Result, StoreError};
-pub use records::{DEFAULT_RETENTION, LogQuery, PurgeReport, RestartReport, WriteIntent};
+pub use records::{
+    DEFAULT_RETENTION, LogQuery, PurgeReport, RestartReport, SchemaSnapshot, WriteIntent,
+};
 pub use roles::{
     CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogRecorder, LogStore,
-    OutcomeStore, PauseStore, PinStore, RestartStore, StagingStore,
+    OutcomeStore, PauseStore, PinStore, RestartStore, SchemaCacheStore, StagingStore,
 };
 
 /// The durable state of the agent: every role. Writes take `&mut self`; each write is one
@@ -84,6 +86,7 @@ pub trait Store:
     + RestartStore
     + PinStore
     + PauseStore
+    + SchemaCacheStore
     + Send
 {
 }
@@ -92,6 +95,6 @@ pub trait Store:
 pub mod prelude {
     pub use crate::{
         CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogStore, OutcomeStore,
-        PauseStore, PinStore, RestartStore, StagingStore, Store,
+        PauseStore, PinStore, RestartStore, SchemaCacheStore, StagingStore, Store,
     };
 }

@@ -142,3 +142,15 @@ impl WriteIntent {
         }
     }
 }
+
+/// The AD schema as last read, with the schema NC head's `schemaInfo` it was read under: kept
+/// so that the next process (each `sync` is one) need not read the whole schema again while the
+/// DC shows the same `schemaInfo`. A cache: not part of a state copy ([`crate::StateCopy`]);
+/// one that cannot be read back is ignored and the schema read from AD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaSnapshot {
+    /// The `schemaInfo` value, opaque.
+    pub schema_info: Vec<u8>,
+    /// The attributeSchema objects as the schema read holds them.
+    pub attributes: Vec<exo_writeback_core::schema::AttributeSchema>,
+}

@@ -8,7 +8,7 @@ use exo_writeback_core::provisioning::{
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use crate::{LogQuery, PurgeReport, RestartReport, Result, WriteIntent};
+use crate::{LogQuery, PurgeReport, RestartReport, Result, SchemaSnapshot, WriteIntent};
 
 /// The job state and the watermark.
 pub trait JobStore {
@@ -222,4 +222,13 @@ pub trait RestartStore {
     /// - `Quarantine`: a `Quarantine` job state becomes `Active` (or `NotRun` when there is no
     ///   watermark); other states are unchanged.
     fn restart(&mut self, scope: RestartScope, at: Timestamp) -> Result<RestartReport>;
+}
+
+/// The AD schema kept between processes ([`SchemaSnapshot`]): one snapshot, replaced whole.
+pub trait SchemaCacheStore {
+    /// The snapshot kept, if any. An error when it cannot be decoded (the caller ignores it
+    /// and reads the schema from AD).
+    fn schema_snapshot(&self) -> Result<Option<SchemaSnapshot>>;
+    /// Keeps `snapshot` instead of the one kept before.
+    fn put_schema_snapshot(&mut self, snapshot: &SchemaSnapshot) -> Result<()>;
 }

@@ -1,7 +1,7 @@
 //! The rootDSE, the bind identity (WhoAmI), the schema, and values decoded by its syntaxes.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use exo_writeback_core::directory::{AttrValue, Attributes, DirectoryObject};
 use exo_writeback_core::guid::uuid_from_object_guid;
@@ -15,10 +15,29 @@ use crate::wire::RawEntry;
 /// that a caller who asked while a read was under way takes that read's result instead of
 /// reading the whole schema again (a fresh process's first cycle asked for it three times at
 /// once: the scan's decoding, the cycle's refresh and the rights probe's account lookup).
+///
+/// A refresh first reads the schema NC head's `schemaInfo` and keeps the cached schema when it
+/// was read under the same value (`still_current`): Microsoft Learn, "Schema-Info attribute"
+/// (and MS-ADA3 2.228, "Attribute schemaInfo"), describes it as an internal binary value used
+/// to detect schema changes between DCs — on the class DMD (the schema NC head), system-only,
+/// an octet string, not single-valued. Its layout (0xFF, a big-endian revision incremented by
+/// every originating schema change, the invocationId of the DC that made it; MS-DRSR) is not
+/// relied on: the value is compared byte for byte. Checked on the lab Samba 4.17 DC: 21 bytes
+/// from 0xFF, readable as Administrator, and adding an attributeSchema changed it (the tests
+/// `schema_info.rs`). A DC that does not show it (absent, or not readable by the bind account)
+/// gets the full read every time, as before.
 #[derive(Debug, Default)]
 pub(super) struct SchemaReads {
     gate: tokio::sync::Mutex<()>,
     done: AtomicU64,
+    /// Whether the absence of `schemaInfo` was said already (once per connection).
+    no_schema_info_said: AtomicBool,
+}
+
+/// Whether `cached` may be kept instead of reading the schema again: it was read under the
+/// `schemaInfo` the DC shows `now`. Without a value on either side, never.
+pub(super) fn still_current(cached: Option<&Schema>, now: Option<&[u8]>) -> bool {
+    matches!((cached.and_then(Schema::schema_info), now), (Some(then), Some(now)) if then == now)
 }
 
 impl AdConnection {
@@ -116,7 +135,8 @@ impl AdConnection {
         if let Some(schema) = self.cached_schema() {
             return Ok(schema);
         }
-        self.read_schema(self).await
+        let schema_info = self.read_schema_info(self).await;
+        self.read_schema(self, schema_info).await
     }
 
     /// The schema if it was read already.
@@ -124,17 +144,20 @@ impl AdConnection {
         self.schema.read().ok().and_then(|guard| guard.clone())
     }
 
-    /// Use `schema` (read on another DC of the forest: the schema is the forest's) instead of
-    /// reading it again.
+    /// Use `schema` (read on another DC of the forest: the schema is the forest's; or kept in
+    /// the state by an earlier process) instead of reading it again. A refresh still checks
+    /// its `schemaInfo` tag against the DC's.
     pub fn adopt_schema(&self, schema: Arc<Schema>) {
         if let Ok(mut guard) = self.schema.write() {
             *guard = Some(schema);
         }
     }
 
-    /// Read the schema again (e.g. after an error, or to pick up a schema extension, at the
-    /// start of a cycle), on the side connection (`side.rs`); when a read is under way
-    /// already, its result.
+    /// Read the schema again if it changed (e.g. after an error, or to pick up a schema
+    /// extension, at the start of a cycle), on the side connection (`side.rs`): the schema NC
+    /// head's `schemaInfo` first, and the attributeSchema objects only when it differs from the
+    /// cached schema's (or either is missing). When a read or check is under way already, its
+    /// result.
     pub async fn refresh_schema(&self) -> Result<Arc<Schema>, AdError> {
         let done = self.schema_reads.done.load(Ordering::Acquire);
         let _gate = self.schema_reads.gate.lock().await;
@@ -143,17 +166,71 @@ impl AdConnection {
         {
             return Ok(schema);
         }
-        self.read_schema(self.side()).await
+        let on = self.side();
+        // Read before the attributes: a change while they are read shows as a new value at
+        // the next refresh, which then reads them again.
+        let schema_info = self.read_schema_info(on).await;
+        if let Some(cached) = self.cached_schema()
+            && still_current(Some(&cached), schema_info.as_deref())
+        {
+            tracing::debug!("the schema is unchanged (same schemaInfo); not read again");
+            self.schema_reads.done.fetch_add(1, Ordering::Release);
+            return Ok(cached);
+        }
+        self.read_schema(on, schema_info).await
+    }
+
+    /// The schema naming context (the rootDSE's `schemaNamingContext`).
+    fn schema_nc(&self, op: &'static str) -> Result<String, AdError> {
+        self.root_dse
+            .schema_naming_context
+            .clone()
+            .ok_or_else(|| self.protocol(op, "the rootDSE names no schemaNamingContext".into()))
+    }
+
+    /// The schema NC head's `schemaInfo` over `on` (one base-object search), or `None` when
+    /// the DC does not show it to this account or the search fails (the full read that follows
+    /// reports a failure that matters); said once per connection, at debug level.
+    async fn read_schema_info(&self, on: &AdConnection) -> Option<Vec<u8>> {
+        let found = match self.schema_nc("reading schemaInfo") {
+            Ok(base) => on
+                .raw_search(
+                    &base,
+                    SearchScope::Base,
+                    "(objectClass=*)",
+                    &["schemaInfo".to_string()],
+                )
+                .await
+                .map(|entries| schema_info_of(&entries)),
+            Err(e) => Err(e),
+        };
+        let why = match found {
+            Ok(Some(value)) => return Some(value),
+            Ok(None) => "the schema NC head shows no schemaInfo to this account".to_string(),
+            Err(e) => format!("reading the schema NC head's schemaInfo failed: {e}"),
+        };
+        if !self
+            .schema_reads
+            .no_schema_info_said
+            .swap(true, Ordering::Relaxed)
+        {
+            tracing::debug!(
+                reason = %why,
+                "schema changes cannot be detected; the whole schema is read at every refresh"
+            );
+        }
+        None
     }
 
     /// Reads the schema over `on` (this connection or its side one; the caller holds the
-    /// gate).
-    async fn read_schema(&self, on: &AdConnection) -> Result<Arc<Schema>, AdError> {
+    /// gate), tagged with `schema_info`, read just before.
+    async fn read_schema(
+        &self,
+        on: &AdConnection,
+        schema_info: Option<Vec<u8>>,
+    ) -> Result<Arc<Schema>, AdError> {
         const OP: &str = "reading the schema";
-        let base =
-            self.root_dse.schema_naming_context.clone().ok_or_else(|| {
-                self.protocol(OP, "the rootDSE names no schemaNamingContext".into())
-            })?;
+        let base = self.schema_nc(OP)?;
         let attrs: Vec<String> = [
             "lDAPDisplayName",
             "attributeID",
@@ -193,12 +270,42 @@ impl AdConnection {
                 range_upper: get("rangeUpper").and_then(|v| v.parse().ok()),
             });
         }
-        let schema = Arc::new(Schema::new(out));
+        let schema = Arc::new(Schema::new(out).with_schema_info(schema_info));
         if let Ok(mut guard) = self.schema.write() {
             *guard = Some(schema.clone());
         }
         self.schema_reads.done.fetch_add(1, Ordering::Release);
         Ok(schema)
+    }
+}
+
+/// The `schemaInfo` of a base-object search's entry: its value, or (it is multi-valued in the
+/// schema) its values sorted, each after its length, so that one tag stands for the set.
+fn schema_info_of(entries: &[RawEntry]) -> Option<Vec<u8>> {
+    let mut values: Vec<&Vec<u8>> = entries
+        .iter()
+        .flat_map(|e| e.attributes.iter())
+        .filter(|(name, _)| name.eq_ignore_ascii_case("schemaInfo"))
+        .flat_map(|(_, values)| values.iter())
+        .filter(|v| !v.is_empty())
+        .collect();
+    match values.as_slice() {
+        [] => None,
+        [one] => Some(one.to_vec()),
+        _ => {
+            values.sort();
+            Some(
+                values
+                    .iter()
+                    .flat_map(|v| {
+                        (v.len() as u32)
+                            .to_be_bytes()
+                            .into_iter()
+                            .chain(v.iter().copied())
+                    })
+                    .collect(),
+            )
+        }
     }
 }
 
@@ -291,6 +398,55 @@ mod tests {
             o.attributes.get("notInSchema"),
             &[AttrValue::Bytes(b"text".to_vec())]
         );
+    }
+
+    #[test]
+    fn a_cached_schema_is_kept_only_under_the_same_schema_info() {
+        let info = |rev: u8| Some(vec![0xFF, 0, 0, 0, rev, 1, 2, 3]);
+        let read_under = |v: Option<Vec<u8>>| schema().with_schema_info(v);
+        let cached = read_under(info(0x23));
+        assert!(still_current(Some(&cached), info(0x23).as_deref()));
+        assert!(
+            !still_current(Some(&cached), info(0x24).as_deref()),
+            "a schema change: read again"
+        );
+        assert!(
+            !still_current(Some(&cached), None),
+            "the DC shows no schemaInfo now: read again"
+        );
+        assert!(
+            !still_current(Some(&read_under(None)), None),
+            "no value on either side: read every time, as without the check"
+        );
+        assert!(!still_current(
+            Some(&read_under(None)),
+            info(0x23).as_deref()
+        ));
+        assert!(
+            !still_current(None, info(0x23).as_deref()),
+            "nothing cached"
+        );
+    }
+
+    #[test]
+    fn schema_info_is_taken_from_the_head_entry() {
+        let entry = |values: Vec<Vec<u8>>| RawEntry {
+            dn: "CN=Schema,CN=Configuration,DC=x".into(),
+            attributes: vec![("schemaInfo".into(), values)],
+        };
+        assert_eq!(
+            schema_info_of(&[entry(vec![vec![0xFF, 0, 0, 0, 0x23]])]),
+            Some(vec![0xFF, 0, 0, 0, 0x23])
+        );
+        assert_eq!(schema_info_of(&[entry(vec![])]), None);
+        assert_eq!(schema_info_of(&[]), None, "not shown to this account");
+        let two = schema_info_of(&[entry(vec![vec![2], vec![1]])]);
+        assert_eq!(
+            two,
+            schema_info_of(&[entry(vec![vec![1], vec![2]])]),
+            "several values: one tag whatever their order"
+        );
+        assert_eq!(two, Some(vec![0, 0, 0, 1, 1, 0, 0, 0, 1, 2]));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod match_scan;
 mod paging_and_ranges;
 mod readable;
 mod reads;
+mod schema_info;
 mod side_connection;
 mod usn;
 mod winad_binds;

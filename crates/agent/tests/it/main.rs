@@ -5,5 +5,6 @@
 mod forest;
 mod lab_forest;
 mod scheduler;
+mod schema_cache;
 mod state;
 mod usn_mark;

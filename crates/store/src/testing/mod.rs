@@ -89,6 +89,8 @@ macro_rules! conformance_tests {
             staged_plans_round_trip_in_order_and_are_approved_once,
             staging_needs_an_existing_cycle_and_approval_needs_staged_changes,
             a_state_exported_and_imported_keeps_every_row,
+            a_schema_snapshot_is_kept_and_replaced,
+            a_schema_snapshot_is_not_copied,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {

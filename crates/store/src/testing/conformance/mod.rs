@@ -10,6 +10,7 @@ mod intents;
 mod journal;
 mod logs;
 mod outcomes;
+mod schema_cache;
 mod staged;
 
 pub use copy::*;
@@ -20,4 +21,5 @@ pub use intents::*;
 pub use journal::*;
 pub use logs::*;
 pub use outcomes::*;
+pub use schema_cache::*;
 pub use staged::*;
