@@ -46,6 +46,10 @@ pub struct Args {
     /// The agent's `sync.interval`, seconds.
     #[arg(long, default_value_t = 5)]
     interval: u64,
+    /// Pairs of a full reconcile (nothing to change) and a raw paged read measured on the same
+    /// DC; the pair of median ratio is reported (`dc/full.rs`).
+    #[arg(long, default_value_t = full::PAIRS, value_parser = clap::value_parser!(u64).range(1..))]
+    pairs: u64,
 }
 
 fn agent_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -331,7 +335,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     // (d) a full reconcile with nothing to change, against a raw paged read of the
-    // attributes it reads (every attribute the plans and the matching read): `full::PAIRS`
+    // attributes it reads (every attribute the plans and the matching read): `--pairs`
     // pairs, the median reported (`dc/full.rs`).
     let mut read_attrs = WritebackPlanSettings::default().required_ad_attributes();
     for w in WITNESS_ATTRIBUTES {
@@ -339,8 +343,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             read_attrs.push(w.to_string());
         }
     }
-    let mut pairs = Vec::with_capacity(full::PAIRS);
-    for i in 1..=full::PAIRS {
+    let mut pairs = Vec::with_capacity(args.pairs as usize);
+    for i in 1..=args.pairs {
         let full_cpu = DcCpu::start(dc_b.pid);
         let (finished, report) = {
             let (bin, c, w) = (bin.clone(), config_b.clone(), work.clone());
@@ -360,7 +364,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         };
         eprintln!(
             "full reconcile {i}/{}, nothing to change: {:.2}s; raw paged read of {raw_objects} objects {:.2}s: {:.2}x",
-            full::PAIRS,
+            args.pairs,
             pair.full.elapsed.as_secs_f64(),
             pair.raw_secs,
             pair.ratio()
@@ -376,7 +380,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let full_json = full::json(&pairs, &read_attrs, cycle_counts(&full_median.report));
     eprintln!(
         "full reconcile, nothing to change, the median of {} pairs: {full_secs:.2}s / {raw_read_secs:.2}s = {:.2}x",
-        full::PAIRS,
+        args.pairs,
         full_median.ratio()
     );
 
