@@ -4,8 +4,8 @@
 
 use std::cell::RefCell;
 
-use exo_writeback_core::provisioning::{JoinUpdate, ObjectOutcome};
-use exo_writeback_store::{LogRecorder, Result, StoreError};
+use exo_writeback_core::provisioning::ObjectOutcome;
+use exo_writeback_store::{LogRecorder, Result, changes_no_join};
 
 use crate::pg::PgStore;
 
@@ -26,16 +26,7 @@ pub(crate) fn log_recorder(store: &PgStore) -> Result<Option<Box<dyn LogRecorder
 
 impl LogRecorder for PgRecorder {
     fn record(&mut self, outcomes: &[ObjectOutcome]) -> Result<()> {
-        if let Some(o) = outcomes.iter().find(|o| o.join != JoinUpdate::Keep) {
-            return Err(StoreError::Invalid {
-                path: self.0.path().to_path_buf(),
-                message: format!(
-                    "the log recorder was given an outcome that changes a join (log entry {}); \
-                     joins are recorded on the store's own connection",
-                    o.log.id.0
-                ),
-            });
-        }
+        changes_no_join(self.0.path(), outcomes)?;
         self.0.commit_outcomes(outcomes, &[], None)
     }
 

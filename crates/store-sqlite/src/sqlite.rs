@@ -78,7 +78,7 @@ impl SqliteStore {
         Ok(store)
     }
 
-    fn connect(path: &Path) -> Result<SqliteStore> {
+    pub(crate) fn connect(path: &Path) -> Result<SqliteStore> {
         // A new file is created owner-only before SQLite opens it: SQLite gives the -wal and
         // -shm files the database file's mode, and they hold the same data.
         if !path.exists() {
@@ -102,23 +102,21 @@ impl SqliteStore {
             merge_joins_at: crate::joins::MERGE_AT,
             pending_joins: Default::default(),
         };
-        Self::configure_connection(&store.conn, &store.path)?;
+        store.configure()?;
         Ok(store)
     }
 
-    /// Sets up a connection to the database at `path` (the store's own, or its log
-    /// recorder's: `recorder.rs`).
-    pub(crate) fn configure_connection(conn: &Connection, path: &Path) -> Result<()> {
-        let err = |op: &'static str| move |e: rusqlite::Error| StoreError::sqlite(path, op, e);
+    fn configure(&self) -> Result<()> {
+        let conn = &self.conn;
         conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(err("set busy timeout"))?;
+            .map_err(|e| self.err("set busy timeout", e))?;
         // The first statement that reads the file: a non-database file fails here.
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(err("enable WAL"))?;
+            .map_err(|e| self.err("enable WAL", e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Invalid {
-                path: path.to_path_buf(),
+                path: self.path.clone(),
                 message: format!(
                     "cannot use write-ahead logging (journal mode stayed {mode:?}); put the \
                      state_dir on a local file system"
@@ -126,13 +124,13 @@ impl SqliteStore {
             });
         }
         conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err("set synchronous=FULL"))?;
+            .map_err(|e| self.err("set synchronous=FULL", e))?;
         // 64 MiB of page cache: the identity indexes take random keys, and with SQLite's
         // 2 MiB default every insert into a large table misses the cache.
         conn.pragma_update(None, "cache_size", -65_536)
-            .map_err(err("set cache size"))?;
+            .map_err(|e| self.err("set cache size", e))?;
         conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(err("enable foreign keys"))?;
+            .map_err(|e| self.err("enable foreign keys", e))?;
         // Checkpoint every 10,000 pages (≈ 40 MiB of WAL) instead of SQLite's 1,000: a page
         // changed by several transactions between two checkpoints (the tail page of each
         // table, the intents' pages reused by every chunk) is copied into the database once
@@ -140,7 +138,7 @@ impl SqliteStore {
         // of 200, intents first): 9.1 KB written per outcome at 1,000 pages, 8.5 at 4,000,
         // 8.2 at 10,000, 8.0 at 20,000.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
-            .map_err(err("set WAL checkpoint interval"))?;
+            .map_err(|e| self.err("set WAL checkpoint interval", e))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(())
     }

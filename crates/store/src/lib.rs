@@ -69,6 +69,7 @@ pub use records::{
 pub use roles::{
     CycleStore, EscrowStore, JobStore, JoinStore, JournalStore, LogRecorder, LogStore,
     OutcomeStore, PauseStore, PinStore, RestartStore, SchemaCacheStore, StagingStore,
+    changes_no_join,
 };
 
 /// The durable state of the agent: every role. Writes take `&mut self`; each write is one

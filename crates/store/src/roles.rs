@@ -2,7 +2,7 @@
 
 use exo_writeback_core::provisioning::{
     CycleCounts, CycleId, CycleKind, CycleRecord, CycleStatus, EscrowEntry, JobState, Join,
-    JournalRecord, LogEntryId, ObjectOutcome, ObjectRef, Pause, Pin, PinCount,
+    JoinUpdate, JournalRecord, LogEntryId, ObjectOutcome, ObjectRef, Pause, Pin, PinCount,
     ProvisioningLogEntry, RestartScope, StagedCycle, StagedPlan, Watermark,
 };
 use jiff::Timestamp;
@@ -105,6 +105,22 @@ pub trait LogRecorder: Send {
     /// No more outcomes: what the store would do with the recorded ones when their cycle
     /// finishes and can do now (SQLite: merge their identity keys) is done.
     fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// What a [`LogRecorder`] checks before it stores anything: every outcome keeps its join.
+/// `path` names the state in the error.
+pub fn changes_no_join(path: &std::path::Path, outcomes: &[ObjectOutcome]) -> Result<()> {
+    match outcomes.iter().find(|o| o.join != JoinUpdate::Keep) {
+        None => Ok(()),
+        Some(o) => Err(crate::StoreError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "the log recorder was given an outcome that changes a join (log entry {}); \
+                 joins are recorded on the store's own connection",
+                o.log.id.0
+            ),
+        }),
+    }
 }
 
 /// Joins between cloud ids and AD objects.
