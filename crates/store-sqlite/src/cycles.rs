@@ -101,6 +101,7 @@ impl CycleStore for SqliteStore {
             crate::joins::merge(&tx, 0).map_err(|e| StoreError::sqlite(&path, "merge joins", e))?;
         tx.commit()
             .map_err(|e| StoreError::sqlite(&path, "commit finishing cycle", e))?;
+        self.merge_keys_at = self.merge_keys_first;
         self.joins_committed(Vec::new(), merged);
         if changed == 0 {
             return Err(StoreError::Invalid {

@@ -13,6 +13,14 @@
 //! bounded scan) and then compare the real columns, so a hash collision costs a row read,
 //! never a wrong answer.
 //!
+//! Hashes spread a merge's keys over every page of `identity_keys`, so each merge rewrites the
+//! whole index as it stands. A cycle that merged every [`MERGE_AT`] keys wrote the index over
+//! and over: an initial cycle of 1M mailboxes brings ≈ 7M keys, and its seven merges wrote
+//! 1 + 2 + … + 7 = 28M keys' pages where one merge at its end writes 7M (485 bytes of the
+//! 7.3 KB the store wrote per object, measured). So each merge during a cycle doubles the
+//! threshold, up to [`MERGE_AT_MOST`] ([`after_merge`]): that cycle merges at 1M, then 3M,
+//! then all 7M at its end — 11M. The cycle's end brings the threshold back to [`MERGE_AT`].
+//!
 //! A journal key points at one record of an outcome; the look-up takes every record of that
 //! outcome (same `log_entry`, same object) — the records of one outcome share time, objectGUID
 //! and DN, so the retention purge removes them together.
@@ -26,9 +34,20 @@ pub(crate) const LOG: i64 = 0;
 /// `kind` of a key: the `seq` is a row of `journal` (one record of an outcome).
 pub(crate) const JOURNAL: i64 = 1;
 
-/// Keys waiting unmerged before a commit merges them (≈ 25 MB of rows scanned by a look-up at
-/// most).
+/// Keys waiting unmerged before a commit merges them, at a cycle's start (≈ 25 MB of rows
+/// scanned by a look-up).
 pub(crate) const MERGE_AT: i64 = 1_000_000;
+
+/// The most keys a merge during a large cycle waits for ([`after_merge`]): ≈ 100 MB of rows
+/// scanned by a look-up while such a cycle runs (`logs --identity`; the engine's own look-ups
+/// come before the cycle's writes).
+pub(crate) const MERGE_AT_MOST: i64 = 4_000_000;
+
+/// The threshold after a commit merged at `at` during a cycle: doubled, up to
+/// [`MERGE_AT_MOST`] (a larger threshold set by hand stays).
+pub(crate) fn after_merge(at: i64) -> i64 {
+    at.saturating_mul(2).min(MERGE_AT_MOST.max(at))
+}
 
 /// The key of a stored identity value (already folded as its column stores it).
 pub(crate) fn key(text: &str) -> i64 {
@@ -84,14 +103,14 @@ fn insert_sql(n: usize) -> &'static str {
 }
 
 /// Merges the unmerged keys into the index when there are at least `at` of them (all of them
-/// when `at` is 0). The rowids of `identity_keys_new` restart after each merge (it is emptied),
-/// so its largest rowid counts its rows without a scan.
-pub(crate) fn merge(tx: &Transaction<'_>, at: i64) -> rusqlite::Result<()> {
+/// when `at` is 0); true when it merged. The rowids of `identity_keys_new` restart after each
+/// merge (it is emptied), so its largest rowid counts its rows without a scan.
+pub(crate) fn merge(tx: &Transaction<'_>, at: i64) -> rusqlite::Result<bool> {
     let pending: i64 = tx
         .prepare_cached("SELECT coalesce(max(rowid), 0) FROM identity_keys_new")?
         .query_row([], |r| r.get(0))?;
     if pending == 0 || pending < at {
-        return Ok(());
+        return Ok(false);
     }
     tx.prepare_cached(
         "INSERT OR IGNORE INTO identity_keys (h, kind, seq)
@@ -100,7 +119,7 @@ pub(crate) fn merge(tx: &Transaction<'_>, at: i64) -> rusqlite::Result<()> {
     .execute([])?;
     tx.prepare_cached("DELETE FROM identity_keys_new")?
         .execute([])?;
-    Ok(())
+    Ok(true)
 }
 
 /// SQL: the `seq`s of `kind` whose key is the key of one of `values` (a sub-select; the keys
@@ -161,7 +180,7 @@ pub(crate) fn rebuild(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             add(tx, JOURNAL, seq, &[Some(&guid), Some(&dn)])?;
         }
     }
-    merge(tx, 0)
+    merge(tx, 0).map(drop)
 }
 
 /// Forgets the keys of rows a purge deleted (those below the oldest row left).
@@ -213,7 +232,7 @@ mod tests {
     fn look_ups_see_unmerged_and_merged_keys_and_purges_forget_them() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut store = SqliteStore::open_in(dir.path()).expect("open");
-        store.merge_keys_at = 12;
+        (store.merge_keys_at, store.merge_keys_first) = (12, 12);
         let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
         let found = |store: &SqliteStore, n: u64| {
             let o = success(cycle, n, at(n as i64));
@@ -267,6 +286,64 @@ mod tests {
         );
         found(&store, 2);
         found(&store, 3);
+    }
+
+    /// A cycle's merges come at doubling counts of unmerged keys, up to the most, so that a
+    /// large cycle does not rewrite the index at every [`MERGE_AT`] keys; the cycle's end
+    /// merges the rest and brings the threshold back for the next cycle.
+    #[test]
+    fn a_cycle_merges_at_doubling_thresholds_and_its_end_resets_them() {
+        assert_eq!(after_merge(MERGE_AT), 2 * MERGE_AT);
+        assert_eq!(after_merge(MERGE_AT_MOST / 2 + 1), MERGE_AT_MOST);
+        assert_eq!(after_merge(MERGE_AT_MOST), MERGE_AT_MOST);
+        assert_eq!(after_merge(2 * MERGE_AT_MOST), 2 * MERGE_AT_MOST);
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = SqliteStore::open_in(dir.path()).expect("open");
+        (store.merge_keys_at, store.merge_keys_first) = (10, 10);
+        let merged = |store: &SqliteStore| -> i64 {
+            store
+                .conn
+                .query_row("SELECT count(*) FROM identity_keys", [], |r| r.get(0))
+                .expect("count")
+        };
+        // Records entries `ns` of `cycle`; returns how many keys each merge took.
+        let record = |store: &mut SqliteStore, cycle, ns: std::ops::RangeInclusive<u64>| {
+            let mut merges = Vec::new();
+            for n in ns {
+                let before = merged(store);
+                store
+                    .record_outcome(&success(cycle, n, at(n as i64)))
+                    .expect("outcome");
+                if merged(store) > before {
+                    merges.push(merged(store) - before);
+                }
+            }
+            merges
+        };
+        let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+        assert_eq!(record(&mut store, cycle, 1..=1), Vec::<i64>::new());
+        assert_eq!(
+            unmerged(&store),
+            7,
+            "five identities and two of the journal"
+        );
+        // Merged when 14 waited (≥ 10), then 21 (≥ 20), then 42 (≥ 40); 63 wait (< 80).
+        assert_eq!(record(&mut store, cycle, 2..=20), vec![14, 21, 42]);
+        assert_eq!(unmerged(&store), 63);
+        assert_eq!(store.merge_keys_at, 80);
+        let status = exo_writeback_core::provisioning::CycleStatus::Completed;
+        store
+            .finish_cycle(cycle, at(30), &Default::default(), &status)
+            .expect("finish");
+        assert_eq!((unmerged(&store), merged(&store)), (0, 140));
+        assert_eq!(keyed_rows(&store), 20);
+        assert_eq!(
+            store.merge_keys_at, 10,
+            "the next cycle starts from the first threshold"
+        );
+        let next = store.begin_cycle(CycleKind::Delta, at(31)).expect("cycle");
+        assert_eq!(record(&mut store, next, 21..=22), vec![14]);
     }
 
     /// The keys of a row go in one statement per eight: ten values give ten keys (two

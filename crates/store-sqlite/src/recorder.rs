@@ -19,6 +19,7 @@ pub(crate) struct SqliteRecorder(SqliteStore);
 pub(crate) fn log_recorder(store: &SqliteStore) -> Result<Option<Box<dyn LogRecorder>>> {
     let mut own = SqliteStore::connect(&store.path)?;
     own.merge_keys_at = store.merge_keys_at;
+    own.merge_keys_first = store.merge_keys_first;
     own.merge_joins_at = store.merge_joins_at;
     let recorder: Box<dyn LogRecorder> = Box::new(SqliteRecorder(own));
     Ok(Some(recorder))

@@ -38,8 +38,11 @@ pub struct SqliteStore {
     pub(crate) path: PathBuf,
     /// Rows deleted per transaction by a retention purge.
     pub(crate) purge_chunk: i64,
-    /// Unmerged identity keys that make a commit merge them (`keys::MERGE_AT`).
+    /// Unmerged identity keys that make a commit merge them: `merge_keys_first`, doubled by
+    /// each merge during a cycle (`keys::after_merge`).
     pub(crate) merge_keys_at: i64,
+    /// `merge_keys_at` at a cycle's start (`keys::MERGE_AT`).
+    pub(crate) merge_keys_first: i64,
     /// Unmerged join changes that make a commit merge them (`joins::MERGE_AT`).
     pub(crate) merge_joins_at: i64,
     /// Where the unmerged join changes are (`joins.rs`); built when first needed.
@@ -99,6 +102,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             purge_chunk: 5_000,
             merge_keys_at: crate::keys::MERGE_AT,
+            merge_keys_first: crate::keys::MERGE_AT,
             merge_joins_at: crate::joins::MERGE_AT,
             pending_joins: Default::default(),
         };
@@ -278,7 +282,7 @@ impl SqliteStore {
             insert_outcome(&tx, &path, o, &mut joins, &mut shapes)?;
         }
         crate::intents::delete(&tx, &path, intents)?;
-        crate::keys::merge(&tx, merge_keys_at)
+        let keys_merged = crate::keys::merge(&tx, merge_keys_at)
             .map_err(|e| StoreError::sqlite(&path, "merge identity keys", e))?;
         let merged = crate::joins::merge(&tx, merge_joins_at)
             .map_err(|e| StoreError::sqlite(&path, "merge joins", e))?;
@@ -289,6 +293,9 @@ impl SqliteStore {
         }
         tx.commit()
             .map_err(|e| StoreError::sqlite(&path, "commit outcomes", e))?;
+        if keys_merged {
+            self.merge_keys_at = crate::keys::after_merge(merge_keys_at);
+        }
         self.joins_committed(joins, merged);
         Ok(())
     }
