@@ -61,8 +61,9 @@ impl CycleStore for SqliteStore {
     fn begin_cycle(&mut self, kind: CycleKind, started_at: Timestamp) -> Result<CycleId> {
         let counts = to_json(&self.path, "cycle counts", &CycleCounts::default())?;
         let status = to_json(&self.path, "cycle status", &CycleStatus::Running)?;
-        let id = self
-            .conn
+        let path = self.path.clone();
+        let tx = self.write_tx("begin starting cycle")?;
+        let id = tx
             .prepare_cached(
                 "INSERT INTO cycles (kind, started_at, finished_at, counts, status)
                  VALUES (?1, ?2, NULL, ?3, ?4) RETURNING id",
@@ -73,7 +74,13 @@ impl CycleStore for SqliteStore {
                     |r| r.get(0),
                 )
             })
-            .map_err(|e| self.err("begin cycle", e))?;
+            .map_err(|e| StoreError::sqlite(&path, "begin cycle", e))?;
+        // What a stopped cycle left unmerged: this cycle's look-ups of the journal, one per
+        // object it plans a change for, then find none waiting (`keys.rs`).
+        crate::keys::merge(&tx, 0)
+            .map_err(|e| StoreError::sqlite(&path, "merge identity keys", e))?;
+        tx.commit()
+            .map_err(|e| StoreError::sqlite(&path, "commit starting cycle", e))?;
         Ok(CycleId(id))
     }
 

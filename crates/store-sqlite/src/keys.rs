@@ -21,6 +21,14 @@
 //! threshold, up to [`MERGE_AT_MOST`] ([`after_merge`]): that cycle merges at 1M, then 3M,
 //! then all 7M at its end — 11M. The cycle's end brings the threshold back to [`MERGE_AT`].
 //!
+//! A journal's keys wait apart, in `journal_keys_new` (migration 11): a cycle looks up the
+//! journal of every object it plans a change for (drift), and that look-up scans the journal's
+//! unmerged keys only — not the keys of the log entries the cycle records meanwhile (its
+//! in-sync and skipped mailboxes, committed during its read phase), which made each look-up
+//! scan up to a million rows (≈ 45 ms) in a large cycle. A cycle starts by merging what a
+//! stopped one left, so its read phase finds the journal's unmerged keys empty: journal
+//! records come from writes, and a cycle writes after it has planned.
+//!
 //! A journal key points at one record of an outcome; the look-up takes every record of that
 //! outcome (same `log_entry`, same object) — the records of one outcome share time, objectGUID
 //! and DN, so the retention purge removes them together.
@@ -57,9 +65,49 @@ pub(crate) fn key(text: &str) -> i64 {
     h.finish() as i64
 }
 
+/// Where a kind's keys wait unmerged.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Waiting {
+    /// `identity_keys_new (h, kind, seq)`: a log entry's keys (and, before migration 11 and
+    /// in [`rebuild`], a journal's too).
+    Shared,
+    /// `journal_keys_new (h, seq)`: a journal's keys.
+    Journal,
+}
+
+impl Waiting {
+    fn of(kind: i64) -> Waiting {
+        if kind == JOURNAL {
+            Waiting::Journal
+        } else {
+            Waiting::Shared
+        }
+    }
+
+    /// A sub-select of the `seq`s of `kind` waiting whose key satisfies `h_matches`.
+    fn seqs(self, kind: i64, h_matches: &str) -> String {
+        match self {
+            Waiting::Shared => {
+                format!("SELECT seq FROM identity_keys_new WHERE h {h_matches} AND kind = {kind}")
+            }
+            Waiting::Journal => format!("SELECT seq FROM journal_keys_new WHERE h {h_matches}"),
+        }
+    }
+}
+
 /// Records the keys of row `seq` of `kind` (values deduplicated; `None`s skipped).
 pub(crate) fn add(
     tx: &Transaction<'_>,
+    kind: i64,
+    seq: i64,
+    values: &[Option<&str>],
+) -> rusqlite::Result<()> {
+    add_to(tx, Waiting::of(kind), kind, seq, values)
+}
+
+fn add_to(
+    tx: &Transaction<'_>,
+    waiting: Waiting,
     kind: i64,
     seq: i64,
     values: &[Option<&str>],
@@ -70,11 +118,21 @@ pub(crate) fn add(
     // One statement for the row's keys (an entry has up to five): one step instead of one
     // per key. Each count has its own text, prepared once and cached.
     for chunk in keys.chunks(ROWS_PER_INSERT) {
-        let mut stmt = tx.prepare_cached(insert_sql(chunk.len()))?;
-        stmt.raw_bind_parameter(1, kind)?;
-        stmt.raw_bind_parameter(2, seq)?;
+        let mut stmt = tx.prepare_cached(insert_sql(waiting, chunk.len()))?;
+        // The shared table takes the kind as ?1 and the row as ?2; the journal's the row as ?1.
+        let first_key = match waiting {
+            Waiting::Shared => {
+                stmt.raw_bind_parameter(1, kind)?;
+                stmt.raw_bind_parameter(2, seq)?;
+                3
+            }
+            Waiting::Journal => {
+                stmt.raw_bind_parameter(1, seq)?;
+                2
+            }
+        };
         for (i, k) in chunk.iter().enumerate() {
-            stmt.raw_bind_parameter(3 + i, k)?;
+            stmt.raw_bind_parameter(first_key + i, k)?;
         }
         stmt.raw_execute()?;
     }
@@ -85,41 +143,67 @@ pub(crate) fn add(
 const ROWS_PER_INSERT: usize = 8;
 
 /// `INSERT INTO identity_keys_new … VALUES (?3, ?1, ?2), (?4, ?1, ?2), …` for `n` keys (1 to
-/// [`ROWS_PER_INSERT`]): the kind is `?1`, the row `?2`. Built once, not per entry.
-fn insert_sql(n: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+/// [`ROWS_PER_INSERT`]): the kind is `?1`, the row `?2`; `INSERT INTO journal_keys_new …
+/// VALUES (?2, ?1), (?3, ?1), …`: the row is `?1`. Built once, not per entry.
+fn insert_sql(waiting: Waiting, n: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<[Vec<String>; 2]> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
-        (1..=ROWS_PER_INSERT)
-            .map(|n| {
-                let rows = (0..n)
-                    .map(|i| format!("(?{}, ?1, ?2)", 3 + i))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!("INSERT INTO identity_keys_new (h, kind, seq) VALUES {rows}")
-            })
-            .collect()
+        let build = |table: &str, row: &dyn Fn(usize) -> String| {
+            (1..=ROWS_PER_INSERT)
+                .map(|n| {
+                    let rows = (0..n).map(row).collect::<Vec<_>>().join(", ");
+                    format!("INSERT INTO {table} VALUES {rows}")
+                })
+                .collect()
+        };
+        [
+            build("identity_keys_new (h, kind, seq)", &|i| {
+                format!("(?{}, ?1, ?2)", 3 + i)
+            }),
+            build("journal_keys_new (h, seq)", &|i| {
+                format!("(?{}, ?1)", 2 + i)
+            }),
+        ]
     });
-    &all[n - 1]
+    let table = match waiting {
+        Waiting::Shared => &all[0],
+        Waiting::Journal => &all[1],
+    };
+    &table[n - 1]
 }
 
 /// Merges the unmerged keys into the index when there are at least `at` of them (all of them
-/// when `at` is 0); true when it merged. The rowids of `identity_keys_new` restart after each
-/// merge (it is emptied), so its largest rowid counts its rows without a scan.
+/// when `at` is 0); true when it merged. The rowids of the tables of unmerged keys restart
+/// after each merge (they are emptied), so their largest rowids count their rows without a
+/// scan.
 pub(crate) fn merge(tx: &Transaction<'_>, at: i64) -> rusqlite::Result<bool> {
     let pending: i64 = tx
-        .prepare_cached("SELECT coalesce(max(rowid), 0) FROM identity_keys_new")?
+        .prepare_cached(
+            "SELECT coalesce((SELECT max(rowid) FROM identity_keys_new), 0)
+                  + coalesce((SELECT max(rowid) FROM journal_keys_new), 0)",
+        )?
         .query_row([], |r| r.get(0))?;
     if pending == 0 || pending < at {
         return Ok(false);
     }
-    tx.prepare_cached(
+    tx.prepare_cached(&format!(
         "INSERT OR IGNORE INTO identity_keys (h, kind, seq)
-         SELECT h, kind, seq FROM identity_keys_new ORDER BY h, kind, seq",
-    )?
+         SELECT h, kind, seq FROM identity_keys_new
+         UNION ALL SELECT h, {JOURNAL}, seq FROM journal_keys_new
+         ORDER BY 1, 2, 3"
+    ))?
     .execute([])?;
     tx.prepare_cached("DELETE FROM identity_keys_new")?
         .execute([])?;
+    tx.prepare_cached("DELETE FROM journal_keys_new")?
+        .execute([])?;
     Ok(true)
+}
+
+/// Migration 11: `journal_keys_new` exists (empty); the journal keys waiting in
+/// `identity_keys_new` are merged with the rest.
+pub(crate) fn migrate_journal_keys_apart(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    merge(tx, 0).map(drop)
 }
 
 /// SQL: the `seq`s of `kind` whose key is the key of one of `values` (a sub-select; the keys
@@ -138,8 +222,8 @@ pub(crate) fn seqs_sql(kind: i64, values: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "SELECT seq FROM identity_keys WHERE h IN ({list}) AND kind = {kind} \
-         UNION ALL SELECT seq FROM identity_keys_new WHERE h IN ({list}) AND kind = {kind}"
+        "SELECT seq FROM identity_keys WHERE h IN ({list}) AND kind = {kind} UNION ALL {}",
+        Waiting::of(kind).seqs(kind, &format!("IN ({list})"))
     )
 }
 
@@ -147,13 +231,14 @@ pub(crate) fn seqs_sql(kind: i64, values: &[&str]) -> String {
 /// non-empty value): one text for every value, so the statement is prepared once and cached.
 pub(crate) fn seq_of_key_sql(kind: i64, param: usize) -> String {
     format!(
-        "SELECT seq FROM identity_keys WHERE h = ?{param} AND kind = {kind} \
-         UNION ALL SELECT seq FROM identity_keys_new WHERE h = ?{param} AND kind = {kind}"
+        "SELECT seq FROM identity_keys WHERE h = ?{param} AND kind = {kind} UNION ALL {}",
+        Waiting::of(kind).seqs(kind, &format!("= ?{param}"))
     )
 }
 
 /// Computes the keys of every stored log entry and journal record (a migration, or after an
-/// import), merged.
+/// import into an empty state), merged. It runs in migration 6, before `journal_keys_new`
+/// exists, so it keys every row through `identity_keys_new` alone.
 pub(crate) fn rebuild(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("DELETE FROM identity_keys; DELETE FROM identity_keys_new;")?;
     {
@@ -164,7 +249,7 @@ pub(crate) fn rebuild(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             let values: Vec<Option<String>> =
                 (1..=5).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
             let refs: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
-            add(tx, LOG, seq, &refs)?;
+            add_to(tx, Waiting::Shared, LOG, seq, &refs)?;
         }
     }
     {
@@ -177,10 +262,14 @@ pub(crate) fn rebuild(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             let seq: i64 = r.get(0)?;
             let guid: String = r.get(1)?;
             let dn: String = r.get(2)?;
-            add(tx, JOURNAL, seq, &[Some(&guid), Some(&dn)])?;
+            add_to(tx, Waiting::Shared, JOURNAL, seq, &[Some(&guid), Some(&dn)])?;
         }
     }
-    merge(tx, 0).map(drop)
+    tx.execute_batch(
+        "INSERT OR IGNORE INTO identity_keys (h, kind, seq)
+         SELECT h, kind, seq FROM identity_keys_new ORDER BY h, kind, seq;
+         DELETE FROM identity_keys_new;",
+    )
 }
 
 /// Forgets the keys of rows a purge deleted (those below the oldest row left).
@@ -196,6 +285,11 @@ pub(crate) fn forget_purged(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             )?;
         }
     }
+    tx.execute(
+        "DELETE FROM journal_keys_new
+         WHERE seq < coalesce((SELECT min(seq) FROM journal), 9223372036854775807)",
+        [],
+    )?;
     Ok(())
 }
 
@@ -207,11 +301,22 @@ mod tests {
     use exo_writeback_store::prelude::*;
     use exo_writeback_store::testing::fixtures::{at, success};
 
-    fn unmerged(store: &SqliteStore) -> i64 {
+    /// Keys waiting: the log entries', the journal's.
+    fn waiting(store: &SqliteStore) -> (i64, i64) {
         store
             .conn
-            .query_row("SELECT count(*) FROM identity_keys_new", [], |r| r.get(0))
+            .query_row(
+                "SELECT (SELECT count(*) FROM identity_keys_new),
+                        (SELECT count(*) FROM journal_keys_new)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .expect("count")
+    }
+
+    fn unmerged(store: &SqliteStore) -> i64 {
+        let (log, journal) = waiting(store);
+        log + journal
     }
 
     fn keyed_rows(store: &SqliteStore) -> i64 {
@@ -344,6 +449,49 @@ mod tests {
         );
         let next = store.begin_cycle(CycleKind::Delta, at(31)).expect("cycle");
         assert_eq!(record(&mut store, next, 21..=22), vec![14]);
+    }
+
+    /// A journal's keys wait apart from the log entries' (a journal look-up scans only its
+    /// own), and a cycle starts by merging what a stopped cycle left, so that its look-ups,
+    /// one per object it plans a change for, find none waiting.
+    #[test]
+    fn journal_keys_wait_apart_and_a_new_cycle_merges_what_a_stopped_one_left() {
+        assert!(!seq_of_key_sql(JOURNAL, 2).contains("identity_keys_new"));
+        assert!(!seqs_sql(LOG, &["x"]).contains("journal_keys_new"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = SqliteStore::open_in(dir.path()).expect("open");
+        let stopped = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+        for n in 1..=3 {
+            store
+                .record_outcome(&success(stopped, n, at(n as i64)))
+                .expect("outcome");
+        }
+        // Five identities an entry; two (objectGUID, DN) of its journal.
+        assert_eq!(waiting(&store), (15, 6));
+        let journal = |store: &SqliteStore, n: u64| {
+            let o = success(stopped, n, at(n as i64));
+            let guid = o.log.target.object_guid.expect("guid");
+            let mut j = store
+                .journal_for_object(&ObjectRef::Guid(guid))
+                .expect("journal");
+            j.reverse();
+            assert_eq!(j, o.journal, "journal of {n}");
+        };
+        journal(&store, 2);
+        // The process stopped there; the next cycle starts with everything merged.
+        let next = store
+            .begin_cycle(CycleKind::Initial, at(10))
+            .expect("cycle");
+        assert_eq!(waiting(&store), (0, 0));
+        assert_eq!(keyed_rows(&store), 3);
+        for n in 1..=3 {
+            journal(&store, n);
+        }
+        // Entries without a journal (in sync, skipped) add to the log entries' keys only.
+        let in_sync = exo_writeback_store::testing::fixtures::in_sync(next, 4, at(11));
+        assert!(in_sync.journal.is_empty());
+        store.record_outcome(&in_sync).expect("in sync");
+        assert_eq!(waiting(&store), (5, 0));
     }
 
     /// The keys of a row go in one statement per eight: ten values give ten keys (two

@@ -266,6 +266,19 @@ pub const MIGRATIONS: &[Migration] = &[
         attributes   TEXT NOT NULL
     );
     "#),
+    // 11: a journal's identity keys wait apart from the log entries' (`keys.rs`): a cycle
+    // looks up the journal of each object it plans a change for, and that look-up scanned
+    // every unmerged key, the keys of the log entries the cycle recorded meanwhile too. The
+    // journal keys waiting in `identity_keys_new` are merged.
+    SqlThen(
+        r#"
+    CREATE TABLE journal_keys_new (
+        h    INTEGER NOT NULL,
+        seq  INTEGER NOT NULL
+    );
+    "#,
+        crate::keys::migrate_journal_keys_apart,
+    ),
 ];
 
 /// The schema version this binary writes.

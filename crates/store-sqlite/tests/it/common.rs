@@ -14,6 +14,35 @@ pub fn open_temp() -> (TempDir, SqliteStore) {
 
 pub use exo_writeback_store::testing::fixtures::*;
 
+/// Begins a cycle in a database of an older schema version, as every version stored it: the
+/// `cycles` row alone (this binary's `begin_cycle` also merges the identity keys left
+/// unmerged, in tables older versions lack).
+pub fn begin_cycle_as_before(
+    path: &std::path::Path,
+    kind: exo_writeback_core::provisioning::CycleKind,
+    started_at: Timestamp,
+) -> exo_writeback_core::provisioning::CycleId {
+    use exo_writeback_core::provisioning::{CycleCounts, CycleId, CycleStatus};
+    let conn = rusqlite::Connection::open(path).expect("raw open");
+    fn json<T: serde::Serialize>(v: &T) -> String {
+        serde_json::to_string(v).expect("json")
+    }
+    let id = conn
+        .query_row(
+            "INSERT INTO cycles (kind, started_at, finished_at, counts, status)
+             VALUES (?1, ?2, NULL, ?3, ?4) RETURNING id",
+            rusqlite::params![
+                kind.as_str(),
+                started_at.to_string(),
+                json(&CycleCounts::default()),
+                json(&CycleStatus::Running),
+            ],
+            |r| r.get(0),
+        )
+        .expect("insert cycle");
+    CycleId(id)
+}
+
 /// Stores an outcome's log entry and journal in a database of schema version 1 to 4, as
 /// those versions did (raw SQL: the store's own code writes the current schema).
 pub fn insert_as_version_4(path: &std::path::Path, o: &ObjectOutcome) {

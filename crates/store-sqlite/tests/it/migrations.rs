@@ -1,6 +1,6 @@
 //! Opening, migrating and refusing state databases.
 
-use crate::common::{at, insert_as_version_4, open_temp, success};
+use crate::common::{at, begin_cycle_as_before, insert_as_version_4, open_temp, success};
 use exo_writeback_core::provisioning::{CycleKind, JobState};
 use exo_writeback_store_sqlite::migrations::SCHEMA_VERSION;
 use exo_writeback_store_sqlite::prelude::*;
@@ -60,9 +60,9 @@ fn an_older_database_is_migrated_with_its_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join(DB_FILE_NAME);
     {
-        let mut old = SqliteStore::open_at_schema_version(&path, 1).expect("open at v1");
+        let old = SqliteStore::open_at_schema_version(&path, 1).expect("open at v1");
         assert_eq!(old.schema_version().expect("version"), 1);
-        let cycle = old.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+        let cycle = begin_cycle_as_before(&path, CycleKind::Initial, at(0));
         insert_as_version_4(&path, &success(cycle, 7, at(1)));
     }
     let store = SqliteStore::open(&path).expect("migrate");
@@ -108,8 +108,8 @@ fn a_version_4_database_keeps_its_log_and_gains_held_entries_pins_and_a_pause() 
     let path = dir.path().join(DB_FILE_NAME);
     let cycle;
     {
-        let mut old = SqliteStore::open_at_schema_version(&path, 4).expect("open at v4");
-        cycle = old.begin_cycle(CycleKind::Delta, at(0)).expect("cycle");
+        let _old = SqliteStore::open_at_schema_version(&path, 4).expect("open at v4");
+        cycle = begin_cycle_as_before(&path, CycleKind::Delta, at(0));
     }
     let written = success(cycle, 1, at(1));
     let mut in_sync = success(cycle, 2, at(2));
@@ -262,9 +262,9 @@ fn intents_survive_a_reopen_and_a_database_of_version_3_is_migrated_with_its_dat
     let path = dir.path().join(DB_FILE_NAME);
     let cycle;
     {
-        let mut old = SqliteStore::open_at_schema_version(&path, 3).expect("open at v3");
+        let old = SqliteStore::open_at_schema_version(&path, 3).expect("open at v3");
         assert_eq!(old.schema_version().expect("version"), 3);
-        cycle = old.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+        cycle = begin_cycle_as_before(&path, CycleKind::Initial, at(0));
         insert_as_version_4(&path, &success(cycle, 7, at(1)));
         assert!(old.intents().is_err(), "no intents table before version 4");
     }
@@ -329,8 +329,8 @@ fn intents_of_a_version_7_database_are_migrated_in_their_order() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join(DB_FILE_NAME);
     let (cycle, intents) = {
-        let mut old = SqliteStore::open_at_schema_version(&path, 7).expect("open at v7");
-        let cycle = old.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+        let old = SqliteStore::open_at_schema_version(&path, 7).expect("open at v7");
+        let cycle = begin_cycle_as_before(&path, CycleKind::Initial, at(0));
         let intents: Vec<WriteIntent> = [5, 1, 3].iter().map(|n| intent(cycle, *n)).collect();
         drop(old);
         // As version 7 stored them (`record_intents` of 6f928c2).
@@ -379,4 +379,52 @@ fn intents_of_a_version_7_database_are_migrated_in_their_order() {
     assert!(store.intents().expect("intents").is_empty());
     assert_eq!(store.counts().expect("counts").intents, 0);
     store.integrity_check().expect("integrity");
+}
+
+/// A version 10 database kept a journal's unmerged keys beside the log entries' (here: a
+/// cycle that stopped before its end); migration 11 gives the journal's keys a table of their
+/// own and merges the ones waiting, so the journal is found as before.
+#[test]
+fn the_journal_keys_a_version_10_database_left_unmerged_are_merged() {
+    use exo_writeback_core::provisioning::ObjectRef;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(DB_FILE_NAME);
+    let written = {
+        let mut store = SqliteStore::open(&path).expect("open");
+        let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+        let o = success(cycle, 1, at(1));
+        store.record_outcome(&o).expect("outcome");
+        o
+    };
+    // The same database as version 10 left it: one table of unmerged keys, with their kind.
+    let raw = rusqlite::Connection::open(&path).expect("raw open");
+    raw.execute_batch(
+        "INSERT INTO identity_keys_new (h, kind, seq) SELECT h, 1, seq FROM journal_keys_new;
+         DROP TABLE journal_keys_new;
+         PRAGMA user_version = 10;",
+    )
+    .expect("as version 10");
+    let waiting = |raw: &rusqlite::Connection| -> (i64, i64) {
+        raw.query_row(
+            "SELECT (SELECT count(*) FROM identity_keys_new WHERE kind = 1),
+                    (SELECT count(*) FROM identity_keys)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("count")
+    };
+    assert_eq!(waiting(&raw), (2, 0));
+    let store = SqliteStore::open(&path).expect("migrate");
+    assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+    assert_eq!(
+        waiting(&raw),
+        (0, 7),
+        "five keys of the entry, two of its journal"
+    );
+    let guid = written.log.target.object_guid.expect("guid");
+    let mut journal = store
+        .journal_for_object(&ObjectRef::Guid(guid))
+        .expect("journal");
+    journal.reverse();
+    assert_eq!(journal, written.journal);
 }
