@@ -25,7 +25,7 @@
 //! (its paged-results module collects every match: the first page of 5 took 0.4–0.6 s at
 //! 10,000 users and 2.6–2.9 s at 50,000; without paging, a size limit of 5 returned all 50,002
 //! users); the second is an indexed objectGUID equality per object, answered in milliseconds
-//! at either size (docs/PERFORMANCE.md, "The read-rights probe of a delta").
+//! at either size (docs/performance-history.md, "The read-rights probe of a delta").
 
 use std::collections::HashMap;
 

@@ -14,7 +14,7 @@ use exo_writeback_agent::config;
 /// jemalloc, not glibc's malloc: an initial cycle at 1M keeps millions of small live objects
 /// (the cycle's sets, maps and B-trees) among its short-lived ones, and glibc's bins grew so
 /// fragmented that its allocations cost more per mailbox the more mailboxes the cycle had
-/// read (docs/PERFORMANCE.md, "The allocator at 1M").
+/// read (docs/performance-history.md, "The allocator at 1M").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

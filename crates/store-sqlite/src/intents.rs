@@ -5,14 +5,14 @@
 //! ≈ 90 leaf pages that every deletion then rewrote — SQLite rebalances a leaf each time rows
 //! leave it, moving the next chunk's intents between pages — and whose freed pages churned
 //! the freelist: 3.9 KB of write-ahead log per object at 100k for an intent of 1.8 KB
-//! (measured by the WAL frames' contents, docs/PERFORMANCE.md). Stored as one row, a batch's
+//! (measured by the WAL frames' contents, docs/performance-history.md). Stored as one row, a batch's
 //! JSON lies in overflow pages, written once when the batch is recorded; deleting the row
 //! frees them without writing them (only its leaf and a freelist trunk page change).
 //!
 //! `ids` holds the batch's intent ids, 16 bytes each, in the order of `intents` (a JSON array
 //! of the intents, deflated: a chunk's intents repeat their attribute names, DN suffixes and
 //! step texts, and each carries its log entry, journal and join, so they shrink about sevenfold
-//! — measured in docs/PERFORMANCE.md), so a deletion finds its intents without inflating them. Deleting some
+//! — measured in docs/performance-history.md), so a deletion finds its intents without inflating them. Deleting some
 //! intents of a batch rewrites the row with the others (rare: an unreachable DC keeps the
 //! intent of a modify that may have reached it).
 

@@ -67,7 +67,7 @@ pub(crate) fn insert_outcome(
     let guid = log.target.object_guid.as_ref().map(guid_text);
     // `seq` is the rowid, read back with `last_insert_rowid`. With `RETURNING` these inserts
     // wrote SQLite's statement journal to a temporary file: 17 % of the CPU in the `throughput`
-    // example (`IN_SYNC=1`), gone from its profile without it (docs/PERFORMANCE.md).
+    // example (`IN_SYNC=1`), gone from its profile without it (docs/performance-history.md).
     tx.prepare_cached(
         "INSERT INTO log_entries
            (id, cycle, time, status, source_id, smtp, upn, dn, guid, in_sync, entry,

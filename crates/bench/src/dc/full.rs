@@ -15,7 +15,7 @@ use crate::util::Finished;
 
 /// Pairs measured unless `--pairs` says otherwise (odd: the median is one of them). Five: on
 /// this 2-core machine the ratio of one pair ranged 1.29–1.83× for one binary, and three
-/// pairs gave medians 1.42–1.72× (docs/PERFORMANCE.md).
+/// pairs gave medians 1.42–1.72× (docs/performance-history.md).
 pub const PAIRS: u64 = 5;
 
 /// One pair: the agent's full reconcile and the raw read after it.

@@ -96,7 +96,7 @@ async fn a_delta_probes_the_objects_it_evaluates() {
 
 /// An initial cycle and a full reconcile probe the read rights on the objects of their own scan
 /// (by objectGUID, as a delta does), not on a sample search of the whole scope, which a DC may
-/// answer by evaluating every object in it (docs/PERFORMANCE.md). Before: `[]`, the directory's
+/// answer by evaluating every object in it (docs/performance-history.md). Before: `[]`, the directory's
 /// own first few users.
 #[tokio::test]
 async fn an_initial_and_a_full_cycle_probe_the_objects_of_their_scan() {
