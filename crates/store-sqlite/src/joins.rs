@@ -8,12 +8,21 @@
 //! `joins`, sorted by cloud id, in bulk: when [`MERGE_AT`] wait and when a cycle finishes. A
 //! merge dirties each page of the index at most once.
 //!
-//! Look-ups during a cycle must see the unmerged changes: the store keeps, in memory, where
-//! each unmerged cloud id's rows are ([`Pending`]: the key of the cloud id → rowids of
-//! `joins_new`), built by one scan of `joins_new` when first needed and again whenever another
-//! connection committed (`PRAGMA data_version`), and extended by each commit of its own. A
-//! look-up reads the newest such row (comparing the real cloud id, so a key collision costs a
-//! row read, never a wrong answer), and `joins` otherwise. Listings read both tables.
+//! Look-ups during a cycle must see the unmerged changes: the store keeps, in memory, the
+//! newest row of each unmerged key ([`Pending`]: the 64-bit key of the cloud id → the largest
+//! rowid of `joins_new` holding that key), built by one scan of `joins_new` when first needed
+//! and again whenever another connection committed (`PRAGMA data_version`), and extended by
+//! each commit of its own. A look-up reads that row, comparing the real cloud id: when it is
+//! the cloud id's, it is its newest change (every change of the cloud id has the same key, so
+//! none is newer); when another cloud id with the same key wrote after it (a collision of two
+//! 64-bit keys), the look-up scans `joins_new` for the cloud id's newest row — a slower
+//! answer, never a wrong one. Without an unmerged row it reads `joins`. Listings read both
+//! tables.
+//!
+//! One rowid per key keeps the map at about 17 bytes a bucket (≈ 36 MB at [`MERGE_AT`]), so
+//! a cycle of up to a million changes merges once, at its end; at 250,000 with a list of
+//! rowids per key, a 1M initial cycle merged four times, each merge rewriting the `joins`
+//! table as it stood (2.5M rows' pages for 1M joins).
 
 use std::collections::HashMap;
 
@@ -27,15 +36,16 @@ use crate::keys::key;
 use crate::sqlite::SqliteStore;
 use exo_writeback_store::codec::{decode_join, guid_text, limit_param};
 
-/// Unmerged join changes that make a commit merge them (≈ 30 MB of the in-memory map at most).
-pub(crate) const MERGE_AT: i64 = 250_000;
+/// Unmerged join changes that make a commit merge them (the in-memory map then holds at most
+/// this many keys: 2^21 buckets of 17 bytes, ≈ 36 MB).
+pub(crate) const MERGE_AT: i64 = 1_000_000;
 
-/// Where the unmerged changes of each cloud id are: its key → rowids of `joins_new`, oldest
-/// first, as of `data_version`.
+/// The newest unmerged change of each key: the key of a cloud id → the largest rowid of
+/// `joins_new` with that key, as of `data_version`.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     data_version: i64,
-    rows: HashMap<i64, Vec<i64>>,
+    rows: HashMap<i64, i64>,
 }
 
 /// A row of `joins_new` written by this connection's transaction: its cloud id's key, rowid.
@@ -122,13 +132,13 @@ impl SqliteStore {
             .map_err(|e| self.err("read data version", e))
     }
 
-    /// The rowids of `joins_new` that may hold `cloud_id`'s changes, newest first; the map is
-    /// rebuilt first when another connection committed since it was built.
-    fn pending_rows(&self, cloud_id: &str) -> Result<Vec<i64>> {
+    /// The newest row of `joins_new` with `cloud_id`'s key (see the module's documentation);
+    /// the map is rebuilt first when another connection committed since it was built.
+    fn pending_row(&self, cloud_id: &str) -> Result<Option<i64>> {
         let version = self.data_version()?;
         let mut pending = self.pending_joins.borrow_mut();
         if pending.as_ref().is_none_or(|p| p.data_version != version) {
-            let mut rows: HashMap<i64, Vec<i64>> = HashMap::new();
+            let mut rows: HashMap<i64, i64> = HashMap::new();
             let mut stmt = self
                 .conn
                 .prepare_cached("SELECT rowid, cloud_id FROM joins_new ORDER BY rowid")
@@ -139,7 +149,8 @@ impl SqliteStore {
             while let Some(r) = it.next().map_err(|e| self.err("read unmerged joins", e))? {
                 let rowid: i64 = r.get(0).map_err(|e| self.err("read unmerged joins", e))?;
                 let id: String = r.get(1).map_err(|e| self.err("read unmerged joins", e))?;
-                rows.entry(key(&id)).or_default().push(rowid);
+                // In rowid order: the last one a key gets is its newest.
+                rows.insert(key(&id), rowid);
             }
             *pending = Some(Pending {
                 data_version: version,
@@ -149,8 +160,7 @@ impl SqliteStore {
         Ok(pending
             .as_ref()
             .and_then(|p| p.rows.get(&key(cloud_id)))
-            .map(|v| v.iter().rev().copied().collect())
-            .unwrap_or_default())
+            .copied())
     }
 
     /// After this connection committed: its added rows join the map, or a merge emptied
@@ -160,8 +170,9 @@ impl SqliteStore {
             if merged {
                 p.rows.clear();
             } else {
+                // A transaction's rows in the order it inserted them: the last one wins.
                 for (k, rowid) in added {
-                    p.rows.entry(k).or_default().push(rowid);
+                    p.rows.insert(k, rowid);
                 }
             }
         }
@@ -201,15 +212,28 @@ impl SqliteStore {
 
 impl JoinStore for SqliteStore {
     fn join(&self, cloud_id: &str) -> Result<Option<Join>> {
-        for rowid in self.pending_rows(cloud_id)? {
-            let found: Option<Row> = self
+        if let Some(newest) = self.pending_row(cloud_id)? {
+            let mut found: Option<Row> = self
                 .conn
                 .prepare_cached(
                     "SELECT cloud_id, object_guid, dn, updated_at FROM joins_new
                      WHERE rowid = ?1 AND cloud_id = ?2",
                 )
-                .and_then(|mut s| s.query_row(params![rowid, cloud_id], row).optional())
+                .and_then(|mut s| s.query_row(params![newest, cloud_id], row).optional())
                 .map_err(|e| self.err("read join", e))?;
+            if found.is_none() {
+                // The key's newest row is another cloud id's: the cloud id's own newest row,
+                // if it has one, is older (a scan of the unmerged rows; keys collide almost
+                // never).
+                found = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT cloud_id, object_guid, dn, updated_at FROM joins_new
+                         WHERE cloud_id = ?1 AND rowid < ?2 ORDER BY rowid DESC LIMIT 1",
+                    )
+                    .and_then(|mut s| s.query_row(params![cloud_id, newest], row).optional())
+                    .map_err(|e| self.err("read join", e))?;
+            }
             if let Some(found) = found {
                 return self.decode(found);
             }

@@ -178,3 +178,86 @@ fn look_ups_see_joins_another_connection_committed() {
     assert_eq!(a.join(&cloud_id(3)).expect("join"), None);
     assert_eq!(b.join(&cloud_id(2)).expect("join"), None);
 }
+
+/// The rowids of `joins_new` holding `id`, oldest first.
+fn rows_of(store: &SqliteStore, id: &str) -> Vec<i64> {
+    let mut stmt = store
+        .conn
+        .prepare("SELECT rowid FROM joins_new WHERE cloud_id = ?1 ORDER BY rowid")
+        .expect("prepare");
+    stmt.query_map([id], |r| r.get(0))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows")
+}
+
+/// The map holds one rowid per 64-bit key, the newest. When another cloud id with the same
+/// key wrote after a cloud id's change (a collision, made here by pointing the key at the
+/// other id's row), the look-up still finds the cloud id's own newest change — a removal
+/// included — and, with no unmerged change of its own, its merged join.
+#[test]
+fn a_key_whose_newest_row_is_another_cloud_ids_still_finds_its_own_newest_change() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = SqliteStore::open_in(dir.path()).expect("open");
+    let cycle = store.begin_cycle(CycleKind::Initial, at(0)).expect("cycle");
+    let merged1 = success(cycle, 1, at(1));
+    store.record_outcome(&merged1).expect("1");
+    store
+        .finish_cycle(cycle, at(2), &Default::default(), &CycleStatus::Completed)
+        .expect("finish");
+    assert_eq!((unmerged(&store), merged(&store)), (0, 1));
+
+    let cycle = store.begin_cycle(CycleKind::Delta, at(3)).expect("cycle");
+    let older = success(cycle, 2, at(4));
+    let newer = success(cycle, 2, at(5));
+    store
+        .record_outcomes(&[older, newer.clone(), success(cycle, 3, at(6))])
+        .expect("2, 2, 3");
+    let JoinUpdate::Set(join2) = &newer.join else {
+        panic!("a join")
+    };
+    // The map is built, each key at its newest row.
+    assert_eq!(store.join(&cloud_id(2)).expect("join"), Some(join2.clone()));
+    let (rows2, rows3) = (rows_of(&store, &cloud_id(2)), rows_of(&store, &cloud_id(3)));
+    assert_eq!((rows2.len(), rows3.len()), (2, 1));
+    let pending = |store: &SqliteStore, id: &str| {
+        store
+            .pending_joins
+            .borrow()
+            .as_ref()
+            .and_then(|p| p.rows.get(&key(id)).copied())
+    };
+    assert_eq!(pending(&store, &cloud_id(2)), Some(rows2[1]));
+    let collide = |store: &SqliteStore, id: &str, rowid: i64| {
+        store
+            .pending_joins
+            .borrow_mut()
+            .as_mut()
+            .expect("the map")
+            .rows
+            .insert(key(id), rowid);
+    };
+
+    // Cloud id 3 "collides" with 2 and wrote after it: 2's newest change is still found.
+    collide(&store, &cloud_id(2), rows3[0]);
+    assert_eq!(store.join(&cloud_id(2)).expect("join"), Some(join2.clone()));
+
+    // 2 removed, then 3 writes after it under the same key: 2 stays removed.
+    store
+        .record_outcomes(&[removal(cycle, 2)])
+        .expect("remove 2");
+    store
+        .record_outcome(&success(cycle, 3, at(7)))
+        .expect("3 again");
+    let newest3 = *rows_of(&store, &cloud_id(3)).last().expect("3");
+    collide(&store, &cloud_id(2), newest3);
+    assert_eq!(store.join(&cloud_id(2)).expect("join"), None);
+
+    // Cloud id 1 has no unmerged change; its key pointing at 3's row: its merged join.
+    let JoinUpdate::Set(join1) = &merged1.join else {
+        panic!("a join")
+    };
+    collide(&store, &cloud_id(1), newest3);
+    assert_eq!(store.join(&cloud_id(1)).expect("join"), Some(join1.clone()));
+    assert!(store.join(&cloud_id(3)).expect("join").is_some());
+}
