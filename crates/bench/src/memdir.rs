@@ -119,7 +119,9 @@ impl Hook for Counting {
             Modifies::Apply => inner.modify(modify).await?,
             Modifies::Count => {
                 // As the DC: a modify of an object that does not exist fails (noSuchObject).
-                if inner.read_by_dn(&modify.dn, &[]).await?.is_none() {
+                // Looked up, not copied: a copy of the object (its attributes, one allocation
+                // each) is no part of a DC's modify.
+                if !inner.holds_dn(&modify.dn) {
                     return Err(DirectoryError {
                         result: Some("LDAP result 32".into()),
                         ..DirectoryError::new(format!("no such object {}", modify.dn))
@@ -164,4 +166,42 @@ pub fn directory_of(mailboxes: impl Iterator<Item = SimMailbox>) -> FakeDirector
         });
     }
     directory
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exo_writeback_core::directory::{AttrChange, ModOp};
+
+    /// In `count` mode a modify of an object the directory holds (its DN in any case) is
+    /// counted and leaves the object as it was; a modify of a DN it does not hold fails as the
+    /// DC's noSuchObject, uncounted.
+    #[tokio::test]
+    async fn count_mode_counts_modifies_of_held_objects_and_refuses_others() {
+        let inner = FakeDirectory::new();
+        let guid = inner.add("alice", Attributes::new());
+        let held = inner.get(&guid).dn;
+        let dir = bench_directory(inner.clone(), Modifies::Count);
+        let change = |dn: String| ObjectModify {
+            dn,
+            changes: vec![AttrChange {
+                op: ModOp::Replace,
+                attribute: "extensionAttribute1".into(),
+                values: vec![AttrValue::Text("x".into())],
+            }],
+        };
+        dir.modify(&change(held.to_uppercase()))
+            .await
+            .expect("held");
+        assert_eq!(dir.hook.modifies.load(Ordering::Relaxed), 1);
+        assert!(inner.values(&guid, "extensionAttribute1").is_empty());
+        let missing = dir
+            .modify(&change(
+                "CN=nobody,OU=Mailboxes,DC=lab,DC=example,DC=test".into(),
+            ))
+            .await
+            .expect_err("not held");
+        assert_eq!(missing.result.as_deref(), Some("LDAP result 32"));
+        assert_eq!(dir.hook.modifies.load(Ordering::Relaxed), 1);
+    }
 }

@@ -226,6 +226,11 @@ impl FakeDirectory {
         guid
     }
 
+    /// Whether an object has this DN (as a DC's base lookup, without copying the object).
+    pub fn holds_dn(&self, dn: &str) -> bool {
+        self.objects().by_dn.contains_key(&dn.to_lowercase())
+    }
+
     /// Adds or replaces an object.
     pub fn insert(&self, obj: DirectoryObject) {
         self.objects().insert(obj);
