@@ -30,6 +30,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// WAL pages between automatic checkpoints (see `configure`).
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
+/// The size the write-ahead log file is cut back to once a checkpoint has emptied it (see
+/// `configure`): above the ≈ 40 MiB a checkpoint interval fills, so only a larger transaction
+/// leaves a larger file behind.
+const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+
 /// The SQLite state store. One per process; readers in other processes (e.g.
 /// `exo-writeback status` while `run` is active) are fine thanks to WAL.
 #[derive(Debug)]
@@ -143,6 +148,11 @@ impl SqliteStore {
         // 8.2 at 10,000, 8.0 at 20,000.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
             .map_err(|e| self.err("set WAL checkpoint interval", e))?;
+        // The WAL file keeps the size of the largest transaction written since the store
+        // opened — a merge of a million joins or keys is one transaction of ≈ 250 MB at 1M —
+        // unless a limit cuts it back after the checkpoint: `run` keeps its store open.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
+            .map_err(|e| self.err("set WAL size limit", e))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(())
     }
@@ -392,6 +402,33 @@ mod tests {
             escrow: EscrowUpdate::Keep,
             pins: Default::default(),
         }
+    }
+
+    /// A transaction larger than the WAL size limit does not leave a WAL file of its size
+    /// behind once a checkpoint has copied it into the database and the next write starts
+    /// the log again.
+    #[test]
+    fn a_large_transaction_leaves_no_larger_wal_behind_than_the_limit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open_in(dir.path()).expect("open");
+        let wal = dir.path().join(format!("{DB_FILE_NAME}-wal"));
+        let limit = u64::try_from(WAL_SIZE_LIMIT_BYTES).expect("positive");
+        let conn = &store.conn;
+        conn.execute_batch(
+            "CREATE TABLE big (b BLOB);
+             BEGIN;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 80)
+             INSERT INTO big SELECT zeroblob(1048576) FROM n;
+             COMMIT;",
+        )
+        .expect("a transaction of 80 MiB");
+        let after_commit = std::fs::metadata(&wal).expect("wal").len();
+        assert!(after_commit > limit, "the WAL held {after_commit} bytes");
+        // The commit's automatic checkpoint copied it; the next write restarts the log.
+        conn.execute_batch("PRAGMA wal_checkpoint; INSERT INTO big VALUES (x'00');")
+            .expect("checkpoint, then a small write");
+        let left = std::fs::metadata(&wal).expect("wal").len();
+        assert!(left <= limit, "the WAL kept {left} bytes (limit {limit})");
     }
 
     #[test]
