@@ -124,6 +124,14 @@ pub fn terminate(pid: u32) {
     }
 }
 
+/// The index of the median of `keys` (the lower middle for an even count; the first of equal
+/// keys). `keys` must not be empty.
+pub fn median_index(keys: &[f64]) -> usize {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+    order[(order.len() - 1) / 2]
+}
+
 /// The p-th percentile (0..=100) of sorted values, nearest rank.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -39,9 +39,8 @@ impl Pair {
 
 /// The pair whose ratio is the median (the lower middle for an even count).
 pub fn median(pairs: &[Pair]) -> &Pair {
-    let mut order: Vec<&Pair> = pairs.iter().collect();
-    order.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
-    order[(order.len() - 1) / 2]
+    let ratios: Vec<f64> = pairs.iter().map(Pair::ratio).collect();
+    &pairs[crate::util::median_index(&ratios)]
 }
 
 /// The `full_no_change` object of the results: the median pair's figures (as one pair was

@@ -105,9 +105,8 @@ fn ratios(round: &[Value]) -> (f64, f64, f64) {
 
 /// The round whose wall ratio is the median (the lower middle for an even count).
 pub(super) fn median(rounds: &[Vec<Value>]) -> usize {
-    let mut order: Vec<usize> = (0..rounds.len()).collect();
-    order.sort_by(|&a, &b| ratios(&rounds[a]).0.total_cmp(&ratios(&rounds[b]).0));
-    order[(order.len() - 1) / 2]
+    let walls: Vec<f64> = rounds.iter().map(|r| ratios(r).0).collect();
+    crate::util::median_index(&walls)
 }
 
 /// One line per round: its ratios and each size's cost per object.
